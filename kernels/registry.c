@@ -1,0 +1,17 @@
+/* The registry of kernels, by name. */
+#include "kernel.h"
+
+#include <string.h>
+
+extern const hb_kernel hb_kernel_traffic;
+
+static const hb_kernel *const registry[] = {&hb_kernel_traffic, NULL};
+
+const hb_kernel *const *hb_kernels(void) { return registry; }
+
+const hb_kernel *hb_kernel_find(const char *name)
+{
+    for (const hb_kernel *const *k = registry; *k; k++)
+        if (strcmp((*k)->name, name) == 0) return *k;
+    return NULL;
+}

@@ -1,0 +1,584 @@
+/* Traffic aggregation (DESIGN.md 4.1): per segment x local day of week x local hour,
+ * count, mean and exact percentiles of speed; event days apart; free-flow speed and
+ * travel time index.
+ *
+ * Exact percentiles need every value of a cell on one rank, so the map step tags each
+ * valid row with its cell key and the rank that owns its segment (contiguous segment
+ * ranges), and exchange moves the (key, speed) records there with MPI_Alltoallv after
+ * every round of chunks. finalize sorts each cell, so the result does not depend on
+ * the order in which records arrived: any rank or thread count gives the same bits. */
+#include "kernel.h"
+
+#include "../src/hb.h"
+#include "../src/tzmap.h"
+#include "stats.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WEEK_CELLS (7 * 24)
+#define CELLS (WEEK_CELLS + 24) /* weekly cells then event-day hours, per segment */
+#define MAX_SEGMENTS 20000000   /* keeps cell keys within uint32 */
+
+enum { COL_TIME, COL_SEGMENT, COL_SPEED };
+
+static const hb_option traffic_options[] = {
+    {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the local wall-clock time (DST-correct)"},
+    {"percentiles", HB_OPT_LIST, "50, 85, 95", 0, 100, NULL, "exact speed percentiles per cell (type 7)"},
+    {"max_speed", HB_OPT_FLOAT, "250", 0, 1e9, NULL, "speeds above this (km/h) are invalid"},
+    {"table", HB_OPT_STRING, "/observations", 1, 0, NULL, "input table (group with time, segment, speed)"},
+    {"segments", HB_OPT_INT, NULL, 1, MAX_SEGMENTS, NULL,
+     "number of segments S; default the table's n_segments attribute, else max(segment)+1"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+typedef struct traffic {
+    hb_step_ctx *ctx;
+    hb_table *tab;
+    int64_t S, s0, s1; /* segments, and this rank's owned range [s0, s1) */
+    double pct[HB_OPT_LIST_MAX];
+    int npct;
+    double max_speed;
+    const char *tz;
+    hb_tzmap tzm;
+    /* event days as a bitmap over local day numbers [ev_day0, ev_day0 + ev_ndays) */
+    int has_events;
+    int64_t ev_day0, ev_ndays;
+    uint8_t *ev;
+    double *ffs_in; /* /segments/free_flow_speed, or NULL */
+    uint64_t rows_total, bad_speed, bad_segment, bad_time;
+    /* chunk buffers */
+    int64_t *t, *seg;
+    double *spd;
+    uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
+    int *dest;
+    /* records to send this round, grouped by destination rank */
+    uint32_t *skey;
+    double *sval;
+    int *scount, *sdispl, *rcount, *rdispl;
+    int *tcount; /* per thread x per destination counts */
+    /* records owned by this rank */
+    uint32_t *okey;
+    double *oval;
+    size_t on, ocap;
+} traffic;
+
+static int traffic_validate(const hb_optset *o, const char **key, char *msg, size_t len)
+{
+    const char *tz = hb_opt_str(o, "timezone");
+    if (!hb_tz_valid(tz)) {
+        *key = "timezone";
+        snprintf(msg, len, "unknown time zone '%s' (an IANA name like Europe/Berlin)", tz);
+        return HB_ECONFIG;
+    }
+    return 0;
+}
+
+static inline int owner_of(int64_t s, int64_t S, int size) { return (int)(((s + 1) * size - 1) / S); }
+
+/* S from the option, the n_segments attribute, or a pass over the segment column. */
+static int find_segments(traffic *tr)
+{
+    hb_step_ctx *ctx = tr->ctx;
+    double opt = hb_opt_num(ctx->opts, "segments");
+    if (!isnan(opt)) return tr->S = (int64_t)opt, 0;
+    int64_t v;
+    int present;
+    HB_CALL(hb_table_attr_i64(tr->tab, "n_segments", &v, &present));
+    if (present) {
+        HB_CHECK(v >= 1 && v <= MAX_SEGMENTS, HB_EDATA, ctx->input, "attribute n_segments = %lld is out of range [1, %d]",
+                 (long long)v, MAX_SEGMENTS);
+        return tr->S = v, 0;
+    }
+    int64_t n = ctx->n_rows, cr = ctx->chunk_rows, mx = -1;
+    int64_t *buf = hb_malloc((size_t)(n < cr ? (n > 0 ? n : 1) : cr) * sizeof *buf);
+    if (!buf) return HB_EINTERNAL;
+    int rc = 0;
+    for (int64_t c = hb_rank; c < ctx->n_chunks && rc == 0; c += hb_size) {
+        int64_t start = c * cr, cnt = start + cr > n ? n - start : cr;
+        rc = hb_table_read(tr->tab, COL_SEGMENT, start, cnt, HB_ID, buf);
+        for (int64_t i = 0; rc == 0 && i < cnt; i++)
+            if (buf[i] > mx && buf[i] < MAX_SEGMENTS) mx = buf[i];
+    }
+    free(buf);
+    HB_CALL(hb_agree(rc));
+    MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    HB_CHECK(mx >= 0, HB_EDATA, ctx->input, "no valid segment id in the table, and no n_segments attribute");
+    tr->S = mx + 1;
+    return 0;
+}
+
+static int load_events(traffic *tr)
+{
+    hb_in *in = tr->ctx->in;
+    if (!hb_in_exists(in, "/calendar/event_days")) return 0;
+    int64_t n, *ymd;
+    HB_CALL(hb_in_read_array(in, "/calendar/event_days", HB_I64, &n, (void **)&ymd));
+    tr->has_events = 1;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        int64_t d = hb_days_from_yyyymmdd(ymd[i]);
+        if (d == INT64_MIN)
+            rc = hb_err_set(HB_EDATA, tr->ctx->input, "/calendar/event_days[%lld] = %lld is not a date yyyymmdd",
+                            (long long)i, (long long)ymd[i]);
+        if (d < lo) lo = d;
+        if (d > hi) hi = d;
+    }
+    if (rc == 0 && n > 0) {
+        tr->ev_day0 = lo;
+        tr->ev_ndays = hi - lo + 1;
+        tr->ev = hb_calloc((size_t)tr->ev_ndays, 1);
+        if (!tr->ev) rc = HB_EINTERNAL;
+        for (int64_t i = 0; rc == 0 && i < n; i++) tr->ev[hb_days_from_yyyymmdd(ymd[i]) - lo] = 1;
+    }
+    free(ymd);
+    return rc;
+}
+
+static int load_free_flow(traffic *tr)
+{
+    hb_in *in = tr->ctx->in;
+    if (!hb_in_exists(in, "/segments/free_flow_speed")) return 0;
+    int64_t n;
+    HB_CALL(hb_in_read_array(in, "/segments/free_flow_speed", HB_F64, &n, (void **)&tr->ffs_in));
+    HB_CHECK(n == tr->S, HB_EDATA, tr->ctx->input, "/segments/free_flow_speed has %lld values for %lld segments",
+             (long long)n, (long long)tr->S);
+    return 0;
+}
+
+static int traffic_setup(hb_step_ctx *ctx, void **state)
+{
+    traffic *tr = hb_calloc(1, sizeof *tr);
+    if (!tr) return HB_EINTERNAL;
+    *state = tr;
+    tr->ctx = ctx;
+    tr->npct = hb_opt_list(ctx->opts, "percentiles", tr->pct);
+    tr->max_speed = hb_opt_num(ctx->opts, "max_speed");
+    tr->tz = hb_opt_str(ctx->opts, "timezone");
+    HB_CALL(hb_tz_select(tr->tz));
+    static const char *const cols[] = {"time", "segment", "speed"};
+    int rc = hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, 3, &tr->tab);
+    HB_CALL(hb_agree(rc));
+    ctx->n_rows = hb_table_rows(tr->tab);
+    ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
+    HB_CALL(find_segments(tr));
+    rc = load_events(tr);
+    if (rc == 0) rc = load_free_flow(tr);
+    HB_CALL(hb_agree(rc));
+
+    tr->s0 = (int64_t)hb_rank * tr->S / hb_size;
+    tr->s1 = (int64_t)(hb_rank + 1) * tr->S / hb_size;
+    size_t cr = (size_t)ctx->chunk_rows, P = (size_t)hb_size;
+    tr->t = hb_malloc(cr * sizeof *tr->t);
+    tr->seg = hb_malloc(cr * sizeof *tr->seg);
+    tr->spd = hb_malloc(cr * sizeof *tr->spd);
+    tr->key = hb_malloc(cr * sizeof *tr->key);
+    tr->dest = hb_malloc(cr * sizeof *tr->dest);
+    tr->skey = hb_malloc(cr * sizeof *tr->skey);
+    tr->sval = hb_malloc(cr * sizeof *tr->sval);
+    tr->scount = hb_calloc(P, sizeof(int));
+    tr->sdispl = hb_calloc(P, sizeof(int));
+    tr->rcount = hb_calloc(P, sizeof(int));
+    tr->rdispl = hb_calloc(P, sizeof(int));
+    tr->tcount = hb_calloc(P * (size_t)ctx->threads, sizeof(int));
+    rc = (tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->skey && tr->sval && tr->scount && tr->sdispl &&
+          tr->rcount && tr->rdispl && tr->tcount)
+             ? 0
+             : HB_EINTERNAL;
+    return hb_agree(rc);
+}
+
+/* Grows the owned-record arrays to hold at least need records. */
+static int reserve(traffic *tr, size_t need)
+{
+    if (need <= tr->ocap) return 0;
+    size_t cap = tr->ocap ? tr->ocap : 1 << 20;
+    while (cap < need) cap += cap / 2;
+    uint32_t *k = hb_realloc(tr->okey, cap * sizeof *k);
+    if (!k) return HB_EINTERNAL;
+    tr->okey = k;
+    double *v = hb_realloc(tr->oval, cap * sizeof *v);
+    if (!v) return HB_EINTERNAL;
+    tr->oval = v;
+    tr->ocap = cap;
+    return 0;
+}
+
+static int traffic_map(void *state, int64_t c)
+{
+    traffic *tr = state;
+    hb_step_ctx *ctx = tr->ctx;
+    int64_t start = c * ctx->chunk_rows;
+    int64_t n = start + ctx->chunk_rows > ctx->n_rows ? ctx->n_rows - start : ctx->chunk_rows;
+    HB_CALL(hb_table_read(tr->tab, COL_TIME, start, n, HB_I64, tr->t));
+    HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
+    HB_CALL(hb_table_read(tr->tab, COL_SPEED, start, n, HB_F64, tr->spd));
+
+    const int64_t *t = tr->t;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+#pragma omp parallel for simd reduction(min : tmin) reduction(max : tmax) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = t[i] == INT64_MIN ? INT64_MAX : t[i];
+        tmin = v < tmin ? v : tmin;
+        tmax = t[i] > tmax ? t[i] : tmax;
+    }
+    if (tmax != INT64_MIN) HB_CALL(hb_tzmap_cover(&tr->tzm, tmin, tmax));
+
+    const int64_t S = tr->S, *seg = tr->seg;
+    const double maxs = tr->max_speed;
+    double *spd = tr->spd;
+    uint32_t *key = tr->key;
+    int *dest = tr->dest;
+    const hb_tzmap *tzm = &tr->tzm;
+    const uint8_t *ev = tr->ev;
+    const int64_t ev0 = tr->ev_day0, evn = tr->ev_ndays;
+    const int P = hb_size;
+    uint64_t bad_speed = 0, bad_segment = 0, bad_time = 0;
+    int nthreads = ctx->threads;
+#pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
+    {
+        int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        int *cnt = tr->tcount + (size_t)tid * (size_t)P;
+        memset(cnt, 0, (size_t)P * sizeof *cnt);
+        int64_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
+        for (int64_t i = lo; i < hi; i++) {
+            int64_t s = seg[i];
+            double v = spd[i];
+            if (t[i] == INT64_MIN) {
+                bad_time++;
+            } else if (s < 0 || s >= S) {
+                bad_segment++;
+            } else if (!(v >= 0 && v <= maxs)) { /* also rejects NaN */
+                bad_speed++;
+            } else {
+                spd[i] = v + 0.0; /* -0.0 becomes +0.0, so that sorting is total */
+                int64_t local = hb_tzmap_local(tzm, t[i]);
+                int64_t day = hb_floordiv(local, 86400);
+                int hour = (int)((local - day * 86400) / 3600);
+                int64_t e = day - ev0;
+                uint32_t k;
+                if (ev && e >= 0 && e < evn && ev[e]) {
+                    k = (uint32_t)(S * WEEK_CELLS + s * 24 + hour);
+                } else {
+                    int dow = (int)((day % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
+                    k = (uint32_t)(s * WEEK_CELLS + dow * 24 + hour);
+                }
+                key[i] = k;
+                int d = owner_of(s, S, P);
+                dest[i] = d;
+                cnt[d]++;
+                continue;
+            }
+            key[i] = UINT32_MAX;
+        }
+#pragma omp barrier
+        /* each thread scatters its own rows into its slice of every destination block */
+        int *off = hb_calloc((size_t)P, sizeof *off);
+        if (off) {
+            int pos = 0;
+            for (int d = 0; d < P; d++) {
+                for (int th = 0; th < nt; th++) {
+                    if (th == tid) off[d] = pos;
+                    pos += tr->tcount[(size_t)th * (size_t)P + (size_t)d];
+                }
+            }
+            for (int64_t i = lo; i < hi; i++) {
+                if (key[i] == UINT32_MAX) continue;
+                int p = off[dest[i]]++;
+                tr->skey[p] = key[i];
+                tr->sval[p] = spd[i];
+            }
+            free(off);
+        }
+    }
+    tr->rows_total += (uint64_t)n;
+    tr->bad_speed += bad_speed;
+    tr->bad_segment += bad_segment;
+    tr->bad_time += bad_time;
+    for (int d = 0; d < P; d++) {
+        tr->scount[d] = 0;
+        for (int th = 0; th < nthreads; th++) tr->scount[d] += tr->tcount[(size_t)th * (size_t)P + (size_t)d];
+    }
+    return 0;
+}
+
+static int traffic_exchange(void *state)
+{
+    traffic *tr = state;
+    const int P = hb_size;
+    int total = 0;
+    for (int d = 0; d < P; d++) tr->sdispl[d] = total, total += tr->scount[d];
+    if (P == 1) {
+        HB_CALL(reserve(tr, tr->on + (size_t)total));
+        memcpy(tr->okey + tr->on, tr->skey, (size_t)total * sizeof *tr->okey);
+        memcpy(tr->oval + tr->on, tr->sval, (size_t)total * sizeof *tr->oval);
+        tr->on += (size_t)total;
+    } else {
+        HB_CALL_MPI(MPI_Alltoall(tr->scount, 1, MPI_INT, tr->rcount, 1, MPI_INT, MPI_COMM_WORLD));
+        size_t recv = 0;
+        for (int d = 0; d < P; d++) tr->rdispl[d] = (int)recv, recv += (size_t)tr->rcount[d];
+        int rc = reserve(tr, tr->on + recv);
+        HB_CALL(hb_agree(rc));
+        HB_CALL_MPI(MPI_Alltoallv(tr->skey, tr->scount, tr->sdispl, MPI_UINT32_T, tr->okey + tr->on, tr->rcount,
+                                  tr->rdispl, MPI_UINT32_T, MPI_COMM_WORLD));
+        HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, MPI_DOUBLE, tr->oval + tr->on, tr->rcount,
+                                  tr->rdispl, MPI_DOUBLE, MPI_COMM_WORLD));
+        tr->on += recv;
+    }
+    memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
+    return 0;
+}
+
+/* Per-cell statistics of this rank's segments, in the output layouts. */
+typedef struct results {
+    uint64_t *count, *ev_count, *seg_count;
+    double *mean, *ev_mean, *ffs, *tti;
+    double **pct, **ev_pct;
+} results;
+
+static void free_results(results *r, int npct)
+{
+    free(r->count), free(r->ev_count), free(r->seg_count);
+    free(r->mean), free(r->ev_mean), free(r->ffs), free(r->tti);
+    for (int j = 0; j < npct; j++) {
+        if (r->pct) free(r->pct[j]);
+        if (r->ev_pct) free(r->ev_pct[j]);
+    }
+    free(r->pct), free(r->ev_pct);
+}
+
+static int alloc_results(results *r, size_t nseg, int npct)
+{
+    size_t nw = nseg * WEEK_CELLS, ne = nseg * 24;
+    r->count = hb_calloc(nw, 8), r->ev_count = hb_calloc(ne, 8), r->seg_count = hb_calloc(nseg, 8);
+    r->mean = hb_malloc(nw * 8), r->ev_mean = hb_malloc(ne * 8), r->ffs = hb_malloc(nseg * 8);
+    r->tti = hb_malloc(nw * 8);
+    r->pct = hb_calloc((size_t)npct, sizeof *r->pct), r->ev_pct = hb_calloc((size_t)npct, sizeof *r->ev_pct);
+    if (!r->count || !r->ev_count || !r->seg_count || !r->mean || !r->ev_mean || !r->ffs || !r->tti || !r->pct ||
+        !r->ev_pct)
+        return HB_EINTERNAL;
+    for (int j = 0; j < npct; j++) {
+        r->pct[j] = hb_malloc(nw * 8), r->ev_pct[j] = hb_malloc(ne * 8);
+        if (!r->pct[j] || !r->ev_pct[j]) return HB_EINTERNAL;
+    }
+    return 0;
+}
+
+/* Groups owned records by cell (counting sort), sorts each cell and computes its stats. */
+static int reduce_cells(traffic *tr, results *r)
+{
+    const int64_t nseg = tr->s1 - tr->s0, S = tr->S;
+    const size_t ncell = (size_t)nseg * CELLS, nw = (size_t)nseg * WEEK_CELLS;
+    size_t *start = hb_calloc(ncell + 1, sizeof *start);
+    double *vals = hb_malloc((tr->on ? tr->on : 1) * sizeof *vals);
+    if (!start || !vals) return free(start), free(vals), HB_EINTERNAL;
+    /* local cell index: weekly cells of all owned segments first, then their event hours */
+    uint32_t *k = tr->okey;
+    const uint32_t wk0 = (uint32_t)(tr->s0 * WEEK_CELLS), ev0 = (uint32_t)(S * WEEK_CELLS + tr->s0 * 24);
+    const uint32_t evbase = (uint32_t)(S * WEEK_CELLS);
+    for (size_t i = 0; i < tr->on; i++) {
+        uint32_t c = k[i] < evbase ? k[i] - wk0 : (uint32_t)nw + (k[i] - ev0);
+        k[i] = c;
+        start[c + 1]++;
+    }
+    for (size_t c = 0; c < ncell; c++) start[c + 1] += start[c];
+    {
+        size_t *pos = hb_malloc((ncell ? ncell : 1) * sizeof *pos);
+        if (!pos) return free(start), free(vals), HB_EINTERNAL;
+        memcpy(pos, start, ncell * sizeof *pos);
+        for (size_t i = 0; i < tr->on; i++) vals[pos[k[i]]++] = tr->oval[i];
+        free(pos);
+    }
+    /* the records are consumed: give their memory back before the heavy part */
+    free(tr->okey), free(tr->oval);
+    tr->okey = NULL, tr->oval = NULL, tr->ocap = 0;
+
+    const int npct = tr->npct;
+#pragma omp parallel for schedule(dynamic, 256) num_threads(tr->ctx->threads)
+    for (size_t c = 0; c < ncell; c++) {
+        double *x = vals + start[c];
+        size_t n = start[c + 1] - start[c];
+        hb_sort_f64(x, n);
+        double sum = 0;
+        for (size_t i = 0; i < n; i++) sum += x[i];
+        double mean = n ? sum / (double)n : NAN;
+        if (c < nw) {
+            r->count[c] = n, r->mean[c] = mean;
+            for (int j = 0; j < npct; j++) r->pct[j][c] = hb_percentile_sorted(x, n, tr->pct[j]);
+        } else {
+            size_t e = c - nw;
+            r->ev_count[e] = n, r->ev_mean[e] = mean;
+            for (int j = 0; j < npct; j++) r->ev_pct[j][e] = hb_percentile_sorted(x, n, tr->pct[j]);
+        }
+    }
+    /* per segment: all valid rows, free-flow speed over its weekly cells (contiguous) */
+    int rc = 0;
+#pragma omp parallel num_threads(tr->ctx->threads)
+    {
+        double *scratch = NULL;
+        size_t cap = 0;
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t s = 0; s < nseg; s++) {
+            size_t a = start[s * WEEK_CELLS], b = start[(s + 1) * WEEK_CELLS];
+            size_t ea = start[nw + (size_t)s * 24], eb = start[nw + (size_t)(s + 1) * 24];
+            r->seg_count[s] = (b - a) + (eb - ea);
+            if (tr->ffs_in) {
+                r->ffs[s] = tr->ffs_in[tr->s0 + s];
+                continue;
+            }
+            if (b - a > cap) {
+                free(scratch);
+                cap = b - a;
+                scratch = malloc(cap * sizeof *scratch);
+                if (!scratch) {
+                    cap = 0;
+#pragma omp atomic write
+                    rc = HB_EINTERNAL;
+                    continue;
+                }
+            }
+            if (b > a) memcpy(scratch, vals + a, (b - a) * sizeof *scratch);
+            r->ffs[s] = hb_percentile_select(scratch, b - a, 85);
+        }
+        free(scratch);
+    }
+    free(start);
+    free(vals);
+    if (rc) return hb_err_set(rc, "traffic", "out of memory computing free-flow speeds");
+    for (int64_t s = 0; s < nseg; s++) {
+        for (int c = 0; c < WEEK_CELLS; c++) {
+            size_t i = (size_t)s * WEEK_CELLS + (size_t)c;
+            double m = r->mean[i], f = r->ffs[s];
+            r->tti[i] = (r->count[i] > 0 && !isnan(f) && m > 0) ? f / m : NAN;
+        }
+    }
+    return 0;
+}
+
+static int write_results(traffic *tr, const results *r, hb_out *out)
+{
+    const uint64_t S = (uint64_t)tr->S, s0 = (uint64_t)tr->s0, ns = (uint64_t)(tr->s1 - tr->s0);
+    const uint64_t dw[3] = {S, 7, 24}, de[2] = {S, 24}, d1[1] = {S};
+    HB_CALL(hb_out_group(out, "/traffic"));
+    uint32_t *ids = hb_malloc(S * sizeof *ids);
+    if (!ids) return HB_EINTERNAL;
+    for (uint64_t s = 0; s < S; s++) ids[s] = (uint32_t)s;
+    static const uint32_t dows[7] = {0, 1, 2, 3, 4, 5, 6};
+    static const uint32_t hours[24] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+    int rc = hb_out_scale(out, "/traffic/segment", "segment", HB_U32, S, ids, "1");
+    free(ids);
+    HB_CALL(rc);
+    HB_CALL(hb_out_attr_str(out, "/traffic/segment", "description", "road segment id"));
+    HB_CALL(hb_out_scale(out, "/traffic/day_of_week", "day_of_week", HB_U32, 7, dows, "1"));
+    HB_CALL(hb_out_attr_str(out, "/traffic/day_of_week", "description", "ISO day of week of local time, 0 = Monday"));
+    HB_CALL(hb_out_scale(out, "/traffic/hour", "hour", HB_U32, 24, hours, "h"));
+    HB_CALL(hb_out_attr_str(out, "/traffic/hour", "description", "hour of local wall-clock time"));
+
+    char name[64], desc[160];
+    struct {
+        const char *path;
+        hb_elem t;
+        const void *data;
+        const char *units, *desc;
+    } grid[3 + HB_OPT_LIST_MAX] = {
+        {"/traffic/count", HB_U64, r->count, "1", "valid observations on non-event days"},
+        {"/traffic/mean_speed", HB_F64, r->mean, "km/h", "mean speed; NaN where count is 0"},
+        {"/traffic/travel_time_index", HB_F64, r->tti, "1", "free_flow_speed / mean_speed; NaN where undefined"},
+    };
+    static char pnames[HB_OPT_LIST_MAX][64], pdesc[HB_OPT_LIST_MAX][96];
+    int ng = 3;
+    for (int j = 0; j < tr->npct; j++, ng++) {
+        snprintf(pnames[j], sizeof pnames[j], "/traffic/speed_p%g", tr->pct[j]);
+        snprintf(pdesc[j], sizeof pdesc[j], "%g-th percentile of speed (linear, type 7); NaN where count is 0",
+                 tr->pct[j]);
+        grid[ng].path = pnames[j], grid[ng].t = HB_F64, grid[ng].data = r->pct[j];
+        grid[ng].units = "km/h", grid[ng].desc = pdesc[j];
+    }
+    for (int g = 0; g < ng; g++) {
+        HB_CALL(hb_out_write(out, grid[g].path, grid[g].t, 3, dw, s0, ns, grid[g].data, grid[g].units, grid[g].desc));
+        HB_CALL(hb_out_attach(out, grid[g].path, 0, "/traffic/segment"));
+        HB_CALL(hb_out_attach(out, grid[g].path, 1, "/traffic/day_of_week"));
+        HB_CALL(hb_out_attach(out, grid[g].path, 2, "/traffic/hour"));
+    }
+    HB_CALL(hb_out_write(out, "/traffic/free_flow_speed", HB_F64, 1, d1, s0, ns, r->ffs, "km/h",
+                         tr->ffs_in ? "free-flow speed from the input's /segments/free_flow_speed"
+                                    : "85th percentile of the segment's valid non-event speeds"));
+    HB_CALL(hb_out_attach(out, "/traffic/free_flow_speed", 0, "/traffic/segment"));
+    HB_CALL(hb_out_write(out, "/traffic/segment_count", HB_U64, 1, d1, s0, ns, r->seg_count, "1",
+                         "valid observations of the segment, event days included"));
+    HB_CALL(hb_out_attach(out, "/traffic/segment_count", 0, "/traffic/segment"));
+    if (tr->has_events) {
+        HB_CALL(hb_out_group(out, "/traffic/events"));
+        HB_CALL(hb_out_write(out, "/traffic/events/count", HB_U64, 2, de, s0, ns, r->ev_count, "1",
+                             "valid observations on event days"));
+        HB_CALL(hb_out_write(out, "/traffic/events/mean_speed", HB_F64, 2, de, s0, ns, r->ev_mean, "km/h",
+                             "mean speed on event days; NaN where count is 0"));
+        for (int j = 0; j < tr->npct; j++) {
+            snprintf(name, sizeof name, "/traffic/events/speed_p%g", tr->pct[j]);
+            snprintf(desc, sizeof desc, "%g-th percentile of speed on event days; NaN where count is 0", tr->pct[j]);
+            HB_CALL(hb_out_write(out, name, HB_F64, 2, de, s0, ns, r->ev_pct[j], "km/h", desc));
+        }
+        static const char *const evsets[] = {"count", "mean_speed"};
+        for (int j = 0; j < 2 + tr->npct; j++) {
+            if (j < 2) snprintf(name, sizeof name, "/traffic/events/%s", evsets[j]);
+            else snprintf(name, sizeof name, "/traffic/events/speed_p%g", tr->pct[j - 2]);
+            HB_CALL(hb_out_attach(out, name, 0, "/traffic/segment"));
+            HB_CALL(hb_out_attach(out, name, 1, "/traffic/hour"));
+        }
+    }
+    uint64_t c[4] = {tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time};
+    MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_total", c[0]));
+    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_valid", c[0] - c[1] - c[2] - c[3]));
+    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_speed", c[1]));
+    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_segment", c[2]));
+    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_time", c[3]));
+    HB_CALL(hb_out_attr_str(out, "/traffic", "timezone", tr->tz));
+    HB_CALL(hb_out_attr_f64(out, "/traffic", "percentiles", tr->pct, tr->npct));
+    HB_INFO("traffic: %llu rows, %llu valid, invalid: %llu speed, %llu segment, %llu time; %lld segments",
+            (unsigned long long)c[0], (unsigned long long)(c[0] - c[1] - c[2] - c[3]), (unsigned long long)c[1],
+            (unsigned long long)c[2], (unsigned long long)c[3], (long long)tr->S);
+    return 0;
+}
+
+static int traffic_finalize(void *state, hb_out *out)
+{
+    traffic *tr = state;
+    results r = {0};
+    int rc = alloc_results(&r, (size_t)(tr->s1 - tr->s0), tr->npct);
+    if (rc == 0) rc = reduce_cells(tr, &r);
+    rc = hb_agree(rc);
+    if (rc == 0) rc = write_results(tr, &r, out);
+    free_results(&r, tr->npct);
+    return rc;
+}
+
+static void traffic_destroy(void *state)
+{
+    traffic *tr = state;
+    if (!tr) return;
+    hb_table_close(tr->tab);
+    hb_tzmap_free(&tr->tzm);
+    free(tr->ev), free(tr->ffs_in);
+    free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest);
+    free(tr->skey), free(tr->sval), free(tr->scount), free(tr->sdispl), free(tr->rcount), free(tr->rdispl);
+    free(tr->tcount), free(tr->okey), free(tr->oval);
+    free(tr);
+}
+
+const hb_kernel hb_kernel_traffic = {
+    .name = "traffic",
+    .summary = "per segment x day of week x hour: count, mean and exact percentiles of speed",
+    .options = traffic_options,
+    .default_chunk_rows = 1 << 20,
+    .validate = traffic_validate,
+    .setup = traffic_setup,
+    .map = traffic_map,
+    .exchange = traffic_exchange,
+    .finalize = traffic_finalize,
+    .destroy = traffic_destroy,
+};

@@ -1,0 +1,8 @@
+/* Synthetic data generators (`h5batch gen`). */
+#ifndef HB_GEN_H
+#define HB_GEN_H
+
+/* Collective. `h5batch gen KIND -o FILE [options]`; returns an exit code. */
+int hb_gen_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,298 @@
+/* `h5batch gen traffic`: realistic synthetic vehicle observations.
+ *
+ * Segments have their own road class and free-flow speed; speeds follow weekday peak
+ * hours, quieter weekends and event-day evening congestion in local wall-clock time
+ * (so DST shifts the pattern in UTC), with noise and a small fraction of invalid rows.
+ * Every value is a function of (seed, row) through Philox, so the file is the same for
+ * any rank or thread count. */
+#include "../io/h5io.h"
+#include "gen.h"
+#include "hb.h"
+#include "opts.h"
+#include "run.h"
+#include "tzmap.h"
+
+#include <Random123/philox.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define GEN_CHUNK (1 << 20)
+#define CLASSES 3
+
+typedef struct gen_traffic {
+    int64_t rows, segments, days, start_ymd, events;
+    double invalid;
+    uint64_t seed;
+    const char *tz, *out;
+    int force;
+} gen_traffic;
+
+typedef struct model {
+    int64_t t0, span;
+    float *ffs;                  /* [S] */
+    uint8_t *cls;                /* [S] road class */
+    float week[CLASSES][7][24];  /* speed factor by local day of week and hour */
+    float event[CLASSES][24];    /* speed factor on event days */
+    uint8_t *is_event;           /* by local day, relative to day0 */
+    int64_t day0, ndays;
+} model;
+
+static inline double u01(uint32_t x) { return ((double)x + 0.5) * 0x1p-32; }
+
+static philox4x32_ctr_t draw(uint64_t seed, uint64_t i, uint32_t stream)
+{
+    philox4x32_ctr_t c = {{(uint32_t)i, (uint32_t)(i >> 32), stream, 0}};
+    philox4x32_key_t k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+    return philox4x32(c, k);
+}
+
+static float bump(double h, double mu, double sd) { return (float)exp(-(h - mu) * (h - mu) / (2 * sd * sd)); }
+
+static void build_profiles(model *m)
+{
+    static const float depth[CLASSES] = {0.45f, 0.55f, 0.62f};
+    for (int c = 0; c < CLASSES; c++) {
+        for (int d = 0; d < 7; d++)
+            for (int h = 0; h < 24; h++) {
+                double x = h + 0.5;
+                float f;
+                if (d < 5) {
+                    float evening = d == 4 ? 1.1f : 0.9f; /* Friday evenings are worst */
+                    f = 1 - depth[c] * (bump(x, 8.0, 1.0) + evening * bump(x, 17.5, 1.3));
+                } else {
+                    f = 1 - 0.3f * depth[c] * bump(x, 13.5, 2.5);
+                }
+                if (h < 5) f += 0.04f;
+                m->week[c][d][h] = f < 0.08f ? 0.08f : f;
+            }
+        for (int h = 0; h < 24; h++) {
+            float f = 1 - 0.2f * depth[c] * bump(h + 0.5, 13.0, 3.0) - 0.75f * bump(h + 0.5, 20.0, 1.6);
+            m->event[c][h] = f < 0.06f ? 0.06f : f;
+        }
+    }
+}
+
+static int build_model(const gen_traffic *g, model *m)
+{
+    int64_t d0 = hb_days_from_yyyymmdd(g->start_ymd);
+    HB_CHECK(d0 != INT64_MIN, HB_EUSAGE, "gen traffic", "--start %lld is not a date yyyymmdd", (long long)g->start_ymd);
+    HB_CALL(hb_tz_select(g->tz));
+    /* local midnight of the start date, in UTC: the offset at UTC midnight is close enough
+     * except within hours of a transition, which a start date never is in practice */
+    hb_tzmap tm = {0};
+    HB_CALL(hb_tzmap_cover(&tm, d0 * 86400, d0 * 86400));
+    m->t0 = d0 * 86400 - (hb_tzmap_local(&tm, d0 * 86400) - d0 * 86400);
+    hb_tzmap_free(&tm);
+    m->span = g->days * 86400;
+    m->day0 = d0;
+    m->ndays = g->days + 2;
+    size_t S = (size_t)g->segments;
+    m->ffs = hb_malloc(S * sizeof *m->ffs);
+    m->cls = hb_malloc(S);
+    m->is_event = hb_calloc((size_t)m->ndays, 1);
+    if (!m->ffs || !m->cls || !m->is_event) return HB_EINTERNAL;
+    for (size_t s = 0; s < S; s++) {
+        philox4x32_ctr_t r = draw(g->seed, s, 1);
+        double u = u01(r.v[0]), v = u01(r.v[1]);
+        int c = u < 0.55 ? 0 : u < 0.85 ? 1 : 2;
+        static const double lo[CLASSES] = {30, 55, 100}, width[CLASSES] = {25, 30, 30};
+        m->cls[s] = (uint8_t)c;
+        m->ffs[s] = (float)(lo[c] + width[c] * v);
+    }
+    for (int64_t k = 0, tries = 0; k < g->events && tries < 1000 * (g->events + 1); tries++) {
+        philox4x32_ctr_t r = draw(g->seed, (uint64_t)tries, 2);
+        int64_t d = (int64_t)(u01(r.v[0]) * (double)g->days);
+        if (!m->is_event[d]) m->is_event[d] = 1, k++;
+    }
+    build_profiles(m);
+    return 0;
+}
+
+/* Fills rows [start, start+n) of the three columns. */
+static void fill(const gen_traffic *g, const model *m, const hb_tzmap *tzm, int64_t start, int64_t n, int64_t *time,
+                 uint32_t *seg, float *speed)
+{
+    const int64_t S = g->segments, N = g->rows;
+    const uint64_t mult = S % 7919 ? 7919 : 1; /* scatters the busy segments over the id range */
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < n; j++) {
+        int64_t i = start + j;
+        philox4x32_ctr_t a = draw(g->seed, (uint64_t)i, 3), b = draw(g->seed, (uint64_t)i, 4);
+        int64_t t = m->t0 + (int64_t)(((double)i + u01(a.v[0])) * (double)m->span / (double)N);
+        double us = u01(a.v[1]);
+        int64_t s = (int64_t)((uint64_t)((double)S * us * us) * mult % (uint64_t)S);
+        int64_t local = hb_tzmap_local(tzm, t);
+        int64_t day = hb_floordiv(local, 86400);
+        int hour = (int)((local - day * 86400) / 3600), dow = (int)((day % 7 + 10) % 7);
+        int64_t rel = day - m->day0;
+        int c = m->cls[s];
+        float f = (rel >= 0 && rel < m->ndays && m->is_event[rel]) ? m->event[c][hour] : m->week[c][dow][hour];
+        double z = (u01(a.v[2]) + u01(a.v[3]) + u01(b.v[0]) + u01(b.v[1]) - 2.0) * 1.7320508075688772;
+        double v = m->ffs[s] * f * (1 + 0.12 * z);
+        v = v < 0 ? 0 : floor(v * 10 + 0.5) / 10;
+        if (u01(b.v[2]) < g->invalid) {
+            switch (b.v[3] % 4) {
+            case 0: v = NAN; break;
+            case 1: v = -1 - (double)(b.v[3] % 50); break;
+            case 2: v = 300 + (double)(b.v[3] % 500); break;
+            default: s = S + (int64_t)(b.v[3] % 16); break;
+            }
+        }
+        time[j] = t;
+        seg[j] = (uint32_t)s;
+        speed[j] = (float)v;
+    }
+}
+
+static int write_file(const gen_traffic *g, model *m, const char *tmp)
+{
+    hb_out *out = NULL;
+    int rc = hb_agree(hb_out_create(tmp, &out));
+    hb_tzmap tzm = {0};
+    int64_t *time = NULL;
+    uint32_t *seg = NULL;
+    float *speed = NULL;
+    if (rc == 0) rc = hb_tzmap_cover(&tzm, m->t0 - 86400, m->t0 + m->span + 86400);
+    if (rc == 0) {
+        time = hb_malloc(GEN_CHUNK * sizeof *time);
+        seg = hb_malloc(GEN_CHUNK * sizeof *seg);
+        speed = hb_malloc(GEN_CHUNK * sizeof *speed);
+        if (!time || !seg || !speed) rc = HB_EINTERNAL;
+    }
+    rc = hb_agree(rc);
+    const uint64_t N = (uint64_t)g->rows, dims[1] = {N};
+    if (rc == 0) rc = hb_out_group(out, "/observations");
+    if (rc == 0) rc = hb_out_dataset(out, "/observations/time", HB_I64, 1, dims, "s", "UTC seconds since 1970-01-01");
+    if (rc == 0) rc = hb_out_dataset(out, "/observations/segment", HB_U32, 1, dims, "1", "road segment id");
+    if (rc == 0) rc = hb_out_dataset(out, "/observations/speed", HB_F32, 1, dims, "km/h", "observed vehicle speed");
+    if (rc == 0) rc = hb_out_attr_i64(out, "/observations", "n_segments", g->segments);
+    if (rc == 0) rc = hb_out_attr_str(out, "/observations", "timezone", g->tz);
+    int64_t lo = g->rows * hb_rank / hb_size, hi = g->rows * (hb_rank + 1) / hb_size;
+    int64_t most = (g->rows + hb_size - 1) / hb_size, rounds = (most + GEN_CHUNK - 1) / GEN_CHUNK;
+    double t0 = hb_now(), last = t0;
+    for (int64_t r = 0; r < rounds && rc == 0; r++) {
+        int64_t a = lo + r * GEN_CHUNK, n = a >= hi ? 0 : (hi - a < GEN_CHUNK ? hi - a : GEN_CHUNK);
+        if (n > 0) fill(g, m, &tzm, a, n, time, seg, speed);
+        rc = hb_out_slab(out, "/observations/time", HB_I64, 1, dims, (uint64_t)a, (uint64_t)n, time);
+        if (rc == 0) rc = hb_out_slab(out, "/observations/segment", HB_U32, 1, dims, (uint64_t)a, (uint64_t)n, seg);
+        if (rc == 0) rc = hb_out_slab(out, "/observations/speed", HB_F32, 1, dims, (uint64_t)a, (uint64_t)n, speed);
+        if (hb_now() - last > 5) {
+            last = hb_now();
+            HB_INFO("gen traffic: %.0f%%", 100.0 * (double)(r + 1) / (double)rounds);
+        }
+    }
+    /* event days as local dates yyyymmdd, ascending */
+    int32_t *ev = hb_malloc((size_t)m->ndays * sizeof *ev);
+    uint64_t nev = 0;
+    for (int64_t d = 0; ev && d < m->ndays; d++) {
+        if (!m->is_event[d]) continue;
+        int64_t y;
+        int mo, da;
+        hb_civil_from_days(m->day0 + d, &y, &mo, &da);
+        ev[nev++] = (int32_t)(y * 10000 + mo * 100 + da);
+    }
+    if (rc == 0 && !ev) rc = HB_EINTERNAL;
+    if (rc == 0 && g->events > 0) {
+        const uint64_t de[1] = {nev};
+        rc = hb_out_write(out, "/calendar/event_days", HB_I32, 1, de, 0, hb_rank == 0 ? nev : 0, ev, "yyyymmdd",
+                          "local dates of special events");
+    }
+    free(ev);
+    if (rc == 0) {
+        const uint64_t ds[1] = {(uint64_t)g->segments};
+        double *limit = hb_malloc((size_t)g->segments * sizeof *limit);
+        if (!limit) rc = HB_EINTERNAL;
+        for (int64_t s = 0; rc == 0 && s < g->segments; s++) limit[s] = 10 * ceil(m->ffs[s] / 10);
+        if (rc == 0)
+            rc = hb_out_write(out, "/segments/speed_limit", HB_F64, 1, ds, 0, hb_rank == 0 ? ds[0] : 0, limit, "km/h",
+                              "posted speed limit");
+        free(limit);
+    }
+    free(time), free(seg), free(speed);
+    hb_tzmap_free(&tzm);
+    if (out) {
+        int crc = hb_out_close(out);
+        if (rc == 0) rc = crc;
+    }
+    if (rc == 0)
+        HB_INFO("gen traffic: %lld rows, %lld segments, %lld days in %.1fs", (long long)g->rows,
+                (long long)g->segments, (long long)g->days, hb_now() - t0);
+    return rc;
+}
+
+static int parse_int(const char *opt, const char *v, double lo, double hi, int64_t *out)
+{
+    double d;
+    if (!v || hb_parse_size(v, &d) != 0 || d != floor(d) || d < lo || d > hi)
+        return hb_err_set(HB_EUSAGE, "gen traffic", "%s needs an integer in [%g, %g], got '%s'", opt, lo, hi,
+                          v ? v : "nothing");
+    *out = (int64_t)d;
+    return 0;
+}
+
+static int gen_traffic_main(int argc, char **argv)
+{
+    gen_traffic g = {.rows = 10000000, .segments = 2000, .days = 365, .start_ymd = 20240101, .events = 8,
+                     .invalid = 0.001, .seed = 1, .tz = "Europe/Berlin"};
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t x = 0;
+        double d;
+        if (strcmp(o, "--force") == 0) {
+            g.force = 1;
+            continue;
+        }
+        i++;
+        if (strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) g.out = v;
+        else if (strcmp(o, "--rows") == 0) HB_CALL(parse_int(o, v, 1, 1e12, &g.rows));
+        else if (strcmp(o, "--segments") == 0) HB_CALL(parse_int(o, v, 1, 2e7, &g.segments));
+        else if (strcmp(o, "--days") == 0) HB_CALL(parse_int(o, v, 1, 36500, &g.days));
+        else if (strcmp(o, "--start") == 0) HB_CALL(parse_int(o, v, 10101, 99991231, &g.start_ymd));
+        else if (strcmp(o, "--events") == 0) HB_CALL(parse_int(o, v, 0, 36500, &g.events));
+        else if (strcmp(o, "--seed") == 0) {
+            HB_CALL(parse_int(o, v, 0, 1e18, &x));
+            g.seed = (uint64_t)x;
+        }
+        else if (strcmp(o, "--timezone") == 0) g.tz = v;
+        else if (strcmp(o, "--invalid") == 0) {
+            if (!v || hb_parse_number(v, &d) || d < 0 || d > 1)
+                return hb_err_set(HB_EUSAGE, "gen traffic", "--invalid needs a fraction in [0, 1]");
+            g.invalid = d;
+        } else {
+            return hb_err_set(HB_EUSAGE, "gen traffic", "unknown option '%s' (see h5batch --help)", o);
+        }
+        if (!v) return hb_err_set(HB_EUSAGE, "gen traffic", "%s needs a value", o);
+    }
+    if (!g.out) return hb_err_set(HB_EUSAGE, "gen traffic", "-o FILE is required");
+    if (!g.tz || !hb_tz_valid(g.tz)) return hb_err_set(HB_EUSAGE, "gen traffic", "unknown time zone '%s'", g.tz);
+    HB_CHECK(g.events <= g.days, HB_EUSAGE, "gen traffic", "--events %lld is more than --days %lld",
+             (long long)g.events, (long long)g.days);
+    struct stat sb;
+    int rc = 0;
+    if (hb_rank == 0 && !g.force && stat(g.out, &sb) == 0)
+        rc = hb_err_set(HB_ECANTCREAT, g.out, "file exists; use --force to replace it");
+    if (hb_rank == 0 && rc == 0) rc = hb_check_writable(g.out);
+    HB_CALL(hb_agree(rc));
+    model m = {0};
+    rc = hb_agree(build_model(&g, &m));
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
+    if (rc == 0) rc = write_file(&g, &m, tmp);
+    free(m.ffs), free(m.cls), free(m.is_event);
+    return hb_commit(tmp, g.out, rc);
+}
+
+int hb_gen_main(int argc, char **argv)
+{
+    if (argc < 1) return hb_err_set(HB_EUSAGE, "gen", "usage: h5batch gen traffic -o FILE [options]");
+    int rc = 0;
+    if (strcmp(argv[0], "traffic") == 0) rc = gen_traffic_main(argc - 1, argv + 1);
+    else if (strcmp(argv[0], "market") == 0 || strcmp(argv[0], "corpus") == 0)
+        rc = hb_err_set(HB_EUSAGE, "gen", "'%s' is not available in this version yet (traffic is)", argv[0]);
+    else rc = hb_err_set(HB_EUSAGE, "gen", "unknown kind '%s' (traffic, market, corpus)", argv[0]);
+    return rc;
+}

@@ -1,0 +1,433 @@
+/* Job file parsing (inih) and validation. */
+#include "job.h"
+
+#include "hb.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const hb_option job_options[] = {
+    {"name", HB_OPT_STRING, NULL, 1, 0, NULL, "job name; default the job file name without extension"},
+    {"run_dir", HB_OPT_STRING, NULL, 1, 0, NULL, "checkpoints, status.json and lock; default <name>.run"},
+    {"checkpoint_interval", HB_OPT_DURATION, "60s", 0, 1e9, NULL, "seconds between checkpoints; 0 disables"},
+    {"threads", HB_OPT_INT, NULL, 1, 1024, NULL, "OpenMP threads per rank; default OMP_NUM_THREADS, else 1"},
+    {"chunk_rows", HB_OPT_SIZE, NULL, 1, 1e8, NULL, "rows per work chunk; default chosen by the kernel"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+static const hb_option step_base[] = {
+    {"kernel", HB_OPT_STRING, NULL, 1, 0, NULL, "kernel name (h5batch kernels)"},
+    {"input", HB_OPT_STRING, NULL, 1, 0, NULL, "input HDF5 file"},
+    {"output", HB_OPT_STRING, NULL, 1, 0, NULL, "output HDF5 file"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+typedef struct parse {
+    hb_job *job;
+    const char *text, *pos;
+    int line, section_line, rc;
+    char section[256];
+} parse;
+
+static int jerr(parse *p, int line, const char *fmt, const char *a, const char *b)
+{
+    char where[600];
+    if (line > 0) snprintf(where, sizeof where, "%s:%d", p->job->path, line);
+    else snprintf(where, sizeof where, "%s", p->job->path);
+    p->rc = hb_err_set(HB_ECONFIG, where, fmt, a, b);
+    return p->rc;
+}
+
+static hb_step *find_step(hb_job *job, const char *name)
+{
+    for (int i = 0; i < job->nsteps; i++)
+        if (strcmp(job->steps[i].name, name) == 0) return &job->steps[i];
+    return NULL;
+}
+
+static int valid_step_name(const char *s)
+{
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.') return 0;
+    return 1;
+}
+
+static hb_step *new_step(parse *p, const char *name, int line)
+{
+    hb_job *job = p->job;
+    if (job->nsteps == job->scap) {
+        int c = job->scap ? job->scap * 2 : 4;
+        hb_step *q = hb_realloc(job->steps, (size_t)c * sizeof *q);
+        if (!q) return NULL;
+        job->steps = q;
+        job->scap = c;
+    }
+    hb_step *s = &job->steps[job->nsteps++];
+    memset(s, 0, sizeof *s);
+    s->name = hb_strdup(name);
+    s->line = line;
+    return s;
+}
+
+/* Checks a section header as the reader meets it, so that empty sections count too. */
+static void open_section(parse *p)
+{
+    const char *sec = p->section;
+    if (strcmp(sec, "job") == 0) return;
+    if (strncmp(sec, "step ", 5) != 0 || !valid_step_name(sec + 5)) {
+        jerr(p, p->line, "unknown section [%s]; sections are [job] and [step NAME]%s", sec, "");
+        return;
+    }
+    hb_step *s = find_step(p->job, sec + 5);
+    if (s) {
+        char l[16];
+        snprintf(l, sizeof l, "%d", s->line);
+        jerr(p, p->line, "duplicate section [%s] (first at line %s)", sec, l);
+    } else if (!new_step(p, sec + 5, p->line)) {
+        p->rc = HB_EINTERNAL;
+    }
+}
+
+/* inih reader over the in-memory text: counts lines (for messages) and strips leading
+ * blanks, so that an indented line is never taken as a continuation of the last value. */
+static char *reader(char *str, int num, void *stream)
+{
+    parse *p = stream;
+    if (*p->pos == '\0') return NULL;
+    const char *end = strchr(p->pos, '\n');
+    size_t len = end ? (size_t)(end - p->pos) : strlen(p->pos);
+    p->line++;
+    const char *s = p->pos;
+    while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
+    if (len + 2 > (size_t)num) {
+        jerr(p, p->line, "line is too long (at most %s characters)%s", "198", "");
+        len = 0;
+    }
+    memcpy(str, s, len);
+    str[len] = '\n';
+    str[len + 1] = '\0';
+    if (*s == '[' && p->rc == 0) {
+        p->section_line = p->line;
+        const char *close = memchr(s, ']', len);
+        snprintf(p->section, sizeof p->section, "%.*s", close ? (int)(close - s - 1) : 0, s + 1);
+        if (close) open_section(p);
+    }
+    p->pos = end ? end + 1 : p->pos + strlen(p->pos);
+    return str;
+}
+
+/* Expands ${NAME} from the environment; undefined names are errors. */
+static char *expand(parse *p, const char *v)
+{
+    size_t cap = strlen(v) + 1, n = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    for (const char *s = v; *s;) {
+        const char *add = s;
+        size_t len = 1;
+        char name[256];
+        if (s[0] == '$' && s[1] == '{') {
+            const char *close = strchr(s, '}');
+            if (!close || close - s - 2 <= 0 || close - s - 2 >= (long)sizeof name) {
+                jerr(p, p->line, "malformed ${...} in '%s'%s", v, "");
+                free(out);
+                return NULL;
+            }
+            snprintf(name, sizeof name, "%.*s", (int)(close - s - 2), s + 2);
+            add = getenv(name);
+            if (!add) {
+                jerr(p, p->line, "environment variable %s is not set (used as ${%s})", name, name);
+                free(out);
+                return NULL;
+            }
+            len = strlen(add);
+            s = close + 1;
+        } else {
+            s++;
+        }
+        if (n + len + 1 > cap) {
+            cap = (n + len + 1) * 2;
+            char *q = realloc(out, cap);
+            if (!q) return free(out), NULL;
+            out = q;
+        }
+        memcpy(out + n, add, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int add_kv(hb_kv **kv, int *n, int *cap, const char *key, char *value, int line)
+{
+    if (*n == *cap) {
+        int c = *cap ? *cap * 2 : 8;
+        hb_kv *q = hb_realloc(*kv, (size_t)c * sizeof *q);
+        if (!q) return HB_EINTERNAL;
+        *kv = q;
+        *cap = c;
+    }
+    (*kv)[*n].key = hb_strdup(key);
+    (*kv)[*n].value = value;
+    (*kv)[*n].line = line;
+    if (!(*kv)[*n].key) return HB_EINTERNAL;
+    (*n)++;
+    return 0;
+}
+
+static int handler(void *user, const char *section, const char *key, const char *value)
+{
+    parse *p = user;
+    if (p->rc) return 0;
+    hb_job *job = p->job;
+    hb_kv **kv;
+    int *n, *cap;
+    if (strcmp(section, "job") == 0) {
+        kv = &job->kv, n = &job->nkv, cap = &job->cap;
+    } else {
+        hb_step *s = find_step(job, section + 5); /* open_section made sure it exists */
+        if (!s) return p->rc = HB_EINTERNAL, 0;
+        kv = &s->kv, n = &s->nkv, cap = &s->cap;
+    }
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*kv)[i].key, key) == 0) {
+            char l[16];
+            snprintf(l, sizeof l, "%d", (*kv)[i].line);
+            return jerr(p, p->line, "duplicate key '%s' (first at line %s)", key, l), 0;
+        }
+    char *v = expand(p, value);
+    if (!v) return p->rc ? 0 : (p->rc = HB_EINTERNAL, 0);
+    if (add_kv(kv, n, cap, key, v, p->line)) return free(v), p->rc = HB_EINTERNAL, 0;
+    return 1;
+}
+
+static char *read_text(const char *path, int *rc)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *rc = hb_err_set(HB_ENOINPUT, path, "cannot read job file: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+        if (n + 1 == cap) {
+            char *q = realloc(buf, cap *= 2);
+            if (!q) free(buf);
+            buf = q;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        *rc = bad ? hb_err_set(HB_ENOINPUT, path, "cannot read job file") : HB_EINTERNAL;
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (memchr(buf, '\0', n)) {
+        free(buf);
+        *rc = hb_err_set(HB_ECONFIG, path, "job file contains NUL bytes (not a text file)");
+        return NULL;
+    }
+    return buf;
+}
+
+/* Names of a table plus extra ones, for suggestions. */
+static void collect_names(const hb_option *a, const hb_option *b, const char **names, int max)
+{
+    int n = 0;
+    for (const hb_option *o = a; o && o->name && n < max - 1; o++) names[n++] = o->name;
+    for (const hb_option *o = b; o && o->name && n < max - 1; o++) names[n++] = o->name;
+    names[n] = NULL;
+}
+
+static int check_keys(parse *p, const char *where, hb_kv *kv, int n, const hb_option *t1, const hb_option *t2)
+{
+    const char *names[128];
+    collect_names(t1, t2, names, 128);
+    for (int i = 0; i < n; i++) {
+        const hb_option *o = hb_opt_find(t1, kv[i].key);
+        if (!o) o = hb_opt_find(t2, kv[i].key);
+        char what[800];
+        if (!o) {
+            const char *s = hb_suggest(kv[i].key, names);
+            snprintf(what, sizeof what, "unknown key '%s' in %s%s%s%s", kv[i].key, where, s ? " (did you mean '" : "",
+                     s ? s : "", s ? "'?)" : "");
+            return jerr(p, kv[i].line, "%s%s", what, "");
+        }
+        char msg[400];
+        if (hb_opt_check(o, kv[i].value, msg, sizeof msg) != 0) {
+            snprintf(what, sizeof what, "%s: %s", where, msg);
+            return jerr(p, kv[i].line, "%s%s", what, "");
+        }
+    }
+    return 0;
+}
+
+static const char *kv_get(const hb_kv *kv, int n, const char *key, int *line)
+{
+    const char *v = NULL;
+    for (int i = 0; i < n; i++)
+        if (strcmp(kv[i].key, key) == 0) v = kv[i].value, *line = kv[i].line;
+    return v;
+}
+
+static int apply_sets(parse *p, char *const *sets, int nsets)
+{
+    hb_job *job = p->job;
+    for (int i = 0; i < nsets; i++) {
+        const char *dot = strchr(sets[i], '.'), *eq = strchr(sets[i], '=');
+        if (!dot || !eq || dot > eq || dot == sets[i] || eq == dot + 1)
+            return p->rc = hb_err_set(HB_EUSAGE, "--set", "'%s' is not STEP.KEY=VALUE", sets[i]);
+        char step[256], key[256];
+        snprintf(step, sizeof step, "%.*s", (int)(dot - sets[i]), sets[i]);
+        snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+        char *v = hb_strdup(eq + 1);
+        if (!v) return p->rc = HB_EINTERNAL;
+        int rc;
+        if (strcmp(step, "job") == 0) {
+            rc = add_kv(&job->kv, &job->nkv, &job->cap, key, v, 0);
+        } else {
+            hb_step *s = find_step(job, step);
+            if (!s) {
+                free(v);
+                return p->rc = hb_err_set(HB_ECONFIG, "--set", "no step '%s' in %s (steps are named by [step NAME])",
+                                          step, job->path);
+            }
+            rc = add_kv(&s->kv, &s->nkv, &s->cap, key, v, 0);
+        }
+        if (rc) return free(v), p->rc = rc;
+    }
+    return 0;
+}
+
+static int validate_step(parse *p, hb_step *s)
+{
+    char where[300];
+    snprintf(where, sizeof where, "[step %s]", s->name);
+    int line = s->line;
+    const char *kname = kv_get(s->kv, s->nkv, "kernel", &line);
+    if (!kname) return jerr(p, s->line, "%s has no 'kernel' key%s", where, "");
+    s->kernel = hb_kernel_find(kname);
+    if (!s->kernel) {
+        const char *names[64];
+        int n = 0;
+        for (const hb_kernel *const *k = hb_kernels(); *k && n < 63; k++) names[n++] = (*k)->name;
+        names[n] = NULL;
+        const char *sug = hb_suggest(kname, names);
+        char what[400];
+        snprintf(what, sizeof what, "unknown kernel '%s'%s%s%s (h5batch kernels lists them)", kname,
+                 sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+        return jerr(p, line, "%s%s", what, "");
+    }
+    HB_CALL(check_keys(p, where, s->kv, s->nkv, step_base, s->kernel->options));
+    s->input = kv_get(s->kv, s->nkv, "input", &line);
+    s->output = kv_get(s->kv, s->nkv, "output", &line);
+    if (!s->input) return jerr(p, s->line, "%s has no 'input' key%s", where, "");
+    if (!s->output) return jerr(p, s->line, "%s has no 'output' key%s", where, "");
+    s->okv = hb_calloc((size_t)s->nkv, sizeof *s->okv);
+    if (!s->okv) return p->rc = HB_EINTERNAL;
+    for (int i = 0; i < s->nkv; i++)
+        if (!hb_opt_find(step_base, s->kv[i].key)) s->okv[s->nokv++] = s->kv[i];
+    s->opts.table = s->kernel->options;
+    s->opts.kv = s->okv;
+    s->opts.n = s->nokv;
+    if (s->kernel->validate) {
+        const char *key = NULL;
+        char msg[400];
+        if (s->kernel->validate(&s->opts, &key, msg, sizeof msg)) {
+            int l = s->line;
+            if (key) kv_get(s->kv, s->nkv, key, &l);
+            return jerr(p, l, "%s: %s", where, msg);
+        }
+    }
+    return 0;
+}
+
+static int validate(parse *p)
+{
+    hb_job *job = p->job;
+    HB_CALL(check_keys(p, "[job]", job->kv, job->nkv, job_options, NULL));
+    if (job->nsteps == 0) return jerr(p, 0, "no [step NAME] section: a job needs at least one step%s%s", "", "");
+    for (int i = 0; i < job->nsteps; i++) HB_CALL(validate_step(p, &job->steps[i]));
+    hb_optset o = {job_options, job->kv, job->nkv};
+    int line;
+    const char *name = kv_get(job->kv, job->nkv, "name", &line);
+    if (name) {
+        job->name = hb_strdup(name);
+    } else {
+        const char *base = strrchr(job->path, '/');
+        base = base ? base + 1 : job->path;
+        const char *ext = strrchr(base, '.');
+        job->name = malloc(strlen(base) + 1);
+        if (job->name) snprintf(job->name, strlen(base) + 1, "%.*s", ext && ext != base ? (int)(ext - base) : (int)strlen(base), base);
+    }
+    const char *rd = kv_get(job->kv, job->nkv, "run_dir", &line);
+    if (rd) {
+        job->run_dir = hb_strdup(rd);
+    } else if (job->name) {
+        size_t l = strlen(job->name) + 5;
+        job->run_dir = malloc(l);
+        if (job->run_dir) snprintf(job->run_dir, l, "%s.run", job->name);
+    }
+    if (!job->name || !job->run_dir) return p->rc = HB_EINTERNAL;
+    job->checkpoint_interval = hb_opt_num(&o, "checkpoint_interval");
+    const char *th = kv_get(job->kv, job->nkv, "threads", &line), *env = getenv("OMP_NUM_THREADS");
+    job->threads = th ? (int)hb_opt_num(&o, "threads") : (env && atoi(env) > 0 ? atoi(env) : 1);
+    job->chunk_rows = kv_get(job->kv, job->nkv, "chunk_rows", &line) ? (int64_t)hb_opt_num(&o, "chunk_rows") : 0;
+    return 0;
+}
+
+int hb_job_load(const char *path, char *const *sets, int nsets, hb_job *job)
+{
+    memset(job, 0, sizeof *job);
+    job->path = hb_strdup(path);
+    if (!job->path) return HB_EINTERNAL;
+    int rc = 0;
+    char *text = read_text(path, &rc);
+    if (!text) return rc;
+    size_t tl = strlen(text) + 1;
+    for (int i = 0; i < nsets; i++) tl += strlen(sets[i]) + 16;
+    job->text = malloc(tl);
+    if (!job->text) return free(text), HB_EINTERNAL;
+    size_t n = (size_t)snprintf(job->text, tl, "%s", text);
+    for (int i = 0; i < nsets; i++) n += (size_t)snprintf(job->text + n, tl - n, "\n; --set %s", sets[i]);
+
+    parse p = {.job = job, .text = text, .pos = text};
+    int bad_line = ini_parse_stream(reader, &p, handler, &p);
+    free(text);
+    if (p.rc) return p.rc;
+    if (bad_line > 0) {
+        p.line = 0;
+        return jerr(&p, bad_line, "syntax error: expected '[section]' or 'key = value'%s%s", "", "");
+    }
+    if (bad_line < 0) return hb_err_set(HB_EINTERNAL, path, "job file parser failed");
+    if (apply_sets(&p, sets, nsets)) return p.rc;
+    return validate(&p) ? p.rc : 0;
+}
+
+static void free_kv(hb_kv *kv, int n)
+{
+    for (int i = 0; i < n; i++) free(kv[i].key), free(kv[i].value);
+    free(kv);
+}
+
+void hb_job_free(hb_job *job)
+{
+    for (int i = 0; i < job->nsteps; i++) {
+        free(job->steps[i].name);
+        free_kv(job->steps[i].kv, job->steps[i].nkv);
+        free(job->steps[i].okv);
+    }
+    free(job->steps);
+    free_kv(job->kv, job->nkv);
+    free(job->path), free(job->text), free(job->name), free(job->run_dir);
+    memset(job, 0, sizeof *job);
+}

@@ -1,0 +1,429 @@
+/* Runs the steps of a job: input checks, kernel setup, rounds of chunks, finalize,
+ * provenance and commit. Status goes to RUN_DIR/status.json and progress to stderr. */
+#include "run.h"
+
+#include "../io/h5io.h"
+#include "../kernels/kernel.h"
+#include "hb.h"
+#include "job.h"
+#include "status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <libgen.h>
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define PROGRESS_EVERY 5.0 /* seconds between progress lines and status refreshes */
+
+typedef struct run {
+    hb_job job;
+    int force, fresh;
+    int lock_fd;
+    hb_status st;
+    double last_status, last_progress;
+    int tty;
+    char fingerprint[32];
+} run;
+
+static double unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int hb_check_writable(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    const char *dir = dirname(buf);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return hb_err_set(HB_ECANTCREAT, path, "output folder '%s' does not exist", dir);
+    if (access(dir, W_OK) != 0)
+        return hb_err_set(HB_ECANTCREAT, path, "output folder '%s' is not writable", dir);
+    return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int hb_commit(const char *tmp, const char *path, int ok)
+{
+    int rc = hb_agree(ok);
+    if (hb_rank == 0) {
+        if (rc == 0) {
+            /* the data is on disk before the name says it is complete */
+            int fd = open(tmp, O_RDONLY);
+            if (fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0 || fsync_dir(path) != 0)
+                rc = hb_err_set(HB_ECANTCREAT, path, "cannot commit output: %s", strerror(errno));
+            if (fd >= 0) close(fd);
+        }
+        if (rc != 0) unlink(tmp);
+    }
+    return hb_agree(rc);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Rank 0: creates the run directory and takes its lock, so two runs never share it. */
+static int take_lock(run *r)
+{
+    const char *dir = r->job.run_dir;
+    if (mkdir_p(dir) != 0)
+        return hb_err_set(HB_ECANTCREAT, dir, "cannot create run directory: %s", strerror(errno));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (r->lock_fd < 0) return hb_err_set(HB_ECANTCREAT, path, "cannot create lock file: %s", strerror(errno));
+    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "?";
+        ssize_t n = pread(r->lock_fd, pid, sizeof pid - 1, 0);
+        if (n > 0) pid[n] = '\0', pid[strcspn(pid, "\n")] = '\0';
+        close(r->lock_fd);
+        r->lock_fd = -1;
+        return hb_err_set(HB_ECANTCREAT, dir, "run directory is in use by another run (pid %s)", pid);
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(r->lock_fd, 0) != 0 || pwrite(r->lock_fd, buf, (size_t)n, 0) != n)
+        return hb_err_set(HB_ECANTCREAT, path, "cannot write lock file");
+    return 0;
+}
+
+static void update_status(run *r, const char *state, int force)
+{
+    if (hb_rank != 0) return;
+    double now = hb_now();
+    if (!force && now - r->last_status < PROGRESS_EVERY) return;
+    r->last_status = now;
+    r->st.state = state;
+    r->st.updated_at = unix_now();
+    r->st.error = hb_err_code() ? hb_err_msg() : NULL;
+    if (hb_status_write(r->job.run_dir, &r->st) != 0) {
+        hb_warn("%s", hb_err_msg());
+        hb_err_clear();
+    }
+}
+
+static void progress(run *r, double t0, int final)
+{
+    if (hb_rank != 0 || hb_log_level < 1) return;
+    double now = hb_now();
+    if (!final && now - r->last_progress < (r->tty ? 0.5 : PROGRESS_EVERY)) return;
+    r->last_progress = now;
+    hb_status *s = &r->st;
+    double frac = s->chunks_total ? (double)s->chunks_done / (double)s->chunks_total : 1;
+    double el = now - t0;
+    s->rate = el > 0 ? (double)s->rows_done / el : 0;
+    s->eta = frac > 0 ? el * (1 - frac) / frac : NAN;
+    if (r->tty) {
+        char bar[31];
+        int w = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < w ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r  %s [%s] %5.1f%%  %7.2f Mrows/s  ETA %4.0fs ", s->step, bar, 100 * frac, s->rate / 1e6,
+                isfinite(s->eta) ? s->eta : 0);
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "h5batch: %s: %lld/%lld chunks (%.1f%%), %.2f Mrows/s, ETA %.0fs\n", s->step,
+                (long long)s->chunks_done, (long long)s->chunks_total, 100 * frac, s->rate / 1e6,
+                isfinite(s->eta) ? s->eta : 0);
+    }
+}
+
+/* A step's identity: kernel, effective options, input and output. Equal fingerprints
+ * mean the existing output is this step's own completed result. */
+static void step_fingerprint(const hb_step *s, char *out, size_t len)
+{
+    XXH3_state_t *h = XXH3_createState();
+    XXH3_64bits_reset(h);
+    XXH3_64bits_update(h, HB_VERSION, sizeof HB_VERSION);
+    XXH3_64bits_update(h, s->kernel->name, strlen(s->kernel->name) + 1);
+    for (const hb_option *o = s->kernel->options; o->name; o++) {
+        const char *v = hb_opt_str(&s->opts, o->name);
+        XXH3_64bits_update(h, o->name, strlen(o->name) + 1);
+        XXH3_64bits_update(h, v ? v : "", v ? strlen(v) + 1 : 1);
+    }
+    struct stat sb;
+    char id[128];
+    char *abs = realpath(s->input, NULL);
+    const char *in = abs ? abs : s->input;
+    XXH3_64bits_update(h, in, strlen(in) + 1);
+    free(abs);
+    if (stat(s->input, &sb) == 0) {
+        snprintf(id, sizeof id, "%lld:%lld.%09ld", (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+                 sb.st_mtim.tv_nsec);
+        XXH3_64bits_update(h, id, strlen(id) + 1);
+    }
+    snprintf(out, len, "%016llx", (unsigned long long)XXH3_64bits_digest(h));
+    XXH3_freeState(h);
+}
+
+/* Rank 0 decides: 0 run the step, 1 skip it (already complete), or an error. */
+static int check_output(run *r, const hb_step *s, int *skip)
+{
+    *skip = 0;
+    if (hb_rank == 0) {
+        struct stat sb;
+        int rc = 0;
+        if (stat(s->output, &sb) == 0) {
+            char fp[64];
+            if (S_ISDIR(sb.st_mode)) {
+                rc = hb_err_set(HB_ECANTCREAT, s->output, "output is a directory");
+            } else if (hb_out_probe(s->output, "fingerprint", fp, sizeof fp) == 0 && strcmp(fp, r->fingerprint) == 0 &&
+                       !r->force) {
+                *skip = 1;
+            } else if (!r->force) {
+                rc = hb_err_set(HB_ECANTCREAT, s->output,
+                                "output exists and is not a completed output of this job; use --force to replace it");
+            }
+        }
+        if (rc == 0) rc = hb_check_writable(s->output);
+        *skip = rc ? 0 : *skip;
+        MPI_Bcast(skip, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        return hb_agree(rc);
+    }
+    MPI_Bcast(skip, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return hb_agree(0);
+}
+
+/* Collective. The distinct host names of all ranks, comma-separated (same on every rank). */
+static char *host_list(void)
+{
+    char name[MPI_MAX_PROCESSOR_NAME];
+    int len;
+    MPI_Get_processor_name(name, &len);
+    char *all = malloc((size_t)hb_size * MPI_MAX_PROCESSOR_NAME);
+    char *out = calloc((size_t)hb_size, MPI_MAX_PROCESSOR_NAME + 1);
+    if (!all || !out) {
+        free(all), free(out);
+        return NULL;
+    }
+    MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, MPI_COMM_WORLD);
+    for (int i = 0; i < hb_size; i++) {
+        const char *h = all + (size_t)i * MPI_MAX_PROCESSOR_NAME;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = strcmp(h, all + (size_t)j * MPI_MAX_PROCESSOR_NAME) == 0;
+        if (seen) continue;
+        if (*out) strcat(out, ",");
+        strcat(out, h);
+    }
+    free(all);
+    return out;
+}
+
+enum { T_SETUP, T_MAP, T_EXCHANGE, T_FINALIZE, T_N };
+
+static int write_provenance(run *r, const hb_step *s, const hb_step_ctx *ctx, hb_out *out, double *t,
+                            double started)
+{
+    const char *g = "/provenance";
+    double tmax[T_N];
+    MPI_Allreduce(t, tmax, T_N, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    char *hosts = host_list();
+    char iso[32], ver[64], mpiver[MPI_MAX_LIBRARY_VERSION_STRING];
+    unsigned maj, min, rel;
+    int ml;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(ver, sizeof ver, "%u.%u.%u", maj, min, rel);
+    MPI_Get_library_version(mpiver, &ml);
+    mpiver[strcspn(mpiver, "\n")] = '\0';
+    struct stat sb;
+    uint64_t in_bytes = stat(s->input, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    HB_CALL(hb_out_group(out, g));
+    HB_CALL(hb_out_attr_str(out, g, "h5batch_version", HB_VERSION));
+    HB_CALL(hb_out_attr_str(out, g, "hdf5_version", ver));
+    HB_CALL(hb_out_attr_str(out, g, "mpi_version", mpiver));
+    HB_CALL(hb_out_attr_str(out, g, "job", r->job.name));
+    HB_CALL(hb_out_attr_str(out, g, "job_file", r->job.path));
+    HB_CALL(hb_out_attr_str(out, g, "job_text", r->job.text));
+    HB_CALL(hb_out_attr_str(out, g, "step", s->name));
+    HB_CALL(hb_out_attr_str(out, g, "kernel", s->kernel->name));
+    HB_CALL(hb_out_attr_str(out, g, "input", s->input));
+    HB_CALL(hb_out_attr_u64(out, g, "input_bytes", in_bytes));
+    HB_CALL(hb_out_attr_u64(out, g, "input_rows", (uint64_t)ctx->n_rows));
+    HB_CALL(hb_out_attr_u64(out, g, "chunk_rows", (uint64_t)ctx->chunk_rows));
+    HB_CALL(hb_out_attr_u64(out, g, "chunks", (uint64_t)ctx->n_chunks));
+    HB_CALL(hb_out_attr_i64(out, g, "ranks", hb_size));
+    HB_CALL(hb_out_attr_i64(out, g, "threads", ctx->threads));
+    HB_CALL(hb_out_attr_str(out, g, "hosts", hosts ? hosts : "?"));
+    free(hosts);
+    hb_iso_time(started, iso, sizeof iso);
+    HB_CALL(hb_out_attr_str(out, g, "started_at", iso));
+    double wall = 0;
+    for (int i = 0; i < T_N; i++) wall += tmax[i];
+    HB_CALL(hb_out_attr_f64(out, g, "time_setup_s", &tmax[T_SETUP], 1));
+    HB_CALL(hb_out_attr_f64(out, g, "time_map_s", &tmax[T_MAP], 1));
+    HB_CALL(hb_out_attr_f64(out, g, "time_exchange_s", &tmax[T_EXCHANGE], 1));
+    HB_CALL(hb_out_attr_f64(out, g, "time_finalize_s", &tmax[T_FINALIZE], 1));
+    HB_CALL(hb_out_attr_str(out, g, "fingerprint", r->fingerprint));
+    return 0;
+}
+
+/* Collective. Runs one step to a committed output. */
+static int run_step(run *r, int index)
+{
+    hb_step *s = &r->job.steps[index];
+    double started = unix_now(), t[T_N] = {0}, t0 = hb_now();
+    step_fingerprint(s, r->fingerprint, sizeof r->fingerprint);
+    r->st.step = s->name;
+    r->st.step_index = index;
+    r->st.chunks_done = r->st.chunks_total = r->st.rows_done = 0;
+    int skip;
+    HB_CALL(check_output(r, s, &skip));
+    if (skip) {
+        HB_INFO("step %s: %s is already complete for this job; skipped", s->name, s->output);
+        return 0;
+    }
+    HB_INFO("step %s: kernel %s, %s -> %s, %d rank%s x %d thread%s", s->name, s->kernel->name, s->input, s->output,
+            hb_size, hb_size > 1 ? "s" : "", r->job.threads, r->job.threads > 1 ? "s" : "");
+
+    hb_step_ctx ctx = {.job_name = r->job.name,
+                       .step_name = s->name,
+                       .input = s->input,
+                       .output = s->output,
+                       .opts = &s->opts,
+                       .threads = r->job.threads,
+                       .chunk_rows = r->job.chunk_rows ? r->job.chunk_rows : s->kernel->default_chunk_rows};
+    void *state = NULL;
+    hb_out *out = NULL;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->output);
+    int rc = hb_agree(hb_in_open(s->input, &ctx.in));
+    if (rc == 0) rc = s->kernel->setup(&ctx, &state); /* collective: agrees itself */
+    t[T_SETUP] = hb_now() - t0;
+    if (rc == 0) {
+        r->st.chunks_total = ctx.n_chunks;
+        update_status(r, "running", 1);
+        /* contiguous blocks of chunks per rank; a round maps at most one chunk per rank */
+        int64_t nc = ctx.n_chunks, first = nc * hb_rank / hb_size, last = nc * (hb_rank + 1) / hb_size;
+        int64_t rounds = (nc + hb_size - 1) / hb_size;
+        double tm = hb_now();
+        for (int64_t i = 0; i < rounds && rc == 0; i++) {
+            double a = hb_now();
+            int lrc = first + i < last ? s->kernel->map(state, first + i) : 0;
+            double b = hb_now();
+            t[T_MAP] += b - a;
+            rc = hb_agree(lrc);
+            if (rc == 0 && s->kernel->exchange) rc = s->kernel->exchange(state);
+            t[T_EXCHANGE] += hb_now() - b;
+            /* every rank can work out how many chunks the round finished */
+            for (int p = 0; p < hb_size; p++) {
+                int64_t f = nc * p / hb_size, l = nc * (p + 1) / hb_size;
+                if (f + i < l) {
+                    int64_t c = f + i;
+                    r->st.chunks_done++;
+                    r->st.rows_done += (c + 1) * ctx.chunk_rows > ctx.n_rows ? ctx.n_rows - c * ctx.chunk_rows
+                                                                               : ctx.chunk_rows;
+                }
+            }
+            progress(r, tm, 0);
+            update_status(r, "running", 0);
+        }
+        if (rc == 0) progress(r, tm, 1);
+    }
+    double tf = hb_now();
+    if (rc == 0) rc = hb_agree(hb_out_create(tmp, &out));
+    if (rc == 0) rc = s->kernel->finalize(state, out);
+    t[T_FINALIZE] = hb_now() - tf;
+    if (rc == 0) rc = write_provenance(r, s, &ctx, out, t, started);
+    if (out) {
+        int crc = hb_out_close(out);
+        if (rc == 0) rc = crc;
+    }
+    if (out || rc == 0) rc = hb_commit(tmp, s->output, rc);
+    if (s->kernel->destroy) s->kernel->destroy(state);
+    hb_in_close(ctx.in);
+    if (rc == 0)
+        HB_INFO("step %s: wrote %s in %.2fs (setup %.2f, map %.2f, exchange %.2f, finalize %.2f)", s->name, s->output,
+                hb_now() - t0, t[T_SETUP], t[T_MAP], t[T_EXCHANGE], t[T_FINALIZE]);
+    return rc;
+}
+
+static void usage_run(void)
+{
+    fputs("usage: h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]\n", stderr);
+}
+
+int hb_run_main(int argc, char **argv)
+{
+    run r = {.lock_fd = -1};
+    const char *path = NULL;
+    char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    int nsets = 0, rc = 0;
+    if (!sets) return HB_EINTERNAL;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        if (strcmp(argv[i], "--set") == 0) {
+            if (i + 1 >= argc) rc = hb_err_set(HB_EUSAGE, "run", "--set needs STEP.KEY=VALUE");
+            else sets[nsets++] = argv[++i];
+        } else if (strncmp(argv[i], "--set=", 6) == 0) {
+            sets[nsets++] = argv[i] + 6;
+        } else if (strcmp(argv[i], "--force") == 0) {
+            r.force = 1;
+        } else if (strcmp(argv[i], "--fresh") == 0) {
+            r.fresh = 1;
+        } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+            hb_log_level = 2;
+        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+            hb_log_level = 0;
+        } else if (argv[i][0] == '-') {
+            rc = hb_err_set(HB_EUSAGE, "run", "unknown option '%s'", argv[i]);
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            rc = hb_err_set(HB_EUSAGE, "run", "one job file expected, got '%s' too", argv[i]);
+        }
+    }
+    if (rc == 0 && !path) rc = hb_err_set(HB_EUSAGE, "run", "no job file given");
+    if (rc == HB_EUSAGE && hb_rank == 0) usage_run();
+    if (rc == 0) rc = hb_job_load(path, sets, nsets, &r.job);
+    free(sets);
+    rc = hb_agree(rc);
+    if (rc == 0) {
+        omp_set_num_threads(r.job.threads);
+        r.tty = isatty(2);
+        r.st.job = r.job.name;
+        r.st.steps_total = r.job.nsteps;
+        r.st.ranks = hb_size;
+        r.st.started_at = unix_now();
+        rc = hb_agree(hb_rank == 0 ? take_lock(&r) : 0);
+    }
+    for (int i = 0; rc == 0 && i < r.job.nsteps; i++) rc = run_step(&r, i);
+    if (r.lock_fd >= 0) {
+        update_status(&r, rc == 0 ? "complete" : "failed", 1);
+        close(r.lock_fd);
+    }
+    hb_job_free(&r.job);
+    return rc;
+}
