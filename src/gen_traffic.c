@@ -242,8 +242,9 @@ static int gen_traffic_main(int argc, char **argv)
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t x = 0;
         double d;
-        if (strcmp(o, "--force") == 0) {
-            g.force = 1;
+        if (strcmp(o, "--force") == 0 || strcmp(o, "-q") == 0 || strcmp(o, "-v") == 0) {
+            if (o[1] == '-') g.force = 1;
+            else hb_log_level = o[1] == 'q' ? 0 : 2;
             continue;
         }
         i++;

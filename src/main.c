@@ -18,7 +18,7 @@ static const char usage[] =
     "usage:\n"
     "  h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]\n"
     "  h5batch gen traffic -o FILE [--rows N] [--segments S] [--days D] [--start YYYYMMDD]\n"
-    "                      [--timezone ZONE] [--events K] [--invalid FRACTION] [--seed N] [--force]\n"
+    "                      [--timezone ZONE] [--events K] [--invalid FRACTION] [--seed N] [--force] [-q]\n"
     "  h5batch status RUN_DIR [--json]\n"
     "  h5batch kernels [NAME]\n"
     "  h5batch --help | --version\n"
