@@ -132,15 +132,88 @@ double hb_percentile_sorted(const double *x, size_t n, double p)
     return lerp(x[lo], x[hi], g);
 }
 
+/* Places the ks[0..nk-1]-th smallest (ascending, distinct, all in [lo, hi)) at their
+ * sorted positions; a side that partitions badly too often is simply sorted. */
+static void multiselect(double *x, size_t lo, size_t hi, const size_t *ks, int nk, int depth)
+{
+    while (nk > 0) {
+        if (hi - lo <= 24 || depth-- == 0) {
+            hb_sort_f64(x + lo, hi - lo);
+            return;
+        }
+        size_t p = lo + partition(x + lo, hi - lo);
+        int a = 0;
+        while (a < nk && ks[a] < p) a++;
+        int b = a < nk && ks[a] == p ? a + 1 : a;
+        if (a > 0) multiselect(x, lo, p, ks, a, depth);
+        ks += b;
+        nk -= b;
+        lo = p + 1;
+    }
+}
+
+void hb_percentiles_select(double *x, size_t n, const double *p, int np, double *out)
+{
+    if (n == 0) {
+        for (int j = 0; j < np; j++) out[j] = NAN;
+        return;
+    }
+    size_t ks[128] = {0}, lo[64], hi[64];
+    double g[64];
+    int nk = 0;
+    for (int j = 0; j < np && j < 64; j++) {
+        index_of(n, p[j], &lo[j], &hi[j], &g[j]);
+        ks[nk++] = lo[j];
+        ks[nk++] = hi[j];
+    }
+    /* ascending and distinct, as multiselect wants */
+    for (int i = 1; i < nk; i++)
+        for (int j = i; j > 0 && ks[j - 1] > ks[j]; j--) {
+            size_t t = ks[j];
+            ks[j] = ks[j - 1];
+            ks[j - 1] = t;
+        }
+    int m = 0;
+    for (int i = 0; i < nk; i++)
+        if (m == 0 || ks[m - 1] != ks[i]) ks[m++] = ks[i];
+    int depth = 0;
+    for (size_t s = n; s > 1; s >>= 1) depth += 2;
+    multiselect(x, 0, n, ks, m, depth);
+    for (int j = 0; j < np && j < 64; j++) out[j] = lerp(x[lo[j]], x[hi[j]], g[j]);
+}
+
 double hb_percentile_select(double *x, size_t n, double p)
 {
-    if (n == 0) return NAN;
-    size_t lo, hi;
-    double g;
-    index_of(n, p, &lo, &hi, &g);
-    hb_select_f64(x, n, lo);
-    double b = x[lo];
-    for (size_t i = lo + 1; i < n && hi != lo; i++)
-        if (i == lo + 1 || x[i] < b) b = x[i];
-    return lerp(x[lo], b, g);
+    double v;
+    hb_percentiles_select(x, n, &p, 1, &v);
+    return v;
+}
+
+double hb_xsum_value(const hb_xsum *s)
+{
+    /* carry into base-2^32 digits (the sign ends up in the top digit) */
+    int64_t d[HB_XSUM_WORDS];
+    int64_t carry = 0;
+    for (int i = 0; i < HB_XSUM_WORDS; i++) {
+        int64_t v = s->w[i] + carry;
+        carry = v >> 32; /* arithmetic shift: floor division */
+        d[i] = v - carry * 4294967296LL;
+    }
+    int neg = carry < 0;
+    if (neg) { /* negate the whole number so the digits are a magnitude */
+        int64_t b = 0;
+        for (int i = 0; i < HB_XSUM_WORDS; i++) {
+            int64_t v = -d[i] - b;
+            b = v < 0;
+            d[i] = v + b * 4294967296LL;
+        }
+    }
+    int top = HB_XSUM_WORDS - 1;
+    while (top >= 0 && d[top] == 0) top--;
+    if (top < 0) return 0.0;
+    long double v = 0;
+    int low = top - 3 < 0 ? 0 : top - 3;
+    for (int i = top; i >= low; i--) v = v * 4294967296.0L + (long double)d[i];
+    double r = (double)ldexpl(v, 32 * low - 1074);
+    return neg ? -r : r;
 }

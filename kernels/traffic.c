@@ -3,10 +3,13 @@
  * travel time index.
  *
  * Exact percentiles need every value of a cell on one rank, so the map step tags each
- * valid row with its cell key and the rank that owns its segment (contiguous segment
- * ranges), and exchange moves the (key, speed) records there with MPI_Alltoallv after
- * every round of chunks. finalize sorts each cell, so the result does not depend on
- * the order in which records arrived: any rank or thread count gives the same bits. */
+ * valid row with its cell key (segment * 192 + cell) and the rank that owns its
+ * segment (contiguous segment ranges), and exchange moves the (key, speed) records
+ * there with MPI_Alltoallv after every round of chunks. The owner appends them to
+ * per-segment buckets. finalize takes one segment at a time (in cache), groups its
+ * values by cell, and computes order statistics by selection and the mean from an
+ * exact sum: nothing depends on the order in which records arrived, so any rank or
+ * thread count gives the same bits. */
 #include "kernel.h"
 
 #include "../src/hb.h"
@@ -22,7 +25,10 @@
 
 #define WEEK_CELLS (7 * 24)
 #define CELLS (WEEK_CELLS + 24) /* weekly cells then event-day hours, per segment */
-#define MAX_SEGMENTS 20000000   /* keeps cell keys within uint32 */
+#define MAX_SEGMENTS 20000000   /* keeps cell keys (segment * CELLS + cell) within uint32 */
+#define ARENA_BYTES (64u << 20)
+#define BLOCK_MIN 32
+#define BLOCK_MAX 16384
 
 enum { COL_TIME, COL_SEGMENT, COL_SPEED };
 
@@ -34,6 +40,28 @@ static const hb_option traffic_options[] = {
     {"segments", HB_OPT_INT, NULL, 1, MAX_SEGMENTS, NULL,
      "number of segments S; default the table's n_segments attribute, else max(segment)+1"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+/* Records of one segment: a chain of blocks of growing size, carved from arenas. */
+typedef struct block {
+    struct block *next;
+    uint32_t n, cap;
+    double *val;
+    uint8_t *cell;
+} block;
+
+typedef struct bucket {
+    double *val; /* the tail block's arrays, kept here so an append touches one line */
+    uint8_t *cell;
+    uint32_t used, cap; /* of the tail block; written back to it when it fills */
+    block *head, *tail;
+    uint64_t n;
+} bucket;
+
+typedef struct arena {
+    struct arena *next;
+    size_t used, size;
+    unsigned char data[];
+} arena;
 
 typedef struct traffic {
     hb_step_ctx *ctx;
@@ -55,15 +83,15 @@ typedef struct traffic {
     double *spd;
     uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
     int *dest;
-    /* records to send this round, grouped by destination rank */
-    uint32_t *skey;
-    double *sval;
+    /* records to send this round, grouped by destination rank, and those received */
+    uint32_t *skey, *rkey;
+    double *sval, *rval;
+    size_t rcap;
     int *scount, *sdispl, *rcount, *rdispl;
     int *tcount; /* per thread x per destination counts */
-    /* records owned by this rank */
-    uint32_t *okey;
-    double *oval;
-    size_t on, ocap;
+    /* records owned by this rank, by segment s - s0 */
+    bucket *buckets;
+    arena *arenas;
 } traffic;
 
 static int traffic_validate(const hb_optset *o, const char **key, char *msg, size_t len)
@@ -180,31 +208,66 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     tr->dest = hb_malloc(cr * sizeof *tr->dest);
     tr->skey = hb_malloc(cr * sizeof *tr->skey);
     tr->sval = hb_malloc(cr * sizeof *tr->sval);
+    tr->buckets = hb_calloc((size_t)(tr->s1 - tr->s0), sizeof *tr->buckets);
     tr->scount = hb_calloc(P, sizeof(int));
     tr->sdispl = hb_calloc(P, sizeof(int));
     tr->rcount = hb_calloc(P, sizeof(int));
     tr->rdispl = hb_calloc(P, sizeof(int));
-    tr->tcount = hb_calloc(P * (size_t)ctx->threads, sizeof(int));
+    tr->tcount = hb_calloc(2 * P * (size_t)ctx->threads, sizeof(int)); /* counts, then offsets */
     rc = (tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->skey && tr->sval && tr->scount && tr->sdispl &&
-          tr->rcount && tr->rdispl && tr->tcount)
+          tr->rcount && tr->rdispl && tr->tcount && tr->buckets)
              ? 0
              : HB_EINTERNAL;
     return hb_agree(rc);
 }
 
-/* Grows the owned-record arrays to hold at least need records. */
-static int reserve(traffic *tr, size_t need)
+static void *arena_alloc(traffic *tr, size_t bytes)
 {
-    if (need <= tr->ocap) return 0;
-    size_t cap = tr->ocap ? tr->ocap : 1 << 20;
-    while (cap < need) cap += cap / 2;
-    uint32_t *k = hb_realloc(tr->okey, cap * sizeof *k);
-    if (!k) return HB_EINTERNAL;
-    tr->okey = k;
-    double *v = hb_realloc(tr->oval, cap * sizeof *v);
-    if (!v) return HB_EINTERNAL;
-    tr->oval = v;
-    tr->ocap = cap;
+    bytes = (bytes + 15) & ~(size_t)15;
+    arena *a = tr->arenas;
+    if (!a || a->size - a->used < bytes) {
+        size_t size = bytes > ARENA_BYTES ? bytes : ARENA_BYTES;
+        a = hb_malloc(sizeof *a + size);
+        if (!a) return NULL;
+        a->next = tr->arenas, a->used = 0, a->size = size;
+        tr->arenas = a;
+    }
+    void *p = a->data + a->used;
+    a->used += bytes;
+    return p;
+}
+
+/* Starts a new tail block for b, twice the size of the last one (a busy segment has
+ * few blocks, a quiet one wastes little). */
+static int grow(traffic *tr, bucket *b)
+{
+    block *t = b->tail;
+    uint32_t cap = t ? (t->cap < BLOCK_MAX ? t->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
+    block *nb = arena_alloc(tr, sizeof *nb + (size_t)cap * (sizeof(double) + 1));
+    if (!nb) return HB_EINTERNAL;
+    nb->next = NULL, nb->n = 0, nb->cap = cap;
+    nb->val = (double *)(nb + 1);
+    nb->cell = (uint8_t *)(nb->val + cap);
+    if (t) t->n = b->used, t->next = nb;
+    else b->head = nb;
+    b->tail = nb;
+    b->val = nb->val, b->cell = nb->cell, b->used = 0, b->cap = cap;
+    return 0;
+}
+
+/* Appends n records (keys of owned segments) to their segments' buckets. */
+static int append(traffic *tr, const uint32_t *key, const double *val, size_t n)
+{
+    const uint32_t base = (uint32_t)(tr->s0 * CELLS);
+    bucket *buckets = tr->buckets;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = key[i] - base, s = k / CELLS;
+        bucket *b = &buckets[s];
+        if (b->used == b->cap && grow(tr, b)) return HB_EINTERNAL;
+        b->val[b->used] = val[i];
+        b->cell[b->used++] = (uint8_t)(k - s * CELLS);
+        b->n++;
+    }
     return 0;
 }
 
@@ -240,11 +303,11 @@ static int traffic_map(void *state, int64_t c)
     uint64_t bad_speed = 0, bad_segment = 0, bad_time = 0;
     int nthreads = ctx->threads;
 #pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
-    {
-        int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        int *cnt = tr->tcount + (size_t)tid * (size_t)P;
+    for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
+        /* fixed parts, not the runtime's schedule, so the two passes below agree */
+        int *cnt = tr->tcount + (size_t)part * (size_t)P;
         memset(cnt, 0, (size_t)P * sizeof *cnt);
-        int64_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
+        int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
         for (int64_t i = lo; i < hi; i++) {
             int64_t s = seg[i];
             double v = spd[i];
@@ -255,17 +318,17 @@ static int traffic_map(void *state, int64_t c)
             } else if (!(v >= 0 && v <= maxs)) { /* also rejects NaN */
                 bad_speed++;
             } else {
-                spd[i] = v + 0.0; /* -0.0 becomes +0.0, so that sorting is total */
+                spd[i] = v + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
                 int64_t local = hb_tzmap_local(tzm, t[i]);
                 int64_t day = hb_floordiv(local, 86400);
                 int hour = (int)((local - day * 86400) / 3600);
                 int64_t e = day - ev0;
                 uint32_t k;
                 if (ev && e >= 0 && e < evn && ev[e]) {
-                    k = (uint32_t)(S * WEEK_CELLS + s * 24 + hour);
+                    k = (uint32_t)(s * CELLS + WEEK_CELLS + hour);
                 } else {
                     int dow = (int)((day % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
-                    k = (uint32_t)(s * WEEK_CELLS + dow * 24 + hour);
+                    k = (uint32_t)(s * CELLS + dow * 24 + hour);
                 }
                 key[i] = k;
                 int d = owner_of(s, S, P);
@@ -275,24 +338,25 @@ static int traffic_map(void *state, int64_t c)
             }
             key[i] = UINT32_MAX;
         }
-#pragma omp barrier
-        /* each thread scatters its own rows into its slice of every destination block */
-        int *off = hb_calloc((size_t)P, sizeof *off);
-        if (off) {
-            int pos = 0;
-            for (int d = 0; d < P; d++) {
-                for (int th = 0; th < nt; th++) {
-                    if (th == tid) off[d] = pos;
-                    pos += tr->tcount[(size_t)th * (size_t)P + (size_t)d];
-                }
-            }
-            for (int64_t i = lo; i < hi; i++) {
-                if (key[i] == UINT32_MAX) continue;
-                int p = off[dest[i]]++;
-                tr->skey[p] = key[i];
-                tr->sval[p] = spd[i];
-            }
-            free(off);
+    }
+    /* each thread's rows go to its own slice of every destination block, so the send
+     * buffer is filled in parallel without atomics */
+    int *off = tr->tcount + (size_t)nthreads * (size_t)P; /* [thread][dest] start offsets */
+    int pos = 0;
+    for (int d = 0; d < P; d++)
+        for (int th = 0; th < nthreads; th++) {
+            off[(size_t)th * (size_t)P + (size_t)d] = pos;
+            pos += tr->tcount[(size_t)th * (size_t)P + (size_t)d];
+        }
+#pragma omp parallel num_threads(nthreads)
+    for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
+        int *o = off + (size_t)part * (size_t)P;
+        int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
+        for (int64_t i = lo; i < hi; i++) {
+            if (key[i] == UINT32_MAX) continue;
+            int p = o[dest[i]]++;
+            tr->skey[p] = key[i];
+            tr->sval[p] = spd[i];
         }
     }
     tr->rows_total += (uint64_t)n;
@@ -312,25 +376,30 @@ static int traffic_exchange(void *state)
     const int P = hb_size;
     int total = 0;
     for (int d = 0; d < P; d++) tr->sdispl[d] = total, total += tr->scount[d];
+    int rc;
     if (P == 1) {
-        HB_CALL(reserve(tr, tr->on + (size_t)total));
-        memcpy(tr->okey + tr->on, tr->skey, (size_t)total * sizeof *tr->okey);
-        memcpy(tr->oval + tr->on, tr->sval, (size_t)total * sizeof *tr->oval);
-        tr->on += (size_t)total;
+        rc = append(tr, tr->skey, tr->sval, (size_t)total);
     } else {
         HB_CALL_MPI(MPI_Alltoall(tr->scount, 1, MPI_INT, tr->rcount, 1, MPI_INT, MPI_COMM_WORLD));
         size_t recv = 0;
         for (int d = 0; d < P; d++) tr->rdispl[d] = (int)recv, recv += (size_t)tr->rcount[d];
-        int rc = reserve(tr, tr->on + recv);
+        rc = 0;
+        if (recv > tr->rcap) {
+            free(tr->rkey), free(tr->rval);
+            tr->rkey = hb_malloc(recv * sizeof *tr->rkey);
+            tr->rval = hb_malloc(recv * sizeof *tr->rval);
+            tr->rcap = recv;
+            if (!tr->rkey || !tr->rval) rc = HB_EINTERNAL, tr->rcap = 0;
+        }
         HB_CALL(hb_agree(rc));
-        HB_CALL_MPI(MPI_Alltoallv(tr->skey, tr->scount, tr->sdispl, MPI_UINT32_T, tr->okey + tr->on, tr->rcount,
-                                  tr->rdispl, MPI_UINT32_T, MPI_COMM_WORLD));
-        HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, MPI_DOUBLE, tr->oval + tr->on, tr->rcount,
-                                  tr->rdispl, MPI_DOUBLE, MPI_COMM_WORLD));
-        tr->on += recv;
+        HB_CALL_MPI(MPI_Alltoallv(tr->skey, tr->scount, tr->sdispl, MPI_UINT32_T, tr->rkey, tr->rcount, tr->rdispl,
+                                  MPI_UINT32_T, MPI_COMM_WORLD));
+        HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, MPI_DOUBLE, tr->rval, tr->rcount, tr->rdispl,
+                                  MPI_DOUBLE, MPI_COMM_WORLD));
+        rc = append(tr, tr->rkey, tr->rval, recv);
     }
     memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
-    return 0;
+    return hb_agree(rc);
 }
 
 /* Per-cell statistics of this rank's segments, in the output layouts. */
@@ -368,94 +437,70 @@ static int alloc_results(results *r, size_t nseg, int npct)
     return 0;
 }
 
-/* Groups owned records by cell (counting sort), sorts each cell and computes its stats. */
-static int reduce_cells(traffic *tr, results *r)
+/* Statistics of one segment: its values grouped by cell in x (scratch of b->n values). */
+static void reduce_segment(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
 {
-    const int64_t nseg = tr->s1 - tr->s0, S = tr->S;
-    const size_t ncell = (size_t)nseg * CELLS, nw = (size_t)nseg * WEEK_CELLS;
-    size_t *start = hb_calloc(ncell + 1, sizeof *start);
-    double *vals = hb_malloc((tr->on ? tr->on : 1) * sizeof *vals);
-    if (!start || !vals) return free(start), free(vals), HB_EINTERNAL;
-    /* local cell index: weekly cells of all owned segments first, then their event hours */
-    uint32_t *k = tr->okey;
-    const uint32_t wk0 = (uint32_t)(tr->s0 * WEEK_CELLS), ev0 = (uint32_t)(S * WEEK_CELLS + tr->s0 * 24);
-    const uint32_t evbase = (uint32_t)(S * WEEK_CELLS);
-    for (size_t i = 0; i < tr->on; i++) {
-        uint32_t c = k[i] < evbase ? k[i] - wk0 : (uint32_t)nw + (k[i] - ev0);
-        k[i] = c;
-        start[c + 1]++;
-    }
-    for (size_t c = 0; c < ncell; c++) start[c + 1] += start[c];
-    {
-        size_t *pos = hb_malloc((ncell ? ncell : 1) * sizeof *pos);
-        if (!pos) return free(start), free(vals), HB_EINTERNAL;
-        memcpy(pos, start, ncell * sizeof *pos);
-        for (size_t i = 0; i < tr->on; i++) vals[pos[k[i]]++] = tr->oval[i];
-        free(pos);
-    }
-    /* the records are consumed: give their memory back before the heavy part */
-    free(tr->okey), free(tr->oval);
-    tr->okey = NULL, tr->oval = NULL, tr->ocap = 0;
+    size_t start[CELLS + 1] = {0}, pos[CELLS];
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
+    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = k->val[i];
 
     const int npct = tr->npct;
-#pragma omp parallel for schedule(dynamic, 256) num_threads(tr->ctx->threads)
-    for (size_t c = 0; c < ncell; c++) {
-        double *x = vals + start[c];
+    double pv[HB_OPT_LIST_MAX];
+    hb_xsum sum;
+    for (int c = 0; c < CELLS; c++) {
+        double *v = x + start[c];
         size_t n = start[c + 1] - start[c];
-        hb_sort_f64(x, n);
-        double sum = 0;
-        for (size_t i = 0; i < n; i++) sum += x[i];
-        double mean = n ? sum / (double)n : NAN;
-        if (c < nw) {
-            r->count[c] = n, r->mean[c] = mean;
-            for (int j = 0; j < npct; j++) r->pct[j][c] = hb_percentile_sorted(x, n, tr->pct[j]);
+        memset(&sum, 0, sizeof sum);
+        for (size_t i = 0; i < n; i++) hb_xsum_add(&sum, v[i]);
+        double mean = n ? hb_xsum_value(&sum) / (double)n : NAN;
+        hb_percentiles_select(v, n, tr->pct, npct, pv);
+        if (c < WEEK_CELLS) {
+            size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
+            r->count[i] = n, r->mean[i] = mean;
+            for (int j = 0; j < npct; j++) r->pct[j][i] = pv[j];
         } else {
-            size_t e = c - nw;
-            r->ev_count[e] = n, r->ev_mean[e] = mean;
-            for (int j = 0; j < npct; j++) r->ev_pct[j][e] = hb_percentile_sorted(x, n, tr->pct[j]);
+            size_t i = (size_t)ls * 24 + (size_t)(c - WEEK_CELLS);
+            r->ev_count[i] = n, r->ev_mean[i] = mean;
+            for (int j = 0; j < npct; j++) r->ev_pct[j][i] = pv[j];
         }
     }
-    /* per segment: all valid rows, free-flow speed over its weekly cells (contiguous) */
+    r->seg_count[ls] = b->n;
+    /* the weekly cells are contiguous at the front: the segment's non-event values */
+    r->ffs[ls] = tr->ffs_in ? tr->ffs_in[tr->s0 + ls] : hb_percentile_select(x, start[WEEK_CELLS], 85);
+    for (int c = 0; c < WEEK_CELLS; c++) {
+        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
+        double m = r->mean[i], f = r->ffs[ls];
+        r->tti[i] = (r->count[i] > 0 && !isnan(f) && m > 0) ? f / m : NAN;
+    }
+}
+
+/* Reduces every owned segment, in parallel over segments; frees the records as it goes. */
+static int reduce_cells(traffic *tr, results *r)
+{
+    const int64_t nseg = tr->s1 - tr->s0;
+    uint64_t most = 0;
+    for (int64_t s = 0; s < nseg; s++) {
+        bucket *b = &tr->buckets[s];
+        if (b->tail) b->tail->n = b->used;
+        if (b->n > most) most = b->n;
+    }
     int rc = 0;
 #pragma omp parallel num_threads(tr->ctx->threads)
     {
-        double *scratch = NULL;
-        size_t cap = 0;
-#pragma omp for schedule(dynamic, 16)
-        for (int64_t s = 0; s < nseg; s++) {
-            size_t a = start[s * WEEK_CELLS], b = start[(s + 1) * WEEK_CELLS];
-            size_t ea = start[nw + (size_t)s * 24], eb = start[nw + (size_t)(s + 1) * 24];
-            r->seg_count[s] = (b - a) + (eb - ea);
-            if (tr->ffs_in) {
-                r->ffs[s] = tr->ffs_in[tr->s0 + s];
-                continue;
-            }
-            if (b - a > cap) {
-                free(scratch);
-                cap = b - a;
-                scratch = malloc(cap * sizeof *scratch);
-                if (!scratch) {
-                    cap = 0;
+        double *x = malloc((size_t)(most ? most : 1) * sizeof *x);
+        if (!x) {
 #pragma omp atomic write
-                    rc = HB_EINTERNAL;
-                    continue;
-                }
-            }
-            if (b > a) memcpy(scratch, vals + a, (b - a) * sizeof *scratch);
-            r->ffs[s] = hb_percentile_select(scratch, b - a, 85);
+            rc = HB_EINTERNAL;
         }
-        free(scratch);
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t s = 0; s < nseg; s++)
+            if (x) reduce_segment(tr, &tr->buckets[s], s, x, r);
+        free(x);
     }
-    free(start);
-    free(vals);
-    if (rc) return hb_err_set(rc, "traffic", "out of memory computing free-flow speeds");
-    for (int64_t s = 0; s < nseg; s++) {
-        for (int c = 0; c < WEEK_CELLS; c++) {
-            size_t i = (size_t)s * WEEK_CELLS + (size_t)c;
-            double m = r->mean[i], f = r->ffs[s];
-            r->tti[i] = (r->count[i] > 0 && !isnan(f) && m > 0) ? f / m : NAN;
-        }
-    }
+    if (rc) return hb_err_set(rc, "traffic", "out of memory for %llu values of one segment", (unsigned long long)most);
     return 0;
 }
 
@@ -565,8 +610,10 @@ static void traffic_destroy(void *state)
     hb_tzmap_free(&tr->tzm);
     free(tr->ev), free(tr->ffs_in);
     free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest);
-    free(tr->skey), free(tr->sval), free(tr->scount), free(tr->sdispl), free(tr->rcount), free(tr->rdispl);
-    free(tr->tcount), free(tr->okey), free(tr->oval);
+    free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval);
+    free(tr->scount), free(tr->sdispl), free(tr->rcount), free(tr->rdispl), free(tr->tcount);
+    free(tr->buckets);
+    for (arena *a = tr->arenas, *next; a; a = next) next = a->next, free(a);
     free(tr);
 }
 

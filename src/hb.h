@@ -23,7 +23,9 @@ enum {
     HB_ECONFIG = 78    /* bad job file */
 };
 
-/* Records an error (first one wins until hb_err_clear) and returns code. Not collective. */
+/* Records an error and returns its code; the first error recorded is the cause, so a
+ * later one is ignored (and the first one's code returned) until hb_err_clear. Not
+ * collective. */
 int hb_err_set(int code, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Records an error that names the source location of the failing call. */

@@ -24,6 +24,8 @@ static const hb_option step_base[] = {
     {"output", HB_OPT_STRING, NULL, 1, 0, NULL, "output HDF5 file"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
+#define MAX_SECTION 49 /* inih's own limit on a section name */
+
 typedef struct parse {
     hb_job *job;
     const char *text, *pos;
@@ -77,6 +79,12 @@ static void open_section(parse *p)
 {
     const char *sec = p->section;
     if (strcmp(sec, "job") == 0) return;
+    if (strlen(sec) > MAX_SECTION) { /* inih would cut the name short */
+        char max[16];
+        snprintf(max, sizeof max, "%d", MAX_SECTION);
+        jerr(p, p->line, "section name [%s] is too long (at most %s characters)", sec, max);
+        return;
+    }
     if (strncmp(sec, "step ", 5) != 0 || !valid_step_name(sec + 5)) {
         jerr(p, p->line, "unknown section [%s]; sections are [job] and [step NAME]%s", sec, "");
         return;
@@ -187,6 +195,8 @@ static int handler(void *user, const char *section, const char *key, const char 
     int *n, *cap;
     if (strcmp(section, "job") == 0) {
         kv = &job->kv, n = &job->nkv, cap = &job->cap;
+    } else if (*section == '\0') {
+        return jerr(p, p->line, "'%s' is outside any section; put it under [job] or [step NAME]%s", key, ""), 0;
     } else {
         hb_step *s = find_step(job, section + 5); /* open_section made sure it exists */
         if (!s) return p->rc = HB_EINTERNAL, 0;
