@@ -223,6 +223,18 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
         "flock again.run/lock sleep 5 & sleep 0.5; '$HB' run again.ini --force -q; rc=\$?; wait; [ \$rc = 73 ]"
 }
 
+# The README's pandas snippet must work on a real output.
+suite_readme() {
+    $PY - "$ROOT/README.md" >snippet.py <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+block = text.split("<!-- snippet: readme-pandas", 1)[1]
+print(re.search(r"```python\n(.*?)```", block, re.S).group(1))
+PYEOF
+    sed -i 's#demo/traffic-summary.h5#rk-gen-1-1.h5#' snippet.py
+    check "README: the h5py/pandas snippet runs" $PY snippet.py
+}
+
 suite_unit() {
     local bin=$1 tag=$2
     check "unit tests ($tag)" "$bin"
@@ -240,6 +252,7 @@ suite_reference "$HB" plain
 suite_ranks
 suite_bad_input "$HB" plain
 suite_run_dir
+suite_readme
 if [ -x "$HB_ASAN" ] && [ -x "$ROOT/bin/unit_tests-asan" ]; then
     suite_unit "$ROOT/bin/unit_tests-asan" asan
     suite_reference "$HB_ASAN" asan
