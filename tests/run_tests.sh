@@ -235,6 +235,25 @@ PYEOF
     check "README: the h5py/pandas snippet runs" $PY snippet.py
 }
 
+# Memory errors valgrind sees in our code (Open MPI's run-time noise is suppressed).
+suite_valgrind() {
+    if ! command -v valgrind >/dev/null; then
+        echo "skip - valgrind is not installed"
+        return
+    fi
+    local vg="valgrind --error-exitcode=9 -q --suppressions=/usr/share/openmpi/openmpi-valgrind.supp"
+    vg="$vg --suppressions=$ROOT/tests/valgrind.supp"
+    job vg edge.h5 vg-1.h5 Europe/Berlin
+    sed -i 's/^\[job\]$/[job]\nchunk_rows = 50k/' vg.ini
+    check "valgrind: traffic job at 1 rank" timeout -k 5 "$LIMIT" $vg "$HB" run vg.ini -q
+    check "valgrind: traffic job at 2 ranks x 2 threads" timeout -k 5 "$LIMIT" mpirun -n 2 -x OMP_NUM_THREADS=2 \
+        $vg "$HB" run vg.ini -q --set aggregate.output=vg-2.h5 --set job.run_dir=vg2.run
+    check "valgrind: gen traffic at 2 ranks" timeout -k 5 "$LIMIT" mpirun -n 2 $vg "$HB" gen traffic -o vg-gen.h5 \
+        --rows 50k --segments 20 -q
+    job vgbad unequal.h5 vg-bad.h5 UTC
+    check "valgrind: a bad input at 2 ranks" bash -c "timeout -k 5 $LIMIT mpirun -n 2 $vg '$HB' run vgbad.ini -q; [ \$? = 65 ]"
+}
+
 suite_unit() {
     local bin=$1 tag=$2
     check "unit tests ($tag)" "$bin"
@@ -253,6 +272,7 @@ suite_ranks
 suite_bad_input "$HB" plain
 suite_run_dir
 suite_readme
+suite_valgrind
 if [ -x "$HB_ASAN" ] && [ -x "$ROOT/bin/unit_tests-asan" ]; then
     suite_unit "$ROOT/bin/unit_tests-asan" asan
     suite_reference "$HB_ASAN" asan
