@@ -288,6 +288,12 @@ int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem wa
     return 0;
 }
 
+int hb_table_exact_f32(const hb_table *t, int col)
+{
+    src_kind k = t->cols[col].kind;
+    return k == K_F32 || k == K_I8 || k == K_U8 || k == K_I16 || k == K_U16;
+}
+
 int hb_table_attr_i64(hb_table *t, const char *name, int64_t *v, int *present)
 {
     *present = 0;

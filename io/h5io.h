@@ -43,6 +43,8 @@ int64_t hb_table_rows(const hb_table *t);
 /* Reads rows [start, start+count) of column col into buf, converted to want. Memory
  * used beyond buf is bounded by count. */
 int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem want, void *buf);
+/* 1 when every value of column col converts to float exactly (float32, 8/16-bit ints). */
+int hb_table_exact_f32(const hb_table *t, int col);
 /* Reads an integer attribute of the table group; *present = 0 when absent. */
 int hb_table_attr_i64(hb_table *t, const char *name, int64_t *v, int *present);
 void hb_table_close(hb_table *t);

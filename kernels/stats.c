@@ -154,32 +154,38 @@ static void multiselect(double *x, size_t lo, size_t hi, const size_t *ks, int n
 
 void hb_percentiles_select(double *x, size_t n, const double *p, int np, double *out)
 {
-    if (n == 0) {
-        for (int j = 0; j < np; j++) out[j] = NAN;
-        return;
-    }
-    size_t ks[128] = {0}, lo[64], hi[64];
-    double g[64];
-    int nk = 0;
-    for (int j = 0; j < np && j < 64; j++) {
-        index_of(n, p[j], &lo[j], &hi[j], &g[j]);
-        ks[nk++] = lo[j];
-        ks[nk++] = hi[j];
-    }
-    /* ascending and distinct, as multiselect wants */
-    for (int i = 1; i < nk; i++)
-        for (int j = i; j > 0 && ks[j - 1] > ks[j]; j--) {
-            size_t t = ks[j];
-            ks[j] = ks[j - 1];
-            ks[j - 1] = t;
-        }
-    int m = 0;
-    for (int i = 0; i < nk; i++)
-        if (m == 0 || ks[m - 1] != ks[i]) ks[m++] = ks[i];
+    enum { BATCH = 32 };
     int depth = 0;
     for (size_t s = n; s > 1; s >>= 1) depth += 2;
-    multiselect(x, 0, n, ks, m, depth);
-    for (int j = 0; j < np && j < 64; j++) out[j] = lerp(x[lo[j]], x[hi[j]], g[j]);
+    /* in batches, so any number of percentiles fits in fixed arrays; a later batch's
+     * selection keeps the positions an earlier one fixed */
+    for (int j0 = 0; j0 < np; j0 += BATCH) {
+        int nb = np - j0 < BATCH ? np - j0 : BATCH;
+        if (n == 0) {
+            for (int j = 0; j < nb; j++) out[j0 + j] = NAN;
+            continue;
+        }
+        size_t ks[2 * BATCH], lo[BATCH], hi[BATCH];
+        double g[BATCH];
+        int nk = 0;
+        for (int j = 0; j < nb; j++) {
+            index_of(n, p[j0 + j], &lo[j], &hi[j], &g[j]);
+            ks[nk++] = lo[j];
+            ks[nk++] = hi[j];
+        }
+        /* ascending and distinct, as multiselect wants */
+        for (int i = 1; i < nk; i++)
+            for (int j = i; j > 0 && ks[j - 1] > ks[j]; j--) {
+                size_t t = ks[j];
+                ks[j] = ks[j - 1];
+                ks[j - 1] = t;
+            }
+        int m = 0;
+        for (int i = 0; i < nk; i++)
+            if (m == 0 || ks[m - 1] != ks[i]) ks[m++] = ks[i];
+        multiselect(x, 0, n, ks, m, depth);
+        for (int j = 0; j < nb; j++) out[j0 + j] = lerp(x[lo[j]], x[hi[j]], g[j]);
+    }
 }
 
 double hb_percentile_select(double *x, size_t n, double p)

@@ -22,7 +22,8 @@ void hb_percentiles_select(double *x, size_t n, const double *p, int np, double 
 
 /* An exact, order-independent sum of finite doubles: every value is added into a
  * fixed-point accumulator spanning the whole double range, so the result has the same
- * bits whatever order the values came in (any rank count, any thread schedule). */
+ * bits whatever order the values came in (any rank count, any thread schedule). One
+ * accumulator takes up to 2^31 values. */
 #define HB_XSUM_WORDS 68
 typedef struct hb_xsum {
     int64_t w[HB_XSUM_WORDS]; /* word i weighs 2^(32 i - 1074) */

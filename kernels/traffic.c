@@ -45,12 +45,12 @@ static const hb_option traffic_options[] = {
 typedef struct block {
     struct block *next;
     uint32_t n, cap;
-    double *val;
+    void *val; /* float or double: see traffic.narrow */
     uint8_t *cell;
 } block;
 
 typedef struct bucket {
-    double *val; /* the tail block's arrays, kept here so an append touches one line */
+    void *val; /* the tail block's arrays, kept here so an append touches one line */
     uint8_t *cell;
     uint32_t used, cap; /* of the tail block; written back to it when it fills */
     block *head, *tail;
@@ -77,6 +77,10 @@ typedef struct traffic {
     int64_t ev_day0, ev_ndays;
     uint8_t *ev;
     double *ffs_in; /* /segments/free_flow_speed, or NULL */
+    /* every speed of the input is exactly a float (a float32 or small integer column):
+     * records then carry floats, which halves what is moved and kept */
+    int narrow;
+    size_t esz;
     uint64_t rows_total, bad_speed, bad_segment, bad_time;
     /* chunk buffers */
     int64_t *t, *seg;
@@ -85,7 +89,7 @@ typedef struct traffic {
     int *dest;
     /* records to send this round, grouped by destination rank, and those received */
     uint32_t *skey, *rkey;
-    double *sval, *rval;
+    void *sval, *rval; /* float when narrow, else double */
     size_t rcap;
     int *scount, *sdispl, *rcount, *rdispl;
     int *tcount; /* per thread x per destination counts */
@@ -207,7 +211,9 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     tr->key = hb_malloc(cr * sizeof *tr->key);
     tr->dest = hb_malloc(cr * sizeof *tr->dest);
     tr->skey = hb_malloc(cr * sizeof *tr->skey);
-    tr->sval = hb_malloc(cr * sizeof *tr->sval);
+    tr->narrow = hb_table_exact_f32(tr->tab, COL_SPEED);
+    tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
+    tr->sval = hb_malloc(cr * tr->esz);
     tr->buckets = hb_calloc((size_t)(tr->s1 - tr->s0), sizeof *tr->buckets);
     tr->scount = hb_calloc(P, sizeof(int));
     tr->sdispl = hb_calloc(P, sizeof(int));
@@ -243,11 +249,11 @@ static int grow(traffic *tr, bucket *b)
 {
     block *t = b->tail;
     uint32_t cap = t ? (t->cap < BLOCK_MAX ? t->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
-    block *nb = arena_alloc(tr, sizeof *nb + (size_t)cap * (sizeof(double) + 1));
+    block *nb = arena_alloc(tr, sizeof *nb + (size_t)cap * (tr->esz + 1));
     if (!nb) return HB_EINTERNAL;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
-    nb->val = (double *)(nb + 1);
-    nb->cell = (uint8_t *)(nb->val + cap);
+    nb->val = nb + 1;
+    nb->cell = (uint8_t *)nb->val + (size_t)cap * tr->esz;
     if (t) t->n = b->used, t->next = nb;
     else b->head = nb;
     b->tail = nb;
@@ -255,19 +261,23 @@ static int grow(traffic *tr, bucket *b)
     return 0;
 }
 
+#define APPEND_LOOP(T)                                                                 \
+    for (size_t i = 0; i < n; i++) {                                                   \
+        uint32_t k = key[i] - base, s = k / CELLS;                                     \
+        bucket *b = &buckets[s];                                                       \
+        if (b->used == b->cap && grow(tr, b)) return HB_EINTERNAL;                     \
+        ((T *)b->val)[b->used] = ((const T *)val)[i];                                  \
+        b->cell[b->used++] = (uint8_t)(k - s * CELLS);                                 \
+        b->n++;                                                                        \
+    }
+
 /* Appends n records (keys of owned segments) to their segments' buckets. */
-static int append(traffic *tr, const uint32_t *key, const double *val, size_t n)
+static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
 {
     const uint32_t base = (uint32_t)(tr->s0 * CELLS);
     bucket *buckets = tr->buckets;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t k = key[i] - base, s = k / CELLS;
-        bucket *b = &buckets[s];
-        if (b->used == b->cap && grow(tr, b)) return HB_EINTERNAL;
-        b->val[b->used] = val[i];
-        b->cell[b->used++] = (uint8_t)(k - s * CELLS);
-        b->n++;
-    }
+    if (tr->narrow) APPEND_LOOP(float)
+    else APPEND_LOOP(double)
     return 0;
 }
 
@@ -356,7 +366,8 @@ static int traffic_map(void *state, int64_t c)
             if (key[i] == UINT32_MAX) continue;
             int p = o[dest[i]]++;
             tr->skey[p] = key[i];
-            tr->sval[p] = spd[i];
+            if (tr->narrow) ((float *)tr->sval)[p] = (float)spd[i]; /* exact: see narrow */
+            else ((double *)tr->sval)[p] = spd[i];
         }
     }
     tr->rows_total += (uint64_t)n;
@@ -387,15 +398,16 @@ static int traffic_exchange(void *state)
         if (recv > tr->rcap) {
             free(tr->rkey), free(tr->rval);
             tr->rkey = hb_malloc(recv * sizeof *tr->rkey);
-            tr->rval = hb_malloc(recv * sizeof *tr->rval);
+            tr->rval = hb_malloc(recv * tr->esz);
             tr->rcap = recv;
             if (!tr->rkey || !tr->rval) rc = HB_EINTERNAL, tr->rcap = 0;
         }
         HB_CALL(hb_agree(rc));
         HB_CALL_MPI(MPI_Alltoallv(tr->skey, tr->scount, tr->sdispl, MPI_UINT32_T, tr->rkey, tr->rcount, tr->rdispl,
                                   MPI_UINT32_T, MPI_COMM_WORLD));
-        HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, MPI_DOUBLE, tr->rval, tr->rcount, tr->rdispl,
-                                  MPI_DOUBLE, MPI_COMM_WORLD));
+        MPI_Datatype vt = tr->narrow ? MPI_FLOAT : MPI_DOUBLE;
+        HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, vt, tr->rval, tr->rcount, tr->rdispl, vt,
+                                  MPI_COMM_WORLD));
         rc = append(tr, tr->rkey, tr->rval, recv);
     }
     memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
@@ -444,8 +456,12 @@ static void reduce_segment(const traffic *tr, const bucket *b, int64_t ls, doubl
     for (const block *k = b->head; k; k = k->next)
         for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
     for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = k->val[i];
+    for (const block *k = b->head; k; k = k->next) {
+        if (tr->narrow)
+            for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const float *)k->val)[i];
+        else
+            for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const double *)k->val)[i];
+    }
 
     const int npct = tr->npct;
     double pv[HB_OPT_LIST_MAX];

@@ -13,6 +13,7 @@
 #include "../src/opts.h"
 #include "../src/tzmap.h"
 
+#include <float.h>
 #include <ftw.h>
 #include <hdf5.h>
 #include <math.h>
@@ -241,6 +242,370 @@ static void test_percentile_select(void)
         }
     }
     CHECKF(!bad, "n = %zu, p = %g", bad_n, bad_p);
+}
+
+/* ---- kernels/stats: multiple percentiles at once ---- */
+
+/* hb_percentiles_select promises the same bits as hb_percentile_sorted on a sorted copy
+ * (qsort here, which shares no code with the selection), for any set of percentiles:
+ * unsorted, repeated, at the ends, or so close to the ends that h barely leaves 0 or n-1. */
+static void test_percentiles_select(void)
+{
+    static const double set0[] = {50}, set1[] = {5, 50, 85, 95, 99.9}, set2[] = {0, 100}, set3[] = {85, 50},
+                        set4[] = {50, 50}, set5[] = {0.0001, 99.9999}, set6[] = {100, 0, 50, 100, 0, 25};
+    static const struct {
+        const double *p;
+        int np;
+    } sets[] = {{set0, 1}, {set1, 5}, {set2, 2}, {set3, 2}, {set4, 2}, {set5, 2}, {set6, 6}};
+    enum { NSETS = sizeof sets / sizeof *sets, MAXN = 3000, MAXP = 64, NPAT = 8 };
+    static const char *const pat_name[NPAT] = {"random",   "three values", "fifty values", "all equal",
+                                               "sorted",   "reversed",     "organ pipe",   "wide magnitudes"};
+    /* sizes around the small-range cutoff (24) of the selection, then large ones */
+    static const int fixed_n[] = {0, 1, 2, 3, 4, 5, 23, 24, 25, 26, 49, 50, 51, 100, 1000, 2999, 3000};
+    enum { NFIXED = sizeof fixed_n / sizeof *fixed_n };
+    double *x = malloc(MAXN * sizeof *x), *sorted = malloc(MAXN * sizeof *x), *work = malloc(MAXN * sizeof *x);
+    if (!CHECK(x && sorted && work)) return free(x), free(sorted), free(work);
+    double rp[MAXP], out[MAXP];
+    int bad = 0, bad_multiset = 0, bad_nan = 0;
+    int bad_pat = 0, bad_set = 0, bad_j = 0;
+    size_t bad_n = 0;
+    double bad_p = 0, bad_got = 0, bad_want = 0;
+    for (int t = 0; t < NPAT * NFIXED + 200; t++) {
+        int pat = t < NPAT * NFIXED ? t / NFIXED : (int)(rnd() % NPAT);
+        size_t n = (size_t)(t < NPAT * NFIXED ? fixed_n[t % NFIXED] : rnd_range(0, MAXN));
+        for (size_t i = 0; i < n; i++) {
+            /* no -0.0 anywhere: it ties with +0.0, so which zero lands where is unspecified */
+            double v = pat == 0   ? (rnd_unit() - 0.5) * 1000
+                       : pat == 1 ? (double)(rnd() % 3)
+                       : pat == 2 ? (double)(rnd() % 50) * 0.5 - 10
+                       : pat == 3 ? 7.25
+                       : pat == 4 ? (double)i * 0.5
+                       : pat == 5 ? (double)(n - i) * 0.5
+                       : pat == 6 ? (double)(i < n / 2 ? i : n - i)
+                                  : (rnd_unit() + 0.5) * pow(10, (double)rnd_range(-300, 300)) * (rnd() % 2 ? 1 : -1);
+            x[i] = v;
+        }
+        memcpy(sorted, x, n * sizeof *x);
+        qsort(sorted, n, sizeof *sorted, cmp_f64);
+        /* the fixed sets, then a random one of up to 64 percentiles with repeats and ends */
+        for (int s = 0; s <= NSETS; s++) {
+            const double *p = rp;
+            int np;
+            if (s < NSETS) {
+                p = sets[s].p, np = sets[s].np;
+            } else {
+                np = (int)rnd_range(1, MAXP);
+                for (int j = 0; j < np; j++) {
+                    uint64_t r = rnd() % 8;
+                    rp[j] = r == 0 ? 0 : r == 1 ? 100 : r == 2 && j > 0 ? rp[j - 1] : rnd_unit() * 100;
+                }
+            }
+            memcpy(work, x, n * sizeof *x);
+            for (int j = 0; j < np; j++) out[j] = 12345.0; /* anything not written shows */
+            hb_percentiles_select(work, n, p, np, out);
+            for (int j = 0; j < np; j++) {
+                if (n == 0) {
+                    if (!isnan(out[j])) bad_nan = 1;
+                    continue;
+                }
+                double want = hb_percentile_sorted(sorted, n, p[j]);
+                if (!bad && memcmp(&out[j], &want, sizeof want) != 0)
+                    bad = 1, bad_pat = pat, bad_n = n, bad_set = s, bad_j = j, bad_p = p[j], bad_got = out[j],
+                    bad_want = want;
+            }
+            /* reordered, never changed: the same multiset as before */
+            qsort(work, n, sizeof *work, cmp_f64);
+            if (n && memcmp(work, sorted, n * sizeof *work) != 0) bad_multiset = 1;
+        }
+    }
+    CHECKF(!bad, "%s, n = %zu, set %d, p[%d] = %.17g: got %.17g, want %.17g", pat_name[bad_pat], bad_n, bad_set,
+           bad_j, bad_p, bad_got, bad_want);
+    CHECK(!bad_nan); /* n == 0: NaN for every percentile */
+    CHECK(!bad_multiset);
+    free(x);
+    free(sorted);
+    free(work);
+}
+
+/* Any number of percentiles, not just what fits one batch of positions: the tool's own
+ * lists stop at HB_OPT_LIST_MAX, the function's contract does not. x = 0..100 shuffled,
+ * p = 99..0; every right answer lies in [0, 100], so the -1 put there first never is. */
+static void test_percentiles_select_many(void)
+{
+    enum { N = 101, NP = 100 };
+    double x[N], sorted[N], p[NP], out[NP];
+    for (int i = 0; i < N; i++) x[i] = (double)((i * 37) % N); /* 0..100 once each (37 is prime to 101) */
+    for (int i = 0; i < N; i++) sorted[i] = i;
+    for (int j = 0; j < NP; j++) p[j] = (double)(NP - 1 - j), out[j] = -1.0;
+    hb_percentiles_select(x, N, p, NP, out);
+    int first_bad = -1;
+    double want = 0;
+    for (int j = 0; j < NP && first_bad < 0; j++) {
+        want = hb_percentile_sorted(sorted, N, p[j]);
+        if (memcmp(&out[j], &want, sizeof want) != 0) first_bad = j;
+    }
+    CHECKF(first_bad < 0, "np = %d, out[%d] (p = %g) = %.17g, want %.17g", NP, first_bad,
+           first_bad < 0 ? 0 : p[first_bad], first_bad < 0 ? 0 : out[first_bad], want);
+}
+
+/* ---- kernels/stats: exact sum ---- */
+
+static double xsum_of(const double *v, size_t n)
+{
+    hb_xsum s;
+    memset(&s, 0, sizeof s);
+    for (size_t i = 0; i < n; i++) hb_xsum_add(&s, v[i]);
+    return hb_xsum_value(&s);
+}
+
+static int same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* The sum of v[0..2] in all six orders, each compared bit for bit with want. */
+static int xsum3_all_orders(double a, double b, double c, double want)
+{
+    const double o[6][3] = {{a, b, c}, {a, c, b}, {b, a, c}, {b, c, a}, {c, a, b}, {c, b, a}};
+    int ok = 1;
+    for (int i = 0; i < 6; i++) ok &= same_bits(xsum_of(o[i], 3), want);
+    return ok;
+}
+
+/* Sums whose exact value is known by hand; in each, naive left-to-right addition in
+ * double gets a different answer. */
+static void test_xsum_hand(void)
+{
+    /* nothing added: +0.0, and the documented {0} initialiser is an empty sum too */
+    CHECK(same_bits(xsum_of(NULL, 0), 0.0));
+    hb_xsum z = {0};
+    CHECK(same_bits(hb_xsum_value(&z), 0.0));
+
+    /* Doubles in [2^53, 2^54) are 2 apart, so 1e16 + 1 is a tie and rounds back to 1e16
+     * (1e16 / 2 = 5e15 is even): naive gives 0. Exactly it is 1. */
+    CHECK(xsum3_all_orders(1e16, 1.0, -1e16, 1.0));
+    CHECK(xsum3_all_orders(-1e16, -1.0, 1e16, -1.0));
+    /* 1e308 + 1e308 = 2e308 > DBL_MAX (1.797e308): naive overflows to inf. */
+    CHECK(xsum3_all_orders(1e308, 1e308, -1e308, 1e308));
+    CHECK(xsum3_all_orders(-1e308, -1e308, 1e308, -1e308));
+    /* the ends of the range at once: DBL_MAX = (2^53-1) 2^971 and 2^-1074 are 2097 bits apart */
+    CHECK(xsum3_all_orders(DBL_MAX, 0x1p-1074, -DBL_MAX, 0x1p-1074));
+    CHECK(xsum3_all_orders(-DBL_MAX, -0x1p-1074, DBL_MAX, -0x1p-1074));
+
+    /* subnormals: DBL_MIN/4 = 2^-1024 is exact; it cancels to +0.0 and adds up exactly */
+    const double sub[] = {DBL_MIN / 4, -DBL_MIN / 4};
+    CHECK(same_bits(xsum_of(sub, 2), 0.0));
+    CHECK(xsum3_all_orders(DBL_MIN / 4, DBL_MIN / 4, DBL_MIN / 2, DBL_MIN)); /* 2^-1024 * (1+1+2) = 2^-1022 */
+    CHECK(xsum3_all_orders(0x1p-1074, 0x1p-1074, 0x1p-1074, 0x1.8p-1073));   /* 3 * 2^-1074 */
+    const double neg_sub = -DBL_MIN / 4;
+    CHECK(same_bits(xsum_of(&neg_sub, 1), -DBL_MIN / 4));
+    const double zeros[] = {-0.0, 0.0, -0.0};
+    CHECK(xsum_of(zeros, 3) == 0.0);
+
+    /* Ten copies of the double 0.1. That double is 0x1.999999999999ap-4 =
+     * 3602879701896397 * 2^-55, so ten of them are exactly 36028797018963970 * 2^-55
+     * = (2^55 + 2) * 2^-55 = 1 + 2^-54 (2^55 = 36028797018963968), i.e. the decimal
+     * 1.0000000000000000555... The doubles around it are 1 and 1 + 2^-52, with the tie
+     * at 1 + 2^-53; 1 + 2^-54 is below the tie, a quarter ulp from 1, so the rounded
+     * value is 1.0. Naive summation gives 0.9999999999999999 (1 - 2^-53). */
+    double tenth[10];
+    for (int i = 0; i < 10; i++) tenth[i] = 0.1;
+    CHECK(0.1 == 0x1.999999999999ap-4); /* the premise of the argument above */
+    CHECK(same_bits(xsum_of(tenth, 10), 1.0));
+
+    /* negative totals: -3.5 + 1.25 = -2.25 (all three exact in binary) */
+    const double neg[] = {-3.5, 1.25};
+    CHECK(same_bits(xsum_of(neg, 2), -2.25));
+    /* a negative total that borrows across accumulator words: -1 + 2^-50 = -(1 - 2^-50),
+     * which has 50 significant bits, so it is a double and 1.0 - 0x1p-50 computes it exactly */
+    const double borrow[] = {-1.0, 0x1p-50};
+    CHECK(same_bits(xsum_of(borrow, 2), -(1.0 - 0x1p-50)));
+    /* -2^100 + 2^48 = -2^48 (2^52 - 1): 52 significant bits, exact again */
+    const double borrow2[] = {0x1p48, -0x1p100};
+    CHECK(same_bits(xsum_of(borrow2, 2), -(0x1p100 - 0x1p48)));
+
+    /* 2^60 + 1 rounds back to 2^60 (doubles there are 256 apart): naive 2^60 + 1024 ones
+     * - 2^60 gives 0. Exactly it is 1024, wherever the ones are. */
+    enum { ONES = 1024 };
+    double big[ONES + 2];
+    big[0] = 0x1p60;
+    for (int i = 1; i <= ONES; i++) big[i] = 1.0;
+    big[ONES + 1] = -0x1p60;
+    CHECK(same_bits(xsum_of(big, ONES + 2), 1024.0));
+    big[ONES + 1] = 1.0, big[1] = -0x1p60; /* 2^60, -2^60, then the ones */
+    CHECK(same_bits(xsum_of(big, ONES + 2), 1024.0));
+
+    /* The value is promised within an ulp, not correctly rounded, so at or just past a
+     * tie either neighbour is allowed; but the same one whatever the order.
+     * 1 + 2^-53 is the tie between 1 and 1 + 2^-52; 1 + 2^-53 + 2^-105 is just past it. */
+    const double tie[3] = {1.0, 0x1p-53, 0.0};
+    double r = xsum_of(tie, 2);
+    CHECK(r == 1.0 || r == 0x1.0000000000001p0);
+    CHECK(xsum3_all_orders(1.0, 0x1p-53, 0.0, r));
+    const double past[3] = {1.0, 0x1p-53, 0x1p-105};
+    r = xsum_of(past, 3);
+    CHECK(r == 1.0 || r == 0x1.0000000000001p0);
+    CHECK(xsum3_all_orders(1.0, 0x1p-53, 0x1p-105, r));
+}
+
+static void shuffle(double *v, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(rnd() % i);
+        double t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+/* One value from several magnitudes and both signs, always finite. Mantissa times a
+ * power of two so that every value, subnormals included, is exactly what it says. */
+static double rnd_mixed(void)
+{
+    double sign = rnd() % 2 ? -1.0 : 1.0;
+    switch (rnd() % 6) {
+    case 0: return sign * ldexp((double)(rnd() >> 11), (int)rnd_range(-1074, 900)); /* anywhere */
+    case 1: return sign * rnd_unit() * 10;                                            /* around 1 */
+    case 2: return sign * (rnd_unit() + 0.5) * 1e300;                                 /* huge */
+    case 3: return sign * (rnd_unit() + 0.5) * 1e-300;                                /* tiny */
+    case 4: return sign * ldexp((double)(rnd() >> 12), -1074);                        /* subnormal */
+    default: return (double)rnd_range(-1000, 1000);                                   /* small integer */
+    }
+}
+
+static int cmp_abs(const void *a, const void *b)
+{
+    double x = fabs(*(const double *)a), y = fabs(*(const double *)b);
+    return (x > y) - (x < y);
+}
+
+/* The point of the accumulator: the same bits in any order (any rank count, any thread
+ * schedule). Original order, reversed, and several shuffles of the same values. */
+static void test_xsum_order(void)
+{
+    enum { N = 10000, SHUFFLES = 6 };
+    double *v = malloc(N * sizeof *v), *w = malloc(N * sizeof *w);
+    if (!CHECK(v && w)) return free(v), free(w);
+
+    for (int trial = 0; trial < 3; trial++) {
+        for (int i = 0; i < N; i++) v[i] = rnd_mixed();
+        double first = xsum_of(v, N);
+        int same = isfinite(first);
+        for (int i = 0; i < N; i++) w[i] = v[N - 1 - i];
+        same &= same_bits(xsum_of(w, N), first);
+        memcpy(w, v, N * sizeof *v);
+        for (int k = 0; k < SHUFFLES; k++) {
+            shuffle(w, N);
+            same &= same_bits(xsum_of(w, N), first);
+        }
+        /* sorted ascending and by magnitude: the orders naive summation is most sensitive to */
+        qsort(w, N, sizeof *w, cmp_f64);
+        same &= same_bits(xsum_of(w, N), first);
+        qsort(w, N, sizeof *w, cmp_abs);
+        same &= same_bits(xsum_of(w, N), first);
+        CHECKF(same, "trial %d, first order gave %a", trial, first);
+    }
+
+    /* Values and their negations (2^-1074 to ~1e300) plus the integers 1..1000: whatever
+     * the order, exactly 1000 * 1001 / 2 = 500500, with +0.0 and -0.0 mixed in. */
+    enum { PAIRS = 4000, INTS = 1000 };
+    int k = 0;
+    for (int i = 0; i < PAIRS; i++) {
+        double a = rnd_mixed();
+        w[k++] = a;
+        w[k++] = -a;
+    }
+    for (int i = 1; i <= INTS; i++) w[k++] = i;
+    w[k++] = 0.0, w[k++] = -0.0;
+    int ok = 1;
+    for (int s = 0; s < 4; s++) {
+        shuffle(w, (size_t)k);
+        ok &= same_bits(xsum_of(w, (size_t)k), 500500.0);
+    }
+    CHECK(ok);
+    free(v);
+    free(w);
+}
+
+/* The sum itself is right: within an ulp of the exact value. Three independent
+ * references: a long double Neumaier sum, an exact __int128 sum, and int64 sums. */
+static void test_xsum_accuracy(void)
+{
+    enum { MAXN = 4000 };
+    double *v = malloc(MAXN * sizeof *v);
+    if (!CHECK(v)) return;
+
+    /* (1) positive values over 120 binades. Neumaier's compensated sum in long double
+     * (64-bit significand) over values sorted by magnitude errs by a few 2^-64 relative,
+     * far less than a double ulp (2^-52), so the exact sum, and hence this reference,
+     * must lie between the neighbours of the result. */
+    int bad = 0, bad_trial = -1;
+    long double bad_ref = 0;
+    double bad_r = 0;
+    for (int trial = 0; trial < 60; trial++) {
+        size_t n = (size_t)rnd_range(1, MAXN);
+        for (size_t i = 0; i < n; i++) v[i] = ldexp(rnd_unit() + 0x1p-60, (int)rnd_range(-60, 60));
+        double r = xsum_of(v, n);
+        qsort(v, n, sizeof *v, cmp_abs);
+        long double s = 0, c = 0;
+        for (size_t i = 0; i < n; i++) {
+            long double t = s + v[i];
+            c += fabsl(s) >= fabsl((long double)v[i]) ? (s - t) + v[i] : ((long double)v[i] - t) + s;
+            s = t;
+        }
+        long double ref = s + c;
+        if (!((long double)nextafter(r, -INFINITY) <= ref && ref <= (long double)nextafter(r, INFINITY)) && !bad)
+            bad = 1, bad_trial = trial, bad_ref = ref, bad_r = r;
+    }
+    CHECKF(!bad, "trial %d: got %a, long double reference %La", bad_trial, bad_r, bad_ref);
+
+    /* (2) Exact: values m 2^e, m a 53-bit integer, -40 <= e <= 10, either sign. In units
+     * of 2^-40 each is the integer m 2^(e+40) < 2^103, so 4000 of them sum exactly in
+     * __int128 (< 2^115). (double)S rounds that correctly (libgcc); scaling by 2^-40 is
+     * exact. A result within an ulp is either that double or, when S is not a double, the
+     * neighbour on S's other side. Everything compared in integer units, exactly. */
+    bad = 0;
+    int n_cr = 0;
+    for (int trial = 0; trial < 200 && !bad; trial++) {
+        size_t n = (size_t)rnd_range(1, MAXN);
+        int positive = trial % 2;
+        __int128 S = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t m = rnd() >> 11;
+            int e = (int)rnd_range(-40, 10);
+            int neg = !positive && rnd() % 2;
+            v[i] = ldexp(neg ? -(double)m : (double)m, e);
+            __int128 u = (__int128)m << (e + 40);
+            S += neg ? -u : u;
+        }
+        double r = xsum_of(v, n) * 0x1p40; /* in units; exact scaling */
+        double cr = (double)S;
+        int ok;
+        if ((__int128)cr == S) {
+            ok = r == cr; /* representable: nothing else is within an ulp */
+        } else {
+            double other = (__int128)cr > S ? nextafter(cr, -INFINITY) : nextafter(cr, INFINITY);
+            ok = r == cr || r == other;
+        }
+        n_cr += r == cr;
+        if (!ok) bad = 1, bad_trial = trial, bad_r = r;
+    }
+    CHECKF(!bad, "trial %d: got %a * 2^-40", bad_trial, bad_r);
+    CHECK(n_cr > 0);
+
+    /* (3) small integers and multiples of 1/1024: every partial sum is an exact double
+     * (|sum| * 1024 < 2^53), so the result is exactly the int64 sum. */
+    bad = 0;
+    for (int trial = 0; trial < 40 && !bad; trial++) {
+        size_t n = (size_t)rnd_range(1, MAXN);
+        int64_t S = 0;
+        double scale = trial % 2 ? 1.0 / 1024 : 1.0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t k = trial % 4 < 2 ? rnd_range(-100000, 100000) : rnd_range(0, 1000);
+            S += k;
+            v[i] = (double)k * scale;
+        }
+        if (xsum_of(v, n) != (double)S * scale) bad = 1, bad_trial = trial;
+    }
+    CHECKF(!bad, "integer trial %d", bad_trial);
+    free(v);
 }
 
 /* ---- src/error ---- */
@@ -1311,6 +1676,11 @@ int main(void)
     test_sort_large();
     test_select();
     test_percentile_select();
+    test_percentiles_select();
+    test_percentiles_select_many();
+    test_xsum_hand();
+    test_xsum_order();
+    test_xsum_accuracy();
     test_errors();
     test_civil_known();
     test_civil_walk();
