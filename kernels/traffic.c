@@ -92,10 +92,11 @@ typedef struct traffic {
     void *sval, *rval; /* float when narrow, else double */
     size_t rcap;
     int *scount, *sdispl, *rcount, *rdispl;
-    int *tcount; /* per thread x per destination counts */
+    int *tcount; /* per thread x per destination counts, then offsets (rows of tstride) */
+    size_t tstride; /* P rounded up to a cache line of ints: threads never share a line */
     /* records owned by this rank, by segment s - s0 */
     bucket *buckets;
-    arena *arenas;
+    arena **arenas; /* one list per thread: threads append to disjoint segments */
 } traffic;
 
 static int traffic_validate(const hb_optset *o, const char **key, char *msg, size_t len)
@@ -215,28 +216,30 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
     tr->sval = hb_malloc(cr * tr->esz);
     tr->buckets = hb_calloc((size_t)(tr->s1 - tr->s0), sizeof *tr->buckets);
+    tr->arenas = hb_calloc((size_t)ctx->threads, sizeof *tr->arenas);
     tr->scount = hb_calloc(P, sizeof(int));
     tr->sdispl = hb_calloc(P, sizeof(int));
     tr->rcount = hb_calloc(P, sizeof(int));
     tr->rdispl = hb_calloc(P, sizeof(int));
-    tr->tcount = hb_calloc(2 * P * (size_t)ctx->threads, sizeof(int)); /* counts, then offsets */
+    tr->tstride = (P + 15) / 16 * 16;
+    tr->tcount = hb_calloc(2 * tr->tstride * (size_t)ctx->threads, sizeof(int));
     rc = (tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->skey && tr->sval && tr->scount && tr->sdispl &&
-          tr->rcount && tr->rdispl && tr->tcount && tr->buckets)
+          tr->rcount && tr->rdispl && tr->tcount && tr->buckets && tr->arenas)
              ? 0
              : HB_EINTERNAL;
     return hb_agree(rc);
 }
 
-static void *arena_alloc(traffic *tr, size_t bytes)
+static void *arena_alloc(arena **list, size_t bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;
-    arena *a = tr->arenas;
+    arena *a = *list;
     if (!a || a->size - a->used < bytes) {
         size_t size = bytes > ARENA_BYTES ? bytes : ARENA_BYTES;
-        a = hb_malloc(sizeof *a + size);
+        a = malloc(sizeof *a + size); /* not hb_malloc: called from threads; the caller reports */
         if (!a) return NULL;
-        a->next = tr->arenas, a->used = 0, a->size = size;
-        tr->arenas = a;
+        a->next = *list, a->used = 0, a->size = size;
+        *list = a;
     }
     void *p = a->data + a->used;
     a->used += bytes;
@@ -245,11 +248,11 @@ static void *arena_alloc(traffic *tr, size_t bytes)
 
 /* Starts a new tail block for b, twice the size of the last one (a busy segment has
  * few blocks, a quiet one wastes little). */
-static int grow(traffic *tr, bucket *b)
+static int grow(traffic *tr, arena **list, bucket *b)
 {
     block *t = b->tail;
     uint32_t cap = t ? (t->cap < BLOCK_MAX ? t->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
-    block *nb = arena_alloc(tr, sizeof *nb + (size_t)cap * (tr->esz + 1));
+    block *nb = arena_alloc(list, sizeof *nb + (size_t)cap * (tr->esz + 1));
     if (!nb) return HB_EINTERNAL;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
     nb->val = nb + 1;
@@ -264,20 +267,34 @@ static int grow(traffic *tr, bucket *b)
 #define APPEND_LOOP(T)                                                                 \
     for (size_t i = 0; i < n; i++) {                                                   \
         uint32_t k = key[i] - base, s = k / CELLS;                                     \
+        if (s < lo || s >= hi) continue;                                               \
         bucket *b = &buckets[s];                                                       \
-        if (b->used == b->cap && grow(tr, b)) return HB_EINTERNAL;                     \
+        if (b->used == b->cap && grow(tr, list, b)) {                                  \
+            failed = 1;                                                                \
+            break;                                                                     \
+        }                                                                              \
         ((T *)b->val)[b->used] = ((const T *)val)[i];                                  \
         b->cell[b->used++] = (uint8_t)(k - s * CELLS);                                 \
         b->n++;                                                                        \
     }
 
-/* Appends n records (keys of owned segments) to their segments' buckets. */
+/* Appends n records (keys of owned segments) to their segments' buckets; each thread
+ * takes a fixed range of segments, so no two threads touch one bucket or arena. */
 static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
 {
-    const uint32_t base = (uint32_t)(tr->s0 * CELLS);
+    const uint32_t base = (uint32_t)(tr->s0 * CELLS), nseg = (uint32_t)(tr->s1 - tr->s0);
+    const int nthreads = tr->ctx->threads;
     bucket *buckets = tr->buckets;
-    if (tr->narrow) APPEND_LOOP(float)
-    else APPEND_LOOP(double)
+    int failed = 0;
+#pragma omp parallel for schedule(static, 1) num_threads(nthreads) reduction(| : failed)
+    for (int part = 0; part < nthreads; part++) {
+        uint32_t lo = (uint32_t)((uint64_t)nseg * (uint64_t)part / (uint64_t)nthreads);
+        uint32_t hi = (uint32_t)((uint64_t)nseg * (uint64_t)(part + 1) / (uint64_t)nthreads);
+        arena **list = &tr->arenas[part];
+        if (tr->narrow) APPEND_LOOP(float)
+        else APPEND_LOOP(double)
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory storing records");
     return 0;
 }
 
@@ -315,7 +332,7 @@ static int traffic_map(void *state, int64_t c)
 #pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
         /* fixed parts, not the runtime's schedule, so the two passes below agree */
-        int *cnt = tr->tcount + (size_t)part * (size_t)P;
+        int *cnt = tr->tcount + (size_t)part * tr->tstride;
         memset(cnt, 0, (size_t)P * sizeof *cnt);
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
         for (int64_t i = lo; i < hi; i++) {
@@ -351,16 +368,17 @@ static int traffic_map(void *state, int64_t c)
     }
     /* each thread's rows go to its own slice of every destination block, so the send
      * buffer is filled in parallel without atomics */
-    int *off = tr->tcount + (size_t)nthreads * (size_t)P; /* [thread][dest] start offsets */
+    const size_t ts = tr->tstride;
+    int *off = tr->tcount + (size_t)nthreads * ts; /* [thread][dest] start offsets */
     int pos = 0;
     for (int d = 0; d < P; d++)
         for (int th = 0; th < nthreads; th++) {
-            off[(size_t)th * (size_t)P + (size_t)d] = pos;
-            pos += tr->tcount[(size_t)th * (size_t)P + (size_t)d];
+            off[(size_t)th * ts + (size_t)d] = pos;
+            pos += tr->tcount[(size_t)th * ts + (size_t)d];
         }
 #pragma omp parallel num_threads(nthreads)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
-        int *o = off + (size_t)part * (size_t)P;
+        int *o = off + (size_t)part * ts;
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
         for (int64_t i = lo; i < hi; i++) {
             if (key[i] == UINT32_MAX) continue;
@@ -376,7 +394,7 @@ static int traffic_map(void *state, int64_t c)
     tr->bad_time += bad_time;
     for (int d = 0; d < P; d++) {
         tr->scount[d] = 0;
-        for (int th = 0; th < nthreads; th++) tr->scount[d] += tr->tcount[(size_t)th * (size_t)P + (size_t)d];
+        for (int th = 0; th < nthreads; th++) tr->scount[d] += tr->tcount[(size_t)th * ts + (size_t)d];
     }
     return 0;
 }
@@ -629,7 +647,9 @@ static void traffic_destroy(void *state)
     free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval);
     free(tr->scount), free(tr->sdispl), free(tr->rcount), free(tr->rdispl), free(tr->tcount);
     free(tr->buckets);
-    for (arena *a = tr->arenas, *next; a; a = next) next = a->next, free(a);
+    for (int th = 0; tr->arenas && th < tr->ctx->threads; th++)
+        for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, free(a);
+    free(tr->arenas);
     free(tr);
 }
 
