@@ -12,8 +12,8 @@ LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl \
            $(shell pkg-config --libs openblas 2>/dev/null) -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRC  = src/main.c src/error.c src/opts.c src/job.c src/run.c src/status.c src/tzmap.c src/gen_traffic.c \
-       io/h5io.c kernels/registry.c kernels/stats.c kernels/traffic.c
+# Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new file.
+SRC  = $(sort $(wildcard src/*.c io/*.c kernels/*.c))
 LIB  = $(filter-out src/main.c,$(SRC))
 HDR  = $(wildcard src/*.h io/*.h kernels/*.h)
 OBJ  = $(SRC:%.c=build/%.o)

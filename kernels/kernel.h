@@ -45,6 +45,13 @@ typedef struct hb_kernel {
     int (*exchange)(void *state);
     /* Collective. Reduces the state and writes the results into out. */
     int (*finalize)(void *state, hb_out *out);
+    /* Not collective. Serializes this rank's part of the state (everything it has
+     * mapped and received so far) into *buf (malloc'd), for checkpoints. */
+    int (*save)(void *state, void **buf, size_t *len);
+    /* Not collective. Merges a part saved by any rank of an earlier run (at any rank
+     * count) into the state. Records another rank owns now may be staged for sending:
+     * the driver calls exchange once after loading, before the next round. */
+    int (*load)(void *state, const void *buf, size_t len);
     /* Not collective. Frees the state; safe on a partly built one. */
     void (*destroy)(void *state);
 } hb_kernel;

@@ -234,7 +234,7 @@ static int parse_int(const char *opt, const char *v, double lo, double hi, int64
     return 0;
 }
 
-static int gen_traffic_main(int argc, char **argv)
+int hb_gen_traffic(int argc, char **argv)
 {
     gen_traffic g = {.rows = 10000000, .segments = 2000, .days = 365, .start_ymd = 20240101, .events = 8,
                      .invalid = 0.001, .seed = 1, .tz = "Europe/Berlin"};
@@ -285,15 +285,4 @@ static int gen_traffic_main(int argc, char **argv)
     if (rc == 0) rc = write_file(&g, &m, tmp);
     free(m.ffs), free(m.cls), free(m.is_event);
     return hb_commit(tmp, g.out, rc);
-}
-
-int hb_gen_main(int argc, char **argv)
-{
-    if (argc < 1) return hb_err_set(HB_EUSAGE, "gen", "usage: h5batch gen traffic -o FILE [options]");
-    int rc = 0;
-    if (strcmp(argv[0], "traffic") == 0) rc = gen_traffic_main(argc - 1, argv + 1);
-    else if (strcmp(argv[0], "market") == 0 || strcmp(argv[0], "corpus") == 0)
-        rc = hb_err_set(HB_EUSAGE, "gen", "'%s' is not available in this version yet (traffic is)", argv[0]);
-    else rc = hb_err_set(HB_EUSAGE, "gen", "unknown kind '%s' (traffic, market, corpus)", argv[0]);
-    return rc;
 }

@@ -269,6 +269,13 @@ suite_unit() {
     check "unit tests ($tag)" "$bin"
 }
 
+# Each kernel's own suites live in tests/suite_*.sh: sourcing one defines functions
+# taking (BIN TAG) and adds their names to KERNEL_SUITES; they run plain and under ASan.
+KERNEL_SUITES=()
+for f in "$ROOT"/tests/suite_*.sh; do
+    [ -f "$f" ] && . "$f"
+done
+
 echo "# h5batch test suite in $W"
 if ! make_inputs >"$W/log" 2>&1; then
     not_ok "making the test inputs"
@@ -283,10 +290,12 @@ suite_bad_input "$HB" plain
 suite_run_dir
 suite_readme
 suite_valgrind
+for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB" plain; done
 if [ -x "$HB_ASAN" ] && [ -x "$ROOT/bin/unit_tests-asan" ]; then
     suite_unit "$ROOT/bin/unit_tests-asan" asan
     suite_reference "$HB_ASAN" asan
     suite_bad_input "$HB_ASAN" asan
+    for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB_ASAN" asan; done
 else
     not_ok "sanitizer build missing (make asan)"
 fi
