@@ -50,6 +50,8 @@ struct hb_out {
     char *path;
 };
 
+static hid_t mem_type(hb_elem t);
+
 void hb_io_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 int hb_in_open(const char *path, hb_in **inp)
@@ -79,6 +81,7 @@ void hb_in_close(hb_in *in)
 /* H5Lexists needs every parent to exist, so walk the path one link at a time. */
 static int path_exists(hid_t loc, const char *path)
 {
+    if (strcmp(path, "/") == 0) return 1;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; ; p++) {
@@ -253,18 +256,45 @@ int hb_table_open(hb_in *in, const char *group, const char *const *cols, int nco
 
 int64_t hb_table_rows(const hb_table *t) { return t->rows; }
 
+/* Test hook (README, "Fault injection"): H5BATCH_FAULT_READ_FAIL=N[:TIMES] makes the
+ * N-th hyperslab read of rank H5BATCH_FAULT_RANK (default 0) fail TIMES times (default 1). */
+static int injected_read_failure(long read_no, int attempt)
+{
+    static long at = -1, times = 1, rank = 0;
+    if (at < 0) {
+        const char *v = getenv("H5BATCH_FAULT_READ_FAIL"), *r = getenv("H5BATCH_FAULT_RANK");
+        at = 0;
+        if (v && sscanf(v, "%ld:%ld", &at, &times) < 1) at = 0;
+        if (r) rank = atol(r);
+    }
+    return at > 0 && read_no == at && attempt < times && hb_rank == rank;
+}
+
+/* Reads count elements from start, retrying a failed read (a transient I/O error on a
+ * network file system should not cost the run); 74 once the attempts are spent. */
 static int read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t count, void *buf,
                      const char *where)
 {
+    enum { ATTEMPTS = 3 };
+    static long reads;
+    long read_no = ++reads;
     hsize_t st = (hsize_t)start, cn = (hsize_t)count;
     H5_CALL(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &st, NULL, &cn, NULL), where);
     hid_t mspace = H5Screate_simple(1, &cn, NULL);
     H5_CALL(mspace, where);
-    herr_t e = H5Dread(dset, memtype, mspace, fspace, H5P_DEFAULT, buf);
+    herr_t e = -1;
+    for (int attempt = 0; attempt < ATTEMPTS && e < 0; attempt++) {
+        if (attempt > 0) {
+            fprintf(stderr, "h5batch: warning: rank %d: %s: read of rows %lld..%lld failed; retrying (%d of %d)\n",
+                    hb_rank, where, (long long)start, (long long)(start + count - 1), attempt, ATTEMPTS - 1);
+            usleep(100000u * (unsigned)attempt);
+        }
+        e = injected_read_failure(read_no, attempt) ? -1 : H5Dread(dset, memtype, mspace, fspace, H5P_DEFAULT, buf);
+    }
     H5Sclose(mspace);
     if (e < 0)
-        return hb_err_set(HB_EIO, where, "read of rows %lld..%lld failed", (long long)start,
-                          (long long)(start + count - 1));
+        return hb_err_set(HB_EIO, where, "read of rows %lld..%lld failed %d times", (long long)start,
+                          (long long)(start + count - 1), ATTEMPTS);
     return 0;
 }
 
@@ -580,31 +610,172 @@ int hb_out_close(hb_out *o)
     return rc;
 }
 
+/* Reads the string attribute name of object obj of file f into buf: 0 when found. */
+static int read_str_attr(hid_t f, const char *obj, const char *name, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (!path_exists(f, obj) || H5Aexists_by_name(f, obj, name, H5P_DEFAULT) <= 0) return 1;
+    int rc = 1;
+    hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Aget_type(a);
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        if (H5Aread(a, mt, &s) >= 0 && s) {
+            snprintf(buf, len, "%s", s);
+            rc = 0;
+        }
+        H5free_memory(s);
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
 int hb_out_probe(const char *path, const char *name, char *buf, size_t len)
 {
     buf[0] = '\0';
     if (H5Fis_hdf5(path) <= 0) return 1;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return 1;
-    int rc = 1;
-    if (path_exists(f, "/provenance") && H5Aexists_by_name(f, "/provenance", name, H5P_DEFAULT) > 0) {
-        hid_t a = H5Aopen_by_name(f, "/provenance", name, H5P_DEFAULT, H5P_DEFAULT);
-        hid_t t = H5Aget_type(a);
-        if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-            char *s = NULL;
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            H5Tset_cset(mt, H5Tget_cset(t));
-            if (H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(buf, len, "%s", s);
-                rc = 0;
-            }
-            H5free_memory(s);
-            H5Tclose(mt);
-        }
-        H5Tclose(t);
-        H5Aclose(a);
-    }
+    int rc = read_str_attr(f, "/provenance", name, buf, len);
     H5Fclose(f);
     return rc;
+}
+
+int hb_in_attr_str(hb_in *in, const char *obj, const char *name, char *buf, size_t len)
+{
+    return read_str_attr(in->file, obj, name, buf, len);
+}
+
+int hb_in_attr_i64(hb_in *in, const char *obj, const char *name, int64_t *v)
+{
+    if (!path_exists(in->file, obj) || H5Aexists_by_name(in->file, obj, name, H5P_DEFAULT) <= 0)
+        return hb_err_set(HB_EDATA, in->path, "%s has no attribute '%s'", obj, name);
+    hid_t a = H5Aopen_by_name(in->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT64, v);
+    if (a >= 0) H5Aclose(a);
+    if (e < 0) return hb_err_set(HB_EDATA, in->path, "attribute '%s' of %s is not an integer", name, obj);
+    return 0;
+}
+
+int hb_in_read_raw(hb_in *in, const char *path, hb_elem t, int64_t start, int64_t count, void *buf)
+{
+    char where[600];
+    snprintf(where, sizeof where, "%s:%s", in->path, path);
+    if (count <= 0) return 0;
+    if (!hb_in_exists(in, path)) return hb_err_set(HB_EDATA, where, "missing dataset");
+    hid_t d = H5Dopen2(in->file, path, H5P_DEFAULT);
+    H5_CALL(d, where);
+    hid_t sp = H5Dget_space(d);
+    hsize_t n = 0;
+    int rc = 0;
+    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1) rc = hb_err_set(HB_EDATA, where, "not a 1-D dataset");
+    if (rc == 0) H5Sget_simple_extent_dims(sp, &n, NULL);
+    if (rc == 0 && (start < 0 || (hsize_t)(start + count) > n))
+        rc = hb_err_set(HB_EDATA, where, "rows %lld..%lld are past its %llu rows", (long long)start,
+                        (long long)(start + count - 1), (unsigned long long)n);
+    if (rc == 0) rc = read_slab(d, sp, mem_type(t), start, count, buf, where);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return rc;
+}
+
+/* ---- 2-D inputs and block writes (added for the risk kernel and gen market) ---- */
+
+/* Opens dataset path of the input and checks that it is numeric; where names it. */
+static int open_numeric(hb_in *in, const char *path, const char *where, hid_t *dset)
+{
+    *dset = -1;
+    if (!hb_in_exists(in, path)) return hb_err_set(HB_EDATA, where, "missing dataset");
+    hid_t d = H5Dopen2(in->file, path, H5P_DEFAULT);
+    if (d < 0) return hb_err_set(HB_EDATA, where, "not a dataset");
+    hid_t type = H5Dget_type(d);
+    H5T_class_t cls = type < 0 ? H5T_NO_CLASS : H5Tget_class(type);
+    const char *cn = type < 0 ? "unknown" : class_name(type);
+    if (type >= 0) H5Tclose(type);
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+        H5Dclose(d);
+        return hb_err_set(HB_EDATA, where, "has %s type; numbers are needed", cn);
+    }
+    *dset = d;
+    return 0;
+}
+
+int hb_in_dims(hb_in *in, const char *path, int *ndims, int64_t *dims)
+{
+    char where[600];
+    snprintf(where, sizeof where, "%s:%s", in->path, path);
+    hid_t d;
+    HB_CALL(open_numeric(in, path, where, &d));
+    hid_t space = H5Dget_space(d);
+    int nd = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    hsize_t hd[8];
+    if (nd >= 0 && nd <= 8) H5Sget_simple_extent_dims(space, hd, NULL);
+    if (space >= 0) H5Sclose(space);
+    H5Dclose(d);
+    if (nd < 0) return hb_err_set(HB_EIO, where, "cannot read the shape");
+    if (nd > 8) return hb_err_set(HB_EDATA, where, "has %d dimensions; at most 8 are supported", nd);
+    *ndims = nd;
+    for (int i = 0; i < nd; i++) dims[i] = (int64_t)hd[i];
+    return 0;
+}
+
+int hb_in_read_rows(hb_in *in, const char *path, int64_t row0, int64_t nrows, double *buf)
+{
+    char where[600];
+    snprintf(where, sizeof where, "%s:%s", in->path, path);
+    hid_t d;
+    HB_CALL(open_numeric(in, path, where, &d));
+    hid_t fs = H5Dget_space(d);
+    hsize_t hd[2] = {0, 0};
+    int rc = 0;
+    if (fs < 0 || H5Sget_simple_extent_ndims(fs) != 2) {
+        rc = hb_err_set(HB_EDATA, where, "is not two-dimensional");
+    } else {
+        H5Sget_simple_extent_dims(fs, hd, NULL);
+        if (row0 < 0 || nrows < 0 || (hsize_t)(row0 + nrows) > hd[0])
+            rc = hb_err_set(HB_EDATA, where, "rows %lld..%lld are out of range (%llu rows)", (long long)row0,
+                            (long long)(row0 + nrows - 1), (unsigned long long)hd[0]);
+    }
+    if (rc == 0 && nrows > 0 && hd[1] > 0) {
+        hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)nrows, hd[1]};
+        hid_t ms = H5Screate_simple(2, count, NULL);
+        herr_t e = ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+        if (e >= 0) e = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf);
+        if (ms >= 0) H5Sclose(ms);
+        if (e < 0)
+            rc = hb_err_set(HB_EIO, where, "read of rows %lld..%lld failed", (long long)row0,
+                            (long long)(row0 + nrows - 1));
+    }
+    if (fs >= 0) H5Sclose(fs);
+    H5Dclose(d);
+    return rc;
+}
+
+int hb_out_block(hb_out *o, const char *path, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
+                 const void *data)
+{
+    hid_t d = H5Dopen2(o->file, path, H5P_DEFAULT);
+    if (d < 0) return hb_err_set(HB_EIO, o->path, "cannot open dataset %s", path);
+    hsize_t st[8], cn[8];
+    for (int i = 0; i < ndims; i++) st[i] = start[i], cn[i] = count[i];
+    hid_t fs = H5Dget_space(d);
+    hid_t ms = H5Screate_simple(ndims, cn, NULL);
+    herr_t e = fs < 0 || ms < 0 ? -1 : 0;
+    if (e == 0 && count[0] == 0) {
+        H5Sselect_none(fs);
+        H5Sselect_none(ms);
+    } else if (e == 0) {
+        e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, cn, NULL);
+    }
+    if (e >= 0) e = H5Dwrite(d, mem_type(t), ms, fs, o->dxpl, data);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    H5Dclose(d);
+    if (e < 0) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);
+    return 0;
 }

@@ -36,6 +36,14 @@ int hb_in_exists(hb_in *in, const char *path);
 /* Reads a whole 1-D numeric dataset converted to want (HB_F64/HB_I64); *data is malloc'd. */
 int hb_in_read_array(hb_in *in, const char *path, hb_elem want, int64_t *n, void **data);
 
+/* Reads the string attribute name of obj into buf: 0 when found, 1 when absent. */
+int hb_in_attr_str(hb_in *in, const char *obj, const char *name, char *buf, size_t len);
+/* Reads the integer attribute name of obj: 65 when absent or not an integer. */
+int hb_in_attr_i64(hb_in *in, const char *obj, const char *name, int64_t *v);
+/* Reads elements [start, start+count) of a 1-D dataset in its memory type t (no conversion
+ * beyond HDF5's own): for checkpoints' bytes (HB_U8) and sizes (HB_U64). */
+int hb_in_read_raw(hb_in *in, const char *path, hb_elem t, int64_t start, int64_t count, void *buf);
+
 /* Opens a table: a group whose members named in cols are equal-length 1-D numeric
  * datasets. Checks presence, rank, type and lengths, naming what is wrong (65). */
 int hb_table_open(hb_in *in, const char *group, const char *const *cols, int ncols, hb_table **t);
@@ -82,5 +90,19 @@ int hb_out_close(hb_out *out);
 /* Not collective. Reads the string attribute name of /provenance of an existing file
  * into buf: 0 when found, 1 when the file is not an h5batch output or lacks it. */
 int hb_out_probe(const char *path, const char *name, char *buf, size_t len);
+
+/* ---- 2-D inputs and block writes (added for the risk kernel and gen market) ---- */
+
+/* Not collective. The rank and dimensions (at most 8) of a numeric dataset; 65 when it
+ * is missing, not a dataset, not numeric or of higher rank. */
+int hb_in_dims(hb_in *in, const char *path, int *ndims, int64_t *dims);
+/* Not collective. Reads rows [row0, row0+nrows) of a 2-D numeric dataset, converted to
+ * double by HDF5, into buf (row-major, nrows x columns). */
+int hb_in_read_rows(hb_in *in, const char *path, int64_t row0, int64_t nrows, double *buf);
+/* Collective (every rank calls it for the same dataset). Writes this rank's block
+ * [start, start+count) of an existing dataset from data (row-major, count's shape); a
+ * rank with nothing to write passes count[0] == 0. */
+int hb_out_block(hb_out *out, const char *path, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
+                 const void *data);
 
 #endif

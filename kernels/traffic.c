@@ -90,7 +90,11 @@ typedef struct traffic {
     /* records to send this round, grouped by destination rank, and those received */
     uint32_t *skey, *rkey;
     void *sval, *rval; /* float when narrow, else double */
-    size_t rcap;
+    size_t scap, rcap;
+    /* records loaded from a checkpoint, sent to their owners by the next exchange */
+    uint32_t *lkey;
+    void *lval;
+    size_t ln, lcap;
     int *scount, *sdispl, *rcount, *rdispl;
     int *tcount; /* per thread x per destination counts, then offsets (rows of tstride) */
     size_t tstride; /* P rounded up to a cache line of ints: threads never share a line */
@@ -215,6 +219,7 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     tr->narrow = hb_table_exact_f32(tr->tab, COL_SPEED);
     tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
     tr->sval = hb_malloc(cr * tr->esz);
+    tr->scap = cr;
     tr->buckets = hb_calloc((size_t)(tr->s1 - tr->s0), sizeof *tr->buckets);
     tr->arenas = hb_calloc((size_t)ctx->threads, sizeof *tr->arenas);
     tr->scount = hb_calloc(P, sizeof(int));
@@ -399,10 +404,38 @@ static int traffic_map(void *state, int64_t c)
     return 0;
 }
 
+/* Moves the records loaded from a checkpoint into the send buffers, by destination. */
+static int stage_loaded(traffic *tr)
+{
+    const int P = hb_size;
+    if (tr->ln > tr->scap) {
+        uint32_t *k = hb_realloc(tr->skey, tr->ln * sizeof *k);
+        if (!k) return HB_EINTERNAL;
+        tr->skey = k;
+        void *v = hb_realloc(tr->sval, tr->ln * tr->esz);
+        if (!v) return HB_EINTERNAL;
+        tr->sval = v;
+        tr->scap = tr->ln;
+    }
+    memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
+    for (size_t i = 0; i < tr->ln; i++) tr->scount[owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
+    int pos = 0;
+    for (int d = 0; d < P; d++) tr->sdispl[d] = pos, pos += tr->scount[d];
+    for (size_t i = 0; i < tr->ln; i++) {
+        int p = tr->sdispl[owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
+        tr->skey[p] = tr->lkey[i];
+        memcpy((char *)tr->sval + (size_t)p * tr->esz, (char *)tr->lval + i * tr->esz, tr->esz);
+    }
+    free(tr->lkey), free(tr->lval);
+    tr->lkey = NULL, tr->lval = NULL, tr->ln = tr->lcap = 0;
+    return 0;
+}
+
 static int traffic_exchange(void *state)
 {
     traffic *tr = state;
     const int P = hb_size;
+    HB_CALL(hb_agree(tr->ln ? stage_loaded(tr) : 0));
     int total = 0;
     for (int d = 0; d < P; d++) tr->sdispl[d] = total, total += tr->scount[d];
     int rc;
@@ -421,15 +454,82 @@ static int traffic_exchange(void *state)
             if (!tr->rkey || !tr->rval) rc = HB_EINTERNAL, tr->rcap = 0;
         }
         HB_CALL(hb_agree(rc));
+        MPI_Datatype vt = tr->narrow ? MPI_FLOAT : MPI_DOUBLE;
         HB_CALL_MPI(MPI_Alltoallv(tr->skey, tr->scount, tr->sdispl, MPI_UINT32_T, tr->rkey, tr->rcount, tr->rdispl,
                                   MPI_UINT32_T, MPI_COMM_WORLD));
-        MPI_Datatype vt = tr->narrow ? MPI_FLOAT : MPI_DOUBLE;
         HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, vt, tr->rval, tr->rcount, tr->rdispl, vt,
                                   MPI_COMM_WORLD));
         rc = append(tr, tr->rkey, tr->rval, recv);
     }
     memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
     return hb_agree(rc);
+}
+
+/* Saved state: a header of counters, then every owned record as (key, value). */
+typedef struct saved {
+    char magic[8]; /* "HBTRAF1" */
+    uint64_t rows_total, bad_speed, bad_segment, bad_time, n_records, value_bytes;
+} saved;
+
+static int traffic_save(void *state, void **buf, size_t *len)
+{
+    traffic *tr = state;
+    uint64_t n = 0;
+    for (int64_t s = 0; s < tr->s1 - tr->s0; s++) {
+        bucket *b = &tr->buckets[s];
+        if (b->tail) b->tail->n = b->used;
+        n += b->n;
+    }
+    size_t bytes = sizeof(saved) + n * (sizeof(uint32_t) + tr->esz);
+    char *p = hb_malloc(bytes);
+    if (!p) return HB_EINTERNAL;
+    saved h = {"HBTRAF1", tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time, n, tr->esz};
+    memcpy(p, &h, sizeof h);
+    uint32_t *key = (uint32_t *)(p + sizeof h);
+    char *val = (char *)(key + n);
+    size_t i = 0;
+    for (int64_t s = 0; s < tr->s1 - tr->s0; s++)
+        for (const block *k = tr->buckets[s].head; k; k = k->next) {
+            for (uint32_t j = 0; j < k->n; j++) key[i + j] = (uint32_t)((tr->s0 + s) * CELLS + k->cell[j]);
+            memcpy(val + i * tr->esz, k->val, (size_t)k->n * tr->esz);
+            i += k->n;
+        }
+    *buf = p;
+    *len = bytes;
+    return 0;
+}
+
+static int traffic_load(void *state, const void *buf, size_t len)
+{
+    traffic *tr = state;
+    saved h;
+    if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "traffic state of %zu bytes is too short", len);
+    memcpy(&h, buf, sizeof h);
+    if (memcmp(h.magic, "HBTRAF1", 8) != 0 || h.value_bytes != tr->esz ||
+        len != sizeof h + h.n_records * (sizeof(uint32_t) + tr->esz))
+        return hb_err_set(HB_EDATA, "checkpoint", "traffic state does not match this job's input");
+    tr->rows_total += h.rows_total, tr->bad_speed += h.bad_speed;
+    tr->bad_segment += h.bad_segment, tr->bad_time += h.bad_time;
+    size_t n = (size_t)h.n_records;
+    if (tr->ln + n > tr->lcap) {
+        size_t cap = tr->ln + n;
+        uint32_t *k = hb_realloc(tr->lkey, cap * sizeof *k);
+        if (!k) return HB_EINTERNAL;
+        tr->lkey = k;
+        void *v = hb_realloc(tr->lval, cap * tr->esz);
+        if (!v) return HB_EINTERNAL;
+        tr->lval = v;
+        tr->lcap = cap;
+    }
+    const char *p = (const char *)buf + sizeof h;
+    memcpy(tr->lkey + tr->ln, p, n * sizeof(uint32_t));
+    memcpy((char *)tr->lval + tr->ln * tr->esz, p + n * sizeof(uint32_t), n * tr->esz);
+    for (size_t i = tr->ln; i < tr->ln + n; i++)
+        if (tr->lkey[i] / CELLS >= (uint64_t)tr->S)
+            return hb_err_set(HB_EDATA, "checkpoint", "traffic state names segment %u of %lld", tr->lkey[i] / CELLS,
+                              (long long)tr->S);
+    tr->ln += n;
+    return 0;
 }
 
 /* Per-cell statistics of this rank's segments, in the output layouts. */
@@ -644,7 +744,7 @@ static void traffic_destroy(void *state)
     hb_tzmap_free(&tr->tzm);
     free(tr->ev), free(tr->ffs_in);
     free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest);
-    free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval);
+    free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval), free(tr->lkey), free(tr->lval);
     free(tr->scount), free(tr->sdispl), free(tr->rcount), free(tr->rdispl), free(tr->tcount);
     free(tr->buckets);
     for (int th = 0; tr->arenas && th < tr->ctx->threads; th++)
@@ -663,5 +763,7 @@ const hb_kernel hb_kernel_traffic = {
     .map = traffic_map,
     .exchange = traffic_exchange,
     .finalize = traffic_finalize,
+    .save = traffic_save,
+    .load = traffic_load,
     .destroy = traffic_destroy,
 };

@@ -5,6 +5,7 @@
 #include "../io/h5io.h"
 #include "../kernels/kernel.h"
 #include "hb.h"
+#include "ckpt.h"
 #include "job.h"
 #include "status.h"
 
@@ -14,6 +15,7 @@
 #include <libgen.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define PROGRESS_EVERY 5.0 /* seconds between progress lines and status refreshes */
+#define PROGRESS_EVERY 5.0 /* seconds between progress lines */
+#define STATUS_EVERY 2.0   /* seconds between status.json refreshes */
 
 typedef struct run {
     hb_job job;
@@ -34,7 +37,33 @@ typedef struct run {
     double last_status, last_progress;
     int tty;
     char fingerprint[32];
+    /* checkpoints of the current step, for the log, status and provenance */
+    int restarts, ckpt_count;
+    double ckpt_time;
+    uint64_t ckpt_bytes;
+    char last_ckpt[320];
 } run;
+
+/* The first SIGTERM, SIGINT or SIGUSR1 asks for a checkpoint and exit 75 at the end of
+ * the current round; a second one of the same kind ends the process at once. */
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    if (got_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    got_signal = sig;
+}
+
+/* Collective. The highest signal number any rank has received (0: none). */
+static int agreed_signal(void)
+{
+    int sig = got_signal, all;
+    MPI_Allreduce(&sig, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return all;
+}
 
 static double unix_now(void)
 {
@@ -125,7 +154,7 @@ static void update_status(run *r, const char *state, int force)
 {
     if (hb_rank != 0) return;
     double now = hb_now();
-    if (!force && now - r->last_status < PROGRESS_EVERY) return;
+    if (!force && now - r->last_status < STATUS_EVERY) return;
     r->last_status = now;
     r->st.state = state;
     r->st.updated_at = unix_now();
@@ -136,17 +165,18 @@ static void update_status(run *r, const char *state, int force)
     }
 }
 
-static void progress(run *r, double t0, int final)
+/* Updates the rate and ETA (rows since t0, when this run started mapping, over rows0
+ * already done before it) and prints progress on rank 0 now and then. */
+static void progress(run *r, double t0, int64_t rows0, int final)
 {
+    hb_status *s = &r->st;
+    double now = hb_now(), el = now - t0;
+    double frac = s->chunks_total ? (double)s->chunks_done / (double)s->chunks_total : 1;
+    s->rate = el > 0 ? (double)(s->rows_done - rows0) / el : 0;
+    s->eta = s->rate > 0 ? (double)(s->rows_total - s->rows_done) / s->rate : NAN;
     if (hb_rank != 0 || hb_log_level < 1) return;
-    double now = hb_now();
     if (!final && now - r->last_progress < (r->tty ? 0.5 : PROGRESS_EVERY)) return;
     r->last_progress = now;
-    hb_status *s = &r->st;
-    double frac = s->chunks_total ? (double)s->chunks_done / (double)s->chunks_total : 1;
-    double el = now - t0;
-    s->rate = el > 0 ? (double)s->rows_done / el : 0;
-    s->eta = frac > 0 ? el * (1 - frac) / frac : NAN;
     if (r->tty) {
         char bar[31];
         int w = (int)(frac * 30);
@@ -288,7 +318,148 @@ static int write_provenance(run *r, const hb_step *s, const hb_step_ctx *ctx, hb
     HB_CALL(hb_out_attr_f64(out, g, "time_exchange_s", &tmax[T_EXCHANGE], 1));
     HB_CALL(hb_out_attr_f64(out, g, "time_finalize_s", &tmax[T_FINALIZE], 1));
     HB_CALL(hb_out_attr_str(out, g, "fingerprint", r->fingerprint));
+    HB_CALL(hb_out_attr_i64(out, g, "restarts", r->restarts));
+    HB_CALL(hb_out_attr_i64(out, g, "checkpoints", r->ckpt_count));
+    HB_CALL(hb_out_attr_f64(out, g, "checkpoint_time_s", &r->ckpt_time, 1));
+    HB_CALL(hb_out_attr_u64(out, g, "checkpoint_bytes", r->ckpt_bytes));
     return 0;
+}
+
+typedef struct loader {
+    const hb_kernel *kernel;
+    void *state;
+} loader;
+
+static int load_part(void *user, const void *blob, size_t len)
+{
+    loader *l = user;
+    return l->kernel->load(l->state, blob, len);
+}
+
+/* Rows in chunk c. */
+static int64_t chunk_len(const hb_step_ctx *ctx, int64_t c)
+{
+    int64_t start = c * ctx->chunk_rows;
+    return start + ctx->chunk_rows > ctx->n_rows ? ctx->n_rows - start : ctx->chunk_rows;
+}
+
+/* Collective. Saves every rank's state with the ledger as checkpoint seq. */
+static int checkpoint(run *r, const hb_step *s, const hb_ckpt_id *id, void *state, const uint8_t *ledger,
+                      int64_t nc, int64_t seq)
+{
+    double t0 = hb_now();
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = hb_agree(s->kernel->save(state, &blob, &len));
+    uint64_t bytes = 0;
+    char name[256] = "";
+    if (rc == 0) rc = hb_ckpt_write(id, seq, r->restarts, ledger, nc, blob, len, &bytes, name, sizeof name);
+    free(blob);
+    if (rc != 0) return rc;
+    double dt = hb_now() - t0;
+    r->ckpt_count++;
+    r->ckpt_time += dt;
+    r->ckpt_bytes += bytes;
+    char when[32];
+    hb_iso_time(unix_now(), when, sizeof when);
+    snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s/%s at %s", r->job.run_dir, name, when);
+    r->st.last_checkpoint = r->last_ckpt;
+    HB_INFO("step %s: checkpoint %s: %.1f MB in %.2fs", s->name, name, (double)bytes / 1e6, dt);
+    update_status(r, "running", 1);
+    return 0;
+}
+
+/* Collective. Maps every chunk the newest checkpoint has not finished, in rounds of one
+ * chunk per rank; checkpoints at the job's interval and when a signal arrives. */
+static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *state, double *t_map, double *t_exch)
+{
+    const hb_kernel *k = s->kernel;
+    const int64_t nc = ctx->n_chunks;
+    char fp[96];
+    /* chunk boundaries belong to a checkpoint's identity: the ledger counts chunks */
+    snprintf(fp, sizeof fp, "%s-%lld", r->fingerprint, (long long)ctx->chunk_rows);
+    const hb_ckpt_id id = {r->job.run_dir, s->name, fp};
+    const int can_save = k->save && k->load;
+    uint8_t *ledger = hb_calloc((size_t)(nc ? nc : 1), 1);
+    int64_t *todo = hb_malloc((size_t)(nc ? nc : 1) * sizeof *todo);
+    int rc = hb_agree(ledger && todo ? 0 : HB_EINTERNAL);
+    int64_t seq = 0;
+    if (rc == 0 && can_save) {
+        int found = 0;
+        char name[256];
+        loader l = {k, state};
+        rc = hb_ckpt_restore(&id, ledger, nc, &seq, &r->restarts, load_part, &l, &found, name, sizeof name);
+        if (rc == 0 && found) {
+            r->restarts++;
+            snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s/%s (restored)", r->job.run_dir, name);
+            r->st.last_checkpoint = r->last_ckpt;
+            if (k->exchange) rc = k->exchange(state); /* loaded records go to their owners */
+        }
+    }
+    int64_t ntodo = 0;
+    for (int64_t c = 0; rc == 0 && c < nc; c++) {
+        if (!ledger[c]) todo[ntodo++] = c;
+        else r->st.chunks_done++, r->st.rows_done += chunk_len(ctx, c);
+    }
+    if (rc == 0 && ntodo < nc)
+        HB_INFO("step %s: resuming from checkpoint %lld: %lld of %lld chunks done, restart %d", s->name,
+                (long long)seq, (long long)(nc - ntodo), (long long)nc, r->restarts);
+    r->st.restarts = r->restarts;
+    update_status(r, "running", 1);
+    /* contiguous blocks of the remaining chunks per rank */
+    const int64_t first = ntodo * hb_rank / hb_size, last = ntodo * (hb_rank + 1) / hb_size;
+    const int64_t rounds = (ntodo + hb_size - 1) / hb_size;
+    double tm = hb_now(), last_ckpt = hb_now();
+    const int64_t rows0 = r->st.rows_done;
+    long mapped = 0;
+    for (int64_t i = 0; i < rounds && rc == 0; i++) {
+        double a = hb_now();
+        int lrc = 0;
+        if (first + i < last) {
+            lrc = k->map(state, todo[first + i]);
+            hb_fault_delay();
+            hb_fault_point("H5BATCH_FAULT_KILL_AFTER_CHUNKS", ++mapped);
+        }
+        double b = hb_now();
+        *t_map += b - a;
+        rc = hb_agree(lrc);
+        if (rc == 0 && k->exchange) rc = k->exchange(state);
+        *t_exch += hb_now() - b;
+        if (rc != 0) break;
+        /* every rank knows which chunks this round finished */
+        for (int p = 0; p < hb_size; p++) {
+            int64_t f = ntodo * p / hb_size, l = ntodo * (p + 1) / hb_size;
+            if (f + i < l) {
+                ledger[todo[f + i]] = 1;
+                r->st.chunks_done++;
+                r->st.rows_done += chunk_len(ctx, todo[f + i]);
+            }
+        }
+        progress(r, tm, rows0, 0);
+        update_status(r, "running", 0);
+        int flags[2] = {got_signal,
+                        hb_rank == 0 && r->job.checkpoint_interval > 0 &&
+                            hb_now() - last_ckpt >= r->job.checkpoint_interval};
+        MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        /* no periodic checkpoint after the last round: the output is about to exist */
+        if (can_save && (flags[0] || (flags[1] && i + 1 < rounds))) {
+            rc = checkpoint(r, s, &id, state, ledger, nc, ++seq);
+            last_ckpt = hb_now();
+        }
+        if (rc == 0 && flags[0]) {
+            rc = can_save ? hb_err_set(HB_ETEMPFAIL, "interrupted",
+                                       "by %s: checkpoint %lld of step '%s' saved in %s; run the same command "
+                                       "again to resume",
+                                       strsignal(flags[0]), (long long)seq, s->name, r->job.run_dir)
+                          : hb_err_set(HB_ETEMPFAIL, "interrupted",
+                                       "by %s: kernel %s keeps no checkpoints, so a rerun starts step '%s' over",
+                                       strsignal(flags[0]), k->name, s->name);
+        }
+    }
+    if (rc == 0) progress(r, tm, rows0, 1);
+    free(ledger);
+    free(todo);
+    return rc;
 }
 
 /* Collective. Runs one step to a committed output. */
@@ -299,7 +470,10 @@ static int run_step(run *r, int index)
     step_fingerprint(s, r->fingerprint, sizeof r->fingerprint);
     r->st.step = s->name;
     r->st.step_index = index;
-    r->st.chunks_done = r->st.chunks_total = r->st.rows_done = 0;
+    r->st.chunks_done = r->st.chunks_total = r->st.rows_done = r->st.rows_total = 0;
+    r->restarts = r->ckpt_count = 0;
+    r->ckpt_time = 0;
+    r->ckpt_bytes = 0;
     int skip;
     HB_CALL(check_output(r, s, &skip));
     if (skip) {
@@ -325,33 +499,8 @@ static int run_step(run *r, int index)
     t[T_SETUP] = hb_now() - t0;
     if (rc == 0) {
         r->st.chunks_total = ctx.n_chunks;
-        update_status(r, "running", 1);
-        /* contiguous blocks of chunks per rank; a round maps at most one chunk per rank */
-        int64_t nc = ctx.n_chunks, first = nc * hb_rank / hb_size, last = nc * (hb_rank + 1) / hb_size;
-        int64_t rounds = (nc + hb_size - 1) / hb_size;
-        double tm = hb_now();
-        for (int64_t i = 0; i < rounds && rc == 0; i++) {
-            double a = hb_now();
-            int lrc = first + i < last ? s->kernel->map(state, first + i) : 0;
-            double b = hb_now();
-            t[T_MAP] += b - a;
-            rc = hb_agree(lrc);
-            if (rc == 0 && s->kernel->exchange) rc = s->kernel->exchange(state);
-            t[T_EXCHANGE] += hb_now() - b;
-            /* every rank can work out how many chunks the round finished */
-            for (int p = 0; p < hb_size; p++) {
-                int64_t f = nc * p / hb_size, l = nc * (p + 1) / hb_size;
-                if (f + i < l) {
-                    int64_t c = f + i;
-                    r->st.chunks_done++;
-                    r->st.rows_done += (c + 1) * ctx.chunk_rows > ctx.n_rows ? ctx.n_rows - c * ctx.chunk_rows
-                                                                               : ctx.chunk_rows;
-                }
-            }
-            progress(r, tm, 0);
-            update_status(r, "running", 0);
-        }
-        if (rc == 0) progress(r, tm, 1);
+        r->st.rows_total = ctx.n_rows;
+        rc = process_chunks(r, s, &ctx, state, &t[T_MAP], &t[T_EXCHANGE]);
     }
     double tf = hb_now();
     if (rc == 0) rc = hb_agree(hb_out_create(tmp, &out));
@@ -363,11 +512,14 @@ static int run_step(run *r, int index)
         if (rc == 0) rc = crc;
     }
     if (out || rc == 0) rc = hb_commit(tmp, s->output, rc);
+    if (rc == 0 && hb_rank == 0) hb_ckpt_remove(r->job.run_dir, s->name); /* the output supersedes them */
     if (s->kernel->destroy) s->kernel->destroy(state);
     hb_in_close(ctx.in);
     if (rc == 0)
-        HB_INFO("step %s: wrote %s in %.2fs (setup %.2f, map %.2f, exchange %.2f, finalize %.2f)", s->name, s->output,
-                hb_now() - t0, t[T_SETUP], t[T_MAP], t[T_EXCHANGE], t[T_FINALIZE]);
+        HB_INFO("step %s: wrote %s in %.2fs (setup %.2f, map %.2f, exchange %.2f, finalize %.2f; %d checkpoint%s, "
+                "%.2fs)",
+                s->name, s->output, hb_now() - t0, t[T_SETUP], t[T_MAP], t[T_EXCHANGE], t[T_FINALIZE], r->ckpt_count,
+                r->ckpt_count == 1 ? "" : "s", r->ckpt_time);
     return rc;
 }
 
@@ -419,9 +571,24 @@ int hb_run_main(int argc, char **argv)
         r.st.started_at = unix_now();
         rc = hb_agree(hb_rank == 0 ? take_lock(&r) : 0);
     }
-    for (int i = 0; rc == 0 && i < r.job.nsteps; i++) rc = run_step(&r, i);
+    if (rc == 0 && r.fresh && hb_rank == 0) rc = hb_ckpt_remove(r.job.run_dir, NULL);
+    rc = hb_agree(rc);
+    if (rc == 0) {
+        signal(SIGTERM, on_signal);
+        signal(SIGINT, on_signal);
+        signal(SIGUSR1, on_signal);
+    }
+    for (int i = 0; rc == 0 && i < r.job.nsteps; i++) {
+        int sig = agreed_signal();
+        if (sig)
+            rc = hb_err_set(HB_ETEMPFAIL, "interrupted",
+                            "by %s before step '%s'; the finished steps are kept: run the same command again to go on",
+                            strsignal(sig), r.job.steps[i].name);
+        else
+            rc = run_step(&r, i);
+    }
     if (r.lock_fd >= 0) {
-        update_status(&r, rc == 0 ? "complete" : "failed", 1);
+        update_status(&r, rc == 0 ? "complete" : rc == HB_ETEMPFAIL ? "checkpointed" : "failed", 1);
         close(r.lock_fd);
     }
     hb_job_free(&r.job);

@@ -61,10 +61,14 @@ int hb_status_write(const char *dir, const hb_status *s)
     json_num(f, "chunks_done", (double)s->chunks_done);
     json_num(f, "chunks_total", (double)s->chunks_total);
     json_num(f, "rows_done", (double)s->rows_done);
+    json_num(f, "rows_total", (double)s->rows_total);
     json_num(f, "rate_rows_per_s", s->rate);
     json_num(f, "eta_s", s->eta);
     json_num(f, "ranks", s->ranks);
     json_num(f, "pid", (double)getpid());
+    json_num(f, "restarts", s->restarts);
+    const char *slurm = getenv("SLURM_JOB_ID");
+    json_str(f, "slurm_job_id", slurm, 0);
     json_str(f, "started_at", t0, 0);
     json_str(f, "updated_at", t1, 0);
     json_str(f, "last_checkpoint", s->last_checkpoint, 0);
@@ -134,7 +138,7 @@ int hb_status_main(int argc, char **argv)
     }
     char job[256] = "", state[64] = "", step[256] = "", si[32] = "", st[32] = "", cd[32] = "", ct[32] = "",
          rd[32] = "", rate[32] = "", eta[32] = "", ranks[32] = "", t0[64] = "", t1[64] = "", ck[512] = "",
-         err[1024] = "";
+         err[1024] = "", restarts[32] = "", slurm[64] = "";
     json_get(text, "job", job, sizeof job);
     json_get(text, "state", state, sizeof state);
     json_get(text, "step", step, sizeof step);
@@ -150,6 +154,8 @@ int hb_status_main(int argc, char **argv)
     json_get(text, "updated_at", t1, sizeof t1);
     json_get(text, "last_checkpoint", ck, sizeof ck);
     json_get(text, "error", err, sizeof err);
+    json_get(text, "restarts", restarts, sizeof restarts);
+    json_get(text, "slurm_job_id", slurm, sizeof slurm);
     double done = atof(cd), total = atof(ct), r = atof(rate);
     char etab[32];
     fmt_duration(strcmp(eta, "null") ? atof(eta) : NAN, etab, sizeof etab);
@@ -159,6 +165,8 @@ int hb_status_main(int argc, char **argv)
     printf("rate      %.3g Mrows/s on %s ranks, ETA %s\n", r / 1e6, ranks, etab);
     printf("started   %s\nupdated   %s\n", t0, t1);
     printf("checkpoint %s\n", strcmp(ck, "null") && *ck ? ck : "none");
+    printf("restarts  %d\n", atoi(restarts));
+    if (strcmp(slurm, "null") && *slurm) printf("slurm job %s\n", slurm);
     if (strcmp(err, "null") && *err) printf("error     %s\n", err);
     return 0;
 }

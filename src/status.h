@@ -7,8 +7,8 @@
 
 typedef struct hb_status {
     const char *job, *state, *step, *error, *last_checkpoint;
-    int step_index, steps_total, ranks;
-    int64_t chunks_done, chunks_total, rows_done;
+    int step_index, steps_total, ranks, restarts;
+    int64_t chunks_done, chunks_total, rows_done, rows_total;
     double rate, eta;
     double started_at, updated_at; /* Unix time */
 } hb_status;

@@ -13,6 +13,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export H5BATCH_NO_COLOR=1
+ONLY="$*"
 W=$(mktemp -d /tmp/h5batch-test.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W" || exit 1
@@ -269,6 +270,8 @@ suite_unit() {
     check "unit tests ($tag)" "$bin"
 }
 
+. "$ROOT/tests/faults.sh"
+
 # Each kernel's own suites live in tests/suite_*.sh: sourcing one defines functions
 # taking (BIN TAG) and adds their names to KERNEL_SUITES; they run plain and under ASan.
 KERNEL_SUITES=()
@@ -282,22 +285,30 @@ if ! make_inputs >"$W/log" 2>&1; then
     echo "$pass passed, $fail failed"
     exit 1
 fi
-suite_unit "$ROOT/bin/unit_tests" plain
-suite_cli
-suite_reference "$HB" plain
-suite_ranks
-suite_bad_input "$HB" plain
-suite_run_dir
-suite_readme
-suite_valgrind
-for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB" plain; done
-if [ -x "$HB_ASAN" ] && [ -x "$ROOT/bin/unit_tests-asan" ]; then
-    suite_unit "$ROOT/bin/unit_tests-asan" asan
-    suite_reference "$HB_ASAN" asan
-    suite_bad_input "$HB_ASAN" asan
-    for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB_ASAN" asan; done
-else
-    not_ok "sanitizer build missing (make asan)"
+# `tests/run_tests.sh [SUITE...]` runs only the named suites (unit cli reference ranks
+# bad_input run_dir readme faults valgrind kernels asan); no argument runs them all.
+want() { [ $# -gt 0 ] && [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+want unit && suite_unit "$ROOT/bin/unit_tests" plain
+want cli && suite_cli
+want reference && suite_reference "$HB" plain
+want ranks && suite_ranks
+want bad_input && suite_bad_input "$HB" plain
+want run_dir && suite_run_dir
+want readme && suite_readme
+want faults && suite_faults
+want valgrind && suite_valgrind
+if want kernels; then
+    for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB" plain; done
+fi
+if want asan; then
+    if [ -x "$HB_ASAN" ] && [ -x "$ROOT/bin/unit_tests-asan" ]; then
+        suite_unit "$ROOT/bin/unit_tests-asan" asan
+        suite_reference "$HB_ASAN" asan
+        suite_bad_input "$HB_ASAN" asan
+        for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB_ASAN" asan; done
+    else
+        not_ok "sanitizer build missing (make asan)"
+    fi
 fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

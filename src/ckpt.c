@@ -1,0 +1,307 @@
+/* Checkpoint files, the manifest, validation and restore. */
+#include "ckpt.h"
+
+#include "../io/h5io.h"
+#include "hb.h"
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define MANIFEST "manifest"
+#define KEEP 2 /* checkpoints kept per step: the newest and the one before */
+#define MAX_ENTRIES 256
+
+typedef struct entry {
+    char step[128], file[256], fingerprint[64];
+    int64_t seq;
+    uint64_t size, hash;
+} entry;
+
+void hb_fault_point(const char *what, long n)
+{
+    const char *v = getenv(what);
+    const char *r = getenv("H5BATCH_FAULT_RANK");
+    if (v && atol(v) == n && (r ? atoi(r) : 0) == hb_rank) {
+        fprintf(stderr, "h5batch: fault injection: rank %d kills itself at %s=%ld\n", hb_rank, what, n);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+}
+
+void hb_fault_delay(void)
+{
+    static long ms = -1;
+    if (ms < 0) {
+        const char *v = getenv("H5BATCH_FAULT_SLOW_CHUNK_MS");
+        ms = v ? atol(v) : 0;
+    }
+    if (ms > 0) usleep((useconds_t)ms * 1000u);
+}
+
+static int hash_file(const char *path, uint64_t *size, uint64_t *hash)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    XXH64_state_t *h = XXH64_createState();
+    XXH64_reset(h, 0);
+    static char buf[1 << 20];
+    ssize_t n;
+    uint64_t total = 0;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        XXH64_update(h, buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    close(fd);
+    *hash = XXH64_digest(h);
+    *size = total;
+    XXH64_freeState(h);
+    return n < 0 ? -1 : 0;
+}
+
+/* Reads the manifest; a missing one is empty, an unreadable line ends it. */
+static int read_manifest(const char *dir, entry *e, int max)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/" MANIFEST, dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        unsigned long long size, hash;
+        long long seq;
+        if (line[0] == '#') continue;
+        if (sscanf(line, "%127s %lld %255s %llu %llx %63s", e[n].step, &seq, e[n].file, &size, &hash,
+                   e[n].fingerprint) != 6) {
+            hb_warn("%s: unreadable line '%.60s'; ignoring the rest", path, line);
+            break;
+        }
+        e[n].seq = seq, e[n].size = size, e[n].hash = hash;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static int fsync_path(const char *path, int dir)
+{
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Replaces the manifest atomically: temp, fsync, rename, fsync the directory. */
+static int write_manifest(const char *dir, const entry *e, int n)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/" MANIFEST, dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) goto werr;
+    fprintf(f, "# h5batch checkpoints: step seq file bytes xxh64 fingerprint\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s %lld %s %llu %016llx %s\n", e[i].step, (long long)e[i].seq, e[i].file,
+                (unsigned long long)e[i].size, (unsigned long long)e[i].hash, e[i].fingerprint);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        goto werr;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0 || fsync_path(dir, 1) != 0) goto werr;
+    return 0;
+werr:
+    unlink(tmp);
+    return hb_err_set(HB_EIO, path, "cannot write the checkpoint manifest: %s", strerror(errno));
+}
+
+int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t *ledger, int64_t n_chunks,
+                  const void *blob, size_t len, uint64_t *bytes, char *name, size_t name_len)
+{
+    char file[256], path[4200], tmp[4300];
+    snprintf(file, sizeof file, "ckpt-%s-%06lld.h5", id->step, (long long)seq);
+    snprintf(path, sizeof path, "%s/%s", id->run_dir, file);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(name, name_len, "%s", file);
+
+    /* where each rank's part goes */
+    uint64_t mine = len, *sizes = hb_calloc((size_t)hb_size, sizeof *sizes);
+    if (!sizes) return hb_agree(HB_EINTERNAL);
+    MPI_Allgather(&mine, 1, MPI_UINT64_T, sizes, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    uint64_t off = 0, total = 0;
+    for (int r = 0; r < hb_size; r++) {
+        if (r < hb_rank) off += sizes[r];
+        total += sizes[r];
+    }
+    hb_out *out = NULL;
+    int rc = hb_agree(hb_out_create(tmp, &out));
+    const uint64_t dl[1] = {(uint64_t)n_chunks}, ds[1] = {(uint64_t)hb_size}, db[1] = {total};
+    if (rc == 0)
+        rc = hb_out_write(out, "/ledger", HB_U8, 1, dl, 0, hb_rank == 0 ? dl[0] : 0, ledger, "1",
+                          "1 where the chunk is finished and its results are in the saved state");
+    if (rc == 0)
+        rc = hb_out_write(out, "/sizes", HB_U64, 1, ds, (uint64_t)hb_rank, 1, &sizes[hb_rank], "bytes",
+                          "bytes of each rank's saved state in /state");
+    if (rc == 0) hb_fault_point("H5BATCH_FAULT_KILL_IN_CHECKPOINT", (long)seq);
+    if (rc == 0)
+        rc = hb_out_write(out, "/state", HB_U8, 1, db, off, len, blob, NULL, "each rank's saved kernel state");
+    if (rc == 0) rc = hb_out_attr_str(out, "/", "fingerprint", id->fingerprint);
+    if (rc == 0) rc = hb_out_attr_str(out, "/", "step", id->step);
+    if (rc == 0) rc = hb_out_attr_i64(out, "/", "seq", seq);
+    if (rc == 0) rc = hb_out_attr_i64(out, "/", "restarts", restarts);
+    if (out) {
+        int crc = hb_out_close(out);
+        if (rc == 0) rc = crc;
+    }
+    free(sizes);
+    rc = hb_agree(rc);
+    /* every rank wrote its part: now it may count */
+    if (hb_rank == 0) {
+        entry e[MAX_ENTRIES + 1];
+        int n = rc == 0 ? read_manifest(id->run_dir, e, MAX_ENTRIES) : 0;
+        uint64_t size = 0, hash = 0;
+        if (rc == 0 && (fsync_path(tmp, 0) != 0 || hash_file(tmp, &size, &hash) != 0 || rename(tmp, path) != 0 ||
+                        fsync_path(id->run_dir, 1) != 0))
+            rc = hb_err_set(HB_EIO, path, "cannot commit checkpoint: %s", strerror(errno));
+        if (rc == 0) {
+            entry *ne = &e[n++];
+            snprintf(ne->step, sizeof ne->step, "%s", id->step);
+            snprintf(ne->file, sizeof ne->file, "%s", file);
+            snprintf(ne->fingerprint, sizeof ne->fingerprint, "%s", id->fingerprint);
+            ne->seq = seq, ne->size = size, ne->hash = hash;
+            /* keep this step's newest KEEP; the older ones go only after the manifest says so */
+            int mine = 0, m = 0, nd = 0;
+            for (int i = 0; i < n; i++) mine += strcmp(e[i].step, id->step) == 0;
+            entry drop[MAX_ENTRIES];
+            for (int i = 0; i < n; i++) {
+                if (strcmp(e[i].step, id->step) == 0 && mine-- > KEEP) drop[nd++] = e[i];
+                else e[m++] = e[i];
+            }
+            rc = write_manifest(id->run_dir, e, m);
+            for (int i = 0; rc == 0 && i < nd; i++) {
+                char old[4200];
+                snprintf(old, sizeof old, "%s/%s", id->run_dir, drop[i].file);
+                unlink(old);
+            }
+            *bytes = size;
+        }
+        if (rc != 0) unlink(tmp);
+    }
+    MPI_Bcast(bytes, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    return hb_agree(rc);
+}
+
+/* Rank 0: 0 when the checkpoint e is intact and of this step's job, 1 when damaged
+ * (why says how), 78 when it belongs to another job. */
+static int validate(const hb_ckpt_id *id, const entry *e, char *why, size_t len)
+{
+    char path[4200], fp[64];
+    snprintf(path, sizeof path, "%s/%s", id->run_dir, e->file);
+    if (strcmp(e->fingerprint, id->fingerprint) != 0)
+        return hb_err_set(HB_ECONFIG, id->run_dir,
+                          "holds a checkpoint of a different job (the job file, its options or the input of step "
+                          "'%s' changed since %s was written); rerun with --fresh to discard it",
+                          id->step, e->file);
+    struct stat sb;
+    uint64_t size, hash;
+    if (stat(path, &sb) != 0) return snprintf(why, len, "missing"), 1;
+    if ((uint64_t)sb.st_size != e->size)
+        return snprintf(why, len, "%lld bytes, the manifest says %llu", (long long)sb.st_size,
+                        (unsigned long long)e->size),
+               1;
+    if (hash_file(path, &size, &hash) != 0 || hash != e->hash) return snprintf(why, len, "checksum mismatch"), 1;
+    hb_in *in = NULL;
+    if (hb_in_open(path, &in) != 0) {
+        hb_err_clear();
+        return snprintf(why, len, "not a readable HDF5 file"), 1;
+    }
+    int bad = hb_in_attr_str(in, "/", "fingerprint", fp, sizeof fp) != 0 || strcmp(fp, id->fingerprint) != 0;
+    hb_in_close(in);
+    if (bad) return snprintf(why, len, "its fingerprint does not match its manifest line"), 1;
+    return 0;
+}
+
+int hb_ckpt_restore(const hb_ckpt_id *id, uint8_t *ledger, int64_t n_chunks, int64_t *seq, int *restarts,
+                    int (*load)(void *user, const void *blob, size_t len), void *user, int *found, char *name,
+                    size_t name_len)
+{
+    *found = 0;
+    char chosen[256] = "";
+    int rc = 0;
+    if (hb_rank == 0) {
+        entry e[MAX_ENTRIES];
+        int n = read_manifest(id->run_dir, e, MAX_ENTRIES), damaged = 0;
+        for (int i = n - 1; i >= 0 && rc == 0 && !*chosen; i--) {
+            if (strcmp(e[i].step, id->step) != 0) continue;
+            char why[256];
+            int v = validate(id, &e[i], why, sizeof why);
+            if (v == 1) {
+                hb_warn("checkpoint %s/%s is damaged (%s); trying the one before", id->run_dir, e[i].file, why);
+                damaged++;
+            } else if (v == 0) {
+                snprintf(chosen, sizeof chosen, "%s", e[i].file);
+            } else {
+                rc = v;
+            }
+        }
+        if (rc == 0 && !*chosen && damaged)
+            hb_warn("no intact checkpoint of step '%s' in %s: starting the step from the beginning", id->step,
+                    id->run_dir);
+    }
+    HB_CALL(hb_agree(rc));
+    MPI_Bcast(chosen, sizeof chosen, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (!*chosen) return 0;
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", id->run_dir, chosen);
+    hb_in *in = NULL;
+    int64_t parts = 0, *sizes = NULL, sq = 0, rs = 0;
+    rc = hb_in_open(path, &in);
+    if (rc == 0) rc = hb_in_read_raw(in, "/ledger", HB_U8, 0, n_chunks, ledger);
+    if (rc == 0) rc = hb_in_attr_i64(in, "/", "seq", &sq);
+    if (rc == 0) rc = hb_in_attr_i64(in, "/", "restarts", &rs);
+    /* one part per rank that wrote it: part p is loaded by rank p mod size */
+    if (rc == 0) rc = hb_in_read_array(in, "/sizes", HB_I64, &parts, (void **)&sizes);
+    int64_t off = 0;
+    for (int64_t p = 0; rc == 0 && p < parts; p++) {
+        if (p % hb_size == hb_rank) {
+            void *blob = hb_malloc(sizes[p] ? (size_t)sizes[p] : 1);
+            rc = blob ? hb_in_read_raw(in, "/state", HB_U8, off, sizes[p], blob) : HB_EINTERNAL;
+            if (rc == 0) rc = load(user, blob, (size_t)sizes[p]);
+            free(blob);
+        }
+        off += sizes[p];
+    }
+    free(sizes);
+    hb_in_close(in);
+    HB_CALL(hb_agree(rc));
+    *seq = sq;
+    *restarts = (int)rs;
+    *found = 1;
+    snprintf(name, name_len, "%s", chosen);
+    return 0;
+}
+
+int hb_ckpt_remove(const char *run_dir, const char *step)
+{
+    entry e[MAX_ENTRIES];
+    int n = read_manifest(run_dir, e, MAX_ENTRIES), m = 0;
+    for (int i = 0; i < n; i++) {
+        if (step && strcmp(e[i].step, step) != 0) {
+            e[m++] = e[i];
+            continue;
+        }
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", run_dir, e[i].file);
+        unlink(path);
+    }
+    return n == m ? 0 : write_manifest(run_dir, e, m);
+}
