@@ -49,7 +49,8 @@ fault_suite() {
 
     # a checkpoint of a different job is refused; --fresh discards it
     rm -rf "$run" "$out"
-    H5BATCH_FAULT_RANK=1 H5BATCH_FAULT_KILL_AFTER_CHUNKS=4 mpi 2 1 "$HB" run "$ini" -q $every >"$W/log" 2>&1
+    H5BATCH_FAULT_SLOW_CHUNK_MS=3 H5BATCH_FAULT_RANK=1 H5BATCH_FAULT_KILL_AFTER_CHUNKS=4 mpi 2 1 "$HB" run "$ini" -q \
+        $every >"$W/log" 2>&1
     expect_fail "faults ($label): changed job file -> the checkpoint is refused (78)" 78 \
         "checkpoint of a different job" "$out" mpi 2 1 "$HB" run "$ini" $every --set "$step.percentiles=10, 90"
     check "faults ($label): --fresh discards the old checkpoints" bash -c \
