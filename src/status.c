@@ -69,6 +69,8 @@ int hb_status_write(const char *dir, const hb_status *s)
     json_num(f, "restarts", s->restarts);
     const char *slurm = getenv("SLURM_JOB_ID");
     json_str(f, "slurm_job_id", slurm, 0);
+    const char *requeued = getenv("SLURM_RESTART_COUNT");
+    json_num(f, "slurm_restart_count", requeued ? atof(requeued) : 0);
     json_str(f, "started_at", t0, 0);
     json_str(f, "updated_at", t1, 0);
     json_str(f, "last_checkpoint", s->last_checkpoint, 0);

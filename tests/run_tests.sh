@@ -271,6 +271,7 @@ suite_unit() {
 }
 
 . "$ROOT/tests/faults.sh"
+. "$ROOT/tests/slurm.sh"
 
 # Each kernel's own suites live in tests/suite_*.sh: sourcing one defines functions
 # taking (BIN TAG) and adds their names to KERNEL_SUITES; they run plain and under ASan.
@@ -286,7 +287,8 @@ if ! make_inputs >"$W/log" 2>&1; then
     exit 1
 fi
 # `tests/run_tests.sh [SUITE...]` runs only the named suites (unit cli reference ranks
-# bad_input run_dir readme faults valgrind kernels asan); no argument runs them all.
+# bad_input run_dir readme faults slurm valgrind kernels asan); no argument runs them all.
+# slurm needs the outputs of faults.
 want() { [ $# -gt 0 ] && [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 want unit && suite_unit "$ROOT/bin/unit_tests" plain
 want cli && suite_cli
@@ -296,6 +298,7 @@ want bad_input && suite_bad_input "$HB" plain
 want run_dir && suite_run_dir
 want readme && suite_readme
 want faults && suite_faults
+want slurm && suite_slurm
 want valgrind && suite_valgrind
 if want kernels; then
     for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB" plain; done
