@@ -36,6 +36,7 @@ typedef struct run {
     hb_status st;
     double last_status, last_progress;
     int tty;
+    int64_t printed_done; /* chunks_done in the last progress line */
     char fingerprint[32];
     /* checkpoints of the current step, for the log, status and provenance */
     int restarts, ckpt_count;
@@ -176,7 +177,9 @@ static void progress(run *r, double t0, int64_t rows0, int final)
     s->eta = s->rate > 0 ? (double)(s->rows_total - s->rows_done) / s->rate : NAN;
     if (hb_rank != 0 || hb_log_level < 1) return;
     if (!final && now - r->last_progress < (r->tty ? 0.5 : PROGRESS_EVERY)) return;
+    if (final && !r->tty && r->printed_done == s->chunks_done) return; /* that line is out already */
     r->last_progress = now;
+    r->printed_done = s->chunks_done;
     if (r->tty) {
         char bar[31];
         int w = (int)(frac * 30);
@@ -384,6 +387,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
     int64_t *todo = hb_malloc((size_t)(nc ? nc : 1) * sizeof *todo);
     int rc = hb_agree(ledger && todo ? 0 : HB_EINTERNAL);
     int64_t seq = 0;
+    double t_restore = hb_now();
     if (rc == 0 && can_save) {
         int found = 0;
         char name[256];
@@ -402,8 +406,8 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
         else r->st.chunks_done++, r->st.rows_done += chunk_len(ctx, c);
     }
     if (rc == 0 && ntodo < nc)
-        HB_INFO("step %s: resuming from checkpoint %lld: %lld of %lld chunks done, restart %d", s->name,
-                (long long)seq, (long long)(nc - ntodo), (long long)nc, r->restarts);
+        HB_INFO("step %s: resuming from checkpoint %lld: %lld of %lld chunks done, restart %d, restored in %.2fs",
+                s->name, (long long)seq, (long long)(nc - ntodo), (long long)nc, r->restarts, hb_now() - t_restore);
     r->st.restarts = r->restarts;
     update_status(r, "running", 1);
     /* contiguous blocks of the remaining chunks per rank */

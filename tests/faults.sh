@@ -1,10 +1,11 @@
 # Checkpoint/restart, signals, pipelines and fault injection; sourced by run_tests.sh,
 # whose helpers (check, expect_fail, mpi, job, $HB, $PY, $LIMIT) it uses.
 
-# fault_suite LABEL INI STEP OUT: for a job file INI whose step STEP writes OUT, every
-# interrupted sequence must end in the bits of an uninterrupted run.
+# fault_suite LABEL INI STEP OUT [KEY=VALUE]: for a job file INI whose step STEP writes
+# OUT, every interrupted sequence must end in the bits of an uninterrupted run. KEY=VALUE
+# is an option of the step that changes the job (default: percentiles=10, 90).
 fault_suite() {
-    local label=$1 ini=$2 step=$3 out=$4 ref="$4.ref.h5" run="$1.run"
+    local label=$1 ini=$2 step=$3 out=$4 ref="$4.ref.h5" run="$1.run" change=${5:-percentiles=10, 90}
     # with chunks slowed to 3 ms or more (a test hook), every round is followed by a checkpoint
     local every="--set job.checkpoint_interval=0.001s --set job.run_dir=$run"
     local with_mpi
@@ -52,9 +53,9 @@ fault_suite() {
     H5BATCH_FAULT_SLOW_CHUNK_MS=3 H5BATCH_FAULT_RANK=1 H5BATCH_FAULT_KILL_AFTER_CHUNKS=4 mpi 2 1 "$HB" run "$ini" -q \
         $every >"$W/log" 2>&1
     expect_fail "faults ($label): changed job file -> the checkpoint is refused (78)" 78 \
-        "checkpoint of a different job" "$out" mpi 2 1 "$HB" run "$ini" $every --set "$step.percentiles=10, 90"
+        "checkpoint of a different job" "$out" mpi 2 1 "$HB" run "$ini" $every --set "$step.$change"
     check "faults ($label): --fresh discards the old checkpoints" bash -c \
-        "$with_mpi; mpi 2 1 '$HB' run '$ini' -q $every --fresh --set '$step.percentiles=10, 90' && [ -f '$out' ]"
+        "$with_mpi; mpi 2 1 '$HB' run '$ini' -q $every --fresh --set '$step.$change' && [ -f '$out' ]"
 
     # SIGTERM to one rank only: every rank checkpoints and exits 75; the rerun completes
     rm -rf "$run" "$out"
