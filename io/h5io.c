@@ -270,32 +270,40 @@ static int injected_read_failure(long read_no, int attempt)
     return at > 0 && read_no == at && attempt < times && hb_rank == rank;
 }
 
-/* Reads count elements from start, retrying a failed read (a transient I/O error on a
- * network file system should not cost the run); 74 once the attempts are spent. */
-static int read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t count, void *buf,
-                     const char *where)
+/* Reads the selection, retrying a failed read (a transient I/O error on a network file
+ * system should not cost the run); 74 once the attempts are spent. what names the rows. */
+static int read_retry(hid_t dset, hid_t memtype, hid_t mspace, hid_t fspace, void *buf, const char *where,
+                      const char *what)
 {
     enum { ATTEMPTS = 3 };
     static long reads;
     long read_no = ++reads;
-    hsize_t st = (hsize_t)start, cn = (hsize_t)count;
-    H5_CALL(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &st, NULL, &cn, NULL), where);
-    hid_t mspace = H5Screate_simple(1, &cn, NULL);
-    H5_CALL(mspace, where);
     herr_t e = -1;
     for (int attempt = 0; attempt < ATTEMPTS && e < 0; attempt++) {
         if (attempt > 0) {
-            fprintf(stderr, "h5batch: warning: rank %d: %s: read of rows %lld..%lld failed; retrying (%d of %d)\n",
-                    hb_rank, where, (long long)start, (long long)(start + count - 1), attempt, ATTEMPTS - 1);
+            fprintf(stderr, "h5batch: warning: rank %d: %s: read of %s failed; retrying (%d of %d)\n", hb_rank, where,
+                    what, attempt, ATTEMPTS - 1);
             usleep(100000u * (unsigned)attempt);
         }
         e = injected_read_failure(read_no, attempt) ? -1 : H5Dread(dset, memtype, mspace, fspace, H5P_DEFAULT, buf);
     }
-    H5Sclose(mspace);
-    if (e < 0)
-        return hb_err_set(HB_EIO, where, "read of rows %lld..%lld failed %d times", (long long)start,
-                          (long long)(start + count - 1), ATTEMPTS);
+    if (e < 0) return hb_err_set(HB_EIO, where, "read of %s failed %d times", what, ATTEMPTS);
     return 0;
+}
+
+/* Reads count elements of a 1-D dataset from start (with retries). */
+static int read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t count, void *buf,
+                     const char *where)
+{
+    hsize_t st = (hsize_t)start, cn = (hsize_t)count;
+    H5_CALL(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &st, NULL, &cn, NULL), where);
+    hid_t mspace = H5Screate_simple(1, &cn, NULL);
+    H5_CALL(mspace, where);
+    char what[96];
+    snprintf(what, sizeof what, "rows %lld..%lld", (long long)start, (long long)(start + count - 1));
+    int rc = read_retry(dset, memtype, mspace, fspace, buf, where, what);
+    H5Sclose(mspace);
+    return rc;
 }
 
 int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem want, void *buf)
@@ -745,11 +753,11 @@ int hb_in_read_rows(hb_in *in, const char *path, int64_t row0, int64_t nrows, do
         hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)nrows, hd[1]};
         hid_t ms = H5Screate_simple(2, count, NULL);
         herr_t e = ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-        if (e >= 0) e = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf);
+        char what[96];
+        snprintf(what, sizeof what, "rows %lld..%lld", (long long)row0, (long long)(row0 + nrows - 1));
+        rc = e < 0 ? hb_err_set(HB_EIO, where, "cannot select %s", what)
+                   : read_retry(d, H5T_NATIVE_DOUBLE, ms, fs, buf, where, what);
         if (ms >= 0) H5Sclose(ms);
-        if (e < 0)
-            rc = hb_err_set(HB_EIO, where, "read of rows %lld..%lld failed", (long long)row0,
-                            (long long)(row0 + nrows - 1));
     }
     if (fs >= 0) H5Sclose(fs);
     H5Dclose(d);

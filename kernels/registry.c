@@ -4,8 +4,9 @@
 #include <string.h>
 
 extern const hb_kernel hb_kernel_traffic;
+extern const hb_kernel hb_kernel_risk;
 
-static const hb_kernel *const registry[] = {&hb_kernel_traffic, NULL};
+static const hb_kernel *const registry[] = {&hb_kernel_traffic, &hb_kernel_risk, NULL};
 
 const hb_kernel *const *hb_kernels(void) { return registry; }
 

@@ -10,6 +10,7 @@ static const struct {
     int (*main)(int argc, char **argv);
 } generators[] = {
     {"traffic", hb_gen_traffic},
+    {"market", hb_gen_market},
 };
 
 int hb_gen_main(int argc, char **argv)

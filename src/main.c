@@ -19,6 +19,8 @@ static const char usage[] =
     "  h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]\n"
     "  h5batch gen traffic -o FILE [--rows N] [--segments S] [--days D] [--start YYYYMMDD]\n"
     "                      [--timezone ZONE] [--events K] [--invalid FRACTION] [--seed N] [--force] [-q]\n"
+    "  h5batch gen market -o FILE [--assets A] [--days T] [--portfolios P] [--transactions M]\n"
+    "                     [--start YYYYMMDD] [--factors K] [--dof NU] [--seed N] [--force] [-q]\n"
     "  h5batch status RUN_DIR [--json]\n"
     "  h5batch kernels [NAME]\n"
     "  h5batch --help | --version\n"

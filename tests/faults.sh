@@ -111,6 +111,14 @@ suite_faults() {
     sed -i 's/^\[job\]$/[job]\nchunk_rows = 5k/' ft.ini
     fault_suite traffic ft.ini aggregate ft.h5
 
+    # the risk kernel: portfolio blocks and Monte Carlo scenario blocks as chunks
+    if "$HB" kernels | grep -q '^risk'; then
+        mpi 2 1 "$HB" gen market -o fmarket.h5 --assets 30 --days 700 --portfolios 100 --transactions 20k -q
+        printf '%s\n' '[job]' 'chunk_rows = 2k' '[step risk]' 'kernel = risk' 'input = fmarket.h5' 'output = frisk.h5' \
+            'window = 250' 'mc_scenarios = 80k' 'mc_distribution = t' >frisk.ini
+        fault_suite risk frisk.ini risk frisk.h5 "window=300"
+    fi
+
     # a two-step pipeline interrupted in its second step resumes without redoing the first
     printf '%s\n' '[job]' 'run_dir = pipe.run' 'chunk_rows = 5k' 'checkpoint_interval = 0.001s' \
         '[step first]' 'kernel = traffic' 'input = edge.h5' 'output = pipe-1.h5' 'timezone = Europe/Berlin' \
