@@ -2,14 +2,14 @@
 # missing first (make deps), then build, then run.
 
 CC       = mpicc
-PKGS     = hdf5-openmpi inih libxxhash
+PKGS     = hdf5-openmpi inih libxxhash libutf8proc
 CFLAGS  ?= -O3 -g
 CFLAGS  += -std=c17 -Wall -Wextra -fopenmp -ffp-contract=off -D_GNU_SOURCE
 CPPFLAGS = $(shell pkg-config --cflags $(PKGS) gsl openblas 2>/dev/null)
 # GSL takes OpenBLAS as its CBLAS instead of its own reference gslcblas.
 LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl \
            $(filter-out -lgslcblas,$(shell pkg-config --libs gsl 2>/dev/null)) \
-           $(shell pkg-config --libs openblas 2>/dev/null) -lm
+           $(shell pkg-config --libs openblas 2>/dev/null) -lm -lstemmer
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new file.

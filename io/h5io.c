@@ -787,3 +787,113 @@ int hb_out_block(hb_out *o, const char *path, hb_elem t, int ndims, const uint64
     if (e < 0) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);
     return 0;
 }
+
+/* ---- 1-D datasets held open for repeated reads (added for the index kernel and query) ---- */
+
+struct hb_dset {
+    hid_t dset, space, native;
+    int64_t n;
+    char where[600];
+};
+
+int hb_dset_open(hb_in *in, const char *path, hb_dset **dp, hb_dset_info *info)
+{
+    *dp = NULL;
+    memset(info, 0, sizeof *info);
+    hb_dset *d = hb_calloc(1, sizeof *d);
+    if (!d) return HB_EINTERNAL;
+    d->dset = d->space = d->native = -1;
+    snprintf(d->where, sizeof d->where, "%s:%s", in->path, path);
+    int rc = open_numeric(in, path, d->where, &d->dset);
+    if (rc == 0) {
+        hid_t type = H5Dget_type(d->dset);
+        d->native = type < 0 ? -1 : H5Tget_native_type(type, H5T_DIR_ASCEND);
+        if (type >= 0) {
+            info->elem_bytes = H5Tget_size(type);
+            info->is_int = H5Tget_class(type) == H5T_INTEGER;
+            info->is_signed = info->is_int && H5Tget_sign(type) == H5T_SGN_2;
+            H5Tclose(type);
+        }
+        d->space = H5Dget_space(d->dset);
+        if (d->native < 0 || d->space < 0) rc = hb_err_set(HB_EIO, d->where, "cannot read the type or shape");
+    }
+    if (rc == 0 && H5Sget_simple_extent_ndims(d->space) != 1)
+        rc = hb_err_set(HB_EDATA, d->where, "is not one-dimensional");
+    if (rc == 0) {
+        hsize_t len = 0;
+        H5Sget_simple_extent_dims(d->space, &len, NULL);
+        d->n = info->n = (int64_t)len;
+        *dp = d;
+        return 0;
+    }
+    hb_dset_close(d);
+    return rc;
+}
+
+int hb_dset_read(hb_dset *d, hb_elem t, int64_t start, int64_t count, void *buf)
+{
+    if (count <= 0) return 0;
+    if (start < 0 || start > d->n - count)
+        return hb_err_set(HB_EDATA, d->where, "elements %lld..%lld are past its %lld elements", (long long)start,
+                          (long long)(start + count - 1), (long long)d->n);
+    /* text bytes keep their bits even when the file calls them signed */
+    hid_t mt = t == HB_U8 && H5Tget_class(d->native) == H5T_INTEGER && H5Tget_size(d->native) == 1 ? d->native
+                                                                                                 : mem_type(t);
+    return read_slab(d->dset, d->space, mt, start, count, buf, d->where);
+}
+
+void hb_dset_close(hb_dset *d)
+{
+    if (!d) return;
+    if (d->native >= 0) H5Tclose(d->native);
+    if (d->space >= 0) H5Sclose(d->space);
+    if (d->dset >= 0) H5Dclose(d->dset);
+    free(d);
+}
+
+struct hb_oset {
+    hid_t dset, dxpl;
+    hb_out *out;
+    char path[256];
+};
+
+int hb_oset_open(hb_out *out, const char *path, hb_oset **dp)
+{
+    *dp = NULL;
+    hb_oset *d = hb_calloc(1, sizeof *d);
+    if (!d) return HB_EINTERNAL;
+    d->out = out;
+    snprintf(d->path, sizeof d->path, "%s", path);
+    d->dset = H5Dopen2(out->file, path, H5P_DEFAULT);
+    d->dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (d->dxpl >= 0) H5Pset_dxpl_mpio(d->dxpl, H5FD_MPIO_INDEPENDENT);
+    *dp = d;
+    if (d->dset < 0 || d->dxpl < 0) return hb_err_set(HB_EIO, out->path, "cannot open dataset %s", path);
+    return 0;
+}
+
+int hb_oset_write(hb_oset *d, hb_elem t, uint64_t off, uint64_t cnt, const void *data)
+{
+    /* pieces well below 2 GB: MPI-IO counts are ints */
+    const uint64_t piece = ((uint64_t)1 << 30) / H5Tget_size(mem_type(t));
+    for (uint64_t a = 0; a < cnt; a += piece) {
+        hsize_t st = off + a, n = cnt - a < piece ? cnt - a : piece;
+        hid_t fs = H5Dget_space(d->dset), ms = H5Screate_simple(1, &n, NULL);
+        herr_t e = fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &st, NULL, &n, NULL);
+        if (e >= 0)
+            e = H5Dwrite(d->dset, mem_type(t), ms, fs, d->dxpl,
+                         (const char *)data + a * H5Tget_size(mem_type(t)));
+        if (ms >= 0) H5Sclose(ms);
+        if (fs >= 0) H5Sclose(fs);
+        if (e < 0) return hb_err_set(HB_EIO, d->out->path, "write of %s failed", d->path);
+    }
+    return 0;
+}
+
+void hb_oset_close(hb_oset *d)
+{
+    if (!d) return;
+    if (d->dxpl >= 0) H5Pclose(d->dxpl);
+    if (d->dset >= 0) H5Dclose(d->dset);
+    free(d);
+}

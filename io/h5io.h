@@ -105,4 +105,37 @@ int hb_in_read_rows(hb_in *in, const char *path, int64_t row0, int64_t nrows, do
 int hb_out_block(hb_out *out, const char *path, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
                  const void *data);
 
+/* ---- 1-D datasets held open for repeated reads (added for the index kernel and query) ---- */
+
+typedef struct hb_dset hb_dset;
+
+/* What a dataset stores: its length and element type. */
+typedef struct hb_dset_info {
+    int64_t n;         /* elements */
+    size_t elem_bytes; /* bytes per stored element */
+    int is_int;        /* integer (1) or float (0) */
+    int is_signed;     /* a signed integer */
+} hb_dset_info;
+
+/* Not collective. Opens the 1-D integer or float dataset path of the input and
+ * describes it in *info. 65 naming the dataset when it is missing, not a dataset, not
+ * numeric or not one-dimensional. */
+int hb_dset_open(hb_in *in, const char *path, hb_dset **d, hb_dset_info *info);
+/* Not collective. Reads elements [start, start+count) into buf as t (HB_U8, HB_U32,
+ * HB_U64, HB_I64 or HB_F64), converted by HDF5; an 8-bit integer dataset read as HB_U8
+ * comes back byte for byte, signed or not. Out-of-range requests are 65. */
+int hb_dset_read(hb_dset *d, hb_elem t, int64_t start, int64_t count, void *buf);
+void hb_dset_close(hb_dset *d);
+
+/* An output dataset open for independent writes: ranks write their own ranges at their
+ * own pace, as many times as they need. */
+typedef struct hb_oset hb_oset;
+
+/* Collective. Opens the existing 1-D dataset path of the output for independent writes. */
+int hb_oset_open(hb_out *out, const char *path, hb_oset **d);
+/* Not collective. Writes elements [off, off+cnt) of the dataset from data, of type t. */
+int hb_oset_write(hb_oset *d, hb_elem t, uint64_t off, uint64_t cnt, const void *data);
+/* Collective. Closes the dataset; safe on NULL. */
+void hb_oset_close(hb_oset *d);
+
 #endif

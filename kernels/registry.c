@@ -5,8 +5,9 @@
 
 extern const hb_kernel hb_kernel_traffic;
 extern const hb_kernel hb_kernel_risk;
+extern const hb_kernel hb_kernel_index;
 
-static const hb_kernel *const registry[] = {&hb_kernel_traffic, &hb_kernel_risk, NULL};
+static const hb_kernel *const registry[] = {&hb_kernel_traffic, &hb_kernel_risk, &hb_kernel_index, NULL};
 
 const hb_kernel *const *hb_kernels(void) { return registry; }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: sample data, the traffic and risk jobs under mpirun, and their summaries.
+# make demo: sample data, the traffic, risk and index jobs under mpirun, their summaries
+# and two sample queries.
 set -euo pipefail
 dir=${1:-demo}
 np=${2:-2}
@@ -44,7 +45,22 @@ same = all(np.array_equal(book[k][...], rebuilt[k][...]) for k in book)
 print("reconciliation: reported exposures vs positions rebuilt from transactions:", "identical" if same else "DIFFERENT")
 PYEOF
 
+if [ ! -f "$dir/corpus.h5" ]; then
+    echo
+    echo "== generating $dir/corpus.h5 (200k documents, about 120 MB of text in several scripts)"
+    mpirun -n "$np" bin/h5batch gen corpus -o "$dir/corpus.h5" --docs 200k
+fi
+echo
+echo "== running jobs/index.ini on $np ranks"
+mpirun -n "$np" bin/h5batch run jobs/index.ini --set "index.input=$dir/corpus.h5" \
+    --set "index.output=$dir/index.h5" --set "job.run_dir=$dir/index.run"
+echo "== bin/h5batch query $dir/index.h5 --top 5 kelmek vobro"
+bin/h5batch query "$dir/index.h5" --top 5 kelmek vobro
+echo "== bin/h5batch query $dir/index.h5 --top 5 '\"gifif bryd\"' grozi"
+bin/h5batch query "$dir/index.h5" --top 5 '"gifif bryd"' grozi
+
 echo
 echo "outputs: $(pwd)/$dir/traffic-summary.h5"
 echo "         $(pwd)/$dir/risk.h5, $(pwd)/$dir/risk-book.h5, $(pwd)/$dir/risk-rebuilt.h5"
+echo "         $(pwd)/$dir/index.h5"
 echo "status:  bin/h5batch status $dir/traffic.run (and $dir/risk.run, $dir/risk-from-transactions.run)"

@@ -11,6 +11,7 @@ static const struct {
 } generators[] = {
     {"traffic", hb_gen_traffic},
     {"market", hb_gen_market},
+    {"corpus", hb_gen_corpus},
 };
 
 int hb_gen_main(int argc, char **argv)

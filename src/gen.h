@@ -8,5 +8,6 @@ int hb_gen_main(int argc, char **argv);
 /* Collective. One generator each: argv holds the options after KIND. */
 int hb_gen_traffic(int argc, char **argv);
 int hb_gen_market(int argc, char **argv);
+int hb_gen_corpus(int argc, char **argv);
 
 #endif

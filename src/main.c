@@ -3,6 +3,7 @@
 #include "../io/h5io.h"
 #include "gen.h"
 #include "hb.h"
+#include "query.h"
 #include "run.h"
 #include "status.h"
 
@@ -21,7 +22,10 @@ static const char usage[] =
     "                      [--timezone ZONE] [--events K] [--invalid FRACTION] [--seed N] [--force] [-q]\n"
     "  h5batch gen market -o FILE [--assets A] [--days T] [--portfolios P] [--transactions M]\n"
     "                     [--start YYYYMMDD] [--factors K] [--dof NU] [--seed N] [--force] [-q]\n"
+    "  h5batch gen corpus -o FILE [--docs N] [--mean-bytes B] [--sigma S] [--vocab V] [--zipf S]\n"
+    "                     [--empty F] [--invalid F] [--other-scripts F] [--no-doc-id] [--seed N] [--force] [-q]\n"
     "  h5batch status RUN_DIR [--json]\n"
+    "  h5batch query INDEX.h5 [--top K] [--json] [--k1 X] [--b Y] WORDS...   (\"a phrase\" in double quotes)\n"
     "  h5batch kernels [NAME]\n"
     "  h5batch --help | --version\n"
     "\n"
@@ -70,10 +74,13 @@ int main(int argc, char **argv)
         print_error();
         return rc;
     }
+    if (strcmp(cmd, "query") == 0) {
+        rc = hb_query_main(argc - 2, argv + 2);
+        print_error();
+        return rc;
+    }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "gen") != 0) {
-        if (strcmp(cmd, "query") == 0)
-            fprintf(stderr, "h5batch: error: query: needs the index kernel, which this version does not have yet\n");
-        else fprintf(stderr, "h5batch: error: unknown command '%s' (h5batch --help)\n", cmd);
+        fprintf(stderr, "h5batch: error: unknown command '%s' (h5batch --help)\n", cmd);
         return HB_EUSAGE;
     }
     int provided;

@@ -1,0 +1,584 @@
+/* `h5batch query INDEX.h5 [--top K] [--json] [--k1 X] [--b Y] WORDS...` (DESIGN.md 4.3).
+ *
+ * The words are joined with spaces; text between double quotes is a phrase, the rest
+ * single words. Both are cut into terms by the index's own tokenizer settings (stemmer,
+ * stop words and length limit, read from the index), so a query matches what indexing
+ * produced. Each distinct term and each phrase is one clause; a document's score is the
+ * sum of the BM25 contributions of the clauses it matches, taken in a fixed order (terms
+ * in byte order, then phrases in query order) so that the floating-point result is
+ * reproducible. Only what the clauses need is read: a binary search in the term
+ * dictionary, then each term's slice of the posting arrays (and of the positions, for a
+ * phrase), and doc_length. */
+#include "query.h"
+
+#include "../io/h5io.h"
+#include "../kernels/index_tok.h"
+#include "hb.h"
+#include "opts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct reader {
+    const char *path;
+    hb_in *in;
+    hb_dset *terms, *toff, *poff, *pdoc, *ptf, *dl, *docid, *xoff, *pos;
+    int64_t V, N;
+    size_t doc_bytes, xoff_bytes; /* element sizes of postings_doc and positions_offsets */
+    int positions;
+    double avgdl;
+    hb_analyzer *an;
+    hb_lexer *lx;
+    uint8_t *tbuf;
+    size_t tcap;
+} reader;
+
+/* One term's postings, with positions when a phrase needs them. */
+typedef struct plist {
+    uint64_t n, *doc, *xoff;
+    uint32_t *tf, *pos;
+} plist;
+
+/* A clause: documents (ascending) with their tf for this clause, and its idf. */
+typedef struct clause {
+    uint64_t n, *doc;
+    uint32_t *tf;
+    double idf;
+} clause;
+
+/* A phrase: its terms (lexer ids, then bytes) and their positions relative to the first. */
+typedef struct phrase {
+    int m;
+    uint32_t *id;
+    const uint8_t **t;
+    uint32_t *len, *delta;
+} phrase;
+
+typedef struct hit {
+    double score;
+    uint64_t doc;
+} hit;
+
+/* Byte order of two strings, a prefix first. */
+static int bytes_cmp(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
+{
+    int c = memcmp(a, b, la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+/* Opens /index/NAME, checking its length when want >= 0. */
+static int open_set(reader *r, const char *name, hb_dset **d, int64_t want, size_t *elem_bytes)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/index/%s", name);
+    hb_dset_info info;
+    HB_CALL(hb_dset_open(r->in, path, d, &info));
+    if (elem_bytes) *elem_bytes = info.elem_bytes;
+    HB_CHECK(want < 0 || info.n == want, HB_EDATA, r->path, "%s has %lld elements, expected %lld", path,
+             (long long)info.n, (long long)want);
+    return 0;
+}
+
+/* Opens the index and its arrays, and builds the index's own tokenizer from its attributes. */
+static int open_index(reader *r)
+{
+    HB_CALL(hb_in_open(r->path, &r->in));
+    HB_CHECK(hb_in_exists(r->in, "/index"), HB_EDATA, r->path,
+             "not an index: no /index group (h5batch run with kernel = index)");
+    int64_t ntok, maxb, pos;
+    char stemmer[64];
+    HB_CALL(hb_in_attr_i64(r->in, "/index", "n_docs", &r->N));
+    HB_CALL(hb_in_attr_i64(r->in, "/index", "n_terms", &r->V));
+    HB_CALL(hb_in_attr_i64(r->in, "/index", "total_tokens", &ntok));
+    HB_CALL(hb_in_attr_i64(r->in, "/index", "max_token_bytes", &maxb));
+    HB_CALL(hb_in_attr_i64(r->in, "/index", "positions", &pos));
+    HB_CHECK(hb_in_attr_str(r->in, "/index", "stemmer", stemmer, sizeof stemmer) == 0, HB_EDATA, r->path,
+             "/index has no attribute 'stemmer'");
+    HB_CHECK(maxb >= 1 && maxb <= 65536, HB_EDATA, r->path, "/index attribute max_token_bytes = %lld is out of range",
+             (long long)maxb);
+    r->positions = pos != 0;
+    r->avgdl = r->N > 0 ? (double)ntok / (double)r->N : 0.0;
+    HB_CALL(open_set(r, "terms", &r->terms, -1, NULL));
+    HB_CALL(open_set(r, "term_offsets", &r->toff, r->V + 1, NULL));
+    HB_CALL(open_set(r, "postings_offsets", &r->poff, r->V + 1, NULL));
+    HB_CALL(open_set(r, "postings_doc", &r->pdoc, -1, &r->doc_bytes));
+    HB_CALL(open_set(r, "postings_tf", &r->ptf, -1, NULL));
+    HB_CALL(open_set(r, "doc_length", &r->dl, r->N, NULL));
+    if (hb_in_exists(r->in, "/index/doc_id")) HB_CALL(open_set(r, "doc_id", &r->docid, r->N, NULL));
+    if (r->positions) {
+        HB_CALL(open_set(r, "positions_offsets", &r->xoff, -1, &r->xoff_bytes));
+        HB_CALL(open_set(r, "positions", &r->pos, -1, NULL));
+    }
+    char *stop = NULL;
+    int64_t sl = 0;
+    int rc = 0;
+    if (hb_in_exists(r->in, "/index/stopwords")) {
+        hb_dset *sd = NULL;
+        hb_dset_info info = {0};
+        rc = hb_dset_open(r->in, "/index/stopwords", &sd, &info);
+        sl = info.n;
+        stop = rc == 0 ? hb_malloc((size_t)sl + 1) : NULL;
+        if (rc == 0 && !stop) rc = HB_EINTERNAL;
+        if (rc == 0) rc = hb_dset_read(sd, HB_U8, 0, sl, stop);
+        hb_dset_close(sd);
+    }
+    if (rc == 0) {
+        /* a stop list as stored is already normalized; the tokenizer reads it back the same */
+        rc = hb_analyzer_new(stemmer, (int)maxb, stop ? stop : NULL, (size_t)sl, &r->an);
+        if (rc == HB_ECONFIG) rc = hb_err_set(HB_EDATA, r->path, "index made with unknown stemmer '%s'", stemmer);
+    }
+    free(stop);
+    if (rc == 0) rc = hb_lexer_new(r->an, &r->lx);
+    return rc;
+}
+
+/* Closes everything open_index opened; safe on a partly opened reader. */
+static void close_index(reader *r)
+{
+    hb_dset *all[] = {r->terms, r->toff, r->poff, r->pdoc, r->ptf, r->dl, r->docid, r->xoff, r->pos};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) hb_dset_close(all[i]);
+    hb_lexer_free(r->lx);
+    hb_analyzer_free(r->an);
+    hb_in_close(r->in);
+    free(r->tbuf);
+}
+
+/* The index of term s in the dictionary, or -1: a binary search reading one entry of
+ * term_offsets and one term's bytes per step. */
+static int find_term(reader *r, const uint8_t *s, uint32_t len, int64_t *idx)
+{
+    int64_t lo = 0, hi = r->V;
+    *idx = -1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        uint64_t o[2];
+        HB_CALL(hb_dset_read(r->toff, HB_U64, mid, 2, o));
+        HB_CHECK(o[1] >= o[0] && o[1] - o[0] < (1u << 24), HB_EDATA, r->path, "/index/term_offsets[%lld] is corrupt",
+                 (long long)mid);
+        size_t tl = (size_t)(o[1] - o[0]);
+        if (tl > r->tcap) {
+            uint8_t *p = hb_realloc(r->tbuf, tl);
+            if (!p) return HB_EINTERNAL;
+            r->tbuf = p, r->tcap = tl;
+        }
+        HB_CALL(hb_dset_read(r->terms, HB_U8, (int64_t)o[0], (int64_t)tl, r->tbuf));
+        int c = bytes_cmp(r->tbuf, tl, s, len);
+        if (c == 0) return *idx = mid, 0;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
+/* Reads n elements of an unsigned integer dataset of elem-byte elements as uint64 into
+ * out: 4-byte ones are read as they are and widened here, which is much faster than
+ * HDF5's conversion. */
+static int read_u64(hb_dset *d, size_t elem, int64_t start, int64_t n, uint64_t *out)
+{
+    if (elem != 4) return hb_dset_read(d, HB_U64, start, n, out);
+    uint32_t *narrow = (uint32_t *)(out + n) - n; /* the upper half of out */
+    HB_CALL(hb_dset_read(d, HB_U32, start, n, narrow));
+    /* forward: element i lands at bytes [8i, 8i+8), never past what is still unread */
+    for (int64_t i = 0; i < n; i++) out[i] = narrow[i];
+    return 0;
+}
+
+/* Frees a posting list. */
+static void free_plist(plist *p)
+{
+    free(p->doc), free(p->tf), free(p->xoff), free(p->pos);
+    memset(p, 0, sizeof *p);
+}
+
+/* Term s's postings (empty when it is not in the index), with positions when asked. */
+static int read_postings(reader *r, const uint8_t *s, uint32_t len, int with_pos, plist *p)
+{
+    memset(p, 0, sizeof *p);
+    int64_t t;
+    HB_CALL(find_term(r, s, len, &t));
+    if (t < 0) return 0;
+    uint64_t o[2];
+    HB_CALL(hb_dset_read(r->poff, HB_U64, t, 2, o));
+    HB_CHECK(o[1] >= o[0] && o[1] - o[0] <= (uint64_t)r->N, HB_EDATA, r->path,
+             "/index/postings_offsets[%lld] is corrupt", (long long)t);
+    uint64_t n = o[1] - o[0];
+    p->n = n;
+    p->doc = hb_malloc((n ? n : 1) * sizeof *p->doc);
+    p->tf = hb_malloc((n ? n : 1) * sizeof *p->tf);
+    if (!p->doc || !p->tf) return HB_EINTERNAL;
+    HB_CALL(read_u64(r->pdoc, r->doc_bytes, (int64_t)o[0], (int64_t)n, p->doc));
+    HB_CALL(hb_dset_read(r->ptf, HB_U32, (int64_t)o[0], (int64_t)n, p->tf));
+    if (with_pos) {
+        p->xoff = hb_malloc((n + 1) * sizeof *p->xoff);
+        if (!p->xoff) return HB_EINTERNAL;
+        HB_CALL(read_u64(r->xoff, r->xoff_bytes, (int64_t)o[0], (int64_t)n + 1, p->xoff));
+        uint64_t np = p->xoff[n] - p->xoff[0];
+        HB_CHECK(p->xoff[n] >= p->xoff[0], HB_EDATA, r->path, "/index/positions_offsets is corrupt");
+        p->pos = hb_malloc((np ? np : 1) * sizeof *p->pos);
+        if (!p->pos) return HB_EINTERNAL;
+        HB_CALL(hb_dset_read(r->pos, HB_U32, (int64_t)p->xoff[0], (int64_t)np, p->pos));
+    }
+    return 0;
+}
+
+/* BM25's idf of a clause found in df documents. */
+static double idf_of(const reader *r, uint64_t df)
+{
+    return log(1 + ((double)((uint64_t)r->N - df) + 0.5) / ((double)df + 0.5));
+}
+
+/* The documents containing the phrase, with how often they contain it. */
+static int phrase_clause(reader *r, const phrase *ph, clause *c)
+{
+    plist *l = hb_calloc((size_t)ph->m, sizeof *l);
+    uint64_t *at = hb_calloc((size_t)ph->m, sizeof *at);
+    int rc = l && at ? 0 : HB_EINTERNAL;
+    for (int k = 0; rc == 0 && k < ph->m; k++) rc = read_postings(r, ph->t[k], ph->len[k], 1, &l[k]);
+    if (rc == 0) {
+        c->doc = hb_malloc((l[0].n ? l[0].n : 1) * sizeof *c->doc);
+        c->tf = hb_malloc((l[0].n ? l[0].n : 1) * sizeof *c->tf);
+        if (!c->doc || !c->tf) rc = HB_EINTERNAL;
+    }
+    for (uint64_t j = 0; rc == 0 && j < l[0].n; j++) {
+        const uint64_t d = l[0].doc[j];
+        int all = 1;
+        for (int k = 1; k < ph->m && all; k++) {
+            while (at[k] < l[k].n && l[k].doc[at[k]] < d) at[k]++;
+            all = at[k] < l[k].n && l[k].doc[at[k]] == d;
+        }
+        if (!all) continue;
+        /* positions ascend in every list: one pointer per later term walks along */
+        uint64_t cur[64] = {0}, count = 0;
+        const uint32_t *p0 = l[0].pos + (l[0].xoff[j] - l[0].xoff[0]);
+        const uint64_t n0 = l[0].xoff[j + 1] - l[0].xoff[j];
+        for (uint64_t i = 0; i < n0; i++) {
+            int ok = 1;
+            for (int k = 1; k < ph->m && ok; k++) {
+                const uint64_t a = at[k];
+                const uint32_t *pk = l[k].pos + (l[k].xoff[a] - l[k].xoff[0]);
+                const uint64_t nk = l[k].xoff[a + 1] - l[k].xoff[a];
+                const uint64_t want = (uint64_t)p0[i] + ph->delta[k];
+                while (cur[k] < nk && pk[cur[k]] < want) cur[k]++;
+                ok = cur[k] < nk && pk[cur[k]] == want;
+            }
+            count += ok;
+        }
+        if (count) c->doc[c->n] = d, c->tf[c->n] = (uint32_t)count, c->n++;
+    }
+    for (int k = 0; l && k < ph->m; k++) free_plist(&l[k]);
+    free(l), free(at);
+    c->idf = idf_of(r, c->n);
+    return rc;
+}
+
+/* hit a ranks below hit b: a lower score, or the same score and a later document. */
+static int worse(const hit *a, const hit *b)
+{
+    return a->score < b->score || (a->score == b->score && a->doc > b->doc);
+}
+
+/* Restores the min-heap of hits (worst on top) below i. */
+static void heap_down(hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && worse(&h[l], &h[m])) m = l;
+        if (l + 1 < n && worse(&h[l + 1], &h[m])) m = l + 1;
+        if (m == i) return;
+        hit t = h[i];
+        h[i] = h[m], h[m] = t;
+        i = m;
+    }
+}
+
+/* Restores the min-heap of hits above i. */
+static void heap_up(hit *h, size_t i)
+{
+    while (i > 0 && worse(&h[i], &h[(i - 1) / 2])) {
+        hit t = h[i];
+        h[i] = h[(i - 1) / 2], h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+/* Hits best first: higher score, then lower document number. */
+static int hit_cmp(const void *a, const void *b)
+{
+    const hit *x = a, *y = b;
+    return worse(x, y) ? 1 : worse(y, x) ? -1 : 0;
+}
+
+/* The top k documents over the clauses, document at a time; *n gets how many. */
+static int rank_docs(reader *r, const clause *c, int nc, double k1, double b, hit *top, size_t k, size_t *n)
+{
+    *n = 0;
+    uint64_t total = 0;
+    for (int i = 0; i < nc; i++) total += c[i].n;
+    if (total == 0) return 0;
+    uint32_t *dl = hb_malloc((size_t)r->N * sizeof *dl);
+    size_t *at = hb_calloc((size_t)nc, sizeof *at);
+    int rc = dl && at ? hb_dset_read(r->dl, HB_U32, 0, r->N, dl) : HB_EINTERNAL;
+    const double avgdl = r->avgdl;
+    for (;;) {
+        if (rc) break;
+        uint64_t d = UINT64_MAX;
+        for (int i = 0; i < nc; i++)
+            if (at[i] < c[i].n && c[i].doc[at[i]] < d) d = c[i].doc[at[i]];
+        if (d == UINT64_MAX) break;
+        if (d >= (uint64_t)r->N) {
+            rc = hb_err_set(HB_EDATA, r->path, "/index/postings_doc names document %llu of %lld",
+                            (unsigned long long)d, (long long)r->N);
+            break;
+        }
+        double score = 0;
+        for (int i = 0; i < nc; i++) {
+            if (at[i] >= c[i].n || c[i].doc[at[i]] != d) continue;
+            const double tf = c[i].tf[at[i]++];
+            score += c[i].idf * (tf * (k1 + 1)) / (tf + k1 * (1 - b + b * (double)dl[d] / avgdl));
+        }
+        hit h = {score, d};
+        if (*n < k) {
+            top[*n] = h;
+            heap_up(top, (*n)++);
+        } else if (worse(&top[0], &h)) {
+            top[0] = h;
+            heap_down(top, *n, 0);
+        }
+    }
+    free(dl), free(at);
+    if (rc == 0) qsort(top, *n, sizeof *top, hit_cmp);
+    return rc;
+}
+
+/* JSON string of len bytes of UTF-8. */
+static void json_str(FILE *f, const uint8_t *s, size_t len)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\') fprintf(f, "\\%c", s[i]);
+        else if (s[i] < 0x20) fprintf(f, "\\u%04x", s[i]);
+        else fputc(s[i], f);
+    }
+    fputc('"', f);
+}
+
+/* A word of the query: its term id in the reader's lexer, then its bytes. */
+typedef struct term {
+    uint32_t id;
+    const uint8_t *s;
+    uint32_t len;
+} term;
+
+/* Terms by their bytes. */
+static int term_cmp(const void *a, const void *b)
+{
+    const term *x = a, *y = b;
+    return bytes_cmp(x->s, x->len, y->s, y->len);
+}
+
+typedef struct query {
+    term *words;
+    int nwords;
+    phrase *ph;
+    int nph;
+} query;
+
+/* Cuts text into the query's words and phrases with the index's tokenizer. Terms are
+ * kept as lexer ids while the lexer grows, and turned into bytes at the end. */
+static int parse_query(reader *r, const char *text, query *q)
+{
+    size_t len = strlen(text), nq = 0;
+    for (size_t i = 0; i < len; i++) nq += text[i] == '"';
+    if (nq % 2) return hb_err_set(HB_EUSAGE, "query", "unbalanced double quote in the query");
+    q->words = hb_malloc((len + 1) * sizeof *q->words);
+    q->ph = hb_calloc(nq / 2 + 1, sizeof *q->ph);
+    if (!q->words || !q->ph) return HB_EINTERNAL;
+    size_t start = 0;
+    for (int part = 0; start <= len; part++) {
+        const char *e = strchr(text + start, '"');
+        size_t end = e ? (size_t)(e - text) : len;
+        const uint32_t *ids;
+        size_t n;
+        if (hb_lexer_run(r->lx, (const uint8_t *)text + start, end - start, &ids, &n))
+            return hb_err_set(HB_EINTERNAL, "query", "out of memory in the tokenizer");
+        size_t kept = 0, first = 0;
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] < HB_TOK_STOP && kept++ == 0) first = i;
+        if (part % 2 == 1 && kept >= 2) {
+            HB_CHECK(r->positions, HB_EUSAGE, r->path,
+                     "the index has no positions, so it cannot match the phrase \"%.*s\" (index with positions = true)",
+                     (int)(end - start), text + start);
+            HB_CHECK(kept <= 64, HB_EUSAGE, "query", "a phrase may hold at most 64 terms");
+            phrase *ph = &q->ph[q->nph++];
+            ph->id = hb_malloc(kept * sizeof *ph->id);
+            ph->t = hb_malloc(kept * sizeof *ph->t);
+            ph->len = hb_malloc(kept * sizeof *ph->len);
+            ph->delta = hb_malloc(kept * sizeof *ph->delta);
+            if (!ph->id || !ph->t || !ph->len || !ph->delta) return HB_EINTERNAL;
+            for (size_t i = first; i < n; i++) {
+                if (ids[i] >= HB_TOK_STOP) continue;
+                ph->id[ph->m] = ids[i];
+                ph->delta[ph->m++] = (uint32_t)(i - first);
+            }
+            /* the same phrase twice is one clause */
+            for (int j = 0; j + 1 < q->nph; j++) {
+                const phrase *o = &q->ph[j];
+                int same = o->m == ph->m;
+                for (int k = 0; same && k < ph->m; k++) same = o->delta[k] == ph->delta[k] && o->id[k] == ph->id[k];
+                if (same) {
+                    free(ph->id), free(ph->t), free(ph->len), free(ph->delta);
+                    memset(ph, 0, sizeof *ph);
+                    q->nph--;
+                    break;
+                }
+            }
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (ids[i] < HB_TOK_STOP) q->words[q->nwords++].id = ids[i];
+        }
+        start = end + 1;
+    }
+    for (int i = 0; i < q->nwords; i++) q->words[i].s = hb_lexer_term(r->lx, q->words[i].id, &q->words[i].len);
+    for (int i = 0; i < q->nph; i++)
+        for (int k = 0; k < q->ph[i].m; k++) q->ph[i].t[k] = hb_lexer_term(r->lx, q->ph[i].id[k], &q->ph[i].len[k]);
+    qsort(q->words, (size_t)q->nwords, sizeof *q->words, term_cmp);
+    int u = 0;
+    for (int i = 0; i < q->nwords; i++)
+        if (u == 0 || term_cmp(&q->words[u - 1], &q->words[i]) != 0) q->words[u++] = q->words[i];
+    q->nwords = u;
+    return 0;
+}
+
+/* Frees a parsed query. */
+static void free_query(query *q)
+{
+    for (int i = 0; q->ph && i < q->nph; i++)
+        free(q->ph[i].id), free(q->ph[i].t), free(q->ph[i].len), free(q->ph[i].delta);
+    free(q->ph), free(q->words);
+}
+
+/* Prints the hits as `rank doc score` lines, or as JSON. */
+static void print_hits(reader *r, const query *q, const hit *top, const int64_t *ids, size_t n, double k1, double b,
+                       int json, double ms)
+{
+    if (!json) {
+        for (size_t i = 0; i < n; i++)
+            printf("%zu %lld %.6f\n", i + 1, ids ? (long long)ids[i] : (long long)top[i].doc, top[i].score);
+        return;
+    }
+    printf("{\"index\": ");
+    json_str(stdout, (const uint8_t *)r->path, strlen(r->path));
+    printf(", \"n_docs\": %lld, \"avg_doc_length\": %.17g, \"k1\": %.17g, \"b\": %.17g,\n \"terms\": [",
+           (long long)r->N, r->avgdl, k1, b);
+    for (int i = 0; i < q->nwords; i++) {
+        if (i) printf(", ");
+        json_str(stdout, q->words[i].s, q->words[i].len);
+    }
+    printf("],\n \"phrases\": [");
+    for (int i = 0; i < q->nph; i++) {
+        printf("%s[", i ? ", " : "");
+        for (int k = 0; k < q->ph[i].m; k++) {
+            if (k) printf(", ");
+            json_str(stdout, q->ph[i].t[k], q->ph[i].len[k]);
+        }
+        printf("]");
+    }
+    printf("],\n \"time_ms\": %.3f,\n \"hits\": [", ms);
+    for (size_t i = 0; i < n; i++)
+        printf("%s\n  {\"rank\": %zu, \"doc\": %lld, \"doc_number\": %llu, \"score\": %.17g}", i ? "," : "", i + 1,
+               ids ? (long long)ids[i] : (long long)top[i].doc, (unsigned long long)top[i].doc, top[i].score);
+    printf("%s]}\n", n ? "\n " : "");
+}
+
+/* Parses, ranks and prints one query. */
+static int run_query(reader *r, const char *text, long top_k, double k1, double b, int json)
+{
+    double t0 = hb_now();
+    query q = {0};
+    int rc = parse_query(r, text, &q);
+    int nc = q.nwords + q.nph;
+    clause *c = rc == 0 ? hb_calloc((size_t)(nc ? nc : 1), sizeof *c) : NULL;
+    if (rc == 0 && !c) rc = HB_EINTERNAL;
+    for (int i = 0; rc == 0 && i < q.nwords; i++) {
+        plist p;
+        rc = read_postings(r, q.words[i].s, q.words[i].len, 0, &p);
+        c[i].n = p.n, c[i].doc = p.doc, c[i].tf = p.tf;
+        c[i].idf = idf_of(r, p.n);
+        free(p.xoff), free(p.pos);
+    }
+    for (int i = 0; rc == 0 && i < q.nph; i++) rc = phrase_clause(r, &q.ph[i], &c[q.nwords + i]);
+    hit *top = rc == 0 ? hb_malloc((size_t)top_k * sizeof *top) : NULL;
+    if (rc == 0 && !top) rc = HB_EINTERNAL;
+    size_t n = 0;
+    if (rc == 0) rc = rank_docs(r, c, nc, k1, b, top, (size_t)top_k, &n);
+    int64_t *ids = rc == 0 && r->docid && n ? hb_malloc(n * sizeof *ids) : NULL;
+    for (size_t i = 0; rc == 0 && ids && i < n; i++)
+        rc = hb_dset_read(r->docid, HB_I64, (int64_t)top[i].doc, 1, &ids[i]);
+    if (rc == 0 && r->docid && n && !ids) rc = HB_EINTERNAL;
+    if (rc == 0) print_hits(r, &q, top, ids, n, k1, b, json, 1e3 * (hb_now() - t0));
+    if (rc == 0 && hb_log_level >= 2)
+        fprintf(stderr, "h5batch: query: %d terms, %d phrases, %zu hits in %.3f ms\n", q.nwords, q.nph, n,
+                1e3 * (hb_now() - t0));
+    for (int i = 0; c && i < nc; i++) free(c[i].doc), free(c[i].tf);
+    free(c), free(top), free(ids);
+    free_query(&q);
+    return rc;
+}
+
+int hb_query_main(int argc, char **argv)
+{
+    hb_io_init();
+    const char *path = NULL;
+    long top = 10;
+    double k1 = 1.2, b = 0.75, v;
+    int json = 0;
+    size_t len = 1;
+    char **words = hb_calloc((size_t)argc + 1, sizeof *words);
+    int nw = 0;
+    if (!words) return HB_EINTERNAL;
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (strcmp(o, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(o, "-v") == 0) {
+            hb_log_level = 2;
+        } else if (strcmp(o, "--top") == 0 || strcmp(o, "--k1") == 0 || strcmp(o, "--b") == 0) {
+            i++;
+            if (!val || hb_parse_number(val, &v) != 0 || !isfinite(v) || v < 0 ||
+                (o[2] == 't' && (v < 1 || v > 1e7 || v != floor(v))) || (o[2] == 'b' && v > 1))
+                rc = hb_err_set(HB_EUSAGE, "query", "%s needs %s, got '%s'", o,
+                                o[2] == 't' ? "an integer >= 1" : o[2] == 'b' ? "a number in [0, 1]" : "a number >= 0",
+                                val ? val : "nothing");
+            else if (o[2] == 't') top = (long)v;
+            else if (o[2] == 'k') k1 = v;
+            else b = v;
+        } else if (o[0] == '-' && o[1] == '-') {
+            rc = hb_err_set(HB_EUSAGE, "query", "unknown option '%s' (see h5batch --help)", o);
+        } else if (!path) {
+            path = o;
+        } else {
+            words[nw++] = argv[i];
+            len += strlen(argv[i]) + 1;
+        }
+        if (rc) return free(words), rc;
+    }
+    if (!path || nw == 0) {
+        free(words);
+        return hb_err_set(HB_EUSAGE, "query",
+                          "usage: h5batch query INDEX.h5 [--top K] [--json] [--k1 X] [--b Y] WORDS...");
+    }
+    char *text = hb_malloc(len);
+    if (!text) return free(words), HB_EINTERNAL;
+    text[0] = '\0';
+    for (int i = 0; i < nw; i++) strcat(strcat(text, i ? " " : ""), words[i]);
+    free(words);
+    reader r = {.path = path};
+    int rc = open_index(&r);
+    if (rc == 0) rc = run_query(&r, text, top, k1, b, json);
+    close_index(&r);
+    free(text);
+    return rc;
+}
