@@ -401,19 +401,6 @@ static int index_setup(hb_step_ctx *ctx, void **state)
 
 /* ------------------------------------------------------------------ map */
 
-/* Room for need elements of size elem at *p (capacity doubling). */
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 /* Sizes the per-term arrays of a part to its lexer's vocabulary. */
 static int part_fit_terms(part *pt)
 {
@@ -490,7 +477,7 @@ static int part_invert(ix *x, part *pt)
             pt->doc_overflow = (uint64_t)d + 1;
             return HB_EDATA;
         }
-        if (part_fit_terms(pt) || grow((void **)&pt->touched, &pt->captouched, n, sizeof *pt->touched))
+        if (part_fit_terms(pt) || hb_grow((void **)&pt->touched, &pt->captouched, n, sizeof *pt->touched))
             return HB_EINTERNAL;
         if (positions && pt->npos + n > UINT32_MAX) { /* tf holds position cursors */
             pt->doc_overflow = (uint64_t)d + 1;
@@ -515,7 +502,7 @@ static int part_invert(ix *x, part *pt)
         x->doclen[d] = (uint32_t)kept;
         pt->empty_docs += kept == 0;
         if (part_fit_postings(pt, pt->np + nt)) return HB_EINTERNAL;
-        if (positions && grow((void **)&pt->ppos, &pt->cappos, pt->npos + kept, sizeof *pt->ppos))
+        if (positions && hb_grow((void **)&pt->ppos, &pt->cappos, pt->npos + kept, sizeof *pt->ppos))
             return HB_EINTERNAL;
         for (size_t j = 0; j < nt; j++) {
             uint32_t id = touched[j], l, tf = ts[id].tf;
@@ -908,7 +895,7 @@ static int gather_samples(ix *x, uint8_t **store, sample **out, size_t *nout)
             uint32_t tl;
             const uint8_t *term = run_term(&v, t, &tl);
             double w = total / (double)s;
-            if (grow((void **)&mine, &cap, len + 12 + tl, 1)) {
+            if (hb_grow((void **)&mine, &cap, len + 12 + tl, 1)) {
                 rc = HB_EINTERNAL;
                 break;
             }
@@ -1265,7 +1252,7 @@ static int write_documents(ix *x, hb_out *out)
         }
         const run_hdr *last = (const run_hdr *)x->runs[j - 1];
         uint64_t n = last->doc0 + last->n_docs - h->doc0;
-        if (rc == 0 && di && grow((void **)&ids, &idcap, n, sizeof *ids)) rc = HB_EINTERNAL;
+        if (rc == 0 && di && hb_grow((void **)&ids, &idcap, n, sizeof *ids)) rc = HB_EINTERNAL;
         if (rc == 0 && di) rc = hb_dset_read(x->docid, HB_I64, (int64_t)h->doc0, (int64_t)n, ids);
         if (rc == 0 && di) rc = hb_oset_write(di, HB_I64, h->doc0, n, ids);
         i = j;

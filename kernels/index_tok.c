@@ -292,19 +292,6 @@ int hb_tok_stemmer_valid(const char *name)
     return s != NULL;
 }
 
-/* Room for need elements of size elem at *p. */
-static int fit(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 /* Whether the normalized token s is a stop word (binary search). */
 static int is_stop(const hb_analyzer *a, const uint8_t *s, size_t len)
 {
@@ -334,7 +321,7 @@ static uint32_t resolve(hb_lexer *lx, const uint8_t *s, uint32_t len)
         int sl = sb_stemmer_length(lx->stem);
         if (sl > 0) { /* an empty stem would be no term at all */
             /* a copy with the spare bytes strtab_find reads */
-            if (fit((void **)&lx->stembuf, &lx->capstem, (size_t)sl + 8, 1)) {
+            if (hb_grow((void **)&lx->stembuf, &lx->capstem, (size_t)sl + 8, 1)) {
                 lx->failed = 1;
                 return HB_TOK_STOP;
             }
@@ -384,7 +371,7 @@ static void flush(hb_lexer *lx)
  * until the next flush; its id comes with the batch, or is HB_TOK_LONG. */
 static inline void emit(hb_lexer *lx, const uint8_t *s, size_t len, int toolong)
 {
-    if (lx->nids == lx->capids && fit((void **)&lx->ids, &lx->capids, lx->nids + 1, sizeof *lx->ids)) {
+    if (lx->nids == lx->capids && hb_grow((void **)&lx->ids, &lx->capids, lx->nids + 1, sizeof *lx->ids)) {
         lx->failed = 1;
         return;
     }
@@ -456,13 +443,13 @@ static size_t normalize(hb_lexer *lx, const uint8_t *s, size_t len)
     utf8proc_ssize_t m = utf8proc_decompose_custom(s, (utf8proc_ssize_t)len, lx->cp, (utf8proc_ssize_t)lx->cpcap,
                                                    NFKC_CF, NULL, NULL);
     if (m > (utf8proc_ssize_t)lx->cpcap) {
-        if (fit((void **)&lx->cp, &lx->cpcap, (size_t)m, sizeof *lx->cp)) return lx->failed = 1, 0;
+        if (hb_grow((void **)&lx->cp, &lx->cpcap, (size_t)m, sizeof *lx->cp)) return lx->failed = 1, 0;
         m = utf8proc_decompose_custom(s, (utf8proc_ssize_t)len, lx->cp, (utf8proc_ssize_t)lx->cpcap, NFKC_CF, NULL,
                                       NULL);
     }
     if (m < 0) return lx->failed = 1, 0; /* cannot happen on valid UTF-8 */
     m = utf8proc_normalize_utf32(lx->cp, m, NFKC_CF);
-    if (fit((void **)&lx->norm, &lx->capnorm, 4 * (size_t)m + 1, 1)) return lx->failed = 1, 0;
+    if (hb_grow((void **)&lx->norm, &lx->capnorm, 4 * (size_t)m + 1, 1)) return lx->failed = 1, 0;
     size_t n = 0;
     for (utf8proc_ssize_t i = 0; i < m; i++) {
         const int32_t c = lx->cp[i];
@@ -510,7 +497,7 @@ static void normalize_piece(hb_lexer *lx, const uint8_t *s, size_t len)
         lx->npout = 0;
         if (strtab_init(&lx->pieces)) lx->failed = 1;
     }
-    if (!lx->failed && !fit((void **)&lx->pout, &lx->cappout, lx->npout + n + 4, 1) &&
+    if (!lx->failed && !hb_grow((void **)&lx->pout, &lx->cappout, lx->npout + n + 4, 1) &&
         strtab_add(&lx->pieces, s, (uint32_t)len, h, k, (uint32_t)lx->npout) >= 0) {
         uint32_t n32 = (uint32_t)n;
         memcpy(lx->pout + lx->npout, &n32, 4);
@@ -575,7 +562,7 @@ static inline size_t next_bit(const uint64_t *mk, size_t pos, size_t n, int want
  * already being built continues into them; one that reaches their end continues after. */
 static void scan_ascii(hb_lexer *lx, const uint8_t *doc, size_t i, size_t n)
 {
-    if (fit((void **)&lx->masks, &lx->capmasks, (n + 63) / 64, sizeof *lx->masks)) {
+    if (hb_grow((void **)&lx->masks, &lx->capmasks, (n + 63) / 64, sizeof *lx->masks)) {
         lx->failed = 1;
         return;
     }
@@ -608,7 +595,7 @@ int hb_lexer_run(hb_lexer *lx, const uint8_t *text, size_t len, const uint32_t *
     lx->nids = 0;
     lx->toklen = 0;
     lx->toolong = 0;
-    if (fit((void **)&lx->fold, &lx->capfold, len + 16, 1)) return HB_EINTERNAL;
+    if (hb_grow((void **)&lx->fold, &lx->capfold, len + 16, 1)) return HB_EINTERNAL;
     memset(lx->fold + len, 0, 16);
     size_t i = 0;
     while (i < len) {

@@ -98,6 +98,18 @@ char *hb_strdup(const char *s)
     return p;
 }
 
+int hb_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
 void hb_log_printf(const char *fmt, ...)
 {
     va_list ap;

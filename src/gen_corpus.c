@@ -394,14 +394,9 @@ int hb_gen_corpus(int argc, char **argv)
         if (!v) return hb_err_set(HB_EUSAGE, "gen corpus", "%s needs a value", o);
     }
     if (!g.out) return hb_err_set(HB_EUSAGE, "gen corpus", "-o FILE is required");
-    struct stat sb;
-    int rc = 0;
-    if (hb_rank == 0 && !g.force && stat(g.out, &sb) == 0)
-        rc = hb_err_set(HB_ECANTCREAT, g.out, "file exists; use --force to replace it");
-    if (hb_rank == 0 && rc == 0) rc = hb_check_writable(g.out);
-    HB_CALL(hb_agree(rc));
+    HB_CALL(hb_gen_output(g.out, g.force));
     vocab v = {0};
-    rc = hb_agree(build_vocab(&g, &v));
+    int rc = hb_agree(build_vocab(&g, &v));
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
     if (rc == 0) rc = write_file(&g, &v, tmp);

@@ -342,17 +342,6 @@ static int generate(const gen_market *g, const char *tmp)
     return rc;
 }
 
-/* A whole number in [lo, hi] (k/M/G allowed) for option opt, else 64. */
-static int parse_int(const char *opt, const char *v, double lo, double hi, int64_t *out)
-{
-    double d;
-    if (!v || hb_parse_size(v, &d) != 0 || d != floor(d) || d < lo || d > hi)
-        return hb_err_set(HB_EUSAGE, "gen market", "%s needs an integer in [%g, %g], got '%s'", opt, lo, hi,
-                          v ? v : "nothing");
-    *out = (int64_t)d;
-    return 0;
-}
-
 /* Collective. Parses the options and writes the file under a temporary name, then commits it. */
 int hb_gen_market(int argc, char **argv)
 {
@@ -368,14 +357,14 @@ int hb_gen_market(int argc, char **argv)
         }
         i++;
         if (strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) g.out = v;
-        else if (strcmp(o, "--assets") == 0) HB_CALL(parse_int(o, v, 1, 1e6, &g.assets));
-        else if (strcmp(o, "--days") == 0) HB_CALL(parse_int(o, v, 2, 1e6, &g.days));
-        else if (strcmp(o, "--portfolios") == 0) HB_CALL(parse_int(o, v, 1, 1e7, &g.portfolios));
-        else if (strcmp(o, "--transactions") == 0) HB_CALL(parse_int(o, v, 0, 1e12, &g.transactions));
-        else if (strcmp(o, "--start") == 0) HB_CALL(parse_int(o, v, 10101, 99991231, &g.start_ymd));
-        else if (strcmp(o, "--factors") == 0) HB_CALL(parse_int(o, v, 1, 100, &g.factors));
+        else if (strcmp(o, "--assets") == 0) HB_CALL(hb_gen_int("gen market", o, v, 1, 1e6, &g.assets));
+        else if (strcmp(o, "--days") == 0) HB_CALL(hb_gen_int("gen market", o, v, 2, 1e6, &g.days));
+        else if (strcmp(o, "--portfolios") == 0) HB_CALL(hb_gen_int("gen market", o, v, 1, 1e7, &g.portfolios));
+        else if (strcmp(o, "--transactions") == 0) HB_CALL(hb_gen_int("gen market", o, v, 0, 1e12, &g.transactions));
+        else if (strcmp(o, "--start") == 0) HB_CALL(hb_gen_int("gen market", o, v, 10101, 99991231, &g.start_ymd));
+        else if (strcmp(o, "--factors") == 0) HB_CALL(hb_gen_int("gen market", o, v, 1, 100, &g.factors));
         else if (strcmp(o, "--seed") == 0) {
-            HB_CALL(parse_int(o, v, 0, 1e18, &x));
+            HB_CALL(hb_gen_int("gen market", o, v, 0, 1e18, &x));
             g.seed = (uint64_t)x;
         } else if (strcmp(o, "--dof") == 0) {
             double d;
@@ -390,16 +379,11 @@ int hb_gen_market(int argc, char **argv)
     if (!g.out) return hb_err_set(HB_EUSAGE, "gen market", "-o FILE is required");
     HB_CHECK(g.assets * g.days <= (int64_t)1 << 34 && g.portfolios * g.assets <= (int64_t)1 << 34, HB_EUSAGE,
              "gen market", "--assets x --days and --portfolios x --assets must stay below 2^34 values");
-    struct stat sb;
-    int rc = 0;
-    if (hb_rank == 0 && !g.force && stat(g.out, &sb) == 0)
-        rc = hb_err_set(HB_ECANTCREAT, g.out, "file exists; use --force to replace it");
-    if (hb_rank == 0 && rc == 0) rc = hb_check_writable(g.out);
-    HB_CALL(hb_agree(rc));
+    HB_CALL(hb_gen_output(g.out, g.force));
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
     double t0 = hb_now();
-    rc = generate(&g, tmp);
+    int rc = generate(&g, tmp);
     rc = hb_commit(tmp, g.out, rc);
     if (rc == 0)
         HB_INFO("gen market: %lld assets, %lld days, %lld portfolios, %lld transactions in %.1fs", (long long)g.assets,

@@ -224,16 +224,6 @@ static int write_file(const gen_traffic *g, model *m, const char *tmp)
     return rc;
 }
 
-static int parse_int(const char *opt, const char *v, double lo, double hi, int64_t *out)
-{
-    double d;
-    if (!v || hb_parse_size(v, &d) != 0 || d != floor(d) || d < lo || d > hi)
-        return hb_err_set(HB_EUSAGE, "gen traffic", "%s needs an integer in [%g, %g], got '%s'", opt, lo, hi,
-                          v ? v : "nothing");
-    *out = (int64_t)d;
-    return 0;
-}
-
 int hb_gen_traffic(int argc, char **argv)
 {
     gen_traffic g = {.rows = 10000000, .segments = 2000, .days = 365, .start_ymd = 20240101, .events = 8,
@@ -249,13 +239,13 @@ int hb_gen_traffic(int argc, char **argv)
         }
         i++;
         if (strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) g.out = v;
-        else if (strcmp(o, "--rows") == 0) HB_CALL(parse_int(o, v, 1, 1e12, &g.rows));
-        else if (strcmp(o, "--segments") == 0) HB_CALL(parse_int(o, v, 1, 2e7, &g.segments));
-        else if (strcmp(o, "--days") == 0) HB_CALL(parse_int(o, v, 1, 36500, &g.days));
-        else if (strcmp(o, "--start") == 0) HB_CALL(parse_int(o, v, 10101, 99991231, &g.start_ymd));
-        else if (strcmp(o, "--events") == 0) HB_CALL(parse_int(o, v, 0, 36500, &g.events));
+        else if (strcmp(o, "--rows") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 1, 1e12, &g.rows));
+        else if (strcmp(o, "--segments") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 1, 2e7, &g.segments));
+        else if (strcmp(o, "--days") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 1, 36500, &g.days));
+        else if (strcmp(o, "--start") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 10101, 99991231, &g.start_ymd));
+        else if (strcmp(o, "--events") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 0, 36500, &g.events));
         else if (strcmp(o, "--seed") == 0) {
-            HB_CALL(parse_int(o, v, 0, 1e18, &x));
+            HB_CALL(hb_gen_int("gen traffic", o, v, 0, 1e18, &x));
             g.seed = (uint64_t)x;
         }
         else if (strcmp(o, "--timezone") == 0) g.tz = v;
@@ -272,14 +262,9 @@ int hb_gen_traffic(int argc, char **argv)
     if (!g.tz || !hb_tz_valid(g.tz)) return hb_err_set(HB_EUSAGE, "gen traffic", "unknown time zone '%s'", g.tz);
     HB_CHECK(g.events <= g.days, HB_EUSAGE, "gen traffic", "--events %lld is more than --days %lld",
              (long long)g.events, (long long)g.days);
-    struct stat sb;
-    int rc = 0;
-    if (hb_rank == 0 && !g.force && stat(g.out, &sb) == 0)
-        rc = hb_err_set(HB_ECANTCREAT, g.out, "file exists; use --force to replace it");
-    if (hb_rank == 0 && rc == 0) rc = hb_check_writable(g.out);
-    HB_CALL(hb_agree(rc));
+    HB_CALL(hb_gen_output(g.out, g.force));
     model m = {0};
-    rc = hb_agree(build_model(&g, &m));
+    int rc = hb_agree(build_model(&g, &m));
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
     if (rc == 0) rc = write_file(&g, &m, tmp);

@@ -66,6 +66,9 @@ void *hb_malloc(size_t n);
 void *hb_calloc(size_t n, size_t size);
 void *hb_realloc(void *p, size_t n);
 char *hb_strdup(const char *s);
+/* Grows *p (of *cap elements of elem bytes) by doubling to hold need elements; -1 when
+ * out of memory (nothing recorded: callable from threads). */
+int hb_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 /* Logging: level 0 quiet, 1 normal, 2 verbose. Only rank 0 prints unless all is set. */
 extern int hb_log_level;
