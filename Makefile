@@ -65,7 +65,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@bash bench/traffic.sh
+	@bash bench/run.sh
 
 clean:
 	rm -rf build build-asan bin

@@ -272,6 +272,7 @@ suite_unit() {
 
 . "$ROOT/tests/faults.sh"
 . "$ROOT/tests/slurm.sh"
+. "$ROOT/tests/bench.sh"
 
 # Each kernel's own suites live in tests/suite_*.sh: sourcing one defines functions
 # taking (BIN TAG) and adds their names to KERNEL_SUITES; they run plain and under ASan.
@@ -287,7 +288,7 @@ if ! make_inputs >"$W/log" 2>&1; then
     exit 1
 fi
 # `tests/run_tests.sh [SUITE...]` runs only the named suites (unit cli reference ranks
-# bad_input run_dir readme faults slurm valgrind kernels asan); no argument runs them all.
+# bad_input run_dir readme faults slurm valgrind kernels bench asan); no argument runs them all.
 # slurm needs the outputs of faults.
 want() { [ $# -gt 0 ] && [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 want unit && suite_unit "$ROOT/bin/unit_tests" plain
@@ -303,6 +304,7 @@ want valgrind && suite_valgrind
 if want kernels; then
     for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB" plain; done
 fi
+want bench && suite_bench
 if want asan; then
     if [ -x "$HB_ASAN" ] && [ -x "$ROOT/bin/unit_tests-asan" ]; then
         suite_unit "$ROOT/bin/unit_tests-asan" asan

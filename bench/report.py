@@ -1,0 +1,211 @@
+"""Turns bench/results/results.jsonl into report.md (tables, ratios, goals) and bench.png.
+
+  python bench/report.py RESULTS_DIR [--scale full] [--seconds N]
+
+Exits 1 when a peer's answer differed from h5batch's or a tool failed; speed never
+fails. The chart needs matplotlib (bench/venv has it); without it the report says so.
+"""
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+
+UNITS = {"rows": ("rows/s", 1e6, "M"), "bytes": ("MB/s", 1e6, ""),
+         "scenario-portfolios": ("scenario-portfolios/s", 1e6, "M"),
+         "portfolio-backtest-days": ("portfolio-days/s", 1e3, "k")}
+PEER_MODULES = {"duckdb": "duckdb", "polars": "polars", "spark": "pyspark", "tantivy": "tantivy", "numpy": "numpy"}
+
+
+def version(tool):
+    if tool == "h5batch":
+        try:
+            return subprocess.run(["bin/h5batch", "--version"], capture_output=True, text=True).stdout.split()[1]
+        except (OSError, IndexError):
+            return "?"
+    try:
+        return importlib.metadata.version(PEER_MODULES[tool])
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def fmt_rate(r):
+    name, div, suffix = UNITS[r["unit"]]
+    rate = r["work"] / r["wall_s"] / div
+    per = rate / r.get("cores", 1)
+    digits = 1 if rate < 1000 else 0
+    return f"{rate:,.{digits}f}{suffix}", f"{per:,.{digits}f}{suffix}", name
+
+
+def ratio_text(r, ref):
+    """How many times faster h5batch's reference run is than r."""
+    if r["tool"] == "h5batch" or ref is None:
+        return ""
+    x = r["wall_s"] / ref["wall_s"]
+    return f"h5batch {'>' if r.get('over') else ''}{x:.1f}x faster" if x >= 1 else f"h5batch {1 / x:.1f}x slower"
+
+
+def table(rows, ref):
+    out = ["| tool | cores | wall s | throughput | per core | peak RSS MB | vs h5batch (2 ranks) | same answer |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        name = f"{r['tool']} {version(r['tool'])}"
+        if r.get("skipped"):
+            out.append(f"| {r['tool']} | | | | | | | skipped: {r['skipped']} |")
+            continue
+        if r.get("failed"):
+            out.append(f"| {name} | {r['config']} | | | | | | FAILED |")
+            continue
+        rate, per, unit = fmt_rate(r)
+        if r.get("over"):
+            rate, per = f"<{rate}", f"<{per}"
+        wall = f">{r['wall_s']:.0f} (stopped)" if r.get("over") else f"{r['wall_s']:.2f}"
+        rss = f"{r['rss_mb']:,}" + (" per rank" if r.get("rss_per") == "rank" else "") if "rss_mb" in r else ""
+        same = "reference" if r["tool"] == "h5batch" else (
+            "not checked" if r.get("over") else "yes" if r.get("agrees") else "**NO**")
+        out.append(f"| {name} | {r['config']} | {wall} | {rate} {unit} | {per} | {rss} | {ratio_text(r, ref)} | {same} |")
+    return out
+
+
+def find(recs, **kw):
+    for r in recs:
+        if all(r.get(k) == v for k, v in kw.items()) and not r.get("failed") and not r.get("skipped"):
+            return r
+    return None
+
+
+def goal(lines, what, value, target, met, how):
+    if value is None:
+        lines.append(f"| {what} | {target} | not measured | | {how} |")
+    else:
+        lines.append(f"| {what} | {target} | {value} | {'met' if met else '**missed**'} | {how} |")
+
+
+def goals(recs):
+    out = ["| goal | target | measured | | how |", "|---|---|---|---|---|"]
+    hb2 = {k: find(recs, kernel=k, tool="h5batch", cores=2) for k in ("traffic", "index")}
+    hb1 = {k: find(recs, kernel=k, tool="h5batch", cores=1) for k in ("traffic", "index")}
+    for peer, target in (("duckdb", 0.5), ("spark", 0.05)):
+        p, h = find(recs, kernel="traffic", tool=peer), hb2["traffic"]
+        v = h["wall_s"] / p["wall_s"] if p and h else None
+        goal(out, f"traffic time vs {peer}", f"{'<' if p and p.get('over') else ''}{v:.3f}x" if v else None,
+             f"<= {target}x", v is not None and v <= target, "h5batch 2 ranks / peer 2 threads")
+    p, h = find(recs, kernel="index", tool="tantivy"), hb2["index"]
+    v = p["wall_s"] / h["wall_s"] if p and h else None
+    goal(out, "index throughput vs tantivy", f"{v:.2f}x" if v else None, ">= 1.5x", v is not None and v >= 1.5,
+         "h5batch 2 ranks / tantivy 2 threads")
+    for part in sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")}):
+        for cores in (1, 2):
+            p = find(recs, kernel="risk", tool="numpy", part=part, cores=cores)
+            h = find(recs, kernel="risk", tool="h5batch", part=part, cores=cores)
+            v = p["wall_s"] / h["wall_s"] if p and h else None
+            goal(out, f"risk vs numpy: {part}, {cores} core{'s' if cores > 1 else ''}", f"{v:.2g}x" if v else None,
+                 ">= 3x", v is not None and v >= 3, "numpy time / h5batch time")
+    for k in ("traffic", "index"):
+        v = hb1[k]["wall_s"] / hb2[k]["wall_s"] if hb1[k] and hb2[k] else None
+        goal(out, f"{k}: 1 -> 2 ranks", f"{v:.2f}x" if v else None, ">= 1.8x", v is not None and v >= 1.8,
+             "time at 1 rank / time at 2 ranks")
+    for part in sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")}):
+        a = find(recs, kernel="risk", tool="h5batch", part=part, cores=1)
+        b = find(recs, kernel="risk", tool="h5batch", part=part, cores=2)
+        v = a["wall_s"] / b["wall_s"] if a and b else None
+        goal(out, f"risk {part}: 1 -> 2 ranks", f"{v:.2f}x" if v else None, ">= 1.8x", v is not None and v >= 1.8,
+             "time at 1 rank / time at 2 ranks")
+    bw = find(recs, kernel="machine", what="memory_bandwidth")
+    h = hb1["traffic"]
+    v = h["bytes"] / h["wall_s"] / 1e9 if h and bw else None
+    goal(out, "traffic scan vs memory bandwidth", f"{100 * v / bw['gb_s']:.2g}% ({v:.3g} of {bw['gb_s']} GB/s)"
+         if v else None, ">= 50%", v is not None and v >= 0.5 * bw["gb_s"],
+         "input bytes / wall at 1 rank, against a 1-core copy")
+    return out
+
+
+def chart(recs, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "no chart: matplotlib is not installed here (bash bench/setup.sh installs it into bench/venv)"
+    groups = []
+    for k in ("traffic", "index"):
+        groups.append((k, [r for r in recs if r.get("kernel") == k and "wall_s" in r and not r.get("what")]))
+    for part in sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")}):
+        groups.append((f"risk: {part}", [r for r in recs if r.get("part") == part and "wall_s" in r]))
+    groups = [(t, rs) for t, rs in groups if rs]
+    if not groups:
+        return "no chart: nothing was measured"
+    fig, axes = plt.subplots(len(groups), 1, figsize=(8, 1.2 + 0.45 * sum(len(rs) for _, rs in groups) + len(groups)))
+    axes = axes if len(groups) > 1 else [axes]
+    for ax, (title, rs) in zip(axes, groups):
+        labels = [f"{r['tool']} ({r['config']})" for r in rs]
+        colors = ["tab:blue" if r["tool"] == "h5batch" else ("tab:red" if r.get("agrees") is False else "tab:gray")
+                  for r in rs]
+        ax.barh(labels, [r["wall_s"] for r in rs], color=colors)
+        ax.set_xscale("log")
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10, loc="left")
+        for i, r in enumerate(rs):
+            ax.text(r["wall_s"], i, f" {'>' if r.get('over') else ''}{r['wall_s']:.1f}s", va="center", fontsize=8)
+    axes[-1].set_xlabel("wall seconds (log scale; shorter is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return f"chart: {path}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results")
+    ap.add_argument("--scale", default="?")
+    ap.add_argument("--seconds", type=int, default=0)
+    a = ap.parse_args()
+    recs = [json.loads(line) for line in open(os.path.join(a.results, "results.jsonl")) if line.strip()]
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    lines = [f"# h5batch benchmark, {datetime.date.today()} (SCALE={a.scale})", "",
+             f"{os.cpu_count()} cores ({cpu}), {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB,"
+             f" {platform.system()} {platform.release()}; the whole run took {a.seconds} s. Inputs are"
+             " page-cached; every tool gets the same 2 cores. Wall time: the whole `mpirun ... h5batch run`"
+             " command for h5batch (MPI start included), the peer's work from its imports to its answer"
+             " (interpreter start and the comparison excluded). Peak RSS: GNU time, per rank for h5batch"
+             " (Spark: the Python driver only, not its JVM).", ""]
+    bw = find(recs, kernel="machine", what="memory_bandwidth")
+    rd = find(recs, kernel="traffic", what="raw_read")
+    if bw:
+        lines.append(f"Memory bandwidth: {bw['gb_s']} GB/s ({bw['method']}).")
+    if rd:
+        lines.append(f"Raw read of the traffic input: {rd['gb_s']} GB/s ({rd['method']}, {rd['bytes']:,} bytes).")
+    lines.append("")
+    sections = [("traffic", "Traffic: count, mean and exact p50/p85/p95 of speed per segment x day x hour", {}),
+                ("index", "Index: inverted index with document frequencies (no positions)", {})]
+    parts = sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")})
+    sections += [("risk", f"Risk: {p}", {"part": p}) for p in parts]
+    for kernel, title, extra in sections:
+        rows = [r for r in recs if r.get("kernel") == kernel and not r.get("what")
+                and all(r.get(k) == v for k, v in extra.items())]
+        if not rows:
+            continue
+        ref = find(rows, tool="h5batch", cores=2) or find(rows, tool="h5batch")
+        lines += [f"## {title}", ""] + table(rows, ref) + [""]
+    dg = find(recs, kernel="risk", what="dgemm")
+    if dg and dg.get("h5batch_gflops"):
+        lines += [f"Monte Carlo products: {dg['h5batch_gflops']} GFLOP/s per thread; OpenBLAS DGEMM on one core "
+                  f"{dg['openblas_shape_gflops']} GFLOP/s for the same shape, {dg['openblas_square_gflops']} for 2000^3.", ""]
+    lines += ["## Goals", ""] + goals(recs) + [""]
+    lines.append(chart(recs, os.path.join(a.results, "bench.png")))
+    bad = [r for r in recs if r.get("agrees") is False or r.get("failed")]
+    if bad:
+        lines += ["", "**Disagreements or failures:** " + ", ".join(
+            f"{r['kernel']} {r.get('part', '')} {r['tool']} ({r.get('config', '')})" for r in bad)]
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(a.results, "report.md"), "w") as fh:
+        fh.write(text)
+    print(text)
+    print(f"report: {os.path.join(a.results, 'report.md')}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
