@@ -102,13 +102,13 @@ void hb_select_f64(double *x, size_t n, size_t k)
 }
 
 /* numpy's _lerp: a + (b-a)*t, or b - (b-a)*(1-t) when t >= 0.5 (monotone at both ends). */
-static double lerp(double a, double b, double t)
+double hb_lerp(double a, double b, double t)
 {
     double d = b - a;
     return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
 }
 
-static void index_of(size_t n, double p, size_t *lo, size_t *hi, double *g)
+void hb_percentile_ranks(size_t n, double p, size_t *lo, size_t *hi, double *g)
 {
     double h = (double)(n - 1) * (p / 100.0);
     if (h >= (double)(n - 1)) {
@@ -128,8 +128,8 @@ double hb_percentile_sorted(const double *x, size_t n, double p)
     if (n == 0) return NAN;
     size_t lo, hi;
     double g;
-    index_of(n, p, &lo, &hi, &g);
-    return lerp(x[lo], x[hi], g);
+    hb_percentile_ranks(n, p, &lo, &hi, &g);
+    return hb_lerp(x[lo], x[hi], g);
 }
 
 /* Places the ks[0..nk-1]-th smallest (ascending, distinct, all in [lo, hi)) at their
@@ -169,7 +169,7 @@ void hb_percentiles_select(double *x, size_t n, const double *p, int np, double 
         double g[BATCH];
         int nk = 0;
         for (int j = 0; j < nb; j++) {
-            index_of(n, p[j0 + j], &lo[j], &hi[j], &g[j]);
+            hb_percentile_ranks(n, p[j0 + j], &lo[j], &hi[j], &g[j]);
             ks[nk++] = lo[j];
             ks[nk++] = hi[j];
         }
@@ -184,7 +184,7 @@ void hb_percentiles_select(double *x, size_t n, const double *p, int np, double 
         for (int i = 0; i < nk; i++)
             if (m == 0 || ks[m - 1] != ks[i]) ks[m++] = ks[i];
         multiselect(x, 0, n, ks, m, depth);
-        for (int j = 0; j < nb; j++) out[j0 + j] = lerp(x[lo[j]], x[hi[j]], g[j]);
+        for (int j = 0; j < nb; j++) out[j0 + j] = hb_lerp(x[lo[j]], x[hi[j]], g[j]);
     }
 }
 

@@ -13,6 +13,11 @@ void hb_select_f64(double *x, size_t n, size_t k);
 /* Percentile p (0..100) of sorted x[0..n-1], numpy's default (linear, type 7), computed
  * with numpy's own interpolation formula so that the bits agree. NaN when n == 0. */
 double hb_percentile_sorted(const double *x, size_t n, double p);
+/* The two order statistics (0-based ranks lo <= hi) and the weight g that percentile p
+ * of n values interpolates between, and numpy's interpolation of a and b by g:
+ * hb_percentile_sorted(x, n, p) == hb_lerp(x[lo], x[hi], g). n > 0. */
+void hb_percentile_ranks(size_t n, double p, size_t *lo, size_t *hi, double *g);
+double hb_lerp(double a, double b, double g);
 /* The same on unsorted x (reorders x), by selection. */
 double hb_percentile_select(double *x, size_t n, double p);
 

@@ -7,8 +7,8 @@
  * segment (contiguous segment ranges), and exchange moves the (key, speed) records
  * there with MPI_Alltoallv after every round of chunks. The owner appends them to
  * per-segment buckets. finalize takes one segment at a time (in cache), groups its
- * values by cell, and computes order statistics by selection and the mean from an
- * exact sum: nothing depends on the order in which records arrived, so any rank or
+ * values by cell, and computes order statistics (float records by a radix sort, double
+ * records by selection) and the mean from an exact sum: nothing depends on the order in which records arrived, so any rank or
  * thread count gives the same bits. */
 #include "kernel.h"
 
@@ -568,20 +568,45 @@ static int alloc_results(results *r, size_t nseg, int npct)
 }
 
 /* Statistics of one segment: its values grouped by cell in x (scratch of b->n values). */
-static void reduce_segment(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
+/* Stores cell c's results (count n, mean from sum, percentiles pv) and those of the
+ * segment into r. */
+static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_xsum *sum, const double *pv,
+                       results *r)
+{
+    double mean = n ? hb_xsum_value(sum) / (double)n : NAN;
+    if (c < WEEK_CELLS) {
+        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
+        r->count[i] = n, r->mean[i] = mean;
+        for (int j = 0; j < tr->npct; j++) r->pct[j][i] = pv[j];
+    } else {
+        size_t i = (size_t)ls * 24 + (size_t)(c - WEEK_CELLS);
+        r->ev_count[i] = n, r->ev_mean[i] = mean;
+        for (int j = 0; j < tr->npct; j++) r->ev_pct[j][i] = pv[j];
+    }
+}
+
+static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double ffs, results *r)
+{
+    r->seg_count[ls] = b->n;
+    r->ffs[ls] = tr->ffs_in ? tr->ffs_in[tr->s0 + ls] : ffs;
+    for (int c = 0; c < WEEK_CELLS; c++) {
+        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
+        double m = r->mean[i], f = r->ffs[ls];
+        r->tti[i] = (r->count[i] > 0 && !isnan(f) && m > 0) ? f / m : NAN;
+    }
+}
+
+/* Double records: the segment's values grouped by cell into x, then per cell the
+ * percentiles by multiple selection. */
+static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
     for (const block *k = b->head; k; k = k->next)
         for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
     for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
-    for (const block *k = b->head; k; k = k->next) {
-        if (tr->narrow)
-            for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const float *)k->val)[i];
-        else
-            for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const double *)k->val)[i];
-    }
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const double *)k->val)[i];
 
-    const int npct = tr->npct;
     double pv[HB_OPT_LIST_MAX];
     hb_xsum sum;
     for (int c = 0; c < CELLS; c++) {
@@ -589,26 +614,111 @@ static void reduce_segment(const traffic *tr, const bucket *b, int64_t ls, doubl
         size_t n = start[c + 1] - start[c];
         memset(&sum, 0, sizeof sum);
         for (size_t i = 0; i < n; i++) hb_xsum_add(&sum, v[i]);
-        double mean = n ? hb_xsum_value(&sum) / (double)n : NAN;
-        hb_percentiles_select(v, n, tr->pct, npct, pv);
-        if (c < WEEK_CELLS) {
-            size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
-            r->count[i] = n, r->mean[i] = mean;
-            for (int j = 0; j < npct; j++) r->pct[j][i] = pv[j];
-        } else {
-            size_t i = (size_t)ls * 24 + (size_t)(c - WEEK_CELLS);
-            r->ev_count[i] = n, r->ev_mean[i] = mean;
-            for (int j = 0; j < npct; j++) r->ev_pct[j][i] = pv[j];
-        }
+        hb_percentiles_select(v, n, tr->pct, tr->npct, pv);
+        store_cell(tr, ls, c, n, &sum, pv, r);
     }
-    r->seg_count[ls] = b->n;
     /* the weekly cells are contiguous at the front: the segment's non-event values */
-    r->ffs[ls] = tr->ffs_in ? tr->ffs_in[tr->s0 + ls] : hb_percentile_select(x, start[WEEK_CELLS], 85);
-    for (int c = 0; c < WEEK_CELLS; c++) {
-        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
-        double m = r->mean[i], f = r->ffs[ls];
-        r->tti[i] = (r->count[i] > 0 && !isnan(f) && m > 0) ? f / m : NAN;
+    store_segment(tr, b, ls, tr->ffs_in ? NAN : hb_percentile_select(x, start[WEEK_CELLS], 85), r);
+}
+
+/* A float's bits mapped so that unsigned order is numeric order (negatives flipped). */
+static inline uint32_t f32_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u >> 31 ? ~u : u | 0x80000000u;
+}
+
+static inline double f32_of_key(uint64_t k)
+{
+    uint32_t u = (uint32_t)k;
+    u = u >> 31 ? u & 0x7fffffffu : ~u;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* One stable counting pass of an LSD radix sort on the digit (v >> shift) & (nb - 1),
+ * h holding its counts (turned into offsets here). */
+static void radix_pass(const uint64_t *restrict a, uint64_t *restrict to, size_t n, int shift, size_t *h, size_t nb)
+{
+    size_t sum = 0;
+    for (size_t d = 0; d < nb; d++) {
+        size_t c = h[d];
+        h[d] = sum;
+        sum += c;
     }
+    for (size_t i = 0; i < n; i++) to[h[(a[i] >> shift) & (nb - 1)]++] = a[i];
+}
+
+/* Float records: an LSD radix sort of (cell << 32 | f32_key(value)) orders the segment
+ * by value and then, stably, by cell, so every cell's values come out sorted and its
+ * percentiles are read off; the weekly values' 85th percentile is picked on the way,
+ * while the whole segment is in value order. A digit on which every record agrees
+ * (most exponent bits) costs no pass. The order statistics are the same values that
+ * selection finds, so the results have the same bits. buf holds 2 x the records. */
+static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint64_t *buf, results *r)
+{
+    enum { D0 = 11, D1 = 11, D2 = 10 };
+    static const int shift[4] = {0, D0, D0 + D1, 32};
+    static const size_t nb[4] = {1u << D0, 1u << D1, 1u << D2, 256};
+    size_t h0[1u << D0] = {0}, h1[1u << D1] = {0}, h2[1u << D2] = {0}, h3[256] = {0};
+    size_t *h[4] = {h0, h1, h2, h3};
+    const size_t n = (size_t)b->n;
+    uint64_t *a = buf, *t = buf + n;
+    size_t m = 0;
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++, m++) {
+            uint64_t v = (uint64_t)k->cell[i] << 32 | f32_key(((const float *)k->val)[i]);
+            a[m] = v;
+            h0[v & (nb[0] - 1)]++, h1[(v >> shift[1]) & (nb[1] - 1)]++, h2[(v >> shift[2]) & (nb[2] - 1)]++;
+            h3[v >> 32]++;
+        }
+    size_t start[CELLS + 1] = {0};
+    for (int c = 0; c < CELLS; c++) start[c + 1] = start[c] + h3[c];
+    double ffs = NAN;
+    for (int d = 0; d < 4; d++) {
+        if (d == 3 && !tr->ffs_in && start[WEEK_CELLS] > 0) { /* in value order: pick the weekly p85 */
+            size_t lo, hi, seen = 0;
+            double g, vlo = 0, vhi = 0;
+            hb_percentile_ranks(start[WEEK_CELLS], 85, &lo, &hi, &g);
+            for (size_t i = 0; i < n && seen <= hi; i++) {
+                if ((a[i] >> 32) >= WEEK_CELLS) continue;
+                if (seen == lo) vlo = f32_of_key(a[i]);
+                if (seen == hi) vhi = f32_of_key(a[i]);
+                seen++;
+            }
+            ffs = hb_lerp(vlo, vhi, g);
+        }
+        size_t most = 0;
+        for (size_t i = 0; i < nb[d]; i++)
+            if (h[d][i] > most) most = h[d][i];
+        if (most == n) continue; /* one digit value: the pass would not move anything */
+        radix_pass(a, t, n, shift[d], h[d], nb[d]);
+        uint64_t *s = a;
+        a = t, t = s;
+    }
+
+    double pv[HB_OPT_LIST_MAX];
+    hb_xsum sum;
+    for (int c = 0; c < CELLS; c++) {
+        const uint64_t *v = a + start[c];
+        size_t cn = start[c + 1] - start[c];
+        memset(&sum, 0, sizeof sum);
+        for (size_t i = 0; i < cn; i++) hb_xsum_add(&sum, f32_of_key(v[i]));
+        for (int j = 0; j < tr->npct; j++) {
+            size_t lo, hi;
+            double g;
+            if (cn == 0) {
+                pv[j] = NAN;
+                continue;
+            }
+            hb_percentile_ranks(cn, tr->pct[j], &lo, &hi, &g);
+            pv[j] = hb_lerp(f32_of_key(v[lo]), f32_of_key(v[hi]), g);
+        }
+        store_cell(tr, ls, c, cn, &sum, pv, r);
+    }
+    store_segment(tr, b, ls, ffs, r);
 }
 
 /* Reduces every owned segment, in parallel over segments; frees the records as it goes. */
@@ -624,14 +734,16 @@ static int reduce_cells(traffic *tr, results *r)
     int rc = 0;
 #pragma omp parallel num_threads(tr->ctx->threads)
     {
-        double *x = malloc((size_t)(most ? most : 1) * sizeof *x);
+        /* float records are radix-sorted as 8-byte keys, in two buffers */
+        double *x = malloc((size_t)(most ? most : 1) * (tr->narrow ? 2 : 1) * sizeof *x);
         if (!x) {
 #pragma omp atomic write
             rc = HB_EINTERNAL;
         }
 #pragma omp for schedule(dynamic, 4)
         for (int64_t s = 0; s < nseg; s++)
-            if (x) reduce_segment(tr, &tr->buckets[s], s, x, r);
+            if (x && tr->narrow) reduce_segment_f32(tr, &tr->buckets[s], s, (uint64_t *)x, r);
+            else if (x) reduce_segment_f64(tr, &tr->buckets[s], s, x, r);
         free(x);
     }
     if (rc) return hb_err_set(rc, "traffic", "out of memory for %llu values of one segment", (unsigned long long)most);
