@@ -50,18 +50,20 @@ has_peer() {
 }
 
 # hb_run LOG N INI [ARGS...]: runs h5batch on N ranks (1 thread each, not pinned) under
-# GNU time; prints "WALL RSS_MB": the whole command's wall seconds (MPI start included)
-# and the largest peak resident memory of any rank.
+# GNU time; prints "WALL RSS_MB INNER": the whole command's wall seconds (MPI start
+# included), the largest peak resident memory of any rank, and h5batch's own time for
+# the step (from its log: reading, computing and writing, without the MPI start).
 hb_run() {
-    local log=$1 n=$2 ini=$3 t0 t1
+    local log=$1 n=$2 ini=$3 t0 t1 inner
     shift 3
     rm -f "$log.rss" # each rank appends its own line (O_APPEND: the lines do not interleave)
     t0=$(date +%s.%N)
     mpirun -n "$n" --bind-to none -x OMP_NUM_THREADS=1 /usr/bin/time -a -o "$log.rss" -f "rss_kb %M" "$HB" run "$ini" --force "$@" \
         >"$log" 2>&1 || { echo "h5batch failed, see $log:" >&2; tail -5 "$log" >&2; return 1; }
     t1=$(date +%s.%N)
-    grep -o 'rss_kb [0-9]*' "$log.rss" | awk -v a="$t0" -v b="$t1" \
-        '{ if ($2 > m) m = $2 } END { printf "%.2f %.0f\n", b - a, m / 1024 }'
+    inner=$(grep -o ' in [0-9.]*s (setup' "$log" | grep -o '[0-9.]*' | tail -1 || true)
+    grep -o 'rss_kb [0-9]*' "$log.rss" | awk -v a="$t0" -v b="$t1" -v i="${inner:-null}" \
+        '{ if ($2 > m) m = $2 } END { printf "%.2f %.0f %s\n", b - a, m / 1024, i }'
 }
 
 # peer_run LOG CMD...: runs a peer under GNU time and PEER_TIMEOUT; its last stdout line
