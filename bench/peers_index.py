@@ -22,7 +22,6 @@ index (documents, every term's df, and cf for Spark); a disagreement exits 1.
 """
 import argparse
 import collections
-import json
 import multiprocessing as mp
 import os
 import sys
@@ -30,6 +29,7 @@ import time
 
 import h5py
 import numpy as np
+from peer_result import finish
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from index_ref import INVALID_RE, nfkc_casefold  # noqa: E402  the tokenizer's reference
@@ -196,12 +196,7 @@ def main():
     t0 = time.perf_counter()
     done, n_docs, terms = runner(a.parquet, a.threads)
     wall = done - t0
-    problems = compare(n_docs, terms, a.h5batch_output)
-    for p in problems[:10]:
-        print(f"{a.peer}: {p}", file=sys.stderr)
-    print(json.dumps({"peer": a.peer, "wall_s": round(wall, 3), "terms": len(terms),
-                      "agrees": not problems, "problems": len(problems)}))
-    return 1 if problems else 0
+    return finish(a.peer, wall, compare(n_docs, terms, a.h5batch_output), terms=len(terms))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import h5py
 import numpy as np
 from scipy import special, stats
 
+from peer_result import finish
+
 WINDOW = 500
 CONF, ES_CONF = (0.95, 0.99), (0.975,)
 RTOL = 1e-9
@@ -170,10 +172,7 @@ def main():
     wall = time.perf_counter() - t0
     with h5py.File(out, "r") as f:
         problems = check_mc(losses, f["risk"]) if what == "mc" else check_exact(res, f["risk"])
-    for p in problems[:10]:
-        print(f"numpy {what}: {p}", file=sys.stderr)
-    print(json.dumps({"peer": "numpy", "wall_s": round(wall, 3), "agrees": not problems, "problems": len(problems)}))
-    return 1 if problems else 0
+    return finish(f"numpy {what}", wall, problems)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 
 import h5py
 import numpy as np
+from peer_result import finish
 
 PCTS = (50.0, 85.0, 95.0)
 RTOL = 1e-9
@@ -165,12 +166,7 @@ def main():
     t0 = time.perf_counter()
     rows = runner(a.parquet, meta, a.tz, a.threads)
     wall = time.perf_counter() - t0
-    problems = compare(rows, a.h5batch_output)
-    for p in problems[:10]:
-        print(f"{a.peer}: {p}", file=sys.stderr)
-    print(json.dumps({"peer": a.peer, "wall_s": round(wall, 3), "cells": len(rows),
-                      "agrees": not problems, "problems": len(problems)}))
-    return 1 if problems else 0
+    return finish(a.peer, wall, compare(rows, a.h5batch_output), cells=len(rows))
 
 
 if __name__ == "__main__":
