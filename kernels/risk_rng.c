@@ -62,7 +62,7 @@ void hb_rng_seek(gsl_rng *r, uint64_t seed, uint64_t index, uint32_t stream)
  * arrays. The rounds and constants are Random123's, spelled out on plain integers so
  * that the loop vectorizes across j; tests/risk_ref.py --mc-exact checks the stream
  * against an independent Philox. */
-__attribute__((target_clones("avx2", "default"))) static void
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
 philox_words(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1, uint32_t c3, int n, uint32_t *restrict w0,
              uint32_t *restrict w1, uint32_t *restrict w2, uint32_t *restrict w3)
 {
@@ -106,7 +106,7 @@ static inline double pick(uint64_t mask, double a, double b) { return as_f64((as
  * atanh series on the mantissa in [sqrt(1/2), sqrt(2)), sqrt by Newton iterations on
  * the reciprocal root (libm's sqrt sets errno, which keeps loops from vectorizing), sin
  * and cos by Taylor series on |phi| <= pi/4 and quadrant symmetry: each within a few ulp. */
-__attribute__((target_clones("avx2", "default"))) static void
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
 box_muller(int n, const uint32_t *restrict wu, const uint32_t *restrict wt, double *restrict z0, double *restrict z1)
 {
 #pragma omp simd
