@@ -9,6 +9,8 @@
 #                  exists, else /usr/bin/python3 with whatever it has)
 #   PEERS          peers to run (default: every one that is installed)
 #   PEER_TIMEOUT   seconds a peer may take before it is stopped and recorded as "over"
+#   REPEAT         runs of each h5batch measurement; the median is kept (default 3: a
+#                  shared VM's timings wander by 10-30% from run to run). Peers run once.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 HB=$ROOT/bin/h5batch
@@ -18,6 +20,7 @@ if [ -z "${BENCH_PYTHON:-}" ]; then
     if [ -x bench/venv/bin/python ]; then BENCH_PYTHON=bench/venv/bin/python; else BENCH_PYTHON=/usr/bin/python3; fi
 fi
 PEER_TIMEOUT=${PEER_TIMEOUT:-3600}
+REPEAT=${REPEAT:-3}
 RESULTS=$BENCH_RESULTS/results.jsonl
 mkdir -p "$BENCH_DATA" "$BENCH_RESULTS"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -49,11 +52,11 @@ has_peer() {
     return 0
 }
 
-# hb_run LOG N INI [ARGS...]: runs h5batch on N ranks (1 thread each, not pinned) under
+# hb_run_once LOG N INI [ARGS...]: runs h5batch on N ranks (1 thread each, not pinned) under
 # GNU time; prints "WALL RSS_MB INNER": the whole command's wall seconds (MPI start
 # included), the largest peak resident memory of any rank, and h5batch's own time for
 # the step (from its log: reading, computing and writing, without the MPI start).
-hb_run() {
+hb_run_once() {
     local log=$1 n=$2 ini=$3 t0 t1 inner
     shift 3
     rm -f "$log.rss" # each rank appends its own line (O_APPEND: the lines do not interleave)
@@ -64,6 +67,15 @@ hb_run() {
     inner=$(grep -o ' in [0-9.]*s (setup' "$log" | grep -o '[0-9.]*' | tail -1 || true)
     grep -o 'rss_kb [0-9]*' "$log.rss" | awk -v a="$t0" -v b="$t1" -v i="${inner:-null}" \
         '{ if ($2 > m) m = $2 } END { printf "%.2f %.0f %s\n", b - a, m / 1024, i }'
+}
+
+# hb_run LOG N INI [ARGS...]: hb_run_once REPEAT times; prints the run of median wall
+# time followed by the fastest and slowest wall times ("WALL RSS_MB INNER MIN MAX").
+hb_run() {
+    local runs=() i
+    for ((i = 0; i < REPEAT; i++)); do runs+=("$(hb_run_once "$@")") || return 1; done
+    printf '%s\n' "${runs[@]}" | sort -n | awk '{ w[NR] = $1; l[NR] = $0 }
+        END { m = int((NR + 1) / 2); print l[m], w[1], w[NR] }'
 }
 
 # peer_run LOG CMD...: runs a peer under GNU time and PEER_TIMEOUT; its last stdout line

@@ -64,6 +64,8 @@ def table(rows):
         if r.get("over"):
             rate, per = f"<{rate}", f"<{per}"
         wall = f">{r['wall_s']:.0f} (stopped)" if r.get("over") else f"{r['wall_s']:.2f}"
+        if r.get("repeat", 1) > 1:
+            wall += f" [{r['wall_min']:.2f}-{r['wall_max']:.2f}]"
         if r.get("inner_s") is not None:
             wall += f" (step {r['inner_s']:.2f})"
         rss = f"{r['rss_mb']:,}" + (" per rank" if r.get("rss_per") == "rank" else "") if "rss_mb" in r else ""
@@ -173,8 +175,9 @@ def main():
              f"{os.cpu_count()} cores ({cpu}), {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB,"
              f" {platform.system()} {platform.release()}; the whole run took {a.seconds} s. Inputs are"
              " page-cached; every tool gets the same 2 cores. Wall time: the whole `mpirun ... h5batch run`"
-             " command for h5batch (MPI start included), the peer's work from its imports to its answer"
-             " (interpreter start and the comparison excluded). Peak RSS: GNU time, per rank for h5batch"
+             " command for h5batch (MPI start included; the median of its runs, [fastest-slowest], and"
+             " its own step time), the peer's work from its imports to its answer"
+             " (one run each; interpreter start and the comparison excluded). Peak RSS: GNU time, per rank for h5batch"
              " (Spark: the Python driver only, not its JVM).", ""]
     bw = find(recs, kernel="machine", what="memory_bandwidth")
     rd = find(recs, kernel="traffic", what="raw_read")

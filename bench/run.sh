@@ -22,14 +22,14 @@ full) : "${ROWS:=100M}" "${SEGMENTS:=2000}" "${DOCS:=1.7M}" "${MEAN_BYTES:=600}"
     "${PORTFOLIOS:=1000}" "${MC_PORTFOLIOS:=100}" "${SCENARIOS:=1M}" ;;
 small) : "${ROWS:=10M}" "${SEGMENTS:=500}" "${DOCS:=200k}" "${MEAN_BYTES:=600}" "${ASSETS:=200}" "${DAYS:=1500}" \
     "${PORTFOLIOS:=300}" "${MC_PORTFOLIOS:=50}" "${SCENARIOS:=200k}" ;;
-tiny) : "${ROWS:=100k}" "${SEGMENTS:=20}" "${DOCS:=2000}" "${MEAN_BYTES:=300}" "${ASSETS:=10}" "${DAYS:=560}" \
+tiny) : "${REPEAT:=1}" "${ROWS:=100k}" "${SEGMENTS:=20}" "${DOCS:=2000}" "${MEAN_BYTES:=300}" "${ASSETS:=10}" "${DAYS:=560}" \
     "${PORTFOLIOS:=12}" "${MC_PORTFOLIOS:=6}" "${SCENARIOS:=20k}" ;;
 *) echo "bench: SCALE must be full, small or tiny, got '$SCALE'" >&2; exit 2 ;;
 esac
 # A peer still running after PEER_TIMEOUT seconds is stopped and recorded as taking
 # longer than that (PySpark's exact percentile on 10^8 rows does, on 2 cores).
-: "${PEER_TIMEOUT:=900}"
-export ROWS SEGMENTS DOCS MEAN_BYTES ASSETS DAYS PORTFOLIOS MC_PORTFOLIOS SCENARIOS SCALE PEER_TIMEOUT
+: "${PEER_TIMEOUT:=900}" "${REPEAT:=3}"
+export ROWS SEGMENTS DOCS MEAN_BYTES ASSETS DAYS PORTFOLIOS MC_PORTFOLIOS SCENARIOS SCALE PEER_TIMEOUT REPEAT
 export BENCH_DATA=${BENCH_DATA:-bench/data} BENCH_RESULTS=${BENCH_RESULTS:-bench/results}
 KERNELS=${KERNELS:-traffic index risk}
 mkdir -p "$BENCH_RESULTS"
