@@ -53,11 +53,12 @@ has_peer() {
 }
 
 # hb_run_once LOG N INI [ARGS...]: runs h5batch on N ranks (1 thread each, not pinned) under
-# GNU time; prints "WALL RSS_MB INNER": the whole command's wall seconds (MPI start
-# included), the largest peak resident memory of any rank, and h5batch's own time for
-# the step (from its log: reading, computing and writing, without the MPI start).
+# GNU time; prints "WALL RSS_MB INNER PHASES": the whole command's wall seconds (MPI
+# start included), the largest peak resident memory of any rank, h5batch's own time for
+# the step (from its log: reading, computing and writing, without the MPI start) and
+# its phases (setup/map/exchange/finalize seconds, joined by /).
 hb_run_once() {
-    local log=$1 n=$2 ini=$3 t0 t1 inner
+    local log=$1 n=$2 ini=$3 t0 t1 inner phases
     shift 3
     rm -f "$log.rss" # each rank appends its own line (O_APPEND: the lines do not interleave)
     t0=$(date +%s.%N)
@@ -65,12 +66,14 @@ hb_run_once() {
         >"$log" 2>&1 || { echo "h5batch failed, see $log:" >&2; tail -5 "$log" >&2; return 1; }
     t1=$(date +%s.%N)
     inner=$(grep -o ' in [0-9.]*s (setup' "$log" | grep -o '[0-9.]*' | tail -1 || true)
-    grep -o 'rss_kb [0-9]*' "$log.rss" | awk -v a="$t0" -v b="$t1" -v i="${inner:-null}" \
-        '{ if ($2 > m) m = $2 } END { printf "%.2f %.0f %s\n", b - a, m / 1024, i }'
+    phases=$(grep -o '(setup [0-9.]*, map [0-9.]*, exchange [0-9.]*, finalize [0-9.]*' "$log" | tail -1 |
+        grep -o '[0-9.]*' | paste -sd/ || true)
+    grep -o 'rss_kb [0-9]*' "$log.rss" | awk -v a="$t0" -v b="$t1" -v i="${inner:-null}" -v p="${phases:-null}" \
+        '{ if ($2 > m) m = $2 } END { printf "%.2f %.0f %s %s\n", b - a, m / 1024, i, p }'
 }
 
 # hb_run LOG N INI [ARGS...]: hb_run_once REPEAT times; prints the run of median wall
-# time followed by the fastest and slowest wall times ("WALL RSS_MB INNER MIN MAX").
+# time followed by the fastest and slowest wall times ("WALL RSS_MB INNER PHASES MIN MAX").
 hb_run() {
     local runs=() i
     for ((i = 0; i < REPEAT; i++)); do runs+=("$(hb_run_once "$@")") || return 1; done

@@ -196,6 +196,10 @@ def main():
         if not rows:
             continue
         lines += [f"## {title}", ""] + table(rows) + [""]
+        ph = [f"{r['config']}: setup {p[0]}, map {p[1]}, exchange {p[2]}, finalize {p[3]} s"
+              for r in rows if r["tool"] == "h5batch" and len(p := str(r.get("phases", "")).split("/")) == 4]
+        if ph:
+            lines += ["h5batch's phases in the median run: " + "; ".join(ph) + ".", ""]
     dg = find(recs, kernel="risk", what="dgemm")
     if dg and dg.get("h5batch_gflops"):
         lines += [f"Monte Carlo products: {dg['h5batch_gflops']} GFLOP/s per thread; OpenBLAS DGEMM on one core "

@@ -65,10 +65,10 @@ for path in mc hist; do
         label="historical + parametric + backtest"
     fi
     for n in $RANKS; do
-        read -r wall rss inner wmin wmax < <(hb_run "$D/$path-$n.log" "$n" "$D/$path.ini" -v --set "$path.output=$D/$path-out-$n.h5")
+        read -r wall rss inner phases wmin wmax < <(hb_run "$D/$path-$n.log" "$n" "$D/$path.ini" -v --set "$path.output=$D/$path-out-$n.h5")
         emit kernel=risk part="$label" tool=h5batch config="$n rank$([ "$n" = 1 ] || echo s)" cores="$n" \
-            wall_s="$wall" inner_s="$inner" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" work="$work" \
-            unit="$unit" rss_mb="$rss" rss_per=rank
+            wall_s="$wall" inner_s="$inner" phases="$phases" wall_min="$wmin" wall_max="$wmax" \
+            repeat="$REPEAT" work="$work" unit="$unit" rss_mb="$rss" rss_per=rank
         echo "   h5batch $label, $n rank(s): ${wall}s (step ${inner}s)" >&2
         [ $numpy = 1 ] || continue
         read -r st rss json < <(OPENBLAS_NUM_THREADS=$n peer_run "$D/numpy-$path-$n.log" \

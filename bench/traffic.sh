@@ -58,9 +58,10 @@ echo "   memory bandwidth (copy) $bw GB/s, raw read of the input $rd GB/s" >&2
 
 for n in $RANKS; do
     rm -f "$data/traffic-out.h5"
-    read -r wall rss inner wmin wmax < <(hb_run "$data/traffic-run-$n.log" "$n" "$data/traffic-bench.ini")
+    read -r wall rss inner phases wmin wmax < <(hb_run "$data/traffic-run-$n.log" "$n" "$data/traffic-bench.ini")
     emit kernel=traffic tool=h5batch config="$n rank$([ "$n" = 1 ] || echo s)" cores="$n" wall_s="$wall" \
-        inner_s="$inner" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" work="$rows" unit=rows bytes="$bytes" rss_mb="$rss" rss_per=rank
+        inner_s="$inner" phases="$phases" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" \
+        work="$rows" unit=rows bytes="$bytes" rss_mb="$rss" rss_per=rank
     echo "   h5batch $n rank(s): ${wall}s (step ${inner}s)" >&2
 done
 cp "$data/traffic-out.h5" "$data/traffic-answer.h5"
