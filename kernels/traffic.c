@@ -8,8 +8,8 @@
  * there with MPI_Alltoallv after every round of chunks. The owner appends them to
  * per-segment buckets. finalize takes one segment at a time (in cache), groups its
  * values by cell, and computes order statistics (float records by a radix sort, double
- * records by selection) and the mean from an exact sum: nothing depends on the order in which records arrived, so any rank or
- * thread count gives the same bits. */
+ * records by selection) and the mean from an exact sum: nothing depends on the order
+ * in which records arrived, so any rank or thread count gives the same bits. */
 #include "kernel.h"
 
 #include "../src/hb.h"
@@ -567,9 +567,7 @@ static int alloc_results(results *r, size_t nseg, int npct)
     return 0;
 }
 
-/* Statistics of one segment: its values grouped by cell in x (scratch of b->n values). */
-/* Stores cell c's results (count n, mean from sum, percentiles pv) and those of the
- * segment into r. */
+/* Stores cell c's results of segment ls (count n, mean from sum, percentiles pv) in r. */
 static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_xsum *sum, const double *pv,
                        results *r)
 {
@@ -585,6 +583,8 @@ static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_
     }
 }
 
+/* Stores segment ls's count, free-flow speed (ffs unless the input gives one) and travel
+ * time indices in r, after its cells. */
 static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double ffs, results *r)
 {
     r->seg_count[ls] = b->n;
@@ -596,8 +596,8 @@ static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double
     }
 }
 
-/* Double records: the segment's values grouped by cell into x, then per cell the
- * percentiles by multiple selection. */
+/* Double records: the segment's values grouped by cell into x (scratch of b->n values),
+ * then per cell the percentiles by multiple selection. */
 static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
