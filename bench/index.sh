@@ -41,19 +41,14 @@ INI
 echo "== index: $docs documents, $bytes bytes of text" >&2
 for n in $RANKS; do
     rm -f "$data/index-out.h5"
-    read -r wall rss inner phases wmin wmax < <(hb_run "$data/index-run-$n.log" "$n" "$data/index-bench.ini")
-    emit kernel=index tool=h5batch config="$n rank$([ "$n" = 1 ] || echo s)" cores="$n" wall_s="$wall" \
-        inner_s="$inner" phases="$phases" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" \
-        work="$bytes" unit=bytes docs="$docs" rss_mb="$rss" rss_per=rank
-    echo "   h5batch $n rank(s): ${wall}s (step ${inner}s)" >&2
+    run=$(hb_run "$data/index-run-$n.log" "$n" "$data/index-bench.ini")
+    record_hb index "$n" "$bytes" bytes "$run" docs="$docs"
 done
 mv "$data/index-out.h5" "$data/index-answer.h5"
 
 pq=$data/corpus-$DOCS-$MEAN_BYTES.parquet
 for peer in tantivy spark; do
-    mod=$peer
-    [ "$peer" = spark ] && mod=pyspark
-    has_peer "$peer" "$mod" || continue
+    has_peer "$peer" || continue
     if [ ! -f "$pq" ]; then
         echo "   converting the corpus to normalized Parquet (not timed)" >&2
         "$BENCH_PYTHON" bench/peers_index.py convert "$in" "$pq.tmp"

@@ -41,10 +41,13 @@ print(json.dumps(rec))
 PY
 }
 
-# has_peer NAME MODULE: whether NAME is wanted (PEERS) and MODULE imports in BENCH_PYTHON
+# has_peer NAME [MODULE]: whether NAME is wanted (PEERS) and MODULE (by default NAME,
+# pyspark for spark) imports in BENCH_PYTHON
 has_peer() {
+    local mod=${2:-$1}
+    [ "$1" = spark ] && mod=${2:-pyspark}
     if [ -n "${PEERS:-}" ] && [[ " $PEERS " != *" $1 "* ]]; then return 1; fi
-    if ! "$BENCH_PYTHON" -c "import $2" 2>/dev/null; then
+    if ! "$BENCH_PYTHON" -c "import $mod" 2>/dev/null; then
         echo "   $1: not installed in $BENCH_PYTHON (bash bench/setup.sh installs the peers); skipped" >&2
         emit kernel="$KERNEL" tool="$1" skipped="not installed"
         return 1
@@ -81,10 +84,22 @@ hb_run() {
         END { m = int((NR + 1) / 2); print l[m], w[1], w[NR] }'
 }
 
+# record_hb KERNEL N WORK UNIT RUN [KEY=VALUE...]: one result line for h5batch on N ranks
+# from hb_run's output RUN, and a progress line on stderr.
+record_hb() {
+    local kernel=$1 n=$2 work=$3 unit=$4 wall rss inner phases wmin wmax
+    read -r wall rss inner phases wmin wmax <<<"$5"
+    shift 5
+    emit kernel="$kernel" tool=h5batch config="$n rank$([ "$n" = 1 ] || echo s)" cores="$n" wall_s="$wall" \
+        inner_s="$inner" phases="$phases" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" work="$work" \
+        unit="$unit" rss_mb="$rss" rss_per=rank "$@"
+    echo "   h5batch $n rank(s): ${wall}s (step ${inner}s)" >&2
+}
+
 # peer_run LOG CMD...: runs a peer under GNU time and PEER_TIMEOUT; its last stdout line
-# must be a JSON object with wall_s and agrees. STATUS
-# is ok, differs (the peer ran and its answer disagrees), over (timed out) or failed.
-# Prints "STATUS RSS_MB JSON" (JSON last: it holds spaces).
+# must be a JSON object with wall_s and agrees. Prints "STATUS RSS_MB JSON" (JSON last:
+# it holds spaces), STATUS being ok, differs (the peer ran and its answer disagrees),
+# over (timed out) or failed.
 peer_run() {
     local log=$1 rc=0 json rss
     shift

@@ -55,7 +55,7 @@ EOF
 echo "== risk: Monte Carlo $SCEN scenarios x $ASSETS assets x $MC_PORTS portfolios;" \
     "historical + backtest $PORTS portfolios x $DAYS days ($BT backtest days)" >&2
 numpy=0
-has_peer numpy scipy && numpy=1
+has_peer numpy scipy && numpy=1 # scipy: the peer needs both
 for path in mc hist; do
     if [ $path = mc ]; then
         work=$((SCEN * MC_PORTS)) unit="scenario-portfolios" size=$SCEN in=$MC_IN
@@ -64,12 +64,10 @@ for path in mc hist; do
         work=$((PORTS * BT)) unit="portfolio-backtest-days" size=$BT in=$HIST_IN
         label="historical + parametric + backtest"
     fi
+    echo "   $label:" >&2
     for n in $RANKS; do
-        read -r wall rss inner phases wmin wmax < <(hb_run "$D/$path-$n.log" "$n" "$D/$path.ini" -v --set "$path.output=$D/$path-out-$n.h5")
-        emit kernel=risk part="$label" tool=h5batch config="$n rank$([ "$n" = 1 ] || echo s)" cores="$n" \
-            wall_s="$wall" inner_s="$inner" phases="$phases" wall_min="$wmin" wall_max="$wmax" \
-            repeat="$REPEAT" work="$work" unit="$unit" rss_mb="$rss" rss_per=rank
-        echo "   h5batch $label, $n rank(s): ${wall}s (step ${inner}s)" >&2
+        run=$(hb_run "$D/$path-$n.log" "$n" "$D/$path.ini" -v --set "$path.output=$D/$path-out-$n.h5")
+        record_hb risk "$n" "$work" "$unit" "$run" part="$label"
         [ $numpy = 1 ] || continue
         read -r st rss json < <(OPENBLAS_NUM_THREADS=$n peer_run "$D/numpy-$path-$n.log" \
             "$BENCH_PYTHON" bench/peers_risk.py "$path" "$in" "$size" "$D/$path-out-$n.h5")

@@ -58,20 +58,15 @@ echo "   memory bandwidth (copy) $bw GB/s, raw read of the input $rd GB/s" >&2
 
 for n in $RANKS; do
     rm -f "$data/traffic-out.h5"
-    read -r wall rss inner phases wmin wmax < <(hb_run "$data/traffic-run-$n.log" "$n" "$data/traffic-bench.ini")
-    emit kernel=traffic tool=h5batch config="$n rank$([ "$n" = 1 ] || echo s)" cores="$n" wall_s="$wall" \
-        inner_s="$inner" phases="$phases" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" \
-        work="$rows" unit=rows bytes="$bytes" rss_mb="$rss" rss_per=rank
-    echo "   h5batch $n rank(s): ${wall}s (step ${inner}s)" >&2
+    run=$(hb_run "$data/traffic-run-$n.log" "$n" "$data/traffic-bench.ini")
+    record_hb traffic "$n" "$rows" rows "$run" bytes="$bytes"
 done
 cp "$data/traffic-out.h5" "$data/traffic-answer.h5"
 
 pq=$data/traffic-$ROWS-$SEGMENTS.parquet
 meta=$data/traffic-$ROWS-$SEGMENTS.json
 for peer in duckdb polars spark; do
-    mod=$peer
-    [ "$peer" = spark ] && mod=pyspark
-    has_peer "$peer" "$mod" || continue
+    has_peer "$peer" || continue
     if [ ! -f "$pq" ]; then
         echo "   converting the input to Parquet (not timed)" >&2
         "$BENCH_PYTHON" bench/peers_traffic.py convert "$in" "$pq.tmp" "$meta"
