@@ -1,23 +1,30 @@
 # h5batch build. `make` builds bin/h5batch; `make demo` and `make check` install what is
-# missing first (make deps), then build, then run.
+# missing first (make deps), then build, then run. Users' CFLAGS, CPPFLAGS and LDFLAGS
+# are kept: the project adds to them.
 
 CC       = mpicc
-PKGS     = hdf5-openmpi inih libxxhash libutf8proc
-CFLAGS  ?= -O3 -g
-CFLAGS  += -std=c17 -Wall -Wextra -fopenmp -ffp-contract=off -D_GNU_SOURCE
-CPPFLAGS = $(shell pkg-config --cflags $(PKGS) gsl openblas 2>/dev/null)
-# GSL takes OpenBLAS as its CBLAS instead of its own reference gslcblas.
-LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl \
-           $(filter-out -lgslcblas,$(shell pkg-config --libs gsl 2>/dev/null)) \
-           $(shell pkg-config --libs openblas 2>/dev/null) -lm -lstemmer
-SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# Libraries found through pkg-config; those without a .pc file are named in LIBS_PLAIN.
+PKGS       = hdf5-openmpi inih libxxhash libutf8proc gsl openblas
+LIBS_PLAIN = -lhdf5_hl -lstemmer -lm -ldl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+ifneq ($(.SHELLSTATUS),0)
+$(warning pkg-config could not find every one of: $(PKGS); run 'make deps' (scripts/deps.sh))
+endif
 
-# Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new file.
-SRC  = $(sort $(wildcard src/*.c io/*.c kernels/*.c))
-LIB  = $(filter-out src/main.c,$(SRC))
-HDR  = $(wildcard src/*.h io/*.h kernels/*.h)
+CFLAGS   ?= -O3 -g
+CFLAGS   += -std=c17 -Wall -Wextra -fopenmp -ffp-contract=off
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I. $(PKG_CFLAGS)
+# GSL takes OpenBLAS as its CBLAS instead of its own reference gslcblas.
+LDLIBS   += $(filter-out -lgslcblas,$(PKG_LIBS)) $(LIBS_PLAIN)
+SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new folder.
+SRC  = $(sort $(wildcard src/*.c src/core/*.c io/*.c kernels/*.c kernels/*/*.c))
 OBJ  = $(SRC:%.c=build/%.o)
 AOBJ = $(SRC:%.c=build-asan/%.o)
+LIBOBJ  = $(filter-out build/src/main.o,$(OBJ))
+ALIBOBJ = $(filter-out build-asan/src/main.o,$(AOBJ))
 
 NP      ?= 2
 MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
@@ -28,27 +35,27 @@ all: bin/h5batch
 
 bin/h5batch: $(OBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-build/%.o: %.c $(HDR)
+build/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-build-asan/%.o: %.c $(HDR)
+build-asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -MMD -MP -c -o $@ $<
 
 # ASan + UBSan build of the tool and the unit tests.
 asan: bin/h5batch-asan bin/unit_tests-asan
 bin/h5batch-asan: $(AOBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bin/unit_tests: tests/unit.c $(filter-out build/src/main.o,$(OBJ)) $(HDR)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ tests/unit.c $(filter-out build/src/main.o,$(OBJ)) $(LDLIBS)
+bin/unit_tests: build/tests/unit.o $(LIBOBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bin/unit_tests-asan: tests/unit.c $(filter-out build-asan/src/main.o,$(AOBJ)) $(HDR)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -o $@ tests/unit.c $(filter-out build-asan/src/main.o,$(AOBJ)) $(LDLIBS)
+bin/unit_tests-asan: build-asan/tests/unit.o $(ALIBOBJ)
+	$(CC) $(CFLAGS) -O1 $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@bash scripts/deps.sh
@@ -69,3 +76,5 @@ bench: deps
 
 clean:
 	rm -rf build build-asan bin
+
+-include $(OBJ:.o=.d) $(AOBJ:.o=.d) build/tests/unit.d build-asan/tests/unit.d

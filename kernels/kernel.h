@@ -12,8 +12,8 @@
 #ifndef HB_KERNEL_H
 #define HB_KERNEL_H
 
-#include "../io/h5io.h"
-#include "../src/opts.h"
+#include "io/io.h"
+#include "core/opts.h"
 
 #include <stddef.h>
 #include <stdint.h>

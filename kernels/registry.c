@@ -1,5 +1,5 @@
 /* The registry of kernels, by name. */
-#include "kernel.h"
+#include "kernels/kernel.h"
 
 #include <string.h>
 

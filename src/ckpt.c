@@ -1,9 +1,10 @@
 /* Checkpoint files, the manifest, validation and restore. */
 #include "ckpt.h"
 
-#include "../io/h5io.h"
-#include "hb.h"
-#include "run.h"
+#include "io/io.h"
+#include "core/fault.h"
+#include "core/hb.h"
+#include "core/commit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,27 +26,6 @@ typedef struct entry {
     int64_t seq;
     uint64_t size, hash;
 } entry;
-
-void hb_fault_point(const char *what, long n)
-{
-    const char *v = getenv(what);
-    const char *r = getenv("H5BATCH_FAULT_RANK");
-    if (v && atol(v) == n && (r ? atoi(r) : 0) == hb_rank) {
-        fprintf(stderr, "h5batch: fault injection: rank %d kills itself at %s=%ld\n", hb_rank, what, n);
-        fflush(stderr);
-        raise(SIGKILL);
-    }
-}
-
-void hb_fault_delay(void)
-{
-    static long ms = -1;
-    if (ms < 0) {
-        const char *v = getenv("H5BATCH_FAULT_SLOW_CHUNK_MS");
-        ms = v ? atol(v) : 0;
-    }
-    if (ms > 0) usleep((useconds_t)ms * 1000u);
-}
 
 static int hash_file(const char *path, uint64_t *size, uint64_t *hash)
 {

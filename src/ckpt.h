@@ -30,10 +30,5 @@ int hb_ckpt_restore(const hb_ckpt_id *id, uint8_t *ledger, int64_t n_chunks, int
 /* Rank 0. Removes the step's checkpoints (all steps' when step is NULL) and its manifest lines. */
 int hb_ckpt_remove(const char *run_dir, const char *step);
 
-/* Test hooks (README, "Fault injection"): the rank named by H5BATCH_FAULT_RANK kills
- * itself with SIGKILL when the variable `what` equals n; every chunk takes at least
- * H5BATCH_FAULT_SLOW_CHUNK_MS milliseconds longer. */
-void hb_fault_point(const char *what, long n);
-void hb_fault_delay(void);
 
 #endif

@@ -1,9 +1,9 @@
 /* `h5batch gen KIND`: the registry of data generators. */
 #include "gen.h"
 
-#include "hb.h"
-#include "opts.h"
-#include "run.h"
+#include "core/hb.h"
+
+
 
 #include <math.h>
 #include <string.h>
@@ -28,24 +28,4 @@ int hb_gen_main(int argc, char **argv)
         strcat(kinds, generators[i].kind);
     }
     return hb_err_set(HB_EUSAGE, "gen", "unknown kind '%s' (this version has: %s)", argv[0], kinds);
-}
-
-int hb_gen_int(const char *gen, const char *opt, const char *v, double lo, double hi, int64_t *out)
-{
-    double d;
-    if (!v || hb_parse_size(v, &d) != 0 || d != floor(d) || d < lo || d > hi)
-        return hb_err_set(HB_EUSAGE, gen, "%s needs an integer in [%g, %g], got '%s'", opt, lo, hi,
-                          v ? v : "nothing");
-    *out = (int64_t)d;
-    return 0;
-}
-
-int hb_gen_output(const char *path, int force)
-{
-    struct stat sb;
-    int rc = 0;
-    if (hb_rank == 0 && !force && stat(path, &sb) == 0)
-        rc = hb_err_set(HB_ECANTCREAT, path, "file exists; use --force to replace it");
-    if (hb_rank == 0 && rc == 0) rc = hb_check_writable(path);
-    return hb_agree(rc);
 }

@@ -1,7 +1,7 @@
 /* Job file parsing (inih) and validation. */
 #include "job.h"
 
-#include "hb.h"
+#include "core/hb.h"
 
 #include <ctype.h>
 #include <errno.h>

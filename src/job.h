@@ -3,8 +3,8 @@
 #ifndef HB_JOB_H
 #define HB_JOB_H
 
-#include "../kernels/kernel.h"
-#include "opts.h"
+#include "kernels/kernel.h"
+#include "core/opts.h"
 
 #include <stdint.h>
 

@@ -1,9 +1,9 @@
 /* h5batch: command line entry point. Turns errors into exit codes, printed once. */
-#include "../kernels/kernel.h"
-#include "../io/h5io.h"
+#include "kernels/kernel.h"
+#include "io/io.h"
 #include "gen.h"
-#include "hb.h"
-#include "query.h"
+#include "core/hb.h"
+#include "kernels/index/query.h"
 #include "run.h"
 #include "status.h"
 

@@ -1,10 +1,12 @@
 /* Runs the steps of a job: input checks, kernel setup, rounds of chunks, finalize,
  * provenance and commit. Status goes to RUN_DIR/status.json and progress to stderr. */
+#include "core/commit.h"
 #include "run.h"
 
-#include "../io/h5io.h"
-#include "../kernels/kernel.h"
-#include "hb.h"
+#include "io/io.h"
+#include "kernels/kernel.h"
+#include "core/fault.h"
+#include "core/hb.h"
 #include "ckpt.h"
 #include "job.h"
 #include "status.h"
@@ -73,64 +75,11 @@ static double unix_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int hb_check_writable(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    const char *dir = dirname(buf);
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return hb_err_set(HB_ECANTCREAT, path, "output folder '%s' does not exist", dir);
-    if (access(dir, W_OK) != 0)
-        return hb_err_set(HB_ECANTCREAT, path, "output folder '%s' is not writable", dir);
-    return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-int hb_commit(const char *tmp, const char *path, int ok)
-{
-    int rc = hb_agree(ok);
-    if (hb_rank == 0) {
-        if (rc == 0) {
-            /* the data is on disk before the name says it is complete */
-            int fd = open(tmp, O_RDONLY);
-            if (fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0 || fsync_dir(path) != 0)
-                rc = hb_err_set(HB_ECANTCREAT, path, "cannot commit output: %s", strerror(errno));
-            if (fd >= 0) close(fd);
-        }
-        if (rc != 0) unlink(tmp);
-    }
-    return hb_agree(rc);
-}
-
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Rank 0: creates the run directory and takes its lock, so two runs never share it. */
 static int take_lock(run *r)
 {
     const char *dir = r->job.run_dir;
-    if (mkdir_p(dir) != 0)
+    if (hb_mkdir_p(dir) != 0)
         return hb_err_set(HB_ECANTCREAT, dir, "cannot create run directory: %s", strerror(errno));
     char path[4200];
     snprintf(path, sizeof path, "%s/lock", dir);

@@ -1,7 +1,7 @@
 /* status.json writer and the `status` command. */
 #include "status.h"
 
-#include "hb.h"
+#include "core/hb.h"
 
 #include <errno.h>
 #include <fcntl.h>

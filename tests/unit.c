@@ -5,13 +5,13 @@
  * the arithmetic in the comment), published rules (DST dates), or the C library
  * (timegm, localtime_r, qsort), which shares no logic with the code it checks.
  * Runs as a plain process; nothing here needs MPI. The last line printed is the tally. */
-#include "../io/h5io.h"
-#include "../kernels/kernel.h"
-#include "../kernels/stats.h"
-#include "../src/hb.h"
-#include "../src/job.h"
-#include "../src/opts.h"
-#include "../src/tzmap.h"
+#include "io/io.h"
+#include "kernels/kernel.h"
+#include "kernels/common/stats.h"
+#include "core/hb.h"
+#include "job.h"
+#include "core/opts.h"
+#include "core/calendar.h"
 
 #include <float.h>
 #include <ftw.h>

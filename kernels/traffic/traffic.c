@@ -10,11 +10,11 @@
  * values by cell, and computes order statistics (float records by a radix sort, double
  * records by selection) and the mean from an exact sum: nothing depends on the order
  * in which records arrived, so any rank or thread count gives the same bits. */
-#include "kernel.h"
+#include "kernels/kernel.h"
 
-#include "../src/hb.h"
-#include "../src/tzmap.h"
-#include "stats.h"
+#include "core/hb.h"
+#include "core/calendar.h"
+#include "kernels/common/stats.h"
 
 #include <math.h>
 #include <mpi.h>

@@ -1,5 +1,5 @@
-/* Error state, collective agreement on errors, logging and small allocation wrappers. */
-#include "hb.h"
+/* Error state and collective agreement on errors (docs/architecture.md, "Errors"). */
+#include "core/hb.h"
 
 #include <mpi.h>
 #include <stdarg.h>
@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-int hb_log_level = 1;
-int hb_rank = 0, hb_size = 1;
 
 static int err_code;
 static char err_msg[1024];
@@ -67,73 +64,4 @@ int hb_agree(int rc)
     err_code = e.code;
     snprintf(err_msg, sizeof err_msg, "%s", e.msg);
     return e.code;
-}
-
-void *hb_malloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) hb_err_set(HB_EINTERNAL, "memory", "out of memory allocating %zu bytes", n);
-    return p;
-}
-
-void *hb_calloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) hb_err_set(HB_EINTERNAL, "memory", "out of memory allocating %zu x %zu bytes", n, size);
-    return p;
-}
-
-void *hb_realloc(void *old, size_t n)
-{
-    void *p = realloc(old, n ? n : 1);
-    if (!p) hb_err_set(HB_EINTERNAL, "memory", "out of memory growing to %zu bytes", n);
-    return p;
-}
-
-char *hb_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = hb_malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
-int hb_grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
-void hb_log_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("h5batch: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-void hb_warn(const char *fmt, ...)
-{
-    if (hb_rank != 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("h5batch: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-double hb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

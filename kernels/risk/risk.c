@@ -18,13 +18,13 @@
  * the union of every rank's top-k holds the global top-k exactly, and VaR (a selection)
  * and ES (an exact sum) do not depend on the order, so they have the same bits at any
  * rank count. */
-#include "kernel.h"
+#include "kernels/kernel.h"
 
-#include "../src/hb.h"
-#include "../src/tzmap.h"
-#include "risk_calc.h"
-#include "risk_rng.h"
-#include "stats.h"
+#include "core/hb.h"
+#include "core/calendar.h"
+#include "kernels/risk/calc.h"
+#include "kernels/risk/rng.h"
+#include "kernels/common/stats.h"
 
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_errno.h>

@@ -4,7 +4,7 @@
  * The normals use only IEEE +, -, *, / and bit operations (no libm calls, whose scalar
  * and vector versions differ in the last bits), so a value has the same bits whether a
  * loop ran vectorized or not and whichever clone (AVX2 or baseline) the CPU picked. */
-#include "risk_rng.h"
+#include "kernels/risk/rng.h"
 
 #include <Random123/philox.h>
 #include <string.h>

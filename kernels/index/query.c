@@ -9,12 +9,12 @@
  * reproducible. Only what the clauses need is read: a binary search in the term
  * dictionary, then each term's slice of the posting arrays (and of the positions, for a
  * phrase), and doc_length. */
-#include "query.h"
+#include "kernels/index/query.h"
 
-#include "../io/h5io.h"
-#include "../kernels/index_tok.h"
-#include "hb.h"
-#include "opts.h"
+#include "io/io.h"
+#include "kernels/index/tok.h"
+#include "core/hb.h"
+#include "core/opts.h"
 
 #include <math.h>
 #include <stdio.h>

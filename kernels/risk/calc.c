@@ -1,10 +1,10 @@
 /* Per-portfolio risk statistics, backtest tests, the Monte Carlo factor and exact top-k
  * loss sets (DESIGN.md 4.2). Every result is computed in a fixed order from its inputs,
  * so it has the same bits whichever rank or thread computes it. */
-#include "risk_calc.h"
+#include "kernels/risk/calc.h"
 
-#include "../src/hb.h"
-#include "stats.h"
+#include "core/hb.h"
+#include "kernels/common/stats.h"
 
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_cdf.h>

@@ -1,5 +1,5 @@
 /* Option tables: validation, typed access, suggestions. */
-#include "opts.h"
+#include "core/opts.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -15,9 +15,9 @@
  * words and stems are worked out once per distinct token. Tokens are looked up in
  * batches whose hash slots are prefetched first, so that the cache misses of a large
  * vocabulary overlap instead of adding up. */
-#include "index_tok.h"
+#include "kernels/index/tok.h"
 
-#include "../src/hb.h"
+#include "core/hb.h"
 
 #include <libstemmer.h>
 #include <stdio.h>

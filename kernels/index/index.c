@@ -15,10 +15,10 @@
  * that postings come out in document order, its threads taking sub-ranges of its terms;
  * then every rank writes its part of each array at offsets from MPI_Exscan. The result
  * depends only on the documents, never on ranks, threads or chunk placement. */
-#include "kernel.h"
+#include "kernels/kernel.h"
 
-#include "../src/hb.h"
-#include "index_tok.h"
+#include "core/hb.h"
+#include "kernels/index/tok.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -12,11 +12,11 @@
  * A document's length and bytes are functions of (seed, document) through Philox, so
  * each rank sizes its share of the documents, takes its byte offset from MPI_Exscan and
  * writes independently; the file is the same at any rank or thread count. */
-#include "../io/h5io.h"
-#include "gen.h"
-#include "hb.h"
-#include "opts.h"
-#include "run.h"
+#include "io/io.h"
+#include "kernels/common/gen.h"
+#include "core/hb.h"
+#include "core/opts.h"
+#include "core/commit.h"
 
 #include <Random123/philox.h>
 #include <math.h>
@@ -394,7 +394,7 @@ int hb_gen_corpus(int argc, char **argv)
         if (!v) return hb_err_set(HB_EUSAGE, "gen corpus", "%s needs a value", o);
     }
     if (!g.out) return hb_err_set(HB_EUSAGE, "gen corpus", "-o FILE is required");
-    HB_CALL(hb_gen_output(g.out, g.force));
+    HB_CALL(hb_output_check(g.out, g.force));
     vocab v = {0};
     int rc = hb_agree(build_vocab(&g, &v));
     char tmp[4200];

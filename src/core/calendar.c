@@ -1,7 +1,7 @@
 /* Per-day UTC offset table built from the C library's zone rules. */
-#include "tzmap.h"
+#include "core/calendar.h"
 
-#include "hb.h"
+#include "core/hb.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,12 +5,12 @@
  * (so DST shifts the pattern in UTC), with noise and a small fraction of invalid rows.
  * Every value is a function of (seed, row) through Philox, so the file is the same for
  * any rank or thread count. */
-#include "../io/h5io.h"
-#include "gen.h"
-#include "hb.h"
-#include "opts.h"
-#include "run.h"
-#include "tzmap.h"
+#include "io/io.h"
+#include "kernels/common/gen.h"
+#include "core/hb.h"
+#include "core/opts.h"
+#include "core/commit.h"
+#include "core/calendar.h"
 
 #include <Random123/philox.h>
 #include <math.h>
@@ -262,7 +262,7 @@ int hb_gen_traffic(int argc, char **argv)
     if (!g.tz || !hb_tz_valid(g.tz)) return hb_err_set(HB_EUSAGE, "gen traffic", "unknown time zone '%s'", g.tz);
     HB_CHECK(g.events <= g.days, HB_EUSAGE, "gen traffic", "--events %lld is more than --days %lld",
              (long long)g.events, (long long)g.days);
-    HB_CALL(hb_gen_output(g.out, g.force));
+    HB_CALL(hb_output_check(g.out, g.force));
     model m = {0};
     int rc = hb_agree(build_model(&g, &m));
     char tmp[4200];

@@ -1,5 +1,5 @@
 /* Sorting, selection and type-7 percentiles. */
-#include "stats.h"
+#include "kernels/common/stats.h"
 
 #include <math.h>
 

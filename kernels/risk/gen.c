@@ -13,13 +13,13 @@
  * Every random value is a function of (seed, index, stream) through Philox: each rank
  * generates whole asset columns (the GARCH recursions run along time) and a contiguous
  * range of transactions, so the file is the same for any rank or thread count. */
-#include "../io/h5io.h"
-#include "../kernels/risk_rng.h"
-#include "gen.h"
-#include "hb.h"
-#include "opts.h"
-#include "run.h"
-#include "tzmap.h"
+#include "io/io.h"
+#include "kernels/risk/rng.h"
+#include "kernels/common/gen.h"
+#include "core/hb.h"
+#include "core/opts.h"
+#include "core/commit.h"
+#include "core/calendar.h"
 
 #include <gsl/gsl_randist.h>
 #include <math.h>
@@ -379,7 +379,7 @@ int hb_gen_market(int argc, char **argv)
     if (!g.out) return hb_err_set(HB_EUSAGE, "gen market", "-o FILE is required");
     HB_CHECK(g.assets * g.days <= (int64_t)1 << 34 && g.portfolios * g.assets <= (int64_t)1 << 34, HB_EUSAGE,
              "gen market", "--assets x --days and --portfolios x --assets must stay below 2^34 values");
-    HB_CALL(hb_gen_output(g.out, g.force));
+    HB_CALL(hb_output_check(g.out, g.force));
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
     double t0 = hb_now();

@@ -1,0 +1,41 @@
+/* What the io/ files share and nobody else sees: the HDF5 handles behind the opaque
+ * types, the source kinds of numeric columns and the helpers that read them. */
+#ifndef HB_IO_INTERNAL_H
+#define HB_IO_INTERNAL_H
+
+#include "io/io.h"
+
+#include "core/hb.h"
+
+#include <hdf5.h>
+
+/* A negative hid_t or herr_t is an HDF5 failure: record it as an I/O error. */
+#define H5_CALL(expr, what)                                                            \
+    do {                                                                               \
+        if ((expr) < 0) return hb_err_set(HB_EIO, (what), "HDF5 call failed: %s", #expr); \
+    } while (0)
+
+struct hb_in {
+    hid_t file;
+    char *path;
+};
+
+typedef enum { K_I8, K_U8, K_I16, K_U16, K_I32, K_U32, K_I64, K_U64, K_F32, K_F64, K_OTHER } src_kind;
+
+/* 1 when path exists in the file (every link on the way included). */
+int io_path_exists(hid_t loc, const char *path);
+/* The kind and in-memory size of a numeric HDF5 type; K_OTHER when not numeric. */
+src_kind io_kind_of(hid_t type, size_t *size);
+/* The native HDF5 type of a kind. */
+hid_t io_native_of(src_kind k);
+/* A word for an HDF5 type class, for messages. */
+const char *io_class_name(hid_t type);
+/* Reads count elements of a 1-D dataset from start, retrying transient failures. */
+int io_read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t count, void *buf,
+                 const char *where);
+/* The native memory type of an element type. */
+hid_t io_mem_type(hb_elem t);
+/* Reads string attribute name of obj of file f into buf: 0 when found, 1 when not. */
+int io_read_str_attr(hid_t f, const char *obj, const char *name, char *buf, size_t len);
+
+#endif

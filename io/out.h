@@ -1,0 +1,62 @@
+/* Outputs: one HDF5 file per step written by all ranks (MPI-IO), datasets, attributes
+ * and dimension scales. */
+#ifndef HB_IO_OUT_H
+#define HB_IO_OUT_H
+
+#include "io/io.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Collective. Creates (truncating) the output file at path for writing. */
+int hb_out_create(const char *path, hb_out **out);
+/* Collective. Creates a group (and missing parents). */
+int hb_out_group(hb_out *out, const char *path);
+/* Collective. Creates dataset path of type t and shape dims[0..ndims-1]; this rank
+ * writes rows [off0, off0+cnt0) of dimension 0 from data (row-major). units and desc
+ * become attributes when not NULL. */
+int hb_out_write(hb_out *out, const char *path, hb_elem t, int ndims, const uint64_t *dims, uint64_t off0,
+                 uint64_t cnt0, const void *data, const char *units, const char *desc);
+/* Collective. Creates dataset path of type t and shape dims without writing it. */
+int hb_out_dataset(hb_out *out, const char *path, hb_elem t, int ndims, const uint64_t *dims, const char *units,
+                   const char *desc);
+/* Collective (every rank calls it the same number of times). Writes this rank's rows
+ * [off0, off0+cnt0) of dimension 0 of an existing dataset. */
+int hb_out_slab(hb_out *out, const char *path, hb_elem t, int ndims, const uint64_t *dims, uint64_t off0,
+                uint64_t cnt0, const void *data);
+/* Collective. Writes a 1-D coordinate dataset (same data on every rank) and makes it
+ * an HDF5 dimension scale named name. */
+int hb_out_scale(hb_out *out, const char *path, const char *name, hb_elem t, uint64_t n, const void *data,
+                 const char *units);
+/* Collective. Attaches scale to dimension dim of dataset. */
+int hb_out_attach(hb_out *out, const char *dataset, int dim, const char *scale);
+/* Collective attribute writers on a group or dataset (same value on every rank). */
+int hb_out_attr_u64(hb_out *out, const char *obj, const char *name, uint64_t v);
+int hb_out_attr_i64(hb_out *out, const char *obj, const char *name, int64_t v);
+int hb_out_attr_f64(hb_out *out, const char *obj, const char *name, const double *v, int n);
+int hb_out_attr_str(hb_out *out, const char *obj, const char *name, const char *v);
+/* Collective. Flushes and closes; returns the first error seen on this rank. */
+int hb_out_close(hb_out *out);
+
+/* Not collective. Reads the string attribute name of /provenance of an existing file
+ * into buf: 0 when found, 1 when the file is not an h5batch output or lacks it. */
+int hb_out_probe(const char *path, const char *name, char *buf, size_t len);
+
+/* Collective (every rank calls it for the same dataset). Writes this rank's block
+ * [start, start+count) of an existing dataset from data (row-major, count's shape); a
+ * rank with nothing to write passes count[0] == 0. */
+int hb_out_block(hb_out *out, const char *path, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
+                 const void *data);
+
+/* An output dataset open for independent writes: ranks write their own ranges at their
+ * own pace, as many times as they need. */
+typedef struct hb_oset hb_oset;
+
+/* Collective. Opens the existing 1-D dataset path of the output for independent writes. */
+int hb_oset_open(hb_out *out, const char *path, hb_oset **d);
+/* Not collective. Writes elements [off, off+cnt) of the dataset from data, of type t. */
+int hb_oset_write(hb_oset *d, hb_elem t, uint64_t off, uint64_t cnt, const void *data);
+/* Collective. Closes the dataset; safe on NULL. */
+void hb_oset_close(hb_oset *d);
+
+#endif
