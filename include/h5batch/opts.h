@@ -1,5 +1,6 @@
-/* h5batch plugin API: declarative option tables: one table per kernel (and one for [job]) drives job-file
- * validation, typed access and the `h5batch kernels NAME` listing. */
+/* h5batch plugin API: declarative option tables. One table per kernel (and one for
+ * [job]) drives job-file validation, typed access and the `h5batch kernels NAME`
+ * listing; one per generator or command drives its command line (hb_args_parse). */
 #ifndef H5BATCH_OPTS_H
 #define H5BATCH_OPTS_H
 
@@ -62,5 +63,30 @@ const char *hb_suggest(const char *word, const char *const *names);
 
 /* Prints an option table for people (`h5batch kernels NAME`). */
 void hb_opt_print(const hb_option *table, const char *indent);
+/* Prints an option table as command-line options (`--name VALUE`, booleans as flags). */
+void hb_opt_print_cli(const hb_option *table, const char *indent);
+
+/* A command line read against option tables by hb_args_parse. */
+typedef struct hb_args {
+    hb_kv *kv;  /* the options given, in order, as key = value (line 0) */
+    int n;
+    char **pos; /* the other arguments, in order */
+    int npos;
+} hb_args;
+
+/* Not collective. Reads argv[0..argc) against the options of tables (a NULL-terminated
+ * list): `--name VALUE` or `--name=VALUE`, `--name` alone for a boolean (true;
+ * `--name=false` also works), short forms from aliases (pairs like "-o", "output",
+ * NULL-terminated; may be NULL), and `--` ends the options; every other argument is
+ * positional. Each value is checked against its option's type and bounds. Returns 64
+ * naming the option for a bad or missing value or an unknown `--name` (suggesting the
+ * closest name), 70 when out of memory; messages start with where, the command
+ * ("gen traffic"). *a is to be freed with hb_args_free, also after a failure. */
+int hb_args_parse(const char *where, const hb_option *const *tables, const char *const *aliases, int argc,
+                  char **argv, hb_args *a);
+void hb_args_free(hb_args *a);
+/* The options given, read through table: hb_opt_str and the other accessors then give
+ * each option's value, the last given winning, or its default. */
+hb_optset hb_args_opts(const hb_args *a, const hb_option *table);
 
 #endif
