@@ -1,12 +1,31 @@
 /* The kernel interface as the driver sees it: the table itself is the plugin API's
- * (include/h5batch/kernel.h); the registry that finds kernels by name is internal. */
+ * (include/h5batch/kernel.h); the registry that finds kernels, their generators and
+ * their commands by name is the driver's (kernels/registry.c). */
 #ifndef HB_KERNEL_H
 #define HB_KERNEL_H
 
 #include "h5batch/kernel.h"
 
-/* The registry: NULL-terminated list of kernels, and lookup by name. */
+/* The registry: NULL-terminated list of kernels, built-in ones first, and lookup by
+ * name. Not collective. */
 const hb_kernel *const *hb_kernels(void);
 const hb_kernel *hb_kernel_find(const char *name);
+/* The path of the plugin kernel k came from; NULL for a built-in kernel. */
+const char *hb_kernel_origin(const hb_kernel *k);
+/* The generator called name (`h5batch gen NAME`), or NULL. */
+const hb_generator *hb_generator_find(const char *name);
+/* The kernels' command called name and (when owner is not NULL) its kernel, or NULL. */
+const hb_command *hb_command_find(const char *name, const hb_kernel **owner);
+
+/* Not collective; runs before MPI_Init. Loads every *.so in the folders of
+ * H5BATCH_PLUGIN_PATH (colon-separated; missing folders are skipped) in name order,
+ * checks its ABI version and calls its hb_plugin_init. reserved lists the driver's
+ * own commands, which no kernel command may take. 78 naming the plugin when one
+ * cannot be loaded, was built for another ABI version, has no hb_plugin_init or
+ * registers a table that is incomplete or whose names are taken. */
+int hb_plugins_load(const char *const *reserved);
+
+/* What a row of kernel k's input is called: "rows" unless the kernel says. */
+static inline const char *hb_kernel_unit(const hb_kernel *k) { return k->unit ? k->unit : "rows"; }
 
 #endif
