@@ -18,6 +18,8 @@ CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I. $(PKG_CFLAGS)
 # GSL takes OpenBLAS as its CBLAS instead of its own reference gslcblas.
 LDLIBS   += $(filter-out -lgslcblas,$(PKG_LIBS)) $(LIBS_PLAIN)
 SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# The executable exports its symbols: plugin kernels (DESIGN.md 8) call the h5batch API in it.
+EXPORT    = -rdynamic
 
 # Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new folder.
 SRC  = $(sort $(wildcard src/*.c src/core/*.c io/*.c kernels/*.c kernels/*/*.c))
@@ -30,12 +32,12 @@ NP      ?= 2
 MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
 DEMO    ?= demo
 
-.PHONY: all deps demo check asan bench clean
+.PHONY: all deps demo check asan bench install clean
 all: bin/h5batch
 
 bin/h5batch: $(OBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(EXPORT) -o $@ $^ $(LDLIBS)
 
 build/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -49,7 +51,7 @@ build-asan/%.o: %.c
 asan: bin/h5batch-asan bin/unit_tests-asan
 bin/h5batch-asan: $(AOBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -O1 $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 $(SAN) $(LDFLAGS) $(EXPORT) -o $@ $^ $(LDLIBS)
 
 bin/unit_tests: build/tests/unit.o $(LIBOBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -59,6 +61,20 @@ bin/unit_tests-asan: build-asan/tests/unit.o $(ALIBOBJ)
 
 deps:
 	@bash scripts/deps.sh
+
+# make install PREFIX=DIR: the binary, the plugin API headers and the pkg-config file
+# that plugins build with (`mpicc -shared -fPIC $(pkg-config --cflags h5batch-plugin)`).
+PREFIX     ?= /usr/local
+HB_VERSION := $(shell sed -n 's/^\#define HB_VERSION "\(.*\)"/\1/p' src/core/hb.h)
+HB_ABI     := $(shell sed -n 's/^\#define HB_ABI_VERSION \([0-9]*\).*/\1/p' include/h5batch/kernel.h)
+install: bin/h5batch
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/h5batch $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 bin/h5batch $(DESTDIR)$(PREFIX)/bin/h5batch
+	install -m 644 include/h5batch/*.h $(DESTDIR)$(PREFIX)/include/h5batch/
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'abi_version=$(HB_ABI)' '' \
+	    'Name: h5batch-plugin' 'Description: headers for h5batch plugin kernels (build with mpicc -shared -fPIC)' \
+	    'Version: $(HB_VERSION)' 'Cflags: -I$${includedir}' \
+	    >$(DESTDIR)$(PREFIX)/lib/pkgconfig/h5batch-plugin.pc
 
 # The whole test suite: unit tests, MPI integration tests at 1-4 ranks against the numpy
 # reference, bad input; then the same suite under ASan + UBSan.

@@ -1,9 +1,10 @@
-/* h5batch: command line entry point. Turns errors into exit codes, printed once. */
-#include "kernels/kernel.h"
-#include "io/io.h"
-#include "gen.h"
+/* h5batch: command line entry point. One table of the driver's commands, then the
+ * kernels' own commands from the registry; errors become exit codes, printed once. */
 #include "core/hb.h"
-#include "kernels/index/query.h"
+#include "core/opts.h"
+#include "gen.h"
+#include "io/io.h"
+#include "kernels/kernel.h"
 #include "run.h"
 #include "status.h"
 
@@ -13,37 +14,89 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "h5batch " HB_VERSION " - batch analytics on HDF5 with MPI and OpenMP\n"
-    "\n"
-    "usage:\n"
-    "  h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]\n"
-    "  h5batch gen traffic -o FILE [--rows N] [--segments S] [--days D] [--start YYYYMMDD]\n"
-    "                      [--timezone ZONE] [--events K] [--invalid FRACTION] [--seed N] [--force] [-q]\n"
-    "  h5batch gen market -o FILE [--assets A] [--days T] [--portfolios P] [--transactions M]\n"
-    "                     [--start YYYYMMDD] [--factors K] [--dof NU] [--seed N] [--force] [-q]\n"
-    "  h5batch gen corpus -o FILE [--docs N] [--mean-bytes B] [--sigma S] [--vocab V] [--zipf S]\n"
-    "                     [--empty F] [--invalid F] [--other-scripts F] [--no-doc-id] [--seed N] [--force] [-q]\n"
-    "  h5batch status RUN_DIR [--json]\n"
-    "  h5batch query INDEX.h5 [--top K] [--json] [--k1 X] [--b Y] WORDS...   (\"a phrase\" in double quotes)\n"
-    "  h5batch kernels [NAME]\n"
-    "  h5batch --help | --version\n"
-    "\n"
-    "run and gen work as a plain process or under mpirun/srun (one rank per process).\n"
-    "Sizes take k/M/G (powers of 1000). Exit status: 0 ok, 64 usage, 65 bad input data,\n"
-    "66 input missing, 70 internal error, 73 cannot create output, 74 I/O error,\n"
-    "75 interrupted after a checkpoint (run again to resume), 78 bad job file.\n";
+static int help_main(int argc, char **argv);
+static int version_main(int argc, char **argv);
+static int kernels_main(int argc, char **argv);
 
+typedef struct command {
+    const char *name;
+    const char *usage; /* the arguments, for the help text; NULL: not listed */
+    int collective;    /* runs under MPI: every rank calls main */
+    int (*main)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"run", "JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]", 1, hb_run_main},
+    {"gen", "NAME -o FILE [--OPTION VALUE]... [--force] [-q|-v]   (h5batch gen NAME --help: its options)", 1,
+     hb_gen_main},
+    {"status", "RUN_DIR [--json]", 0, hb_status_main},
+    {"kernels", "[NAME]", 0, kernels_main},
+    {"--help", NULL, 0, help_main},
+    {"-h", NULL, 0, help_main},
+    {"help", NULL, 0, help_main},
+    {"--version", NULL, 0, version_main},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "h5batch %s - batch analytics on HDF5 with MPI and OpenMP\n\nusage:\n", HB_VERSION);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].usage) fprintf(f, "  h5batch %s %s\n", commands[i].name, commands[i].usage);
+    for (const hb_kernel *const *k = hb_kernels(); *k; k++)
+        for (const hb_command *const *c = (*k)->commands; c && *c; c++)
+            fprintf(f, "  h5batch %s %s\n", (*c)->name, (*c)->usage ? (*c)->usage : "");
+    fprintf(f, "  h5batch --help | --version\n\ngenerators (h5batch gen NAME):\n");
+    for (const hb_kernel *const *k = hb_kernels(); *k; k++)
+        if ((*k)->generator) fprintf(f, "  %-10s %s\n", (*k)->generator->name, (*k)->generator->summary);
+    fprintf(f, "\nkernels (h5batch kernels NAME: options, inputs and outputs):\n");
+    for (const hb_kernel *const *k = hb_kernels(); *k; k++)
+        fprintf(f, "  %-10s %s%s\n", (*k)->name, (*k)->summary, hb_kernel_origin(*k) ? " (plugin)" : "");
+    fputs("\nrun and gen work as a plain process or under mpirun/srun (one rank per process).\n"
+          "Plugin kernels are loaded from the folders in H5BATCH_PLUGIN_PATH (colon-separated).\n"
+          "Sizes take k/M/G (powers of 1000). Exit status: 0 ok, 64 usage, 65 bad input data,\n"
+          "66 input missing, 70 internal error, 73 cannot create output, 74 I/O error,\n"
+          "75 interrupted after a checkpoint (run again to resume), 78 bad job file.\n",
+          f);
+}
+
+static int help_main(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    print_usage(stdout);
+    return 0;
+}
+
+static int version_main(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    unsigned a, b, c;
+    H5get_libversion(&a, &b, &c);
+    printf("h5batch %s (HDF5 %u.%u.%u, MPI %d.%d, plugin ABI %d)\n", HB_VERSION, a, b, c, MPI_VERSION, MPI_SUBVERSION,
+           HB_ABI_VERSION);
+    return 0;
+}
+
+/* `h5batch kernels [NAME]`: the kernels, or one kernel's options and what it brings. */
 static int kernels_main(int argc, char **argv)
 {
     if (argc == 0) {
-        for (const hb_kernel *const *k = hb_kernels(); *k; k++) printf("%-10s %s\n", (*k)->name, (*k)->summary);
+        for (const hb_kernel *const *k = hb_kernels(); *k; k++) {
+            const char *from = hb_kernel_origin(*k);
+            printf("%-10s %s%s%s%s\n", (*k)->name, (*k)->summary, from ? " (plugin " : "", from ? from : "",
+                   from ? ")" : "");
+        }
         return 0;
     }
     const hb_kernel *k = hb_kernel_find(argv[0]);
     if (!k) return hb_err_set(HB_EUSAGE, "kernels", "unknown kernel '%s' (h5batch kernels lists them)", argv[0]);
-    printf("kernel %s: %s\ndefault chunk_rows: %lld\n\noptions of [step NAME] with kernel = %s:\n", k->name,
-           k->summary, (long long)k->default_chunk_rows, k->name);
+    printf("kernel %s: %s\n", k->name, k->summary);
+    if (hb_kernel_origin(k)) printf("plugin: %s\n", hb_kernel_origin(k));
+    printf("default chunk_rows: %lld %s\n", (long long)k->default_chunk_rows, hb_kernel_unit(k));
+    if (k->generator) printf("generator: h5batch gen %s (h5batch gen %s --help)\n", k->generator->name, k->generator->name);
+    for (const hb_command *const *c = k->commands; c && *c; c++)
+        printf("command: h5batch %s %s\n", (*c)->name, (*c)->usage ? (*c)->usage : "");
+    printf("\noptions of [step NAME] with kernel = %s:\n", k->name);
     printf("  %-20s %s\n  %-20s %s\n  %-20s %s\n", "kernel", "kernel name", "input", "input HDF5 file", "output",
            "output HDF5 file (written under a temporary name, committed when complete)");
     hb_opt_print(k->options, "  ");
@@ -55,41 +108,52 @@ static void print_error(void)
     if (hb_rank == 0 && hb_err_code()) fprintf(stderr, "h5batch: error: %s\n", hb_err_msg());
 }
 
+/* 64 for an unknown command name, suggesting the closest one. */
+static int unknown_command(const char *name)
+{
+    const char *names[NCOMMANDS + 64];
+    size_t n = 0;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].usage) names[n++] = commands[i].name;
+    for (const hb_kernel *const *k = hb_kernels(); *k; k++)
+        for (const hb_command *const *c = (*k)->commands; c && *c && n + 1 < sizeof names / sizeof names[0]; c++)
+            names[n++] = (*c)->name;
+    names[n] = NULL;
+    const char *best = hb_suggest(name, names);
+    if (best) return hb_err_set(HB_EUSAGE, NULL, "unknown command '%s' (did you mean '%s'?)", name, best);
+    return hb_err_set(HB_EUSAGE, NULL, "unknown command '%s' (h5batch --help)", name);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? HB_EUSAGE : 0;
-    }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "--version") == 0) {
-        unsigned a, b, c;
-        H5get_libversion(&a, &b, &c);
-        printf("h5batch %s (HDF5 %u.%u.%u, MPI %d.%d)\n", HB_VERSION, a, b, c, MPI_VERSION, MPI_SUBVERSION);
-        return 0;
-    }
-    int rc;
-    if (strcmp(cmd, "kernels") == 0 || strcmp(cmd, "status") == 0) {
-        rc = cmd[0] == 'k' ? kernels_main(argc - 2, argv + 2) : hb_status_main(argc - 2, argv + 2);
+    const char *reserved[NCOMMANDS + 1];
+    for (size_t i = 0; i < NCOMMANDS; i++) reserved[i] = commands[i].name;
+    reserved[NCOMMANDS] = NULL;
+    /* before MPI_Init, so that a plugin's command can say whether it needs MPI; the
+     * error, if any, is printed once MPI tells who rank 0 is */
+    int rc = hb_plugins_load(reserved);
+    if (argc < 2) {
+        if (rc == 0) print_usage(stderr);
         print_error();
-        return rc;
+        return rc ? rc : HB_EUSAGE;
     }
-    if (strcmp(cmd, "query") == 0) {
-        rc = hb_query_main(argc - 2, argv + 2);
-        print_error();
-        return rc;
+    const char *name = argv[1];
+    int (*fn)(int, char **) = NULL;
+    int collective = 0;
+    for (size_t i = 0; i < NCOMMANDS && !fn; i++)
+        if (strcmp(commands[i].name, name) == 0) fn = commands[i].main, collective = commands[i].collective;
+    const hb_command *kc = fn ? NULL : hb_command_find(name, NULL);
+    if (kc) fn = kc->main, collective = kc->collective;
+    if (collective) {
+        int provided;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
+        hb_io_init();
+        rc = hb_agree(rc);
     }
-    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "gen") != 0) {
-        fprintf(stderr, "h5batch: error: unknown command '%s' (h5batch --help)\n", cmd);
-        return HB_EUSAGE;
-    }
-    int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
-    hb_io_init();
-    rc = cmd[0] == 'r' ? hb_run_main(argc - 2, argv + 2) : hb_gen_main(argc - 2, argv + 2);
+    if (rc == 0) rc = fn ? fn(argc - 2, argv + 2) : unknown_command(name);
     print_error();
-    MPI_Finalize();
+    if (collective) MPI_Finalize();
     return rc;
 }

@@ -134,12 +134,12 @@ static void progress(run *r, double t0, int64_t rows0, int final)
         int w = (int)(frac * 30);
         for (int i = 0; i < 30; i++) bar[i] = i < w ? '#' : '.';
         bar[30] = '\0';
-        fprintf(stderr, "\r  %s [%s] %5.1f%%  %7.2f Mrows/s  ETA %4.0fs ", s->step, bar, 100 * frac, s->rate / 1e6,
-                isfinite(s->eta) ? s->eta : 0);
+        fprintf(stderr, "\r  %s [%s] %5.1f%%  %7.2f M%s/s  ETA %4.0fs ", s->step, bar, 100 * frac, s->rate / 1e6,
+                s->unit, isfinite(s->eta) ? s->eta : 0);
         if (final) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "h5batch: %s: %lld/%lld chunks (%.1f%%), %.2f Mrows/s, ETA %.0fs\n", s->step,
-                (long long)s->chunks_done, (long long)s->chunks_total, 100 * frac, s->rate / 1e6,
+        fprintf(stderr, "h5batch: %s: %lld/%lld chunks (%.1f%%), %.2f M%s/s, ETA %.0fs\n", s->step,
+                (long long)s->chunks_done, (long long)s->chunks_total, 100 * frac, s->rate / 1e6, s->unit,
                 isfinite(s->eta) ? s->eta : 0);
     }
 }
@@ -422,6 +422,7 @@ static int run_step(run *r, int index)
     double started = unix_now(), t[T_N] = {0}, t0 = hb_now();
     step_fingerprint(s, r->fingerprint, sizeof r->fingerprint);
     r->st.step = s->name;
+    r->st.unit = hb_kernel_unit(s->kernel);
     r->st.step_index = index;
     r->st.chunks_done = r->st.chunks_total = r->st.rows_done = r->st.rows_total = 0;
     r->restarts = r->ckpt_count = 0;

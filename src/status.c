@@ -62,6 +62,7 @@ int hb_status_write(const char *dir, const hb_status *s)
     json_num(f, "chunks_total", (double)s->chunks_total);
     json_num(f, "rows_done", (double)s->rows_done);
     json_num(f, "rows_total", (double)s->rows_total);
+    json_str(f, "unit", s->unit ? s->unit : "rows", 0);
     json_num(f, "rate_rows_per_s", s->rate);
     json_num(f, "eta_s", s->eta);
     json_num(f, "ranks", s->ranks);
@@ -140,7 +141,7 @@ int hb_status_main(int argc, char **argv)
     }
     char job[256] = "", state[64] = "", step[256] = "", si[32] = "", st[32] = "", cd[32] = "", ct[32] = "",
          rd[32] = "", rate[32] = "", eta[32] = "", ranks[32] = "", t0[64] = "", t1[64] = "", ck[512] = "",
-         err[1024] = "", restarts[32] = "", slurm[64] = "";
+         err[1024] = "", restarts[32] = "", slurm[64] = "", unit[64] = "rows";
     json_get(text, "job", job, sizeof job);
     json_get(text, "state", state, sizeof state);
     json_get(text, "step", step, sizeof step);
@@ -149,6 +150,7 @@ int hb_status_main(int argc, char **argv)
     json_get(text, "chunks_done", cd, sizeof cd);
     json_get(text, "chunks_total", ct, sizeof ct);
     json_get(text, "rows_done", rd, sizeof rd);
+    json_get(text, "unit", unit, sizeof unit);
     json_get(text, "rate_rows_per_s", rate, sizeof rate);
     json_get(text, "eta_s", eta, sizeof eta);
     json_get(text, "ranks", ranks, sizeof ranks);
@@ -162,9 +164,9 @@ int hb_status_main(int argc, char **argv)
     char etab[32];
     fmt_duration(strcmp(eta, "null") ? atof(eta) : NAN, etab, sizeof etab);
     printf("job       %s\nstate     %s\nstep      %s (%d of %d)\n", job, state, step, atoi(si) + 1, atoi(st));
-    printf("progress  %.0f of %.0f chunks (%.1f%%), %.0f rows\n", done, total, total > 0 ? 100 * done / total : 0,
-           atof(rd));
-    printf("rate      %.3g Mrows/s on %s ranks, ETA %s\n", r / 1e6, ranks, etab);
+    printf("progress  %.0f of %.0f chunks (%.1f%%), %.0f %s\n", done, total, total > 0 ? 100 * done / total : 0,
+           atof(rd), unit);
+    printf("rate      %.3g M%s/s on %s ranks, ETA %s\n", r / 1e6, unit, ranks, etab);
     printf("started   %s\nupdated   %s\n", t0, t1);
     printf("checkpoint %s\n", strcmp(ck, "null") && *ck ? ck : "none");
     printf("restarts  %d\n", atoi(restarts));

@@ -7,6 +7,7 @@
 
 typedef struct hb_status {
     const char *job, *state, *step, *error, *last_checkpoint;
+    const char *unit; /* what the step's rows are (hb_kernel.unit): rows_* count these */
     int step_index, steps_total, ranks, restarts;
     int64_t chunks_done, chunks_total, rows_done, rows_total;
     double rate, eta;

@@ -110,6 +110,11 @@ suite_cli() {
     expect_fail "cli: unknown command is a usage error (64)" 64 "unknown command" "" "$HB" frobnicate
     expect_fail "cli: unknown run option is a usage error (64)" 64 "unknown option" "" "$HB" run x.ini --frob
     expect_fail "cli: gen without -o is a usage error (64)" 64 "-o FILE" "" "$HB" gen traffic
+    check "cli: gen NAME --help prints the generator's option table" bash -c "'$HB' gen corpus --help | grep -q -- '--no-doc-id'"
+    expect_fail "cli: an unknown gen option is a usage error (64) with a suggestion" 64 "did you mean '--segments'" "" \
+        "$HB" gen traffic -o never.h5 --segmnets 5
+    check "cli: --help lists the generators and the kernels' commands" bash -c \
+        "'$HB' --help | grep -q '^  corpus ' && '$HB' --help | grep -q '^  h5batch query INDEX.h5'"
 }
 
 # The job against the numpy reference: ref CASE TZ RANKS [ref options]

@@ -1063,6 +1063,57 @@ static void test_suggest(void)
     CHECK(hb_suggest("input", none) == NULL);
 }
 
+/* The command-line reader: both value forms, flags, aliases, "--", the last value
+ * winning, defaults, and 64 naming the option for every kind of mistake. */
+static void test_args(void)
+{
+    static const hb_option gen[] = {{"rows", HB_OPT_SIZE, "10M", 1, 1e12, NULL, "rows"},
+                                    {"invalid", HB_OPT_FLOAT, "0.001", 0, 1, NULL, "fraction"},
+                                    {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "zone"},
+                                    {"no-doc-id", HB_OPT_BOOL, "false", 1, 0, NULL, "flag"},
+                                    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+    static const hb_option common[] = {{"output", HB_OPT_STRING, NULL, 1, 0, NULL, "file"},
+                                       {"quiet", HB_OPT_BOOL, "false", 1, 0, NULL, "quiet"},
+                                       {NULL, 0, NULL, 0, 0, NULL, NULL}};
+    static const char *const aliases[] = {"-o", "output", "-q", "quiet", NULL};
+    const hb_option *const tables[] = {common, gen, NULL};
+    char *argv[] = {"-o", "x.h5", "--rows", "2k", "--invalid=0.5", "word", "--no-doc-id", "-q",
+                    "--rows=3M", "--", "--rows", "-x"};
+    hb_args a;
+    CHECK(hb_args_parse("gen t", tables, aliases, 12, argv, &a) == 0);
+    hb_optset o = hb_args_opts(&a, gen), c = hb_args_opts(&a, common);
+    CHECK(hb_opt_num(&o, "rows") == 3e6);
+    CHECK(hb_opt_num(&o, "invalid") == 0.5);
+    CHECK(strcmp(hb_opt_str(&o, "timezone"), "UTC") == 0);
+    CHECK(hb_opt_bool(&o, "no-doc-id") == 1 && hb_opt_bool(&c, "quiet") == 1);
+    CHECK(strcmp(hb_opt_str(&c, "output"), "x.h5") == 0);
+    CHECK(a.npos == 3 && strcmp(a.pos[0], "word") == 0 && strcmp(a.pos[1], "--rows") == 0 &&
+          strcmp(a.pos[2], "-x") == 0);
+    hb_args_free(&a);
+
+    static const struct {
+        int argc;
+        char *argv[3];
+        const char *msg;
+    } bad[] = {
+        {1, {"--rowz"}, "gen t: unknown option '--rowz' (did you mean '--rows'?)"},
+        {1, {"--frobnicate=1"}, "gen t: unknown option '--frobnicate=1' (h5batch gen t --help lists the options)"},
+        {1, {"--rows"}, "gen t: --rows needs a value"},
+        {2, {"--rows", "1.5"}, "gen t: --rows needs an integer in [1, 1000000000000], got '1.5'"},
+        {1, {"--rows=0"}, "gen t: --rows needs an integer in [1, 1000000000000], got '0'"},
+        {2, {"--invalid", "2"}, "gen t: --invalid needs a number in [0, 1], got '2'"},
+        {1, {"--no-doc-id=maybe"}, "gen t: --no-doc-id needs true or false, got 'maybe'"},
+        {1, {"--timezone="}, "gen t: --timezone needs a value, got ''"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hb_err_clear();
+        int rc = hb_args_parse("gen t", tables, aliases, bad[i].argc, (char **)bad[i].argv, &a);
+        CHECKF(rc == HB_EUSAGE && strcmp(hb_err_msg(), bad[i].msg) == 0, "case %zu: %d '%s'", i, rc, hb_err_msg());
+        hb_args_free(&a);
+    }
+    hb_err_clear();
+}
+
 static void test_accessors(void)
 {
     /* count appears twice: the later one (as --set appends) must win */
@@ -1697,6 +1748,7 @@ int main(void)
     test_parse();
     test_opt_check();
     test_suggest();
+    test_args();
     test_accessors();
     test_job_valid();
     test_job_defaults();

@@ -13,10 +13,9 @@
  * each rank sizes its share of the documents, takes its byte offset from MPI_Exscan and
  * writes independently; the file is the same at any rank or thread count. */
 #include "io/io.h"
-#include "kernels/common/gen.h"
+#include "kernels/kernel.h"
 #include "core/hb.h"
 #include "core/opts.h"
-#include "core/commit.h"
 
 #include <Random123/philox.h>
 #include <math.h>
@@ -39,9 +38,22 @@ typedef struct gen_corpus {
     int64_t docs, mean_bytes, vocab;
     double sigma, zipf, empty, invalid, other;
     uint64_t seed;
-    const char *out;
-    int force, doc_ids;
+    int doc_ids;
 } gen_corpus;
+
+static const hb_option gen_options[] = {
+    {"docs", HB_OPT_SIZE, "100k", 0, 4e9, NULL, "documents"},
+    {"mean-bytes", HB_OPT_SIZE, "600", 1, 1e5, NULL, "mean document length in bytes (log-normal)"},
+    {"sigma", HB_OPT_FLOAT, "1", 0, 3, NULL, "sigma of the log-normal document length"},
+    {"vocab", HB_OPT_SIZE, "50k", 1, 1e8, NULL, "words of the vocabulary"},
+    {"zipf", HB_OPT_FLOAT, "1.1", 0, 5, NULL, "exponent of the Zipf law of word frequencies"},
+    {"empty", HB_OPT_FLOAT, "0.01", 0, 1, NULL, "fraction of empty documents"},
+    {"invalid", HB_OPT_FLOAT, "0.002", 0, 1, NULL, "fraction of documents with invalid UTF-8"},
+    {"other-scripts", HB_OPT_FLOAT, "0.12", 0, 1, NULL,
+     "share of words in other forms (accents, Greek, Cyrillic, CJK, kana, Devanagari, numbers, emoji)"},
+    {"no-doc-id", HB_OPT_BOOL, "false", 1, 0, NULL, "leave out /corpus/doc_id"},
+    {"seed", HB_OPT_SIZE, "1", 0, 1e18, NULL, "random seed: the same seed gives the same file"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* The vocabulary: each word as written, capitalized, and in capitals, concatenated. */
 typedef struct vocab {
@@ -277,8 +289,8 @@ static void fill_doc(const gen_corpus *g, const vocab *v, int64_t i, int64_t len
     }
 }
 
-/* Collective. Sizes, generates and writes the corpus into tmp. */
-static int write_file(const gen_corpus *g, const vocab *v, const char *tmp)
+/* Collective. Sizes, generates and writes the corpus into out. */
+static int write_file(const gen_corpus *g, const vocab *v, hb_out *out)
 {
     const int64_t N = g->docs, lo = N * hb_rank / hb_size, hi = N * (hb_rank + 1) / hb_size, n = hi - lo;
     uint64_t *off = hb_malloc((size_t)(n + 1) * sizeof *off);
@@ -295,11 +307,9 @@ static int write_file(const gen_corpus *g, const vocab *v, const char *tmp)
     off[0] = base;
     for (int64_t i = 0; i < n; i++) off[i + 1] += off[i];
 
-    hb_out *out = NULL;
     hb_oset *dt = NULL, *doff = NULL, *did = NULL;
-    rc = hb_agree(hb_out_create(tmp, &out));
     const uint64_t dtext[1] = {total}, doffs[1] = {(uint64_t)N + 1}, dids[1] = {(uint64_t)N};
-    if (rc == 0) rc = hb_out_group(out, "/corpus");
+    rc = hb_out_group(out, "/corpus");
     if (rc == 0) rc = hb_out_dataset(out, "/corpus/text", HB_U8, 1, dtext, "1", "UTF-8 text of all documents, concatenated");
     if (rc == 0)
         rc = hb_out_dataset(out, "/corpus/offsets", HB_U64, 1, doffs, "1",
@@ -343,63 +353,41 @@ static int write_file(const gen_corpus *g, const vocab *v, const char *tmp)
     free(off);
     hb_oset_close(dt), hb_oset_close(doff), hb_oset_close(did);
     rc = hb_agree(lrc);
-    if (out) {
-        int crc = hb_out_close(out);
-        if (rc == 0) rc = crc;
-    }
     if (rc == 0)
         HB_INFO("gen corpus: %lld documents, %.1f MB of text, %lld words of vocabulary in %.1fs", (long long)N,
                 (double)total / 1e6, (long long)g->vocab, hb_now() - t0);
     return rc;
 }
 
-/* Parses an option value within [lo, hi] (sizes take k/M/G): 64 otherwise. */
-static int parse_num(const char *opt, const char *v, double lo, double hi, int integral, double *out)
+/* The generator's settings from its options. */
+static gen_corpus read_options(const hb_optset *o)
 {
-    double d;
-    if (!v || hb_parse_size(v, &d) != 0 || (integral && d != floor(d)) || d < lo || d > hi)
-        return hb_err_set(HB_EUSAGE, "gen corpus", "%s needs %s in [%g, %g], got '%s'", opt,
-                          integral ? "an integer" : "a number", lo, hi, v ? v : "nothing");
-    *out = d;
-    return 0;
+    return (gen_corpus){.docs = (int64_t)hb_opt_num(o, "docs"),
+                        .mean_bytes = (int64_t)hb_opt_num(o, "mean-bytes"),
+                        .vocab = (int64_t)hb_opt_num(o, "vocab"),
+                        .sigma = hb_opt_num(o, "sigma"),
+                        .zipf = hb_opt_num(o, "zipf"),
+                        .empty = hb_opt_num(o, "empty"),
+                        .invalid = hb_opt_num(o, "invalid"),
+                        .other = hb_opt_num(o, "other-scripts"),
+                        .seed = (uint64_t)hb_opt_num(o, "seed"),
+                        .doc_ids = !hb_opt_bool(o, "no-doc-id")};
 }
 
-int hb_gen_corpus(int argc, char **argv)
+/* Collective. The vocabulary, then the corpus. */
+static int gen_write(const hb_optset *o, hb_out *out)
 {
-    gen_corpus g = {.docs = 100000, .mean_bytes = 600, .vocab = 50000, .sigma = 1.0, .zipf = 1.1, .empty = 0.01,
-                    .invalid = 0.002, .other = 0.12, .seed = 1, .doc_ids = 1};
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d = 0;
-        if (strcmp(o, "--force") == 0 || strcmp(o, "-q") == 0 || strcmp(o, "-v") == 0 || strcmp(o, "--no-doc-id") == 0) {
-            if (o[2] == 'f') g.force = 1;
-            else if (o[2] == 'n') g.doc_ids = 0;
-            else hb_log_level = o[1] == 'q' ? 0 : 2;
-            continue;
-        }
-        i++;
-        int rc = 0;
-        if (strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) g.out = v;
-        else if (strcmp(o, "--docs") == 0) rc = parse_num(o, v, 0, 4e9, 1, &d), g.docs = (int64_t)d;
-        else if (strcmp(o, "--mean-bytes") == 0) rc = parse_num(o, v, 1, 1e5, 1, &d), g.mean_bytes = (int64_t)d;
-        else if (strcmp(o, "--sigma") == 0) rc = parse_num(o, v, 0, 3, 0, &g.sigma);
-        else if (strcmp(o, "--vocab") == 0) rc = parse_num(o, v, 1, 1e8, 1, &d), g.vocab = (int64_t)d;
-        else if (strcmp(o, "--zipf") == 0) rc = parse_num(o, v, 0, 5, 0, &g.zipf);
-        else if (strcmp(o, "--empty") == 0) rc = parse_num(o, v, 0, 1, 0, &g.empty);
-        else if (strcmp(o, "--invalid") == 0) rc = parse_num(o, v, 0, 1, 0, &g.invalid);
-        else if (strcmp(o, "--other-scripts") == 0) rc = parse_num(o, v, 0, 1, 0, &g.other);
-        else if (strcmp(o, "--seed") == 0) rc = parse_num(o, v, 0, 1e18, 1, &d), g.seed = (uint64_t)d;
-        else return hb_err_set(HB_EUSAGE, "gen corpus", "unknown option '%s' (see h5batch --help)", o);
-        if (rc) return rc;
-        if (!v) return hb_err_set(HB_EUSAGE, "gen corpus", "%s needs a value", o);
-    }
-    if (!g.out) return hb_err_set(HB_EUSAGE, "gen corpus", "-o FILE is required");
-    HB_CALL(hb_output_check(g.out, g.force));
+    gen_corpus g = read_options(o);
     vocab v = {0};
     int rc = hb_agree(build_vocab(&g, &v));
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
-    if (rc == 0) rc = write_file(&g, &v, tmp);
+    if (rc == 0) rc = write_file(&g, &v, out);
     free(v.bytes), free(v.off), free(v.prob), free(v.alias);
-    return hb_commit(tmp, g.out, rc);
+    return rc;
 }
+
+const hb_generator hb_generator_corpus = {
+    .name = "corpus",
+    .summary = "a synthetic multilingual text corpus for kernel index",
+    .options = gen_options,
+    .write = gen_write,
+};

@@ -1498,11 +1498,18 @@ static void index_destroy(void *state)
     free(x);
 }
 
+extern const hb_generator hb_generator_corpus; /* gen.c */
+extern const hb_command hb_command_query;     /* query.c */
+static const hb_command *const index_commands[] = {&hb_command_query, NULL};
+
 const hb_kernel hb_kernel_index = {
     .name = "index",
     .summary = "inverted index of a UTF-8 corpus: sorted terms, postings with tf (and positions), for BM25",
     .options = index_options,
     .default_chunk_rows = 65536,
+    .unit = "documents",
+    .generator = &hb_generator_corpus,
+    .commands = index_commands,
     .validate = index_validate,
     .setup = index_setup,
     .map = index_map,

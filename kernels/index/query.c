@@ -9,9 +9,8 @@
  * reproducible. Only what the clauses need is read: a binary search in the term
  * dictionary, then each term's slice of the posting arrays (and of the positions, for a
  * phrase), and doc_length. */
-#include "kernels/index/query.h"
-
 #include "io/io.h"
+#include "kernels/kernel.h"
 #include "kernels/index/tok.h"
 #include "core/hb.h"
 #include "core/opts.h"
@@ -527,58 +526,49 @@ static int run_query(reader *r, const char *text, long top_k, double k1, double 
     return rc;
 }
 
-int hb_query_main(int argc, char **argv)
+#define QUERY_USAGE "INDEX.h5 [--top K] [--json] [--k1 X] [--b Y] [-v] WORDS...   (\"a phrase\" in double quotes)"
+
+static const hb_option query_options[] = {
+    {"top", HB_OPT_INT, "10", 1, 1e7, NULL, "documents to print"},
+    {"json", HB_OPT_BOOL, "false", 1, 0, NULL, "print JSON: the terms, phrases, time and hits"},
+    {"k1", HB_OPT_FLOAT, "1.2", 0, HUGE_VAL, NULL, "BM25 term frequency saturation"},
+    {"b", HB_OPT_FLOAT, "0.75", 0, 1, NULL, "BM25 document length normalization"},
+    {"verbose", HB_OPT_BOOL, "false", 1, 0, NULL, "the time and counts of the query on stderr"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+/* Not collective; needs no MPI. Reads the command line, the index, and answers. */
+static int query_main(int argc, char **argv)
 {
     hb_io_init();
-    const char *path = NULL;
-    long top = 10;
-    double k1 = 1.2, b = 0.75, v;
-    int json = 0;
+    static const char *const aliases[] = {"-v", "verbose", NULL};
+    const hb_option *const tables[] = {query_options, NULL};
+    hb_args a;
+    int rc = hb_args_parse("query", tables, aliases, argc, argv, &a);
+    if (rc == 0 && a.npos < 2) rc = hb_err_set(HB_EUSAGE, "query", "usage: h5batch query " QUERY_USAGE);
     size_t len = 1;
-    char **words = hb_calloc((size_t)argc + 1, sizeof *words);
-    int nw = 0;
-    if (!words) return HB_EINTERNAL;
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (strcmp(o, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(o, "-v") == 0) {
-            hb_log_level = 2;
-        } else if (strcmp(o, "--top") == 0 || strcmp(o, "--k1") == 0 || strcmp(o, "--b") == 0) {
-            i++;
-            if (!val || hb_parse_number(val, &v) != 0 || !isfinite(v) || v < 0 ||
-                (o[2] == 't' && (v < 1 || v > 1e7 || v != floor(v))) || (o[2] == 'b' && v > 1))
-                rc = hb_err_set(HB_EUSAGE, "query", "%s needs %s, got '%s'", o,
-                                o[2] == 't' ? "an integer >= 1" : o[2] == 'b' ? "a number in [0, 1]" : "a number >= 0",
-                                val ? val : "nothing");
-            else if (o[2] == 't') top = (long)v;
-            else if (o[2] == 'k') k1 = v;
-            else b = v;
-        } else if (o[0] == '-' && o[1] == '-') {
-            rc = hb_err_set(HB_EUSAGE, "query", "unknown option '%s' (see h5batch --help)", o);
-        } else if (!path) {
-            path = o;
-        } else {
-            words[nw++] = argv[i];
-            len += strlen(argv[i]) + 1;
-        }
-        if (rc) return free(words), rc;
-    }
-    if (!path || nw == 0) {
-        free(words);
-        return hb_err_set(HB_EUSAGE, "query",
-                          "usage: h5batch query INDEX.h5 [--top K] [--json] [--k1 X] [--b Y] WORDS...");
-    }
-    char *text = hb_malloc(len);
-    if (!text) return free(words), HB_EINTERNAL;
+    for (int i = 1; rc == 0 && i < a.npos; i++) len += strlen(a.pos[i]) + 1;
+    char *text = rc == 0 ? hb_malloc(len) : NULL;
+    if (rc == 0 && !text) rc = HB_EINTERNAL;
+    if (rc != 0) return hb_args_free(&a), rc;
     text[0] = '\0';
-    for (int i = 0; i < nw; i++) strcat(strcat(text, i ? " " : ""), words[i]);
-    free(words);
-    reader r = {.path = path};
-    int rc = open_index(&r);
-    if (rc == 0) rc = run_query(&r, text, top, k1, b, json);
+    for (int i = 1; i < a.npos; i++) strcat(strcat(text, i > 1 ? " " : ""), a.pos[i]);
+    const hb_optset o = hb_args_opts(&a, query_options);
+    if (hb_opt_bool(&o, "verbose")) hb_log_level = 2;
+    reader r = {.path = a.pos[0]};
+    rc = open_index(&r);
+    if (rc == 0)
+        rc = run_query(&r, text, (long)hb_opt_num(&o, "top"), hb_opt_num(&o, "k1"), hb_opt_num(&o, "b"),
+                       hb_opt_bool(&o, "json"));
     close_index(&r);
     free(text);
+    hb_args_free(&a);
     return rc;
 }
+
+const hb_command hb_command_query = {
+    .name = "query",
+    .usage = QUERY_USAGE,
+    .summary = "BM25 search of an index written by kernel index",
+    .collective = 0,
+    .main = query_main,
+};

@@ -14,11 +14,10 @@
  * generates whole asset columns (the GARCH recursions run along time) and a contiguous
  * range of transactions, so the file is the same for any rank or thread count. */
 #include "io/io.h"
+#include "kernels/kernel.h"
 #include "kernels/risk/rng.h"
-#include "kernels/common/gen.h"
 #include "core/hb.h"
 #include "core/opts.h"
-#include "core/commit.h"
 #include "core/calendar.h"
 
 #include <gsl/gsl_randist.h>
@@ -39,9 +38,18 @@ typedef struct gen_market {
     int64_t assets, days, portfolios, transactions, start_ymd, factors;
     double dof;
     uint64_t seed;
-    const char *out;
-    int force;
 } gen_market;
+
+static const hb_option gen_options[] = {
+    {"assets", HB_OPT_SIZE, "100", 1, 1e6, NULL, "assets (columns of /market/prices)"},
+    {"days", HB_OPT_SIZE, "1000", 2, 1e6, NULL, "trading days (consecutive weekdays)"},
+    {"portfolios", HB_OPT_SIZE, "20", 1, 1e7, NULL, "portfolios (rows of /portfolios/exposure)"},
+    {"transactions", HB_OPT_SIZE, "0", 0, 1e12, NULL, "rows of a /transactions table that builds the positions; 0: none"},
+    {"start", HB_OPT_SIZE, "20200102", 10101, 99991231, NULL, "first date, yyyymmdd (a weekend moves to Monday)"},
+    {"factors", HB_OPT_SIZE, "4", 1, 100, NULL, "factors of the return model: the market and K-1 sectors"},
+    {"dof", HB_OPT_FLOAT, "5", 1, 0, NULL, "degrees of freedom of the Student-t shocks, in (2, 1000]; 0: normal"},
+    {"seed", HB_OPT_SIZE, "1", 0, 1e18, NULL, "random seed: the same seed gives the same file"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Per-asset parameters and the factor paths, the same on every rank. */
 typedef struct model {
@@ -256,19 +264,13 @@ static int gather_last(const gen_market *g, model *m)
 }
 
 /* Collective. Dates, prices (each rank its asset columns), transactions and exposure. */
-static int write_file(const gen_market *g, model *m, const char *tmp)
+static int write_file(const gen_market *g, model *m, hb_out *out)
 {
     const int64_t T = g->days, A = g->assets, P = g->portfolios;
-    hb_out *out = NULL;
-    int rc = hb_agree(hb_out_create(tmp, &out));
-    int64_t *pos = NULL;
-    double *exposure = NULL;
     int64_t p0 = P * hb_rank / hb_size, p1 = P * (hb_rank + 1) / hb_size;
-    if (rc == 0) {
-        pos = g->transactions ? hb_calloc((size_t)(P * A), sizeof *pos) : NULL;
-        exposure = hb_malloc((size_t)((p1 - p0) * A) * sizeof *exposure);
-        rc = hb_agree(exposure && (pos || !g->transactions) ? 0 : HB_EINTERNAL);
-    }
+    int64_t *pos = g->transactions ? hb_calloc((size_t)(P * A), sizeof *pos) : NULL;
+    double *exposure = hb_malloc((size_t)((p1 - p0) * A) * sizeof *exposure);
+    int rc = hb_agree(exposure && (pos || !g->transactions) ? 0 : HB_EINTERNAL);
     const uint64_t dt[1] = {(uint64_t)T}, dp[2] = {(uint64_t)T, (uint64_t)A}, de[2] = {(uint64_t)P, (uint64_t)A};
     if (rc == 0) rc = hb_out_group(out, "/market");
     if (rc == 0)
@@ -309,15 +311,11 @@ static int write_file(const gen_market *g, model *m, const char *tmp)
                           g->transactions ? "value held per asset: the transactions' positions at the last price"
                                           : "value held per asset");
     free(pos), free(exposure);
-    if (out) {
-        int crc = hb_out_close(out);
-        if (rc == 0) rc = crc;
-    }
     return rc;
 }
 
 /* Collective. The model, this rank's price columns, then the file. */
-static int generate(const gen_market *g, const char *tmp)
+static int generate(const gen_market *g, hb_out *out)
 {
     const int64_t T = g->days, A = g->assets;
     model m = {0};
@@ -336,57 +334,52 @@ static int generate(const gen_market *g, const char *tmp)
     if (rc == 0) rc = make_prices(g, &m);
     rc = hb_agree(rc);
     if (rc == 0) rc = gather_last(g, &m);
-    if (rc == 0) rc = write_file(g, &m, tmp);
+    if (rc == 0) rc = write_file(g, &m, out);
     gsl_rng_free(r);
     free(m.dates), free(m.factor), free(stress), free(m.prices), free(m.last);
     return rc;
 }
 
-/* Collective. Parses the options and writes the file under a temporary name, then commits it. */
-int hb_gen_market(int argc, char **argv)
+/* The generator's settings from its options. */
+static gen_market read_options(const hb_optset *o)
 {
-    gen_market g = {.assets = 100, .days = 1000, .portfolios = 20, .transactions = 0, .start_ymd = 20200102,
-                    .factors = 4, .dof = 5, .seed = 1};
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t x = 0;
-        if (strcmp(o, "--force") == 0 || strcmp(o, "-q") == 0 || strcmp(o, "-v") == 0) {
-            if (o[1] == '-') g.force = 1;
-            else hb_log_level = o[1] == 'q' ? 0 : 2;
-            continue;
-        }
-        i++;
-        if (strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) g.out = v;
-        else if (strcmp(o, "--assets") == 0) HB_CALL(hb_gen_int("gen market", o, v, 1, 1e6, &g.assets));
-        else if (strcmp(o, "--days") == 0) HB_CALL(hb_gen_int("gen market", o, v, 2, 1e6, &g.days));
-        else if (strcmp(o, "--portfolios") == 0) HB_CALL(hb_gen_int("gen market", o, v, 1, 1e7, &g.portfolios));
-        else if (strcmp(o, "--transactions") == 0) HB_CALL(hb_gen_int("gen market", o, v, 0, 1e12, &g.transactions));
-        else if (strcmp(o, "--start") == 0) HB_CALL(hb_gen_int("gen market", o, v, 10101, 99991231, &g.start_ymd));
-        else if (strcmp(o, "--factors") == 0) HB_CALL(hb_gen_int("gen market", o, v, 1, 100, &g.factors));
-        else if (strcmp(o, "--seed") == 0) {
-            HB_CALL(hb_gen_int("gen market", o, v, 0, 1e18, &x));
-            g.seed = (uint64_t)x;
-        } else if (strcmp(o, "--dof") == 0) {
-            double d;
-            if (!v || hb_parse_number(v, &d) || !(d == 0 || (d > 2 && d <= 1000)))
-                return hb_err_set(HB_EUSAGE, "gen market", "--dof needs a number in (2, 1000], or 0 for normal shocks");
-            g.dof = d;
-        } else {
-            return hb_err_set(HB_EUSAGE, "gen market", "unknown option '%s' (see h5batch --help)", o);
-        }
-        if (!v) return hb_err_set(HB_EUSAGE, "gen market", "%s needs a value", o);
-    }
-    if (!g.out) return hb_err_set(HB_EUSAGE, "gen market", "-o FILE is required");
+    return (gen_market){.assets = (int64_t)hb_opt_num(o, "assets"),
+                        .days = (int64_t)hb_opt_num(o, "days"),
+                        .portfolios = (int64_t)hb_opt_num(o, "portfolios"),
+                        .transactions = (int64_t)hb_opt_num(o, "transactions"),
+                        .start_ymd = (int64_t)hb_opt_num(o, "start"),
+                        .factors = (int64_t)hb_opt_num(o, "factors"),
+                        .dof = hb_opt_num(o, "dof"),
+                        .seed = (uint64_t)(int64_t)hb_opt_num(o, "seed")};
+}
+
+/* Not collective. What the option table cannot check. */
+static int gen_check(const hb_optset *o)
+{
+    gen_market g = read_options(o);
+    HB_CHECK(g.dof == 0 || (g.dof > 2 && g.dof <= 1000), HB_EUSAGE, "gen market",
+             "--dof needs a number in (2, 1000], or 0 for normal shocks");
     HB_CHECK(g.assets * g.days <= (int64_t)1 << 34 && g.portfolios * g.assets <= (int64_t)1 << 34, HB_EUSAGE,
              "gen market", "--assets x --days and --portfolios x --assets must stay below 2^34 values");
-    HB_CALL(hb_output_check(g.out, g.force));
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
+    return 0;
+}
+
+/* Collective. Generates the market into out. */
+static int gen_write(const hb_optset *o, hb_out *out)
+{
+    gen_market g = read_options(o);
     double t0 = hb_now();
-    int rc = generate(&g, tmp);
-    rc = hb_commit(tmp, g.out, rc);
+    int rc = generate(&g, out);
     if (rc == 0)
         HB_INFO("gen market: %lld assets, %lld days, %lld portfolios, %lld transactions in %.1fs", (long long)g.assets,
                 (long long)g.days, (long long)g.portfolios, (long long)g.transactions, hb_now() - t0);
     return rc;
 }
+
+const hb_generator hb_generator_market = {
+    .name = "market",
+    .summary = "synthetic daily prices, portfolios and transactions for kernel risk",
+    .options = gen_options,
+    .check = gen_check,
+    .write = gen_write,
+};

@@ -1096,11 +1096,15 @@ static void risk_destroy(void *state)
     free(r);
 }
 
+extern const hb_generator hb_generator_market; /* gen.c */
+
 const hb_kernel hb_kernel_risk = {
     .name = "risk",
     .summary = "historical, parametric and Monte Carlo VaR and ES per portfolio, with Basel backtests",
     .options = risk_options,
     .default_chunk_rows = 8192,
+    .unit = "scenarios",
+    .generator = &hb_generator_market,
     .validate = risk_validate,
     .setup = risk_setup,
     .map = risk_map,

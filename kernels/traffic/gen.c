@@ -6,10 +6,9 @@
  * Every value is a function of (seed, row) through Philox, so the file is the same for
  * any rank or thread count. */
 #include "io/io.h"
-#include "kernels/common/gen.h"
+#include "kernels/kernel.h"
 #include "core/hb.h"
 #include "core/opts.h"
-#include "core/commit.h"
 #include "core/calendar.h"
 
 #include <Random123/philox.h>
@@ -27,9 +26,19 @@ typedef struct gen_traffic {
     int64_t rows, segments, days, start_ymd, events;
     double invalid;
     uint64_t seed;
-    const char *tz, *out;
-    int force;
+    const char *tz;
 } gen_traffic;
+
+static const hb_option gen_options[] = {
+    {"rows", HB_OPT_SIZE, "10M", 1, 1e12, NULL, "observations"},
+    {"segments", HB_OPT_SIZE, "2000", 1, 2e7, NULL, "road segments"},
+    {"days", HB_OPT_SIZE, "365", 1, 36500, NULL, "days the observations cover"},
+    {"start", HB_OPT_SIZE, "20240101", 10101, 99991231, NULL, "first local date, yyyymmdd"},
+    {"timezone", HB_OPT_STRING, "Europe/Berlin", 1, 0, NULL, "IANA time zone of the traffic's local time"},
+    {"events", HB_OPT_SIZE, "8", 0, 36500, NULL, "event days (/calendar/event_days), at most --days"},
+    {"invalid", HB_OPT_FLOAT, "0.001", 0, 1, NULL, "fraction of invalid rows (bad speed or segment)"},
+    {"seed", HB_OPT_SIZE, "1", 0, 1e18, NULL, "random seed: the same seed gives the same file"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 typedef struct model {
     int64_t t0, span;
@@ -148,15 +157,14 @@ static void fill(const gen_traffic *g, const model *m, const hb_tzmap *tzm, int6
     }
 }
 
-static int write_file(const gen_traffic *g, model *m, const char *tmp)
+/* Collective. The observations, event days and speed limits, into out. */
+static int write_file(const gen_traffic *g, model *m, hb_out *out)
 {
-    hb_out *out = NULL;
-    int rc = hb_agree(hb_out_create(tmp, &out));
     hb_tzmap tzm = {0};
     int64_t *time = NULL;
     uint32_t *seg = NULL;
     float *speed = NULL;
-    if (rc == 0) rc = hb_tzmap_cover(&tzm, m->t0 - 86400, m->t0 + m->span + 86400);
+    int rc = hb_tzmap_cover(&tzm, m->t0 - 86400, m->t0 + m->span + 86400);
     if (rc == 0) {
         time = hb_malloc(GEN_CHUNK * sizeof *time);
         seg = hb_malloc(GEN_CHUNK * sizeof *seg);
@@ -214,60 +222,50 @@ static int write_file(const gen_traffic *g, model *m, const char *tmp)
     }
     free(time), free(seg), free(speed);
     hb_tzmap_free(&tzm);
-    if (out) {
-        int crc = hb_out_close(out);
-        if (rc == 0) rc = crc;
-    }
     if (rc == 0)
         HB_INFO("gen traffic: %lld rows, %lld segments, %lld days in %.1fs", (long long)g->rows,
                 (long long)g->segments, (long long)g->days, hb_now() - t0);
     return rc;
 }
 
-int hb_gen_traffic(int argc, char **argv)
+/* The generator's settings from its options. */
+static gen_traffic read_options(const hb_optset *o)
 {
-    gen_traffic g = {.rows = 10000000, .segments = 2000, .days = 365, .start_ymd = 20240101, .events = 8,
-                     .invalid = 0.001, .seed = 1, .tz = "Europe/Berlin"};
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t x = 0;
-        double d;
-        if (strcmp(o, "--force") == 0 || strcmp(o, "-q") == 0 || strcmp(o, "-v") == 0) {
-            if (o[1] == '-') g.force = 1;
-            else hb_log_level = o[1] == 'q' ? 0 : 2;
-            continue;
-        }
-        i++;
-        if (strcmp(o, "-o") == 0 || strcmp(o, "--output") == 0) g.out = v;
-        else if (strcmp(o, "--rows") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 1, 1e12, &g.rows));
-        else if (strcmp(o, "--segments") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 1, 2e7, &g.segments));
-        else if (strcmp(o, "--days") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 1, 36500, &g.days));
-        else if (strcmp(o, "--start") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 10101, 99991231, &g.start_ymd));
-        else if (strcmp(o, "--events") == 0) HB_CALL(hb_gen_int("gen traffic", o, v, 0, 36500, &g.events));
-        else if (strcmp(o, "--seed") == 0) {
-            HB_CALL(hb_gen_int("gen traffic", o, v, 0, 1e18, &x));
-            g.seed = (uint64_t)x;
-        }
-        else if (strcmp(o, "--timezone") == 0) g.tz = v;
-        else if (strcmp(o, "--invalid") == 0) {
-            if (!v || hb_parse_number(v, &d) || d < 0 || d > 1)
-                return hb_err_set(HB_EUSAGE, "gen traffic", "--invalid needs a fraction in [0, 1]");
-            g.invalid = d;
-        } else {
-            return hb_err_set(HB_EUSAGE, "gen traffic", "unknown option '%s' (see h5batch --help)", o);
-        }
-        if (!v) return hb_err_set(HB_EUSAGE, "gen traffic", "%s needs a value", o);
-    }
-    if (!g.out) return hb_err_set(HB_EUSAGE, "gen traffic", "-o FILE is required");
-    if (!g.tz || !hb_tz_valid(g.tz)) return hb_err_set(HB_EUSAGE, "gen traffic", "unknown time zone '%s'", g.tz);
+    return (gen_traffic){.rows = (int64_t)hb_opt_num(o, "rows"),
+                         .segments = (int64_t)hb_opt_num(o, "segments"),
+                         .days = (int64_t)hb_opt_num(o, "days"),
+                         .start_ymd = (int64_t)hb_opt_num(o, "start"),
+                         .events = (int64_t)hb_opt_num(o, "events"),
+                         .invalid = hb_opt_num(o, "invalid"),
+                         .seed = (uint64_t)(int64_t)hb_opt_num(o, "seed"),
+                         .tz = hb_opt_str(o, "timezone")};
+}
+
+/* Not collective. What the option table cannot check. */
+static int gen_check(const hb_optset *o)
+{
+    gen_traffic g = read_options(o);
+    if (!hb_tz_valid(g.tz)) return hb_err_set(HB_EUSAGE, "gen traffic", "unknown time zone '%s'", g.tz);
     HB_CHECK(g.events <= g.days, HB_EUSAGE, "gen traffic", "--events %lld is more than --days %lld",
              (long long)g.events, (long long)g.days);
-    HB_CALL(hb_output_check(g.out, g.force));
+    return 0;
+}
+
+/* Collective. The model, then the file. */
+static int gen_write(const hb_optset *o, hb_out *out)
+{
+    gen_traffic g = read_options(o);
     model m = {0};
     int rc = hb_agree(build_model(&g, &m));
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", g.out);
-    if (rc == 0) rc = write_file(&g, &m, tmp);
+    if (rc == 0) rc = write_file(&g, &m, out);
     free(m.ffs), free(m.cls), free(m.is_event);
-    return hb_commit(tmp, g.out, rc);
+    return rc;
 }
+
+const hb_generator hb_generator_traffic = {
+    .name = "traffic",
+    .summary = "synthetic vehicle speed observations for kernel traffic",
+    .options = gen_options,
+    .check = gen_check,
+    .write = gen_write,
+};

@@ -865,11 +865,15 @@ static void traffic_destroy(void *state)
     free(tr);
 }
 
+extern const hb_generator hb_generator_traffic; /* gen.c */
+
 const hb_kernel hb_kernel_traffic = {
     .name = "traffic",
     .summary = "per segment x day of week x hour: count, mean and exact percentiles of speed",
     .options = traffic_options,
     .default_chunk_rows = 1 << 20,
+    .unit = "rows",
+    .generator = &hb_generator_traffic,
     .validate = traffic_validate,
     .setup = traffic_setup,
     .map = traffic_map,

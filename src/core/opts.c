@@ -215,15 +215,23 @@ const char *hb_suggest(const char *word, const char *const *names)
     return best && best_d <= limit ? best : NULL;
 }
 
-void hb_opt_print(const hb_option *table, const char *indent)
+/* Prints table for people, each name after prefix ("" in job files, "--" on the
+ * command line, where booleans are flags). */
+static void print_table(const hb_option *table, const char *indent, const char *prefix)
 {
     static const char *type_names[] = {"text", "choice", "integer", "number", "list", "bool", "size", "duration"};
     for (const hb_option *o = table; o && o->name; o++) {
-        char type[160];
+        char type[160], name[96];
         if (o->type == HB_OPT_CHOICE) snprintf(type, sizeof type, "%s", o->choices);
-        else if (o->min <= o->max) snprintf(type, sizeof type, "%s in [%g, %g]", type_names[o->type], o->min, o->max);
+        else if (*prefix && o->type == HB_OPT_BOOL) snprintf(type, sizeof type, "flag (or --%s=true|false)", o->name);
+        else if (o->min <= o->max) snprintf(type, sizeof type, "%s in [%.15g, %.15g]", type_names[o->type], o->min, o->max);
         else snprintf(type, sizeof type, "%s", type_names[o->type]);
-        printf("%s%-20s %s (default: %s)\n%s%-20s %s\n", indent, o->name, o->help, o->def ? o->def : "none",
-               indent, "", type);
+        snprintf(name, sizeof name, "%s%s", prefix, o->name);
+        printf("%s%-20s %s (default: %s)\n%s%-20s %s\n", indent, name, o->help, o->def ? o->def : "none", indent, "",
+               type);
     }
 }
+
+void hb_opt_print(const hb_option *table, const char *indent) { print_table(table, indent, ""); }
+
+void hb_opt_print_cli(const hb_option *table, const char *indent) { print_table(table, indent, "--"); }

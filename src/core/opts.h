@@ -1,66 +1,8 @@
-/* Declarative option tables: one table per kernel (and one for [job]) drives job-file
- * validation, typed access and the `h5batch kernels NAME` listing. */
+/* Option tables and the command-line reader: declared in the plugin API
+ * (include/h5batch/opts.h), since plugin kernels and generators bring their own. */
 #ifndef HB_OPTS_H
 #define HB_OPTS_H
 
-#include <stddef.h>
-
-typedef enum {
-    HB_OPT_STRING,   /* free text (paths, names) */
-    HB_OPT_CHOICE,   /* one of the '|'-separated words in choices */
-    HB_OPT_INT,      /* integer, bounds inclusive */
-    HB_OPT_FLOAT,    /* real number, bounds inclusive */
-    HB_OPT_LIST,     /* comma-separated reals, each within bounds */
-    HB_OPT_BOOL,     /* true/false, yes/no, on/off, 1/0 */
-    HB_OPT_SIZE,     /* integer with optional k/M/G suffix (powers of 1000) */
-    HB_OPT_DURATION  /* seconds with optional s/m/h suffix */
-} hb_opt_type;
-
-typedef struct hb_option {
-    const char *name;
-    hb_opt_type type;
-    const char *def; /* default as it would be written in a job file; NULL: none */
-    double min, max; /* bounds for numeric types; min > max means unbounded */
-    const char *choices;
-    const char *help;
-} hb_option;
-
-/* One `key = value` from a job file (or --set), with where it came from. */
-typedef struct hb_kv {
-    char *key, *value;
-    int line; /* 0 when it came from --set */
-} hb_kv;
-
-/* The options given to one step, read through the kernel's table. */
-typedef struct hb_optset {
-    const hb_option *table; /* terminated by an entry with name == NULL */
-    const hb_kv *kv;
-    int n;
-} hb_optset;
-
-#define HB_OPT_LIST_MAX 32
-
-const hb_option *hb_opt_find(const hb_option *table, const char *name);
-/* Checks value against the option's type and bounds; writes why into msg when not. */
-int hb_opt_check(const hb_option *opt, const char *value, char *msg, size_t len);
-
-/* Typed accessors: the given value, else the default. Values were checked already. */
-const char *hb_opt_str(const hb_optset *o, const char *name);
-double hb_opt_num(const hb_optset *o, const char *name);
-int hb_opt_bool(const hb_optset *o, const char *name);
-/* Fills out[] with up to HB_OPT_LIST_MAX values and returns how many. */
-int hb_opt_list(const hb_optset *o, const char *name, double *out);
-
-/* Parsers shared with the command line; 0 on success. */
-int hb_parse_number(const char *s, double *out);
-int hb_parse_size(const char *s, double *out);
-int hb_parse_duration(const char *s, double *out);
-int hb_parse_bool(const char *s, int *out);
-
-/* The closest of names[] (NULL-terminated) to word, or NULL when none is close. */
-const char *hb_suggest(const char *word, const char *const *names);
-
-/* Prints an option table for people (`h5batch kernels NAME`). */
-void hb_opt_print(const hb_option *table, const char *indent);
+#include "h5batch/opts.h"
 
 #endif

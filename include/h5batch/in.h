@@ -1,9 +1,9 @@
 /* Inputs: files opened read-only by each rank, whole and partial reads of numeric
  * datasets, attributes. */
-#ifndef HB_IO_IN_H
-#define HB_IO_IN_H
+#ifndef H5BATCH_IN_H
+#define H5BATCH_IN_H
 
-#include "io/io.h"
+#include "h5batch/io.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* Tables: a group of equal-length 1-D columns, read in row ranges and converted. */
-#ifndef HB_IO_TABLE_H
-#define HB_IO_TABLE_H
+#ifndef H5BATCH_TABLE_H
+#define H5BATCH_TABLE_H
 
-#include "io/io.h"
+#include "h5batch/io.h"
 
 #include <stddef.h>
 #include <stdint.h>

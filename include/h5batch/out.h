@@ -1,9 +1,9 @@
 /* Outputs: one HDF5 file per step written by all ranks (MPI-IO), datasets, attributes
  * and dimension scales. */
-#ifndef HB_IO_OUT_H
-#define HB_IO_OUT_H
+#ifndef H5BATCH_OUT_H
+#define H5BATCH_OUT_H
 
-#include "io/io.h"
+#include "h5batch/io.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,118 @@
+/* h5batch plugin API: the kernel interface. A kernel is one table of function pointers,
+ * found by name in the registry: the built-in kernels are listed in kernels/registry.c,
+ * plugin kernels register their tables from hb_plugin_init (DESIGN.md 8). The table
+ * brings everything the driver knows about the kernel: its options, its functions, the
+ * name of its unit of work, its data generator (`h5batch gen NAME`) and its own
+ * commands (`h5batch query`).
+ *
+ * The driver splits the input into fixed-size chunks whose boundaries depend only on
+ * chunk_rows, never on the rank count, and runs rounds: in each round every rank maps
+ * at most one chunk, then all ranks call exchange (where a kernel moves keyed records
+ * to the rank that owns their key). A kernel's state is therefore mergeable by
+ * construction: sums, counts and keyed records that do not depend on which rank saw
+ * which chunk, which is what makes outputs bit-identical at any rank count and lets
+ * checkpoints record "finished chunks + state". */
+#ifndef H5BATCH_KERNEL_H
+#define H5BATCH_KERNEL_H
+
+#include "h5batch/base.h"
+#include "h5batch/errors.h"
+#include "h5batch/io.h"
+#include "h5batch/opts.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The version of this interface: of the structures below and of every declaration in
+ * include/h5batch/. It changes whenever a plugin built against the old headers could
+ * misread the new ones; the host refuses a plugin built for another version. */
+#define HB_ABI_VERSION 1
+
+typedef struct hb_step_ctx {
+    const char *job_name, *step_name;
+    const char *input, *output;
+    const hb_optset *opts;
+    hb_in *in;          /* the step's input file, opened by the driver */
+    int threads;        /* OpenMP threads per rank */
+    int64_t chunk_rows; /* rows per chunk: from the job file, else the kernel's default */
+    int64_t n_rows;     /* set by setup */
+    int64_t n_chunks;   /* set by setup */
+} hb_step_ctx;
+
+/* A data generator: `h5batch gen NAME -o FILE [--option VALUE]...`. The driver reads
+ * the command line through the option table (names as written after "--"; booleans
+ * are flags), handles -o/--output, --force, -q and -v itself (so no option may have
+ * those names), refuses an existing output without --force (73), creates the output
+ * under a temporary name and commits it once every rank has succeeded. The file must
+ * be the same for any rank and thread count. */
+typedef struct hb_generator {
+    const char *name;         /* h5batch gen NAME */
+    const char *summary;      /* one line for `h5batch --help` */
+    const hb_option *options; /* terminated by an entry with name == NULL */
+    /* Not collective. Checks what the option table cannot (time zone names, rules
+     * between options); 64 naming the option otherwise. Optional. */
+    int (*check)(const hb_optset *o);
+    /* Collective. Writes the data into out. */
+    int (*write)(const hb_optset *o, hb_out *out);
+} hb_generator;
+
+/* A command of its own: `h5batch NAME ARGS...` (the index kernel's `query`). */
+typedef struct hb_command {
+    const char *name;
+    const char *usage;   /* the arguments, for `h5batch --help`: "INDEX.h5 [--top K] WORDS..." */
+    const char *summary; /* one line */
+    int collective;      /* 1: runs under MPI (every rank calls main); 0: a plain process */
+    /* argv holds the arguments after NAME; returns an exit code of the contract. */
+    int (*main)(int argc, char **argv);
+} hb_command;
+
+typedef struct hb_kernel {
+    const char *name;
+    const char *summary;
+    const hb_option *options;
+    int64_t default_chunk_rows;
+    /* What the rows of the input are, in progress lines and status.json ("rows",
+     * "scenarios", "documents"); NULL means "rows". */
+    const char *unit;
+    /* Its data generator, or NULL. */
+    const hb_generator *generator;
+    /* Its own commands, NULL-terminated, or NULL. */
+    const hb_command *const *commands;
+    /* Not collective. Checks what the option table cannot (zone names, cross-option
+     * rules); on failure names the offending key in *key and returns 78. Optional. */
+    int (*validate)(const hb_optset *o, const char **key, char *msg, size_t len);
+    /* Collective. Validates the input, builds the state, sets ctx->n_rows/n_chunks. */
+    int (*setup)(hb_step_ctx *ctx, void **state);
+    /* Not collective. Adds chunk c (rows [c*chunk_rows, ...)) to the state. */
+    int (*map)(void *state, int64_t c);
+    /* Collective, optional. Called after every round of chunks. */
+    int (*exchange)(void *state);
+    /* Collective. Reduces the state and writes the results into out. */
+    int (*finalize)(void *state, hb_out *out);
+    /* Not collective. Serializes this rank's part of the state (everything it has
+     * mapped and received so far) into *buf (malloc'd), for checkpoints. */
+    int (*save)(void *state, void **buf, size_t *len);
+    /* Not collective. Merges a part saved by any rank of an earlier run (at any rank
+     * count) into the state. Records another rank owns now may be staged for sending:
+     * the driver calls exchange once after loading, before the next round. */
+    int (*load)(void *state, const void *buf, size_t len);
+    /* Not collective. Frees the state; safe on a partly built one. */
+    void (*destroy)(void *state);
+} hb_kernel;
+
+/* Not collective. Adds a kernel (with its generator and commands) to the registry;
+ * the table must live as long as the process. 78 when it is incomplete or a name of it
+ * is taken (by a built-in kernel, another plugin's or a command). */
+int hb_kernel_register(const hb_kernel *k);
+
+/* A plugin is a shared object that defines both of the following. The host reads
+ * hb_plugin_abi before it runs any of the plugin's code and refuses the plugin when it
+ * is not the host's HB_ABI_VERSION (exit 78, naming both versions); then it calls
+ * hb_plugin_init with its own version, and the plugin registers its kernel tables. */
+extern const int hb_plugin_abi;
+int hb_plugin_init(int host_abi);
+
+/* Defines hb_plugin_abi: write `HB_PLUGIN_ABI;` once in a plugin's source. */
+#define HB_PLUGIN_ABI const int hb_plugin_abi = HB_ABI_VERSION
+
+#endif
