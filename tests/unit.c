@@ -7,7 +7,8 @@
  * Runs as a plain process; nothing here needs MPI. The last line printed is the tally. */
 #include "io/io.h"
 #include "kernels/kernel.h"
-#include "kernels/common/stats.h"
+#include "kernels/common/order.h"
+#include "kernels/common/xsum.h"
 #include "core/hb.h"
 #include "job.h"
 #include "core/opts.h"

@@ -24,7 +24,6 @@
 #include "core/calendar.h"
 #include "kernels/risk/calc.h"
 #include "kernels/risk/rng.h"
-#include "kernels/common/stats.h"
 
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_errno.h>

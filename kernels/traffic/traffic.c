@@ -14,7 +14,8 @@
 
 #include "core/hb.h"
 #include "core/calendar.h"
-#include "kernels/common/stats.h"
+#include "kernels/common/order.h"
+#include "kernels/common/xsum.h"
 
 #include <math.h>
 #include <mpi.h>
