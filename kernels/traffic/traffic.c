@@ -14,6 +14,7 @@
 
 #include "core/hb.h"
 #include "core/calendar.h"
+#include "kernels/common/exchange.h"
 #include "kernels/common/order.h"
 #include "kernels/common/xsum.h"
 
@@ -30,6 +31,7 @@
 #define ARENA_BYTES (64u << 20)
 #define BLOCK_MIN 32
 #define BLOCK_MAX 16384
+#define XCHG_BLOCK 1024 /* records per MPI block of the exchange */
 
 enum { COL_TIME, COL_SEGMENT, COL_SPEED };
 
@@ -88,17 +90,17 @@ typedef struct traffic {
     double *spd;
     uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
     int *dest;
-    /* records to send this round, grouped by destination rank, and those received */
+    /* records to send this round, laid out by destination rank (xc), and those received */
+    hb_xchg xc;
     uint32_t *skey, *rkey;
     void *sval, *rval; /* float when narrow, else double */
-    size_t scap, rcap;
+    size_t skcap, svcap, rkcap, rvcap;
     /* records loaded from a checkpoint, sent to their owners by the next exchange */
     uint32_t *lkey;
     void *lval;
     size_t ln, lcap;
-    int *scount, *sdispl, *rcount, *rdispl;
-    int *tcount; /* per thread x per destination counts, then offsets (rows of tstride) */
-    size_t tstride; /* P rounded up to a cache line of ints: threads never share a line */
+    size_t *tcount; /* per thread x per destination counts, then offsets (rows of tstride) */
+    size_t tstride; /* P rounded up to a cache line of counts: threads never share a line */
     /* records owned by this rank, by segment s - s0 */
     bucket *buckets;
     arena **arenas; /* one list per thread: threads append to disjoint segments */
@@ -114,8 +116,6 @@ static int traffic_validate(const hb_optset *o, const char **key, char *msg, siz
     }
     return 0;
 }
-
-static inline int owner_of(int64_t s, int64_t S, int size) { return (int)(((s + 1) * size - 1) / S); }
 
 /* S from the option, the n_segments attribute, or a pass over the segment column. */
 static int find_segments(traffic *tr)
@@ -136,7 +136,8 @@ static int find_segments(traffic *tr)
     if (!buf) return HB_EINTERNAL;
     int rc = 0;
     for (int64_t c = hb_rank; c < ctx->n_chunks && rc == 0; c += hb_size) {
-        int64_t start = c * cr, cnt = start + cr > n ? n - start : cr;
+        int64_t start, cnt;
+        hb_chunk_range(c, cr, n, &start, &cnt);
         rc = hb_table_read(tr->tab, COL_SEGMENT, start, cnt, HB_ID, buf);
         for (int64_t i = 0; rc == 0 && i < cnt; i++)
             if (buf[i] > mx && buf[i] < MAX_SEGMENTS) mx = buf[i];
@@ -208,31 +209,26 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0) rc = load_free_flow(tr);
     HB_CALL(hb_agree(rc));
 
-    tr->s0 = (int64_t)hb_rank * tr->S / hb_size;
-    tr->s1 = (int64_t)(hb_rank + 1) * tr->S / hb_size;
+    hb_range_of(tr->S, hb_rank, hb_size, &tr->s0, &tr->s1);
     size_t cr = (size_t)ctx->chunk_rows, P = (size_t)hb_size;
     tr->t = hb_malloc(cr * sizeof *tr->t);
     tr->seg = hb_malloc(cr * sizeof *tr->seg);
     tr->spd = hb_malloc(cr * sizeof *tr->spd);
     tr->key = hb_malloc(cr * sizeof *tr->key);
     tr->dest = hb_malloc(cr * sizeof *tr->dest);
-    tr->skey = hb_malloc(cr * sizeof *tr->skey);
     tr->narrow = hb_table_exact_f32(tr->tab, COL_SPEED);
     tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
-    tr->sval = hb_malloc(cr * tr->esz);
-    tr->scap = cr;
+    /* a chunk's records, and each destination's part padded to whole blocks */
+    const size_t scap = cr + P * XCHG_BLOCK;
+    rc = hb_xchg_reserve((void **)&tr->skey, &tr->skcap, scap, sizeof *tr->skey);
+    if (rc == 0) rc = hb_xchg_reserve(&tr->sval, &tr->svcap, scap, tr->esz);
+    if (rc == 0) rc = hb_xchg_init(&tr->xc, XCHG_BLOCK);
     tr->buckets = hb_calloc((size_t)(tr->s1 - tr->s0), sizeof *tr->buckets);
     tr->arenas = hb_calloc((size_t)ctx->threads, sizeof *tr->arenas);
-    tr->scount = hb_calloc(P, sizeof(int));
-    tr->sdispl = hb_calloc(P, sizeof(int));
-    tr->rcount = hb_calloc(P, sizeof(int));
-    tr->rdispl = hb_calloc(P, sizeof(int));
-    tr->tstride = (P + 15) / 16 * 16;
-    tr->tcount = hb_calloc(2 * tr->tstride * (size_t)ctx->threads, sizeof(int));
-    rc = (tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->skey && tr->sval && tr->scount && tr->sdispl &&
-          tr->rcount && tr->rdispl && tr->tcount && tr->buckets && tr->arenas)
-             ? 0
-             : HB_EINTERNAL;
+    tr->tstride = (P + 7) / 8 * 8;
+    tr->tcount = hb_calloc(2 * tr->tstride * (size_t)ctx->threads, sizeof *tr->tcount);
+    if (rc == 0 && !(tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->tcount && tr->buckets && tr->arenas))
+        rc = HB_EINTERNAL;
     return hb_agree(rc);
 }
 
@@ -308,8 +304,8 @@ static int traffic_map(void *state, int64_t c)
 {
     traffic *tr = state;
     hb_step_ctx *ctx = tr->ctx;
-    int64_t start = c * ctx->chunk_rows;
-    int64_t n = start + ctx->chunk_rows > ctx->n_rows ? ctx->n_rows - start : ctx->chunk_rows;
+    int64_t start, n;
+    hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
     HB_CALL(hb_table_read(tr->tab, COL_TIME, start, n, HB_I64, tr->t));
     HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
     HB_CALL(hb_table_read(tr->tab, COL_SPEED, start, n, HB_F64, tr->spd));
@@ -338,7 +334,7 @@ static int traffic_map(void *state, int64_t c)
 #pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
         /* fixed parts, not the runtime's schedule, so the two passes below agree */
-        int *cnt = tr->tcount + (size_t)part * tr->tstride;
+        size_t *cnt = tr->tcount + (size_t)part * tr->tstride;
         memset(cnt, 0, (size_t)P * sizeof *cnt);
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
         for (int64_t i = lo; i < hi; i++) {
@@ -364,7 +360,7 @@ static int traffic_map(void *state, int64_t c)
                     k = (uint32_t)(s * CELLS + dow * 24 + hour);
                 }
                 key[i] = k;
-                int d = owner_of(s, S, P);
+                int d = hb_owner_of(s, S, P);
                 dest[i] = d;
                 cnt[d]++;
                 continue;
@@ -372,23 +368,30 @@ static int traffic_map(void *state, int64_t c)
             key[i] = UINT32_MAX;
         }
     }
-    /* each thread's rows go to its own slice of every destination block, so the send
+    /* each thread's rows go to its own slice of every destination's part, so the send
      * buffer is filled in parallel without atomics */
     const size_t ts = tr->tstride;
-    int *off = tr->tcount + (size_t)nthreads * ts; /* [thread][dest] start offsets */
-    int pos = 0;
-    for (int d = 0; d < P; d++)
+    hb_xchg *xc = &tr->xc;
+    for (int d = 0; d < P; d++) {
+        xc->scount[d] = 0;
+        for (int th = 0; th < nthreads; th++) xc->scount[d] += tr->tcount[(size_t)th * ts + (size_t)d];
+    }
+    HB_CALL(hb_xchg_layout(xc)); /* fits: setup sized the buffers for a chunk's padded parts */
+    size_t *off = tr->tcount + (size_t)nthreads * ts; /* [thread][dest] start offsets */
+    for (int d = 0; d < P; d++) {
+        size_t pos = xc->sdispl[d];
         for (int th = 0; th < nthreads; th++) {
             off[(size_t)th * ts + (size_t)d] = pos;
             pos += tr->tcount[(size_t)th * ts + (size_t)d];
         }
+    }
 #pragma omp parallel num_threads(nthreads)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
-        int *o = off + (size_t)part * ts;
+        size_t *o = off + (size_t)part * ts;
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
         for (int64_t i = lo; i < hi; i++) {
             if (key[i] == UINT32_MAX) continue;
-            int p = o[dest[i]]++;
+            size_t p = o[dest[i]]++;
             tr->skey[p] = key[i];
             if (tr->narrow) ((float *)tr->sval)[p] = (float)spd[i]; /* exact: see narrow */
             else ((double *)tr->sval)[p] = spd[i];
@@ -398,10 +401,6 @@ static int traffic_map(void *state, int64_t c)
     tr->bad_speed += bad_speed;
     tr->bad_segment += bad_segment;
     tr->bad_time += bad_time;
-    for (int d = 0; d < P; d++) {
-        tr->scount[d] = 0;
-        for (int th = 0; th < nthreads; th++) tr->scount[d] += tr->tcount[(size_t)th * ts + (size_t)d];
-    }
     return 0;
 }
 
@@ -409,60 +408,47 @@ static int traffic_map(void *state, int64_t c)
 static int stage_loaded(traffic *tr)
 {
     const int P = hb_size;
-    if (tr->ln > tr->scap) {
-        uint32_t *k = hb_realloc(tr->skey, tr->ln * sizeof *k);
-        if (!k) return HB_EINTERNAL;
-        tr->skey = k;
-        void *v = hb_realloc(tr->sval, tr->ln * tr->esz);
-        if (!v) return HB_EINTERNAL;
-        tr->sval = v;
-        tr->scap = tr->ln;
-    }
-    memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
-    for (size_t i = 0; i < tr->ln; i++) tr->scount[owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
-    int pos = 0;
-    for (int d = 0; d < P; d++) tr->sdispl[d] = pos, pos += tr->scount[d];
+    hb_xchg *xc = &tr->xc;
+    memset(xc->scount, 0, (size_t)P * sizeof *xc->scount);
+    for (size_t i = 0; i < tr->ln; i++) xc->scount[hb_owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
+    HB_CALL(hb_xchg_layout(xc));
+    HB_CALL(hb_xchg_reserve((void **)&tr->skey, &tr->skcap, xc->stotal, sizeof *tr->skey));
+    HB_CALL(hb_xchg_reserve(&tr->sval, &tr->svcap, xc->stotal, tr->esz));
+    size_t *pos = tr->tcount; /* P fill positions: tcount holds at least 2 P */
+    memcpy(pos, xc->sdispl, (size_t)P * sizeof *pos);
     for (size_t i = 0; i < tr->ln; i++) {
-        int p = tr->sdispl[owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
+        size_t p = pos[hb_owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
         tr->skey[p] = tr->lkey[i];
-        memcpy((char *)tr->sval + (size_t)p * tr->esz, (char *)tr->lval + i * tr->esz, tr->esz);
+        memcpy((char *)tr->sval + p * tr->esz, (char *)tr->lval + i * tr->esz, tr->esz);
     }
     free(tr->lkey), free(tr->lval);
     tr->lkey = NULL, tr->lval = NULL, tr->ln = tr->lcap = 0;
     return 0;
 }
 
+/* Collective. Sends this round's records (or those loaded from a checkpoint) to the
+ * ranks that own their segments and appends the ones received to the buckets. */
 static int traffic_exchange(void *state)
 {
     traffic *tr = state;
-    const int P = hb_size;
+    hb_xchg *xc = &tr->xc;
     HB_CALL(hb_agree(tr->ln ? stage_loaded(tr) : 0));
-    int total = 0;
-    for (int d = 0; d < P; d++) tr->sdispl[d] = total, total += tr->scount[d];
-    int rc;
-    if (P == 1) {
-        rc = append(tr, tr->skey, tr->sval, (size_t)total);
+    int rc = hb_xchg_layout(xc); /* again: a rank that mapped nothing this round sends nothing */
+    if (hb_size == 1) {
+        if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0]);
     } else {
-        HB_CALL_MPI(MPI_Alltoall(tr->scount, 1, MPI_INT, tr->rcount, 1, MPI_INT, MPI_COMM_WORLD));
-        size_t recv = 0;
-        for (int d = 0; d < P; d++) tr->rdispl[d] = (int)recv, recv += (size_t)tr->rcount[d];
-        rc = 0;
-        if (recv > tr->rcap) {
-            free(tr->rkey), free(tr->rval);
-            tr->rkey = hb_malloc(recv * sizeof *tr->rkey);
-            tr->rval = hb_malloc(recv * tr->esz);
-            tr->rcap = recv;
-            if (!tr->rkey || !tr->rval) rc = HB_EINTERNAL, tr->rcap = 0;
-        }
         HB_CALL(hb_agree(rc));
-        MPI_Datatype vt = tr->narrow ? MPI_FLOAT : MPI_DOUBLE;
-        HB_CALL_MPI(MPI_Alltoallv(tr->skey, tr->scount, tr->sdispl, MPI_UINT32_T, tr->rkey, tr->rcount, tr->rdispl,
-                                  MPI_UINT32_T, MPI_COMM_WORLD));
-        HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, vt, tr->rval, tr->rcount, tr->rdispl, vt,
-                                  MPI_COMM_WORLD));
-        rc = append(tr, tr->rkey, tr->rval, recv);
+        HB_CALL(hb_xchg_counts(xc));
+        rc = hb_xchg_reserve((void **)&tr->rkey, &tr->rkcap, xc->rtotal, sizeof *tr->rkey);
+        if (rc == 0) rc = hb_xchg_reserve(&tr->rval, &tr->rvcap, xc->rtotal, tr->esz);
+        HB_CALL(hb_agree(rc));
+        HB_CALL(hb_xchg_move(xc, tr->skey, tr->rkey, sizeof *tr->skey));
+        HB_CALL(hb_xchg_move(xc, tr->sval, tr->rval, tr->esz));
+        size_t n = hb_xchg_compact(xc, tr->rkey, sizeof *tr->rkey);
+        hb_xchg_compact(xc, tr->rval, tr->esz);
+        rc = append(tr, tr->rkey, tr->rval, n);
     }
-    memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
+    memset(xc->scount, 0, (size_t)hb_size * sizeof *xc->scount);
     return hb_agree(rc);
 }
 
@@ -858,7 +844,8 @@ static void traffic_destroy(void *state)
     free(tr->ev), free(tr->ffs_in);
     free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest);
     free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval), free(tr->lkey), free(tr->lval);
-    free(tr->scount), free(tr->sdispl), free(tr->rcount), free(tr->rdispl), free(tr->tcount);
+    hb_xchg_free(&tr->xc);
+    free(tr->tcount);
     free(tr->buckets);
     for (int th = 0; tr->arenas && th < tr->ctx->threads; th++)
         for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, free(a);
