@@ -117,10 +117,24 @@ size_t hb_xchg_compact(const hb_xchg *x, void *recv, size_t esz)
 
 int hb_xchg_reserve(void **buf, size_t *cap, size_t n, size_t esz)
 {
-    if (n <= *cap) return 0;
-    void *p = hb_realloc(*buf, (n ? n : 1) * esz);
+    if (*buf && n <= *cap) return 0;
+    if (n == 0) n = 1; /* never NULL: callers pass it to memcpy and MPI */
+    void *p = hb_realloc(*buf, n * esz);
     if (!p) return HB_EINTERNAL;
     *buf = p;
     *cap = n;
+    return 0;
+}
+
+int hb_xchg_run(hb_xchg *x, const hb_xchg_array *a, int n)
+{
+    HB_CALL(hb_xchg_counts(x));
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) rc = hb_xchg_reserve(a[i].recv, a[i].cap, x->rtotal, a[i].esz);
+    HB_CALL(hb_agree(rc));
+    for (int i = 0; i < n; i++) {
+        HB_CALL(hb_xchg_move(x, a[i].send, *a[i].recv, a[i].esz));
+        hb_xchg_compact(x, *a[i].recv, a[i].esz);
+    }
     return 0;
 }

@@ -3,8 +3,8 @@
  *
  * An exchange moves, from every rank to every rank, parts of one or more arrays that
  * share a layout: the caller counts the elements it sends to each destination, lays
- * out its send buffers with hb_xchg_layout, fills them, learns what it will receive
- * with hb_xchg_counts, and moves each array with hb_xchg_move. MPI counts are ints, so
+ * out its send buffers with hb_xchg_layout, fills them, and calls hb_xchg_run (or its
+ * steps: hb_xchg_counts, then hb_xchg_move and hb_xchg_compact for each array). MPI counts are ints, so
  * elements travel in blocks of `block` elements (an MPI datatype of block * esz bytes)
  * and each part starts on a block boundary, padded to whole blocks: a rank may send and
  * receive up to INT_MAX blocks, far past 2 GB. Counts of real elements travel as 64-bit
@@ -53,9 +53,23 @@ int hb_xchg_move(const hb_xchg *x, void *send, void *recv, size_t esz);
 /* Not collective. Moves the received parts of recv together, in rank order, so that its
  * first x->received elements are all that arrived; returns x->received. */
 size_t hb_xchg_compact(const hb_xchg *x, void *recv, size_t esz);
-/* Not collective. Makes *buf (of *cap esz-byte elements) hold at least n, keeping its
- * contents; 70 (recorded) when out of memory. */
+/* Not collective. Makes *buf (of *cap esz-byte elements) hold at least n (and never be
+ * NULL), keeping its contents; 70 (recorded) when out of memory. */
 int hb_xchg_reserve(void **buf, size_t *cap, size_t n, size_t esz);
+
+/* One array of an exchange: its send buffer (laid out by hb_xchg_layout), and the
+ * receive buffer *recv of *cap elements of esz bytes, grown as needed. */
+typedef struct hb_xchg_array {
+    void *send;
+    void **recv;
+    size_t *cap;
+    size_t esz;
+} hb_xchg_array;
+
+/* Collective. The whole exchange after hb_xchg_layout: counts, then each of the n arrays
+ * moved and compacted, so that the first x->received elements of each *a[i].recv are
+ * what arrived, in rank order. The same status on every rank. */
+int hb_xchg_run(hb_xchg *x, const hb_xchg_array *a, int n);
 
 /* Not collective. The rank that owns key k of n keys (0 <= k < n) among size ranks: the
  * r with n r / size <= k < n (r+1) / size. Inline: hot loops call it for every record. */

@@ -438,15 +438,10 @@ static int traffic_exchange(void *state)
         if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0]);
     } else {
         HB_CALL(hb_agree(rc));
-        HB_CALL(hb_xchg_counts(xc));
-        rc = hb_xchg_reserve((void **)&tr->rkey, &tr->rkcap, xc->rtotal, sizeof *tr->rkey);
-        if (rc == 0) rc = hb_xchg_reserve(&tr->rval, &tr->rvcap, xc->rtotal, tr->esz);
-        HB_CALL(hb_agree(rc));
-        HB_CALL(hb_xchg_move(xc, tr->skey, tr->rkey, sizeof *tr->skey));
-        HB_CALL(hb_xchg_move(xc, tr->sval, tr->rval, tr->esz));
-        size_t n = hb_xchg_compact(xc, tr->rkey, sizeof *tr->rkey);
-        hb_xchg_compact(xc, tr->rval, tr->esz);
-        rc = append(tr, tr->rkey, tr->rval, n);
+        const hb_xchg_array a[2] = {{tr->skey, (void **)&tr->rkey, &tr->rkcap, sizeof *tr->skey},
+                                    {tr->sval, &tr->rval, &tr->rvcap, tr->esz}};
+        HB_CALL(hb_xchg_run(xc, a, 2));
+        rc = append(tr, tr->rkey, tr->rval, xc->received);
     }
     memset(xc->scount, 0, (size_t)hb_size * sizeof *xc->scount);
     return hb_agree(rc);
