@@ -22,6 +22,7 @@
 
 #include "core/hb.h"
 #include "core/calendar.h"
+#include "kernels/common/exchange.h"
 #include "kernels/risk/calc.h"
 #include "kernels/risk/rng.h"
 
@@ -39,6 +40,8 @@
 #define MC_TILE 256        /* scenarios per DGEMM; tiles start at multiples of it */
 #define MC_Y_DOUBLES (1 << 22) /* losses buffered per pass over the portfolios (32 MB) */
 #define TX_PIECE (1 << 20)     /* transactions read at a time */
+#define TX_BLOCK 128           /* transactions per MPI block of their exchange */
+#define TAIL_BLOCK 512         /* top-k losses per MPI block of their exchange */
 #define STREAM_NORMAL 0u
 #define STREAM_CHISQ 1u
 
@@ -326,7 +329,9 @@ static int by_row(const void *x, const void *y)
  * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
 static int read_transactions(risk *r, hb_table *t, int64_t P_attr, txrec **recs, int64_t *nrec, int64_t *pmax)
 {
-    const int64_t M = hb_table_rows(t), lo = M * hb_rank / hb_size, hi = M * (hb_rank + 1) / hb_size;
+    const int64_t M = hb_table_rows(t);
+    int64_t lo, hi;
+    hb_range_of(M, hb_rank, hb_size, &lo, &hi);
     const int64_t as_of = r->dates[r->ia], A = r->A;
     char where[600];
     int64_t piece = hi - lo < TX_PIECE ? (hi - lo > 0 ? hi - lo : 1) : TX_PIECE;
@@ -375,8 +380,8 @@ static int read_transactions(risk *r, hb_table *t, int64_t P_attr, txrec **recs,
 }
 
 /* Collective. Positions from /transactions: each record goes to the rank owning its
- * portfolio (p mod ranks), which adds the quantities in row order (the same sums at any
- * rank count) and values them at as_of; then every rank gathers the whole matrix. */
+ * portfolio, which adds the quantities in row order (the same sums at any rank count)
+ * and values them at as_of; then every rank gathers the whole matrix. */
 static int load_transactions(risk *r)
 {
     hb_step_ctx *ctx = r->ctx;
@@ -407,52 +412,50 @@ static int load_transactions(risk *r)
                                       (long long)r->P, (long long)r->A);
 
     const int S = hb_size;
-    int *cnt = hb_calloc((size_t)S * 4, sizeof *cnt);
-    txrec *sbuf = hb_malloc((size_t)(nrec ? nrec : 1) * sizeof *sbuf);
-    rc = cnt && sbuf ? 0 : HB_EINTERNAL;
-    rc = hb_agree(rc);
-    if (rc) return free(recs), free(cnt), free(sbuf), rc;
-    int *scnt = cnt, *sdsp = cnt + S, *rcnt = cnt + 2 * S, *rdsp = cnt + 3 * S;
-    for (int64_t i = 0; i < nrec; i++) scnt[recs[i].p % S]++;
-    for (int d = 1; d < S; d++) sdsp[d] = sdsp[d - 1] + scnt[d - 1];
-    int *pos = rcnt; /* reused as fill positions before the counts arrive */
-    memcpy(pos, sdsp, (size_t)S * sizeof *pos);
-    for (int64_t i = 0; i < nrec; i++) sbuf[pos[recs[i].p % S]++] = recs[i]; /* keeps row order per rank */
-    free(recs);
-    MPI_Datatype rt;
-    MPI_Type_contiguous((int)sizeof(txrec), MPI_BYTE, &rt);
-    MPI_Type_commit(&rt);
-    MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
-    int64_t nrecv = 0;
-    for (int d = 0; d < S; d++) rdsp[d] = (int)nrecv, nrecv += rcnt[d];
-    rbuf = hb_malloc((size_t)(nrecv ? nrecv : 1) * sizeof *rbuf);
-    rc = hb_agree(rbuf ? 0 : HB_EINTERNAL);
-    if (rc == 0) MPI_Alltoallv(sbuf, scnt, sdsp, rt, rbuf, rcnt, rdsp, rt, MPI_COMM_WORLD);
-    MPI_Type_free(&rt);
-    free(sbuf);
-    if (rc) return free(cnt), free(rbuf), rc;
-
-    /* this rank's portfolios p = rank + j * ranks, summed in row order */
-    const int64_t A = r->A, nown = r->P > hb_rank ? (r->P - hb_rank + S - 1) / S : 0;
-    qsort(rbuf, (size_t)nrecv, sizeof *rbuf, by_row);
-    double *q = hb_calloc((size_t)((nown ? nown : 1) * A), sizeof *q);
-    r->E = hb_malloc((size_t)(r->P * A) * sizeof *r->E);
-    double *all = hb_malloc((size_t)(r->P * A) * sizeof *all);
-    rc = hb_agree(q && r->E && all ? 0 : HB_EINTERNAL);
+    const int64_t P = r->P, A = r->A;
+    hb_xchg xc;
+    size_t scap = 0, rcap = 0, *pos = NULL;
+    txrec *sbuf = NULL;
+    rc = hb_xchg_init(&xc, TX_BLOCK);
+    for (int64_t i = 0; rc == 0 && i < nrec; i++) xc.scount[hb_owner_of(recs[i].p, P, S)]++;
+    if (rc == 0) rc = hb_xchg_layout(&xc);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&sbuf, &scap, xc.stotal, sizeof *sbuf);
+    if (rc == 0 && !(pos = hb_malloc((size_t)S * sizeof *pos))) rc = HB_EINTERNAL;
     if (rc == 0) {
-        for (int64_t i = 0; i < nrecv; i++) q[(rbuf[i].p / S) * A + rbuf[i].a] += rbuf[i].q;
+        memcpy(pos, xc.sdispl, (size_t)S * sizeof *pos);
+        for (int64_t i = 0; i < nrec; i++) sbuf[pos[hb_owner_of(recs[i].p, P, S)]++] = recs[i]; /* keeps row order */
+    }
+    free(recs), free(pos);
+    rc = hb_agree(rc);
+    const hb_xchg_array xa = {sbuf, (void **)&rbuf, &rcap, sizeof *rbuf};
+    if (rc == 0) rc = hb_xchg_run(&xc, &xa, 1);
+    const size_t nrecv = xc.received;
+    free(sbuf);
+    hb_xchg_free(&xc);
+    if (rc) return free(rbuf), rc;
+
+    /* this rank's portfolios [p_lo, p_hi), summed in row order */
+    int64_t p_lo, p_hi;
+    hb_range_of(P, hb_rank, S, &p_lo, &p_hi);
+    const int64_t nown = p_hi - p_lo;
+    qsort(rbuf, nrecv, sizeof *rbuf, by_row);
+    double *q = hb_calloc((size_t)((nown ? nown : 1) * A), sizeof *q);
+    int *cnt = hb_malloc(2 * (size_t)S * sizeof *cnt), *dsp = cnt ? cnt + S : NULL;
+    r->E = hb_malloc((size_t)(P * A) * sizeof *r->E);
+    rc = hb_agree(q && cnt && r->E ? 0 : HB_EINTERNAL);
+    if (rc == 0) {
+        for (size_t i = 0; i < nrecv; i++) q[(rbuf[i].p - p_lo) * A + rbuf[i].a] += rbuf[i].q;
         for (int64_t i = 0; i < nown * A; i++) q[i] *= r->price[i % A];
         for (int d = 0; d < S; d++) {
-            int64_t n = r->P > d ? (r->P - d + S - 1) / S : 0;
-            rcnt[d] = (int)(n * A);
-            rdsp[d] = d ? rdsp[d - 1] + rcnt[d - 1] : 0;
+            int64_t lo, hi;
+            hb_range_of(P, d, S, &lo, &hi);
+            cnt[d] = (int)((hi - lo) * A), dsp[d] = (int)(lo * A); /* P A < 2^31: checked above */
         }
-        MPI_Allgatherv(q, (int)(nown * A), MPI_DOUBLE, all, rcnt, rdsp, MPI_DOUBLE, MPI_COMM_WORLD);
-        for (int d = 0; d < S; d++)
-            for (int64_t j = 0; j * S + d < r->P; j++)
-                memcpy(r->E + (j * S + d) * A, all + rdsp[d] + j * A, (size_t)A * sizeof *all);
+        if (MPI_Allgatherv(q, (int)(nown * A), MPI_DOUBLE, r->E, cnt, dsp, MPI_DOUBLE, MPI_COMM_WORLD) != MPI_SUCCESS)
+            rc = hb_err_set(HB_EINTERNAL, "risk", "MPI_Allgatherv of the positions failed");
+        rc = hb_agree(rc);
     }
-    free(q), free(all), free(rbuf), free(cnt);
+    free(q), free(cnt), free(rbuf);
     return rc;
 }
 
@@ -692,52 +695,47 @@ static int risk_map(void *state, int64_t c)
     return block >= 0 ? map_block(r, block) : map_mc(r, mc);
 }
 
-/* The rank that writes portfolio p: contiguous ranges of P * rank / size. */
-static inline int owner_of(int64_t p, int64_t P, int size) { return (int)(((p + 1) * size - 1) / P); }
-
 /* Collective. The records of this rank's output rows [p_lo, p_hi) from the ranks that
- * computed them. */
+ * computed them (portfolios are written in contiguous ranges, see hb_owner_of). */
 static int gather_records(risk *r, int64_t p_lo, int64_t p_hi, double *mine)
 {
     const int S = hb_size, rw = r->lay.size;
     const int64_t P = r->P;
-    int *cnt = hb_calloc((size_t)S * 4, sizeof *cnt);
-    int64_t nsend = 0;
-    for (int64_t b = 0; b < r->npb; b++)
-        if (r->done[b]) nsend += (P - b * PORTFOLIO_BLOCK < PORTFOLIO_BLOCK ? P - b * PORTFOLIO_BLOCK : PORTFOLIO_BLOCK);
-    int64_t *sid = hb_malloc((size_t)(nsend ? nsend : 1) * sizeof *sid), *rid = NULL;
-    double *srec = hb_malloc((size_t)(nsend ? nsend : 1) * (size_t)rw * sizeof *srec), *rrec = NULL;
-    int rc = hb_agree(cnt && sid && srec ? 0 : HB_EINTERNAL);
-    if (rc) return free(cnt), free(sid), free(srec), rc;
-    int *scnt = cnt, *sdsp = cnt + S, *rcnt = cnt + 2 * S, *rdsp = cnt + 3 * S;
-    /* done portfolios in ascending order: those of one destination are contiguous */
-    int64_t k = 0;
-    for (int64_t b = 0; b < r->npb; b++) {
-        if (!r->done[b]) continue;
-        for (int64_t p = b * PORTFOLIO_BLOCK; p < P && p < (b + 1) * PORTFOLIO_BLOCK; p++, k++) {
-            sid[k] = p;
-            memcpy(srec + k * rw, r->rec + p * rw, (size_t)rw * sizeof *srec);
-            scnt[owner_of(p, P, S)]++;
+    hb_xchg xc;
+    int rc = hb_xchg_init(&xc, 1); /* a record is large: one a block */
+    for (int64_t b = 0; rc == 0 && b < r->npb; b++)
+        if (r->done[b])
+            for (int64_t p = b * PORTFOLIO_BLOCK; p < P && p < (b + 1) * PORTFOLIO_BLOCK; p++)
+                xc.scount[hb_owner_of(p, P, S)]++;
+    if (rc == 0) rc = hb_xchg_layout(&xc);
+    const size_t ns = xc.stotal ? xc.stotal : 1;
+    int64_t *sid = rc == 0 ? hb_malloc(ns * sizeof *sid) : NULL, *rid = NULL;
+    double *srec = rc == 0 ? hb_malloc(ns * (size_t)rw * sizeof *srec) : NULL, *rrec = NULL;
+    size_t *pos = rc == 0 ? hb_malloc((size_t)S * sizeof *pos) : NULL;
+    if (rc == 0 && (!sid || !srec || !pos)) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        memcpy(pos, xc.sdispl, (size_t)S * sizeof *pos);
+        for (int64_t b = 0; b < r->npb; b++) {
+            if (!r->done[b]) continue;
+            for (int64_t p = b * PORTFOLIO_BLOCK; p < P && p < (b + 1) * PORTFOLIO_BLOCK; p++) {
+                size_t k = pos[hb_owner_of(p, P, S)]++;
+                sid[k] = p;
+                memcpy(srec + k * (size_t)rw, r->rec + p * rw, (size_t)rw * sizeof *srec);
+            }
         }
     }
-    for (int d = 1; d < S; d++) sdsp[d] = sdsp[d - 1] + scnt[d - 1];
-    MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
-    int64_t nrecv = 0;
-    for (int d = 0; d < S; d++) rdsp[d] = (int)nrecv, nrecv += rcnt[d];
-    rid = hb_malloc((size_t)(nrecv ? nrecv : 1) * sizeof *rid);
-    rrec = hb_malloc((size_t)(nrecv ? nrecv : 1) * (size_t)rw * sizeof *rrec);
-    rc = hb_agree(rid && rrec ? 0 : HB_EINTERNAL);
+    free(pos);
+    rc = hb_agree(rc);
+    size_t ridcap = 0, rreccap = 0;
+    const hb_xchg_array xa[2] = {{sid, (void **)&rid, &ridcap, sizeof *rid},
+                                 {srec, (void **)&rrec, &rreccap, (size_t)rw * sizeof *rrec}};
+    if (rc == 0) rc = hb_xchg_run(&xc, xa, 2);
     if (rc == 0) {
-        MPI_Datatype rt;
-        MPI_Type_contiguous(rw, MPI_DOUBLE, &rt);
-        MPI_Type_commit(&rt);
-        MPI_Alltoallv(sid, scnt, sdsp, MPI_INT64_T, rid, rcnt, rdsp, MPI_INT64_T, MPI_COMM_WORLD);
-        MPI_Alltoallv(srec, scnt, sdsp, rt, rrec, rcnt, rdsp, rt, MPI_COMM_WORLD);
-        MPI_Type_free(&rt);
+        const size_t nrecv = xc.received;
         uint8_t *seen = hb_calloc((size_t)(p_hi - p_lo > 0 ? p_hi - p_lo : 1), 1);
         if (!seen) rc = HB_EINTERNAL;
-        for (int64_t i = 0; rc == 0 && i < nrecv; i++) {
-            memcpy(mine + (rid[i] - p_lo) * rw, rrec + i * rw, (size_t)rw * sizeof *rrec);
+        for (size_t i = 0; rc == 0 && i < nrecv; i++) {
+            memcpy(mine + (rid[i] - p_lo) * rw, rrec + i * (size_t)rw, (size_t)rw * sizeof *rrec);
             seen[rid[i] - p_lo] = 1;
         }
         for (int64_t p = p_lo; rc == 0 && p < p_hi; p++)
@@ -745,13 +743,16 @@ static int gather_records(risk *r, int64_t p_lo, int64_t p_hi, double *mine)
                 rc = hb_err_set(HB_EINTERNAL, "risk", "no results for portfolio %lld: its chunk was never mapped",
                                 (long long)p);
         free(seen);
+        rc = hb_agree(rc);
     }
-    free(cnt), free(sid), free(srec), free(rid), free(rrec);
-    return hb_agree(rc);
+    hb_xchg_free(&xc);
+    free(sid), free(srec), free(rid), free(rrec);
+    return rc;
 }
 
 /* Collective. Monte Carlo VaR and ES of this rank's output rows: the union of every
- * rank's top-k of a portfolio holds its global top-k. */
+ * rank's top-k of a portfolio holds its global top-k. Two exchanges: how many losses
+ * each rank keeps of each portfolio, then the losses. */
 static int gather_tails(risk *r, int64_t p_lo, int64_t p_hi, double *var, double *es)
 {
     const int S = hb_size;
@@ -759,40 +760,40 @@ static int gather_tails(risk *r, int64_t p_lo, int64_t p_hi, double *var, double
     const int th = r->ctx->threads;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(th)
     for (int64_t p = 0; p < P; p++) hb_topk_compact(&r->top[p]);
-    int *cnt = hb_calloc((size_t)S * 8, sizeof *cnt);
-    int64_t total = 0;
-    for (int64_t p = 0; p < P; p++) total += r->top[p].n;
-    double *sbuf = hb_malloc((size_t)(total ? total : 1) * sizeof *sbuf);
-    int64_t *sn = hb_malloc((size_t)P * sizeof *sn), *rn = hb_malloc((size_t)(np ? np : 1) * S * sizeof *rn);
-    int rc = hb_agree(cnt && sbuf && sn && rn ? 0 : HB_EINTERNAL);
-    if (rc) return free(cnt), free(sbuf), free(sn), free(rn), rc;
-    int *scnt = cnt, *sdsp = cnt + S, *rcnt = cnt + 2 * S, *rdsp = cnt + 3 * S;
-    int *ncnt = cnt + 4 * S, *ndsp = cnt + 5 * S, *mcnt = cnt + 6 * S, *mdsp = cnt + 7 * S;
-    int64_t k = 0;
-    for (int64_t p = 0; p < P; p++) {
-        memcpy(sbuf + k, r->top[p].buf, (size_t)r->top[p].n * sizeof *sbuf);
-        k += r->top[p].n;
-        sn[p] = r->top[p].n;
-        scnt[owner_of(p, P, S)] += (int)r->top[p].n;
+    hb_xchg xn, xv; /* counts per portfolio; losses */
+    int rc = hb_xchg_init(&xn, 1);
+    if (rc == 0) rc = hb_xchg_init(&xv, TAIL_BLOCK);
+    for (int64_t p = 0; rc == 0 && p < P; p++) {
+        const int d = hb_owner_of(p, P, S);
+        xn.scount[d]++;
+        xv.scount[d] += (size_t)r->top[p].n;
     }
-    for (int d = 0; d < S; d++) {
-        int64_t lo = P * d / S, hi = P * (d + 1) / S;
-        ncnt[d] = (int)(hi - lo), ndsp[d] = (int)lo;
-        mcnt[d] = (int)np, mdsp[d] = (int)(np * d);
-        if (d) sdsp[d] = sdsp[d - 1] + scnt[d - 1];
+    if (rc == 0) rc = hb_xchg_layout(&xn);
+    if (rc == 0) rc = hb_xchg_layout(&xv);
+    size_t rncap = 0, rbcap = 0;
+    int64_t *sn = rc == 0 ? hb_malloc((xn.stotal ? xn.stotal : 1) * sizeof *sn) : NULL, *rn = NULL;
+    double *sbuf = rc == 0 ? hb_malloc((xv.stotal ? xv.stotal : 1) * sizeof *sbuf) : NULL, *rbuf = NULL;
+    if (rc == 0 && (!sn || !sbuf)) rc = HB_EINTERNAL;
+    int64_t p = 0;
+    for (int d = 0; rc == 0 && d < S; d++) {
+        size_t a = xn.sdispl[d], b = xv.sdispl[d];
+        for (size_t i = 0; i < xn.scount[d]; i++, p++) {
+            sn[a + i] = r->top[p].n;
+            memcpy(sbuf + b, r->top[p].buf, (size_t)r->top[p].n * sizeof *sbuf);
+            b += (size_t)r->top[p].n;
+        }
     }
-    MPI_Alltoallv(sn, ncnt, ndsp, MPI_INT64_T, rn, mcnt, mdsp, MPI_INT64_T, MPI_COMM_WORLD);
-    MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
-    int64_t nrecv = 0;
-    for (int d = 0; d < S; d++) rdsp[d] = (int)nrecv, nrecv += rcnt[d];
-    double *rbuf = hb_malloc((size_t)(nrecv ? nrecv : 1) * sizeof *rbuf);
-    double *merge = hb_malloc((size_t)th * (size_t)(S * kmax) * sizeof *merge);
-    int64_t *at = hb_malloc((size_t)(np ? np : 1) * (size_t)S * sizeof *at); /* where portfolio i's part from d starts */
-    rc = hb_agree(rbuf && merge && at ? 0 : HB_EINTERNAL);
+    rc = hb_agree(rc);
+    const hb_xchg_array an = {sn, (void **)&rn, &rncap, sizeof *sn}, av = {sbuf, (void **)&rbuf, &rbcap, sizeof *sbuf};
+    if (rc == 0) rc = hb_xchg_run(&xn, &an, 1);
+    if (rc == 0) rc = hb_xchg_run(&xv, &av, 1);
+    double *merge = rc == 0 ? hb_malloc((size_t)th * (size_t)(S * kmax) * sizeof *merge) : NULL;
+    size_t *at = rc == 0 ? hb_malloc((size_t)(np ? np : 1) * (size_t)S * sizeof *at) : NULL; /* portfolio i's part from d */
+    if (rc == 0) rc = hb_agree(merge && at ? 0 : HB_EINTERNAL);
     if (rc == 0) {
-        MPI_Alltoallv(sbuf, scnt, sdsp, MPI_DOUBLE, rbuf, rcnt, rdsp, MPI_DOUBLE, MPI_COMM_WORLD);
-        for (int d = 0; d < S; d++)
-            for (int64_t i = 0, o = rdsp[d]; i < np; o += rn[d * np + i], i++) at[d * np + i] = o;
+        /* what arrived is in rank order: np counts from each rank, and their losses */
+        size_t o = 0;
+        for (int64_t j = 0; j < S * np; j++) at[j] = o, o += (size_t)rn[j];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(th)
         for (int64_t i = 0; i < np; i++) {
             double *buf = merge + (size_t)omp_get_thread_num() * (size_t)(S * kmax);
@@ -804,9 +805,9 @@ static int gather_tails(risk *r, int64_t p_lo, int64_t p_hi, double *var, double
             hb_risk_tail_select(buf, m, r->mc_n, r->conf, r->nc, r->es_conf, r->ne, var + i * r->nc, es + i * r->ne);
         }
     }
-    free(at);
-    free(cnt), free(sbuf), free(sn), free(rn), free(rbuf), free(merge);
-    return hb_agree(rc);
+    hb_xchg_free(&xn), hb_xchg_free(&xv);
+    free(at), free(sn), free(rn), free(sbuf), free(rbuf), free(merge);
+    return rc;
 }
 
 /* Collective. The dimension scales of /risk. */
@@ -981,7 +982,9 @@ static int write_attrs(risk *r, hb_out *out)
 static int risk_finalize(void *state, hb_out *out)
 {
     risk *r = state;
-    const int64_t p_lo = r->P * hb_rank / hb_size, p_hi = r->P * (hb_rank + 1) / hb_size, np = p_hi - p_lo;
+    int64_t p_lo, p_hi;
+    hb_range_of(r->P, hb_rank, hb_size, &p_lo, &p_hi);
+    const int64_t np = p_hi - p_lo;
     double *rec = hb_malloc((size_t)(np ? np : 1) * (size_t)r->lay.size * sizeof *rec);
     double *mcv = hb_malloc((size_t)(np ? np : 1) * (size_t)r->nc * sizeof *mcv);
     double *mce = hb_malloc((size_t)(np ? np : 1) * (size_t)r->ne * sizeof *mce);
