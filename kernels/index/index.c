@@ -18,6 +18,7 @@
 #include "kernels/kernel.h"
 
 #include "core/hb.h"
+#include "kernels/common/exchange.h"
 #include "kernels/index/tok.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@
 #define RUN_MAGIC "HBIXRUN1"
 #define STATE_MAGIC "HBIXST01"
 #define SAMPLES_PER_RUN 64
-#define XBLOCK 4096            /* Alltoallv unit: counts in blocks reach far past 2 GB */
+#define XBLOCK 4096            /* bytes per MPI block of the exchange of slices */
 #define CHECK_BLOCK (1 << 20)  /* offsets validated this many at a time */
 
 static const hb_option index_options[] = {
@@ -286,7 +287,8 @@ static int index_validate(const hb_optset *o, const char **key, char *msg, size_
 static int check_offsets(ix *x)
 {
     const int64_t n = x->N + 1;
-    int64_t lo = n * hb_rank / hb_size, hi = n * (hb_rank + 1) / hb_size;
+    int64_t lo, hi;
+    hb_range_of(n, hb_rank, hb_size, &lo, &hi);
     int64_t *buf = hb_malloc((size_t)(CHECK_BLOCK + 1) * sizeof *buf);
     int rc = buf ? 0 : HB_EINTERNAL;
     int64_t bad = INT64_MAX, badv = 0, prevv = 0;
@@ -699,8 +701,8 @@ static int index_map(void *state, int64_t c)
 {
     ix *x = state;
     hb_step_ctx *ctx = x->ctx;
-    const int64_t start = c * ctx->chunk_rows;
-    const int64_t n = start + ctx->chunk_rows > x->N ? x->N - start : ctx->chunk_rows;
+    int64_t start, n;
+    hb_chunk_range(c, ctx->chunk_rows, x->N, &start, &n);
     HB_CALL(hb_dset_read(x->offsets, HB_I64, start, n + 1, x->off));
     const int64_t b0 = x->off[0], bytes = x->off[n] - b0;
     if ((size_t)bytes > x->bufcap) {
@@ -807,10 +809,8 @@ static int index_load(void *state, const void *buf, size_t len)
                               "its index runs were made with other tokenizer settings (a changed stop word file?); "
                               "run with --fresh");
         runv v;
-        int64_t c = (int64_t)rh.chunk;
-        int64_t n = c >= 0 && c < ctx->n_chunks ? (c + 1) * ctx->chunk_rows > x->N ? x->N - c * ctx->chunk_rows
-                                                                                     : ctx->chunk_rows
-                                                : -1;
+        int64_t c = (int64_t)rh.chunk, start, n = -1;
+        if (c >= 0 && c < ctx->n_chunks) hb_chunk_range(c, ctx->chunk_rows, x->N, &start, &n);
         if (check_run(blob, rh.bytes, x->positions, &v) != 0 || n < 0 || rh.n_docs != (uint64_t)n ||
             rh.doc0 != (uint64_t)(c * ctx->chunk_rows) || add_run(x, blob) != 0) {
             free(blob);
@@ -1000,17 +1000,16 @@ static void put_slice(const runv *v, uint64_t a, uint64_t b, int positions, uint
     if (positions) memcpy(dst + L.pos, v->pos + v->xoff[a], h.npos * 4);
 }
 
-/* Collective. Sends every run's slice of rank d's terms to rank d (one MPI_Alltoallv, in
- * blocks of XBLOCK bytes so that counts stay ints far past 2 GB); *src gets this rank's
- * own slices (pointing into its runs) and the received ones (into *recv). */
+/* Collective. Sends every run's slice of rank d's terms to rank d (one exchange of
+ * bytes in blocks of XBLOCK, so that counts stay ints far past 2 GB); *src gets this
+ * rank's own slices (pointing into its runs) and the received ones (into *recv). */
 static int exchange_slices(ix *x, const sample *smp, const size_t *split, source **src, size_t *nsrc, uint8_t **recv)
 {
     const int P = hb_size, me = hb_rank;
     uint64_t *a = hb_malloc((x->nruns ? x->nruns : 1) * (size_t)(P + 1) * sizeof *a);
-    size_t *bytes = hb_calloc((size_t)P, sizeof *bytes);
-    int *scount = hb_malloc((size_t)P * sizeof(int)), *sdispl = hb_malloc((size_t)P * sizeof(int));
-    int *rcount = hb_malloc((size_t)P * sizeof(int)), *rdispl = hb_malloc((size_t)P * sizeof(int));
-    int rc = a && bytes && scount && sdispl && rcount && rdispl ? 0 : HB_EINTERNAL;
+    hb_xchg xc;
+    int rc = hb_xchg_init(&xc, XBLOCK);
+    if (rc == 0 && !a) rc = HB_EINTERNAL;
     /* a[i*(P+1) + d] is the first term of run i that rank d owns */
     for (size_t i = 0; rc == 0 && i < x->nruns; i++) {
         runv v;
@@ -1022,91 +1021,52 @@ static int exchange_slices(ix *x, const sample *smp, const size_t *split, source
             ai[d] = s ? lower_bound(&v, ai[d - 1], v.h->n_terms, s->s, s->len) : v.h->n_terms;
         }
         for (int d = 0; d < P; d++)
-            if (d != me && ai[d + 1] > ai[d]) bytes[d] += slice_bytes(&v, ai[d], ai[d + 1], x->positions);
+            if (d != me && ai[d + 1] > ai[d]) xc.scount[d] += slice_bytes(&v, ai[d], ai[d + 1], x->positions);
     }
-    size_t total = 0;
+    if (rc == 0) rc = hb_xchg_layout(&xc);
+    uint8_t *send = NULL, *rbuf = NULL;
+    size_t scap = 0, rcap = 0;
+    if (rc == 0) rc = hb_xchg_reserve((void **)&send, &scap, xc.stotal, 1);
     for (int d = 0; rc == 0 && d < P; d++) {
-        size_t blocks = d == me ? 0 : (bytes[d] + 8 + XBLOCK - 1) / XBLOCK;
-        if (total / XBLOCK + blocks > INT_MAX) rc = hb_err_set(HB_EINTERNAL, "index", "shuffle too large");
-        sdispl[d] = (int)(total / XBLOCK), scount[d] = (int)blocks;
-        total += blocks * XBLOCK;
-    }
-    uint8_t *send = rc == 0 ? hb_malloc(total ? total : 1) : NULL;
-    if (rc == 0 && !send) rc = HB_EINTERNAL;
-    for (int d = 0; rc == 0 && d < P; d++) {
-        if (d == me) continue;
-        uint8_t *p = send + (size_t)sdispl[d] * XBLOCK;
-        uint64_t count = 0;
-        size_t at = 8;
-        for (size_t i = 0; i < x->nruns; i++) {
+        uint8_t *p = send + xc.sdispl[d];
+        for (size_t i = 0; d != me && i < x->nruns; i++) {
             runv v;
             view(x->runs[i], &v);
             const uint64_t *ai = a + i * (size_t)(P + 1);
             if (ai[d + 1] == ai[d]) continue;
-            put_slice(&v, ai[d], ai[d + 1], x->positions, p + at);
-            at += slice_bytes(&v, ai[d], ai[d + 1], x->positions);
-            count++;
+            put_slice(&v, ai[d], ai[d + 1], x->positions, p);
+            p += slice_bytes(&v, ai[d], ai[d + 1], x->positions);
         }
-        memcpy(p, &count, 8);
-        memset(p + at, 0, (size_t)scount[d] * XBLOCK - at); /* the last block's tail */
     }
-    uint8_t *rbuf = NULL;
-    if ((rc = hb_agree(rc)) == 0) {
-        MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, MPI_COMM_WORLD);
-        size_t rtotal = 0;
-        for (int d = 0; d < P; d++) {
-            if (rtotal / XBLOCK > INT_MAX) rc = HB_EINTERNAL;
-            rdispl[d] = (int)(rtotal / XBLOCK);
-            rtotal += (size_t)rcount[d] * XBLOCK;
-        }
-        rbuf = rc == 0 ? hb_malloc(rtotal ? rtotal : 1) : NULL;
-        if (rc == 0 && !rbuf) rc = HB_EINTERNAL;
-        rc = hb_agree(rc);
-    }
-    if (rc == 0) {
-        MPI_Datatype blk;
-        MPI_Type_contiguous(XBLOCK, MPI_BYTE, &blk);
-        MPI_Type_commit(&blk);
-        rc = MPI_Alltoallv(send, scount, sdispl, blk, rbuf, rcount, rdispl, blk, MPI_COMM_WORLD) == MPI_SUCCESS
-                 ? 0
-                 : hb_err_set(HB_EINTERNAL, "index", "MPI_Alltoallv of the postings failed");
-        MPI_Type_free(&blk);
-    }
+    rc = hb_agree(rc);
+    const hb_xchg_array xa = {send, (void **)&rbuf, &rcap, 1};
+    if (rc == 0) rc = hb_xchg_run(&xc, &xa, 1);
     free(send);
-    /* this rank's sources: its own runs' slices, then what it received */
-    size_t ns = 0, cap = x->nruns;
-    for (int d = 0; rc == 0 && d < P; d++) {
-        uint64_t cnt = 0;
-        if (rcount[d]) memcpy(&cnt, rbuf + (size_t)rdispl[d] * XBLOCK, 8);
-        if (cnt > (size_t)rcount[d] * XBLOCK) rc = HB_EINTERNAL;
-        cap += (size_t)cnt;
-    }
-    source *s = rc == 0 ? hb_malloc((cap ? cap : 1) * sizeof *s) : NULL;
-    if (rc == 0 && !s) rc = HB_EINTERNAL;
+    /* this rank's sources: its own runs' slices, then what it received, rank by rank */
+    size_t ns = 0, cap = 0;
+    source *s = NULL;
     for (size_t i = 0; rc == 0 && i < x->nruns; i++) {
         const uint64_t *ai = a + i * (size_t)(P + 1);
         if (ai[me + 1] == ai[me]) continue;
-        view(x->runs[i], &s[ns].v);
-        s[ns].t0 = ai[me], s[ns].t1 = ai[me + 1];
-        ns++;
+        if (hb_grow((void **)&s, &cap, ns + 1, sizeof *s)) rc = hb_err_set(HB_EINTERNAL, "index", "out of memory");
+        else view(x->runs[i], &s[ns].v), s[ns].t0 = ai[me], s[ns].t1 = ai[me + 1], ns++;
     }
+    const uint8_t *p = rbuf;
     for (int d = 0; rc == 0 && d < P; d++) {
-        if (!rcount[d]) continue;
-        const uint8_t *p = rbuf + (size_t)rdispl[d] * XBLOCK, *end = p + (size_t)rcount[d] * XBLOCK;
-        uint64_t cnt;
-        memcpy(&cnt, p, 8);
-        p += 8;
-        for (uint64_t k = 0; k < cnt && rc == 0; k++) {
-            if (check_run(p, (size_t)(end - p), x->positions, &s[ns].v) != 0) {
+        const uint8_t *end = p + xc.rcount[d];
+        while (rc == 0 && p < end) {
+            if (hb_grow((void **)&s, &cap, ns + 1, sizeof *s)) {
+                rc = hb_err_set(HB_EINTERNAL, "index", "out of memory");
+            } else if (check_run(p, (size_t)(end - p), x->positions, &s[ns].v) != 0) {
                 rc = hb_err_set(HB_EINTERNAL, "index", "a slice received from rank %d is malformed", d);
-                break;
+            } else {
+                s[ns].t0 = 0, s[ns].t1 = s[ns].v.h->n_terms;
+                p += s[ns++].v.h->bytes;
             }
-            s[ns].t0 = 0, s[ns].t1 = s[ns].v.h->n_terms;
-            p += s[ns].v.h->bytes;
-            ns++;
         }
     }
-    free(a), free(bytes), free(scount), free(sdispl), free(rcount), free(rdispl);
+    free(a);
+    hb_xchg_free(&xc);
     *src = s;
     *nsrc = ns;
     *recv = rbuf;
