@@ -17,6 +17,7 @@
 #include "kernels/common/exchange.h"
 #include "kernels/common/order.h"
 #include "kernels/common/xsum.h"
+#include "kernels/traffic/format.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -736,20 +737,21 @@ static int write_results(traffic *tr, const results *r, hb_out *out)
 {
     const uint64_t S = (uint64_t)tr->S, s0 = (uint64_t)tr->s0, ns = (uint64_t)(tr->s1 - tr->s0);
     const uint64_t dw[3] = {S, 7, 24}, de[2] = {S, 24}, d1[1] = {S};
-    HB_CALL(hb_out_group(out, "/traffic"));
+    HB_CALL(hb_out_group(out, HB_TRAFFIC_GROUP));
+    HB_CALL(hb_out_attr_i64(out, HB_TRAFFIC_GROUP, HB_FORMAT_VERSION_ATTR, HB_TRAFFIC_FORMAT_VERSION));
     uint32_t *ids = hb_malloc(S * sizeof *ids);
     if (!ids) return HB_EINTERNAL;
     for (uint64_t s = 0; s < S; s++) ids[s] = (uint32_t)s;
     static const uint32_t dows[7] = {0, 1, 2, 3, 4, 5, 6};
     static const uint32_t hours[24] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
-    int rc = hb_out_scale(out, "/traffic/segment", "segment", HB_U32, S, ids, "1");
+    int rc = hb_out_scale(out, HB_TRAFFIC_SEGMENT, "segment", HB_U32, S, ids, "1");
     free(ids);
     HB_CALL(rc);
-    HB_CALL(hb_out_attr_str(out, "/traffic/segment", "description", "road segment id"));
-    HB_CALL(hb_out_scale(out, "/traffic/day_of_week", "day_of_week", HB_U32, 7, dows, "1"));
-    HB_CALL(hb_out_attr_str(out, "/traffic/day_of_week", "description", "ISO day of week of local time, 0 = Monday"));
-    HB_CALL(hb_out_scale(out, "/traffic/hour", "hour", HB_U32, 24, hours, "h"));
-    HB_CALL(hb_out_attr_str(out, "/traffic/hour", "description", "hour of local wall-clock time"));
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_SEGMENT, "description", "road segment id"));
+    HB_CALL(hb_out_scale(out, HB_TRAFFIC_DAY_OF_WEEK, "day_of_week", HB_U32, 7, dows, "1"));
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_DAY_OF_WEEK, "description", "ISO day of week of local time, 0 = Monday"));
+    HB_CALL(hb_out_scale(out, HB_TRAFFIC_HOUR, "hour", HB_U32, 24, hours, "h"));
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_HOUR, "description", "hour of local wall-clock time"));
 
     char name[64], desc[160];
     struct {
@@ -758,14 +760,14 @@ static int write_results(traffic *tr, const results *r, hb_out *out)
         const void *data;
         const char *units, *desc;
     } grid[3 + HB_OPT_LIST_MAX] = {
-        {"/traffic/count", HB_U64, r->count, "1", "valid observations on non-event days"},
-        {"/traffic/mean_speed", HB_F64, r->mean, "km/h", "mean speed; NaN where count is 0"},
-        {"/traffic/travel_time_index", HB_F64, r->tti, "1", "free_flow_speed / mean_speed; NaN where undefined"},
+        {HB_TRAFFIC_COUNT, HB_U64, r->count, "1", "valid observations on non-event days"},
+        {HB_TRAFFIC_MEAN_SPEED, HB_F64, r->mean, "km/h", "mean speed; NaN where count is 0"},
+        {HB_TRAFFIC_TRAVEL_TIME_INDEX, HB_F64, r->tti, "1", "free_flow_speed / mean_speed; NaN where undefined"},
     };
     static char pnames[HB_OPT_LIST_MAX][64], pdesc[HB_OPT_LIST_MAX][96];
     int ng = 3;
     for (int j = 0; j < tr->npct; j++, ng++) {
-        snprintf(pnames[j], sizeof pnames[j], "/traffic/speed_p%g", tr->pct[j]);
+        snprintf(pnames[j], sizeof pnames[j], HB_TRAFFIC_SPEED_PCT_FMT, tr->pct[j]);
         snprintf(pdesc[j], sizeof pdesc[j], "%g-th percentile of speed (linear, type 7); NaN where count is 0",
                  tr->pct[j]);
         grid[ng].path = pnames[j], grid[ng].t = HB_F64, grid[ng].data = r->pct[j];
@@ -773,45 +775,45 @@ static int write_results(traffic *tr, const results *r, hb_out *out)
     }
     for (int g = 0; g < ng; g++) {
         HB_CALL(hb_out_write(out, grid[g].path, grid[g].t, 3, dw, s0, ns, grid[g].data, grid[g].units, grid[g].desc));
-        HB_CALL(hb_out_attach(out, grid[g].path, 0, "/traffic/segment"));
-        HB_CALL(hb_out_attach(out, grid[g].path, 1, "/traffic/day_of_week"));
-        HB_CALL(hb_out_attach(out, grid[g].path, 2, "/traffic/hour"));
+        HB_CALL(hb_out_attach(out, grid[g].path, 0, HB_TRAFFIC_SEGMENT));
+        HB_CALL(hb_out_attach(out, grid[g].path, 1, HB_TRAFFIC_DAY_OF_WEEK));
+        HB_CALL(hb_out_attach(out, grid[g].path, 2, HB_TRAFFIC_HOUR));
     }
-    HB_CALL(hb_out_write(out, "/traffic/free_flow_speed", HB_F64, 1, d1, s0, ns, r->ffs, "km/h",
+    HB_CALL(hb_out_write(out, HB_TRAFFIC_FREE_FLOW_SPEED, HB_F64, 1, d1, s0, ns, r->ffs, "km/h",
                          tr->ffs_in ? "free-flow speed from the input's /segments/free_flow_speed"
                                     : "85th percentile of the segment's valid non-event speeds"));
-    HB_CALL(hb_out_attach(out, "/traffic/free_flow_speed", 0, "/traffic/segment"));
-    HB_CALL(hb_out_write(out, "/traffic/segment_count", HB_U64, 1, d1, s0, ns, r->seg_count, "1",
+    HB_CALL(hb_out_attach(out, HB_TRAFFIC_FREE_FLOW_SPEED, 0, HB_TRAFFIC_SEGMENT));
+    HB_CALL(hb_out_write(out, HB_TRAFFIC_SEGMENT_COUNT, HB_U64, 1, d1, s0, ns, r->seg_count, "1",
                          "valid observations of the segment, event days included"));
-    HB_CALL(hb_out_attach(out, "/traffic/segment_count", 0, "/traffic/segment"));
+    HB_CALL(hb_out_attach(out, HB_TRAFFIC_SEGMENT_COUNT, 0, HB_TRAFFIC_SEGMENT));
     if (tr->has_events) {
-        HB_CALL(hb_out_group(out, "/traffic/events"));
-        HB_CALL(hb_out_write(out, "/traffic/events/count", HB_U64, 2, de, s0, ns, r->ev_count, "1",
+        HB_CALL(hb_out_group(out, HB_TRAFFIC_EVENTS));
+        HB_CALL(hb_out_write(out, HB_TRAFFIC_EVENTS_COUNT, HB_U64, 2, de, s0, ns, r->ev_count, "1",
                              "valid observations on event days"));
-        HB_CALL(hb_out_write(out, "/traffic/events/mean_speed", HB_F64, 2, de, s0, ns, r->ev_mean, "km/h",
+        HB_CALL(hb_out_write(out, HB_TRAFFIC_EVENTS_MEAN_SPEED, HB_F64, 2, de, s0, ns, r->ev_mean, "km/h",
                              "mean speed on event days; NaN where count is 0"));
         for (int j = 0; j < tr->npct; j++) {
-            snprintf(name, sizeof name, "/traffic/events/speed_p%g", tr->pct[j]);
+            snprintf(name, sizeof name, HB_TRAFFIC_EVENTS_SPEED_PCT_FMT, tr->pct[j]);
             snprintf(desc, sizeof desc, "%g-th percentile of speed on event days; NaN where count is 0", tr->pct[j]);
             HB_CALL(hb_out_write(out, name, HB_F64, 2, de, s0, ns, r->ev_pct[j], "km/h", desc));
         }
-        static const char *const evsets[] = {"count", "mean_speed"};
+        static const char *const evsets[] = {HB_TRAFFIC_EVENTS_COUNT, HB_TRAFFIC_EVENTS_MEAN_SPEED};
         for (int j = 0; j < 2 + tr->npct; j++) {
-            if (j < 2) snprintf(name, sizeof name, "/traffic/events/%s", evsets[j]);
-            else snprintf(name, sizeof name, "/traffic/events/speed_p%g", tr->pct[j - 2]);
-            HB_CALL(hb_out_attach(out, name, 0, "/traffic/segment"));
-            HB_CALL(hb_out_attach(out, name, 1, "/traffic/hour"));
+            if (j < 2) snprintf(name, sizeof name, "%s", evsets[j]);
+            else snprintf(name, sizeof name, HB_TRAFFIC_EVENTS_SPEED_PCT_FMT, tr->pct[j - 2]);
+            HB_CALL(hb_out_attach(out, name, 0, HB_TRAFFIC_SEGMENT));
+            HB_CALL(hb_out_attach(out, name, 1, HB_TRAFFIC_HOUR));
         }
     }
     uint64_t c[4] = {tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time};
     MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_total", c[0]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_valid", c[0] - c[1] - c[2] - c[3]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_speed", c[1]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_segment", c[2]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_time", c[3]));
-    HB_CALL(hb_out_attr_str(out, "/traffic", "timezone", tr->tz));
-    HB_CALL(hb_out_attr_f64(out, "/traffic", "percentiles", tr->pct, tr->npct));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_total", c[0]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_valid", c[0] - c[1] - c[2] - c[3]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_invalid_speed", c[1]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_invalid_segment", c[2]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_invalid_time", c[3]));
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_GROUP, "timezone", tr->tz));
+    HB_CALL(hb_out_attr_f64(out, HB_TRAFFIC_GROUP, "percentiles", tr->pct, tr->npct));
     HB_INFO("traffic: %llu rows, %llu valid, invalid: %llu speed, %llu segment, %llu time; %lld segments",
             (unsigned long long)c[0], (unsigned long long)(c[0] - c[1] - c[2] - c[3]), (unsigned long long)c[1],
             (unsigned long long)c[2], (unsigned long long)c[3], (long long)tr->S);
