@@ -24,6 +24,7 @@
 #include "core/calendar.h"
 #include "kernels/common/exchange.h"
 #include "kernels/risk/calc.h"
+#include "kernels/risk/format.h"
 #include "kernels/risk/rng.h"
 
 #include <gsl/gsl_cblas.h>
@@ -819,44 +820,40 @@ static int write_scales(risk *r, hb_out *out)
     int rc = hb_agree(ids && dates ? 0 : HB_EINTERNAL);
     for (int64_t i = 0; rc == 0 && i < n; i++) ids[i] = (uint32_t)i;
     for (int64_t i = 0; rc == 0 && i < r->window; i++) dates[i] = (int32_t)r->dates[r->ia - r->window + 1 + i];
-    if (rc == 0) rc = hb_out_scale(out, "/risk/portfolio", "portfolio", HB_U32, (uint64_t)P, ids, "1");
-    if (rc == 0) rc = hb_out_attr_str(out, "/risk/portfolio", "description", "portfolio id (row of the positions)");
-    if (rc == 0) rc = hb_out_scale(out, "/risk/asset", "asset", HB_U32, (uint64_t)A, ids, "1");
-    if (rc == 0) rc = hb_out_attr_str(out, "/risk/asset", "description", "asset id (column of /market/prices)");
-    if (rc == 0) rc = hb_out_scale(out, "/risk/confidence", "confidence", HB_F64, (uint64_t)r->nc, r->conf, "1");
-    if (rc == 0) rc = hb_out_attr_str(out, "/risk/confidence", "description", "VaR confidence level");
-    if (rc == 0) rc = hb_out_scale(out, "/risk/es_confidence", "es_confidence", HB_F64, (uint64_t)r->ne, r->es_conf, "1");
-    if (rc == 0) rc = hb_out_attr_str(out, "/risk/es_confidence", "description", "expected shortfall confidence level");
-    if (rc == 0 && r->write_pnl) rc = hb_out_scale(out, "/risk/date", "date", HB_I32, (uint64_t)r->window, dates, "yyyymmdd");
+    if (rc == 0) rc = hb_out_scale(out, HB_RISK_PORTFOLIO, "portfolio", HB_U32, (uint64_t)P, ids, "1");
+    if (rc == 0) rc = hb_out_attr_str(out, HB_RISK_PORTFOLIO, "description", "portfolio id (row of the positions)");
+    if (rc == 0) rc = hb_out_scale(out, HB_RISK_ASSET, "asset", HB_U32, (uint64_t)A, ids, "1");
+    if (rc == 0) rc = hb_out_attr_str(out, HB_RISK_ASSET, "description", "asset id (column of /market/prices)");
+    if (rc == 0) rc = hb_out_scale(out, HB_RISK_CONFIDENCE, "confidence", HB_F64, (uint64_t)r->nc, r->conf, "1");
+    if (rc == 0) rc = hb_out_attr_str(out, HB_RISK_CONFIDENCE, "description", "VaR confidence level");
+    if (rc == 0) rc = hb_out_scale(out, HB_RISK_ES_CONFIDENCE, "es_confidence", HB_F64, (uint64_t)r->ne, r->es_conf, "1");
+    if (rc == 0) rc = hb_out_attr_str(out, HB_RISK_ES_CONFIDENCE, "description", "expected shortfall confidence level");
+    if (rc == 0 && r->write_pnl) rc = hb_out_scale(out, HB_RISK_DATE, "date", HB_I32, (uint64_t)r->window, dates, "yyyymmdd");
     if (rc == 0 && r->write_pnl)
-        rc = hb_out_attr_str(out, "/risk/date", "description", "return-day of the window (P&L dated at its close)");
+        rc = hb_out_attr_str(out, HB_RISK_DATE, "description", "return-day of the window (P&L dated at its close)");
     free(ids), free(dates);
     return rc;
 }
 
 /* Collective. A [P, levels] dataset with its confidence attribute and scales. */
-static int write_levels(risk *r, hb_out *out, const char *name, int es, uint64_t p_lo, uint64_t np, const double *v,
+static int write_levels(risk *r, hb_out *out, const char *path, int es, uint64_t p_lo, uint64_t np, const double *v,
                         const char *desc)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/risk/%s", name);
     const int n = es ? r->ne : r->nc;
     const uint64_t dims[2] = {(uint64_t)r->P, (uint64_t)n};
     HB_CALL(hb_out_write(out, path, HB_F64, 2, dims, p_lo, np, v, "currency", desc));
     HB_CALL(hb_out_attr_f64(out, path, "confidence", es ? r->es_conf : r->conf, n));
-    HB_CALL(hb_out_attach(out, path, 0, "/risk/portfolio"));
-    return hb_out_attach(out, path, 1, es ? "/risk/es_confidence" : "/risk/confidence");
+    HB_CALL(hb_out_attach(out, path, 0, HB_RISK_PORTFOLIO));
+    return hb_out_attach(out, path, 1, es ? HB_RISK_ES_CONFIDENCE : HB_RISK_CONFIDENCE);
 }
 
 /* Collective. A [P] dataset of this rank's rows, attached to the portfolio scale. */
-static int write_vec(hb_out *out, const char *name, hb_elem t, uint64_t P, uint64_t p_lo, uint64_t np, const void *v,
+static int write_vec(hb_out *out, const char *path, hb_elem t, uint64_t P, uint64_t p_lo, uint64_t np, const void *v,
                      const char *units, const char *desc)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/risk/%s", name);
     const uint64_t dims[1] = {P};
     HB_CALL(hb_out_write(out, path, t, 1, dims, p_lo, np, v, units, desc));
-    return hb_out_attach(out, path, 0, "/risk/portfolio");
+    return hb_out_attach(out, path, 0, HB_RISK_PORTFOLIO);
 }
 
 /* Column off (count n) of records rec [np x rw] into out [np x n]. */
@@ -879,15 +876,16 @@ static int write_results(risk *r, hb_out *out, int64_t p_lo, int64_t np, const d
     uint32_t *u32 = hb_malloc((size_t)(np ? np : 1) * sizeof *u32);
     uint8_t *u8 = hb_malloc((size_t)(np ? np : 1));
     int rc = hb_agree(col && u32 && u8 ? 0 : HB_EINTERNAL);
-    if (rc == 0) rc = hb_out_group(out, "/risk");
+    if (rc == 0) rc = hb_out_group(out, HB_RISK_GROUP);
+    if (rc == 0) rc = hb_out_attr_i64(out, HB_RISK_GROUP, HB_FORMAT_VERSION_ATTR, HB_RISK_FORMAT_VERSION);
     if (rc == 0) rc = write_scales(r, out);
     static const struct {
         int method, off_var, off_es;
         const char *var, *es, *vdesc, *edesc;
     } m[2] = {
-        {M_HIST, 0, 1, "var_historical", "es_historical", "historical VaR: k-th largest of the window's losses",
+        {M_HIST, 0, 1, HB_RISK_VAR_HISTORICAL, HB_RISK_ES_HISTORICAL, "historical VaR: k-th largest of the window's losses",
          "historical ES: mean of the k largest of the window's losses"},
-        {M_PARAM, 2, 3, "var_parametric", "es_parametric", "normal VaR: z_c sigma - mu of the window's P&L",
+        {M_PARAM, 2, 3, HB_RISK_VAR_PARAMETRIC, HB_RISK_ES_PARAMETRIC, "normal VaR: z_c sigma - mu of the window's P&L",
          "normal ES: sigma phi(z_c) / (1 - c) - mu of the window's P&L"},
     };
     const int offs[4] = {l->var_h, l->es_h, l->var_p, l->es_p};
@@ -899,50 +897,50 @@ static int write_results(risk *r, hb_out *out, int64_t p_lo, int64_t np, const d
         if (rc == 0) rc = write_levels(r, out, m[i].es, 1, lo, n, col, m[i].edesc);
     }
     if (rc == 0 && (r->methods & M_MC)) {
-        rc = write_levels(r, out, "var_montecarlo", 0, lo, n, mcv, "Monte Carlo VaR: k-th largest scenario loss");
+        rc = write_levels(r, out, HB_RISK_VAR_MONTECARLO, 0, lo, n, mcv, "Monte Carlo VaR: k-th largest scenario loss");
         if (rc == 0)
-            rc = write_levels(r, out, "es_montecarlo", 1, lo, n, mce, "Monte Carlo ES: mean of the k largest scenario losses");
+            rc = write_levels(r, out, HB_RISK_ES_MONTECARLO, 1, lo, n, mce, "Monte Carlo ES: mean of the k largest scenario losses");
     }
     if (rc == 0) column(rec, np, rw, l->mean, 1, col);
-    if (rc == 0) rc = write_vec(out, "mean_pnl", HB_F64, P, lo, n, col, "currency", "mean daily P&L over the window");
+    if (rc == 0) rc = write_vec(out, HB_RISK_MEAN_PNL, HB_F64, P, lo, n, col, "currency", "mean daily P&L over the window");
     if (rc == 0) column(rec, np, rw, l->vol, 1, col);
     if (rc == 0)
-        rc = write_vec(out, "volatility", HB_F64, P, lo, n, col, "currency",
+        rc = write_vec(out, HB_RISK_VOLATILITY, HB_F64, P, lo, n, col, "currency",
                        "standard deviation (N - 1) of the daily P&L over the window");
     if (rc == 0) {
         const uint64_t dims[2] = {P, (uint64_t)r->A};
-        rc = hb_out_write(out, "/risk/exposure", HB_F64, 2, dims, lo, n, r->E + p_lo * r->A, "currency",
+        rc = hb_out_write(out, HB_RISK_EXPOSURE, HB_F64, 2, dims, lo, n, r->E + p_lo * r->A, "currency",
                           strcmp(r->positions, "exposure") == 0
                               ? "value held per asset, from /portfolios/exposure"
                               : "value held per asset at as_of: transactions' quantity up to as_of x price at as_of");
-        if (rc == 0) rc = hb_out_attach(out, "/risk/exposure", 0, "/risk/portfolio");
-        if (rc == 0) rc = hb_out_attach(out, "/risk/exposure", 1, "/risk/asset");
+        if (rc == 0) rc = hb_out_attach(out, HB_RISK_EXPOSURE, 0, HB_RISK_PORTFOLIO);
+        if (rc == 0) rc = hb_out_attach(out, HB_RISK_EXPOSURE, 1, HB_RISK_ASSET);
     }
     if (rc == 0 && r->backtest > 0) {
         for (int64_t i = 0; i < np; i++) u32[i] = (uint32_t)rec[i * rw + l->exc], u8[i] = (uint8_t)rec[i * rw + l->zone];
-        rc = write_vec(out, "backtest_exceptions", HB_U32, P, lo, n, u32, "1",
+        rc = write_vec(out, HB_RISK_BACKTEST_EXCEPTIONS, HB_U32, P, lo, n, u32, "1",
                        "backtest days whose loss exceeded the historical VaR of the window before them");
         static const struct {
             const char *name, *desc;
-        } bt[4] = {{"kupiec_lr", "Kupiec proportion-of-failures likelihood ratio"},
-                   {"kupiec_pvalue", "chi-squared(1) p-value of kupiec_lr"},
-                   {"christoffersen_lr", "Christoffersen independence likelihood ratio (0 when undefined)"},
-                   {"christoffersen_pvalue", "chi-squared(1) p-value of christoffersen_lr"}};
+        } bt[4] = {{HB_RISK_KUPIEC_LR, "Kupiec proportion-of-failures likelihood ratio"},
+                   {HB_RISK_KUPIEC_PVALUE, "chi-squared(1) p-value of kupiec_lr"},
+                   {HB_RISK_CHRISTOFFERSEN_LR, "Christoffersen independence likelihood ratio (0 when undefined)"},
+                   {HB_RISK_CHRISTOFFERSEN_PVALUE, "chi-squared(1) p-value of christoffersen_lr"}};
         const int bo[4] = {l->kupiec_lr, l->kupiec_p, l->chr_lr, l->chr_p};
         for (int i = 0; i < 4 && rc == 0; i++) {
             column(rec, np, rw, bo[i], 1, col);
             rc = write_vec(out, bt[i].name, HB_F64, P, lo, n, col, "1", bt[i].desc);
         }
         if (rc == 0)
-            rc = write_vec(out, "traffic_light", HB_U8, P, lo, n, u8, "1",
+            rc = write_vec(out, HB_RISK_TRAFFIC_LIGHT, HB_U8, P, lo, n, u8, "1",
                            "Basel zone of the exceptions: 0 green, 1 yellow, 2 red");
     }
     if (rc == 0 && r->write_pnl) {
         const uint64_t dims[2] = {P, (uint64_t)r->window};
         column(rec, np, rw, l->pnl, (int)r->window, col);
-        rc = hb_out_write(out, "/risk/pnl", HB_F64, 2, dims, lo, n, col, "currency", "daily P&L of the window");
-        if (rc == 0) rc = hb_out_attach(out, "/risk/pnl", 0, "/risk/portfolio");
-        if (rc == 0) rc = hb_out_attach(out, "/risk/pnl", 1, "/risk/date");
+        rc = hb_out_write(out, HB_RISK_PNL, HB_F64, 2, dims, lo, n, col, "currency", "daily P&L of the window");
+        if (rc == 0) rc = hb_out_attach(out, HB_RISK_PNL, 0, HB_RISK_PORTFOLIO);
+        if (rc == 0) rc = hb_out_attach(out, HB_RISK_PNL, 1, HB_RISK_DATE);
     }
     free(col), free(u32), free(u8);
     return rc;
@@ -951,7 +949,7 @@ static int write_results(risk *r, hb_out *out, int64_t p_lo, int64_t np, const d
 /* Collective. The attributes of /risk: what was computed, from what, as of when. */
 static int write_attrs(risk *r, hb_out *out)
 {
-    const char *g = "/risk";
+    const char *g = HB_RISK_GROUP;
     char methods[64] = "";
     static const char *const names[] = {"historical", "parametric", "montecarlo"};
     for (int i = 0; i < 3; i++)
