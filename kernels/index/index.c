@@ -19,6 +19,7 @@
 
 #include "core/hb.h"
 #include "kernels/common/exchange.h"
+#include "kernels/index/format.h"
 #include "kernels/index/tok.h"
 
 #include <errno.h>
@@ -1192,12 +1193,12 @@ static void free_block(block *b)
 static int write_documents(ix *x, hb_out *out)
 {
     const uint64_t N = (uint64_t)x->N;
-    HB_CALL(hb_out_dataset(out, "/index/doc_length", HB_U32, 1, &N, "1", "tokens kept per document"));
+    HB_CALL(hb_out_dataset(out, HB_INDEX_DOC_LENGTH, HB_U32, 1, &N, "1", "tokens kept per document"));
     if (x->docid)
-        HB_CALL(hb_out_dataset(out, "/index/doc_id", HB_I64, 1, &N, NULL, "document id from /corpus/doc_id"));
+        HB_CALL(hb_out_dataset(out, HB_INDEX_DOC_ID, HB_I64, 1, &N, NULL, "document id from /corpus/doc_id"));
     hb_oset *dl = NULL, *di = NULL;
-    int rc = hb_oset_open(out, "/index/doc_length", &dl);
-    if (x->docid && rc == 0) rc = hb_oset_open(out, "/index/doc_id", &di);
+    int rc = hb_oset_open(out, HB_INDEX_DOC_LENGTH, &dl);
+    if (x->docid && rc == 0) rc = hb_oset_open(out, HB_INDEX_DOC_ID, &di);
     int64_t *ids = NULL;
     size_t idcap = 0;
     for (size_t i = 0; rc == 0 && i < x->nruns;) {
@@ -1286,9 +1287,9 @@ static int write_index(ix *x, hb_out *out, const block *blk)
     if (hb_rank == 0) memset(&base, 0, sizeof base);
     MPI_Allreduce(mine.v, tot.v, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     const uint64_t V = tot.v[0], V1 = V + 1, TB = tot.v[1], NNZ = tot.v[2], NNZ1 = NNZ + 1, NPOS = tot.v[3];
-    static const char *const names[] = {"/index/terms", "/index/term_offsets", "/index/df", "/index/cf",
-                                        "/index/postings_offsets", "/index/postings_doc", "/index/postings_tf",
-                                        "/index/positions_offsets", "/index/positions"};
+    static const char *const names[] = {HB_INDEX_TERMS, HB_INDEX_TERM_OFFSETS, HB_INDEX_DF,
+                                        HB_INDEX_CF, HB_INDEX_POSTINGS_OFFSETS, HB_INDEX_POSTINGS_DOC,
+                                        HB_INDEX_POSTINGS_TF, HB_INDEX_POSITIONS_OFFSETS, HB_INDEX_POSITIONS};
     HB_CALL(hb_out_dataset(out, names[0], HB_U8, 1, &TB, "1",
                            "UTF-8 bytes of the terms, concatenated in byte order; term i is "
                            "terms[term_offsets[i]:term_offsets[i+1]]"));
@@ -1319,12 +1320,12 @@ static int write_index(ix *x, hb_out *out, const block *blk)
 /* Collective. The attributes of /index and the stop word list. */
 static int write_attributes(ix *x, hb_out *out, const uint64_t *c, uint64_t n_terms, uint64_t nnz)
 {
-    const char *g = "/index";
+    const char *g = HB_INDEX_GROUP;
     double avg = x->N > 0 ? (double)c[0] / (double)x->N : 0.0;
-    HB_CALL(hb_out_attr_u64(out, g, "n_docs", (uint64_t)x->N));
-    HB_CALL(hb_out_attr_u64(out, g, "n_terms", n_terms));
+    HB_CALL(hb_out_attr_u64(out, g, HB_INDEX_ATTR_N_DOCS, (uint64_t)x->N));
+    HB_CALL(hb_out_attr_u64(out, g, HB_INDEX_ATTR_N_TERMS, n_terms));
     HB_CALL(hb_out_attr_u64(out, g, "n_postings", nnz));
-    HB_CALL(hb_out_attr_u64(out, g, "total_tokens", c[0]));
+    HB_CALL(hb_out_attr_u64(out, g, HB_INDEX_ATTR_TOTAL_TOKENS, c[0]));
     HB_CALL(hb_out_attr_f64(out, g, "avg_doc_length", &avg, 1));
     HB_CALL(hb_out_attr_u64(out, g, "tokens_seen", c[1]));
     HB_CALL(hb_out_attr_u64(out, g, "tokens_too_long", c[2]));
@@ -1334,15 +1335,15 @@ static int write_attributes(ix *x, hb_out *out, const uint64_t *c, uint64_t n_te
     HB_CALL(hb_out_attr_str(out, g, "normalization", HB_TOK_NORMALIZATION));
     HB_CALL(hb_out_attr_str(out, g, "unicode_version", hb_tok_unicode_version()));
     HB_CALL(hb_out_attr_str(out, g, "token_pattern", "maximal runs of general categories L*, M*, N*"));
-    HB_CALL(hb_out_attr_str(out, g, "stemmer", x->stemmer));
+    HB_CALL(hb_out_attr_str(out, g, HB_INDEX_ATTR_STEMMER, x->stemmer));
     HB_CALL(hb_out_attr_str(out, g, "stopwords", x->stopwords));
-    HB_CALL(hb_out_attr_i64(out, g, "max_token_bytes", x->max_bytes));
-    HB_CALL(hb_out_attr_i64(out, g, "positions", x->positions));
+    HB_CALL(hb_out_attr_i64(out, g, HB_INDEX_ATTR_MAX_TOKEN_BYTES, x->max_bytes));
+    HB_CALL(hb_out_attr_i64(out, g, HB_INDEX_ATTR_POSITIONS, x->positions));
     size_t sl;
     const char *sw = hb_analyzer_stopwords(x->an, &sl);
     if (strcmp(x->stopwords, "none") != 0) {
         const uint64_t n = sl;
-        HB_CALL(hb_out_write(out, "/index/stopwords", HB_U8, 1, &n, 0, hb_rank == 0 ? n : 0, sw ? sw : "", "1",
+        HB_CALL(hb_out_write(out, HB_INDEX_STOPWORDS, HB_U8, 1, &n, 0, hb_rank == 0 ? n : 0, sw ? sw : "", "1",
                              "the stop words, normalized, sorted by bytes, each followed by a newline"));
     }
     HB_INFO("index: %lld documents, %llu terms, %llu postings, %llu tokens kept of %llu (%llu too long, %llu stop "
@@ -1366,7 +1367,8 @@ static int index_finalize(void *state, hb_out *out)
     }
     MPI_Allreduce(MPI_IN_PLACE, c, 6, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     double t0 = hb_now(), t[5];
-    HB_CALL(hb_out_group(out, "/index"));
+    HB_CALL(hb_out_group(out, HB_INDEX_GROUP));
+    HB_CALL(hb_out_attr_i64(out, HB_INDEX_GROUP, HB_FORMAT_VERSION_ATTR, HB_INDEX_FORMAT_VERSION));
     HB_CALL(write_documents(x, out));
     t[0] = hb_now();
 
