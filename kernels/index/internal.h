@@ -202,4 +202,22 @@ int ix_write_index(ix *x, hb_out *out, const block *blk);
  * the stop word list. */
 int ix_write_attributes(ix *x, hb_out *out, const uint64_t *c, uint64_t n_terms, uint64_t nnz);
 
+/* tok.c and analyzer.c: the tokenizer's analyzer, which lexers read. Not collective. */
+
+struct sb_stemmer;
+/* Settings shared read-only by every lexer of an index (see tok.h). */
+struct hb_analyzer {
+    struct sb_stemmer *probe; /* NULL when stemmer is none; kept to check the name once */
+    char stemmer[64];
+    int max_bytes;
+    uint8_t *stop_text; /* normalized stop words, sorted, each followed by '\n' */
+    size_t stop_text_len;
+    const uint8_t **stop;
+    uint32_t *stop_len;
+    size_t nstop;
+};
+
+/* Whether the normalized token s is one of a's stop words. */
+int ix_is_stop(const hb_analyzer *a, const uint8_t *s, size_t len);
+
 #endif
