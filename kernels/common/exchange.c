@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Blocks that n elements fill. */
+/* Not collective. Blocks that n elements fill. */
 static size_t blocks_of(const hb_xchg *x, size_t n) { return (n + x->block - 1) / x->block; }
 
 int hb_xchg_init(hb_xchg *x, size_t block)
@@ -35,8 +35,8 @@ void hb_xchg_free(hb_xchg *x)
     memset(x, 0, sizeof *x);
 }
 
-/* Block counts and displacements of one side from its element counts; -1 when they do
- * not fit in ints. */
+/* Not collective. Block counts and displacements of one side from its element counts;
+ * -1 when they do not fit in ints. */
 static int lay_out(const hb_xchg *x, const size_t *count, size_t *displ, int *blocks, int *bdispl, size_t *total)
 {
     size_t at = 0; /* in blocks */

@@ -1,4 +1,4 @@
-/* Sorting, selection and type-7 percentiles (see order.h). */
+/* Sorting, selection and type-7 percentiles (see order.h). Nothing here is collective. */
 #include "kernels/common/order.h"
 
 #include <math.h>

@@ -40,7 +40,7 @@ static const hb_option index_options[] = {
     {"positions", HB_OPT_BOOL, "false", 1, 0, NULL, "store token positions (phrase queries need them)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
-/* Reads the stop words the option names: NULL for none. */
+/* Not collective. Reads the stop words the option names: NULL for none. */
 static int stop_text(const char *opt, char **text, size_t *len, char *msg, size_t msglen)
 {
     *text = NULL;
@@ -73,7 +73,8 @@ static int stop_text(const char *opt, char **text, size_t *len, char *msg, size_
     return 0;
 }
 
-/* Checks the stemmer and the stop word list when the job file is read (78 with the line). */
+/* Not collective. Checks the stemmer and the stop word list when the job file is read
+ * (78 with the line). */
 static int index_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
     const char *st = hb_opt_str(o, "stemmer");
@@ -136,7 +137,8 @@ static int check_offsets(ix *x)
     return hb_agree(rc);
 }
 
-/* Opens /corpus/text, /corpus/offsets and /corpus/doc_id and checks their types and lengths. */
+/* Not collective. Opens /corpus/text, /corpus/offsets and /corpus/doc_id and checks
+ * their types and lengths. */
 static int open_corpus(ix *x)
 {
     hb_step_ctx *ctx = x->ctx;
@@ -209,7 +211,7 @@ static int index_setup(hb_step_ctx *ctx, void **state)
     return hb_agree(rc);
 }
 
-/* Adds a run to this rank's state. */
+/* Not collective. Adds a run to this rank's state. */
 static int add_run(ix *x, uint8_t *blob)
 {
     if (x->nruns == x->caprun) {
@@ -252,7 +254,7 @@ typedef struct saved {
     uint64_t nruns;
 } saved;
 
-/* This rank's runs, concatenated behind a header. */
+/* Not collective. This rank's runs, concatenated behind a header. */
 static int index_save(void *state, void **buf, size_t *len)
 {
     ix *x = state;
@@ -273,7 +275,7 @@ static int index_save(void *state, void **buf, size_t *len)
     return 0;
 }
 
-/* Takes the runs of a saved part, checking each against this job. */
+/* Not collective. Takes the runs of a saved part, checking each against this job. */
 static int index_load(void *state, const void *buf, size_t len)
 {
     ix *x = state;
@@ -312,14 +314,14 @@ static int index_load(void *state, const void *buf, size_t len)
     return 0;
 }
 
-/* Runs by chunk. */
+/* Not collective. Runs by chunk. */
 static int run_chunk_cmp(const void *a, const void *b)
 {
     uint64_t x = (*(const run_hdr *const *)a)->chunk, y = (*(const run_hdr *const *)b)->chunk;
     return (x > y) - (x < y);
 }
 
-/* Sources by chunk: equal terms merge in document order. */
+/* Not collective. Sources by chunk: equal terms merge in document order. */
 static int source_cmp(const void *a, const void *b)
 {
     uint64_t x = ((const source *)a)->v.h->chunk, y = ((const source *)b)->v.h->chunk;
@@ -392,7 +394,7 @@ static int index_finalize(void *state, hb_out *out)
     return rc;
 }
 
-/* Frees the state; safe on a partly built one. */
+/* Not collective. Frees the state; safe on a partly built one. */
 static void index_destroy(void *state)
 {
     ix *x = state;

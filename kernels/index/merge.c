@@ -17,7 +17,7 @@ typedef struct mcur {
     uint32_t len, src;
 } mcur;
 
-/* Heap order: term bytes, then source (chunk) order. */
+/* Not collective. Heap order: term bytes, then source (chunk) order. */
 static inline int mless(const mcur *a, const mcur *b)
 {
     if (a->pre != b->pre) return a->pre < b->pre;
@@ -29,7 +29,7 @@ static inline int mless(const mcur *a, const mcur *b)
     return c ? c < 0 : a->src < b->src;
 }
 
-/* Restores the heap below i. */
+/* Not collective. Restores the heap below i. */
 static void sift_down(mcur *h, size_t n, size_t i)
 {
     for (;;) {
@@ -43,7 +43,7 @@ static void sift_down(mcur *h, size_t n, size_t i)
     }
 }
 
-/* Points a cursor at term t of v. */
+/* Not collective. Points a cursor at term t of v. */
 static void set_cur(mcur *c, const runv *v, uint64_t t)
 {
     c->t = t;
@@ -51,14 +51,15 @@ static void set_cur(mcur *c, const runv *v, uint64_t t)
     c->pre = prefix8(c->s, c->len);
 }
 
-/* The term range [a, b) of v that lies in [lo, hi) (NULL: unbounded), within [t0, t1). */
+/* Not collective. The term range [a, b) of v that lies in [lo, hi) (NULL: unbounded),
+ * within [t0, t1). */
 static void clip(const runv *v, uint64_t t0, uint64_t t1, const sample *lo, const sample *hi, uint64_t *a, uint64_t *b)
 {
     *a = lo ? ix_lower_bound(v, t0, t1, lo->s, lo->len) : t0;
     *b = hi ? ix_lower_bound(v, *a, t1, hi->s, hi->len) : t1;
 }
 
-/* Merges terms [lo, hi) of the sources (sorted by chunk) into out. */
+/* Not collective. Merges terms [lo, hi) of the sources (sorted by chunk) into out. */
 static int merge_range(const ix *x, const source *src, size_t ns, const sample *lo, const sample *hi, block *out)
 {
     memset(out, 0, sizeof *out);

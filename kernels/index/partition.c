@@ -14,7 +14,7 @@
 #define SAMPLES_PER_RUN 64
 #define XBLOCK 4096 /* bytes per MPI block of the exchange of slices */
 
-/* Samples by term, then weight. */
+/* Not collective. Samples by term, then weight. */
 static int sample_cmp(const void *a, const void *b)
 {
     const sample *x = a, *y = b;
@@ -22,7 +22,8 @@ static int sample_cmp(const void *a, const void *b)
     return c ? c : (x->w > y->w) - (x->w < y->w);
 }
 
-/* What a term of a run will cost its owner: bytes out, plus a little per term. */
+/* Not collective. What a term of a run will cost its owner: bytes out, plus a little
+ * per term. */
 static double term_weight(const runv *v, uint64_t t, int positions)
 {
     double p = (double)(v->poff[t + 1] - v->poff[t]), x = (double)(v->xoff[t + 1] - v->xoff[t]);

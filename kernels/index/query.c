@@ -80,8 +80,8 @@ static int open_set(reader *r, const char *path, hb_dset **d, int64_t want, size
     return 0;
 }
 
-/* The index's format version (65 when it is one this reader does not know); an index
- * without the attribute was written before versions were kept, in version 1's layout. */
+/* Not collective. Checks the index's format version (65 when this reader does not know
+ * it); an index without one was written before versions were kept, in version 1's layout. */
 static int check_format_version(reader *r)
 {
     int64_t v;

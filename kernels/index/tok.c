@@ -15,7 +15,7 @@
  * A lexer maps each distinct token to what it became (a term id, or a stop word), so stop
  * words and stems are worked out once per distinct token. Tokens are looked up in
  * batches whose hash slots are prefetched first, so that the cache misses of a large
- * vocabulary overlap instead of adding up. */
+ * vocabulary overlap instead of adding up. Nothing here is collective. */
 #include "kernels/index/tok.h"
 
 #include "kernels/index/internal.h"

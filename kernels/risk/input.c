@@ -146,7 +146,7 @@ typedef struct txrec {
     double q;
 } txrec;
 
-/* qsort order of transaction records: by input row. */
+/* Not collective. qsort order of transaction records: by input row. */
 static int by_row(const void *x, const void *y)
 {
     int64_t a = ((const txrec *)x)->row, b = ((const txrec *)y)->row;

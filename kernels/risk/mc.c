@@ -85,7 +85,8 @@ int risk_mc_alloc(risk *r)
     return 0;
 }
 
-/* Losses of scenarios [s, s + n) (n <= MC_TILE) into columns [col, col + n) of y. */
+/* Not collective. Losses of scenarios [s, s + n) (n <= MC_TILE) into columns [col, col
+ * + n) of y. */
 static void mc_tile(risk *r, int th, int64_t s, int64_t n, int64_t col, double *tprod)
 {
     const int64_t A = r->A, P = r->P, ap = r->apad, yc = r->ldy;

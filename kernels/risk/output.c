@@ -109,7 +109,7 @@ static int write_vec(hb_out *out, const char *path, hb_elem t, uint64_t P, uint6
     return hb_out_attach(out, path, 0, HB_RISK_PORTFOLIO);
 }
 
-/* Column off (count n) of records rec [np x rw] into out [np x n]. */
+/* Not collective. Column off (count n) of records rec [np x rw] into out [np x n]. */
 static void column(const double *rec, int64_t np, int rw, int off, int n, double *out)
 {
     for (int64_t i = 0; i < np; i++)

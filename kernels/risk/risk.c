@@ -57,7 +57,7 @@ static const hb_option risk_options[] = {
      "where positions come from; auto: /portfolios/exposure when present, else /transactions"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
-/* Checks the words of the methods list; fills *mask. */
+/* Not collective. Checks the words of the methods list; fills *mask. */
 static int parse_methods(const char *s, int *mask, char *msg, size_t len)
 {
     char buf[256];
@@ -79,7 +79,7 @@ static int parse_methods(const char *s, int *mask, char *msg, size_t len)
     return 0;
 }
 
-/* A level must lie strictly inside (0, 1). */
+/* Not collective. A level must lie strictly inside (0, 1). */
 static int check_level(const char *key, double v, const char **kp, char *msg, size_t len)
 {
     if (v > 0 && v < 1) return 0;
@@ -88,8 +88,8 @@ static int check_level(const char *key, double v, const char **kp, char *msg, si
     return HB_ECONFIG;
 }
 
-/* What the option table cannot check: levels inside (0, 1), the methods, as_of a real
- * date, more than 2 degrees of freedom. */
+/* Not collective. What the option table cannot check: levels inside (0, 1), the
+ * methods, as_of a real date, more than 2 degrees of freedom. */
 static int risk_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
     double v[HB_OPT_LIST_MAX];
@@ -115,7 +115,7 @@ static int risk_validate(const hb_optset *o, const char **key, char *msg, size_t
     return 0;
 }
 
-/* The step's options into r (validated when the job file was read). */
+/* Not collective. The step's options into r (validated when the job file was read). */
 static void read_options(risk *r)
 {
     const hb_optset *o = r->ctx->opts;
@@ -136,8 +136,9 @@ static void read_options(risk *r)
     hb_risk_layout_init(&r->spec, &r->lay);
 }
 
-/* Chunk c: a portfolio block (*block >= 0) or a Monte Carlo block (*mc >= 0). Block j
- * sits at chunk floor((2j+1) n / (2 npb)) of n chunks, evenly among the others. */
+/* Not collective. Chunk c: a portfolio block (*block >= 0) or a Monte Carlo block (*mc
+ * >= 0). Block j sits at chunk floor((2j+1) n / (2 npb)) of n chunks, evenly among the
+ * others. */
 static void chunk_kind(const risk *r, int64_t c, int64_t *block, int64_t *mc)
 {
     const int64_t n = r->n_chunks, nb = r->npb;
@@ -190,7 +191,7 @@ static int risk_setup(hb_step_ctx *ctx, void **state)
     return 0;
 }
 
-/* Every statistic of the portfolios of block b. */
+/* Not collective. Every statistic of the portfolios of block b. */
 static int map_block(risk *r, int64_t b)
 {
     const int64_t p0 = b * PORTFOLIO_BLOCK, np = r->P - p0 < PORTFOLIO_BLOCK ? r->P - p0 : PORTFOLIO_BLOCK;

@@ -44,7 +44,8 @@ int traffic_alloc_results(results *r, size_t nseg, int npct)
     return 0;
 }
 
-/* Stores cell c's results of segment ls (count n, mean from sum, percentiles pv) in r. */
+/* Not collective. Stores cell c's results of segment ls (count n, mean from sum,
+ * percentiles pv) in r. */
 static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_xsum *sum, const double *pv,
                        results *r)
 {
@@ -60,8 +61,8 @@ static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_
     }
 }
 
-/* Stores segment ls's count, free-flow speed (ffs unless the input gives one) and travel
- * time indices in r, after its cells. */
+/* Not collective. Stores segment ls's count, free-flow speed (ffs unless the input
+ * gives one) and travel time indices in r, after its cells. */
 static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double ffs, results *r)
 {
     r->seg_count[ls] = b->n;
@@ -73,8 +74,8 @@ static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double
     }
 }
 
-/* Double records: the segment's values grouped by cell into x (scratch of b->n values),
- * then per cell the percentiles by multiple selection. */
+/* Not collective. Double records: the segment's values grouped by cell into x (scratch
+ * of b->n values), then per cell the percentiles by multiple selection. */
 static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
@@ -98,7 +99,8 @@ static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, d
     store_segment(tr, b, ls, tr->ffs_in ? NAN : hb_percentile_select(x, start[WEEK_CELLS], 85), r);
 }
 
-/* A float's bits mapped so that unsigned order is numeric order (negatives flipped). */
+/* Not collective. A float's bits mapped so that unsigned order is numeric order
+ * (negatives flipped). */
 static inline uint32_t f32_key(float f)
 {
     uint32_t u;
@@ -106,6 +108,7 @@ static inline uint32_t f32_key(float f)
     return u >> 31 ? ~u : u | 0x80000000u;
 }
 
+/* Not collective. The float whose f32_key is the low 32 bits of k. */
 static inline double f32_of_key(uint64_t k)
 {
     uint32_t u = (uint32_t)k;
@@ -115,8 +118,8 @@ static inline double f32_of_key(uint64_t k)
     return f;
 }
 
-/* One stable counting pass of an LSD radix sort on the digit (v >> shift) & (nb - 1),
- * h holding its counts (turned into offsets here). */
+/* Not collective. One stable counting pass of an LSD radix sort on the digit
+ * (v >> shift) & (nb - 1), h holding its counts (turned into offsets here). */
 static void radix_pass(const uint64_t *restrict a, uint64_t *restrict to, size_t n, int shift, size_t *h, size_t nb)
 {
     size_t sum = 0;
@@ -128,12 +131,13 @@ static void radix_pass(const uint64_t *restrict a, uint64_t *restrict to, size_t
     for (size_t i = 0; i < n; i++) to[h[(a[i] >> shift) & (nb - 1)]++] = a[i];
 }
 
-/* Float records: an LSD radix sort of (cell << 32 | f32_key(value)) orders the segment
- * by value and then, stably, by cell, so every cell's values come out sorted and its
- * percentiles are read off; the weekly values' 85th percentile is picked on the way,
- * while the whole segment is in value order. A digit on which every record agrees
- * (most exponent bits) costs no pass. The order statistics are the same values that
- * selection finds, so the results have the same bits. buf holds 2 x the records. */
+/* Not collective. Float records: an LSD radix sort of (cell << 32 | f32_key(value))
+ * orders the segment by value and then, stably, by cell, so every cell's values come
+ * out sorted and its percentiles are read off; the weekly values' 85th percentile is
+ * picked on the way, while the whole segment is in value order. A digit on which every
+ * record agrees (most exponent bits) costs no pass. The order statistics are the same
+ * values that selection finds, so the results have the same bits. buf holds 2 x the
+ * records. */
 static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint64_t *buf, results *r)
 {
     enum { D0 = 11, D1 = 11, D2 = 10 };

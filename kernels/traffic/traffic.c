@@ -36,6 +36,7 @@ static const hb_option traffic_options[] = {
      "number of segments S; default the table's n_segments attribute, else max(segment)+1"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
+/* Not collective. Checks the time zone name when the job file is read (78). */
 static int traffic_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
     const char *tz = hb_opt_str(o, "timezone");
@@ -47,7 +48,8 @@ static int traffic_validate(const hb_optset *o, const char **key, char *msg, siz
     return 0;
 }
 
-/* S from the option, the n_segments attribute, or a pass over the segment column. */
+/* Collective. S from the option, the n_segments attribute, or a pass over the segment
+ * column. */
 static int find_segments(traffic *tr)
 {
     hb_step_ctx *ctx = tr->ctx;
@@ -80,6 +82,8 @@ static int find_segments(traffic *tr)
     return 0;
 }
 
+/* Not collective. The event days of /calendar/event_days, when present, as a bitmap of
+ * local day numbers. */
 static int load_events(traffic *tr)
 {
     hb_in *in = tr->ctx->in;
@@ -108,6 +112,7 @@ static int load_events(traffic *tr)
     return rc;
 }
 
+/* Not collective. /segments/free_flow_speed, when present: one speed per segment. */
 static int load_free_flow(traffic *tr)
 {
     hb_in *in = tr->ctx->in;
@@ -119,6 +124,8 @@ static int load_free_flow(traffic *tr)
     return 0;
 }
 
+/* Collective. Opens and checks the input, finds the segments, and sizes the buffers of
+ * a chunk. */
 static int traffic_setup(hb_step_ctx *ctx, void **state)
 {
     traffic *tr = hb_calloc(1, sizeof *tr);
@@ -162,6 +169,9 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     return hb_agree(rc);
 }
 
+/* Not collective. Bytes (rounded up to 16) from the thread's arena list, a new arena
+ * when the first is full; NULL when out of memory, recording nothing (threads call
+ * it). */
 static void *arena_alloc(arena **list, size_t bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;
@@ -178,8 +188,8 @@ static void *arena_alloc(arena **list, size_t bytes)
     return p;
 }
 
-/* Starts a new tail block for b, twice the size of the last one (a busy segment has
- * few blocks, a quiet one wastes little). */
+/* Not collective. Starts a new tail block for b, twice the size of the last one (a
+ * busy segment has few blocks, a quiet one wastes little). */
 static int grow(traffic *tr, arena **list, bucket *b)
 {
     block *t = b->tail;
@@ -210,8 +220,9 @@ static int grow(traffic *tr, arena **list, bucket *b)
         b->n++;                                                                        \
     }
 
-/* Appends n records (keys of owned segments) to their segments' buckets; each thread
- * takes a fixed range of segments, so no two threads touch one bucket or arena. */
+/* Not collective. Appends n records (keys of owned segments) to their segments'
+ * buckets; each thread takes a fixed range of segments, so no two threads touch one
+ * bucket or arena. */
 static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
 {
     const uint32_t base = (uint32_t)(tr->s0 * CELLS), nseg = (uint32_t)(tr->s1 - tr->s0);
@@ -230,6 +241,8 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
     return 0;
 }
 
+/* Not collective. Reads chunk c, checks and keys its rows, and lays out the valid ones
+ * by owner for the next exchange. */
 static int traffic_map(void *state, int64_t c)
 {
     traffic *tr = state;
@@ -334,7 +347,8 @@ static int traffic_map(void *state, int64_t c)
     return 0;
 }
 
-/* Moves the records loaded from a checkpoint into the send buffers, by destination. */
+/* Not collective. Moves the records loaded from a checkpoint into the send buffers, by
+ * destination. */
 static int stage_loaded(traffic *tr)
 {
     const int P = hb_size;
@@ -383,6 +397,7 @@ typedef struct saved {
     uint64_t rows_total, bad_speed, bad_segment, bad_time, n_records, value_bytes;
 } saved;
 
+/* Not collective. This rank's counters and owned records as bytes. */
 static int traffic_save(void *state, void **buf, size_t *len)
 {
     traffic *tr = state;
@@ -411,6 +426,8 @@ static int traffic_save(void *state, void **buf, size_t *len)
     return 0;
 }
 
+/* Not collective. Stages the records of a part saved by any rank of an earlier run,
+ * for the next exchange to send to their owners, and adds its counters. */
 static int traffic_load(void *state, const void *buf, size_t len)
 {
     traffic *tr = state;
@@ -444,6 +461,7 @@ static int traffic_load(void *state, const void *buf, size_t len)
     return 0;
 }
 
+/* Collective. Reduces the owned segments and writes /traffic. */
 static int traffic_finalize(void *state, hb_out *out)
 {
     traffic *tr = state;
@@ -456,6 +474,7 @@ static int traffic_finalize(void *state, hb_out *out)
     return rc;
 }
 
+/* Not collective. Frees the state; safe on a partly built one. */
 static void traffic_destroy(void *state)
 {
     traffic *tr = state;
