@@ -377,7 +377,7 @@ static int traffic_exchange(void *state)
     traffic *tr = state;
     hb_xchg *xc = &tr->xc;
     HB_CALL(hb_agree(tr->ln ? stage_loaded(tr) : 0));
-    int rc = hb_xchg_layout(xc); /* again: a rank that mapped nothing this round sends nothing */
+    int rc = hb_xchg_layout(xc); /* again: a rank that mapped nothing since the last round sends nothing */
     if (hb_size == 1) {
         if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0]);
     } else {
