@@ -669,6 +669,19 @@ static void test_exchange_layout(void)
     for (int i = 0; i < 14; i++) ok &= buf[i] == i;
     CHECK(ok);
     hb_xchg_free(&x);
+    /* past 2^31 elements for one rank: too many for int counts of single elements, but
+     * 3e9 elements are 732422 blocks of 4096 (nothing is allocated by a layout) */
+    CHECK(hb_xchg_init(&x, 1) == 0);
+    x.scount[1] = 3000000000u;
+    CHECK(hb_xchg_layout(&x) == HB_EINTERNAL && has(hb_err_msg(), "too many"));
+    hb_err_clear();
+    hb_xchg_free(&x);
+    CHECK(hb_xchg_init(&x, 4096) == 0);
+    x.scount[0] = 5, x.scount[1] = 3000000000u, x.scount[2] = 7;
+    CHECK(hb_xchg_layout(&x) == 0);
+    CHECK(x.sblocks[0] == 1 && x.sblocks[1] == 732422 && x.sbdispl[2] == 732423);
+    CHECK(x.sdispl[2] == (size_t)732423 * 4096 && x.stotal == (size_t)732424 * 4096);
+    hb_xchg_free(&x);
     hb_size = 1;
     CHECK(hb_xchg_init(&x, 4) == 0);
     x.scount[0] = 6;
