@@ -147,8 +147,9 @@ int ix_exchange_slices(ix *x, const sample *smp, const size_t *split, source **s
     if (rc == 0) rc = hb_xchg_run(&xc, &xa, 1);
     free(send);
     /* this rank's sources: its own runs' slices, then what it received, rank by rank */
-    size_t ns = 0, cap = 0;
-    source *s = NULL;
+    size_t ns = 0, cap = 1;
+    source *s = hb_malloc(sizeof *s); /* never NULL, even with no source: callers sort it */
+    if (rc == 0 && !s) rc = HB_EINTERNAL;
     for (size_t i = 0; rc == 0 && i < x->nruns; i++) {
         const uint64_t *ai = a + i * (size_t)(P + 1);
         if (ai[me + 1] == ai[me]) continue;
