@@ -215,7 +215,7 @@ def cmd_index(a):
                       "tokens_seen": seen, "tokens_too_long": long_, "tokens_stopwords": stop,
                       "invalid_bytes": tok.invalid, "empty_docs": empty, "max_token_bytes": a.max_token_bytes,
                       "positions": int(a.positions), "stemmer": a.stemmer, "stopwords": a.stopwords,
-                      "normalization": "NFKC_Casefold"}
+                      "normalization": "NFKC_Casefold", "format_version": 1}
         for k, v in want_attrs.items():
             got = g.attrs.get(k)
             if isinstance(got, bytes):

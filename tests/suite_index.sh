@@ -186,6 +186,23 @@ assert h['terms'] == ['run'] and [x['doc_number'] for x in h['hits']] == [24], h
              '$bin' query $p-edge.h5 --json \"\$w\" >$p-e.json &&
              $PY '$ROOT/tests/index_ref.py' query $p-edge.h5 $p-e.json --min-hits 1 \"\$w\" >/dev/null || exit 1
          done"
+    check "query ($tag): an index without format_version (an older h5batch's) is read, with the same hits" bash -c "
+        cp $p-pos.h5 $p-old.h5 && $PY -c \"
+import h5py
+with h5py.File('$p-old.h5', 'a') as f:
+    assert int(f['index'].attrs['format_version']) == 1
+    del f['index'].attrs['format_version']
+\" && '$bin' query $p-old.h5 --json --top 25 gifif grozi >$p-old.json && $PY -c \"
+import json
+assert json.load(open('$p-old.json'))['hits'] == json.load(open('$p-2.json'))['hits']
+\""
+    cp "$p-pos.h5" "$p-v2.h5" && $PY -c "
+import h5py, numpy as np
+with h5py.File('$p-v2.h5', 'a') as f:
+    f['index'].attrs['format_version'] = np.int64(2)
+"
+    expect_fail "query ($tag): an index of an unknown format_version -> 65" 65 "index format version 2 is unknown" "" \
+        "$bin" query "$p-v2.h5" gifif
     expect_fail "query ($tag): a phrase on an index without positions -> 64" 64 "has no positions" "" \
         "$bin" query "$p-stem.h5" '"running runs"'
     expect_fail "query ($tag): a missing index -> 66" 66 "nowhere.h5: no such file" "" "$bin" query nowhere.h5 word

@@ -214,6 +214,7 @@ def compute_reference(inp, timezone, percentiles, max_speed):
         "rows_invalid_time": int((~time_ok).sum()),
         "timezone": timezone,
         "percentiles": np.array(percentiles, dtype=np.float64),
+        "format_version": 1,             # the layout of /traffic described here
     }
 
     vt = np.floor(t[valid])

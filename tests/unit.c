@@ -1,5 +1,6 @@
-/* Unit tests of h5batch's libraries: order statistics, the calendar and time-zone map,
- * option tables, job files and the HDF5 input layer.
+/* Unit tests of h5batch's libraries: order statistics, exact sums, the keyed exchange's
+ * layout, the calendar and time-zone map, option tables, job files and the HDF5 input
+ * layer.
  *
  * Every expected value comes from outside the code under test: hand computation (with
  * the arithmetic in the comment), published rules (DST dates), or the C library
@@ -7,7 +8,9 @@
  * Runs as a plain process; nothing here needs MPI. The last line printed is the tally. */
 #include "io/io.h"
 #include "kernels/kernel.h"
-#include "kernels/common/stats.h"
+#include "kernels/common/exchange.h"
+#include "kernels/common/order.h"
+#include "kernels/common/xsum.h"
 #include "core/hb.h"
 #include "job.h"
 #include "core/opts.h"
@@ -606,6 +609,93 @@ static void test_xsum_accuracy(void)
     }
     CHECKF(!bad, "integer trial %d", bad_trial);
     free(v);
+}
+
+/* ---- kernels/common/exchange ---- */
+
+/* Owners and ranges: every key of rank r's range is owned by r, the ranges tile [0, n)
+ * in rank order, and a hand-worked case: 10 keys on 3 ranks are [0,3) [3,6) [6,10). */
+static void test_owner_ranges(void)
+{
+    int64_t lo, hi;
+    hb_range_of(10, 0, 3, &lo, &hi);
+    CHECK(lo == 0 && hi == 3);
+    hb_range_of(10, 2, 3, &lo, &hi);
+    CHECK(lo == 6 && hi == 10);
+    CHECK(hb_owner_of(2, 10, 3) == 0 && hb_owner_of(3, 10, 3) == 1 && hb_owner_of(9, 10, 3) == 2);
+    int bad = 0;
+    for (int64_t n = 1; n <= 40; n++)
+        for (int size = 1; size <= 9; size++) {
+            int64_t next = 0;
+            for (int r = 0; r < size; r++) {
+                hb_range_of(n, r, size, &lo, &hi);
+                if (lo != next || hi < lo) bad = 1;
+                for (int64_t k = lo; k < hi; k++)
+                    if (hb_owner_of(k, n, size) != r) bad = 1;
+                next = hi;
+            }
+            if (next != n) bad = 1;
+        }
+    CHECK(!bad);
+    int64_t start, count;
+    hb_chunk_range(2, 10, 25, &start, &count); /* the last chunk: rows 20..24 */
+    CHECK(start == 20 && count == 5);
+    hb_chunk_range(1, 10, 25, &start, &count);
+    CHECK(start == 10 && count == 10);
+}
+
+/* The block-padded layout, worked by hand: blocks of 4 elements, parts of 5, 0 and 9
+ * elements take 2, 0 and 3 blocks and start at elements 0, 8 and 8; compacting puts the
+ * 14 real elements together in rank order. Then a whole exchange on one rank. */
+static void test_exchange_layout(void)
+{
+    const int saved = hb_size;
+    hb_size = 3; /* layout and compaction need no MPI */
+    hb_xchg x;
+    CHECK(hb_xchg_init(&x, 4) == 0);
+    x.scount[0] = 5, x.scount[1] = 0, x.scount[2] = 9;
+    CHECK(hb_xchg_layout(&x) == 0);
+    CHECK(x.sdispl[0] == 0 && x.sdispl[1] == 8 && x.sdispl[2] == 8 && x.stotal == 20);
+    CHECK(x.sblocks[0] == 2 && x.sblocks[1] == 0 && x.sblocks[2] == 3);
+    CHECK(x.sbdispl[0] == 0 && x.sbdispl[1] == 2 && x.sbdispl[2] == 2);
+    int32_t buf[20];
+    for (int i = 0; i < 20; i++) buf[i] = -1;
+    for (int i = 0; i < 5; i++) buf[i] = i;
+    for (int i = 0; i < 9; i++) buf[8 + i] = 5 + i;
+    for (int d = 0; d < 3; d++) x.rcount[d] = x.scount[d], x.rdispl[d] = x.sdispl[d];
+    x.received = 14;
+    CHECK(hb_xchg_compact(&x, buf, sizeof *buf) == 14);
+    int ok = 1;
+    for (int i = 0; i < 14; i++) ok &= buf[i] == i;
+    CHECK(ok);
+    hb_xchg_free(&x);
+    /* past 2^31 elements for one rank: too many for int counts of single elements, but
+     * 3e9 elements are 732422 blocks of 4096 (nothing is allocated by a layout) */
+    CHECK(hb_xchg_init(&x, 1) == 0);
+    x.scount[1] = 3000000000u;
+    CHECK(hb_xchg_layout(&x) == HB_EINTERNAL && has(hb_err_msg(), "too many"));
+    hb_err_clear();
+    hb_xchg_free(&x);
+    CHECK(hb_xchg_init(&x, 4096) == 0);
+    x.scount[0] = 5, x.scount[1] = 3000000000u, x.scount[2] = 7;
+    CHECK(hb_xchg_layout(&x) == 0);
+    CHECK(x.sblocks[0] == 1 && x.sblocks[1] == 732422 && x.sbdispl[2] == 732423);
+    CHECK(x.sdispl[2] == (size_t)732423 * 4096 && x.stotal == (size_t)732424 * 4096);
+    hb_xchg_free(&x);
+    hb_size = 1;
+    CHECK(hb_xchg_init(&x, 4) == 0);
+    x.scount[0] = 6;
+    CHECK(hb_xchg_layout(&x) == 0 && x.stotal == 8);
+    CHECK(hb_xchg_counts(&x) == 0 && x.rcount[0] == 6 && x.received == 6 && x.rtotal == 8);
+    double send[8], recv[8];
+    for (int i = 0; i < 8; i++) send[i] = i < 6 ? 1.5 * i : NAN;
+    CHECK(hb_xchg_move(&x, send, recv, sizeof *send) == 0);
+    CHECK(send[6] == 0 && send[7] == 0); /* the padding travels as zeros */
+    ok = 1;
+    for (int i = 0; i < 6; i++) ok &= recv[i] == 1.5 * i;
+    CHECK(ok);
+    hb_xchg_free(&x);
+    hb_size = saved;
 }
 
 /* ---- src/error ---- */
@@ -1732,6 +1822,8 @@ int main(void)
     test_xsum_hand();
     test_xsum_order();
     test_xsum_accuracy();
+    test_owner_ranges();
+    test_exchange_layout();
     test_errors();
     test_civil_known();
     test_civil_walk();

@@ -10,6 +10,7 @@
  * dictionary, then each term's slice of the posting arrays (and of the positions, for a
  * phrase), and doc_length. */
 #include "io/io.h"
+#include "kernels/index/format.h"
 #include "kernels/kernel.h"
 #include "kernels/index/tok.h"
 #include "core/hb.h"
@@ -67,11 +68,9 @@ static int bytes_cmp(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
     return c ? c : (la > lb) - (la < lb);
 }
 
-/* Opens /index/NAME, checking its length when want >= 0. */
-static int open_set(reader *r, const char *name, hb_dset **d, int64_t want, size_t *elem_bytes)
+/* Opens the dataset at path, checking its length when want >= 0. */
+static int open_set(reader *r, const char *path, hb_dset **d, int64_t want, size_t *elem_bytes)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/index/%s", name);
     hb_dset_info info;
     HB_CALL(hb_dset_open(r->in, path, d, &info));
     if (elem_bytes) *elem_bytes = info.elem_bytes;
@@ -80,43 +79,63 @@ static int open_set(reader *r, const char *name, hb_dset **d, int64_t want, size
     return 0;
 }
 
+/* Not collective. Checks the index's format version (65 when this reader does not know
+ * it); an index without one was written before versions were kept, in version 1's layout. */
+static int check_format_version(reader *r)
+{
+    int64_t v;
+    char s[64];
+    if (hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_FORMAT_VERSION_ATTR, &v) != 0) {
+        /* a string: the error recorded says it is not an integer */
+        if (hb_in_attr_str(r->in, HB_INDEX_GROUP, HB_FORMAT_VERSION_ATTR, s, sizeof s) == 0) return HB_EDATA;
+        hb_err_clear(); /* absent, which the reader reports as an error: an older index */
+        return 0;
+    }
+    HB_CHECK(v == HB_INDEX_FORMAT_VERSION, HB_EDATA, r->path,
+             "index format version %lld is unknown to this h5batch, which reads version %d (an index written by a newer "
+             "h5batch? query it with that one, or index the corpus again with this one)",
+             (long long)v, HB_INDEX_FORMAT_VERSION);
+    return 0;
+}
+
 /* Opens the index and its arrays, and builds the index's own tokenizer from its attributes. */
 static int open_index(reader *r)
 {
     HB_CALL(hb_in_open(r->path, &r->in));
-    HB_CHECK(hb_in_exists(r->in, "/index"), HB_EDATA, r->path,
-             "not an index: no /index group (h5batch run with kernel = index)");
+    HB_CHECK(hb_in_exists(r->in, HB_INDEX_GROUP), HB_EDATA, r->path,
+             "not an index: no " HB_INDEX_GROUP " group (h5batch run with kernel = index)");
+    HB_CALL(check_format_version(r));
     int64_t ntok, maxb, pos;
     char stemmer[64];
-    HB_CALL(hb_in_attr_i64(r->in, "/index", "n_docs", &r->N));
-    HB_CALL(hb_in_attr_i64(r->in, "/index", "n_terms", &r->V));
-    HB_CALL(hb_in_attr_i64(r->in, "/index", "total_tokens", &ntok));
-    HB_CALL(hb_in_attr_i64(r->in, "/index", "max_token_bytes", &maxb));
-    HB_CALL(hb_in_attr_i64(r->in, "/index", "positions", &pos));
-    HB_CHECK(hb_in_attr_str(r->in, "/index", "stemmer", stemmer, sizeof stemmer) == 0, HB_EDATA, r->path,
-             "/index has no attribute 'stemmer'");
-    HB_CHECK(maxb >= 1 && maxb <= 65536, HB_EDATA, r->path, "/index attribute max_token_bytes = %lld is out of range",
-             (long long)maxb);
+    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_N_DOCS, &r->N));
+    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_N_TERMS, &r->V));
+    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_TOTAL_TOKENS, &ntok));
+    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_MAX_TOKEN_BYTES, &maxb));
+    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_POSITIONS, &pos));
+    HB_CHECK(hb_in_attr_str(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_STEMMER, stemmer, sizeof stemmer) == 0, HB_EDATA,
+             r->path, HB_INDEX_GROUP " has no attribute '" HB_INDEX_ATTR_STEMMER "'");
+    HB_CHECK(maxb >= 1 && maxb <= 65536, HB_EDATA, r->path,
+             HB_INDEX_GROUP " attribute " HB_INDEX_ATTR_MAX_TOKEN_BYTES " = %lld is out of range", (long long)maxb);
     r->positions = pos != 0;
     r->avgdl = r->N > 0 ? (double)ntok / (double)r->N : 0.0;
-    HB_CALL(open_set(r, "terms", &r->terms, -1, NULL));
-    HB_CALL(open_set(r, "term_offsets", &r->toff, r->V + 1, NULL));
-    HB_CALL(open_set(r, "postings_offsets", &r->poff, r->V + 1, NULL));
-    HB_CALL(open_set(r, "postings_doc", &r->pdoc, -1, &r->doc_bytes));
-    HB_CALL(open_set(r, "postings_tf", &r->ptf, -1, NULL));
-    HB_CALL(open_set(r, "doc_length", &r->dl, r->N, NULL));
-    if (hb_in_exists(r->in, "/index/doc_id")) HB_CALL(open_set(r, "doc_id", &r->docid, r->N, NULL));
+    HB_CALL(open_set(r, HB_INDEX_TERMS, &r->terms, -1, NULL));
+    HB_CALL(open_set(r, HB_INDEX_TERM_OFFSETS, &r->toff, r->V + 1, NULL));
+    HB_CALL(open_set(r, HB_INDEX_POSTINGS_OFFSETS, &r->poff, r->V + 1, NULL));
+    HB_CALL(open_set(r, HB_INDEX_POSTINGS_DOC, &r->pdoc, -1, &r->doc_bytes));
+    HB_CALL(open_set(r, HB_INDEX_POSTINGS_TF, &r->ptf, -1, NULL));
+    HB_CALL(open_set(r, HB_INDEX_DOC_LENGTH, &r->dl, r->N, NULL));
+    if (hb_in_exists(r->in, HB_INDEX_DOC_ID)) HB_CALL(open_set(r, HB_INDEX_DOC_ID, &r->docid, r->N, NULL));
     if (r->positions) {
-        HB_CALL(open_set(r, "positions_offsets", &r->xoff, -1, &r->xoff_bytes));
-        HB_CALL(open_set(r, "positions", &r->pos, -1, NULL));
+        HB_CALL(open_set(r, HB_INDEX_POSITIONS_OFFSETS, &r->xoff, -1, &r->xoff_bytes));
+        HB_CALL(open_set(r, HB_INDEX_POSITIONS, &r->pos, -1, NULL));
     }
     char *stop = NULL;
     int64_t sl = 0;
     int rc = 0;
-    if (hb_in_exists(r->in, "/index/stopwords")) {
+    if (hb_in_exists(r->in, HB_INDEX_STOPWORDS)) {
         hb_dset *sd = NULL;
         hb_dset_info info = {0};
-        rc = hb_dset_open(r->in, "/index/stopwords", &sd, &info);
+        rc = hb_dset_open(r->in, HB_INDEX_STOPWORDS, &sd, &info);
         sl = info.n;
         stop = rc == 0 ? hb_malloc((size_t)sl + 1) : NULL;
         if (rc == 0 && !stop) rc = HB_EINTERNAL;
@@ -154,7 +173,7 @@ static int find_term(reader *r, const uint8_t *s, uint32_t len, int64_t *idx)
         int64_t mid = lo + (hi - lo) / 2;
         uint64_t o[2];
         HB_CALL(hb_dset_read(r->toff, HB_U64, mid, 2, o));
-        HB_CHECK(o[1] >= o[0] && o[1] - o[0] < (1u << 24), HB_EDATA, r->path, "/index/term_offsets[%lld] is corrupt",
+        HB_CHECK(o[1] >= o[0] && o[1] - o[0] < (1u << 24), HB_EDATA, r->path, HB_INDEX_TERM_OFFSETS "[%lld] is corrupt",
                  (long long)mid);
         size_t tl = (size_t)(o[1] - o[0]);
         if (tl > r->tcap) {
@@ -201,7 +220,7 @@ static int read_postings(reader *r, const uint8_t *s, uint32_t len, int with_pos
     uint64_t o[2];
     HB_CALL(hb_dset_read(r->poff, HB_U64, t, 2, o));
     HB_CHECK(o[1] >= o[0] && o[1] - o[0] <= (uint64_t)r->N, HB_EDATA, r->path,
-             "/index/postings_offsets[%lld] is corrupt", (long long)t);
+             HB_INDEX_POSTINGS_OFFSETS "[%lld] is corrupt", (long long)t);
     uint64_t n = o[1] - o[0];
     p->n = n;
     p->doc = hb_malloc((n ? n : 1) * sizeof *p->doc);
@@ -214,7 +233,7 @@ static int read_postings(reader *r, const uint8_t *s, uint32_t len, int with_pos
         if (!p->xoff) return HB_EINTERNAL;
         HB_CALL(read_u64(r->xoff, r->xoff_bytes, (int64_t)o[0], (int64_t)n + 1, p->xoff));
         uint64_t np = p->xoff[n] - p->xoff[0];
-        HB_CHECK(p->xoff[n] >= p->xoff[0], HB_EDATA, r->path, "/index/positions_offsets is corrupt");
+        HB_CHECK(p->xoff[n] >= p->xoff[0], HB_EDATA, r->path, HB_INDEX_POSITIONS_OFFSETS " is corrupt");
         p->pos = hb_malloc((np ? np : 1) * sizeof *p->pos);
         if (!p->pos) return HB_EINTERNAL;
         HB_CALL(hb_dset_read(r->pos, HB_U32, (int64_t)p->xoff[0], (int64_t)np, p->pos));
@@ -327,7 +346,7 @@ static int rank_docs(reader *r, const clause *c, int nc, double k1, double b, hi
             if (at[i] < c[i].n && c[i].doc[at[i]] < d) d = c[i].doc[at[i]];
         if (d == UINT64_MAX) break;
         if (d >= (uint64_t)r->N) {
-            rc = hb_err_set(HB_EDATA, r->path, "/index/postings_doc names document %llu of %lld",
+            rc = hb_err_set(HB_EDATA, r->path, HB_INDEX_POSTINGS_DOC " names document %llu of %lld",
                             (unsigned long long)d, (long long)r->N);
             break;
         }

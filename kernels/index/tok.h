@@ -7,7 +7,8 @@
  * of letters, marks and numbers (L*, M*, N*) of the normalized text. A token longer than
  * max_token_bytes (normalized UTF-8) is dropped; a stop word is dropped; the others are
  * stemmed by Snowball when a stemmer is set. Dropped tokens keep their position, so
- * positions count every token of a document. */
+ * positions count every token of a document. Nothing in the tokenizer is collective: it
+ * needs no MPI. */
 #ifndef HB_INDEX_TOK_H
 #define HB_INDEX_TOK_H
 

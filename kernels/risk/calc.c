@@ -4,7 +4,8 @@
 #include "kernels/risk/calc.h"
 
 #include "core/hb.h"
-#include "kernels/common/stats.h"
+#include "kernels/common/order.h"
+#include "kernels/common/xsum.h"
 
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_cdf.h>

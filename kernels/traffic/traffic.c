@@ -10,11 +10,9 @@
  * values by cell, and computes order statistics (float records by a radix sort, double
  * records by selection) and the mean from an exact sum: nothing depends on the order
  * in which records arrived, so any rank or thread count gives the same bits. */
-#include "kernels/kernel.h"
+#include "kernels/traffic/internal.h"
 
 #include "core/hb.h"
-#include "core/calendar.h"
-#include "kernels/common/stats.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -23,14 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WEEK_CELLS (7 * 24)
-#define CELLS (WEEK_CELLS + 24) /* weekly cells then event-day hours, per segment */
 #define MAX_SEGMENTS 20000000   /* keeps cell keys (segment * CELLS + cell) within uint32 */
 #define ARENA_BYTES (64u << 20)
 #define BLOCK_MIN 32
 #define BLOCK_MAX 16384
-
-enum { COL_TIME, COL_SEGMENT, COL_SPEED };
+#define XCHG_BLOCK 1024 /* records per MPI block of the exchange */
 
 static const hb_option traffic_options[] = {
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the local wall-clock time (DST-correct)"},
@@ -41,68 +36,7 @@ static const hb_option traffic_options[] = {
      "number of segments S; default the table's n_segments attribute, else max(segment)+1"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
-/* Records of one segment: a chain of blocks of growing size, carved from arenas. */
-typedef struct block {
-    struct block *next;
-    uint32_t n, cap;
-    void *val; /* float or double: see traffic.narrow */
-    uint8_t *cell;
-} block;
-
-typedef struct bucket {
-    void *val; /* the tail block's arrays, kept here so an append touches one line */
-    uint8_t *cell;
-    uint32_t used, cap; /* of the tail block; written back to it when it fills */
-    block *head, *tail;
-    uint64_t n;
-} bucket;
-
-typedef struct arena {
-    struct arena *next;
-    size_t used, size;
-    unsigned char data[];
-} arena;
-
-typedef struct traffic {
-    hb_step_ctx *ctx;
-    hb_table *tab;
-    int64_t S, s0, s1; /* segments, and this rank's owned range [s0, s1) */
-    double pct[HB_OPT_LIST_MAX];
-    int npct;
-    double max_speed;
-    const char *tz;
-    hb_tzmap tzm;
-    /* event days as a bitmap over local day numbers [ev_day0, ev_day0 + ev_ndays) */
-    int has_events;
-    int64_t ev_day0, ev_ndays;
-    uint8_t *ev;
-    double *ffs_in; /* /segments/free_flow_speed, or NULL */
-    /* every speed of the input is exactly a float (a float32 or small integer column):
-     * records then carry floats, which halves what is moved and kept */
-    int narrow;
-    size_t esz;
-    uint64_t rows_total, bad_speed, bad_segment, bad_time;
-    /* chunk buffers */
-    int64_t *t, *seg;
-    double *spd;
-    uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
-    int *dest;
-    /* records to send this round, grouped by destination rank, and those received */
-    uint32_t *skey, *rkey;
-    void *sval, *rval; /* float when narrow, else double */
-    size_t scap, rcap;
-    /* records loaded from a checkpoint, sent to their owners by the next exchange */
-    uint32_t *lkey;
-    void *lval;
-    size_t ln, lcap;
-    int *scount, *sdispl, *rcount, *rdispl;
-    int *tcount; /* per thread x per destination counts, then offsets (rows of tstride) */
-    size_t tstride; /* P rounded up to a cache line of ints: threads never share a line */
-    /* records owned by this rank, by segment s - s0 */
-    bucket *buckets;
-    arena **arenas; /* one list per thread: threads append to disjoint segments */
-} traffic;
-
+/* Not collective. Checks the time zone name when the job file is read (78). */
 static int traffic_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
     const char *tz = hb_opt_str(o, "timezone");
@@ -114,9 +48,8 @@ static int traffic_validate(const hb_optset *o, const char **key, char *msg, siz
     return 0;
 }
 
-static inline int owner_of(int64_t s, int64_t S, int size) { return (int)(((s + 1) * size - 1) / S); }
-
-/* S from the option, the n_segments attribute, or a pass over the segment column. */
+/* Collective. S from the option, the n_segments attribute, or a pass over the segment
+ * column. */
 static int find_segments(traffic *tr)
 {
     hb_step_ctx *ctx = tr->ctx;
@@ -135,7 +68,8 @@ static int find_segments(traffic *tr)
     if (!buf) return HB_EINTERNAL;
     int rc = 0;
     for (int64_t c = hb_rank; c < ctx->n_chunks && rc == 0; c += hb_size) {
-        int64_t start = c * cr, cnt = start + cr > n ? n - start : cr;
+        int64_t start, cnt;
+        hb_chunk_range(c, cr, n, &start, &cnt);
         rc = hb_table_read(tr->tab, COL_SEGMENT, start, cnt, HB_ID, buf);
         for (int64_t i = 0; rc == 0 && i < cnt; i++)
             if (buf[i] > mx && buf[i] < MAX_SEGMENTS) mx = buf[i];
@@ -148,6 +82,8 @@ static int find_segments(traffic *tr)
     return 0;
 }
 
+/* Not collective. The event days of /calendar/event_days, when present, as a bitmap of
+ * local day numbers. */
 static int load_events(traffic *tr)
 {
     hb_in *in = tr->ctx->in;
@@ -176,6 +112,7 @@ static int load_events(traffic *tr)
     return rc;
 }
 
+/* Not collective. /segments/free_flow_speed, when present: one speed per segment. */
 static int load_free_flow(traffic *tr)
 {
     hb_in *in = tr->ctx->in;
@@ -187,6 +124,8 @@ static int load_free_flow(traffic *tr)
     return 0;
 }
 
+/* Collective. Opens and checks the input, finds the segments, and sizes the buffers of
+ * a chunk. */
 static int traffic_setup(hb_step_ctx *ctx, void **state)
 {
     traffic *tr = hb_calloc(1, sizeof *tr);
@@ -207,34 +146,32 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0) rc = load_free_flow(tr);
     HB_CALL(hb_agree(rc));
 
-    tr->s0 = (int64_t)hb_rank * tr->S / hb_size;
-    tr->s1 = (int64_t)(hb_rank + 1) * tr->S / hb_size;
+    hb_range_of(tr->S, hb_rank, hb_size, &tr->s0, &tr->s1);
     size_t cr = (size_t)ctx->chunk_rows, P = (size_t)hb_size;
     tr->t = hb_malloc(cr * sizeof *tr->t);
     tr->seg = hb_malloc(cr * sizeof *tr->seg);
     tr->spd = hb_malloc(cr * sizeof *tr->spd);
     tr->key = hb_malloc(cr * sizeof *tr->key);
     tr->dest = hb_malloc(cr * sizeof *tr->dest);
-    tr->skey = hb_malloc(cr * sizeof *tr->skey);
     tr->narrow = hb_table_exact_f32(tr->tab, COL_SPEED);
     tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
-    tr->sval = hb_malloc(cr * tr->esz);
-    tr->scap = cr;
+    /* a chunk's records, and each destination's part padded to whole blocks */
+    const size_t scap = cr + P * XCHG_BLOCK;
+    rc = hb_xchg_reserve((void **)&tr->skey, &tr->skcap, scap, sizeof *tr->skey);
+    if (rc == 0) rc = hb_xchg_reserve(&tr->sval, &tr->svcap, scap, tr->esz);
+    if (rc == 0) rc = hb_xchg_init(&tr->xc, XCHG_BLOCK);
     tr->buckets = hb_calloc((size_t)(tr->s1 - tr->s0), sizeof *tr->buckets);
     tr->arenas = hb_calloc((size_t)ctx->threads, sizeof *tr->arenas);
-    tr->scount = hb_calloc(P, sizeof(int));
-    tr->sdispl = hb_calloc(P, sizeof(int));
-    tr->rcount = hb_calloc(P, sizeof(int));
-    tr->rdispl = hb_calloc(P, sizeof(int));
-    tr->tstride = (P + 15) / 16 * 16;
-    tr->tcount = hb_calloc(2 * tr->tstride * (size_t)ctx->threads, sizeof(int));
-    rc = (tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->skey && tr->sval && tr->scount && tr->sdispl &&
-          tr->rcount && tr->rdispl && tr->tcount && tr->buckets && tr->arenas)
-             ? 0
-             : HB_EINTERNAL;
+    tr->tstride = (P + 7) / 8 * 8;
+    tr->tcount = hb_calloc(2 * tr->tstride * (size_t)ctx->threads, sizeof *tr->tcount);
+    if (rc == 0 && !(tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->tcount && tr->buckets && tr->arenas))
+        rc = HB_EINTERNAL;
     return hb_agree(rc);
 }
 
+/* Not collective. Bytes (rounded up to 16) from the thread's arena list, a new arena
+ * when the first is full; NULL when out of memory, recording nothing (threads call
+ * it). */
 static void *arena_alloc(arena **list, size_t bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;
@@ -251,8 +188,8 @@ static void *arena_alloc(arena **list, size_t bytes)
     return p;
 }
 
-/* Starts a new tail block for b, twice the size of the last one (a busy segment has
- * few blocks, a quiet one wastes little). */
+/* Not collective. Starts a new tail block for b, twice the size of the last one (a
+ * busy segment has few blocks, a quiet one wastes little). */
 static int grow(traffic *tr, arena **list, bucket *b)
 {
     block *t = b->tail;
@@ -283,8 +220,9 @@ static int grow(traffic *tr, arena **list, bucket *b)
         b->n++;                                                                        \
     }
 
-/* Appends n records (keys of owned segments) to their segments' buckets; each thread
- * takes a fixed range of segments, so no two threads touch one bucket or arena. */
+/* Not collective. Appends n records (keys of owned segments) to their segments'
+ * buckets; each thread takes a fixed range of segments, so no two threads touch one
+ * bucket or arena. */
 static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
 {
     const uint32_t base = (uint32_t)(tr->s0 * CELLS), nseg = (uint32_t)(tr->s1 - tr->s0);
@@ -303,12 +241,14 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
     return 0;
 }
 
+/* Not collective. Reads chunk c, checks and keys its rows, and lays out the valid ones
+ * by owner for the next exchange. */
 static int traffic_map(void *state, int64_t c)
 {
     traffic *tr = state;
     hb_step_ctx *ctx = tr->ctx;
-    int64_t start = c * ctx->chunk_rows;
-    int64_t n = start + ctx->chunk_rows > ctx->n_rows ? ctx->n_rows - start : ctx->chunk_rows;
+    int64_t start, n;
+    hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
     HB_CALL(hb_table_read(tr->tab, COL_TIME, start, n, HB_I64, tr->t));
     HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
     HB_CALL(hb_table_read(tr->tab, COL_SPEED, start, n, HB_F64, tr->spd));
@@ -337,7 +277,7 @@ static int traffic_map(void *state, int64_t c)
 #pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
         /* fixed parts, not the runtime's schedule, so the two passes below agree */
-        int *cnt = tr->tcount + (size_t)part * tr->tstride;
+        size_t *cnt = tr->tcount + (size_t)part * tr->tstride;
         memset(cnt, 0, (size_t)P * sizeof *cnt);
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
         for (int64_t i = lo; i < hi; i++) {
@@ -363,7 +303,7 @@ static int traffic_map(void *state, int64_t c)
                     k = (uint32_t)(s * CELLS + dow * 24 + hour);
                 }
                 key[i] = k;
-                int d = owner_of(s, S, P);
+                int d = hb_owner_of(s, S, P);
                 dest[i] = d;
                 cnt[d]++;
                 continue;
@@ -371,23 +311,30 @@ static int traffic_map(void *state, int64_t c)
             key[i] = UINT32_MAX;
         }
     }
-    /* each thread's rows go to its own slice of every destination block, so the send
+    /* each thread's rows go to its own slice of every destination's part, so the send
      * buffer is filled in parallel without atomics */
     const size_t ts = tr->tstride;
-    int *off = tr->tcount + (size_t)nthreads * ts; /* [thread][dest] start offsets */
-    int pos = 0;
-    for (int d = 0; d < P; d++)
+    hb_xchg *xc = &tr->xc;
+    for (int d = 0; d < P; d++) {
+        xc->scount[d] = 0;
+        for (int th = 0; th < nthreads; th++) xc->scount[d] += tr->tcount[(size_t)th * ts + (size_t)d];
+    }
+    HB_CALL(hb_xchg_layout(xc)); /* fits: setup sized the buffers for a chunk's padded parts */
+    size_t *off = tr->tcount + (size_t)nthreads * ts; /* [thread][dest] start offsets */
+    for (int d = 0; d < P; d++) {
+        size_t pos = xc->sdispl[d];
         for (int th = 0; th < nthreads; th++) {
             off[(size_t)th * ts + (size_t)d] = pos;
             pos += tr->tcount[(size_t)th * ts + (size_t)d];
         }
+    }
 #pragma omp parallel num_threads(nthreads)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
-        int *o = off + (size_t)part * ts;
+        size_t *o = off + (size_t)part * ts;
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
         for (int64_t i = lo; i < hi; i++) {
             if (key[i] == UINT32_MAX) continue;
-            int p = o[dest[i]]++;
+            size_t p = o[dest[i]]++;
             tr->skey[p] = key[i];
             if (tr->narrow) ((float *)tr->sval)[p] = (float)spd[i]; /* exact: see narrow */
             else ((double *)tr->sval)[p] = spd[i];
@@ -397,71 +344,50 @@ static int traffic_map(void *state, int64_t c)
     tr->bad_speed += bad_speed;
     tr->bad_segment += bad_segment;
     tr->bad_time += bad_time;
-    for (int d = 0; d < P; d++) {
-        tr->scount[d] = 0;
-        for (int th = 0; th < nthreads; th++) tr->scount[d] += tr->tcount[(size_t)th * ts + (size_t)d];
-    }
     return 0;
 }
 
-/* Moves the records loaded from a checkpoint into the send buffers, by destination. */
+/* Not collective. Moves the records loaded from a checkpoint into the send buffers, by
+ * destination. */
 static int stage_loaded(traffic *tr)
 {
     const int P = hb_size;
-    if (tr->ln > tr->scap) {
-        uint32_t *k = hb_realloc(tr->skey, tr->ln * sizeof *k);
-        if (!k) return HB_EINTERNAL;
-        tr->skey = k;
-        void *v = hb_realloc(tr->sval, tr->ln * tr->esz);
-        if (!v) return HB_EINTERNAL;
-        tr->sval = v;
-        tr->scap = tr->ln;
-    }
-    memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
-    for (size_t i = 0; i < tr->ln; i++) tr->scount[owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
-    int pos = 0;
-    for (int d = 0; d < P; d++) tr->sdispl[d] = pos, pos += tr->scount[d];
+    hb_xchg *xc = &tr->xc;
+    memset(xc->scount, 0, (size_t)P * sizeof *xc->scount);
+    for (size_t i = 0; i < tr->ln; i++) xc->scount[hb_owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
+    HB_CALL(hb_xchg_layout(xc));
+    HB_CALL(hb_xchg_reserve((void **)&tr->skey, &tr->skcap, xc->stotal, sizeof *tr->skey));
+    HB_CALL(hb_xchg_reserve(&tr->sval, &tr->svcap, xc->stotal, tr->esz));
+    size_t *pos = tr->tcount; /* P fill positions: tcount holds at least 2 P */
+    memcpy(pos, xc->sdispl, (size_t)P * sizeof *pos);
     for (size_t i = 0; i < tr->ln; i++) {
-        int p = tr->sdispl[owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
+        size_t p = pos[hb_owner_of(tr->lkey[i] / CELLS, tr->S, P)]++;
         tr->skey[p] = tr->lkey[i];
-        memcpy((char *)tr->sval + (size_t)p * tr->esz, (char *)tr->lval + i * tr->esz, tr->esz);
+        memcpy((char *)tr->sval + p * tr->esz, (char *)tr->lval + i * tr->esz, tr->esz);
     }
     free(tr->lkey), free(tr->lval);
     tr->lkey = NULL, tr->lval = NULL, tr->ln = tr->lcap = 0;
     return 0;
 }
 
+/* Collective. Sends this round's records (or those loaded from a checkpoint) to the
+ * ranks that own their segments and appends the ones received to the buckets. */
 static int traffic_exchange(void *state)
 {
     traffic *tr = state;
-    const int P = hb_size;
+    hb_xchg *xc = &tr->xc;
     HB_CALL(hb_agree(tr->ln ? stage_loaded(tr) : 0));
-    int total = 0;
-    for (int d = 0; d < P; d++) tr->sdispl[d] = total, total += tr->scount[d];
-    int rc;
-    if (P == 1) {
-        rc = append(tr, tr->skey, tr->sval, (size_t)total);
+    int rc = hb_xchg_layout(xc); /* again: a rank that mapped nothing since the last round sends nothing */
+    if (hb_size == 1) {
+        if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0]);
     } else {
-        HB_CALL_MPI(MPI_Alltoall(tr->scount, 1, MPI_INT, tr->rcount, 1, MPI_INT, MPI_COMM_WORLD));
-        size_t recv = 0;
-        for (int d = 0; d < P; d++) tr->rdispl[d] = (int)recv, recv += (size_t)tr->rcount[d];
-        rc = 0;
-        if (recv > tr->rcap) {
-            free(tr->rkey), free(tr->rval);
-            tr->rkey = hb_malloc(recv * sizeof *tr->rkey);
-            tr->rval = hb_malloc(recv * tr->esz);
-            tr->rcap = recv;
-            if (!tr->rkey || !tr->rval) rc = HB_EINTERNAL, tr->rcap = 0;
-        }
         HB_CALL(hb_agree(rc));
-        MPI_Datatype vt = tr->narrow ? MPI_FLOAT : MPI_DOUBLE;
-        HB_CALL_MPI(MPI_Alltoallv(tr->skey, tr->scount, tr->sdispl, MPI_UINT32_T, tr->rkey, tr->rcount, tr->rdispl,
-                                  MPI_UINT32_T, MPI_COMM_WORLD));
-        HB_CALL_MPI(MPI_Alltoallv(tr->sval, tr->scount, tr->sdispl, vt, tr->rval, tr->rcount, tr->rdispl, vt,
-                                  MPI_COMM_WORLD));
-        rc = append(tr, tr->rkey, tr->rval, recv);
+        const hb_xchg_array a[2] = {{tr->skey, (void **)&tr->rkey, &tr->rkcap, sizeof *tr->skey},
+                                    {tr->sval, &tr->rval, &tr->rvcap, tr->esz}};
+        HB_CALL(hb_xchg_run(xc, a, 2));
+        rc = append(tr, tr->rkey, tr->rval, xc->received);
     }
-    memset(tr->scount, 0, (size_t)P * sizeof *tr->scount);
+    memset(xc->scount, 0, (size_t)hb_size * sizeof *xc->scount);
     return hb_agree(rc);
 }
 
@@ -471,6 +397,7 @@ typedef struct saved {
     uint64_t rows_total, bad_speed, bad_segment, bad_time, n_records, value_bytes;
 } saved;
 
+/* Not collective. This rank's counters and owned records as bytes. */
 static int traffic_save(void *state, void **buf, size_t *len)
 {
     traffic *tr = state;
@@ -499,6 +426,8 @@ static int traffic_save(void *state, void **buf, size_t *len)
     return 0;
 }
 
+/* Not collective. Stages the records of a part saved by any rank of an earlier run,
+ * for the next exchange to send to their owners, and adds its counters. */
 static int traffic_load(void *state, const void *buf, size_t len)
 {
     traffic *tr = state;
@@ -532,322 +461,20 @@ static int traffic_load(void *state, const void *buf, size_t len)
     return 0;
 }
 
-/* Per-cell statistics of this rank's segments, in the output layouts. */
-typedef struct results {
-    uint64_t *count, *ev_count, *seg_count;
-    double *mean, *ev_mean, *ffs, *tti;
-    double **pct, **ev_pct;
-} results;
-
-static void free_results(results *r, int npct)
-{
-    free(r->count), free(r->ev_count), free(r->seg_count);
-    free(r->mean), free(r->ev_mean), free(r->ffs), free(r->tti);
-    for (int j = 0; j < npct; j++) {
-        if (r->pct) free(r->pct[j]);
-        if (r->ev_pct) free(r->ev_pct[j]);
-    }
-    free(r->pct), free(r->ev_pct);
-}
-
-static int alloc_results(results *r, size_t nseg, int npct)
-{
-    size_t nw = nseg * WEEK_CELLS, ne = nseg * 24;
-    r->count = hb_calloc(nw, 8), r->ev_count = hb_calloc(ne, 8), r->seg_count = hb_calloc(nseg, 8);
-    r->mean = hb_malloc(nw * 8), r->ev_mean = hb_malloc(ne * 8), r->ffs = hb_malloc(nseg * 8);
-    r->tti = hb_malloc(nw * 8);
-    r->pct = hb_calloc((size_t)npct, sizeof *r->pct), r->ev_pct = hb_calloc((size_t)npct, sizeof *r->ev_pct);
-    if (!r->count || !r->ev_count || !r->seg_count || !r->mean || !r->ev_mean || !r->ffs || !r->tti || !r->pct ||
-        !r->ev_pct)
-        return HB_EINTERNAL;
-    for (int j = 0; j < npct; j++) {
-        r->pct[j] = hb_malloc(nw * 8), r->ev_pct[j] = hb_malloc(ne * 8);
-        if (!r->pct[j] || !r->ev_pct[j]) return HB_EINTERNAL;
-    }
-    return 0;
-}
-
-/* Stores cell c's results of segment ls (count n, mean from sum, percentiles pv) in r. */
-static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_xsum *sum, const double *pv,
-                       results *r)
-{
-    double mean = n ? hb_xsum_value(sum) / (double)n : NAN;
-    if (c < WEEK_CELLS) {
-        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
-        r->count[i] = n, r->mean[i] = mean;
-        for (int j = 0; j < tr->npct; j++) r->pct[j][i] = pv[j];
-    } else {
-        size_t i = (size_t)ls * 24 + (size_t)(c - WEEK_CELLS);
-        r->ev_count[i] = n, r->ev_mean[i] = mean;
-        for (int j = 0; j < tr->npct; j++) r->ev_pct[j][i] = pv[j];
-    }
-}
-
-/* Stores segment ls's count, free-flow speed (ffs unless the input gives one) and travel
- * time indices in r, after its cells. */
-static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double ffs, results *r)
-{
-    r->seg_count[ls] = b->n;
-    r->ffs[ls] = tr->ffs_in ? tr->ffs_in[tr->s0 + ls] : ffs;
-    for (int c = 0; c < WEEK_CELLS; c++) {
-        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
-        double m = r->mean[i], f = r->ffs[ls];
-        r->tti[i] = (r->count[i] > 0 && !isnan(f) && m > 0) ? f / m : NAN;
-    }
-}
-
-/* Double records: the segment's values grouped by cell into x (scratch of b->n values),
- * then per cell the percentiles by multiple selection. */
-static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
-{
-    size_t start[CELLS + 1] = {0}, pos[CELLS];
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
-    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const double *)k->val)[i];
-
-    double pv[HB_OPT_LIST_MAX];
-    hb_xsum sum;
-    for (int c = 0; c < CELLS; c++) {
-        double *v = x + start[c];
-        size_t n = start[c + 1] - start[c];
-        memset(&sum, 0, sizeof sum);
-        for (size_t i = 0; i < n; i++) hb_xsum_add(&sum, v[i]);
-        hb_percentiles_select(v, n, tr->pct, tr->npct, pv);
-        store_cell(tr, ls, c, n, &sum, pv, r);
-    }
-    /* the weekly cells are contiguous at the front: the segment's non-event values */
-    store_segment(tr, b, ls, tr->ffs_in ? NAN : hb_percentile_select(x, start[WEEK_CELLS], 85), r);
-}
-
-/* A float's bits mapped so that unsigned order is numeric order (negatives flipped). */
-static inline uint32_t f32_key(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u >> 31 ? ~u : u | 0x80000000u;
-}
-
-static inline double f32_of_key(uint64_t k)
-{
-    uint32_t u = (uint32_t)k;
-    u = u >> 31 ? u & 0x7fffffffu : ~u;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* One stable counting pass of an LSD radix sort on the digit (v >> shift) & (nb - 1),
- * h holding its counts (turned into offsets here). */
-static void radix_pass(const uint64_t *restrict a, uint64_t *restrict to, size_t n, int shift, size_t *h, size_t nb)
-{
-    size_t sum = 0;
-    for (size_t d = 0; d < nb; d++) {
-        size_t c = h[d];
-        h[d] = sum;
-        sum += c;
-    }
-    for (size_t i = 0; i < n; i++) to[h[(a[i] >> shift) & (nb - 1)]++] = a[i];
-}
-
-/* Float records: an LSD radix sort of (cell << 32 | f32_key(value)) orders the segment
- * by value and then, stably, by cell, so every cell's values come out sorted and its
- * percentiles are read off; the weekly values' 85th percentile is picked on the way,
- * while the whole segment is in value order. A digit on which every record agrees
- * (most exponent bits) costs no pass. The order statistics are the same values that
- * selection finds, so the results have the same bits. buf holds 2 x the records. */
-static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint64_t *buf, results *r)
-{
-    enum { D0 = 11, D1 = 11, D2 = 10 };
-    static const int shift[4] = {0, D0, D0 + D1, 32};
-    static const size_t nb[4] = {1u << D0, 1u << D1, 1u << D2, 256};
-    size_t h0[1u << D0] = {0}, h1[1u << D1] = {0}, h2[1u << D2] = {0}, h3[256] = {0};
-    size_t *h[4] = {h0, h1, h2, h3};
-    const size_t n = (size_t)b->n;
-    uint64_t *a = buf, *t = buf + n;
-    size_t m = 0;
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++, m++) {
-            uint64_t v = (uint64_t)k->cell[i] << 32 | f32_key(((const float *)k->val)[i]);
-            a[m] = v;
-            h0[v & (nb[0] - 1)]++, h1[(v >> shift[1]) & (nb[1] - 1)]++, h2[(v >> shift[2]) & (nb[2] - 1)]++;
-            h3[v >> 32]++;
-        }
-    size_t start[CELLS + 1] = {0};
-    for (int c = 0; c < CELLS; c++) start[c + 1] = start[c] + h3[c];
-    double ffs = NAN;
-    for (int d = 0; d < 4; d++) {
-        if (d == 3 && !tr->ffs_in && start[WEEK_CELLS] > 0) { /* in value order: pick the weekly p85 */
-            size_t lo, hi, seen = 0;
-            double g, vlo = 0, vhi = 0;
-            hb_percentile_ranks(start[WEEK_CELLS], 85, &lo, &hi, &g);
-            for (size_t i = 0; i < n && seen <= hi; i++) {
-                if ((a[i] >> 32) >= WEEK_CELLS) continue;
-                if (seen == lo) vlo = f32_of_key(a[i]);
-                if (seen == hi) vhi = f32_of_key(a[i]);
-                seen++;
-            }
-            ffs = hb_lerp(vlo, vhi, g);
-        }
-        size_t most = 0;
-        for (size_t i = 0; i < nb[d]; i++)
-            if (h[d][i] > most) most = h[d][i];
-        if (most == n) continue; /* one digit value: the pass would not move anything */
-        radix_pass(a, t, n, shift[d], h[d], nb[d]);
-        uint64_t *s = a;
-        a = t, t = s;
-    }
-
-    double pv[HB_OPT_LIST_MAX];
-    hb_xsum sum;
-    for (int c = 0; c < CELLS; c++) {
-        const uint64_t *v = a + start[c];
-        size_t cn = start[c + 1] - start[c];
-        memset(&sum, 0, sizeof sum);
-        for (size_t i = 0; i < cn; i++) hb_xsum_add(&sum, f32_of_key(v[i]));
-        for (int j = 0; j < tr->npct; j++) {
-            size_t lo, hi;
-            double g;
-            if (cn == 0) {
-                pv[j] = NAN;
-                continue;
-            }
-            hb_percentile_ranks(cn, tr->pct[j], &lo, &hi, &g);
-            pv[j] = hb_lerp(f32_of_key(v[lo]), f32_of_key(v[hi]), g);
-        }
-        store_cell(tr, ls, c, cn, &sum, pv, r);
-    }
-    store_segment(tr, b, ls, ffs, r);
-}
-
-/* Reduces every owned segment, in parallel over segments; frees the records as it goes. */
-static int reduce_cells(traffic *tr, results *r)
-{
-    const int64_t nseg = tr->s1 - tr->s0;
-    uint64_t most = 0;
-    for (int64_t s = 0; s < nseg; s++) {
-        bucket *b = &tr->buckets[s];
-        if (b->tail) b->tail->n = b->used;
-        if (b->n > most) most = b->n;
-    }
-    int rc = 0;
-#pragma omp parallel num_threads(tr->ctx->threads)
-    {
-        /* float records are radix-sorted as 8-byte keys, in two buffers */
-        double *x = malloc((size_t)(most ? most : 1) * (tr->narrow ? 2 : 1) * sizeof *x);
-        if (!x) {
-#pragma omp atomic write
-            rc = HB_EINTERNAL;
-        }
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t s = 0; s < nseg; s++)
-            if (x && tr->narrow) reduce_segment_f32(tr, &tr->buckets[s], s, (uint64_t *)x, r);
-            else if (x) reduce_segment_f64(tr, &tr->buckets[s], s, x, r);
-        free(x);
-    }
-    if (rc) return hb_err_set(rc, "traffic", "out of memory for %llu values of one segment", (unsigned long long)most);
-    return 0;
-}
-
-static int write_results(traffic *tr, const results *r, hb_out *out)
-{
-    const uint64_t S = (uint64_t)tr->S, s0 = (uint64_t)tr->s0, ns = (uint64_t)(tr->s1 - tr->s0);
-    const uint64_t dw[3] = {S, 7, 24}, de[2] = {S, 24}, d1[1] = {S};
-    HB_CALL(hb_out_group(out, "/traffic"));
-    uint32_t *ids = hb_malloc(S * sizeof *ids);
-    if (!ids) return HB_EINTERNAL;
-    for (uint64_t s = 0; s < S; s++) ids[s] = (uint32_t)s;
-    static const uint32_t dows[7] = {0, 1, 2, 3, 4, 5, 6};
-    static const uint32_t hours[24] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
-    int rc = hb_out_scale(out, "/traffic/segment", "segment", HB_U32, S, ids, "1");
-    free(ids);
-    HB_CALL(rc);
-    HB_CALL(hb_out_attr_str(out, "/traffic/segment", "description", "road segment id"));
-    HB_CALL(hb_out_scale(out, "/traffic/day_of_week", "day_of_week", HB_U32, 7, dows, "1"));
-    HB_CALL(hb_out_attr_str(out, "/traffic/day_of_week", "description", "ISO day of week of local time, 0 = Monday"));
-    HB_CALL(hb_out_scale(out, "/traffic/hour", "hour", HB_U32, 24, hours, "h"));
-    HB_CALL(hb_out_attr_str(out, "/traffic/hour", "description", "hour of local wall-clock time"));
-
-    char name[64], desc[160];
-    struct {
-        const char *path;
-        hb_elem t;
-        const void *data;
-        const char *units, *desc;
-    } grid[3 + HB_OPT_LIST_MAX] = {
-        {"/traffic/count", HB_U64, r->count, "1", "valid observations on non-event days"},
-        {"/traffic/mean_speed", HB_F64, r->mean, "km/h", "mean speed; NaN where count is 0"},
-        {"/traffic/travel_time_index", HB_F64, r->tti, "1", "free_flow_speed / mean_speed; NaN where undefined"},
-    };
-    static char pnames[HB_OPT_LIST_MAX][64], pdesc[HB_OPT_LIST_MAX][96];
-    int ng = 3;
-    for (int j = 0; j < tr->npct; j++, ng++) {
-        snprintf(pnames[j], sizeof pnames[j], "/traffic/speed_p%g", tr->pct[j]);
-        snprintf(pdesc[j], sizeof pdesc[j], "%g-th percentile of speed (linear, type 7); NaN where count is 0",
-                 tr->pct[j]);
-        grid[ng].path = pnames[j], grid[ng].t = HB_F64, grid[ng].data = r->pct[j];
-        grid[ng].units = "km/h", grid[ng].desc = pdesc[j];
-    }
-    for (int g = 0; g < ng; g++) {
-        HB_CALL(hb_out_write(out, grid[g].path, grid[g].t, 3, dw, s0, ns, grid[g].data, grid[g].units, grid[g].desc));
-        HB_CALL(hb_out_attach(out, grid[g].path, 0, "/traffic/segment"));
-        HB_CALL(hb_out_attach(out, grid[g].path, 1, "/traffic/day_of_week"));
-        HB_CALL(hb_out_attach(out, grid[g].path, 2, "/traffic/hour"));
-    }
-    HB_CALL(hb_out_write(out, "/traffic/free_flow_speed", HB_F64, 1, d1, s0, ns, r->ffs, "km/h",
-                         tr->ffs_in ? "free-flow speed from the input's /segments/free_flow_speed"
-                                    : "85th percentile of the segment's valid non-event speeds"));
-    HB_CALL(hb_out_attach(out, "/traffic/free_flow_speed", 0, "/traffic/segment"));
-    HB_CALL(hb_out_write(out, "/traffic/segment_count", HB_U64, 1, d1, s0, ns, r->seg_count, "1",
-                         "valid observations of the segment, event days included"));
-    HB_CALL(hb_out_attach(out, "/traffic/segment_count", 0, "/traffic/segment"));
-    if (tr->has_events) {
-        HB_CALL(hb_out_group(out, "/traffic/events"));
-        HB_CALL(hb_out_write(out, "/traffic/events/count", HB_U64, 2, de, s0, ns, r->ev_count, "1",
-                             "valid observations on event days"));
-        HB_CALL(hb_out_write(out, "/traffic/events/mean_speed", HB_F64, 2, de, s0, ns, r->ev_mean, "km/h",
-                             "mean speed on event days; NaN where count is 0"));
-        for (int j = 0; j < tr->npct; j++) {
-            snprintf(name, sizeof name, "/traffic/events/speed_p%g", tr->pct[j]);
-            snprintf(desc, sizeof desc, "%g-th percentile of speed on event days; NaN where count is 0", tr->pct[j]);
-            HB_CALL(hb_out_write(out, name, HB_F64, 2, de, s0, ns, r->ev_pct[j], "km/h", desc));
-        }
-        static const char *const evsets[] = {"count", "mean_speed"};
-        for (int j = 0; j < 2 + tr->npct; j++) {
-            if (j < 2) snprintf(name, sizeof name, "/traffic/events/%s", evsets[j]);
-            else snprintf(name, sizeof name, "/traffic/events/speed_p%g", tr->pct[j - 2]);
-            HB_CALL(hb_out_attach(out, name, 0, "/traffic/segment"));
-            HB_CALL(hb_out_attach(out, name, 1, "/traffic/hour"));
-        }
-    }
-    uint64_t c[4] = {tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time};
-    MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_total", c[0]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_valid", c[0] - c[1] - c[2] - c[3]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_speed", c[1]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_segment", c[2]));
-    HB_CALL(hb_out_attr_u64(out, "/traffic", "rows_invalid_time", c[3]));
-    HB_CALL(hb_out_attr_str(out, "/traffic", "timezone", tr->tz));
-    HB_CALL(hb_out_attr_f64(out, "/traffic", "percentiles", tr->pct, tr->npct));
-    HB_INFO("traffic: %llu rows, %llu valid, invalid: %llu speed, %llu segment, %llu time; %lld segments",
-            (unsigned long long)c[0], (unsigned long long)(c[0] - c[1] - c[2] - c[3]), (unsigned long long)c[1],
-            (unsigned long long)c[2], (unsigned long long)c[3], (long long)tr->S);
-    return 0;
-}
-
+/* Collective. Reduces the owned segments and writes /traffic. */
 static int traffic_finalize(void *state, hb_out *out)
 {
     traffic *tr = state;
     results r = {0};
-    int rc = alloc_results(&r, (size_t)(tr->s1 - tr->s0), tr->npct);
-    if (rc == 0) rc = reduce_cells(tr, &r);
+    int rc = traffic_alloc_results(&r, (size_t)(tr->s1 - tr->s0), tr->npct);
+    if (rc == 0) rc = traffic_reduce(tr, &r);
     rc = hb_agree(rc);
-    if (rc == 0) rc = write_results(tr, &r, out);
-    free_results(&r, tr->npct);
+    if (rc == 0) rc = traffic_write(tr, &r, out);
+    traffic_free_results(&r, tr->npct);
     return rc;
 }
 
+/* Not collective. Frees the state; safe on a partly built one. */
 static void traffic_destroy(void *state)
 {
     traffic *tr = state;
@@ -857,7 +484,8 @@ static void traffic_destroy(void *state)
     free(tr->ev), free(tr->ffs_in);
     free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest);
     free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval), free(tr->lkey), free(tr->lval);
-    free(tr->scount), free(tr->sdispl), free(tr->rcount), free(tr->rdispl), free(tr->tcount);
+    hb_xchg_free(&tr->xc);
+    free(tr->tcount);
     free(tr->buckets);
     for (int th = 0; tr->arenas && th < tr->ctx->threads; th++)
         for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, free(a);

@@ -1,0 +1,29 @@
+/* Exact order statistics on arrays of doubles (no NaN): sorting, selection and numpy's
+ * default percentiles (linear, Hyndman-Fan type 7), with the bits numpy computes. Every
+ * function here is not collective and allocates nothing. */
+#ifndef HB_COMMON_ORDER_H
+#define HB_COMMON_ORDER_H
+
+#include <stddef.h>
+
+/* Not collective. Sorts x ascending in place. */
+void hb_sort_f64(double *x, size_t n);
+/* Not collective. Reorders x so that x[k] is the k-th smallest and x[i] <= x[k] <= x[j]
+ * for i < k < j. */
+void hb_select_f64(double *x, size_t n, size_t k);
+/* Not collective. Percentile p (0..100) of sorted x[0..n-1], computed with numpy's own
+ * interpolation formula so that the bits agree. NaN when n == 0. */
+double hb_percentile_sorted(const double *x, size_t n, double p);
+/* Not collective. The two order statistics (0-based ranks lo <= hi) and the weight g that
+ * percentile p of n > 0 values interpolates between:
+ * hb_percentile_sorted(x, n, p) == hb_lerp(x[lo], x[hi], g). */
+void hb_percentile_ranks(size_t n, double p, size_t *lo, size_t *hi, double *g);
+/* Not collective. numpy's interpolation of a and b by g (monotone at both ends). */
+double hb_lerp(double a, double b, double g);
+/* Not collective. hb_percentile_sorted's value on unsorted x (reorders x), by selection. */
+double hb_percentile_select(double *x, size_t n, double p);
+/* Not collective. Percentiles p[0..np-1] of unsorted x by multiple selection (reorders
+ * x): the same bits as hb_percentile_sorted on sorted x, in linear expected time. */
+void hb_percentiles_select(double *x, size_t n, const double *p, int np, double *out);
+
+#endif

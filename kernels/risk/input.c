@@ -1,0 +1,310 @@
+/* setup's input (see risk.c): the market's dates and returns, and the positions, from
+ * /portfolios/exposure or from /transactions aggregated by (portfolio, asset) in a keyed
+ * reduction. */
+#include "kernels/risk/internal.h"
+
+#include "core/calendar.h"
+#include "core/hb.h"
+#include "kernels/common/exchange.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TX_PIECE (1 << 20) /* transactions read at a time */
+#define TX_BLOCK 128       /* transactions per MPI block of their exchange */
+
+/* Not collective. /market/dates: real dates, strictly ascending. */
+static int load_dates(risk *r)
+{
+    hb_step_ctx *ctx = r->ctx;
+    HB_CALL(hb_in_read_array(ctx->in, "/market/dates", HB_I64, &r->T, (void **)&r->dates));
+    char where[600];
+    snprintf(where, sizeof where, "%s:/market/dates", ctx->input);
+    HB_CHECK(r->T >= 2, HB_EDATA, where, "has %lld dates; at least 2 are needed", (long long)r->T);
+    for (int64_t i = 0; i < r->T; i++) {
+        HB_CHECK(hb_days_from_yyyymmdd(r->dates[i]) != INT64_MIN, HB_EDATA, where, "row %lld: %lld is not a date yyyymmdd",
+                 (long long)i, (long long)r->dates[i]);
+        HB_CHECK(i == 0 || r->dates[i] > r->dates[i - 1], HB_EDATA, where,
+                 "dates are not strictly ascending: row %lld (%lld) follows row %lld (%lld)", (long long)i,
+                 (long long)r->dates[i], (long long)(i - 1), (long long)r->dates[i - 1]);
+    }
+    return 0;
+}
+
+/* Not collective. as_of's row, and the history it needs (78 when there is too little). */
+static int locate(risk *r, int prices)
+{
+    hb_step_ctx *ctx = r->ctx;
+    char where[300];
+    snprintf(where, sizeof where, "[step %s]", ctx->step_name);
+    double opt = hb_opt_num(ctx->opts, "as_of");
+    r->ia = r->T - 1;
+    if (!isnan(opt)) {
+        int64_t want = (int64_t)opt, lo = 0, hi = r->T; /* first date >= want */
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (r->dates[mid] < want) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == r->T || r->dates[lo] != want) {
+            if (lo == 0)
+                return hb_err_set(HB_ECONFIG, where, "as_of = %lld is before the first date of %s (%lld)",
+                                  (long long)want, ctx->input, (long long)r->dates[0]);
+            return hb_err_set(HB_ECONFIG, where, "as_of = %lld is not a date of %s:/market/dates (the last before it is %lld)",
+                              (long long)want, ctx->input, (long long)r->dates[lo - 1]);
+        }
+        r->ia = lo;
+    }
+    int64_t have = r->ia + 1 - prices, need = r->window + r->backtest;
+    if (have < need)
+        return hb_err_set(HB_ECONFIG, where,
+                          "too little history in %s: %lld return days up to as_of %lld, but window %lld + backtest_days "
+                          "%lld need %lld",
+                          ctx->input, (long long)have, (long long)r->dates[r->ia], (long long)r->window,
+                          (long long)r->backtest, (long long)need);
+    r->D = need;
+    r->d0 = r->ia - need + 1;
+    return 0;
+}
+
+/* Not collective. The returns of days d0..ia from /market/prices (p_t / p_{t-1} - 1) or
+ * /market/returns, checking every value read. */
+static int load_returns(risk *r)
+{
+    hb_step_ctx *ctx = r->ctx;
+    hb_in *in = ctx->in;
+    int prices = hb_in_exists(in, "/market/prices");
+    const char *path = prices ? "/market/prices" : "/market/returns";
+    char where[600];
+    snprintf(where, sizeof where, "%s:%s", ctx->input, path);
+    if (!prices && !hb_in_exists(in, path))
+        return hb_err_set(HB_EDATA, ctx->input, "neither /market/prices nor /market/returns is present");
+    r->source = prices ? "prices" : "returns";
+    int nd;
+    int64_t dims[8];
+    HB_CALL(hb_in_dims(in, path, &nd, dims));
+    HB_CHECK(nd == 2, HB_EDATA, where, "has %d dimensions; [days, assets] is needed", nd);
+    HB_CHECK(dims[0] == r->T, HB_EDATA, where, "shape mismatch: %lld rows, but /market/dates has %lld", (long long)dims[0],
+             (long long)r->T);
+    HB_CHECK(dims[1] >= 1, HB_EDATA, where, "has no assets (columns)");
+    r->A = dims[1];
+    HB_CALL(locate(r, prices));
+    const int64_t A = r->A, D = r->D, first = r->d0 - prices, rows = D + prices;
+    double *x = hb_malloc((size_t)(rows * A) * sizeof *x);
+    r->R = hb_malloc((size_t)(D * A) * sizeof *r->R);
+    if (!x || !r->R) return free(x), HB_EINTERNAL;
+    int rc = hb_in_read_rows(in, path, first, rows, x);
+    for (int64_t i = 0; rc == 0 && i < rows * A; i++) {
+        double v = x[i];
+        if (prices ? (v > 0 && isfinite(v)) : isfinite(v)) continue;
+        int64_t row = first + i / A, col = i % A;
+        rc = hb_err_set(HB_EDATA, where, "row %lld (date %lld), column %lld: %g is not %s", (long long)row,
+                        (long long)r->dates[row], (long long)col, v, prices ? "a positive finite price" : "a finite return");
+    }
+    if (rc == 0 && prices) {
+        for (int64_t t = 0; t < D; t++)
+            for (int64_t a = 0; a < A; a++) r->R[t * A + a] = x[(t + 1) * A + a] / x[t * A + a] - 1;
+        r->price = hb_malloc((size_t)A * sizeof *r->price);
+        if (r->price) memcpy(r->price, x + D * A, (size_t)A * sizeof *r->price);
+        else rc = HB_EINTERNAL;
+    } else if (rc == 0) {
+        memcpy(r->R, x, (size_t)(D * A) * sizeof *x);
+    }
+    free(x);
+    return rc;
+}
+
+/* Not collective. Positions from /portfolios/exposure [P, A]. */
+static int load_exposure(risk *r)
+{
+    hb_step_ctx *ctx = r->ctx;
+    const char *path = "/portfolios/exposure";
+    char where[600];
+    snprintf(where, sizeof where, "%s:%s", ctx->input, path);
+    int nd;
+    int64_t dims[8];
+    HB_CALL(hb_in_dims(ctx->in, path, &nd, dims));
+    HB_CHECK(nd == 2, HB_EDATA, where, "has %d dimensions; [portfolios, assets] is needed", nd);
+    HB_CHECK(dims[1] == r->A, HB_EDATA, where, "shape mismatch: %lld columns, but /market/%s has %lld assets",
+             (long long)dims[1], r->source, (long long)r->A);
+    HB_CHECK(dims[0] >= 1, HB_EDATA, where, "has no portfolios (rows)");
+    r->P = dims[0];
+    r->E = hb_malloc((size_t)(r->P * r->A) * sizeof *r->E);
+    if (!r->E) return HB_EINTERNAL;
+    HB_CALL(hb_in_read_rows(ctx->in, path, 0, r->P, r->E));
+    for (int64_t i = 0; i < r->P * r->A; i++)
+        HB_CHECK(isfinite(r->E[i]), HB_EDATA, where, "row %lld, column %lld: %g is not a finite exposure",
+                 (long long)(i / r->A), (long long)(i % r->A), r->E[i]);
+    return 0;
+}
+
+typedef struct txrec {
+    int64_t row, p, a;
+    double q;
+} txrec;
+
+/* Not collective. qsort order of transaction records: by input row. */
+static int by_row(const void *x, const void *y)
+{
+    int64_t a = ((const txrec *)x)->row, b = ((const txrec *)y)->row;
+    return (a > b) - (a < b);
+}
+
+/* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
+ * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
+static int read_transactions(risk *r, hb_table *t, int64_t P_attr, txrec **recs, int64_t *nrec, int64_t *pmax)
+{
+    const int64_t M = hb_table_rows(t);
+    int64_t lo, hi;
+    hb_range_of(M, hb_rank, hb_size, &lo, &hi);
+    const int64_t as_of = r->dates[r->ia], A = r->A;
+    char where[600];
+    int64_t piece = hi - lo < TX_PIECE ? (hi - lo > 0 ? hi - lo : 1) : TX_PIECE;
+    int64_t *date = hb_malloc((size_t)piece * sizeof *date);
+    double *port = hb_malloc((size_t)piece * sizeof *port), *asset = hb_malloc((size_t)piece * sizeof *asset);
+    double *qty = hb_malloc((size_t)piece * sizeof *qty);
+    txrec *out = hb_malloc((size_t)(hi - lo > 0 ? hi - lo : 1) * sizeof *out);
+    int rc = date && port && asset && qty && out ? 0 : HB_EINTERNAL;
+    int64_t n = 0;
+    for (int64_t s = lo; rc == 0 && s < hi; s += piece) {
+        int64_t cnt = hi - s < piece ? hi - s : piece;
+        rc = hb_table_read(t, 0, s, cnt, HB_I64, date);
+        if (rc == 0) rc = hb_table_read(t, 1, s, cnt, HB_F64, port);
+        if (rc == 0) rc = hb_table_read(t, 2, s, cnt, HB_F64, asset);
+        if (rc == 0) rc = hb_table_read(t, 3, s, cnt, HB_F64, qty);
+        for (int64_t i = 0; rc == 0 && i < cnt; i++) {
+            int64_t row = s + i;
+            double p = port[i], a = asset[i];
+            if (hb_days_from_yyyymmdd(date[i]) == INT64_MIN) {
+                snprintf(where, sizeof where, "%s:/transactions/date", r->ctx->input);
+                rc = hb_err_set(HB_EDATA, where, "row %lld: %lld is not a date yyyymmdd", (long long)row,
+                                (long long)date[i]);
+            } else if (!(p >= 0 && p == floor(p) && p < (P_attr ? (double)P_attr : 9007199254740992.0))) {
+                snprintf(where, sizeof where, "%s:/transactions/portfolio", r->ctx->input);
+                if (P_attr)
+                    rc = hb_err_set(HB_EDATA, where, "row %lld: portfolio id %g is out of range [0, %lld)", (long long)row,
+                                    p, (long long)P_attr);
+                else rc = hb_err_set(HB_EDATA, where, "row %lld: %g is not a portfolio id", (long long)row, p);
+            } else if (!(a >= 0 && a == floor(a) && a < (double)A)) {
+                snprintf(where, sizeof where, "%s:/transactions/asset", r->ctx->input);
+                rc = hb_err_set(HB_EDATA, where, "row %lld: asset id %g is out of range [0, %lld)", (long long)row, a,
+                                (long long)A);
+            } else if (!isfinite(qty[i])) {
+                snprintf(where, sizeof where, "%s:/transactions/quantity", r->ctx->input);
+                rc = hb_err_set(HB_EDATA, where, "row %lld: %g is not a finite quantity", (long long)row, qty[i]);
+            } else {
+                if ((int64_t)p > *pmax) *pmax = (int64_t)p;
+                if (date[i] <= as_of) out[n++] = (txrec){row, (int64_t)p, (int64_t)a, qty[i]};
+            }
+        }
+    }
+    free(date), free(port), free(asset), free(qty);
+    *recs = out;
+    *nrec = n;
+    return rc;
+}
+
+/* Collective. Positions from /transactions: each record goes to the rank owning its
+ * portfolio, which adds the quantities in row order (the same sums at any rank count)
+ * and values them at as_of; then every rank gathers the whole matrix. */
+static int load_transactions(risk *r)
+{
+    hb_step_ctx *ctx = r->ctx;
+    static const char *const cols[] = {"date", "portfolio", "asset", "quantity"};
+    hb_table *t = NULL;
+    int rc = 0;
+    if (!r->price)
+        rc = hb_err_set(HB_EDATA, ctx->input, "/transactions need /market/prices to value positions (found /market/returns)");
+    if (rc == 0) rc = hb_table_open(ctx->in, "/transactions", cols, 4, &t);
+    int64_t P_attr = 0, v;
+    int present = 0;
+    if (rc == 0) rc = hb_table_attr_i64(t, "n_portfolios", &v, &present);
+    if (rc == 0 && present) {
+        if (v >= 1) P_attr = v;
+        else rc = hb_err_set(HB_EDATA, ctx->input, "/transactions: attribute n_portfolios = %lld is not positive", (long long)v);
+    }
+    txrec *recs = NULL, *rbuf = NULL;
+    int64_t nrec = 0, pmax = -1;
+    if (rc == 0) rc = read_transactions(r, t, P_attr, &recs, &nrec, &pmax);
+    hb_table_close(t);
+    rc = hb_agree(rc);
+    if (rc) return free(recs), rc;
+    MPI_Allreduce(MPI_IN_PLACE, &pmax, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    r->P = P_attr ? P_attr : pmax + 1;
+    if (r->P < 1) return free(recs), hb_err_set(HB_EDATA, ctx->input, "/transactions is empty and has no n_portfolios attribute");
+    if (r->P * r->A >= INT32_MAX) /* one MPI count below */
+        return free(recs), hb_err_set(HB_EDATA, ctx->input, "%lld portfolios x %lld assets are too many for one exchange",
+                                      (long long)r->P, (long long)r->A);
+
+    const int S = hb_size;
+    const int64_t P = r->P, A = r->A;
+    hb_xchg xc;
+    size_t scap = 0, rcap = 0, *pos = NULL;
+    txrec *sbuf = NULL;
+    rc = hb_xchg_init(&xc, TX_BLOCK);
+    for (int64_t i = 0; rc == 0 && i < nrec; i++) xc.scount[hb_owner_of(recs[i].p, P, S)]++;
+    if (rc == 0) rc = hb_xchg_layout(&xc);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&sbuf, &scap, xc.stotal, sizeof *sbuf);
+    if (rc == 0 && !(pos = hb_malloc((size_t)S * sizeof *pos))) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        memcpy(pos, xc.sdispl, (size_t)S * sizeof *pos);
+        for (int64_t i = 0; i < nrec; i++) sbuf[pos[hb_owner_of(recs[i].p, P, S)]++] = recs[i]; /* keeps row order */
+    }
+    free(recs), free(pos);
+    rc = hb_agree(rc);
+    const hb_xchg_array xa = {sbuf, (void **)&rbuf, &rcap, sizeof *rbuf};
+    if (rc == 0) rc = hb_xchg_run(&xc, &xa, 1);
+    const size_t nrecv = xc.received;
+    free(sbuf);
+    hb_xchg_free(&xc);
+    if (rc) return free(rbuf), rc;
+
+    /* this rank's portfolios [p_lo, p_hi), summed in row order */
+    int64_t p_lo, p_hi;
+    hb_range_of(P, hb_rank, S, &p_lo, &p_hi);
+    const int64_t nown = p_hi - p_lo;
+    qsort(rbuf, nrecv, sizeof *rbuf, by_row);
+    double *q = hb_calloc((size_t)((nown ? nown : 1) * A), sizeof *q);
+    int *cnt = hb_malloc(2 * (size_t)S * sizeof *cnt), *dsp = cnt ? cnt + S : NULL;
+    r->E = hb_malloc((size_t)(P * A) * sizeof *r->E);
+    rc = hb_agree(q && cnt && r->E ? 0 : HB_EINTERNAL);
+    if (rc == 0) {
+        for (size_t i = 0; i < nrecv; i++) q[(rbuf[i].p - p_lo) * A + rbuf[i].a] += rbuf[i].q;
+        for (int64_t i = 0; i < nown * A; i++) q[i] *= r->price[i % A];
+        for (int d = 0; d < S; d++) {
+            int64_t lo, hi;
+            hb_range_of(P, d, S, &lo, &hi);
+            cnt[d] = (int)((hi - lo) * A), dsp[d] = (int)(lo * A); /* P A < 2^31: checked above */
+        }
+        if (MPI_Allgatherv(q, (int)(nown * A), MPI_DOUBLE, r->E, cnt, dsp, MPI_DOUBLE, MPI_COMM_WORLD) != MPI_SUCCESS)
+            rc = hb_err_set(HB_EINTERNAL, "risk", "MPI_Allgatherv of the positions failed");
+        rc = hb_agree(rc);
+    }
+    free(q), free(cnt), free(rbuf);
+    return rc;
+}
+
+int risk_load_market(risk *r)
+{
+    HB_CALL(load_dates(r));
+    return load_returns(r);
+}
+
+int risk_load_positions(risk *r)
+{
+    hb_step_ctx *ctx = r->ctx;
+    const char *want = hb_opt_str(ctx->opts, "positions");
+    int exp = hb_in_exists(ctx->in, "/portfolios/exposure"), tx = hb_in_exists(ctx->in, "/transactions");
+    int use_tx = strcmp(want, "transactions") == 0 || (strcmp(want, "auto") == 0 && !exp);
+    int rc = 0;
+    if (strcmp(want, "auto") == 0 && !exp && !tx)
+        rc = hb_err_set(HB_EDATA, ctx->input, "no positions: neither /portfolios/exposure nor /transactions is present");
+    r->positions = use_tx ? "transactions" : "exposure";
+    if (rc == 0 && !use_tx) rc = load_exposure(r);
+    rc = hb_agree(rc);
+    if (rc == 0 && use_tx) rc = load_transactions(r);
+    return rc;
+}

@@ -1,0 +1,102 @@
+/* What the files of the traffic kernel share: the state, with the records of owned
+ * segments, and finalize's reduction and output (reduce.c); traffic.c holds the kernel,
+ * its map step and the exchange. Not an interface outside kernels/traffic/. */
+#ifndef HB_TRAFFIC_INTERNAL_H
+#define HB_TRAFFIC_INTERNAL_H
+
+#include "kernels/kernel.h"
+#include "kernels/common/exchange.h"
+#include "core/calendar.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEEK_CELLS (7 * 24)
+#define CELLS (WEEK_CELLS + 24) /* weekly cells then event-day hours, per segment */
+
+enum { COL_TIME, COL_SEGMENT, COL_SPEED }; /* the input table's columns, as setup opens them */
+
+/* Records of one segment: a chain of blocks of growing size, carved from arenas. */
+typedef struct block {
+    struct block *next;
+    uint32_t n, cap;
+    void *val; /* float or double: see traffic.narrow */
+    uint8_t *cell;
+} block;
+
+/* An owned segment's records: its chain of blocks, and the tail block's state. */
+typedef struct bucket {
+    void *val; /* the tail block's arrays, kept here so an append touches one line */
+    uint8_t *cell;
+    uint32_t used, cap; /* of the tail block; written back to it when it fills */
+    block *head, *tail;
+    uint64_t n;
+} bucket;
+
+/* Memory that blocks are carved from; one list per thread, freed whole. */
+typedef struct arena {
+    struct arena *next;
+    size_t used, size;
+    unsigned char data[];
+} arena;
+
+typedef struct traffic {
+    hb_step_ctx *ctx;
+    hb_table *tab;
+    int64_t S, s0, s1; /* segments, and this rank's owned range [s0, s1) */
+    double pct[HB_OPT_LIST_MAX];
+    int npct;
+    double max_speed;
+    const char *tz;
+    hb_tzmap tzm;
+    /* event days as a bitmap over local day numbers [ev_day0, ev_day0 + ev_ndays) */
+    int has_events;
+    int64_t ev_day0, ev_ndays;
+    uint8_t *ev;
+    double *ffs_in; /* /segments/free_flow_speed, or NULL */
+    /* every speed of the input is exactly a float (a float32 or small integer column):
+     * records then carry floats, which halves what is moved and kept */
+    int narrow;
+    size_t esz;
+    uint64_t rows_total, bad_speed, bad_segment, bad_time;
+    /* chunk buffers */
+    int64_t *t, *seg;
+    double *spd;
+    uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
+    int *dest;
+    /* records to send this round, laid out by destination rank (xc), and those received */
+    hb_xchg xc;
+    uint32_t *skey, *rkey;
+    void *sval, *rval; /* float when narrow, else double */
+    size_t skcap, svcap, rkcap, rvcap;
+    /* records loaded from a checkpoint, sent to their owners by the next exchange */
+    uint32_t *lkey;
+    void *lval;
+    size_t ln, lcap;
+    size_t *tcount; /* per thread x per destination counts, then offsets (rows of tstride) */
+    size_t tstride; /* P rounded up to a cache line of counts: threads never share a line */
+    /* records owned by this rank, by segment s - s0 */
+    bucket *buckets;
+    arena **arenas; /* one list per thread: threads append to disjoint segments */
+} traffic;
+
+/* Per-cell statistics of this rank's segments, in the output layouts. */
+typedef struct results {
+    uint64_t *count, *ev_count, *seg_count;
+    double *mean, *ev_mean, *ffs, *tti;
+    double **pct, **ev_pct;
+} results;
+
+/* reduce.c */
+
+/* Not collective. The result arrays of nseg segments; 70 when out of memory (free them
+ * with traffic_free_results either way). */
+int traffic_alloc_results(results *r, size_t nseg, int npct);
+/* Not collective. Frees the result arrays; safe on partly allocated ones. */
+void traffic_free_results(results *r, int npct);
+/* Not collective. Reduces every owned segment into r, in parallel over segments. */
+int traffic_reduce(traffic *tr, results *r);
+/* Collective. Writes /traffic: every rank its segments' rows of r, and the counters. */
+int traffic_write(traffic *tr, const results *r, hb_out *out);
+
+#endif

@@ -1,0 +1,318 @@
+/* finalize's work (see traffic.c): each owned segment's records grouped by cell, then per
+ * cell the count, the mean from an exact sum and exact percentiles (float records by a
+ * radix sort, double records by selection), the free-flow speed and the travel time
+ * index; and the output /traffic. Nothing depends on the order records arrived in. */
+#include "kernels/traffic/internal.h"
+
+#include "core/hb.h"
+#include "kernels/common/order.h"
+#include "kernels/common/xsum.h"
+#include "kernels/traffic/format.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void traffic_free_results(results *r, int npct)
+{
+    free(r->count), free(r->ev_count), free(r->seg_count);
+    free(r->mean), free(r->ev_mean), free(r->ffs), free(r->tti);
+    for (int j = 0; j < npct; j++) {
+        if (r->pct) free(r->pct[j]);
+        if (r->ev_pct) free(r->ev_pct[j]);
+    }
+    free(r->pct), free(r->ev_pct);
+}
+
+int traffic_alloc_results(results *r, size_t nseg, int npct)
+{
+    size_t nw = nseg * WEEK_CELLS, ne = nseg * 24;
+    r->count = hb_calloc(nw, 8), r->ev_count = hb_calloc(ne, 8), r->seg_count = hb_calloc(nseg, 8);
+    r->mean = hb_malloc(nw * 8), r->ev_mean = hb_malloc(ne * 8), r->ffs = hb_malloc(nseg * 8);
+    r->tti = hb_malloc(nw * 8);
+    r->pct = hb_calloc((size_t)npct, sizeof *r->pct), r->ev_pct = hb_calloc((size_t)npct, sizeof *r->ev_pct);
+    if (!r->count || !r->ev_count || !r->seg_count || !r->mean || !r->ev_mean || !r->ffs || !r->tti || !r->pct ||
+        !r->ev_pct)
+        return HB_EINTERNAL;
+    for (int j = 0; j < npct; j++) {
+        r->pct[j] = hb_malloc(nw * 8), r->ev_pct[j] = hb_malloc(ne * 8);
+        if (!r->pct[j] || !r->ev_pct[j]) return HB_EINTERNAL;
+    }
+    return 0;
+}
+
+/* Not collective. Stores cell c's results of segment ls (count n, mean from sum,
+ * percentiles pv) in r. */
+static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_xsum *sum, const double *pv,
+                       results *r)
+{
+    double mean = n ? hb_xsum_value(sum) / (double)n : NAN;
+    if (c < WEEK_CELLS) {
+        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
+        r->count[i] = n, r->mean[i] = mean;
+        for (int j = 0; j < tr->npct; j++) r->pct[j][i] = pv[j];
+    } else {
+        size_t i = (size_t)ls * 24 + (size_t)(c - WEEK_CELLS);
+        r->ev_count[i] = n, r->ev_mean[i] = mean;
+        for (int j = 0; j < tr->npct; j++) r->ev_pct[j][i] = pv[j];
+    }
+}
+
+/* Not collective. Stores segment ls's count, free-flow speed (ffs unless the input
+ * gives one) and travel time indices in r, after its cells. */
+static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double ffs, results *r)
+{
+    r->seg_count[ls] = b->n;
+    r->ffs[ls] = tr->ffs_in ? tr->ffs_in[tr->s0 + ls] : ffs;
+    for (int c = 0; c < WEEK_CELLS; c++) {
+        size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
+        double m = r->mean[i], f = r->ffs[ls];
+        r->tti[i] = (r->count[i] > 0 && !isnan(f) && m > 0) ? f / m : NAN;
+    }
+}
+
+/* Not collective. Double records: the segment's values grouped by cell into x (scratch
+ * of b->n values), then per cell the percentiles by multiple selection. */
+static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
+{
+    size_t start[CELLS + 1] = {0}, pos[CELLS];
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
+    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const double *)k->val)[i];
+
+    double pv[HB_OPT_LIST_MAX];
+    hb_xsum sum;
+    for (int c = 0; c < CELLS; c++) {
+        double *v = x + start[c];
+        size_t n = start[c + 1] - start[c];
+        memset(&sum, 0, sizeof sum);
+        for (size_t i = 0; i < n; i++) hb_xsum_add(&sum, v[i]);
+        hb_percentiles_select(v, n, tr->pct, tr->npct, pv);
+        store_cell(tr, ls, c, n, &sum, pv, r);
+    }
+    /* the weekly cells are contiguous at the front: the segment's non-event values */
+    store_segment(tr, b, ls, tr->ffs_in ? NAN : hb_percentile_select(x, start[WEEK_CELLS], 85), r);
+}
+
+/* Not collective. A float's bits mapped so that unsigned order is numeric order
+ * (negatives flipped). */
+static inline uint32_t f32_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u >> 31 ? ~u : u | 0x80000000u;
+}
+
+/* Not collective. The float whose f32_key is the low 32 bits of k. */
+static inline double f32_of_key(uint64_t k)
+{
+    uint32_t u = (uint32_t)k;
+    u = u >> 31 ? u & 0x7fffffffu : ~u;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Not collective. One stable counting pass of an LSD radix sort on the digit
+ * (v >> shift) & (nb - 1), h holding its counts (turned into offsets here). */
+static void radix_pass(const uint64_t *restrict a, uint64_t *restrict to, size_t n, int shift, size_t *h, size_t nb)
+{
+    size_t sum = 0;
+    for (size_t d = 0; d < nb; d++) {
+        size_t c = h[d];
+        h[d] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++) to[h[(a[i] >> shift) & (nb - 1)]++] = a[i];
+}
+
+/* Not collective. Float records: an LSD radix sort of (cell << 32 | f32_key(value))
+ * orders the segment by value and then, stably, by cell, so every cell's values come
+ * out sorted and its percentiles are read off; the weekly values' 85th percentile is
+ * picked on the way, while the whole segment is in value order. A digit on which every
+ * record agrees (most exponent bits) costs no pass. The order statistics are the same
+ * values that selection finds, so the results have the same bits. buf holds 2 x the
+ * records. */
+static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint64_t *buf, results *r)
+{
+    enum { D0 = 11, D1 = 11, D2 = 10 };
+    static const int shift[4] = {0, D0, D0 + D1, 32};
+    static const size_t nb[4] = {1u << D0, 1u << D1, 1u << D2, 256};
+    size_t h0[1u << D0] = {0}, h1[1u << D1] = {0}, h2[1u << D2] = {0}, h3[256] = {0};
+    size_t *h[4] = {h0, h1, h2, h3};
+    const size_t n = (size_t)b->n;
+    uint64_t *a = buf, *t = buf + n;
+    size_t m = 0;
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t i = 0; i < k->n; i++, m++) {
+            uint64_t v = (uint64_t)k->cell[i] << 32 | f32_key(((const float *)k->val)[i]);
+            a[m] = v;
+            h0[v & (nb[0] - 1)]++, h1[(v >> shift[1]) & (nb[1] - 1)]++, h2[(v >> shift[2]) & (nb[2] - 1)]++;
+            h3[v >> 32]++;
+        }
+    size_t start[CELLS + 1] = {0};
+    for (int c = 0; c < CELLS; c++) start[c + 1] = start[c] + h3[c];
+    double ffs = NAN;
+    for (int d = 0; d < 4; d++) {
+        if (d == 3 && !tr->ffs_in && start[WEEK_CELLS] > 0) { /* in value order: pick the weekly p85 */
+            size_t lo, hi, seen = 0;
+            double g, vlo = 0, vhi = 0;
+            hb_percentile_ranks(start[WEEK_CELLS], 85, &lo, &hi, &g);
+            for (size_t i = 0; i < n && seen <= hi; i++) {
+                if ((a[i] >> 32) >= WEEK_CELLS) continue;
+                if (seen == lo) vlo = f32_of_key(a[i]);
+                if (seen == hi) vhi = f32_of_key(a[i]);
+                seen++;
+            }
+            ffs = hb_lerp(vlo, vhi, g);
+        }
+        size_t most = 0;
+        for (size_t i = 0; i < nb[d]; i++)
+            if (h[d][i] > most) most = h[d][i];
+        if (most == n) continue; /* one digit value: the pass would not move anything */
+        radix_pass(a, t, n, shift[d], h[d], nb[d]);
+        uint64_t *s = a;
+        a = t, t = s;
+    }
+
+    double pv[HB_OPT_LIST_MAX];
+    hb_xsum sum;
+    for (int c = 0; c < CELLS; c++) {
+        const uint64_t *v = a + start[c];
+        size_t cn = start[c + 1] - start[c];
+        memset(&sum, 0, sizeof sum);
+        for (size_t i = 0; i < cn; i++) hb_xsum_add(&sum, f32_of_key(v[i]));
+        for (int j = 0; j < tr->npct; j++) {
+            size_t lo, hi;
+            double g;
+            if (cn == 0) {
+                pv[j] = NAN;
+                continue;
+            }
+            hb_percentile_ranks(cn, tr->pct[j], &lo, &hi, &g);
+            pv[j] = hb_lerp(f32_of_key(v[lo]), f32_of_key(v[hi]), g);
+        }
+        store_cell(tr, ls, c, cn, &sum, pv, r);
+    }
+    store_segment(tr, b, ls, ffs, r);
+}
+
+int traffic_reduce(traffic *tr, results *r)
+{
+    const int64_t nseg = tr->s1 - tr->s0;
+    uint64_t most = 0;
+    for (int64_t s = 0; s < nseg; s++) {
+        bucket *b = &tr->buckets[s];
+        if (b->tail) b->tail->n = b->used;
+        if (b->n > most) most = b->n;
+    }
+    int rc = 0;
+#pragma omp parallel num_threads(tr->ctx->threads)
+    {
+        /* float records are radix-sorted as 8-byte keys, in two buffers */
+        double *x = malloc((size_t)(most ? most : 1) * (tr->narrow ? 2 : 1) * sizeof *x);
+        if (!x) {
+#pragma omp atomic write
+            rc = HB_EINTERNAL;
+        }
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t s = 0; s < nseg; s++)
+            if (x && tr->narrow) reduce_segment_f32(tr, &tr->buckets[s], s, (uint64_t *)x, r);
+            else if (x) reduce_segment_f64(tr, &tr->buckets[s], s, x, r);
+        free(x);
+    }
+    if (rc) return hb_err_set(rc, "traffic", "out of memory for %llu values of one segment", (unsigned long long)most);
+    return 0;
+}
+
+int traffic_write(traffic *tr, const results *r, hb_out *out)
+{
+    const uint64_t S = (uint64_t)tr->S, s0 = (uint64_t)tr->s0, ns = (uint64_t)(tr->s1 - tr->s0);
+    const uint64_t dw[3] = {S, 7, 24}, de[2] = {S, 24}, d1[1] = {S};
+    HB_CALL(hb_out_group(out, HB_TRAFFIC_GROUP));
+    HB_CALL(hb_out_attr_i64(out, HB_TRAFFIC_GROUP, HB_FORMAT_VERSION_ATTR, HB_TRAFFIC_FORMAT_VERSION));
+    uint32_t *ids = hb_malloc(S * sizeof *ids);
+    if (!ids) return HB_EINTERNAL;
+    for (uint64_t s = 0; s < S; s++) ids[s] = (uint32_t)s;
+    static const uint32_t dows[7] = {0, 1, 2, 3, 4, 5, 6};
+    static const uint32_t hours[24] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+    int rc = hb_out_scale(out, HB_TRAFFIC_SEGMENT, "segment", HB_U32, S, ids, "1");
+    free(ids);
+    HB_CALL(rc);
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_SEGMENT, "description", "road segment id"));
+    HB_CALL(hb_out_scale(out, HB_TRAFFIC_DAY_OF_WEEK, "day_of_week", HB_U32, 7, dows, "1"));
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_DAY_OF_WEEK, "description", "ISO day of week of local time, 0 = Monday"));
+    HB_CALL(hb_out_scale(out, HB_TRAFFIC_HOUR, "hour", HB_U32, 24, hours, "h"));
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_HOUR, "description", "hour of local wall-clock time"));
+
+    char name[64], desc[160];
+    struct {
+        const char *path;
+        hb_elem t;
+        const void *data;
+        const char *units, *desc;
+    } grid[3 + HB_OPT_LIST_MAX] = {
+        {HB_TRAFFIC_COUNT, HB_U64, r->count, "1", "valid observations on non-event days"},
+        {HB_TRAFFIC_MEAN_SPEED, HB_F64, r->mean, "km/h", "mean speed; NaN where count is 0"},
+        {HB_TRAFFIC_TRAVEL_TIME_INDEX, HB_F64, r->tti, "1", "free_flow_speed / mean_speed; NaN where undefined"},
+    };
+    static char pnames[HB_OPT_LIST_MAX][64], pdesc[HB_OPT_LIST_MAX][96];
+    int ng = 3;
+    for (int j = 0; j < tr->npct; j++, ng++) {
+        snprintf(pnames[j], sizeof pnames[j], HB_TRAFFIC_SPEED_PCT_FMT, tr->pct[j]);
+        snprintf(pdesc[j], sizeof pdesc[j], "%g-th percentile of speed (linear, type 7); NaN where count is 0",
+                 tr->pct[j]);
+        grid[ng].path = pnames[j], grid[ng].t = HB_F64, grid[ng].data = r->pct[j];
+        grid[ng].units = "km/h", grid[ng].desc = pdesc[j];
+    }
+    for (int g = 0; g < ng; g++) {
+        HB_CALL(hb_out_write(out, grid[g].path, grid[g].t, 3, dw, s0, ns, grid[g].data, grid[g].units, grid[g].desc));
+        HB_CALL(hb_out_attach(out, grid[g].path, 0, HB_TRAFFIC_SEGMENT));
+        HB_CALL(hb_out_attach(out, grid[g].path, 1, HB_TRAFFIC_DAY_OF_WEEK));
+        HB_CALL(hb_out_attach(out, grid[g].path, 2, HB_TRAFFIC_HOUR));
+    }
+    HB_CALL(hb_out_write(out, HB_TRAFFIC_FREE_FLOW_SPEED, HB_F64, 1, d1, s0, ns, r->ffs, "km/h",
+                         tr->ffs_in ? "free-flow speed from the input's /segments/free_flow_speed"
+                                    : "85th percentile of the segment's valid non-event speeds"));
+    HB_CALL(hb_out_attach(out, HB_TRAFFIC_FREE_FLOW_SPEED, 0, HB_TRAFFIC_SEGMENT));
+    HB_CALL(hb_out_write(out, HB_TRAFFIC_SEGMENT_COUNT, HB_U64, 1, d1, s0, ns, r->seg_count, "1",
+                         "valid observations of the segment, event days included"));
+    HB_CALL(hb_out_attach(out, HB_TRAFFIC_SEGMENT_COUNT, 0, HB_TRAFFIC_SEGMENT));
+    if (tr->has_events) {
+        HB_CALL(hb_out_group(out, HB_TRAFFIC_EVENTS));
+        HB_CALL(hb_out_write(out, HB_TRAFFIC_EVENTS_COUNT, HB_U64, 2, de, s0, ns, r->ev_count, "1",
+                             "valid observations on event days"));
+        HB_CALL(hb_out_write(out, HB_TRAFFIC_EVENTS_MEAN_SPEED, HB_F64, 2, de, s0, ns, r->ev_mean, "km/h",
+                             "mean speed on event days; NaN where count is 0"));
+        for (int j = 0; j < tr->npct; j++) {
+            snprintf(name, sizeof name, HB_TRAFFIC_EVENTS_SPEED_PCT_FMT, tr->pct[j]);
+            snprintf(desc, sizeof desc, "%g-th percentile of speed on event days; NaN where count is 0", tr->pct[j]);
+            HB_CALL(hb_out_write(out, name, HB_F64, 2, de, s0, ns, r->ev_pct[j], "km/h", desc));
+        }
+        static const char *const evsets[] = {HB_TRAFFIC_EVENTS_COUNT, HB_TRAFFIC_EVENTS_MEAN_SPEED};
+        for (int j = 0; j < 2 + tr->npct; j++) {
+            if (j < 2) snprintf(name, sizeof name, "%s", evsets[j]);
+            else snprintf(name, sizeof name, HB_TRAFFIC_EVENTS_SPEED_PCT_FMT, tr->pct[j - 2]);
+            HB_CALL(hb_out_attach(out, name, 0, HB_TRAFFIC_SEGMENT));
+            HB_CALL(hb_out_attach(out, name, 1, HB_TRAFFIC_HOUR));
+        }
+    }
+    uint64_t c[4] = {tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time};
+    MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_total", c[0]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_valid", c[0] - c[1] - c[2] - c[3]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_invalid_speed", c[1]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_invalid_segment", c[2]));
+    HB_CALL(hb_out_attr_u64(out, HB_TRAFFIC_GROUP, "rows_invalid_time", c[3]));
+    HB_CALL(hb_out_attr_str(out, HB_TRAFFIC_GROUP, "timezone", tr->tz));
+    HB_CALL(hb_out_attr_f64(out, HB_TRAFFIC_GROUP, "percentiles", tr->pct, tr->npct));
+    HB_INFO("traffic: %llu rows, %llu valid, invalid: %llu speed, %llu segment, %llu time; %lld segments",
+            (unsigned long long)c[0], (unsigned long long)(c[0] - c[1] - c[2] - c[3]), (unsigned long long)c[1],
+            (unsigned long long)c[2], (unsigned long long)c[3], (long long)tr->S);
+    return 0;
+}
