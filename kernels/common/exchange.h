@@ -4,16 +4,18 @@
  * An exchange moves, from every rank to every rank, parts of one or more arrays that
  * share a layout: the caller counts the elements it sends to each destination, lays
  * out its send buffers with hb_xchg_layout, fills them, and calls hb_xchg_run (or its
- * steps: hb_xchg_counts, then hb_xchg_move and hb_xchg_compact for each array). MPI counts are ints, so
- * elements travel in blocks of `block` elements (an MPI datatype of block * esz bytes)
- * and each part starts on a block boundary, padded to whole blocks: a rank may send and
- * receive up to INT_MAX blocks, far past 2 GB. Counts of real elements travel as 64-bit
- * numbers beside them, so the receiver knows where each part ends.
+ * steps: hb_xchg_counts, then hb_xchg_move and hb_xchg_compact for each array). MPI
+ * counts are ints, so elements travel in blocks of `block` elements (an MPI datatype of
+ * block * esz bytes) and each part starts on a block boundary, padded to whole blocks:
+ * a rank may send and receive up to INT_MAX blocks, far past 2 GB. Counts of real
+ * elements travel as 64-bit numbers beside them, so the receiver knows where each part
+ * ends.
  *
- * Keys are owned in contiguous ranges: of n keys, rank r owns [n r / size, n (r+1) / size),
- * so the owners do not depend on anything but the key count and the rank count, and a
- * rank's keys come out in key order when the parts are read in rank order. Work is split
- * into chunks of chunk_rows rows whose boundaries do not depend on the rank count. */
+ * Keys are owned in contiguous ranges: of n keys, rank r owns [n r / size,
+ * n (r+1) / size), so the owners depend on nothing but the key count and the rank
+ * count, and rank order is key order: what the ranks write at offsets in rank order
+ * comes out in key order. Work is split into chunks of chunk_rows rows whose boundaries
+ * do not depend on the rank count. */
 #ifndef HB_COMMON_EXCHANGE_H
 #define HB_COMMON_EXCHANGE_H
 

@@ -16,7 +16,7 @@ int risk_gather_records(risk *r, int64_t p_lo, int64_t p_hi, double *mine)
     const int S = hb_size, rw = r->lay.size;
     const int64_t P = r->P;
     hb_xchg xc;
-    int rc = hb_xchg_init(&xc, 1); /* a record is large: one a block */
+    int rc = hb_xchg_init(&xc, 1); /* a record is large: one per block */
     for (int64_t b = 0; rc == 0 && b < r->npb; b++)
         if (r->done[b])
             for (int64_t p = b * PORTFOLIO_BLOCK; p < P && p < (b + 1) * PORTFOLIO_BLOCK; p++)
