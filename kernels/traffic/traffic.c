@@ -756,7 +756,7 @@ static int write_results(traffic *tr, const results *r, hb_out *out)
     const uint64_t dw[3] = {S, 7, 24}, de[2] = {S, 24}, d1[1] = {S};
     HB_CALL(hb_out_group(out, "/traffic"));
     uint32_t *ids = hb_malloc(S * sizeof *ids);
-    if (!ids) return HB_EINTERNAL;
+    if (hb_agree(ids ? 0 : HB_EINTERNAL) != 0) return free(ids), HB_EINTERNAL;
     for (uint64_t s = 0; s < S; s++) ids[s] = (uint32_t)s;
     static const uint32_t dows[7] = {0, 1, 2, 3, 4, 5, 6};
     static const uint32_t hours[24] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
