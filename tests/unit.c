@@ -950,6 +950,12 @@ static void test_parse(void)
     CHECK(hb_parse_bool("maybe", &b) != 0);
     CHECK(hb_parse_bool("", &b) != 0);
     CHECK(hb_parse_bool("2", &b) != 0);
+
+    /* failures are contract codes: usage, for the command line to report */
+    CHECK(hb_parse_size("abc", &v) == HB_EUSAGE);
+    CHECK(hb_parse_duration("1d", &v) == HB_EUSAGE);
+    CHECK(hb_parse_number("", &v) == HB_EUSAGE);
+    CHECK(hb_parse_bool("maybe", &b) == HB_EUSAGE);
 }
 
 static const hb_option test_table[] = {
@@ -979,6 +985,12 @@ static int accepts(const char *name, const char *value)
 
 static void test_opt_check(void)
 {
+    char why[200];
+    /* a bad value is a bad job file */
+    CHECK(hb_opt_check(&test_table[2], "11", why, sizeof why) == HB_ECONFIG && has(why, "out of range"));
+    CHECK(hb_opt_check(&test_table[1], "slow", why, sizeof why) == HB_ECONFIG);
+    CHECK(hb_opt_check(&test_table[2], "7", why, sizeof why) == 0);
+
     CHECK(hb_opt_find(test_table, "mode") == &test_table[1]);
     CHECK(hb_opt_find(test_table, "nope") == NULL);
 
