@@ -50,11 +50,6 @@ static int kernels_main(int argc, char **argv)
     return 0;
 }
 
-static void print_error(void)
-{
-    if (hb_rank == 0 && hb_err_code()) fprintf(stderr, "h5batch: error: %s\n", hb_err_msg());
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
@@ -71,12 +66,12 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "kernels") == 0 || strcmp(cmd, "status") == 0) {
         rc = cmd[0] == 'k' ? kernels_main(argc - 2, argv + 2) : hb_status_main(argc - 2, argv + 2);
-        print_error();
+        hb_err_report();
         return rc;
     }
     if (strcmp(cmd, "query") == 0) {
         rc = hb_query_main(argc - 2, argv + 2);
-        print_error();
+        hb_err_report();
         return rc;
     }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "gen") != 0) {
@@ -85,11 +80,18 @@ int main(int argc, char **argv)
     }
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL); /* core/hb.h: MPI errors abort */
     MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
     hb_io_init();
-    rc = cmd[0] == 'r' ? hb_run_main(argc - 2, argv + 2) : hb_gen_main(argc - 2, argv + 2);
-    print_error();
+    /* OpenMP threads run beside MPI; only the main thread calls MPI */
+    if (provided < MPI_THREAD_FUNNELED)
+        rc = hb_err_set(HB_EINTERNAL, "MPI",
+                        "the MPI library provides thread level %d, h5batch needs MPI_THREAD_FUNNELED (%d)", provided,
+                        MPI_THREAD_FUNNELED);
+    else
+        rc = cmd[0] == 'r' ? hb_run_main(argc - 2, argv + 2) : hb_gen_main(argc - 2, argv + 2);
+    hb_err_report();
     MPI_Finalize();
     return rc;
 }
