@@ -5,11 +5,13 @@
  * of everything the file has allocated so far, then all ranks agree on the status before
  * any of them makes its next collective call. A full disk thus shows as a plain error of
  * rank 0 (the reservation), never inside an HDF5 write, where one rank would fail and the
- * others would not. Once a call has failed, the output is failed on every rank: later
- * calls return that status without touching the file, and hb_out_close empties the file
- * before closing it, so that the metadata HDF5 writes at close has room on every rank and
+ * others would not, and the metadata HDF5 writes at close always has room, so that
  * every rank's close succeeds (HDF5 1.10 cannot recover a file whose close failed: it
- * crashes in MPI_Finalize). */
+ * crashes in MPI_Finalize, or the ranks part ways inside the close and hang). Once a call
+ * has failed, the output is failed on every rank: later calls return that status without
+ * touching the file, and hb_out_close closes every handle and the file; where no space
+ * could be reserved it first empties the file, whose data's room then takes the
+ * metadata. */
 #include "internal.h"
 
 #include "core/fault.h"
@@ -165,6 +167,7 @@ int hb_out_create_for(const char *path, const char *what, hb_out **outp)
     if (rc != 0 && (!o || o->file < 0)) { /* agreed before the file, or not created: nothing to close */
         if (o) free(o->path);
         free(o);
+        if (hb_rank == 0) unlink(path); /* whatever a failed create left */
         return hb_agree(rc);
     }
     if (rc == 0) {
