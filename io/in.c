@@ -135,9 +135,9 @@ int io_read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t
                      const char *where)
 {
     hsize_t st = (hsize_t)start, cn = (hsize_t)count;
-    H5_CALL(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &st, NULL, &cn, NULL), where);
+    HB_CALL_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &st, NULL, &cn, NULL), where);
     hid_t mspace = H5Screate_simple(1, &cn, NULL);
-    H5_CALL(mspace, where);
+    HB_CALL_H5(mspace, where);
     char what[96];
     snprintf(what, sizeof what, "rows %lld..%lld", (long long)start, (long long)(start + count - 1));
     int rc = read_retry(dset, memtype, mspace, fspace, buf, where, what);
@@ -204,7 +204,7 @@ int hb_in_read_raw(hb_in *in, const char *path, hb_elem t, int64_t start, int64_
     if (count <= 0) return 0;
     if (!hb_in_exists(in, path)) return hb_err_set(HB_EDATA, where, "missing dataset");
     hid_t d = H5Dopen2(in->file, path, H5P_DEFAULT);
-    H5_CALL(d, where);
+    HB_CALL_H5(d, where);
     hid_t sp = H5Dget_space(d);
     hsize_t n = 0;
     int rc = 0;

@@ -9,8 +9,9 @@
 
 #include <hdf5.h>
 
-/* A negative hid_t or herr_t is an HDF5 failure: record it as an I/O error. */
-#define H5_CALL(expr, what)                                                            \
+/* A negative hid_t or herr_t is an HDF5 failure: record it as an I/O error and return it
+ * (the HDF5 member of the checking macros of core/hb.h). */
+#define HB_CALL_H5(expr, what)                                                            \
     do {                                                                               \
         if ((expr) < 0) return hb_err_set(HB_EIO, (what), "HDF5 call failed: %s", #expr); \
     } while (0)

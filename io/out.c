@@ -1,8 +1,23 @@
 /* Outputs: one file created with MPI-IO, datasets written collectively, attributes,
- * dimension scales and datasets held open for independent writes. */
+ * dimension scales and datasets held open for independent writes.
+ *
+ * Every function documented Collective ends in finish(): rank 0 reserves the disk space
+ * of everything the file has allocated so far, then all ranks agree on the status before
+ * any of them makes its next collective call. A full disk thus shows as a plain error of
+ * rank 0 (the reservation), never inside an HDF5 write, where one rank would fail and the
+ * others would not, and the metadata HDF5 writes at close always has room, so that
+ * every rank's close succeeds (HDF5 1.10 cannot recover a file whose close failed: it
+ * crashes in MPI_Finalize, or the ranks part ways inside the close and hang). Once a call
+ * has failed, the output is failed on every rank: later calls return that status without
+ * touching the file, and hb_out_close closes every handle and the file; where no space
+ * could be reserved it first empties the file, whose data's room then takes the
+ * metadata. */
 #include "internal.h"
 
+#include "core/fault.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <math.h>
@@ -10,57 +25,191 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
 
 struct hb_out {
     hid_t file, dcpl, gcpl, dxpl;
     char *path;
+    const char *what;  /* "output" or "checkpoint": for messages and fault injection */
+    int failed;        /* the agreed status of the first call that failed; 0 while none has */
+    int fd;            /* rank 0: the file, to reserve its space or empty it; -1 elsewhere */
+    uint64_t reserved; /* rank 0: bytes from the start of the file the disk holds for it */
+    uint64_t data_end; /* rank 0: the end of the data of the datasets created so far */
+    uint64_t meta;     /* a bound on the metadata allocated so far (META_*) */
+    int no_reserve;    /* rank 0: the file system cannot reserve space */
 };
+
+/* A bound on the metadata HDF5 allocates (object headers, B-trees, local and global heaps),
+ * many times what it takes (a few kB per output): a file's first part (superblock, root
+ * group), then each object, each attribute or scale attachment and twice the bytes of
+ * attribute values. What the finished file does not use goes back at close. */
+enum { META_FILE = 64 << 10, META_OBJECT = 4 << 10, META_ATTR = 2 << 10 };
+
+/* Rank 0: makes the disk hold the file's data and room for its metadata (without changing
+ * its size), so that no later write into it, of data or of metadata at close, can fail
+ * for want of room. HDF5 does not tell the end of what it allocated (H5Fget_filesize
+ * fails once MPI-IO has written, H5Fget_eoa wants a SWMR driver): the end of the data
+ * and the bound on the metadata stand for it. */
+static int reserve(hb_out *o)
+{
+    if (o->fd < 0 || o->no_reserve) return 0;
+    const uint64_t want = o->data_end + o->meta;
+    if (want <= o->reserved) return 0;
+    int e;
+    do e = fallocate(o->fd, FALLOC_FL_KEEP_SIZE, (off_t)o->reserved, (off_t)(want - o->reserved));
+    while (e != 0 && errno == EINTR);
+    if (e == 0) {
+        o->reserved = want;
+        return 0;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) { /* a full disk then shows in the writes */
+        HB_DEBUG("%s: the file system reserves no space (%s)", o->path, strerror(errno));
+        o->no_reserve = 1;
+        return 0;
+    }
+    return hb_err_set(HB_EIO, o->path, "cannot reserve %.1f MB of disk space for the %s: %s", (double)want / 1e6,
+                      o->what, strerror(errno));
+}
+
+/* Every Collective function ends here: reserves what the file has grown to, then returns
+ * the status all ranks agree on; a failure marks the output failed on every rank. */
+static int finish(hb_out *o, int rc)
+{
+    if (rc == 0 && hb_rank == 0) rc = reserve(o);
+    rc = hb_agree(rc);
+    if (rc != 0 && o->failed == 0) o->failed = rc;
+    return rc;
+}
+
+/* A failed output takes no more calls: each returns the agreed status at once. */
+#define OUT_LIVE(o)                                                                    \
+    do {                                                                               \
+        if ((o)->failed) return (o)->failed;                                           \
+    } while (0)
+
+/* Fault injection (core/fault.h) after the call named has run: the file is the same on
+ * every rank and only this rank's status differs, as when a write fails on one rank. */
+static int injected(hb_out *o, const char *kind, const char *name)
+{
+    if (!hb_fault_write(o->what, kind)) return 0;
+    return hb_err_set(HB_EIO, o->path, "%s %s: injected write failure", kind, name);
+}
+
+/* Rank 0: gives back the disk space of a failed file (it is removed after close), so that
+ * the metadata HDF5 writes at close finds room; not needed where the space is reserved. */
+static void empty_file(hb_out *o)
+{
+    if (hb_rank != 0 || (o->reserved > 0 && !o->no_reserve)) return;
+    if ((o->fd >= 0 ? ftruncate(o->fd, 0) : truncate(o->path, 0)) != 0)
+        HB_DEBUG("%s: cannot empty the failed file: %s", o->path, strerror(errno));
+}
+
+/* Rank 0, after a good close: the reservation past the end of the closed file goes back. */
+static void trim_reservation(hb_out *o)
+{
+    struct stat sb;
+    if (o->fd >= 0 && o->reserved > 0 && fstat(o->fd, &sb) == 0 && (uint64_t)sb.st_size < o->reserved &&
+        ftruncate(o->fd, sb.st_size) != 0)
+        HB_DEBUG("%s: cannot trim the reserved space: %s", o->path, strerror(errno));
+}
+
+/* Closes every handle of o and frees it; an output that failed is emptied first, on rank
+ * 0, before any rank closes (and so writes metadata). The status of this rank's close. */
+static int close_out(hb_out *o)
+{
+    int rc = 0;
+    if (o->failed) { /* agreed: every rank is here */
+        if (o->file >= 0) empty_file(o);
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    if (o->dcpl >= 0) H5Pclose(o->dcpl);
+    if (o->gcpl >= 0) H5Pclose(o->gcpl);
+    if (o->dxpl >= 0) H5Pclose(o->dxpl);
+    if (o->file >= 0 && H5Fclose(o->file) < 0) rc = hb_err_set(HB_EIO, o->path, "closing the %s failed", o->what);
+    if (rc == 0 && o->file >= 0 && !o->failed) rc = injected(o, "close", "of the file");
+    if (rc == 0 && !o->failed && hb_rank == 0) trim_reservation(o);
+    if (o->fd >= 0) close(o->fd);
+    free(o->path);
+    free(o);
+    return rc;
+}
 
 /* ---- outputs ---- */
 
-int hb_out_create(const char *path, hb_out **outp)
+int hb_out_create(const char *path, hb_out **outp) { return hb_out_create_for(path, "output", outp); }
+
+int hb_out_create_for(const char *path, const char *what, hb_out **outp)
 {
     *outp = NULL;
     hb_out *o = hb_calloc(1, sizeof *o);
-    if (!o) return HB_EINTERNAL;
-    o->file = o->dcpl = o->gcpl = o->dxpl = -1;
+    if (o) {
+        o->file = o->dcpl = o->gcpl = o->dxpl = -1;
+        o->fd = -1;
+        o->meta = META_FILE;
+        o->what = what;
+        o->path = hb_strdup(path);
+    }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    int rc = o && o->path && fapl >= 0 && fcpl >= 0 ? 0 : HB_EINTERNAL;
+    if (rc == 0 && (H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL) < 0 ||
+                    H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0 ||
+                    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0))
+        rc = hb_err_set(HB_EINTERNAL, path, "cannot set up the file access properties");
+    /* every rank or none creates the file */
+    rc = hb_agree(rc);
+    if (rc == 0) {
+        o->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+        if (o->file < 0) rc = hb_err_set(HB_ECANTCREAT, path, "cannot create %s file", what);
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (rc != 0 && (!o || o->file < 0)) { /* agreed before the file, or not created: nothing to close */
+        if (o) free(o->path);
+        free(o);
+        if (hb_rank == 0) unlink(path); /* whatever a failed create left */
+        return hb_agree(rc);
+    }
+    if (rc == 0) {
+        o->dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        o->gcpl = H5Pcreate(H5P_GROUP_CREATE);
+        o->dxpl = H5Pcreate(H5P_DATASET_XFER);
+        /* no creation times and no fill: outputs stay bit-identical, and nothing is written twice */
+        if (o->dcpl < 0 || o->gcpl < 0 || o->dxpl < 0 || H5Pset_obj_track_times(o->dcpl, 0) < 0 ||
+            H5Pset_fill_time(o->dcpl, H5D_FILL_TIME_NEVER) < 0 || H5Pset_alloc_time(o->dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+            H5Pset_obj_track_times(o->gcpl, 0) < 0 || H5Pset_dxpl_mpio(o->dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+            rc = hb_err_set(HB_EINTERNAL, path, "cannot set up the dataset properties");
+    }
+    if (rc == 0 && hb_rank == 0) {
+        o->fd = open(path, O_WRONLY | O_CLOEXEC);
+        o->no_reserve = o->fd < 0 || hb_fault_no_reserve();
+    }
+    if (rc == 0) rc = injected(o, "create", path);
+    rc = finish(o, rc);
+    if (rc != 0) {
+        close_out(o);
+        if (hb_rank == 0) unlink(path); /* nobody will commit it */
+        return rc;
+    }
     *outp = o;
-    o->path = hb_strdup(path);
-    if (!o->path) return HB_EINTERNAL;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5_CALL(fapl, path);
-    H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL);
-    H5Pset_all_coll_metadata_ops(fapl, 1);
-    H5Pset_coll_metadata_write(fapl, 1);
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    H5Pset_obj_track_times(fcpl, 0);
-    o->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
-    H5Pclose(fapl);
-    H5Pclose(fcpl);
-    if (o->file < 0) return hb_err_set(HB_ECANTCREAT, path, "cannot create output file");
-    o->dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_obj_track_times(o->dcpl, 0); /* no creation times: outputs stay bit-identical */
-    H5Pset_fill_time(o->dcpl, H5D_FILL_TIME_NEVER);
-    H5Pset_alloc_time(o->dcpl, H5D_ALLOC_TIME_EARLY);
-    o->gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    H5Pset_obj_track_times(o->gcpl, 0);
-    o->dxpl = H5Pcreate(H5P_DATASET_XFER);
-    H5Pset_dxpl_mpio(o->dxpl, H5FD_MPIO_COLLECTIVE);
     return 0;
 }
 
 int hb_out_group(hb_out *o, const char *path)
 {
-    if (io_path_exists(o->file, path)) return 0;
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t g = H5Gcreate2(o->file, path, lcpl, o->gcpl, H5P_DEFAULT);
-    H5Pclose(lcpl);
-    H5_CALL(g, path);
-    H5Gclose(g);
-    return 0;
+    OUT_LIVE(o);
+    int rc = 0;
+    if (!io_path_exists(o->file, path)) {
+        hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+        hid_t g = lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0
+                      ? H5Gcreate2(o->file, path, lcpl, o->gcpl, H5P_DEFAULT)
+                      : -1;
+        if (lcpl >= 0) H5Pclose(lcpl);
+        rc = g < 0 ? hb_err_set(HB_EIO, o->path, "cannot create group %s", path) : injected(o, "group", path);
+        o->meta += META_OBJECT;
+        if (g >= 0) H5Gclose(g);
+    }
+    return finish(o, rc);
 }
 
 static hid_t file_type(hb_elem t)
@@ -91,56 +240,77 @@ hid_t io_mem_type(hb_elem t)
     return H5T_NATIVE_DOUBLE;
 }
 
-static int write_slab(hb_out *o, hid_t d, hb_elem t, int ndims, const uint64_t *dims, uint64_t off0, uint64_t cnt0,
-                      const void *data, const char *path)
+/* This rank's block [start, start+count) of dataset d, in one collective write; a rank
+ * with count[0] == 0, or whose selection failed, takes part with an empty selection, so
+ * that the collective write never waits for a rank. */
+static int write_block(hb_out *o, hid_t d, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
+                       const void *data, const char *path)
 {
-    hsize_t start[8] = {0}, count[8];
-    for (int i = 0; i < ndims; i++) count[i] = dims[i];
-    start[0] = off0;
-    count[0] = cnt0;
-    hid_t fs = H5Dget_space(d);
-    H5_CALL(fs, path);
-    hid_t ms = H5Screate_simple(ndims, count, NULL);
-    if (cnt0 == 0) {
+    hsize_t st[8], cn[8];
+    for (int i = 0; i < ndims; i++) st[i] = start[i], cn[i] = count[i];
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(ndims, cn, NULL);
+    if (fs < 0 || ms < 0) {
+        if (fs >= 0) H5Sclose(fs);
+        if (ms >= 0) H5Sclose(ms);
+        return hb_err_set(HB_EIO, o->path, "write of %s failed: no dataspace", path);
+    }
+    int bad = count[0] > 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, cn, NULL) < 0;
+    if (count[0] == 0 || bad) {
         H5Sselect_none(fs);
         H5Sselect_none(ms);
-    } else {
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
     }
     herr_t e = H5Dwrite(d, io_mem_type(t), ms, fs, o->dxpl, data);
     H5Sclose(ms);
     H5Sclose(fs);
-    if (e < 0) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);
-    return 0;
+    if (e < 0 || bad) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);
+    return injected(o, "data", path);
 }
 
 int hb_out_dataset(hb_out *o, const char *path, hb_elem t, int ndims, const uint64_t *dims, const char *units,
                    const char *desc)
 {
+    OUT_LIVE(o);
     hsize_t hd[8];
     for (int i = 0; i < ndims; i++) hd[i] = dims[i];
-    hid_t space = H5Screate_simple(ndims, hd, NULL);
-    H5_CALL(space, path);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(o->file, path, file_type(t), space, lcpl, o->dcpl, H5P_DEFAULT);
-    H5Pclose(lcpl);
-    H5Sclose(space);
-    if (d < 0) return hb_err_set(HB_EIO, o->path, "cannot create dataset %s", path);
-    H5Dclose(d);
+    hid_t space = H5Screate_simple(ndims, hd, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
+    if (space >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0)
+        d = H5Dcreate2(o->file, path, file_type(t), space, lcpl, o->dcpl, H5P_DEFAULT);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (space >= 0) H5Sclose(space);
+    int rc = d < 0 ? hb_err_set(HB_EIO, o->path, "cannot create dataset %s", path) : injected(o, "dataset", path);
+    o->meta += META_OBJECT;
+    if (d >= 0 && hb_rank == 0) { /* allocated at creation: its place is known */
+        haddr_t at = H5Dget_offset(d);
+        uint64_t end = at == HADDR_UNDEF ? 0 : (uint64_t)at + (uint64_t)H5Dget_storage_size(d);
+        if (end > o->data_end) o->data_end = end;
+    }
+    if (d >= 0) H5Dclose(d);
+    /* the room for its data is reserved before any rank writes it */
+    HB_CALL(finish(o, rc));
     if (units) HB_CALL(hb_out_attr_str(o, path, "units", units));
     if (desc) HB_CALL(hb_out_attr_str(o, path, "description", desc));
     return 0;
 }
 
+int hb_out_block(hb_out *o, const char *path, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
+                 const void *data)
+{
+    OUT_LIVE(o);
+    hid_t d = H5Dopen2(o->file, path, H5P_DEFAULT);
+    int rc = d < 0 ? hb_err_set(HB_EIO, o->path, "cannot open dataset %s", path)
+                   : write_block(o, d, t, ndims, start, count, data, path);
+    if (d >= 0) H5Dclose(d);
+    return finish(o, rc);
+}
+
 int hb_out_slab(hb_out *o, const char *path, hb_elem t, int ndims, const uint64_t *dims, uint64_t off0,
                 uint64_t cnt0, const void *data)
 {
-    hid_t d = H5Dopen2(o->file, path, H5P_DEFAULT);
-    if (d < 0) return hb_err_set(HB_EIO, o->path, "cannot open dataset %s", path);
-    int rc = write_slab(o, d, t, ndims, dims, off0, cnt0, data, path);
-    H5Dclose(d);
-    return rc;
+    uint64_t start[8] = {0}, count[8];
+    for (int i = 0; i < ndims; i++) count[i] = dims[i];
+    start[0] = off0;
+    count[0] = cnt0;
+    return hb_out_block(o, path, t, ndims, start, count, data);
 }
 
 int hb_out_write(hb_out *o, const char *path, hb_elem t, int ndims, const uint64_t *dims, uint64_t off0,
@@ -156,53 +326,63 @@ int hb_out_scale(hb_out *o, const char *path, const char *name, hb_elem t, uint6
     uint64_t dims[1] = {n};
     HB_CALL(hb_out_write(o, path, t, 1, dims, 0, hb_rank == 0 ? n : 0, data, units, NULL));
     hid_t d = H5Dopen2(o->file, path, H5P_DEFAULT);
-    H5_CALL(d, path);
-    herr_t e = H5DSset_scale(d, name);
-    H5Dclose(d);
-    H5_CALL(e, path);
-    return 0;
+    herr_t e = d < 0 ? -1 : H5DSset_scale(d, name);
+    o->meta += META_ATTR;
+    if (d >= 0) H5Dclose(d);
+    int rc = e < 0 ? hb_err_set(HB_EIO, o->path, "cannot make %s a dimension scale", path) : injected(o, "attr", path);
+    return finish(o, rc);
 }
 
 int hb_out_attach(hb_out *o, const char *dataset, int dim, const char *scale)
 {
-    hid_t d = H5Dopen2(o->file, dataset, H5P_DEFAULT);
-    H5_CALL(d, dataset);
-    hid_t s = H5Dopen2(o->file, scale, H5P_DEFAULT);
-    herr_t e = s < 0 ? -1 : H5DSattach_scale(d, s, (unsigned)dim);
+    OUT_LIVE(o);
+    hid_t d = H5Dopen2(o->file, dataset, H5P_DEFAULT), s = H5Dopen2(o->file, scale, H5P_DEFAULT);
+    herr_t e = d < 0 || s < 0 ? -1 : H5DSattach_scale(d, s, (unsigned)dim);
+    o->meta += 2 * META_ATTR; /* the dataset's list of scales, the scale's list of datasets */
     if (s >= 0) H5Dclose(s);
-    H5Dclose(d);
-    if (e < 0) return hb_err_set(HB_EIO, o->path, "cannot attach scale %s to %s", scale, dataset);
-    return 0;
+    if (d >= 0) H5Dclose(d);
+    int rc = e < 0 ? hb_err_set(HB_EIO, o->path, "cannot attach scale %s to %s", scale, dataset)
+                   : injected(o, "attr", dataset);
+    return finish(o, rc);
 }
 
-/* Creates (or replaces) attribute name on obj with the given type and shape. */
+/* Creates (or replaces) attribute name on obj with the given type and shape (space < 0:
+ * making the space failed). */
 static int put_attr(hb_out *o, const char *obj, const char *name, hid_t ftype, hid_t mtype, hid_t space,
-                    const void *v)
+                    const void *v, size_t bytes)
 {
+    OUT_LIVE(o);
+    o->meta += META_ATTR + 2 * (bytes + strlen(name));
     hid_t h = H5Oopen(o->file, obj, H5P_DEFAULT);
-    if (h < 0) return hb_err_set(HB_EIO, o->path, "cannot open %s for attribute %s", obj, name);
-    if (H5Aexists(h, name) > 0) H5Adelete(h, name);
-    hid_t a = H5Acreate2(h, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Awrite(a, mtype, v);
-    if (a >= 0) H5Aclose(a);
-    H5Oclose(h);
-    if (e < 0) return hb_err_set(HB_EIO, o->path, "cannot write attribute %s of %s", name, obj);
-    return 0;
+    herr_t e = -1;
+    if (h >= 0 && space >= 0 && ftype >= 0) {
+        if (H5Aexists(h, name) > 0) H5Adelete(h, name);
+        hid_t a = H5Acreate2(h, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+        e = a < 0 ? -1 : H5Awrite(a, mtype, v);
+        if (a >= 0) H5Aclose(a);
+    }
+    if (h >= 0) H5Oclose(h);
+    char what[320];
+    snprintf(what, sizeof what, "%s of %s", name, obj);
+    int rc = h < 0    ? hb_err_set(HB_EIO, o->path, "cannot open %s for attribute %s", obj, name)
+             : e < 0 ? hb_err_set(HB_EIO, o->path, "cannot write attribute %s", what)
+                     : injected(o, "attr", what);
+    return finish(o, rc);
 }
 
 int hb_out_attr_u64(hb_out *o, const char *obj, const char *name, uint64_t v)
 {
     hid_t s = H5Screate(H5S_SCALAR);
-    int rc = put_attr(o, obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, s, &v);
-    H5Sclose(s);
+    int rc = put_attr(o, obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, s, &v, sizeof v);
+    if (s >= 0) H5Sclose(s);
     return rc;
 }
 
 int hb_out_attr_i64(hb_out *o, const char *obj, const char *name, int64_t v)
 {
     hid_t s = H5Screate(H5S_SCALAR);
-    int rc = put_attr(o, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, s, &v);
-    H5Sclose(s);
+    int rc = put_attr(o, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, s, &v, sizeof v);
+    if (s >= 0) H5Sclose(s);
     return rc;
 }
 
@@ -210,8 +390,8 @@ int hb_out_attr_f64(hb_out *o, const char *obj, const char *name, const double *
 {
     hsize_t len = (hsize_t)n;
     hid_t s = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &len, NULL);
-    int rc = put_attr(o, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, s, v);
-    H5Sclose(s);
+    int rc = put_attr(o, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, s, v, (size_t)n * sizeof *v);
+    if (s >= 0) H5Sclose(s);
     return rc;
 }
 
@@ -219,50 +399,19 @@ int hb_out_attr_str(hb_out *o, const char *obj, const char *name, const char *v)
 {
     /* variable-length UTF-8: h5py and pandas read it as str */
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) H5Tclose(t), t = -1;
     hid_t s = H5Screate(H5S_SCALAR);
-    int rc = put_attr(o, obj, name, t, t, s, &v);
-    H5Sclose(s);
-    H5Tclose(t);
+    int rc = put_attr(o, obj, name, t, t, s, &v, strlen(v) + 1);
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
     return rc;
 }
 
 int hb_out_close(hb_out *o)
 {
     if (!o) return 0;
-    int rc = 0;
-    if (o->dcpl >= 0) H5Pclose(o->dcpl);
-    if (o->gcpl >= 0) H5Pclose(o->gcpl);
-    if (o->dxpl >= 0) H5Pclose(o->dxpl);
-    if (o->file >= 0 && H5Fclose(o->file) < 0) rc = hb_err_set(HB_EIO, o->path, "closing the output failed");
-    free(o->path);
-    free(o);
-    return rc;
-}
-
-int hb_out_block(hb_out *o, const char *path, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
-                 const void *data)
-{
-    hid_t d = H5Dopen2(o->file, path, H5P_DEFAULT);
-    if (d < 0) return hb_err_set(HB_EIO, o->path, "cannot open dataset %s", path);
-    hsize_t st[8], cn[8];
-    for (int i = 0; i < ndims; i++) st[i] = start[i], cn[i] = count[i];
-    hid_t fs = H5Dget_space(d);
-    hid_t ms = H5Screate_simple(ndims, cn, NULL);
-    herr_t e = fs < 0 || ms < 0 ? -1 : 0;
-    if (e == 0 && count[0] == 0) {
-        H5Sselect_none(fs);
-        H5Sselect_none(ms);
-    } else if (e == 0) {
-        e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, cn, NULL);
-    }
-    if (e >= 0) e = H5Dwrite(d, io_mem_type(t), ms, fs, o->dxpl, data);
-    if (ms >= 0) H5Sclose(ms);
-    if (fs >= 0) H5Sclose(fs);
-    H5Dclose(d);
-    if (e < 0) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);
-    return 0;
+    int failed = o->failed, rc = close_out(o);
+    return failed ? failed : hb_agree(rc);
 }
 
 struct hb_oset {
@@ -274,34 +423,43 @@ struct hb_oset {
 int hb_oset_open(hb_out *out, const char *path, hb_oset **dp)
 {
     *dp = NULL;
+    OUT_LIVE(out);
+    hid_t dset = H5Dopen2(out->file, path, H5P_DEFAULT), dxpl = H5Pcreate(H5P_DATASET_XFER);
     hb_oset *d = hb_calloc(1, sizeof *d);
-    if (!d) return HB_EINTERNAL;
-    d->out = out;
+    int rc = 0;
+    if (dset < 0 || dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT) < 0)
+        rc = hb_err_set(HB_EIO, out->path, "cannot open dataset %s", path);
+    else if (!d)
+        rc = HB_EINTERNAL;
+    rc = finish(out, rc);
+    if (rc != 0) {
+        if (dxpl >= 0) H5Pclose(dxpl);
+        if (dset >= 0) H5Dclose(dset);
+        free(d);
+        return rc;
+    }
+    d->dset = dset, d->dxpl = dxpl, d->out = out;
     snprintf(d->path, sizeof d->path, "%s", path);
-    d->dset = H5Dopen2(out->file, path, H5P_DEFAULT);
-    d->dxpl = H5Pcreate(H5P_DATASET_XFER);
-    if (d->dxpl >= 0) H5Pset_dxpl_mpio(d->dxpl, H5FD_MPIO_INDEPENDENT);
     *dp = d;
-    if (d->dset < 0 || d->dxpl < 0) return hb_err_set(HB_EIO, out->path, "cannot open dataset %s", path);
     return 0;
 }
 
 int hb_oset_write(hb_oset *d, hb_elem t, uint64_t off, uint64_t cnt, const void *data)
 {
+    if (d->out->failed) return d->out->failed;
     /* pieces well below 2 GB: MPI-IO counts are ints */
-    const uint64_t piece = ((uint64_t)1 << 30) / H5Tget_size(io_mem_type(t));
+    const size_t elem = H5Tget_size(io_mem_type(t));
+    const uint64_t piece = ((uint64_t)1 << 30) / elem;
     for (uint64_t a = 0; a < cnt; a += piece) {
         hsize_t st = off + a, n = cnt - a < piece ? cnt - a : piece;
         hid_t fs = H5Dget_space(d->dset), ms = H5Screate_simple(1, &n, NULL);
         herr_t e = fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &st, NULL, &n, NULL);
-        if (e >= 0)
-            e = H5Dwrite(d->dset, io_mem_type(t), ms, fs, d->dxpl,
-                         (const char *)data + a * H5Tget_size(io_mem_type(t)));
+        if (e >= 0) e = H5Dwrite(d->dset, io_mem_type(t), ms, fs, d->dxpl, (const char *)data + a * elem);
         if (ms >= 0) H5Sclose(ms);
         if (fs >= 0) H5Sclose(fs);
         if (e < 0) return hb_err_set(HB_EIO, d->out->path, "write of %s failed", d->path);
     }
-    return 0;
+    return injected(d->out, "data", d->path);
 }
 
 void hb_oset_close(hb_oset *d)

@@ -91,7 +91,7 @@ static int open_column(hid_t loc, const char *name, const char *where, column *c
     c->dset = H5Dopen2(loc, name, H5P_DEFAULT);
     if (c->dset < 0) return hb_err_set(HB_EDATA, where, "'%s' is not a dataset", name);
     hid_t type = H5Dget_type(c->dset);
-    H5_CALL(type, where);
+    HB_CALL_H5(type, where);
     c->kind = io_kind_of(type, &c->size);
     if (c->kind == K_OTHER) {
         H5T_class_t cls = H5Tget_class(type);
@@ -105,7 +105,7 @@ static int open_column(hid_t loc, const char *name, const char *where, column *c
         H5Tclose(type);
     }
     c->space = H5Dget_space(c->dset);
-    H5_CALL(c->space, where);
+    HB_CALL_H5(c->space, where);
     if (H5Sget_simple_extent_ndims(c->space) != 1)
         return hb_err_set(HB_EDATA, where, "column '%s' is not one-dimensional", name);
     return 0;
@@ -172,7 +172,7 @@ int hb_table_attr_i64(hb_table *t, const char *name, int64_t *v, int *present)
     *present = 0;
     if (H5Aexists(t->group, name) <= 0) return 0;
     hid_t a = H5Aopen(t->group, name, H5P_DEFAULT);
-    H5_CALL(a, t->where);
+    HB_CALL_H5(a, t->where);
     hid_t type = H5Aget_type(a);
     H5T_class_t cls = H5Tget_class(type);
     H5Tclose(type);
@@ -210,7 +210,7 @@ int hb_in_read_array(hb_in *in, const char *path, hb_elem want, int64_t *n, void
     char parent[512];
     snprintf(parent, sizeof parent, "%.*s", slash == path ? 1 : (int)(slash - path), path);
     hid_t g = H5Oopen(in->file, parent, H5P_DEFAULT);
-    H5_CALL(g, where);
+    HB_CALL_H5(g, where);
     int rc = open_column(g, slash + 1, where, &c);
     H5Oclose(g);
     hsize_t len = 0;

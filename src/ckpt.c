@@ -86,7 +86,7 @@ static int write_manifest(const char *dir, const entry *e, int n)
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/" MANIFEST, dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = hb_fault_write("checkpoint", "commit") ? NULL : fopen(tmp, "w");
     if (!f) goto werr;
     fprintf(f, "# h5batch checkpoints: step seq file bytes xxh64 fingerprint\n");
     for (int i = 0; i < n; i++)
@@ -98,9 +98,10 @@ static int write_manifest(const char *dir, const entry *e, int n)
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0 || fsync_path(dir, 1) != 0) goto werr;
     return 0;
-werr:
+werr:;
+    int why = errno;
     unlink(tmp);
-    return hb_err_set(HB_EIO, path, "cannot write the checkpoint manifest: %s", strerror(errno));
+    return hb_err_set(HB_EIO, path, "cannot write the checkpoint manifest: %s", strerror(why));
 }
 
 int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t *ledger, int64_t n_chunks,
@@ -114,7 +115,8 @@ int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t
 
     /* where each rank's part goes */
     uint64_t mine = len, *sizes = hb_calloc((size_t)hb_size, sizeof *sizes);
-    if (!sizes) return hb_agree(HB_EINTERNAL);
+    int rc = hb_agree(sizes ? 0 : HB_EINTERNAL);
+    if (rc != 0) return free(sizes), rc;
     MPI_Allgather(&mine, 1, MPI_UINT64_T, sizes, 1, MPI_UINT64_T, MPI_COMM_WORLD);
     uint64_t off = 0, total = 0;
     for (int r = 0; r < hb_size; r++) {
@@ -122,7 +124,7 @@ int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t
         total += sizes[r];
     }
     hb_out *out = NULL;
-    int rc = hb_agree(hb_out_create(tmp, &out));
+    rc = hb_out_create_for(tmp, "checkpoint", &out);
     const uint64_t dl[1] = {(uint64_t)n_chunks}, ds[1] = {(uint64_t)hb_size}, db[1] = {total};
     if (rc == 0)
         rc = hb_out_write(out, "/ledger", HB_U8, 1, dl, 0, hb_rank == 0 ? dl[0] : 0, ledger, "1",
@@ -142,13 +144,13 @@ int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t
         if (rc == 0) rc = crc;
     }
     free(sizes);
-    rc = hb_agree(rc);
-    /* every rank wrote its part: now it may count */
+    /* the hb_out calls agreed: every rank wrote its part, or every rank knows one did not */
     if (hb_rank == 0) {
         entry e[MAX_ENTRIES + 1];
         int n = rc == 0 ? read_manifest(id->run_dir, e, MAX_ENTRIES) : 0;
         uint64_t size = 0, hash = 0;
-        if (rc == 0 && (fsync_path(tmp, 0) != 0 || hash_file(tmp, &size, &hash) != 0 || rename(tmp, path) != 0 ||
+        if (rc == 0 && (fsync_path(tmp, 0) != 0 || hash_file(tmp, &size, &hash) != 0 ||
+                        hb_fault_write("checkpoint", "commit") || rename(tmp, path) != 0 ||
                         fsync_path(id->run_dir, 1) != 0))
             rc = hb_err_set(HB_EIO, path, "cannot commit checkpoint: %s", strerror(errno));
         if (rc == 0) {
@@ -171,6 +173,7 @@ int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t
                 snprintf(old, sizeof old, "%s/%s", id->run_dir, drop[i].file);
                 unlink(old);
             }
+            if (rc != 0) unlink(path); /* not in the manifest: it would never count, nor go */
             *bytes = size;
         }
         if (rc != 0) unlink(tmp);

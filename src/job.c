@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,19 @@ typedef struct parse {
     char section[256];
 } parse;
 
-static int jerr(parse *p, int line, const char *fmt, const char *a, const char *b)
+/* Records a job-file error at line (0: the whole file) and returns 78. */
+static int jerr(parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int jerr(parse *p, int line, const char *fmt, ...)
 {
-    char where[600];
+    char where[600], what[1024];
     if (line > 0) snprintf(where, sizeof where, "%s:%d", p->job->path, line);
     else snprintf(where, sizeof where, "%s", p->job->path);
-    p->rc = hb_err_set(HB_ECONFIG, where, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    p->rc = hb_err_set(HB_ECONFIG, where, "%s", what);
     return p->rc;
 }
 
@@ -80,20 +88,16 @@ static void open_section(parse *p)
     const char *sec = p->section;
     if (strcmp(sec, "job") == 0) return;
     if (strlen(sec) > MAX_SECTION) { /* inih would cut the name short */
-        char max[16];
-        snprintf(max, sizeof max, "%d", MAX_SECTION);
-        jerr(p, p->line, "section name [%s] is too long (at most %s characters)", sec, max);
+        jerr(p, p->line, "section name [%s] is too long (at most %d characters)", sec, MAX_SECTION);
         return;
     }
     if (strncmp(sec, "step ", 5) != 0 || !valid_step_name(sec + 5)) {
-        jerr(p, p->line, "unknown section [%s]; sections are [job] and [step NAME]%s", sec, "");
+        jerr(p, p->line, "unknown section [%s]; sections are [job] and [step NAME]", sec);
         return;
     }
     hb_step *s = find_step(p->job, sec + 5);
     if (s) {
-        char l[16];
-        snprintf(l, sizeof l, "%d", s->line);
-        jerr(p, p->line, "duplicate section [%s] (first at line %s)", sec, l);
+        jerr(p, p->line, "duplicate section [%s] (first at line %d)", sec, s->line);
     } else if (!new_step(p, sec + 5, p->line)) {
         p->rc = HB_EINTERNAL;
     }
@@ -111,7 +115,7 @@ static char *reader(char *str, int num, void *stream)
     const char *s = p->pos;
     while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
     if (len + 2 > (size_t)num) {
-        jerr(p, p->line, "line is too long (at most %s characters)%s", "198", "");
+        jerr(p, p->line, "line is too long (at most %d characters)", num - 2);
         len = 0;
     }
     memcpy(str, s, len);
@@ -140,7 +144,7 @@ static char *expand(parse *p, const char *v)
         if (s[0] == '$' && s[1] == '{') {
             const char *close = strchr(s, '}');
             if (!close || close - s - 2 <= 0 || close - s - 2 >= (long)sizeof name) {
-                jerr(p, p->line, "malformed ${...} in '%s'%s", v, "");
+                jerr(p, p->line, "malformed ${...} in '%s'", v);
                 free(out);
                 return NULL;
             }
@@ -196,18 +200,15 @@ static int handler(void *user, const char *section, const char *key, const char 
     if (strcmp(section, "job") == 0) {
         kv = &job->kv, n = &job->nkv, cap = &job->cap;
     } else if (*section == '\0') {
-        return jerr(p, p->line, "'%s' is outside any section; put it under [job] or [step NAME]%s", key, ""), 0;
+        return jerr(p, p->line, "'%s' is outside any section; put it under [job] or [step NAME]", key), 0;
     } else {
         hb_step *s = find_step(job, section + 5); /* open_section made sure it exists */
         if (!s) return p->rc = HB_EINTERNAL, 0;
         kv = &s->kv, n = &s->nkv, cap = &s->cap;
     }
     for (int i = 0; i < *n; i++)
-        if (strcmp((*kv)[i].key, key) == 0) {
-            char l[16];
-            snprintf(l, sizeof l, "%d", (*kv)[i].line);
-            return jerr(p, p->line, "duplicate key '%s' (first at line %s)", key, l), 0;
-        }
+        if (strcmp((*kv)[i].key, key) == 0)
+            return jerr(p, p->line, "duplicate key '%s' (first at line %d)", key, (*kv)[i].line), 0;
     char *v = expand(p, value);
     if (!v) return p->rc ? 0 : (p->rc = HB_EINTERNAL, 0);
     if (add_kv(kv, n, cap, key, v, p->line)) return free(v), p->rc = HB_EINTERNAL, 0;
@@ -265,18 +266,13 @@ static int check_keys(parse *p, const char *where, hb_kv *kv, int n, const hb_op
     for (int i = 0; i < n; i++) {
         const hb_option *o = hb_opt_find(t1, kv[i].key);
         if (!o) o = hb_opt_find(t2, kv[i].key);
-        char what[800];
         if (!o) {
             const char *s = hb_suggest(kv[i].key, names);
-            snprintf(what, sizeof what, "unknown key '%s' in %s%s%s%s", kv[i].key, where, s ? " (did you mean '" : "",
-                     s ? s : "", s ? "'?)" : "");
-            return jerr(p, kv[i].line, "%s%s", what, "");
+            return jerr(p, kv[i].line, "unknown key '%s' in %s%s%s%s", kv[i].key, where, s ? " (did you mean '" : "",
+                        s ? s : "", s ? "'?)" : "");
         }
         char msg[400];
-        if (hb_opt_check(o, kv[i].value, msg, sizeof msg) != 0) {
-            snprintf(what, sizeof what, "%s: %s", where, msg);
-            return jerr(p, kv[i].line, "%s%s", what, "");
-        }
+        if (hb_opt_check(o, kv[i].value, msg, sizeof msg) != 0) return jerr(p, kv[i].line, "%s: %s", where, msg);
     }
     return 0;
 }
@@ -324,7 +320,7 @@ static int validate_step(parse *p, hb_step *s)
     snprintf(where, sizeof where, "[step %s]", s->name);
     int line = s->line;
     const char *kname = kv_get(s->kv, s->nkv, "kernel", &line);
-    if (!kname) return jerr(p, s->line, "%s has no 'kernel' key%s", where, "");
+    if (!kname) return jerr(p, s->line, "%s has no 'kernel' key", where);
     s->kernel = hb_kernel_find(kname);
     if (!s->kernel) {
         const char *names[64];
@@ -332,16 +328,14 @@ static int validate_step(parse *p, hb_step *s)
         for (const hb_kernel *const *k = hb_kernels(); *k && n < 63; k++) names[n++] = (*k)->name;
         names[n] = NULL;
         const char *sug = hb_suggest(kname, names);
-        char what[400];
-        snprintf(what, sizeof what, "unknown kernel '%s'%s%s%s (h5batch kernels lists them)", kname,
-                 sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
-        return jerr(p, line, "%s%s", what, "");
+        return jerr(p, line, "unknown kernel '%s'%s%s%s (h5batch kernels lists them)", kname,
+                    sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
     }
     HB_CALL(check_keys(p, where, s->kv, s->nkv, step_base, s->kernel->options));
     s->input = kv_get(s->kv, s->nkv, "input", &line);
     s->output = kv_get(s->kv, s->nkv, "output", &line);
-    if (!s->input) return jerr(p, s->line, "%s has no 'input' key%s", where, "");
-    if (!s->output) return jerr(p, s->line, "%s has no 'output' key%s", where, "");
+    if (!s->input) return jerr(p, s->line, "%s has no 'input' key", where);
+    if (!s->output) return jerr(p, s->line, "%s has no 'output' key", where);
     s->okv = hb_calloc((size_t)s->nkv, sizeof *s->okv);
     if (!s->okv) return p->rc = HB_EINTERNAL;
     for (int i = 0; i < s->nkv; i++)
@@ -365,7 +359,7 @@ static int validate(parse *p)
 {
     hb_job *job = p->job;
     HB_CALL(check_keys(p, "[job]", job->kv, job->nkv, job_options, NULL));
-    if (job->nsteps == 0) return jerr(p, 0, "no [step NAME] section: a job needs at least one step%s%s", "", "");
+    if (job->nsteps == 0) return jerr(p, 0, "no [step NAME] section: a job needs at least one step");
     for (int i = 0; i < job->nsteps; i++) HB_CALL(validate_step(p, &job->steps[i]));
     hb_optset o = {job_options, job->kv, job->nkv};
     int line;
@@ -416,7 +410,7 @@ int hb_job_load(const char *path, char *const *sets, int nsets, hb_job *job)
     if (p.rc) return p.rc;
     if (bad_line > 0) {
         p.line = 0;
-        return jerr(&p, bad_line, "syntax error: expected '[section]' or 'key = value'%s%s", "", "");
+        return jerr(&p, bad_line, "syntax error: expected '[section]' or 'key = value'");
     }
     if (bad_line < 0) return hb_err_set(HB_EINTERNAL, path, "job file parser failed");
     if (apply_sets(&p, sets, nsets)) return p.rc;

@@ -103,11 +103,6 @@ static int kernels_main(int argc, char **argv)
     return 0;
 }
 
-static void print_error(void)
-{
-    if (hb_rank == 0 && hb_err_code()) fprintf(stderr, "h5batch: error: %s\n", hb_err_msg());
-}
-
 /* 64 for an unknown command name, suggesting the closest one. */
 static int unknown_command(const char *name)
 {
@@ -134,7 +129,7 @@ int main(int argc, char **argv)
     int rc = hb_plugins_load(reserved);
     if (argc < 2) {
         if (rc == 0) print_usage(stderr);
-        print_error();
+        hb_err_report();
         return rc ? rc : HB_EUSAGE;
     }
     const char *name = argv[1];
@@ -147,13 +142,19 @@ int main(int argc, char **argv)
     if (collective) {
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL); /* h5batch/errors.h: MPI errors abort */
         MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
         MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
         hb_io_init();
+        /* OpenMP threads run beside MPI; only the main thread calls MPI */
+        if (rc == 0 && provided < MPI_THREAD_FUNNELED)
+            rc = hb_err_set(HB_EINTERNAL, "MPI",
+                            "the MPI library provides thread level %d, h5batch needs MPI_THREAD_FUNNELED (%d)",
+                            provided, MPI_THREAD_FUNNELED);
         rc = hb_agree(rc);
     }
     if (rc == 0) rc = fn ? fn(argc - 2, argv + 2) : unknown_command(name);
-    print_error();
+    hb_err_report();
     if (collective) MPI_Finalize();
     return rc;
 }

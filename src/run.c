@@ -108,10 +108,17 @@ static void update_status(run *r, const char *state, int force)
     r->last_status = now;
     r->st.state = state;
     r->st.updated_at = unix_now();
-    r->st.error = hb_err_code() ? hb_err_msg() : NULL;
+    const int failed = hb_err_code() != 0;
+    r->st.error = failed ? hb_err_msg() : NULL;
+    /* status.json is a report, not a result: its failure is a warning, and never replaces
+     * the error of a failed run (the first error recorded is kept) */
     if (hb_status_write(r->job.run_dir, &r->st) != 0) {
-        hb_warn("%s", hb_err_msg());
-        hb_err_clear();
+        if (failed) {
+            hb_warn("%s/status.json: cannot write status", r->job.run_dir);
+        } else {
+            hb_warn("%s", hb_err_msg());
+            hb_err_clear();
+        }
     }
 }
 
@@ -466,7 +473,11 @@ static int run_step(run *r, int index)
         if (rc == 0) rc = crc;
     }
     if (out || rc == 0) rc = hb_commit(tmp, s->output, rc);
-    if (rc == 0 && hb_rank == 0) hb_ckpt_remove(r->job.run_dir, s->name); /* the output supersedes them */
+    /* the output supersedes them; one left behind is not the job's failure */
+    if (rc == 0 && hb_rank == 0 && hb_ckpt_remove(r->job.run_dir, s->name) != 0) {
+        hb_warn("%s", hb_err_msg());
+        hb_err_clear();
+    }
     if (s->kernel->destroy) s->kernel->destroy(state);
     hb_in_close(ctx.in);
     if (rc == 0)

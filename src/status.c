@@ -1,6 +1,7 @@
 /* status.json writer and the `status` command. */
 #include "status.h"
 
+#include "core/fault.h"
 #include "core/hb.h"
 
 #include <errno.h>
@@ -48,7 +49,7 @@ int hb_status_write(const char *dir, const hb_status *s)
     char path[4096], tmp[4200], t0[32], t1[32];
     snprintf(path, sizeof path, "%s/status.json", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = hb_fault_write("status", "data") ? NULL : fopen(tmp, "w");
     if (!f) return hb_err_set(HB_ECANTCREAT, tmp, "cannot write status: %s", strerror(errno));
     hb_iso_time(s->started_at, t0, sizeof t0);
     hb_iso_time(s->updated_at, t1, sizeof t1);
@@ -79,9 +80,10 @@ int hb_status_write(const char *dir, const hb_status *s)
     fputs("}\n", f);
     int bad = ferror(f);
     bad |= fclose(f);
-    if (bad || rename(tmp, path) != 0) {
+    if (bad || hb_fault_write("status", "commit") || rename(tmp, path) != 0) {
+        int e = errno;
         unlink(tmp);
-        return hb_err_set(HB_ECANTCREAT, path, "cannot write status");
+        return hb_err_set(HB_ECANTCREAT, path, "cannot write status: %s", strerror(e));
     }
     return 0;
 }

@@ -276,6 +276,7 @@ suite_unit() {
 }
 
 . "$ROOT/tests/faults.sh"
+. "$ROOT/tests/suite_collective.sh"
 . "$ROOT/tests/slurm.sh"
 . "$ROOT/tests/bench.sh"
 
@@ -283,7 +284,7 @@ suite_unit() {
 # taking (BIN TAG) and adds their names to KERNEL_SUITES; they run plain and under ASan.
 KERNEL_SUITES=()
 for f in "$ROOT"/tests/suite_*.sh; do
-    [ -f "$f" ] && . "$f"
+    [ -f "$f" ] && [ "$f" != "$ROOT/tests/suite_collective.sh" ] && . "$f"
 done
 
 echo "# h5batch test suite in $W"
@@ -293,7 +294,8 @@ if ! make_inputs >"$W/log" 2>&1; then
     exit 1
 fi
 # `tests/run_tests.sh [SUITE...]` runs only the named suites (unit cli reference ranks
-# bad_input run_dir readme faults slurm valgrind kernels bench asan); no argument runs them all.
+# bad_input run_dir readme faults collective slurm valgrind kernels bench asan); no argument
+# runs them all.
 # slurm needs the outputs of faults.
 want() { [ $# -gt 0 ] && [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 want unit && suite_unit "$ROOT/bin/unit_tests" plain
@@ -304,6 +306,7 @@ want bad_input && suite_bad_input "$HB" plain
 want run_dir && suite_run_dir
 want readme && suite_readme
 want faults && suite_faults
+want collective && suite_collective "$HB" plain
 want slurm && suite_slurm
 want valgrind && suite_valgrind
 if want kernels; then
@@ -315,6 +318,7 @@ if want asan; then
         suite_unit "$ROOT/bin/unit_tests-asan" asan
         suite_reference "$HB_ASAN" asan
         suite_bad_input "$HB_ASAN" asan
+        suite_collective "$HB_ASAN" asan
         for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB_ASAN" asan; done
     else
         not_ok "sanitizer build missing (make asan)"

@@ -714,6 +714,18 @@ static void test_errors(void)
     CHECK(hb_err_at(HB_EINTERNAL, "x.c", 12, "MPI_Barrier") == HB_EINTERNAL);
     CHECK(has(hb_err_msg(), "MPI_Barrier") && has(hb_err_msg(), "x.c:12"));
     hb_err_clear();
+    /* the trail: where the error was recorded, then each place that passed it on */
+    CHECK(strcmp(hb_err_trail(), "") == 0);
+    CHECK(hb_err_trace(HB_EIO, "a.c", 1) == HB_EIO && strcmp(hb_err_trail(), "") == 0); /* nothing recorded */
+    int line = __LINE__ + 1;
+    hb_err_set(HB_EIO, "out.h5", "write failed");
+    CHECK(hb_err_trace(HB_EIO, "caller.c", 7) == HB_EIO);
+    char want[128];
+    snprintf(want, sizeof want, "%s:%d <- caller.c:7", __FILE__, line);
+    CHECKF(strcmp(hb_err_trail(), want) == 0, "trail '%s', expected '%s'", hb_err_trail(), want);
+    CHECK(strcmp(hb_err_msg(), "out.h5: write failed") == 0);
+    hb_err_clear();
+    CHECK(strcmp(hb_err_trail(), "") == 0);
     /* with one rank there is nobody to agree with: the status passes through */
     CHECK(hb_agree(0) == 0);
     CHECK(hb_agree(HB_EDATA) == HB_EDATA);
@@ -1040,6 +1052,12 @@ static void test_parse(void)
     CHECK(hb_parse_bool("maybe", &b) != 0);
     CHECK(hb_parse_bool("", &b) != 0);
     CHECK(hb_parse_bool("2", &b) != 0);
+
+    /* failures are contract codes: usage, for the command line to report */
+    CHECK(hb_parse_size("abc", &v) == HB_EUSAGE);
+    CHECK(hb_parse_duration("1d", &v) == HB_EUSAGE);
+    CHECK(hb_parse_number("", &v) == HB_EUSAGE);
+    CHECK(hb_parse_bool("maybe", &b) == HB_EUSAGE);
 }
 
 static const hb_option test_table[] = {
@@ -1069,6 +1087,12 @@ static int accepts(const char *name, const char *value)
 
 static void test_opt_check(void)
 {
+    char why[200];
+    /* a bad value is a bad job file */
+    CHECK(hb_opt_check(&test_table[2], "11", why, sizeof why) == HB_ECONFIG && has(why, "out of range"));
+    CHECK(hb_opt_check(&test_table[1], "slow", why, sizeof why) == HB_ECONFIG);
+    CHECK(hb_opt_check(&test_table[2], "7", why, sizeof why) == 0);
+
     CHECK(hb_opt_find(test_table, "mode") == &test_table[1]);
     CHECK(hb_opt_find(test_table, "nope") == NULL);
 

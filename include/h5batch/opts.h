@@ -42,7 +42,8 @@ typedef struct hb_optset {
 #define HB_OPT_LIST_MAX 32
 
 const hb_option *hb_opt_find(const hb_option *table, const char *name);
-/* Checks value against the option's type and bounds; writes why into msg when not. */
+/* Checks value against the option's type and bounds: 0, or 78 (a bad job file) with why
+ * in msg. Records no error: the caller knows the file and line. */
 int hb_opt_check(const hb_option *opt, const char *value, char *msg, size_t len);
 
 /* Typed accessors: the given value, else the default. Values were checked already. */
@@ -52,7 +53,8 @@ int hb_opt_bool(const hb_optset *o, const char *name);
 /* Fills out[] with up to HB_OPT_LIST_MAX values and returns how many. */
 int hb_opt_list(const hb_optset *o, const char *name, double *out);
 
-/* Parsers shared with the command line; 0 on success. */
+/* Parsers shared with the command line: 0, or 64 (usage) when s is not of the kind. They
+ * record no error: the caller names the option (and returns 78 for a job file). */
 int hb_parse_number(const char *s, double *out);
 int hb_parse_size(const char *s, double *out);
 int hb_parse_duration(const char *s, double *out);

@@ -1,5 +1,11 @@
 /* Outputs: one HDF5 file per step written by all ranks (MPI-IO), datasets, attributes
- * and dimension scales. */
+ * and dimension scales.
+ *
+ * Every function documented Collective returns the same status on every rank: the first
+ * failure of any rank, with its message (h5batch/errors.h, hb_agree). After a failure the output
+ * is failed: later calls return that status at once, and hb_out_close closes it cleanly,
+ * so that hb_commit can remove it. A full disk is found before HDF5 writes: the disk space
+ * of what the file allocates is reserved as it grows. */
 #ifndef H5BATCH_OUT_H
 #define H5BATCH_OUT_H
 
@@ -8,8 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Collective. Creates (truncating) the output file at path for writing. */
+/* Collective. Creates (truncating) the output file at path for writing; on failure *out
+ * is NULL and the file is removed. */
 int hb_out_create(const char *path, hb_out **out);
+/* Collective. The same for a file that is not an output: what names it in messages and
+ * for fault injection ("checkpoint"). */
+int hb_out_create_for(const char *path, const char *what, hb_out **out);
 /* Collective. Creates a group (and missing parents). */
 int hb_out_group(hb_out *out, const char *path);
 /* Collective. Creates dataset path of type t and shape dims[0..ndims-1]; this rank
@@ -35,7 +45,9 @@ int hb_out_attr_u64(hb_out *out, const char *obj, const char *name, uint64_t v);
 int hb_out_attr_i64(hb_out *out, const char *obj, const char *name, int64_t v);
 int hb_out_attr_f64(hb_out *out, const char *obj, const char *name, const double *v, int n);
 int hb_out_attr_str(hb_out *out, const char *obj, const char *name, const char *v);
-/* Collective. Flushes and closes; returns the first error seen on this rank. */
+/* Collective. Closes every handle and the file, also after a failure (a failed output is
+ * emptied first), and frees out; returns the first failure of any call on out, else the
+ * agreed status of the close. NULL on every rank returns 0. */
 int hb_out_close(hb_out *out);
 
 /* Not collective. Reads the string attribute name of /provenance of an existing file
@@ -54,7 +66,8 @@ typedef struct hb_oset hb_oset;
 
 /* Collective. Opens the existing 1-D dataset path of the output for independent writes. */
 int hb_oset_open(hb_out *out, const char *path, hb_oset **d);
-/* Not collective. Writes elements [off, off+cnt) of the dataset from data, of type t. */
+/* Not collective. Writes elements [off, off+cnt) of the dataset from data, of type t;
+ * the caller agrees on the status with the other ranks (hb_agree) once they are done. */
 int hb_oset_write(hb_oset *d, hb_elem t, uint64_t off, uint64_t cnt, const void *data);
 /* Collective. Closes the dataset; safe on NULL. */
 void hb_oset_close(hb_oset *d);

@@ -46,11 +46,11 @@ int risk_mc_prepare(risk *r)
         free(m), free(L), free(work);
     }
     HB_CALL(hb_agree(rc));
-    HB_CALL_MPI(MPI_Bcast(&r->factor, 1, MPI_INT, 0, MPI_COMM_WORLD));
-    HB_CALL_MPI(MPI_Bcast(r->mu, (int)P, MPI_DOUBLE, 0, MPI_COMM_WORLD));
+    MPI_Bcast(&r->factor, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(r->mu, (int)P, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     for (int64_t off = 0; off < P * A; off += 1 << 26) {
         int n = (int)(P * A - off < (1 << 26) ? P * A - off : (1 << 26));
-        HB_CALL_MPI(MPI_Bcast(r->Bt + off, n, MPI_DOUBLE, 0, MPI_COMM_WORLD));
+        MPI_Bcast(r->Bt + off, n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     }
     return 0;
 }

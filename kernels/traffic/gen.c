@@ -203,7 +203,7 @@ static int write_file(const gen_traffic *g, model *m, hb_out *out)
         hb_civil_from_days(m->day0 + d, &y, &mo, &da);
         ev[nev++] = (int32_t)(y * 10000 + mo * 100 + da);
     }
-    if (rc == 0 && !ev) rc = HB_EINTERNAL;
+    rc = hb_agree(rc == 0 && !ev ? HB_EINTERNAL : rc);
     if (rc == 0 && g->events > 0) {
         const uint64_t de[1] = {nev};
         rc = hb_out_write(out, "/calendar/event_days", HB_I32, 1, de, 0, hb_rank == 0 ? nev : 0, ev, "yyyymmdd",

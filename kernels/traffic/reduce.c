@@ -237,7 +237,7 @@ int traffic_write(traffic *tr, const results *r, hb_out *out)
     HB_CALL(hb_out_group(out, HB_TRAFFIC_GROUP));
     HB_CALL(hb_out_attr_i64(out, HB_TRAFFIC_GROUP, HB_FORMAT_VERSION_ATTR, HB_TRAFFIC_FORMAT_VERSION));
     uint32_t *ids = hb_malloc(S * sizeof *ids);
-    if (!ids) return HB_EINTERNAL;
+    if (hb_agree(ids ? 0 : HB_EINTERNAL) != 0) return free(ids), HB_EINTERNAL;
     for (uint64_t s = 0; s < S; s++) ids[s] = (uint32_t)s;
     static const uint32_t dows[7] = {0, 1, 2, 3, 4, 5, 6};
     static const uint32_t hours[24] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};

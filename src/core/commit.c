@@ -2,6 +2,7 @@
  * name, fsync, rename, fsync of the folder) that outputs use. */
 #include "core/commit.h"
 
+#include "core/fault.h"
 #include "core/hb.h"
 
 #include <errno.h>
@@ -43,7 +44,8 @@ int hb_commit(const char *tmp, const char *path, int ok)
         if (rc == 0) {
             /* the data is on disk before the name says it is complete */
             int fd = open(tmp, O_RDONLY);
-            if (fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0 || hb_fsync_dir(path) != 0)
+            if (fd < 0 || fsync(fd) != 0 || hb_fault_write("output", "commit") || rename(tmp, path) != 0 ||
+                hb_fsync_dir(path) != 0)
                 rc = hb_err_set(HB_ECANTCREAT, path, "cannot commit output: %s", strerror(errno));
             if (fd >= 0) close(fd);
         }

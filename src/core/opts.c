@@ -1,6 +1,8 @@
 /* Option tables: validation, typed access, suggestions. */
 #include "core/opts.h"
 
+#include "core/hb.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -22,22 +24,23 @@ static const char *skip_space(const char *s)
     return s;
 }
 
-/* Parses a real with an optional suffix from units (each a char and its factor). */
+/* Parses a real with an optional suffix from units (each a char and its factor); 64 when
+ * s is not one. */
 static int parse_scaled(const char *s, double *out, const char *units, const double *factors)
 {
     char *end;
     s = skip_space(s);
-    if (*s == '\0') return -1;
+    if (*s == '\0') return HB_EUSAGE;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || errno == ERANGE) return -1;
+    if (end == s || errno == ERANGE) return HB_EUSAGE;
     end = (char *)skip_space(end);
     if (*end) {
         const char *u = units ? strchr(units, *end) : NULL;
-        if (!u || *skip_space(end + 1) != '\0') return -1;
+        if (!u || *skip_space(end + 1) != '\0') return HB_EUSAGE;
         v *= factors[u - units];
     }
-    if (!isfinite(v)) return -1;
+    if (!isfinite(v)) return HB_EUSAGE;
     *out = v;
     return 0;
 }
@@ -63,7 +66,7 @@ int hb_parse_bool(const char *s, int *out)
         if (strcasecmp(s, yes[i]) == 0) return *out = 1, 0;
         if (strcasecmp(s, no[i]) == 0) return *out = 0, 0;
     }
-    return -1;
+    return HB_EUSAGE;
 }
 
 static int in_bounds(const hb_option *o, double v) { return o->min > o->max || (v >= o->min && v <= o->max); }
@@ -71,7 +74,7 @@ static int in_bounds(const hb_option *o, double v) { return o->min > o->max || (
 static int bounds_msg(const hb_option *o, double v, char *msg, size_t len)
 {
     snprintf(msg, len, "%s = %g is out of range [%g, %g]", o->name, v, o->min, o->max);
-    return -1;
+    return HB_ECONFIG;
 }
 
 static int choice_ok(const char *choices, const char *v)
@@ -92,16 +95,16 @@ int hb_opt_check(const hb_option *o, const char *value, char *msg, size_t len)
     int b;
     switch (o->type) {
     case HB_OPT_STRING:
-        if (*value == '\0') return snprintf(msg, len, "%s is empty", o->name), -1;
+        if (*value == '\0') return snprintf(msg, len, "%s is empty", o->name), HB_ECONFIG;
         return 0;
     case HB_OPT_CHOICE:
         if (choice_ok(o->choices, value)) return 0;
         snprintf(msg, len, "%s = '%s' is not one of %s", o->name, value, o->choices);
-        return -1;
+        return HB_ECONFIG;
     case HB_OPT_BOOL:
         if (hb_parse_bool(value, &b) == 0) return 0;
         snprintf(msg, len, "%s = '%s' is not true or false", o->name, value);
-        return -1;
+        return HB_ECONFIG;
     case HB_OPT_INT:
     case HB_OPT_FLOAT:
     case HB_OPT_SIZE:
@@ -115,7 +118,7 @@ int hb_opt_check(const hb_option *o, const char *value, char *msg, size_t len)
                                                         : "a number";
         if (bad || ((o->type == HB_OPT_INT || o->type == HB_OPT_SIZE) && v != floor(v))) {
             snprintf(msg, len, "%s = '%s' is not %s", o->name, value, what);
-            return -1;
+            return HB_ECONFIG;
         }
         return in_bounds(o, v) ? 0 : bounds_msg(o, v, msg, len);
     }
@@ -126,19 +129,19 @@ int hb_opt_check(const hb_option *o, const char *value, char *msg, size_t len)
         for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             if (hb_parse_number(t, &v) != 0) {
                 snprintf(msg, len, "%s: '%s' is not a number", o->name, skip_space(t));
-                return -1;
+                return HB_ECONFIG;
             }
             if (!in_bounds(o, v)) return bounds_msg(o, v, msg, len);
             if (++n > HB_OPT_LIST_MAX) {
                 snprintf(msg, len, "%s has more than %d values", o->name, HB_OPT_LIST_MAX);
-                return -1;
+                return HB_ECONFIG;
             }
         }
-        if (n == 0) return snprintf(msg, len, "%s is an empty list", o->name), -1;
+        if (n == 0) return snprintf(msg, len, "%s is an empty list", o->name), HB_ECONFIG;
         return 0;
     }
     }
-    return -1;
+    return HB_ECONFIG;
 }
 
 static const char *raw(const hb_optset *o, const char *name)

@@ -431,7 +431,7 @@ static int oee_finalize(void *state, hb_out *out)
     oee *x = state;
     int64_t totals[2 + NBAD] = {x->rows_total, x->rows_valid};
     for (int k = 0; k < NBAD; k++) totals[2 + k] = x->bad[k];
-    HB_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, totals, 2 + NBAD, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+    MPI_Allreduce(MPI_IN_PLACE, totals, 2 + NBAD, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     acc *all = NULL;
     int64_t B = 0;
     results r = {0};
