@@ -14,7 +14,7 @@ endif
 
 CFLAGS   ?= -O3 -g
 CFLAGS   += -std=c17 -Wall -Wextra -fopenmp -ffp-contract=off
-CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I. $(PKG_CFLAGS)
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I. -Ibuild/gen $(PKG_CFLAGS)
 # GSL takes OpenBLAS as its CBLAS instead of its own reference gslcblas.
 LDLIBS   += $(filter-out -lgslcblas,$(PKG_LIBS)) $(LIBS_PLAIN)
 SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -28,11 +28,23 @@ AOBJ = $(SRC:%.c=build-asan/%.o)
 LIBOBJ  = $(filter-out build/src/main.o,$(OBJ))
 ALIBOBJ = $(filter-out build-asan/src/main.o,$(AOBJ))
 
+# The built-in kernels: every folder kernels/NAME/ with a NAME.c, which defines the
+# table hb_kernel_NAME. kernels/registry.c includes the generated list, so adding a
+# kernel in the tree touches nothing outside its folder. The list is rewritten only
+# when it changes, so that the registry is not rebuilt every time.
+BUILTINS := $(foreach d,$(sort $(notdir $(patsubst %/,%,$(dir $(wildcard kernels/*/*.c))))),$(if $(wildcard kernels/$d/$d.c),$d))
+build/gen/builtins.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(foreach k,$(BUILTINS),'HB_BUILTIN($k)') >$@.new
+	@cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@
+build/kernels/registry.o build-asan/kernels/registry.o: build/gen/builtins.h
+FORCE:
+
 NP      ?= 2
 MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
 DEMO    ?= demo
 
-.PHONY: all deps demo check asan bench install clean
+.PHONY: all deps demo check asan bench install clean FORCE
 all: bin/h5batch
 
 bin/h5batch: $(OBJ)

@@ -14,11 +14,16 @@
 
 #define MAX_KERNELS 64
 
-extern const hb_kernel hb_kernel_traffic;
-extern const hb_kernel hb_kernel_risk;
-extern const hb_kernel hb_kernel_index;
-
-static const hb_kernel *const builtins[] = {&hb_kernel_traffic, &hb_kernel_risk, &hb_kernel_index};
+/* The built-in kernels: every folder kernels/NAME/ with a NAME.c defining hb_kernel_NAME,
+ * listed by the Makefile in builtins.h (docs/architecture.md, "Adding a kernel"). */
+#define HB_BUILTIN(name) extern const hb_kernel hb_kernel_##name;
+#include "builtins.h"
+#undef HB_BUILTIN
+#define HB_BUILTIN(name) &hb_kernel_##name,
+static const hb_kernel *const builtins[] = {
+#include "builtins.h"
+};
+#undef HB_BUILTIN
 
 static const hb_kernel *registry[MAX_KERNELS + 1]; /* NULL-terminated */
 static char *origin[MAX_KERNELS];                  /* the plugin's path; NULL: built in */
