@@ -163,6 +163,36 @@ int hb_out_scale(hb_out *o, const char *path, const char *name, hb_elem t, uint6
     return 0;
 }
 
+int hb_out_strings(hb_out *o, const char *path, uint64_t n, uint64_t off0, uint64_t cnt0, size_t width,
+                   const char *data, const char *scale)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5_CALL(t, path);
+    H5Tset_size(t, width ? width : 1);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hsize_t hn = n, st = off0, cn = cnt0;
+    hid_t space = H5Screate_simple(1, &hn, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = space < 0 ? -1 : H5Dcreate2(o->file, path, t, space, lcpl, o->dcpl, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    if (space >= 0) H5Sclose(space);
+    herr_t e = d < 0 ? -1 : 0;
+    hid_t fs = d < 0 ? -1 : H5Dget_space(d), ms = H5Screate_simple(1, &cn, NULL);
+    if (e == 0 && (fs < 0 || ms < 0)) e = -1;
+    if (e == 0 && cnt0 == 0) H5Sselect_none(fs), H5Sselect_none(ms);
+    else if (e == 0) e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &st, NULL, &cn, NULL);
+    if (e >= 0) e = H5Dwrite(d, t, ms, fs, o->dxpl, data);
+    if (e >= 0 && scale) e = H5DSset_scale(d, scale);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    if (d >= 0) H5Dclose(d);
+    H5Tclose(t);
+    if (e < 0) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);
+    return 0;
+}
+
 int hb_out_attach(hb_out *o, const char *dataset, int dim, const char *scale)
 {
     hid_t d = H5Dopen2(o->file, dataset, H5P_DEFAULT);
