@@ -6,8 +6,9 @@
 extern const hb_kernel hb_kernel_traffic;
 extern const hb_kernel hb_kernel_risk;
 extern const hb_kernel hb_kernel_index;
+extern const hb_kernel hb_kernel_aggregate;
 
-static const hb_kernel *const registry[] = {&hb_kernel_traffic, &hb_kernel_risk, &hb_kernel_index, NULL};
+static const hb_kernel *const registry[] = {&hb_kernel_traffic, &hb_kernel_risk, &hb_kernel_index, &hb_kernel_aggregate, NULL};
 
 const hb_kernel *const *hb_kernels(void) { return registry; }
 
