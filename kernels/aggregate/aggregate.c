@@ -245,6 +245,9 @@ static int calendar_cover(agg *a, int64_t d0, int64_t d1)
 static int calendar_keys(agg *a, int64_t n)
 {
     const agg_spec *sp = &a->sp;
+    int any = 0;
+    for (int k = 0; k < sp->nkeys; k++) any |= a->ktype[k] == KT_CALENDAR;
+    if (!any) return 0;
     int64_t dmin = INT64_MAX, dmax = INT64_MIN;
     for (int64_t i = 0; i < n; i++) {
         if (!a->ok[i]) continue;

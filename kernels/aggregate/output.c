@@ -596,7 +596,7 @@ int agg_write(agg *a, hb_out *out)
             char dims[600];
             size_t l = 0;
             for (int k = 0; k < K; k++)
-                l += (size_t)snprintf(dims + l, sizeof dims - l, "%s%s %zu", k ? " x" : "", sp->key[k], o.c[k].n);
+                l += (size_t)snprintf(dims + l, sizeof dims - l, "%s%s %zu", k ? " x " : "", sp->key[k], o.c[k].n);
             rc = hb_err_set(HB_ECONFIG, "layout",
                             "layout = dense over the observed keys (%s = %.4Lg cells, %d arrays) needs %.4Lg MB, more "
                             "than max_memory = %.4g MB: use layout = table (one row per non-empty group, %llu rows) "

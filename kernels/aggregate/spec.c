@@ -126,7 +126,10 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
             if (strcmp(sp->key[j], items[i]) == 0) return fail(key, "by", msg, len, "by: '%s' is listed twice%s", items[i], "");
         snprintf(sp->key[i], AGG_NAME, "%s", items[i]);
         sp->kkind[i] = KEY_COLUMN;
-        for (int c = 0; calendar_names[c]; c++)
+        /* a calendar name is the calendar key unless `columns` maps it to a column, as a
+         * following step does with the month column of a table-layout output */
+        const int mapped = hb_colmap_name(&sp->cols, items[i]) != items[i];
+        for (int c = 0; calendar_names[c] && !mapped; c++)
             if (strcmp(items[i], calendar_names[c]) == 0) sp->kkind[i] = calendar_kinds[c];
     }
     sp->nkeys = n;
