@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define AGG_MAX_KEYS 8
 #define AGG_MAX_VALUES 16
@@ -121,23 +122,30 @@ void xpool_free(xpool *p);
 
 typedef struct kblock {
     struct kblock *next;
-    uint32_t n, cap;
+    uint32_t cap, pad;
     double v[];
 } kblock;
 
+/* The kept values of one group's value column: full blocks, then the tail block's first
+ * used values; the tail's array is kept here so that an append touches the entry and
+ * the place the value goes, nothing else. */
 typedef struct kchain {
+    double *dst;
+    uint32_t used, cap;
     kblock *head, *tail;
 } kchain;
 
+static inline uint32_t kblock_len(const kchain *c, const kblock *b) { return b == c->tail ? c->used : b->cap; }
+
 typedef struct arena arena;
 
-/* One thread's part of a group table: entries stored densely, found by open addressing. */
+/* One thread's part of a group table: entries stored densely (each its hash, key words
+ * and accumulators side by side, so that a lookup touches one place), found by open
+ * addressing over slots that hold the entry and the high half of its hash. */
 typedef struct gpart {
-    uint32_t *index;
+    uint64_t *index; /* (hash >> 32) << 32 | entry; all ones when empty */
     uint64_t imask;
-    uint64_t *hash, *keys;
-    unsigned char *acc;
-    kchain *kept; /* per entry x value, when percentiles keep values */
+    unsigned char *ent;
     size_t n, cap;
     uint64_t nkept;
     xpool pool;
@@ -146,10 +154,50 @@ typedef struct gpart {
 
 typedef struct gtab {
     int nparts, K, V, kept;
-    size_t A; /* accumulator bytes per value */
+    size_t A;  /* accumulator bytes per value */
+    size_t es; /* bytes per entry: 8 (hash) + 8 K + V A, + V kchains when values are kept */
     const unsigned char *neutral; /* V x A bytes */
     gpart *p;
 } gtab;
+
+static inline unsigned char *gp_ent(const gtab *g, const gpart *p, size_t e) { return p->ent + e * g->es; }
+static inline uint64_t gp_hash(const gtab *g, const gpart *p, size_t e)
+{
+    uint64_t h;
+    memcpy(&h, gp_ent(g, p, e), 8);
+    return h;
+}
+static inline const uint64_t *gp_keys(const gtab *g, const gpart *p, size_t e)
+{
+    return (const uint64_t *)(const void *)(gp_ent(g, p, e) + 8);
+}
+static inline unsigned char *gp_acc(const gtab *g, const gpart *p, size_t e) { return gp_ent(g, p, e) + 8 + 8 * (size_t)g->K; }
+static inline kchain *gp_kept(const gtab *g, const gpart *p, size_t e, int v)
+{
+    return (kchain *)(void *)(gp_acc(g, p, e) + (size_t)g->V * g->A) + v;
+}
+
+/* Slot of hash h in an index of mask + 1 slots (Fibonacci hashing, so that the bits
+ * that chose the owner and the part are not the ones that choose the slot). */
+static inline uint64_t agg_slot(uint64_t h, uint64_t mask) { return (h * 0x9e3779b97f4a7c15ULL) >> 20 & mask; }
+
+/* Not collective. Asks the cache for the slot of hash h (a lookup a few rows ahead). */
+static inline void gpart_prefetch(const gpart *p, uint64_t h)
+{
+    if (p->index) __builtin_prefetch(&p->index[agg_slot(h, p->imask)]);
+}
+
+/* Not collective. Asks the cache for the entry the slot of h names, if it holds one. */
+static inline void gpart_prefetch_entry(const gtab *g, const gpart *p, uint64_t h)
+{
+    if (!p->index) return;
+    uint64_t x = p->index[agg_slot(h, p->imask)];
+    if (x != UINT64_MAX && (uint32_t)(x >> 32) == (uint32_t)(h >> 32)) {
+        const unsigned char *e = gp_ent(g, p, (uint32_t)x);
+        __builtin_prefetch(e);
+        __builtin_prefetch(e + 64);
+    }
+}
 
 int gtab_init(gtab *g, int nparts, int K, int V, size_t A, int kept, const unsigned char *neutral);
 void gtab_clear(gtab *g);

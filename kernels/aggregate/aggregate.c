@@ -340,6 +340,14 @@ static int combine(agg *a, int64_t n)
         gpart *po = &a->own.p[part], *ps = &a->stage.p[part];
         uint64_t keys[AGG_MAX_KEYS];
         for (int64_t i = 0; i < n && !failed; i++) {
+            /* the slots of rows a little ahead are fetched while this one is combined;
+             * the rows between are random groups, so this hides most of the misses */
+            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part)
+                gpart_prefetch(P == 1 || agg_owner(h[i + 16], P) == me ? po : ps, h[i + 16]);
+            if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part) {
+                const int m8 = P == 1 || agg_owner(h[i + 8], P) == me;
+                gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h[i + 8]);
+            }
             if (!ok[i] || agg_part(h[i], T) != part) continue;
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
             const int mine = P == 1 || agg_owner(h[i], P) == me;
@@ -350,7 +358,7 @@ static int combine(agg *a, int64_t n)
                 failed = 1;
                 break;
             }
-            unsigned char *acc = p->acc + e * (size_t)V * A;
+            unsigned char *acc = gp_acc(g, p, e);
             const int64_t t = a->traw ? a->traw[i] : 0;
             for (int v = 0; v < V; v++) {
                 double x = a->vbuf[v][i];
@@ -435,9 +443,9 @@ static int aggregate_map(void *state, int64_t c)
 /* ---- records: what groups travel and are saved as ---- */
 
 /* Records and kept values entry e of part p travels as. */
-static void entry_size(const agg *a, const gpart *p, size_t e, size_t *nrec, size_t *nval)
+static void entry_size(const agg *a, const gtab *g, const gpart *p, size_t e, size_t *nrec, size_t *nval)
 {
-    const unsigned char *acc = p->acc + e * (size_t)a->sp.nvals * a->A;
+    const unsigned char *acc = gp_acc(g, p, e);
     int pieces = 1;
     size_t vals = 0;
     for (int v = 0; v < a->sp.nvals; v++) {
@@ -449,23 +457,26 @@ static void entry_size(const agg *a, const gpart *p, size_t e, size_t *nrec, siz
 }
 
 /* Writes entry e as records at rec and its kept values at vals (value by value). */
-static void entry_write(const agg *a, const gpart *p, size_t e, unsigned char *rec, double *vals)
+static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, unsigned char *rec, double *vals)
 {
     const int K = a->sp.nkeys, V = a->sp.nvals;
-    const unsigned char *acc = p->acc + e * (size_t)V * a->A;
+    const unsigned char *acc = gp_acc(g, p, e);
     size_t nrec, nval;
-    entry_size(a, p, e, &nrec, &nval);
+    entry_size(a, g, p, e, &nrec, &nval);
     for (size_t k = 0; k < nrec; k++, rec += a->rec) {
-        memcpy(rec, p->keys + e * (size_t)K, (size_t)K * 8);
+        memcpy(rec, gp_keys(g, p, e), (size_t)K * 8);
         for (int v = 0; v < V; v++)
             acc_piece(&a->L, acc + (size_t)v * a->A, &p->pool, (int)k, rec + (size_t)K * 8 + (size_t)v * a->A);
     }
     if (!a->L.kept) return;
     for (int v = 0; v < V; v++)
-        for (const kblock *b = p->kept[e * (size_t)V + (size_t)v].head; b; b = b->next) {
-            memcpy(vals, b->v, b->n * sizeof *vals);
-            vals += b->n;
+    {
+        const kchain *c = gp_kept(g, p, e, v);
+        for (const kblock *b = c->head; b; b = b->next) {
+            memcpy(vals, b->v, kblock_len(c, b) * sizeof *vals);
+            vals += kblock_len(c, b);
         }
+    }
 }
 
 int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const double *vals, int parallel)
@@ -496,7 +507,7 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
                 failed = 1;
                 break;
             }
-            unsigned char *dst = p->acc + e * (size_t)V * A;
+            unsigned char *dst = gp_acc(g, p, e);
             size_t off = a->L.kept ? a->voff[r] : 0;
             for (int v = 0; v < V && !failed; v++) {
                 const unsigned char *s = src + (size_t)K * 8 + (size_t)v * A;
@@ -545,8 +556,8 @@ static int aggregate_exchange(void *state)
         const gpart *p = &a->stage.p[part];
         for (size_t e = 0; e < p->n; e++) {
             size_t nr, nv;
-            entry_size(a, p, e, &nr, &nv);
-            int d = agg_owner(p->hash[e], P);
+            entry_size(a, &a->stage, p, e, &nr, &nv);
+            int d = agg_owner(gp_hash(&a->stage, p, e), P);
             trec[(size_t)part * P + d] += nr;
             tval[(size_t)part * P + d] += nv;
         }
@@ -569,9 +580,9 @@ static int aggregate_exchange(void *state)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         const gpart *p = &a->stage.p[part];
         for (size_t e = 0; e < p->n; e++) {
-            size_t nr, nv, i = (size_t)part * P + (size_t)agg_owner(p->hash[e], P);
-            entry_size(a, p, e, &nr, &nv);
-            entry_write(a, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i]);
+            size_t nr, nv, i = (size_t)part * P + (size_t)agg_owner(gp_hash(&a->stage, p, e), P);
+            entry_size(a, &a->stage, p, e, &nr, &nv);
+            entry_write(a, &a->stage, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i]);
             orec[i] += nr, oval[i] += nv;
         }
     }
@@ -627,7 +638,7 @@ static int aggregate_save(void *state, void **buf, size_t *len)
         for (int part = 0; part < tabs[t]->nparts; part++)
             for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
                 size_t nr, nv;
-                entry_size(a, &tabs[t]->p[part], e, &nr, &nv);
+                entry_size(a, tabs[t], &tabs[t]->p[part], e, &nr, &nv);
                 nrec += nr, nval += nv;
             }
     for (int k = 0; k < K; k++) {
@@ -650,8 +661,8 @@ static int aggregate_save(void *state, void **buf, size_t *len)
         for (int part = 0; part < tabs[t]->nparts; part++)
             for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
                 size_t nr, nv;
-                entry_size(a, &tabs[t]->p[part], e, &nr, &nv);
-                entry_write(a, &tabs[t]->p[part], e, rec, vals);
+                entry_size(a, tabs[t], &tabs[t]->p[part], e, &nr, &nv);
+                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vals);
                 rec += nr * a->rec, vals += nv;
             }
     q = (unsigned char *)vals;

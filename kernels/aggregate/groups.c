@@ -20,9 +20,27 @@ struct arena {
     unsigned char data[];
 };
 
-/* Slot of hash h in an index of mask + 1 slots (Fibonacci hashing: the part's bits of h
- * are not reused). */
-static inline uint64_t slot_of(uint64_t h, uint64_t mask) { return (h * 0x9e3779b97f4a7c15ULL) >> 20 & mask; }
+#define slot_of agg_slot
+
+/* The group index, twice the entries' size at least: rebuilt from the entries' hashes. */
+static int gindex_grow(const gtab *g, gpart *p, size_t n)
+{
+    uint64_t cap = p->index ? (p->imask + 1) * 2 : 1024;
+    while (cap < 2 * (uint64_t)n) cap *= 2;
+    uint64_t *ix = malloc(cap * sizeof *ix); /* not hb_malloc: called from threads */
+    if (!ix) return -1;
+    memset(ix, 0xff, cap * sizeof *ix);
+    uint64_t mask = cap - 1;
+    for (size_t e = 0; e < n; e++) {
+        uint64_t h = gp_hash(g, p, e), s = slot_of(h, mask);
+        while (ix[s] != UINT64_MAX) s = (s + 1) & mask;
+        ix[s] = (h >> 32) << 32 | (uint64_t)e;
+    }
+    free(p->index);
+    p->index = ix;
+    p->imask = mask;
+    return 0;
+}
 
 static int index_grow(uint32_t **index, uint64_t *imask, const uint64_t *hash, size_t n)
 {
@@ -47,6 +65,7 @@ int gtab_init(gtab *g, int nparts, int K, int V, size_t A, int kept, const unsig
 {
     memset(g, 0, sizeof *g);
     g->nparts = nparts, g->K = K, g->V = V, g->A = A, g->kept = kept, g->neutral = neutral;
+    g->es = 8 + 8 * (size_t)K + (size_t)V * A + (kept ? (size_t)V * sizeof(kchain) : 0);
     g->p = hb_calloc((size_t)nparts, sizeof *g->p);
     return g->p ? 0 : HB_EINTERNAL;
 }
@@ -76,7 +95,7 @@ void gtab_free(gtab *g)
 {
     for (int i = 0; g->p && i < g->nparts; i++) {
         gpart *p = &g->p[i];
-        free(p->index), free(p->hash), free(p->keys), free(p->acc), free(p->kept);
+        free(p->index), free(p->ent);
         xpool_free(&p->pool);
         free_arenas(p);
     }
@@ -90,20 +109,9 @@ static int part_reserve(const gtab *g, gpart *p, size_t need)
     size_t cap = p->cap ? p->cap * 2 : 256;
     while (cap < need) cap *= 2;
     if (cap > EMPTY_SLOT) return -1;
-    uint64_t *h = realloc(p->hash, cap * sizeof *h);
-    if (!h) return -1;
-    p->hash = h;
-    uint64_t *k = realloc(p->keys, cap * (size_t)g->K * sizeof *k);
-    if (!k) return -1;
-    p->keys = k;
-    unsigned char *a = realloc(p->acc, cap * (size_t)g->V * g->A);
-    if (!a) return -1;
-    p->acc = a;
-    if (g->kept) {
-        kchain *c = realloc(p->kept, cap * (size_t)g->V * sizeof *c);
-        if (!c) return -1;
-        p->kept = c;
-    }
+    unsigned char *ent = realloc(p->ent, cap * g->es);
+    if (!ent) return -1;
+    p->ent = ent;
     p->cap = cap;
     return 0;
 }
@@ -111,23 +119,34 @@ static int part_reserve(const gtab *g, gpart *p, size_t need)
 size_t gpart_find(const gtab *g, gpart *p, uint64_t h, const uint64_t *keys)
 {
     const int K = g->K;
+    const uint64_t tag = h >> 32;
     if (p->index) {
         uint64_t s = slot_of(h, p->imask);
-        for (uint32_t e; (e = p->index[s]) != EMPTY_SLOT; s = (s + 1) & p->imask)
-            if (p->hash[e] == h && memcmp(p->keys + (size_t)e * K, keys, (size_t)K * 8) == 0) return e;
+        for (uint64_t x; (x = p->index[s]) != UINT64_MAX; s = (s + 1) & p->imask) {
+            if (x >> 32 != tag) continue;
+            const unsigned char *ent = gp_ent(g, p, (uint32_t)x);
+            uint64_t eh;
+            memcpy(&eh, ent, 8);
+            if (eh != h) continue;
+            const uint64_t *k = (const uint64_t *)(const void *)(ent + 8);
+            int same = 1;
+            for (int i = 0; i < K; i++) same &= k[i] == keys[i];
+            if (same) return (uint32_t)x;
+        }
     }
     size_t e = p->n;
     if (part_reserve(g, p, e + 1)) return (size_t)-1;
     if (!p->index || 2 * (e + 1) > p->imask + 1) {
-        if (index_grow(&p->index, &p->imask, p->hash, e)) return (size_t)-1;
+        if (gindex_grow(g, p, e)) return (size_t)-1;
     }
-    p->hash[e] = h;
-    memcpy(p->keys + e * K, keys, (size_t)K * 8);
-    memcpy(p->acc + e * g->V * g->A, g->neutral, (size_t)g->V * g->A);
-    if (g->kept) memset(p->kept + e * g->V, 0, (size_t)g->V * sizeof *p->kept);
+    unsigned char *ent = gp_ent(g, p, e);
+    memcpy(ent, &h, 8);
+    memcpy(ent + 8, keys, (size_t)K * 8);
+    memcpy(ent + 8 + 8 * (size_t)K, g->neutral, (size_t)g->V * g->A);
+    if (g->kept) memset(gp_kept(g, p, e, 0), 0, (size_t)g->V * sizeof(kchain));
     uint64_t s = slot_of(h, p->imask);
-    while (p->index[s] != EMPTY_SLOT) s = (s + 1) & p->imask;
-    p->index[s] = (uint32_t)e;
+    while (p->index[s] != UINT64_MAX) s = (s + 1) & p->imask;
+    p->index[s] = tag << 32 | (uint64_t)e;
     p->n = e + 1;
     return e;
 }
@@ -150,22 +169,26 @@ static void *arena_alloc(gpart *p, size_t bytes)
 
 int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t n)
 {
-    kchain *c = &p->kept[e * (size_t)g->V + (size_t)v];
+    kchain *c = gp_kept(g, p, e, v);
+    if (n == 1 && c->used < c->cap) { /* the common case, kept short */
+        c->dst[c->used++] = x[0];
+        p->nkept++;
+        return 0;
+    }
     while (n > 0) {
-        kblock *t = c->tail;
-        if (!t || t->n == t->cap) {
-            uint32_t cap = t ? (t->cap < BLOCK_MAX ? t->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
+        if (c->used == c->cap) {
+            uint32_t cap = c->tail ? (c->cap < BLOCK_MAX ? c->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
             while (cap < BLOCK_MAX && cap < n) cap *= 2;
             kblock *b = arena_alloc(p, sizeof *b + (size_t)cap * sizeof(double));
             if (!b) return -1;
-            b->next = NULL, b->n = 0, b->cap = cap;
-            if (t) t->next = b;
+            b->next = NULL, b->cap = cap, b->pad = 0;
+            if (c->tail) c->tail->next = b;
             else c->head = b;
-            c->tail = t = b;
+            c->tail = b, c->dst = b->v, c->used = 0, c->cap = cap;
         }
-        size_t m = t->cap - t->n < n ? t->cap - t->n : n;
-        memcpy(t->v + t->n, x, m * sizeof *x);
-        t->n += (uint32_t)m;
+        size_t m = c->cap - c->used < n ? c->cap - c->used : n;
+        memcpy(c->dst + c->used, x, m * sizeof *x);
+        c->used += (uint32_t)m;
         x += m, n -= m;
         p->nkept += m;
     }
@@ -184,7 +207,7 @@ size_t gtab_bytes(const gtab *g)
     size_t b = 0;
     for (int i = 0; g->p && i < g->nparts; i++) {
         const gpart *p = &g->p[i];
-        b += p->cap * (8 + (size_t)g->K * 8 + (size_t)g->V * g->A + (g->kept ? (size_t)g->V * sizeof(kchain) : 0));
+        b += p->cap * g->es;
         b += p->index ? (p->imask + 1) * sizeof *p->index : 0;
         b += p->pool.cap * sizeof(hb_xsum);
         for (const arena *a = p->arenas; a; a = a->next) b += sizeof *a + a->size;

@@ -202,12 +202,11 @@ static int string_labels(agg *a, int k, coord *c)
 static int gather_coord(agg *a, int k, coord *c)
 {
     const gtab *g = &a->own;
-    const int K = a->sp.nkeys;
     size_t n = gtab_entries(g), m = 0;
     int64_t *mine = hb_malloc((n ? n : 1) * sizeof *mine);
     HB_CALL(hb_agree(mine ? 0 : HB_EINTERNAL));
     for (int p = 0; p < g->nparts; p++)
-        for (size_t e = 0; e < g->p[p].n; e++) mine[m++] = (int64_t)g->p[p].keys[e * (size_t)K + (size_t)k];
+        for (size_t e = 0; e < g->p[p].n; e++) mine[m++] = (int64_t)gp_keys(g, &g->p[p], e)[k];
     const int str = a->ktype[k] == KT_STRING;
     qsort(mine, m, sizeof *mine, str ? cmp_u64 : cmp_i64);
     m = unique(mine, m);
@@ -243,7 +242,7 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
 {
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
-    const unsigned char *acc = p->acc + (e * (size_t)sp->nvals + (size_t)v) * a->A;
+    const unsigned char *acc = gp_acc(&a->own, p, e) + (size_t)v * a->A;
     const uint64_t n = acc_count(acc);
     double pct[AGG_MAX_STATS], pv[AGG_MAX_STATS];
     int np = 0;
@@ -251,9 +250,10 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
         if (sp->st[s] == ST_PCT) pct[np++] = sp->arg[s];
     if (np) {
         size_t m = 0;
-        for (const kblock *b = p->kept[e * (size_t)sp->nvals + (size_t)v].head; b; b = b->next) {
-            memcpy(x + m, b->v, b->n * sizeof *x);
-            m += b->n;
+        const kchain *c = gp_kept(&a->own, p, e, v);
+        for (const kblock *b = c->head; b; b = b->next) {
+            memcpy(x + m, b->v, kblock_len(c, b) * sizeof *x);
+            m += kblock_len(c, b);
         }
         hb_percentiles_select(x, m, pct, np, pv);
     }
@@ -310,7 +310,7 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
         base[p + 1] = base[p] + g->p[p].n;
         for (size_t e = 0; a->L.kept && e < g->p[p].n; e++)
             for (int v = 0; v < V; v++) {
-                uint64_t c = acc_count(g->p[p].acc + (e * (size_t)V + (size_t)v) * a->A);
+                uint64_t c = acc_count(gp_acc(g, &g->p[p], e) + (size_t)v * a->A);
                 most = c > most ? c : most;
             }
     }
@@ -331,7 +331,7 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
                     uint32_t *pos = (uint32_t *)(void *)r;
                     memset(r, 0, o->pos_bytes);
                     for (int k = 0; k < K; k++)
-                        pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)g->p[p].keys[e * (size_t)K + (size_t)k]);
+                        pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, &g->p[p], e)[k]);
                     for (int v = 0; v < V; v++)
                         group_stats(a, &g->p[p], e, v, x, r + o->pos_bytes + 8 * (size_t)v * (size_t)sp->nstats);
                     dest[base[p] + e] = writer_of(o, pos);
@@ -453,6 +453,8 @@ static int write_key(out_ctx *o, hb_out *out, int k, const unsigned char *res, s
     }
     free(buf);
     HB_CALL(rc);
+    /* the netCDF convention for character data: xarray decodes the labels to str */
+    if (str) HB_CALL(hb_out_attr_str(out, path, "_Encoding", "utf-8"));
     return hb_out_attr_str(out, path, "description", key_desc(a, k, desc, sizeof desc));
 }
 
