@@ -183,7 +183,7 @@ int hb_out_strings(hb_out *o, const char *path, uint64_t n, uint64_t off0, uint6
     if (e == 0 && (fs < 0 || ms < 0)) e = -1;
     if (e == 0 && cnt0 == 0) H5Sselect_none(fs), H5Sselect_none(ms);
     else if (e == 0) e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &st, NULL, &cn, NULL);
-    if (e >= 0) e = H5Dwrite(d, t, ms, fs, o->dxpl, data);
+    if (e >= 0 && n > 0) e = H5Dwrite(d, t, ms, fs, o->dxpl, data);
     if (e >= 0 && scale) e = H5DSset_scale(d, scale);
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);

@@ -13,6 +13,7 @@ Cases:
   ms       the edge times in milliseconds only (for time_unit errors).
   strval   a table whose value column is a string.
   many     rows that each form their own group (memory limits).
+  empty    rows whose keys are all missing: no group at all.
 """
 
 import argparse
@@ -124,12 +125,19 @@ def many(path, n=60000):
         g["value"] = np.arange(n, dtype=np.float64)
 
 
+def empty(path):
+    with h5py.File(path, "w") as f:
+        g = f.create_group("table")
+        g["meter"] = np.full(10, np.nan)
+        g["value"] = np.arange(10.0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
-    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many"])
+    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many", "empty"])
     a = ap.parse_args()
-    {"edge": edge, "ms": ms, "strval": strval, "many": many}[a.case](a.path)
+    {"edge": edge, "ms": ms, "strval": strval, "many": many, "empty": empty}[a.case](a.path)
 
 
 if __name__ == "__main__":

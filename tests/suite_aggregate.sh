@@ -20,7 +20,7 @@ agg_job() {
 agg_inputs() {
     [ -f agg-inputs.done ] && return 0
     local c
-    for c in edge ms strval many; do
+    for c in edge ms strval many empty; do
         $PY "$ROOT/tests/make_aggregate_case.py" "agg-$c.h5" --case "$c" || return 1
     done
     mpi 2 1 "$HB" gen traffic -o agg-traffic.h5 --rows 200k --segments 120 --days 40 --start 20240320 \
@@ -72,6 +72,12 @@ d = h5py.File('$p-dense.h5')['aggregate']
 assert d['consumption_mean'].dims[0][0].name == '/aggregate/meter' and d['consumption_mean'].attrs['units'] == 'm3'
 assert d['consumption_var'].attrs['units'] == '(m3)^2' and d['consumption_count'].dtype == np.uint64
 "
+    agg_job "$p-empty-d" agg-empty.h5 "$p-empty-d.h5" "by = meter" "values = value" "stats = count, mean, p50"
+    agg_job "$p-empty-t" agg-empty.h5 "$p-empty-t.h5" "by = meter" "values = value" "stats = count, mean, p50" \
+        "layout = table"
+    check "aggregate ($tag): no group at all (every key missing): empty arrays, every row counted" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-empty-d.ini' -q && mpi 3 1 '$bin' run '$p-empty-t.ini' -q &&
+         $PY '$ROOT/tests/aggregate_ref.py' '$p-empty-d.ini' agg && $PY '$ROOT/tests/aggregate_ref.py' '$p-empty-t.ini' agg"
     printf '%s\n' '[job]' "run_dir = $p-pipe.run" 'chunk_rows = 5k' \
         '[step daily]' 'kernel = aggregate' 'input = agg-edge.h5' "output = $p-daily.h5" \
         'columns = time:timestamp, meter:meter_id' 'by = meter, date, month' 'time = time' \

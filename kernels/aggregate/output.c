@@ -441,7 +441,11 @@ static int write_key(out_ctx *o, hb_out *out, int k, const unsigned char *res, s
         }
     }
     int rc;
-    if (!res && !str) {
+    if (!str && (res ? total : c->n) == 0) {
+        /* no group at all: an empty column (HDF5 writes no zero-sized selection) */
+        uint64_t dims[1] = {0};
+        rc = hb_out_dataset(out, path, HB_I64, 1, dims, NULL, NULL);
+    } else if (!res && !str) {
         rc = hb_out_scale(out, path, a->sp.key[k], HB_I64, c->n, c->v, NULL);
     } else if (!res) {
         rc = hb_out_strings(out, path, c->n, 0, m, c->width, buf, a->sp.key[k]);
@@ -471,7 +475,7 @@ static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t
     for (int k = 0; k < K; k++) HB_CALL(write_key(o, out, k, NULL, 0, 0, 0));
     const uint64_t r0 = dims[0] * (uint64_t)hb_rank / (uint64_t)hb_size;
     const uint64_t r1 = dims[0] * (uint64_t)(hb_rank + 1) / (uint64_t)hb_size;
-    const size_t cells = (size_t)(r1 - r0) * inner;
+    const size_t cells = (size_t)(r1 - r0) * inner, cells_all = (size_t)dims[0] * inner;
     unsigned char *block = hb_malloc((cells ? cells : 1) * 8);
     size_t *at = hb_malloc((nres ? nres : 1) * sizeof *at);
     HB_CALL(hb_agree(block && at ? 0 : HB_EINTERNAL));
@@ -494,6 +498,10 @@ static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t
             const char *units;
             snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
             describe(a, v, s, desc, sizeof desc, &units);
+            if (cells_all == 0) { /* no group: empty arrays, and no scales to attach */
+                rc = hb_out_dataset(out, path, isc ? HB_U64 : HB_F64, K, dims, units, desc);
+                continue;
+            }
             rc = hb_out_write(out, path, isc ? HB_U64 : HB_F64, K, dims, r0, r1 - r0, block, units, desc);
             for (int k = 0; k < K && rc == 0; k++) {
                 char scale[128];
@@ -529,8 +537,9 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char *res, size_t nres)
             snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
             describe(a, v, s, desc, sizeof desc, &units);
             uint64_t dims[1] = {total};
-            rc = hb_out_write(out, path, stat_is_count(sp->st[s]) ? HB_U64 : HB_F64, 1, dims, off, nres, col, units,
-                              desc);
+            hb_elem t = stat_is_count(sp->st[s]) ? HB_U64 : HB_F64;
+            rc = total ? hb_out_write(out, path, t, 1, dims, off, nres, col, units, desc)
+                       : hb_out_dataset(out, path, t, 1, dims, units, desc);
         }
     free(col);
     return rc;
