@@ -99,19 +99,23 @@ typedef struct acc_layout {
     size_t size; /* bytes per value; the count is the first 8 */
 } acc_layout;
 
+/* Not collective (nothing in acc.c is). Where each part of the accumulators of the
+ * stats in sp lies. */
 void acc_layout_init(acc_layout *L, const agg_spec *sp);
-/* Writes the neutral accumulator (nothing seen) of one value into a. */
+/* Not collective. Writes the neutral accumulator (nothing seen) of one value into a. */
 void acc_neutral(const acc_layout *L, unsigned char *a);
 /* Not collective, thread-safe per pool. Adds valid value x (time t) into a; -1 when the
  * pool cannot grow. */
 int acc_add(const acc_layout *L, unsigned char *a, xpool *pool, double x, int64_t t);
-/* Merges src (never spilled) into dst; -1 when the pool cannot grow. */
+/* Not collective. Merges src (never spilled) into dst; -1 when the pool cannot grow. */
 int acc_merge(const acc_layout *L, unsigned char *dst, xpool *pool, const unsigned char *src);
-/* How many records a's accumulator needs to travel: spilled sums travel as windows. */
+/* Not collective. How many records a's accumulator needs to travel: spilled sums
+ * travel as windows. */
 int acc_pieces(const acc_layout *L, const unsigned char *a, const xpool *pool);
-/* Writes piece k of a into out (piece 0 carries everything but the rest of the sums). */
+/* Not collective. Writes piece k of a into out (piece 0 carries everything but the rest
+ * of the sums). */
 void acc_piece(const acc_layout *L, const unsigned char *a, const xpool *pool, int k, unsigned char *out);
-/* The final statistics from an accumulator. */
+/* Not collective. The final statistics from an accumulator. */
 uint64_t acc_count(const unsigned char *a);
 double acc_sum(const acc_layout *L, const unsigned char *a, const xpool *pool);
 /* Sample variance (ddof 1) from the exact sums of x and x^2; NaN for fewer than 2. */
@@ -199,13 +203,16 @@ static inline void gpart_prefetch_entry(const gtab *g, const gpart *p, uint64_t 
     }
 }
 
+/* Not collective (nothing in groups.c is). A table of nparts parts for K keys and V
+ * values of A accumulator bytes each, new entries starting from neutral. */
 int gtab_init(gtab *g, int nparts, int K, int V, size_t A, int kept, const unsigned char *neutral);
 void gtab_clear(gtab *g);
 void gtab_free(gtab *g);
 /* Not collective, thread-safe per part. The entry of keys (hash h) in part p, created
  * when new; (size_t)-1 when out of memory. */
 size_t gpart_find(const gtab *g, gpart *p, uint64_t h, const uint64_t *keys);
-/* Appends n kept values of value column v to entry e; -1 when out of memory. */
+/* Not collective, thread-safe per part. Appends n kept values of value column v to
+ * entry e; -1 when out of memory. */
 int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t n);
 size_t gtab_entries(const gtab *g);
 size_t gtab_bytes(const gtab *g);
@@ -226,6 +233,7 @@ typedef struct sdict {
     spart *p;
 } sdict;
 
+/* Not collective. A dictionary of nparts parts. */
 int sdict_init(sdict *d, int nparts);
 void sdict_free(sdict *d);
 /* Not collective, thread-safe per part: 0 added or present, 1 when another string has
@@ -311,12 +319,13 @@ typedef struct agg {
     size_t chunk_bytes;
 } agg;
 
-/* Collective. Merges n records (and their kept values, in record order) into g; on
- * return the records may be overwritten. */
+/* Not collective (OpenMP inside when parallel). Merges n records (and their kept values,
+ * value column by value column, in record order) into g. */
 int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const double *vals, int parallel);
 /* Collective. The statistics of every group, written to out (output.c). */
 int agg_write(agg *a, hb_out *out);
-/* The kernel's name for a key or value's column in messages: "meter (table column meter_id)". */
+/* Not collective. The kernel's name for a key or value's column in messages:
+ * "'meter' (table column 'meter_id')". */
 void agg_colname(const agg *a, const char *name, char *buf, size_t len);
 
 #endif

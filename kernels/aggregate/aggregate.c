@@ -46,6 +46,7 @@ static const hb_option aggregate_options[] = {
      "memory one rank may use for groups and buffers, and the largest dense output"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
+/* Not collective. The job-file check: every option rule, before any data is read. */
 static int aggregate_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
     agg_spec sp;
@@ -68,6 +69,8 @@ static int add_column(const char **cols, int *n, const char *name)
     return (*n)++;
 }
 
+/* Not collective. The chunk and exchange buffers, sized by chunk_rows and the rank and
+ * thread counts once, so that map allocates only as groups appear. */
 static int alloc_buffers(agg *a)
 {
     const size_t cr = (size_t)a->ctx->chunk_rows, T = (size_t)a->nthreads, P = (size_t)hb_size;
@@ -89,6 +92,8 @@ static int alloc_buffers(agg *a)
     return ok ? 0 : HB_EINTERNAL;
 }
 
+/* Collective. Opens the table, decides each key's type from its column, lays out the
+ * accumulators and refuses a chunk size over max_memory; the same status on every rank. */
 static int aggregate_setup(hb_step_ctx *ctx, void **state)
 {
     agg *a = hb_calloc(1, sizeof *a);
@@ -405,6 +410,7 @@ static int remember_strings(agg *a, int64_t n)
     return 0;
 }
 
+/* Not collective. Reads chunk c and combines its rows into this rank's tables. */
 static int aggregate_map(void *state, int64_t c)
 {
     agg *a = state;
@@ -628,6 +634,7 @@ static uint64_t signature(const agg *a)
     return h;
 }
 
+/* Not collective. This rank's groups, kept values and strings as one blob (see saved). */
 static int aggregate_save(void *state, void **buf, size_t *len)
 {
     agg *a = state;
@@ -686,6 +693,8 @@ static int aggregate_save(void *state, void **buf, size_t *len)
     return 0;
 }
 
+/* Not collective. Merges a part saved by any rank of any earlier run into the stage;
+ * the exchange the driver runs next brings its groups to their owners. */
 static int aggregate_load(void *state, const void *buf, size_t len)
 {
     agg *a = state;
@@ -702,7 +711,7 @@ static int aggregate_load(void *state, const void *buf, size_t len)
     memcpy(c, q, 16 * (size_t)V), q += 16 * (size_t)V;
     for (int v = 0; v < V; v++) a->valid[v] += c[v], a->invalid[v] += c[V + v];
     a->rows_total += h.rows_total, a->rows_missing += h.rows_missing;
-    /* the records are merged from a copy: a merge may rewrite them */
+    /* the records are merged from a copy: the blob need not be aligned for their words */
     size_t rb = h.n_records * a->rec;
     unsigned char *rec = hb_malloc(rb ? rb : 1);
     double *vals = hb_malloc(h.n_values ? h.n_values * 8 : 8);
@@ -739,8 +748,10 @@ static int aggregate_load(void *state, const void *buf, size_t len)
     return 0;
 }
 
+/* Collective. See output.c. */
 static int aggregate_finalize(void *state, hb_out *out) { return agg_write(state, out); }
 
+/* Not collective. Frees the state; safe on a partly built one. */
 static void aggregate_destroy(void *state)
 {
     agg *a = state;
