@@ -519,7 +519,7 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char *res, size_t nres)
     agg *a = o->a;
     const agg_spec *sp = &a->sp;
     sort_ctx = o;
-    qsort(res, nres, o->rr, cmp_result);
+    if (nres > 1) qsort(res, nres, o->rr, cmp_result); /* res is NULL when nothing came */
     uint64_t mine = nres, off = 0, total = 0;
     MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (hb_rank == 0) off = 0;
