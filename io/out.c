@@ -333,6 +333,48 @@ int hb_out_scale(hb_out *o, const char *path, const char *name, hb_elem t, uint6
     return finish(o, rc);
 }
 
+int hb_out_strings(hb_out *o, const char *path, uint64_t n, uint64_t off0, uint64_t cnt0, size_t width,
+                   const char *data, const char *scale)
+{
+    OUT_LIVE(o);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0) {
+        H5Tset_size(t, width ? width : 1);
+        H5Tset_strpad(t, H5T_STR_NULLPAD);
+        H5Tset_cset(t, H5T_CSET_UTF8);
+    }
+    hsize_t hn = n, st = off0, cn = cnt0;
+    hid_t space = H5Screate_simple(1, &hn, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
+    if (t >= 0 && space >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0)
+        d = H5Dcreate2(o->file, path, t, space, lcpl, o->dcpl, H5P_DEFAULT);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (space >= 0) H5Sclose(space);
+    int rc = d < 0 ? hb_err_set(HB_EIO, o->path, "cannot create dataset %s", path) : injected(o, "dataset", path);
+    o->meta += META_OBJECT + (scale ? META_ATTR : 0);
+    if (d >= 0 && hb_rank == 0) { /* allocated at creation: its place is known */
+        haddr_t at = H5Dget_offset(d);
+        uint64_t end = at == HADDR_UNDEF ? 0 : (uint64_t)at + (uint64_t)H5Dget_storage_size(d);
+        if (end > o->data_end) o->data_end = end;
+    }
+    /* the room for its data is reserved before any rank writes it */
+    rc = finish(o, rc);
+    if (rc == 0) {
+        hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &cn, NULL);
+        herr_t e = fs < 0 || ms < 0 ? -1 : 0;
+        if (e == 0 && cnt0 == 0) H5Sselect_none(fs), H5Sselect_none(ms);
+        else if (e == 0) e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &st, NULL, &cn, NULL);
+        if (e >= 0 && n > 0) e = H5Dwrite(d, t, ms, fs, o->dxpl, data);
+        if (e >= 0 && scale) e = H5DSset_scale(d, scale);
+        if (ms >= 0) H5Sclose(ms);
+        if (fs >= 0) H5Sclose(fs);
+        rc = e < 0 ? hb_err_set(HB_EIO, o->path, "write of %s failed", path) : injected(o, "data", path);
+        rc = finish(o, rc);
+    }
+    if (d >= 0) H5Dclose(d);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
 int hb_out_attach(hb_out *o, const char *dataset, int dim, const char *scale)
 {
     OUT_LIVE(o);

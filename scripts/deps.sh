@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(gcc make pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libgsl-dev libopenblas-dev
       libinih-dev libutf8proc-dev libstemmer-dev librandom123-dev libxxhash-dev tzdata python3-h5py python3-numpy
-      python3-pandas python3-scipy python3-snowballstemmer util-linux slurm-wlm munge)
+      python3-pandas python3-scipy python3-snowballstemmer python3-xarray python3-h5netcdf util-linux slurm-wlm munge)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for p in "${pkgs[@]}"; do

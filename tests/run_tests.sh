@@ -309,9 +309,10 @@ want faults && suite_faults
 want collective && suite_collective "$HB" plain
 want slurm && suite_slurm
 want valgrind && suite_valgrind
-if want kernels; then
-    for suite in "${KERNEL_SUITES[@]}"; do "$suite" "$HB" plain; done
-fi
+# a kernel suite also runs alone when named: tests/run_tests.sh suite_aggregate_bad
+for suite in "${KERNEL_SUITES[@]}"; do
+    if want kernels || [[ " $ONLY " == *" $suite "* ]]; then "$suite" "$HB" plain; fi
+done
 want bench && suite_bench
 if want asan; then
     if [ -x "$HB_ASAN" ] && [ -x "$ROOT/bin/unit_tests-asan" ]; then

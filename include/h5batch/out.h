@@ -38,6 +38,12 @@ int hb_out_slab(hb_out *out, const char *path, hb_elem t, int ndims, const uint6
  * an HDF5 dimension scale named name. */
 int hb_out_scale(hb_out *out, const char *path, const char *name, hb_elem t, uint64_t n, const void *data,
                  const char *units);
+/* Collective. Writes a 1-D dataset of n fixed-length UTF-8 strings, NUL-padded to width
+ * bytes (width >= 1, the same on every rank): this rank writes rows [off0, off0+cnt0)
+ * from data (cnt0 x width bytes). With scale not NULL the dataset becomes an HDF5
+ * dimension scale of that name (string coordinates, labels in xarray). */
+int hb_out_strings(hb_out *out, const char *path, uint64_t n, uint64_t off0, uint64_t cnt0, size_t width,
+                   const char *data, const char *scale);
 /* Collective. Attaches scale to dimension dim of dataset. */
 int hb_out_attach(hb_out *out, const char *dataset, int dim, const char *scale);
 /* Collective attribute writers on a group or dataset (same value on every rank). */

@@ -20,4 +20,46 @@ int hb_table_exact_f32(const hb_table *t, int col);
 int hb_table_attr_i64(hb_table *t, const char *name, int64_t *v, int *present);
 void hb_table_close(hb_table *t);
 
+/* What a column of a table holds. */
+typedef enum { HB_COL_INT, HB_COL_FLOAT, HB_COL_STRING } hb_col_kind;
+
+/* Not collective. Opens a table like hb_table_open, but columns may also be strings
+ * (fixed-length or variable-length, ASCII or UTF-8, as h5py and pandas write them):
+ * hb_table_kind says which, hb_table_read_str reads them; hb_table_read on a string
+ * column is 65. */
+int hb_table_open_any(hb_in *in, const char *group, const char *const *cols, int ncols, hb_table **t);
+/* Not collective. The kind of column col. */
+hb_col_kind hb_table_kind(const hb_table *t, int col);
+
+/* Strings read from a column: row i is bytes[off[i] .. off[i+1]) (no terminator). The
+ * caller owns it and reuses it across reads, so a chunk's strings cost one buffer. */
+typedef struct hb_strs {
+    char *bytes;
+    uint64_t *off;
+    size_t bytes_cap, off_cap;
+} hb_strs;
+
+/* Not collective. Reads rows [start, start+count) of string column col into s: the
+ * padding of fixed-length strings (NULs, or spaces for space-padded ones) is dropped, a
+ * missing variable-length string reads as the empty string. */
+int hb_table_read_str(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s);
+void hb_strs_free(hb_strs *s);
+/* Not collective. Reads the string attribute name (e.g. units) of column col into buf:
+ * 0 when found, 1 when absent. */
+int hb_table_col_attr_str(hb_table *t, int col, const char *name, char *buf, size_t len);
+
+/* The option `columns` every table-reading kernel takes (DESIGN.md 3): a mapping from the
+ * kernel's column names to the table's, "time:timestamp, segment:meter_id". */
+#define HB_COLMAP_MAX 32
+typedef struct hb_colmap {
+    int n;
+    char from[HB_COLMAP_MAX][64], to[HB_COLMAP_MAX][256];
+} hb_colmap;
+
+/* Not collective. Parses a mapping (NULL or empty: none); -1 with the reason in msg when
+ * it is malformed or maps a name twice (a job-file error). */
+int hb_colmap_parse(const char *spec, hb_colmap *m, char *msg, size_t len);
+/* Not collective. The table's name for the kernel's column name: mapped, else itself. */
+const char *hb_colmap_name(const hb_colmap *m, const char *name);
+
 #endif

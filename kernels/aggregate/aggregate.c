@@ -1,0 +1,788 @@
+/* Grouped aggregation (`kernel = aggregate`, DESIGN.md 4.4): per group of key values,
+ * statistics of value columns. This file holds the kernel table and the data path up
+ * to the owners: map a chunk to group keys, combine it per group, send the groups to
+ * their owners after every round, save and load the state. output.c turns the owners'
+ * groups into the dense or table layout.
+ *
+ * map: keys are read (integers as themselves, floats that hold integers, strings as
+ * the XXH3 hash of their bytes, calendar keys from the local time through the day-offset
+ * table of core/calendar.h), each row's key tuple is hashed, and each OpenMP thread
+ * combines the rows of its part of the hash space: into the owned table when this rank
+ * owns the group, else into the stage table. exchange sends every staged group as
+ * records (keys + accumulators + the kept values of percentile stats) to its owner,
+ * which merges them. A group's owner depends on its hash and the rank count only, and
+ * every merge is exact, so no bit of the output depends on ranks, threads or chunks. */
+#include "kernels/aggregate/agg.h"
+
+#include "core/hb.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define MISSING INT64_MIN
+
+static const hb_option aggregate_options[] = {
+    {"table", HB_OPT_STRING, "/table", 1, 0, NULL, "input table (a group of equal-length columns)"},
+    {"columns", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "names of the table's columns for the names used here, e.g. 'time:timestamp, meter:meter_id'"},
+    {"by", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "keys: columns (integers or strings) and calendar keys hour, day_of_week, date, week, month, quarter, year"},
+    {"values", HB_OPT_STRING, NULL, 1, 0, NULL, "numeric columns to summarize"},
+    {"stats", HB_OPT_STRING, "count, mean", 1, 0, NULL,
+     "count, sum, mean, min, max, std, var, first, last, p<P> (exact, type 7), above:X, below:X"},
+    {"valid", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "inclusive valid range per value, e.g. 'consumption:0:1e6, temp:-50:'; without one any finite value is valid"},
+    {"time", HB_OPT_STRING, NULL, 1, 0, NULL, "time column (needed by calendar keys and first/last)"},
+    {"time_unit", HB_OPT_CHOICE, "s", 1, 0, "s|ms|us|ns", "unit of the time column since 1970-01-01 UTC"},
+    {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the calendar keys (DST-correct)"},
+    {"layout", HB_OPT_CHOICE, "dense", 1, 0, "dense|table",
+     "dense: arrays over the keys' observed values; table: one row per non-empty group"},
+    {"max_memory", HB_OPT_SIZE, "4G", 1e6, 1e15, NULL,
+     "memory one rank may use for groups and buffers, and the largest dense output"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+/* Not collective. The job-file check: every option rule, before any data is read. */
+static int aggregate_validate(const hb_optset *o, const char **key, char *msg, size_t len)
+{
+    agg_spec sp;
+    return agg_spec_parse(o, &sp, key, msg, len);
+}
+
+void agg_colname(const agg *a, const char *name, char *buf, size_t len)
+{
+    const char *t = hb_colmap_name(&a->sp.cols, name);
+    if (strcmp(t, name) == 0) snprintf(buf, len, "'%s'", name);
+    else snprintf(buf, len, "'%s' (table column '%s')", name, t);
+}
+
+/* Adds name to the table's column list (once) and returns its index. */
+static int add_column(const char **cols, int *n, const char *name)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp(cols[i], name) == 0) return i;
+    cols[*n] = name;
+    return (*n)++;
+}
+
+/* Not collective. The chunk and exchange buffers, sized by chunk_rows and the rank and
+ * thread counts once, so that map allocates only as groups appear. */
+static int alloc_buffers(agg *a)
+{
+    const size_t cr = (size_t)a->ctx->chunk_rows, T = (size_t)a->nthreads, P = (size_t)hb_size;
+    const agg_spec *sp = &a->sp;
+    int ok = 1;
+    for (int k = 0; k < sp->nkeys; k++) ok &= (a->kbuf[k] = hb_malloc(cr * 8)) != NULL;
+    for (int v = 0; v < sp->nvals; v++) ok &= (a->vbuf[v] = hb_malloc(cr * 8)) != NULL;
+    ok &= (a->dtmp = hb_malloc(cr * 8)) != NULL;
+    ok &= (a->h = hb_malloc(cr * 8)) != NULL;
+    ok &= (a->ok = hb_malloc(cr)) != NULL;
+    if (sp->has_time) ok &= (a->traw = hb_malloc(cr * 8)) && (a->tloc = hb_malloc(cr * 8));
+    ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)sp->nvals, 8)) != NULL;
+    ok &= (a->tcnt = hb_calloc(T * P * 4, sizeof(size_t))) != NULL;
+    ok &= (a->scount = hb_calloc(P * 6, sizeof(size_t))) != NULL;
+    if (ok) {
+        a->vcount = a->scount + P, a->rcount = a->scount + 2 * P, a->rdispl = a->scount + 3 * P;
+        a->rvcount = a->scount + 4 * P, a->rvdispl = a->scount + 5 * P;
+    }
+    return ok ? 0 : HB_EINTERNAL;
+}
+
+/* Collective. Opens the table, decides each key's type from its column, lays out the
+ * accumulators and refuses a chunk size over max_memory; the same status on every rank. */
+static int aggregate_setup(hb_step_ctx *ctx, void **state)
+{
+    agg *a = hb_calloc(1, sizeof *a);
+    if (!a) return HB_EINTERNAL;
+    *state = a;
+    a->ctx = ctx;
+    a->nthreads = ctx->threads > 0 ? ctx->threads : 1;
+    const char *key = NULL;
+    char msg[512];
+    if (agg_spec_parse(ctx->opts, &a->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
+    agg_spec *sp = &a->sp;
+    HB_CALL(hb_agree(hb_tz_select(sp->tz)));
+
+    const char *cols[AGG_MAX_KEYS + AGG_MAX_VALUES + 1];
+    int n = 0;
+    for (int k = 0; k < sp->nkeys; k++)
+        a->col_key[k] = sp->kkind[k] == KEY_COLUMN ? add_column(cols, &n, hb_colmap_name(&sp->cols, sp->key[k])) : -1;
+    a->col_time = sp->has_time ? add_column(cols, &n, hb_colmap_name(&sp->cols, sp->time)) : -1;
+    for (int v = 0; v < sp->nvals; v++) a->col_val[v] = add_column(cols, &n, hb_colmap_name(&sp->cols, sp->val[v]));
+    a->ncols = n;
+    int rc = hb_table_open_any(ctx->in, sp->table, cols, n, &a->tab);
+    HB_CALL(hb_agree(rc));
+    ctx->n_rows = hb_table_rows(a->tab);
+    ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
+
+    char where[600], cn[400];
+    snprintf(where, sizeof where, "%s:%s", ctx->input, sp->table);
+    for (int k = 0; k < sp->nkeys && rc == 0; k++) {
+        if (sp->kkind[k] != KEY_COLUMN) {
+            a->ktype[k] = KT_CALENDAR;
+            continue;
+        }
+        hb_col_kind kind = hb_table_kind(a->tab, a->col_key[k]);
+        a->ktype[k] = kind == HB_COL_STRING ? KT_STRING : kind == HB_COL_FLOAT ? KT_FLOAT : KT_INT;
+    }
+    for (int v = 0; v < sp->nvals && rc == 0; v++) {
+        agg_colname(a, sp->val[v], cn, sizeof cn);
+        if (hb_table_kind(a->tab, a->col_val[v]) == HB_COL_STRING)
+            rc = hb_err_set(HB_EDATA, where, "value column %s has string type; values must be numeric (a string "
+                            "column can be a key: by = %s)", cn, sp->val[v]);
+        if (hb_table_col_attr_str(a->tab, a->col_val[v], "units", a->units[v], sizeof a->units[v]) != 0)
+            a->units[v][0] = '\0';
+    }
+    if (rc == 0 && sp->has_time && hb_table_kind(a->tab, a->col_time) == HB_COL_STRING) {
+        agg_colname(a, sp->time, cn, sizeof cn);
+        rc = hb_err_set(HB_EDATA, where, "time column %s has string type; a number of %s since 1970-01-01 UTC is needed",
+                        cn, sp->unit_name);
+    }
+    HB_CALL(hb_agree(rc));
+
+    acc_layout_init(&a->L, sp);
+    a->A = a->L.size;
+    a->rec = (size_t)sp->nkeys * 8 + (size_t)sp->nvals * a->A;
+    a->neutral = hb_malloc((size_t)sp->nvals * a->A);
+    if (!a->neutral) return hb_agree(HB_EINTERNAL);
+    for (int v = 0; v < sp->nvals; v++) acc_neutral(&a->L, a->neutral + (size_t)v * a->A);
+    rc = gtab_init(&a->own, a->nthreads, sp->nkeys, sp->nvals, a->A, a->L.kept, a->neutral);
+    if (rc == 0) rc = gtab_init(&a->stage, a->nthreads, sp->nkeys, sp->nvals, a->A, a->L.kept, a->neutral);
+    for (int k = 0; k < sp->nkeys && rc == 0; k++)
+        if (a->ktype[k] == KT_STRING) rc = sdict_init(&a->dict[k], a->nthreads);
+    HB_CALL(hb_agree(rc));
+
+    /* the chunk's buffers are the one allocation that does not grow with the data:
+     * refuse a chunk size that alone exceeds the limit before allocating it */
+    size_t per_row = 8 * (size_t)sp->nkeys + 8 * (size_t)sp->nvals + 8 + 8 + 1 + (sp->has_time ? 16 : 0);
+    for (int k = 0; k < sp->nkeys; k++) per_row += a->ktype[k] == KT_STRING ? 24 : 0;
+    a->chunk_bytes = per_row * (size_t)ctx->chunk_rows;
+    if ((double)a->chunk_bytes > sp->max_memory)
+        return hb_agree(hb_err_set(HB_ECONFIG, "max_memory",
+                                   "chunks of %lld rows need %.1f MB of buffers, more than max_memory = %.1f MB: lower "
+                                   "chunk_rows or raise max_memory",
+                                   (long long)ctx->chunk_rows, (double)a->chunk_bytes / 1e6, sp->max_memory / 1e6));
+    return hb_agree(alloc_buffers(a));
+}
+
+/* Seconds since 1970 of the edges of the years 1900 and 2200, the times we accept. */
+static const int64_t T_LO = -2208988800LL; /* 1900-01-01T00:00:00Z */
+static const int64_t T_HI = 7289654400LL;  /* 2201-01-01T00:00:00Z */
+
+/* The time error: names the column and the row, and the unit that would fit. */
+static int time_error(agg *a, int64_t row, int64_t raw, int64_t tmin, int64_t tmax)
+{
+    static const char *const names[] = {"s", "ms", "us", "ns"};
+    static const int64_t per_s[] = {1, 1000, 1000000, 1000000000};
+    const char *fits = NULL;
+    for (int u = 0; u < 4 && !fits; u++)
+        if (tmin / per_s[u] >= T_LO && tmax / per_s[u] < T_HI) fits = names[u];
+    char cn[400], where[600], hint[120];
+    agg_colname(a, a->sp.time, cn, sizeof cn);
+    snprintf(where, sizeof where, "%s:%s", a->ctx->input, a->sp.table);
+    if (fits) snprintf(hint, sizeof hint, "; time_unit = %s fits these times", fits);
+    else snprintf(hint, sizeof hint, "; no time_unit (s, ms, us, ns) fits: times are counted from 1970-01-01 UTC");
+    return hb_err_set(HB_EDATA, where,
+                      "time column %s, row %lld: %lld is not a time between the years 1900 and 2200 in %s "
+                      "(time_unit = %s)%s",
+                      cn, (long long)row, (long long)raw, strcmp(a->sp.unit_name, "s") == 0 ? "seconds" : a->sp.unit_name,
+                      a->sp.unit_name, hint);
+}
+
+/* Reads the time column of rows [start, start+n): traw (as stored, for first/last) and
+ * tloc (local seconds since the local epoch); a missing time clears ok. */
+static int read_time(agg *a, int64_t start, int64_t n)
+{
+    HB_CALL(hb_table_read(a->tab, a->col_time, start, n, HB_I64, a->traw));
+    const int64_t unit = a->sp.unit, lo = T_LO * unit, hi = T_HI * unit;
+    int64_t *traw = a->traw, *tloc = a->tloc;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN, bad = -1;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t t = traw[i];
+        if (t == MISSING) {
+            a->ok[i] = 0;
+            continue;
+        }
+        if ((t < lo || t >= hi) && bad < 0) bad = i;
+        tmin = t < tmin ? t : tmin;
+        tmax = t > tmax ? t : tmax;
+    }
+    if (bad >= 0) return time_error(a, start + bad, traw[bad], tmin, tmax);
+    if (tmax == INT64_MIN) return 0;
+    HB_CALL(hb_tzmap_cover(&a->tzm, hb_floordiv(tmin, unit), hb_floordiv(tmax, unit)));
+    const hb_tzmap *m = &a->tzm;
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+    for (int64_t i = 0; i < n; i++)
+        if (traw[i] != MISSING) tloc[i] = hb_tzmap_local(m, hb_floordiv(traw[i], unit));
+    return 0;
+}
+
+/* The calendar of local days [d0, d0 + nd): date, ISO week, month, quarter, year. */
+static int calendar_cover(agg *a, int64_t d0, int64_t d1)
+{
+    if (a->cal && d0 >= a->day0 && d1 < a->day0 + a->nday) return 0;
+    size_t nd = (size_t)(d1 - d0 + 1);
+    if (hb_grow((void **)&a->cal, &a->calcap, nd * 5, sizeof *a->cal)) return hb_err_set(HB_EINTERNAL, "memory", "calendar");
+    for (size_t i = 0; i < nd; i++) {
+        int64_t d = d0 + (int64_t)i, y, iy;
+        int m, dd, im, idd;
+        hb_civil_from_days(d, &y, &m, &dd);
+        int dow = (int)((d % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday; Monday is 0 */
+        int64_t thu = d - dow + 3;            /* ISO weeks belong to the year of their Thursday */
+        hb_civil_from_days(thu, &iy, &im, &idd);
+        int64_t week = (thu - hb_days_from_civil(iy, 1, 1)) / 7 + 1;
+        int64_t *c = a->cal + i * 5;
+        c[0] = y * 10000 + m * 100 + dd;
+        c[1] = iy * 100 + week;
+        c[2] = y * 100 + m;
+        c[3] = y * 10 + (m - 1) / 3 + 1;
+        c[4] = y;
+    }
+    a->day0 = d0, a->nday = (int64_t)nd;
+    return 0;
+}
+
+/* The calendar keys of every row with a time. */
+static int calendar_keys(agg *a, int64_t n)
+{
+    const agg_spec *sp = &a->sp;
+    int any = 0;
+    for (int k = 0; k < sp->nkeys; k++) any |= a->ktype[k] == KT_CALENDAR;
+    if (!any) return 0;
+    int64_t dmin = INT64_MAX, dmax = INT64_MIN;
+    for (int64_t i = 0; i < n; i++) {
+        if (!a->ok[i]) continue;
+        int64_t d = hb_floordiv(a->tloc[i], 86400);
+        dmin = d < dmin ? d : dmin;
+        dmax = d > dmax ? d : dmax;
+    }
+    if (dmax == INT64_MIN) return 0;
+    HB_CALL(calendar_cover(a, dmin, dmax));
+    for (int k = 0; k < sp->nkeys; k++) {
+        if (a->ktype[k] != KT_CALENDAR) continue;
+        const key_kind kk = sp->kkind[k];
+        const int64_t *tloc = a->tloc, *cal = a->cal, day0 = a->day0;
+        const uint8_t *ok = a->ok;
+        int64_t *out = a->kbuf[k];
+        const int col = kk == KEY_DATE ? 0 : kk == KEY_WEEK ? 1 : kk == KEY_MONTH ? 2 : kk == KEY_QUARTER ? 3 : 4;
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+        for (int64_t i = 0; i < n; i++) {
+            if (!ok[i]) continue;
+            int64_t d = hb_floordiv(tloc[i], 86400);
+            if (kk == KEY_HOUR) out[i] = (tloc[i] - d * 86400) / 3600;
+            else if (kk == KEY_DOW) out[i] = (d % 7 + 7 + 3) % 7;
+            else out[i] = cal[(d - day0) * 5 + col];
+        }
+    }
+    return 0;
+}
+
+/* Reads key column k of the chunk into kbuf[k]; a missing key (NaN) clears ok. */
+static int read_key(agg *a, int k, int64_t start, int64_t n)
+{
+    int64_t *out = a->kbuf[k];
+    char cn[400], where[600];
+    switch (a->ktype[k]) {
+    case KT_INT:
+        HB_CALL(hb_table_read(a->tab, a->col_key[k], start, n, HB_I64, out));
+        for (int64_t i = 0; i < n; i++)
+            if (out[i] == MISSING) a->ok[i] = 0;
+        return 0;
+    case KT_FLOAT: {
+        HB_CALL(hb_table_read(a->tab, a->col_key[k], start, n, HB_F64, a->dtmp));
+        const double *d = a->dtmp;
+        for (int64_t i = 0; i < n; i++) {
+            if (isnan(d[i])) {
+                a->ok[i] = 0; /* pandas' groupby(dropna=True) */
+                out[i] = MISSING;
+                continue;
+            }
+            if (d[i] != floor(d[i]) || !(d[i] > -9223372036854775808.0 && d[i] < 9223372036854775808.0)) {
+                agg_colname(a, a->sp.key[k], cn, sizeof cn);
+                snprintf(where, sizeof where, "%s:%s", a->ctx->input, a->sp.table);
+                return hb_err_set(HB_EDATA, where, "key column %s, row %lld: %g is not an integer (keys are integers "
+                                  "or strings)", cn, (long long)(start + i), d[i]);
+            }
+            out[i] = (int64_t)d[i];
+        }
+        return 0;
+    }
+    case KT_STRING: {
+        hb_strs *s = &a->strs[k];
+        HB_CALL(hb_table_read_str(a->tab, a->col_key[k], start, n, s));
+        const char *b = s->bytes;
+        const uint64_t *off = s->off;
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t h = XXH3_64bits(b + off[i], (size_t)(off[i + 1] - off[i]));
+            out[i] = (int64_t)(h == (uint64_t)MISSING ? h ^ 1 : h); /* MISSING marks no key */
+        }
+        return 0;
+    }
+    case KT_CALENDAR: return 0;
+    }
+    return 0;
+}
+
+/* Combines the rows of the chunk into the owned and the stage tables: each thread takes
+ * the groups of its part of the hash space, so no two threads touch one group. */
+static int combine(agg *a, int64_t n)
+{
+    const agg_spec *sp = &a->sp;
+    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank;
+    const size_t A = a->A;
+    const acc_layout *L = &a->L;
+    const uint64_t *h = a->h;
+    const uint8_t *ok = a->ok;
+    int failed = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
+        gpart *po = &a->own.p[part], *ps = &a->stage.p[part];
+        uint64_t keys[AGG_MAX_KEYS];
+        for (int64_t i = 0; i < n && !failed; i++) {
+            /* the slots of rows a little ahead are fetched while this one is combined;
+             * the rows between are random groups, so this hides most of the misses */
+            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part)
+                gpart_prefetch(P == 1 || agg_owner(h[i + 16], P) == me ? po : ps, h[i + 16]);
+            if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part) {
+                const int m8 = P == 1 || agg_owner(h[i + 8], P) == me;
+                gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h[i + 8]);
+            }
+            if (!ok[i] || agg_part(h[i], T) != part) continue;
+            for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
+            const int mine = P == 1 || agg_owner(h[i], P) == me;
+            gtab *g = mine ? &a->own : &a->stage;
+            gpart *p = mine ? po : ps;
+            size_t e = gpart_find(g, p, h[i], keys);
+            if (e == (size_t)-1) {
+                failed = 1;
+                break;
+            }
+            unsigned char *acc = gp_acc(g, p, e);
+            const int64_t t = a->traw ? a->traw[i] : 0;
+            for (int v = 0; v < V; v++) {
+                double x = a->vbuf[v][i];
+                if (!(isfinite(x) && x >= sp->lo[v] && x <= sp->hi[v])) {
+                    invalid[v]++;
+                    continue;
+                }
+                x += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+                valid[v]++;
+                if (acc_add(L, acc + (size_t)v * A, &p->pool, x, t) || (L->kept && gpart_keep(g, p, e, v, &x, 1))) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+    return 0;
+}
+
+/* Adds the chunk's strings to the dictionaries of the string keys (each thread its part). */
+static int remember_strings(agg *a, int64_t n)
+{
+    const int T = a->nthreads;
+    int failed = 0, collided = 0;
+    for (int k = 0; k < a->sp.nkeys; k++) {
+        if (a->ktype[k] != KT_STRING) continue;
+        const hb_strs *s = &a->strs[k];
+        const int64_t *key = a->kbuf[k];
+        const uint8_t *ok = a->ok;
+        spart *parts = a->dict[k].p;
+#pragma omp parallel num_threads(T) reduction(| : failed, collided)
+        for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads())
+            for (int64_t i = 0; i < n && !failed && !collided; i++) {
+                if (!ok[i] || agg_part((uint64_t)key[i], T) != part) continue;
+                int r = spart_add(&parts[part], (uint64_t)key[i], s->bytes + s->off[i],
+                                  (uint32_t)(s->off[i + 1] - s->off[i]));
+                failed |= r < 0;
+                collided |= r > 0;
+            }
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory keeping the key strings");
+    if (collided) return hb_err_set(HB_EINTERNAL, "aggregate", "two different key strings have the same 64-bit hash");
+    return 0;
+}
+
+/* Not collective. Reads chunk c and combines its rows into this rank's tables. */
+static int aggregate_map(void *state, int64_t c)
+{
+    agg *a = state;
+    hb_step_ctx *ctx = a->ctx;
+    const agg_spec *sp = &a->sp;
+    int64_t start = c * ctx->chunk_rows;
+    int64_t n = start + ctx->chunk_rows > ctx->n_rows ? ctx->n_rows - start : ctx->chunk_rows;
+    memset(a->ok, 1, (size_t)n);
+    if (sp->has_time) HB_CALL(read_time(a, start, n));
+    for (int k = 0; k < sp->nkeys; k++) HB_CALL(read_key(a, k, start, n));
+    HB_CALL(calendar_keys(a, n));
+    for (int v = 0; v < sp->nvals; v++) HB_CALL(hb_table_read(a->tab, a->col_val[v], start, n, HB_F64, a->vbuf[v]));
+
+    const int K = sp->nkeys;
+    uint64_t missing = 0;
+#pragma omp parallel for schedule(static) num_threads(a->nthreads) reduction(+ : missing)
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t keys[AGG_MAX_KEYS];
+        for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
+        a->h[i] = a->ok[i] ? agg_hash(keys, K) : 0;
+        missing += !a->ok[i];
+    }
+    memset(a->tvalid, 0, (size_t)a->nthreads * 2 * (size_t)sp->nvals * 8);
+    HB_CALL(combine(a, n));
+    HB_CALL(remember_strings(a, n));
+    a->rows_total += (uint64_t)n;
+    a->rows_missing += missing;
+    for (int th = 0; th < a->nthreads; th++)
+        for (int v = 0; v < sp->nvals; v++) {
+            a->valid[v] += a->tvalid[(size_t)th * 2 * (size_t)sp->nvals + (size_t)v];
+            a->invalid[v] += a->tvalid[(size_t)th * 2 * (size_t)sp->nvals + (size_t)sp->nvals + (size_t)v];
+        }
+    return 0;
+}
+
+/* ---- records: what groups travel and are saved as ---- */
+
+/* Records and kept values entry e of part p travels as. */
+static void entry_size(const agg *a, const gtab *g, const gpart *p, size_t e, size_t *nrec, size_t *nval)
+{
+    const unsigned char *acc = gp_acc(g, p, e);
+    int pieces = 1;
+    size_t vals = 0;
+    for (int v = 0; v < a->sp.nvals; v++) {
+        int k = acc_pieces(&a->L, acc + (size_t)v * a->A, &p->pool);
+        pieces = k > pieces ? k : pieces;
+        if (a->L.kept) vals += acc_count(acc + (size_t)v * a->A);
+    }
+    *nrec = (size_t)pieces, *nval = vals;
+}
+
+/* Writes entry e as records at rec and its kept values at vals (value by value). */
+static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, unsigned char *rec, double *vals)
+{
+    const int K = a->sp.nkeys, V = a->sp.nvals;
+    const unsigned char *acc = gp_acc(g, p, e);
+    size_t nrec, nval;
+    entry_size(a, g, p, e, &nrec, &nval);
+    for (size_t k = 0; k < nrec; k++, rec += a->rec) {
+        memcpy(rec, gp_keys(g, p, e), (size_t)K * 8);
+        for (int v = 0; v < V; v++)
+            acc_piece(&a->L, acc + (size_t)v * a->A, &p->pool, (int)k, rec + (size_t)K * 8 + (size_t)v * a->A);
+    }
+    if (!a->L.kept) return;
+    for (int v = 0; v < V; v++)
+    {
+        const kchain *c = gp_kept(g, p, e, v);
+        for (const kblock *b = c->head; b; b = b->next) {
+            memcpy(vals, b->v, kblock_len(c, b) * sizeof *vals);
+            vals += kblock_len(c, b);
+        }
+    }
+}
+
+int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const double *vals, int parallel)
+{
+    const int K = a->sp.nkeys, V = a->sp.nvals, T = g->nparts;
+    const size_t A = a->A, R = a->rec;
+    if (a->L.kept) {
+        if (hb_grow((void **)&a->voff, &a->voffcap, n + 1, sizeof *a->voff))
+            return hb_err_set(HB_EINTERNAL, "memory", "out of memory merging %zu records", n);
+        size_t pos = 0;
+        for (size_t r = 0; r < n; r++) {
+            a->voff[r] = pos;
+            for (int v = 0; v < V; v++) pos += acc_count(rec + r * R + (size_t)K * 8 + (size_t)v * A);
+        }
+    }
+    int failed = 0;
+#pragma omp parallel num_threads(parallel ? T : 1) reduction(| : failed)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        gpart *p = &g->p[part];
+        for (size_t r = 0; r < n && !failed; r++) {
+            const unsigned char *src = rec + r * R;
+            uint64_t keys[AGG_MAX_KEYS];
+            memcpy(keys, src, (size_t)K * 8);
+            uint64_t h = agg_hash(keys, K);
+            if (agg_part(h, T) != part) continue;
+            size_t e = gpart_find(g, p, h, keys);
+            if (e == (size_t)-1) {
+                failed = 1;
+                break;
+            }
+            unsigned char *dst = gp_acc(g, p, e);
+            size_t off = a->L.kept ? a->voff[r] : 0;
+            for (int v = 0; v < V && !failed; v++) {
+                const unsigned char *s = src + (size_t)K * 8 + (size_t)v * A;
+                if (acc_merge(&a->L, dst + (size_t)v * A, &p->pool, s)) failed = 1;
+                if (a->L.kept) {
+                    size_t c = acc_count(s);
+                    if (c && gpart_keep(g, p, e, v, vals + off, c)) failed = 1;
+                    off += c;
+                }
+            }
+        }
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory merging groups");
+    return 0;
+}
+
+/* Collective. The largest state on any rank must stay within max_memory: refused (78)
+ * with the rank and the size before memory runs out. */
+static int check_memory(agg *a)
+{
+    size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
+               (a->svcap + a->rvcap) * 8;
+    for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
+    struct {
+        double bytes;
+        int rank;
+    } in = {(double)b, hb_rank}, out;
+    MPI_Allreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MAXLOC, MPI_COMM_WORLD);
+    if (out.bytes <= a->sp.max_memory) return 0;
+    return hb_err_set(HB_ECONFIG, "max_memory",
+                      "the groups on rank %d need %.1f MB, more than max_memory = %.1f MB: raise max_memory, run on "
+                      "more ranks, or drop percentile stats (they keep every value)",
+                      out.rank, out.bytes / 1e6, a->sp.max_memory / 1e6);
+}
+
+/* Collective. Sends every staged group to its owner, which merges it. */
+static int aggregate_exchange(void *state)
+{
+    agg *a = state;
+    const int P = hb_size, T = a->nthreads;
+    size_t *tc = a->tcnt; /* [part][dest] records, [part][dest] values, then their offsets */
+    size_t *trec = tc, *tval = tc + (size_t)T * P, *orec = tc + 2 * (size_t)T * P, *oval = tc + 3 * (size_t)T * P;
+    memset(tc, 0, 2 * (size_t)T * P * sizeof *tc);
+#pragma omp parallel num_threads(T)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        const gpart *p = &a->stage.p[part];
+        for (size_t e = 0; e < p->n; e++) {
+            size_t nr, nv;
+            entry_size(a, &a->stage, p, e, &nr, &nv);
+            int d = agg_owner(gp_hash(&a->stage, p, e), P);
+            trec[(size_t)part * P + d] += nr;
+            tval[(size_t)part * P + d] += nv;
+        }
+    }
+    size_t nrec = 0, nval = 0;
+    for (int d = 0; d < P; d++) {
+        a->scount[d] = a->vcount[d] = 0;
+        for (int part = 0; part < T; part++) {
+            size_t i = (size_t)part * P + d;
+            orec[i] = nrec, oval[i] = nval;
+            nrec += trec[i], nval += tval[i];
+            a->scount[d] += trec[i], a->vcount[d] += tval[i];
+        }
+    }
+    int rc = 0;
+    if (hb_grow((void **)&a->sbuf, &a->scap, nrec, a->rec) || hb_grow((void **)&a->svals, &a->svcap, nval, 8))
+        rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu records to send", nrec);
+    HB_CALL(hb_agree(rc));
+#pragma omp parallel num_threads(T)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        const gpart *p = &a->stage.p[part];
+        for (size_t e = 0; e < p->n; e++) {
+            size_t nr, nv, i = (size_t)part * P + (size_t)agg_owner(gp_hash(&a->stage, p, e), P);
+            entry_size(a, &a->stage, p, e, &nr, &nv);
+            entry_write(a, &a->stage, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i]);
+            orec[i] += nr, oval[i] += nv;
+        }
+    }
+    gtab_clear(&a->stage);
+    unsigned char *rrec = a->sbuf;
+    double *rvals = a->svals;
+    size_t rn = nrec;
+    if (P > 1) {
+        HB_CALL(agg_alltoallv(a->sbuf, a->scount, a->rec, (void **)&a->rbuf, &a->rcap, a->rcount, a->rdispl, &rn));
+        size_t rv = 0;
+        if (a->L.kept)
+            HB_CALL(agg_alltoallv(a->svals, a->vcount, 8, (void **)&a->rvals, &a->rvcap, a->rvcount, a->rvdispl, &rv));
+        rrec = a->rbuf, rvals = a->rvals;
+    }
+    rc = rn ? agg_merge_records(a, &a->own, rrec, rn, rvals, 1) : 0;
+    HB_CALL(hb_agree(rc));
+    return check_memory(a);
+}
+
+/* ---- checkpoints ---- */
+
+/* Saved state of one rank: a header, the counters, every group as records with its kept
+ * values, then the strings of each string key. */
+typedef struct saved {
+    char magic[8]; /* "HBAGG01" */
+    uint32_t K, V, A, pad;
+    uint64_t signature; /* the keys, values and stats this state is for */
+    uint64_t rows_total, rows_missing, n_records, n_values;
+} saved;
+
+static uint64_t signature(const agg *a)
+{
+    XXH64_state_t *s = XXH64_createState();
+    XXH64_reset(s, 13);
+    for (int k = 0; k < a->sp.nkeys; k++) {
+        XXH64_update(s, a->sp.key[k], strlen(a->sp.key[k]) + 1);
+        XXH64_update(s, &a->ktype[k], sizeof a->ktype[k]);
+    }
+    for (int v = 0; v < a->sp.nvals; v++) XXH64_update(s, a->sp.val[v], strlen(a->sp.val[v]) + 1);
+    for (int i = 0; i < a->sp.nstats; i++) XXH64_update(s, a->sp.stname[i], strlen(a->sp.stname[i]) + 1);
+    uint64_t h = XXH64_digest(s);
+    XXH64_freeState(s);
+    return h;
+}
+
+/* Not collective. This rank's groups, kept values and strings as one blob (see saved). */
+static int aggregate_save(void *state, void **buf, size_t *len)
+{
+    agg *a = state;
+    const int K = a->sp.nkeys, V = a->sp.nvals;
+    size_t nrec = 0, nval = 0, sbytes = 0;
+    const gtab *tabs[2] = {&a->own, &a->stage};
+    for (int t = 0; t < 2; t++)
+        for (int part = 0; part < tabs[t]->nparts; part++)
+            for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
+                size_t nr, nv;
+                entry_size(a, tabs[t], &tabs[t]->p[part], e, &nr, &nv);
+                nrec += nr, nval += nv;
+            }
+    for (int k = 0; k < K; k++) {
+        sbytes += a->ktype[k] == KT_STRING ? 16 : 0;
+        for (int part = 0; a->ktype[k] == KT_STRING && part < a->dict[k].nparts; part++)
+            sbytes += a->dict[k].p[part].n * 12 + a->dict[k].p[part].nbytes;
+    }
+    size_t bytes = sizeof(saved) + 16 * (size_t)V + nrec * a->rec + nval * 8 + sbytes;
+    unsigned char *p = hb_malloc(bytes);
+    if (!p) return HB_EINTERNAL;
+    saved h = {"HBAGG01", (uint32_t)K, (uint32_t)V, (uint32_t)a->A, 0, signature(a), a->rows_total, a->rows_missing,
+               nrec, nval};
+    unsigned char *q = p;
+    memcpy(q, &h, sizeof h), q += sizeof h;
+    memcpy(q, a->valid, 8 * (size_t)V), q += 8 * (size_t)V;
+    memcpy(q, a->invalid, 8 * (size_t)V), q += 8 * (size_t)V;
+    unsigned char *rec = q;
+    double *vals = (double *)(void *)(q + nrec * a->rec);
+    for (int t = 0; t < 2; t++)
+        for (int part = 0; part < tabs[t]->nparts; part++)
+            for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
+                size_t nr, nv;
+                entry_size(a, tabs[t], &tabs[t]->p[part], e, &nr, &nv);
+                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vals);
+                rec += nr * a->rec, vals += nv;
+            }
+    q = (unsigned char *)vals;
+    for (int k = 0; k < K; k++) {
+        if (a->ktype[k] != KT_STRING) continue;
+        const sdict *d = &a->dict[k];
+        uint64_t hd[2] = {0, 0};
+        for (int part = 0; part < d->nparts; part++) hd[0] += d->p[part].n, hd[1] += d->p[part].nbytes;
+        memcpy(q, hd, 16), q += 16;
+        for (int part = 0; part < d->nparts; part++)
+            for (size_t i = 0; i < d->p[part].n; i++) {
+                uint32_t l = d->p[part].len[i];
+                memcpy(q, &d->p[part].hash[i], 8), memcpy(q + 8, &l, 4), q += 12;
+            }
+        for (int part = 0; part < d->nparts; part++)
+            for (size_t i = 0; i < d->p[part].n; i++)
+                memcpy(q, d->p[part].bytes + d->p[part].off[i], d->p[part].len[i]), q += d->p[part].len[i];
+    }
+    *buf = p;
+    *len = bytes;
+    return 0;
+}
+
+/* Not collective. Merges a part saved by any rank of any earlier run into the stage;
+ * the exchange the driver runs next brings its groups to their owners. */
+static int aggregate_load(void *state, const void *buf, size_t len)
+{
+    agg *a = state;
+    const int K = a->sp.nkeys, V = a->sp.nvals;
+    saved h;
+    if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "aggregate state of %zu bytes is too short", len);
+    memcpy(&h, buf, sizeof h);
+    size_t fixed = sizeof h + 16 * (size_t)V + h.n_records * a->rec + h.n_values * 8;
+    if (memcmp(h.magic, "HBAGG01", 8) != 0 || h.K != (uint32_t)K || h.V != (uint32_t)V || h.A != (uint32_t)a->A ||
+        h.signature != signature(a) || len < fixed)
+        return hb_err_set(HB_EDATA, "checkpoint", "aggregate state does not match this job's keys, values and stats");
+    const unsigned char *q = (const unsigned char *)buf + sizeof h;
+    uint64_t c[2 * AGG_MAX_VALUES];
+    memcpy(c, q, 16 * (size_t)V), q += 16 * (size_t)V;
+    for (int v = 0; v < V; v++) a->valid[v] += c[v], a->invalid[v] += c[V + v];
+    a->rows_total += h.rows_total, a->rows_missing += h.rows_missing;
+    /* the records are merged from a copy: the blob need not be aligned for their words */
+    size_t rb = h.n_records * a->rec;
+    unsigned char *rec = hb_malloc(rb ? rb : 1);
+    double *vals = hb_malloc(h.n_values ? h.n_values * 8 : 8);
+    int rc = rec && vals ? 0 : HB_EINTERNAL;
+    if (rc == 0) {
+        memcpy(rec, q, rb);
+        memcpy(vals, q + rb, h.n_values * 8);
+        rc = agg_merge_records(a, &a->stage, rec, h.n_records, vals, 1);
+    }
+    free(rec), free(vals);
+    HB_CALL(rc);
+    q += rb + h.n_values * 8;
+    const unsigned char *end = (const unsigned char *)buf + len;
+    for (int k = 0; k < K; k++) {
+        if (a->ktype[k] != KT_STRING) continue;
+        uint64_t hd[2];
+        if ((size_t)(end - q) < 16) return hb_err_set(HB_EDATA, "checkpoint", "aggregate state: the strings are missing");
+        memcpy(hd, q, 16);
+        if ((size_t)(end - q - 16) / 12 < hd[0] || (size_t)(end - q) - 16 - hd[0] * 12 < hd[1])
+            return hb_err_set(HB_EDATA, "checkpoint", "aggregate state: the strings are cut short");
+        const unsigned char *ent = q + 16, *bytes = ent + hd[0] * 12;
+        for (uint64_t i = 0; i < hd[0]; i++) {
+            uint64_t sh;
+            uint32_t l;
+            memcpy(&sh, ent + i * 12, 8), memcpy(&l, ent + i * 12 + 8, 4);
+            if ((size_t)(end - bytes) < l) return hb_err_set(HB_EDATA, "checkpoint", "aggregate state: a string is cut short");
+            int r = spart_add(&a->dict[k].p[agg_part(sh, a->nthreads)], sh, (const char *)bytes, l);
+            if (r < 0) return hb_err_set(HB_EINTERNAL, "memory", "out of memory loading key strings");
+            if (r > 0) return hb_err_set(HB_EDATA, "checkpoint", "aggregate state: two key strings with one hash");
+            bytes += l;
+        }
+        q = bytes;
+    }
+    return 0;
+}
+
+/* Collective. See output.c. */
+static int aggregate_finalize(void *state, hb_out *out) { return agg_write(state, out); }
+
+/* Not collective. Frees the state; safe on a partly built one. */
+static void aggregate_destroy(void *state)
+{
+    agg *a = state;
+    if (!a) return;
+    hb_table_close(a->tab);
+    hb_tzmap_free(&a->tzm);
+    gtab_free(&a->own), gtab_free(&a->stage);
+    for (int k = 0; k < AGG_MAX_KEYS; k++) {
+        sdict_free(&a->dict[k]);
+        hb_strs_free(&a->strs[k]);
+        free(a->kbuf[k]);
+    }
+    for (int v = 0; v < AGG_MAX_VALUES; v++) free(a->vbuf[v]);
+    free(a->neutral), free(a->dtmp), free(a->traw), free(a->tloc), free(a->h), free(a->ok), free(a->cal);
+    free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
+    free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
+    free(a);
+}
+
+const hb_kernel hb_kernel_aggregate = {
+    .name = "aggregate",
+    .summary = "per group of key values (columns, calendar keys): count, sum, mean, min, max, std, var, first, "
+               "last, exact percentiles, above/below counts",
+    .options = aggregate_options,
+    .default_chunk_rows = 1 << 20,
+    .validate = aggregate_validate,
+    .setup = aggregate_setup,
+    .map = aggregate_map,
+    .exchange = aggregate_exchange,
+    .finalize = aggregate_finalize,
+    .save = aggregate_save,
+    .load = aggregate_load,
+    .destroy = aggregate_destroy,
+};

@@ -1,0 +1,629 @@
+/* The aggregate kernel's finalize: from the groups each rank owns (by hash) to the
+ * output layouts, ordered by key.
+ *
+ * 1. Coordinates: every rank gathers the distinct values of each key over all groups
+ *    (strings with their bytes, from the ranks' dictionaries) and sorts them ascending
+ *    (strings by bytes), so every rank knows every key's position table.
+ * 2. Results: each owner computes its groups' statistics (percentiles by selection on
+ *    the kept values) into fixed-size result records tagged with the groups' positions.
+ * 3. Writers: the records go to the rank that writes their part of the output (a block
+ *    of rows of the first key in the dense layout, a range of the row order in the table
+ *    layout) and are written collectively.
+ * No step depends on which rank owned which group, so the bits are the same for any
+ * rank and thread count. */
+#include "kernels/aggregate/agg.h"
+
+#include "core/hb.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One key's observed values, ascending; for a string key also the labels. */
+typedef struct coord {
+    size_t n;
+    int64_t *v;      /* numeric: the values; string: the hashes, ascending as unsigned */
+    uint32_t *rank;  /* string: the label position of v[i] */
+    uint64_t *loff;  /* string: label i is lbytes[loff[i] .. loff[i+1]) */
+    char *lbytes;
+    size_t width;    /* string: the longest label, at least 1 */
+} coord;
+
+typedef struct out_ctx {
+    agg *a;
+    coord c[AGG_MAX_KEYS];
+    int nd;          /* datasets: values x stats */
+    size_t rr;       /* bytes per result record */
+    size_t pos_bytes;
+    unsigned __int128 cells;
+} out_ctx;
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static size_t unique(int64_t *v, size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || v[m - 1] != v[i]) v[m++] = v[i];
+    return m;
+}
+
+/* Collective. Gathers n elements of esz bytes from every rank into *all (malloc'd). */
+static int gather_all(const void *mine, size_t n, size_t esz, void **all, size_t *total)
+{
+    const int P = hb_size;
+    int *cnt = hb_malloc((size_t)P * 2 * sizeof *cnt);
+    uint64_t me = n, *each = hb_malloc((size_t)P * sizeof *each);
+    int rc = cnt && each ? 0 : HB_EINTERNAL;
+    HB_CALL(hb_agree(rc));
+    MPI_Allgather(&me, 1, MPI_UINT64_T, each, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    uint64_t sum = 0;
+    for (int r = 0; r < P; r++) {
+        if (each[r] * esz > 2147483647ull || sum * esz > 2147483647ull)
+            rc = hb_err_set(HB_EINTERNAL, "aggregate", "too many distinct key values to gather (over 2 GB)");
+        cnt[r] = (int)(each[r] * esz), cnt[P + r] = (int)(sum * esz);
+        sum += each[r];
+    }
+    *all = rc ? NULL : hb_malloc(sum ? sum * esz : 1);
+    if (rc == 0 && !*all) rc = HB_EINTERNAL;
+    rc = hb_agree(rc);
+    if (rc == 0)
+        MPI_Allgatherv(mine, (int)(n * esz), MPI_BYTE, *all, cnt, cnt + P, MPI_BYTE, MPI_COMM_WORLD);
+    free(cnt), free(each);
+    *total = sum;
+    return rc;
+}
+
+/* Byte order of two labels, then length: the order strings are sorted in. */
+static const coord *sort_coord;
+static int cmp_label(const void *x, const void *y)
+{
+    const coord *c = sort_coord;
+    uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+    size_t li = c->loff[i + 1] - c->loff[i], lj = c->loff[j + 1] - c->loff[j];
+    int r = memcmp(c->lbytes + c->loff[i], c->lbytes + c->loff[j], li < lj ? li : lj);
+    return r ? r : (li > lj) - (li < lj);
+}
+
+typedef struct strent {
+    uint64_t hash;
+    uint64_t off;
+    uint32_t len, pad;
+} strent;
+
+static int cmp_strent(const void *x, const void *y)
+{
+    const strent *a = x, *b = y;
+    return (a->hash > b->hash) - (a->hash < b->hash);
+}
+
+/* Collective. The labels of string key k: every rank's dictionary gathered, matched to
+ * the key's hashes, sorted by bytes. */
+static int string_labels(agg *a, int k, coord *c)
+{
+    const sdict *d = &a->dict[k];
+    size_t n = 0, nb = 0;
+    for (int p = 0; p < d->nparts; p++) n += d->p[p].n, nb += d->p[p].nbytes;
+    strent *mine = hb_malloc((n ? n : 1) * sizeof *mine);
+    char *mbytes = hb_malloc(nb ? nb : 1);
+    int rc = mine && mbytes ? 0 : HB_EINTERNAL;
+    HB_CALL(hb_agree(rc));
+    /* offsets into the gathered bytes: this rank's bytes follow those of lower ranks */
+    uint64_t mine_b = nb, base = 0;
+    MPI_Exscan(&mine_b, &base, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (hb_rank == 0) base = 0;
+    size_t i = 0, pos = 0;
+    for (int p = 0; p < d->nparts; p++)
+        for (size_t e = 0; e < d->p[p].n; e++, i++) {
+            mine[i] = (strent){d->p[p].hash[e], base + pos, d->p[p].len[e], 0};
+            memcpy(mbytes + pos, d->p[p].bytes + d->p[p].off[e], d->p[p].len[e]);
+            pos += d->p[p].len[e];
+        }
+    strent *all = NULL;
+    char *allb = NULL;
+    size_t na = 0, nab = 0;
+    rc = gather_all(mine, n, sizeof *mine, (void **)&all, &na);
+    if (rc == 0) rc = gather_all(mbytes, nb, 1, (void **)&allb, &nab);
+    free(mine), free(mbytes);
+    if (rc) return free(all), free(allb), rc;
+    qsort(all, na, sizeof *all, cmp_strent);
+    c->rank = hb_malloc((c->n ? c->n : 1) * sizeof *c->rank);
+    c->loff = hb_malloc((c->n + 1) * sizeof *c->loff);
+    uint64_t *src = hb_malloc((c->n ? c->n : 1) * sizeof *src);
+    uint32_t *order = hb_malloc((c->n ? c->n : 1) * sizeof *order);
+    rc = c->rank && c->loff && src && order ? 0 : HB_EINTERNAL;
+    size_t total = 0, j = 0;
+    for (size_t m = 0; rc == 0 && m < c->n; m++) {
+        uint64_t h = (uint64_t)c->v[m];
+        while (j < na && all[j].hash < h) j++;
+        if (j == na || all[j].hash != h) {
+            rc = hb_err_set(HB_EINTERNAL, "aggregate", "the string of a key hash was not kept");
+            break;
+        }
+        for (size_t q = j + 1; q < na && all[q].hash == h; q++)
+            if (all[q].len != all[j].len || memcmp(allb + all[q].off, allb + all[j].off, all[j].len) != 0)
+                rc = hb_err_set(HB_EINTERNAL, "aggregate", "two different key strings have the same 64-bit hash");
+        src[m] = all[j].off;
+        c->loff[m] = total;
+        total += all[j].len;
+        c->loff[m + 1] = total;
+    }
+    if (rc == 0) {
+        c->lbytes = hb_malloc(total ? total : 1);
+        if (!c->lbytes) rc = HB_EINTERNAL;
+    }
+    if (rc == 0) {
+        for (size_t m = 0; m < c->n; m++)
+            memcpy(c->lbytes + c->loff[m], allb + src[m], c->loff[m + 1] - c->loff[m]);
+        /* sort by bytes: order[r] is the hash index of label r */
+        for (size_t m = 0; m < c->n; m++) order[m] = (uint32_t)m;
+        sort_coord = c;
+        qsort(order, c->n, sizeof *order, cmp_label);
+        uint64_t *loff = hb_malloc((c->n + 1) * sizeof *loff);
+        char *lb = hb_malloc(total ? total : 1);
+        if (!loff || !lb) {
+            free(loff), free(lb);
+            rc = HB_EINTERNAL;
+        } else {
+            size_t q = 0;
+            c->width = 1;
+            for (size_t r = 0; r < c->n; r++) {
+                uint32_t m = order[r];
+                size_t l = c->loff[m + 1] - c->loff[m];
+                c->rank[m] = (uint32_t)r;
+                loff[r] = q;
+                memcpy(lb + q, c->lbytes + c->loff[m], l);
+                q += l;
+                if (l > c->width) c->width = l;
+            }
+            loff[c->n] = q;
+            free(c->loff), free(c->lbytes);
+            c->loff = loff, c->lbytes = lb;
+        }
+    }
+    free(all), free(allb), free(src), free(order);
+    return hb_agree(rc);
+}
+
+/* Collective. The observed values of key k over all ranks' groups. */
+static int gather_coord(agg *a, int k, coord *c)
+{
+    const gtab *g = &a->own;
+    size_t n = gtab_entries(g), m = 0;
+    int64_t *mine = hb_malloc((n ? n : 1) * sizeof *mine);
+    HB_CALL(hb_agree(mine ? 0 : HB_EINTERNAL));
+    for (int p = 0; p < g->nparts; p++)
+        for (size_t e = 0; e < g->p[p].n; e++) mine[m++] = (int64_t)gp_keys(g, &g->p[p], e)[k];
+    const int str = a->ktype[k] == KT_STRING;
+    qsort(mine, m, sizeof *mine, str ? cmp_u64 : cmp_i64);
+    m = unique(mine, m);
+    int64_t *all = NULL;
+    size_t na = 0;
+    int rc = gather_all(mine, m, sizeof *mine, (void **)&all, &na);
+    free(mine);
+    HB_CALL(rc);
+    qsort(all, na, sizeof *all, str ? cmp_u64 : cmp_i64);
+    c->n = unique(all, na);
+    c->v = all;
+    return str ? string_labels(a, k, c) : 0;
+}
+
+/* Position of key word w in coordinate c (present by construction). */
+static uint32_t position(const coord *c, int str, int64_t w)
+{
+    size_t lo = 0, hi = c->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        int le = str ? (uint64_t)c->v[mid] <= (uint64_t)w : c->v[mid] <= w;
+        if (le) lo = mid;
+        else hi = mid;
+    }
+    return str ? c->rank[lo] : (uint32_t)lo;
+}
+
+static int stat_is_count(stat_kind s) { return s == ST_COUNT || s == ST_ABOVE || s == ST_BELOW; }
+
+/* The statistics of one group's value v into out[0..nstats). x is scratch for the kept
+ * values (reordered). */
+static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x, unsigned char *out)
+{
+    const agg_spec *sp = &a->sp;
+    const acc_layout *L = &a->L;
+    const unsigned char *acc = gp_acc(&a->own, p, e) + (size_t)v * a->A;
+    const uint64_t n = acc_count(acc);
+    double pct[AGG_MAX_STATS], pv[AGG_MAX_STATS];
+    int np = 0;
+    for (int s = 0; s < sp->nstats; s++)
+        if (sp->st[s] == ST_PCT) pct[np++] = sp->arg[s];
+    if (np) {
+        size_t m = 0;
+        const kchain *c = gp_kept(&a->own, p, e, v);
+        for (const kblock *b = c->head; b; b = b->next) {
+            memcpy(x + m, b->v, kblock_len(c, b) * sizeof *x);
+            m += kblock_len(c, b);
+        }
+        hb_percentiles_select(x, m, pct, np, pv);
+    }
+    double sum = L->sum && n ? acc_sum(L, acc, &p->pool) : NAN;
+    int ip = 0, it = 0;
+    for (int s = 0; s < sp->nstats; s++) {
+        unsigned char *o = out + 8 * (size_t)s;
+        double d = NAN;
+        uint64_t u = 0;
+        switch (sp->st[s]) {
+        case ST_COUNT: u = n; break;
+        case ST_SUM: d = sum; break;
+        case ST_MEAN: d = n ? sum / (double)n : NAN; break;
+        case ST_MIN: d = n ? *(const double *)(acc + L->off_min) : NAN; break;
+        case ST_MAX: d = n ? *(const double *)(acc + L->off_max) : NAN; break;
+        case ST_VAR: d = acc_var(L, acc, &p->pool); break;
+        case ST_STD: d = sqrt(acc_var(L, acc, &p->pool)); break;
+        case ST_FIRST: d = n ? *(const double *)(acc + L->off_fv) : NAN; break;
+        case ST_LAST: d = n ? *(const double *)(acc + L->off_lv) : NAN; break;
+        case ST_PCT: d = pv[ip++]; break;
+        case ST_ABOVE: case ST_BELOW: u = ((const uint64_t *)(acc + L->off_thr))[it++]; break;
+        }
+        if (stat_is_count(sp->st[s])) memcpy(o, &u, 8);
+        else memcpy(o, &d, 8);
+    }
+}
+
+/* The rank that writes a result: by the first key's position (dense) or by the place in
+ * the row order (table), in contiguous ranges, so rank order is output order. */
+static int writer_of(const out_ctx *o, const uint32_t *pos)
+{
+    const int P = hb_size, K = o->a->sp.nkeys;
+    if (o->a->sp.layout == LAYOUT_TABLE && o->cells < ((unsigned __int128)1 << 100)) {
+        unsigned __int128 l = 0;
+        for (int k = 0; k < K; k++) l = l * o->c[k].n + pos[k];
+        return (int)(((l + 1) * (unsigned)P - 1) / o->cells);
+    }
+    return (int)((((uint64_t)pos[0] + 1) * (uint64_t)P - 1) / o->c[0].n);
+}
+
+/* Collective. Every owned group's results, sent to its writer; *res (malloc'd) gets the
+ * nres records this rank writes. */
+static int results(out_ctx *o, unsigned char **res, size_t *nres)
+{
+    agg *a = o->a;
+    const agg_spec *sp = &a->sp;
+    const int K = sp->nkeys, V = sp->nvals, P = hb_size;
+    const gtab *g = &a->own;
+    const size_t n = gtab_entries(g), rr = o->rr;
+    size_t *base = hb_calloc((size_t)g->nparts + 1, sizeof *base);
+    HB_CALL(hb_agree(base ? 0 : HB_EINTERNAL));
+    uint64_t most = 0;
+    for (int p = 0; p < g->nparts; p++) {
+        base[p + 1] = base[p] + g->p[p].n;
+        for (size_t e = 0; a->L.kept && e < g->p[p].n; e++)
+            for (int v = 0; v < V; v++) {
+                uint64_t c = acc_count(gp_acc(g, &g->p[p], e) + (size_t)v * a->A);
+                most = c > most ? c : most;
+            }
+    }
+    unsigned char *mine = hb_malloc((n ? n : 1) * rr);
+    int *dest = hb_malloc((n ? n : 1) * sizeof *dest);
+    size_t *cnt = hb_calloc((size_t)P * 2, sizeof *cnt);
+    int rc = mine && dest && cnt ? 0 : HB_EINTERNAL;
+    int failed = 0;
+    if (rc == 0) {
+#pragma omp parallel num_threads(a->nthreads) reduction(| : failed)
+        {
+            double *x = a->L.kept ? malloc((size_t)(most ? most : 1) * sizeof *x) : NULL;
+            if (a->L.kept && !x) failed = 1;
+#pragma omp for schedule(dynamic, 1)
+            for (int p = 0; p < g->nparts; p++)
+                for (size_t e = 0; e < g->p[p].n && !failed; e++) {
+                    unsigned char *r = mine + (base[p] + e) * rr;
+                    uint32_t *pos = (uint32_t *)(void *)r;
+                    memset(r, 0, o->pos_bytes);
+                    for (int k = 0; k < K; k++)
+                        pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, &g->p[p], e)[k]);
+                    for (int v = 0; v < V; v++)
+                        group_stats(a, &g->p[p], e, v, x, r + o->pos_bytes + 8 * (size_t)v * (size_t)sp->nstats);
+                    dest[base[p] + e] = writer_of(o, pos);
+                }
+            free(x);
+        }
+    }
+    if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %llu values of one group",
+                                (unsigned long long)most);
+    unsigned char *send = rc ? NULL : hb_malloc((n ? n : 1) * rr);
+    if (rc == 0 && !send) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) cnt[dest[i]]++;
+        size_t *off = cnt + P, pos = 0;
+        for (int d = 0; d < P; d++) off[d] = pos, pos += cnt[d];
+        for (size_t i = 0; i < n; i++) memcpy(send + off[dest[i]]++ * rr, mine + i * rr, rr);
+    }
+    free(mine), free(dest), free(base);
+    rc = hb_agree(rc);
+    size_t *rcount = hb_malloc((size_t)P * 2 * sizeof *rcount), rcap = 0;
+    if (rc == 0 && !rcount) rc = HB_EINTERNAL;
+    rc = hb_agree(rc);
+    *res = NULL;
+    if (rc == 0) rc = agg_alltoallv(send, cnt, rr, (void **)res, &rcap, rcount, rcount + P, nres);
+    free(send), free(cnt), free(rcount);
+    return rc;
+}
+
+static const out_ctx *sort_ctx;
+static int cmp_result(const void *x, const void *y)
+{
+    const uint32_t *a = x, *b = y;
+    for (int k = 0; k < sort_ctx->a->sp.nkeys; k++)
+        if (a[k] != b[k]) return a[k] < b[k] ? -1 : 1;
+    return 0;
+}
+
+static void describe(const agg *a, int v, int s, char *desc, size_t len, const char **units)
+{
+    const agg_spec *sp = &a->sp;
+    const char *u = a->units[v][0] ? a->units[v] : NULL, *val = sp->val[v];
+    static char sq[80];
+    switch (sp->st[s]) {
+    case ST_COUNT: snprintf(desc, len, "valid values of %s", val), u = "1"; break;
+    case ST_SUM: snprintf(desc, len, "exact sum of the valid values of %s; NaN where count is 0", val); break;
+    case ST_MEAN: snprintf(desc, len, "mean of %s (exact sum / count); NaN where count is 0", val); break;
+    case ST_MIN: snprintf(desc, len, "smallest valid %s; NaN where count is 0", val); break;
+    case ST_MAX: snprintf(desc, len, "largest valid %s; NaN where count is 0", val); break;
+    case ST_STD: snprintf(desc, len, "sample standard deviation of %s (ddof 1); NaN for fewer than 2", val); break;
+    case ST_VAR:
+        snprintf(desc, len, "sample variance of %s (ddof 1); NaN for fewer than 2", val);
+        if (u) snprintf(sq, sizeof sq, "(%s)^2", u), u = sq;
+        break;
+    case ST_FIRST: snprintf(desc, len, "%s at the earliest time (ties: the smallest); NaN where count is 0", val); break;
+    case ST_LAST: snprintf(desc, len, "%s at the latest time (ties: the largest); NaN where count is 0", val); break;
+    case ST_PCT:
+        snprintf(desc, len, "%g-th percentile of %s (exact, linear, type 7); NaN where count is 0", sp->arg[s], val);
+        break;
+    case ST_ABOVE: snprintf(desc, len, "valid values of %s above %g", val, sp->arg[s]), u = "1"; break;
+    case ST_BELOW: snprintf(desc, len, "valid values of %s below %g", val, sp->arg[s]), u = "1"; break;
+    }
+    *units = u;
+}
+
+static const char *key_desc(const agg *a, int k, char *buf, size_t len)
+{
+    const char *tz = a->sp.tz;
+    switch (a->sp.kkind[k]) {
+    case KEY_HOUR: snprintf(buf, len, "hour of local time (%s), 0-23", tz); break;
+    case KEY_DOW: snprintf(buf, len, "ISO day of week of local time (%s), 0 = Monday", tz); break;
+    case KEY_DATE: snprintf(buf, len, "local date (%s) as yyyymmdd", tz); break;
+    case KEY_WEEK: snprintf(buf, len, "ISO week of local time (%s) as yyyyww", tz); break;
+    case KEY_MONTH: snprintf(buf, len, "local month (%s) as yyyymm", tz); break;
+    case KEY_QUARTER: snprintf(buf, len, "local quarter (%s) as yyyyq", tz); break;
+    case KEY_YEAR: snprintf(buf, len, "local year (%s)", tz); break;
+    case KEY_COLUMN: {
+        char cn[400];
+        agg_colname(a, a->sp.key[k], cn, sizeof cn);
+        snprintf(buf, len, "observed values of the key column %s, ascending", cn);
+        break;
+    }
+    }
+    return buf;
+}
+
+/* Collective. Writes key k's column for the n rows at pos (stride rr) of this rank, rows
+ * [off, off + n) of total (table layout), or its coordinates as a scale (dense: pos NULL). */
+static int write_key(out_ctx *o, hb_out *out, int k, const unsigned char *res, size_t n, uint64_t off, uint64_t total)
+{
+    const agg *a = o->a;
+    const coord *c = &o->c[k];
+    const int str = a->ktype[k] == KT_STRING;
+    char path[128], desc[512];
+    snprintf(path, sizeof path, "/aggregate/%s", a->sp.key[k]);
+    size_t m = res ? n : (hb_rank == 0 ? c->n : 0);
+    void *buf = hb_malloc((m ? m : 1) * (str ? c->width : 8));
+    HB_CALL(hb_agree(buf ? 0 : HB_EINTERNAL));
+    for (size_t i = 0; i < m; i++) {
+        uint32_t p = res ? ((const uint32_t *)(const void *)(res + i * o->rr))[k] : (uint32_t)i;
+        if (str) {
+            char *b = (char *)buf + i * c->width;
+            size_t l = c->loff[p + 1] - c->loff[p];
+            memset(b, 0, c->width);
+            memcpy(b, c->lbytes + c->loff[p], l);
+        } else if (res) {
+            ((int64_t *)buf)[i] = c->v[p];
+        }
+    }
+    int rc;
+    if (!str && (res ? total : c->n) == 0) {
+        /* no group at all: an empty column (HDF5 writes no zero-sized selection) */
+        uint64_t dims[1] = {0};
+        rc = hb_out_dataset(out, path, HB_I64, 1, dims, NULL, NULL);
+    } else if (!res && !str) {
+        rc = hb_out_scale(out, path, a->sp.key[k], HB_I64, c->n, c->v, NULL);
+    } else if (!res) {
+        rc = hb_out_strings(out, path, c->n, 0, m, c->width, buf, a->sp.key[k]);
+    } else if (str) {
+        rc = hb_out_strings(out, path, total, off, n, c->width, buf, NULL);
+    } else {
+        uint64_t dims[1] = {total};
+        rc = hb_out_write(out, path, HB_I64, 1, dims, off, n, buf, NULL, NULL);
+    }
+    free(buf);
+    HB_CALL(rc);
+    /* the netCDF convention for character data: xarray decodes the labels to str */
+    if (str) HB_CALL(hb_out_attr_str(out, path, "_Encoding", "utf-8"));
+    return hb_out_attr_str(out, path, "description", key_desc(a, k, desc, sizeof desc));
+}
+
+/* Collective. The dense layout: coordinates as scales, then one array per value x stat,
+ * this rank writing its rows of the first key. */
+static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t nres)
+{
+    agg *a = o->a;
+    const agg_spec *sp = &a->sp;
+    const int K = sp->nkeys;
+    uint64_t dims[AGG_MAX_KEYS];
+    size_t inner = 1;
+    for (int k = 0; k < K; k++) dims[k] = o->c[k].n, inner *= k ? o->c[k].n : 1;
+    for (int k = 0; k < K; k++) HB_CALL(write_key(o, out, k, NULL, 0, 0, 0));
+    const uint64_t r0 = dims[0] * (uint64_t)hb_rank / (uint64_t)hb_size;
+    const uint64_t r1 = dims[0] * (uint64_t)(hb_rank + 1) / (uint64_t)hb_size;
+    const size_t cells = (size_t)(r1 - r0) * inner, cells_all = (size_t)dims[0] * inner;
+    unsigned char *block = hb_malloc((cells ? cells : 1) * 8);
+    size_t *at = hb_malloc((nres ? nres : 1) * sizeof *at);
+    HB_CALL(hb_agree(block && at ? 0 : HB_EINTERNAL));
+    for (size_t i = 0; i < nres; i++) {
+        const uint32_t *pos = (const uint32_t *)(const void *)(res + i * o->rr);
+        size_t l = (size_t)(pos[0] - r0);
+        for (int k = 1; k < K; k++) l = l * o->c[k].n + pos[k];
+        at[i] = l;
+    }
+    int rc = 0;
+    for (int v = 0; v < sp->nvals && rc == 0; v++)
+        for (int s = 0; s < sp->nstats && rc == 0; s++) {
+            const int isc = stat_is_count(sp->st[s]);
+            if (isc) memset(block, 0, cells * 8);
+            else
+                for (size_t i = 0; i < cells; i++) ((double *)(void *)block)[i] = NAN;
+            const size_t col = o->pos_bytes + 8 * ((size_t)v * (size_t)sp->nstats + (size_t)s);
+            for (size_t i = 0; i < nres; i++) memcpy(block + at[i] * 8, res + i * o->rr + col, 8);
+            char path[200], desc[400];
+            const char *units;
+            snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
+            describe(a, v, s, desc, sizeof desc, &units);
+            if (cells_all == 0) { /* no group: empty arrays, and no scales to attach */
+                rc = hb_out_dataset(out, path, isc ? HB_U64 : HB_F64, K, dims, units, desc);
+                continue;
+            }
+            rc = hb_out_write(out, path, isc ? HB_U64 : HB_F64, K, dims, r0, r1 - r0, block, units, desc);
+            for (int k = 0; k < K && rc == 0; k++) {
+                char scale[128];
+                snprintf(scale, sizeof scale, "/aggregate/%s", sp->key[k]);
+                rc = hb_out_attach(out, path, k, scale);
+            }
+        }
+    free(block), free(at);
+    return rc;
+}
+
+/* Collective. The table layout: one row per group in key order, key columns first. */
+static int write_table(out_ctx *o, hb_out *out, unsigned char *res, size_t nres)
+{
+    agg *a = o->a;
+    const agg_spec *sp = &a->sp;
+    sort_ctx = o;
+    if (nres > 1) qsort(res, nres, o->rr, cmp_result); /* res is NULL when nothing came */
+    uint64_t mine = nres, off = 0, total = 0;
+    MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (hb_rank == 0) off = 0;
+    MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    for (int k = 0; k < sp->nkeys; k++) HB_CALL(write_key(o, out, k, res, nres, off, total));
+    unsigned char *col = hb_malloc((nres ? nres : 1) * 8);
+    HB_CALL(hb_agree(col ? 0 : HB_EINTERNAL));
+    int rc = 0;
+    for (int v = 0; v < sp->nvals && rc == 0; v++)
+        for (int s = 0; s < sp->nstats && rc == 0; s++) {
+            const size_t c = o->pos_bytes + 8 * ((size_t)v * (size_t)sp->nstats + (size_t)s);
+            for (size_t i = 0; i < nres; i++) memcpy(col + i * 8, res + i * o->rr + c, 8);
+            char path[200], desc[400];
+            const char *units;
+            snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
+            describe(a, v, s, desc, sizeof desc, &units);
+            uint64_t dims[1] = {total};
+            hb_elem t = stat_is_count(sp->st[s]) ? HB_U64 : HB_F64;
+            rc = total ? hb_out_write(out, path, t, 1, dims, off, nres, col, units, desc)
+                       : hb_out_dataset(out, path, t, 1, dims, units, desc);
+        }
+    free(col);
+    return rc;
+}
+
+static int write_attrs(out_ctx *o, hb_out *out, uint64_t groups)
+{
+    agg *a = o->a;
+    const agg_spec *sp = &a->sp;
+    const int V = sp->nvals;
+    uint64_t c[2 + 2 * AGG_MAX_VALUES] = {a->rows_total, a->rows_missing};
+    for (int v = 0; v < V; v++) c[2 + v] = a->valid[v], c[2 + V + v] = a->invalid[v];
+    MPI_Allreduce(MPI_IN_PLACE, c, 2 + 2 * V, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    const char *g = "/aggregate";
+    char name[128], list[2048];
+    HB_CALL(hb_out_attr_u64(out, g, "rows_total", c[0]));
+    HB_CALL(hb_out_attr_u64(out, g, "rows_missing_key", c[1]));
+    for (int v = 0; v < V; v++) {
+        snprintf(name, sizeof name, "rows_valid_%s", sp->val[v]);
+        HB_CALL(hb_out_attr_u64(out, g, name, c[2 + v]));
+        snprintf(name, sizeof name, "rows_invalid_%s", sp->val[v]);
+        HB_CALL(hb_out_attr_u64(out, g, name, c[2 + V + v]));
+    }
+    HB_CALL(hb_out_attr_u64(out, g, "groups", groups));
+    size_t l = 0;
+    list[0] = '\0';
+    for (int k = 0; k < sp->nkeys; k++) l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", k ? ", " : "", sp->key[k]);
+    HB_CALL(hb_out_attr_str(out, g, "by", list));
+    l = 0;
+    for (int v = 0; v < V; v++) l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", v ? ", " : "", sp->val[v]);
+    HB_CALL(hb_out_attr_str(out, g, "values", list));
+    l = 0;
+    for (int s = 0; s < sp->nstats; s++)
+        l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", s ? ", " : "", sp->stname[s]);
+    HB_CALL(hb_out_attr_str(out, g, "stats", list));
+    HB_CALL(hb_out_attr_str(out, g, "timezone", sp->tz));
+    HB_CALL(hb_out_attr_str(out, g, "layout", sp->layout == LAYOUT_TABLE ? "table" : "dense"));
+    if (sp->has_time) {
+        HB_CALL(hb_out_attr_str(out, g, "time", sp->time));
+        HB_CALL(hb_out_attr_str(out, g, "time_unit", sp->unit_name));
+    }
+    HB_INFO("aggregate: %llu rows, %llu without a key; %llu groups", (unsigned long long)c[0], (unsigned long long)c[1],
+            (unsigned long long)groups);
+    return 0;
+}
+
+int agg_write(agg *a, hb_out *out)
+{
+    const agg_spec *sp = &a->sp;
+    const int K = sp->nkeys;
+    out_ctx o = {.a = a};
+    int rc = 0;
+    for (int k = 0; k < K && rc == 0; k++) rc = gather_coord(a, k, &o.c[k]);
+    o.nd = sp->nvals * sp->nstats;
+    o.pos_bytes = ((size_t)K * 4 + 7) / 8 * 8;
+    o.rr = o.pos_bytes + 8 * (size_t)o.nd;
+    o.cells = 1;
+    for (int k = 0; k < K && rc == 0; k++) o.cells *= o.c[k].n;
+    uint64_t groups = gtab_entries(&a->own);
+    if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &groups, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    /* the dense layout's size is known now, before any of it is allocated */
+    if (rc == 0 && sp->layout == LAYOUT_DENSE) {
+        long double bytes = (long double)o.cells * 8.0L * (long double)o.nd;
+        if (bytes > sp->max_memory) {
+            char dims[600];
+            size_t l = 0;
+            for (int k = 0; k < K; k++)
+                l += (size_t)snprintf(dims + l, sizeof dims - l, "%s%s %zu", k ? " x " : "", sp->key[k], o.c[k].n);
+            rc = hb_err_set(HB_ECONFIG, "layout",
+                            "layout = dense over the observed keys (%s = %.4Lg cells, %d arrays) needs %.4Lg MB, more "
+                            "than max_memory = %.4g MB: use layout = table (one row per non-empty group, %llu rows) "
+                            "or raise max_memory",
+                            dims, (long double)o.cells, o.nd, bytes / 1e6L, sp->max_memory / 1e6,
+                            (unsigned long long)groups);
+        }
+    }
+    rc = hb_agree(rc);
+    unsigned char *res = NULL;
+    size_t nres = 0;
+    if (rc == 0) rc = results(&o, &res, &nres);
+    if (rc == 0) rc = hb_agree(hb_out_group(out, "/aggregate"));
+    if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, res, nres) : write_dense(&o, out, res, nres);
+    if (rc == 0) rc = write_attrs(&o, out, groups);
+    free(res);
+    for (int k = 0; k < K; k++) free(o.c[k].v), free(o.c[k].rank), free(o.c[k].loff), free(o.c[k].lbytes);
+    return rc;
+}

@@ -1,0 +1,247 @@
+# The aggregate kernel's suites (DESIGN.md 4.4); sourced by tests/run_tests.sh, whose
+# helpers (check, expect_fail, mpi, fault_suite, $PY, $W, $ROOT, $LIMIT, $HB) they use.
+# Expected values come from tests/aggregate_ref.py (pandas groupby, numpy percentiles,
+# exact sums and variances, local time through zoneinfo), written from the contract,
+# and from the traffic kernel (the same question asked two ways). Each function takes
+# (BIN TAG). `tests/run_tests.sh suite_aggregate_reference ...` runs single suites.
+
+# agg_job NAME INPUT OUTPUT [lines]: a job file with one aggregate step named agg.
+agg_job() {
+    local name=$1 in=$2 out=$3
+    shift 3
+    {
+        printf '[job]\nrun_dir = %s.run\nchunk_rows = 7k\n\n[step agg]\nkernel = aggregate\n' "$name"
+        printf 'input = %s\noutput = %s\n' "$in" "$out"
+        for l in "$@"; do printf '%s\n' "$l"; done
+    } >"$name.ini"
+}
+
+# The inputs, made once for both passes.
+agg_inputs() {
+    [ -f agg-inputs.done ] && return 0
+    local c
+    for c in edge ms strval many empty; do
+        $PY "$ROOT/tests/make_aggregate_case.py" "agg-$c.h5" --case "$c" || return 1
+    done
+    mpi 2 1 "$HB" gen traffic -o agg-traffic.h5 --rows 200k --segments 120 --days 40 --start 20240320 \
+        --timezone Europe/Berlin --events 0 --invalid 0.02 -q && touch agg-inputs.done
+}
+
+# The jobs every pass checks against the reference: name, input, then the step's lines.
+AGG_ALL_STATS="stats = count, sum, mean, min, max, std, var, first, last, p0, p5, p50, p95, p100, above:100, below:20"
+agg_reference_jobs() {
+    agg_job "$1-dense" agg-edge.h5 "$1-dense.h5" "columns = time:timestamp, meter:meter_id" "by = meter, year" \
+        "time = time" "timezone = Europe/Berlin" "values = consumption, temp, wide" \
+        "valid = consumption:0:1e6, temp:-50:50" "$AGG_ALL_STATS"
+    agg_job "$1-strings" agg-edge.h5 "$1-strings.h5" "columns = time:timestamp" "by = district, code, month" \
+        "time = time" "timezone = Europe/Berlin" "values = consumption" "valid = consumption:0:1e6" \
+        "stats = count, sum, mean, min, max, std, var, first, last, p5, p50, p99.9" "layout = table"
+    agg_job "$1-ints" agg-edge.h5 "$1-ints.h5" "by = small, u16, u32, fkey, day_of_week" "time = tfloat" \
+        "timezone = America/New_York" "values = temp" "valid = temp:-50:" \
+        "stats = count, mean, min, max, p50, above:0, below:-10"
+    agg_job "$1-weeks" agg-edge.h5 "$1-weeks.h5" "by = week, hour" "time = timestamp" \
+        "timezone = America/New_York" "values = consumption" "valid = consumption:0:1e6" "stats = count, mean, p50"
+    agg_job "$1-howe" agg-edge.h5 "$1-howe.h5" "by = date, quarter" "time = timestamp" \
+        "timezone = Australia/Lord_Howe" "values = consumption" "stats = count, sum, last" "layout = table"
+    agg_job "$1-ms" agg-edge.h5 "$1-ms.h5" "by = year, quarter, day_of_week" "time = timestamp_ms" \
+        "time_unit = ms" "timezone = Asia/Kolkata" "values = consumption" "valid = consumption:0:1e6" \
+        "stats = count, mean, first, last, p25" "layout = table"
+}
+
+# Every output value against the pandas reference, and a two-step pipeline.
+suite_aggregate_reference() {
+    local bin=$1 tag=$2 j
+    local p="agg-ref-$tag"
+    if ! agg_inputs >"$W/log" 2>&1; then
+        not_ok "aggregate ($tag): making the inputs"
+        return
+    fi
+    agg_reference_jobs "$p"
+    for j in dense strings ints weeks howe ms; do
+        check "aggregate ($tag): $j at 2 ranks x 2 threads equals the pandas reference" bash -c \
+            "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 2 '$bin' run '$p-$j.ini' -q && $PY '$ROOT/tests/aggregate_ref.py' '$p-$j.ini' agg"
+    done
+    check "aggregate ($tag): string keys are labels, DST and ISO weeks as zoneinfo has them" $PY -c "
+import h5py, numpy as np
+s = h5py.File('$p-strings.h5')['aggregate']
+assert s['district'].dtype.kind == 'S' and '' in [x.decode() for x in s['district'][:]]
+assert 'Zürich' in [x.decode() for x in s['district'][:]]
+w = h5py.File('$p-weeks.h5')['aggregate']
+assert 202053 in w['week'][:] and 202501 in w['week'][:], w['week'][:]
+d = h5py.File('$p-dense.h5')['aggregate']
+assert d['consumption_mean'].dims[0][0].name == '/aggregate/meter' and d['consumption_mean'].attrs['units'] == 'm3'
+assert d['consumption_var'].attrs['units'] == '(m3)^2' and d['consumption_count'].dtype == np.uint64
+"
+    agg_job "$p-empty-d" agg-empty.h5 "$p-empty-d.h5" "by = meter" "values = value" "stats = count, mean, p50"
+    agg_job "$p-empty-t" agg-empty.h5 "$p-empty-t.h5" "by = meter" "values = value" "stats = count, mean, p50" \
+        "layout = table"
+    check "aggregate ($tag): no group at all (every key missing): empty arrays, every row counted" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-empty-d.ini' -q && mpi 3 1 '$bin' run '$p-empty-t.ini' -q &&
+         $PY '$ROOT/tests/aggregate_ref.py' '$p-empty-d.ini' agg && $PY '$ROOT/tests/aggregate_ref.py' '$p-empty-t.ini' agg"
+    printf '%s\n' '[job]' "run_dir = $p-pipe.run" 'chunk_rows = 5k' \
+        '[step daily]' 'kernel = aggregate' 'input = agg-edge.h5' "output = $p-daily.h5" \
+        'columns = time:timestamp, meter:meter_id' 'by = meter, date, month' 'time = time' \
+        'timezone = Europe/Berlin' 'values = consumption' 'valid = consumption:0:1e6' 'stats = sum' 'layout = table' \
+        '[step monthly]' 'kernel = aggregate' "input = $p-daily.h5" "output = $p-monthly.h5" 'table = /aggregate' \
+        'columns = month:month' 'by = meter, month' 'values = consumption_sum' 'stats = count, mean, max' >"$p-pipe.ini"
+    check "aggregate ($tag): pipeline daily sums -> monthly mean of daily sums, both steps equal pandas" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run '$p-pipe.ini' -q &&
+         $PY '$ROOT/tests/aggregate_ref.py' '$p-pipe.ini' daily && $PY '$ROOT/tests/aggregate_ref.py' '$p-pipe.ini' monthly"
+}
+
+# Bit-identical outputs at 1-4 ranks and 1-2 threads and any chunking.
+suite_aggregate_ranks() {
+    local bin=$1 tag=$2 n th j
+    [ "$tag" = plain ] || return 0
+    agg_inputs >"$W/log" 2>&1 || return
+    agg_reference_jobs agg-rk
+    for j in dense strings; do
+        check "aggregate ranks: $j at 1 rank, 1 thread" mpi 1 1 "$bin" run "agg-rk-$j.ini" -q
+        for n in 1 2 3 4; do
+            for th in 1 2; do
+                [ "$n$th" = 11 ] && continue
+                check "aggregate ranks: $j at $n ranks x $th threads is bit-identical" bash -c \
+                    "$(declare -f mpi); LIMIT=$LIMIT; mpi $n $th '$bin' run agg-rk-$j.ini -q \
+                     --set agg.output=agg-rk-$j-$n-$th.h5 --set job.run_dir=agg-rk-$j-$n-$th.run &&
+                     h5diff --exclude-path /provenance agg-rk-$j.h5 agg-rk-$j-$n-$th.h5"
+            done
+        done
+    done
+    check "aggregate ranks: chunk_rows 1M gives the bits of 7k" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 2 '$bin' run agg-rk-dense.ini -q --set job.chunk_rows=1M \
+         --set agg.output=agg-rk-big.h5 --set job.run_dir=agg-rk-big.run &&
+         h5diff --exclude-path /provenance agg-rk-dense.h5 agg-rk-big.h5"
+}
+
+# Killed at random moments, resumed on other rank counts: the same bits (tests/faults.sh).
+suite_aggregate_faults() {
+    local bin=$1 tag=$2
+    [ "$tag" = plain ] || return 0
+    agg_inputs >"$W/log" 2>&1 || return
+    agg_job agg-ft agg-edge.h5 agg-ft.h5 "columns = time:timestamp, meter:meter_id" "by = meter, district, quarter" \
+        "time = time" "timezone = Europe/Berlin" "values = consumption, wide" "valid = consumption:0:1e6" \
+        "stats = count, sum, mean, std, first, last, p50, p95, above:100"
+    sed -i 's/^chunk_rows = 7k$/chunk_rows = 1k/' agg-ft.ini
+    fault_suite aggregate agg-ft.ini agg agg-ft.h5 "stats=count, sum"
+}
+
+# Traffic as a case of the general kernel: the same count, mean and percentiles.
+suite_aggregate_traffic() {
+    local bin=$1 tag=$2
+    [ "$tag" = plain ] || return 0
+    agg_inputs >"$W/log" 2>&1 || return
+    printf '%s\n' '[job]' 'run_dir = agg-tr.run' 'chunk_rows = 20k' \
+        '[step traffic]' 'kernel = traffic' 'input = agg-traffic.h5' 'output = agg-tr-traffic.h5' \
+        'timezone = Europe/Berlin' 'percentiles = 50, 85, 95' \
+        '[step agg]' 'kernel = aggregate' 'input = agg-traffic.h5' 'output = agg-tr-agg.h5' 'table = /observations' \
+        'by = segment, day_of_week, hour' 'time = time' 'timezone = Europe/Berlin' 'values = speed' \
+        'valid = speed:0:250' 'stats = count, mean, p50, p85, p95' >agg-tr.ini
+    check "aggregate: by segment, day_of_week, hour equals the traffic kernel bit for bit" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 2 '$bin' run agg-tr.ini -q && $PY -c \"
+import h5py, numpy as np
+t = h5py.File('agg-tr-traffic.h5')['traffic']
+a = h5py.File('agg-tr-agg.h5')['aggregate']
+S = t['count'].shape[0]
+seg, dow, hour = a['segment'][:], a['day_of_week'][:], a['hour'][:]
+assert list(dow) == list(range(7)) and list(hour) == list(range(24)), (dow, hour)
+keep = (seg >= 0) & (seg < S)
+assert (seg[keep] == np.arange(S)).all(), 'every segment observed'
+assert t.attrs['rows_valid'] == a['speed_count'][keep].sum() > 0
+for ours, theirs in [('count', 'count'), ('mean', 'mean_speed'), ('p50', 'speed_p50'), ('p85', 'speed_p85'),
+                     ('p95', 'speed_p95')]:
+    x, y = a['speed_' + ours][keep], t[theirs][...]
+    assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), ours
+\""
+}
+
+# Bad input and bad options: the contract's exit codes, one error line, no output left.
+suite_aggregate_bad() {
+    local bin=$1 tag=$2 n
+    agg_inputs >"$W/log" 2>&1 || return
+    for n in 1 3; do
+        local p="agg-bad-$tag-$n" o="agg-bad-$tag-$n.h5"
+        agg_job "$p-col" agg-edge.h5 "$o" "by = nosuch" "values = consumption"
+        expect_fail "aggregate bad input ($tag, $n ranks): unknown column -> 65" 65 "missing column 'nosuch'" "$o" \
+            mpi $n 1 "$bin" run "$p-col.ini"
+        agg_job "$p-map" agg-edge.h5 "$o" "columns = meter:meter_number" "by = meter" "values = consumption"
+        expect_fail "aggregate bad input ($tag, $n ranks): a mapped column that is not there -> 65" 65 \
+            "missing column 'meter_number'" "$o" mpi $n 1 "$bin" run "$p-map.ini"
+        agg_job "$p-cal" agg-edge.h5 "$o" "by = meter_id, month" "values = consumption"
+        expect_fail "aggregate bad input ($tag, $n ranks): a calendar key without time -> 78 with its line" 78 \
+            "$p-cal.ini:9: .*calendar key 'month' needs the time column" "$o" mpi $n 1 "$bin" run "$p-cal.ini"
+        agg_job "$p-str" agg-strval.h5 "$o" "by = meter" "values = reading"
+        expect_fail "aggregate bad input ($tag, $n ranks): a string value column -> 65" 65 \
+            "value column 'reading' has string type" "$o" mpi $n 1 "$bin" run "$p-str.ini"
+        agg_job "$p-dense" agg-many.h5 "$o" "by = meter, hourly" "values = value" "stats = count" "max_memory = 10M"
+        expect_fail "aggregate bad input ($tag, $n ranks): dense layout over max_memory -> 78 suggesting the table layout" \
+            78 "layout = dense over the observed keys (meter 60000 x hourly 24.*use layout = table" "$o" \
+            mpi $n 1 "$bin" run "$p-dense.ini"
+        agg_job "$p-mem" agg-many.h5 "$o" "by = meter" "values = value" "stats = p50" "max_memory = 1M"
+        sed -i 's/^chunk_rows = 7k$/chunk_rows = 1k/' "$p-mem.ini"
+        expect_fail "aggregate bad input ($tag, $n ranks): more groups than max_memory allows -> 78" 78 \
+            "max_memory: the groups on rank [0-9] need .* more than max_memory = 1.0 MB" "$o" mpi $n 1 "$bin" run "$p-mem.ini"
+        agg_job "$p-unit" agg-ms.h5 "$o" "by = month" "time = timestamp" "values = consumption"
+        expect_fail "aggregate bad input ($tag, $n ranks): times in ms read as seconds -> 65 naming the unit that fits" \
+            65 "time column 'timestamp', row [0-9]*: .* years 1900 and 2200 in seconds .*time_unit = ms fits" "$o" \
+            mpi $n 1 "$bin" run "$p-unit.ini"
+        agg_job "$p-fkey" agg-edge.h5 "$o" "by = temp" "values = consumption"
+        expect_fail "aggregate bad input ($tag, $n ranks): a fractional float key -> 65" 65 \
+            "key column 'temp', row [0-9]*: .* is not an integer" "$o" mpi $n 1 "$bin" run "$p-fkey.ini"
+        agg_job "$p-tab" agg-edge.h5 "$o" "table = /nowhere" "by = meter_id" "values = consumption"
+        expect_fail "aggregate bad input ($tag, $n ranks): no such table -> 65" 65 "no such table" "$o" \
+            mpi $n 1 "$bin" run "$p-tab.ini"
+        rm -rf ./agg-bad-*.run
+    done
+    local p="agg-bad-$tag" o="agg-bad-$tag.h5"
+    agg_job "$p-stat" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = count, median"
+    expect_fail "aggregate bad input ($tag): unknown statistic -> 78" 78 "$p-stat.ini:11: .*unknown statistic 'median'" \
+        "$o" "$bin" run "$p-stat.ini"
+    agg_job "$p-valid" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "valid = temp:0:1"
+    expect_fail "aggregate bad input ($tag): a valid range for a column that is not a value -> 78" 78 \
+        "valid: 'temp' is not one of the values" "$o" "$bin" run "$p-valid.ini"
+    agg_job "$p-first" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = first"
+    expect_fail "aggregate bad input ($tag): first without time -> 78" 78 "'first' is by time and needs the time column" \
+        "$o" "$bin" run "$p-first.ini"
+    agg_job "$p-nokey" agg-edge.h5 "$o" "values = consumption"
+    expect_fail "aggregate bad input ($tag): no by -> 78" 78 "'by' is missing" "$o" "$bin" run "$p-nokey.ini"
+    agg_job "$p-layout" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "layout = wide"
+    expect_fail "aggregate bad input ($tag): unknown layout -> 78" 78 "layout = 'wide' is not one of dense|table" "$o" \
+        "$bin" run "$p-layout.ini"
+    rm -rf ./agg-bad-*.run
+}
+
+# The documented snippets (pandas, xarray) run on a real output.
+suite_aggregate_docs() {
+    local bin=$1 tag=$2
+    [ "$tag" = plain ] || return 0
+    agg_inputs >"$W/log" 2>&1 || return
+    check "aggregate: kernels aggregate lists its options" bash -c "'$bin' kernels aggregate | grep -q 'max_memory'"
+    mkdir -p agg-demo
+    agg_job agg-doc agg-edge.h5 agg-demo/monthly.h5 "columns = time:timestamp, meter:meter_id" \
+        "by = meter, month" "time = time" "timezone = Europe/Berlin" "values = consumption" \
+        "valid = consumption:0:1e6" "stats = count, mean, p95"
+    agg_job agg-doc-table agg-edge.h5 agg-demo/monthly-table.h5 "columns = time:timestamp, meter:meter_id" \
+        "by = meter, month" "time = time" "timezone = Europe/Berlin" "values = consumption" \
+        "valid = consumption:0:1e6" "stats = count, mean, p95" "layout = table"
+    local s
+    for s in pandas xarray; do
+        $PY - "$ROOT/docs/aggregate.md" "$s" >"agg-snippet-$s.py" <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+block = text.split("<!-- snippet: aggregate-" + sys.argv[2], 1)[1]
+print(re.search(r"```python\n(.*?)```", block, re.S).group(1))
+PYEOF
+        sed -i 's#demo/#agg-demo/#g' "agg-snippet-$s.py"
+    done
+    check "aggregate: the job runs, and docs/aggregate.md's pandas snippet reads both layouts" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run agg-doc.ini -q && mpi 2 1 '$bin' run agg-doc-table.ini -q &&
+         $PY agg-snippet-pandas.py"
+    if $PY -c "import xarray, h5netcdf" 2>/dev/null; then
+        check "aggregate: docs/aggregate.md's xarray snippet sees named dimensions and labels" $PY agg-snippet-xarray.py
+    else
+        echo "skip - xarray or h5netcdf is not installed (python3-xarray, python3-h5netcdf)"
+    fi
+}
+
+KERNEL_SUITES+=(suite_aggregate_reference suite_aggregate_ranks suite_aggregate_faults suite_aggregate_traffic
+    suite_aggregate_bad suite_aggregate_docs)
