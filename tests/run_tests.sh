@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The h5batch test suite (`make check`): unit tests; the traffic job against the
-# independent numpy reference (tests/traffic_ref.py) on edge-case and generated data;
+# independent numpy reference (tests/traffic/traffic_ref.py) on edge-case and generated data;
 # bit-identical outputs at 1-4 ranks and 1-2 threads; bad input with its exit codes and
 # nothing left behind; then the same correctness and bad-input tests under ASan+UBSan.
 # Every MPI command runs under a timeout: a hang is a failure.
@@ -85,7 +85,7 @@ expect_fail() {
 # ---------------------------------------------------------------- inputs
 make_inputs() {
     for c in edge types tiny missing_column unequal string_column no_table; do
-        $PY "$ROOT/tests/make_traffic_case.py" "$c.h5" --case "$c" >/dev/null || return 1
+        $PY "$ROOT/tests/traffic/make_traffic_case.py" "$c.h5" --case "$c" >/dev/null || return 1
     done
     # the same edge cases with float64 speeds that no float32 holds exactly
     $PY - <<'PYEOF' || return 1
@@ -123,7 +123,7 @@ suite_reference() {
         job "ref-$tag-$in" "$in.h5" "$out" "$tz" "percentiles = 5, 50, 85, 95, 99.9"
         check "reference ($tag): $in in $tz equals numpy" \
             bash -c "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 2 '$bin' run 'ref-$tag-$in.ini' -q --force &&
-                     $PY '$ROOT/tests/traffic_ref.py' '$in.h5' '$out' --timezone '$tz' --percentiles 5,50,85,95,99.9"
+                     $PY '$ROOT/tests/traffic/traffic_ref.py' '$in.h5' '$out' --timezone '$tz' --percentiles 5,50,85,95,99.9"
     done
 }
 
@@ -274,10 +274,10 @@ suite_unit() {
 . "$ROOT/tests/slurm.sh"
 . "$ROOT/tests/bench.sh"
 
-# Each kernel's own suites live in tests/suite_*.sh: sourcing one defines functions
+# Each kernel's own suites live in tests/KERNEL/suite.sh (and tests/suite_*.sh): sourcing one defines functions
 # taking (BIN TAG) and adds their names to KERNEL_SUITES; they run plain and under ASan.
 KERNEL_SUITES=()
-for f in "$ROOT"/tests/suite_*.sh; do
+for f in "$ROOT"/tests/*/suite.sh "$ROOT"/tests/suite_*.sh; do
     [ -f "$f" ] && . "$f"
 done
 

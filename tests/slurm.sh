@@ -69,8 +69,8 @@ suite_slurm() {
     check "slurm: an array of 3 tasks completes, one output per window" bash -c \
         "sbatch --wait --chdir='$W' --array=0-2 '$ROOT/slurm/h5batch-array.sbatch' sl.ini windows.txt >/dev/null &&
          h5diff --exclude-path /provenance arr-1.h5 ft.h5.ref.h5 &&
-         $PY '$ROOT/tests/traffic_ref.py' edge.h5 arr-0.h5 --timezone Europe/Berlin >/dev/null &&
-         $PY '$ROOT/tests/traffic_ref.py' types.h5 arr-2.h5 --timezone UTC >/dev/null"
+         $PY '$ROOT/tests/traffic/traffic_ref.py' edge.h5 arr-0.h5 --timezone Europe/Berlin >/dev/null &&
+         $PY '$ROOT/tests/traffic/traffic_ref.py' types.h5 arr-2.h5 --timezone UTC >/dev/null"
 
     # a two-job pipeline runs in order
     job pa edge.h5 pa.h5 Europe/Berlin

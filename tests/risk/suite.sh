@@ -1,7 +1,7 @@
 # The risk kernel's suites (DESIGN.md 4.2); sourced by tests/run_tests.sh, whose helpers
 # (check, expect_fail, mpi, $PY, $W, $ROOT, $LIMIT) they use. Expected values come from
-# tests/risk_ref.py (numpy/scipy, written from the contract), from data with known
-# answers (tests/make_market_case.py plants the backtest exceptions) and from published
+# tests/risk/risk_ref.py (numpy/scipy, written from the contract), from data with known
+# answers (tests/risk/make_market_case.py plants the backtest exceptions) and from published
 # numbers (Basel zones, Kupiec ratios). Each function takes (BIN TAG).
 
 # risk_job NAME INPUT OUTPUT [extra lines]: a job file with one risk step named risk.
@@ -21,7 +21,7 @@ risk_inputs() {
     local c
     for c in planted returns tx nonpd duplicate bad_dates bad_price_nan bad_price_neg bad_shape_prices \
         bad_shape_exposure bad_tx_portfolio bad_tx_asset bad_no_positions; do
-        $PY "$ROOT/tests/make_market_case.py" "rk-$c.h5" --case "$c" || return 1
+        $PY "$ROOT/tests/risk/make_market_case.py" "rk-$c.h5" --case "$c" || return 1
     done
     mpi 2 1 "$HB" gen market -o rk-gen.h5 --assets 40 --days 700 --portfolios 150 --transactions 20k -q &&
         "$HB" gen market -o rk-small.h5 --assets 10 --days 400 --portfolios 5 --seed 3 -q &&
@@ -43,7 +43,7 @@ suite_risk_reference() {
     sed -i 's/^\[job\]$/[job]\nchunk_rows = 4k/' "$p-planted.ini"
     check "risk ($tag): planted case at 2 ranks x 2 threads equals numpy, Monte Carlo by the same stream" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 2 '$bin' run '$p-planted.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-planted.h5 '$p-planted.h5' --write-pnl --mc-exact"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-planted.h5 '$p-planted.h5' --write-pnl --mc-exact"
     check "risk ($tag): planted exceptions are found, zones are Basel's (250 days at 99%)" $PY -c "
 import h5py, numpy as np
 r = h5py.File('$p-planted.h5')['risk']
@@ -70,7 +70,7 @@ assert all(p[x] > 0.3 for x in (1, 2, 3, 4, 5, 6)), p
         "confidence = 0.9, 0.95, 0.99, 0.995" "es_confidence = 0.95, 0.975" "backtest_confidence = 0.95"
     check "risk ($tag): /market/returns input, four VaR and two ES levels equal numpy" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 1 '$bin' run '$p-returns.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-returns.h5 '$p-returns.h5' --confidence 0.9,0.95,0.99,0.995 \
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-returns.h5 '$p-returns.h5' --confidence 0.9,0.95,0.99,0.995 \
              --es-confidence 0.95,0.975 --backtest-confidence 0.95"
 
     local asof
@@ -78,12 +78,12 @@ assert all(p[x] > 0.3 for x in (1, 2, 3, 4, 5, 6)), p
     risk_job "$p-tx" rk-tx.h5 "$p-tx.h5" "as_of = $asof" "window = 300" "backtest_days = 100" "mc_scenarios = 10k"
     check "risk ($tag): exposures from transactions up to as_of at 3 ranks equal numpy" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run '$p-tx.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-tx.h5 '$p-tx.h5' --as-of $asof --window 300 --backtest-days 100 --mc-exact"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-tx.h5 '$p-tx.h5' --as-of $asof --window 300 --backtest-days 100 --mc-exact"
 
     risk_job "$p-gen-e" rk-gen.h5 "$p-gen-e.h5" "positions = exposure" "mc_scenarios = 10k" "window = 300"
     check "risk ($tag): generated market equals numpy" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-gen-e.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-gen.h5 '$p-gen-e.h5' --window 300 --positions exposure --mc-exact"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-gen.h5 '$p-gen-e.h5' --window 300 --positions exposure --mc-exact"
     risk_job "$p-gen-t" rk-gen.h5 "$p-gen-t.h5" "positions = transactions" "mc_scenarios = 10k" "window = 300"
     check "risk ($tag): the transactions path gives the exposure path's numbers" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run '$p-gen-t.ini' -q && $PY -c \"
@@ -103,7 +103,7 @@ suite_risk_montecarlo() {
     risk_job "$p-normal" rk-small.h5 "$p-normal.h5" "window = 250" "backtest_days = 0" "mc_scenarios = 1M"
     check "risk ($tag): Monte Carlo normal VaR and ES within 1% of parametric at 10^6 scenarios" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-normal.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-small.h5 '$p-normal.h5' --window 250 --backtest-days 0 --mc-tol 0.01"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-small.h5 '$p-normal.h5' --window 250 --backtest-days 0 --mc-tol 0.01"
     risk_job "$p-t" rk-small.h5 "$p-t.h5" "window = 250" "backtest_days = 0" "mc_scenarios = 1M" \
         "mc_distribution = t" "mc_dof = 5"
     check "risk ($tag): Student-t ES above normal ES, t VaR above normal at 99%" bash -c \
@@ -118,12 +118,12 @@ assert t.attrs['mc_distribution'] == 't' and t.attrs['mc_dof'] == 5
     check "risk ($tag): more assets than window days: eigen factor, Monte Carlo still matches parametric" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-nonpd.ini' -q &&
          h5dump -a /risk/mc_factor '$p-nonpd.h5' | grep -q eigen &&
-         $PY '$ROOT/tests/risk_ref.py' rk-nonpd.h5 '$p-nonpd.h5' --window 40 --backtest-days 0 --mc-tol 0.03"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-nonpd.h5 '$p-nonpd.h5' --window 40 --backtest-days 0 --mc-tol 0.03"
     risk_job "$p-dup" rk-duplicate.h5 "$p-dup.h5" "window = 200" "backtest_days = 0" "mc_scenarios = 300k"
     check "risk ($tag): a duplicated asset: eigen factor, Monte Carlo still matches parametric" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 2 '$bin' run '$p-dup.ini' -q &&
          h5dump -a /risk/mc_factor '$p-dup.h5' | grep -q eigen &&
-         $PY '$ROOT/tests/risk_ref.py' rk-duplicate.h5 '$p-dup.h5' --window 200 --backtest-days 0 --mc-tol 0.03"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-duplicate.h5 '$p-dup.h5' --window 200 --backtest-days 0 --mc-tol 0.03"
 }
 
 # Bit-identical outputs at 1-4 ranks and 1-2 threads, any chunking, and after kills.

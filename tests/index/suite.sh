@@ -1,6 +1,6 @@
 # The index kernel's suites (DESIGN.md 4.3) and `h5batch query`; sourced by
 # tests/run_tests.sh, whose helpers (check, expect_fail, mpi, $PY, $W, $ROOT, $LIMIT, $HB)
-# they use. Expected values come from tests/index_ref.py, written from the contract with
+# they use. Expected values come from tests/index/index_ref.py, written from the contract with
 # Python's own Unicode database, the pure-Python Snowball stemmers and BM25's formulas,
 # never from an earlier output of h5batch. Each function takes (BIN TAG).
 
@@ -20,7 +20,7 @@ ix_inputs() {
     [ -f ix-inputs.done ] && return 0
     local c
     for c in edge every empty bad_order bad_last bad_first missing_text float_text; do
-        $PY "$ROOT/tests/make_corpus_case.py" "ix-$c.h5" --case "$c" || return 1
+        $PY "$ROOT/tests/index/make_corpus_case.py" "ix-$c.h5" --case "$c" || return 1
     done
     # the default seed: the demo's vocabulary, whose frequent words the queries below use
     mpi 2 2 "$HB" gen corpus -o ix-gen.h5 --docs 6000 --mean-bytes 350 --vocab 20000 -q || return 1
@@ -47,11 +47,11 @@ suite_index_reference() {
     local with_mpi="$(declare -f mpi ix_job ix_run); LIMIT=$LIMIT; PY=$PY"
     check "index ($tag): edge cases at 1 rank, 7 chunks, positions, equal the reference" bash -c \
         "$with_mpi; ix_run $p-edge '$bin' 1 1 4 ix-edge.h5 'positions = true' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-edge.h5 $p-edge.h5 --positions"
+         $PY '$ROOT/tests/index/index_ref.py' index ix-edge.h5 $p-edge.h5 --positions"
     check "index ($tag): edge cases, english stems and stop words, 12-byte tokens, 3 ranks x 2 threads" bash -c \
         "$with_mpi; ix_run $p-stem '$bin' 3 2 3 ix-edge.h5 'positions = true' 'stemmer = english' \
          'stopwords = english' 'max_token_bytes = 12' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-edge.h5 $p-stem.h5 --positions --stemmer english \
+         $PY '$ROOT/tests/index/index_ref.py' index ix-edge.h5 $p-stem.h5 --positions --stemmer english \
              --stopwords english --max-token-bytes 12"
     check "index ($tag): Snowball's own outputs (running -> run, easily -> easili) and no stop words indexed" \
         $PY -c "
@@ -67,14 +67,14 @@ assert ix.attrs['stemmer'] == 'english' and ix.attrs['tokens_stopwords'] >= 4
 "
     check "index ($tag): stop words from a file (comments, case and compatibility forms), 2 ranks" bash -c \
         "$with_mpi; ix_run $p-file '$bin' 2 1 5 ix-edge.h5 'stopwords = ix-stop.txt' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-edge.h5 $p-file.h5 --stopwords ix-stop.txt &&
+         $PY '$ROOT/tests/index/index_ref.py' index ix-edge.h5 $p-file.h5 --stopwords ix-stop.txt &&
          $PY -c \"
 import h5py
 assert h5py.File('$p-file.h5')['index/stopwords'][:].tobytes() == b'finance\\nhello\\nstrasse\\nworld\\n'
 \""
     check "index ($tag): a term in every document: df = N, at 2 ranks x 2 threads" bash -c \
         "$with_mpi; ix_run $p-every '$bin' 2 2 200 ix-every.h5 &&
-         $PY '$ROOT/tests/index_ref.py' index ix-every.h5 $p-every.h5 && $PY -c \"
+         $PY '$ROOT/tests/index/index_ref.py' index ix-every.h5 $p-every.h5 && $PY -c \"
 import h5py
 ix = h5py.File('$p-every.h5')['index']
 t, o = ix['terms'][:].tobytes(), ix['term_offsets'][:]
@@ -83,10 +83,10 @@ assert ix['df'][i] == ix.attrs['n_docs'] == 3000 and 'doc_id' not in ix
 \""
     check "index ($tag): a corpus of no documents at 3 ranks: empty arrays, offsets [0]" bash -c \
         "$with_mpi; ix_run $p-empty '$bin' 3 1 16k ix-empty.h5 'positions = true' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-empty.h5 $p-empty.h5 --positions"
+         $PY '$ROOT/tests/index/index_ref.py' index ix-empty.h5 $p-empty.h5 --positions"
     check "index ($tag): generated corpus (scripts, invalid UTF-8, empty documents), 2 ranks x 2 threads" bash -c \
         "$with_mpi; ix_run $p-gen '$bin' 2 2 150 ix-gen.h5 'positions = true' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-gen.h5 $p-gen.h5 --positions && $PY -c \"
+         $PY '$ROOT/tests/index/index_ref.py' index ix-gen.h5 $p-gen.h5 --positions && $PY -c \"
 import h5py
 a = h5py.File('$p-gen.h5')['index'].attrs
 assert a['invalid_bytes'] > 0 and a['empty_docs'] > 0 and a['tokens_too_long'] > 0, dict(a)
@@ -156,11 +156,11 @@ suite_index_query() {
         qa=$(printf '%q ' $q)
         check "query ($tag): [$q] equals the reference's BM25 ranking (top 25)" bash -c \
             "'$bin' query $p-pos.h5 --json --top 25 $qa >$p-$i.json &&
-             $PY '$ROOT/tests/index_ref.py' query $p-pos.h5 $p-$i.json --top 25 --min-hits 1 $qa"
+             $PY '$ROOT/tests/index/index_ref.py' query $p-pos.h5 $p-$i.json --top 25 --min-hits 1 $qa"
     done
     check "query ($tag): --k1 0.9 --b 0.4 --top 100 equal the reference" bash -c \
         "'$bin' query $p-pos.h5 --json --top 100 --k1 0.9 --b 0.4 gifif '\"luh za\"' >$p-k.json &&
-         $PY '$ROOT/tests/index_ref.py' query $p-pos.h5 $p-k.json --top 100 --k1 0.9 --b 0.4 --min-hits 100 \
+         $PY '$ROOT/tests/index/index_ref.py' query $p-pos.h5 $p-k.json --top 100 --k1 0.9 --b 0.4 --min-hits 100 \
              gifif '\"luh za\"'"
     check "query ($tag): text lines are 'rank doc score', doc being doc_id, as in the JSON" bash -c "
         '$bin' query $p-pos.h5 --top 7 gifif grozi >$p-text.out && $PY -c \"
@@ -174,7 +174,7 @@ assert any(h['doc'] != h['doc_number'] for h in hits)
 \""
     check "query ($tag): stemmed index: 'runs' finds the documents with 'running'; stop words alone find nothing" \
         bash -c "$with_mpi; ix_run $p-stem '$bin' 1 1 16k ix-edge.h5 'stemmer = english' 'stopwords = english' &&
-         '$bin' query $p-stem.h5 --json RUNS >$p-s.json && $PY '$ROOT/tests/index_ref.py' query $p-stem.h5 $p-s.json RUNS &&
+         '$bin' query $p-stem.h5 --json RUNS >$p-s.json && $PY '$ROOT/tests/index/index_ref.py' query $p-stem.h5 $p-s.json RUNS &&
          $PY -c \"
 import json
 h = json.load(open('$p-s.json'))
@@ -184,7 +184,7 @@ assert h['terms'] == ['run'] and [x['doc_number'] for x in h['hits']] == [24], h
         "$with_mpi; ix_run $p-edge '$bin' 1 1 16k ix-edge.h5 'positions = true' &&
          for w in ΣΊΣΥΦΟΣ नमस्ते 東京 cooperate Straße '\"alpha beta\"'; do
              '$bin' query $p-edge.h5 --json \"\$w\" >$p-e.json &&
-             $PY '$ROOT/tests/index_ref.py' query $p-edge.h5 $p-e.json --min-hits 1 \"\$w\" >/dev/null || exit 1
+             $PY '$ROOT/tests/index/index_ref.py' query $p-edge.h5 $p-e.json --min-hits 1 \"\$w\" >/dev/null || exit 1
          done"
     expect_fail "query ($tag): a phrase on an index without positions -> 64" 64 "has no positions" "" \
         "$bin" query "$p-stem.h5" '"running runs"'
@@ -256,7 +256,7 @@ suite_index_jobs() {
     check "index: jobs/index.ini runs, its index has positions and stems" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$ROOT/jobs/index.ini' -q \
          --set index.input=ix-demo/corpus.h5 --set index.output=ix-demo/index.h5 --set job.run_dir=ix-demo/index.run &&
-         $PY '$ROOT/tests/index_ref.py' index ix-demo/corpus.h5 ix-demo/index.h5 --positions --stemmer english \
+         $PY '$ROOT/tests/index/index_ref.py' index ix-demo/corpus.h5 ix-demo/index.h5 --positions --stemmer english \
              --stopwords english"
     $PY - "$ROOT/docs/index.md" >ix-snippet.py <<'PYEOF'
 import re, sys
