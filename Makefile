@@ -1,6 +1,6 @@
-# h5batch build. `make` builds bin/h5batch; `make demo` and `make check` install what is
-# missing first (make deps), then build, then run. Users' CFLAGS, CPPFLAGS and LDFLAGS
-# are kept: the project adds to them.
+# h5batch build. `make` builds bin/h5batch; `make demo` and `make check` check what is
+# installed first (make deps, which installs what is missing only when run as root), then
+# build, then run. Users' CFLAGS, CPPFLAGS and LDFLAGS are kept: the project adds to them.
 
 CC       = mpicc
 # Libraries found through pkg-config; those without a .pc file are named in LIBS_PLAIN.
@@ -25,6 +25,10 @@ OBJ  = $(SRC:%.c=build/%.o)
 AOBJ = $(SRC:%.c=build-asan/%.o)
 LIBOBJ  = $(filter-out build/src/main.o,$(OBJ))
 ALIBOBJ = $(filter-out build-asan/src/main.o,$(AOBJ))
+# The unit tests: one file per area in tests/unit/, linked with the tool's objects.
+UNIT_SRC  = $(sort $(wildcard tests/unit/*.c))
+UNIT_OBJ  = $(UNIT_SRC:%.c=build/%.o)
+UNIT_AOBJ = $(UNIT_SRC:%.c=build-asan/%.o)
 
 NP      ?= 2
 MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
@@ -51,20 +55,23 @@ bin/h5batch-asan: $(AOBJ)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -O1 $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bin/unit_tests: build/tests/unit.o $(LIBOBJ)
+bin/unit_tests: $(UNIT_OBJ) $(LIBOBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bin/unit_tests-asan: build-asan/tests/unit.o $(ALIBOBJ)
+bin/unit_tests-asan: $(UNIT_AOBJ) $(ALIBOBJ)
 	$(CC) $(CFLAGS) -O1 $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@bash scripts/deps.sh
 
-# The whole test suite: unit tests, MPI integration tests at 1-4 ranks against the numpy
-# reference, bad input; then the same suite under ASan + UBSan.
+# The test suite (tests/run_tests.sh): unit tests, each kernel's suite at 1-4 ranks
+# against its Python reference, bad input, faults, Slurm; again under ASan + UBSan, and
+# under valgrind. SUITES="unit traffic" runs those suites only; pass
+# names (plain asan valgrind) choose passes: SUITES="risk plain".
+SUITES ?=
 check: deps
 	@$(MAKE) --no-print-directory all bin/unit_tests asan
-	@bash tests/run_tests.sh
+	@bash tests/run_tests.sh $(SUITES)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -77,4 +84,4 @@ bench: deps
 clean:
 	rm -rf build build-asan bin
 
--include $(OBJ:.o=.d) $(AOBJ:.o=.d) build/tests/unit.d build-asan/tests/unit.d
+-include $(OBJ:.o=.d) $(AOBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(UNIT_AOBJ:.o=.d)

@@ -1,10 +1,13 @@
 /* Unit tests of h5batch's libraries: order statistics, the calendar and time-zone map,
- * option tables, job files and the HDF5 input layer.
+ * option tables, job files and the HDF5 input layer here; each other area in a file of
+ * its own in tests/unit/, with its entry point in unit.h.
  *
  * Every expected value comes from outside the code under test: hand computation (with
  * the arithmetic in the comment), published rules (DST dates), or the C library
  * (timegm, localtime_r, qsort), which shares no logic with the code it checks.
  * Runs as a plain process; nothing here needs MPI. The last line printed is the tally. */
+#include "unit.h"
+
 #include "io/io.h"
 #include "kernels/kernel.h"
 #include "kernels/common/stats.h"
@@ -24,11 +27,11 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- harness ---- */
+/* ---- harness (tests/unit/unit.h) ---- */
 
-static int n_pass, n_fail;
+int n_pass, n_fail;
 
-static int check_(int ok, const char *file, int line, const char *expr)
+int check_(int ok, const char *file, int line, const char *expr)
 {
     if (ok) {
         n_pass++;
@@ -39,10 +42,7 @@ static int check_(int ok, const char *file, int line, const char *expr)
     return ok;
 }
 
-/* A failing check inside a loop also says which input failed. */
-static int checkf_(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int checkf_(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
+int checkf_(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
 {
     if (check_(ok, file, line, expr)) return 1;
     va_list ap;
@@ -53,9 +53,6 @@ static int checkf_(int ok, const char *file, int line, const char *expr, const c
     va_end(ap);
     return 0;
 }
-
-#define CHECK(cond) check_(!!(cond), __FILE__, __LINE__, #cond)
-#define CHECKF(cond, ...) checkf_(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
 
 /* Deterministic so that a failure reproduces (splitmix64). */
 static uint64_t rng_state = 0x243F6A8885A308D3u;

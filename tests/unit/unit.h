@@ -1,0 +1,21 @@
+/* The unit tests' harness, shared by the files of tests/unit/: each check counts as
+ * passed or failed, a failed one prints where it is; main (unit.c) prints the tally.
+ * Each area file has one entry point, called by main. */
+#ifndef HB_TEST_UNIT_H
+#define HB_TEST_UNIT_H
+
+extern int n_pass, n_fail;
+
+int check_(int ok, const char *file, int line, const char *expr);
+/* A failing check inside a loop also says which input failed. */
+int checkf_(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#define CHECK(cond) check_(!!(cond), __FILE__, __LINE__, #cond)
+#define CHECKF(cond, ...) checkf_(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
+
+/* |a - b| within tol (absolute) or within rel of |b| (relative). */
+#define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol))
+#define NEAR_REL(a, b, rel) (fabs((double)(a) - (double)(b)) <= (rel) * fabs((double)(b)))
+
+#endif
