@@ -65,8 +65,8 @@ deps:
 	@bash scripts/deps.sh
 
 # The test suite (tests/run_tests.sh): unit tests, each kernel's suite at 1-4 ranks
-# against its Python reference, bad input, faults, Slurm; again under ASan + UBSan, and
-# under valgrind. SUITES="unit traffic" runs those suites only; pass
+# against its Python reference, bad input, faults, Slurm; again under ASan + UBSan +
+# LeakSanitizer, and under valgrind. SUITES="unit traffic" runs those suites only; pass
 # names (plain asan valgrind) choose passes: SUITES="risk plain".
 SUITES ?=
 check: deps

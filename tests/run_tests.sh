@@ -7,7 +7,7 @@
 # (make bench at SCALE=tiny) are suites too.
 #
 # A suite's tests/NAME/suite.sh defines suite_NAME BIN TAG, called once per pass: TAG
-# plain with BIN bin/h5batch, asan with bin/h5batch-asan (ASan, UBSan),
+# plain with BIN bin/h5batch, asan with bin/h5batch-asan (ASan, UBSan, LeakSanitizer),
 # valgrind with BIN a wrapper that runs bin/h5batch under valgrind; the suite runs what
 # it has for each pass. Files of the older convention, tests/suite_*.sh, which define
 # functions taking (BIN TAG) and add their names to KERNEL_SUITES, are suites as well
@@ -27,7 +27,11 @@ HB_ASAN=$ROOT/bin/h5batch-asan
 LIMIT=${H5BATCH_TEST_TIMEOUT:-180}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0
+# LeakSanitizer is on; tests/lsan.supp names the libraries whose own allocations at exit
+# are not h5batch's to free. The slow unwinder follows stacks through libraries built
+# without frame pointers, so that a library's allocation is recognised as its own.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0:malloc_context_size=40
+export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export H5BATCH_NO_COLOR=1
 W=$(mktemp -d /tmp/h5batch-test.XXXXXX)
