@@ -3,7 +3,7 @@
 # $PY, $W, $ROOT, $LIMIT, $HB) it uses. Expected values come from tests/index/index_ref.py,
 # written from the contract with Python's own Unicode database, the pure-Python Snowball
 # stemmers and BM25's formulas, never from an earlier output of h5batch.
-# suite_index BIN TAG runs what the pass TAG (plain, asan) has.
+# suite_index BIN TAG runs what the pass TAG (plain, asan, valgrind) has.
 
 # The inputs, made once for every pass: hand-made cases and a generated corpus.
 ix_inputs() {
@@ -268,6 +268,26 @@ assert all(int(r[1]) in ids for r in rows), rows
     fault_suite index ix-ft.ini index ix-ft.h5 "stemmer=english"
 }
 
+# Memory errors valgrind sees (bin runs h5batch under valgrind): the tokenizer with
+# stems, stop words and positions on every script of the edge cases, at 1 and 2 ranks
+# with the same bits; `query` (terms, a phrase, JSON); the generator; an error path.
+index_valgrind() {
+    local bin=$1
+    write_job ix-vg index index ix-edge.h5 ix-vg-1.h5 "job.chunk_rows = 5" "positions = true" "stemmer = english" \
+        "stopwords = english" "max_token_bytes = 12"
+    check "valgrind: index job at 1 rank" mpi 1 1 "$bin" run ix-vg.ini -q
+    check "valgrind: index job at 2 ranks x 2 threads, the same bits" bash -c \
+        "mpi 2 2 '$bin' run ix-vg.ini -q --set index.output=ix-vg-2.h5 --set job.run_dir=ix-vg-2.run &&
+         h5diff --exclude-path /provenance ix-vg-1.h5 ix-vg-2.h5"
+    check "valgrind: query, text and JSON, words and a phrase" bash -c \
+        "timeout -k 5 $LIMIT '$bin' query ix-vg-1.h5 --top 5 RUNS hello >ix-vg-q.out &&
+         timeout -k 5 $LIMIT '$bin' query ix-vg-1.h5 --json '\"alpha beta\"' Straße 東京 >ix-vg-q.json &&
+         [ -s ix-vg-q.out ] && $PY -c \"import json; assert json.load(open('ix-vg-q.json'))['hits']\""
+    check "valgrind: gen corpus at 2 ranks" mpi 2 1 "$bin" gen corpus -o ix-vg-gen.h5 --docs 300 -q
+    write_job ix-vgbad index index ix-bad_order.h5 ix-vg-bad.h5
+    check "valgrind: a bad corpus at 2 ranks -> 65" bash -c "mpi 2 1 '$bin' run ix-vgbad.ini -q; [ \$? = 65 ]"
+}
+
 suite_index() {
     local bin=$1 tag=$2
     if ! ix_inputs >"$W/log" 2>&1; then
@@ -282,6 +302,7 @@ suite_index() {
         index_bad "$bin" "$tag"
         [ "$tag" = plain ] && index_jobs "$bin" "$tag"
         ;;
+    valgrind) index_valgrind "$bin" ;;
     esac
 }
 

@@ -3,7 +3,7 @@
 # Expected values come from tests/risk/risk_ref.py (numpy/scipy, written from the
 # contract), from data with known answers (tests/risk/make_market_case.py plants the
 # backtest exceptions) and from published numbers (Basel zones, Kupiec ratios).
-# suite_risk BIN TAG runs what the pass TAG (plain, asan) has.
+# suite_risk BIN TAG runs what the pass TAG (plain, asan, valgrind) has.
 
 # The inputs, made once for every pass.
 risk_inputs() {
@@ -254,6 +254,28 @@ PYEOF
          grep -qE 'green|yellow|red' rk-snippet.out"
 }
 
+# Memory errors valgrind sees (bin runs h5batch under valgrind): every method, the
+# Student-t sampler, transactions and the backtest at 1 and 2 ranks with the same bits;
+# the generator; an error path.
+risk_valgrind() {
+    local bin=$1
+    write_job rk-vg risk risk rk-small.h5 rk-vg-1.h5 "job.chunk_rows = 1k" "window = 100" "backtest_days = 50" \
+        "mc_scenarios = 3k" "mc_distribution = t" "write_pnl = true"
+    check "valgrind: risk job at 1 rank" mpi 1 1 "$bin" run rk-vg.ini -q
+    check "valgrind: risk job at 2 ranks x 2 threads, the same bits" bash -c \
+        "mpi 2 2 '$bin' run rk-vg.ini -q --set risk.output=rk-vg-2.h5 --set job.run_dir=rk-vg-2.run &&
+         h5diff --exclude-path /provenance rk-vg-1.h5 rk-vg-2.h5"
+    write_job rk-vgtx risk risk rk-tx.h5 rk-vgtx-1.h5 "as_of = $(risk_tx_asof)" "window = 100" "backtest_days = 20" \
+        "methods = historical, parametric"
+    check "valgrind: risk from transactions at 1 and 2 ranks, the same bits" bash -c \
+        "mpi 1 1 '$bin' run rk-vgtx.ini -q && mpi 2 1 '$bin' run rk-vgtx.ini -q --set risk.output=rk-vgtx-2.h5 \
+         --set job.run_dir=rk-vgtx-2.run && h5diff --exclude-path /provenance rk-vgtx-1.h5 rk-vgtx-2.h5"
+    check "valgrind: gen market at 2 ranks" mpi 2 1 "$bin" gen market -o rk-vg-gen.h5 --assets 8 --days 120 \
+        --portfolios 4 --transactions 500 -q
+    write_job rk-vgbad risk risk rk-bad_price_nan.h5 rk-vg-bad.h5
+    check "valgrind: a bad risk input at 2 ranks -> 65" bash -c "mpi 2 1 '$bin' run rk-vgbad.ini -q; [ \$? = 65 ]"
+}
+
 suite_risk() {
     local bin=$1 tag=$2
     if ! risk_inputs >"$W/log" 2>&1; then
@@ -268,5 +290,6 @@ suite_risk() {
         risk_bad "$bin" "$tag"
         [ "$tag" = plain ] && risk_jobs "$bin" "$tag"
         ;;
+    valgrind) risk_valgrind "$bin" ;;
     esac
 }

@@ -1,6 +1,6 @@
 # The C unit tests (tests/unit/*.c, built by make as bin/unit_tests and, with ASan, UBSan
-# and LeakSanitizer, as bin/unit_tests-asan), and the checker's own test: a leak made on
-# purpose must be reported. Sourced by tests/run_tests.sh; the
+# and LeakSanitizer, as bin/unit_tests-asan), and the checkers' own tests: a leak and an
+# uninitialised read made on purpose must be reported. Sourced by tests/run_tests.sh; the
 # binary prints its failures and a tally, and exits non-zero when a check failed.
 suite_unit() {
     local tag=$2
@@ -14,6 +14,11 @@ suite_unit() {
             "'$ROOT/bin/unit_tests-asan' --leak-on-purpose >leak.out 2>&1; rc=\$?; [ \$rc != 0 ] &&
              grep -q 'LeakSanitizer: detected memory leaks' leak.out && grep -q 'in hb_malloc' leak.out &&
              [ \"\$(grep -c '^Direct leak\\|^Indirect leak' leak.out)\" = 1 ] && grep -q 'Direct leak of 4242 byte' leak.out"
+        ;;
+    valgrind)
+        check "unit tests (valgrind)" "$W/valgrind" "$ROOT/bin/unit_tests"
+        check "valgrind reports a branch on uninitialised memory made on purpose (exit 9)" bash -c \
+            "'$W/valgrind' '$ROOT/bin/unit_tests' --uninit-on-purpose; [ \$? = 9 ]"
         ;;
     esac
 }
