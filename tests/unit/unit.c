@@ -1733,6 +1733,7 @@ int main(int argc, char **argv)
     test_job_key_before_section();
     test_job_long_step_name();
     test_h5_input();
+    unit_risk();
 
     if (nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) printf("warning: could not remove %s\n", tmpdir);
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -18,4 +18,6 @@ int checkf_(int ok, const char *file, int line, const char *expr, const char *fm
 #define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol))
 #define NEAR_REL(a, b, rel) (fabs((double)(a) - (double)(b)) <= (rel) * fabs((double)(b)))
 
+void unit_risk(void);          /* tests/unit/risk.c: kernels/risk/calc.h */
+
 #endif
