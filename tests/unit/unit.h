@@ -19,5 +19,6 @@ int checkf_(int ok, const char *file, int line, const char *expr, const char *fm
 #define NEAR_REL(a, b, rel) (fabs((double)(a) - (double)(b)) <= (rel) * fabs((double)(b)))
 
 void unit_risk(void);          /* tests/unit/risk.c: kernels/risk/calc.h */
+void unit_rng(void);           /* tests/unit/rng.c: kernels/risk/rng.h */
 
 #endif
