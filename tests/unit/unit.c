@@ -1735,6 +1735,7 @@ int main(int argc, char **argv)
     test_h5_input();
     unit_risk();
     unit_rng();
+    unit_tok();
 
     if (nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) printf("warning: could not remove %s\n", tmpdir);
     printf("%d passed, %d failed\n", n_pass, n_fail);
