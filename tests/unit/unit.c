@@ -5,8 +5,8 @@
  * Every expected value comes from outside the code under test: hand computation (with
  * the arithmetic in the comment), published rules (DST dates), or the C library
  * (timegm, localtime_r, qsort), which shares no logic with the code it checks.
- * Runs as a plain process (MPI is started only by the checkers' own tests at the end).
- * The last line printed is the tally. */
+ * Runs as a plain process (the checkpoint tests start MPI as a singleton). The last line
+ * printed is the tally. */
 #include "unit.h"
 
 #include "io/io.h"
@@ -1736,6 +1736,7 @@ int main(int argc, char **argv)
     unit_risk();
     unit_rng();
     unit_tok();
+    unit_ckpt(tmpdir);
 
     if (nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) printf("warning: could not remove %s\n", tmpdir);
     printf("%d passed, %d failed\n", n_pass, n_fail);
