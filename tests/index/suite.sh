@@ -283,7 +283,9 @@ index_valgrind() {
         "timeout -k 5 $LIMIT '$bin' query ix-vg-1.h5 --top 5 RUNS hello >ix-vg-q.out &&
          timeout -k 5 $LIMIT '$bin' query ix-vg-1.h5 --json '\"alpha beta\"' Straße 東京 >ix-vg-q.json &&
          [ -s ix-vg-q.out ] && $PY -c \"import json; assert json.load(open('ix-vg-q.json'))['hits']\""
-    check "valgrind: gen corpus at 2 ranks" mpi 2 1 "$bin" gen corpus -o ix-vg-gen.h5 --docs 300 -q
+    check "valgrind: gen corpus at 2 ranks, the file of 1 rank" bash -c \
+        "mpi 2 1 '$bin' gen corpus -o ix-vg-gen.h5 --docs 300 -q &&
+         '$HB' gen corpus -o ix-vg-gen-1.h5 --docs 300 -q && h5diff ix-vg-gen-1.h5 ix-vg-gen.h5"
     write_job ix-vgbad index index ix-bad_order.h5 ix-vg-bad.h5
     check "valgrind: a bad corpus at 2 ranks -> 65" bash -c "mpi 2 1 '$bin' run ix-vgbad.ini -q; [ \$? = 65 ]"
 }

@@ -270,8 +270,9 @@ risk_valgrind() {
     check "valgrind: risk from transactions at 1 and 2 ranks, the same bits" bash -c \
         "mpi 1 1 '$bin' run rk-vgtx.ini -q && mpi 2 1 '$bin' run rk-vgtx.ini -q --set risk.output=rk-vgtx-2.h5 \
          --set job.run_dir=rk-vgtx-2.run && h5diff --exclude-path /provenance rk-vgtx-1.h5 rk-vgtx-2.h5"
-    check "valgrind: gen market at 2 ranks" mpi 2 1 "$bin" gen market -o rk-vg-gen.h5 --assets 8 --days 120 \
-        --portfolios 4 --transactions 500 -q
+    local g="gen market --assets 8 --days 120 --portfolios 4 --transactions 500 -q"
+    check "valgrind: gen market at 2 ranks, the file of 1 rank" bash -c \
+        "mpi 2 1 '$bin' $g -o rk-vg-gen.h5 && '$HB' $g -o rk-vg-gen-1.h5 && h5diff rk-vg-gen-1.h5 rk-vg-gen.h5"
     write_job rk-vgbad risk risk rk-bad_price_nan.h5 rk-vg-bad.h5
     check "valgrind: a bad risk input at 2 ranks -> 65" bash -c "mpi 2 1 '$bin' run rk-vgbad.ini -q; [ \$? = 65 ]"
 }

@@ -128,7 +128,9 @@ traffic_valgrind() {
     check "valgrind: traffic job at 2 ranks x 2 threads" bash -c \
         "mpi 2 2 '$bin' run vg.ini -q --set aggregate.output=vg-2.h5 --set job.run_dir=vg2.run &&
          h5diff --exclude-path /provenance vg-1.h5 vg-2.h5"
-    check "valgrind: gen traffic at 2 ranks" mpi 2 1 "$bin" gen traffic -o vg-gen.h5 --rows 50k --segments 20 -q
+    check "valgrind: gen traffic at 2 ranks, the file of 1 rank" bash -c \
+        "mpi 2 1 '$bin' gen traffic -o vg-gen.h5 --rows 50k --segments 20 -q &&
+         '$HB' gen traffic -o vg-gen-1.h5 --rows 50k --segments 20 -q && h5diff vg-gen-1.h5 vg-gen.h5"
     job vgbad unequal.h5 vg-bad.h5 UTC
     check "valgrind: a bad input at 2 ranks" bash -c "mpi 2 1 '$bin' run vgbad.ini -q; [ \$? = 65 ]"
 }
