@@ -152,7 +152,10 @@ for ps in "${PASSES[@]}"; do
         ;;
     esac
     for s in "${SUITE_ORDER[@]}"; do
-        wanted "$s" && [[ " ${SUITE_PASSES[$s]} " == *" $ps "* ]] && "${SUITE_FN[$s]}" "$bin" "$ps"
+        wanted "$s" && [[ " ${SUITE_PASSES[$s]} " == *" $ps "* ]] || continue
+        t0=$SECONDS
+        "${SUITE_FN[$s]}" "$bin" "$ps"
+        echo "# $s ($ps): $((SECONDS - t0)) s"
     done
 done
 echo "$pass passed, $fail failed"
