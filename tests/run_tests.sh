@@ -29,8 +29,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 # LeakSanitizer is on; tests/lsan.supp names the libraries whose own allocations at exit
 # are not h5batch's to free. The slow unwinder follows stacks through libraries built
-# without frame pointers, so that a library's allocation is recognised as its own.
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0:malloc_context_size=40
+# without frame pointers, so that a library's allocation is recognised as its own; the
+# ASan pass preloads tests/lsan_keep_modules.c, so that Open MPI's components stay mapped.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0:malloc_context_size=40:verify_asan_link_order=0
 export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export H5BATCH_NO_COLOR=1
@@ -141,6 +142,10 @@ for ps in "${PASSES[@]}"; do
             not_ok "sanitizer build missing (make asan)"
             continue
         fi
+        if ! cc -shared -fPIC -o "$W/lsan_keep_modules.so" "$ROOT/tests/lsan_keep_modules.c" >"$W/log" 2>&1; then
+            not_ok "building tests/lsan_keep_modules.c for the ASan pass"
+            continue
+        fi
         bin=$HB_ASAN
         ;;
     valgrind)
@@ -151,12 +156,14 @@ for ps in "${PASSES[@]}"; do
         bin=$VG
         ;;
     esac
+    [ "$ps" = asan ] && export LD_PRELOAD=$W/lsan_keep_modules.so
     for s in "${SUITE_ORDER[@]}"; do
         wanted "$s" && [[ " ${SUITE_PASSES[$s]} " == *" $ps "* ]] || continue
         t0=$SECONDS
         "${SUITE_FN[$s]}" "$bin" "$ps"
         echo "# $s ($ps): $((SECONDS - t0)) s"
     done
+    unset LD_PRELOAD
 done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
