@@ -9,15 +9,19 @@
 # A suite's tests/NAME/suite.sh defines suite_NAME BIN TAG, called once per pass: TAG
 # plain with BIN bin/h5batch, asan with bin/h5batch-asan (ASan, UBSan, LeakSanitizer),
 # valgrind with BIN a wrapper that runs bin/h5batch under valgrind; the suite runs what
-# it has for each pass. Files of the older convention, tests/suite_*.sh, which define
-# functions taking (BIN TAG) and add their names to KERNEL_SUITES, are suites as well
-# (named after the file), run in the plain and the asan pass.
+# it has for each pass. A new kernel's tests are one new folder, tests/NAME/ with suite.sh
+# (suite_NAME), its reference and its cases; nothing else changes. Files of the older
+# convention, tests/suite_*.sh, which define functions taking (BIN TAG) and add their
+# names to KERNEL_SUITES, are suites as well (named after the file), run in the plain
+# and the asan pass.
 #
 #   tests/run_tests.sh [WORD...]   (or make check SUITES="WORD...")
 # runs the suites named (unit driver traffic risk index faults slurm bench ..., or
 # `kernels` for every kernel's suite) in the passes named (plain asan valgrind); no
 # suite named means all suites, no pass named all passes: `unit traffic` runs both in
-# every pass, `asan` every suite's ASan pass, `risk plain` the risk suite alone.
+# every pass, `asan` every suite's ASan pass, `risk plain` the risk suite alone. The old
+# harness's names still work: reference, ranks, bad_input run traffic; cli, run_dir,
+# readme run driver. A suite's lines are followed by `# SUITE (PASS): N s`.
 # Every MPI command runs under a timeout: a hang is a failure.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -106,6 +110,10 @@ WANT=()
 WORDS=("$@")
 [ $# = 0 ] && WORDS=(${SUITES:-})
 for w in "${WORDS[@]}"; do
+    case $w in # the old harness's names of what are now parts of the traffic and driver suites
+    reference | ranks | bad_input) w=traffic ;;
+    cli | run_dir | readme) w=driver ;;
+    esac
     case $w in
     plain | asan | valgrind) [[ " ${PASSES[*]} " == *" $w "* ]] || PASSES+=("$w") ;;
     kernels) WANT+=("${KERNELS[@]}") ;;
