@@ -6,7 +6,7 @@ document and collection frequencies (Spark): what h5batch's index kernel writes 
 corpus is converted once, outside the timing, to Parquet (doc int64, text string) with
 the text already normalized the way h5batch's tokenizer does it (docs/index.md,
 Tokenizer 1-2): each stretch between invalid UTF-8 bytes goes through NFKC_Casefold
-(tests/index_ref.py), and the stretches are joined with U+FFFD, which is not a letter,
+(tests/index/index_ref.py), and the stretches are joined with U+FFFD, which is not a letter,
 mark or number. A peer then only has to cut maximal runs of \\p{L}\\p{M}\\p{N} and drop
 tokens over 64 bytes. Normalizing is a large part of h5batch's work, and the peers do
 it untimed, which favours them. tantivy builds an index (frequencies, no positions,
@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 from peer_result import finish
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "index"))
 from index_ref import INVALID_RE, nfkc_casefold  # noqa: E402  the tokenizer's reference
 
 TOKEN = r"[\p{L}\p{M}\p{N}]+"    # a token; Rust regex and Java Pattern read it alike

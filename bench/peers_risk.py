@@ -13,7 +13,7 @@ Then its answers are compared with h5batch's /risk (a disagreement exits 1):
   - Monte Carlo: numpy draws other normals than h5batch's Philox stream, so the check is
     statistical: h5batch's VaR must lie between numpy's order statistics at ranks
     k -/+ 6 sqrt(n c (1 - c)) (a distribution-free interval for the true quantile), and
-    its ES within 6 sqrt(2) standard errors of numpy's. (tests/risk_ref.py checks the
+    its ES within 6 sqrt(2) standard errors of numpy's. (tests/risk/risk_ref.py checks the
     exact stream to 1e-8.)
 
   python peers_risk.py mc INPUT.h5 SCENARIOS H5BATCH_OUTPUT.h5

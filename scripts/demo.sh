@@ -17,7 +17,7 @@ mpirun -n "$np" bin/h5batch run jobs/traffic.ini \
     --set "aggregate.input=$dir/traffic.h5" --set "aggregate.output=$dir/traffic-summary.h5" \
     --set "job.run_dir=$dir/traffic.run"
 echo
-/usr/bin/python3 tests/traffic_summary.py "$dir/traffic-summary.h5" --top 5
+/usr/bin/python3 tests/traffic/traffic_summary.py "$dir/traffic-summary.h5" --top 5
 
 if [ ! -f "$dir/market.h5" ]; then
     echo
@@ -30,14 +30,14 @@ echo "== running jobs/risk.ini on $np ranks"
 mpirun -n "$np" bin/h5batch run jobs/risk.ini \
     --set "risk.input=$dir/market.h5" --set "risk.output=$dir/risk.h5" --set "job.run_dir=$dir/risk.run"
 echo
-/usr/bin/python3 tests/risk_summary.py "$dir/risk.h5" --top 5
+/usr/bin/python3 tests/risk/risk_summary.py "$dir/risk.h5" --top 5
 echo
 echo "== running jobs/risk-from-transactions.ini on $np ranks (the book, then positions rebuilt from trades)"
 mpirun -n "$np" bin/h5batch run jobs/risk-from-transactions.ini \
     --set "book.input=$dir/market.h5" --set "book.output=$dir/risk-book.h5" \
     --set "rebuilt.input=$dir/market.h5" --set "rebuilt.output=$dir/risk-rebuilt.h5" \
     --set "job.run_dir=$dir/risk-from-transactions.run"
-/usr/bin/python3 tests/risk_summary.py "$dir/risk-rebuilt.h5" --top 5
+/usr/bin/python3 tests/risk/risk_summary.py "$dir/risk-rebuilt.h5" --top 5
 /usr/bin/python3 - "$dir/risk-book.h5" "$dir/risk-rebuilt.h5" <<'PYEOF'
 import sys, h5py, numpy as np
 book, rebuilt = (h5py.File(p, "r")["risk"] for p in sys.argv[1:])

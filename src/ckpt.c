@@ -64,6 +64,11 @@ static int read_manifest(const char *dir, entry *e, int max)
             hb_warn("%s: unreadable line '%.60s'; ignoring the rest", path, line);
             break;
         }
+        /* only a file of the run directory itself: never restore from, nor delete, another */
+        if (strchr(e[n].file, '/') || strcmp(e[n].file, ".") == 0 || strcmp(e[n].file, "..") == 0) {
+            hb_warn("%s: line names '%s', not a file of the run directory; ignoring it", path, e[n].file);
+            continue;
+        }
         e[n].seq = seq, e[n].size = size, e[n].hash = hash;
         n++;
     }

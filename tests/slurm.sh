@@ -1,6 +1,7 @@
 # End-to-end tests on a real single-node Slurm cluster (tests/slurm_cluster.sh); sourced
-# by run_tests.sh, whose helpers (check, not_ok, job, $HB, $ROOT, $W) it uses. Skipped
-# with a message where the machine cannot run Slurm; in CI (CI=true) that is a failure.
+# by run_tests.sh, whose helpers (tests/lib.sh: check, not_ok, job; $HB, $ROOT, $W) and
+# traffic inputs it uses. Skipped with a message where the machine cannot run Slurm (it
+# needs root); in CI (CI=true) that is a failure.
 
 # slurm_wait JOBID STATE SECONDS: waits until the job is in STATE (0) or time runs out (1).
 slurm_wait() {
@@ -16,6 +17,15 @@ slurm_wait() {
 }
 
 slurm_field() { scontrol show job "$1" | grep -o "$2=[^ ]*" | head -1 | cut -d= -f2; }
+export -f slurm_wait slurm_field
+
+# ft.h5.ref.h5, the uninterrupted traffic run the outputs are compared with, unless the
+# faults suite has made it already.
+slurm_reference() {
+    [ -f ft.h5.ref.h5 ] && return 0
+    job slref gen.h5 ft.h5.ref.h5 Europe/Berlin "job.chunk_rows = 5k"
+    mpi 2 1 "$HB" run slref.ini -q
+}
 
 suite_slurm() {
     local dir=$W/slurm
@@ -30,13 +40,13 @@ suite_slurm() {
         return
     fi
     ok "slurm: single-node cluster (munged, slurmctld, slurmd) is up"
+    slurm_reference >"$W/log" 2>&1 || not_ok "slurm: the uninterrupted reference run"
     export SLURM_CONF=$dir/slurm.conf PATH=$PATH:/usr/sbin
     export H5BATCH=$HB H5BATCH_SLURM=$ROOT/slurm
     local sb=$ROOT/slurm/h5batch.sbatch
 
     # the demo's traffic job through sbatch gives mpirun's output
-    job sl gen.h5 sl.h5 Europe/Berlin
-    sed -i 's/^\[job\]$/[job]\nchunk_rows = 5k/' sl.ini
+    job sl gen.h5 sl.h5 Europe/Berlin "job.chunk_rows = 5k"
     check "slurm: sbatch --wait of the traffic job gives the same output as mpirun" bash -c \
         "sbatch --wait --chdir='$W' --ntasks=2 '$sb' sl.ini >/dev/null &&
          h5diff --exclude-path /provenance sl.h5 ft.h5.ref.h5"
@@ -52,7 +62,7 @@ suite_slurm() {
         slurm_wait "$id" PENDING 60 && scontrol update JobId="$id" StartTime=now
     fi
     check "slurm: a job sent USR1 checkpoints, exits 75, requeues itself and completes" bash -c \
-        "$(declare -f slurm_wait); W='$W'; slurm_wait $id COMPLETED 90 && grep -q 'requeueing job $id' long-$id.out &&
+        "slurm_wait $id COMPLETED 90 && grep -q 'requeueing job $id' long-$id.out &&
          grep -q 'Exit code: *75' long-$id.out"
     check "slurm: ... with output bit-identical to an uninterrupted run" \
         h5diff --exclude-path /provenance sl.h5 ft.h5.ref.h5
@@ -69,8 +79,8 @@ suite_slurm() {
     check "slurm: an array of 3 tasks completes, one output per window" bash -c \
         "sbatch --wait --chdir='$W' --array=0-2 '$ROOT/slurm/h5batch-array.sbatch' sl.ini windows.txt >/dev/null &&
          h5diff --exclude-path /provenance arr-1.h5 ft.h5.ref.h5 &&
-         $PY '$ROOT/tests/traffic_ref.py' edge.h5 arr-0.h5 --timezone Europe/Berlin >/dev/null &&
-         $PY '$ROOT/tests/traffic_ref.py' types.h5 arr-2.h5 --timezone UTC >/dev/null"
+         $PY '$ROOT/tests/traffic/traffic_ref.py' edge.h5 arr-0.h5 --timezone Europe/Berlin >/dev/null &&
+         $PY '$ROOT/tests/traffic/traffic_ref.py' types.h5 arr-2.h5 --timezone UTC >/dev/null"
 
     # a two-job pipeline runs in order
     job pa edge.h5 pa.h5 Europe/Berlin
@@ -80,7 +90,7 @@ suite_slurm() {
     a=$(echo "$ids" | sed -n 1p)
     b=$(echo "$ids" | sed -n 2p)
     check "slurm: a two-job dependency pipeline completes in order ($a then $b)" bash -c \
-        "$(declare -f slurm_wait slurm_field); W='$W'; slurm_wait $b COMPLETED 90 &&
+        "slurm_wait $b COMPLETED 90 &&
          [ \"\$(slurm_field $a JobState)\" = COMPLETED ] && [ -f pa.h5 ] && [ -f pb.h5 ] &&
          [[ \"\$(slurm_field $b StartTime)\" > \"\$(slurm_field $a EndTime)\" ||
             \"\$(slurm_field $b StartTime)\" == \"\$(slurm_field $a EndTime)\" ]]"
@@ -89,7 +99,7 @@ suite_slurm() {
     job bad tiny.h5 bad.h5 UTC "percentile = 50"
     id=$(sbatch --parsable --chdir="$W" --ntasks=1 --job-name=bad "$sb" bad.ini)
     check "slurm: a bad job file ends FAILED, error in its log, not requeued" bash -c \
-        "$(declare -f slurm_wait slurm_field); W='$W'; slurm_wait $id FAILED 60 &&
+        "slurm_wait $id FAILED 60 &&
          grep -q \"h5batch: error: bad.ini:9: unknown key 'percentile'\" bad-$id.out &&
          [ \"\$(slurm_field $id Restarts)\" = 0 ] && [ \"\$(slurm_field $id ExitCode)\" = 78:0 ]"
 

@@ -1,27 +1,17 @@
-# The risk kernel's suites (DESIGN.md 4.2); sourced by tests/run_tests.sh, whose helpers
-# (check, expect_fail, mpi, $PY, $W, $ROOT, $LIMIT) they use. Expected values come from
-# tests/risk_ref.py (numpy/scipy, written from the contract), from data with known
-# answers (tests/make_market_case.py plants the backtest exceptions) and from published
-# numbers (Basel zones, Kupiec ratios). Each function takes (BIN TAG).
+# The risk kernel's suite (DESIGN.md 4.2); sourced by tests/run_tests.sh, whose helpers
+# (tests/lib.sh: check, expect_fail, mpi, write_job; $PY, $W, $ROOT, $LIMIT, $HB) it uses.
+# Expected values come from tests/risk/risk_ref.py (numpy/scipy, written from the
+# contract), from data with known answers (tests/risk/make_market_case.py plants the
+# backtest exceptions) and from published numbers (Basel zones, Kupiec ratios).
+# suite_risk BIN TAG runs what the pass TAG (plain, asan, valgrind) has.
 
-# risk_job NAME INPUT OUTPUT [extra lines]: a job file with one risk step named risk.
-risk_job() {
-    local name=$1 in=$2 out=$3
-    shift 3
-    {
-        printf '[job]\nrun_dir = %s.run\n\n[step risk]\nkernel = risk\n' "$name"
-        printf 'input = %s\noutput = %s\n' "$in" "$out"
-        for l in "$@"; do printf '%s\n' "$l"; done
-    } >"$name.ini"
-}
-
-# The inputs, made once for both passes.
+# The inputs, made once for every pass.
 risk_inputs() {
     [ -f risk-inputs.done ] && return 0
     local c
     for c in planted returns tx nonpd duplicate bad_dates bad_price_nan bad_price_neg bad_shape_prices \
         bad_shape_exposure bad_tx_portfolio bad_tx_asset bad_no_positions; do
-        $PY "$ROOT/tests/make_market_case.py" "rk-$c.h5" --case "$c" || return 1
+        $PY "$ROOT/tests/risk/make_market_case.py" "rk-$c.h5" --case "$c" || return 1
     done
     mpi 2 1 "$HB" gen market -o rk-gen.h5 --assets 40 --days 700 --portfolios 150 --transactions 20k -q &&
         "$HB" gen market -o rk-small.h5 --assets 10 --days 400 --portfolios 5 --seed 3 -q &&
@@ -32,18 +22,14 @@ risk_inputs() {
 risk_tx_asof() { $PY -c "import h5py; print(h5py.File('rk-tx.h5')['market/dates'][450])"; }
 
 # Every statistic against the numpy/scipy reference, and the planted answers.
-suite_risk_reference() {
+risk_reference() {
     local bin=$1 tag=$2
     local p="rk-ref-$tag"
-    if ! risk_inputs >"$W/log" 2>&1; then
-        not_ok "risk ($tag): making the inputs"
-        return
-    fi
-    risk_job "$p-planted" rk-planted.h5 "$p-planted.h5" "write_pnl = true" "mc_scenarios = 20k"
-    sed -i 's/^\[job\]$/[job]\nchunk_rows = 4k/' "$p-planted.ini"
+    write_job "$p-planted" risk risk rk-planted.h5 "$p-planted.h5" "job.chunk_rows = 4k" "write_pnl = true" \
+        "mc_scenarios = 20k"
     check "risk ($tag): planted case at 2 ranks x 2 threads equals numpy, Monte Carlo by the same stream" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 2 '$bin' run '$p-planted.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-planted.h5 '$p-planted.h5' --write-pnl --mc-exact"
+        "mpi 2 2 '$bin' run '$p-planted.ini' -q &&
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-planted.h5 '$p-planted.h5' --write-pnl --mc-exact"
     check "risk ($tag): planted exceptions are found, zones are Basel's (250 days at 99%)" $PY -c "
 import h5py, numpy as np
 r = h5py.File('$p-planted.h5')['risk']
@@ -66,27 +52,27 @@ assert p[7] < 1e-6 and p[10] < 1e-3, p  # one cluster of 7, pairs of 10
 assert all(p[x] > 0.3 for x in (1, 2, 3, 4, 5, 6)), p
 "
 
-    risk_job "$p-returns" rk-returns.h5 "$p-returns.h5" "methods = historical, parametric" \
+    write_job "$p-returns" risk risk rk-returns.h5 "$p-returns.h5" "methods = historical, parametric" \
         "confidence = 0.9, 0.95, 0.99, 0.995" "es_confidence = 0.95, 0.975" "backtest_confidence = 0.95"
     check "risk ($tag): /market/returns input, four VaR and two ES levels equal numpy" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 1 '$bin' run '$p-returns.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-returns.h5 '$p-returns.h5' --confidence 0.9,0.95,0.99,0.995 \
+        "mpi 1 1 '$bin' run '$p-returns.ini' -q &&
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-returns.h5 '$p-returns.h5' --confidence 0.9,0.95,0.99,0.995 \
              --es-confidence 0.95,0.975 --backtest-confidence 0.95"
 
     local asof
     asof=$(risk_tx_asof)
-    risk_job "$p-tx" rk-tx.h5 "$p-tx.h5" "as_of = $asof" "window = 300" "backtest_days = 100" "mc_scenarios = 10k"
+    write_job "$p-tx" risk risk rk-tx.h5 "$p-tx.h5" "as_of = $asof" "window = 300" "backtest_days = 100" "mc_scenarios = 10k"
     check "risk ($tag): exposures from transactions up to as_of at 3 ranks equal numpy" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run '$p-tx.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-tx.h5 '$p-tx.h5' --as-of $asof --window 300 --backtest-days 100 --mc-exact"
+        "mpi 3 1 '$bin' run '$p-tx.ini' -q &&
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-tx.h5 '$p-tx.h5' --as-of $asof --window 300 --backtest-days 100 --mc-exact"
 
-    risk_job "$p-gen-e" rk-gen.h5 "$p-gen-e.h5" "positions = exposure" "mc_scenarios = 10k" "window = 300"
+    write_job "$p-gen-e" risk risk rk-gen.h5 "$p-gen-e.h5" "positions = exposure" "mc_scenarios = 10k" "window = 300"
     check "risk ($tag): generated market equals numpy" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-gen-e.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-gen.h5 '$p-gen-e.h5' --window 300 --positions exposure --mc-exact"
-    risk_job "$p-gen-t" rk-gen.h5 "$p-gen-t.h5" "positions = transactions" "mc_scenarios = 10k" "window = 300"
+        "mpi 2 1 '$bin' run '$p-gen-e.ini' -q &&
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-gen.h5 '$p-gen-e.h5' --window 300 --positions exposure --mc-exact"
+    write_job "$p-gen-t" risk risk rk-gen.h5 "$p-gen-t.h5" "positions = transactions" "mc_scenarios = 10k" "window = 300"
     check "risk ($tag): the transactions path gives the exposure path's numbers" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run '$p-gen-t.ini' -q && $PY -c \"
+        "mpi 3 1 '$bin' run '$p-gen-t.ini' -q && $PY -c \"
 import h5py, numpy as np
 a, b = h5py.File('$p-gen-e.h5')['risk'], h5py.File('$p-gen-t.h5')['risk']
 assert a.attrs['positions'] == 'exposure' and b.attrs['positions'] == 'transactions'
@@ -96,55 +82,51 @@ for k in a:
 }
 
 # Monte Carlo against the parametric model, fat tails, singular covariances.
-suite_risk_montecarlo() {
+risk_montecarlo() {
     local bin=$1 tag=$2
     local p="rk-mc-$tag"
-    risk_inputs >"$W/log" 2>&1 || return
-    risk_job "$p-normal" rk-small.h5 "$p-normal.h5" "window = 250" "backtest_days = 0" "mc_scenarios = 1M"
+    write_job "$p-normal" risk risk rk-small.h5 "$p-normal.h5" "window = 250" "backtest_days = 0" "mc_scenarios = 1M"
     check "risk ($tag): Monte Carlo normal VaR and ES within 1% of parametric at 10^6 scenarios" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-normal.ini' -q &&
-         $PY '$ROOT/tests/risk_ref.py' rk-small.h5 '$p-normal.h5' --window 250 --backtest-days 0 --mc-tol 0.01"
-    risk_job "$p-t" rk-small.h5 "$p-t.h5" "window = 250" "backtest_days = 0" "mc_scenarios = 1M" \
+        "mpi 2 1 '$bin' run '$p-normal.ini' -q &&
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-small.h5 '$p-normal.h5' --window 250 --backtest-days 0 --mc-tol 0.01"
+    write_job "$p-t" risk risk rk-small.h5 "$p-t.h5" "window = 250" "backtest_days = 0" "mc_scenarios = 1M" \
         "mc_distribution = t" "mc_dof = 5"
     check "risk ($tag): Student-t ES above normal ES, t VaR above normal at 99%" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-t.ini' -q && $PY -c \"
+        "mpi 2 1 '$bin' run '$p-t.ini' -q && $PY -c \"
 import h5py
 n, t = h5py.File('$p-normal.h5')['risk'], h5py.File('$p-t.h5')['risk']
 assert (t['es_montecarlo'][:] > 1.05 * n['es_montecarlo'][:]).all()
 assert (t['var_montecarlo'][:, 1] > n['var_montecarlo'][:, 1]).all()
 assert t.attrs['mc_distribution'] == 't' and t.attrs['mc_dof'] == 5
 \""
-    risk_job "$p-nonpd" rk-nonpd.h5 "$p-nonpd.h5" "window = 40" "backtest_days = 0" "mc_scenarios = 300k"
+    write_job "$p-nonpd" risk risk rk-nonpd.h5 "$p-nonpd.h5" "window = 40" "backtest_days = 0" "mc_scenarios = 300k"
     check "risk ($tag): more assets than window days: eigen factor, Monte Carlo still matches parametric" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-nonpd.ini' -q &&
+        "mpi 2 1 '$bin' run '$p-nonpd.ini' -q &&
          h5dump -a /risk/mc_factor '$p-nonpd.h5' | grep -q eigen &&
-         $PY '$ROOT/tests/risk_ref.py' rk-nonpd.h5 '$p-nonpd.h5' --window 40 --backtest-days 0 --mc-tol 0.03"
-    risk_job "$p-dup" rk-duplicate.h5 "$p-dup.h5" "window = 200" "backtest_days = 0" "mc_scenarios = 300k"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-nonpd.h5 '$p-nonpd.h5' --window 40 --backtest-days 0 --mc-tol 0.03"
+    write_job "$p-dup" risk risk rk-duplicate.h5 "$p-dup.h5" "window = 200" "backtest_days = 0" "mc_scenarios = 300k"
     check "risk ($tag): a duplicated asset: eigen factor, Monte Carlo still matches parametric" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 2 '$bin' run '$p-dup.ini' -q &&
+        "mpi 1 2 '$bin' run '$p-dup.ini' -q &&
          h5dump -a /risk/mc_factor '$p-dup.h5' | grep -q eigen &&
-         $PY '$ROOT/tests/risk_ref.py' rk-duplicate.h5 '$p-dup.h5' --window 200 --backtest-days 0 --mc-tol 0.03"
+         $PY '$ROOT/tests/risk/risk_ref.py' rk-duplicate.h5 '$p-dup.h5' --window 200 --backtest-days 0 --mc-tol 0.03"
 }
 
 # Bit-identical outputs at 1-4 ranks and 1-2 threads, any chunking, and after kills.
-suite_risk_ranks() {
+risk_ranks() {
     local bin=$1 tag=$2 n th
-    [ "$tag" = plain ] || return 0
-    risk_inputs >"$W/log" 2>&1 || return
-    risk_job rk-rk rk-gen.h5 rk-rk-1-1.h5 "positions = transactions" "mc_scenarios = 20k" "window = 300" \
-        "mc_distribution = t" "write_pnl = true"
-    sed -i 's/^\[job\]$/[job]\nchunk_rows = 2k/' rk-rk.ini
+    write_job rk-rk risk risk rk-gen.h5 rk-rk-1-1.h5 "job.chunk_rows = 2k" "positions = transactions" \
+        "mc_scenarios = 20k" "window = 300" "mc_distribution = t" "write_pnl = true"
     check "risk ranks: 1 rank, 1 thread" mpi 1 1 "$bin" run rk-rk.ini -q
     for n in 1 2 3 4; do
         for th in 1 2; do
             [ "$n$th" = 11 ] && continue
             check "risk ranks: $n ranks x $th threads is bit-identical" bash -c \
-                "$(declare -f mpi); LIMIT=$LIMIT; mpi $n $th '$bin' run rk-rk.ini -q --set risk.output=rk-rk-$n-$th.h5 \
+                "mpi $n $th '$bin' run rk-rk.ini -q --set risk.output=rk-rk-$n-$th.h5 \
                  --set job.run_dir=rk-rk-$n-$th.run && h5diff --exclude-path /provenance rk-rk-1-1.h5 rk-rk-$n-$th.h5"
         done
     done
     check "risk ranks: chunk_rows 10k gives the bits of 2k" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 2 '$bin' run rk-rk.ini -q --set job.chunk_rows=10k \
+        "mpi 3 2 '$bin' run rk-rk.ini -q --set job.chunk_rows=10k \
          --set risk.output=rk-rk-10k.h5 --set job.run_dir=rk-rk-10k.run &&
          h5diff --exclude-path /provenance rk-rk-1-1.h5 rk-rk-10k.h5"
     local every="--set job.checkpoint_interval=0.001s --set job.run_dir=rk-kill.run --set risk.output=rk-kill.h5"
@@ -152,10 +134,10 @@ suite_risk_ranks() {
         mpi 3 1 "$bin" run rk-rk.ini -q $every >"$W/log" 2>&1
     check "risk ranks: rank 1 of 3 killed after 3 chunks left a checkpoint" grep -q ckpt- rk-kill.run/manifest
     check "risk ranks: resumed at 2 ranks x 2 threads, bit-identical (checkpointed top-k sets and records)" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 2 '$bin' run rk-rk.ini $every >rk-kill.log 2>&1 &&
+        "mpi 2 2 '$bin' run rk-rk.ini $every >rk-kill.log 2>&1 &&
          grep -q 'resuming from checkpoint' rk-kill.log && h5diff --exclude-path /provenance rk-rk-1-1.h5 rk-kill.h5"
     check "gen market: same file at 1 and 3 ranks" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 1 '$bin' gen market -o rk-g1.h5 --assets 30 --days 300 --portfolios 20 \
+        "mpi 1 1 '$bin' gen market -o rk-g1.h5 --assets 30 --days 300 --portfolios 20 \
          --transactions 5k -q && mpi 3 2 '$bin' gen market -o rk-g3.h5 --assets 30 --days 300 --portfolios 20 \
          --transactions 5k -q && h5diff rk-g1.h5 rk-g3.h5"
     check "gen market: weekdays ascending, positive prices, exposure = transactions' positions x last price" $PY -c "
@@ -177,65 +159,64 @@ assert np.median(((r - r.mean(0)) ** 4).mean(0) / r.var(0) ** 2) > 3.5  # fat ta
 }
 
 # Bad input and bad options: the contract's exit codes, one error line, no output left.
-suite_risk_bad() {
+risk_bad() {
     local bin=$1 tag=$2 n
-    risk_inputs >"$W/log" 2>&1 || return
     local asof
     asof=$(risk_tx_asof)
     for n in 1 3; do
         local p="rk-bad-$tag-$n"
         local o="$p.h5"
-        risk_job "$p-dates" rk-bad_dates.h5 "$o"
+        write_job "$p-dates" risk risk rk-bad_dates.h5 "$o"
         expect_fail "risk bad input ($tag, $n ranks): dates not ascending -> 65" 65 \
             "/market/dates: dates are not strictly ascending: row 5" "$o" mpi $n 1 "$bin" run "$p-dates.ini"
-        risk_job "$p-nan" rk-bad_price_nan.h5 "$o"
+        write_job "$p-nan" risk risk rk-bad_price_nan.h5 "$o"
         expect_fail "risk bad input ($tag, $n ranks): NaN price -> 65 with row and column" 65 \
             "/market/prices: row 600 (date [0-9]*), column 3: nan is not a positive finite price" "$o" \
             mpi $n 1 "$bin" run "$p-nan.ini"
-        risk_job "$p-neg" rk-bad_price_neg.h5 "$o"
+        write_job "$p-neg" risk risk rk-bad_price_neg.h5 "$o"
         expect_fail "risk bad input ($tag, $n ranks): negative price -> 65 with row and column" 65 \
             "row 10 (date [0-9]*), column 2: -5 is not a positive finite price" "$o" mpi $n 1 "$bin" run "$p-neg.ini"
-        risk_job "$p-shp" rk-bad_shape_prices.h5 "$o"
+        write_job "$p-shp" risk risk rk-bad_shape_prices.h5 "$o"
         expect_fail "risk bad input ($tag, $n ranks): prices and dates disagree -> 65" 65 \
             "shape mismatch: 750 rows, but /market/dates has 751" "$o" mpi $n 1 "$bin" run "$p-shp.ini"
-        risk_job "$p-she" rk-bad_shape_exposure.h5 "$o"
+        write_job "$p-she" risk risk rk-bad_shape_exposure.h5 "$o"
         expect_fail "risk bad input ($tag, $n ranks): exposure columns and assets disagree -> 65" 65 \
             "/portfolios/exposure: shape mismatch: 13 columns, but /market/prices has 14 assets" "$o" \
             mpi $n 1 "$bin" run "$p-she.ini"
-        risk_job "$p-txp" rk-bad_tx_portfolio.h5 "$o" "window = 300" "backtest_days = 100"
+        write_job "$p-txp" risk risk rk-bad_tx_portfolio.h5 "$o" "window = 300" "backtest_days = 100"
         expect_fail "risk bad input ($tag, $n ranks): portfolio id out of range -> 65" 65 \
             "/transactions/portfolio: row 17: portfolio id 9 is out of range \[0, 5)" "$o" mpi $n 1 "$bin" run "$p-txp.ini"
-        risk_job "$p-txa" rk-bad_tx_asset.h5 "$o" "window = 300" "backtest_days = 100"
+        write_job "$p-txa" risk risk rk-bad_tx_asset.h5 "$o" "window = 300" "backtest_days = 100"
         expect_fail "risk bad input ($tag, $n ranks): asset id out of range -> 65" 65 \
             "/transactions/asset: row 17: asset id 6 is out of range \[0, 6)" "$o" mpi $n 1 "$bin" run "$p-txa.ini"
-        risk_job "$p-nopos" rk-bad_no_positions.h5 "$o"
+        write_job "$p-nopos" risk risk rk-bad_no_positions.h5 "$o"
         expect_fail "risk bad input ($tag, $n ranks): no positions -> 65" 65 \
             "neither /portfolios/exposure nor /transactions" "$o" mpi $n 1 "$bin" run "$p-nopos.ini"
-        risk_job "$p-hist" rk-planted.h5 "$o" "window = 501"
+        write_job "$p-hist" risk risk rk-planted.h5 "$o" "window = 501"
         expect_fail "risk bad input ($tag, $n ranks): too little history -> 78 with days present and needed" 78 \
             "too little history .*750 return days up to as_of [0-9]*, but window 501 + backtest_days 250 need 751" "$o" \
             mpi $n 1 "$bin" run "$p-hist.ini"
-        risk_job "$p-conf" rk-planted.h5 "$o" "confidence = 0.95, 1.5"
+        write_job "$p-conf" risk risk rk-planted.h5 "$o" "confidence = 0.95, 1.5"
         expect_fail "risk bad input ($tag, $n ranks): confidence outside (0, 1) -> 78 with its line" 78 \
             "$p-conf.ini:8: .*confidence = 1.5 is outside (0, 1)" "$o" mpi $n 1 "$bin" run "$p-conf.ini"
         rm -rf ./rk-*.run
     done
     local p="rk-bad-$tag"
     local o="$p.h5"
-    risk_job "$p-es" rk-planted.h5 "$o" "es_confidence = 1"
+    write_job "$p-es" risk risk rk-planted.h5 "$o" "es_confidence = 1"
     expect_fail "risk bad input ($tag): es_confidence = 1 -> 78" 78 "es_confidence = 1 is outside (0, 1)" "$o" \
         "$bin" run "$p-es.ini"
-    risk_job "$p-bt" rk-planted.h5 "$o" "backtest_confidence = 0"
+    write_job "$p-bt" risk risk rk-planted.h5 "$o" "backtest_confidence = 0"
     expect_fail "risk bad input ($tag): backtest_confidence = 0 -> 78" 78 "backtest_confidence = 0 is outside (0, 1)" \
         "$o" "$bin" run "$p-bt.ini"
-    risk_job "$p-asof" rk-tx.h5 "$o" "as_of = 20210109" "window = 2" "backtest_days = 0"
+    write_job "$p-asof" risk risk rk-tx.h5 "$o" "as_of = 20210109" "window = 2" "backtest_days = 0"
     expect_fail "risk bad input ($tag): as_of not a market date -> 78" 78 "as_of = 20210109 is not a date of rk-tx.h5:/market/dates (the last before it is 20210108)" "$o" \
         "$bin" run "$p-asof.ini"
-    risk_job "$p-meth" rk-planted.h5 "$o" "methods = historical, garch"
+    write_job "$p-meth" risk risk rk-planted.h5 "$o" "methods = historical, garch"
     expect_fail "risk bad input ($tag): unknown method -> 78" 78 "unknown method 'garch'" "$o" "$bin" run "$p-meth.ini"
-    risk_job "$p-dof" rk-planted.h5 "$o" "mc_dof = 2"
+    write_job "$p-dof" risk risk rk-planted.h5 "$o" "mc_dof = 2"
     expect_fail "risk bad input ($tag): mc_dof = 2 -> 78" 78 "mc_dof = 2" "$o" "$bin" run "$p-dof.ini"
-    risk_job "$p-txr" rk-returns.h5 "$o" "positions = transactions"
+    write_job "$p-txr" risk risk rk-returns.h5 "$o" "positions = transactions"
     expect_fail "risk bad input ($tag): transactions without prices -> 65" 65 "need /market/prices" "$o" \
         "$bin" run "$p-txr.ini"
     expect_fail "risk bad input ($tag): gen market --dof 1 -> 64" 64 "--dof needs" "" \
@@ -244,17 +225,15 @@ suite_risk_bad() {
 }
 
 # The example job files and the documented snippet on small data.
-suite_risk_jobs() {
+risk_jobs() {
     local bin=$1 tag=$2
-    [ "$tag" = plain ] || return 0
-    risk_inputs >"$W/log" 2>&1 || return
     mkdir -p rk-demo
     cp rk-gen.h5 rk-demo/market.h5
-    check "risk jobs: jobs/risk.ini runs" bash -c "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run \
+    check "risk jobs: jobs/risk.ini runs" bash -c "mpi 2 1 '$bin' run \
         '$ROOT/jobs/risk.ini' -q --set risk.input=rk-demo/market.h5 --set risk.output=rk-demo/risk.h5 \
         --set risk.mc_scenarios=20k --set risk.window=300 --set job.run_dir=rk-demo/risk.run"
     check "risk jobs: jobs/risk-from-transactions.ini: both steps, the same numbers" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$ROOT/jobs/risk-from-transactions.ini' -q \
+        "mpi 2 1 '$bin' run '$ROOT/jobs/risk-from-transactions.ini' -q \
          --set book.input=rk-demo/market.h5 --set book.output=rk-demo/book.h5 --set book.window=300 \
          --set rebuilt.input=rk-demo/market.h5 --set rebuilt.output=rk-demo/rebuilt.h5 --set rebuilt.window=300 \
          --set job.run_dir=rk-demo/tx.run && $PY -c \"
@@ -275,4 +254,43 @@ PYEOF
          grep -qE 'green|yellow|red' rk-snippet.out"
 }
 
-KERNEL_SUITES+=(suite_risk_reference suite_risk_montecarlo suite_risk_ranks suite_risk_bad suite_risk_jobs)
+# Memory errors valgrind sees (bin runs h5batch under valgrind): every method, the
+# Student-t sampler, transactions and the backtest at 1 and 2 ranks with the same bits;
+# the generator; an error path.
+risk_valgrind() {
+    local bin=$1
+    write_job rk-vg risk risk rk-small.h5 rk-vg-1.h5 "job.chunk_rows = 1k" "window = 100" "backtest_days = 50" \
+        "mc_scenarios = 3k" "mc_distribution = t" "write_pnl = true"
+    check "valgrind: risk job at 1 rank" mpi 1 1 "$bin" run rk-vg.ini -q
+    check "valgrind: risk job at 2 ranks x 2 threads, the same bits" bash -c \
+        "mpi 2 2 '$bin' run rk-vg.ini -q --set risk.output=rk-vg-2.h5 --set job.run_dir=rk-vg-2.run &&
+         h5diff --exclude-path /provenance rk-vg-1.h5 rk-vg-2.h5"
+    write_job rk-vgtx risk risk rk-tx.h5 rk-vgtx-1.h5 "as_of = $(risk_tx_asof)" "window = 100" "backtest_days = 20" \
+        "methods = historical, parametric"
+    check "valgrind: risk from transactions at 1 and 2 ranks, the same bits" bash -c \
+        "mpi 1 1 '$bin' run rk-vgtx.ini -q && mpi 2 1 '$bin' run rk-vgtx.ini -q --set risk.output=rk-vgtx-2.h5 \
+         --set job.run_dir=rk-vgtx-2.run && h5diff --exclude-path /provenance rk-vgtx-1.h5 rk-vgtx-2.h5"
+    local g="gen market --assets 8 --days 120 --portfolios 4 --transactions 500 -q"
+    check "valgrind: gen market at 2 ranks, the file of 1 rank" bash -c \
+        "mpi 2 1 '$bin' $g -o rk-vg-gen.h5 && '$HB' $g -o rk-vg-gen-1.h5 && h5diff rk-vg-gen-1.h5 rk-vg-gen.h5"
+    write_job rk-vgbad risk risk rk-bad_price_nan.h5 rk-vg-bad.h5
+    check "valgrind: a bad risk input at 2 ranks -> 65" bash -c "mpi 2 1 '$bin' run rk-vgbad.ini -q; [ \$? = 65 ]"
+}
+
+suite_risk() {
+    local bin=$1 tag=$2
+    if ! risk_inputs >"$W/log" 2>&1; then
+        not_ok "risk ($tag): making the inputs"
+        return
+    fi
+    case $tag in
+    plain | asan)
+        risk_reference "$bin" "$tag"
+        risk_montecarlo "$bin" "$tag"
+        [ "$tag" = plain ] && risk_ranks "$bin" "$tag"
+        risk_bad "$bin" "$tag"
+        [ "$tag" = plain ] && risk_jobs "$bin" "$tag"
+        ;;
+    valgrind) risk_valgrind "$bin" ;;
+    esac
+}

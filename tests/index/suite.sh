@@ -1,26 +1,16 @@
-# The index kernel's suites (DESIGN.md 4.3) and `h5batch query`; sourced by
-# tests/run_tests.sh, whose helpers (check, expect_fail, mpi, $PY, $W, $ROOT, $LIMIT, $HB)
-# they use. Expected values come from tests/index_ref.py, written from the contract with
-# Python's own Unicode database, the pure-Python Snowball stemmers and BM25's formulas,
-# never from an earlier output of h5batch. Each function takes (BIN TAG).
+# The index kernel's suite (DESIGN.md 4.3) and `h5batch query`; sourced by
+# tests/run_tests.sh, whose helpers (tests/lib.sh: check, expect_fail, mpi, write_job;
+# $PY, $W, $ROOT, $LIMIT, $HB) it uses. Expected values come from tests/index/index_ref.py,
+# written from the contract with Python's own Unicode database, the pure-Python Snowball
+# stemmers and BM25's formulas, never from an earlier output of h5batch.
+# suite_index BIN TAG runs what the pass TAG (plain, asan, valgrind) has.
 
-# ix_job NAME INPUT OUTPUT [extra lines]: a job file with one index step named index.
-ix_job() {
-    local name=$1 in=$2 out=$3
-    shift 3
-    {
-        printf '[job]\nrun_dir = %s.run\n\n[step index]\nkernel = index\n' "$name"
-        printf 'input = %s\noutput = %s\n' "$in" "$out"
-        for l in "$@"; do printf '%s\n' "$l"; done
-    } >"$name.ini"
-}
-
-# The inputs, made once for both passes: hand-made cases and a generated corpus.
+# The inputs, made once for every pass: hand-made cases and a generated corpus.
 ix_inputs() {
     [ -f ix-inputs.done ] && return 0
     local c
     for c in edge every empty bad_order bad_last bad_first missing_text float_text; do
-        $PY "$ROOT/tests/make_corpus_case.py" "ix-$c.h5" --case "$c" || return 1
+        $PY "$ROOT/tests/index/make_corpus_case.py" "ix-$c.h5" --case "$c" || return 1
     done
     # the default seed: the demo's vocabulary, whose frequent words the queries below use
     mpi 2 2 "$HB" gen corpus -o ix-gen.h5 --docs 6000 --mean-bytes 350 --vocab 20000 -q || return 1
@@ -33,25 +23,20 @@ ix_inputs() {
 ix_run() {
     local name=$1 bin=$2 n=$3 th=$4 cr=$5 in=$6
     shift 6
-    ix_job "$name" "$in" "$name.h5" "$@"
+    write_job "$name" index index "$in" "$name.h5" "$@"
     mpi "$n" "$th" "$bin" run "$name.ini" -q --force --set job.threads="$th" --set job.chunk_rows="$cr"
 }
 
 # Every array, type and attribute against the Python reference.
-suite_index_reference() {
+index_reference() {
     local bin=$1 tag=$2 p="ix-ref-$2"
-    if ! ix_inputs >"$W/log" 2>&1; then
-        not_ok "index ($tag): making the inputs"
-        return
-    fi
-    local with_mpi="$(declare -f mpi ix_job ix_run); LIMIT=$LIMIT; PY=$PY"
     check "index ($tag): edge cases at 1 rank, 7 chunks, positions, equal the reference" bash -c \
-        "$with_mpi; ix_run $p-edge '$bin' 1 1 4 ix-edge.h5 'positions = true' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-edge.h5 $p-edge.h5 --positions"
+        "ix_run $p-edge '$bin' 1 1 4 ix-edge.h5 'positions = true' &&
+         $PY '$ROOT/tests/index/index_ref.py' index ix-edge.h5 $p-edge.h5 --positions"
     check "index ($tag): edge cases, english stems and stop words, 12-byte tokens, 3 ranks x 2 threads" bash -c \
-        "$with_mpi; ix_run $p-stem '$bin' 3 2 3 ix-edge.h5 'positions = true' 'stemmer = english' \
+        "ix_run $p-stem '$bin' 3 2 3 ix-edge.h5 'positions = true' 'stemmer = english' \
          'stopwords = english' 'max_token_bytes = 12' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-edge.h5 $p-stem.h5 --positions --stemmer english \
+         $PY '$ROOT/tests/index/index_ref.py' index ix-edge.h5 $p-stem.h5 --positions --stemmer english \
              --stopwords english --max-token-bytes 12"
     check "index ($tag): Snowball's own outputs (running -> run, easily -> easili) and no stop words indexed" \
         $PY -c "
@@ -66,15 +51,15 @@ for w in ['running', 'runs', 'easily', 'the', 'and', 'of', 'very']:
 assert ix.attrs['stemmer'] == 'english' and ix.attrs['tokens_stopwords'] >= 4
 "
     check "index ($tag): stop words from a file (comments, case and compatibility forms), 2 ranks" bash -c \
-        "$with_mpi; ix_run $p-file '$bin' 2 1 5 ix-edge.h5 'stopwords = ix-stop.txt' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-edge.h5 $p-file.h5 --stopwords ix-stop.txt &&
+        "ix_run $p-file '$bin' 2 1 5 ix-edge.h5 'stopwords = ix-stop.txt' &&
+         $PY '$ROOT/tests/index/index_ref.py' index ix-edge.h5 $p-file.h5 --stopwords ix-stop.txt &&
          $PY -c \"
 import h5py
 assert h5py.File('$p-file.h5')['index/stopwords'][:].tobytes() == b'finance\\nhello\\nstrasse\\nworld\\n'
 \""
     check "index ($tag): a term in every document: df = N, at 2 ranks x 2 threads" bash -c \
-        "$with_mpi; ix_run $p-every '$bin' 2 2 200 ix-every.h5 &&
-         $PY '$ROOT/tests/index_ref.py' index ix-every.h5 $p-every.h5 && $PY -c \"
+        "ix_run $p-every '$bin' 2 2 200 ix-every.h5 &&
+         $PY '$ROOT/tests/index/index_ref.py' index ix-every.h5 $p-every.h5 && $PY -c \"
 import h5py
 ix = h5py.File('$p-every.h5')['index']
 t, o = ix['terms'][:].tobytes(), ix['term_offsets'][:]
@@ -82,11 +67,11 @@ i = [t[o[k]:o[k + 1]] for k in range(len(o) - 1)].index(b'omnia')
 assert ix['df'][i] == ix.attrs['n_docs'] == 3000 and 'doc_id' not in ix
 \""
     check "index ($tag): a corpus of no documents at 3 ranks: empty arrays, offsets [0]" bash -c \
-        "$with_mpi; ix_run $p-empty '$bin' 3 1 16k ix-empty.h5 'positions = true' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-empty.h5 $p-empty.h5 --positions"
+        "ix_run $p-empty '$bin' 3 1 16k ix-empty.h5 'positions = true' &&
+         $PY '$ROOT/tests/index/index_ref.py' index ix-empty.h5 $p-empty.h5 --positions"
     check "index ($tag): generated corpus (scripts, invalid UTF-8, empty documents), 2 ranks x 2 threads" bash -c \
-        "$with_mpi; ix_run $p-gen '$bin' 2 2 150 ix-gen.h5 'positions = true' &&
-         $PY '$ROOT/tests/index_ref.py' index ix-gen.h5 $p-gen.h5 --positions && $PY -c \"
+        "ix_run $p-gen '$bin' 2 2 150 ix-gen.h5 'positions = true' &&
+         $PY '$ROOT/tests/index/index_ref.py' index ix-gen.h5 $p-gen.h5 --positions && $PY -c \"
 import h5py
 a = h5py.File('$p-gen.h5')['index'].attrs
 assert a['invalid_bytes'] > 0 and a['empty_docs'] > 0 and a['tokens_too_long'] > 0, dict(a)
@@ -94,28 +79,26 @@ assert a['invalid_bytes'] > 0 and a['empty_docs'] > 0 and a['tokens_too_long'] >
 }
 
 # Bit-identical index at 1-4 ranks and 1-2 threads, and for any chunking.
-suite_index_ranks() {
+index_ranks() {
     local bin=$1 tag=$2 n th
-    [ "$tag" = plain ] || return 0
-    ix_inputs >"$W/log" 2>&1 || return
-    ix_job ix-rk ix-gen.h5 ix-rk-1-1.h5 "positions = true" "stemmer = english" "stopwords = english"
-    sed -i 's/^\[job\]$/[job]\nchunk_rows = 150/' ix-rk.ini
+    write_job ix-rk index index ix-gen.h5 ix-rk-1-1.h5 "job.chunk_rows = 150" "positions = true" "stemmer = english" \
+        "stopwords = english"
     check "index ranks: 1 rank, 1 thread" mpi 1 1 "$bin" run ix-rk.ini -q --force
     for n in 1 2 3 4; do
         for th in 1 2; do
             [ "$n$th" = 11 ] && continue
             check "index ranks: $n ranks x $th threads is bit-identical" bash -c \
-                "$(declare -f mpi); LIMIT=$LIMIT; mpi $n $th '$bin' run ix-rk.ini -q --set index.output=ix-rk-$n-$th.h5 \
+                "mpi $n $th '$bin' run ix-rk.ini -q --set index.output=ix-rk-$n-$th.h5 \
                  --set job.run_dir=ix-rk-$n-$th.run --set job.threads=$th &&
                  h5diff --exclude-path /provenance ix-rk-1-1.h5 ix-rk-$n-$th.h5"
         done
     done
     check "index ranks: one chunk of all documents gives the bits of 150 documents a chunk" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run ix-rk.ini -q --set job.chunk_rows=100k \
+        "mpi 3 1 '$bin' run ix-rk.ini -q --set job.chunk_rows=100k \
          --set index.output=ix-rk-100k.h5 --set job.run_dir=ix-rk-100k.run &&
          h5diff --exclude-path /provenance ix-rk-1-1.h5 ix-rk-100k.h5"
     check "gen corpus: the same file at 1 rank and at 3 ranks x 2 threads" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 1 '$bin' gen corpus -o ix-g1.h5 --docs 3000 --seed 9 -q &&
+        "mpi 1 1 '$bin' gen corpus -o ix-g1.h5 --docs 3000 --seed 9 -q &&
          mpi 3 2 '$bin' gen corpus -o ix-g3.h5 --docs 3000 --seed 9 -q && h5diff ix-g1.h5 ix-g3.h5"
     check "gen corpus: log-normal lengths, Zipfian words, other scripts, empty and invalid documents" $PY -c "
 import h5py, numpy as np
@@ -140,12 +123,10 @@ assert 0.6 < c[9] / c[0] * 10 ** 1.1 < 1.6, (c[0], c[9])  # rank 10 about 10^-1.
 }
 
 # BM25 rankings against the Python reference, phrases, options and errors.
-suite_index_query() {
+index_query() {
     local bin=$1 tag=$2 p="ix-q-$2"
-    ix_inputs >"$W/log" 2>&1 || return
-    local with_mpi="$(declare -f mpi ix_job ix_run); LIMIT=$LIMIT; PY=$PY"
     check "query ($tag): index the generated corpus with positions" bash -c \
-        "$with_mpi; ix_run $p-pos '$bin' 2 1 500 ix-gen.h5 'positions = true'"
+        "ix_run $p-pos '$bin' 2 1 500 ix-gen.h5 'positions = true'"
     # frequent, rare and absent words, phrases (with a gap and repeated), options
     local queries=("wi" "gifif grozi" "bryd fo ru wi mep zzzabsent" '"gifif bryd"' '"mep wi" za' \
         '"grozi grozi"' 'Ｇｉｆｉｆ WI')
@@ -156,11 +137,11 @@ suite_index_query() {
         qa=$(printf '%q ' $q)
         check "query ($tag): [$q] equals the reference's BM25 ranking (top 25)" bash -c \
             "'$bin' query $p-pos.h5 --json --top 25 $qa >$p-$i.json &&
-             $PY '$ROOT/tests/index_ref.py' query $p-pos.h5 $p-$i.json --top 25 --min-hits 1 $qa"
+             $PY '$ROOT/tests/index/index_ref.py' query $p-pos.h5 $p-$i.json --top 25 --min-hits 1 $qa"
     done
     check "query ($tag): --k1 0.9 --b 0.4 --top 100 equal the reference" bash -c \
         "'$bin' query $p-pos.h5 --json --top 100 --k1 0.9 --b 0.4 gifif '\"luh za\"' >$p-k.json &&
-         $PY '$ROOT/tests/index_ref.py' query $p-pos.h5 $p-k.json --top 100 --k1 0.9 --b 0.4 --min-hits 100 \
+         $PY '$ROOT/tests/index/index_ref.py' query $p-pos.h5 $p-k.json --top 100 --k1 0.9 --b 0.4 --min-hits 100 \
              gifif '\"luh za\"'"
     check "query ($tag): text lines are 'rank doc score', doc being doc_id, as in the JSON" bash -c "
         '$bin' query $p-pos.h5 --top 7 gifif grozi >$p-text.out && $PY -c \"
@@ -173,18 +154,18 @@ assert all(abs(float(l[2]) - h['score']) < 1e-6 for l, h in zip(lines, hits))
 assert any(h['doc'] != h['doc_number'] for h in hits)
 \""
     check "query ($tag): stemmed index: 'runs' finds the documents with 'running'; stop words alone find nothing" \
-        bash -c "$with_mpi; ix_run $p-stem '$bin' 1 1 16k ix-edge.h5 'stemmer = english' 'stopwords = english' &&
-         '$bin' query $p-stem.h5 --json RUNS >$p-s.json && $PY '$ROOT/tests/index_ref.py' query $p-stem.h5 $p-s.json RUNS &&
+        bash -c "ix_run $p-stem '$bin' 1 1 16k ix-edge.h5 'stemmer = english' 'stopwords = english' &&
+         '$bin' query $p-stem.h5 --json RUNS >$p-s.json && $PY '$ROOT/tests/index/index_ref.py' query $p-stem.h5 $p-s.json RUNS &&
          $PY -c \"
 import json
 h = json.load(open('$p-s.json'))
 assert h['terms'] == ['run'] and [x['doc_number'] for x in h['hits']] == [24], h
 \" && [ -z \"\$('$bin' query $p-stem.h5 the and of)\" ]"
     check "query ($tag): the edge index finds Greek, Devanagari and CJK words and a soft-hyphenated one" bash -c \
-        "$with_mpi; ix_run $p-edge '$bin' 1 1 16k ix-edge.h5 'positions = true' &&
+        "ix_run $p-edge '$bin' 1 1 16k ix-edge.h5 'positions = true' &&
          for w in ΣΊΣΥΦΟΣ नमस्ते 東京 cooperate Straße '\"alpha beta\"'; do
              '$bin' query $p-edge.h5 --json \"\$w\" >$p-e.json &&
-             $PY '$ROOT/tests/index_ref.py' query $p-edge.h5 $p-e.json --min-hits 1 \"\$w\" >/dev/null || exit 1
+             $PY '$ROOT/tests/index/index_ref.py' query $p-edge.h5 $p-e.json --min-hits 1 \"\$w\" >/dev/null || exit 1
          done"
     check "query ($tag): an index without format_version (an older h5batch's) is read, with the same hits" bash -c "
         cp $p-pos.h5 $p-old.h5 && $PY -c \"
@@ -214,44 +195,43 @@ with h5py.File('$p-v2.h5', 'a') as f:
 }
 
 # Bad input and bad options: the contract's exit codes, one error line, no output left.
-suite_index_bad() {
+index_bad() {
     local bin=$1 tag=$2 n
-    ix_inputs >"$W/log" 2>&1 || return
     for n in 1 3; do
         local p="ix-bad-$tag-$n"
         local o="$p.h5"
-        ix_job "$p-order" ix-bad_order.h5 "$o"
+        write_job "$p-order" index index ix-bad_order.h5 "$o"
         expect_fail "index bad input ($tag, $n ranks): offsets decrease -> 65 with the first bad index" 65 \
             "ix-bad_order.h5: /corpus/offsets\[3\] = 5 is less than offsets\[2\] = 12" "$o" mpi $n 1 "$bin" run "$p-order.ini"
-        ix_job "$p-last" ix-bad_last.h5 "$o"
+        write_job "$p-last" index index ix-bad_last.h5 "$o"
         expect_fail "index bad input ($tag, $n ranks): offsets[N] is not the text length -> 65" 65 \
             "/corpus/offsets\[3\] = 24 is not the length of /corpus/text (25 bytes)" "$o" mpi $n 1 "$bin" run "$p-last.ini"
-        ix_job "$p-first" ix-bad_first.h5 "$o"
+        write_job "$p-first" index index ix-bad_first.h5 "$o"
         expect_fail "index bad input ($tag, $n ranks): a negative first offset -> 65" 65 \
             "/corpus/offsets\[0\] = -3 is negative" "$o" mpi $n 1 "$bin" run "$p-first.ini"
-        ix_job "$p-text" ix-missing_text.h5 "$o"
+        write_job "$p-text" index index ix-missing_text.h5 "$o"
         expect_fail "index bad input ($tag, $n ranks): no /corpus/text -> 65 naming it" 65 \
             "ix-missing_text.h5:/corpus/text: missing dataset" "$o" mpi $n 1 "$bin" run "$p-text.ini"
-        ix_job "$p-float" ix-float_text.h5 "$o"
+        write_job "$p-float" index index ix-float_text.h5 "$o"
         expect_fail "index bad input ($tag, $n ranks): float text -> 65" 65 \
             "/corpus/text has 4-byte float elements" "$o" mpi $n 1 "$bin" run "$p-float.ini"
-        ix_job "$p-stem" ix-edge.h5 "$o" "stemmer = klingon"
+        write_job "$p-stem" index index ix-edge.h5 "$o" "stemmer = klingon"
         expect_fail "index bad input ($tag, $n ranks): unknown stemmer -> 78 with its line" 78 \
             "$p-stem.ini:8: .*unknown stemmer 'klingon' (none, or a Snowball language: .*english" "$o" \
             mpi $n 1 "$bin" run "$p-stem.ini"
-        ix_job "$p-stop" ix-edge.h5 "$o" "positions = true" "stopwords = no/such/list.txt"
+        write_job "$p-stop" index index ix-edge.h5 "$o" "positions = true" "stopwords = no/such/list.txt"
         expect_fail "index bad input ($tag, $n ranks): missing stop word file -> 78 with its line" 78 \
             "$p-stop.ini:9: .*stopwords = no/such/list.txt: No such file" "$o" mpi $n 1 "$bin" run "$p-stop.ini"
         rm -rf ./ix-bad-*.run
     done
     local p="ix-bad-$tag"
-    ix_job "$p-max" ix-edge.h5 "$p.h5" "max_token_bytes = 0"
+    write_job "$p-max" index index ix-edge.h5 "$p.h5" "max_token_bytes = 0"
     expect_fail "index bad input ($tag): max_token_bytes = 0 -> 78" 78 "max_token_bytes = 0 is out of range" "$p.h5" \
         "$bin" run "$p-max.ini"
-    ix_job "$p-key" ix-edge.h5 "$p.h5" "stemmers = english"
+    write_job "$p-key" index index ix-edge.h5 "$p.h5" "stemmers = english"
     expect_fail "index bad input ($tag): unknown key -> 78 with a suggestion" 78 "did you mean 'stemmer'" "$p.h5" \
         "$bin" run "$p-key.ini"
-    ix_job "$p-none" nowhere.h5 "$p.h5"
+    write_job "$p-none" index index nowhere.h5 "$p.h5"
     expect_fail "index bad input ($tag): missing input file -> 66" 66 "nowhere.h5: no such file" "$p.h5" \
         "$bin" run "$p-none.ini"
     expect_fail "index bad input ($tag): gen corpus --zipf -1 -> 64" 64 "--zipf needs a number" "" \
@@ -261,19 +241,17 @@ suite_index_bad() {
 
 # The example job file, the kernel listing, the h5py snippet of docs/index.md, and
 # checkpoints under faults: kills, damage, signals, resume at other rank counts.
-suite_index_jobs() {
+index_jobs() {
     local bin=$1 tag=$2
-    [ "$tag" = plain ] || return 0
-    ix_inputs >"$W/log" 2>&1 || return
     check "index: h5batch kernels index lists the options" bash -c \
         "'$bin' kernels index | grep -q stemmer && '$bin' kernels index | grep -q max_token_bytes &&
          '$bin' kernels | grep -q '^index'"
     mkdir -p ix-demo
     mpi 2 1 "$bin" gen corpus -o ix-demo/corpus.h5 --docs 4000 --force -q # the demo's seed: its words
     check "index: jobs/index.ini runs, its index has positions and stems" bash -c \
-        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$ROOT/jobs/index.ini' -q \
+        "mpi 2 1 '$bin' run '$ROOT/jobs/index.ini' -q \
          --set index.input=ix-demo/corpus.h5 --set index.output=ix-demo/index.h5 --set job.run_dir=ix-demo/index.run &&
-         $PY '$ROOT/tests/index_ref.py' index ix-demo/corpus.h5 ix-demo/index.h5 --positions --stemmer english \
+         $PY '$ROOT/tests/index/index_ref.py' index ix-demo/corpus.h5 ix-demo/index.h5 --positions --stemmer english \
              --stopwords english"
     $PY - "$ROOT/docs/index.md" >ix-snippet.py <<'PYEOF'
 import re, sys
@@ -296,16 +274,55 @@ assert all(int(r[1]) in ids for r in rows), rows
 \""
     # the job file names the stop word file, the checkpoint knows its words
     printf 'gifif wi\n' >ix-sw.txt
-    ix_job ix-sw ix-gen.h5 ix-sw.h5 "stopwords = ix-sw.txt"
-    sed -i 's/^\[job\]$/[job]\nchunk_rows = 150\ncheckpoint_interval = 0.001s/' ix-sw.ini
+    write_job ix-sw index index ix-gen.h5 ix-sw.h5 "job.chunk_rows = 150" "job.checkpoint_interval = 0.001s" \
+        "stopwords = ix-sw.txt"
     rm -rf ix-sw.run ix-sw.h5
     H5BATCH_FAULT_SLOW_CHUNK_MS=3 H5BATCH_FAULT_KILL_AFTER_CHUNKS=5 mpi 2 1 "$bin" run ix-sw.ini -q >"$W/log" 2>&1
     printf 'gifif mep\n' >ix-sw.txt
     expect_fail "index: a checkpoint made with another stop word file is refused (78)" 78 \
         "made with other tokenizer settings" ix-sw.h5 mpi 2 1 "$bin" run ix-sw.ini
-    ix_job ix-ft ix-gen.h5 ix-ft.h5 "positions = true"
-    sed -i 's/^\[job\]$/[job]\nchunk_rows = 150/' ix-ft.ini
+    write_job ix-ft index index ix-gen.h5 ix-ft.h5 "job.chunk_rows = 150" "positions = true"
     fault_suite index ix-ft.ini index ix-ft.h5 "stemmer=english"
 }
 
-KERNEL_SUITES+=(suite_index_reference suite_index_ranks suite_index_query suite_index_bad suite_index_jobs)
+# Memory errors valgrind sees (bin runs h5batch under valgrind): the tokenizer with
+# stems, stop words and positions on every script of the edge cases, at 1 and 2 ranks
+# with the same bits; `query` (terms, a phrase, JSON); the generator; an error path.
+index_valgrind() {
+    local bin=$1
+    write_job ix-vg index index ix-edge.h5 ix-vg-1.h5 "job.chunk_rows = 5" "positions = true" "stemmer = english" \
+        "stopwords = english" "max_token_bytes = 12"
+    check "valgrind: index job at 1 rank" mpi 1 1 "$bin" run ix-vg.ini -q
+    check "valgrind: index job at 2 ranks x 2 threads, the same bits" bash -c \
+        "mpi 2 2 '$bin' run ix-vg.ini -q --set index.output=ix-vg-2.h5 --set job.run_dir=ix-vg-2.run &&
+         h5diff --exclude-path /provenance ix-vg-1.h5 ix-vg-2.h5"
+    check "valgrind: query, text and JSON, words and a phrase" bash -c \
+        "timeout -k 5 $LIMIT '$bin' query ix-vg-1.h5 --top 5 RUNS hello >ix-vg-q.out &&
+         timeout -k 5 $LIMIT '$bin' query ix-vg-1.h5 --json '\"alpha beta\"' Straße 東京 >ix-vg-q.json &&
+         [ -s ix-vg-q.out ] && $PY -c \"import json; assert json.load(open('ix-vg-q.json'))['hits']\""
+    check "valgrind: gen corpus at 2 ranks, the file of 1 rank" bash -c \
+        "mpi 2 1 '$bin' gen corpus -o ix-vg-gen.h5 --docs 300 -q &&
+         '$HB' gen corpus -o ix-vg-gen-1.h5 --docs 300 -q && h5diff ix-vg-gen-1.h5 ix-vg-gen.h5"
+    write_job ix-vgbad index index ix-bad_order.h5 ix-vg-bad.h5
+    check "valgrind: a bad corpus at 2 ranks -> 65" bash -c "mpi 2 1 '$bin' run ix-vgbad.ini -q; [ \$? = 65 ]"
+}
+
+suite_index() {
+    local bin=$1 tag=$2
+    if ! ix_inputs >"$W/log" 2>&1; then
+        not_ok "index ($tag): making the inputs"
+        return
+    fi
+    case $tag in
+    plain | asan)
+        index_reference "$bin" "$tag"
+        [ "$tag" = plain ] && index_ranks "$bin" "$tag"
+        index_query "$bin" "$tag"
+        index_bad "$bin" "$tag"
+        [ "$tag" = plain ] && index_jobs "$bin" "$tag"
+        ;;
+    valgrind) index_valgrind "$bin" ;;
+    esac
+}
+
+export -f ix_run

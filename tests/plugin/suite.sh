@@ -106,7 +106,7 @@ suite_plugin_kernel() {
     sed -i 's/^\[job\]$/[job]\nchunk_rows = 2k/' "$p-gen.ini"
     check "plugin ($tag): the generated plant at 2 ranks x 2 threads equals numpy" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 2 '$bin' run $p-gen.ini -q &&
-         $PY '$ROOT/tests/oee_ref.py' pl-plant.h5 $p-gen.h5"
+         $PY '$ROOT/tests/plugin/oee_ref.py' pl-plant.h5 $p-gen.h5"
 
     # every rule on purpose: rounding, empty divisors, each kind of invalid record,
     # float columns under other names, ids far apart
@@ -135,7 +135,7 @@ PYEOF
     sed -i 's/^\[job\]$/[job]\nchunk_rows = 3/' "$p-edge.ini"
     check "plugin ($tag): edge cases, mapped columns, 3 ranks, chunks of 3 rows equal numpy" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run $p-edge.ini -q &&
-         $PY '$ROOT/tests/oee_ref.py' $p-edge.h5 $p-edge-out.h5 --table /line3 --columns '$cols' --target 0.6"
+         $PY '$ROOT/tests/plugin/oee_ref.py' $p-edge.h5 $p-edge-out.h5 --table /line3 --columns '$cols' --target 0.6"
 
     pl_job "$p-none" "$p-edge.h5" "$p-none.h5" "table = /none"
     expect_fail "plugin ($tag): no valid record -> 65 with the reasons" 65 "none of its 2 records is valid" "$p-none.h5" \
@@ -176,7 +176,7 @@ suite_plugin_ranks() {
     check "plugin ranks: chunk_rows 7k gives the bits of 1000" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run pl-rk.ini -q --set job.chunk_rows=7k \
          --set oee.output=pl-rk-7k.h5 --set job.run_dir=pl-rk-7k.run && h5diff --exclude-path /provenance pl-rk-1-1.h5 pl-rk-7k.h5"
-    check "plugin ranks: the 1-rank output equals numpy" $PY "$ROOT/tests/oee_ref.py" pl-plant.h5 pl-rk-1-1.h5
+    check "plugin ranks: the 1-rank output equals numpy" $PY "$ROOT/tests/plugin/oee_ref.py" pl-plant.h5 pl-rk-1-1.h5
     local every="--set job.checkpoint_interval=0.001s --set job.run_dir=pl-kill.run --set oee.output=pl-kill.h5"
     rm -rf pl-kill.run pl-kill.h5
     H5BATCH_FAULT_SLOW_CHUNK_MS=3 H5BATCH_FAULT_RANK=1 H5BATCH_FAULT_KILL_AFTER_CHUNKS=3 \
@@ -225,4 +225,10 @@ suite_plugin_refused() {
         "H5BATCH_PLUGIN_PATH='$W/pl/ok:$W/pl/ok/' '$bin' kernels | grep -c '^oee' | grep -qx 1"
 }
 
-KERNEL_SUITES+=(suite_plugin_install suite_plugin_kernel suite_plugin_ranks suite_plugin_refused)
+# The suite (tests/run_tests.sh calls it once per pass with BIN TAG); the valgrind pass
+# has nothing of its own here: the plain and ASan passes cover these cases.
+suite_plugin() {
+    [ "$2" = valgrind ] && return 0
+    local s
+    for s in suite_plugin_install suite_plugin_kernel suite_plugin_ranks suite_plugin_refused; do "$s" "$@"; done
+}

@@ -1,0 +1,74 @@
+# The driver's suite (src/): the command line, the run directory (skipping complete steps,
+# --force, status, the lock) and the README's snippet; sourced by tests/run_tests.sh,
+# whose helpers (tests/lib.sh) it uses, on the traffic inputs (tests/traffic/suite.sh).
+# suite_driver BIN TAG runs in the plain pass only.
+
+driver_cli() {
+    local bin=$1
+    check "cli: --help exits 0" "$bin" --help
+    check "cli: --version names the version" bash -c "'$bin' --version | grep -q '^h5batch [0-9]'"
+    check "cli: kernels lists traffic" bash -c "'$bin' kernels | grep -q '^traffic'"
+    check "cli: kernels traffic lists its options" bash -c "'$bin' kernels traffic | grep -q 'percentiles'"
+    expect_fail "cli: unknown command is a usage error (64)" 64 "unknown command" "" "$bin" frobnicate
+    expect_fail "cli: unknown run option is a usage error (64)" 64 "unknown option" "" "$bin" run x.ini --frob
+    expect_fail "cli: gen without -o is a usage error (64)" 64 "-o FILE" "" "$bin" gen traffic
+    check "cli: gen NAME --help prints the generator's option table" bash -c "'$bin' gen corpus --help | grep -q -- '--no-doc-id'"
+    expect_fail "cli: an unknown gen option is a usage error (64) with a suggestion" 64 "did you mean '--segments'" "" \
+        "$bin" gen traffic -o never.h5 --segmnets 5
+    check "cli: --help lists the generators and the kernels' commands" bash -c \
+        "'$bin' --help | grep -q '^  corpus ' && '$bin' --help | grep -q '^  h5batch query INDEX.h5'"
+}
+
+# Re-running a finished job skips its step; --force recomputes; status and lock.
+driver_run_dir() {
+    local bin=$1
+    job again tiny.h5 again.h5 UTC
+    check "run: first run" "$bin" run again.ini -q
+    local before
+    before=$(stat -c %i:%Y again.h5)
+    check "run: a complete output of the same job is skipped" bash -c \
+        "'$bin' run again.ini 2>&1 | grep -q 'already complete' && [ \"\$(stat -c %i:%Y again.h5)\" = '$before' ]"
+    check "run: --force recomputes the step" bash -c \
+        "'$bin' run again.ini --force -q && [ \"\$(stat -c %i again.h5)\" != '${before%%:*}' ]"
+    check "status: shows the completed job" bash -c "'$bin' status again.run | grep -q 'state *complete'"
+    check "status --json has the contract's fields" bash -c "'$bin' status again.run --json | $PY -c '
+import json, sys
+s = json.load(sys.stdin)
+need = \"job state step steps_total chunks_done chunks_total rows_done rate_rows_per_s eta_s ranks started_at updated_at last_checkpoint error\".split()
+missing = [k for k in need if k not in s]
+assert not missing, missing
+assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"] and s[\"rows_done\"] == 18, s
+'"
+    check "run: a changed option is not taken as complete (73 without --force)" bash -c \
+        "'$bin' run again.ini --set aggregate.max_speed=100 -q; [ \$? = 73 ]"
+    expect_fail "status: not a run directory -> 66" 66 "no status" "" "$bin" status nowhere.run
+    check "lock: a second run on a busy run directory is refused (73)" bash -c \
+        "flock again.run/lock sleep 5 & sleep 0.5; '$bin' run again.ini --force -q; rc=\$?; wait; [ \$rc = 73 ]"
+}
+
+# The README's pandas snippet must work on a real output.
+driver_readme() {
+    local bin=$1
+    job readme gen.h5 readme.h5 Europe/Berlin
+    mpi 2 1 "$bin" run readme.ini -q --force >"$W/log" 2>&1
+    $PY - "$ROOT/README.md" >snippet.py <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+block = text.split("<!-- snippet: readme-pandas", 1)[1]
+print(re.search(r"```python\n(.*?)```", block, re.S).group(1))
+PYEOF
+    sed -i 's#demo/traffic-summary.h5#readme.h5#' snippet.py
+    check "README: the h5py/pandas snippet runs" $PY snippet.py
+}
+
+suite_driver() {
+    local bin=$1 tag=$2
+    [ "$tag" = plain ] || return 0
+    if ! traffic_inputs >"$W/log" 2>&1; then
+        not_ok "driver: making the traffic inputs"
+        return
+    fi
+    driver_cli "$bin"
+    driver_run_dir "$bin"
+    driver_readme "$bin"
+}
