@@ -250,7 +250,11 @@ static int write_provenance(run *r, const hb_step *s, const hb_step_ctx *ctx, hb
     mpiver[strcspn(mpiver, "\n")] = '\0';
     struct stat sb;
     uint64_t in_bytes = stat(s->input, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    HB_CALL(hb_out_group(out, g));
+    /* hosts first, so that the list is freed whatever fails after */
+    int rc = hb_out_group(out, g);
+    if (rc == 0) rc = hb_out_attr_str(out, g, "hosts", hosts ? hosts : "?");
+    free(hosts);
+    HB_CALL(rc);
     HB_CALL(hb_out_attr_str(out, g, "h5batch_version", HB_VERSION));
     HB_CALL(hb_out_attr_str(out, g, "hdf5_version", ver));
     HB_CALL(hb_out_attr_str(out, g, "mpi_version", mpiver));
@@ -266,8 +270,6 @@ static int write_provenance(run *r, const hb_step *s, const hb_step_ctx *ctx, hb
     HB_CALL(hb_out_attr_u64(out, g, "chunks", (uint64_t)ctx->n_chunks));
     HB_CALL(hb_out_attr_i64(out, g, "ranks", hb_size));
     HB_CALL(hb_out_attr_i64(out, g, "threads", ctx->threads));
-    HB_CALL(hb_out_attr_str(out, g, "hosts", hosts ? hosts : "?"));
-    free(hosts);
     hb_iso_time(started, iso, sizeof iso);
     HB_CALL(hb_out_attr_str(out, g, "started_at", iso));
     double wall = 0;
