@@ -17,7 +17,8 @@ import sys
 UNITS = {"rows": ("rows/s", 1e6, "M"), "bytes": ("MB/s", 1e6, ""),
          "scenario-portfolios": ("scenario-portfolios/s", 1e6, "M"),
          "portfolio-backtest-days": ("portfolio-days/s", 1e3, "k")}
-PEER_MODULES = {"duckdb": "duckdb", "polars": "polars", "spark": "pyspark", "tantivy": "tantivy", "numpy": "numpy"}
+PEER_MODULES = {"duckdb": "duckdb", "polars": "polars", "spark": "pyspark", "tantivy": "tantivy", "numpy": "numpy",
+                "chdb": "chdb"}
 
 
 def version(tool):
