@@ -89,4 +89,4 @@ mpirun -n "$np" bin/h5batch run jobs/fitness.ini --set "daily.input=$dir/bands.h
     --set "daily.output=$dir/fitness-daily.h5" --set "monthly.input=$dir/fitness-daily.h5" \
     --set "monthly.output=$dir/fitness-monthly.h5" --set "job.run_dir=$dir/fitness.run"
 /usr/bin/python3 tests/vitals/vitals_summary.py fitness "$dir/fitness-monthly.h5" --top 5
-echo "         $(pwd)/$dir/vitals-pressure.h5, $(pwd)/$dir/vitals-heart.h5, $(pwd)/$dir/fitness-monthly.h5"
+echo "outputs: $(pwd)/$dir/vitals-pressure.h5, $(pwd)/$dir/vitals-heart.h5, $(pwd)/$dir/fitness-monthly.h5"
