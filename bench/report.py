@@ -17,7 +17,8 @@ import sys
 UNITS = {"rows": ("rows/s", 1e6, "M"), "bytes": ("MB/s", 1e6, ""),
          "scenario-portfolios": ("scenario-portfolios/s", 1e6, "M"),
          "portfolio-backtest-days": ("portfolio-days/s", 1e3, "k")}
-PEER_MODULES = {"duckdb": "duckdb", "polars": "polars", "spark": "pyspark", "tantivy": "tantivy", "numpy": "numpy"}
+PEER_MODULES = {"duckdb": "duckdb", "polars": "polars", "spark": "pyspark", "tantivy": "tantivy", "numpy": "numpy",
+                "chdb": "chdb"}
 
 
 def version(tool):
@@ -91,8 +92,8 @@ def goal(lines, what, value, target, met, how):
 
 def goals(recs):
     out = ["| goal | target | measured | | how |", "|---|---|---|---|---|"]
-    hb2 = {k: find(recs, kernel=k, tool="h5batch", cores=2) for k in ("traffic", "index")}
-    hb1 = {k: find(recs, kernel=k, tool="h5batch", cores=1) for k in ("traffic", "index")}
+    hb2 = {k: find(recs, kernel=k, tool="h5batch", cores=2) for k in ("traffic", "index", "aggregate")}
+    hb1 = {k: find(recs, kernel=k, tool="h5batch", cores=1) for k in ("traffic", "index", "aggregate")}
     for peer, target in (("duckdb", 0.5), ("spark", 0.05)):
         p, h = find(recs, kernel="traffic", tool=peer), hb2["traffic"]
         v = h["wall_s"] / p["wall_s"] if p and h else None
@@ -102,6 +103,13 @@ def goals(recs):
     v = p["wall_s"] / h["wall_s"] if p and h else None
     goal(out, "index throughput vs tantivy", f"{v:.2f}x" if v else None, ">= 1.5x", v is not None and v >= 1.5,
          "h5batch 2 ranks / tantivy 2 threads")
+    peers = [find(recs, kernel="aggregate", tool=t) for t in ("duckdb", "chdb", "polars")]
+    peers = [p for p in peers if p and p.get("wall_s") and not p.get("failed")]
+    fastest, h = min(peers, key=lambda p: p["wall_s"], default=None), hb2["aggregate"]
+    v = fastest["wall_s"] / h["wall_s"] if fastest and h else None
+    goal(out, "aggregate vs the fastest of DuckDB, chdb, Polars",
+         f"{v:.2f}x ({fastest['tool']})" if v else None, ">= 3x", v is not None and v >= 3,
+         "fastest peer time (2 threads) / h5batch time (2 ranks)")
     for part in sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")}):
         for cores in (1, 2):
             p = find(recs, kernel="risk", tool="numpy", part=part, cores=cores)
@@ -109,7 +117,7 @@ def goals(recs):
             v = p["wall_s"] / h["wall_s"] if p and h else None
             goal(out, f"risk vs numpy: {part}, {cores} core{'s' if cores > 1 else ''}", f"{v:.2g}x" if v else None,
                  ">= 3x", v is not None and v >= 3, "numpy time / h5batch time")
-    pairs = [(k, hb1[k], hb2[k]) for k in ("traffic", "index")]
+    pairs = [(k, hb1[k], hb2[k]) for k in ("traffic", "index", "aggregate")]
     for part in sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")}):
         pairs.append((f"risk {part}", find(recs, kernel="risk", tool="h5batch", part=part, cores=1),
                       find(recs, kernel="risk", tool="h5batch", part=part, cores=2)))
@@ -137,7 +145,7 @@ def chart(recs, path):
     except ImportError:
         return "no chart: matplotlib is not installed here (bash bench/setup.sh installs it into bench/venv)"
     groups = []
-    for k in ("traffic", "index"):
+    for k in ("traffic", "index", "aggregate"):
         groups.append((k, [r for r in recs if r.get("kernel") == k and "wall_s" in r and not r.get("what")]))
     for part in sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")}):
         groups.append((f"risk: {part}", [r for r in recs if r.get("part") == part and "wall_s" in r]))
@@ -187,7 +195,8 @@ def main():
         lines.append(f"Raw read of the traffic input: {rd['gb_s']} GB/s ({rd['method']}, {rd['bytes']:,} bytes).")
     lines.append("")
     sections = [("traffic", "Traffic: count, mean and exact p50/p85/p95 of speed per segment x day x hour", {}),
-                ("index", "Index: inverted index with document frequencies (no positions)", {})]
+                ("index", "Index: inverted index with document frequencies (no positions)", {}),
+                ("aggregate", "Aggregate: count, sum, mean and exact p50/p95 of one value per meter x month", {})]
     parts = sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")})
     sections += [("risk", f"Risk: {p}", {"part": p}) for p in parts]
     for kernel, title, extra in sections:

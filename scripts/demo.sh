@@ -64,3 +64,29 @@ echo "outputs: $(pwd)/$dir/traffic-summary.h5"
 echo "         $(pwd)/$dir/risk.h5, $(pwd)/$dir/risk-book.h5, $(pwd)/$dir/risk-rebuilt.h5"
 echo "         $(pwd)/$dir/index.h5"
 echo "status:  bin/h5batch status $dir/traffic.run (and $dir/risk.run, $dir/risk-from-transactions.run)"
+
+# vitals and fitness (kernel aggregate, generator `gen vitals`)
+if [ ! -f "$dir/vitals.h5" ]; then
+    echo
+    echo "== generating $dir/vitals.h5 (2M readings of 500 patients over 8 weeks)"
+    mpirun -n "$np" bin/h5batch gen vitals -o "$dir/vitals.h5" --rows 2M --devices 500 --days 56 --start 20240101
+fi
+echo
+echo "== running jobs/vitals.ini on $np ranks"
+mpirun -n "$np" bin/h5batch run jobs/vitals.ini --set "pressure.input=$dir/vitals.h5" \
+    --set "pressure.output=$dir/vitals-pressure.h5" --set "heart.input=$dir/vitals.h5" \
+    --set "heart.output=$dir/vitals-heart.h5" --set "job.run_dir=$dir/vitals.run"
+/usr/bin/python3 tests/vitals/vitals_summary.py vitals "$dir/vitals-pressure.h5" "$dir/vitals-heart.h5" --top 5
+if [ ! -f "$dir/bands.h5" ]; then
+    echo
+    echo "== generating $dir/bands.h5 (1M readings of 300 fitness bands over half a year)"
+    mpirun -n "$np" bin/h5batch gen vitals --kind bands -o "$dir/bands.h5" --rows 1M --devices 300 --days 181 \
+        --start 20240101 --seed 2
+fi
+echo
+echo "== running jobs/fitness.ini on $np ranks (daily sums per band, then their monthly mean)"
+mpirun -n "$np" bin/h5batch run jobs/fitness.ini --set "daily.input=$dir/bands.h5" \
+    --set "daily.output=$dir/fitness-daily.h5" --set "monthly.input=$dir/fitness-daily.h5" \
+    --set "monthly.output=$dir/fitness-monthly.h5" --set "job.run_dir=$dir/fitness.run"
+/usr/bin/python3 tests/vitals/vitals_summary.py fitness "$dir/fitness-monthly.h5" --top 5
+echo "outputs: $(pwd)/$dir/vitals-pressure.h5, $(pwd)/$dir/vitals-heart.h5, $(pwd)/$dir/fitness-monthly.h5"

@@ -771,12 +771,15 @@ static void aggregate_destroy(void *state)
     free(a);
 }
 
+extern const hb_generator hb_generator_vitals; /* gen_vitals.c */
+
 const hb_kernel hb_kernel_aggregate = {
     .name = "aggregate",
     .summary = "per group of key values (columns, calendar keys): count, sum, mean, min, max, std, var, first, "
                "last, exact percentiles, above/below counts",
     .options = aggregate_options,
     .default_chunk_rows = 1 << 20,
+    .generator = &hb_generator_vitals,
     .validate = aggregate_validate,
     .setup = aggregate_setup,
     .map = aggregate_map,

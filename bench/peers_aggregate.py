@@ -1,0 +1,143 @@
+"""Grouped aggregation answered by the peers, for the side-by-side benchmark (make bench).
+
+Per meter x month (of UTC time), over the valid values (finite, 40 to 260): count, sum,
+mean and exact linear (type 7) p50 and p95 of one value; the question h5batch's
+aggregate kernel answers into /aggregate (table layout) in bench/aggregate.sh. Each
+peer reads the input once converted, outside the timing, to Parquet. The answers are
+compared with h5batch's: counts exactly, sums, means and percentiles within a relative
+tolerance (the values are whole numbers, so they should agree to the bit); a
+disagreement exits 1.
+
+  python peers_aggregate.py convert INPUT.h5 OUT.parquet
+  python peers_aggregate.py run PEER INPUT.parquet H5BATCH_OUTPUT.h5 [--threads N]
+      PEER: duckdb | polars | chdb; prints one JSON line with wall seconds and the check
+"""
+import argparse
+import os
+import sys
+import time
+
+import h5py
+import numpy as np
+from peer_result import finish
+
+RTOL = 1e-9
+LO, HI = 40, 260
+
+
+def convert(src, dst):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    with h5py.File(src, "r") as f:
+        t = f["table"]
+        n = t["time"].shape[0]
+        writer = None
+        for a in range(0, n, 10_000_000):
+            b = min(n, a + 10_000_000)
+            table = pa.table({"meter": t["patient"][a:b], "time": t["time"][a:b], "value": t["systolic"][a:b]})
+            if writer is None:
+                writer = pq.ParquetWriter(dst, table.schema, compression="snappy")
+            writer.write_table(table, row_group_size=1_000_000)
+        writer.close()
+
+
+def run_duckdb(path, threads):
+    import duckdb
+    con = duckdb.connect()
+    con.execute(f"SET threads={threads}")
+    q = f"""
+    SELECT meter, year(ts) * 100 + month(ts) AS month, count(*) AS n, sum(v) AS s, avg(v) AS m,
+           quantile_cont(v, 0.5) AS p50, quantile_cont(v, 0.95) AS p95
+    FROM (SELECT meter, make_timestamp(time * 1000000) AS ts, CAST(value AS DOUBLE) AS v
+          FROM read_parquet('{path}') WHERE NOT isnan(value) AND value >= {LO} AND value <= {HI})
+    GROUP BY ALL
+    """
+    t = con.execute(q).fetchnumpy()
+    return {"meter": t["meter"], "month": t["month"], "n": t["n"], "sum": t["s"], "mean": t["m"], "p50": t["p50"],
+            "p95": t["p95"]}
+
+
+def run_polars(path, threads):
+    os.environ.setdefault("POLARS_MAX_THREADS", str(threads))
+    import polars as pl
+    df = (pl.scan_parquet(path)
+          .filter(pl.col("value").is_not_nan() & (pl.col("value") >= LO) & (pl.col("value") <= HI))
+          .with_columns(pl.from_epoch("time", time_unit="s").alias("ts"), pl.col("value").cast(pl.Float64))
+          .with_columns((pl.col("ts").dt.year().cast(pl.Int64) * 100 + pl.col("ts").dt.month().cast(pl.Int64))
+                        .alias("month"))
+          .group_by(["meter", "month"])
+          .agg(pl.len().alias("n"), pl.col("value").sum().alias("sum"), pl.col("value").mean().alias("mean"),
+               pl.col("value").quantile(0.5, interpolation="linear").alias("p50"),
+               pl.col("value").quantile(0.95, interpolation="linear").alias("p95"))
+          .collect())
+    return {k: df[k].to_numpy() for k in ("meter", "month", "n", "sum", "mean", "p50", "p95")}
+
+
+def run_chdb(path, threads):
+    import io
+    import chdb
+    import pyarrow.parquet as pq
+    q = f"""
+    SELECT meter, toYYYYMM(toDateTime(time, 'UTC')) AS month, count() AS n, sum(v) AS s, avg(v) AS m,
+           quantilesExactInclusive(0.5, 0.95)(v) AS q
+    FROM (SELECT meter, time, toFloat64(value) AS v FROM file('{os.path.abspath(path)}', Parquet)
+          WHERE NOT isNaN(value) AND value >= {LO} AND value <= {HI})
+    GROUP BY meter, month
+    SETTINGS max_threads = {threads}
+    """
+    t = pq.read_table(io.BytesIO(chdb.query(q, "Parquet").bytes()))
+    q = np.array(t.column("q").to_pylist())
+    return {"meter": t.column("meter").to_numpy(), "month": t.column("month").to_numpy(),
+            "n": t.column("n").to_numpy(), "sum": t.column("s").to_numpy(), "mean": t.column("m").to_numpy(),
+            "p50": q[:, 0], "p95": q[:, 1]}
+
+
+def compare(res, out_path):
+    """Problems between a peer's groups and h5batch's table (empty list: they agree)."""
+    with h5py.File(out_path, "r") as f:
+        g = f["aggregate"]
+        hb = {"meter": g["meter"][...], "month": g["month"][...], "n": g["value_count"][...],
+              "sum": g["value_sum"][...], "mean": g["value_mean"][...], "p50": g["value_p50"][...],
+              "p95": g["value_p95"][...]}
+    keep = hb["n"] > 0  # h5batch also lists the groups whose values are all invalid
+    hb = {k: v[keep] for k, v in hb.items()}
+    order = np.lexsort((res["month"].astype(np.int64), res["meter"].astype(np.int64)))
+    res = {k: np.asarray(v)[order] for k, v in res.items()}
+    if len(res["meter"]) != len(hb["meter"]):
+        return [f"{len(res['meter'])} groups, h5batch has {len(hb['meter'])}"]
+    problems = []
+    for k in ("meter", "month", "n"):
+        bad = np.flatnonzero(res[k].astype(np.int64) != hb[k].astype(np.int64))
+        problems += [f"{k} of group {i}: peer {res[k][i]} h5batch {hb[k][i]}" for i in bad[:5]]
+    if problems:
+        return problems
+    for k in ("sum", "mean", "p50", "p95"):
+        bad = np.flatnonzero(~np.isclose(res[k].astype(float), hb[k], rtol=RTOL, atol=0))
+        problems += [f"{k}[{hb['meter'][i]},{hb['month'][i]}] peer {res[k][i]!r} h5batch {hb[k][i]!r}"
+                     for i in bad[:5]]
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert")
+    c.add_argument("input")
+    c.add_argument("output")
+    r = sub.add_parser("run")
+    r.add_argument("peer", choices=["duckdb", "polars", "chdb"])
+    r.add_argument("parquet")
+    r.add_argument("answer")
+    r.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    if a.cmd == "convert":
+        convert(a.input, a.output)
+        return 0
+    t0 = time.perf_counter()
+    res = {"duckdb": run_duckdb, "polars": run_polars, "chdb": run_chdb}[a.peer](a.parquet, a.threads)
+    wall = time.perf_counter() - t0
+    return finish(a.peer, wall, compare(res, a.answer), groups=int(len(res["meter"])))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
