@@ -7,6 +7,7 @@ np=${2:-2}
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 mkdir -p "$dir"
+out=$(cd "$dir" && pwd) # where the outputs are, for the closing lines
 if [ ! -f "$dir/traffic.h5" ]; then
     echo "== generating $dir/traffic.h5 (10M observations, 2,000 segments, 2024 in Europe/Berlin)"
     mpirun -n "$np" bin/h5batch gen traffic -o "$dir/traffic.h5" --rows 10M --segments 2000 --days 366 \
@@ -60,9 +61,9 @@ echo "== bin/h5batch query $dir/index.h5 --top 5 '\"gifif bryd\"' grozi"
 bin/h5batch query "$dir/index.h5" --top 5 '"gifif bryd"' grozi
 
 echo
-echo "outputs: $(pwd)/$dir/traffic-summary.h5"
-echo "         $(pwd)/$dir/risk.h5, $(pwd)/$dir/risk-book.h5, $(pwd)/$dir/risk-rebuilt.h5"
-echo "         $(pwd)/$dir/index.h5"
+echo "outputs: $out/traffic-summary.h5"
+echo "         $out/risk.h5, $out/risk-book.h5, $out/risk-rebuilt.h5"
+echo "         $out/index.h5"
 echo "status:  bin/h5batch status $dir/traffic.run (and $dir/risk.run, $dir/risk-from-transactions.run)"
 
 # vitals and fitness (kernel aggregate, generator `gen vitals`)
@@ -89,4 +90,4 @@ mpirun -n "$np" bin/h5batch run jobs/fitness.ini --set "daily.input=$dir/bands.h
     --set "daily.output=$dir/fitness-daily.h5" --set "monthly.input=$dir/fitness-daily.h5" \
     --set "monthly.output=$dir/fitness-monthly.h5" --set "job.run_dir=$dir/fitness.run"
 /usr/bin/python3 tests/vitals/vitals_summary.py fitness "$dir/fitness-monthly.h5" --top 5
-echo "outputs: $(pwd)/$dir/vitals-pressure.h5, $(pwd)/$dir/vitals-heart.h5, $(pwd)/$dir/fitness-monthly.h5"
+echo "outputs: $out/vitals-pressure.h5, $out/vitals-heart.h5, $out/fitness-monthly.h5"
