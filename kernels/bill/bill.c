@@ -426,6 +426,7 @@ const hb_kernel hb_kernel_bill = {
                "and month",
     .options = bill_options,
     .default_chunk_rows = 1 << 20,
+    .generator = &bill_meters_generator,
     .validate = bill_validate,
     .setup = bill_setup,
     .map = bill_map,

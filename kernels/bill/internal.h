@@ -24,6 +24,7 @@ typedef struct bill_tariff {
 int bill_decimal(const char *s, int digits, int64_t max, int64_t *out);
 int bill_tariff_parse(const char *tiers, const char *fixed, bill_tariff *t, char *msg, size_t len);
 int bill_amounts(const bill_tariff *t, int64_t q, int64_t *cents, int64_t *total);
+extern const hb_generator bill_meters_generator;
 
 
 #endif
