@@ -296,6 +296,7 @@ static int put_i64(hb_out *out, const char *g, const char *name, const priced *p
     snprintf(path, sizeof path, "%s/%s", g, name);
     uint64_t dims[1] = {p->n};
     static const int64_t none = 0;
+    if (p->n == 0) return hb_out_dataset(out, path, HB_I64, 1, dims, units, desc); /* nothing to write */
     return hb_out_write(out, path, HB_I64, 1, dims, 0, hb_rank == 0 ? p->n : 0, hb_rank == 0 ? (const void *)v : &none,
                         units, desc);
 }
@@ -325,9 +326,10 @@ static int write_table(bill *b, hb_out *out, const char *g, const priced *p, int
     snprintf(path, sizeof path, "%s/consumption", g);
     uint64_t dims[1] = {p->n};
     static const double none = 0;
-    HB_CALL(hb_out_write(out, path, HB_F64, 1, dims, 0, hb_rank == 0 ? p->n : 0,
-                         hb_rank == 0 ? (const void *)p->cons : &none, unit,
-                         "billed consumption: consumption_milli / 1000"));
+    const char *cdesc = "billed consumption: consumption_milli / 1000";
+    HB_CALL(p->n == 0 ? hb_out_dataset(out, path, HB_F64, 1, dims, unit, cdesc)
+                      : hb_out_write(out, path, HB_F64, 1, dims, 0, hb_rank == 0 ? p->n : 0,
+                                     hb_rank == 0 ? (const void *)p->cons : &none, unit, cdesc));
     snprintf(units, sizeof units, "%s/1000", unit);
     HB_CALL(put_i64(out, g, "consumption_milli", p, p->q, units,
                     "billed consumption in thousandths of the unit, exact (rounded half to even)"));

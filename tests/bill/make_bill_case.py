@@ -3,6 +3,7 @@ district, month and consumption_sum.
 
   --case hand    the hand-computed cases of tests/bill/suite.sh (tier boundaries, ties)
   --case random  many accounts and months, for the pandas reference and rank counts
+  --case empty   no row at all
 """
 import argparse
 
@@ -11,7 +12,7 @@ import numpy as np
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
-ap.add_argument("--case", choices=["hand", "random"], required=True)
+ap.add_argument("--case", choices=["hand", "random", "empty"], required=True)
 a = ap.parse_args()
 
 if a.case == "hand":
@@ -20,6 +21,9 @@ if a.case == "hand":
     meter = np.arange(len(cons), dtype=np.int64) + 100
     district = np.array([1, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3], dtype=np.int64)
     month = np.full(len(cons), 202401, dtype=np.int64)
+elif a.case == "empty":
+    meter = district = month = np.zeros(0, dtype=np.int64)
+    cons = np.zeros(0)
 else:
     rng = np.random.default_rng(7)
     meters, months = 300, [202301, 202302, 202303, 202311, 202312, 202401, 202402]
