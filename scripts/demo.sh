@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make demo: sample data, the traffic, risk and index jobs under mpirun, their summaries
-# and two sample queries.
+# make demo: sample data, the traffic, risk, index and water-billing jobs under mpirun,
+# their summaries and two sample queries.
 set -euo pipefail
 dir=${1:-demo}
 np=${2:-2}
@@ -60,10 +60,26 @@ bin/h5batch query "$dir/index.h5" --top 5 kelmek vobro
 echo "== bin/h5batch query $dir/index.h5 --top 5 '\"gifif bryd\"' grozi"
 bin/h5batch query "$dir/index.h5" --top 5 '"gifif bryd"' grozi
 
+if [ ! -f "$dir/meters.h5" ]; then
+    echo
+    echo "== generating $dir/meters.h5 (daily readings of 2,000 water meters in 8 districts, 2024-2025)"
+    mpirun -n "$np" bin/h5batch gen meters -o "$dir/meters.h5" --meters 2000 --districts 8 --days 731 \
+        --start 20240101
+fi
+echo
+echo "== running jobs/water-billing.ini on $np ranks (monthly consumption per meter, then the bills)"
+mpirun -n "$np" bin/h5batch run jobs/water-billing.ini \
+    --set "monthly.input=$dir/meters.h5" --set "monthly.output=$dir/water-monthly.h5" \
+    --set "bill.input=$dir/water-monthly.h5" --set "bill.output=$dir/water-bills.h5" \
+    --set "job.run_dir=$dir/water-billing.run"
+echo
+/usr/bin/python3 tests/bill/bill_summary.py "$dir/water-bills.h5" --top 5
+
 echo
 echo "outputs: $out/traffic-summary.h5"
 echo "         $out/risk.h5, $out/risk-book.h5, $out/risk-rebuilt.h5"
 echo "         $out/index.h5"
+echo "         $out/water-monthly.h5, $out/water-bills.h5"
 echo "status:  bin/h5batch status $dir/traffic.run (and $dir/risk.run, $dir/risk-from-transactions.run)"
 
 # vitals and fitness (kernel aggregate, generator `gen vitals`)

@@ -1,0 +1,439 @@
+/* Water billing (docs/bill.md): per account and month, the bill of a tiered tariff in
+ * exact integer cents, and totals per district and month.
+ *
+ * The input is a table with one row per account and month (a table-layout output of
+ * the aggregate kernel). map turns each row into a record (meter, district, month,
+ * quantity in milli-units, exact); the state is the multiset of records, so saving is
+ * writing them and loading is appending. finalize gathers every record on rank 0,
+ * sorts them, sums duplicates and prices each bill with integer arithmetic: nothing
+ * depends on which rank read which chunk, so the output has the same bits at any rank
+ * count and after any interruption. Bills are few (accounts x months), so one rank
+ * prices them all. */
+#include "kernels/bill/internal.h"
+#include "kernels/common/exchange.h"
+
+#include "core/hb.h"
+
+#include <float.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if LDBL_MANT_DIG < 64
+#error "the exact quantity needs a long double of 64 significand bits (x86-64)"
+#endif
+
+enum { COL_METER, COL_DISTRICT, COL_MONTH, COL_CONSUMPTION, NCOLS };
+static const char *const col_names[NCOLS] = {"meter", "district", "month", "consumption"};
+
+static const hb_option bill_options[] = {
+    {"table", HB_OPT_STRING, "/aggregate", 1, 0, NULL,
+     "input table: one row per account and month (an aggregate output with layout = table)"},
+    {"columns", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "the table's names for meter, district, month, consumption (consumption:consumption_sum)"},
+    {"tiers", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "THRESHOLD:PRICE, ...: price per unit above each threshold, the first threshold 0 (0:1.20, 10:1.80)"},
+    {"fixed_charge", HB_OPT_STRING, "0", 1, 0, NULL, "charge per bill (account and month), at most 2 decimals"},
+    {"currency", HB_OPT_STRING, "EUR", 1, 0, NULL, "currency of prices and amounts (an attribute of the output)"},
+    {"unit", HB_OPT_STRING, "m3", 1, 0, NULL, "unit of consumption, in which prices are per unit"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+typedef struct rec {
+    int64_t meter, district, month, q;
+} rec;
+
+typedef struct bill {
+    hb_step_ctx *ctx;
+    hb_table *tab;
+    bill_tariff tf;
+    hb_colmap cols;
+    rec *r;
+    size_t n, cap;
+    int64_t *ibuf[3];
+    double *cbuf;
+    uint64_t rows_total, rows_missing;
+} bill;
+
+/* Not collective. Checks the tariff and the column mapping when the job file is read. */
+static int bill_validate(const hb_optset *o, const char **key, char *msg, size_t len)
+{
+    bill_tariff t;
+    hb_colmap m;
+    if (hb_colmap_parse(hb_opt_str(o, "columns"), &m, msg, len)) return *key = "columns", HB_ECONFIG;
+    int rc = bill_tariff_parse(hb_opt_str(o, "tiers"), hb_opt_str(o, "fixed_charge"), &t, msg, len);
+    if (rc) *key = strncmp(msg, "fixed_charge", 12) == 0 ? "fixed_charge" : "tiers";
+    return rc;
+}
+
+/* Collective. Opens the input table and sizes the chunk buffers. */
+static int bill_setup(hb_step_ctx *ctx, void **state)
+{
+    bill *b = hb_calloc(1, sizeof *b);
+    if (!b) return HB_EINTERNAL;
+    *state = b;
+    b->ctx = ctx;
+    char msg[256];
+    if (bill_tariff_parse(hb_opt_str(ctx->opts, "tiers"), hb_opt_str(ctx->opts, "fixed_charge"), &b->tf, msg,
+                          sizeof msg) ||
+        hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &b->cols, msg, sizeof msg))
+        return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
+    const char *cols[NCOLS];
+    for (int i = 0; i < NCOLS; i++) cols[i] = hb_colmap_name(&b->cols, col_names[i]);
+    HB_CALL(hb_agree(hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
+    ctx->n_rows = hb_table_rows(b->tab);
+    ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
+    size_t cr = (size_t)ctx->chunk_rows;
+    int rc = 0;
+    for (int i = 0; i < 3; i++)
+        if (!(b->ibuf[i] = hb_malloc(cr * sizeof(int64_t)))) rc = HB_EINTERNAL;
+    if (!(b->cbuf = hb_malloc(cr * sizeof(double)))) rc = HB_EINTERNAL;
+    return hb_agree(rc);
+}
+
+/* Not collective. c (a float of the unit) in milli-units: the exact value of c x 1000
+ * (exact in a 64-bit significand) rounded half to even; -1 when negative or too big. */
+static int64_t milli(double c)
+{
+    long double x = (long double)c * 1000.0L;
+    if (!(x >= 0) || x > (long double)BILL_MAX_MILLI) return -1;
+    return (int64_t)nearbyintl(x); /* the default rounding mode: to nearest, ties to even */
+}
+
+/* Not collective. Reads chunk c and appends one record per row with a consumption. */
+static int bill_map(void *state, int64_t c)
+{
+    bill *b = state;
+    hb_step_ctx *ctx = b->ctx;
+    int64_t start, n;
+    hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
+    for (int i = 0; i < 3; i++) HB_CALL(hb_table_read(b->tab, i, start, n, HB_I64, b->ibuf[i]));
+    HB_CALL(hb_table_read(b->tab, COL_CONSUMPTION, start, n, HB_F64, b->cbuf));
+    if (hb_grow((void **)&b->r, &b->cap, b->n + (size_t)n, sizeof *b->r))
+        return hb_err_set(HB_EINTERNAL, "bill", "out of memory storing %lld bills", (long long)(b->n + (size_t)n));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = start + i, m = b->ibuf[COL_MONTH][i];
+        for (int k = 0; k < 3; k++)
+            HB_CHECK(b->ibuf[k][i] != INT64_MIN, HB_EDATA, ctx->input, "column '%s', row %lld: not an integer",
+                     hb_colmap_name(&b->cols, col_names[k]), (long long)row);
+        HB_CHECK(m % 100 >= 1 && m % 100 <= 12 && m / 100 >= 1900 && m / 100 <= 2200, HB_EDATA, ctx->input,
+                 "column '%s', row %lld: %lld is not a month yyyymm", hb_colmap_name(&b->cols, "month"),
+                 (long long)row, (long long)m);
+        double v = b->cbuf[i];
+        if (isnan(v)) { /* an aggregate group without a valid reading */
+            b->rows_missing++;
+            continue;
+        }
+        int64_t q = milli(v);
+        HB_CHECK(q >= 0, HB_EDATA, ctx->input, "column '%s', row %lld: consumption %g is negative or above 10^12",
+                 hb_colmap_name(&b->cols, "consumption"), (long long)row, v);
+        b->r[b->n++] = (rec){b->ibuf[COL_METER][i], b->ibuf[COL_DISTRICT][i], m, q};
+    }
+    b->rows_total += (uint64_t)n;
+    return 0;
+}
+
+/* Saved state: two counters and the records. */
+typedef struct saved {
+    char magic[8]; /* "HBBILL1" */
+    uint64_t rows_total, rows_missing, n;
+} saved;
+
+/* Not collective. This rank's counters and records as bytes. */
+static int bill_save(void *state, void **buf, size_t *len)
+{
+    bill *b = state;
+    saved h = {"HBBILL1", b->rows_total, b->rows_missing, b->n};
+    *len = sizeof h + b->n * sizeof(rec);
+    char *p = hb_malloc(*len);
+    if (!p) return HB_EINTERNAL;
+    memcpy(p, &h, sizeof h);
+    if (b->n) memcpy(p + sizeof h, b->r, b->n * sizeof(rec));
+    *buf = p;
+    return 0;
+}
+
+/* Not collective. Appends a saved part's records and counters. */
+static int bill_load(void *state, const void *buf, size_t len)
+{
+    bill *b = state;
+    saved h;
+    HB_CHECK(len >= sizeof h, HB_EDATA, "checkpoint", "bill state is truncated");
+    memcpy(&h, buf, sizeof h);
+    HB_CHECK(memcmp(h.magic, "HBBILL1", 8) == 0 && h.n <= (len - sizeof h) / sizeof(rec) &&
+                 len == sizeof h + h.n * sizeof(rec),
+             HB_EDATA, "checkpoint", "not a bill state");
+    if (hb_grow((void **)&b->r, &b->cap, b->n + h.n, sizeof *b->r)) return HB_EINTERNAL;
+    if (h.n) memcpy(b->r + b->n, (const char *)buf + sizeof h, h.n * sizeof(rec));
+    b->n += h.n;
+    b->rows_total += h.rows_total;
+    b->rows_missing += h.rows_missing;
+    return 0;
+}
+
+static int by_account(const void *x, const void *y)
+{
+    const rec *a = x, *b = y;
+    if (a->meter != b->meter) return a->meter < b->meter ? -1 : 1;
+    if (a->month != b->month) return a->month < b->month ? -1 : 1;
+    if (a->district != b->district) return a->district < b->district ? -1 : 1;
+    return (a->q > b->q) - (a->q < b->q);
+}
+
+static int by_triple(const void *x, const void *y)
+{
+    const int64_t *a = x, *b = y;
+    for (int i = 0; i < 3; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
+/* The priced table: bills (per account and month) or district totals. */
+typedef struct priced {
+    size_t n;
+    int64_t *meter, *district, *month, *q, *accounts, *fixed, *total;
+    int64_t *tier[BILL_MAX_TIERS];
+    double *cons;
+} priced;
+
+static void priced_free(priced *p)
+{
+    free(p->meter), free(p->district), free(p->month), free(p->q), free(p->accounts), free(p->fixed),
+        free(p->total), free(p->cons);
+    for (int k = 0; k < BILL_MAX_TIERS; k++) free(p->tier[k]);
+    memset(p, 0, sizeof *p);
+}
+
+static int priced_alloc(priced *p, size_t n, int ntiers)
+{
+    size_t m = n ? n : 1, e = sizeof(int64_t);
+    p->n = n;
+    p->meter = hb_calloc(m, e), p->district = hb_calloc(m, e), p->month = hb_calloc(m, e), p->q = hb_calloc(m, e);
+    p->accounts = hb_calloc(m, e), p->fixed = hb_calloc(m, e), p->total = hb_calloc(m, e);
+    p->cons = hb_calloc(m, sizeof(double));
+    int ok = p->meter && p->district && p->month && p->q && p->accounts && p->fixed && p->total && p->cons;
+    for (int k = 0; k < ntiers; k++) ok = ok && (p->tier[k] = hb_calloc(m, e));
+    return ok ? 0 : HB_EINTERNAL;
+}
+
+/* Not collective (rank 0). Sorts the records, sums duplicate accounts and months, and
+ * prices the bills into bl and the district totals into ds. */
+static int price_all(bill *b, rec *r, size_t n, priced *bl, priced *ds)
+{
+    const bill_tariff *tf = &b->tf;
+    if (n) qsort(r, n, sizeof *r, by_account);
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (nb && r[nb - 1].meter == r[i].meter && r[nb - 1].month == r[i].month) {
+            HB_CHECK(r[nb - 1].district == r[i].district, HB_EDATA, b->ctx->input,
+                     "meter %lld in month %lld is in two districts, %lld and %lld", (long long)r[i].meter,
+                     (long long)r[i].month, (long long)r[nb - 1].district, (long long)r[i].district);
+            r[nb - 1].q += r[i].q; /* both at most 10^12 units: no overflow */
+            HB_CHECK(r[nb - 1].q <= BILL_MAX_MILLI, HB_EDATA, b->ctx->input, "meter %lld: consumption above 10^12",
+                     (long long)r[i].meter);
+        } else {
+            r[nb++] = r[i];
+        }
+    }
+    HB_CALL(priced_alloc(bl, nb, tf->n));
+    int64_t cents[BILL_MAX_TIERS];
+    for (size_t i = 0; i < nb; i++) {
+        int64_t total;
+        HB_CHECK(bill_amounts(tf, r[i].q, cents, &total) == 0, HB_EDATA, b->ctx->input,
+                 "meter %lld, month %lld: the bill overflows 64-bit cents", (long long)r[i].meter,
+                 (long long)r[i].month);
+        bl->meter[i] = r[i].meter, bl->district[i] = r[i].district, bl->month[i] = r[i].month;
+        bl->q[i] = r[i].q, bl->cons[i] = (double)r[i].q / BILL_MILLI;
+        bl->accounts[i] = 1, bl->fixed[i] = tf->fixed, bl->total[i] = total;
+        for (int k = 0; k < tf->n; k++) bl->tier[k][i] = cents[k];
+    }
+    /* district totals: the bills in (district, month) order through an index */
+    size_t *ix = hb_malloc((nb ? nb : 1) * sizeof *ix);
+    if (!ix) return HB_EINTERNAL;
+    for (size_t i = 0; i < nb; i++) ix[i] = i;
+    int rc = 0;
+    {
+        /* sort indices by (district, month, index): a total order */
+        int64_t *key = hb_malloc((nb ? nb : 1) * 3 * sizeof *key);
+        if (!key) rc = HB_EINTERNAL;
+        for (size_t i = 0; rc == 0 && i < nb; i++)
+            key[3 * i] = bl->district[i], key[3 * i + 1] = bl->month[i], key[3 * i + 2] = (int64_t)i;
+        if (rc == 0 && nb) qsort(key, nb, 3 * sizeof *key, by_triple);
+        for (size_t i = 0; rc == 0 && i < nb; i++) ix[i] = (size_t)key[3 * i + 2];
+        free(key);
+    }
+    size_t nd = 0;
+    for (size_t j = 0; rc == 0 && j < nb; j++) {
+        size_t i = ix[j];
+        if (j == 0 || bl->district[ix[j - 1]] != bl->district[i] || bl->month[ix[j - 1]] != bl->month[i]) nd++;
+    }
+    if (rc == 0) rc = priced_alloc(ds, nd, tf->n);
+    size_t d = 0;
+    for (size_t j = 0; rc == 0 && j < nb; j++) {
+        size_t i = ix[j];
+        if (j > 0 && (bl->district[ix[j - 1]] != bl->district[i] || bl->month[ix[j - 1]] != bl->month[i])) d++;
+        ds->district[d] = bl->district[i], ds->month[d] = bl->month[i];
+        int ovf = __builtin_add_overflow(ds->q[d], bl->q[i], &ds->q[d]);
+        ovf |= __builtin_add_overflow(ds->accounts[d], 1, &ds->accounts[d]);
+        ovf |= __builtin_add_overflow(ds->fixed[d], bl->fixed[i], &ds->fixed[d]);
+        ovf |= __builtin_add_overflow(ds->total[d], bl->total[i], &ds->total[d]);
+        for (int k = 0; k < tf->n; k++) ovf |= __builtin_add_overflow(ds->tier[k][d], bl->tier[k][i], &ds->tier[k][d]);
+        if (ovf)
+            rc = hb_err_set(HB_EDATA, b->ctx->input, "district %lld, month %lld: the total overflows 64-bit cents",
+                            (long long)bl->district[i], (long long)bl->month[i]);
+    }
+    for (size_t i = 0; rc == 0 && i < nd; i++) ds->cons[i] = (double)ds->q[i] / BILL_MILLI;
+    free(ix);
+    return rc;
+}
+
+/* Collective. Writes the int64 column name of p (rank 0 holds the rows). */
+static int put_i64(hb_out *out, const char *g, const char *name, const priced *p, const int64_t *v,
+                   const char *units, const char *desc)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", g, name);
+    uint64_t dims[1] = {p->n};
+    static const int64_t none = 0;
+    if (p->n == 0) return hb_out_dataset(out, path, HB_I64, 1, dims, units, desc); /* nothing to write */
+    return hb_out_write(out, path, HB_I64, 1, dims, 0, hb_rank == 0 ? p->n : 0, hb_rank == 0 ? (const void *)v : &none,
+                        units, desc);
+}
+
+/* Collective. The attributes of a money column: currency and scale (amount / scale is
+ * in the currency). */
+static int money_attrs(hb_out *out, const char *g, const char *name, const char *currency)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", g, name);
+    HB_CALL(hb_out_attr_str(out, path, "currency", currency));
+    return hb_out_attr_i64(out, path, "scale", 100);
+}
+
+/* Collective. One priced table into group g: bills (with meter) or district totals. */
+static int write_table(bill *b, hb_out *out, const char *g, const priced *p, int bills)
+{
+    const char *cur = hb_opt_str(b->ctx->opts, "currency"), *unit = hb_opt_str(b->ctx->opts, "unit");
+    char units[96], desc[160], name[32];
+    snprintf(units, sizeof units, "%s/100", cur);
+    HB_CALL(hb_out_group(out, g));
+    if (bills) HB_CALL(put_i64(out, g, "meter", p, p->meter, NULL, "account (meter)"));
+    HB_CALL(put_i64(out, g, "district", p, p->district, NULL, "district"));
+    HB_CALL(put_i64(out, g, "month", p, p->month, NULL, "month yyyymm"));
+    if (!bills) HB_CALL(put_i64(out, g, "accounts", p, p->accounts, NULL, "bills in the district and month"));
+    char path[256];
+    snprintf(path, sizeof path, "%s/consumption", g);
+    uint64_t dims[1] = {p->n};
+    static const double none = 0;
+    const char *cdesc = "billed consumption: consumption_milli / 1000";
+    HB_CALL(p->n == 0 ? hb_out_dataset(out, path, HB_F64, 1, dims, unit, cdesc)
+                      : hb_out_write(out, path, HB_F64, 1, dims, 0, hb_rank == 0 ? p->n : 0,
+                                     hb_rank == 0 ? (const void *)p->cons : &none, unit, cdesc));
+    snprintf(units, sizeof units, "%s/1000", unit);
+    HB_CALL(put_i64(out, g, "consumption_milli", p, p->q, units,
+                    "billed consumption in thousandths of the unit, exact (rounded half to even)"));
+    snprintf(units, sizeof units, "%s/100", cur);
+    for (int k = 0; k < b->tf.n; k++) {
+        snprintf(name, sizeof name, "tier_%d", k + 1);
+        snprintf(desc, sizeof desc, "amount of tier %d in cents, rounded half to even", k + 1);
+        HB_CALL(put_i64(out, g, name, p, p->tier[k], units, desc));
+        HB_CALL(money_attrs(out, g, name, cur));
+    }
+    HB_CALL(put_i64(out, g, "fixed_charge", p, p->fixed, units, "fixed charge in cents"));
+    HB_CALL(money_attrs(out, g, "fixed_charge", cur));
+    HB_CALL(put_i64(out, g, "total", p, p->total, units, "total in cents: the tiers plus the fixed charge"));
+    HB_CALL(money_attrs(out, g, "total", cur));
+    return 0;
+}
+
+/* Collective. Gathers every record on rank 0, prices the bills there and writes /bill
+ * and /bill/districts. */
+static int bill_finalize(void *state, hb_out *out)
+{
+    bill *b = state;
+    int cnt = (int)(b->n * sizeof(rec)), rc = 0;
+    HB_CALL(hb_agree(b->n * sizeof(rec) > (size_t)INT32_MAX
+                         ? hb_err_set(HB_EINTERNAL, "bill", "more than 2 GB of bills on one rank")
+                         : 0));
+    int *counts = NULL, *displ = NULL;
+    rec *all = NULL;
+    uint64_t tot[2] = {b->rows_total, b->rows_missing};
+    MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (hb_rank == 0) {
+        counts = hb_malloc((size_t)hb_size * sizeof *counts);
+        displ = hb_malloc((size_t)hb_size * sizeof *displ);
+        if (!counts || !displ) rc = HB_EINTERNAL;
+    }
+    HB_CALL(hb_agree(rc));
+    MPI_Gather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    size_t total_bytes = 0;
+    if (hb_rank == 0) {
+        for (int r = 0; r < hb_size; r++) {
+            displ[r] = (int)total_bytes;
+            total_bytes += (size_t)counts[r];
+        }
+        if (total_bytes > (size_t)INT32_MAX) rc = hb_err_set(HB_EINTERNAL, "bill", "more than 2 GB of bills");
+        else if (!(all = hb_malloc(total_bytes ? total_bytes : 1))) rc = HB_EINTERNAL;
+    }
+    rc = hb_agree(rc);
+    if (rc) {
+        free(counts), free(displ);
+        return rc;
+    }
+    MPI_Gatherv(b->r, cnt, MPI_BYTE, all, counts, displ, MPI_BYTE, 0, MPI_COMM_WORLD);
+    free(counts), free(displ);
+    priced bl = {0}, ds = {0};
+    if (hb_rank == 0) rc = price_all(b, all, total_bytes / sizeof(rec), &bl, &ds);
+    free(all);
+    rc = hb_agree(rc);
+    uint64_t n[2] = {bl.n, ds.n};
+    if (rc == 0) {
+        MPI_Bcast(n, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+        bl.n = n[0], ds.n = n[1];
+        rc = write_table(b, out, "/bill", &bl, 1);
+    }
+    if (rc == 0) rc = write_table(b, out, "/bill/districts", &ds, 0);
+    if (rc == 0) {
+        const char *g = "/bill";
+        rc = hb_out_attr_str(out, g, "currency", hb_opt_str(b->ctx->opts, "currency"));
+        if (rc == 0) rc = hb_out_attr_i64(out, g, "scale", 100);
+        if (rc == 0) rc = hb_out_attr_str(out, g, "unit", hb_opt_str(b->ctx->opts, "unit"));
+        if (rc == 0) rc = hb_out_attr_str(out, g, "tiers", hb_opt_str(b->ctx->opts, "tiers"));
+        if (rc == 0) rc = hb_out_attr_str(out, g, "fixed_charge", hb_opt_str(b->ctx->opts, "fixed_charge"));
+        if (rc == 0)
+            rc = hb_out_attr_str(out, g, "rounding",
+                                 "consumption to 1/1000 unit half to even; each tier to the cent half to even");
+        if (rc == 0) rc = hb_out_attr_u64(out, g, "rows_total", tot[0]);
+        if (rc == 0) rc = hb_out_attr_u64(out, g, "rows_missing", tot[1]);
+    }
+    priced_free(&bl), priced_free(&ds);
+    return rc;
+}
+
+/* Not collective. Frees the state, also a partly built one. */
+static void bill_destroy(void *state)
+{
+    bill *b = state;
+    if (!b) return;
+    hb_table_close(b->tab);
+    for (int i = 0; i < 3; i++) free(b->ibuf[i]);
+    free(b->cbuf), free(b->r);
+    free(b);
+}
+
+const hb_kernel hb_kernel_bill = {
+    .name = "bill",
+    .summary = "per account and month, the bill of a tiered tariff in exact integer cents; totals per district "
+               "and month",
+    .options = bill_options,
+    .default_chunk_rows = 1 << 20,
+    .generator = &bill_meters_generator,
+    .validate = bill_validate,
+    .setup = bill_setup,
+    .map = bill_map,
+    .finalize = bill_finalize,
+    .save = bill_save,
+    .load = bill_load,
+    .destroy = bill_destroy,
+};
