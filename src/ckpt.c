@@ -6,6 +6,7 @@
 #include "core/hb.h"
 #include "core/commit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mpi.h>
@@ -278,8 +279,30 @@ int hb_ckpt_restore(const hb_ckpt_id *id, uint8_t *ledger, int64_t n_chunks, int
     return 0;
 }
 
+/* Removes the temporary files of checkpoint writes that a killed run left behind
+ * (ckpt-STEP-N.h5.tmp; of every step when step is NULL): they are ours, and no
+ * manifest line names them. */
+static void remove_stale_temps(const char *run_dir, const char *step)
+{
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, "ckpt-%s%s", step ? step : "", step ? "-" : "");
+    const char *suffix = ".h5.tmp";
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t n = strlen(de->d_name), ls = strlen(suffix);
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || n < ls || strcmp(de->d_name + n - ls, suffix) != 0)
+            continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", run_dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 int hb_ckpt_remove(const char *run_dir, const char *step)
 {
+    remove_stale_temps(run_dir, step);
     entry e[MAX_ENTRIES];
     int n = read_manifest(run_dir, e, MAX_ENTRIES), m = 0;
     for (int i = 0; i < n; i++) {
