@@ -12,6 +12,7 @@
 
 #include "core/calendar.h"
 #include "core/hb.h"
+#include "kernels/common/exchange.h"
 #include "io/io.h"
 
 #include <Random123/philox.h>
@@ -113,7 +114,8 @@ static int64_t fill_meter(const gen_meters *g, int64_t m, int64_t r, int64_t *id
 /* Collective. Every rank writes the readings of its own contiguous range of meters. */
 static int write_file(const gen_meters *g, hb_out *out)
 {
-    int64_t m0 = g->meters * hb_rank / hb_size, m1 = g->meters * (hb_rank + 1) / hb_size;
+    int64_t m0, m1;
+    hb_range_of(g->meters, hb_rank, hb_size, &m0, &m1);
     int64_t block = GEN_ROWS / g->days > 0 ? GEN_ROWS / g->days : 1;
     int64_t *nrows = hb_malloc((size_t)(m1 - m0 + 1) * sizeof *nrows);
     int rc = nrows ? 0 : HB_EINTERNAL;

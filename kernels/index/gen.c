@@ -15,6 +15,7 @@
 #include "io/io.h"
 #include "kernels/kernel.h"
 #include "core/hb.h"
+#include "kernels/common/exchange.h"
 #include "core/opts.h"
 
 #include <Random123/philox.h>
@@ -292,7 +293,10 @@ static void fill_doc(const gen_corpus *g, const vocab *v, int64_t i, int64_t len
 /* Collective. Sizes, generates and writes the corpus into out. */
 static int write_file(const gen_corpus *g, const vocab *v, hb_out *out)
 {
-    const int64_t N = g->docs, lo = N * hb_rank / hb_size, hi = N * (hb_rank + 1) / hb_size, n = hi - lo;
+    const int64_t N = g->docs;
+    int64_t lo, hi;
+    hb_range_of(N, hb_rank, hb_size, &lo, &hi);
+    const int64_t n = hi - lo;
     uint64_t *off = hb_malloc((size_t)(n + 1) * sizeof *off);
     int rc = hb_agree(off ? 0 : HB_EINTERNAL);
     if (rc) return rc;

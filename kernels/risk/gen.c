@@ -17,6 +17,7 @@
 #include "kernels/kernel.h"
 #include "kernels/risk/rng.h"
 #include "core/hb.h"
+#include "kernels/common/exchange.h"
 #include "core/opts.h"
 #include "core/calendar.h"
 
@@ -211,7 +212,8 @@ static int write_transactions(const gen_market *g, const model *m, hb_out *out, 
     double *qty = hb_malloc(GEN_CHUNK * sizeof *qty);
     int rc = date && port && asset && qty ? 0 : HB_EINTERNAL;
     rc = hb_agree(rc);
-    int64_t lo = M * hb_rank / hb_size, hi = M * (hb_rank + 1) / hb_size;
+    int64_t lo, hi;
+    hb_range_of(M, hb_rank, hb_size, &lo, &hi);
     int64_t most = (M + hb_size - 1) / hb_size, rounds = (most + GEN_CHUNK - 1) / GEN_CHUNK;
     for (int64_t k = 0; k < rounds && rc == 0; k++) {
         int64_t a = lo + k * GEN_CHUNK, n = a >= hi ? 0 : (hi - a < GEN_CHUNK ? hi - a : GEN_CHUNK);
@@ -267,7 +269,8 @@ static int gather_last(const gen_market *g, model *m)
 static int write_file(const gen_market *g, model *m, hb_out *out)
 {
     const int64_t T = g->days, A = g->assets, P = g->portfolios;
-    int64_t p0 = P * hb_rank / hb_size, p1 = P * (hb_rank + 1) / hb_size;
+    int64_t p0, p1;
+    hb_range_of(P, hb_rank, hb_size, &p0, &p1);
     int64_t *pos = g->transactions ? hb_calloc((size_t)(P * A), sizeof *pos) : NULL;
     double *exposure = hb_malloc((size_t)((p1 - p0) * A) * sizeof *exposure);
     int rc = hb_agree(exposure && (pos || !g->transactions) ? 0 : HB_EINTERNAL);
@@ -319,7 +322,7 @@ static int generate(const gen_market *g, hb_out *out)
 {
     const int64_t T = g->days, A = g->assets;
     model m = {0};
-    m.a0 = A * hb_rank / hb_size, m.a1 = A * (hb_rank + 1) / hb_size;
+    hb_range_of(A, hb_rank, hb_size, &m.a0, &m.a1);
     m.dates = hb_malloc((size_t)T * sizeof *m.dates);
     m.factor = hb_calloc((size_t)(T * g->factors), sizeof *m.factor);
     double *stress = hb_malloc((size_t)T * sizeof *stress);

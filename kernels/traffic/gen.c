@@ -8,6 +8,7 @@
 #include "io/io.h"
 #include "kernels/kernel.h"
 #include "core/hb.h"
+#include "kernels/common/exchange.h"
 #include "core/opts.h"
 #include "core/calendar.h"
 
@@ -179,7 +180,8 @@ static int write_file(const gen_traffic *g, model *m, hb_out *out)
     if (rc == 0) rc = hb_out_dataset(out, "/observations/speed", HB_F32, 1, dims, "km/h", "observed vehicle speed");
     if (rc == 0) rc = hb_out_attr_i64(out, "/observations", "n_segments", g->segments);
     if (rc == 0) rc = hb_out_attr_str(out, "/observations", "timezone", g->tz);
-    int64_t lo = g->rows * hb_rank / hb_size, hi = g->rows * (hb_rank + 1) / hb_size;
+    int64_t lo, hi;
+    hb_range_of(g->rows, hb_rank, hb_size, &lo, &hi);
     int64_t most = (g->rows + hb_size - 1) / hb_size, rounds = (most + GEN_CHUNK - 1) / GEN_CHUNK;
     double t0 = hb_now(), last = t0;
     for (int64_t r = 0; r < rounds && rc == 0; r++) {
