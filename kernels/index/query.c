@@ -11,6 +11,7 @@
  * phrase), and doc_length. */
 #include "io/io.h"
 #include "kernels/index/format.h"
+#include "kernels/index/internal.h"
 #include "kernels/kernel.h"
 #include "kernels/index/tok.h"
 #include "core/hb.h"
@@ -60,13 +61,6 @@ typedef struct hit {
     double score;
     uint64_t doc;
 } hit;
-
-/* Byte order of two strings, a prefix first. */
-static int bytes_cmp(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
-{
-    int c = memcmp(a, b, la < lb ? la : lb);
-    return c ? c : (la > lb) - (la < lb);
-}
 
 /* Opens the dataset at path, checking its length when want >= 0. */
 static int open_set(reader *r, const char *path, hb_dset **d, int64_t want, size_t *elem_bytes)
