@@ -3,6 +3,7 @@
 # build, then run. Users' CFLAGS, CPPFLAGS and LDFLAGS are kept: the project adds to them.
 
 CC       = mpicc
+.DEFAULT_GOAL := all
 # Libraries found through pkg-config; those without a .pc file are named in LIBS_PLAIN.
 PKGS       = hdf5-openmpi inih libxxhash libutf8proc gsl openblas
 LIBS_PLAIN = -lhdf5_hl -lstemmer -lm -ldl

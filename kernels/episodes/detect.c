@@ -1,0 +1,721 @@
+/* The episodes kernel's finalize: every owned device's readings in (time, value) order,
+ * its episodes and its period figures, then /episodes.
+ *
+ * The owner groups its records by device (a counting sort over a local device index),
+ * orders each device's readings by (time, value) where they are not in order yet, and
+ * walks them once (OpenMP over devices): the derived series when derive = rate, the
+ * median and MAD for deviation:K (exact order statistics), the episodes, and per local
+ * period the readings and their mean. Readings are processed in an order that depends
+ * on the data alone, so the sums have the same bits at any rank or thread count.
+ *
+ * The output is in device order (integers ascending, strings by bytes), which the hash
+ * owners do not follow: every rank learns the sorted list of all devices and of all
+ * periods, and the results of device g go to the rank that owns g in contiguous ranges
+ * (hb_owner_of), which writes its rows of the episode table and of the period arrays at
+ * offsets in rank order. */
+#include "kernels/episodes/internal.h"
+
+#include "core/hb.h"
+#include "kernels/common/order.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One episode, from the owner to the writer of its device. */
+typedef struct ep_row {
+    uint64_t g; /* the device: local index at the owner, then its place in the sorted list */
+    int64_t start, end;
+    uint64_t readings;
+    double peak, mean;
+} ep_row;
+
+/* One device's figures in one period. */
+typedef struct per_row {
+    uint64_t g;
+    int64_t period; /* the code, then its place in the sorted list */
+    uint64_t episodes, readings;
+    double seconds, mean;
+} per_row;
+
+typedef struct tv {
+    int64_t t;
+    double v;
+} tv;
+
+/* Per thread: its results and scratch. */
+typedef struct worker {
+    ep_row *ep;
+    size_t nep, epcap;
+    per_row *per;
+    size_t nper, percap;
+    int64_t *dt;
+    double *dx, *tmp;
+    size_t dcap, dxcap, tcap;
+    int failed;
+} worker;
+
+static int cmp_tv(const void *a, const void *b)
+{
+    const tv *x = a, *y = b;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return x->v < y->v ? -1 : x->v > y->v;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_ep(const void *a, const void *b)
+{
+    const ep_row *x = a, *y = b;
+    if (x->g != y->g) return x->g < y->g ? -1 : 1;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* How far x lies beyond the rule's threshold (> 0 breaks it); m and w are the device's
+ * median and K MAD for deviation. */
+static inline double beyond(const ep_spec *sp, double x, double m, double w)
+{
+    switch (sp->rule) {
+    case RULE_ABOVE: return x - sp->lo;
+    case RULE_BELOW: return sp->lo - x;
+    case RULE_OUTSIDE: return sp->lo - x > x - sp->hi ? sp->lo - x : x - sp->hi;
+    default: return fabs(x - m) - w;
+    }
+}
+
+/* The period code of local day d: yyyymmdd, ISO yyyyww or yyyymm. */
+static int64_t period_code(int kind, int64_t d)
+{
+    int64_t y;
+    int m, dd;
+    if (kind == PERIOD_WEEK) {
+        int dow = (int)((d % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday; Monday is 0 */
+        int64_t thu = d - dow + 3;            /* ISO weeks belong to the year of their Thursday */
+        hb_civil_from_days(thu, &y, &m, &dd);
+        return y * 100 + (thu - hb_days_from_civil(y, 1, 1)) / 7 + 1;
+    }
+    hb_civil_from_days(d, &y, &m, &dd);
+    return kind == PERIOD_MONTH ? y * 100 + m : y * 10000 + m * 100 + dd;
+}
+
+/* Not collective, thread-safe per worker. Grows *p (of *cap elements) to need; marks
+ * the worker failed when out of memory. */
+static int wgrow(worker *w, void **p, size_t *cap, size_t need, size_t esz)
+{
+    if (hb_grow(p, cap, need, esz)) return w->failed = 1, -1;
+    return 0;
+}
+
+/* The period figures of a device as they accumulate: the readings go in time order, so
+ * a period is almost always the last one seen. */
+static per_row *period_of(worker *w, size_t first, uint64_t g, int64_t code)
+{
+    for (size_t i = w->nper; i > first; i--)
+        if (w->per[i - 1].period == code) return &w->per[i - 1];
+    if (wgrow(w, (void **)&w->per, &w->percap, w->nper + 1, sizeof *w->per)) return NULL;
+    per_row *p = &w->per[w->nper++];
+    *p = (per_row){g, code, 0, 0, 0, 0};
+    return p;
+}
+
+/* Not collective, thread-safe per worker. The episodes and period figures of device g,
+ * whose n readings (t, v) are in (time, value) order. */
+static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, const double *v, size_t n)
+{
+    const ep_spec *sp = &s->sp;
+    const int64_t unit = sp->unit, gap = (int64_t)floor(sp->max_gap * (double)unit);
+    const hb_tzmap *tzm = &s->tzm;
+    const size_t first = w->nper;
+    /* the periodic figures, of the readings as they are */
+    int64_t lastday = INT64_MIN, code = 0;
+    per_row *cur = NULL;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t day = hb_floordiv(hb_tzmap_local(tzm, hb_floordiv(t[i], unit)), 86400);
+        if (day != lastday) {
+            lastday = day;
+            int64_t c = period_code(sp->period, day);
+            if (!cur || c != code) {
+                if (cur) cur->mean += sum;
+                code = c, sum = 0;
+                if (!(cur = period_of(w, first, g, c))) return;
+            }
+        }
+        cur->readings++;
+        sum += v[i];
+    }
+    if (cur) cur->mean += sum;
+    for (size_t i = first; i < w->nper; i++) w->per[i].mean /= (double)w->per[i].readings;
+
+    /* the series the rule applies to */
+    const int64_t *st = t;
+    const double *sx = v;
+    size_t m = n;
+    if (sp->rate) {
+        if (wgrow(w, (void **)&w->dt, &w->dcap, n, sizeof *w->dt)) return;
+        if (wgrow(w, (void **)&w->dx, &w->dxcap, n, sizeof *w->dx)) return;
+        m = 0;
+        for (size_t i = 1; i < n; i++) {
+            int64_t d = t[i] - t[i - 1];
+            if (d <= 0 || d > gap) continue; /* no rate across a duplicate time or a gap */
+            w->dt[m] = t[i];
+            w->dx[m++] = (v[i] - v[i - 1]) / ((double)d / (double)unit);
+        }
+        st = w->dt, sx = w->dx;
+    }
+    double med = 0, width = 0;
+    if (sp->rule == RULE_DEVIATION && m > 0) {
+        if (wgrow(w, (void **)&w->tmp, &w->tcap, m, sizeof *w->tmp)) return;
+        memcpy(w->tmp, sx, m * sizeof *sx);
+        med = hb_percentile_select(w->tmp, m, 50);
+        for (size_t i = 0; i < m; i++) w->tmp[i] = fabs(sx[i] - med);
+        width = sp->k * hb_percentile_select(w->tmp, m, 50);
+    }
+    const double h = sp->hysteresis;
+    for (size_t i = 0; i < m;) {
+        if (!(beyond(sp, sx[i], med, width) > 0)) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        double best = beyond(sp, sx[i], med, width), peak = sx[i], esum = sx[i];
+        while (j + 1 < m && st[j + 1] - st[j] <= gap) {
+            double b = beyond(sp, sx[j + 1], med, width);
+            if (!(b > -h)) break;
+            j++;
+            esum += sx[j];
+            if (b > best) best = b, peak = sx[j];
+        }
+        double dur = (double)(st[j] - st[i]) / (double)unit;
+        if (dur >= sp->min_duration) {
+            if (wgrow(w, (void **)&w->ep, &w->epcap, w->nep + 1, sizeof *w->ep)) return;
+            w->ep[w->nep++] = (ep_row){g, st[i], st[j], (uint64_t)(j - i + 1), peak, esum / (double)(j - i + 1)};
+            int64_t day = hb_floordiv(hb_tzmap_local(tzm, hb_floordiv(st[i], unit)), 86400);
+            per_row *p = period_of(w, first, g, period_code(sp->period, day));
+            if (!p) return;
+            p->episodes++;
+            p->seconds += dur;
+        }
+        i = j + 1;
+    }
+}
+
+/* Not collective. The owned devices: keys[nd] and, per device, its readings' range
+ * [off[d], off[d+1]) of t and v, ordered by (time, value). Frees the records. */
+static int group(ep_state *s, uint64_t **keys_out, size_t *nd_out, size_t **off_out, int64_t **t_out, double **v_out)
+{
+    const size_t n = s->nown;
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    uint64_t *slot_key = hb_malloc(cap * sizeof *slot_key);
+    uint32_t *slot_idx = hb_malloc(cap * sizeof *slot_idx);
+    uint32_t *idx = hb_malloc((n ? n : 1) * sizeof *idx);
+    uint64_t *keys = NULL;
+    size_t nd = 0, kcap = 0, *cnt = NULL;
+    int64_t *t = hb_malloc((n ? n : 1) * sizeof *t);
+    double *v = hb_malloc((n ? n : 1) * sizeof *v);
+    int rc = slot_key && slot_idx && idx && t && v ? 0 : HB_EINTERNAL;
+    if (rc == 0) memset(slot_idx, 0xff, cap * sizeof *slot_idx);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t k = s->own[i].dev;
+        size_t j = ep_mix(k) & (cap - 1);
+        while (slot_idx[j] != UINT32_MAX && slot_key[j] != k) j = (j + 1) & (cap - 1);
+        if (slot_idx[j] == UINT32_MAX) {
+            if (hb_grow((void **)&keys, &kcap, nd + 1, sizeof *keys)) {
+                rc = hb_err_set(HB_EINTERNAL, "episodes", "out of memory for the devices");
+                break;
+            }
+            slot_key[j] = k, slot_idx[j] = (uint32_t)nd, keys[nd++] = k;
+        }
+        idx[i] = slot_idx[j];
+    }
+    free(slot_key), free(slot_idx);
+    if (rc == 0 && !(cnt = hb_calloc(nd + 1, sizeof *cnt))) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) cnt[idx[i] + 1]++;
+        for (size_t d = 0; d < nd; d++) cnt[d + 1] += cnt[d];
+        size_t *pos = hb_malloc((nd ? nd : 1) * sizeof *pos);
+        if (!pos) rc = HB_EINTERNAL;
+        for (size_t d = 0; rc == 0 && d < nd; d++) pos[d] = cnt[d];
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            size_t p = pos[idx[i]]++;
+            t[p] = s->own[i].t, v[p] = s->own[i].v;
+        }
+        free(pos);
+    }
+    free(idx);
+    free(s->own);
+    s->own = NULL, s->nown = s->owncap = 0;
+    if (rc) {
+        free(keys), free(cnt), free(t), free(v);
+        return rc;
+    }
+    /* order each device's readings by (time, value) where they are not yet */
+    int failed = 0;
+#pragma omp parallel num_threads(s->nthreads) reduction(| : failed)
+    {
+        tv *buf = NULL;
+        size_t bcap = 0;
+#pragma omp for schedule(dynamic, 16)
+        for (size_t d = 0; d < nd; d++) {
+            size_t a = cnt[d], b = cnt[d + 1], i = a + 1;
+            while (i < b && (t[i - 1] < t[i] || (t[i - 1] == t[i] && v[i - 1] <= v[i]))) i++;
+            if (i >= b) continue;
+            if (hb_grow((void **)&buf, &bcap, b - a, sizeof *buf)) {
+                failed = 1;
+                continue;
+            }
+            for (size_t j = a; j < b; j++) buf[j - a] = (tv){t[j], v[j]};
+            qsort(buf, b - a, sizeof *buf, cmp_tv);
+            for (size_t j = a; j < b; j++) t[j] = buf[j - a].t, v[j] = buf[j - a].v;
+        }
+        free(buf);
+    }
+    if (failed) {
+        free(keys), free(cnt), free(t), free(v);
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory ordering the readings");
+    }
+    *keys_out = keys, *nd_out = nd, *off_out = cnt, *t_out = t, *v_out = v;
+    return 0;
+}
+
+/* The sorted list of every rank's devices. */
+typedef struct devlist {
+    size_t n;
+    int64_t *id;          /* integer ids, ascending */
+    char *bytes;          /* string ids */
+    uint64_t *off, *hash; /* string i is bytes[off[i] .. off[i+1]), hash[i] its key */
+    size_t width;         /* the longest string, at least 1 */
+    size_t *order;        /* string ids: positions in sorted order */
+} devlist;
+
+static const devlist *sort_ctx; /* qsort has no context argument */
+
+static int cmp_str(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    const devlist *L = sort_ctx;
+    size_t li = L->off[i + 1] - L->off[i], lj = L->off[j + 1] - L->off[j];
+    int c = memcmp(L->bytes + L->off[i], L->bytes + L->off[j], li < lj ? li : lj);
+    return c ? c : li < lj ? -1 : li > lj;
+}
+
+/* Collective. Every rank's n integers, gathered on every rank: *all of *total. */
+static int allgather_i64(const int64_t *mine, size_t n, int64_t **all, size_t *total)
+{
+    int *cnt = hb_malloc((size_t)hb_size * sizeof *cnt), *dis = hb_malloc((size_t)hb_size * sizeof *dis);
+    int rc = cnt && dis && n < (size_t)INT32_MAX ? 0 : HB_EINTERNAL;
+    HB_CALL(hb_agree(rc));
+    int me = (int)n;
+    MPI_Allgather(&me, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
+    size_t tot = 0;
+    for (int r = 0; r < hb_size; r++) dis[r] = (int)tot, tot += (size_t)cnt[r];
+    rc = tot < (size_t)INT32_MAX ? 0 : hb_err_set(HB_EINTERNAL, "episodes", "%zu devices are too many", tot);
+    int64_t *buf = rc ? NULL : hb_malloc((tot ? tot : 1) * sizeof *buf);
+    if (rc == 0 && !buf) rc = HB_EINTERNAL;
+    rc = hb_agree(rc);
+    if (rc == 0) MPI_Allgatherv(mine, me, MPI_INT64_T, buf, cnt, dis, MPI_INT64_T, MPI_COMM_WORLD);
+    free(cnt), free(dis);
+    if (rc) return free(buf), rc;
+    *all = buf, *total = tot;
+    return 0;
+}
+
+/* Collective. The sorted list of all devices; keys[nd] are this rank's. */
+static int list_devices(ep_state *s, const uint64_t *keys, size_t nd, devlist *L)
+{
+    memset(L, 0, sizeof *L);
+    L->width = 1;
+    if (!s->str_dev) {
+        HB_CALL(allgather_i64((const int64_t *)(const void *)keys, nd, &L->id, &L->n));
+        qsort(L->id, L->n, sizeof *L->id, cmp_i64);
+        return 0;
+    }
+    /* strings: gather the lengths with the hashes, then the bytes */
+    int64_t *mine = hb_malloc((2 * nd + 1) * sizeof *mine);
+    size_t nb = 0;
+    int rc = mine ? 0 : HB_EINTERNAL;
+    for (size_t d = 0; d < nd && rc == 0; d++) {
+        size_t j = ep_dict_find(&s->names, keys[d]);
+        if (j == (size_t)-1) rc = hb_err_set(HB_EINTERNAL, "episodes", "a device's id string is missing");
+        else mine[2 * d] = (int64_t)keys[d], mine[2 * d + 1] = s->names.len[j], nb += s->names.len[j];
+    }
+    char *mb = rc ? NULL : hb_malloc(nb + 1);
+    if (rc == 0 && !mb) rc = HB_EINTERNAL;
+    for (size_t d = 0, p = 0; d < nd && rc == 0; d++) {
+        size_t j = ep_dict_find(&s->names, keys[d]);
+        memcpy(mb + p, s->names.bytes + s->names.off[j], s->names.len[j]);
+        p += s->names.len[j];
+    }
+    rc = hb_agree(rc);
+    int64_t *all = NULL;
+    size_t tot = 0;
+    if (rc == 0) rc = allgather_i64(mine, 2 * nd, &all, &tot);
+    free(mine);
+    if (rc) return free(mb), rc;
+    L->n = tot / 2;
+    L->hash = hb_malloc((L->n + 1) * sizeof *L->hash);
+    L->off = hb_malloc((L->n + 1) * sizeof *L->off);
+    L->order = hb_malloc((L->n + 1) * sizeof *L->order);
+    int *cnt = hb_malloc((size_t)hb_size * sizeof *cnt), *dis = hb_malloc((size_t)hb_size * sizeof *dis);
+    rc = L->hash && L->off && L->order && cnt && dis && nb < (size_t)INT32_MAX ? 0 : HB_EINTERNAL;
+    if (rc == 0) {
+        L->off[0] = 0;
+        for (size_t i = 0; i < L->n; i++) {
+            L->hash[i] = (uint64_t)all[2 * i];
+            L->off[i + 1] = L->off[i] + (uint64_t)all[2 * i + 1];
+            if ((size_t)all[2 * i + 1] > L->width) L->width = (size_t)all[2 * i + 1];
+            L->order[i] = i;
+        }
+        L->bytes = hb_malloc(L->off[L->n] + 1);
+        if (!L->bytes || L->off[L->n] >= (uint64_t)INT32_MAX) rc = HB_EINTERNAL;
+    }
+    free(all);
+    rc = hb_agree(rc);
+    if (rc == 0) {
+        int me = (int)nb;
+        MPI_Allgather(&me, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
+        int tot2 = 0;
+        for (int r = 0; r < hb_size; r++) dis[r] = tot2, tot2 += cnt[r];
+        MPI_Allgatherv(mb, me, MPI_CHAR, L->bytes, cnt, dis, MPI_CHAR, MPI_COMM_WORLD);
+        sort_ctx = L;
+        qsort(L->order, L->n, sizeof *L->order, cmp_str);
+    }
+    free(mb), free(cnt), free(dis);
+    return rc;
+}
+
+/* The place in the sorted list of this rank's device key k. */
+static size_t place_of(const devlist *L, uint64_t k, const size_t *rank_of_hash, const uint64_t *hsorted)
+{
+    if (!L->bytes) {
+        size_t lo = 0, hi = L->n;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (L->id[mid] < (int64_t)k) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+    size_t lo = 0, hi = L->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (hsorted[mid] < k) lo = mid + 1;
+        else hi = mid;
+    }
+    return rank_of_hash[lo];
+}
+
+typedef struct hpair {
+    uint64_t h;
+    size_t place;
+} hpair;
+
+static int cmp_hpair(const void *a, const void *b)
+{
+    const hpair *x = a, *y = b;
+    return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* Collective. Sends n rows of esz bytes to the rank that writes row i's device (dest
+ * from the row's first word, a device place of nd) and returns what arrives in *got. */
+static int to_writers(const void *rows, size_t n, size_t esz, size_t nd, void **got, size_t *ngot)
+{
+    hb_xchg x = {0};
+    int rc = hb_xchg_init(&x, 64);
+    const char *r = rows;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t g;
+        memcpy(&g, r + i * esz, 8);
+        x.scount[hb_owner_of((int64_t)g, (int64_t)nd, hb_size)]++;
+    }
+    if (rc == 0) rc = hb_xchg_layout(&x);
+    char *send = rc ? NULL : hb_malloc((x.stotal ? x.stotal : 1) * esz);
+    size_t *pos = hb_malloc((size_t)hb_size * sizeof *pos);
+    if (rc == 0 && (!send || !pos)) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        memcpy(pos, x.sdispl, (size_t)hb_size * sizeof *pos);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t g;
+            memcpy(&g, r + i * esz, 8);
+            memcpy(send + pos[hb_owner_of((int64_t)g, (int64_t)nd, hb_size)]++ * esz, r + i * esz, esz);
+        }
+    }
+    free(pos);
+    rc = hb_agree(rc);
+    void *recv = NULL;
+    size_t cap = 0;
+    const hb_xchg_array a = {send, &recv, &cap, esz};
+    if (rc == 0) rc = hb_xchg_run(&x, &a, 1);
+    free(send);
+    if (rc == 0) *got = recv, *ngot = x.received;
+    else free(recv);
+    hb_xchg_free(&x);
+    return rc;
+}
+
+/* Collective. The /episodes group from the rows this rank writes. */
+static int write_output(ep_state *s, hb_out *out, const devlist *L, const int64_t *periods, size_t np, ep_row *ep,
+                        size_t nep, const per_row *per, size_t nper)
+{
+    const ep_spec *sp = &s->sp;
+    const size_t nd = L->n;
+    int64_t g0, g1;
+    hb_range_of((int64_t)nd, hb_rank, hb_size, &g0, &g1);
+    qsort(ep, nep, sizeof *ep, cmp_ep);
+    uint64_t mine = nep, before = 0, total = 0;
+    MPI_Exscan(&mine, &before, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (hb_rank == 0) before = 0;
+    MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+
+    const size_t cells = (size_t)(g1 - g0) * np;
+    int64_t *i1 = hb_malloc((nep ? nep : 1) * 8), *i2 = hb_malloc((nep ? nep : 1) * 8);
+    double *f1 = hb_malloc((nep ? nep : 1) * 8), *f2 = hb_malloc((nep ? nep : 1) * 8), *f3 = hb_malloc((nep ? nep : 1) * 8);
+    uint64_t *u1 = hb_malloc((nep ? nep : 1) * 8);
+    uint64_t *c_ep = hb_calloc(cells ? cells : 1, 8), *c_rd = hb_calloc(cells ? cells : 1, 8);
+    double *c_sec = hb_calloc(cells ? cells : 1, 8), *c_mean = hb_malloc((cells ? cells : 1) * 8);
+    char *strs = hb_calloc((nep > (size_t)(g1 - g0) ? nep : (size_t)(g1 - g0)) + 1, L->width);
+    int rc = i1 && i2 && f1 && f2 && f3 && u1 && c_ep && c_rd && c_sec && c_mean && strs ? 0 : HB_EINTERNAL;
+    rc = hb_agree(rc);
+    char tunits[64], vunits[80], runits[90], desc[300];
+    snprintf(tunits, sizeof tunits, "%s", sp->unit_name);
+    snprintf(vunits, sizeof vunits, "%s", s->units);
+    if (sp->rate) snprintf(runits, sizeof runits, "%s%s/s", s->units[0] ? s->units : "1", "");
+    else snprintf(runits, sizeof runits, "%s", s->units);
+    const uint64_t dims1[1] = {total};
+#define OUT(call)                                                                      \
+    do {                                                                               \
+        if (rc == 0) rc = (call);                                                      \
+    } while (0)
+    OUT(hb_out_group(out, "/episodes"));
+    OUT(hb_out_group(out, "/episodes/periods"));
+    if (rc == 0) {
+        for (size_t i = 0; i < nep; i++) {
+            i1[i] = ep[i].start, i2[i] = ep[i].end, u1[i] = ep[i].readings;
+            f1[i] = (double)(ep[i].end - ep[i].start) / (double)sp->unit, f2[i] = ep[i].peak, f3[i] = ep[i].mean;
+        }
+    }
+    /* the device column: ids, or labels */
+    if (total == 0) {
+        OUT(hb_out_dataset(out, "/episodes/device", HB_I64, 1, dims1, NULL, "device id"));
+    } else if (!L->bytes) {
+        for (size_t i = 0; i < nep; i++) i1[i] = L->id[ep[i].g];
+        OUT(hb_out_write(out, "/episodes/device", HB_I64, 1, dims1, before, nep, i1, NULL, "device id"));
+        for (size_t i = 0; i < nep; i++) i1[i] = ep[i].start;
+    } else {
+        for (size_t i = 0; i < nep; i++) {
+            size_t o = L->order[ep[i].g];
+            memcpy(strs + i * L->width, L->bytes + L->off[o], L->off[o + 1] - L->off[o]);
+        }
+        OUT(hb_out_strings(out, "/episodes/device", total, before, nep, L->width, strs, NULL));
+        OUT(hb_out_attr_str(out, "/episodes/device", "_Encoding", "utf-8"));
+    }
+    struct {
+        const char *name;
+        hb_elem t;
+        const void *data;
+        const char *units, *desc;
+    } cols[] = {
+        {"start", HB_I64, i1, tunits, "time of the first reading of the episode, since 1970-01-01 UTC"},
+        {"end", HB_I64, i2, tunits, "time of the last reading of the episode, since 1970-01-01 UTC"},
+        {"duration_s", HB_F64, f1, "s", "end - start in seconds"},
+        {"readings", HB_U64, u1, NULL, "readings in the episode"},
+        {"peak", HB_F64, f2, runits, "the reading furthest beyond the threshold"},
+        {"mean", HB_F64, f3, runits, "mean of the episode's readings"},
+    };
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+        char path[64];
+        snprintf(path, sizeof path, "/episodes/%s", cols[c].name);
+        if (total == 0) OUT(hb_out_dataset(out, path, cols[c].t, 1, dims1, cols[c].units, cols[c].desc));
+        else OUT(hb_out_write(out, path, cols[c].t, 1, dims1, before, nep, cols[c].data, cols[c].units, cols[c].desc));
+    }
+
+    /* the period arrays, device x period */
+    for (size_t i = 0; i < cells; i++) c_mean[i] = NAN;
+    for (size_t i = 0; i < nper; i++) {
+        size_t at = (size_t)(per[i].g - (uint64_t)g0) * np + (size_t)per[i].period;
+        c_ep[at] = per[i].episodes, c_rd[at] = per[i].readings, c_sec[at] = per[i].seconds;
+        if (per[i].readings) c_mean[at] = per[i].mean;
+    }
+    const uint64_t dims2[2] = {nd, np};
+    static const char *const pnames[] = {"day", "week", "month"};
+    static const char *const punits[] = {"yyyymmdd", "yyyyww (ISO week)", "yyyymm"};
+    if (nd == 0 || np == 0) {
+        OUT(hb_out_dataset(out, "/episodes/periods/device", L->bytes ? HB_U8 : HB_I64, 1, dims2, NULL, "device"));
+        OUT(hb_out_dataset(out, "/episodes/periods/period", HB_I64, 1, dims2 + 1, punits[sp->period], "period"));
+    } else {
+        if (!L->bytes) {
+            OUT(hb_out_scale(out, "/episodes/periods/device", "device", HB_I64, nd, L->id, NULL));
+        } else {
+            for (int64_t g = g0; g < g1; g++) {
+                size_t o = L->order[g];
+                memset(strs + (size_t)(g - g0) * L->width, 0, L->width);
+                memcpy(strs + (size_t)(g - g0) * L->width, L->bytes + L->off[o], L->off[o + 1] - L->off[o]);
+            }
+            OUT(hb_out_strings(out, "/episodes/periods/device", nd, (uint64_t)g0, (uint64_t)(g1 - g0), L->width, strs,
+                               "device"));
+            OUT(hb_out_attr_str(out, "/episodes/periods/device", "_Encoding", "utf-8"));
+        }
+        OUT(hb_out_scale(out, "/episodes/periods/period", "period", HB_I64, np, periods, punits[sp->period]));
+    }
+    OUT(hb_out_attr_str(out, "/episodes/periods/period", "period", pnames[sp->period]));
+    struct {
+        const char *name;
+        hb_elem t;
+        const void *data;
+        const char *units, *desc;
+    } arr[] = {
+        {"episodes", HB_U64, c_ep, NULL, "episodes that start in the period"},
+        {"seconds_in_episode", HB_F64, c_sec, "s", "total duration of the episodes that start in the period"},
+        {"readings", HB_U64, c_rd, NULL, "valid readings in the period"},
+        {"value_mean", HB_F64, c_mean, vunits, "mean of the valid readings in the period (NaN: none)"},
+    };
+    for (size_t c = 0; c < sizeof arr / sizeof arr[0]; c++) {
+        char path[80];
+        snprintf(path, sizeof path, "/episodes/periods/%s", arr[c].name);
+        if (nd == 0 || np == 0) {
+            OUT(hb_out_dataset(out, path, arr[c].t, 2, dims2, arr[c].units, arr[c].desc));
+            continue;
+        }
+        OUT(hb_out_write(out, path, arr[c].t, 2, dims2, (uint64_t)g0, (uint64_t)(g1 - g0), arr[c].data, arr[c].units,
+                         arr[c].desc));
+        OUT(hb_out_attach(out, path, 0, "/episodes/periods/device"));
+        OUT(hb_out_attach(out, path, 1, "/episodes/periods/period"));
+    }
+
+    /* the counts of every rank, and the settings */
+    uint64_t c[3] = {s->rows_total, s->rows_missing, s->rows_invalid};
+    MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    const char *g = "/episodes";
+    OUT(hb_out_attr_u64(out, g, "rows_total", c[0]));
+    OUT(hb_out_attr_u64(out, g, "rows_valid", c[0] - c[1] - c[2]));
+    OUT(hb_out_attr_u64(out, g, "rows_missing", c[1]));
+    OUT(hb_out_attr_u64(out, g, "rows_invalid_value", c[2]));
+    OUT(hb_out_attr_u64(out, g, "n_devices", nd));
+    OUT(hb_out_attr_u64(out, g, "n_episodes", total));
+    OUT(hb_out_attr_str(out, g, "rule", sp->rule_text));
+    OUT(hb_out_attr_str(out, g, "derive", sp->rate ? "rate" : "none"));
+    OUT(hb_out_attr_f64(out, g, "hysteresis", &sp->hysteresis, 1));
+    OUT(hb_out_attr_f64(out, g, "max_gap_s", &sp->max_gap, 1));
+    OUT(hb_out_attr_f64(out, g, "min_duration_s", &sp->min_duration, 1));
+    OUT(hb_out_attr_str(out, g, "period", pnames[sp->period]));
+    OUT(hb_out_attr_str(out, g, "timezone", sp->tz));
+    OUT(hb_out_attr_str(out, g, "time_unit", sp->unit_name));
+    snprintf(desc, sizeof desc, "one row per episode of rule %s%s, sorted by device then start", sp->rule_text,
+             sp->rate ? " on the rate of change per second" : "");
+    OUT(hb_out_attr_str(out, g, "description", desc));
+#undef OUT
+    free(i1), free(i2), free(f1), free(f2), free(f3), free(u1);
+    free(c_ep), free(c_rd), free(c_sec), free(c_mean), free(strs);
+    return rc;
+}
+
+int ep_finalize(ep_state *s, hb_out *out)
+{
+    uint64_t *keys = NULL;
+    size_t nd = 0, *off = NULL;
+    int64_t *t = NULL, *periods = NULL;
+    double *v = NULL;
+    worker *w = NULL;
+    devlist L = {0};
+    ep_row *ep = NULL, *gep = NULL;
+    per_row *per = NULL, *gper = NULL;
+    size_t nep = 0, nper = 0, ngep = 0, ngper = 0, np = 0;
+    hpair *hp = NULL;
+    size_t *rank_of_hash = NULL;
+    uint64_t *hsorted = NULL;
+    const int T = s->nthreads;
+
+    int rc = group(s, &keys, &nd, &off, &t, &v);
+    /* the local calendar of every reading */
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+    for (size_t d = 0; rc == 0 && d < nd; d++) {
+        if (t[off[d]] < tmin) tmin = t[off[d]];
+        if (t[off[d + 1] - 1] > tmax) tmax = t[off[d + 1] - 1];
+    }
+    if (rc == 0 && nd) rc = hb_tzmap_cover(&s->tzm, hb_floordiv(tmin, s->sp.unit), hb_floordiv(tmax, s->sp.unit));
+    if (rc == 0 && !(w = hb_calloc((size_t)T, sizeof *w))) rc = HB_EINTERNAL;
+    rc = hb_agree(rc);
+    if (rc == 0) {
+#pragma omp parallel for schedule(dynamic, 8) num_threads(T)
+        for (size_t d = 0; d < nd; d++) {
+            worker *me = &w[omp_get_thread_num()];
+            if (!me->failed) device(s, me, d, t + off[d], v + off[d], off[d + 1] - off[d]);
+        }
+        for (int i = 0; i < T; i++) nep += w[i].nep, nper += w[i].nper, rc |= w[i].failed;
+        rc = rc ? hb_err_set(HB_EINTERNAL, "episodes", "out of memory finding the episodes") : 0;
+        ep = hb_malloc((nep ? nep : 1) * sizeof *ep);
+        per = hb_malloc((nper ? nper : 1) * sizeof *per);
+        if (rc == 0 && (!ep || !per)) rc = HB_EINTERNAL;
+        for (int i = 0, a = 0, b = 0; rc == 0 && i < T; i++) {
+            if (w[i].nep) memcpy(ep + a, w[i].ep, w[i].nep * sizeof *ep);
+            if (w[i].nper) memcpy(per + b, w[i].per, w[i].nper * sizeof *per);
+            a += (int)w[i].nep, b += (int)w[i].nper;
+        }
+    }
+    for (int i = 0; w && i < T; i++) free(w[i].ep), free(w[i].per), free(w[i].dt), free(w[i].dx), free(w[i].tmp);
+    free(w), free(t), free(v), free(off);
+    rc = hb_agree(rc);
+
+    /* every rank's devices and periods, sorted */
+    if (rc == 0) rc = list_devices(s, keys, nd, &L);
+    if (rc == 0 && L.bytes) {
+        hp = hb_malloc((L.n + 1) * sizeof *hp);
+        rank_of_hash = hb_malloc((L.n + 1) * sizeof *rank_of_hash);
+        hsorted = hb_malloc((L.n + 1) * sizeof *hsorted);
+        if (!hp || !rank_of_hash || !hsorted) rc = HB_EINTERNAL;
+        for (size_t i = 0; rc == 0 && i < L.n; i++) hp[i] = (hpair){L.hash[L.order[i]], i};
+        if (rc == 0) qsort(hp, L.n, sizeof *hp, cmp_hpair);
+        for (size_t i = 0; rc == 0 && i < L.n; i++) hsorted[i] = hp[i].h, rank_of_hash[i] = hp[i].place;
+        /* order[i] is the gathered position of place i: keep it for the labels */
+    }
+    rc = hb_agree(rc);
+    if (rc == 0) {
+        size_t *place = hb_malloc((nd ? nd : 1) * sizeof *place);
+        int64_t *codes = hb_malloc((nper ? nper : 1) * sizeof *codes);
+        if (!place || !codes) rc = HB_EINTERNAL;
+        for (size_t d = 0; rc == 0 && d < nd; d++) place[d] = place_of(&L, keys[d], rank_of_hash, hsorted);
+        for (size_t i = 0; rc == 0 && i < nep; i++) ep[i].g = place[ep[i].g];
+        for (size_t i = 0; rc == 0 && i < nper; i++) per[i].g = place[per[i].g], codes[i] = per[i].period;
+        size_t nc = 0;
+        if (rc == 0) {
+            qsort(codes, nper, sizeof *codes, cmp_i64);
+            for (size_t i = 0; i < nper; i++)
+                if (nc == 0 || codes[i] != codes[nc - 1]) codes[nc++] = codes[i];
+        }
+        free(place);
+        rc = hb_agree(rc);
+        size_t na = 0;
+        if (rc == 0) rc = allgather_i64(codes, nc, &periods, &na);
+        free(codes);
+        if (rc == 0) {
+            qsort(periods, na, sizeof *periods, cmp_i64);
+            for (size_t i = 0; i < na; i++)
+                if (np == 0 || periods[i] != periods[np - 1]) periods[np++] = periods[i];
+            for (size_t i = 0; i < nper; i++) {
+                size_t lo = 0, hi = np;
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (periods[mid] < per[i].period) lo = mid + 1;
+                    else hi = mid;
+                }
+                per[i].period = (int64_t)lo;
+            }
+        }
+    }
+    /* the rows to the ranks that write them */
+    if (rc == 0) rc = to_writers(ep, nep, sizeof *ep, L.n, (void **)&gep, &ngep);
+    if (rc == 0) rc = to_writers(per, nper, sizeof *per, L.n, (void **)&gper, &ngper);
+    free(ep), free(per);
+    if (rc == 0) rc = write_output(s, out, &L, periods, np, gep, ngep, gper, ngper);
+    free(gep), free(gper), free(periods), free(keys), free(hp), free(rank_of_hash), free(hsorted);
+    free(L.id), free(L.bytes), free(L.off), free(L.hash), free(L.order);
+    return rc;
+}

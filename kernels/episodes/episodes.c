@@ -1,0 +1,660 @@
+/* Episodes (`kernel = episodes`, DESIGN.md 4.5): per device, the stretches of time in
+ * which a reading breaks a rule, and the device's figures per calendar period beside
+ * them. This file holds the kernel table and the data path up to the owners; detect.c
+ * orders each device's readings and finds its episodes.
+ *
+ * map reads a chunk (device, time, value), drops rows without a device or time and rows
+ * whose value is not finite (counted), and keeps each valid reading as a 24-byte record:
+ * on this rank when it owns the device, else staged for the owner. exchange sends the
+ * staged records (and, once per device and sender, the bytes of a string id) with the
+ * keyed exchange of kernels/common/exchange.h after every round. An owner thus holds
+ * every reading of its devices, from every chunk, whatever rank read it; nothing is
+ * decided before finalize, when the device's whole history is there, so an episode that
+ * crosses a chunk or a rank boundary is found whole. The state is the owned records, so
+ * save/load is that list, and a restart at another rank count sends each loaded record
+ * to its new owner. */
+#include "kernels/episodes/internal.h"
+
+#include "core/hb.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define XCHG_BLOCK 512    /* records per MPI block */
+#define XCHG_SBLOCK 4096  /* bytes per MPI block of the string stream */
+#define MISSING INT64_MIN /* what hb_table_read gives for a missing integer */
+
+static const hb_option episodes_options[] = {
+    {"table", HB_OPT_STRING, "/table", 1, 0, NULL, "input table (a group of equal-length columns)"},
+    {"columns", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "names of the table's columns for the names used here, e.g. 'device:patient, value:heart_rate'"},
+    {"device", HB_OPT_STRING, "device", 1, 0, NULL, "device column (integer or string ids)"},
+    {"time", HB_OPT_STRING, "time", 1, 0, NULL, "time column"},
+    {"time_unit", HB_OPT_CHOICE, "s", 1, 0, "s|ms|us|ns", "unit of the time column since 1970-01-01 UTC"},
+    {"value", HB_OPT_STRING, "value", 1, 0, NULL, "the reading's column"},
+    {"derive", HB_OPT_CHOICE, "none", 1, 0, "none|rate",
+     "rate: the rule applies to the change per second between consecutive readings of a device"},
+    {"rule", HB_OPT_STRING, NULL, 1, 0, NULL, "above:X, below:X, outside:LO:HI, or deviation:K (|x - median| > K MAD)"},
+    {"hysteresis", HB_OPT_FLOAT, "0", 0, 1e300, NULL,
+     "an episode goes on while the value stays beyond the threshold moved back by this much"},
+    {"max_gap", HB_OPT_DURATION, "5m", 0, 1e12, NULL, "a longer gap between consecutive readings ends an episode"},
+    {"min_duration", HB_OPT_DURATION, "0", 0, 1e12, NULL, "shorter episodes are dropped"},
+    {"period", HB_OPT_CHOICE, "day", 1, 0, "day|week|month", "the periods of the per-device summaries (local time)"},
+    {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the periods (DST-correct)"},
+    {"max_memory", HB_OPT_SIZE, "4G", 1e6, 1e15, NULL, "memory one rank may use for its devices' readings"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+/* A real number filling all of s; -1 otherwise. */
+static int number(const char *s, double *out)
+{
+    char *end;
+    while (isspace((unsigned char)*s)) s++;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (isspace((unsigned char)*end)) end++;
+    if (end == s || *end || errno == ERANGE || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+int ep_spec_parse(const hb_optset *o, ep_spec *sp, const char **key, char *msg, size_t len)
+{
+    memset(sp, 0, sizeof *sp);
+    const char *r = hb_opt_str(o, "rule");
+    if (!r) {
+        *key = "rule";
+        snprintf(msg, len, "rule is required: above:X, below:X, outside:LO:HI or deviation:K");
+        return HB_ECONFIG;
+    }
+    sp->rule_text = r;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", r);
+    char *a = strchr(buf, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+    if (a) *a++ = '\0';
+    if (b) *b++ = '\0';
+    int bad = 0;
+    if (strcmp(buf, "above") == 0 || strcmp(buf, "below") == 0) {
+        sp->rule = buf[0] == 'a' ? RULE_ABOVE : RULE_BELOW;
+        bad = !a || b || number(a, &sp->lo);
+    } else if (strcmp(buf, "outside") == 0) {
+        sp->rule = RULE_OUTSIDE;
+        bad = !a || !b || strchr(b, ':') || number(a, &sp->lo) || number(b, &sp->hi);
+        if (!bad && !(sp->lo < sp->hi)) {
+            *key = "rule";
+            snprintf(msg, len, "rule '%s': LO must be below HI", r);
+            return HB_ECONFIG;
+        }
+    } else if (strcmp(buf, "deviation") == 0) {
+        sp->rule = RULE_DEVIATION;
+        bad = !a || b || number(a, &sp->k) || sp->k < 0;
+    } else {
+        bad = 1;
+    }
+    if (bad) {
+        *key = "rule";
+        snprintf(msg, len, "rule '%s' is not above:X, below:X, outside:LO:HI or deviation:K (K >= 0)", r);
+        return HB_ECONFIG;
+    }
+    sp->rate = strcmp(hb_opt_str(o, "derive"), "rate") == 0;
+    sp->hysteresis = hb_opt_num(o, "hysteresis");
+    sp->max_gap = hb_opt_num(o, "max_gap");
+    sp->min_duration = hb_opt_num(o, "min_duration");
+    const char *p = hb_opt_str(o, "period");
+    sp->period = strcmp(p, "week") == 0 ? PERIOD_WEEK : strcmp(p, "month") == 0 ? PERIOD_MONTH : PERIOD_DAY;
+    const char *u = hb_opt_str(o, "time_unit");
+    sp->unit_name = u;
+    sp->unit = strcmp(u, "ms") == 0 ? 1000 : strcmp(u, "us") == 0 ? 1000000 : strcmp(u, "ns") == 0 ? 1000000000 : 1;
+    sp->tz = hb_opt_str(o, "timezone");
+    if (!hb_tz_valid(sp->tz)) {
+        *key = "timezone";
+        snprintf(msg, len, "unknown time zone '%s' (an IANA name like Europe/Berlin)", sp->tz);
+        return HB_ECONFIG;
+    }
+    sp->table = hb_opt_str(o, "table");
+    sp->max_memory = hb_opt_num(o, "max_memory");
+    if (hb_colmap_parse(hb_opt_str(o, "columns"), &sp->cols, msg, len)) {
+        *key = "columns";
+        return HB_ECONFIG;
+    }
+    const char *names[3] = {"device", "time", "value"};
+    char *dst[3] = {sp->dev, sp->time, sp->value};
+    for (int i = 0; i < 3; i++) {
+        const char *n = hb_opt_str(o, names[i]);
+        if (!*n || strlen(n) >= 64) {
+            *key = names[i];
+            snprintf(msg, len, "%s: a column name of 1 to 63 bytes", names[i]);
+            return HB_ECONFIG;
+        }
+        snprintf(dst[i], 64, "%s", n);
+    }
+    return 0;
+}
+
+/* Not collective. The job-file check: every option rule, before any data is read. */
+static int episodes_validate(const hb_optset *o, const char **key, char *msg, size_t len)
+{
+    ep_spec sp;
+    return ep_spec_parse(o, &sp, key, msg, len);
+}
+
+/* ---- the dictionary of string ids ---- */
+
+static int dict_grow(ep_dict *d)
+{
+    size_t cap = d->mask ? (d->mask + 1) * 2 : 1024;
+    uint64_t *h = calloc(cap, sizeof *h), *off = malloc(cap * sizeof *off);
+    uint32_t *len = malloc(cap * sizeof *len);
+    if (!h || !off || !len) {
+        free(h), free(off), free(len);
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for the device names");
+    }
+    for (size_t i = 0; d->mask && i <= d->mask; i++) {
+        if (!d->hash[i]) continue;
+        size_t j = ep_mix(d->hash[i]) & (cap - 1);
+        while (h[j]) j = (j + 1) & (cap - 1);
+        h[j] = d->hash[i], off[j] = d->off[i], len[j] = d->len[i];
+    }
+    free(d->hash), free(d->off), free(d->len);
+    d->hash = h, d->off = off, d->len = len, d->mask = cap - 1;
+    return 0;
+}
+
+size_t ep_dict_find(const ep_dict *d, uint64_t h)
+{
+    if (!d->mask) return (size_t)-1;
+    h = h ? h : 1;
+    for (size_t j = ep_mix(h) & d->mask;; j = (j + 1) & d->mask) {
+        if (!d->hash[j]) return (size_t)-1;
+        if (d->hash[j] == h) return j;
+    }
+}
+
+int ep_dict_add(ep_dict *d, uint64_t h, const char *s, uint32_t len)
+{
+    h = h ? h : 1;
+    size_t j = ep_dict_find(d, h);
+    if (j != (size_t)-1) {
+        if (!s) return 0;
+        return d->len[j] == len && memcmp(d->bytes + d->off[j], s, len) == 0 ? 0 : 1;
+    }
+    if ((d->n + 1) * 2 > d->mask + 1 && dict_grow(d)) return HB_EINTERNAL;
+    if (s && hb_grow((void **)&d->bytes, &d->bcap, d->nbytes + len + 1, 1))
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for the device names");
+    for (j = ep_mix(h) & d->mask; d->hash[j]; j = (j + 1) & d->mask) {
+    }
+    d->hash[j] = h, d->off[j] = d->nbytes, d->len[j] = s ? len : 0;
+    if (s) memcpy(d->bytes + d->nbytes, s, len), d->nbytes += len;
+    d->n++;
+    return 0;
+}
+
+void ep_dict_free(ep_dict *d)
+{
+    free(d->hash), free(d->off), free(d->len), free(d->bytes);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---- setup ---- */
+
+static void colname(const ep_state *s, const char *name, char *buf, size_t len)
+{
+    const char *t = hb_colmap_name(&s->sp.cols, name);
+    if (strcmp(t, name) == 0) snprintf(buf, len, "'%s'", name);
+    else snprintf(buf, len, "'%s' (table column '%s')", name, t);
+}
+
+/* Collective. Opens the table, decides the device column's type, estimates the memory
+ * of the rank's share of readings and refuses it beyond max_memory (65), and sizes the
+ * buffers of a chunk; the same status on every rank. */
+static int episodes_setup(hb_step_ctx *ctx, void **state)
+{
+    ep_state *s = hb_calloc(1, sizeof *s);
+    if (!s) return HB_EINTERNAL;
+    *state = s;
+    s->ctx = ctx;
+    s->nthreads = ctx->threads > 0 ? ctx->threads : 1;
+    const char *key = NULL;
+    char msg[512];
+    if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_agree(hb_err_set(HB_ECONFIG, key, "%s", msg));
+    ep_spec *sp = &s->sp;
+    HB_CALL(hb_agree(hb_tz_select(sp->tz)));
+    const char *cols[3] = {hb_colmap_name(&sp->cols, sp->dev), hb_colmap_name(&sp->cols, sp->time),
+                           hb_colmap_name(&sp->cols, sp->value)};
+    HB_CALL(hb_agree(hb_table_open_any(ctx->in, sp->table, cols, 3, &s->tab)));
+    s->col_dev = 0, s->col_time = 1, s->col_val = 2;
+    ctx->n_rows = hb_table_rows(s->tab);
+    ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
+
+    char where[600], cn[400];
+    snprintf(where, sizeof where, "%s:%s", ctx->input, sp->table);
+    int rc = 0;
+    hb_col_kind kd = hb_table_kind(s->tab, s->col_dev);
+    s->str_dev = kd == HB_COL_STRING, s->float_dev = kd == HB_COL_FLOAT;
+    if (hb_table_kind(s->tab, s->col_time) == HB_COL_STRING) {
+        colname(s, sp->time, cn, sizeof cn);
+        rc = hb_err_set(HB_EDATA, where, "time column %s has string type; a number of %s since 1970-01-01 UTC is needed",
+                        cn, sp->unit_name);
+    } else if (hb_table_kind(s->tab, s->col_val) == HB_COL_STRING) {
+        colname(s, sp->value, cn, sizeof cn);
+        rc = hb_err_set(HB_EDATA, where, "value column %s has string type; readings must be numeric", cn);
+    }
+    if (hb_table_col_attr_str(s->tab, s->col_val, "units", s->units, sizeof s->units) != 0) s->units[0] = '\0';
+    HB_CALL(hb_agree(rc));
+
+    /* the rank's share of the readings, if the devices spread evenly, as finalize holds
+     * them (the records, their ordered copy, the device index), and the chunk buffers */
+    const double share = (double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING;
+    const double chunk = (double)ctx->chunk_rows * (8 + 8 + 8 + 8 + 1 + 4 + 2 * sizeof(ep_rec) + (s->str_dev ? 40 : 0));
+    if (share + chunk > sp->max_memory)
+        return hb_agree(hb_err_set(HB_EDATA, where,
+                                   "%lld readings need about %.1f MB per rank at %d ranks (%.0f bytes a reading), more "
+                                   "than max_memory = %.1f MB: run on more ranks or raise max_memory",
+                                   (long long)ctx->n_rows, (share + chunk) / 1e6, hb_size,
+                                   (double)EP_BYTES_PER_READING, sp->max_memory / 1e6));
+
+    const size_t cr = (size_t)ctx->chunk_rows, P = (size_t)hb_size;
+    s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
+    s->dtmp = s->float_dev ? hb_malloc(cr * 8) : NULL;
+    s->ok = hb_malloc(cr), s->dest = hb_malloc(cr * sizeof *s->dest);
+    if (!s->kbuf || !s->tbuf || !s->vbuf || (s->float_dev && !s->dtmp) || !s->ok || !s->dest) rc = HB_EINTERNAL;
+    if (rc == 0) rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
+    if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&s->srec, &s->srcap, cr + P * XCHG_BLOCK, sizeof *s->srec);
+    return hb_agree(rc);
+}
+
+/* ---- map ---- */
+
+static const int64_t T_LO = -2208988800LL; /* 1900-01-01T00:00:00Z */
+static const int64_t T_HI = 7289654400LL;  /* 2201-01-01T00:00:00Z */
+
+/* The time error: names the column and the row, and the unit that would fit. */
+static int time_error(ep_state *s, int64_t row, int64_t raw, int64_t tmin, int64_t tmax)
+{
+    static const char *const names[] = {"s", "ms", "us", "ns"};
+    static const int64_t per_s[] = {1, 1000, 1000000, 1000000000};
+    const char *fits = NULL;
+    for (int u = 0; u < 4 && !fits; u++)
+        if (tmin / per_s[u] >= T_LO && tmax / per_s[u] < T_HI) fits = names[u];
+    char cn[400], where[600], hint[120];
+    colname(s, s->sp.time, cn, sizeof cn);
+    snprintf(where, sizeof where, "%s:%s", s->ctx->input, s->sp.table);
+    if (fits) snprintf(hint, sizeof hint, "; time_unit = %s fits these times", fits);
+    else snprintf(hint, sizeof hint, "; no time_unit (s, ms, us, ns) fits: times are counted from 1970-01-01 UTC");
+    return hb_err_set(HB_EDATA, where,
+                      "time column %s, row %lld: %lld is not a time between the years 1900 and 2200 in %s "
+                      "(time_unit = %s)%s",
+                      cn, (long long)row, (long long)raw, s->sp.unit == 1 ? "seconds" : s->sp.unit_name,
+                      s->sp.unit_name, hint);
+}
+
+/* Not collective. Reads the device column of rows [start, start+n) as keys; a missing
+ * id clears ok. */
+static int read_devices(ep_state *s, int64_t start, int64_t n)
+{
+    int64_t *k = s->kbuf;
+    if (s->str_dev) {
+        HB_CALL(hb_table_read_str(s->tab, s->col_dev, start, n, &s->strs));
+        const char *b = s->strs.bytes;
+        const uint64_t *off = s->strs.off;
+#pragma omp parallel for schedule(static) num_threads(s->nthreads)
+        for (int64_t i = 0; i < n; i++) k[i] = (int64_t)XXH3_64bits(b + off[i], (size_t)(off[i + 1] - off[i]));
+        return 0;
+    }
+    if (!s->float_dev) {
+        HB_CALL(hb_table_read(s->tab, s->col_dev, start, n, HB_I64, k));
+        for (int64_t i = 0; i < n; i++)
+            if (k[i] == MISSING) s->ok[i] = 0;
+        return 0;
+    }
+    HB_CALL(hb_table_read(s->tab, s->col_dev, start, n, HB_F64, s->dtmp));
+    for (int64_t i = 0; i < n; i++) {
+        double d = s->dtmp[i];
+        if (isnan(d)) {
+            s->ok[i] = 0;
+            continue;
+        }
+        if (d != floor(d) || !(d > -9223372036854775808.0 && d < 9223372036854775808.0)) {
+            char cn[400], where[600];
+            colname(s, s->sp.dev, cn, sizeof cn);
+            snprintf(where, sizeof where, "%s:%s", s->ctx->input, s->sp.table);
+            return hb_err_set(HB_EDATA, where, "device column %s, row %lld: %g is not an integer (device ids are "
+                              "integers or strings)", cn, (long long)(start + i), d);
+        }
+        k[i] = (int64_t)d;
+    }
+    return 0;
+}
+
+/* Not collective. 65 when a rank's readings (need of them) would take more than
+ * max_memory at finalize: a device or a rank with far more than its share. */
+static int check_memory(const ep_state *s, size_t need)
+{
+    if ((double)need * (double)EP_BYTES_PER_READING <= s->sp.max_memory) return 0;
+    return hb_err_set(HB_EDATA, s->ctx->input,
+                      "rank %d holds %zu readings of its devices, %.1f MB at finalize, more than max_memory = "
+                      "%.1f MB: run on more ranks or raise max_memory",
+                      hb_rank, need, (double)need * (double)EP_BYTES_PER_READING / 1e6, s->sp.max_memory / 1e6);
+}
+
+/* Not collective. Appends n records to the owned ones, within max_memory. */
+static int own_append(ep_state *s, const ep_rec *r, size_t n)
+{
+    if (n == 0) return 0;
+    size_t need = s->nown + n;
+    HB_CALL(check_memory(s, need));
+    if (hb_grow((void **)&s->own, &s->owncap, need, sizeof *s->own))
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", need);
+    memcpy(s->own + s->nown, r, n * sizeof *r);
+    s->nown = need;
+    return 0;
+}
+
+/* Bytes one string id takes in the stream: hash, length, bytes, padded to 8. */
+static inline size_t str_entry(uint32_t len) { return (12 + (size_t)len + 7) & ~(size_t)7; }
+
+static void put_entry(char *p, uint64_t h, const char *b, uint32_t len)
+{
+    memcpy(p, &h, 8);
+    memcpy(p + 8, &len, 4);
+    memcpy(p + 12, b, len);
+    memset(p + 12 + len, 0, str_entry(len) - 12 - len);
+}
+
+/* Not collective. Stages the string ids of the chunk's valid rows that this rank has not
+ * sent before: to their owner's part of the string stream, or straight into the names
+ * when this rank owns them. */
+static int stage_strings(ep_state *s, int64_t n)
+{
+    const int P = hb_size;
+    hb_xchg *x = &s->xs;
+    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
+    const char *b = s->strs.bytes;
+    const uint64_t *off = s->strs.off;
+    /* first pass: mark the rows that carry a new id (ok = 2) and count their bytes */
+    for (int64_t i = 0; i < n; i++) {
+        if (!s->ok[i]) continue;
+        uint64_t h = (uint64_t)s->kbuf[i];
+        uint32_t len = (uint32_t)(off[i + 1] - off[i]);
+        if (s->dest[i] == hb_rank) {
+            int rc = ep_dict_add(&s->names, h, b + off[i], len);
+            if (rc == 1)
+                return hb_err_set(HB_EDATA, s->ctx->input, "device ids '%.*s' and another have the same 64-bit hash",
+                                  (int)len, b + off[i]);
+            HB_CALL(rc);
+            continue;
+        }
+        if (ep_dict_find(&s->sent, h) != (size_t)-1) continue;
+        HB_CALL(ep_dict_add(&s->sent, h, NULL, 0));
+        s->ok[i] = 2;
+        x->scount[s->dest[i]] += str_entry(len);
+    }
+    HB_CALL(hb_xchg_layout(x));
+    HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, x->stotal, 1));
+    size_t *pos = x->rcount; /* scratch: rcount is set again by the exchange */
+    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
+    for (int64_t i = 0; i < n; i++) {
+        if (s->ok[i] != 2) continue;
+        uint32_t len = (uint32_t)(off[i + 1] - off[i]);
+        put_entry(s->sstr + pos[s->dest[i]], (uint64_t)s->kbuf[i], b + off[i], len);
+        pos[s->dest[i]] += str_entry(len);
+        s->ok[i] = 1;
+    }
+    return 0;
+}
+
+/* Not collective. Reads chunk c, keeps its valid readings (owned ones here, the others
+ * staged for their owners). */
+static int episodes_map(void *state, int64_t c)
+{
+    ep_state *s = state;
+    hb_step_ctx *ctx = s->ctx;
+    int64_t start, n;
+    hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
+    memset(s->ok, 1, (size_t)n);
+    HB_CALL(read_devices(s, start, n));
+    HB_CALL(hb_table_read(s->tab, s->col_time, start, n, HB_I64, s->tbuf));
+    HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
+    const int64_t unit = s->sp.unit, lo = T_LO * unit, hi = T_HI * unit;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN, bad = -1;
+    uint64_t missing = 0, invalid = 0;
+    const int P = hb_size;
+    hb_xchg *x = &s->xr;
+    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t t = s->tbuf[i];
+        if (t == MISSING) s->ok[i] = 0;
+        if (!s->ok[i]) {
+            missing++;
+            continue;
+        }
+        if ((t < lo || t >= hi) && bad < 0) bad = i;
+        tmin = t < tmin ? t : tmin;
+        tmax = t > tmax ? t : tmax;
+        if (!isfinite(s->vbuf[i])) {
+            s->ok[i] = 0;
+            invalid++;
+            continue;
+        }
+        s->vbuf[i] += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+        int d = ep_owner((uint64_t)s->kbuf[i], P);
+        s->dest[i] = d;
+        if (d != hb_rank) x->scount[d]++;
+    }
+    if (bad >= 0) return time_error(s, start + bad, s->tbuf[bad], tmin, tmax);
+    if (s->str_dev) HB_CALL(stage_strings(s, n));
+    HB_CALL(hb_xchg_layout(x)); /* fits: setup sized the buffer for a chunk's padded parts */
+    size_t *pos = x->rcount;
+    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
+    size_t mine = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!s->ok[i]) continue;
+        ep_rec r = {(uint64_t)s->kbuf[i], s->tbuf[i], s->vbuf[i]};
+        if (s->dest[i] == hb_rank) s->vbuf[mine] = s->vbuf[i], s->tbuf[mine] = s->tbuf[i], s->kbuf[mine++] = s->kbuf[i];
+        else s->srec[pos[s->dest[i]]++] = r;
+    }
+    HB_CALL(check_memory(s, s->nown + mine));
+    if (hb_grow((void **)&s->own, &s->owncap, s->nown + mine, sizeof *s->own))
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", s->nown + mine);
+    for (size_t i = 0; i < mine; i++) s->own[s->nown + i] = (ep_rec){(uint64_t)s->kbuf[i], s->tbuf[i], s->vbuf[i]};
+    s->nown += mine;
+    s->rows_total += (uint64_t)n, s->rows_missing += missing, s->rows_invalid += invalid;
+    return 0;
+}
+
+/* ---- exchange ---- */
+
+/* Not collective. Adds the string entries of stream p[0..n) to the names (each owner's
+ * ids only). */
+static int take_strings(ep_state *s, const char *p, size_t n)
+{
+    for (size_t i = 0; i + 12 <= n;) {
+        uint64_t h;
+        uint32_t len;
+        memcpy(&h, p + i, 8);
+        memcpy(&len, p + i + 8, 4);
+        if (i + str_entry(len) > n) break;
+        int rc = ep_dict_add(&s->names, h, p + i + 12, len);
+        if (rc == 1)
+            return hb_err_set(HB_EDATA, s->ctx->input, "device ids '%.*s' and another have the same 64-bit hash",
+                              (int)len, p + i + 12);
+        HB_CALL(rc);
+        i += str_entry(len);
+    }
+    return 0;
+}
+
+/* Not collective. Lays out the loaded records and strings by owner and keeps the owned
+ * ones; the send buffers then hold the rest. */
+static int restage(ep_state *s)
+{
+    const int P = hb_size;
+    hb_xchg *x = &s->xr, *xs = &s->xs;
+    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
+    memset(xs->scount, 0, (size_t)P * sizeof *xs->scount);
+    for (size_t i = 0; i < s->nld; i++) {
+        int d = ep_owner(s->ld[i].dev, P);
+        if (d != hb_rank) x->scount[d]++;
+    }
+    for (size_t i = 0; i + 12 <= s->nldstr;) {
+        uint64_t h;
+        uint32_t len;
+        memcpy(&h, s->ldstr + i, 8);
+        memcpy(&len, s->ldstr + i + 8, 4);
+        int d = ep_owner(h, P);
+        if (d != hb_rank) xs->scount[d] += str_entry(len);
+        i += str_entry(len);
+    }
+    HB_CALL(hb_xchg_layout(x));
+    HB_CALL(hb_xchg_layout(xs));
+    HB_CALL(hb_xchg_reserve((void **)&s->srec, &s->srcap, x->stotal, sizeof *s->srec));
+    HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1));
+    size_t *pos = x->rcount, *spos = xs->rcount;
+    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
+    memcpy(spos, xs->sdispl, (size_t)P * sizeof *spos);
+    size_t mine = 0;
+    for (size_t i = 0; i < s->nld; i++) {
+        int d = ep_owner(s->ld[i].dev, P);
+        if (d == hb_rank) s->ld[mine++] = s->ld[i];
+        else s->srec[pos[d]++] = s->ld[i];
+    }
+    HB_CALL(own_append(s, s->ld, mine));
+    for (size_t i = 0; i + 12 <= s->nldstr;) {
+        uint64_t h;
+        uint32_t len;
+        memcpy(&h, s->ldstr + i, 8);
+        memcpy(&len, s->ldstr + i + 8, 4);
+        int d = ep_owner(h, P);
+        if (d == hb_rank) HB_CALL(take_strings(s, s->ldstr + i, str_entry(len)));
+        else memcpy(s->sstr + spos[d], s->ldstr + i, str_entry(len)), spos[d] += str_entry(len);
+        i += str_entry(len);
+    }
+    free(s->ld), free(s->ldstr);
+    s->ld = NULL, s->ldstr = NULL;
+    s->nld = s->ldcap = s->nldstr = s->ldstrcap = 0;
+    return 0;
+}
+
+/* Collective. Sends this round's staged records and string ids (or those loaded from a
+ * checkpoint) to their owners, which keep them. */
+static int episodes_exchange(void *state)
+{
+    ep_state *s = state;
+    int loaded = s->nld > 0 || s->nldstr > 0;
+    MPI_Allreduce(MPI_IN_PLACE, &loaded, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (loaded) HB_CALL(hb_agree(restage(s)));
+    if (hb_size == 1) return 0; /* nothing is ever staged for another rank */
+    int rc = hb_xchg_layout(&s->xr);
+    if (rc == 0 && s->str_dev) rc = hb_xchg_layout(&s->xs);
+    HB_CALL(hb_agree(rc));
+    const hb_xchg_array a = {s->srec, (void **)&s->rrec, &s->rrcap, sizeof *s->srec};
+    HB_CALL(hb_xchg_run(&s->xr, &a, 1));
+    rc = own_append(s, s->rrec, s->xr.received);
+    if (s->str_dev) {
+        const hb_xchg_array b = {s->sstr, (void **)&s->rstr, &s->rscap, 1};
+        HB_CALL(hb_agree(rc));
+        HB_CALL(hb_xchg_run(&s->xs, &b, 1));
+        rc = take_strings(s, s->rstr, s->xs.received);
+        memset(s->xs.scount, 0, (size_t)hb_size * sizeof *s->xs.scount);
+    }
+    memset(s->xr.scount, 0, (size_t)hb_size * sizeof *s->xr.scount);
+    return hb_agree(rc);
+}
+
+/* ---- save and load ---- */
+
+/* Saved state: a header, then the owned records, then the owned string ids as a stream. */
+typedef struct saved {
+    char magic[8]; /* "HBEPIS1" */
+    uint64_t rows_total, rows_missing, rows_invalid, n_records, str_bytes;
+} saved;
+
+/* Not collective. This rank's counters, records and string ids as bytes. */
+static int episodes_save(void *state, void **buf, size_t *len)
+{
+    ep_state *s = state;
+    size_t sb = 0;
+    for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
+        if (s->names.hash[j]) sb += str_entry(s->names.len[j]);
+    size_t bytes = sizeof(saved) + s->nown * sizeof(ep_rec) + sb;
+    char *p = hb_malloc(bytes);
+    if (!p) return HB_EINTERNAL;
+    saved h = {"HBEPIS1", s->rows_total, s->rows_missing, s->rows_invalid, s->nown, sb};
+    memcpy(p, &h, sizeof h);
+    if (s->nown) memcpy(p + sizeof h, s->own, s->nown * sizeof(ep_rec));
+    char *q = p + sizeof h + s->nown * sizeof(ep_rec);
+    for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
+        if (s->names.hash[j]) {
+            put_entry(q, s->names.hash[j], s->names.bytes + s->names.off[j], s->names.len[j]);
+            q += str_entry(s->names.len[j]);
+        }
+    *buf = p;
+    *len = bytes;
+    return 0;
+}
+
+/* Not collective. Keeps the records and string ids of a part saved by any rank of an
+ * earlier run for the next exchange to send to their owners, and adds its counters. */
+static int episodes_load(void *state, const void *buf, size_t len)
+{
+    ep_state *s = state;
+    saved h;
+    if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "episodes state of %zu bytes is too short", len);
+    memcpy(&h, buf, sizeof h);
+    if (memcmp(h.magic, "HBEPIS1", 8) != 0 || h.n_records > len / sizeof(ep_rec) ||
+        len != sizeof h + h.n_records * sizeof(ep_rec) + h.str_bytes)
+        return hb_err_set(HB_EDATA, "checkpoint", "episodes state does not match this job's input");
+    s->rows_total += h.rows_total, s->rows_missing += h.rows_missing, s->rows_invalid += h.rows_invalid;
+    size_t n = (size_t)h.n_records, sb = (size_t)h.str_bytes;
+    if (hb_grow((void **)&s->ld, &s->ldcap, s->nld + n, sizeof *s->ld) ||
+        hb_grow((void **)&s->ldstr, &s->ldstrcap, s->nldstr + sb, 1))
+        return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
+    const char *p = (const char *)buf + sizeof h;
+    if (n) memcpy(s->ld + s->nld, p, n * sizeof(ep_rec));
+    if (sb) memcpy(s->ldstr + s->nldstr, p + n * sizeof(ep_rec), sb);
+    s->nld += n, s->nldstr += sb;
+    return 0;
+}
+
+static int episodes_finalize(void *state, hb_out *out) { return ep_finalize(state, out); }
+
+/* Not collective. Frees the state; safe on a partly built one. */
+static void episodes_destroy(void *state)
+{
+    ep_state *s = state;
+    if (!s) return;
+    hb_table_close(s->tab);
+    hb_tzmap_free(&s->tzm);
+    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->dtmp), free(s->ok), free(s->dest);
+    hb_strs_free(&s->strs);
+    free(s->own), free(s->srec), free(s->rrec), free(s->sstr), free(s->rstr), free(s->ld), free(s->ldstr);
+    ep_dict_free(&s->names), ep_dict_free(&s->sent);
+    hb_xchg_free(&s->xr), hb_xchg_free(&s->xs);
+    free(s);
+}
+
+extern const hb_generator hb_generator_fleet; /* gen.c */
+
+const hb_kernel hb_kernel_episodes = {
+    .name = "episodes",
+    .summary = "per device, episodes of readings beyond a rule, in time order, beside per-period figures",
+    .options = episodes_options,
+    .default_chunk_rows = 1 << 20,
+    .unit = "readings",
+    .generator = &hb_generator_fleet,
+    .validate = episodes_validate,
+    .setup = episodes_setup,
+    .map = episodes_map,
+    .exchange = episodes_exchange,
+    .finalize = episodes_finalize,
+    .save = episodes_save,
+    .load = episodes_load,
+    .destroy = episodes_destroy,
+};
