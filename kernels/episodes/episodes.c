@@ -251,7 +251,8 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     /* the rank's share of the readings, if the devices spread evenly, as finalize holds
      * them (the records, their ordered copy, the device index), and the chunk buffers */
     const double share = (double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING;
-    const double chunk = (double)ctx->chunk_rows * (8 + 8 + 8 + 8 + 1 + 4 + 2 * sizeof(ep_rec) + (s->str_dev ? 40 : 0));
+    const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
+    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 1 + 4 + 2 * sizeof(ep_rec) + (s->str_dev ? 40 : 0));
     if (share + chunk > sp->max_memory)
         return hb_agree(hb_err_set(HB_EDATA, where,
                                    "%lld readings need about %.1f MB per rank at %d ranks (%.0f bytes a reading), more "
@@ -259,7 +260,7 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
                                    (long long)ctx->n_rows, (share + chunk) / 1e6, hb_size,
                                    (double)EP_BYTES_PER_READING, sp->max_memory / 1e6));
 
-    const size_t cr = (size_t)ctx->chunk_rows, P = (size_t)hb_size;
+    const size_t cr = (size_t)rows_per_chunk, P = (size_t)hb_size;
     s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
     s->dtmp = s->float_dev ? hb_malloc(cr * 8) : NULL;
     s->ok = hb_malloc(cr), s->dest = hb_malloc(cr * sizeof *s->dest);
