@@ -107,3 +107,27 @@ mpirun -n "$np" bin/h5batch run jobs/fitness.ini --set "daily.input=$dir/bands.h
     --set "monthly.output=$dir/fitness-monthly.h5" --set "job.run_dir=$dir/fitness.run"
 /usr/bin/python3 tests/vitals/vitals_summary.py fitness "$dir/fitness-monthly.h5" --top 5
 echo "outputs: $out/vitals-pressure.h5, $out/vitals-heart.h5, $out/fitness-monthly.h5"
+
+# episodes (kernel episodes, generators `gen vitals` and `gen fleet`)
+if [ ! -f "$dir/bedside.h5" ]; then
+    echo
+    echo "== generating $dir/bedside.h5 (2M bedside readings of 50 patients over a week, every ~15 s)"
+    mpirun -n "$np" bin/h5batch gen vitals -o "$dir/bedside.h5" --rows 2M --devices 50 --days 7 --start 20240304 \
+        --seed 4
+fi
+echo
+echo "== running jobs/tachycardia.ini on $np ranks (heart rate above 100 bpm for at least 30 s)"
+mpirun -n "$np" bin/h5batch run jobs/tachycardia.ini --set "tachycardia.input=$dir/bedside.h5" \
+    --set "tachycardia.output=$dir/tachycardia.h5" --set "job.run_dir=$dir/tachycardia.run"
+/usr/bin/python3 tests/episodes/episodes_summary.py "$dir/tachycardia.h5" --what tachycardia --top 5
+if [ ! -f "$dir/fleet.h5" ]; then
+    echo
+    echo "== generating $dir/fleet.h5 (per-second speed of 100 vehicles over 3 days)"
+    mpirun -n "$np" bin/h5batch gen fleet -o "$dir/fleet.h5" --vehicles 100 --days 3 --start 20240304
+fi
+echo
+echo "== running jobs/braking.ini on $np ranks (deceleration beyond 3 m/s^2, per vehicle per day)"
+mpirun -n "$np" bin/h5batch run jobs/braking.ini --set "braking.input=$dir/fleet.h5" \
+    --set "braking.output=$dir/braking.h5" --set "job.run_dir=$dir/braking.run"
+/usr/bin/python3 tests/episodes/episodes_summary.py "$dir/braking.h5" --what "harsh braking" --top 5
+echo "outputs: $out/tachycardia.h5, $out/braking.h5"
