@@ -15,7 +15,7 @@ KERNEL=episodes
 source "$(dirname "$0")/lib.sh"
 case ${SCALE:-full} in
 small) : "${VEHICLES:=10k}" ;;
-tiny) : "${VEHICLES:=200}" ;;
+tiny) : "${VEHICLES:=50}" ;;
 esac
 VEHICLES=${VEHICLES:-100k}
 MINUTES=${MINUTES:-17}

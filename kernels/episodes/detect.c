@@ -212,8 +212,7 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
 static int group(ep_state *s, uint64_t **keys_out, size_t *nd_out, size_t **off_out, int64_t **t_out, double **v_out)
 {
     const size_t n = s->nown;
-    size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
+    size_t cap = 1024; /* grows with the devices, not the readings */
     uint64_t *slot_key = hb_malloc(cap * sizeof *slot_key);
     uint32_t *slot_idx = hb_malloc(cap * sizeof *slot_idx);
     uint32_t *idx = hb_malloc((n ? n : 1) * sizeof *idx);
@@ -223,8 +222,33 @@ static int group(ep_state *s, uint64_t **keys_out, size_t *nd_out, size_t **off_
     double *v = hb_malloc((n ? n : 1) * sizeof *v);
     int rc = slot_key && slot_idx && idx && t && v ? 0 : HB_EINTERNAL;
     if (rc == 0) memset(slot_idx, 0xff, cap * sizeof *slot_idx);
+    uint64_t last = 0;
+    uint32_t last_idx = UINT32_MAX;
     for (size_t i = 0; i < n && rc == 0; i++) {
         uint64_t k = s->own[i].dev;
+        if (k == last && last_idx != UINT32_MAX) { /* readings mostly come in runs of one device */
+            idx[i] = last_idx;
+            continue;
+        }
+        if (2 * (nd + 1) > cap) { /* rehash into twice the slots */
+            size_t nc = cap * 2;
+            uint64_t *nk = hb_malloc(nc * sizeof *nk);
+            uint32_t *ni = hb_malloc(nc * sizeof *ni);
+            if (!nk || !ni) {
+                free(nk), free(ni);
+                rc = HB_EINTERNAL;
+                break;
+            }
+            memset(ni, 0xff, nc * sizeof *ni);
+            for (size_t j = 0; j < cap; j++) {
+                if (slot_idx[j] == UINT32_MAX) continue;
+                size_t q = ep_mix(slot_key[j]) & (nc - 1);
+                while (ni[q] != UINT32_MAX) q = (q + 1) & (nc - 1);
+                nk[q] = slot_key[j], ni[q] = slot_idx[j];
+            }
+            free(slot_key), free(slot_idx);
+            slot_key = nk, slot_idx = ni, cap = nc;
+        }
         size_t j = ep_mix(k) & (cap - 1);
         while (slot_idx[j] != UINT32_MAX && slot_key[j] != k) j = (j + 1) & (cap - 1);
         if (slot_idx[j] == UINT32_MAX) {
@@ -235,6 +259,7 @@ static int group(ep_state *s, uint64_t **keys_out, size_t *nd_out, size_t **off_
             slot_key[j] = k, slot_idx[j] = (uint32_t)nd, keys[nd++] = k;
         }
         idx[i] = slot_idx[j];
+        last = k, last_idx = idx[i];
     }
     free(slot_key), free(slot_idx);
     if (rc == 0 && !(cnt = hb_calloc(nd + 1, sizeof *cnt))) rc = HB_EINTERNAL;

@@ -268,6 +268,10 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0) rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
     if (rc == 0) rc = hb_xchg_reserve((void **)&s->srec, &s->srcap, cr + P * XCHG_BLOCK, sizeof *s->srec);
+    /* room for the rank's share and a little more, so that the records are not copied as
+     * they grow (untouched pages of it cost nothing) */
+    size_t expect = (size_t)(ctx->n_rows / hb_size) + (size_t)(ctx->n_rows / hb_size / 8) + 1024;
+    if (rc == 0 && hb_grow((void **)&s->own, &s->owncap, expect, sizeof *s->own)) rc = HB_EINTERNAL;
     return hb_agree(rc);
 }
 
