@@ -344,8 +344,8 @@ static int check_memory(const ep_state *s, size_t need)
 {
     if ((double)need * (double)EP_BYTES_PER_READING <= s->sp.max_memory) return 0;
     return hb_err_set(HB_EDATA, s->ctx->input,
-                      "rank %d holds %zu readings of its devices, %.1f MB at finalize, more than max_memory = "
-                      "%.1f MB: run on more ranks or raise max_memory",
+                      "rank %d holds %zu readings of its devices, %.2f MB at finalize, more than max_memory = "
+                      "%.2f MB: run on more ranks or raise max_memory",
                       hb_rank, need, (double)need * (double)EP_BYTES_PER_READING / 1e6, s->sp.max_memory / 1e6);
 }
 

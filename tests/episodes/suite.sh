@@ -133,6 +133,18 @@ ep_bad_input() {
     expect_fail "episodes ($tag): a string time column -> 65" 65 "time column 'time' (table column 'tstr') has string type" \
         "$b.h5" mpi 2 1 "$bin" run "$b-tstr.ini"
     [ -n "$short" ] && return 0
+    # one device with every reading: within the even share's estimate, over the limit at its owner
+    $PY -c "
+import h5py, numpy as np
+with h5py.File('ep-skew.h5', 'w') as f:
+    f['table/device'] = np.full(40000, 7, np.int32)
+    f['table/time'] = 1700000000 + np.arange(40000, dtype=np.int64)
+    f['table/value'] = np.zeros(40000)
+"
+    printf '%s\n' '[job]' "run_dir = $b-skew.run" 'chunk_rows = 1k' '[step ep]' 'kernel = episodes' 'input = ep-skew.h5' \
+        "output = $b.h5" 'rule = above:1' 'max_memory = 1.5M' >"$b-skew.ini"
+    expect_fail "episodes ($tag): one device with all readings over max_memory on its rank -> 65 naming the rank" 65 \
+        "rank [01] holds .* readings of its devices.*more than max_memory = 1.50 MB" "$b.h5" mpi 2 1 "$bin" run "$b-skew.ini"
     ep_job "$b-rule" "$b.h5" "columns = device:dev" "rule = outside:100:50"
     expect_fail "episodes ($tag): outside:100:50 -> 78 naming the rule" 78 "ep-bad-$tag-rule.ini.*LO must be below HI" \
         "$b.h5" mpi 2 1 "$bin" run "$b-rule.ini"
@@ -145,7 +157,7 @@ ep_bad_input() {
     expect_fail "episodes ($tag): ms times read as seconds -> 65 suggesting time_unit = ms" 65 "time_unit = ms fits" \
         "$b.h5" mpi 2 1 "$bin" run "$b-ms.ini"
     ep_job "$b-fid" "$b.h5" "columns = device:devbad" "rule = above:1"
-    expect_fail "episodes ($tag): device ids 10.5 -> 65 naming the row" 65 "row 0: 7.5 is not an integer" "$b.h5" \
+    expect_fail "episodes ($tag): device ids that are not integers -> 65 naming the row" 65 "row 0: 7.5 is not an integer" "$b.h5" \
         mpi 2 1 "$bin" run "$b-fid.ini"
     ep_job "$b-tz" "$b.h5" "columns = device:dev" "rule = above:1" "timezone = Mars/Olympus"
     expect_fail "episodes ($tag): an unknown time zone -> 78" 78 "unknown time zone 'Mars/Olympus'" "$b.h5" \
