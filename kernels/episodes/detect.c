@@ -17,6 +17,7 @@
 
 #include "core/hb.h"
 #include "kernels/common/order.h"
+#include "kernels/common/period.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -93,16 +94,7 @@ static inline double beyond(const ep_spec *sp, double x, double m, double w)
 /* The period code of local day d: yyyymmdd, ISO yyyyww or yyyymm. */
 static int64_t period_code(int kind, int64_t d)
 {
-    int64_t y;
-    int m, dd;
-    if (kind == PERIOD_WEEK) {
-        int dow = (int)((d % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday; Monday is 0 */
-        int64_t thu = d - dow + 3;            /* ISO weeks belong to the year of their Thursday */
-        hb_civil_from_days(thu, &y, &m, &dd);
-        return y * 100 + (thu - hb_days_from_civil(y, 1, 1)) / 7 + 1;
-    }
-    hb_civil_from_days(d, &y, &m, &dd);
-    return kind == PERIOD_MONTH ? y * 100 + m : y * 10000 + m * 100 + dd;
+    return kind == PERIOD_WEEK ? hb_period_week(d) : kind == PERIOD_MONTH ? hb_period_month(d) : hb_period_date(d);
 }
 
 /* Not collective, thread-safe per worker. Grows *p (of *cap elements) to need; marks
