@@ -140,9 +140,8 @@ static int check_filters(hid_t dset, const char *name, const char *where)
         H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &nv, NULL, sizeof fname, fname, &conf);
         if (id >= 0 && H5Zfilter_avail(id) <= 0)
             rc = hb_err_set(HB_ENOINPUT, where,
-                            "column '%s' is compressed with HDF5 filter %d (%s), which is not installed: install "
-                            "Debian's hdf5-filter-plugin (scripts/deps.sh) or point HDF5_PLUGIN_PATH at the plugin "
-                            "(docs/tables.md)",
+                            "column '%s' is compressed with HDF5 filter %d (%s), which is not installed: scripts/deps.sh "
+                            "installs Debian's filter plugins, HDF5_PLUGIN_PATH names other folders (docs/tables.md)",
                             name, (int)id, fname[0] ? fname : "unknown");
     }
     H5Pclose(dcpl);
