@@ -35,8 +35,8 @@ static const hb_option bill_options[] = {
     {"columns", HB_OPT_STRING, NULL, 1, 0, NULL,
      "the table's names for meter, district, month, consumption (consumption:consumption_sum)"},
     {"time_unit", HB_OPT_CHOICE, NULL, 1, 0, "s|ms|us|ns",
-     "month is a time since 1970-01-01 UTC in this unit (pandas datetime64: ns), billed in its UTC month; default: "
-     "month holds yyyymm"},
+     "month is a time since 1970-01-01 UTC in this unit (pandas datetime64: ns), billed in its UTC month (unset: "
+     "month holds yyyymm)"},
     {"tiers", HB_OPT_STRING, NULL, 1, 0, NULL,
      "THRESHOLD:PRICE, ...: price per unit above each threshold, the first threshold 0 (0:1.20, 10:1.80)"},
     {"fixed_charge", HB_OPT_STRING, "0", 1, 0, NULL, "charge per bill (account and month), at most 2 decimals"},

@@ -59,7 +59,7 @@ static const hb_option risk_options[] = {
      "the /transactions table's names for date, portfolio, asset, quantity (date:trade_date)"},
     {"time_unit", HB_OPT_CHOICE, NULL, 1, 0, "s|ms|us|ns",
      "the transactions' date is a time since 1970-01-01 UTC in this unit (pandas datetime64: ns), dated by its UTC "
-     "day; default: date holds yyyymmdd"},
+     "day (unset: date holds yyyymmdd)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Not collective. Checks the words of the methods list; fills *mask. */

@@ -41,6 +41,14 @@ spd[5::101] = -1.0
 with h5py.File(P("tb-traffic.h5"), "w") as f:
     group(f, "observations", {"time": t, "segment": seg, "speed": spd})
     group(f, "ms", {"timestamp": t * 1000 + sub_ns // 10**6, "seg": seg.astype(np.int16), "v": spd})
+    # the edges of the accepted years in ns, from Python's calendar, and NaT (missing); one past them
+    import datetime as dt
+    lo = int(dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    hi = int(dt.datetime(2201, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    edge = np.array([lo, hi - 1, np.iinfo(np.int64).min, 0])
+    group(f, "edges", {"time": edge, "segment": np.zeros(4, int), "speed": np.full(4, 50.0)})
+    group(f, "past", {"time": np.array([0, hi]), "segment": np.zeros(2, int), "speed": np.full(2, 50.0)})
+    group(f, "before", {"time": np.array([lo - 1, 0]), "segment": np.zeros(2, int), "speed": np.full(2, 50.0)})
     group(f, "gzip", {"time": t, "segment": seg, "speed": spd}, compression="gzip", compression_opts=6,
           chunks=(512,), shuffle=True)
     for name, fid, opts in [("lz4", 32004, None), ("bz2", 307, None), ("blosc", 32001, None),

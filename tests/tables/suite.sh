@@ -145,6 +145,16 @@ suite_tables_bad() {
         "time column 'timestamp', row [0-9]*: .* years 1900 and 2200 in seconds.*look like milliseconds: time_unit = ms" \
         tb-bad-ms.h5 mpi 1 1 "$bin" run tb-bad-ms.ini
     [ "$tag" = plain ] || return 0 # the same paths as the plain pass's, once under ASan
+    check "tables ($tag): the first and last ns of 1900-2200 are times, NaT is a missing one" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-edges traffic tb-traffic.h5 'table = /edges' 'time_unit = ns' &&
+         $PY -c 'import h5py; a = h5py.File(\"tb-edges.h5\")[\"traffic\"].attrs
+assert (a[\"rows_valid\"], a[\"rows_invalid_time\"]) == (3, 1), dict(a)'"
+    write_job tb-bad-past s traffic tb-traffic.h5 tb-bad-past.h5 "table = /past" "time_unit = ns"
+    expect_fail "tables ($tag): 2201-01-01 in ns is out of range" 65 "row 1: 7289654400000000000 is not a time" \
+        tb-bad-past.h5 mpi 1 1 "$bin" run tb-bad-past.ini
+    write_job tb-bad-before s traffic tb-traffic.h5 tb-bad-before.h5 "table = /before" "time_unit = ns"
+    expect_fail "tables ($tag): the last ns of 1899 is out of range" 65 "row 0: -2208988800000000001 is not a time" \
+        tb-bad-before.h5 mpi 1 1 "$bin" run tb-bad-before.ini
     write_job tb-bad-ns s aggregate tb-agg-h5c.h5 tb-bad-ns.h5 "table = /readings" "by = meter" "time = time" \
         "values = value" "stats = count, last"
     expect_fail "tables ($tag): pandas datetime64 read as seconds: 65 suggesting time_unit = ns" 65 \
