@@ -146,6 +146,7 @@ static int check_filters(hid_t dset, const char *name, const char *where)
         size_t nv = 0;
         char fname[128] = "";
         H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &nv, NULL, sizeof fname, fname, &conf);
+        fname[strcspn(fname, ";")] = '\0'; /* "HDF5 zstd filter; see https://..." */
         if (id >= 0 && H5Zfilter_avail(id) <= 0)
             rc = hb_err_set(HB_ENOINPUT, where,
                             "column '%s' is compressed with HDF5 filter %d (%s), which is not installed: scripts/deps.sh "

@@ -85,7 +85,12 @@ suite_tables_traffic() {
     [ "$tag" = plain ] || filters="blosc"
     for f in $filters; do
         if grep -qx "nofilter $f" tb-nofilter.txt; then
-            skip "tables ($tag): traffic from a $f-compressed group" "h5py on this machine cannot write $f"
+            skip "tables ($tag): traffic from a $f-compressed group" \
+                "h5py on this machine cannot write $f (zstd: pip install hdf5plugin, docs/tables.md)"
+        elif [ "$f" = zstd ] && grep -q "^pluginpath " tb-nofilter.txt; then
+            HDF5_PLUGIN_PATH=$(sed -n 's/^pluginpath //p' tb-nofilter.txt) tb_same \
+                "tables ($tag): traffic from a zstd-compressed group (PyPI hdf5plugin on HDF5_PLUGIN_PATH)" "$bin" \
+                $ref traffic tb-traffic.h5 "table = /$f"
         else
             tb_same "tables ($tag): traffic from a $f-compressed group (filter plugin)" "$bin" $ref traffic \
                 tb-traffic.h5 "table = /$f"
