@@ -465,13 +465,15 @@ static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
                 c->space = H5Dget_space(c->dset);
                 hid_t ty = H5Dget_type(c->dset);
                 hsize_t dims[2] = {0, 0};
-                if (c->space < 0 || ty < 0 || H5Sget_simple_extent_ndims(c->space) != 2) {
-                    rc = hb_err_set(HB_EDATA, t->where, "%s is not a two-dimensional array", vname);
+                if (c->space < 0 || ty < 0) {
+                    rc = hb_err_set(HB_EIO, t->where, "cannot read %s", vname);
                 } else if (H5Tget_class(ty) != H5T_INTEGER && H5Tget_class(ty) != H5T_FLOAT) {
                     rc = hb_err_set(HB_EDATA, t->where,
                                     "column '%s' is stored by pandas' format=\"fixed\" as pickled Python objects "
                                     "(%s): write it with to_hdf(..., format=\"table\")",
                                     cols[i], vname);
+                } else if (H5Sget_simple_extent_ndims(c->space) != 2) {
+                    rc = hb_err_set(HB_EDATA, t->where, "%s is not a two-dimensional array", vname);
                 } else {
                     H5Sget_simple_extent_dims(c->space, dims, NULL);
                     rc = column_type(ty, cols[i], t->where, 0, c);

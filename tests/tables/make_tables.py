@@ -90,6 +90,8 @@ pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(P("tb-traffic-pd
 pd.DataFrame({"timestamp": (t * 1000 + sub_ns // 10**6), "seg": seg, "v": spd}).to_hdf(
     P("tb-traffic-pdc.h5"), key="obs", format="table", data_columns=True, complevel=5, complib="zlib")
 pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(P("tb-traffic-fixed.h5"), key="obs", format="fixed")
+# format="fixed" pickles string columns: refused with the remedy
+pd.DataFrame({"speed": [1.0, 2.0], "name": ["a", "b"]}).to_hdf(P("tb-fixed-str.h5"), key="obs", format="fixed")
 
 # ---- aggregate: string keys (UTF-8, fixed and variable length), two values in one pandas block
 m = 2000

@@ -154,6 +154,10 @@ suite_tables_bad() {
         "$(declare -f tb_run); tb_run '$bin' tb-edges traffic tb-traffic.h5 'table = /edges' 'time_unit = ns' &&
          $PY -c 'import h5py; a = h5py.File(\"tb-edges.h5\")[\"traffic\"].attrs
 assert (a[\"rows_valid\"], a[\"rows_invalid_time\"]) == (3, 1), dict(a)'"
+    write_job tb-bad-fixed s aggregate tb-fixed-str.h5 tb-bad-fixed.h5 "table = /obs" "by = name" "values = speed"
+    expect_fail "tables ($tag): a string column of pandas format=fixed: 65 saying to write format=table" 65 \
+        "column 'name' is stored by pandas' format=\"fixed\" as pickled Python objects" tb-bad-fixed.h5 \
+        mpi 1 1 "$bin" run tb-bad-fixed.ini
     write_job tb-bad-past s traffic tb-traffic.h5 tb-bad-past.h5 "table = /past" "time_unit = ns"
     expect_fail "tables ($tag): 2201-01-01 in ns is out of range" 65 "row 1: 7289654400000000000 is not a time" \
         tb-bad-past.h5 mpi 1 1 "$bin" run tb-bad-past.ini
