@@ -45,6 +45,7 @@ build/gen/builtins.h: FORCE
 build/kernels/registry.o build-asan/kernels/registry.o: build/gen/builtins.h
 FORCE:
 
+.DEFAULT_GOAL := all
 NP      ?= 2
 MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
 DEMO    ?= demo

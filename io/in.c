@@ -14,7 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-void hb_io_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+void hb_io_init(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    io_filters_init();
+}
 
 int hb_in_open(const char *path, hb_in **inp)
 {
@@ -111,8 +115,8 @@ const char *io_class_name(hid_t type)
 
 /* Reads the selection, retrying a failed read (a transient I/O error on a network file
  * system should not cost the run); 74 once the attempts are spent. what names the rows. */
-static int read_retry(hid_t dset, hid_t memtype, hid_t mspace, hid_t fspace, void *buf, const char *where,
-                      const char *what)
+int io_read_retry(hid_t dset, hid_t memtype, hid_t mspace, hid_t fspace, void *buf, const char *where,
+                  const char *what)
 {
     enum { ATTEMPTS = 3 };
     static long reads;
@@ -140,7 +144,7 @@ int io_read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t
     HB_CALL_H5(mspace, where);
     char what[96];
     snprintf(what, sizeof what, "rows %lld..%lld", (long long)start, (long long)(start + count - 1));
-    int rc = read_retry(dset, memtype, mspace, fspace, buf, where, what);
+    int rc = io_read_retry(dset, memtype, mspace, fspace, buf, where, what);
     H5Sclose(mspace);
     return rc;
 }
@@ -283,7 +287,7 @@ int hb_in_read_rows(hb_in *in, const char *path, int64_t row0, int64_t nrows, do
         char what[96];
         snprintf(what, sizeof what, "rows %lld..%lld", (long long)row0, (long long)(row0 + nrows - 1));
         rc = e < 0 ? hb_err_set(HB_EIO, where, "cannot select %s", what)
-                   : read_retry(d, H5T_NATIVE_DOUBLE, ms, fs, buf, where, what);
+                   : io_read_retry(d, H5T_NATIVE_DOUBLE, ms, fs, buf, where, what);
         if (ms >= 0) H5Sclose(ms);
     }
     if (fs >= 0) H5Sclose(fs);

@@ -34,6 +34,12 @@ const char *io_class_name(hid_t type);
 /* Reads count elements of a 1-D dataset from start, retrying transient failures. */
 int io_read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t count, void *buf,
                  const char *where);
+/* Reads the selection fspace of dset into mspace, retrying transient failures; what
+ * names the rows in messages. */
+int io_read_retry(hid_t dset, hid_t memtype, hid_t mspace, hid_t fspace, void *buf, const char *where,
+                  const char *what);
+/* Lets HDF5 find Debian's filter plugins (io/filters.c); once, from hb_io_init. */
+void io_filters_init(void);
 /* The native memory type of an element type. */
 hid_t io_mem_type(hb_elem t);
 /* Reads string attribute name of obj of file f into buf: 0 when found, 1 when not. */

@@ -1,6 +1,12 @@
-/* Tables: groups of equal-length 1-D columns read in row ranges, converted to the
+/* Tables as users write them (DESIGN.md 4, docs/tables.md): a group of equal-length 1-D
+ * columns; a 1-D compound dataset whose fields are the columns (h5py, PyTables, pandas
+ * to_hdf(format="table") at /KEY/table, its values_block_N fields included); pandas
+ * to_hdf(format="fixed") (/KEY/blockN_values [rows, k] with the names in blockN_items).
+ * Every layout is read in row ranges through the same calls and converted to the
  * kernels' element types by our own loops. */
 #include "internal.h"
+
+#include "core/calendar.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -12,22 +18,40 @@
 #include <string.h>
 #include <unistd.h>
 
+typedef enum { LAY_GROUP, LAY_COMPOUND, LAY_FIXED } layout;
 
 typedef struct column {
-    hid_t dset, space;
+    hid_t dset, space; /* its own (group layout, pandas fixed) or the table's compound dataset */
+    int owned;         /* 1 when dset and space are this column's to close */
     src_kind kind;
     size_t size; /* bytes per element in memory for kind */
-    char name[64];
+    char name[256];
     /* string columns (only opened by hb_table_open_any): fixed-length ones in size bytes
      * a row with this padding, or variable-length */
     int is_str, str_vlen;
     H5T_str_t str_pad;
     H5T_cset_t str_cset;
+    /* a field of the compound dataset: its name and, for an array field (pandas'
+     * values_block_N), its width k and this column's place j in it; for pandas fixed, column
+     * j of the k columns of a 2-D dataset. Plain columns have k = 1, j = 0. */
+    char field[256];
+    int k, j, in2d, arr; /* arr: the field is an array (of k elements, maybe one) */
+    /* a numeric field stored as the native type of kind: read from whole records at this
+     * byte offset (HDF5 converting a compound one field at a time is ten times slower) */
+    int raw_ok;
+    size_t offset;
 } column;
 
 struct hb_table {
     hb_in *in;
-    hid_t group;
+    layout lay;
+    hid_t obj;   /* the object named by `table`: its attributes are the table's */
+    hid_t cdset; /* the compound dataset (LAY_COMPOUND) */
+    hid_t cspace;
+    hid_t rec_type; /* its records as stored, when they hold no variable-length data */
+    size_t rec_size;
+    void *recs;     /* a piece of records */
+    size_t recs_bytes;
     int ncols;
     column *cols;
     int64_t rows;
@@ -87,40 +111,72 @@ static void convert(src_kind k, const void *src, hb_elem want, void *dst, int64_
     }
 }
 
-/* Opens a 1-D numeric dataset (or string one when allow_str) and fills c; where names
- * it in errors. */
-static int open_column_as(hid_t loc, const char *name, const char *where, int allow_str, column *c)
+
+/* Fills c's element kind (or string layout when allow_str) from the HDF5 type of its
+ * elements; where and name say what is wrong. */
+static int column_type(hid_t type, const char *name, const char *where, int allow_str, column *c)
 {
-    snprintf(c->name, sizeof c->name, "%s", name);
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
-        return hb_err_set(HB_EDATA, where, "missing column '%s'", name);
-    c->dset = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (c->dset < 0) return hb_err_set(HB_EDATA, where, "'%s' is not a dataset", name);
-    hid_t type = H5Dget_type(c->dset);
-    HB_CALL_H5(type, where);
     c->kind = io_kind_of(type, &c->size);
-    if (c->kind == K_OTHER && allow_str && H5Tget_class(type) == H5T_STRING) {
+    if (c->kind != K_OTHER) return 0;
+    H5T_class_t cls = H5Tget_class(type);
+    if (allow_str && cls == H5T_STRING) {
         c->is_str = 1;
         c->str_vlen = H5Tis_variable_str(type) > 0;
         c->str_pad = H5Tget_strpad(type);
         c->str_cset = H5Tget_cset(type);
-        H5Tclose(type);
-    } else if (c->kind == K_OTHER) {
-        H5T_class_t cls = H5Tget_class(type);
-        int numeric = cls == H5T_INTEGER || cls == H5T_FLOAT;
-        const char *cn = numeric ? "an unusual numeric" : io_class_name(type);
-        H5Tclose(type);
-        if (!numeric) return hb_err_set(HB_EDATA, where, "column '%s' has %s type; a number is needed", name, cn);
-        c->size = 8; /* let HDF5 convert exotic sizes to double */
-        c->kind = K_OTHER;
-    } else {
-        H5Tclose(type);
+        return 0;
     }
+    if (cls == H5T_STRING)
+        return hb_err_set(HB_EDATA, where, "column '%s' has string type; a number is needed", name);
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+        return hb_err_set(HB_EDATA, where, "column '%s' has %s type; a number is needed", name, io_class_name(type));
+    c->size = 8; /* let HDF5 convert exotic sizes to double */
+    return 0;
+}
+
+/* A dataset compressed with a filter this HDF5 cannot load (a plugin not installed)
+ * would fail at its first read; say so at open, naming the filter (66). */
+static int check_filters(hid_t dset, const char *name, const char *where)
+{
+    hid_t dcpl = H5Dget_create_plist(dset);
+    if (dcpl < 0) return 0;
+    int n = H5Pget_nfilters(dcpl), rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        unsigned flags, conf;
+        size_t nv = 0;
+        char fname[128] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &nv, NULL, sizeof fname, fname, &conf);
+        fname[strcspn(fname, ";")] = '\0'; /* "HDF5 zstd filter; see https://..." */
+        if (id >= 0 && H5Zfilter_avail(id) <= 0)
+            rc = hb_err_set(HB_ENOINPUT, where,
+                            "column '%s' is compressed with HDF5 filter %d (%s), which is not installed: scripts/deps.sh "
+                            "installs Debian's filter plugins, HDF5_PLUGIN_PATH names other folders (docs/tables.md)",
+                            name, (int)id, fname[0] ? fname : "unknown");
+    }
+    H5Pclose(dcpl);
+    return rc;
+}
+
+/* Opens the 1-D dataset name of loc as column c (numeric, or string when allow_str). */
+static int open_column_as(hid_t loc, const char *name, const char *where, int allow_str, column *c)
+{
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->k = 1;
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+        return hb_err_set(HB_EDATA, where, "missing column '%s'", name);
+    c->dset = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (c->dset < 0) return hb_err_set(HB_EDATA, where, "'%s' is not a dataset", name);
+    c->owned = 1;
+    hid_t type = H5Dget_type(c->dset);
+    HB_CALL_H5(type, where);
+    int rc = column_type(type, name, where, allow_str, c);
+    H5Tclose(type);
+    HB_CALL(rc);
     c->space = H5Dget_space(c->dset);
     HB_CALL_H5(c->space, where);
     if (H5Sget_simple_extent_ndims(c->space) != 1)
         return hb_err_set(HB_EDATA, where, "column '%s' is not one-dimensional", name);
-    return 0;
+    return check_filters(c->dset, name, where);
 }
 
 static int open_column(hid_t loc, const char *name, const char *where, column *c)
@@ -128,7 +184,320 @@ static int open_column(hid_t loc, const char *name, const char *where, column *c
     return open_column_as(loc, name, where, 0, c);
 }
 
-static int table_open(hb_in *in, const char *group, const char *const *cols, int ncols, int allow_str,
+/* ---- compound datasets ---- */
+
+/* Appends the UTF-8 encoding of code point u to out (of room len, pos advanced). */
+static void put_utf8(char *out, size_t len, size_t *pos, unsigned long u)
+{
+    unsigned char b[4];
+    size_t n = u < 0x80 ? 1 : u < 0x800 ? 2 : u < 0x10000 ? 3 : 4;
+    if (n == 1) b[0] = (unsigned char)u;
+    else if (n == 2) b[0] = (unsigned char)(0xC0 | (u >> 6)), b[1] = (unsigned char)(0x80 | (u & 0x3F));
+    else if (n == 3)
+        b[0] = (unsigned char)(0xE0 | (u >> 12)), b[1] = (unsigned char)(0x80 | ((u >> 6) & 0x3F)),
+        b[2] = (unsigned char)(0x80 | (u & 0x3F));
+    else
+        b[0] = (unsigned char)(0xF0 | (u >> 18)), b[1] = (unsigned char)(0x80 | ((u >> 12) & 0x3F)),
+        b[2] = (unsigned char)(0x80 | ((u >> 6) & 0x3F)), b[3] = (unsigned char)(0x80 | (u & 0x3F));
+    if (*pos + n < len) memcpy(out + *pos, b, n), *pos += n;
+}
+
+/* The column names pandas keeps for the block values_block_N: its attribute
+ * values_block_N_kind, a Python list of str pickled with protocol 0, "(lp0\nVtime\np1\naVspeed\np2\na."
+ * (each name a line 'V' + raw-unicode-escape: Latin-1 bytes as they are, others as \uXXXX).
+ * Fills names (k of them, each of room 256); -1 when the text is not such a list. */
+static int pandas_kind_names(const char *s, int k, char (*names)[256])
+{
+    int n = 0;
+    for (const char *line = s; *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        const char *p = line;
+        while (p < end && *p == 'a') p++;
+        if (p < end && *p == 'V') {
+            if (n == k) return -1;
+            size_t pos = 0;
+            for (p++; p < end;) {
+                unsigned char ch = (unsigned char)*p;
+                if (ch == '\\' && p + 1 < end && (p[1] == 'u' || p[1] == 'U')) {
+                    int w = p[1] == 'u' ? 4 : 8;
+                    if (end - p < 2 + w) return -1;
+                    char hex[9] = {0};
+                    memcpy(hex, p + 2, (size_t)w);
+                    put_utf8(names[n], 255, &pos, strtoul(hex, NULL, 16));
+                    p += 2 + w;
+                } else {
+                    put_utf8(names[n], 255, &pos, ch); /* Latin-1 */
+                    p++;
+                }
+            }
+            names[n++][pos] = '\0';
+        }
+        line = *end ? end + 1 : end;
+    }
+    return n == k ? 0 : -1;
+}
+
+/* Reads the string attribute name of obj (fixed or variable length) into a new buffer;
+ * NULL when absent or not a string. */
+static char *attr_text(hid_t obj, const char *name)
+{
+    if (H5Aexists(obj, name) <= 0) return NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return NULL;
+    hid_t ty = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(ty) == H5T_STRING) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_cset(mt, H5Tget_cset(ty));
+        if (H5Tis_variable_str(ty) > 0) {
+            char *v = NULL;
+            H5Tset_size(mt, H5T_VARIABLE);
+            if (H5Aread(a, mt, &v) >= 0 && v) out = hb_strdup(v);
+            H5free_memory(v);
+        } else {
+            size_t n = H5Tget_size(ty);
+            out = calloc(n + 1, 1);
+            H5Tset_size(mt, n + 1);
+            H5Tset_strpad(mt, H5T_STR_NULLTERM);
+            if (out && H5Aread(a, mt, out) < 0) free(out), out = NULL;
+        }
+        H5Tclose(mt);
+    }
+    H5Tclose(ty);
+    H5Aclose(a);
+    return out;
+}
+
+/* The columns of a compound type: one per scalar field, and one per name of a pandas
+ * values_block_N array field. */
+typedef struct fieldcol {
+    char name[256], field[256];
+    int member, k, j, arr;
+} fieldcol;
+
+static int compound_columns(hid_t dset, hid_t ftype, const char *where, fieldcol **out, int *nout)
+{
+    int nm = H5Tget_nmembers(ftype), n = 0, cap = nm + 8;
+    fieldcol *fc = hb_calloc((size_t)cap, sizeof *fc);
+    if (!fc) return HB_EINTERNAL;
+    int rc = 0;
+    for (int m = 0; m < nm && rc == 0; m++) {
+        char *fname = H5Tget_member_name(ftype, (unsigned)m);
+        hid_t mt = H5Tget_member_type(ftype, (unsigned)m);
+        int k = 1, arr = H5Tget_class(mt) == H5T_ARRAY;
+        if (arr) {
+            hsize_t dims[4] = {0};
+            int nd = H5Tget_array_ndims(mt);
+            if (nd == 1) H5Tget_array_dims2(mt, dims), k = (int)dims[0];
+            else k = -1;
+        }
+        char kattr[300];
+        snprintf(kattr, sizeof kattr, "%s_kind", fname ? fname : "");
+        char *kind = fname && k >= 1 && strncmp(fname, "values_block_", 13) == 0 ? attr_text(dset, kattr) : NULL;
+        if (kind) {
+            char (*names)[256] = hb_calloc((size_t)k, sizeof *names);
+            if (!names) rc = HB_EINTERNAL;
+            else if (pandas_kind_names(kind, k, names) != 0)
+                rc = hb_err_set(HB_EDATA, where,
+                                "cannot read the column names of pandas' block %s (attribute %s): write the table "
+                                "with to_hdf(..., format=\"table\", data_columns=True)",
+                                fname, kattr);
+            for (int j = 0; rc == 0 && j < k; j++) {
+                if (n == cap) {
+                    fieldcol *p = hb_realloc(fc, (size_t)(cap *= 2) * sizeof *fc);
+                    if (!p) {
+                        rc = HB_EINTERNAL;
+                        break;
+                    }
+                    fc = p;
+                }
+                fc[n] = (fieldcol){.member = m, .k = k, .j = j, .arr = arr};
+                snprintf(fc[n].name, sizeof fc[n].name, "%s", names[j]);
+                snprintf(fc[n].field, sizeof fc[n].field, "%s", fname);
+                n++;
+            }
+            free(names);
+            free(kind);
+        } else if (fname && k == 1) {
+            if (n == cap) {
+                fieldcol *p = hb_realloc(fc, (size_t)(cap *= 2) * sizeof *fc);
+                if (!p) rc = HB_EINTERNAL;
+                else fc = p;
+            }
+            if (rc == 0) {
+                fc[n] = (fieldcol){.member = m, .k = 1, .j = 0, .arr = arr};
+                snprintf(fc[n].name, sizeof fc[n].name, "%s", fname);
+                snprintf(fc[n].field, sizeof fc[n].field, "%s", fname);
+                n++;
+            }
+        } /* other array fields are not columns */
+        H5Tclose(mt);
+        H5free_memory(fname);
+    }
+    if (rc) return free(fc), rc;
+    *out = fc;
+    *nout = n;
+    return 0;
+}
+
+/* "a, b, c" of the available names, for the message of a missing column. */
+static void list_names(const fieldcol *fc, int n, char *buf, size_t len)
+{
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && pos + 1 < len; i++) {
+        int w = snprintf(buf + pos, len - pos, "%s%s", i ? ", " : "", fc[i].name);
+        if (w < 0 || (size_t)w >= len - pos) {
+            snprintf(buf + (len > 5 ? len - 5 : 0), len > 5 ? 5 : len, " ...");
+            return;
+        }
+        pos += (size_t)w;
+    }
+}
+
+/* 1 when a member of compound type ct (or of its arrays) is a variable-length string. */
+static int has_vlen_str(hid_t ct)
+{
+    int nm = H5Tget_nmembers(ct), found = 0;
+    for (int m = 0; m < nm && !found; m++) {
+        hid_t mt = H5Tget_member_type(ct, (unsigned)m);
+        hid_t base = H5Tget_class(mt) == H5T_ARRAY ? H5Tget_super(mt) : H5Tcopy(mt);
+        found = H5Tget_class(base) == H5T_COMPOUND ? has_vlen_str(base)
+                : H5Tget_class(base) == H5T_STRING && H5Tis_variable_str(base) > 0;
+        H5Tclose(base);
+        H5Tclose(mt);
+    }
+    return found;
+}
+
+static int open_compound(hb_table *t, const char *const *cols, int ncols, int allow_str)
+{
+    t->lay = LAY_COMPOUND;
+    t->cspace = H5Dget_space(t->cdset);
+    HB_CALL_H5(t->cspace, t->where);
+    if (H5Sget_simple_extent_ndims(t->cspace) != 1)
+        return hb_err_set(HB_EDATA, t->where, "the compound dataset is not one-dimensional");
+    hsize_t n;
+    H5Sget_simple_extent_dims(t->cspace, &n, NULL);
+    t->rows = (int64_t)n;
+    hid_t ftype = H5Dget_type(t->cdset);
+    HB_CALL_H5(ftype, t->where);
+    if (H5Tdetect_class(ftype, H5T_VLEN) == 0 && !has_vlen_str(ftype)) {
+        t->rec_type = H5Tcopy(ftype);
+        t->rec_size = H5Tget_size(ftype);
+    }
+    fieldcol *fc = NULL;
+    int nfc = 0;
+    int rc = compound_columns(t->cdset, ftype, t->where, &fc, &nfc);
+    for (int i = 0; i < ncols && rc == 0; i++) {
+        column *c = &t->cols[i];
+        snprintf(c->name, sizeof c->name, "%s", cols[i]);
+        int f = -1;
+        for (int x = 0; x < nfc && f < 0; x++)
+            if (strcmp(fc[x].name, cols[i]) == 0) f = x;
+        if (f < 0) {
+            char names[400];
+            list_names(fc, nfc, names, sizeof names);
+            rc = hb_err_set(HB_EDATA, t->where, "missing column '%s' (the compound dataset's columns: %s)", cols[i],
+                            names);
+            break;
+        }
+        c->dset = t->cdset, c->space = t->cspace;
+        c->k = fc[f].k, c->j = fc[f].j, c->arr = fc[f].arr;
+        snprintf(c->field, sizeof c->field, "%s", fc[f].field);
+        hid_t mt = H5Tget_member_type(ftype, (unsigned)fc[f].member);
+        hid_t base = H5Tget_class(mt) == H5T_ARRAY ? H5Tget_super(mt) : H5Tcopy(mt);
+        rc = column_type(base, cols[i], t->where, allow_str, c);
+        if (rc == 0 && t->rec_type >= 0 && !c->is_str && c->kind != K_OTHER &&
+            H5Tequal(base, io_native_of(c->kind)) > 0) {
+            c->raw_ok = 1;
+            c->offset = H5Tget_member_offset(ftype, (unsigned)fc[f].member) + (size_t)c->j * c->size;
+        }
+        if (rc == 0 && c->is_str && c->str_vlen && c->k > 1)
+            rc = hb_err_set(HB_EDATA, t->where, "column '%s' is in an array of variable-length strings; a field "
+                            "of its own is needed", cols[i]);
+        H5Tclose(base);
+        H5Tclose(mt);
+    }
+    free(fc);
+    H5Tclose(ftype);
+    HB_CALL(rc);
+    return check_filters(t->cdset, ncols ? cols[0] : "", t->where);
+}
+
+/* ---- pandas format="fixed": blockN_items names the columns of blockN_values [rows, k] ---- */
+
+static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, hb_strs *s);
+
+static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
+{
+    t->lay = LAY_FIXED;
+    int found = 0;
+    hb_strs items = {0};
+    int rc = 0;
+    for (int b = 0; rc == 0 && found < ncols; b++) {
+        char iname[64], vname[64];
+        snprintf(iname, sizeof iname, "block%d_items", b);
+        snprintf(vname, sizeof vname, "block%d_values", b);
+        if (H5Lexists(g, iname, H5P_DEFAULT) <= 0) break;
+        column ic = {.dset = -1, .space = -1};
+        rc = open_column_as(g, iname, t->where, 1, &ic);
+        hsize_t k = 0;
+        if (rc == 0) H5Sget_simple_extent_dims(ic.space, &k, NULL);
+        if (rc == 0 && !ic.is_str) rc = hb_err_set(HB_EDATA, t->where, "%s is not a list of names", iname);
+        if (rc == 0) rc = read_strs_col(t, &ic, 0, (int64_t)k, &items);
+        if (ic.space >= 0) H5Sclose(ic.space);
+        if (ic.dset >= 0) H5Dclose(ic.dset);
+        for (int64_t j = 0; rc == 0 && j < (int64_t)k; j++) {
+            size_t len = (size_t)(items.off[j + 1] - items.off[j]);
+            for (int i = 0; rc == 0 && i < ncols; i++) {
+                column *c = &t->cols[i];
+                if (c->dset >= 0 || strlen(cols[i]) != len || memcmp(cols[i], items.bytes + items.off[j], len) != 0)
+                    continue;
+                snprintf(c->name, sizeof c->name, "%s", cols[i]);
+                c->dset = H5Dopen2(g, vname, H5P_DEFAULT);
+                if (c->dset < 0) {
+                    rc = hb_err_set(HB_EDATA, t->where, "missing %s for column '%s'", vname, cols[i]);
+                    break;
+                }
+                c->owned = 1;
+                c->space = H5Dget_space(c->dset);
+                hid_t ty = H5Dget_type(c->dset);
+                hsize_t dims[2] = {0, 0};
+                if (c->space < 0 || ty < 0) {
+                    rc = hb_err_set(HB_EIO, t->where, "cannot read %s", vname);
+                } else if (H5Tget_class(ty) != H5T_INTEGER && H5Tget_class(ty) != H5T_FLOAT) {
+                    rc = hb_err_set(HB_EDATA, t->where,
+                                    "column '%s' is stored by pandas' format=\"fixed\" as pickled Python objects "
+                                    "(%s): write it with to_hdf(..., format=\"table\")",
+                                    cols[i], vname);
+                } else if (H5Sget_simple_extent_ndims(c->space) != 2) {
+                    rc = hb_err_set(HB_EDATA, t->where, "%s is not a two-dimensional array", vname);
+                } else {
+                    H5Sget_simple_extent_dims(c->space, dims, NULL);
+                    rc = column_type(ty, cols[i], t->where, 0, c);
+                    c->k = 1, c->j = (int)j, c->in2d = 1;
+                    if (rc == 0 && dims[1] != k)
+                        rc = hb_err_set(HB_EDATA, t->where, "%s has %llu columns for %llu names", vname,
+                                        (unsigned long long)dims[1], (unsigned long long)k);
+                    if (rc == 0 && found == 0) t->rows = (int64_t)dims[0];
+                    else if (rc == 0 && (int64_t)dims[0] != t->rows)
+                        rc = hb_err_set(HB_EDATA, t->where, "blocks have unequal lengths");
+                    if (rc == 0) rc = check_filters(c->dset, cols[i], t->where);
+                }
+                if (ty >= 0) H5Tclose(ty);
+                found++;
+            }
+        }
+    }
+    hb_strs_free(&items);
+    for (int i = 0; rc == 0 && i < ncols; i++)
+        if (t->cols[i].dset < 0) rc = hb_err_set(HB_EDATA, t->where, "missing column '%s' (pandas format=\"fixed\")", cols[i]);
+    return rc;
+}
+
+static int table_open(hb_in *in, const char *path, const char *const *cols, int ncols, int allow_str,
                       hb_table **tp)
 {
     *tp = NULL;
@@ -136,17 +505,43 @@ static int table_open(hb_in *in, const char *group, const char *const *cols, int
     if (!t) return HB_EINTERNAL;
     *tp = t;
     t->in = in;
-    t->group = -1;
-    snprintf(t->where, sizeof t->where, "%s:%s", in->path, group);
-    if (!hb_in_exists(in, group)) return hb_err_set(HB_EDATA, t->where, "no such table (group)");
-    t->group = H5Gopen2(in->file, group, H5P_DEFAULT);
-    if (t->group < 0) return hb_err_set(HB_EDATA, t->where, "not a group");
-    t->cols = hb_calloc((size_t)ncols, sizeof *t->cols);
+    t->obj = t->cdset = t->cspace = t->rec_type = -1;
+    snprintf(t->where, sizeof t->where, "%s:%s", in->path, path);
+    t->cols = hb_calloc((size_t)(ncols > 0 ? ncols : 1), sizeof *t->cols);
     if (!t->cols) return HB_EINTERNAL;
-    for (int i = 0; i < ncols; i++) t->cols[i].dset = t->cols[i].space = -1;
+    for (int i = 0; i < ncols; i++) t->cols[i].dset = t->cols[i].space = -1, t->cols[i].k = 1;
     t->ncols = ncols;
+    if (!hb_in_exists(in, path)) return hb_err_set(HB_EDATA, t->where, "no such table (group or compound dataset)");
+    t->obj = H5Oopen(in->file, path, H5P_DEFAULT);
+    if (t->obj < 0) return hb_err_set(HB_EDATA, t->where, "not a group or compound dataset");
+    H5I_type_t it = H5Iget_type(t->obj);
+    if (it == H5I_DATASET) {
+        hid_t ty = H5Dget_type(t->obj);
+        int compound = ty >= 0 && H5Tget_class(ty) == H5T_COMPOUND;
+        if (ty >= 0) H5Tclose(ty);
+        if (!compound) return hb_err_set(HB_EDATA, t->where, "not a group of columns or a compound dataset");
+        t->cdset = H5Dopen2(t->obj, ".", H5P_DEFAULT);
+        HB_CALL_H5(t->cdset, t->where);
+        return open_compound(t, cols, ncols, allow_str);
+    }
+    if (it != H5I_GROUP) return hb_err_set(HB_EDATA, t->where, "not a group or compound dataset");
+    /* pandas format="table" keeps its compound dataset at /KEY/table */
+    if (H5Lexists(t->obj, "table", H5P_DEFAULT) > 0 && H5Oexists_by_name(t->obj, "table", H5P_DEFAULT) > 0) {
+        hid_t d = H5Dopen2(t->obj, "table", H5P_DEFAULT);
+        hid_t ty = d >= 0 ? H5Dget_type(d) : -1;
+        int compound = ty >= 0 && H5Tget_class(ty) == H5T_COMPOUND;
+        if (ty >= 0) H5Tclose(ty);
+        if (compound) {
+            t->cdset = d;
+            return open_compound(t, cols, ncols, allow_str);
+        }
+        if (d >= 0) H5Dclose(d);
+    }
+    if (H5Lexists(t->obj, "block0_items", H5P_DEFAULT) > 0 && H5Lexists(t->obj, "axis0", H5P_DEFAULT) > 0)
+        return open_fixed(t, t->obj, cols, ncols);
+    t->lay = LAY_GROUP;
     for (int i = 0; i < ncols; i++) {
-        HB_CALL(open_column_as(t->group, cols[i], t->where, allow_str, &t->cols[i]));
+        HB_CALL(open_column_as(t->obj, cols[i], t->where, allow_str, &t->cols[i]));
         hsize_t n;
         H5Sget_simple_extent_dims(t->cols[i].space, &n, NULL);
         if (i == 0) t->rows = (int64_t)n;
@@ -176,24 +571,157 @@ hb_col_kind hb_table_kind(const hb_table *t, int col)
     return c->kind == K_F32 || c->kind == K_F64 || c->kind == K_OTHER ? HB_COL_FLOAT : HB_COL_INT;
 }
 
+/* Makes the table's scratch buffer hold at least need bytes. */
+static int scratch_reserve(hb_table *t, size_t need)
+{
+    if (need <= t->scratch_bytes) return 0;
+    void *p = hb_realloc(t->scratch, need);
+    if (!p) return hb_err_set(HB_EINTERNAL, "memory", "out of memory reading a table (%zu bytes)", need);
+    t->scratch = p;
+    t->scratch_bytes = need;
+    return 0;
+}
+
+/* Reads rows [start, start+count) of column c as elements of memory type elem (esz
+ * bytes) into buf, which holds count * c->k elements: a compound field through a
+ * memory compound type of that one field (HDF5 moves only its bytes), then the column's
+ * element of an array field moved to the front; a pandas fixed column as a hyperslab
+ * of one column of its 2-D block. */
+static int read_elems(column *c, hid_t elem, size_t esz, int64_t start, int64_t count, void *buf, const char *where)
+{
+    if (c->in2d) {
+        hsize_t st[2] = {(hsize_t)start, (hsize_t)c->j}, cn[2] = {(hsize_t)count, 1}, mn = (hsize_t)count;
+        HB_CALL_H5(H5Sselect_hyperslab(c->space, H5S_SELECT_SET, st, NULL, cn, NULL), where);
+        hid_t ms = H5Screate_simple(1, &mn, NULL);
+        HB_CALL_H5(ms, where);
+        char what[96];
+        snprintf(what, sizeof what, "rows %lld..%lld", (long long)start, (long long)(start + count - 1));
+        int rc = io_read_retry(c->dset, elem, ms, c->space, buf, where, what);
+        H5Sclose(ms);
+        return rc;
+    }
+    if (!c->field[0]) return io_read_slab(c->dset, c->space, elem, start, count, buf, where);
+    hid_t member = elem, mt = -1;
+    if (c->arr) {
+        hsize_t k = (hsize_t)c->k;
+        member = H5Tarray_create2(elem, 1, &k);
+        HB_CALL_H5(member, where);
+    }
+    mt = H5Tcreate(H5T_COMPOUND, esz * (size_t)c->k);
+    int rc = mt < 0 || H5Tinsert(mt, c->field, 0, member) < 0 ? hb_err_set(HB_EIO, where, "cannot make the memory type of field '%s'", c->field) : 0;
+    if (rc == 0) rc = io_read_slab(c->dset, c->space, mt, start, count, buf, where);
+    if (mt >= 0) H5Tclose(mt);
+    if (c->arr) H5Tclose(member);
+    if (rc == 0 && c->k > 1) {
+        char *b = buf;
+        for (int64_t i = 0; i < count; i++) memmove(b + (size_t)i * esz, b + ((size_t)i * (size_t)c->k + (size_t)c->j) * esz, esz);
+    }
+    return rc;
+}
+
+/* A numeric field's elements (c->size bytes each) gathered from whole records read in
+ * pieces of at most 16 MB; out holds count of them. */
+static int read_from_records(hb_table *t, column *c, int64_t start, int64_t count, void *out, const char *where)
+{
+    int64_t piece = (int64_t)((16u << 20) / t->rec_size);
+    if (piece < 1) piece = 1;
+    if (piece > count) piece = count;
+    size_t need = (size_t)piece * t->rec_size;
+    if (need > t->recs_bytes) {
+        void *p = hb_realloc(t->recs, need);
+        if (!p) return hb_err_set(HB_EINTERNAL, "memory", "out of memory reading a table (%zu bytes)", need);
+        t->recs = p;
+        t->recs_bytes = need;
+    }
+    const size_t rs = t->rec_size, off = c->offset, es = c->size;
+    for (int64_t s = 0; s < count; s += piece) {
+        int64_t n = count - s < piece ? count - s : piece;
+        HB_CALL(io_read_slab(t->cdset, t->cspace, t->rec_type, start + s, n, t->recs, where));
+        const char *r = (const char *)t->recs + off;
+        char *o = (char *)out + (size_t)s * es;
+        if (es == 8)
+            for (int64_t i = 0; i < n; i++) memcpy(o + (size_t)i * 8, r + (size_t)i * rs, 8);
+        else
+            for (int64_t i = 0; i < n; i++) memcpy(o + (size_t)i * es, r + (size_t)i * rs, es);
+    }
+    return 0;
+}
+
 int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem want, void *buf)
 {
     if (count <= 0) return 0;
     column *c = &t->cols[col];
-    char where[600];
+    char where[800];
     snprintf(where, sizeof where, "%s/%s", t->where, c->name);
     if (c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' has string type; a number is needed", c->name);
-    if ((c->kind == K_F64 && want == HB_F64) || (c->kind == K_I64 && want == HB_I64))
-        return io_read_slab(c->dset, c->space, io_native_of(c->kind), start, count, buf, where);
-    size_t need = (size_t)count * c->size;
-    if (need > t->scratch_bytes) {
-        void *p = hb_realloc(t->scratch, need);
-        if (!p) return HB_EINTERNAL;
-        t->scratch = p;
-        t->scratch_bytes = need;
-    }
-    HB_CALL(io_read_slab(c->dset, c->space, io_native_of(c->kind), start, count, t->scratch, where));
+    hid_t nt = io_native_of(c->kind);
+    const int same = (c->kind == K_F64 && want == HB_F64) || (c->kind == K_I64 && want == HB_I64);
+    if (c->raw_ok && same) return read_from_records(t, c, start, count, buf, where);
+    if (c->k == 1 && same) return read_elems(c, nt, 8, start, count, buf, where);
+    HB_CALL(scratch_reserve(t, (size_t)count * (size_t)c->k * c->size));
+    if (c->raw_ok) HB_CALL(read_from_records(t, c, start, count, t->scratch, where));
+    else HB_CALL(read_elems(c, nt, c->size, start, count, t->scratch, where));
     convert(c->kind == K_OTHER ? K_F64 : c->kind, t->scratch, want, buf, count);
+    return 0;
+}
+
+/* ---- times (DESIGN.md 4): counts of a unit since the epoch, checked to lie in 1900-2200 ---- */
+
+int64_t hb_time_unit_per_s(const char *unit)
+{
+    if (!unit || strcmp(unit, "s") == 0) return 1;
+    if (strcmp(unit, "ms") == 0) return 1000;
+    if (strcmp(unit, "us") == 0) return 1000000;
+    if (strcmp(unit, "ns") == 0) return 1000000000;
+    return 0;
+}
+
+/* Seconds since 1970 of the edges of the years 1900 and 2200, the times accepted. */
+#define T_LO (-2208988800LL) /* 1900-01-01T00:00:00Z */
+#define T_HI 7289654400LL    /* 2201-01-01T00:00:00Z */
+
+/* The time error: names the column, the row and the unit that would fit these times. */
+static int time_error(hb_table *t, column *c, int64_t per_s, int64_t row, int64_t raw, int64_t tmin, int64_t tmax)
+{
+    static const char *const names[] = {"s", "ms", "us", "ns"}, *const words[] = {"seconds", "milliseconds",
+                                                                                "microseconds", "nanoseconds"};
+    static const int64_t units[] = {1, 1000, 1000000, 1000000000};
+    int fits = -1, self = 0;
+    for (int u = 0; u < 4; u++)
+        if (units[u] == per_s) self = u;
+    for (int u = 0; u < 4 && fits < 0; u++)
+        if (hb_floordiv(tmin, units[u]) >= T_LO && hb_floordiv(tmax, units[u]) < T_HI) fits = u;
+    char hint[160];
+    if (fits >= 0)
+        snprintf(hint, sizeof hint, "; they look like %s: time_unit = %s fits these times", words[fits], names[fits]);
+    else snprintf(hint, sizeof hint, "; no time_unit (s, ms, us, ns) fits: times are counted from 1970-01-01 UTC");
+    return hb_err_set(HB_EDATA, t->where,
+                      "time column '%s', row %lld: %lld is not a time between the years 1900 and 2200 in %s "
+                      "(time_unit = %s)%s",
+                      c->name, (long long)row, (long long)raw, words[self], names[self], hint);
+}
+
+int hb_table_read_time(hb_table *t, int col, int64_t start, int64_t count, int64_t per_s, int64_t *raw,
+                       int64_t *secs)
+{
+    if (count <= 0) return 0;
+    HB_CALL(hb_table_read(t, col, start, count, HB_I64, raw));
+    if (per_s <= 0) per_s = 1;
+    /* the edges in the unit: 2201 in ns is 7.3e18, within int64 */
+    const int64_t lo = T_LO * per_s, hi = T_HI * per_s;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN, bad = -1;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t v = raw[i];
+        if (v == INT64_MIN) continue; /* missing (NaN), the kernel's to count */
+        if ((v < lo || v >= hi) && bad < 0) bad = i;
+        tmin = v < tmin ? v : tmin;
+        tmax = v > tmax ? v : tmax;
+    }
+    if (bad >= 0) return time_error(t, &t->cols[col], per_s, start + bad, raw[bad], tmin, tmax);
+    if (secs && per_s == 1 && secs != raw) memcpy(secs, raw, (size_t)count * sizeof *secs);
+    else if (secs && per_s != 1)
+#pragma omp simd
+        for (int64_t i = 0; i < count; i++) secs[i] = raw[i] == INT64_MIN ? INT64_MIN : hb_floordiv(raw[i], per_s);
     return 0;
 }
 
@@ -207,8 +735,8 @@ int hb_table_exact_f32(const hb_table *t, int col)
 int hb_table_attr_i64(hb_table *t, const char *name, int64_t *v, int *present)
 {
     *present = 0;
-    if (H5Aexists(t->group, name) <= 0) return 0;
-    hid_t a = H5Aopen(t->group, name, H5P_DEFAULT);
+    if (H5Aexists(t->obj, name) <= 0) return 0;
+    hid_t a = H5Aopen(t->obj, name, H5P_DEFAULT);
     HB_CALL_H5(a, t->where);
     hid_t type = H5Aget_type(a);
     H5T_class_t cls = H5Tget_class(type);
@@ -234,22 +762,17 @@ static int strs_reserve(hb_strs *s, int64_t count, size_t bytes)
 /* Fixed-length strings: the stored bytes less their padding. */
 static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
 {
-    size_t w = c->size, need = (size_t)count * w;
-    if (need > t->scratch_bytes) {
-        void *p = hb_realloc(t->scratch, need);
-        if (!p) return HB_EINTERNAL;
-        t->scratch = p;
-        t->scratch_bytes = need;
-    }
+    size_t w = c->size, need = (size_t)count * w * (size_t)c->k;
+    HB_CALL(scratch_reserve(t, need));
     hid_t mt = H5Tcopy(H5T_C_S1);
     HB_CALL_H5(mt, where);
     H5Tset_size(mt, w);
     H5Tset_strpad(mt, c->str_pad); /* the file's own layout: HDF5 moves the bytes as they are */
     H5Tset_cset(mt, c->str_cset);
-    int rc = io_read_slab(c->dset, c->space, mt, start, count, t->scratch, where);
+    int rc = read_elems(c, mt, w, start, count, t->scratch, where);
     H5Tclose(mt);
     HB_CALL(rc);
-    HB_CALL(strs_reserve(s, count, need));
+    HB_CALL(strs_reserve(s, count, (size_t)count * w));
     const char *raw = t->scratch;
     size_t pos = 0;
     for (int64_t i = 0; i < count; i++) {
@@ -269,19 +792,14 @@ static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, cons
 static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
 {
     size_t need = (size_t)count * sizeof(char *);
-    if (need > t->scratch_bytes) {
-        void *p = hb_realloc(t->scratch, need);
-        if (!p) return HB_EINTERNAL;
-        t->scratch = p;
-        t->scratch_bytes = need;
-    }
+    HB_CALL(scratch_reserve(t, need));
     char **p = t->scratch;
     memset(p, 0, need);
     hid_t mt = H5Tcopy(H5T_C_S1);
     HB_CALL_H5(mt, where);
     H5Tset_size(mt, H5T_VARIABLE);
     H5Tset_cset(mt, c->str_cset);
-    int rc = io_read_slab(c->dset, c->space, mt, start, count, p, where);
+    int rc = read_elems(c, mt, sizeof(char *), start, count, p, where);
     size_t total = 0;
     for (int64_t i = 0; rc == 0 && i < count; i++) total += p[i] ? strlen(p[i]) : 0;
     if (rc == 0) rc = strs_reserve(s, count, total);
@@ -293,28 +811,28 @@ static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const
         pos += n;
     }
     if (rc == 0) s->off[count] = pos;
-    hsize_t cn = (hsize_t)count;
-    hid_t ms = H5Screate_simple(1, &cn, NULL);
-    if (ms >= 0) {
-        H5Dvlen_reclaim(mt, ms, H5P_DEFAULT, p);
-        H5Sclose(ms);
-    }
+    for (int64_t i = 0; i < count; i++) H5free_memory(p[i]); /* what HDF5 allocated; NULL where it read nothing */
     H5Tclose(mt);
     return rc;
 }
 
-int hb_table_read_str(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s)
+static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, hb_strs *s)
 {
-    column *c = &t->cols[col];
-    char where[600];
+    char where[800];
     snprintf(where, sizeof where, "%s/%s", t->where, c->name);
-    if (!c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' is numeric; a string column is needed", c->name);
     if (count <= 0) {
         HB_CALL(strs_reserve(s, 0, 1));
         s->off[0] = 0;
         return 0;
     }
     return c->str_vlen ? read_vlen(t, c, start, count, where, s) : read_fixed(t, c, start, count, where, s);
+}
+
+int hb_table_read_str(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s)
+{
+    column *c = &t->cols[col];
+    if (!c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' is numeric; a string column is needed", c->name);
+    return read_strs_col(t, c, start, count, s);
 }
 
 void hb_strs_free(hb_strs *s)
@@ -327,32 +845,12 @@ void hb_strs_free(hb_strs *s)
 int hb_table_col_attr_str(hb_table *t, int col, const char *name, char *buf, size_t len)
 {
     buf[0] = '\0';
-    if (H5Aexists(t->cols[col].dset, name) <= 0) return 1;
-    hid_t a = H5Aopen(t->cols[col].dset, name, H5P_DEFAULT);
-    if (a < 0) return 1;
-    hid_t ty = H5Aget_type(a);
-    int rc = 1;
-    if (H5Tget_class(ty) == H5T_STRING) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_cset(mt, H5Tget_cset(ty)); /* HDF5 converts no string between ASCII and UTF-8 */
-        if (H5Tis_variable_str(ty) > 0) {
-            char *v = NULL;
-            H5Tset_size(mt, H5T_VARIABLE);
-            if (H5Aread(a, mt, &v) >= 0 && v) snprintf(buf, len, "%s", v), rc = 0;
-            H5free_memory(v);
-        } else {
-            size_t n = H5Tget_size(ty);
-            char *v = calloc(n + 1, 1);
-            H5Tset_size(mt, n + 1);
-            H5Tset_strpad(mt, H5T_STR_NULLTERM);
-            if (v && H5Aread(a, mt, v) >= 0) snprintf(buf, len, "%s", v), rc = 0;
-            free(v);
-        }
-        H5Tclose(mt);
-    }
-    H5Tclose(ty);
-    H5Aclose(a);
-    return rc;
+    if (t->cols[col].field[0] || t->cols[col].in2d) return 1; /* a field or a block column has no attributes of its own */
+    char *v = attr_text(t->cols[col].dset, name);
+    if (!v) return 1;
+    snprintf(buf, len, "%s", v);
+    free(v);
+    return 0;
 }
 
 int hb_colmap_parse(const char *spec, hb_colmap *m, char *msg, size_t len)
@@ -397,10 +895,15 @@ void hb_table_close(hb_table *t)
 {
     if (!t) return;
     for (int i = 0; i < t->ncols; i++) {
+        if (!t->cols[i].owned) continue;
         if (t->cols[i].space >= 0) H5Sclose(t->cols[i].space);
         if (t->cols[i].dset >= 0) H5Dclose(t->cols[i].dset);
     }
-    if (t->group >= 0) H5Gclose(t->group);
+    if (t->cspace >= 0) H5Sclose(t->cspace);
+    if (t->rec_type >= 0) H5Tclose(t->rec_type);
+    free(t->recs);
+    if (t->cdset >= 0) H5Dclose(t->cdset);
+    if (t->obj >= 0) H5Oclose(t->obj);
     free(t->cols);
     free(t->scratch);
     free(t);
@@ -413,7 +916,7 @@ int hb_in_read_array(hb_in *in, const char *path, hb_elem want, int64_t *n, void
     *data = NULL;
     *n = 0;
     if (!hb_in_exists(in, path)) return hb_err_set(HB_EDATA, where, "missing dataset");
-    column c = {.dset = -1, .space = -1};
+    column c = {.dset = -1, .space = -1, .k = 1};
     const char *slash = strrchr(path, '/');
     char parent[512];
     snprintf(parent, sizeof parent, "%.*s", slash == path ? 1 : (int)(slash - path), path);

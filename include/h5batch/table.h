@@ -1,4 +1,7 @@
-/* Tables: a group of equal-length 1-D columns, read in row ranges and converted. */
+/* Tables (DESIGN.md 4, docs/tables.md): a group of equal-length 1-D columns, or a 1-D
+ * compound dataset whose fields are the columns (h5py, PyTables, pandas
+ * to_hdf(format="table") at /KEY/table, named /KEY or /KEY/table), or pandas
+ * to_hdf(format="fixed") numeric blocks; read in row ranges and converted. */
 #ifndef H5BATCH_TABLE_H
 #define H5BATCH_TABLE_H
 
@@ -7,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Opens a table: a group whose members named in cols are equal-length 1-D numeric
- * datasets. Checks presence, rank, type and lengths, naming what is wrong (65). */
+/* Not collective. Opens a table at path (a group, a compound dataset, or a group holding
+ * the compound dataset `table`) whose columns named in cols are numeric. Checks presence,
+ * rank, type, lengths and that the filters of compressed columns are installed, naming
+ * what is wrong (65; 66 for a missing filter plugin). */
 int hb_table_open(hb_in *in, const char *group, const char *const *cols, int ncols, hb_table **t);
 int64_t hb_table_rows(const hb_table *t);
 /* Reads rows [start, start+count) of column col into buf, converted to want. Memory
@@ -16,7 +21,16 @@ int64_t hb_table_rows(const hb_table *t);
 int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem want, void *buf);
 /* 1 when every value of column col converts to float exactly (float32, 8/16-bit ints). */
 int hb_table_exact_f32(const hb_table *t, int col);
-/* Reads an integer attribute of the table group; *present = 0 when absent. */
+/* Not collective. Ticks per second of a time_unit (s, ms, us, ns; NULL is s); 0 when unknown. */
+int64_t hb_time_unit_per_s(const char *unit);
+/* Not collective. Reads rows [start, start+count) of time column col, counts of 1/per_s
+ * second since 1970-01-01 UTC (floats floored), into raw (INT64_MIN where missing) and,
+ * when secs is not NULL (it may be raw), whole seconds (floor division, so -1 ms is
+ * second -1). A time outside the years 1900-2200 in that unit is 65, naming the column,
+ * the row, the value and the time_unit that fits the rows read. */
+int hb_table_read_time(hb_table *t, int col, int64_t start, int64_t count, int64_t per_s, int64_t *raw,
+                       int64_t *secs);
+/* Reads an integer attribute of the table (its group or compound dataset); *present = 0 when absent. */
 int hb_table_attr_i64(hb_table *t, const char *name, int64_t *v, int *present);
 void hb_table_close(hb_table *t);
 

@@ -169,49 +169,23 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     return hb_agree(alloc_buffers(a));
 }
 
-/* Seconds since 1970 of the edges of the years 1900 and 2200, the times we accept. */
-static const int64_t T_LO = -2208988800LL; /* 1900-01-01T00:00:00Z */
-static const int64_t T_HI = 7289654400LL;  /* 2201-01-01T00:00:00Z */
-
-/* The time error: names the column and the row, and the unit that would fit. */
-static int time_error(agg *a, int64_t row, int64_t raw, int64_t tmin, int64_t tmax)
-{
-    static const char *const names[] = {"s", "ms", "us", "ns"};
-    static const int64_t per_s[] = {1, 1000, 1000000, 1000000000};
-    const char *fits = NULL;
-    for (int u = 0; u < 4 && !fits; u++)
-        if (tmin / per_s[u] >= T_LO && tmax / per_s[u] < T_HI) fits = names[u];
-    char cn[400], where[600], hint[120];
-    agg_colname(a, a->sp.time, cn, sizeof cn);
-    snprintf(where, sizeof where, "%s:%s", a->ctx->input, a->sp.table);
-    if (fits) snprintf(hint, sizeof hint, "; time_unit = %s fits these times", fits);
-    else snprintf(hint, sizeof hint, "; no time_unit (s, ms, us, ns) fits: times are counted from 1970-01-01 UTC");
-    return hb_err_set(HB_EDATA, where,
-                      "time column %s, row %lld: %lld is not a time between the years 1900 and 2200 in %s "
-                      "(time_unit = %s)%s",
-                      cn, (long long)row, (long long)raw, strcmp(a->sp.unit_name, "s") == 0 ? "seconds" : a->sp.unit_name,
-                      a->sp.unit_name, hint);
-}
-
 /* Reads the time column of rows [start, start+n): traw (as stored, for first/last) and
  * tloc (local seconds since the local epoch); a missing time clears ok. */
 static int read_time(agg *a, int64_t start, int64_t n)
 {
-    HB_CALL(hb_table_read(a->tab, a->col_time, start, n, HB_I64, a->traw));
-    const int64_t unit = a->sp.unit, lo = T_LO * unit, hi = T_HI * unit;
+    const int64_t unit = a->sp.unit;
+    HB_CALL(hb_table_read_time(a->tab, a->col_time, start, n, unit, a->traw, NULL)); /* checks 1900-2200 */
     int64_t *traw = a->traw, *tloc = a->tloc;
-    int64_t tmin = INT64_MAX, tmax = INT64_MIN, bad = -1;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
     for (int64_t i = 0; i < n; i++) {
         int64_t t = traw[i];
         if (t == MISSING) {
             a->ok[i] = 0;
             continue;
         }
-        if ((t < lo || t >= hi) && bad < 0) bad = i;
         tmin = t < tmin ? t : tmin;
         tmax = t > tmax ? t : tmax;
     }
-    if (bad >= 0) return time_error(a, start + bad, traw[bad], tmin, tmax);
     if (tmax == INT64_MIN) return 0;
     HB_CALL(hb_tzmap_cover(&a->tzm, hb_floordiv(tmin, unit), hb_floordiv(tmax, unit)));
     const hb_tzmap *m = &a->tzm;

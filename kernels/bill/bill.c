@@ -12,6 +12,7 @@
 #include "kernels/bill/internal.h"
 #include "kernels/common/exchange.h"
 
+#include "core/calendar.h"
 #include "core/hb.h"
 
 #include <float.h>
@@ -33,6 +34,9 @@ static const hb_option bill_options[] = {
      "input table: one row per account and month (an aggregate output with layout = table)"},
     {"columns", HB_OPT_STRING, NULL, 1, 0, NULL,
      "the table's names for meter, district, month, consumption (consumption:consumption_sum)"},
+    {"time_unit", HB_OPT_CHOICE, NULL, 1, 0, "s|ms|us|ns",
+     "month is a time since 1970-01-01 UTC in this unit (pandas datetime64: ns), billed in its UTC month (unset: "
+     "month holds yyyymm)"},
     {"tiers", HB_OPT_STRING, NULL, 1, 0, NULL,
      "THRESHOLD:PRICE, ...: price per unit above each threshold, the first threshold 0 (0:1.20, 10:1.80)"},
     {"fixed_charge", HB_OPT_STRING, "0", 1, 0, NULL, "charge per bill (account and month), at most 2 decimals"},
@@ -54,6 +58,7 @@ typedef struct bill {
     int64_t *ibuf[3];
     double *cbuf;
     uint64_t rows_total, rows_missing;
+    int64_t per_s; /* month as a time in this unit (time_unit), 0: as yyyymm */
 } bill;
 
 /* Not collective. Checks the tariff and the column mapping when the job file is read. */
@@ -84,6 +89,7 @@ static int bill_setup(hb_step_ctx *ctx, void **state)
     HB_CALL(hb_agree(hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
     ctx->n_rows = hb_table_rows(b->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
+    b->per_s = hb_opt_str(ctx->opts, "time_unit") ? hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit")) : 0;
     size_t cr = (size_t)ctx->chunk_rows;
     int rc = 0;
     for (int i = 0; i < 3; i++)
@@ -108,7 +114,20 @@ static int bill_map(void *state, int64_t c)
     hb_step_ctx *ctx = b->ctx;
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
-    for (int i = 0; i < 3; i++) HB_CALL(hb_table_read(b->tab, i, start, n, HB_I64, b->ibuf[i]));
+    for (int i = 0; i < 2; i++) HB_CALL(hb_table_read(b->tab, i, start, n, HB_I64, b->ibuf[i]));
+    if (b->per_s) {
+        int64_t *m = b->ibuf[COL_MONTH];
+        HB_CALL(hb_table_read_time(b->tab, COL_MONTH, start, n, b->per_s, m, m));
+        for (int64_t i = 0; i < n; i++) {
+            if (m[i] == INT64_MIN) continue;
+            int64_t y;
+            int mo, d;
+            hb_civil_from_days(hb_floordiv(m[i], 86400), &y, &mo, &d);
+            m[i] = y * 100 + mo;
+        }
+    } else {
+        HB_CALL(hb_table_read(b->tab, COL_MONTH, start, n, HB_I64, b->ibuf[COL_MONTH]));
+    }
     HB_CALL(hb_table_read(b->tab, COL_CONSUMPTION, start, n, HB_F64, b->cbuf));
     if (hb_grow((void **)&b->r, &b->cap, b->n + (size_t)n, sizeof *b->r))
         return hb_err_set(HB_EINTERNAL, "bill", "out of memory storing %lld bills", (long long)(b->n + (size_t)n));

@@ -155,7 +155,8 @@ static int by_row(const void *x, const void *y)
 
 /* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
  * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
-static int read_transactions(risk *r, hb_table *t, int64_t P_attr, txrec **recs, int64_t *nrec, int64_t *pmax)
+static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t per_s, int64_t P_attr, txrec **recs,
+                             int64_t *nrec, int64_t *pmax)
 {
     const int64_t M = hb_table_rows(t);
     int64_t lo, hi;
@@ -171,7 +172,14 @@ static int read_transactions(risk *r, hb_table *t, int64_t P_attr, txrec **recs,
     int64_t n = 0;
     for (int64_t s = lo; rc == 0 && s < hi; s += piece) {
         int64_t cnt = hi - s < piece ? hi - s : piece;
-        rc = hb_table_read(t, 0, s, cnt, HB_I64, date);
+        rc = per_s ? hb_table_read_time(t, 0, s, cnt, per_s, date, date) : hb_table_read(t, 0, s, cnt, HB_I64, date);
+        for (int64_t i = 0; rc == 0 && per_s && i < cnt; i++) { /* a time: the yyyymmdd of its UTC day */
+            if (date[i] == INT64_MIN) continue;
+            int64_t y;
+            int mo, d;
+            hb_civil_from_days(hb_floordiv(date[i], 86400), &y, &mo, &d);
+            date[i] = y * 10000 + mo * 100 + d;
+        }
         if (rc == 0) rc = hb_table_read(t, 1, s, cnt, HB_F64, port);
         if (rc == 0) rc = hb_table_read(t, 2, s, cnt, HB_F64, asset);
         if (rc == 0) rc = hb_table_read(t, 3, s, cnt, HB_F64, qty);
@@ -179,21 +187,21 @@ static int read_transactions(risk *r, hb_table *t, int64_t P_attr, txrec **recs,
             int64_t row = s + i;
             double p = port[i], a = asset[i];
             if (hb_days_from_yyyymmdd(date[i]) == INT64_MIN) {
-                snprintf(where, sizeof where, "%s:/transactions/date", r->ctx->input);
+                snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, "date"));
                 rc = hb_err_set(HB_EDATA, where, "row %lld: %lld is not a date yyyymmdd", (long long)row,
                                 (long long)date[i]);
             } else if (!(p >= 0 && p == floor(p) && p < (P_attr ? (double)P_attr : 9007199254740992.0))) {
-                snprintf(where, sizeof where, "%s:/transactions/portfolio", r->ctx->input);
+                snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, "portfolio"));
                 if (P_attr)
                     rc = hb_err_set(HB_EDATA, where, "row %lld: portfolio id %g is out of range [0, %lld)", (long long)row,
                                     p, (long long)P_attr);
                 else rc = hb_err_set(HB_EDATA, where, "row %lld: %g is not a portfolio id", (long long)row, p);
             } else if (!(a >= 0 && a == floor(a) && a < (double)A)) {
-                snprintf(where, sizeof where, "%s:/transactions/asset", r->ctx->input);
+                snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, "asset"));
                 rc = hb_err_set(HB_EDATA, where, "row %lld: asset id %g is out of range [0, %lld)", (long long)row, a,
                                 (long long)A);
             } else if (!isfinite(qty[i])) {
-                snprintf(where, sizeof where, "%s:/transactions/quantity", r->ctx->input);
+                snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, "quantity"));
                 rc = hb_err_set(HB_EDATA, where, "row %lld: %g is not a finite quantity", (long long)row, qty[i]);
             } else {
                 if ((int64_t)p > *pmax) *pmax = (int64_t)p;
@@ -213,7 +221,15 @@ static int read_transactions(risk *r, hb_table *t, int64_t P_attr, txrec **recs,
 static int load_transactions(risk *r)
 {
     hb_step_ctx *ctx = r->ctx;
-    static const char *const cols[] = {"date", "portfolio", "asset", "quantity"};
+    static const char *const names[] = {"date", "portfolio", "asset", "quantity"};
+    hb_colmap cm;
+    char msg[256];
+    if (hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &cm, msg, sizeof msg))
+        return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
+    const char *cols[4];
+    for (int i = 0; i < 4; i++) cols[i] = hb_colmap_name(&cm, names[i]);
+    const char *unit = hb_opt_str(ctx->opts, "time_unit");
+    const int64_t per_s = unit ? hb_time_unit_per_s(unit) : 0;
     hb_table *t = NULL;
     int rc = 0;
     if (!r->price)
@@ -228,7 +244,7 @@ static int load_transactions(risk *r)
     }
     txrec *recs = NULL, *rbuf = NULL;
     int64_t nrec = 0, pmax = -1;
-    if (rc == 0) rc = read_transactions(r, t, P_attr, &recs, &nrec, &pmax);
+    if (rc == 0) rc = read_transactions(r, t, &cm, per_s, P_attr, &recs, &nrec, &pmax);
     hb_table_close(t);
     rc = hb_agree(rc);
     if (rc) return free(recs), rc;

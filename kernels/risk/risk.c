@@ -55,6 +55,11 @@ static const hb_option risk_options[] = {
     {"write_pnl", HB_OPT_BOOL, "false", 1, 0, NULL, "also write the window's P&L, pnl [P, window]"},
     {"positions", HB_OPT_CHOICE, "auto", 1, 0, "auto|exposure|transactions",
      "where positions come from; auto: /portfolios/exposure when present, else /transactions"},
+    {"columns", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "the /transactions table's names for date, portfolio, asset, quantity (date:trade_date)"},
+    {"time_unit", HB_OPT_CHOICE, NULL, 1, 0, "s|ms|us|ns",
+     "the transactions' date is a time since 1970-01-01 UTC in this unit (pandas datetime64: ns), dated by its UTC "
+     "day (unset: date holds yyyymmdd)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Not collective. Checks the words of the methods list; fills *mask. */
@@ -101,6 +106,8 @@ static int risk_validate(const hb_optset *o, const char **key, char *msg, size_t
     HB_CALL(check_level("backtest_confidence", hb_opt_num(o, "backtest_confidence"), key, msg, len));
     int mask;
     if (parse_methods(hb_opt_str(o, "methods"), &mask, msg, len)) return *key = "methods", HB_ECONFIG;
+    hb_colmap m;
+    if (hb_colmap_parse(hb_opt_str(o, "columns"), &m, msg, len)) return *key = "columns", HB_ECONFIG;
     double as_of = hb_opt_num(o, "as_of");
     if (!isnan(as_of) && hb_days_from_yyyymmdd((int64_t)as_of) == INT64_MIN) {
         *key = "as_of";

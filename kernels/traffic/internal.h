@@ -43,6 +43,8 @@ typedef struct arena {
 typedef struct traffic {
     hb_step_ctx *ctx;
     hb_table *tab;
+    hb_colmap cols;  /* the option columns: the table's names of time, segment, speed */
+    int64_t per_s;   /* ticks per second of the time column (time_unit) */
     int64_t S, s0, s1; /* segments, and this rank's owned range [s0, s1) */
     double pct[HB_OPT_LIST_MAX];
     int npct;

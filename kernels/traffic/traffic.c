@@ -31,7 +31,11 @@ static const hb_option traffic_options[] = {
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the local wall-clock time (DST-correct)"},
     {"percentiles", HB_OPT_LIST, "50, 85, 95", 0, 100, NULL, "exact speed percentiles per cell (type 7)"},
     {"max_speed", HB_OPT_FLOAT, "250", 0, 1e9, NULL, "speeds above this (km/h) are invalid"},
-    {"table", HB_OPT_STRING, "/observations", 1, 0, NULL, "input table (group with time, segment, speed)"},
+    {"table", HB_OPT_STRING, "/observations", 1, 0, NULL,
+     "input table with time, segment, speed (a group of columns or a compound dataset, docs/tables.md)"},
+    {"columns", HB_OPT_STRING, NULL, 1, 0, NULL, "the table's names for time, segment, speed (time:timestamp, speed:v)"},
+    {"time_unit", HB_OPT_CHOICE, "s", 1, 0, "s|ms|us|ns",
+     "unit of the time column since 1970-01-01 UTC (pandas datetime64 is ns); sub-second parts are floored"},
     {"segments", HB_OPT_INT, NULL, 1, MAX_SEGMENTS, NULL,
      "number of segments S; default the table's n_segments attribute, else max(segment)+1"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
@@ -39,6 +43,8 @@ static const hb_option traffic_options[] = {
 /* Not collective. Checks the time zone name when the job file is read (78). */
 static int traffic_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
+    hb_colmap m;
+    if (hb_colmap_parse(hb_opt_str(o, "columns"), &m, msg, len)) return *key = "columns", HB_ECONFIG;
     const char *tz = hb_opt_str(o, "timezone");
     if (!hb_tz_valid(tz)) {
         *key = "timezone";
@@ -136,7 +142,12 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     tr->max_speed = hb_opt_num(ctx->opts, "max_speed");
     tr->tz = hb_opt_str(ctx->opts, "timezone");
     HB_CALL(hb_tz_select(tr->tz));
-    static const char *const cols[] = {"time", "segment", "speed"};
+    char msg[256];
+    if (hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &tr->cols, msg, sizeof msg))
+        return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
+    tr->per_s = hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit"));
+    const char *cols[] = {hb_colmap_name(&tr->cols, "time"), hb_colmap_name(&tr->cols, "segment"),
+                          hb_colmap_name(&tr->cols, "speed")};
     int rc = hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, 3, &tr->tab);
     HB_CALL(hb_agree(rc));
     ctx->n_rows = hb_table_rows(tr->tab);
@@ -249,7 +260,7 @@ static int traffic_map(void *state, int64_t c)
     hb_step_ctx *ctx = tr->ctx;
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
-    HB_CALL(hb_table_read(tr->tab, COL_TIME, start, n, HB_I64, tr->t));
+    HB_CALL(hb_table_read_time(tr->tab, COL_TIME, start, n, tr->per_s, tr->t, tr->t)); /* seconds, 1900-2200 */
     HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
     HB_CALL(hb_table_read(tr->tab, COL_SPEED, start, n, HB_F64, tr->spd));
 

@@ -41,6 +41,8 @@ static const hb_option oee_options[] = {
     {"columns", HB_OPT_STRING, NULL, 1, 0, NULL,
      "the table's names of the kernel's columns, e.g. 'batch:lot, total:filled' (batch, time, planned_s, stop_s, "
      "total, good, ideal_cycle_s)"},
+    {"time_unit", HB_OPT_CHOICE, "s", 1, 0, "s|ms|us|ns",
+     "unit of the time column since 1970-01-01 UTC (pandas datetime64 is ns); sub-second parts are floored"},
     {"oee_target", HB_OPT_FLOAT, "0.85", 0, 1, NULL, "meets_target is 1 where a batch's OEE reaches this"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
@@ -58,6 +60,7 @@ typedef struct acc {
 typedef struct oee {
     hb_step_ctx *ctx;
     hb_table *tab;
+    int64_t per_s; /* ticks per second of the time column (time_unit) */
     double target;
     acc *rec; /* this rank's batches (after an exchange: only those it owns) */
     size_t n, cap;
@@ -186,6 +189,7 @@ static int oee_setup(hb_step_ctx *ctx, void **state)
     x->ctx = ctx;
     x->type = MPI_DATATYPE_NULL;
     x->target = hb_opt_num(ctx->opts, "oee_target");
+    x->per_s = hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit"));
     const char *names[NCOL];
     char buf[1024], msg[256];
     int rc = map_columns(hb_opt_str(ctx->opts, "columns"), names, buf, sizeof buf, msg, sizeof msg) == 0
@@ -240,7 +244,7 @@ static int oee_map(void *state, int64_t c)
     const int64_t cr = x->ctx->chunk_rows, start = c * cr;
     const int64_t n = start + cr > x->ctx->n_rows ? x->ctx->n_rows - start : cr;
     HB_CALL(hb_table_read(x->tab, C_BATCH, start, n, HB_ID, x->batch));
-    HB_CALL(hb_table_read(x->tab, C_TIME, start, n, HB_I64, x->time));
+    HB_CALL(hb_table_read_time(x->tab, C_TIME, start, n, x->per_s, x->time, x->time)); /* seconds, 1900-2200 */
     HB_CALL(hb_table_read(x->tab, C_PLANNED, start, n, HB_F64, x->planned));
     HB_CALL(hb_table_read(x->tab, C_STOP, start, n, HB_F64, x->stop));
     HB_CALL(hb_table_read(x->tab, C_TOTAL, start, n, HB_I64, x->total));

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""make_tables.py DIR: the inputs of tests/tables/suite.sh, one small data set per kernel
+written in the plain layout (a group of columns, seconds since the epoch) and again as
+users write it: pandas to_hdf(format="table") with and without data_columns, pandas
+format="fixed", h5py compound datasets with variable-length strings, times in ms, us and
+ns (pandas datetime64), compressed with gzip and with the HDF5 filter plugins that this
+machine's h5py can write. Prints the plugin filters it could not write ("nofilter NAME").
+
+The same rows in every layout: a kernel must give the same bits from each (h5diff), and
+the pandas references of tables_check.py are computed from the plain layout."""
+import os
+import sys
+import warnings
+
+import h5py
+import numpy as np
+import pandas as pd
+
+warnings.simplefilter("ignore")  # PyTables' NaturalNameWarning and performance notes
+D = sys.argv[1]
+rng = np.random.default_rng(12)
+P = lambda name: os.path.join(D, name)
+
+
+def group(f, name, cols, **kw):
+    g = f.require_group(name)
+    for k, v in cols.items():
+        g.create_dataset(k, data=v, **kw)
+    return g
+
+
+def zstd_from_pypi(f, t, seg, spd):
+    """Zstd, which Debian has no HDF5 plugin for, through PyPI's hdf5plugin when it is
+    importable with its plugins: prints "pluginpath DIR" for h5batch's HDF5_PLUGIN_PATH."""
+    try:
+        import hdf5plugin
+        if not os.path.isfile(os.path.join(hdf5plugin.PLUGIN_PATH, "libh5zstd.so")):
+            return False
+        group(f, "zstd", {"time": t, "segment": seg, "speed": spd}, chunks=(512,), **hdf5plugin.Zstd())
+        print("pluginpath", hdf5plugin.PLUGIN_PATH)
+        return True
+    except Exception:
+        if "zstd" in f:
+            del f["zstd"]
+        return False
+
+
+# ---- traffic: time (s), segment, speed; some times before 1970 (floor division matters)
+n = 3000
+t = rng.integers(1704067200, 1704067200 + 14 * 86400, n)
+t[:40] = rng.integers(-86400 * 3, 0, 40)  # late December 1969
+sub_ns = rng.integers(0, 10**9, n)  # sub-second parts the coarser columns floor away
+seg = rng.integers(0, 20, n)
+spd = np.round(rng.uniform(0, 150, n), 3)
+spd[::97] = np.nan
+spd[5::101] = -1.0
+with h5py.File(P("tb-traffic.h5"), "w") as f:
+    group(f, "observations", {"time": t, "segment": seg, "speed": spd})
+    group(f, "ms", {"timestamp": t * 1000 + sub_ns // 10**6, "seg": seg.astype(np.int16), "v": spd})
+    # the edges of the accepted years in ns, from Python's calendar, and NaT (missing); one past them
+    import datetime as dt
+    lo = int(dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    hi = int(dt.datetime(2201, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    edge = np.array([lo, hi - 1, np.iinfo(np.int64).min, 0])
+    group(f, "edges", {"time": edge, "segment": np.zeros(4, int), "speed": np.full(4, 50.0)})
+    group(f, "past", {"time": np.array([0, hi]), "segment": np.zeros(2, int), "speed": np.full(2, 50.0)})
+    for name, fid, opts in [("lz4", 32004, None), ("blosc", 32001, None),
+                            ("bitshuffle", 32008, (0, 2)), ("zstd", 32015, None)]:
+        try:
+            group(f, name, {"time": t, "segment": seg, "speed": spd}, compression=fid, compression_opts=opts,
+                  chunks=(512,))
+            f[name]["time"][:4]  # written and readable back
+        except Exception:
+            if name in f:
+                del f[name]
+            if name == "zstd" and zstd_from_pypi(f, t, seg, spd):
+                continue
+            print("nofilter", name)
+# a compound dataset of h5py at /obs: time in us, segment int16
+ct = np.dtype([("time", "<i8"), ("segment", "<i2"), ("speed", "<f8")])
+c = np.zeros(n, ct)
+c["time"], c["segment"], c["speed"] = t * 10**6 + sub_ns // 1000, seg, spd
+with h5py.File(P("tb-traffic-h5c.h5"), "w") as f:
+    f.create_dataset("obs", data=c, chunks=(256,), compression="gzip")
+ts = pd.to_datetime(t * 10**9 + sub_ns, unit="ns")
+pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(P("tb-traffic-pd.h5"), key="obs", format="table")
+pd.DataFrame({"timestamp": (t * 1000 + sub_ns // 10**6), "seg": seg, "v": spd}).to_hdf(
+    P("tb-traffic-pdc.h5"), key="obs", format="table", data_columns=True, complevel=5, complib="zlib")
+pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(P("tb-traffic-fixed.h5"), key="obs", format="fixed")
+# format="fixed" pickles string columns: refused with the remedy
+pd.DataFrame({"speed": [1.0, 2.0], "name": ["a", "b"]}).to_hdf(P("tb-fixed-str.h5"), key="obs", format="fixed")
+
+# ---- aggregate: string keys (UTF-8, fixed and variable length), two values in one pandas block
+m = 2000
+meters = np.array(["m-01", "m-02", "wärme-3", "日本-4", "m-05"])
+dists = np.array(["north", "south", "ost"])
+at = rng.integers(1704067200, 1704067200 + 120 * 86400, m)
+meter = meters[rng.integers(0, len(meters), m)]
+dist = dists[rng.integers(0, len(dists), m)]
+val = np.round(rng.gamma(2.0, 3.0, m), 4)
+val2 = np.round(rng.normal(20, 5, m), 4)
+val[::53] = np.nan
+with h5py.File(P("tb-agg.h5"), "w") as f:
+    g = f.create_group("table")
+    g["time"] = at
+    g.create_dataset("meter", data=meter.astype(object), dtype=h5py.string_dtype())
+    g["district"] = np.array([s.encode() for s in dist], dtype="S8")
+    g["value"], g["value2"] = val, val2
+ca = np.dtype([("time", "<i8"), ("meter", h5py.string_dtype()), ("district", "S8"), ("value", "<f8"),
+               ("value2", "<f8")])
+c = np.zeros(m, ca)
+c["time"] = at * 10**9 + rng.integers(0, 10**9, m)
+c["meter"], c["district"], c["value"], c["value2"] = meter.astype(object), [s.encode() for s in dist], val, val2
+with h5py.File(P("tb-agg-h5c.h5"), "w") as f:
+    f["readings"] = c
+pd.DataFrame({"time": pd.to_datetime(at, unit="s"), "meter": meter, "district": dist, "value": val,
+              "value2": val2}).to_hdf(P("tb-agg-pd.h5"), key="readings", format="table")
+
+# ---- bill: one row per meter and month; month as yyyymm and as a pandas datetime64
+b_meter = np.repeat(np.arange(12), 6)
+b_month = np.tile(np.array([202401, 202402, 202403, 202410, 202411, 202412]), 12)
+b_dist = b_meter % 3
+b_cons = np.round(rng.uniform(0, 40, len(b_meter)), 3)
+b_cons[7] = np.nan
+with h5py.File(P("tb-bill.h5"), "w") as f:
+    group(f, "aggregate", {"meter": b_meter, "district": b_dist, "month": b_month, "consumption": b_cons})
+first = pd.to_datetime([f"{v // 100}-{v % 100:02d}-01" for v in b_month]) + pd.to_timedelta(
+    rng.integers(0, 20 * 86400, len(b_month)), unit="s")
+pd.DataFrame({"meter": b_meter, "district": b_dist, "month": first, "used": b_cons}).to_hdf(
+    P("tb-bill-pd.h5"), key="bills", format="table", data_columns=True)
+
+# ---- risk: the transactions of a market file (made by gen market), again as a pandas table
+if os.path.exists(P("tb-market.h5")):
+    with h5py.File(P("tb-market.h5"), "r") as f:
+        tx = {k: f["transactions"][k][...] for k in ("date", "portfolio", "asset", "quantity")}
+        nport = f["transactions"].attrs.get("n_portfolios")
+    with h5py.File(P("tb-market.h5"), "r") as src, h5py.File(P("tb-market-pd.h5"), "w") as dst:
+        for k in src:
+            if k != "transactions":
+                src.copy(src[k], dst, k)
+    days = pd.to_datetime(tx["date"].astype(str), format="%Y%m%d")
+    pd.DataFrame({"trade_date": days + pd.to_timedelta(rng.integers(0, 86400, len(days)), unit="s"),
+                  "book": tx["portfolio"], "instrument": tx["asset"], "qty": tx["quantity"]}).to_hdf(
+        P("tb-market-pd.h5"), key="transactions", format="table", mode="a")
+    if nport is not None:
+        with h5py.File(P("tb-market-pd.h5"), "a") as f:
+            f["transactions"].attrs["n_portfolios"] = nport
+
+# ---- oee: the intervals of a plant (made by gen bottling), again as a pandas table
+if os.path.exists(P("tb-plant.h5")):
+    with h5py.File(P("tb-plant.h5"), "r") as f:
+        iv = {k: f["intervals"][k][...] for k in f["intervals"]}
+    df = pd.DataFrame(iv)
+    df["time"] = pd.to_datetime(df["time"], unit="s") + pd.to_timedelta(rng.integers(0, 1000, len(df)), unit="ms")
+    df.rename(columns={"batch": "lot"}).to_hdf(P("tb-plant-pd.h5"), key="intervals", format="table")

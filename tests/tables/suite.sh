@@ -1,0 +1,202 @@
+# Tables as users write them (DESIGN.md 3-4, docs/tables.md); sourced by tests/run_tests.sh,
+# whose helpers (check, expect_fail, skip, mpi, write_job, $PY, $W, $ROOT, $LIMIT, $HB) it
+# uses. tests/tables/make_tables.py writes one small data set per kernel that reads a
+# table (traffic, aggregate, bill, risk's transactions, the oee plugin) in the plain layout
+# and again as pandas to_hdf (format "table" with and without data_columns, "fixed"), as
+# h5py compound datasets with variable-length strings, with times in ms/us/ns and
+# compressed (gzip and the filter plugins). Every layout must give the bits of the plain
+# one (h5diff --exclude-path /provenance), the plain one what pandas computes
+# (tables_check.py), and 1 and 3 ranks the same bits.
+
+# tb_h5diff A B [OBJ:ATTR]: the outputs agree except for /provenance and, when given, the
+# attribute ATTR of OBJ (an option the job echoes, such as time_unit, which differs on
+# purpose): OBJ's other attributes must still agree.
+tb_h5diff() {
+    if [ -z "${3:-}" ]; then
+        h5diff --exclude-path /provenance "$1" "$2"
+        return
+    fi
+    h5diff --exclude-path /provenance --exclude-attribute "${3%%:*}" "$1" "$2" &&
+        $PY -c 'import sys, h5py, numpy as np
+a, b, obj, skip = sys.argv[1], sys.argv[2], *sys.argv[3].split(":")
+x, y = h5py.File(a)[obj].attrs, h5py.File(b)[obj].attrs
+keys = set(x) - {skip}
+assert keys == set(y) - {skip}, (sorted(x), sorted(y))
+for k in keys:
+    assert np.array_equal(x[k], y[k]), k' "$1" "$2" "$3"
+}
+export -f tb_h5diff
+
+# The inputs and the oee plugin (built against the tree's headers), made once for both passes.
+tb_inputs() {
+    [ -f tb-inputs.done ] && return 0
+    mkdir -p tb-pl &&
+        mpicc -std=c17 -shared -fPIC -fopenmp -I"$ROOT/include" -o tb-pl/oee.so \
+            "$ROOT/examples/plugins/oee/oee.c" "$ROOT/examples/plugins/oee/bottling.c" -lm &&
+        "$HB" gen market -o tb-market.h5 --assets 6 --days 300 --portfolios 4 --transactions 2000 --seed 5 -q &&
+        H5BATCH_PLUGIN_PATH="$W/tb-pl" "$HB" gen bottling -o tb-plant.h5 --lines 3 --days 10 -q &&
+        $PY "$ROOT/tests/tables/make_tables.py" . >tb-nofilter.txt && touch tb-inputs.done
+}
+
+# tb_run BIN NAME KERNEL INPUT [LINE]...: runs a one-step job NAME (output NAME.h5) on one rank.
+tb_run() {
+    local bin=$1 name=$2 kernel=$3 in=$4
+    shift 4
+    rm -rf "$name.run" "$name.h5"
+    write_job "$name" s "$kernel" "$in" "$name.h5" "$@"
+    H5BATCH_PLUGIN_PATH="$W/tb-pl" mpi 1 1 "$bin" run "$name.ini" -q
+}
+
+# tb_same NAME BIN REF KERNEL INPUT [LINE]...: a job whose output must equal REF's bits.
+tb_same() {
+    local what=$1 bin=$2 ref=$3 kernel=$4 in=$5 name
+    shift 5
+    name=tb-$(echo "$what" | tr -c 'a-z0-9\n' '-')
+    check "$what" bash -c "$(declare -f tb_run); tb_run '$bin' '$name' '$kernel' '$in' $(printf '%q ' "$@") &&
+        tb_h5diff '$ref.h5' '$name.h5' '${TB_XATTR:-}'"
+}
+
+# traffic from every layout, against the plain layout and pandas; 1 and 3 ranks.
+suite_tables_traffic() {
+    local bin=$1 tag=$2 f ref=tb-traffic-ref
+    [ "$tag" = plain ] || [ -f $ref.h5 ] || tb_run "$HB" $ref traffic tb-traffic.h5 >/dev/null 2>&1
+    [ "$tag" = plain ] && check "tables ($tag): traffic from the plain layout agrees with pandas" bash -c \
+        "$(declare -f tb_run); tb_run '$HB' $ref traffic tb-traffic.h5 &&
+         $PY '$ROOT/tests/tables/tables_check.py' traffic tb-traffic.h5 $ref.h5"
+    tb_same "tables ($tag): traffic from pandas format=table (values_block_N, datetime64 ns)" "$bin" $ref traffic \
+        tb-traffic-pd.h5 "table = /obs" "time_unit = ns"
+    if [ "$tag" = plain ]; then
+        tb_same "tables ($tag): traffic from pandas format=fixed" "$bin" $ref traffic tb-traffic-fixed.h5 \
+            "table = /obs" "time_unit = ns"
+        tb_same "tables ($tag): traffic from an h5py compound dataset (time in us, int16 segment, gzip)" "$bin" $ref \
+            traffic tb-traffic-h5c.h5 "table = /obs" "time_unit = us"
+        tb_same "tables ($tag): traffic from pandas data_columns=True, zlib, /KEY/table, columns, ms" "$bin" $ref \
+            traffic tb-traffic-pdc.h5 "table = /obs/table" "columns = time:timestamp, segment:seg, speed:v" \
+            "time_unit = ms"
+        check "tables ($tag): traffic from pandas format=table at 3 ranks: the bits of 1 rank" bash -c \
+            "rm -rf tb-traffic-r3.run tb-traffic-r3.h5 &&
+             write_job tb-traffic-r3 s traffic tb-traffic-pd.h5 tb-traffic-r3.h5 'table = /obs' 'time_unit = ns' &&
+             mpi 3 1 '$bin' run tb-traffic-r3.ini -q && tb_h5diff $ref.h5 tb-traffic-r3.h5"
+    fi
+    local filters="lz4 blosc bitshuffle zstd" # one per Debian package (BZip2 is LZ4's), and PyPI's
+    [ "$tag" = plain ] || filters=""
+    for f in $filters; do
+        if grep -qx "nofilter $f" tb-nofilter.txt; then
+            skip "tables ($tag): traffic from a $f-compressed group" \
+                "h5py on this machine cannot write $f (zstd: pip install hdf5plugin, docs/tables.md)"
+        elif [ "$f" = zstd ] && grep -q "^pluginpath " tb-nofilter.txt; then
+            HDF5_PLUGIN_PATH=$(sed -n 's/^pluginpath //p' tb-nofilter.txt) tb_same \
+                "tables ($tag): traffic from a zstd-compressed group (PyPI hdf5plugin on HDF5_PLUGIN_PATH)" "$bin" \
+                $ref traffic tb-traffic.h5 "table = /$f"
+        else
+            tb_same "tables ($tag): traffic from a $f-compressed group (filter plugin)" "$bin" $ref traffic \
+                tb-traffic.h5 "table = /$f"
+        fi
+    done
+}
+
+# aggregate: string keys (fixed and variable length, UTF-8) from compound datasets.
+suite_tables_aggregate() {
+    local bin=$1 tag=$2 ref=tb-agg-ref
+    local lines=("by = meter, district, month" "time = time" "values = value, value2" "stats = count, sum, mean")
+    [ "$tag" = plain ] || [ -f $ref.h5 ] || tb_run "$HB" $ref aggregate tb-agg.h5 "${lines[@]}" >/dev/null 2>&1
+    [ "$tag" = plain ] && check "tables ($tag): aggregate with string keys from the plain layout agrees with pandas" \
+        bash -c "$(declare -f tb_run); tb_run '$HB' $ref aggregate tb-agg.h5 $(printf '%q ' "${lines[@]}") &&
+         $PY '$ROOT/tests/tables/tables_check.py' aggregate tb-agg.h5 $ref.h5"
+    local TB_XATTR=/aggregate:time_unit
+    tb_same "tables ($tag): aggregate from an h5py compound (vlen and fixed strings, ns)" "$bin" $ref aggregate \
+        tb-agg-h5c.h5 "table = /readings" "time_unit = ns" "${lines[@]}"
+    [ "$tag" = plain ] || return 0
+    tb_same "tables ($tag): aggregate from pandas format=table (string block, two values in one block)" "$bin" \
+        $ref aggregate tb-agg-pd.h5 "table = /readings" "time_unit = ns" "${lines[@]}"
+    check "tables ($tag): aggregate from a compound at 3 ranks: the bits of 1 rank" bash -c \
+        "rm -rf tb-agg-r3.run tb-agg-r3.h5 &&
+         write_job tb-agg-r3 s aggregate tb-agg-h5c.h5 tb-agg-r3.h5 'table = /readings' 'time_unit = ns' \
+           $(printf '%q ' "${lines[@]}") && mpi 3 1 '$bin' run tb-agg-r3.ini -q &&
+         tb_h5diff $ref.h5 tb-agg-r3.h5 /aggregate:time_unit"
+}
+
+# bill, risk's transactions and the oee plugin from pandas tables with datetime64 columns
+# and their own column names.
+suite_tables_others() {
+    local bin=$1 tag=$2
+    local tiers=("tiers = 0:1.20, 10:1.80" "fixed_charge = 2.50")
+    local rk=("positions = transactions" "methods = historical, parametric" "window = 100" "backtest_days = 50")
+    if [ "$tag" = plain ]; then
+        check "tables ($tag): bill, risk and oee from the plain layouts" bash -c "$(declare -f tb_run)
+            tb_run '$HB' tb-bill-ref bill tb-bill.h5 $(printf '%q ' "${tiers[@]}") &&
+            tb_run '$HB' tb-risk-ref risk tb-market.h5 $(printf '%q ' "${rk[@]}") &&
+            tb_run '$HB' tb-oee-ref oee tb-plant.h5"
+        tb_same "tables ($tag): bill from pandas (month as datetime64, columns)" "$bin" tb-bill-ref bill \
+            tb-bill-pd.h5 "table = /bills" "columns = consumption:used" "time_unit = ns" "${tiers[@]}"
+        tb_same "tables ($tag): risk from pandas /transactions (datetime64, columns)" "$bin" tb-risk-ref risk \
+            tb-market-pd.h5 "columns = date:trade_date, portfolio:book, asset:instrument, quantity:qty" \
+            "time_unit = ns" "${rk[@]}"
+    elif [ ! -f tb-oee-ref.h5 ]; then
+        check "tables ($tag): oee from the plain layout" bash -c "$(declare -f tb_run); tb_run '$HB' tb-oee-ref oee tb-plant.h5"
+    fi
+    TB_XATTR=/oee:table tb_same "tables ($tag): oee plugin from pandas /KEY/table (datetime64 with ms, columns)" \
+        "$bin" tb-oee-ref oee tb-plant-pd.h5 "table = /intervals/table" "columns = batch:lot" "time_unit = ns"
+}
+
+# Bad tables: one error line, the documented code, nothing written.
+suite_tables_bad() {
+    local bin=$1 tag=$2
+    write_job tb-bad-ms s traffic tb-traffic.h5 tb-bad-ms.h5 "table = /ms" "columns = time:timestamp, segment:seg, speed:v"
+    expect_fail "tables ($tag): milliseconds read as seconds: 65 naming the column and time_unit = ms" 65 \
+        "time column 'timestamp', row [0-9]*: .* years 1900 and 2200 in seconds.*look like milliseconds: time_unit = ms" \
+        tb-bad-ms.h5 mpi 1 1 "$bin" run tb-bad-ms.ini
+    [ "$tag" = plain ] || return 0 # the same paths as the plain pass's, once under ASan
+    check "tables ($tag): the first and last ns of 1900-2200 are times, NaT is a missing one" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-edges traffic tb-traffic.h5 'table = /edges' 'time_unit = ns' &&
+         $PY -c 'import h5py; a = h5py.File(\"tb-edges.h5\")[\"traffic\"].attrs
+assert (a[\"rows_valid\"], a[\"rows_invalid_time\"]) == (3, 1), dict(a)'"
+    write_job tb-bad-fixed s aggregate tb-fixed-str.h5 tb-bad-fixed.h5 "table = /obs" "by = name" "values = speed"
+    expect_fail "tables ($tag): a string column of pandas format=fixed: 65 saying to write format=table" 65 \
+        "column 'name' is stored by pandas' format=\"fixed\" as pickled Python objects" tb-bad-fixed.h5 \
+        mpi 1 1 "$bin" run tb-bad-fixed.ini
+    write_job tb-bad-past s traffic tb-traffic.h5 tb-bad-past.h5 "table = /past" "time_unit = ns"
+    expect_fail "tables ($tag): 2201-01-01 in ns is out of range" 65 "row 1: 7289654400000000000 is not a time" \
+        tb-bad-past.h5 mpi 1 1 "$bin" run tb-bad-past.ini
+
+    write_job tb-bad-ns s aggregate tb-agg-h5c.h5 tb-bad-ns.h5 "table = /readings" "by = meter" "time = time" \
+        "values = value" "stats = count, last"
+    expect_fail "tables ($tag): pandas datetime64 read as seconds: 65 suggesting time_unit = ns" 65 \
+        "time column 'time', row 0: .*look like nanoseconds: time_unit = ns" tb-bad-ns.h5 mpi 1 1 "$bin" run tb-bad-ns.ini
+    write_job tb-bad-col s traffic tb-traffic-pd.h5 tb-bad-col.h5 "table = /obs" "columns = speed:velocity" \
+        "time_unit = ns"
+    expect_fail "tables ($tag): a missing column names the compound's columns" 65 \
+        "missing column 'velocity' (the compound dataset's columns: index, time, segment, speed)" tb-bad-col.h5 \
+        mpi 1 1 "$bin" run tb-bad-col.ini
+    write_job tb-bad-tx s risk tb-market-pd.h5 tb-bad-tx.h5 "positions = transactions" \
+        "columns = date:trade_date, portfolio:book, asset:instrument, quantity:qty" "methods = historical" \
+        "window = 100" "backtest_days = 0"
+    expect_fail "tables ($tag): risk's datetime64 dates without time_unit: 65" 65 \
+        "time column\|not a date yyyymmdd" tb-bad-tx.h5 mpi 1 1 "$bin" run tb-bad-tx.ini
+    if grep -qx "nofilter blosc" tb-nofilter.txt; then
+        skip "tables ($tag): a filter that is not installed" "h5py on this machine cannot write blosc"
+    else
+        write_job tb-bad-filter s traffic tb-traffic.h5 tb-bad-filter.h5 "table = /blosc"
+        expect_fail "tables ($tag): a filter that is not installed: 66 naming it" 66 \
+            "column 'time' is compressed with HDF5 filter 32001 (blosc), which is not installed" tb-bad-filter.h5 \
+            env HDF5_PLUGIN_PATH="$W/tb-no-plugins" bash -c "mpi 1 1 '$bin' run tb-bad-filter.ini"
+    fi
+}
+
+# The suite (tests/run_tests.sh calls it once per pass with BIN TAG); nothing in the
+# valgrind pass (the same paths run in the asan one).
+suite_tables() {
+    [ "$2" = valgrind ] && return 0
+    if ! $PY -c "import tables" 2>/dev/null; then
+        skip "tables ($2)" "PyTables (python3-tables) is missing: pandas cannot write its HDF5 formats"
+        return 0
+    fi
+    if ! tb_inputs >"$W/log" 2>&1; then
+        not_ok "tables ($2): making the inputs"
+        return
+    fi
+    suite_tables_traffic "$@"
+    suite_tables_aggregate "$@"
+    suite_tables_others "$@"
+    suite_tables_bad "$@"
+}
