@@ -422,6 +422,32 @@ static void bill_destroy(void *state)
     free(b);
 }
 
+/* What the kernel reads and writes (docs/bill.md), listed by `h5batch kernels bill`. */
+static const hb_dataset_desc bill_inputs[] = {
+    {"meter", "table", "int", "", NULL, 0, "account (meter) id"},
+    {"district", "table", "int", "", NULL, 0, "district of the account"},
+    {"month", "table", "int", "", "yyyymm", 0, "billing month"},
+    {"consumption", "table", "number", "", NULL, 0, "quantity of the month in unit; NaN rows are skipped"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc bill_outputs[] = {
+    {"/bill/total", NULL, "int64", "bill", "<currency>/100", 0, "cents of the bill (units: the currency / 100)"},
+    {"/bill/meter", NULL, "int64", "bill", NULL, 0, "account, sorted by meter then month"},
+    {"/bill/district", NULL, "int64", "bill", NULL, 0, "district"},
+    {"/bill/month", NULL, "int64", "bill", NULL, 0, "month, yyyymm"},
+    {"/bill/consumption", NULL, "float64", "bill", "<unit>", 0, "billed quantity (consumption_milli / 1000)"},
+    {"/bill/consumption_milli", NULL, "int64", "bill", "<unit>/1000", 0, "billed quantity in thousandths, exact"},
+    {"/bill/tier_<K>", NULL, "int64", "bill", "<currency>/100", 0, "cents of tier K"},
+    {"/bill/fixed_charge", NULL, "int64", "bill", "<currency>/100", 0, "cents"},
+    {"/bill/districts/total", NULL, "int64", "district_month", "<currency>/100", 0, "cents per district and month"},
+    {"/bill/districts/district", NULL, "int64", "district_month", NULL, 0, "district"},
+    {"/bill/districts/month", NULL, "int64", "district_month", NULL, 0, "month, yyyymm"},
+    {"/bill/districts/accounts", NULL, "int64", "district_month", NULL, 0, "bills in the district and month"},
+    {"/bill/districts/consumption", NULL, "float64", "district_month", "<unit>", 0, "billed quantity"},
+    {"/bill/districts/consumption_milli", NULL, "int64", "district_month", "<unit>/1000", 0, "thousandths, exact"},
+    {"/bill/districts/tier_<K>", NULL, "int64", "district_month", "<currency>/100", 0, "cents of tier K"},
+    {"/bill/districts/fixed_charge", NULL, "int64", "district_month", "<currency>/100", 0, "cents"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 const hb_kernel hb_kernel_bill = {
     .name = "bill",
     .summary = "per account and month, the bill of a tiered tariff in exact integer cents; totals per district "
@@ -436,4 +462,6 @@ const hb_kernel hb_kernel_bill = {
     .save = bill_save,
     .load = bill_load,
     .destroy = bill_destroy,
+    .inputs = bill_inputs,
+    .outputs = bill_outputs,
 };
