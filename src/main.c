@@ -2,6 +2,7 @@
  * kernels' own commands from the registry; errors become exit codes, printed once. */
 #include "core/hb.h"
 #include "core/opts.h"
+#include "export.h"
 #include "gen.h"
 #include "io/io.h"
 #include "kernels/kernel.h"
@@ -31,6 +32,7 @@ static const command commands[] = {
      hb_gen_main},
     {"status", "RUN_DIR [--json]", 0, hb_status_main},
     {"kernels", "[NAME [--json]]", 0, kernels_main},
+    {"export", HB_EXPORT_USAGE "   (h5batch export --help)", 0, hb_export_main},
     {"--help", NULL, 0, help_main},
     {"-h", NULL, 0, help_main},
     {"help", NULL, 0, help_main},
