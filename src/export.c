@@ -426,7 +426,7 @@ static int flush_line(exporter *e)
     if (e->oom) return hb_err_set(HB_EINTERNAL, "export", "out of memory");
     size_t n = e->line_len;
     e->line_len = 0;
-    if (hb_fault_write("export", "data") || fwrite(e->line, 1, n, e->f) != n)
+    if (hb_fault_write("output", "data") || fwrite(e->line, 1, n, e->f) != n)
         return hb_err_set(HB_EIO, "export", "cannot write the CSV: %s", strerror(errno ? errno : EIO));
     return 0;
 }
