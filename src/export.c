@@ -28,11 +28,12 @@
 #define BLOCK_CELLS 65536
 
 static const hb_option export_options[] = {
-    {"group", HB_OPT_STRING, NULL, 1, 0, NULL, "the group to export (default: the file's only group of datasets)"},
+    {"group", HB_OPT_STRING, NULL, 1, 0, NULL, "the group to export; none: the file's only group of datasets"},
     {"datasets", HB_OPT_STRING, NULL, 1, 0, NULL,
-     "comma-separated datasets of the group (default: its main dataset and all that share its dimensions)"},
+     "comma-separated datasets of the group; none: its main dataset and all that share its dimensions"},
     {"output", HB_OPT_STRING, "-", 1, 0, NULL, "the CSV file (-o); - writes to stdout"},
     {"force", HB_OPT_BOOL, "false", 1, 0, NULL, "replace an existing file"},
+    {"bom", HB_OPT_BOOL, "false", 1, 0, NULL, "start with a UTF-8 byte order mark (for Excel's encoding guess)"},
     {"quiet", HB_OPT_BOOL, "false", 1, 0, NULL, "no note of the datasets left out (-q)"},
     {"help", HB_OPT_BOOL, "false", 1, 0, NULL, "this help (-h)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
@@ -238,17 +239,17 @@ static int choose(exporter *e, const char *datasets, int *sel, int quiet)
     char left[2048] = "";
     size_t at = 0;
     for (int i = 0; i < e->nvars; i++) {
-        if (!exportable(&e->vars[i])) continue;
-        sel[i] = fits(e, &e->vars[i], NULL);
+        if (e->vars[i].is_scale) continue;
+        sel[i] = exportable(&e->vars[i]) && fits(e, &e->vars[i], NULL);
         if (!sel[i] && at < sizeof left) {
-            char d[1024];
-            dims_text(&e->vars[i], d, sizeof d);
+            char d[1024] = "neither numbers nor 1-D strings";
+            if (exportable(&e->vars[i])) dims_text(&e->vars[i], d, sizeof d);
             at += (size_t)snprintf(left + at, sizeof left - at, "%s%s (%s)", at ? ", " : "", e->vars[i].name, d);
         }
     }
     if (left[0] && !quiet)
         fprintf(stderr,
-                "h5batch: note: export of %s: left out, for other dimensions: %s (export them with --datasets)\n",
+                "h5batch: note: export of %s: left out: %s (--datasets exports those of other dimensions)\n",
                 e->group, left);
     return 0;
 }
@@ -545,10 +546,11 @@ static int check_destination(const char *path, int force)
     return hb_check_writable(path);
 }
 
-/* Under mpirun or srun, the rank of this process (0 when not started by either). */
+/* Under mpirun or srun, the rank of this process (0 when not started by either; a Slurm
+ * batch script itself is task 0). */
 static long launcher_rank(void)
 {
-    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", NULL};
+    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", NULL};
     for (const char *const *v = vars; *v; v++) {
         const char *s = getenv(*v);
         if (s && *s) return strtol(s, NULL, 10);
@@ -610,6 +612,7 @@ int hb_export_main(int argc, char **argv)
     if (rc == 0) {
         static char buf[1 << 20];
         setvbuf(e.f, buf, _IOFBF, sizeof buf);
+        if (hb_opt_bool(&o, "bom")) put(&e, "\xef\xbb\xbf", 3);
         rc = run_export(&e, hb_opt_str(&o, "datasets"), hb_opt_bool(&o, "quiet"));
     }
     if (e.f) {

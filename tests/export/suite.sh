@@ -134,9 +134,12 @@ EOF
         bash -c "'$bin' export ex-case.h5 --group /labels -q >ex-labels-$tag.out && cmp ex-labels-$tag.out ex-labels.want"
     check "export ($tag): a table of fixed-length strings, no row column (by hand)" \
         bash -c "'$bin' export ex-case.h5 --group table/ -o - >ex-table-$tag.out && cmp ex-table-$tag.out ex-table.want"
+    check "export ($tag): --bom starts the file with the UTF-8 byte order mark, the rest unchanged" bash -c \
+        "'$bin' export ex-case.h5 --group table --bom -o ex-bom-$tag.csv &&
+         head -c 3 ex-bom-$tag.csv | od -An -tx1 | grep -q 'ef bb bf' && tail -c +4 ex-bom-$tag.csv | cmp - ex-table.want"
     check "export ($tag): the datasets of other dimensions are named in one note on stderr" bash -c \
         "'$bin' export ex-case.h5 --group labels >/dev/null 2>ex-note-$tag &&
-         grep -q '^h5batch: note: export of /labels: left out, for other dimensions: other (3 rows)' ex-note-$tag &&
+         grep -q '^h5batch: note: export of /labels: left out: other (3 rows) (--datasets' ex-note-$tag &&
          [ \$(wc -l <ex-note-$tag) = 1 ] && '$bin' export ex-case.h5 --group labels -q 2>&1 >/dev/null | cmp - /dev/null"
     check "export ($tag): the index: its document table, the postings named as left out" bash -c \
         "'$bin' export ex-index.h5 2>ex-inote-$tag | head -1 | grep -qx 'doc_id,doc_length' &&
