@@ -351,7 +351,81 @@ static void put_text(exporter *e, const char *p, size_t n)
     put(e, "\"", 1);
 }
 
-/* The shortest of %.15g, %.16g, %.17g that reads back as x; NaN is the empty field. */
+/* Writes the p significant digits dig[0..p) with decimal exponent x10 (the value is
+ * d.ddd x 10^x10) as printf's %.<p>g does: fixed notation when -4 <= x10 < p, else
+ * d.ddde+XX, trailing zeros dropped. Returns the length. */
+static int g_style(int neg, const char *dig, int p, int x10, char *out)
+{
+    int fixed = x10 >= -4 && x10 < p;
+    while (p > 1 && dig[p - 1] == '0') p--;
+    char *o = out;
+    if (neg) *o++ = '-';
+    if (fixed) {
+        if (x10 < 0) {
+            *o++ = '0', *o++ = '.';
+            for (int i = 0; i < -x10 - 1; i++) *o++ = '0';
+            memcpy(o, dig, (size_t)p), o += p;
+        } else {
+            for (int i = 0; i <= x10; i++) *o++ = i < p ? dig[i] : '0';
+            if (p > x10 + 1) {
+                *o++ = '.';
+                memcpy(o, dig + x10 + 1, (size_t)(p - x10 - 1)), o += p - x10 - 1;
+            }
+        }
+        return (int)(o - out);
+    }
+    *o++ = dig[0];
+    if (p > 1) {
+        *o++ = '.';
+        memcpy(o, dig + 1, (size_t)(p - 1)), o += p - 1;
+    }
+    return (int)(o - out) + sprintf(o, "e%c%02d", x10 < 0 ? '-' : '+', x10 < 0 ? -x10 : x10);
+}
+
+/* x as the shortest of %.15g, %.16g, %.17g that reads back as x, into out (40 bytes).
+ * One %.16e gives the 17 correctly rounded digits; those rounded to 15 and 16 digits
+ * are what %.15g and %.16g print, except when the digits dropped are exactly a half
+ * (a 5 then zeros: the exact value may lie on either side), where printf decides. */
+static int shortest(double x, char *out)
+{
+    char e[40], dig[18];
+    snprintf(e, sizeof e, "%.16e", x); /* [-]d.dddddddddddddddde[+-]XX */
+    int neg = e[0] == '-';
+    const char *m = e + neg;
+    dig[0] = m[0];
+    memcpy(dig + 1, m + 2, 16);
+    int x10 = atoi(m + 19);
+    for (int p = 15; p <= 16; p++) {
+        int half = dig[p] == '5';
+        for (int i = p + 1; half && i < 17; i++) half = dig[i] == '0';
+        int n;
+        if (half) {
+            n = snprintf(out, 40, "%.*g", p, x);
+        } else {
+            char r[18];
+            memcpy(r, dig, (size_t)p);
+            int rx = x10;
+            if (dig[p] >= '5') {
+                int i = p - 1;
+                while (i >= 0 && r[i] == '9') r[i--] = '0';
+                if (i >= 0) r[i]++;
+                else {
+                    memmove(r + 1, r, (size_t)p - 1);
+                    r[0] = '1';
+                    rx++;
+                }
+            }
+            n = g_style(neg, r, p, rx, out);
+            out[n] = '\0';
+        }
+        if (strtod(out, NULL) == x) return n;
+    }
+    int n = g_style(neg, dig, 17, x10, out);
+    out[n] = '\0';
+    return n;
+}
+
+/* A float field: NaN is the empty field, infinities inf and -inf. */
 static void put_double(exporter *e, double x)
 {
     char buf[40];
@@ -360,12 +434,7 @@ static void put_double(exporter *e, double x)
         put(e, x > 0 ? "inf" : "-inf", x > 0 ? 3 : 4);
         return;
     }
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(buf, sizeof buf, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x) break;
-    }
-    put(e, buf, (size_t)n);
+    put(e, buf, (size_t)shortest(x, buf));
 }
 
 /* An integer as a calendar text (2024-01-31, 2024-01, 2024-W05, 2024-Q1, a date-time) or
