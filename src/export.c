@@ -109,15 +109,15 @@ static void take_dims(exporter *e, const hb_var *v)
     }
 }
 
-/* 1 when name matches pattern, where "<WORD>" stands for any text of one byte or more. */
+/* 1 when name matches pattern, where "<WORD>" stands for one byte or more but no '/'. */
 static int matches(const char *pat, const char *name)
 {
     if (*pat == '\0') return *name == '\0';
     if (*pat == '<') {
         const char *close = strchr(pat, '>');
         if (!close) return strcmp(pat, name) == 0;
-        for (const char *p = name + 1; p <= name + strlen(name); p++)
-            if (*name && matches(close + 1, p)) return 1;
+        for (const char *p = name; *p && *p != '/'; p++)
+            if (matches(close + 1, p + 1)) return 1;
         return 0;
     }
     return *pat == *name && matches(pat + 1, name + 1);
@@ -580,9 +580,12 @@ static int run_export(exporter *e, const char *datasets, int quiet)
      * coordinate) need none */
     for (int d = 0; rc == 0 && d < e->nd; d++) {
         const hb_var *c = coordinate(e, d);
-        if (c) rc = add_column(e, c, d);
-        else if (e->nd > 1) rc = add_column(e, NULL, d);
-        if (!c && e->nd > 1 && e->dim[d][0] == '#') snprintf(e->dim[d], sizeof e->dim[d], "dim_%d", d);
+        if (c) {
+            rc = add_column(e, c, d);
+        } else if (e->nd > 1) {
+            if (e->dim[d][0] == '#') snprintf(e->dim[d], sizeof e->dim[d], "dim_%d", d); /* nameless: by place */
+            rc = add_column(e, NULL, d);
+        }
     }
     for (int i = 0; rc == 0 && i < e->nvars; i++)
         if (sel[i]) rc = add_column(e, &e->vars[i], -1);

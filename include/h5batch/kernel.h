@@ -72,7 +72,8 @@ typedef struct hb_command {
  * ends with an entry whose name is NULL. */
 typedef struct hb_dataset_desc {
     /* The dataset's path ("/market/dates", "/traffic/speed_p<P>": a <WORD> stands for
-     * any text), or a column's name when table is set. */
+     * a name given in the options, any text without '/'), or a column's name when table
+     * is set. */
     const char *name;
     /* For a column: the option that names its table ("table"), or the table's path
      * ("/transactions"); NULL for a dataset. */

@@ -36,7 +36,7 @@ DOCS = {
              "end"]),
 }
 def pattern(name):
-    return re.compile("^" + re.sub(r"<[^>]+>", ".+", re.escape(name).replace(r"\<", "<").replace(r"\>", ">")) + "$")
+    return re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(name).replace(r"\<", "<").replace(r"\>", ">")) + "$")
 
 
 NUMPY = {"float64": "float64", "uint64": "uint64", "int64": "int64", "int32": "int32", "uint32": "uint32",
