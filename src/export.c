@@ -69,6 +69,7 @@ typedef struct exporter {
     char tz[128]; /* the group's timezone attribute, "" when none */
     const hb_dataset_desc *outputs; /* of the kernel that wrote the file, or NULL */
     FILE *f;
+    const char *dest; /* the CSV's name in messages: FILE or stdout */
     char *line;
     size_t line_cap, line_len;
     int oom;
@@ -318,11 +319,7 @@ static int read_column(exporter *e, column *c, int64_t i0, int64_t b, int first)
         n *= (size_t)count[k];
     }
     if (c->v->kind == HB_VAR_STRING) return hb_browse_read_str(e->in, c->path, start[0], count[0], &c->s);
-    if (!c->num || c->blocked) {
-        free(c->num);
-        c->num = hb_malloc(n ? n * 8 : 8);
-        if (!c->num) return HB_EINTERNAL;
-    }
+    if (!c->num && !(c->num = hb_malloc(n ? n * 8 : 8))) return HB_EINTERNAL; /* the first block is the largest */
     return hb_browse_read(e->in, c->path, c->t, c->ndims, start, count, c->num);
 }
 
@@ -497,7 +494,7 @@ static int flush_line(exporter *e)
     size_t n = e->line_len;
     e->line_len = 0;
     if (hb_fault_write("output", "data") || fwrite(e->line, 1, n, e->f) != n)
-        return hb_err_set(HB_EIO, "export", "cannot write the CSV: %s", strerror(errno ? errno : EIO));
+        return hb_err_set(HB_EIO, e->dest, "cannot write the CSV: %s", strerror(errno ? errno : EIO));
     return 0;
 }
 
@@ -664,6 +661,7 @@ int hb_export_main(int argc, char **argv)
     if (rc == 0) rc = hb_in_open(a.pos[0], &e.in);
     if (rc == 0) rc = pick_group(e.in, a.pos[0], hb_opt_str(&o, "group"), group, sizeof group);
     e.group = group;
+    e.dest = to_stdout ? "stdout" : dest;
     int fd = -1;
     if (rc == 0 && !to_stdout) {
         snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dest);
