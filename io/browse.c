@@ -100,7 +100,7 @@ static hb_var_kind kind_of(hid_t t)
     }
 }
 
-/* Describes dataset d (named name) in *v: shape, kind, units, scales. */
+/* Describes dataset d (named name) in *v: its shape, kind and whether it is a scale. */
 static void describe(hid_t d, const char *name, hb_var *v)
 {
     memset(v, 0, sizeof *v);
