@@ -51,6 +51,8 @@ MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
 DEMO    ?= demo
 
 .PHONY: all deps demo check asan bench install clean FORCE
+# the first rule above is the generated builtins.h: a plain `make` builds the tool
+.DEFAULT_GOAL := all
 all: bin/h5batch
 
 bin/h5batch: $(OBJ)

@@ -121,6 +121,15 @@ static int check_commands(const hb_kernel *k)
     return 0;
 }
 
+/* 78 unless every entry of a description list (inputs or outputs) has a kind and dims. */
+static int check_descs(const hb_kernel *k, const char *which, const hb_dataset_desc *d)
+{
+    for (int i = 0; d && d[i].name; i++)
+        HB_CHECK(d[i].kind && d[i].dims, HB_ECONFIG, who(), "kernel %s: %s entry %s needs a kind and dims", k->name,
+                 which, d[i].name);
+    return 0;
+}
+
 int hb_kernel_register(const hb_kernel *k)
 {
     add_builtins();
@@ -136,6 +145,8 @@ int hb_kernel_register(const hb_kernel *k)
         describe_owner(o, other, sizeof other);
         return hb_err_set(HB_ECONFIG, who(), "kernel '%s' is already registered: %s", k->name, other);
     }
+    HB_CALL(check_descs(k, "inputs", k->inputs));
+    HB_CALL(check_descs(k, "outputs", k->outputs));
     if (k->generator) HB_CALL(check_generator(k));
     HB_CALL(check_commands(k));
     HB_CHECK(nreg < MAX_KERNELS, HB_ECONFIG, who(), "more than %d kernels", MAX_KERNELS);

@@ -2,6 +2,7 @@
  * kernels' own commands from the registry; errors become exit codes, printed once. */
 #include "core/hb.h"
 #include "core/opts.h"
+#include "export.h"
 #include "gen.h"
 #include "io/io.h"
 #include "kernels/kernel.h"
@@ -30,7 +31,8 @@ static const command commands[] = {
     {"gen", "NAME -o FILE [--OPTION VALUE]... [--force] [-q|-v]   (h5batch gen NAME --help: its options)", 1,
      hb_gen_main},
     {"status", "RUN_DIR [--json]", 0, hb_status_main},
-    {"kernels", "[NAME]", 0, kernels_main},
+    {"kernels", "[NAME [--json]]", 0, kernels_main},
+    {"export", HB_EXPORT_USAGE "   (h5batch export --help)", 0, hb_export_main},
     {"--help", NULL, 0, help_main},
     {"-h", NULL, 0, help_main},
     {"help", NULL, 0, help_main},
@@ -77,7 +79,103 @@ static int version_main(int argc, char **argv)
     return 0;
 }
 
-/* `h5batch kernels [NAME]`: the kernels, or one kernel's options and what it brings. */
+/* Prints a dataset description list for people: path or column, kind, dims, units. */
+static void print_descs(const char *title, const hb_dataset_desc *d)
+{
+    printf("\n%s:\n", title);
+    if (!d) {
+        printf("  (not described by this kernel)\n");
+        return;
+    }
+    for (; d->name; d++) {
+        char what[512], shape[300];
+        if (d->table) snprintf(what, sizeof what, "column %s of %s%s", d->name, d->table[0] == '/' ? "" : "the ",
+                               d->table[0] == '/' ? d->table : "table (option table)");
+        else snprintf(what, sizeof what, "%s", d->name);
+        snprintf(shape, sizeof shape, "%s%s%s", d->dims && d->dims[0] ? " [" : "", d->dims ? d->dims : "",
+                 d->dims && d->dims[0] ? "]" : "");
+        printf("  %s\n      %s%s%s%s%s\n      %s\n", what, d->kind, shape, d->units ? ", units " : "",
+               d->units ? d->units : "", d->optional ? ", optional" : "", d->help ? d->help : "");
+    }
+}
+
+/* Prints s as a JSON string (NULL as null). */
+static void json_str(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+static void json_descs(const char *key, const hb_dataset_desc *d)
+{
+    printf(",\n  \"%s\": ", key);
+    if (!d) {
+        fputs("null", stdout);
+        return;
+    }
+    fputs("[", stdout);
+    for (const hb_dataset_desc *e = d; e->name; e++) {
+        fputs(e == d ? "\n    {\"name\": " : ",\n    {\"name\": ", stdout);
+        json_str(e->name);
+        fputs(", \"table\": ", stdout);
+        json_str(e->table);
+        fputs(", \"kind\": ", stdout);
+        json_str(e->kind);
+        fputs(", \"dims\": [", stdout);
+        const char *p = e->dims ? e->dims : "";
+        for (int first = 1; *p; first = 0) {
+            size_t n = strcspn(p, ",");
+            char dim[256];
+            snprintf(dim, sizeof dim, "%.*s", (int)n, p);
+            if (!first) fputs(", ", stdout);
+            json_str(dim);
+            p += n + (p[n] == ',');
+        }
+        fputs("], \"units\": ", stdout);
+        json_str(e->units);
+        printf(", \"optional\": %s, \"help\": ", e->optional ? "true" : "false");
+        json_str(e->help);
+        fputs("}", stdout);
+    }
+    fputs("\n  ]", stdout);
+}
+
+/* `h5batch kernels NAME --json`: the kernel's options, inputs and outputs as JSON. */
+static void kernel_json(const hb_kernel *k)
+{
+    fputs("{\n  \"name\": ", stdout);
+    json_str(k->name);
+    fputs(",\n  \"summary\": ", stdout);
+    json_str(k->summary);
+    fputs(",\n  \"plugin\": ", stdout);
+    json_str(hb_kernel_origin(k));
+    fputs(",\n  \"options\": [", stdout);
+    for (const hb_option *o = k->options; o->name; o++) {
+        fputs(o == k->options ? "\n    {\"name\": " : ",\n    {\"name\": ", stdout);
+        json_str(o->name);
+        fputs(", \"default\": ", stdout);
+        json_str(o->def);
+        fputs(", \"help\": ", stdout);
+        json_str(o->help);
+        fputs("}", stdout);
+    }
+    fputs("\n  ]", stdout);
+    json_descs("inputs", k->inputs);
+    json_descs("outputs", k->outputs);
+    fputs("\n}\n", stdout);
+}
+
+/* `h5batch kernels [NAME [--json]]`: the kernels, or one kernel's options, what it reads
+ * and what it writes (the description tables of its hb_kernel). */
 static int kernels_main(int argc, char **argv)
 {
     if (argc == 0) {
@@ -88,8 +186,20 @@ static int kernels_main(int argc, char **argv)
         }
         return 0;
     }
-    const hb_kernel *k = hb_kernel_find(argv[0]);
-    if (!k) return hb_err_set(HB_EUSAGE, "kernels", "unknown kernel '%s' (h5batch kernels lists them)", argv[0]);
+    int json = 0;
+    const char *name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (!name && argv[i][0] != '-') name = argv[i];
+        else return hb_err_set(HB_EUSAGE, "kernels", "unexpected '%s' (usage: h5batch kernels [NAME [--json]])", argv[i]);
+    }
+    const hb_kernel *k = name ? hb_kernel_find(name) : NULL;
+    if (!name) return hb_err_set(HB_EUSAGE, "kernels", "--json needs a kernel name (usage: h5batch kernels NAME --json)");
+    if (!k) return hb_err_set(HB_EUSAGE, "kernels", "unknown kernel '%s' (h5batch kernels lists them)", name);
+    if (json) {
+        kernel_json(k);
+        return 0;
+    }
     printf("kernel %s: %s\n", k->name, k->summary);
     if (hb_kernel_origin(k)) printf("plugin: %s\n", hb_kernel_origin(k));
     printf("default chunk_rows: %lld %s\n", (long long)k->default_chunk_rows, hb_kernel_unit(k));
@@ -100,6 +210,8 @@ static int kernels_main(int argc, char **argv)
     printf("  %-20s %s\n  %-20s %s\n  %-20s %s\n", "kernel", "kernel name", "input", "input HDF5 file", "output",
            "output HDF5 file (written under a temporary name, committed when complete)");
     hb_opt_print(k->options, "  ");
+    print_descs("inputs (datasets and table columns it reads; <NAME>: a name given in the options)", k->inputs);
+    print_descs("outputs (datasets it writes)", k->outputs);
     return 0;
 }
 

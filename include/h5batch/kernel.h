@@ -26,7 +26,7 @@
 /* The version of this interface: of the structures below and of every declaration in
  * include/h5batch/. It changes whenever a plugin built against the old headers could
  * misread the new ones; the host refuses a plugin built for another version. */
-#define HB_ABI_VERSION 1
+#define HB_ABI_VERSION 2
 
 typedef struct hb_step_ctx {
     const char *job_name, *step_name;
@@ -66,6 +66,30 @@ typedef struct hb_command {
     int (*main)(int argc, char **argv);
 } hb_command;
 
+/* One dataset or table column a kernel reads or writes, for `h5batch kernels NAME` and
+ * `h5batch export` (which takes the dimension names of datasets without dimension
+ * scales from it, and the first output of a group as that group's main dataset). A list
+ * ends with an entry whose name is NULL. */
+typedef struct hb_dataset_desc {
+    /* The dataset's path ("/market/dates", "/traffic/speed_p<P>": a <WORD> stands for
+     * a name given in the options, any text without '/'), or a column's name when table
+     * is set. */
+    const char *name;
+    /* For a column: the option that names its table ("table"), or the table's path
+     * ("/transactions"); NULL for a dataset. */
+    const char *table;
+    /* The element kind: "float64", "uint64", "int64", "int32", "uint32", "uint8",
+     * "string", "time" (int64 seconds since 1970-01-01 UTC), or for inputs "number" (any
+     * integer or float type) and "int" (any integer type); "a|b" when either. */
+    const char *kind;
+    /* Comma-separated dimension names, outermost first ("segment,day_of_week,hour");
+     * "" for a table column (its rows); "doc+1" for an offsets array of one more. */
+    const char *dims;
+    const char *units; /* NULL: none */
+    int optional;      /* 1: may be absent (inputs) or is written only under an option (outputs) */
+    const char *help;  /* one line */
+} hb_dataset_desc;
+
 typedef struct hb_kernel {
     const char *name;
     const char *summary;
@@ -98,6 +122,9 @@ typedef struct hb_kernel {
     int (*load)(void *state, const void *buf, size_t len);
     /* Not collective. Frees the state; safe on a partly built one. */
     void (*destroy)(void *state);
+    /* Added in ABI version 2. What the kernel reads and what it writes (NULL: not
+     * described), listed by `h5batch kernels NAME`. */
+    const hb_dataset_desc *inputs, *outputs;
 } hb_kernel;
 
 /* Not collective. Adds a kernel (with its generator and commands) to the registry;

@@ -747,6 +747,20 @@ static void aggregate_destroy(void *state)
 
 extern const hb_generator hb_generator_vitals; /* gen_vitals.c */
 
+/* What the kernel reads and writes (DESIGN.md 4.4), listed by `h5batch kernels aggregate`.
+ * <key>, <value> and <stat> stand for the names given in by, values and stats. */
+static const hb_dataset_desc aggregate_inputs[] = {
+    {"<key>", "table", "int|string", "", NULL, 0, "each column key of by (calendar keys come from time)"},
+    {"<value>", "table", "number", "", NULL, 0, "each column of values"},
+    {"<time>", "table", "number", "", "s", 1, "the time column (time; time_unit), for calendar keys, first, last"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc aggregate_outputs[] = {
+    {"/aggregate/<value>_<stat>", NULL, "float64|uint64", "<key>...", NULL, 0,
+     "one per value and stat (count, above, below: uint64); dims: the keys (dense) or rows (table)"},
+    {"/aggregate/<key>", NULL, "int64|string", "<key>", NULL, 0,
+     "the key's coordinates (dense: a dimension scale) or column (table)"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 const hb_kernel hb_kernel_aggregate = {
     .name = "aggregate",
     .summary = "per group of key values (columns, calendar keys): count, sum, mean, min, max, std, var, first, "
@@ -762,4 +776,6 @@ const hb_kernel hb_kernel_aggregate = {
     .save = aggregate_save,
     .load = aggregate_load,
     .destroy = aggregate_destroy,
+    .inputs = aggregate_inputs,
+    .outputs = aggregate_outputs,
 };

@@ -27,7 +27,9 @@
 #endif
 
 enum { COL_METER, COL_DISTRICT, COL_MONTH, COL_CONSUMPTION, NCOLS };
-static const char *const col_names[NCOLS] = {"meter", "district", "month", "consumption"};
+/* The input columns, in COL_ order: the description table beside hb_kernel_bill, which
+ * `h5batch kernels bill` lists, so that the names read and the names listed are one. */
+static const hb_dataset_desc bill_inputs[NCOLS + 1];
 
 static const hb_option bill_options[] = {
     {"table", HB_OPT_STRING, "/aggregate", 1, 0, NULL,
@@ -85,7 +87,7 @@ static int bill_setup(hb_step_ctx *ctx, void **state)
         hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &b->cols, msg, sizeof msg))
         return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
     const char *cols[NCOLS];
-    for (int i = 0; i < NCOLS; i++) cols[i] = hb_colmap_name(&b->cols, col_names[i]);
+    for (int i = 0; i < NCOLS; i++) cols[i] = hb_colmap_name(&b->cols, bill_inputs[i].name);
     HB_CALL(hb_agree(hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
     ctx->n_rows = hb_table_rows(b->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
@@ -135,7 +137,7 @@ static int bill_map(void *state, int64_t c)
         int64_t row = start + i, m = b->ibuf[COL_MONTH][i];
         for (int k = 0; k < 3; k++)
             HB_CHECK(b->ibuf[k][i] != INT64_MIN, HB_EDATA, ctx->input, "column '%s', row %lld: not an integer",
-                     hb_colmap_name(&b->cols, col_names[k]), (long long)row);
+                     hb_colmap_name(&b->cols, bill_inputs[k].name), (long long)row);
         HB_CHECK(m % 100 >= 1 && m % 100 <= 12 && m / 100 >= 1900 && m / 100 <= 2200, HB_EDATA, ctx->input,
                  "column '%s', row %lld: %lld is not a month yyyymm", hb_colmap_name(&b->cols, "month"),
                  (long long)row, (long long)m);
@@ -441,6 +443,33 @@ static void bill_destroy(void *state)
     free(b);
 }
 
+/* What the kernel reads (its columns in COL_ order: the names setup reads) and writes
+ * (docs/bill.md), listed by `h5batch kernels bill`. */
+static const hb_dataset_desc bill_inputs[NCOLS + 1] = {
+    {"meter", "table", "int", "", NULL, 0, "account (meter) id"},
+    {"district", "table", "int", "", NULL, 0, "district of the account"},
+    {"month", "table", "int", "", "yyyymm", 0, "billing month"},
+    {"consumption", "table", "number", "", NULL, 0, "quantity of the month in unit; NaN rows are skipped"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc bill_outputs[] = {
+    {"/bill/total", NULL, "int64", "bill", "<currency>/100", 0, "cents of the bill (units: the currency / 100)"},
+    {"/bill/meter", NULL, "int64", "bill", NULL, 0, "account, sorted by meter then month"},
+    {"/bill/district", NULL, "int64", "bill", NULL, 0, "district"},
+    {"/bill/month", NULL, "int64", "bill", NULL, 0, "month, yyyymm"},
+    {"/bill/consumption", NULL, "float64", "bill", "<unit>", 0, "billed quantity (consumption_milli / 1000)"},
+    {"/bill/consumption_milli", NULL, "int64", "bill", "<unit>/1000", 0, "billed quantity in thousandths, exact"},
+    {"/bill/tier_<K>", NULL, "int64", "bill", "<currency>/100", 0, "cents of tier K"},
+    {"/bill/fixed_charge", NULL, "int64", "bill", "<currency>/100", 0, "cents"},
+    {"/bill/districts/total", NULL, "int64", "district_month", "<currency>/100", 0, "cents per district and month"},
+    {"/bill/districts/district", NULL, "int64", "district_month", NULL, 0, "district"},
+    {"/bill/districts/month", NULL, "int64", "district_month", NULL, 0, "month, yyyymm"},
+    {"/bill/districts/accounts", NULL, "int64", "district_month", NULL, 0, "bills in the district and month"},
+    {"/bill/districts/consumption", NULL, "float64", "district_month", "<unit>", 0, "billed quantity"},
+    {"/bill/districts/consumption_milli", NULL, "int64", "district_month", "<unit>/1000", 0, "thousandths, exact"},
+    {"/bill/districts/tier_<K>", NULL, "int64", "district_month", "<currency>/100", 0, "cents of tier K"},
+    {"/bill/districts/fixed_charge", NULL, "int64", "district_month", "<currency>/100", 0, "cents"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 const hb_kernel hb_kernel_bill = {
     .name = "bill",
     .summary = "per account and month, the bill of a tiered tariff in exact integer cents; totals per district "
@@ -455,4 +484,6 @@ const hb_kernel hb_kernel_bill = {
     .save = bill_save,
     .load = bill_load,
     .destroy = bill_destroy,
+    .inputs = bill_inputs,
+    .outputs = bill_outputs,
 };

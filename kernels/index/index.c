@@ -418,6 +418,29 @@ extern const hb_generator hb_generator_corpus; /* gen.c */
 extern const hb_command hb_command_query;     /* query.c */
 static const hb_command *const index_commands[] = {&hb_command_query, NULL};
 
+/* What the kernel reads and writes (DESIGN.md 4.3), listed by `h5batch kernels index`;
+ * the output paths are the ones the writer uses (format.h). The document table comes
+ * first: `h5batch export` takes the first output as the group's main dataset. */
+static const hb_dataset_desc index_inputs[] = {
+    {"/corpus/text", NULL, "uint8", "byte", NULL, 0, "UTF-8 of all documents, concatenated"},
+    {"/corpus/offsets", NULL, "int", "doc+1", NULL, 0, "document i is text[offsets[i]:offsets[i+1]]"},
+    {"/corpus/doc_id", NULL, "int", "doc", NULL, 1, "external document ids"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc index_outputs[] = {
+    {HB_INDEX_DOC_LENGTH, NULL, "uint32", "doc", "1", 0, "tokens kept per document"},
+    {HB_INDEX_DOC_ID, NULL, "int64", "doc", NULL, 1, "document id from /corpus/doc_id"},
+    {HB_INDEX_TERMS, NULL, "uint8", "term_byte", "1", 0, "UTF-8 of the terms, concatenated, sorted by bytes"},
+    {HB_INDEX_TERM_OFFSETS, NULL, "uint64", "term+1", "1", 0, "term i is terms[term_offsets[i]:term_offsets[i+1]]"},
+    {HB_INDEX_DF, NULL, "uint32", "term", "1", 0, "documents containing the term"},
+    {HB_INDEX_CF, NULL, "uint64", "term", "1", 0, "occurrences of the term in the corpus"},
+    {HB_INDEX_POSTINGS_OFFSETS, NULL, "uint64", "term+1", "1", 0, "postings of term i: [offsets[i], offsets[i+1])"},
+    {HB_INDEX_POSTINGS_DOC, NULL, "uint32", "posting", "1", 0, "document numbers, ascending within a term"},
+    {HB_INDEX_POSTINGS_TF, NULL, "uint32", "posting", "1", 0, "occurrences of the term in the document"},
+    {HB_INDEX_POSITIONS_OFFSETS, NULL, "uint32", "posting+1", "1", 1, "positions of posting j (positions = true)"},
+    {HB_INDEX_POSITIONS, NULL, "uint32", "position", "1", 1, "token positions in the document (positions = true)"},
+    {HB_INDEX_STOPWORDS, NULL, "uint8", "stopword_byte", "1", 1, "the stop words, one a line (stopwords)"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 const hb_kernel hb_kernel_index = {
     .name = "index",
     .summary = "inverted index of a UTF-8 corpus: sorted terms, postings with tf (and positions), for BM25",
@@ -433,4 +456,6 @@ const hb_kernel hb_kernel_index = {
     .save = index_save,
     .load = index_load,
     .destroy = index_destroy,
+    .inputs = index_inputs,
+    .outputs = index_outputs,
 };

@@ -23,6 +23,7 @@
 #include "core/calendar.h"
 #include "core/hb.h"
 #include "kernels/common/exchange.h"
+#include "kernels/risk/format.h"
 
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_errno.h>
@@ -285,6 +286,45 @@ static void risk_destroy(void *state)
 
 extern const hb_generator hb_generator_market; /* gen.c */
 
+/* What the kernel reads and writes (DESIGN.md 4.2), listed by `h5batch kernels risk`;
+ * the output paths are the ones the writer uses (format.h). */
+static const hb_dataset_desc risk_inputs[] = {
+    {"/market/dates", NULL, "int", "date", "yyyymmdd", 0, "trading dates, strictly ascending"},
+    {"/market/prices", NULL, "number", "date,asset", NULL, 1, "closing prices (this or /market/returns)"},
+    {"/market/returns", NULL, "number", "date,asset", "1", 1, "simple returns (this or /market/prices)"},
+    {"/market/assets", NULL, "string", "asset", NULL, 1, "asset names"},
+    {"/portfolios/exposure", NULL, "number", "portfolio,asset", "currency", 1,
+     "value held per asset (positions = exposure)"},
+    {"/portfolios/names", NULL, "string", "portfolio", NULL, 1, "portfolio names"},
+    {"date", "/transactions", "int", "", "yyyymmdd", 1, "trade date (positions = transactions)"},
+    {"portfolio", "/transactions", "int", "", NULL, 1, "portfolio number, 0 <= p < n_portfolios"},
+    {"asset", "/transactions", "int", "", NULL, 1, "asset number, 0 <= a < assets"},
+    {"quantity", "/transactions", "number", "", NULL, 1, "signed quantity traded"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc risk_outputs[] = {
+    {HB_RISK_VAR_HISTORICAL, NULL, "float64", "portfolio,confidence", "currency", 1, "historical VaR (methods)"},
+    {HB_RISK_VAR_PARAMETRIC, NULL, "float64", "portfolio,confidence", "currency", 1, "parametric (normal) VaR"},
+    {HB_RISK_VAR_MONTECARLO, NULL, "float64", "portfolio,confidence", "currency", 1, "Monte Carlo VaR"},
+    {HB_RISK_ES_HISTORICAL, NULL, "float64", "portfolio,es_confidence", "currency", 1, "historical ES"},
+    {HB_RISK_ES_PARAMETRIC, NULL, "float64", "portfolio,es_confidence", "currency", 1, "parametric (normal) ES"},
+    {HB_RISK_ES_MONTECARLO, NULL, "float64", "portfolio,es_confidence", "currency", 1, "Monte Carlo ES"},
+    {HB_RISK_MEAN_PNL, NULL, "float64", "portfolio", "currency", 0, "mean daily P&L over the window"},
+    {HB_RISK_VOLATILITY, NULL, "float64", "portfolio", "currency", 0, "sample standard deviation of the P&L"},
+    {HB_RISK_EXPOSURE, NULL, "float64", "portfolio,asset", "currency", 0, "value held per asset at as_of"},
+    {HB_RISK_BACKTEST_EXCEPTIONS, NULL, "uint32", "portfolio", "1", 1, "backtest days with loss > VaR"},
+    {HB_RISK_KUPIEC_LR, NULL, "float64", "portfolio", "1", 1, "Kupiec POF likelihood ratio"},
+    {HB_RISK_KUPIEC_PVALUE, NULL, "float64", "portfolio", "1", 1, "its chi-square(1) p-value"},
+    {HB_RISK_CHRISTOFFERSEN_LR, NULL, "float64", "portfolio", "1", 1, "Christoffersen independence ratio"},
+    {HB_RISK_CHRISTOFFERSEN_PVALUE, NULL, "float64", "portfolio", "1", 1, "its p-value"},
+    {HB_RISK_TRAFFIC_LIGHT, NULL, "uint8", "portfolio", "1", 1, "Basel traffic light: 0 green, 1 yellow, 2 red"},
+    {HB_RISK_PNL, NULL, "float64", "portfolio,date", "currency", 1, "daily P&L of the window (write_pnl)"},
+    {HB_RISK_PORTFOLIO, NULL, "uint32", "portfolio", "1", 0, "coordinate: portfolio number"},
+    {HB_RISK_ASSET, NULL, "uint32", "asset", "1", 0, "coordinate: asset number"},
+    {HB_RISK_CONFIDENCE, NULL, "float64", "confidence", "1", 0, "coordinate: VaR levels"},
+    {HB_RISK_ES_CONFIDENCE, NULL, "float64", "es_confidence", "1", 0, "coordinate: ES levels"},
+    {HB_RISK_DATE, NULL, "int32", "date", "yyyymmdd", 1, "coordinate: the window's dates (write_pnl)"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 const hb_kernel hb_kernel_risk = {
     .name = "risk",
     .summary = "historical, parametric and Monte Carlo VaR and ES per portfolio, with Basel backtests",
@@ -300,4 +340,6 @@ const hb_kernel hb_kernel_risk = {
     .save = risk_save,
     .load = risk_load,
     .destroy = risk_destroy,
+    .inputs = risk_inputs,
+    .outputs = risk_outputs,
 };

@@ -13,6 +13,7 @@
 #include "kernels/traffic/internal.h"
 
 #include "core/hb.h"
+#include "kernels/traffic/format.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -506,6 +507,32 @@ static void traffic_destroy(void *state)
 
 extern const hb_generator hb_generator_traffic; /* gen.c */
 
+/* What the kernel reads and writes (DESIGN.md 4.1), listed by `h5batch kernels traffic`;
+ * the output paths are the ones the writer uses (format.h). */
+static const hb_dataset_desc traffic_inputs[] = {
+    {"time", "table", "number", "", "s", 0, "seconds since 1970-01-01 UTC (time_unit: others)"},
+    {"segment", "table", "int", "", NULL, 0, "road segment id, 0 <= id < segments"},
+    {"speed", "table", "number", "", "km/h", 0, "observed speed; rows outside 0 ... max_speed are skipped, counted"},
+    {"/segments/free_flow_speed", NULL, "number", "segment", "km/h", 1, "free-flow speed (else the segment's p85)"},
+    {"/calendar/event_days", NULL, "int", "event_day", "yyyymmdd", 1, "local dates aggregated apart, in events/"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc traffic_outputs[] = {
+    {HB_TRAFFIC_COUNT, NULL, "uint64", "segment,day_of_week,hour", "1", 0, "valid observations on non-event days"},
+    {HB_TRAFFIC_MEAN_SPEED, NULL, "float64", "segment,day_of_week,hour", "km/h", 0, "mean speed; NaN where count is 0"},
+    {HB_TRAFFIC_GROUP "/speed_p<P>", NULL, "float64", "segment,day_of_week,hour", "km/h", 0,
+     "exact percentile P of speed for each P of percentiles; NaN where count is 0"},
+    {HB_TRAFFIC_TRAVEL_TIME_INDEX, NULL, "float64", "segment,day_of_week,hour", "1", 0,
+     "free_flow_speed / mean_speed"},
+    {HB_TRAFFIC_FREE_FLOW_SPEED, NULL, "float64", "segment", "km/h", 0, "from the input, else the segment's p85"},
+    {HB_TRAFFIC_SEGMENT_COUNT, NULL, "uint64", "segment", "1", 0, "valid observations, event days included"},
+    {HB_TRAFFIC_SEGMENT, NULL, "uint32", "segment", "1", 0, "coordinate: segment id"},
+    {HB_TRAFFIC_DAY_OF_WEEK, NULL, "uint32", "day_of_week", "1", 0, "coordinate: ISO day of week, 0 = Monday"},
+    {HB_TRAFFIC_HOUR, NULL, "uint32", "hour", "h", 0, "coordinate: local hour 0-23"},
+    {HB_TRAFFIC_EVENTS_COUNT, NULL, "uint64", "segment,hour", "1", 1, "valid observations on event days"},
+    {HB_TRAFFIC_EVENTS_MEAN_SPEED, NULL, "float64", "segment,hour", "km/h", 1, "mean speed on event days"},
+    {HB_TRAFFIC_EVENTS "/speed_p<P>", NULL, "float64", "segment,hour", "km/h", 1, "percentile P on event days"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 const hb_kernel hb_kernel_traffic = {
     .name = "traffic",
     .summary = "per segment x day of week x hour: count, mean and exact percentiles of speed",
@@ -521,4 +548,6 @@ const hb_kernel hb_kernel_traffic = {
     .save = traffic_save,
     .load = traffic_load,
     .destroy = traffic_destroy,
+    .inputs = traffic_inputs,
+    .outputs = traffic_outputs,
 };

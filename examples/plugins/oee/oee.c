@@ -505,6 +505,34 @@ static void oee_destroy(void *state)
 
 extern const hb_generator oee_bottling; /* bottling.c */
 
+/* What the kernel reads and writes, listed by `h5batch kernels oee` (plugin ABI 2). */
+static const hb_dataset_desc oee_inputs[] = {
+    {"batch", "table", "int", "", NULL, 0, "production batch id"},
+    {"time", "table", "number", "", "s", 0, "interval time, seconds since 1970-01-01 UTC"},
+    {"planned_s", "table", "number", "", "s", 0, "planned production time of the interval"},
+    {"stop_s", "table", "number", "", "s", 0, "time the line stood still"},
+    {"total", "table", "number", "", "bottles", 0, "bottles filled"},
+    {"good", "table", "number", "", "bottles", 0, "bottles that passed inspection"},
+    {"ideal_cycle_s", "table", "number", "", "s", 0, "ideal cycle time of the product"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc oee_outputs[] = {
+    {"/oee/oee", NULL, "float64", "batch", "1", 0, "availability x performance x quality"},
+    {"/oee/availability", NULL, "float64", "batch", "1", 0, "run time / planned production time"},
+    {"/oee/performance", NULL, "float64", "batch", "1", 0, "ideal cycle time x total count / run time"},
+    {"/oee/quality", NULL, "float64", "batch", "1", 0, "good count / total count"},
+    {"/oee/meets_target", NULL, "uint8", "batch", "1", 0, "1 where oee >= oee_target"},
+    {"/oee/planned_time", NULL, "float64", "batch", "s", 0, "planned production time"},
+    {"/oee/stop_time", NULL, "float64", "batch", "s", 0, "time the line stood still"},
+    {"/oee/run_time", NULL, "float64", "batch", "s", 0, "planned time - stop time"},
+    {"/oee/ideal_time", NULL, "float64", "batch", "s", 0, "sum of ideal cycle time x total count"},
+    {"/oee/total_count", NULL, "uint64", "batch", "bottles", 0, "bottles filled"},
+    {"/oee/good_count", NULL, "uint64", "batch", "bottles", 0, "bottles that passed inspection"},
+    {"/oee/intervals", NULL, "uint64", "batch", "1", 0, "valid records of the batch"},
+    {"/oee/start", NULL, "time", "batch", "s", 0, "time of the batch's first record (UTC)"},
+    {"/oee/end", NULL, "time", "batch", "s", 0, "time of the batch's last record (UTC)"},
+    {"/oee/batch", NULL, "int64", "batch", "1", 0, "coordinate: production batch id"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 static const hb_kernel oee_kernel = {
     .name = "oee",
     .summary = "Overall Equipment Effectiveness per production batch (availability, performance, quality)",
@@ -520,6 +548,8 @@ static const hb_kernel oee_kernel = {
     .save = oee_save,
     .load = oee_load,
     .destroy = oee_destroy,
+    .inputs = oee_inputs,
+    .outputs = oee_outputs,
 };
 
 HB_PLUGIN_ABI;
