@@ -3,6 +3,7 @@
 #include "core/hb.h"
 #include "core/opts.h"
 #include "gen.h"
+#include "import.h"
 #include "io/io.h"
 #include "kernels/kernel.h"
 #include "run.h"
@@ -30,6 +31,10 @@ static const command commands[] = {
     {"gen", "NAME -o FILE [--OPTION VALUE]... [--force] [-q|-v]   (h5batch gen NAME --help: its options)", 1,
      hb_gen_main},
     {"status", "RUN_DIR [--json]", 0, hb_status_main},
+    {"import",
+     "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C]\n"
+     "                 [--null STR] [--on-error fail|skip] [--append] [--force] [-q|-v]   (h5batch import --help)",
+     1, hb_import_main},
     {"kernels", "[NAME]", 0, kernels_main},
     {"--help", NULL, 0, help_main},
     {"-h", NULL, 0, help_main},

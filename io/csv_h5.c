@@ -1,0 +1,372 @@
+/* The table `h5batch import` writes: a group of equal-length 1-D columns, chunked,
+ * shuffled and gzip-compressed (level 1) so that h5py and pandas read them fast, with
+ * unlimited length so that --append can extend them. Written by rank 0 alone, into a
+ * temporary file the import commits (docs/import.md). */
+#include "internal.h"
+
+#include "io/csv.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIME_UNITS "seconds since 1970-01-01" /* CF units: xarray decodes the column to datetime64 */
+#define CHUNK_BYTES (1 << 20)
+
+struct hb_tw {
+    hid_t file, group;
+    hid_t *dsets;
+    int ncols;
+    hb_csv_col *cols;
+    uint64_t base; /* rows the columns held before this import */
+    int failed;
+    char path[4096];
+};
+
+/* The file type of a column (to be closed by the caller). */
+static hid_t file_type(const hb_csv_col *c)
+{
+    if (c->type == HB_CT_FLOAT) return H5Tcopy(H5T_IEEE_F64LE);
+    if (c->type != HB_CT_STRING) return H5Tcopy(H5T_STD_I64LE);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0 || H5Tset_size(t, c->width ? c->width : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        if (t >= 0) H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+static hid_t mem_type(const hb_csv_col *c)
+{
+    if (c->type == HB_CT_FLOAT) return H5Tcopy(H5T_NATIVE_DOUBLE);
+    if (c->type != HB_CT_STRING) return H5Tcopy(H5T_NATIVE_INT64);
+    return file_type(c);
+}
+
+static size_t elem_bytes(const hb_csv_col *c)
+{
+    return c->type == HB_CT_STRING ? (c->width ? c->width : 1) : 8;
+}
+
+static int set_str_attr(hid_t obj, const char *name, const char *v, const char *where)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR), a = -1;
+    int rc = 0;
+    if (t < 0 || s < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) rc = -1;
+    if (rc == 0 && H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+    if (rc == 0 && (a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT)) < 0) rc = -1;
+    if (rc == 0 && H5Awrite(a, t, &v) < 0) rc = -1;
+    if (a >= 0) H5Aclose(a);
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
+    return rc ? hb_err_set(HB_EIO, where, "cannot write attribute '%s'", name) : 0;
+}
+
+/* A string attribute of obj, variable or fixed length, into buf ("" when absent). */
+static void get_str_attr(hid_t obj, const char *name, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (H5Aexists(obj, name) <= 0) return;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+        if (H5Tis_variable_str(t) > 0) {
+            char *s = NULL;
+            if (H5Aread(a, t, &s) >= 0 && s) snprintf(buf, len, "%s", s);
+            H5free_memory(s);
+        } else {
+            size_t n = H5Tget_size(t);
+            char *s = calloc(1, n + 1);
+            if (s && H5Aread(a, t, s) >= 0) snprintf(buf, len, "%s", s);
+            free(s);
+        }
+    }
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+}
+
+/* Creates column c of the group with n rows (the attributes included). */
+static hid_t create_column(hb_tw *w, const hb_csv_col *c, const char *name, uint64_t n)
+{
+    hsize_t dims = n, maxd = H5S_UNLIMITED, chunk = CHUNK_BYTES / elem_bytes(c);
+    if (chunk < 1) chunk = 1;
+    hid_t ft = file_type(c), sp = H5Screate_simple(1, &dims, &maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    if (ft >= 0 && sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0 &&
+        (c->type == HB_CT_STRING || H5Pset_shuffle(dcpl) >= 0) && H5Pset_deflate(dcpl, 1) >= 0)
+        d = H5Dcreate2(w->group, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    if (ft >= 0) H5Tclose(ft);
+    if (d < 0) {
+        hb_err_set(HB_EIO, w->path, "cannot create column '%s'", c->name);
+        return -1;
+    }
+    if ((c->type == HB_CT_TIME && set_str_attr(d, "units", TIME_UNITS, w->path)) ||
+        (c->desc[0] && set_str_attr(d, "description", c->desc, w->path))) {
+        H5Dclose(d);
+        return -1;
+    }
+    return d;
+}
+
+/* The column kinds an existing dataset can be appended to. */
+static int column_of(hid_t d, const char *name, hb_csv_col *c, uint64_t *rows, const char *where)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d), p = H5Dget_create_plist(d);
+    int rc = 0;
+    hsize_t dims = 0, maxd = 0;
+    if (t < 0 || s < 0 || p < 0 || H5Sget_simple_extent_ndims(s) != 1 || H5Sget_simple_extent_dims(s, &dims, &maxd) < 0)
+        rc = hb_err_set(HB_EDATA, where, "column '%s' is not a 1-D dataset", name);
+    if (rc == 0 && (H5Pget_layout(p) != H5D_CHUNKED || maxd != H5S_UNLIMITED))
+        rc = hb_err_set(HB_EDATA, where, "column '%s' cannot grow (not chunked with unlimited size); import without --append",
+                        name);
+    H5T_class_t k = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (rc == 0 && k == H5T_INTEGER) {
+        c->type = HB_CT_INT;
+        char u[64];
+        get_str_attr(d, "units", u, sizeof u);
+        if (strncmp(u, "seconds since 1970-01-01", 24) == 0)
+            c->type = HB_CT_TIME;
+    } else if (rc == 0 && k == H5T_FLOAT) {
+        c->type = HB_CT_FLOAT;
+    } else if (rc == 0 && k == H5T_STRING && H5Tis_variable_str(t) <= 0) {
+        c->type = HB_CT_STRING;
+        c->width = H5Tget_size(t);
+    } else if (rc == 0) {
+        rc = hb_err_set(HB_EDATA, where, "column '%s' has a type import cannot append to", name);
+    }
+    if (rc == 0) get_str_attr(d, "description", c->desc, sizeof c->desc);
+    *rows = dims;
+    if (p >= 0) H5Pclose(p);
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+typedef struct walk {
+    hid_t group;
+    hb_csv_col *cols;
+    int n, cap, rc;
+    uint64_t rows;
+    const char *where;
+} walk;
+
+static herr_t walk_one(hid_t g, const char *name, const H5L_info_t *info, void *user)
+{
+    (void)info;
+    walk *wk = user;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET) return 0;
+    if (wk->n == wk->cap) {
+        wk->cap = wk->cap ? 2 * wk->cap : 16;
+        hb_csv_col *c = hb_realloc(wk->cols, (size_t)wk->cap * sizeof *c);
+        if (!c) return wk->rc = HB_EINTERNAL, -1;
+        wk->cols = c;
+    }
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    uint64_t rows = 0;
+    int rc = d < 0 ? hb_err_set(HB_EDATA, wk->where, "cannot open column '%s'", name)
+                   : column_of(d, name, &wk->cols[wk->n], &rows, wk->where);
+    if (d >= 0) H5Dclose(d);
+    if (rc == 0 && wk->n > 0 && rows != wk->rows)
+        rc = hb_err_set(HB_EDATA, wk->where, "column '%s' has %llu rows, the others %llu", name,
+                        (unsigned long long)rows, (unsigned long long)wk->rows);
+    if (rc) return wk->rc = rc, -1;
+    wk->rows = rows;
+    wk->n++;
+    return 0;
+}
+
+int hb_tw_schema(const char *path, const char *table, hb_csv_col **cols, int *ncols, uint64_t *rows,
+                 uint64_t *skipped)
+{
+    *cols = NULL;
+    *ncols = 0;
+    *rows = *skipped = 0;
+    char where[4400];
+    snprintf(where, sizeof where, "%s:%s", path, table);
+    if (H5Fis_hdf5(path) <= 0) return hb_err_set(HB_EDATA, path, "not an HDF5 file; --append needs an h5batch table");
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return hb_err_set(HB_ENOINPUT, path, "cannot open the file to append to");
+    hid_t g = io_path_exists(f, table) ? H5Gopen2(f, table, H5P_DEFAULT) : -1;
+    walk wk = {g, NULL, 0, 0, 0, 0, where};
+    int rc = g < 0 ? hb_err_set(HB_EDATA, where, "no table group to append to") : 0;
+    if (rc == 0) {
+        /* the order the columns were created in, else by name */
+        H5E_BEGIN_TRY
+        {
+            if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, walk_one, &wk) < 0 && wk.rc == 0 && wk.n == 0)
+                H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, walk_one, &wk);
+        }
+        H5E_END_TRY;
+        rc = wk.rc;
+    }
+    if (rc == 0 && wk.n == 0) rc = hb_err_set(HB_EDATA, where, "the table has no columns");
+    if (rc == 0 && H5Aexists(g, "rows_skipped") > 0) {
+        hid_t a = H5Aopen(g, "rows_skipped", H5P_DEFAULT);
+        if (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, skipped) < 0) *skipped = 0;
+        if (a >= 0) H5Aclose(a);
+    }
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    if (rc) {
+        free(wk.cols);
+        return rc;
+    }
+    *cols = wk.cols;
+    *ncols = wk.n;
+    *rows = wk.rows;
+    return 0;
+}
+
+/* Widens string column c (held as d, base rows) to the width the new rows need: a new
+ * dataset takes the old strings, then the name. */
+static int widen(hb_tw *w, int c, const hb_csv_col *old)
+{
+    const hb_csv_col *nc = &w->cols[c];
+    char tmpname[300];
+    snprintf(tmpname, sizeof tmpname, "%s.widen", nc->name);
+    char *buf = hb_calloc(w->base ? w->base : 1, nc->width);
+    if (!buf) return HB_EINTERNAL;
+    hid_t mt = mem_type(nc);
+    int rc = mt < 0 || (w->base && H5Dread(w->dsets[c], mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+                 ? hb_err_set(HB_EIO, w->path, "cannot read column '%s'", old->name)
+                 : 0;
+    hid_t d = rc == 0 ? create_column(w, nc, tmpname, w->base) : -1;
+    if (rc == 0 && d < 0) rc = HB_EIO;
+    if (rc == 0 && w->base && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        rc = hb_err_set(HB_EIO, w->path, "cannot write column '%s'", nc->name);
+    free(buf);
+    if (mt >= 0) H5Tclose(mt);
+    H5Dclose(w->dsets[c]);
+    w->dsets[c] = -1;
+    if (rc == 0 && (H5Ldelete(w->group, nc->name, H5P_DEFAULT) < 0 ||
+                    H5Lmove(w->group, tmpname, w->group, nc->name, H5P_DEFAULT, H5P_DEFAULT) < 0))
+        rc = hb_err_set(HB_EIO, w->path, "cannot replace column '%s'", nc->name);
+    if (rc) {
+        if (d >= 0) H5Dclose(d);
+        return rc;
+    }
+    w->dsets[c] = d;
+    return 0;
+}
+
+int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int ncols, uint64_t rows, int append,
+               hb_tw **wp)
+{
+    *wp = NULL;
+    hb_tw *w = hb_calloc(1, sizeof *w);
+    if (!w) return HB_EINTERNAL;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    w->file = w->group = -1;
+    w->ncols = ncols;
+    w->dsets = hb_malloc((size_t)ncols * sizeof *w->dsets);
+    w->cols = hb_malloc((size_t)ncols * sizeof *w->cols);
+    *wp = w;
+    if (!w->dsets || !w->cols) return w->failed = HB_EINTERNAL;
+    memcpy(w->cols, cols, (size_t)ncols * sizeof *cols);
+    for (int i = 0; i < ncols; i++) w->dsets[i] = -1;
+    int rc = 0;
+    if (append) {
+        w->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        if (w->file < 0) return w->failed = hb_err_set(HB_ECANTCREAT, path, "cannot open the copy of the output");
+        w->group = H5Gopen2(w->file, table, H5P_DEFAULT);
+        if (w->group < 0) return w->failed = hb_err_set(HB_EDATA, path, "no table '%s'", table);
+        for (int i = 0; i < ncols && rc == 0; i++) {
+            uint64_t n = 0;
+            hb_csv_col old;
+            w->dsets[i] = H5Dopen2(w->group, cols[i].name, H5P_DEFAULT);
+            if (w->dsets[i] < 0) rc = hb_err_set(HB_EDATA, path, "no column '%s'", cols[i].name);
+            if (rc == 0) rc = column_of(w->dsets[i], cols[i].name, &old, &n, path);
+            w->base = n;
+            if (rc == 0 && old.type == HB_CT_STRING && cols[i].width > old.width) rc = widen(w, i, &old);
+            if (rc == 0 && old.type == HB_CT_STRING && cols[i].width < old.width) w->cols[i].width = old.width;
+            hsize_t size = w->base + rows;
+            if (rc == 0 && H5Dset_extent(w->dsets[i], &size) < 0)
+                rc = hb_err_set(HB_EIO, path, "cannot extend column '%s'", cols[i].name);
+        }
+        return w->failed = rc;
+    }
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), gcpl = H5Pcreate(H5P_GROUP_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (fcpl < 0 || gcpl < 0 || lcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
+        H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
+        H5Pset_obj_track_times(gcpl, 0) < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0)
+        rc = hb_err_set(HB_EINTERNAL, path, "cannot set up the file properties");
+    if (rc == 0 && (w->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT)) < 0)
+        rc = hb_err_set(HB_ECANTCREAT, path, "cannot create the output file");
+    if (rc == 0 && (w->group = H5Gcreate2(w->file, table, lcpl, gcpl, H5P_DEFAULT)) < 0)
+        rc = hb_err_set(HB_ECANTCREAT, path, "cannot create the table group '%s'", table);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (gcpl >= 0) H5Pclose(gcpl);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    for (int i = 0; i < ncols && rc == 0; i++)
+        if ((w->dsets[i] = create_column(w, &cols[i], cols[i].name, rows)) < 0) rc = HB_EIO;
+    return w->failed = rc;
+}
+
+int hb_tw_write(hb_tw *w, int c, uint64_t off, uint64_t cnt, const void *data)
+{
+    if (w->failed) return w->failed;
+    if (cnt == 0) return 0;
+    hsize_t start = w->base + off, count = cnt;
+    hid_t fs = H5Dget_space(w->dsets[c]), ms = H5Screate_simple(1, &count, NULL), mt = mem_type(&w->cols[c]);
+    int rc = 0;
+    if (fs < 0 || ms < 0 || mt < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
+        H5Dwrite(w->dsets[c], mt, ms, fs, H5P_DEFAULT, data) < 0)
+        rc = hb_err_set(HB_EIO, w->path, "cannot write rows of column '%s'", w->cols[c].name);
+    if (mt >= 0) H5Tclose(mt);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return w->failed = rc;
+}
+
+/* The group an attribute goes to: the table, or /provenance (created once). */
+static hid_t attr_obj(hb_tw *w, const char *obj)
+{
+    if (!obj) return H5Iinc_ref(w->group) < 0 ? -1 : w->group;
+    if (H5Lexists(w->file, obj, H5P_DEFAULT) > 0) return H5Gopen2(w->file, obj, H5P_DEFAULT);
+    return H5Gcreate2(w->file, obj, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+int hb_tw_attr_str(hb_tw *w, const char *obj, const char *name, const char *v)
+{
+    if (w->failed) return w->failed;
+    hid_t g = attr_obj(w, obj);
+    int rc = g < 0 ? hb_err_set(HB_EIO, w->path, "cannot open group for attribute '%s'", name)
+                   : set_str_attr(g, name, v, w->path);
+    if (g >= 0) H5Gclose(g);
+    return w->failed = rc;
+}
+
+int hb_tw_attr_u64(hb_tw *w, const char *obj, const char *name, const uint64_t *v, int n)
+{
+    if (w->failed) return w->failed;
+    hid_t g = attr_obj(w, obj);
+    hsize_t dims = (hsize_t)n;
+    hid_t s = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dims, NULL), a = -1;
+    int rc = g < 0 || s < 0 ? -1 : 0;
+    if (rc == 0 && H5Aexists(g, name) > 0) H5Adelete(g, name);
+    if (rc == 0 && (a = H5Acreate2(g, name, H5T_STD_U64LE, s, H5P_DEFAULT, H5P_DEFAULT)) < 0) rc = -1;
+    if (rc == 0 && H5Awrite(a, H5T_NATIVE_UINT64, v) < 0) rc = -1;
+    if (a >= 0) H5Aclose(a);
+    if (s >= 0) H5Sclose(s);
+    if (g >= 0) H5Gclose(g);
+    return w->failed = rc ? hb_err_set(HB_EIO, w->path, "cannot write attribute '%s'", name) : 0;
+}
+
+int hb_tw_close(hb_tw *w)
+{
+    if (!w) return 0;
+    int rc = w->failed;
+    for (int i = 0; w->dsets && i < w->ncols; i++)
+        if (w->dsets[i] >= 0) H5Dclose(w->dsets[i]);
+    if (w->group >= 0) H5Gclose(w->group);
+    if (w->file >= 0 && H5Fclose(w->file) < 0 && rc == 0) rc = hb_err_set(HB_EIO, w->path, "closing the file failed");
+    free(w->dsets);
+    free(w->cols);
+    free(w);
+    return rc;
+}
