@@ -506,7 +506,7 @@ static int scan(imp *m, source *s, int fi, int pass)
             char where[4200];
             snprintf(where, sizeof where, "%s:%lld", s->path, (long long)at);
             return hb_err_set(HB_EDATA, where, "%s%s", why,
-                              m->skip ? "" : " (--on-error skip skips such records)");
+                              m->skip || bad == HB_CSV_UNTERMINATED ? "" : " (--on-error skip skips such records)");
         }
         if (pass == 2) {
             m->skipped++;
@@ -841,7 +841,7 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
             for (int c = 0; same && c < n; c++, a += strlen(a) + 1, b += strlen(b) + 1) same = !strcmp(a, b);
             free(names);
             if (!same)
-                rc = hb_err_set(HB_EDATA, src[i].path, "line 1: the header differs from that of %s", src[0].path);
+                rc = hb_err_set(HB_EDATA, src[i].path, "the header (line 1) differs from that of %s", src[0].path);
             rc = hb_agree(rc);
         }
         if (rc == 0) split(&src[i], data0, hl, i);
