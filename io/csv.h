@@ -52,6 +52,8 @@ void hb_csv_unescape(const hb_csv_field *f, char *dst);
 /* Value parsers: 0 when the whole field is one, -1 otherwise. */
 int hb_csv_int(const char *p, size_t n, int64_t *v);
 int hb_csv_float(const char *p, size_t n, double *v);
+/* 0 when hb_csv_float would read the field (the syntax alone, without converting). */
+int hb_csv_float_syntax(const char *p, size_t n);
 
 /* A time read from text: civil seconds (as if UTC) and whether an offset was given (then
  * utc is the instant). */
@@ -103,7 +105,8 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
 /* Writes rows [off, off+cnt) of the new rows of column c (int64, double, int64 seconds,
  * or cnt x width bytes for strings). */
 int hb_tw_write(hb_tw *w, int c, uint64_t off, uint64_t cnt, const void *data);
-/* Attributes: of the table group (obj NULL), or of /provenance (obj "/provenance"). */
+/* Attributes: of the table group (obj NULL), or of /provenance (obj "/provenance"); an
+ * integer attribute with n == 1 is a scalar, with n < 0 an array of -n values. */
 int hb_tw_attr_str(hb_tw *w, const char *obj, const char *name, const char *v);
 int hb_tw_attr_u64(hb_tw *w, const char *obj, const char *name, const uint64_t *v, int n);
 /* Closes the file; the first failure of any call, else the close's. Safe on NULL. */

@@ -7,6 +7,7 @@
 #include "io/csv.h"
 
 #include <hdf5.h>
+#include <hdf5_hl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #define CHUNK_BYTES (1 << 20)
 
 struct hb_tw {
-    hid_t file, group;
+    hid_t file, group, scale; /* scale: the row dimension of the columns, for xarray (-1 when none) */
     hid_t *dsets;
     int ncols;
     hb_csv_col *cols;
@@ -86,6 +87,47 @@ static void get_str_attr(hid_t obj, const char *name, char *buf, size_t len)
     if (a >= 0) H5Aclose(a);
 }
 
+/* The netCDF-4 mark of a dimension that has no coordinate variable (h5netcdf and
+ * netCDF-C then show the columns with a named dimension instead of phony_dim_0). */
+#define NC_DIM_ONLY "This is a netCDF dimension but not a netCDF variable."
+
+/* Creates the dimension scale `row` (`rows` when the table itself is /row) beside the
+ * table group: no data is stored for it. */
+static int create_scale(hb_tw *w, const char *table, uint64_t n)
+{
+    char parent[512], name[16];
+    snprintf(parent, sizeof parent, "%s", table);
+    char *slash = strrchr(parent, '/');
+    snprintf(name, sizeof name, "%s", strcmp(slash + 1, "row") ? "row" : "rows");
+    if (slash == parent) slash[1] = '\0';
+    else *slash = '\0';
+    hsize_t dims = n, maxd = H5S_UNLIMITED, chunk = CHUNK_BYTES / 4;
+    hid_t g = H5Gopen2(w->file, parent, H5P_DEFAULT), sp = H5Screate_simple(1, &dims, &maxd),
+          dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    int rc = g < 0 || sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0;
+    if (!rc) rc = (w->scale = H5Dcreate2(g, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0;
+    if (!rc) rc = H5DSset_scale(w->scale, NC_DIM_ONLY) < 0;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    if (g >= 0) H5Gclose(g);
+    return rc ? hb_err_set(HB_EIO, w->path, "cannot create the row dimension of the table") : 0;
+}
+
+/* The scale of an existing table (for --append), -1 when it has none. */
+static hid_t open_scale(hb_tw *w)
+{
+    hid_t s = -1;
+    if (w->ncols == 0 || H5Aexists(w->dsets[0], "DIMENSION_LIST") <= 0) return -1;
+    hid_t a = H5Aopen(w->dsets[0], "DIMENSION_LIST", H5P_DEFAULT), t = H5Tvlen_create(H5T_STD_REF_OBJ);
+    hvl_t vl = {0, NULL};
+    if (a >= 0 && t >= 0 && H5Aread(a, t, &vl) >= 0 && vl.len > 0)
+        s = H5Rdereference2(w->dsets[0], H5P_DEFAULT, H5R_OBJECT, vl.p);
+    if (vl.p) free(vl.p);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    return s;
+}
+
 /* Creates column c of the group with n rows (the attributes included). */
 static hid_t create_column(hb_tw *w, const hb_csv_col *c, const char *name, uint64_t n)
 {
@@ -100,6 +142,11 @@ static hid_t create_column(hb_tw *w, const hb_csv_col *c, const char *name, uint
     if (ft >= 0) H5Tclose(ft);
     if (d < 0) {
         hb_err_set(HB_EIO, w->path, "cannot create column '%s'", c->name);
+        return -1;
+    }
+    if (w->scale >= 0 && H5DSattach_scale(d, w->scale, 0) < 0) {
+        hb_err_set(HB_EIO, w->path, "cannot attach the row dimension to column '%s'", c->name);
+        H5Dclose(d);
         return -1;
     }
     if ((c->type == HB_CT_TIME && set_str_attr(d, "units", TIME_UNITS, w->path)) ||
@@ -241,6 +288,9 @@ static int widen(hb_tw *w, int c, const hb_csv_col *old)
         rc = hb_err_set(HB_EIO, w->path, "cannot write column '%s'", nc->name);
     free(buf);
     if (mt >= 0) H5Tclose(mt);
+    if (rc == 0 && w->scale >= 0 && H5DSis_attached(w->dsets[c], w->scale, 0) > 0 &&
+        H5DSdetach_scale(w->dsets[c], w->scale, 0) < 0)
+        rc = hb_err_set(HB_EIO, w->path, "cannot detach the row dimension of column '%s'", old->name);
     H5Dclose(w->dsets[c]);
     w->dsets[c] = -1;
     if (rc == 0 && (H5Ldelete(w->group, nc->name, H5P_DEFAULT) < 0 ||
@@ -261,7 +311,7 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
     hb_tw *w = hb_calloc(1, sizeof *w);
     if (!w) return HB_EINTERNAL;
     snprintf(w->path, sizeof w->path, "%s", path);
-    w->file = w->group = -1;
+    w->file = w->group = w->scale = -1;
     w->ncols = ncols;
     w->dsets = hb_malloc((size_t)ncols * sizeof *w->dsets);
     w->cols = hb_malloc((size_t)ncols * sizeof *w->cols);
@@ -280,6 +330,7 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
             hb_csv_col old;
             w->dsets[i] = H5Dopen2(w->group, cols[i].name, H5P_DEFAULT);
             if (w->dsets[i] < 0) rc = hb_err_set(HB_EDATA, path, "no column '%s'", cols[i].name);
+            if (rc == 0 && i == 0) w->scale = open_scale(w);
             if (rc == 0) rc = column_of(w->dsets[i], cols[i].name, &old, &n, path);
             w->base = n;
             if (rc == 0 && old.type == HB_CT_STRING && cols[i].width > old.width) rc = widen(w, i, &old);
@@ -288,6 +339,9 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
             if (rc == 0 && H5Dset_extent(w->dsets[i], &size) < 0)
                 rc = hb_err_set(HB_EIO, path, "cannot extend column '%s'", cols[i].name);
         }
+        hsize_t size = w->base + rows;
+        if (rc == 0 && w->scale >= 0 && H5Dset_extent(w->scale, &size) < 0)
+            rc = hb_err_set(HB_EIO, path, "cannot extend the row dimension");
         return w->failed = rc;
     }
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), gcpl = H5Pcreate(H5P_GROUP_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -302,6 +356,7 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
     if (fcpl >= 0) H5Pclose(fcpl);
     if (gcpl >= 0) H5Pclose(gcpl);
     if (lcpl >= 0) H5Pclose(lcpl);
+    if (rc == 0) rc = create_scale(w, table, rows);
     for (int i = 0; i < ncols && rc == 0; i++)
         if ((w->dsets[i] = create_column(w, &cols[i], cols[i].name, rows)) < 0) rc = HB_EIO;
     return w->failed = rc;
@@ -343,10 +398,12 @@ int hb_tw_attr_str(hb_tw *w, const char *obj, const char *name, const char *v)
 
 int hb_tw_attr_u64(hb_tw *w, const char *obj, const char *name, const uint64_t *v, int n)
 {
+    int array = n < 0; /* -n values as a 1-D array even when there is one */
+    if (array) n = -n;
     if (w->failed) return w->failed;
     hid_t g = attr_obj(w, obj);
     hsize_t dims = (hsize_t)n;
-    hid_t s = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dims, NULL), a = -1;
+    hid_t s = n == 1 && !array ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dims, NULL), a = -1;
     int rc = g < 0 || s < 0 ? -1 : 0;
     if (rc == 0 && H5Aexists(g, name) > 0) H5Adelete(g, name);
     if (rc == 0 && (a = H5Acreate2(g, name, H5T_STD_U64LE, s, H5P_DEFAULT, H5P_DEFAULT)) < 0) rc = -1;
@@ -364,6 +421,7 @@ int hb_tw_close(hb_tw *w)
     for (int i = 0; w->dsets && i < w->ncols; i++)
         if (w->dsets[i] >= 0) H5Dclose(w->dsets[i]);
     if (w->group >= 0) H5Gclose(w->group);
+    if (w->scale >= 0) H5Dclose(w->scale);
     if (w->file >= 0 && H5Fclose(w->file) < 0 && rc == 0) rc = hb_err_set(HB_EIO, w->path, "closing the file failed");
     free(w->dsets);
     free(w->cols);
