@@ -53,8 +53,8 @@ for n in $RANKS; do
     read -r wall rss inner wmin wmax < <(printf '%s\n' "${runs[@]}" | sort -n |
         awk '{ w[NR] = $1; l[NR] = $0 } END { m = int((NR + 1) / 2); print l[m], w[1], w[NR] }')
     emit kernel=import tool=h5batch config="$n rank$([ "$n" = 1 ] || echo s)" cores="$n" wall_s="$wall" \
-        inner_s="$inner" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" work="$rows" unit=rows rss_mb="$rss" \
-        rss_per=rank bytes="$bytes" mb_s="$(awk -v s="$wall" -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 / s }')"
+        inner_s="$inner" wall_min="$wmin" wall_max="$wmax" repeat="$REPEAT" work="$bytes" unit=bytes rss_mb="$rss" \
+        rss_per=rank rows="$rows" mb_s="$(awk -v s="$wall" -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 / s }')"
     echo "   h5batch $n rank(s): ${wall}s (import ${inner}s), $(awk -v s="$wall" -v b="$bytes" 'BEGIN { printf "%.0f", b / 1e6 / s }') MB/s, ${rss} MB per rank" >&2
 done
 cp "$data/import-out.h5" "$data/import-answer.h5"
@@ -66,8 +66,8 @@ for peer in duckdb pyarrow pandas; do
     [ "$peer" = pandas ] && threads=1
     read -r st rss json < <(peer_run "$data/import-$peer.log" "$BENCH_PYTHON" bench/peers_import.py run "$peer" \
         "$in" "$data/import-answer.h5" --threads "$threads")
-    record_peer import "$peer" "$threads thread$([ "$threads" = 1 ] || echo s)" "$rows" rows "$st" "$rss" "$json" \
-        cores="$threads" bytes="$bytes"
+    record_peer import "$peer" "$threads thread$([ "$threads" = 1 ] || echo s)" "$bytes" bytes "$st" "$rss" "$json" \
+        cores="$threads" rows="$rows"
     case $st in differs | failed) status=1 ;; esac
 done
 exit $status
