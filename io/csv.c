@@ -199,8 +199,9 @@ static int float_syntax(const char *p, size_t n)
     size_t i = 0;
     if (n && (p[0] == '-' || p[0] == '+')) i++;
     size_t r = n - i;
-    if ((r == 3 && (!strncasecmp(p + i, "inf", 3) || !strncasecmp(p + i, "nan", 3))) ||
-        (r == 8 && !strncasecmp(p + i, "infinity", 8)))
+    char c0 = i < n ? (char)(p[i] | 0x20) : 0;
+    if ((c0 == 'i' || c0 == 'n') && ((r == 3 && (!strncasecmp(p + i, "inf", 3) || !strncasecmp(p + i, "nan", 3))) ||
+        (r == 8 && !strncasecmp(p + i, "infinity", 8))))
         return 0;
     size_t d = 0;
     while (i < n && p[i] >= '0' && p[i] <= '9') i++, d++;
@@ -264,13 +265,10 @@ static int digits(const char *p, size_t n, size_t *i, int max, int exact, int *v
 /* Civil date and time to seconds; -1 when not a real date or time. */
 static int civil(int64_t y, int mo, int d, int h, int mi, int s, int64_t *out)
 {
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59 || y < 1 || y > 9999) return -1;
-    int64_t days = hb_days_from_civil(y, mo, d);
-    int64_t yy;
-    int mm, dd;
-    hb_civil_from_days(days, &yy, &mm, &dd);
-    if (yy != y || mm != mo || dd != d) return -1;
-    *out = days * 86400 + h * 3600 + mi * 60 + s;
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 59 || y < 1 || y > 9999) return -1;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return -1;
+    *out = hb_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
     return 0;
 }
 

@@ -99,10 +99,12 @@ int hb_tw_schema(const char *path, const char *table, hb_csv_col **cols, int *nc
                  uint64_t *skipped);
 /* Creates path (a new file) with the table group and its columns sized rows; with
  * append, path is a copy of the existing file whose columns grow by rows (strings widen
- * to cols[i].width when that is more). Columns are chunked, shuffled and gzip-compressed. */
+ * to cols[i].width when that is more). Columns are chunked, shuffled and gzip-compressed;
+ * a new table's chunks are compressed by threads (OpenMP) and written whole. */
 int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int ncols, uint64_t rows, int append,
-               hb_tw **w);
-/* Writes rows [off, off+cnt) of the new rows of column c (int64, double, int64 seconds,
+               int threads, hb_tw **w);
+/* Writes rows [off, off+cnt) of the new rows of column c (for a new table, each column's
+ * rows in order) (int64, double, int64 seconds,
  * or cnt x width bytes for strings). */
 int hb_tw_write(hb_tw *w, int c, uint64_t off, uint64_t cnt, const void *data);
 /* Attributes: of the table group (obj NULL), or of /provenance (obj "/provenance"); an

@@ -8,9 +8,11 @@
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define TIME_UNITS "seconds since 1970-01-01" /* CF units: xarray decodes the column to datetime64 */
 #define CHUNK_BYTES (1 << 20)
@@ -22,6 +24,13 @@ struct hb_tw {
     hb_csv_col *cols;
     uint64_t base; /* rows the columns held before this import */
     int failed;
+    /* a new table's chunks are filtered here, by threads, and written whole (direct) */
+    int direct, threads;
+    uint64_t *next;   /* per column: the next row expected */
+    char **stage;     /* per column: the rows of its current, unfinished chunk */
+    size_t *staged;   /* per column: rows in stage */
+    char **zbuf, **sbuf; /* per chunk of a batch: its compressed bytes; per thread: shuffled bytes */
+    size_t *zlen, zcap;
     char path[4096];
 };
 
@@ -49,6 +58,12 @@ static hid_t mem_type(const hb_csv_col *c)
 static size_t elem_bytes(const hb_csv_col *c)
 {
     return c->type == HB_CT_STRING ? (c->width ? c->width : 1) : 8;
+}
+
+static uint64_t chunk_rows(const hb_csv_col *c)
+{
+    size_t r = CHUNK_BYTES / elem_bytes(c);
+    return r ? r : 1;
 }
 
 static int set_str_attr(hid_t obj, const char *name, const char *v, const char *where)
@@ -131,8 +146,7 @@ static hid_t open_scale(hb_tw *w)
 /* Creates column c of the group with n rows (the attributes included). */
 static hid_t create_column(hb_tw *w, const hb_csv_col *c, const char *name, uint64_t n)
 {
-    hsize_t dims = n, maxd = H5S_UNLIMITED, chunk = CHUNK_BYTES / elem_bytes(c);
-    if (chunk < 1) chunk = 1;
+    hsize_t dims = n, maxd = H5S_UNLIMITED, chunk = chunk_rows(c);
     hid_t ft = file_type(c), sp = H5Screate_simple(1, &dims, &maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
     if (ft >= 0 && sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0 &&
         (c->type == HB_CT_STRING || H5Pset_shuffle(dcpl) >= 0) && H5Pset_deflate(dcpl, 1) >= 0)
@@ -305,7 +319,7 @@ static int widen(hb_tw *w, int c, const hb_csv_col *old)
 }
 
 int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int ncols, uint64_t rows, int append,
-               hb_tw **wp)
+               int threads, hb_tw **wp)
 {
     *wp = NULL;
     hb_tw *w = hb_calloc(1, sizeof *w);
@@ -359,13 +373,97 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
     if (rc == 0) rc = create_scale(w, table, rows);
     for (int i = 0; i < ncols && rc == 0; i++)
         if ((w->dsets[i] = create_column(w, &cols[i], cols[i].name, rows)) < 0) rc = HB_EIO;
+    if (rc == 0) {
+        w->direct = 1;
+        w->threads = threads > 0 ? threads : 1;
+        w->zcap = compressBound(CHUNK_BYTES) + 64;
+        size_t nb = (size_t)(4 * w->threads);
+        w->next = hb_calloc((size_t)ncols, sizeof *w->next);
+        w->staged = hb_calloc((size_t)ncols, sizeof *w->staged);
+        w->stage = hb_calloc((size_t)ncols, sizeof *w->stage);
+        w->zbuf = hb_calloc(nb, sizeof *w->zbuf);
+        w->zlen = hb_calloc(nb, sizeof *w->zlen);
+        w->sbuf = hb_calloc((size_t)w->threads, sizeof *w->sbuf);
+        rc = w->next && w->staged && w->stage && w->zbuf && w->zlen && w->sbuf ? 0 : HB_EINTERNAL;
+        for (size_t i = 0; rc == 0 && i < nb; i++)
+            if (!(w->zbuf[i] = hb_malloc(w->zcap))) rc = HB_EINTERNAL;
+        for (int i = 0; rc == 0 && i < w->threads; i++)
+            if (!(w->sbuf[i] = hb_malloc(CHUNK_BYTES + 64))) rc = HB_EINTERNAL;
+    }
     return w->failed = rc;
+}
+
+/* Shuffles (as HDF5's shuffle filter: byte j of every element together) and deflates one
+ * chunk of n bytes into out; what HDF5's filter pipeline would store. */
+static int filter_chunk(const char *src, size_t n, size_t elem, int shuffle, char *tmp, char *out, size_t cap,
+                        size_t *len)
+{
+    if (shuffle && elem > 1) {
+        size_t ne = n / elem;
+        for (size_t j = 0; j < elem; j++)
+            for (size_t i = 0; i < ne; i++) tmp[j * ne + i] = src[i * elem + j];
+        src = tmp;
+    }
+    uLongf l = (uLongf)cap;
+    if (compress2((Bytef *)out, &l, (const Bytef *)src, (uLong)n, 1) != Z_OK) return -1;
+    *len = l;
+    return 0;
+}
+
+/* Filters nchunks whole chunks of column c (from src, the first at row first) on the
+ * threads and writes them in order. */
+static int write_chunks(hb_tw *w, int c, uint64_t first, const char *src, size_t nchunks)
+{
+    const hb_csv_col *col = &w->cols[c];
+    const size_t eb = elem_bytes(col), cr = chunk_rows(col), cb = cr * eb, nb = (size_t)(4 * w->threads);
+    const int shuffle = col->type != HB_CT_STRING;
+    for (size_t b0 = 0; b0 < nchunks; b0 += nb) {
+        size_t nbatch = nchunks - b0 < nb ? nchunks - b0 : nb;
+        int bad = 0;
+#pragma omp parallel for num_threads(w->threads) schedule(dynamic) reduction(| : bad)
+        for (size_t k = 0; k < nbatch; k++)
+            bad |= filter_chunk(src + (b0 + k) * cb, cb, eb, shuffle, w->sbuf[omp_get_thread_num()], w->zbuf[k],
+                                w->zcap, &w->zlen[k]) != 0;
+        if (bad) return hb_err_set(HB_EINTERNAL, w->path, "compressing column '%s' failed", col->name);
+        for (size_t k = 0; k < nbatch; k++) {
+            hsize_t at = w->base + first + (b0 + k) * cr;
+            if (H5Dwrite_chunk(w->dsets[c], H5P_DEFAULT, 0, &at, w->zlen[k], w->zbuf[k]) < 0)
+                return hb_err_set(HB_EIO, w->path, "cannot write rows of column '%s'", col->name);
+        }
+    }
+    return 0;
+}
+
+/* Direct writes of a new table: rows arrive in order; whole chunks go out filtered, the
+ * rest waits in the column's stage for the next rows (or hb_tw_close). */
+static int write_direct(hb_tw *w, int c, uint64_t off, uint64_t cnt, const char *p)
+{
+    const hb_csv_col *col = &w->cols[c];
+    const size_t eb = elem_bytes(col), cr = chunk_rows(col);
+    if (off != w->next[c]) return hb_err_set(HB_EINTERNAL, w->path, "column '%s': rows out of order", col->name);
+    w->next[c] = off + cnt;
+    if (!w->stage[c] && !(w->stage[c] = hb_calloc(cr, eb))) return HB_EINTERNAL;
+    if (w->staged[c]) {
+        size_t k = cr - w->staged[c] < cnt ? cr - w->staged[c] : (size_t)cnt;
+        memcpy(w->stage[c] + w->staged[c] * eb, p, k * eb);
+        w->staged[c] += k, p += k * eb, cnt -= k, off += k;
+        if (w->staged[c] < cr) return 0;
+        HB_CALL(write_chunks(w, c, off - cr, w->stage[c], 1));
+        w->staged[c] = 0;
+    }
+    size_t whole = (size_t)(cnt / cr);
+    if (whole) HB_CALL(write_chunks(w, c, off, p, whole));
+    p += whole * cr * eb, cnt -= whole * cr;
+    memcpy(w->stage[c], p, (size_t)cnt * eb);
+    w->staged[c] = (size_t)cnt;
+    return 0;
 }
 
 int hb_tw_write(hb_tw *w, int c, uint64_t off, uint64_t cnt, const void *data)
 {
     if (w->failed) return w->failed;
     if (cnt == 0) return 0;
+    if (w->direct) return w->failed = write_direct(w, c, off, cnt, data);
     hsize_t start = w->base + off, count = cnt;
     hid_t fs = H5Dget_space(w->dsets[c]), ms = H5Screate_simple(1, &count, NULL), mt = mem_type(&w->cols[c]);
     int rc = 0;
@@ -418,6 +516,18 @@ int hb_tw_close(hb_tw *w)
 {
     if (!w) return 0;
     int rc = w->failed;
+    for (int c = 0; rc == 0 && w->direct && c < w->ncols; c++)
+        if (w->staged[c]) { /* the last, partial chunk: its unused rows zero */
+            const size_t eb = elem_bytes(&w->cols[c]), cr = chunk_rows(&w->cols[c]);
+            memset(w->stage[c] + w->staged[c] * eb, 0, (cr - w->staged[c]) * eb);
+            rc = write_chunks(w, c, w->next[c] - w->staged[c], w->stage[c], 1);
+        }
+    if (w->direct) {
+        for (int c = 0; w->stage && c < w->ncols; c++) free(w->stage[c]);
+        for (int i = 0; w->zbuf && i < 4 * w->threads; i++) free(w->zbuf[i]);
+        for (int i = 0; w->sbuf && i < w->threads; i++) free(w->sbuf[i]);
+    }
+    free(w->next), free(w->staged), free(w->stage), free(w->zbuf), free(w->zlen), free(w->sbuf);
     for (int i = 0; w->dsets && i < w->ncols; i++)
         if (w->dsets[i] >= 0) H5Dclose(w->dsets[i]);
     if (w->group >= 0) H5Gclose(w->group);

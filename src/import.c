@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -609,7 +610,14 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
 {
     int rc = 0;
     *wp = NULL;
-    if (hb_rank == 0) rc = hb_tw_open(tmp, table, m->cols, m->ncols, total, append, wp);
+    /* the ranks of rank 0's node wait while it writes: their cores compress its chunks */
+    MPI_Comm node;
+    int local = 1;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &local);
+    MPI_Comm_free(&node);
+    int threads = omp_get_max_threads() > local ? omp_get_max_threads() : local;
+    if (hb_rank == 0) rc = hb_tw_open(tmp, table, m->cols, m->ncols, total, append, threads, wp);
     rc = hb_agree(rc);
     if (rc) return rc;
     const size_t piece = (size_t)1 << 28; /* bytes per message */

@@ -44,6 +44,14 @@ suite_import_reference() {
             bash -c "imp_ranks '$bin' $p-skip '1 2' imp-skip.csv --on-error skip 2>$p-skip.err &&
                      [ \$(grep -c 'skipped 4 malformed records.*imp-skip.csv:3: the record has 2 fields' $p-skip.err) = 2 ]"
         refs="$refs -- fmt $p-fmt-1.h5 imp-fmt.csv -- skip $p-skip-1.h5 imp-skip.csv"
+        check "import ($tag): 300k rows over 3 chunks of 131,072, split between 1 and 3 ranks: the rows in order" bash -c "
+            { echo n,half; seq 0 299999 | awk '{ printf \"%d,%.1f\\n\", \$1, \$1 / 2 }'; } >$p-long.csv &&
+            imp_ranks '$bin' $p-long '1 3' $p-long.csv && $PY -c \"
+import h5py, numpy as np
+t = h5py.File('$p-long-3.h5')['table']
+assert np.array_equal(t['n'][:], np.arange(300000)) and np.array_equal(t['half'][:], np.arange(300000) / 2)
+assert t['n'].chunks == (131072,)
+\""
     fi
     check "import ($tag): every value, type and time (DST gaps forward, repeats first) equals pandas read_csv" \
         $PY "$ROOT/tests/import/import_ref.py" $refs
