@@ -959,7 +959,8 @@ int hb_import_main(int argc, char **argv)
     for (int i = 0; rc == 0 && i < a.npos; i++)
         if (a.pos[i][0] == '-' && a.pos[i][1])
             rc = hb_err_set(HB_EUSAGE, "import", "unknown option '%s' (h5batch import --help)", a.pos[i]);
-    if (rc == 0 && a.npos == 0) rc = hb_err_set(HB_EUSAGE, "import", "usage: h5batch import %s", USAGE);
+    if (rc == 0 && a.npos == 0)
+        rc = hb_err_set(HB_EUSAGE, "import", "no CSV file given (h5batch import FILE.csv... -o OUT.h5; --help lists the options)");
     if (rc == 0 && !out) rc = hb_err_set(HB_EUSAGE, "import", "-o OUT.h5 is required");
     if (rc == 0) {
         if (!strcmp(delim, "\\t") || !strcmp(delim, "tab")) m.delim = '\t';
