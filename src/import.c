@@ -622,7 +622,8 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
     if (rc) return rc;
     const size_t piece = (size_t)1 << 28; /* bytes per message */
     char *buf = NULL;
-    size_t bufcap = 0;
+    size_t bufcap = 0, nreq = 0, capreq = 0;
+    MPI_Request *req = NULL;
     for (int c = 0; c < m->ncols; c++) {
         size_t eb = m->cols[c].type == HB_CT_STRING ? m->cols[c].width : 8;
         uint64_t off = 0;
@@ -645,7 +646,10 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
                     for (size_t o = 0; o < bytes; o += piece) {
                         int k = (int)(bytes - o < piece ? bytes - o : piece);
                         if (hb_rank == 0) MPI_Recv(p + o, k, MPI_BYTE, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                        else MPI_Send(p + o, k, MPI_BYTE, 0, 7, MPI_COMM_WORLD);
+                        else {
+                            if (nreq == capreq && hb_grow((void **)&req, &capreq, nreq + 1, sizeof *req)) abort();
+                            MPI_Isend(p + o, k, MPI_BYTE, 0, 7, MPI_COMM_WORLD, &req[nreq++]);
+                        }
                     }
                     if (hb_rank == 0) rc = hb_tw_write(*wp, c, off, n, buf);
                 }
@@ -655,6 +659,13 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
         }
     }
     free(buf);
+    /* the other ranks wait for rank 0 to take their rows: asleep, so that its compression
+     * threads have the cores (a blocking wait would spin on one) */
+    for (int done = nreq == 0; !done;) {
+        MPI_Testall((int)nreq, req, &done, MPI_STATUSES_IGNORE);
+        if (!done) usleep(500);
+    }
+    free(req);
     return hb_agree(rc);
 }
 
