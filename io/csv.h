@@ -107,6 +107,15 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
  * rows in order) (int64, double, int64 seconds,
  * or cnt x width bytes for strings). */
 int hb_tw_write(hb_tw *w, int c, uint64_t off, uint64_t cnt, const void *data);
+/* The rows of one chunk of column c. */
+uint64_t hb_tw_chunk_rows(const hb_csv_col *c);
+/* Not collective, no HDF5: filters (shuffle, deflate) nchunks whole chunks of column c
+ * from src on threads, as the table's datasets store them: *out (malloc'd) holds them one
+ * after the other, sizes[k] the bytes of chunk k. What any rank can do for rank 0. */
+int hb_tw_compress(const hb_csv_col *c, const char *src, size_t nchunks, int threads, char **out, uint64_t *sizes);
+/* Writes nchunks chunks filtered by hb_tw_compress as rows [off, ...) of a new table's
+ * column c; off is the next row the column expects and a chunk boundary. */
+int hb_tw_write_chunks(hb_tw *w, int c, uint64_t off, size_t nchunks, const char *z, const uint64_t *sizes);
 /* Attributes: of the table group (obj NULL), or of /provenance (obj "/provenance"); an
  * integer attribute with n == 1 is a scalar, with n < 0 an array of -n values. */
 int hb_tw_attr_str(hb_tw *w, const char *obj, const char *name, const char *v);

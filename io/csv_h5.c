@@ -434,6 +434,53 @@ static int write_chunks(hb_tw *w, int c, uint64_t first, const char *src, size_t
     return 0;
 }
 
+uint64_t hb_tw_chunk_rows(const hb_csv_col *c) { return chunk_rows(c); }
+
+int hb_tw_compress(const hb_csv_col *c, const char *src, size_t nchunks, int threads, char **out, uint64_t *sizes)
+{
+    *out = NULL;
+    if (nchunks == 0) return 0;
+    const size_t eb = elem_bytes(c), cb = chunk_rows(c) * eb, cap = compressBound(cb) + 64;
+    const int shuffle = c->type != HB_CT_STRING;
+    char *z = hb_malloc(nchunks * cap), **tmp = hb_calloc((size_t)threads, sizeof *tmp);
+    int bad = !z || !tmp;
+    for (int t = 0; !bad && t < threads; t++) bad = !(tmp[t] = hb_malloc(cb));
+    if (!bad) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(| : bad)
+        for (size_t k = 0; k < nchunks; k++) {
+            size_t len = 0;
+            bad |= filter_chunk(src + k * cb, cb, eb, shuffle, tmp[omp_get_thread_num()], z + k * cap, cap, &len) != 0;
+            sizes[k] = len;
+        }
+    }
+    for (int t = 0; tmp && t < threads; t++) free(tmp[t]);
+    free(tmp);
+    if (bad) {
+        free(z);
+        return hb_err_set(HB_EINTERNAL, "import", "compressing column '%s' failed", c->name);
+    }
+    size_t o = 0; /* the chunks one after the other */
+    for (size_t k = 0; k < nchunks; o += sizes[k], k++) memmove(z + o, z + k * cap, sizes[k]);
+    *out = z;
+    return 0;
+}
+
+int hb_tw_write_chunks(hb_tw *w, int c, uint64_t off, size_t nchunks, const char *z, const uint64_t *sizes)
+{
+    if (w->failed || nchunks == 0) return w->failed;
+    const uint64_t cr = chunk_rows(&w->cols[c]);
+    if (!w->direct || off != w->next[c] || w->staged[c] || off % cr)
+        return w->failed = hb_err_set(HB_EINTERNAL, w->path, "column '%s': compressed chunks out of place",
+                                      w->cols[c].name);
+    for (size_t k = 0; k < nchunks; z += sizes[k], k++) {
+        hsize_t at = w->base + off + k * cr;
+        if (H5Dwrite_chunk(w->dsets[c], H5P_DEFAULT, 0, &at, sizes[k], z) < 0)
+            return w->failed = hb_err_set(HB_EIO, w->path, "cannot write rows of column '%s'", w->cols[c].name);
+    }
+    w->next[c] = off + nchunks * cr;
+    return 0;
+}
+
 /* Direct writes of a new table: rows arrive in order; whole chunks go out filtered, the
  * rest waits in the column's stage for the next rows (or hb_tw_close). */
 static int write_direct(hb_tw *w, int c, uint64_t off, uint64_t cnt, const char *p)

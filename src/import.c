@@ -603,12 +603,61 @@ static int copy_file(const char *src, const char *dst)
     return rc;
 }
 
-/* Collective. Rank 0 writes every rank's rows of every column into tmp: rank r's rows
- * of file f go to the offset of (f, r) in file-then-rank order. */
+/* A rank's rows of one column of one file as they go to rank 0: the rows before the
+ * first chunk boundary (head), whole chunks, compressed by the rank itself (full), and
+ * the rest (tail). Appending, every row is head: rank 0 writes them through HDF5. */
+typedef struct part {
+    uint64_t head, full, tail;
+    char *z;         /* the full chunks, filtered, one after the other */
+    uint64_t *sizes; /* bytes of each */
+} part;
+
+static part cut(uint64_t off, uint64_t n, uint64_t cr, int direct)
+{
+    part p = {n, 0, 0, NULL, NULL};
+    if (!direct) return p;
+    p.head = (cr - off % cr) % cr;
+    if (p.head > n) p.head = n;
+    p.full = (n - p.head) / cr;
+    p.tail = n - p.head - p.full * cr;
+    return p;
+}
+
+/* Rank 0 receives bytes from rank r into p (blocking, in pieces of 256 MiB); rank r sends
+ * them (not blocking: its requests are waited for at the end). */
+static void move(char *p, size_t bytes, int r, MPI_Request **req, size_t *nreq, size_t *capreq)
+{
+    const size_t piece = (size_t)1 << 28;
+    for (size_t o = 0; o < bytes; o += piece) {
+        int k = (int)(bytes - o < piece ? bytes - o : piece);
+        if (hb_rank == 0) {
+            MPI_Recv(p + o, k, MPI_BYTE, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        } else {
+            if (*nreq == *capreq && hb_grow((void **)req, capreq, *nreq + 1, sizeof **req)) abort();
+            MPI_Isend(p + o, k, MPI_BYTE, 0, 7, MPI_COMM_WORLD, &(*req)[(*nreq)++]);
+        }
+    }
+}
+
+/* Rank 0's buffer of at least n bytes. */
+static char *room(char **buf, size_t *cap, size_t n)
+{
+    if (n > *cap) {
+        free(*buf);
+        *buf = malloc(n);
+        *cap = *buf ? n : 0;
+        if (!*buf) abort(); /* rank 0 cannot take the other ranks' rows: no way to agree */
+    }
+    return *buf;
+}
+
+/* Collective. Every rank compresses the whole chunks of its rows; rank 0 writes every
+ * rank's rows of every column into tmp: rank r's rows of file f go to the offset of
+ * (f, r) in file-then-rank order, the same chunks whatever the rank count. */
 static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int append,
                        const int64_t *counts, uint64_t total, hb_tw **wp)
 {
-    int rc = 0;
+    int rc = 0, direct = !append;
     *wp = NULL;
     /* the ranks of rank 0's node wait while it writes: their cores compress its chunks */
     MPI_Comm node;
@@ -620,52 +669,96 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
     if (hb_rank == 0) rc = hb_tw_open(tmp, table, m->cols, m->ncols, total, append, threads, wp);
     rc = hb_agree(rc);
     if (rc) return rc;
-    const size_t piece = (size_t)1 << 28; /* bytes per message */
-    char *buf = NULL;
-    size_t bufcap = 0, nreq = 0, capreq = 0;
+    const size_t nf = (size_t)nsrc;
+#define COUNT(r, f) ((uint64_t)counts[(size_t)(r) * nf + (size_t)(f)])
+    /* this rank's whole chunks, filtered here, all columns first: the ranks work at once */
+    part *mine = hb_calloc((size_t)m->ncols * nf, sizeof *mine);
+    if (!mine) rc = HB_EINTERNAL;
+    for (int c = 0; c < m->ncols && rc == 0; c++) {
+        const size_t eb = m->cols[c].type == HB_CT_STRING ? m->cols[c].width : 8;
+        const uint64_t cr = hb_tw_chunk_rows(&m->cols[c]);
+        uint64_t off = 0, local_row = 0;
+        for (int f = 0; f < nsrc && rc == 0; f++) {
+            for (int r = 0; r < hb_rank; r++) off += COUNT(r, f);
+            part *p = &mine[(size_t)c * nf + (size_t)f];
+            *p = cut(off, COUNT(hb_rank, f), cr, direct);
+            if (p->full && !(p->sizes = hb_malloc(p->full * sizeof *p->sizes))) rc = HB_EINTERNAL;
+            if (rc == 0 && p->full)
+                rc = hb_tw_compress(&m->cols[c], (char *)m->data[c] + (local_row + p->head) * eb, p->full,
+                                    omp_get_max_threads(), &p->z, p->sizes);
+            for (int r = hb_rank; r < hb_size; r++) off += COUNT(r, f);
+            local_row += COUNT(hb_rank, f);
+        }
+    }
+    rc = hb_agree(rc);
+    char *buf = NULL, *zbuf = NULL;
+    uint64_t *sbuf = NULL;
+    size_t bufcap = 0, zcap = 0, scap = 0, nreq = 0, capreq = 0;
     MPI_Request *req = NULL;
-    for (int c = 0; c < m->ncols; c++) {
-        size_t eb = m->cols[c].type == HB_CT_STRING ? m->cols[c].width : 8;
-        uint64_t off = 0;
-        int64_t mine = 0; /* this rank's first row of the file in its local arrays */
+    for (int c = 0; c < m->ncols && rc == 0; c++) {
+        const size_t eb = m->cols[c].type == HB_CT_STRING ? m->cols[c].width : 8;
+        const uint64_t cr = hb_tw_chunk_rows(&m->cols[c]);
+        uint64_t off = 0, local_row = 0;
         for (int f = 0; f < nsrc; f++) {
             for (int r = 0; r < hb_size; r++) {
-                uint64_t n = (uint64_t)counts[(size_t)r * (size_t)nsrc + (size_t)f];
+                const uint64_t n = COUNT(r, f);
                 if (n == 0) continue;
-                if (r == 0 && hb_rank == 0) {
-                    rc = hb_tw_write(*wp, c, off, n, (char *)m->data[c] + (size_t)mine * eb);
-                } else if (hb_rank == 0 || hb_rank == r) {
-                    size_t bytes = (size_t)n * eb;
-                    if (hb_rank == 0 && bytes > bufcap) {
-                        free(buf);
-                        buf = malloc(bytes);
-                        bufcap = buf ? bytes : 0;
-                        if (!buf) abort(); /* rank 0 cannot take the other ranks' rows: no way to agree */
-                    }
-                    char *p = hb_rank == 0 ? buf : (char *)m->data[c] + (size_t)mine * eb;
-                    for (size_t o = 0; o < bytes; o += piece) {
-                        int k = (int)(bytes - o < piece ? bytes - o : piece);
-                        if (hb_rank == 0) MPI_Recv(p + o, k, MPI_BYTE, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                        else {
-                            if (nreq == capreq && hb_grow((void **)&req, &capreq, nreq + 1, sizeof *req)) abort();
-                            MPI_Isend(p + o, k, MPI_BYTE, 0, 7, MPI_COMM_WORLD, &req[nreq++]);
+                const part q = cut(off, n, cr, direct);
+                const uint64_t at_full = off + q.head, at_tail = at_full + q.full * cr;
+                if (hb_rank == 0 && r == 0) {
+                    const part *p = &mine[(size_t)c * nf + (size_t)f];
+                    const char *d = (char *)m->data[c] + local_row * eb;
+                    if (rc == 0) rc = hb_tw_write(*wp, c, off, q.head, d);
+                    if (rc == 0) rc = hb_tw_write_chunks(*wp, c, at_full, q.full, p->z, p->sizes);
+                    if (rc == 0) rc = hb_tw_write(*wp, c, at_tail, q.tail, d + (q.head + q.full * cr) * eb);
+                } else if (hb_rank == 0) {
+                    /* every message is taken, also after a failure, so that no rank waits */
+                    move(room(&buf, &bufcap, q.head * eb), q.head * eb, r, &req, &nreq, &capreq);
+                    if (rc == 0) rc = hb_tw_write(*wp, c, off, q.head, buf);
+                    if (q.full) {
+                        if (q.full > scap) {
+                            free(sbuf);
+                            if (!(sbuf = malloc(q.full * sizeof *sbuf))) abort();
+                            scap = q.full;
                         }
+                        move((char *)sbuf, q.full * sizeof *sbuf, r, &req, &nreq, &capreq);
+                        size_t zb = 0;
+                        for (uint64_t k = 0; k < q.full; k++) zb += sbuf[k];
+                        move(room(&zbuf, &zcap, zb), zb, r, &req, &nreq, &capreq);
+                        if (rc == 0) rc = hb_tw_write_chunks(*wp, c, at_full, q.full, zbuf, sbuf);
                     }
-                    if (hb_rank == 0) rc = hb_tw_write(*wp, c, off, n, buf);
+                    move(room(&buf, &bufcap, q.tail * eb), q.tail * eb, r, &req, &nreq, &capreq);
+                    if (rc == 0) rc = hb_tw_write(*wp, c, at_tail, q.tail, buf);
+                } else if (hb_rank == r) {
+                    const part *p = &mine[(size_t)c * nf + (size_t)f];
+                    char *d = (char *)m->data[c] + local_row * eb;
+                    move(d, q.head * eb, 0, &req, &nreq, &capreq);
+                    if (q.full) {
+                        size_t zb = 0;
+                        for (uint64_t k = 0; k < q.full; k++) zb += p->sizes[k];
+                        move((char *)p->sizes, q.full * sizeof *p->sizes, 0, &req, &nreq, &capreq);
+                        move(p->z, zb, 0, &req, &nreq, &capreq);
+                    }
+                    move(d + (q.head + q.full * cr) * eb, q.tail * eb, 0, &req, &nreq, &capreq);
                 }
-                if (hb_rank == r) mine += (int64_t)n;
+                if (hb_rank == r) local_row += n;
                 off += n;
             }
         }
     }
+#undef COUNT
     free(buf);
-    /* the other ranks wait for rank 0 to take their rows: asleep, so that its compression
-     * threads have the cores (a blocking wait would spin on one) */
+    free(zbuf);
+    free(sbuf);
+    /* the other ranks wait for rank 0 to take their rows: asleep, so that its threads
+     * have the cores (a blocking wait would spin on one) */
     for (int done = nreq == 0; !done;) {
         MPI_Testall((int)nreq, req, &done, MPI_STATUSES_IGNORE);
         if (!done) usleep(500);
     }
     free(req);
+    for (size_t k = 0; mine && k < (size_t)m->ncols * nf; k++) free(mine[k].z), free(mine[k].sizes);
+    free(mine);
     return hb_agree(rc);
 }
 
