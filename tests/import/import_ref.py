@@ -71,6 +71,11 @@ def check_case(case, out):
             assert g["consumption_m3_sum"][i, j] == math.fsum(grp["consumption_m3"]), (m, mo)
             assert g["consumption_m3_max"][i, j] == grp["consumption_m3"].max()
         assert g.attrs["rows_invalid_consumption_m3"] == len(df) - len(v)
+        d = h5py.File(out.replace("-monthly.h5", "-districts.h5"), "r")["aggregate"]
+        got = {(k.decode(), mo): (n, x) for k, mo, n, x in
+               zip(d["district"][:], d["month"][:], d["consumption_m3_count"][:], d["consumption_m3_sum"][:])}
+        exp = {(k, mo): (len(grp), math.fsum(grp["consumption_m3"])) for (k, mo), grp in v.groupby(["district", "month"])}
+        assert got == exp and ("Hafen, Nord", 202402) in got and ("Süd", 202412) in got, set(got) ^ set(exp)
         print("ok monthly", len(v), "valid rows")
         return
     t = h5py.File(out, "r")["table"]

@@ -103,10 +103,10 @@ suite_import_bad() {
 # The worked example: data/water-meters.csv imported, then jobs/water-import.ini at 2 ranks.
 suite_import_water() {
     local bin=$1 tag=$2 p="imp-$2-water"
-    check "import ($tag): data/water-meters.csv equals pandas; jobs/water-import.ini on it at 2 ranks equals pandas groupby" \
+    check "import ($tag): data/water-meters.csv equals pandas; jobs/water-import.ini on it at 2 ranks (meter and string district keys) equals pandas groupby" \
         bash -c "mpi 1 1 '$bin' import '$ROOT/data/water-meters.csv' -o $p.h5 --timezone Europe/Berlin --force -q &&
                  mpi 2 1 '$bin' run '$ROOT/jobs/water-import.ini' --set monthly.input=$p.h5 --set monthly.output=$p-monthly.h5 \
-                     --set job.run_dir=$p.run -q &&
+                     --set districts.input=$p.h5 --set districts.output=$p-districts.h5 --set job.run_dir=$p.run -q &&
                  $PY '$ROOT/tests/import/import_ref.py' water $p.h5 '$ROOT/data/water-meters.csv' -- \
                      monthly $p-monthly.h5 '$ROOT/data/water-meters.csv'"
 }
