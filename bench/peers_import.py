@@ -30,7 +30,7 @@ def gen(path, nbytes):
         f.write("time,meter,reading,temperature,status\n")
         done, start = 0, 0
         while done < nbytes:
-            n = 1_000_000
+            n = min(1_000_000, (nbytes - done) // 45 + 1000)  # about 50 bytes a row
             df = pd.DataFrame({
                 "time": (t0 + (start + np.arange(n)) * np.timedelta64(7, "s")).astype("datetime64[s]").astype(str),
                 "meter": rng.integers(100000, 999999, n),
