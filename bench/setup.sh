@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 [ -x venv/bin/python ] || python3 -m venv venv
-venv/bin/pip install -q --upgrade duckdb polars pyarrow pyspark tantivy chdb matplotlib numpy h5py scipy
+venv/bin/pip install -q --upgrade duckdb polars pyarrow pyspark tantivy chdb matplotlib numpy h5py scipy pandas

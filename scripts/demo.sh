@@ -131,3 +131,20 @@ mpirun -n "$np" bin/h5batch run jobs/braking.ini --set "braking.input=$dir/fleet
     --set "braking.output=$dir/braking.h5" --set "job.run_dir=$dir/braking.run"
 /usr/bin/python3 tests/episodes/episodes_summary.py "$dir/braking.h5" --what "harsh braking" --top 5
 echo "outputs: $out/tachycardia.h5, $out/braking.h5"
+# your own CSV (h5batch import, README "Your own CSV data"): the water meters of
+# data/water-meters.csv imported, then summed per meter and month (jobs/water-import.ini)
+echo
+echo "== bin/h5batch import data/water-meters.csv -o $dir/water-meters.h5 --timezone Europe/Berlin"
+mpirun -n "$np" bin/h5batch import data/water-meters.csv -o "$dir/water-meters.h5" --timezone Europe/Berlin --force
+echo "== running jobs/water-import.ini on $np ranks (count, sum, mean, max per meter x month)"
+mpirun -n "$np" bin/h5batch run jobs/water-import.ini --set "monthly.input=$dir/water-meters.h5" \
+    --set "monthly.output=$dir/water-monthly-usage.h5" --set "districts.input=$dir/water-meters.h5" \
+    --set "districts.output=$dir/water-districts.h5" --set "job.run_dir=$dir/water-import.run" --force
+/usr/bin/python3 - "$dir/water-monthly-usage.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+g = h5py.File(sys.argv[1], "r")["aggregate"]
+s, months = g["consumption_m3_sum"][...], g["month"][...]
+i = int(np.nanargmax(np.nansum(s, axis=1)))
+print(f"meter {g['meter'][i]} used most: {np.nansum(s[i]):.1f} m3 in 2024; its highest month {months[np.nanargmax(s[i])]}")
+PYEOF
+echo "outputs: $out/water-meters.h5, $out/water-monthly-usage.h5, $out/water-districts.h5"

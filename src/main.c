@@ -4,6 +4,7 @@
 #include "core/opts.h"
 #include "export.h"
 #include "gen.h"
+#include "import.h"
 #include "io/io.h"
 #include "kernels/kernel.h"
 #include "run.h"
@@ -31,6 +32,10 @@ static const command commands[] = {
     {"gen", "NAME -o FILE [--OPTION VALUE]... [--force] [-q|-v]   (h5batch gen NAME --help: its options)", 1,
      hb_gen_main},
     {"status", "RUN_DIR [--json]", 0, hb_status_main},
+    {"import",
+     "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C]\n"
+     "                 [--null STR] [--on-error fail|skip] [--append] [--force] [-q|-v]   (h5batch import --help)",
+     1, hb_import_main},
     {"kernels", "[NAME [--json]]", 0, kernels_main},
     {"export", HB_EXPORT_USAGE "   (h5batch export --help)", 0, hb_export_main},
     {"--help", NULL, 0, help_main},

@@ -1,0 +1,127 @@
+# The suites of `h5batch import` (DESIGN.md 6, docs/import.md); sourced by
+# tests/run_tests.sh, whose helpers (check, expect_fail, mpi, $PY, $W, $ROOT, $LIMIT) they
+# use. Expected values come from pandas read_csv and pandas' time-zone localization
+# (tests/import/import_ref.py) and from cases counted by hand; the inputs are made by
+# tests/import/make_import_case.py. Each function takes (BIN TAG).
+
+imp_inputs() {
+    [ -f imp-inputs.done ] && return 0
+    $PY "$ROOT/tests/import/make_import_case.py" . && touch imp-inputs.done
+}
+
+# imp_ranks BIN NAME "RANKS" ARGS...: imports at each rank count into NAME-N.h5 and
+# compares each with the first, leaving out /provenance.
+imp_ranks() {
+    local bin=$1 name=$2 ranks=$3 n first=
+    shift 3
+    for n in $ranks; do
+        mpi "$n" 1 "$bin" import "$@" -o "$name-$n.h5" --force -q || return 1
+        if [ -z "$first" ]; then first=$n; else h5diff --exclude-path /provenance "$name-$first.h5" "$name-$n.h5" || return 1; fi
+    done
+}
+export -f imp_ranks
+
+IMP_MIXED="imp-a.csv imp-b.csv.gz imp-c.dat --timezone Europe/Berlin"
+IMP_FMT=(imp-fmt.csv --delimiter ';' --null NA --columns 'date:time:%Y/%m/%d, stamp:time:%d.%m.%Y %H:%M, day:time:%b %d %Y')
+
+# Types, quoting, line breaks in quotes, BOM, CRLF, empty fields, gzip (also without the
+# suffix), several files, times across both DST changes of Europe/Berlin, declared
+# layouts, --on-error skip: the same table at several rank counts, then every table
+# against pandas (one Python run for all).
+suite_import_reference() {
+    local bin=$1 tag=$2 p="imp-$2" r1="1 2 4" r2="1 3"
+    [ "$tag" = asan ] && r1="1 2"
+    check "import ($tag): BOM, CRLF, quotes, gzip, 3 files, DST times: the same table at ${r1// /, } ranks" \
+        bash -c "imp_ranks '$bin' $p-mixed '$r1' $IMP_MIXED"
+    local refs="mixed $p-mixed-1.h5 imp-a.csv imp-b.csv.gz imp-c.dat"
+    if [ "$tag" != asan ]; then
+        check "import ($tag): records whose quoted fields span lines: the same table at ${r2// /, } ranks" \
+            bash -c "imp_ranks '$bin' $p-q '$r2' imp-q.csv"
+        refs="$refs -- quotes $p-q-1.h5 imp-q.csv"
+        check "import ($tag): declared times (%Y/%m/%d, %d.%m.%Y %H:%M, %b %d %Y), --null NA, ';': the same at 1 and 3 ranks" \
+            bash -c 'imp_ranks "$@"' _ "$bin" $p-fmt "1 3" "${IMP_FMT[@]}"
+        check "import ($tag): --on-error skip says once how many and the first, the same at 1 and 2 ranks" \
+            bash -c "imp_ranks '$bin' $p-skip '1 2' imp-skip.csv --on-error skip 2>$p-skip.err &&
+                     [ \$(grep -c 'skipped 4 malformed records.*imp-skip.csv:3: the record has 2 fields' $p-skip.err) = 2 ]"
+        refs="$refs -- fmt $p-fmt-1.h5 imp-fmt.csv -- skip $p-skip-1.h5 imp-skip.csv"
+        check "import ($tag): 300k rows over 3 chunks of 131,072, split between 1 and 3 ranks: the rows in order" bash -c "
+            { echo n,half; seq 0 299999 | awk '{ printf \"%d,%.1f\\n\", \$1, \$1 / 2 }'; } >$p-long.csv &&
+            imp_ranks '$bin' $p-long '1 3' $p-long.csv && $PY -c \"
+import h5py, numpy as np
+t = h5py.File('$p-long-3.h5')['table']
+assert np.array_equal(t['n'][:], np.arange(300000)) and np.array_equal(t['half'][:], np.arange(300000) / 2)
+assert t['n'].chunks == (131072,)
+\""
+    fi
+    check "import ($tag): every value, type and time (DST gaps forward, repeats first) equals pandas read_csv" \
+        $PY "$ROOT/tests/import/import_ref.py" $refs
+}
+
+# --append: two imports give the table one import of both gives; a failed append leaves the file as it was.
+suite_import_append() {
+    local bin=$1 tag=$2 p="imp-$2-app"
+    check "import ($tag): imp-a.csv, then --append of the gzip files at 2 ranks, equals one import of all three" \
+        bash -c "rm -f $p.h5 && mpi 1 1 '$bin' import imp-a.csv -o $p.h5 --timezone Europe/Berlin -q &&
+                 mpi 2 1 '$bin' import imp-b.csv.gz imp-c.dat -o $p.h5 --append --timezone Europe/Berlin -q &&
+                 mpi 1 1 '$bin' import $IMP_MIXED -o $p-all.h5 --force -q && h5diff --exclude-path /provenance $p-all.h5 $p.h5 &&
+                 cp $p.h5 $p.keep && ! mpi 1 1 '$bin' import imp-ragged.csv -o $p.h5 --append -q 2>/dev/null &&
+                 ! mpi 1 1 '$bin' import imp-otherhdr.csv -o $p.h5 --append -q 2>/dev/null && cmp $p.h5 $p.keep && [ ! -e $p.h5.tmp ]"
+}
+
+# Malformed CSV and bad options: the exit code, one line naming file, line and field,
+# nothing left behind, an existing output unchanged.
+suite_import_bad() {
+    local bin=$1 tag=$2 p="imp-$2-bad"
+    expect_fail "import ($tag): a ragged record is 65 naming file and line" 65 \
+        "error: imp-ragged.csv:5: the record has 3 fields, the header 6" $p-1.h5 mpi 1 1 "$bin" import imp-ragged.csv -o $p-1.h5
+    local n=3
+    [ "$tag" = asan ] && n=1
+    expect_fail "import ($tag): a bad date at $n rank(s) is 65 naming file, line and field, once" 65 \
+        "error: imp-baddate.csv:3: field 'date' (column 2): '2020/13/01' is not a time" $p-2.h5 \
+        mpi $n 1 "$bin" import imp-baddate.csv --columns 'date:time:%Y/%m/%d' -o $p-2.h5
+    [ "$tag" = asan ] && return 0
+    expect_fail "import ($tag): a string in a declared int column is 65 naming line and field" 65 \
+        "error: imp-badint.csv:4: field 'meter' (column 1): 'x9' is not an integer" $p-3.h5 \
+        mpi 1 1 "$bin" import imp-badint.csv --columns meter:int -o $p-3.h5
+    expect_fail "import ($tag): a quoted field never closed is 65 naming the line it opens" 65 \
+        "error: imp-open.csv:3: a quoted field is not closed" $p-4.h5 mpi 1 1 "$bin" import imp-open.csv -o $p-4.h5
+    expect_fail "import ($tag): files with different headers are 65" 65 "imp-otherhdr.csv: the header (line 1) differs" \
+        $p-5.h5 mpi 1 1 "$bin" import imp-a.csv imp-otherhdr.csv -o $p-5.h5
+    expect_fail "import ($tag): a missing input is 66" 66 "error: nope.csv: no such file" $p-6.h5 \
+        mpi 1 1 "$bin" import imp-a.csv nope.csv -o $p-6.h5
+    expect_fail "import ($tag): an unknown --columns type is 64" 64 "unknown type 'number' for 'id'" $p-7.h5 \
+        mpi 1 1 "$bin" import imp-a.csv --columns id:number -o $p-7.h5
+    expect_fail "import ($tag): an unknown zone is 64" 64 "unknown time zone 'Europe/Nowhere'" $p-8.h5 \
+        mpi 1 1 "$bin" import imp-a.csv --timezone Europe/Nowhere -o $p-8.h5
+    check "import ($tag): an existing output is 73 without --force, and a bad CSV with --force leaves it unchanged" \
+        bash -c "mpi 1 1 '$bin' import imp-a.csv -o $p-9.h5 --force -q && cp $p-9.h5 $p-9.keep &&
+                 { mpi 1 1 '$bin' import imp-a.csv -o $p-9.h5 -q 2>$p-9.err; [ \$? = 73 ]; } && grep -q 'file exists' $p-9.err &&
+                 { mpi 1 1 '$bin' import imp-ragged.csv -o $p-9.h5 --force -q 2>/dev/null; [ \$? = 65 ]; } &&
+                 cmp $p-9.h5 $p-9.keep && [ ! -e $p-9.h5.tmp ]"
+}
+
+# The worked example: data/water-meters.csv imported, then jobs/water-import.ini at 2 ranks.
+suite_import_water() {
+    local bin=$1 tag=$2 p="imp-$2-water"
+    check "import ($tag): data/water-meters.csv equals pandas; jobs/water-import.ini on it at 2 ranks (meter and string district keys) equals pandas groupby" \
+        bash -c "mpi 1 1 '$bin' import '$ROOT/data/water-meters.csv' -o $p.h5 --timezone Europe/Berlin --force -q &&
+                 mpi 2 1 '$bin' run '$ROOT/jobs/water-import.ini' --set monthly.input=$p.h5 --set monthly.output=$p-monthly.h5 \
+                     --set districts.input=$p.h5 --set districts.output=$p-districts.h5 --set job.run_dir=$p.run -q &&
+                 $PY '$ROOT/tests/import/import_ref.py' water $p.h5 '$ROOT/data/water-meters.csv' -- \
+                     monthly $p-monthly.h5 '$ROOT/data/water-meters.csv'"
+}
+
+# The suite (tests/run_tests.sh calls it once per pass with BIN TAG); nothing under valgrind
+# (the ASan pass covers the same code).
+suite_import() {
+    [ "$2" = valgrind ] && return 0
+    if ! imp_inputs >"$W/log" 2>&1; then
+        not_ok "import ($2): making the inputs"
+        return
+    fi
+    suite_import_reference "$@"
+    suite_import_bad "$@"
+    [ "$2" = asan ] && return 0
+    suite_import_append "$@"
+    suite_import_water "$@"
+}
