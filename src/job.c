@@ -1,10 +1,14 @@
 /* Job file parsing (inih) and validation. */
 #include "job.h"
 
+#include "core/commit.h"
 #include "core/hb.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -217,8 +221,21 @@ static int handler(void *user, const char *section, const char *key, const char 
 
 static char *read_text(const char *path, int *rc)
 {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK and fstat first: a FIFO or a device is refused, never waited on */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) {
+        *rc = hb_err_set(HB_ENOINPUT, path, "cannot read job file: %s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        *rc = hb_err_set(HB_ENOINPUT, path, "cannot read job file: it is %s", hb_file_kind(sb.st_mode));
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
+        close(fd);
         *rc = hb_err_set(HB_ENOINPUT, path, "cannot read job file: %s", strerror(errno));
         return NULL;
     }
@@ -293,6 +310,8 @@ static int apply_sets(parse *p, char *const *sets, int nsets)
         if (!dot || !eq || dot > eq || dot == sets[i] || eq == dot + 1)
             return p->rc = hb_err_set(HB_EUSAGE, "--set", "'%s' is not STEP.KEY=VALUE", sets[i]);
         char step[256], key[256];
+        if (dot - sets[i] >= (long)sizeof step || eq - dot - 1 >= (long)sizeof key)
+            return p->rc = hb_err_set(HB_EUSAGE, "--set", "'%.60s...': the step or key name is too long", sets[i]);
         snprintf(step, sizeof step, "%.*s", (int)(dot - sets[i]), sets[i]);
         snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
         char *v = hb_strdup(eq + 1);
@@ -310,6 +329,27 @@ static int apply_sets(parse *p, char *const *sets, int nsets)
             rc = add_kv(&s->kv, &s->nkv, &s->cap, key, v, 0);
         }
         if (rc) return free(v), p->rc = rc;
+    }
+    return 0;
+}
+
+/* The files a step reads besides its input (options of type HB_OPT_FILE that name an
+ * existing path) must be regular files: 66 before the kernel opens one, so that a FIFO
+ * or a device never blocks the run. */
+static int check_files(parse *p, hb_step *s, const char *where)
+{
+    for (const hb_option *o = s->kernel->options; o && o->name; o++) {
+        if (o->type != HB_OPT_FILE) continue;
+        const char *v = hb_opt_str(&s->opts, o->name);
+        struct stat sb;
+        if (!v || stat(v, &sb) != 0 || S_ISREG(sb.st_mode)) continue;
+        int line = s->line;
+        kv_get(s->kv, s->nkv, o->name, &line);
+        char at[600];
+        if (line > 0) snprintf(at, sizeof at, "%s:%d", p->job->path, line);
+        else snprintf(at, sizeof at, "--set %s.%s", s->name, o->name);
+        return p->rc = hb_err_set(HB_ENOINPUT, at, "%s: %s = %s is %s, not a regular file", where, o->name, v,
+                                  hb_file_kind(sb.st_mode));
     }
     return 0;
 }
@@ -343,6 +383,7 @@ static int validate_step(parse *p, hb_step *s)
     s->opts.table = s->kernel->options;
     s->opts.kv = s->okv;
     s->opts.n = s->nokv;
+    HB_CALL(check_files(p, s, where));
     if (s->kernel->validate) {
         const char *key = NULL;
         char msg[400];
