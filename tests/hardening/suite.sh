@@ -46,10 +46,10 @@ hz_sig() {
 # The inputs every case starts from, made once: the 18-row traffic table, a corpus, a
 # reference output of the traffic job (1 rank).
 hz_inputs() {
-    [ -f hz-base/done ] && return 0
+    [ -f hz-base/done ] && { [ "$HZ_TAG" = asan ] || [ -f hz-base/corpus.h5 ]; } && return 0
     rm -rf hz-base && mkdir -p hz-base && cd hz-base || return 1
     $PY "$ROOT/tests/traffic/make_traffic_case.py" tiny.h5 --case tiny >/dev/null &&
-        "$HZ_PLAIN" gen corpus -o corpus.h5 --docs 60 --vocab 200 -q &&
+        { [ "$HZ_TAG" = asan ] || OMPI_MCA_ess_singleton_isolated=1 "$HZ_PLAIN" gen corpus -o corpus.h5 --docs 60 --vocab 200 -q; } &&
         write_job hz aggregate traffic tiny.h5 out.h5 &&
         OMPI_MCA_ess_singleton_isolated=1 "$HZ_PLAIN" run hz.ini -q && mv out.h5 ref.h5 && rm -rf hz.run && touch done
     local rc=$?
@@ -78,7 +78,7 @@ hz_one() {
     local d=$W/hz-case/$HZ_TAG-$n-$HZ_COUNT
     HZ_COUNT=$((HZ_COUNT + 1))
     HZ_CASES=$((HZ_CASES + 1))
-    rm -rf "$d" && mkdir -p "$d" && cp "$W"/hz-base/{tiny.h5,corpus.h5,ref.h5,hz.ini} "$d"/ && echo secret >"$d/victim"
+    rm -rf "$d" && mkdir -p "$d" && cp "$W"/hz-base/*.h5 "$W"/hz-base/hz.ini "$d"/ && echo secret >"$d/victim"
     cd "$d" || return
     HZ_N=$n
     local why="" f before=() after=() rc=0
@@ -157,7 +157,7 @@ hz_table() {
         "hz_hb run hz.ini --fresh" "[ -f hz.run/ckpt-other-000002.h5 ]"
 
     # ---- 3: --force
-    hz_row force "output = ./input (the input by another name), --force -> 73, the input untouched" "1 3 asan" 73 \
+    hz_row force "output = ./input (the input by another name), --force -> 73, the input untouched" "1 3" 73 \
         "the step's input" "" "tiny.h5" "" "hz_hb run hz.ini -q --force --set aggregate.output=./tiny.h5"
 
     hz_row force "output = a hard link to the input -> 73" 1 73 "the step's input" "" "tiny.h5 hard.h5" \
@@ -226,7 +226,7 @@ hz_table() {
         "sed \"s/run_dir = .*/run_dir = r\$(printf '\\377')un/\" hz.ini >\"j\$(printf '\\376\\033').ini\"" \
         "hz_hb run j*.ini -q" \
         "$PY -c 'import json,glob; s=json.load(open(glob.glob(\"r*un/status.json\")[0])); assert s[\"state\"]==\"complete\" and \"\\ufffd\" in s[\"job\"], s'"
-    hz_row smaller "a --set list longer than 1,024 bytes is read whole" "1 asan" 0 "" out.h5 "" "" \
+    hz_row smaller "a --set list longer than 1,024 bytes is read whole" 1 0 "" out.h5 "" "" \
         "hz_hb run hz.ini -q --set 'aggregate.percentiles=$HZ_LONG_LIST'" \
         "$PY -c 'import h5py; f=h5py.File(\"out.h5\"); assert \"speed_p99\" in f[\"traffic\"], list(f[\"traffic\"])'"
     hz_row smaller "terminal escape bytes from a job file are printed escaped" "1 asan" 78 'step x\\x1b\[31m' "" "" \
