@@ -36,6 +36,8 @@ typedef struct parse {
     const char *text, *pos;
     int line, section_line, rc;
     char section[256];
+    char **longv; /* values of lines longer than inih's buffer (long_line) */
+    int nlong;
 } parse;
 
 /* Records a job-file error at line (0: the whole file) and returns 78. */
@@ -107,6 +109,41 @@ static void open_section(parse *p)
     }
 }
 
+/* A line longer than inih's line buffer (a long list): its value is kept aside and inih
+ * is handed "key = \001N", which handler() swaps back, so that no value is ever cut
+ * short by a fixed buffer. Comments and inline comments are dropped as inih would. Writes
+ * the line into str and returns its length (0 after an error). */
+static size_t long_line(parse *p, const char *s, size_t len, char *str, int num)
+{
+    if (*s == ';' || *s == '#') return 0;
+    const char *eq = NULL;
+    for (size_t i = 0; i < len && !eq; i++)
+        if (s[i] == '=' || s[i] == ':') eq = s + i;
+    size_t klen = eq ? (size_t)(eq - s) : 0;
+    if (!eq || *s == '[' || klen + 24 > (size_t)num) {
+        jerr(p, p->line, "line is too long (at most %d characters before the '=')", num - 26);
+        return 0;
+    }
+    const char *v = eq + 1, *vend = s + len;
+    for (const char *c = v + 1; c < vend; c++)
+        if (*c == ';' && isspace((unsigned char)c[-1])) {
+            vend = c;
+            break;
+        }
+    while (v < vend && isspace((unsigned char)*v)) v++;
+    while (vend > v && isspace((unsigned char)vend[-1])) vend--;
+    char **q = realloc(p->longv, (size_t)(p->nlong + 1) * sizeof *q);
+    char *val = q ? strndup(v, (size_t)(vend - v)) : NULL;
+    if (q) p->longv = q;
+    if (!val) {
+        p->rc = HB_EINTERNAL;
+        return 0;
+    }
+    p->longv[p->nlong] = val;
+    int n = snprintf(str, (size_t)num - 1, "%.*s= \001%d", (int)klen, s, p->nlong++);
+    return n > 0 && n < num - 1 ? (size_t)n : 0;
+}
+
 /* inih reader over the in-memory text: counts lines (for messages) and strips leading
  * blanks, so that an indented line is never taken as a continuation of the last value. */
 static char *reader(char *str, int num, void *stream)
@@ -118,11 +155,8 @@ static char *reader(char *str, int num, void *stream)
     p->line++;
     const char *s = p->pos;
     while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
-    if (len + 2 > (size_t)num) {
-        jerr(p, p->line, "line is too long (at most %d characters)", num - 2);
-        len = 0;
-    }
-    memcpy(str, s, len);
+    if (len + 2 > (size_t)num) len = long_line(p, s, len, str, num);
+    else memcpy(str, s, len);
     str[len] = '\n';
     str[len + 1] = '\0';
     if (*s == '[' && p->rc == 0) {
@@ -213,6 +247,10 @@ static int handler(void *user, const char *section, const char *key, const char 
     for (int i = 0; i < *n; i++)
         if (strcmp((*kv)[i].key, key) == 0)
             return jerr(p, p->line, "duplicate key '%s' (first at line %d)", key, (*kv)[i].line), 0;
+    if (value[0] == '\001') { /* a long line's value, kept aside by long_line */
+        int k = atoi(value + 1);
+        if (k >= 0 && k < p->nlong) value = p->longv[k];
+    }
     char *v = expand(p, value);
     if (!v) return p->rc ? 0 : (p->rc = HB_EINTERNAL, 0);
     if (add_kv(kv, n, cap, key, v, p->line)) return free(v), p->rc = HB_EINTERNAL, 0;
@@ -448,6 +486,8 @@ int hb_job_load(const char *path, char *const *sets, int nsets, hb_job *job)
     parse p = {.job = job, .text = text, .pos = text};
     int bad_line = ini_parse_stream(reader, &p, handler, &p);
     free(text);
+    for (int i = 0; i < p.nlong; i++) free(p.longv[i]);
+    free(p.longv);
     if (p.rc) return p.rc;
     if (bad_line > 0) {
         p.line = 0;

@@ -229,6 +229,9 @@ hz_table() {
     hz_row smaller "a --set list longer than 1,024 bytes is read whole" 1 0 "" out.h5 "" "" \
         "hz_hb run hz.ini -q --set 'aggregate.percentiles=$HZ_LONG_LIST'" \
         "$PY -c 'import h5py; f=h5py.File(\"out.h5\"); assert \"speed_p99\" in f[\"traffic\"], list(f[\"traffic\"])'"
+    hz_row smaller "a job-file line longer than the INI reader's buffer is read whole, comment and all" 1 0 "" out.h5 "" \
+        "write_job hz aggregate traffic tiny.h5 out.h5 'percentiles = ${HZ_LONG_LIST/99/98}   ; p1..p30, p98'" "hz_hb run hz.ini -q" \
+        "$PY -c 'import h5py; f=h5py.File(\"out.h5\"); assert \"speed_p98\" in f[\"traffic\"] and \"speed_p30\" in f[\"traffic\"], list(f[\"traffic\"])'"
     hz_row smaller "terminal escape bytes from a job file are printed escaped" "1 asan" 78 'step x\\x1b\[31m' "" "" \
         "printf '[job]\n[step x\033[31m]\n' >esc.ini" "hz_hb run esc.ini" "! grep -q \$'\\033' '$W/log'"
     hz_row smaller "MPI-IO lock files and temporaries of aborted checkpoint writes are removed, others kept" 1 0 "" out.h5 \
