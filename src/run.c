@@ -492,12 +492,12 @@ static int run_step(run *r, int index)
     r->restarts = r->ckpt_count = 0;
     r->ckpt_time = 0;
     r->ckpt_bytes = 0;
-    int skip = 0, crc = claim_output(r, s);
-    if (crc == 0) crc = check_output(r, s, &skip);
-    if (crc != 0 || skip) {
+    int skip = 0, prc = claim_output(r, s);
+    if (prc == 0) prc = check_output(r, s, &skip);
+    if (prc != 0 || skip) {
         release_output(r);
-        if (crc == 0) HB_INFO("step %s: %s is already complete for this job; skipped", s->name, s->output);
-        return crc;
+        if (prc == 0) HB_INFO("step %s: %s is already complete for this job; skipped", s->name, s->output);
+        return prc;
     }
     HB_INFO("step %s: kernel %s, %s -> %s, %d rank%s x %d thread%s", s->name, s->kernel->name, s->input, s->output,
             hb_size, hb_size > 1 ? "s" : "", r->job.threads, r->job.threads > 1 ? "s" : "");
