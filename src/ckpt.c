@@ -75,8 +75,17 @@ static int read_manifest(const char *dir, entry *e, int max)
 {
     char path[4200], line[1024];
     snprintf(path, sizeof path, "%s/" MANIFEST, dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
+    /* O_NONBLOCK and fstat: a FIFO planted at the name is refused, never waited on */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) return 0;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        hb_warn("%s is not a regular file; ignoring it", path);
+        close(fd);
+        return 0;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) return close(fd), 0;
     int n = 0;
     while (n < max && fgets(line, sizeof line, f)) {
         unsigned long long size, hash;
@@ -228,7 +237,8 @@ static int validate(const hb_ckpt_id *id, const entry *e, char *why, size_t len)
                           id->step, e->file);
     struct stat sb;
     uint64_t size, hash;
-    if (stat(path, &sb) != 0) return snprintf(why, len, "missing"), 1;
+    if (lstat(path, &sb) != 0) return snprintf(why, len, "missing"), 1;
+    if (!S_ISREG(sb.st_mode)) return snprintf(why, len, "%s", hb_file_kind(sb.st_mode)), 1;
     if ((uint64_t)sb.st_size != e->size)
         return snprintf(why, len, "%lld bytes, the manifest says %llu", (long long)sb.st_size,
                         (unsigned long long)e->size),

@@ -81,7 +81,7 @@ static double unix_now(void)
 static int take_lock(run *r)
 {
     const char *dir = r->job.run_dir;
-    if (hb_mkdir_p(dir, 0700) != 0)
+    if (hb_mkdir_mode(dir, 0700) != 0)
         return hb_err_set(HB_ECANTCREAT, dir, "cannot create run directory: %s", strerror(errno));
     snprintf(r->lock_path, sizeof r->lock_path, "%s/lock", dir);
     char what[4300];

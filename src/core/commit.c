@@ -137,7 +137,9 @@ int hb_commit(const char *tmp, const char *path, int ok)
     return hb_agree(rc);
 }
 
-int hb_mkdir_p(const char *dir, int mode)
+int hb_mkdir_p(const char *dir) { return hb_mkdir_mode(dir, 0777); }
+
+int hb_mkdir_mode(const char *dir, int mode)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", dir);

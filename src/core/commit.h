@@ -11,9 +11,12 @@ int hb_check_writable(const char *path);
 /* Not collective. fsyncs the folder that holds path; -1 with errno on failure. */
 int hb_fsync_dir(const char *path);
 
-/* Not collective. Creates dir and its missing parents; dir itself, when it is new, with
- * mode (parents 0777 less the umask); -1 with errno on failure. */
-int hb_mkdir_p(const char *dir, int mode);
+/* Not collective. Creates dir and its missing parents; -1 with errno on failure. */
+int hb_mkdir_p(const char *dir);
+
+/* Not collective. hb_mkdir_p, with dir itself, when it is new, created with mode (the
+ * run directory: 0700); an existing dir must be a directory. */
+int hb_mkdir_mode(const char *dir, int mode);
 
 /* Not collective. Creates a new, empty temporary file for path in path's folder, named
  * PATH.<pid>-<rank>-<random>.tmp, with O_CREAT|O_EXCL|O_NOFOLLOW: never an existing file
