@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include "core/fault.h"
+#include "core/commit.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void hb_io_init(void)
@@ -25,6 +27,9 @@ int hb_in_open(const char *path, hb_in **inp)
     *inp = NULL;
     if (access(path, R_OK) != 0)
         return hb_err_set(HB_ENOINPUT, path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+    struct stat sb; /* a FIFO or a device would block HDF5's open: refused before it */
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return hb_err_set(HB_ENOINPUT, path, "not a regular file (%s)", hb_file_kind(sb.st_mode));
     if (H5Fis_hdf5(path) <= 0) return hb_err_set(HB_ENOINPUT, path, "not an HDF5 file");
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return hb_err_set(HB_ENOINPUT, path, "cannot open HDF5 file");

@@ -181,7 +181,7 @@ int hb_out_create_for(const char *path, const char *what, hb_out **outp)
             rc = hb_err_set(HB_EINTERNAL, path, "cannot set up the dataset properties");
     }
     if (rc == 0 && hb_rank == 0) {
-        o->fd = open(path, O_WRONLY | O_CLOEXEC);
+        o->fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
         o->no_reserve = o->fd < 0 || hb_fault_no_reserve();
     }
     if (rc == 0) rc = injected(o, "create", path);

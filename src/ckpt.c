@@ -6,6 +6,7 @@
 #include "core/hb.h"
 #include "core/commit.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,13 +49,43 @@ static int hash_file(const char *path, uint64_t *size, uint64_t *hash)
     return n < 0 ? -1 : 0;
 }
 
+/* A step name as the job file allows it (src/job.c): letters, digits, '_', '-', '.'. */
+static int step_name_ok(const char *s)
+{
+    if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.') return 0;
+    return 1;
+}
+
+/* True when file is ckpt-STEP-NNNNNN.h5 (six or more digits) for this step. */
+static int ckpt_name_ok(const char *file, const char *step)
+{
+    size_t ls = strlen(step);
+    if (!step_name_ok(step) || strncmp(file, "ckpt-", 5) != 0 || strncmp(file + 5, step, ls) != 0 ||
+        file[5 + ls] != '-')
+        return 0;
+    const char *d = file + 6 + ls;
+    size_t nd = strspn(d, "0123456789");
+    return nd >= 6 && strcmp(d + nd, ".h5") == 0;
+}
+
 /* Reads the manifest; a missing one is empty, an unreadable line ends it. */
 static int read_manifest(const char *dir, entry *e, int max)
 {
     char path[4200], line[1024];
     snprintf(path, sizeof path, "%s/" MANIFEST, dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
+    /* O_NONBLOCK and fstat: a FIFO planted at the name is refused, never waited on */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) return 0;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        hb_warn("%s is not a regular file; ignoring it", path);
+        close(fd);
+        return 0;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) return close(fd), 0;
     int n = 0;
     while (n < max && fgets(line, sizeof line, f)) {
         unsigned long long size, hash;
@@ -65,9 +96,11 @@ static int read_manifest(const char *dir, entry *e, int max)
             hb_warn("%s: unreadable line '%.60s'; ignoring the rest", path, line);
             break;
         }
-        /* only a file of the run directory itself: never restore from, nor delete, another */
-        if (strchr(e[n].file, '/') || strcmp(e[n].file, ".") == 0 || strcmp(e[n].file, "..") == 0) {
-            hb_warn("%s: line names '%s', not a file of the run directory; ignoring it", path, e[n].file);
+        /* only a checkpoint file of the run directory itself, named as hb_ckpt_write names
+         * them: never restore from, nor delete, another */
+        if (!ckpt_name_ok(e[n].file, e[n].step)) {
+            hb_warn("%s: line names '%s', not a checkpoint file of step '%s' in the run directory; ignoring it", path,
+                    e[n].file, e[n].step);
             continue;
         }
         e[n].seq = seq, e[n].size = size, e[n].hash = hash;
@@ -86,37 +119,38 @@ static int fsync_path(const char *path, int dir)
     return rc;
 }
 
-/* Replaces the manifest atomically: temp, fsync, rename, fsync the directory. */
+/* Replaces the manifest atomically: a unique temporary, fsync, rename, fsync of the
+ * directory (hb_write_atomic). */
 static int write_manifest(const char *dir, const entry *e, int n)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/" MANIFEST, dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = hb_fault_write("checkpoint", "commit") ? NULL : fopen(tmp, "w");
-    if (!f) goto werr;
-    fprintf(f, "# h5batch checkpoints: step seq file bytes xxh64 fingerprint\n");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s %lld %s %llu %016llx %s\n", e[i].step, (long long)e[i].seq, e[i].file,
-                (unsigned long long)e[i].size, (unsigned long long)e[i].hash, e[i].fingerprint);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        fclose(f);
-        goto werr;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int why = ENOMEM;
+    if (f) {
+        fprintf(f, "# h5batch checkpoints: step seq file bytes xxh64 fingerprint\n");
+        for (int i = 0; i < n; i++)
+            fprintf(f, "%s %lld %s %llu %016llx %s\n", e[i].step, (long long)e[i].seq, e[i].file,
+                    (unsigned long long)e[i].size, (unsigned long long)e[i].hash, e[i].fingerprint);
+        int bad = ferror(f);
+        if (fclose(f) == 0 && !bad) {
+            if (hb_fault_write("checkpoint", "commit")) why = EIO;
+            else if (hb_write_atomic(path, buf, len, NULL) == 0) return free(buf), 0;
+            else why = errno;
+        }
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0 || fsync_path(dir, 1) != 0) goto werr;
-    return 0;
-werr:;
-    int why = errno;
-    unlink(tmp);
+    free(buf);
     return hb_err_set(HB_EIO, path, "cannot write the checkpoint manifest: %s", strerror(why));
 }
 
 int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t *ledger, int64_t n_chunks,
                   const void *blob, size_t len, uint64_t *bytes, char *name, size_t name_len)
 {
-    char file[256], path[4200], tmp[4300];
+    char file[256], path[4200], tmp[4300] = "";
     snprintf(file, sizeof file, "ckpt-%s-%06lld.h5", id->step, (long long)seq);
     snprintf(path, sizeof path, "%s/%s", id->run_dir, file);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     snprintf(name, name_len, "%s", file);
 
     /* where each rank's part goes */
@@ -130,7 +164,9 @@ int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t
         total += sizes[r];
     }
     hb_out *out = NULL;
-    rc = hb_out_create_for(tmp, "checkpoint", &out);
+    /* a unique name rank 0 creates (O_EXCL|O_NOFOLLOW): never a link planted in its place */
+    rc = hb_tmp_create(path, tmp, sizeof tmp);
+    if (rc == 0) rc = hb_out_create_for(tmp, "checkpoint", &out);
     const uint64_t dl[1] = {(uint64_t)n_chunks}, ds[1] = {(uint64_t)hb_size}, db[1] = {total};
     if (rc == 0)
         rc = hb_out_write(out, "/ledger", HB_U8, 1, dl, 0, hb_rank == 0 ? dl[0] : 0, ledger, "1",
@@ -182,7 +218,7 @@ int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t
             if (rc != 0) unlink(path); /* not in the manifest: it would never count, nor go */
             *bytes = size;
         }
-        if (rc != 0) unlink(tmp);
+        if (rc != 0 && *tmp) unlink(tmp);
     }
     MPI_Bcast(bytes, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
     return hb_agree(rc);
@@ -201,7 +237,8 @@ static int validate(const hb_ckpt_id *id, const entry *e, char *why, size_t len)
                           id->step, e->file);
     struct stat sb;
     uint64_t size, hash;
-    if (stat(path, &sb) != 0) return snprintf(why, len, "missing"), 1;
+    if (lstat(path, &sb) != 0) return snprintf(why, len, "missing"), 1;
+    if (!S_ISREG(sb.st_mode)) return snprintf(why, len, "%s", hb_file_kind(sb.st_mode)), 1;
     if ((uint64_t)sb.st_size != e->size)
         return snprintf(why, len, "%lld bytes, the manifest says %llu", (long long)sb.st_size,
                         (unsigned long long)e->size),
@@ -279,20 +316,31 @@ int hb_ckpt_restore(const hb_ckpt_id *id, uint8_t *ledger, int64_t n_chunks, int
     return 0;
 }
 
-/* Removes the temporary files of checkpoint writes that a killed run left behind
- * (ckpt-STEP-N.h5.tmp; of every step when step is NULL): they are ours, and no
- * manifest line names them. */
+/* True when name is what a checkpoint write of step (of any step when NULL) leaves when
+ * it is killed: the unique temporary of ckpt-STEP-N.h5 (hb_tmp_open; the fixed .h5.tmp of
+ * older versions), or a lock file MPI-IO made beside that temporary (*.lock). */
+static int stale_temp(const char *name, const char *step)
+{
+    const char *h5 = strncmp(name, "ckpt-", 5) == 0 ? strstr(name, ".h5.") : NULL;
+    if (!h5 || h5 - name >= 256) return 0;
+    char base[256], st[256];
+    snprintf(base, sizeof base, "%.*s", (int)(h5 + 3 - name), name);
+    const char *dash = strrchr(base, '-');
+    if (!dash || dash - base <= 5) return 0;
+    snprintf(st, sizeof st, "%.*s", (int)(dash - base - 5), base + 5);
+    if (!ckpt_name_ok(base, st) || (step && strcmp(st, step) != 0)) return 0;
+    size_t n = strlen(name);
+    return strcmp(h5 + 3, ".tmp") == 0 || hb_tmp_name_of(name, base) || (n > 5 && strcmp(name + n - 5, ".lock") == 0);
+}
+
+/* Removes the temporary files of checkpoint writes that a killed run left behind (of
+ * every step when step is NULL): they are ours, and no manifest line names them. */
 static void remove_stale_temps(const char *run_dir, const char *step)
 {
     DIR *d = opendir(run_dir);
     if (!d) return;
-    char prefix[200];
-    snprintf(prefix, sizeof prefix, "ckpt-%s%s", step ? step : "", step ? "-" : "");
-    const char *suffix = ".h5.tmp";
     for (struct dirent *de; (de = readdir(d));) {
-        size_t n = strlen(de->d_name), ls = strlen(suffix);
-        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || n < ls || strcmp(de->d_name + n - ls, suffix) != 0)
-            continue;
+        if (!stale_temp(de->d_name, step)) continue;
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", run_dir, de->d_name);
         unlink(path);

@@ -58,9 +58,10 @@ static void print_options(const hb_generator *g)
 static int generate(const hb_generator *g, const hb_optset *opts, const char *path, int force)
 {
     HB_CALL(hb_output_check(path, force));
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char tmp[4300];
     hb_out *out = NULL;
+    /* a unique temporary rank 0 creates exclusively: never a link planted at a fixed name */
+    HB_CALL(hb_tmp_create(path, tmp, sizeof tmp));
     int rc = hb_agree(hb_out_create(tmp, &out));
     if (rc == 0) rc = g->write(opts, out);
     if (out) {

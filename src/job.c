@@ -1,10 +1,14 @@
 /* Job file parsing (inih) and validation. */
 #include "job.h"
 
+#include "core/commit.h"
 #include "core/hb.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +36,8 @@ typedef struct parse {
     const char *text, *pos;
     int line, section_line, rc;
     char section[256];
+    char **longv; /* values of lines longer than inih's buffer (long_line) */
+    int nlong;
 } parse;
 
 /* Records a job-file error at line (0: the whole file) and returns 78. */
@@ -103,6 +109,41 @@ static void open_section(parse *p)
     }
 }
 
+/* A line longer than inih's line buffer (a long list): its value is kept aside and inih
+ * is handed "key = \001N", which handler() swaps back, so that no value is ever cut
+ * short by a fixed buffer. Comments and inline comments are dropped as inih would. Writes
+ * the line into str and returns its length (0 after an error). */
+static size_t long_line(parse *p, const char *s, size_t len, char *str, int num)
+{
+    if (*s == ';' || *s == '#') return 0;
+    const char *eq = NULL;
+    for (size_t i = 0; i < len && !eq; i++)
+        if (s[i] == '=' || s[i] == ':') eq = s + i;
+    size_t klen = eq ? (size_t)(eq - s) : 0;
+    if (!eq || *s == '[' || klen + 24 > (size_t)num) {
+        jerr(p, p->line, "line is too long (at most %d characters before the '=')", num - 26);
+        return 0;
+    }
+    const char *v = eq + 1, *vend = s + len;
+    for (const char *c = v + 1; c < vend; c++)
+        if (*c == ';' && isspace((unsigned char)c[-1])) {
+            vend = c;
+            break;
+        }
+    while (v < vend && isspace((unsigned char)*v)) v++;
+    while (vend > v && isspace((unsigned char)vend[-1])) vend--;
+    char **q = realloc(p->longv, (size_t)(p->nlong + 1) * sizeof *q);
+    char *val = q ? strndup(v, (size_t)(vend - v)) : NULL;
+    if (q) p->longv = q;
+    if (!val) {
+        p->rc = HB_EINTERNAL;
+        return 0;
+    }
+    p->longv[p->nlong] = val;
+    int n = snprintf(str, (size_t)num - 1, "%.*s= \001%d", (int)klen, s, p->nlong++);
+    return n > 0 && n < num - 1 ? (size_t)n : 0;
+}
+
 /* inih reader over the in-memory text: counts lines (for messages) and strips leading
  * blanks, so that an indented line is never taken as a continuation of the last value. */
 static char *reader(char *str, int num, void *stream)
@@ -114,11 +155,8 @@ static char *reader(char *str, int num, void *stream)
     p->line++;
     const char *s = p->pos;
     while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
-    if (len + 2 > (size_t)num) {
-        jerr(p, p->line, "line is too long (at most %d characters)", num - 2);
-        len = 0;
-    }
-    memcpy(str, s, len);
+    if (len + 2 > (size_t)num) len = long_line(p, s, len, str, num);
+    else memcpy(str, s, len);
     str[len] = '\n';
     str[len + 1] = '\0';
     if (*s == '[' && p->rc == 0) {
@@ -209,6 +247,10 @@ static int handler(void *user, const char *section, const char *key, const char 
     for (int i = 0; i < *n; i++)
         if (strcmp((*kv)[i].key, key) == 0)
             return jerr(p, p->line, "duplicate key '%s' (first at line %d)", key, (*kv)[i].line), 0;
+    if (value[0] == '\001') { /* a long line's value, kept aside by long_line */
+        int k = atoi(value + 1);
+        if (k >= 0 && k < p->nlong) value = p->longv[k];
+    }
     char *v = expand(p, value);
     if (!v) return p->rc ? 0 : (p->rc = HB_EINTERNAL, 0);
     if (add_kv(kv, n, cap, key, v, p->line)) return free(v), p->rc = HB_EINTERNAL, 0;
@@ -217,8 +259,21 @@ static int handler(void *user, const char *section, const char *key, const char 
 
 static char *read_text(const char *path, int *rc)
 {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK and fstat first: a FIFO or a device is refused, never waited on */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) {
+        *rc = hb_err_set(HB_ENOINPUT, path, "cannot read job file: %s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        *rc = hb_err_set(HB_ENOINPUT, path, "cannot read job file: it is %s", hb_file_kind(sb.st_mode));
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
+        close(fd);
         *rc = hb_err_set(HB_ENOINPUT, path, "cannot read job file: %s", strerror(errno));
         return NULL;
     }
@@ -293,6 +348,8 @@ static int apply_sets(parse *p, char *const *sets, int nsets)
         if (!dot || !eq || dot > eq || dot == sets[i] || eq == dot + 1)
             return p->rc = hb_err_set(HB_EUSAGE, "--set", "'%s' is not STEP.KEY=VALUE", sets[i]);
         char step[256], key[256];
+        if (dot - sets[i] >= (long)sizeof step || eq - dot - 1 >= (long)sizeof key)
+            return p->rc = hb_err_set(HB_EUSAGE, "--set", "'%.60s...': the step or key name is too long", sets[i]);
         snprintf(step, sizeof step, "%.*s", (int)(dot - sets[i]), sets[i]);
         snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
         char *v = hb_strdup(eq + 1);
@@ -310,6 +367,27 @@ static int apply_sets(parse *p, char *const *sets, int nsets)
             rc = add_kv(&s->kv, &s->nkv, &s->cap, key, v, 0);
         }
         if (rc) return free(v), p->rc = rc;
+    }
+    return 0;
+}
+
+/* The files a step reads besides its input (options of type HB_OPT_FILE that name an
+ * existing path) must be regular files: 66 before the kernel opens one, so that a FIFO
+ * or a device never blocks the run. */
+static int check_files(parse *p, hb_step *s, const char *where)
+{
+    for (const hb_option *o = s->kernel->options; o && o->name; o++) {
+        if (o->type != HB_OPT_FILE) continue;
+        const char *v = hb_opt_str(&s->opts, o->name);
+        struct stat sb;
+        if (!v || stat(v, &sb) != 0 || S_ISREG(sb.st_mode)) continue;
+        int line = s->line;
+        kv_get(s->kv, s->nkv, o->name, &line);
+        char at[600];
+        if (line > 0) snprintf(at, sizeof at, "%s:%d", p->job->path, line);
+        else snprintf(at, sizeof at, "--set %s.%s", s->name, o->name);
+        return p->rc = hb_err_set(HB_ENOINPUT, at, "%s: %s = %s is %s, not a regular file", where, o->name, v,
+                                  hb_file_kind(sb.st_mode));
     }
     return 0;
 }
@@ -343,6 +421,7 @@ static int validate_step(parse *p, hb_step *s)
     s->opts.table = s->kernel->options;
     s->opts.kv = s->okv;
     s->opts.n = s->nokv;
+    HB_CALL(check_files(p, s, where));
     if (s->kernel->validate) {
         const char *key = NULL;
         char msg[400];
@@ -407,6 +486,8 @@ int hb_job_load(const char *path, char *const *sets, int nsets, hb_job *job)
     parse p = {.job = job, .text = text, .pos = text};
     int bad_line = ini_parse_stream(reader, &p, handler, &p);
     free(text);
+    for (int i = 0; i < p.nlong; i++) free(p.longv[i]);
+    free(p.longv);
     if (p.rc) return p.rc;
     if (bad_line > 0) {
         p.line = 0;

@@ -34,7 +34,8 @@
 typedef struct run {
     hb_job job;
     int force, fresh;
-    int lock_fd;
+    int lock_fd, out_lock_fd; /* rank 0: the claims on the run directory and on the output */
+    char lock_path[4200], out_lock[4200];
     hb_status st;
     double last_status, last_progress;
     int tty;
@@ -75,29 +76,60 @@ static double unix_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Rank 0: creates the run directory and takes its lock, so two runs never share it. */
+/* Rank 0: creates the run directory (0700 when it is new) and takes its lock, so two runs
+ * never share it; a lock a dead run left is taken over with a warning. */
 static int take_lock(run *r)
 {
     const char *dir = r->job.run_dir;
-    if (hb_mkdir_p(dir) != 0)
+    if (hb_mkdir_mode(dir, 0700) != 0)
         return hb_err_set(HB_ECANTCREAT, dir, "cannot create run directory: %s", strerror(errno));
-    char path[4200];
-    snprintf(path, sizeof path, "%s/lock", dir);
-    r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (r->lock_fd < 0) return hb_err_set(HB_ECANTCREAT, path, "cannot create lock file: %s", strerror(errno));
-    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = "?";
-        ssize_t n = pread(r->lock_fd, pid, sizeof pid - 1, 0);
-        if (n > 0) pid[n] = '\0', pid[strcspn(pid, "\n")] = '\0';
-        close(r->lock_fd);
-        r->lock_fd = -1;
-        return hb_err_set(HB_ECANTCREAT, dir, "run directory is in use by another run (pid %s)", pid);
+    snprintf(r->lock_path, sizeof r->lock_path, "%s/lock", dir);
+    char what[4300];
+    snprintf(what, sizeof what, "run directory %s", dir);
+    return hb_claim_take(r->lock_path, what, dir, &r->lock_fd);
+}
+
+/* Rank 0: 0 when the step may write its output where it is: not in the run directory,
+ * and an existing output is a regular file that is not the step's input. */
+static int output_allowed(run *r, const hb_step *s)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", s->output);
+    struct stat dir, rd, sb, in;
+    if (stat(dirname(buf), &dir) == 0 && stat(r->job.run_dir, &rd) == 0 && dir.st_dev == rd.st_dev &&
+        dir.st_ino == rd.st_ino)
+        return hb_err_set(HB_ECANTCREAT, s->output,
+                          "output is in the run directory %s, which holds h5batch's own files; choose another folder",
+                          r->job.run_dir);
+    if (lstat(s->output, &sb) != 0) return 0;
+    if (stat(s->input, &in) == 0 && sb.st_dev == in.st_dev && sb.st_ino == in.st_ino)
+        return hb_err_set(HB_ECANTCREAT, s->output, "output is the step's input %s; it is never replaced (not even "
+                                                    "with --force): choose another output",
+                          s->input);
+    return hb_replaceable(s->output);
+}
+
+/* Collective. Claims the step's output for this run (rank 0: OUTPUT.lock beside it), so
+ * that two jobs never write one output; 73 naming the other run. */
+static int claim_output(run *r, const hb_step *s)
+{
+    int rc = 0;
+    if (hb_rank == 0) {
+        snprintf(r->out_lock, sizeof r->out_lock, "%s.lock", s->output);
+        char what[4300];
+        snprintf(what, sizeof what, "output %s", s->output);
+        rc = output_allowed(r, s); /* before a lock file is made beside a device */
+        if (rc == 0) rc = hb_check_writable(s->output);
+        if (rc == 0) rc = hb_claim_take(r->out_lock, what, r->job.run_dir, &r->out_lock_fd);
     }
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
-    if (ftruncate(r->lock_fd, 0) != 0 || pwrite(r->lock_fd, buf, (size_t)n, 0) != n)
-        return hb_err_set(HB_ECANTCREAT, path, "cannot write lock file");
-    return 0;
+    return hb_agree(rc);
+}
+
+static void release_output(run *r)
+{
+    if (hb_rank != 0 || r->out_lock_fd < 0) return;
+    hb_claim_release(r->out_lock, r->out_lock_fd, 1);
+    r->out_lock_fd = -1;
 }
 
 static void update_status(run *r, const char *state, int force)
@@ -151,32 +183,57 @@ static void progress(run *r, double t0, int64_t rows0, int final)
     }
 }
 
-/* A step's identity: kernel, effective options, input and output. Equal fingerprints
- * mean the existing output is this step's own completed result. */
+/* Adds the content of the file a HB_OPT_FILE option names (when it names one) to h. */
+static void digest_file(XXH3_state_t *h, const char *name, const char *path)
+{
+    struct stat sb;
+    if (!path || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return;
+    XXH3_state_t *f = XXH3_createState();
+    char buf[65536];
+    ssize_t n;
+    XXH3_64bits_reset(f);
+    while ((n = read(fd, buf, sizeof buf)) > 0) XXH3_64bits_update(f, buf, (size_t)n);
+    close(fd);
+    char id[160];
+    snprintf(id, sizeof id, "%s:%016llx", name, (unsigned long long)XXH3_64bits_digest(f));
+    XXH3_freeState(f);
+    XXH3_64bits_update(h, id, strlen(id) + 1);
+}
+
+/* Collective. A step's identity: kernel, effective options, input and output, and the
+ * content of every other file the step reads (HB_OPT_FILE options: stop words, ...), as
+ * rank 0 sees them. Equal fingerprints mean the existing output is this step's own
+ * completed result. */
 static void step_fingerprint(const hb_step *s, char *out, size_t len)
 {
-    XXH3_state_t *h = XXH3_createState();
-    XXH3_64bits_reset(h);
-    XXH3_64bits_update(h, HB_VERSION, sizeof HB_VERSION);
-    XXH3_64bits_update(h, s->kernel->name, strlen(s->kernel->name) + 1);
-    for (const hb_option *o = s->kernel->options; o->name; o++) {
-        const char *v = hb_opt_str(&s->opts, o->name);
-        XXH3_64bits_update(h, o->name, strlen(o->name) + 1);
-        XXH3_64bits_update(h, v ? v : "", v ? strlen(v) + 1 : 1);
+    if (hb_rank == 0) {
+        XXH3_state_t *h = XXH3_createState();
+        XXH3_64bits_reset(h);
+        XXH3_64bits_update(h, HB_VERSION, sizeof HB_VERSION);
+        XXH3_64bits_update(h, s->kernel->name, strlen(s->kernel->name) + 1);
+        for (const hb_option *o = s->kernel->options; o->name; o++) {
+            const char *v = hb_opt_str(&s->opts, o->name);
+            XXH3_64bits_update(h, o->name, strlen(o->name) + 1);
+            XXH3_64bits_update(h, v ? v : "", v ? strlen(v) + 1 : 1);
+            if (o->type == HB_OPT_FILE) digest_file(h, o->name, v);
+        }
+        struct stat sb;
+        char id[128];
+        char *abs = realpath(s->input, NULL);
+        const char *in = abs ? abs : s->input;
+        XXH3_64bits_update(h, in, strlen(in) + 1);
+        free(abs);
+        if (stat(s->input, &sb) == 0) {
+            snprintf(id, sizeof id, "%lld:%lld.%09ld", (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+                     sb.st_mtim.tv_nsec);
+            XXH3_64bits_update(h, id, strlen(id) + 1);
+        }
+        snprintf(out, len, "%016llx", (unsigned long long)XXH3_64bits_digest(h));
+        XXH3_freeState(h);
     }
-    struct stat sb;
-    char id[128];
-    char *abs = realpath(s->input, NULL);
-    const char *in = abs ? abs : s->input;
-    XXH3_64bits_update(h, in, strlen(in) + 1);
-    free(abs);
-    if (stat(s->input, &sb) == 0) {
-        snprintf(id, sizeof id, "%lld:%lld.%09ld", (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
-                 sb.st_mtim.tv_nsec);
-        XXH3_64bits_update(h, id, strlen(id) + 1);
-    }
-    snprintf(out, len, "%016llx", (unsigned long long)XXH3_64bits_digest(h));
-    XXH3_freeState(h);
+    MPI_Bcast(out, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
 }
 
 /* Rank 0 decides: 0 run the step, 1 skip it (already complete), or an error. */
@@ -185,13 +242,11 @@ static int check_output(run *r, const hb_step *s, int *skip)
     *skip = 0;
     if (hb_rank == 0) {
         struct stat sb;
-        int rc = 0;
-        if (stat(s->output, &sb) == 0) {
+        int rc = output_allowed(r, s);
+        if (rc == 0 && lstat(s->output, &sb) == 0) {
             char fp[64];
-            if (S_ISDIR(sb.st_mode)) {
-                rc = hb_err_set(HB_ECANTCREAT, s->output, "output is a directory");
-            } else if (hb_out_probe(s->output, "fingerprint", fp, sizeof fp) == 0 && strcmp(fp, r->fingerprint) == 0 &&
-                       !r->force) {
+            if (hb_out_probe(s->output, "fingerprint", fp, sizeof fp) == 0 && strcmp(fp, r->fingerprint) == 0 &&
+                !r->force) {
                 *skip = 1;
             } else if (!r->force) {
                 rc = hb_err_set(HB_ECANTCREAT, s->output,
@@ -437,11 +492,12 @@ static int run_step(run *r, int index)
     r->restarts = r->ckpt_count = 0;
     r->ckpt_time = 0;
     r->ckpt_bytes = 0;
-    int skip;
-    HB_CALL(check_output(r, s, &skip));
-    if (skip) {
-        HB_INFO("step %s: %s is already complete for this job; skipped", s->name, s->output);
-        return 0;
+    int skip = 0, prc = claim_output(r, s);
+    if (prc == 0) prc = check_output(r, s, &skip);
+    if (prc != 0 || skip) {
+        release_output(r);
+        if (prc == 0) HB_INFO("step %s: %s is already complete for this job; skipped", s->name, s->output);
+        return prc;
     }
     HB_INFO("step %s: kernel %s, %s -> %s, %d rank%s x %d thread%s", s->name, s->kernel->name, s->input, s->output,
             hb_size, hb_size > 1 ? "s" : "", r->job.threads, r->job.threads > 1 ? "s" : "");
@@ -455,8 +511,7 @@ static int run_step(run *r, int index)
                        .chunk_rows = r->job.chunk_rows ? r->job.chunk_rows : s->kernel->default_chunk_rows};
     void *state = NULL;
     hb_out *out = NULL;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s->output);
+    char tmp[4300] = "";
     int rc = hb_agree(hb_in_open(s->input, &ctx.in));
     if (rc == 0) rc = s->kernel->setup(&ctx, &state); /* collective: agrees itself */
     t[T_SETUP] = hb_now() - t0;
@@ -466,6 +521,8 @@ static int run_step(run *r, int index)
         rc = process_chunks(r, s, &ctx, state, &t[T_MAP], &t[T_EXCHANGE]);
     }
     double tf = hb_now();
+    /* a unique temporary, created exclusively by rank 0 and named to all */
+    if (rc == 0) rc = hb_tmp_create(s->output, tmp, sizeof tmp);
     if (rc == 0) rc = hb_agree(hb_out_create(tmp, &out));
     if (rc == 0) rc = s->kernel->finalize(state, out);
     t[T_FINALIZE] = hb_now() - tf;
@@ -480,6 +537,7 @@ static int run_step(run *r, int index)
         hb_warn("%s", hb_err_msg());
         hb_err_clear();
     }
+    release_output(r);
     if (s->kernel->destroy) s->kernel->destroy(state);
     hb_in_close(ctx.in);
     if (rc == 0)
@@ -497,7 +555,7 @@ static void usage_run(void)
 
 int hb_run_main(int argc, char **argv)
 {
-    run r = {.lock_fd = -1};
+    run r = {.lock_fd = -1, .out_lock_fd = -1};
     const char *path = NULL;
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     int nsets = 0, rc = 0;
@@ -556,7 +614,7 @@ int hb_run_main(int argc, char **argv)
     }
     if (r.lock_fd >= 0) {
         update_status(&r, rc == 0 ? "complete" : rc == HB_ETEMPFAIL ? "checkpointed" : "failed", 1);
-        close(r.lock_fd);
+        hb_claim_release(r.lock_path, r.lock_fd, 0);
     }
     hb_job_free(&r.job);
     return rc;

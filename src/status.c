@@ -1,10 +1,14 @@
 /* status.json writer and the `status` command. */
 #include "status.h"
 
+#include "core/commit.h"
 #include "core/fault.h"
 #include "core/hb.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +25,20 @@ void hb_iso_time(double t, char *buf, unsigned len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when the byte at p starts none. */
+static int utf8_len(const unsigned char *p)
+{
+    int n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || (n == 2 && p[0] < 0xC2) || (n == 4 && p[0] > 0xF4)) return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0;
+    return n;
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped; a byte that is not
+ * valid UTF-8 (paths may hold any bytes) becomes U+FFFD, so that the file stays JSON. */
 static void json_str(FILE *f, const char *key, const char *v, int last)
 {
     fprintf(f, "  \"%s\": ", key);
@@ -28,10 +46,13 @@ static void json_str(FILE *f, const char *key, const char *v, int last)
         fputs("null", f);
     } else {
         fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        for (const unsigned char *p = (const unsigned char *)v; *p;) {
+            int n = utf8_len(p);
             if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-            else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-            else fputc(*p, f);
+            else if (*p < 0x20 || *p == 0x7f) fprintf(f, "\\u%04x", *p);
+            else if (n == 0) fputs("\\ufffd", f);
+            else fwrite(p, 1, (size_t)n, f);
+            p += n ? n : 1;
         }
         fputc('"', f);
     }
@@ -46,13 +67,15 @@ static void json_num(FILE *f, const char *key, double v)
 
 int hb_status_write(const char *dir, const hb_status *s)
 {
-    char path[4096], tmp[4200], t0[32], t1[32];
+    char path[4096], t0[32], t1[32], host[256] = "";
     snprintf(path, sizeof path, "%s/status.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = hb_fault_write("status", "data") ? NULL : fopen(tmp, "w");
-    if (!f) return hb_err_set(HB_ECANTCREAT, tmp, "cannot write status: %s", strerror(errno));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return hb_err_set(HB_ECANTCREAT, path, "cannot write status: %s", strerror(errno));
     hb_iso_time(s->started_at, t0, sizeof t0);
     hb_iso_time(s->updated_at, t1, sizeof t1);
+    gethostname(host, sizeof host - 1);
     fputs("{\n", f);
     json_str(f, "job", s->job, 0);
     json_str(f, "state", s->state, 0);
@@ -68,6 +91,7 @@ int hb_status_write(const char *dir, const hb_status *s)
     json_num(f, "eta_s", s->eta);
     json_num(f, "ranks", s->ranks);
     json_num(f, "pid", (double)getpid());
+    json_str(f, "host", host, 0);
     json_num(f, "restarts", s->restarts);
     const char *slurm = getenv("SLURM_JOB_ID");
     json_str(f, "slurm_job_id", slurm, 0);
@@ -80,15 +104,18 @@ int hb_status_write(const char *dir, const hb_status *s)
     fputs("}\n", f);
     int bad = ferror(f);
     bad |= fclose(f);
-    if (bad || hb_fault_write("status", "commit") || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
+    /* a unique temporary, never a name a link could be planted at */
+    if (bad || hb_write_atomic(path, buf, len, "status") != 0) {
+        int e = bad ? ENOMEM : errno;
+        free(buf);
         return hb_err_set(HB_ECANTCREAT, path, "cannot write status: %s", strerror(e));
     }
+    free(buf);
     return 0;
 }
 
-/* Finds "key": in a flat JSON object and copies its value (unquoted) into out. */
+/* Finds "key": in a flat JSON object and copies its value (unquoted, escapes decoded)
+ * into out. */
 static int json_get(const char *text, const char *key, char *out, size_t len)
 {
     char pat[128];
@@ -99,9 +126,22 @@ static int json_get(const char *text, const char *key, char *out, size_t len)
     while (*p == ' ') p++;
     size_t n = 0;
     if (*p == '"') {
-        for (p++; *p && *p != '"' && n + 1 < len; p++) {
+        for (p++; *p && *p != '"' && n + 5 < len; p++) {
+            if (*p == '\\' && p[1] == 'u' && strspn(p + 2, "0123456789abcdefABCDEF") >= 4) {
+                unsigned c = (unsigned)strtoul((char[5]){p[2], p[3], p[4], p[5], 0}, NULL, 16);
+                p += 5;
+                if (c < 0x80) {
+                    out[n++] = (char)c;
+                } else if (c < 0x800) {
+                    out[n++] = (char)(0xC0 | c >> 6), out[n++] = (char)(0x80 | (c & 0x3F));
+                } else {
+                    out[n++] = (char)(0xE0 | c >> 12), out[n++] = (char)(0x80 | ((c >> 6) & 0x3F));
+                    out[n++] = (char)(0x80 | (c & 0x3F));
+                }
+                continue;
+            }
             if (*p == '\\' && p[1]) p++;
-            out[n++] = *p;
+            out[n++] = *p == 'n' && p[-1] == '\\' ? '\n' : *p;
         }
     } else {
         while (*p && *p != ',' && *p != '\n' && *p != '}' && n + 1 < len) out[n++] = *p++;
@@ -118,6 +158,79 @@ static void fmt_duration(double s, char *buf, size_t len)
     else snprintf(buf, len, "%.0fh%02.0fm", floor(s / 3600), floor(fmod(s, 3600) / 60));
 }
 
+#define STATUS_MAX (1 << 20) /* bytes: a status.json is a few hundred */
+
+/* Reads dir/status.json into *text: 66 when it is missing or not a regular file (never
+ * blocking on a FIFO), 65 when it is not h5batch's status (random bytes, no state). */
+static int read_status(const char *dir, char **text)
+{
+    *text = NULL;
+    struct stat sb;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return hb_err_set(HB_ENOINPUT, dir, "is %s, not a run directory", hb_file_kind(sb.st_mode));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return hb_err_set(HB_ENOINPUT, path, "no status (%s): is this a run directory?", strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return hb_err_set(HB_ENOINPUT, path, "is %s, not a status file", hb_file_kind(sb.st_mode));
+    }
+    if (sb.st_size > STATUS_MAX) {
+        close(fd);
+        return hb_err_set(HB_EDATA, path, "is %lld bytes: not a status file of h5batch", (long long)sb.st_size);
+    }
+    char *buf = malloc((size_t)sb.st_size + 1);
+    ssize_t n = buf ? read(fd, buf, (size_t)sb.st_size) : -1;
+    close(fd);
+    if (!buf || n < 0) {
+        free(buf);
+        return buf ? hb_err_set(HB_ENOINPUT, path, "cannot read: %s", strerror(errno)) : HB_EINTERNAL;
+    }
+    buf[n] = '\0';
+    char state[64] = "";
+    const char *b = buf;
+    while (*b == ' ' || *b == '\n' || *b == '\t' || *b == '\r') b++;
+    static const char *const states[] = {"running", "checkpointed", "failed", "complete", NULL};
+    int known = 0;
+    if (*b == '{' && memchr(buf, '\0', (size_t)n) == NULL && json_get(buf, "state", state, sizeof state) == 0)
+        for (const char *const *s = states; *s; s++) known |= strcmp(state, *s) == 0;
+    if (!known) {
+        free(buf);
+        return hb_err_set(HB_EDATA, path, "not a status file of h5batch (a JSON object with a 'state' of running, "
+                                          "checkpointed, failed or complete)");
+    }
+    *text = buf;
+    return 0;
+}
+
+/* Whether the run that wrote a status "running" is still there: its pid on this host,
+ * or, from another host, whether anyone holds the run directory's lock. */
+static int run_alive(const char *dir, const char *text)
+{
+    char pid[32] = "", host[256] = "", me[256] = "";
+    json_get(text, "pid", pid, sizeof pid);
+    json_get(text, "host", host, sizeof host);
+    gethostname(me, sizeof me - 1);
+    long p = atol(pid);
+    if (p > 0 && (!*host || strcmp(host, me) == 0)) return kill((pid_t)p, 0) == 0 || errno == EPERM;
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/lock", dir);
+    int fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 1; /* cannot tell */
+    int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
+}
+
+/* Prints s for a terminal: control bytes escaped (hb_err_escape). */
+static void put(const char *label, const char *s)
+{
+    char buf[2048];
+    hb_err_escape(s, buf, sizeof buf);
+    printf("%s%s\n", label, buf);
+}
+
 int hb_status_main(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -129,23 +242,29 @@ int hb_status_main(int argc, char **argv)
         else return hb_err_set(HB_EUSAGE, "status", "one run directory expected, got '%s' too", argv[i]);
     }
     if (!dir) return hb_err_set(HB_EUSAGE, "status", "usage: h5batch status RUN_DIR [--json]");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/status.json", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return hb_err_set(HB_ENOINPUT, path, "no status (%s): is this a run directory?", strerror(errno));
-    char text[16384];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char *text;
+    HB_CALL(read_status(dir, &text));
+    char job[256] = "", state[64] = "", step[256] = "", si[32] = "", st[32] = "", cd[32] = "", ct[32] = "",
+         rd[32] = "", rate[32] = "", eta[32] = "", ranks[32] = "", t0[64] = "", t1[64] = "", ck[1024] = "",
+         err[2048] = "", restarts[32] = "", slurm[64] = "", unit[64] = "rows", pid[32] = "", host[256] = "";
+    json_get(text, "state", state, sizeof state);
+    json_get(text, "updated_at", t1, sizeof t1);
+    json_get(text, "pid", pid, sizeof pid);
+    json_get(text, "host", host, sizeof host);
+    const int alive = strcmp(state, "running") != 0 || run_alive(dir, text);
     if (as_json) {
-        fputs(text, stdout);
+        /* the recorded object, with what this look found beside it */
+        size_t n = strlen(text);
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '\r')) n--;
+        if (n > 0 && text[n - 1] == '}') n--;
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '\r')) n--;
+        fwrite(text, 1, n, stdout);
+        printf(",\n  \"alive\": %s,\n  \"stopped\": %s\n}\n", strcmp(state, "running") == 0 && alive ? "true" : "false",
+               alive ? "false" : "true");
+        free(text);
         return 0;
     }
-    char job[256] = "", state[64] = "", step[256] = "", si[32] = "", st[32] = "", cd[32] = "", ct[32] = "",
-         rd[32] = "", rate[32] = "", eta[32] = "", ranks[32] = "", t0[64] = "", t1[64] = "", ck[512] = "",
-         err[1024] = "", restarts[32] = "", slurm[64] = "", unit[64] = "rows";
     json_get(text, "job", job, sizeof job);
-    json_get(text, "state", state, sizeof state);
     json_get(text, "step", step, sizeof step);
     json_get(text, "step_index", si, sizeof si);
     json_get(text, "steps_total", st, sizeof st);
@@ -157,22 +276,32 @@ int hb_status_main(int argc, char **argv)
     json_get(text, "eta_s", eta, sizeof eta);
     json_get(text, "ranks", ranks, sizeof ranks);
     json_get(text, "started_at", t0, sizeof t0);
-    json_get(text, "updated_at", t1, sizeof t1);
     json_get(text, "last_checkpoint", ck, sizeof ck);
     json_get(text, "error", err, sizeof err);
     json_get(text, "restarts", restarts, sizeof restarts);
     json_get(text, "slurm_job_id", slurm, sizeof slurm);
+    free(text);
     double done = atof(cd), total = atof(ct), r = atof(rate);
-    char etab[32];
+    char etab[32], line[600];
     fmt_duration(strcmp(eta, "null") ? atof(eta) : NAN, etab, sizeof etab);
-    printf("job       %s\nstate     %s\nstep      %s (%d of %d)\n", job, state, step, atoi(si) + 1, atoi(st));
+    put("job       ", job);
+    if (alive) {
+        put("state     ", state);
+    } else {
+        snprintf(line, sizeof line, "stopped (process %s on host %s is gone; last update %s)", pid,
+                 *host ? host : "?", t1);
+        put("state     ", line);
+    }
+    snprintf(line, sizeof line, "%s (%d of %d)", step, atoi(si) + 1, atoi(st));
+    put("step      ", line);
     printf("progress  %.0f of %.0f chunks (%.1f%%), %.0f %s\n", done, total, total > 0 ? 100 * done / total : 0,
            atof(rd), unit);
-    printf("rate      %.3g M%s/s on %s ranks, ETA %s\n", r / 1e6, unit, ranks, etab);
-    printf("started   %s\nupdated   %s\n", t0, t1);
-    printf("checkpoint %s\n", strcmp(ck, "null") && *ck ? ck : "none");
+    printf("rate      %.3g M%s/s on %s ranks, ETA %s\n", r / 1e6, unit, ranks, alive ? etab : "-");
+    put("started   ", t0);
+    put("updated   ", t1);
+    put("checkpoint ", strcmp(ck, "null") && *ck ? ck : "none");
     printf("restarts  %d\n", atoi(restarts));
-    if (strcmp(slurm, "null") && *slurm) printf("slurm job %s\n", slurm);
-    if (strcmp(err, "null") && *err) printf("error     %s\n", err);
+    if (strcmp(slurm, "null") && *slurm) put("slurm job ", slurm);
+    if (strcmp(err, "null") && *err) put("error     ", err);
     return 0;
 }

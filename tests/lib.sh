@@ -23,7 +23,8 @@ check() {
 }
 
 # expect_fail NAME CODE PATTERN OUTPUT CMD...: CMD must exit with CODE, print PATTERN once
-# as an error line, and leave neither OUTPUT nor OUTPUT.tmp behind.
+# as an error line, and leave neither OUTPUT nor a temporary of it (OUTPUT.tmp, the unique
+# OUTPUT.<pid>-<rank>-<random>.tmp) nor its claim OUTPUT.lock behind.
 expect_fail() {
     local name=$1 code=$2 pattern=$3 out=$4
     shift 4
@@ -40,8 +41,8 @@ expect_fail() {
     elif [ "$nerr" != 1 ]; then
         echo "error printed $nerr times, expected once" >>"$W/log"
         not_ok "$name"
-    elif [ -n "$out" ] && { [ -e "$out" ] || [ -e "$out.tmp" ]; }; then
-        echo "left $out or $out.tmp behind" >>"$W/log"
+    elif [ -n "$out" ] && { [ -e "$out" ] || [ -e "$out.tmp" ] || [ -e "$out.lock" ] || compgen -G "$out.*.tmp" >/dev/null; }; then
+        echo "left $out, a temporary of it or $out.lock behind" >>"$W/log"
         not_ok "$name"
     else
         ok "$name"

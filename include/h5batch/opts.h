@@ -14,7 +14,11 @@ typedef enum {
     HB_OPT_LIST,     /* comma-separated reals, each within bounds */
     HB_OPT_BOOL,     /* true/false, yes/no, on/off, 1/0 */
     HB_OPT_SIZE,     /* integer with optional k/M/G suffix (powers of 1000) */
-    HB_OPT_DURATION  /* seconds with optional s/m/h suffix */
+    HB_OPT_DURATION, /* seconds with optional s/m/h suffix */
+    HB_OPT_FILE      /* free text that may name a file the step reads besides its input (a
+                      * stop-word list, a calendar, a tariff): when it names an existing
+                      * path, the driver refuses anything but a regular file (66) and the
+                      * step's fingerprint covers the file's content */
 } hb_opt_type;
 
 typedef struct hb_option {

@@ -34,7 +34,7 @@
 
 static const hb_option index_options[] = {
     {"stemmer", HB_OPT_STRING, "none", 1, 0, NULL, "Snowball stemmer language (english, french, ...), or none"},
-    {"stopwords", HB_OPT_STRING, "none", 1, 0, NULL,
+    {"stopwords", HB_OPT_FILE, "none", 1, 0, NULL,
      "none, english (Snowball's list), or a file whose tokens are the stop words ('|' or '#' starts a comment)"},
     {"max_token_bytes", HB_OPT_INT, "64", 1, 65536, NULL, "longer tokens (normalized UTF-8) are dropped and counted"},
     {"positions", HB_OPT_BOOL, "false", 1, 0, NULL, "store token positions (phrase queries need them)"},

@@ -39,9 +39,10 @@ static void describe(const hb_option *o, char *buf, size_t len)
     case HB_OPT_LIST: what = "a comma-separated list of numbers"; break;
     case HB_OPT_BOOL: what = "true or false"; break;
     case HB_OPT_CHOICE: snprintf(buf, len, "one of %s", o->choices); return;
-    case HB_OPT_STRING: break;
+    case HB_OPT_STRING:
+    case HB_OPT_FILE: break;
     }
-    int bounded = o->type != HB_OPT_STRING && o->type != HB_OPT_BOOL && o->min <= o->max;
+    int bounded = o->type != HB_OPT_STRING && o->type != HB_OPT_FILE && o->type != HB_OPT_BOOL && o->min <= o->max;
     if (bounded) snprintf(buf, len, "%s in [%.15g, %.15g]", what, o->min, o->max);
     else snprintf(buf, len, "%s", what);
 }

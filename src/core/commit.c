@@ -1,15 +1,21 @@
-/* Files made safely: folders, the writability check and the atomic commit (temporary
- * name, fsync, rename, fsync of the folder) that outputs use. */
+/* Files made safely: folders, the writability check, unique temporaries, claims and the
+ * atomic commit (unique temporary, fsync, rename, fsync of the folder) that outputs,
+ * checkpoints, the manifest and status.json use. */
 #include "core/commit.h"
 
 #include "core/fault.h"
 #include "core/hb.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,13 +43,90 @@ int hb_fsync_dir(const char *path)
     return rc;
 }
 
+int hb_tmp_open(const char *path, char *tmp, size_t len)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint32_t r = 0;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r ^= (uint32_t)rand() * 2654435761u;
+        int n = snprintf(tmp, len, "%s.%ld-%d-%08x.tmp", path, (long)getpid(), hb_rank, (unsigned)r);
+        if (n < 0 || (size_t)n >= len) return errno = ENAMETOOLONG, -1;
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return errno = EEXIST, -1;
+}
+
+int hb_tmp_name_of(const char *name, const char *base)
+{
+    size_t lb = strlen(base);
+    if (strncmp(name, base, lb) != 0 || name[lb] != '.') return 0;
+    const char *p = name + lb + 1;
+    if (!isdigit((unsigned char)*p)) return 0;
+    while (isdigit((unsigned char)*p)) p++;
+    if (*p++ != '-' || !isdigit((unsigned char)*p)) return 0;
+    while (isdigit((unsigned char)*p)) p++;
+    if (*p++ != '-') return 0;
+    for (int i = 0; i < 8; i++, p++)
+        if (!isxdigit((unsigned char)*p)) return 0;
+    return strcmp(p, ".tmp") == 0;
+}
+
+int hb_tmp_create(const char *path, char *tmp, size_t len)
+{
+    int rc = 0;
+    if (hb_rank == 0) {
+        int fd = hb_tmp_open(path, tmp, len);
+        if (fd < 0) rc = hb_err_set(HB_ECANTCREAT, path, "cannot create a temporary file: %s", strerror(errno));
+        else close(fd);
+    }
+    rc = hb_agree(rc);
+    if (rc != 0) return rc;
+    int n = hb_rank == 0 ? (int)strlen(tmp) + 1 : 0;
+    MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (n > (int)len) return hb_err_set(HB_EINTERNAL, path, "temporary name too long");
+    MPI_Bcast(tmp, n, MPI_CHAR, 0, MPI_COMM_WORLD);
+    return 0;
+}
+
+int hb_write_atomic(const char *path, const void *data, size_t len, const char *what)
+{
+    char tmp[4300];
+    if (what && hb_fault_write(what, "data")) return errno = EIO, -1;
+    int fd = hb_tmp_open(path, tmp, sizeof tmp);
+    if (fd < 0) return -1;
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) goto werr;
+        p += n, left -= (size_t)n;
+    }
+    if (fsync(fd) != 0) goto werr;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto werr;
+    }
+    fd = -1;
+    if ((what && hb_fault_write(what, "commit") && (errno = EIO)) || rename(tmp, path) != 0) goto werr;
+    hb_fsync_dir(path);
+    return 0;
+werr:;
+    int why = errno ? errno : EIO;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    errno = why;
+    return -1;
+}
+
 int hb_commit(const char *tmp, const char *path, int ok)
 {
     int rc = hb_agree(ok);
     if (hb_rank == 0) {
         if (rc == 0) {
-            /* the data is on disk before the name says it is complete */
-            int fd = open(tmp, O_RDONLY);
+            /* the data is on disk before the name says it is complete; O_NOFOLLOW: the
+             * temporary is ours, a link in its place is not */
+            int fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             if (fd < 0 || fsync(fd) != 0 || hb_fault_write("output", "commit") || rename(tmp, path) != 0 ||
                 hb_fsync_dir(path) != 0)
                 rc = hb_err_set(HB_ECANTCREAT, path, "cannot commit output: %s", strerror(errno));
@@ -54,7 +137,9 @@ int hb_commit(const char *tmp, const char *path, int ok)
     return hb_agree(rc);
 }
 
-int hb_mkdir_p(const char *dir)
+int hb_mkdir_p(const char *dir) { return hb_mkdir_mode(dir, 0777); }
+
+int hb_mkdir_mode(const char *dir, int mode)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", dir);
@@ -64,15 +149,119 @@ int hb_mkdir_p(const char *dir)
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
         *p = '/';
     }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    if (mkdir(buf, (mode_t)mode) == 0) return 0;
+    struct stat sb;
+    if (errno != EEXIST) return -1;
+    if (stat(buf, &sb) != 0) return -1;
+    return S_ISDIR(sb.st_mode) ? 0 : (errno = ENOTDIR, -1);
+}
+
+const char *hb_file_kind(unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFLNK: return "a symbolic link";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    default: return "not a regular file";
+    }
+}
+
+int hb_replaceable(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return 0;
+    if (S_ISREG(sb.st_mode)) return 0;
+    return hb_err_set(HB_ECANTCREAT, path, "output exists and is %s, which h5batch never replaces (not even with --force)",
+                      hb_file_kind(sb.st_mode));
 }
 
 int hb_output_check(const char *path, int force)
 {
     struct stat sb;
     int rc = 0;
-    if (hb_rank == 0 && !force && stat(path, &sb) == 0)
-        rc = hb_err_set(HB_ECANTCREAT, path, "file exists; use --force to replace it");
+    if (hb_rank == 0 && lstat(path, &sb) == 0) {
+        rc = hb_replaceable(path);
+        if (rc == 0 && !force) rc = hb_err_set(HB_ECANTCREAT, path, "file exists; use --force to replace it");
+    }
     if (hb_rank == 0 && rc == 0) rc = hb_check_writable(path);
     return hb_agree(rc);
+}
+
+int hb_claim_holder(int fd, char *buf, size_t len, long *pid, char *host, size_t hlen)
+{
+    char text[1200];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    if (n <= 0) return -1;
+    text[n] = '\0';
+    text[strcspn(text, "\n")] = '\0';
+    char *end;
+    long p = strtol(text, &end, 10);
+    if (end == text || *end != ' ') return -1;
+    const char *h = end + 1;
+    size_t hl = strcspn(h, " ");
+    const char *rd = h[hl] ? h + hl + 1 : "?";
+    if (pid) *pid = p;
+    if (host) snprintf(host, hlen, "%.*s", (int)hl, h);
+    snprintf(buf, len, "pid %ld on host %.*s, run directory %s", p, (int)hl, h, rd);
+    return 0;
+}
+
+int hb_claim_take(const char *path, const char *what, const char *run_dir, int *fd)
+{
+    *fd = -1;
+    /* the file is removed when a claim is released: retry when the one locked is no
+     * longer the one at path */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+        if (f < 0)
+            return hb_err_set(HB_ECANTCREAT, path, "cannot create the lock file of %s: %s", what,
+                              errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+        struct stat a, b;
+        if (fstat(f, &a) != 0 || !S_ISREG(a.st_mode)) {
+            close(f);
+            return hb_err_set(HB_ECANTCREAT, path, "the lock file of %s is %s", what, hb_file_kind(a.st_mode));
+        }
+        char holder[1400];
+        if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+            if (hb_claim_holder(f, holder, sizeof holder, NULL, NULL, 0) != 0) snprintf(holder, sizeof holder, "?");
+            close(f);
+            return hb_err_set(HB_ECANTCREAT, path, "%s is in use by another run (%s)", what, holder);
+        }
+        if (lstat(path, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+            close(f);
+            continue;
+        }
+        if (hb_claim_holder(f, holder, sizeof holder, NULL, NULL, 0) == 0)
+            hb_warn("%s: taking over the claim on %s that a run which is gone left (%s)", path, what, holder);
+        char host[256] = "?", rd[4200] = "", line[4600];
+        gethostname(host, sizeof host);
+        host[sizeof host - 1] = '\0';
+        for (char *h = host; *h; h++)
+            if (*h == ' ' || *h == '\n') *h = '_';
+        char *abs = run_dir ? realpath(run_dir, NULL) : NULL;
+        snprintf(rd, sizeof rd, "%s", abs ? abs : run_dir ? run_dir : "-");
+        free(abs);
+        rd[strcspn(rd, "\n")] = '\0';
+        int n = snprintf(line, sizeof line, "%ld %s %s\n", (long)getpid(), host, rd);
+        if (n < 0 || (size_t)n >= sizeof line) n = (int)strlen(line);
+        if (ftruncate(f, 0) != 0 || pwrite(f, line, (size_t)n, 0) != n) {
+            close(f);
+            return hb_err_set(HB_ECANTCREAT, path, "cannot write the lock file of %s: %s", what, strerror(errno));
+        }
+        *fd = f;
+        return 0;
+    }
+    return hb_err_set(HB_ECANTCREAT, path, "cannot take the lock file of %s: it keeps being replaced", what);
+}
+
+void hb_claim_release(const char *path, int fd, int remove)
+{
+    if (fd < 0) return;
+    if (remove) unlink(path);
+    else if (ftruncate(fd, 0) != 0) hb_warn("%s: cannot empty the lock file", path);
+    close(fd);
 }

@@ -55,10 +55,42 @@ void hb_err_clear(void)
     err_msg[0] = err_trail[0] = '\0';
 }
 
+size_t hb_err_escape(const char *s, char *buf, size_t len)
+{
+    size_t n = 0;
+    if (len == 0) return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && n + 5 < len; p++) {
+        /* C0 controls, DEL, C1 controls (U+0080-U+009F as UTF-8) and bytes that are not
+         * UTF-8 would reach the terminal as commands: written as \xHH instead */
+        int c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
+        int lead = p[0] >= 0xC2 && p[0] <= 0xF4, cont = 0;
+        if (lead) {
+            int need = p[0] < 0xE0 ? 1 : p[0] < 0xF0 ? 2 : 3;
+            for (cont = 0; cont < need && (p[1 + cont] & 0xC0) == 0x80; cont++) {}
+            if (cont != need) lead = 0;
+        }
+        if (*p < 0x20 || *p == 0x7f || c1 || (*p >= 0x80 && !lead)) {
+            n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *p);
+            if (c1) n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *++p);
+        } else if (lead) {
+            if (n + (size_t)cont + 2 >= len) break;
+            for (int i = 0; i <= cont; i++) buf[n++] = (char)p[i];
+            p += cont;
+        } else {
+            buf[n++] = (char)*p;
+        }
+    }
+    buf[n] = '\0';
+    return n;
+}
+
 void hb_err_report(void)
 {
     if (hb_rank != 0 || !err_code) return;
-    fprintf(stderr, "h5batch: error: %s\n", err_msg);
+    /* a job file's or a path's bytes are in the message: never the terminal's commands */
+    char buf[4 * sizeof err_msg + 8];
+    hb_err_escape(err_msg, buf, sizeof buf);
+    fprintf(stderr, "h5batch: error: %s\n", buf);
     if (hb_log_level >= 2 && err_trail[0]) fprintf(stderr, "h5batch: trail: %s\n", err_trail);
 }
 

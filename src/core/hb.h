@@ -11,4 +11,8 @@
 
 #define HB_VERSION "0.1.0"
 
+/* Not collective. Copies s into buf (len bytes) for a terminal: control bytes, C1
+ * controls and bytes that are not UTF-8 written as \xHH. Returns the length. */
+size_t hb_err_escape(const char *s, char *buf, size_t len);
+
 #endif

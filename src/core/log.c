@@ -21,12 +21,14 @@ void hb_log_printf(const char *fmt, ...)
 void hb_warn(const char *fmt, ...)
 {
     if (hb_rank != 0) return;
+    /* warnings name what a run directory or a job file says: never terminal commands */
+    char msg[1024], out[4 * sizeof msg + 8];
     va_list ap;
     va_start(ap, fmt);
-    fputs("h5batch: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    hb_err_escape(msg, out, sizeof out);
+    fprintf(stderr, "h5batch: warning: %s\n", out);
 }
 
 double hb_now(void)

@@ -95,6 +95,7 @@ int hb_opt_check(const hb_option *o, const char *value, char *msg, size_t len)
     int b;
     switch (o->type) {
     case HB_OPT_STRING:
+    case HB_OPT_FILE:
         if (*value == '\0') return snprintf(msg, len, "%s is empty", o->name), HB_ECONFIG;
         return 0;
     case HB_OPT_CHOICE:
@@ -123,22 +124,23 @@ int hb_opt_check(const hb_option *o, const char *value, char *msg, size_t len)
         return in_bounds(o, v) ? 0 : bounds_msg(o, v, msg, len);
     }
     case HB_OPT_LIST: {
-        int n = 0;
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%s", value);
-        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int n = 0, rc = 0;
+        char *buf = hb_strdup(value); /* any length: never cut short */
+        if (!buf) return snprintf(msg, len, "%s: out of memory", o->name), HB_EINTERNAL;
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
             if (hb_parse_number(t, &v) != 0) {
-                snprintf(msg, len, "%s: '%s' is not a number", o->name, skip_space(t));
-                return HB_ECONFIG;
-            }
-            if (!in_bounds(o, v)) return bounds_msg(o, v, msg, len);
-            if (++n > HB_OPT_LIST_MAX) {
+                snprintf(msg, len, "%s: '%.40s' is not a number", o->name, skip_space(t));
+                rc = HB_ECONFIG;
+            } else if (!in_bounds(o, v)) {
+                rc = bounds_msg(o, v, msg, len);
+            } else if (++n > HB_OPT_LIST_MAX) {
                 snprintf(msg, len, "%s has more than %d values", o->name, HB_OPT_LIST_MAX);
-                return HB_ECONFIG;
+                rc = HB_ECONFIG;
             }
         }
-        if (n == 0) return snprintf(msg, len, "%s is an empty list", o->name), HB_ECONFIG;
-        return 0;
+        free(buf);
+        if (rc == 0 && n == 0) return snprintf(msg, len, "%s is an empty list", o->name), HB_ECONFIG;
+        return rc;
     }
     }
     return HB_ECONFIG;
@@ -181,12 +183,12 @@ int hb_opt_list(const hb_optset *o, const char *name, double *out)
 {
     const char *s = raw(o, name);
     if (!s) return 0;
-    char buf[1024];
+    char *buf = hb_strdup(s);
     int n = 0;
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < HB_OPT_LIST_MAX;
+    for (char *save = NULL, *t = buf ? strtok_r(buf, ",", &save) : NULL; t && n < HB_OPT_LIST_MAX;
          t = strtok_r(NULL, ",", &save))
         if (hb_parse_number(t, &out[n]) == 0) n++;
+    free(buf);
     return n;
 }
 
@@ -222,7 +224,7 @@ const char *hb_suggest(const char *word, const char *const *names)
  * command line, where booleans are flags). */
 static void print_table(const hb_option *table, const char *indent, const char *prefix)
 {
-    static const char *type_names[] = {"text", "choice", "integer", "number", "list", "bool", "size", "duration"};
+    static const char *type_names[] = {"text", "choice", "integer", "number", "list", "bool", "size", "duration", "text or file"};
     for (const hb_option *o = table; o && o->name; o++) {
         char type[160], name[96];
         if (o->type == HB_OPT_CHOICE) snprintf(type, sizeof type, "%s", o->choices);

@@ -1528,9 +1528,36 @@ static void test_job_errors(void)
                         NULL, 0, 4, "Mars/Olympus");
     expect_config_error("no_steps.ini", "[job]\nthreads = 2\n", NULL, 0, 0, "at least one step");
     expect_config_error("empty.ini", "", NULL, 0, 0, "at least one step");
+    /* a key longer than the INI reader's line buffer is an error; a long value is not
+     * (test_job_long_values) */
     char long_line[400];
-    snprintf(long_line, sizeof long_line, "[step s]\nkernel = traffic\ninput = %0250d\noutput = out.h5\n", 0);
-    expect_config_error("long_line.ini", long_line, NULL, 0, 3, "too long");
+    snprintf(long_line, sizeof long_line, "[step s]\nkernel = traffic\ninput = in.h5\n%0250d = 1\noutput = out.h5\n", 0);
+    expect_config_error("long_line.ini", long_line, NULL, 0, 4, "too long");
+}
+
+/* Values longer than the INI reader's 200-byte line buffer, in the file and in --set, are
+ * read whole (issue 18 item 10): a 250-character input path, and lists of 1,300 bytes. */
+static void test_job_long_values(void)
+{
+    char text[4096], list[1400] = "", set[1500];
+    size_t n = 0;
+    for (int i = 1; i <= 30; i++) n += (size_t)snprintf(list + n, sizeof list - n, "%d.0000000000000000000000000000000000,", i);
+    snprintf(list + n, sizeof list - n, "99");
+    snprintf(text, sizeof text, "[step s]\nkernel = traffic\ninput = %0250d\noutput = out.h5\npercentiles = %s ; a comment\n", 7,
+             list);
+    snprintf(set, sizeof set, "s.max_speed=%0300d", 120);
+    char *sets[] = {set};
+    hb_job job;
+    int rc = load("long_values.ini", text, sets, 1, &job);
+    CHECKF(rc == 0, "rc %d: %s", rc, hb_err_msg());
+    if (rc == 0) {
+        double p[HB_OPT_LIST_MAX];
+        CHECK(strlen(job.steps[0].input) == 250 && job.steps[0].input[249] == '7');
+        CHECK(hb_opt_list(&job.steps[0].opts, "percentiles", p) == 31 && p[29] == 30 && p[30] == 99);
+        CHECK(hb_opt_num(&job.steps[0].opts, "max_speed") == 120);
+    }
+    hb_job_free(&job);
+    hb_err_clear();
 }
 
 static void test_job_sets(void)
@@ -1897,6 +1924,7 @@ int main(int argc, char **argv)
     test_job_expand();
     test_job_errors();
     test_job_sets();
+    test_job_long_values();
     test_job_misc();
     test_job_key_before_section();
     test_job_long_step_name();
