@@ -3,7 +3,6 @@
 # build, then run. Users' CFLAGS, CPPFLAGS and LDFLAGS are kept: the project adds to them.
 
 CC       = mpicc
-.DEFAULT_GOAL := all
 # Libraries found through pkg-config; those without a .pc file are named in LIBS_PLAIN.
 PKGS       = hdf5-openmpi inih libxxhash libutf8proc gsl openblas
 LIBS_PLAIN = -lhdf5_hl -lstemmer -lz -lm -ldl
@@ -45,7 +44,6 @@ build/gen/builtins.h: FORCE
 build/kernels/registry.o build-asan/kernels/registry.o: build/gen/builtins.h
 FORCE:
 
-.DEFAULT_GOAL := all
 NP      ?= 2
 MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
 DEMO    ?= demo
