@@ -21,6 +21,8 @@ SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # The executable exports its symbols: plugin kernels (DESIGN.md 8) call the h5batch API in it.
 EXPORT    = -rdynamic
 
+.DEFAULT_GOAL := all
+
 # Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new folder.
 SRC  = $(sort $(wildcard src/*.c src/core/*.c io/*.c kernels/*.c kernels/*/*.c))
 OBJ  = $(SRC:%.c=build/%.o)
