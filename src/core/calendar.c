@@ -68,6 +68,10 @@ static int fill_day(int64_t day, hb_tzday *d)
 
 int hb_tzmap_cover(hb_tzmap *m, int64_t tmin, int64_t tmax)
 {
+    /* day * 86400 and t + offset stay far inside int64 (near INT64_MIN both overflow) */
+    if (tmin < -HB_TIME_LIMIT || tmax > HB_TIME_LIMIT)
+        return hb_err_set(HB_EDATA, "time", "time %lld s is outside the times supported (within %g s of 1970, about "
+                          "31 million years)", (long long)(tmin < -HB_TIME_LIMIT ? tmin : tmax), (double)HB_TIME_LIMIT);
     int64_t lo = hb_floordiv(tmin, 86400), hi = hb_floordiv(tmax, 86400);
     if (m->days && lo >= m->day0 && hi < m->day0 + m->ndays) return 0;
     if (m->days) {
@@ -114,6 +118,9 @@ int64_t hb_days_from_civil(int64_t y, int m, int d)
 
 void hb_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
+    /* beyond these (10^15 years) z + 719468 and era arithmetic could overflow */
+    if (z > (int64_t)1 << 60) z = (int64_t)1 << 60;
+    if (z < -((int64_t)1 << 60)) z = -((int64_t)1 << 60);
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
@@ -129,7 +136,7 @@ int64_t hb_days_from_yyyymmdd(int64_t ymd)
 {
     int64_t y = ymd / 10000;
     int m = (int)(ymd / 100 % 100), d = (int)(ymd % 100);
-    if (ymd <= 0 || m < 1 || m > 12 || d < 1 || d > 31) return INT64_MIN;
+    if (ymd <= 0 || y > 99999999 || m < 1 || m > 12 || d < 1 || d > 31) return INT64_MIN;
     int64_t days = hb_days_from_civil(y, m, d);
     int64_t yy;
     int mm, dd;
