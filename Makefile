@@ -100,7 +100,7 @@ install: bin/h5batch
 # names (plain asan valgrind) choose passes: SUITES="risk plain".
 SUITES ?=
 check: deps
-	@$(MAKE) --no-print-directory all bin/unit_tests asan
+	@$(MAKE) --no-print-directory all bin/unit_tests asan $(if $(shell command -v $(FUZZ_CC)),fuzz-build)
 	@bash tests/run_tests.sh $(SUITES)
 
 demo: deps
