@@ -89,8 +89,9 @@ static int bill_setup(hb_step_ctx *ctx, void **state)
      * consumption and one amount per tier), and the sort's keys and index */
     char cause[120], r[32];
     snprintf(cause, sizeof cause, "%s rows of %s", hb_fmt_count(r, (uint64_t)ctx->n_rows), hb_opt_str(ctx->opts, "table"));
-    double per_row = sizeof(rec) + 2.0 * 8 * (8 + BILL_MAX_TIERS) + 4 * 8;
-    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows * per_row + (double)ctx->chunk_rows * 32, ctx->input,
+    double per_row = sizeof(rec) + 2.0 * 8 * (8 + b->tf.n) + 4 * 8;
+    double chunk = (double)(ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : ctx->n_rows);
+    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows * per_row + chunk * 32, ctx->input,
                                     "the bills, priced on rank 0,", cause, "split the input into several jobs")));
     size_t cr = (size_t)ctx->chunk_rows;
     int rc = 0;

@@ -163,15 +163,15 @@ static int open_corpus(ix *x)
 }
 
 /* Not collective (the same on every rank). The bytes a rank will need: its share of
- * the posting runs (at most one posting of 8 bytes per token of 2 or more bytes, twice
- * while runs are merged, plus 4 bytes a token for positions), its documents' lengths
- * and ids, and a chunk's text and offsets. Refused over max_memory. */
+ * the posting runs and of the merged index (about 4 bytes per byte of text, measured
+ * on generated corpora; 6 with positions), its documents' lengths and ids, and a
+ * chunk's text and offsets. Refused over max_memory. */
 static int reserve_memory(const ix *x)
 {
     const hb_step_ctx *ctx = x->ctx;
     const double P = hb_size, B = (double)x->B, N = (double)x->N, cr = (double)ctx->chunk_rows;
     const double chunk_text = N > 0 ? B / N * (cr < N ? cr : N) : 0;
-    double bytes = B / P * (x->positions ? 10 : 8) + N / P * 24 + N * 8 / P + chunk_text * 2 + cr * 16;
+    double bytes = B / P * (x->positions ? 6 : 4) + N / P * 24 + N * 8 / P + chunk_text * 2 + cr * 16;
     char cause[160], a[32], b[32];
     snprintf(cause, sizeof cause, "%s documents, %s bytes of text", hb_fmt_count(a, (uint64_t)x->N),
              hb_fmt_count(b, (uint64_t)x->B));

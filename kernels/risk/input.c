@@ -19,7 +19,8 @@
 /* Not collective (the same on every rank). The bytes a rank's state will need once the
  * market (days x assets) and, when P > 0, the positions (P x A on every rank) are known:
  * returns, prices read, positions and their Monte Carlo factor, the per-portfolio
- * results and top-k buffers, the Monte Carlo scenario panel. Refused over max_memory. */
+ * results and top-k buffers (kept, and sent and received once in finalize), the Monte
+ * Carlo scenario panel. Refused over max_memory. */
 static int reserve_memory(const risk *r, const char *cause, const char *remedy)
 {
     const double A = (double)r->A, D = (double)r->D, P = (double)r->P, th = r->ctx->threads;
@@ -29,7 +30,7 @@ static int reserve_memory(const risk *r, const char *cause, const char *remedy)
         double kmax = 1;
         for (int i = 0; i < r->nc; i++) kmax = fmax(kmax, (double)hb_risk_k(r->mc_n, r->conf[i]));
         for (int i = 0; i < r->ne; i++) kmax = fmax(kmax, (double)hb_risk_k(r->mc_n, r->es_conf[i]));
-        bytes += 8 * (P * (A + 3 * kmax + 64 + MC_TILE + 9) + 4 * A * A + D * A + th * MC_TILE * (A + 5)) +
+        bytes += 8 * (P * (A + 5 * kmax + 64 + MC_TILE + 9) + 4 * A * A + D * A + th * MC_TILE * (A + 5)) +
                  8.0 * MC_Y_DOUBLES;
     }
     return hb_mem_reserve(bytes, r->ctx->input, "the risk state", cause, remedy);

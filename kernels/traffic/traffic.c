@@ -101,7 +101,8 @@ static int find_segments(traffic *tr, const char **from)
 static int reserve_memory(const traffic *tr, const char *from)
 {
     const hb_step_ctx *ctx = tr->ctx;
-    const double S = (double)tr->S, P = hb_size, ns = ceil(S / P), cr = (double)ctx->chunk_rows;
+    const double S = (double)tr->S, P = hb_size, ns = ceil(S / P);
+    const double cr = (double)(ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : ctx->n_rows); /* pages touched */
     const double esz = hb_table_exact_f32(tr->tab, COL_SPEED) ? 4 : 8, npct = tr->npct;
     double per_seg = sizeof(bucket) + 8.0 * (WEEK_CELLS * (3 + npct) + 24 * (2 + npct) + 2);
     double bytes = ns * per_seg + 4 * S + cr * (8 + 8 + 8 + 4 + sizeof(int)) + 2 * (cr + P * XCHG_BLOCK) * (4 + esz) +

@@ -438,12 +438,13 @@ static int oee_finalize(void *state, hb_out *out)
     snprintf(why, sizeof why, "%s with a bad batch id, %s bad times, %s bad counts, %s bad cycle times", c[BAD_BATCH],
              c[BAD_TIME], c[BAD_COUNT], c[BAD_CYCLE]);
     HB_CALL(hb_invalid_check((uint64_t)totals[0], (uint64_t)(totals[0] - totals[1]), x->ctx->input, "records", why));
-    /* every rank gathers every batch, then computes its results */
+    /* every rank gathers every batch (held beside its own, with their hash slots), then
+     * computes the results: the estimate before the gather */
     uint64_t nb = x->n;
     MPI_Allreduce(MPI_IN_PLACE, &nb, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     char cause[64];
     snprintf(cause, sizeof cause, "%s batches", hb_fmt_count(c[0], nb));
-    HB_CALL(hb_mem_reserve((double)nb * (sizeof(acc) + 15 * 8), x->ctx->input, "the batches' results", cause,
+    HB_CALL(hb_mem_reserve((double)nb * (2 * sizeof(acc) + 16 * 8), x->ctx->input, "the batches and their results", cause,
                            "split the input into several jobs"));
     acc *all = NULL;
     int64_t B = 0;
