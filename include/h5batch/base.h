@@ -17,6 +17,10 @@ int hb_grow(void **p, size_t *cap, size_t need, size_t elem);
 /* *out = a * b: 1 (and nothing recorded) when the product overflows size_t, else 0. */
 int hb_mul_size(size_t a, size_t b, size_t *out);
 
+/* hb_malloc of n x m elements of size bytes; NULL (65 recorded: sizes come from the
+ * data) when the product overflows size_t. */
+void *hb_malloc_array(size_t n, size_t m, size_t size);
+
 /* The memory a rank's state and output may take (the [job] option max_memory). The
  * default is HB_MEM_DEFAULT_FRACTION of the machine's physical memory divided by the
  * ranks on this host. Collective when bytes is 0 (the default is found with

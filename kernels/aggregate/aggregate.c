@@ -748,8 +748,11 @@ static int aggregate_load(void *state, const void *buf, size_t len)
 }
 
 /* Collective. See output.c. */
-/* Collective. Refuses (65) a value column most of whose rows are invalid (out of its
- * valid range, not finite, or without a key) before anything is written. */
+/* Collective. Refuses (65), before anything is written, a value column with a valid
+ * range most of whose values are invalid (out of the range or not finite), and one
+ * without a range none of whose values is finite. Rows without a key count for no
+ * column (pandas drops them), and a column without a range may well be mostly missing
+ * (NaN) by design. */
 static int check_invalid(const agg *a)
 {
     const agg_spec *sp = &a->sp;
@@ -757,13 +760,19 @@ static int check_invalid(const agg *a)
     uint64_t c[2 + 2 * AGG_MAX_VALUES] = {a->rows_total, a->rows_missing};
     for (int v = 0; v < V; v++) c[2 + v] = a->valid[v], c[2 + V + v] = a->invalid[v];
     MPI_Allreduce(MPI_IN_PLACE, c, 2 + 2 * V, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    char where[600], what[400], why[200], x[32], y[32];
+    char where[600], what[400], why[200], x[32];
     snprintf(where, sizeof where, "%s:%s", a->ctx->input, sp->table);
+    const uint64_t keyed = c[0] - c[1];
     for (int v = 0; v < V; v++) {
-        snprintf(what, sizeof what, "rows of value column %s", sp->val[v]);
-        snprintf(why, sizeof why, "%s out of its valid range [%g, %g] or not finite, %s without a key",
-                 hb_fmt_count(x, c[2 + V + v]), sp->lo[v], sp->hi[v], hb_fmt_count(y, c[1]));
-        HB_CALL(hb_invalid_check(c[0], c[0] - c[2 + v], where, what, why));
+        if (isinf(sp->lo[v]) && isinf(sp->hi[v])) {
+            HB_CHECK(keyed == 0 || c[2 + v] > 0, HB_EDATA, where,
+                     "none of the %s rows with a key has a finite value of value column %s", hb_fmt_count(x, keyed),
+                     sp->val[v]);
+            continue;
+        }
+        snprintf(what, sizeof what, "rows with a key of value column %s", sp->val[v]);
+        snprintf(why, sizeof why, "out of its valid range [%g, %g] or not finite", sp->lo[v], sp->hi[v]);
+        HB_CALL(hb_invalid_check(keyed, c[2 + V + v], where, what, why));
     }
     return 0;
 }

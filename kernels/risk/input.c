@@ -117,8 +117,8 @@ static int load_returns(risk *r)
              hb_fmt_count(b, (uint64_t)r->A), path);
     HB_CALL(reserve_memory(r, cause, "shorten window or backtest_days"));
     const int64_t A = r->A, D = r->D, first = r->d0 - prices, rows = D + prices;
-    double *x = hb_malloc((size_t)(rows * A) * sizeof *x);
-    r->R = hb_malloc((size_t)(D * A) * sizeof *r->R);
+    double *x = hb_malloc_array((size_t)rows, (size_t)A, sizeof *x);
+    r->R = hb_malloc_array((size_t)D, (size_t)A, sizeof *r->R);
     if (!x || !r->R) return free(x), HB_EINTERNAL;
     int rc = hb_in_read_rows(in, path, first, rows, x);
     for (int64_t i = 0; rc == 0 && i < rows * A; i++) {
@@ -160,8 +160,8 @@ static int load_exposure(risk *r)
     snprintf(cause, sizeof cause, "%s portfolios x %s assets of %s", hb_fmt_count(a, (uint64_t)r->P),
              hb_fmt_count(b, (uint64_t)r->A), path);
     HB_CALL(reserve_memory(r, cause, "split the portfolios into several jobs"));
-    r->E = hb_malloc((size_t)(r->P * r->A) * sizeof *r->E);
-    if (!r->E) return HB_EINTERNAL;
+    r->E = hb_malloc_array((size_t)r->P, (size_t)r->A, sizeof *r->E);
+    if (!r->E) return hb_err_code();
     HB_CALL(hb_in_read_rows(ctx->in, path, 0, r->P, r->E));
     for (int64_t i = 0; i < r->P * r->A; i++)
         HB_CHECK(isfinite(r->E[i]), HB_EDATA, where, "row %lld, column %lld: %g is not a finite exposure",
@@ -306,7 +306,7 @@ static int load_transactions(risk *r)
     qsort(rbuf, nrecv, sizeof *rbuf, by_row);
     double *q = hb_calloc((size_t)((nown ? nown : 1) * A), sizeof *q);
     int *cnt = hb_malloc(2 * (size_t)S * sizeof *cnt), *dsp = cnt ? cnt + S : NULL;
-    r->E = hb_malloc((size_t)(P * A) * sizeof *r->E);
+    r->E = hb_malloc_array((size_t)P, (size_t)A, sizeof *r->E);
     rc = hb_agree(q && cnt && r->E ? 0 : HB_EINTERNAL);
     if (rc == 0) {
         for (size_t i = 0; i < nrecv; i++) q[(rbuf[i].p - p_lo) * A + rbuf[i].a] += rbuf[i].q;

@@ -68,10 +68,6 @@ static int fill_day(int64_t day, hb_tzday *d)
 
 int hb_tzmap_cover(hb_tzmap *m, int64_t tmin, int64_t tmax)
 {
-    /* day * 86400 and t + offset stay far inside int64 (near INT64_MIN both overflow) */
-    if (tmin < -HB_TIME_LIMIT || tmax > HB_TIME_LIMIT)
-        return hb_err_set(HB_EDATA, "time", "time %lld s is outside the times supported (within %g s of 1970, about "
-                          "31 million years)", (long long)(tmin < -HB_TIME_LIMIT ? tmin : tmax), (double)HB_TIME_LIMIT);
     int64_t lo = hb_floordiv(tmin, 86400), hi = hb_floordiv(tmax, 86400);
     if (m->days && lo >= m->day0 && hi < m->day0 + m->ndays) return 0;
     if (m->days) {
@@ -81,6 +77,10 @@ int hb_tzmap_cover(hb_tzmap *m, int64_t tmin, int64_t tmax)
     if (hi - lo + 1 > MAX_DAYS || hi < lo)
         return hb_err_set(HB_EDATA, "time", "times span %lld days (from %lld to %lld s); at most %d days supported",
                           (long long)(hi - lo + 1), (long long)tmin, (long long)tmax, MAX_DAYS);
+    /* day * 86400 and t + offset stay far inside int64 (near INT64_MIN both overflow) */
+    if (tmin < -HB_TIME_LIMIT || tmax > HB_TIME_LIMIT)
+        return hb_err_set(HB_EDATA, "time", "time %lld s is outside the times supported (within %g s of 1970, about "
+                          "31 million years)", (long long)(tmin < -HB_TIME_LIMIT ? tmin : tmax), (double)HB_TIME_LIMIT);
     int64_t n = hi - lo + 1;
     hb_tzday *days = hb_malloc((size_t)n * sizeof *days);
     if (!days) return HB_EINTERNAL;

@@ -57,6 +57,16 @@ int hb_mul_size(size_t a, size_t b, size_t *out)
     return __builtin_mul_overflow(a, b, out) ? 1 : 0;
 }
 
+void *hb_malloc_array(size_t n, size_t m, size_t size)
+{
+    size_t a, b;
+    if (hb_mul_size(n, m, &a) || hb_mul_size(a, size, &b)) {
+        hb_err_set(HB_EDATA, "memory", "%zu x %zu x %zu bytes overflow the size of memory", n, m, size);
+        return NULL;
+    }
+    return hb_malloc(b);
+}
+
 static double mem_limit;         /* bytes a rank's state and output may take; 0 before set */
 static double invalid_limit = 0.5; /* the largest fraction of invalid rows a run accepts */
 
