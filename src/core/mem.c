@@ -110,7 +110,8 @@ const char *hb_fmt_count(char buf[32], uint64_t v)
 /* Bytes with a unit of powers of 1000, as job files write sizes. */
 static const char *fmt_bytes(char buf[32], double b)
 {
-    if (b >= 1e12) snprintf(buf, 32, "%.1f TB", b / 1e12);
+    if (b >= 1e15) snprintf(buf, 32, "%.3g TB", b / 1e12);
+    else if (b >= 1e12) snprintf(buf, 32, "%.1f TB", b / 1e12);
     else if (b >= 1e9) snprintf(buf, 32, "%.1f GB", b / 1e9);
     else if (b >= 1e6) snprintf(buf, 32, "%.1f MB", b / 1e6);
     else snprintf(buf, 32, "%.1f kB", b / 1e3);

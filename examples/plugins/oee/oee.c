@@ -437,7 +437,8 @@ static int oee_finalize(void *state, hb_out *out)
     for (int k = 0; k < 4; k++) hb_fmt_count(c[k], (uint64_t)totals[2 + k]);
     snprintf(why, sizeof why, "%s with a bad batch id, %s bad times, %s bad counts, %s bad cycle times", c[BAD_BATCH],
              c[BAD_TIME], c[BAD_COUNT], c[BAD_CYCLE]);
-    HB_CALL(hb_invalid_check((uint64_t)totals[0], (uint64_t)(totals[0] - totals[1]), x->ctx->input, "records", why));
+    if (totals[1] > 0) /* none valid has its own message below */
+        HB_CALL(hb_invalid_check((uint64_t)totals[0], (uint64_t)(totals[0] - totals[1]), x->ctx->input, "records", why));
     /* every rank gathers every batch (held beside its own, with their hash slots), then
      * computes the results: the estimate before the gather */
     uint64_t nb = x->n;
