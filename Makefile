@@ -21,6 +21,8 @@ SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # The executable exports its symbols: plugin kernels (DESIGN.md 8) call the h5batch API in it.
 EXPORT    = -rdynamic
 
+.DEFAULT_GOAL := all
+
 # Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new folder.
 SRC  = $(sort $(wildcard src/*.c src/core/*.c io/*.c kernels/*.c kernels/*/*.c))
 OBJ  = $(SRC:%.c=build/%.o)
@@ -48,7 +50,7 @@ NP      ?= 2
 MPIRUN  ?= mpirun --oversubscribe --allow-run-as-root
 DEMO    ?= demo
 
-.PHONY: all deps demo check asan bench install clean FORCE
+.PHONY: all deps demo check asan bench install clean fuzz fuzz-build FORCE
 # the first rule above is the generated builtins.h: a plain `make` builds the tool
 .DEFAULT_GOAL := all
 all: bin/h5batch
@@ -100,7 +102,7 @@ install: bin/h5batch
 # names (plain asan valgrind) choose passes: SUITES="risk plain".
 SUITES ?=
 check: deps
-	@$(MAKE) --no-print-directory all bin/unit_tests asan
+	@$(MAKE) --no-print-directory all bin/unit_tests asan $(if $(shell command -v $(FUZZ_CC)),fuzz-build)
 	@bash tests/run_tests.sh $(SUITES)
 
 demo: deps
@@ -111,7 +113,36 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 
-clean:
-	rm -rf build build-asan bin
+# libFuzzer harnesses (tests/fuzz/): the job-file and --set reader, the query parser and
+# the checkpoint reader, built with clang, ASan and UBSan against the few tool files each
+# needs (the job harness sees a one-kernel registry, tests/fuzz/registry_stub.c). `make
+# fuzz` runs each for FUZZ_SECONDS from its committed seed corpus (tests/fuzz/corpus/NAME;
+# what it finds goes to build-fuzz/corpus/NAME and crashes to build-fuzz/). make check
+# runs them for a few seconds (tests/fuzz/suite.sh) when clang is there.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS   = -std=c17 -g -O1 -fopenmp -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-pass-failed \
+                -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_BASE     = src/core/err.c src/core/mem.c src/core/log.c src/core/opts.c src/core/args.c src/core/fault.c \
+                src/core/calendar.c io/in.c io/out.c io/table.c
+FUZZ_JOB      = $(FUZZ_BASE) src/job.c tests/fuzz/registry_stub.c tests/fuzz/fuzz_job.c
+FUZZ_QUERY    = $(FUZZ_BASE) kernels/index/analyzer.c kernels/index/tok.c tests/fuzz/fuzz_query.c
+FUZZ_CKPT     = $(FUZZ_BASE) src/ckpt.c tests/fuzz/fuzz_ckpt.c
+FUZZERS       = bin/fuzz/fuzz_job bin/fuzz/fuzz_query bin/fuzz/fuzz_ckpt
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(FUZZ_CC) mpicc $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+bin/fuzz/fuzz_job: $(FUZZ_JOB:%.c=build-fuzz/%.o)
+bin/fuzz/fuzz_query: $(FUZZ_QUERY:%.c=build-fuzz/%.o)
+bin/fuzz/fuzz_ckpt: $(FUZZ_CKPT:%.c=build-fuzz/%.o)
+$(FUZZERS):
+	@mkdir -p bin/fuzz
+	OMPI_CC=$(FUZZ_CC) mpicc $(FUZZ_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(LDLIBS)
+fuzz-build: $(FUZZERS)
+fuzz: fuzz-build
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
--include $(OBJ:.o=.d) $(AOBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(UNIT_AOBJ:.o=.d)
+clean:
+	rm -rf build build-asan build-fuzz bin
+
+-include $(OBJ:.o=.d) $(AOBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(UNIT_AOBJ:.o=.d) $(wildcard build-fuzz/*/*.d build-fuzz/*/*/*.d)

@@ -195,14 +195,67 @@ int hb_in_attr_str(hb_in *in, const char *obj, const char *name, char *buf, size
     return io_read_str_attr(in->file, obj, name, buf, len);
 }
 
+int io_attr_i64(hid_t loc, const char *obj, const char *name, const char *where, int64_t lo, int64_t hi, int64_t *v,
+                int *present)
+{
+    *present = 0;
+    if ((strcmp(obj, ".") != 0 && !io_path_exists(loc, obj)) || H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t a = H5Aopen_by_name(loc, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) return hb_err_set(HB_EDATA, where, "cannot open attribute '%s'", name);
+    hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+    H5T_class_t cls = type < 0 ? H5T_NO_CLASS : H5Tget_class(type);
+    int sgn = cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2;
+    H5S_class_t scls = space < 0 ? H5S_NO_CLASS : H5Sget_simple_extent_type(space);
+    hssize_t npts = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    const char *cn = type < 0 ? "unknown" : io_class_name(type);
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    int rc = 0;
+    if (scls != H5S_SCALAR && !(scls == H5S_SIMPLE && npts == 1)) {
+        rc = hb_err_set(HB_EDATA, where, "attribute '%s' is %s; one integer is expected", name,
+                        scls == H5S_SIMPLE ? "an array" : "empty");
+    } else if (cls == H5T_INTEGER && !sgn) {
+        uint64_t u = 0;
+        if (H5Aread(a, H5T_NATIVE_UINT64, &u) < 0) rc = hb_err_set(HB_EDATA, where, "cannot read attribute '%s'", name);
+        else if (u > (uint64_t)INT64_MAX || (int64_t)u > hi)
+            rc = hb_err_set(HB_EDATA, where, "attribute '%s' = %llu is out of range [%lld, %lld]", name,
+                            (unsigned long long)u, (long long)lo, (long long)hi);
+        else *v = (int64_t)u;
+    } else if (cls == H5T_INTEGER) {
+        if (H5Aread(a, H5T_NATIVE_INT64, v) < 0) rc = hb_err_set(HB_EDATA, where, "cannot read attribute '%s'", name);
+    } else if (cls == H5T_FLOAT) {
+        double d = 0;
+        if (H5Aread(a, H5T_NATIVE_DOUBLE, &d) < 0) rc = hb_err_set(HB_EDATA, where, "cannot read attribute '%s'", name);
+        else if (!isfinite(d) || d != floor(d))
+            rc = hb_err_set(HB_EDATA, where, "attribute '%s' = %g is not an integer", name, d);
+        else if (!(d >= -0x1p63 && d < 0x1p63))
+            rc = hb_err_set(HB_EDATA, where, "attribute '%s' = %g is out of range [%lld, %lld]", name, d, (long long)lo,
+                            (long long)hi);
+        else *v = (int64_t)d;
+    } else {
+        rc = hb_err_set(HB_EDATA, where, "attribute '%s' has %s type; an integer is expected", name, cn);
+    }
+    H5Aclose(a);
+    if (rc == 0 && (*v < lo || *v > hi))
+        rc = hb_err_set(HB_EDATA, where, "attribute '%s' = %lld is out of range [%lld, %lld]", name, (long long)*v,
+                        (long long)lo, (long long)hi);
+    if (rc == 0) *present = 1;
+    return rc;
+}
+
 int hb_in_attr_i64(hb_in *in, const char *obj, const char *name, int64_t *v)
 {
-    if (!io_path_exists(in->file, obj) || H5Aexists_by_name(in->file, obj, name, H5P_DEFAULT) <= 0)
-        return hb_err_set(HB_EDATA, in->path, "%s has no attribute '%s'", obj, name);
-    hid_t a = H5Aopen_by_name(in->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT64, v);
-    if (a >= 0) H5Aclose(a);
-    if (e < 0) return hb_err_set(HB_EDATA, in->path, "attribute '%s' of %s is not an integer", name, obj);
+    return hb_in_attr_range(in, obj, name, INT64_MIN, INT64_MAX, v);
+}
+
+int hb_in_attr_range(hb_in *in, const char *obj, const char *name, int64_t lo, int64_t hi, int64_t *v)
+{
+    char where[600];
+    snprintf(where, sizeof where, "%s:%s", in->path, obj);
+    int present;
+    HB_CALL(io_attr_i64(in->file, obj, name, where, lo, hi, v, &present));
+    HB_CHECK(present, HB_EDATA, in->path, "%s has no attribute '%s'", obj, name);
     return 0;
 }
 

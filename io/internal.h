@@ -43,6 +43,12 @@ void io_filters_init(void);
 /* The native memory type of an element type. */
 hid_t io_mem_type(hb_elem t);
 /* Reads string attribute name of obj of file f into buf: 0 when found, 1 when not. */
+/* The integer attribute name of object obj (relative to loc; "." is loc itself):
+ * *present 0 when absent; 65 naming where and the attribute when it is not one value
+ * (an array, empty), not an integer (a string, a fraction, inf or NaN) or outside
+ * [lo, hi]. Every integer attribute of an input is read through it. */
+int io_attr_i64(hid_t loc, const char *obj, const char *name, const char *where, int64_t lo, int64_t hi, int64_t *v,
+                int *present);
 int io_read_str_attr(hid_t f, const char *obj, const char *name, char *buf, size_t len);
 
 #endif

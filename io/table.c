@@ -734,20 +734,7 @@ int hb_table_exact_f32(const hb_table *t, int col)
 
 int hb_table_attr_i64(hb_table *t, const char *name, int64_t *v, int *present)
 {
-    *present = 0;
-    if (H5Aexists(t->obj, name) <= 0) return 0;
-    hid_t a = H5Aopen(t->obj, name, H5P_DEFAULT);
-    HB_CALL_H5(a, t->where);
-    hid_t type = H5Aget_type(a);
-    H5T_class_t cls = H5Tget_class(type);
-    H5Tclose(type);
-    double d = 0;
-    herr_t e = (cls == H5T_INTEGER || cls == H5T_FLOAT) ? H5Aread(a, H5T_NATIVE_DOUBLE, &d) : -1;
-    H5Aclose(a);
-    if (e < 0 || d != floor(d)) return hb_err_set(HB_EDATA, t->where, "attribute '%s' is not an integer", name);
-    *v = (int64_t)d;
-    *present = 1;
-    return 0;
+    return io_attr_i64(t->obj, ".", name, t->where, INT64_MIN, INT64_MAX, v, present);
 }
 
 /* Makes s hold count rows of up to bytes bytes in all. */

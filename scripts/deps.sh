@@ -3,14 +3,15 @@
 # Only as root and only when something is missing does it install it (apt-get): on a
 # machine where everything is installed it needs no root and runs no apt-get. Missing
 # build or run packages without root: the command to run, exit 1. Missing test-only
-# packages (Slurm, munge, valgrind) without root: a note, exit 0; those tests skip.
+# packages (Slurm, munge, valgrind, clang for the fuzz harnesses) without root: a note,
+# exit 0; those tests skip.
 # Not Debian: prints what is needed instead.
 set -euo pipefail
 pkgs=(gcc make pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libgsl-dev libopenblas-dev
       libinih-dev libutf8proc-dev libstemmer-dev librandom123-dev libxxhash-dev zlib1g-dev tzdata python3-h5py python3-numpy
       python3-pandas python3-scipy python3-snowballstemmer python3-xarray python3-h5netcdf util-linux
       hdf5-filter-plugin hdf5-filter-plugin-blosc-serial bitshuffle python3-tables)
-test_pkgs=(slurm-wlm munge valgrind)
+test_pkgs=(slurm-wlm munge valgrind clang libomp-dev) # clang, libomp: the libFuzzer harnesses (make fuzz)
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "h5batch: not a Debian system; install the equivalents of: ${pkgs[*]} (tests: ${test_pkgs[*]})" >&2
     exit 0

@@ -255,6 +255,24 @@ static int validate(const hb_ckpt_id *id, const entry *e, char *why, size_t len)
     return 0;
 }
 
+/* Not collective. The parts' sizes are checked against /state before anything is
+ * allocated from them: none negative, and their sum within /state's length (65). */
+static int check_sizes(hb_in *in, const char *path, const int64_t *sizes, int64_t parts)
+{
+    hb_dset *d = NULL;
+    hb_dset_info info;
+    HB_CALL(hb_dset_open(in, "/state", &d, &info));
+    hb_dset_close(d);
+    int64_t sum = 0;
+    for (int64_t p = 0; p < parts; p++) {
+        if (sizes[p] < 0 || sizes[p] > info.n - sum)
+            return hb_err_set(HB_EDATA, path, "/sizes[%lld] = %lld does not fit the %lld bytes of /state", (long long)p,
+                              (long long)sizes[p], (long long)info.n);
+        sum += sizes[p];
+    }
+    return 0;
+}
+
 int hb_ckpt_restore(const hb_ckpt_id *id, uint8_t *ledger, int64_t n_chunks, int64_t *seq, int *restarts,
                     int (*load)(void *user, const void *blob, size_t len), void *user, int *found, char *name,
                     size_t name_len)
@@ -292,10 +310,11 @@ int hb_ckpt_restore(const hb_ckpt_id *id, uint8_t *ledger, int64_t n_chunks, int
     int64_t parts = 0, *sizes = NULL, sq = 0, rs = 0;
     rc = hb_in_open(path, &in);
     if (rc == 0) rc = hb_in_read_raw(in, "/ledger", HB_U8, 0, n_chunks, ledger);
-    if (rc == 0) rc = hb_in_attr_i64(in, "/", "seq", &sq);
-    if (rc == 0) rc = hb_in_attr_i64(in, "/", "restarts", &rs);
+    if (rc == 0) rc = hb_in_attr_range(in, "/", "seq", 0, INT64_MAX, &sq);
+    if (rc == 0) rc = hb_in_attr_range(in, "/", "restarts", 0, INT32_MAX, &rs);
     /* one part per rank that wrote it: part p is loaded by rank p mod size */
     if (rc == 0) rc = hb_in_read_array(in, "/sizes", HB_I64, &parts, (void **)&sizes);
+    if (rc == 0) rc = check_sizes(in, path, sizes, parts);
     int64_t off = 0;
     for (int64_t p = 0; rc == 0 && p < parts; p++) {
         if (p % hb_size == hb_rank) {

@@ -21,6 +21,10 @@ static const hb_option job_options[] = {
     {"checkpoint_interval", HB_OPT_DURATION, "60s", 0, 1e9, NULL, "seconds between checkpoints; 0 disables"},
     {"threads", HB_OPT_INT, NULL, 1, 1024, NULL, "OpenMP threads per rank; default OMP_NUM_THREADS, else 1"},
     {"chunk_rows", HB_OPT_SIZE, NULL, 1, 1e8, NULL, "rows per work chunk; default chosen by the kernel"},
+    {"max_memory", HB_OPT_SIZE, NULL, 1e6, 1e15, NULL,
+     "memory a rank's state and output may take; default half the machine's memory / ranks on the host"},
+    {"max_invalid_fraction", HB_OPT_FLOAT, "0.5", 0, 1, NULL,
+     "largest share of invalid rows (or values of a column) a step accepts; 1 accepts any"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static const hb_option step_base[] = {
@@ -465,6 +469,8 @@ static int validate(parse *p)
     const char *th = kv_get(job->kv, job->nkv, "threads", &line), *env = getenv("OMP_NUM_THREADS");
     job->threads = th ? (int)hb_opt_num(&o, "threads") : (env && atoi(env) > 0 ? atoi(env) : 1);
     job->chunk_rows = kv_get(job->kv, job->nkv, "chunk_rows", &line) ? (int64_t)hb_opt_num(&o, "chunk_rows") : 0;
+    job->max_memory = kv_get(job->kv, job->nkv, "max_memory", &line) ? hb_opt_num(&o, "max_memory") : 0;
+    job->max_invalid_fraction = hb_opt_num(&o, "max_invalid_fraction");
     return 0;
 }
 

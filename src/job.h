@@ -26,6 +26,8 @@ typedef struct hb_job {
     double checkpoint_interval;
     int threads;
     int64_t chunk_rows; /* 0: each kernel's default */
+    double max_memory;  /* bytes per rank; 0: the default (hb_mem_set_limit) */
+    double max_invalid_fraction;
     hb_kv *kv;          /* [job] keys */
     int nkv, cap;
     hb_step *steps;

@@ -512,6 +512,8 @@ static int run_step(run *r, int index)
     void *state = NULL;
     hb_out *out = NULL;
     char tmp[4300] = "";
+    hb_mem_set_limit(r->job.max_memory); /* collective when defaulted */
+    hb_invalid_set_limit(r->job.max_invalid_fraction);
     int rc = hb_agree(hb_in_open(s->input, &ctx.in));
     if (rc == 0) rc = s->kernel->setup(&ctx, &state); /* collective: agrees itself */
     t[T_SETUP] = hb_now() - t0;

@@ -20,6 +20,9 @@ int hb_in_read_array(hb_in *in, const char *path, hb_elem want, int64_t *n, void
 int hb_in_attr_str(hb_in *in, const char *obj, const char *name, char *buf, size_t len);
 /* Reads the integer attribute name of obj: 65 when absent or not an integer. */
 int hb_in_attr_i64(hb_in *in, const char *obj, const char *name, int64_t *v);
+/* The same, checked to be one integer in [lo, hi]: 65 naming the attribute otherwise
+ * (an array, a string, a fraction, inf, NaN, out of range). */
+int hb_in_attr_range(hb_in *in, const char *obj, const char *name, int64_t lo, int64_t hi, int64_t *v);
 /* Reads elements [start, start+count) of a 1-D dataset in its memory type t (no conversion
  * beyond HDF5's own): for checkpoints' bytes (HB_U8) and sizes (HB_U64). */
 int hb_in_read_raw(hb_in *in, const char *path, hb_elem t, int64_t start, int64_t count, void *buf);

@@ -42,8 +42,8 @@ static const hb_option aggregate_options[] = {
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the calendar keys (DST-correct)"},
     {"layout", HB_OPT_CHOICE, "dense", 1, 0, "dense|table",
      "dense: arrays over the keys' observed values; table: one row per non-empty group"},
-    {"max_memory", HB_OPT_SIZE, "4G", 1e6, 1e15, NULL,
-     "memory one rank may use for groups and buffers, and the largest dense output"},
+    {"max_memory", HB_OPT_SIZE, NULL, 1e6, 1e15, NULL,
+     "memory one rank may use for groups and buffers, and the largest dense output; default [job] max_memory"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Not collective. The job-file check: every option rule, before any data is read. */
@@ -106,6 +106,7 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     if (agg_spec_parse(ctx->opts, &a->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
     agg_spec *sp = &a->sp;
     HB_CALL(hb_agree(hb_tz_select(sp->tz)));
+    if (sp->max_memory > 0) hb_mem_set_limit(sp->max_memory); /* the step's own limit, for this step */
 
     const char *cols[AGG_MAX_KEYS + AGG_MAX_VALUES + 1];
     int n = 0;
@@ -161,11 +162,9 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     size_t per_row = 8 * (size_t)sp->nkeys + 8 * (size_t)sp->nvals + 8 + 8 + 1 + (sp->has_time ? 16 : 0);
     for (int k = 0; k < sp->nkeys; k++) per_row += a->ktype[k] == KT_STRING ? 24 : 0;
     a->chunk_bytes = per_row * (size_t)ctx->chunk_rows;
-    if ((double)a->chunk_bytes > sp->max_memory)
-        return hb_agree(hb_err_set(HB_ECONFIG, "max_memory",
-                                   "chunks of %lld rows need %.1f MB of buffers, more than max_memory = %.1f MB: lower "
-                                   "chunk_rows or raise max_memory",
-                                   (long long)ctx->chunk_rows, (double)a->chunk_bytes / 1e6, sp->max_memory / 1e6));
+    char what[120], r[32];
+    snprintf(what, sizeof what, "the buffers of chunks of %s rows", hb_fmt_count(r, (uint64_t)ctx->chunk_rows));
+    HB_CALL(hb_agree(hb_mem_reserve((double)a->chunk_bytes, where, what, NULL, "lower chunk_rows")));
     return hb_agree(alloc_buffers(a));
 }
 
@@ -504,7 +503,7 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
     return 0;
 }
 
-/* Collective. The largest state on any rank must stay within max_memory: refused (78)
+/* Collective. The largest state on any rank must stay within max_memory: refused (65)
  * with the rank and the size before memory runs out. */
 static int check_memory(agg *a)
 {
@@ -516,11 +515,11 @@ static int check_memory(agg *a)
         int rank;
     } in = {(double)b, hb_rank}, out;
     MPI_Allreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MAXLOC, MPI_COMM_WORLD);
-    if (out.bytes <= a->sp.max_memory) return 0;
-    return hb_err_set(HB_ECONFIG, "max_memory",
-                      "the groups on rank %d need %.1f MB, more than max_memory = %.1f MB: raise max_memory, run on "
-                      "more ranks, or drop percentile stats (they keep every value)",
-                      out.rank, out.bytes / 1e6, a->sp.max_memory / 1e6);
+    char where[600], what[80];
+    snprintf(where, sizeof where, "%s:%s", a->ctx->input, a->sp.table);
+    snprintf(what, sizeof what, "the groups on rank %d", out.rank);
+    return hb_mem_reserve(out.bytes, where, what, NULL,
+                          "run on more ranks, or drop percentile stats (they keep every value)");
 }
 
 /* Collective. Sends every staged group to its owner, which merges it. */
@@ -723,7 +722,40 @@ static int aggregate_load(void *state, const void *buf, size_t len)
 }
 
 /* Collective. See output.c. */
-static int aggregate_finalize(void *state, hb_out *out) { return agg_write(state, out); }
+/* Collective. Refuses (65), before anything is written, a value column with a valid
+ * range most of whose values are invalid (out of the range or not finite), and one
+ * without a range none of whose values is finite. Rows without a key count for no
+ * column (pandas drops them), and a column without a range may well be mostly missing
+ * (NaN) by design. */
+static int check_invalid(const agg *a)
+{
+    const agg_spec *sp = &a->sp;
+    const int V = sp->nvals;
+    uint64_t c[2 + 2 * AGG_MAX_VALUES] = {a->rows_total, a->rows_missing};
+    for (int v = 0; v < V; v++) c[2 + v] = a->valid[v], c[2 + V + v] = a->invalid[v];
+    MPI_Allreduce(MPI_IN_PLACE, c, 2 + 2 * V, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    char where[600], what[400], why[200], x[32];
+    snprintf(where, sizeof where, "%s:%s", a->ctx->input, sp->table);
+    const uint64_t keyed = c[0] - c[1];
+    for (int v = 0; v < V; v++) {
+        if (isinf(sp->lo[v]) && isinf(sp->hi[v])) {
+            HB_CHECK(keyed == 0 || c[2 + v] > 0, HB_EDATA, where,
+                     "none of the %s rows with a key has a finite value of value column %s", hb_fmt_count(x, keyed),
+                     sp->val[v]);
+            continue;
+        }
+        snprintf(what, sizeof what, "rows with a key of value column %s", sp->val[v]);
+        snprintf(why, sizeof why, "out of its valid range [%g, %g] or not finite", sp->lo[v], sp->hi[v]);
+        HB_CALL(hb_invalid_check(keyed, c[2 + V + v], where, what, why));
+    }
+    return 0;
+}
+
+static int aggregate_finalize(void *state, hb_out *out)
+{
+    HB_CALL(check_invalid(state));
+    return agg_write(state, out);
+}
 
 /* Not collective. Frees the state; safe on a partly built one. */
 static void aggregate_destroy(void *state)

@@ -602,19 +602,18 @@ int agg_write(agg *a, hb_out *out)
     if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &groups, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     /* the dense layout's size is known now, before any of it is allocated */
     if (rc == 0 && sp->layout == LAYOUT_DENSE) {
-        long double bytes = (long double)o.cells * 8.0L * (long double)o.nd;
-        if (bytes > sp->max_memory) {
-            char dims[600];
-            size_t l = 0;
-            for (int k = 0; k < K; k++)
-                l += (size_t)snprintf(dims + l, sizeof dims - l, "%s%s %zu", k ? " x " : "", sp->key[k], o.c[k].n);
-            rc = hb_err_set(HB_ECONFIG, "layout",
-                            "layout = dense over the observed keys (%s = %.4Lg cells, %d arrays) needs %.4Lg MB, more "
-                            "than max_memory = %.4g MB: use layout = table (one row per non-empty group, %llu rows) "
-                            "or raise max_memory",
-                            dims, (long double)o.cells, o.nd, bytes / 1e6L, sp->max_memory / 1e6,
-                            (unsigned long long)groups);
-        }
+        double bytes = (double)o.cells * 8.0 * (double)o.nd;
+        char dims[600], what[800], remedy[160], g[32];
+        size_t l = 0;
+        for (int k = 0; k < K; k++)
+            l += (size_t)snprintf(dims + l, sizeof dims - l, "%s%s %zu", k ? " x " : "", sp->key[k], o.c[k].n);
+        snprintf(what, sizeof what, "layout = dense over the observed keys (%s = %.4g cells, %d arrays)", dims,
+                 (double)o.cells, o.nd);
+        snprintf(remedy, sizeof remedy, "use layout = table (one row per non-empty group, %s rows)",
+                 hb_fmt_count(g, groups));
+        char where[600];
+        snprintf(where, sizeof where, "%s:%s", a->ctx->input, sp->table);
+        rc = hb_mem_reserve(bytes, where, what, NULL, remedy);
     }
     rc = hb_agree(rc);
     unsigned char *res = NULL;

@@ -201,6 +201,6 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
     sp->unit_name = u;
     sp->unit = strcmp(u, "ms") == 0 ? 1000 : strcmp(u, "us") == 0 ? 1000000 : strcmp(u, "ns") == 0 ? 1000000000 : 1;
     sp->layout = strcmp(hb_opt_str(o, "layout"), "table") == 0 ? LAYOUT_TABLE : LAYOUT_DENSE;
-    sp->max_memory = hb_opt_num(o, "max_memory");
+    sp->max_memory = isnan(hb_opt_num(o, "max_memory")) ? 0 : hb_opt_num(o, "max_memory"); /* 0: the job's */
     return 0;
 }

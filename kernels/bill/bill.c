@@ -92,6 +92,15 @@ static int bill_setup(hb_step_ctx *ctx, void **state)
     ctx->n_rows = hb_table_rows(b->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
     b->per_s = hb_opt_str(ctx->opts, "time_unit") ? hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit")) : 0;
+    /* rank 0 prices every bill: the records gathered, the bills and the district totals
+     * (at most one per row each: meter, district, month, units, accounts, fixed, total,
+     * consumption and one amount per tier), and the sort's keys and index */
+    char cause[120], r[32];
+    snprintf(cause, sizeof cause, "%s rows of %s", hb_fmt_count(r, (uint64_t)ctx->n_rows), hb_opt_str(ctx->opts, "table"));
+    double per_row = sizeof(rec) + 2.0 * 8 * (8 + b->tf.n) + 4 * 8;
+    double chunk = (double)(ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : ctx->n_rows);
+    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows * per_row + chunk * 32, ctx->input,
+                                    "the bills, priced on rank 0,", cause, "split the input into several jobs")));
     size_t cr = (size_t)ctx->chunk_rows;
     int rc = 0;
     for (int i = 0; i < 3; i++)
@@ -381,6 +390,7 @@ static int bill_finalize(void *state, hb_out *out)
     rec *all = NULL;
     uint64_t tot[2] = {b->rows_total, b->rows_missing};
     MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    HB_CALL(hb_invalid_check(tot[0], tot[1], b->ctx->input, "rows", "consumption is NaN: no valid reading"));
     if (hb_rank == 0) {
         counts = hb_malloc((size_t)hb_size * sizeof *counts);
         displ = hb_malloc((size_t)hb_size * sizeof *displ);

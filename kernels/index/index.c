@@ -162,6 +162,22 @@ static int open_corpus(ix *x)
     return 0;
 }
 
+/* Not collective (the same on every rank). The bytes a rank will need: its share of
+ * the posting runs and of the merged index (about 4 bytes per byte of text, measured
+ * on generated corpora; 6 with positions), its documents' lengths and ids, and a
+ * chunk's text and offsets. Refused over max_memory. */
+static int reserve_memory(const ix *x)
+{
+    const hb_step_ctx *ctx = x->ctx;
+    const double P = hb_size, B = (double)x->B, N = (double)x->N, cr = (double)ctx->chunk_rows;
+    const double chunk_text = N > 0 ? B / N * (cr < N ? cr : N) : 0;
+    double bytes = B / P * (x->positions ? 6 : 4) + N / P * 24 + N * 8 / P + chunk_text * 2 + cr * 16;
+    char cause[160], a[32], b[32];
+    snprintf(cause, sizeof cause, "%s documents, %s bytes of text", hb_fmt_count(a, (uint64_t)x->N),
+             hb_fmt_count(b, (uint64_t)x->B));
+    return hb_mem_reserve(bytes, ctx->input, "the index", cause, "run on more ranks or hosts, or index the corpus in parts");
+}
+
 /* Collective. Opens and checks the corpus; one lexer per thread. */
 static int index_setup(hb_step_ctx *ctx, void **state)
 {
@@ -200,6 +216,7 @@ static int index_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0) rc = open_corpus(x);
     HB_CALL(hb_agree(rc));
     HB_CALL(check_offsets(x));
+    HB_CALL(hb_agree(reserve_memory(x)));
     ctx->n_rows = x->N;
     ctx->n_chunks = (x->N + ctx->chunk_rows - 1) / ctx->chunk_rows;
     x->wide = x->N > (int64_t)UINT32_MAX;

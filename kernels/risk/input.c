@@ -16,6 +16,26 @@
 #define TX_PIECE (1 << 20) /* transactions read at a time */
 #define TX_BLOCK 128       /* transactions per MPI block of their exchange */
 
+/* Not collective (the same on every rank). The bytes a rank's state will need once the
+ * market (days x assets) and, when P > 0, the positions (P x A on every rank) are known:
+ * returns, prices read, positions and their Monte Carlo factor, the per-portfolio
+ * results and top-k buffers (kept, and sent and received once in finalize), the Monte
+ * Carlo scenario panel. Refused over max_memory. */
+static int reserve_memory(const risk *r, const char *cause, const char *remedy)
+{
+    const double A = (double)r->A, D = (double)r->D, P = (double)r->P, th = r->ctx->threads;
+    double bytes = 8 * (2 * (D + 1) * A + (double)PORTFOLIO_BLOCK * D);
+    bytes += 8 * P * (2 * A + r->lay.size);
+    if (r->methods & M_MC) {
+        double kmax = 1;
+        for (int i = 0; i < r->nc; i++) kmax = fmax(kmax, (double)hb_risk_k(r->mc_n, r->conf[i]));
+        for (int i = 0; i < r->ne; i++) kmax = fmax(kmax, (double)hb_risk_k(r->mc_n, r->es_conf[i]));
+        bytes += 8 * (P * (A + 5 * kmax + 64 + MC_TILE + 9) + 4 * A * A + D * A + th * MC_TILE * (A + 5)) +
+                 8.0 * MC_Y_DOUBLES;
+    }
+    return hb_mem_reserve(bytes, r->ctx->input, "the risk state", cause, remedy);
+}
+
 /* Not collective. /market/dates: real dates, strictly ascending. */
 static int load_dates(risk *r)
 {
@@ -92,9 +112,13 @@ static int load_returns(risk *r)
     HB_CHECK(dims[1] >= 1, HB_EDATA, where, "has no assets (columns)");
     r->A = dims[1];
     HB_CALL(locate(r, prices));
+    char cause[160], a[32], b[32];
+    snprintf(cause, sizeof cause, "%s return days x %s assets of %s", hb_fmt_count(a, (uint64_t)r->D),
+             hb_fmt_count(b, (uint64_t)r->A), path);
+    HB_CALL(reserve_memory(r, cause, "shorten window or backtest_days"));
     const int64_t A = r->A, D = r->D, first = r->d0 - prices, rows = D + prices;
-    double *x = hb_malloc((size_t)(rows * A) * sizeof *x);
-    r->R = hb_malloc((size_t)(D * A) * sizeof *r->R);
+    double *x = hb_malloc_array((size_t)rows, (size_t)A, sizeof *x);
+    r->R = hb_malloc_array((size_t)D, (size_t)A, sizeof *r->R);
     if (!x || !r->R) return free(x), HB_EINTERNAL;
     int rc = hb_in_read_rows(in, path, first, rows, x);
     for (int64_t i = 0; rc == 0 && i < rows * A; i++) {
@@ -132,8 +156,12 @@ static int load_exposure(risk *r)
              (long long)dims[1], r->source, (long long)r->A);
     HB_CHECK(dims[0] >= 1, HB_EDATA, where, "has no portfolios (rows)");
     r->P = dims[0];
-    r->E = hb_malloc((size_t)(r->P * r->A) * sizeof *r->E);
-    if (!r->E) return HB_EINTERNAL;
+    char cause[160], a[32], b[32];
+    snprintf(cause, sizeof cause, "%s portfolios x %s assets of %s", hb_fmt_count(a, (uint64_t)r->P),
+             hb_fmt_count(b, (uint64_t)r->A), path);
+    HB_CALL(reserve_memory(r, cause, "split the portfolios into several jobs"));
+    r->E = hb_malloc_array((size_t)r->P, (size_t)r->A, sizeof *r->E);
+    if (!r->E) return hb_err_code();
     HB_CALL(hb_in_read_rows(ctx->in, path, 0, r->P, r->E));
     for (int64_t i = 0; i < r->P * r->A; i++)
         HB_CHECK(isfinite(r->E[i]), HB_EDATA, where, "row %lld, column %lld: %g is not a finite exposure",
@@ -245,13 +273,22 @@ static int load_transactions(risk *r)
     txrec *recs = NULL, *rbuf = NULL;
     int64_t nrec = 0, pmax = -1;
     if (rc == 0) rc = read_transactions(r, t, &cm, per_s, P_attr, &recs, &nrec, &pmax);
+    const int64_t M = t ? hb_table_rows(t) : 0;
     hb_table_close(t);
     rc = hb_agree(rc);
     if (rc) return free(recs), rc;
     MPI_Allreduce(MPI_IN_PLACE, &pmax, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
     r->P = P_attr ? P_attr : pmax + 1;
     if (r->P < 1) return free(recs), hb_err_set(HB_EDATA, ctx->input, "/transactions is empty and has no n_portfolios attribute");
-    if (r->P * r->A >= INT32_MAX) /* one MPI count below */
+    char cause[200], a[32], b[32];
+    int sparse = !P_attr && r->P > 16 && (double)r->P > 4.0 * (double)M;
+    snprintf(cause, sizeof cause, "%s portfolios from %s%s x %s assets", hb_fmt_count(a, (uint64_t)r->P),
+             P_attr ? "the attribute n_portfolios of /transactions" : "max(portfolio)+1",
+             sparse ? " (ids are sparse)" : "", hb_fmt_count(b, (uint64_t)r->A));
+    rc = reserve_memory(r, cause,
+                        P_attr ? "check n_portfolios" : "renumber the portfolio ids densely from 0");
+    if (rc) return free(recs), rc;
+    if ((double)r->P * (double)r->A >= INT32_MAX) /* one MPI count below */
         return free(recs), hb_err_set(HB_EDATA, ctx->input, "%lld portfolios x %lld assets are too many for one exchange",
                                       (long long)r->P, (long long)r->A);
 
@@ -285,7 +322,7 @@ static int load_transactions(risk *r)
     qsort(rbuf, nrecv, sizeof *rbuf, by_row);
     double *q = hb_calloc((size_t)((nown ? nown : 1) * A), sizeof *q);
     int *cnt = hb_malloc(2 * (size_t)S * sizeof *cnt), *dsp = cnt ? cnt + S : NULL;
-    r->E = hb_malloc((size_t)(P * A) * sizeof *r->E);
+    r->E = hb_malloc_array((size_t)P, (size_t)A, sizeof *r->E);
     rc = hb_agree(q && cnt && r->E ? 0 : HB_EINTERNAL);
     if (rc == 0) {
         for (size_t i = 0; i < nrecv; i++) q[(rbuf[i].p - p_lo) * A + rbuf[i].a] += rbuf[i].q;

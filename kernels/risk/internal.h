@@ -14,6 +14,7 @@
 
 #define PORTFOLIO_BLOCK 64 /* portfolios per chunk */
 #define MC_TILE 256        /* scenarios per DGEMM; tiles start at multiples of it */
+#define MC_Y_DOUBLES (1 << 22) /* losses buffered per pass over the portfolios (32 MB) */
 
 enum { M_HIST = 1, M_PARAM = 2, M_MC = 4 };
 

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MC_Y_DOUBLES (1 << 22) /* losses buffered per pass over the portfolios (32 MB) */
 #define TAIL_BLOCK 512         /* top-k losses per MPI block of their exchange */
 #define STREAM_NORMAL 0u
 #define STREAM_CHISQ 1u

@@ -29,6 +29,9 @@ void traffic_free_results(results *r, int npct)
 
 int traffic_alloc_results(results *r, size_t nseg, int npct)
 {
+    size_t bytes; /* the largest array's; the others are smaller */
+    if (hb_mul_size(nseg, (size_t)WEEK_CELLS * 8, &bytes))
+        return hb_err_set(HB_EDATA, "traffic", "%zu segments overflow the size of memory", nseg);
     size_t nw = nseg * WEEK_CELLS, ne = nseg * 24;
     r->count = hb_calloc(nw, 8), r->ev_count = hb_calloc(ne, 8), r->seg_count = hb_calloc(nseg, 8);
     r->mean = hb_malloc(nw * 8), r->ev_mean = hb_malloc(ne * 8), r->ffs = hb_malloc(nseg * 8);

@@ -56,11 +56,12 @@ static int traffic_validate(const hb_optset *o, const char **key, char *msg, siz
 }
 
 /* Collective. S from the option, the n_segments attribute, or a pass over the segment
- * column. */
-static int find_segments(traffic *tr)
+ * column; *from says which, for the memory estimate's message. */
+static int find_segments(traffic *tr, const char **from)
 {
     hb_step_ctx *ctx = tr->ctx;
     double opt = hb_opt_num(ctx->opts, "segments");
+    *from = "the option segments";
     if (!isnan(opt)) return tr->S = (int64_t)opt, 0;
     int64_t v;
     int present;
@@ -68,9 +69,10 @@ static int find_segments(traffic *tr)
     if (present) {
         HB_CHECK(v >= 1 && v <= MAX_SEGMENTS, HB_EDATA, ctx->input, "attribute n_segments = %lld is out of range [1, %d]",
                  (long long)v, MAX_SEGMENTS);
+        *from = "the attribute n_segments";
         return tr->S = v, 0;
     }
-    int64_t n = ctx->n_rows, cr = ctx->chunk_rows, mx = -1;
+    int64_t n = ctx->n_rows, cr = ctx->chunk_rows, mx[2] = {-1, -1}; /* largest id below the limit, and at or above */
     int64_t *buf = hb_malloc((size_t)(n < cr ? (n > 0 ? n : 1) : cr) * sizeof *buf);
     if (!buf) return HB_EINTERNAL;
     int rc = 0;
@@ -78,15 +80,48 @@ static int find_segments(traffic *tr)
         int64_t start, cnt;
         hb_chunk_range(c, cr, n, &start, &cnt);
         rc = hb_table_read(tr->tab, COL_SEGMENT, start, cnt, HB_ID, buf);
-        for (int64_t i = 0; rc == 0 && i < cnt; i++)
-            if (buf[i] > mx && buf[i] < MAX_SEGMENTS) mx = buf[i];
+        for (int64_t i = 0; rc == 0 && i < cnt; i++) {
+            int big = buf[i] >= MAX_SEGMENTS;
+            if (buf[i] > mx[big]) mx[big] = buf[i];
+        }
     }
     free(buf);
     HB_CALL(hb_agree(rc));
-    MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
-    HB_CHECK(mx >= 0, HB_EDATA, ctx->input, "no valid segment id in the table, and no n_segments attribute");
-    tr->S = mx + 1;
+    MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    HB_CHECK(mx[0] >= 0 || mx[1] < 0, HB_EDATA, ctx->input,
+             "every segment id is at or above the limit of %d segments (the largest is %lld): renumber the segments "
+             "densely from 0",
+             MAX_SEGMENTS, (long long)mx[1]);
+    HB_CHECK(mx[0] >= 0, HB_EDATA, ctx->input, "no valid segment id in the table, and no n_segments attribute");
+    if (mx[1] >= 0)
+        hb_warn("%s: segment ids up to %lld are at or above the limit of %d segments; their rows are invalid",
+                ctx->input, (long long)mx[1], MAX_SEGMENTS);
+    *from = "max(segment)+1";
+    tr->S = mx[0] + 1;
     return 0;
+}
+
+/* Not collective (the same on every rank). The bytes the largest rank's state and
+ * output will need: the per-segment buckets and result grids of its owned segments,
+ * the segment ids written, the chunk and exchange buffers, and its share of the
+ * records (value + cell byte each, and block headers). Refused over max_memory. */
+static int reserve_memory(const traffic *tr, const char *from)
+{
+    const hb_step_ctx *ctx = tr->ctx;
+    const double S = (double)tr->S, P = hb_size, ns = ceil(S / P);
+    const double cr = (double)(ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : ctx->n_rows); /* pages touched */
+    const double esz = hb_table_exact_f32(tr->tab, COL_SPEED) ? 4 : 8, npct = tr->npct;
+    double per_seg = sizeof(bucket) + 8.0 * (WEEK_CELLS * (3 + npct) + 24 * (2 + npct) + 2);
+    double bytes = ns * per_seg + 4 * S + cr * (8 + 8 + 8 + 4 + sizeof(int)) + 2 * (cr + P * XCHG_BLOCK) * (4 + esz) +
+                   (double)ctx->n_rows / P * (esz + 1) * 1.25;
+    char cause[200], a[32], b[32];
+    int sparse = tr->S > 16 && tr->S > 4 * ctx->n_rows;
+    snprintf(cause, sizeof cause, "%s segments from %s%s%s rows", hb_fmt_count(a, (uint64_t)tr->S), from,
+             sparse ? "; ids are sparse: " : ", ", hb_fmt_count(b, (uint64_t)ctx->n_rows));
+    return hb_mem_reserve(bytes, ctx->input, "the traffic grids (segment x day of week x hour)", cause,
+                          sparse ? "renumber the segment ids densely from 0, or set segments = S to count larger ids "
+                                   "as invalid"
+                                 : "run on more ranks or hosts");
 }
 
 /* Not collective. The event days of /calendar/event_days, when present, as a bitmap of
@@ -153,7 +188,9 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     HB_CALL(hb_agree(rc));
     ctx->n_rows = hb_table_rows(tr->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
-    HB_CALL(find_segments(tr));
+    const char *from;
+    HB_CALL(find_segments(tr, &from));
+    HB_CALL(hb_agree(reserve_memory(tr, from)));
     rc = load_events(tr);
     if (rc == 0) rc = load_free_flow(tr);
     HB_CALL(hb_agree(rc));
@@ -477,6 +514,13 @@ static int traffic_load(void *state, const void *buf, size_t len)
 static int traffic_finalize(void *state, hb_out *out)
 {
     traffic *tr = state;
+    uint64_t c[4] = {tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time};
+    MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    char why[200], a[32], b[32], d[32], e[32];
+    snprintf(why, sizeof why, "%s with a segment id outside [0, %s), %s with a speed outside [0, %g] or NaN, %s without a time",
+             hb_fmt_count(a, c[2]), hb_fmt_count(b, (uint64_t)tr->S), hb_fmt_count(d, c[1]), tr->max_speed,
+             hb_fmt_count(e, c[3]));
+    HB_CALL(hb_invalid_check(c[0], c[1] + c[2] + c[3], tr->ctx->input, "rows", why));
     results r = {0};
     int rc = traffic_alloc_results(&r, (size_t)(tr->s1 - tr->s0), tr->npct);
     if (rc == 0) rc = traffic_reduce(tr, &r);

@@ -77,6 +77,10 @@ int hb_tzmap_cover(hb_tzmap *m, int64_t tmin, int64_t tmax)
     if (hi - lo + 1 > MAX_DAYS || hi < lo)
         return hb_err_set(HB_EDATA, "time", "times span %lld days (from %lld to %lld s); at most %d days supported",
                           (long long)(hi - lo + 1), (long long)tmin, (long long)tmax, MAX_DAYS);
+    /* day * 86400 and t + offset stay far inside int64 (near INT64_MIN both overflow) */
+    if (tmin < -HB_TIME_LIMIT || tmax > HB_TIME_LIMIT)
+        return hb_err_set(HB_EDATA, "time", "time %lld s is outside the times supported (within %g s of 1970, about "
+                          "31 million years)", (long long)(tmin < -HB_TIME_LIMIT ? tmin : tmax), (double)HB_TIME_LIMIT);
     int64_t n = hi - lo + 1;
     hb_tzday *days = hb_malloc((size_t)n * sizeof *days);
     if (!days) return HB_EINTERNAL;
@@ -114,6 +118,9 @@ int64_t hb_days_from_civil(int64_t y, int m, int d)
 
 void hb_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
+    /* beyond these (10^15 years) z + 719468 and era arithmetic could overflow */
+    if (z > (int64_t)1 << 60) z = (int64_t)1 << 60;
+    if (z < -((int64_t)1 << 60)) z = -((int64_t)1 << 60);
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
@@ -129,7 +136,7 @@ int64_t hb_days_from_yyyymmdd(int64_t ymd)
 {
     int64_t y = ymd / 10000;
     int m = (int)(ymd / 100 % 100), d = (int)(ymd % 100);
-    if (ymd <= 0 || m < 1 || m > 12 || d < 1 || d > 31) return INT64_MIN;
+    if (ymd <= 0 || y > 99999999 || m < 1 || m > 12 || d < 1 || d > 31) return INT64_MIN;
     int64_t days = hb_days_from_civil(y, m, d);
     int64_t yy;
     int mm, dd;

@@ -22,7 +22,11 @@ typedef struct hb_tzmap {
 int hb_tz_valid(const char *name);
 /* Selects the zone for this process (sets TZ); call before hb_tzmap_cover. */
 int hb_tz_select(const char *name);
-/* Not thread-safe. Extends the map to cover UTC times [tmin, tmax]; 65 when the span is absurd. */
+/* The times the calendar converts: within this many seconds of 1970 (about 31 million
+ * years); a kernel checks narrower ranges of its own. */
+#define HB_TIME_LIMIT ((int64_t)1000000000000000)
+/* Not thread-safe. Extends the map to cover UTC times [tmin, tmax]; 65 when a time is
+ * outside +-HB_TIME_LIMIT or the span is absurd. */
 int hb_tzmap_cover(hb_tzmap *m, int64_t tmin, int64_t tmax);
 void hb_tzmap_free(hb_tzmap *m);
 

@@ -117,7 +117,9 @@ int hb_opt_check(const hb_option *o, const char *value, char *msg, size_t len)
                            : o->type == HB_OPT_DURATION ? "a duration (like 60s or 5m)"
                            : o->type == HB_OPT_INT      ? "an integer"
                                                         : "a number";
-        if (bad || ((o->type == HB_OPT_INT || o->type == HB_OPT_SIZE) && v != floor(v))) {
+        /* finite, and an integer within int64, so that a (int64_t) of it is defined */
+        if (bad || !isfinite(v) ||
+            ((o->type == HB_OPT_INT || o->type == HB_OPT_SIZE) && (v != floor(v) || !(fabs(v) < 0x1p63)))) {
             snprintf(msg, len, "%s = '%s' is not %s", o->name, value, what);
             return HB_ECONFIG;
         }

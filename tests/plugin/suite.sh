@@ -132,7 +132,8 @@ with h5py.File(sys.argv[1], "w") as f:
 PYEOF
     local cols="batch:lot, time:stamp, planned_s:plan, total:filled, good:ok, ideal_cycle_s:cycle"
     pl_job "$p-edge" "$p-edge.h5" "$p-edge-out.h5" "table = /line3" "columns = $cols" "oee_target = 0.6"
-    sed -i 's/^\[job\]$/[job]\nchunk_rows = 3/' "$p-edge.ini"
+    # most of these records are invalid on purpose: max_invalid_fraction = 1 accepts them
+    sed -i 's/^\[job\]$/[job]\nchunk_rows = 3\nmax_invalid_fraction = 1/' "$p-edge.ini"
     check "plugin ($tag): edge cases, mapped columns, 3 ranks, chunks of 3 rows equal numpy" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run $p-edge.ini -q &&
          $PY '$ROOT/tests/plugin/oee_ref.py' $p-edge.h5 $p-edge-out.h5 --table /line3 --columns '$cols' --target 0.6"

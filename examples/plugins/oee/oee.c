@@ -200,6 +200,7 @@ static int oee_setup(hb_step_ctx *ctx, void **state)
     ctx->n_rows = hb_table_rows(x->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
     size_t cr = (size_t)ctx->chunk_rows;
+    HB_CALL(hb_agree(hb_mem_reserve((double)cr * (10 * 8 + 1), ctx->input, "the chunk buffers", NULL, "lower chunk_rows")));
     int64_t **ints[] = {&x->batch, &x->time, &x->total, &x->good, &x->planned_ms, &x->stop_ms, &x->ideal_us};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) *ints[i] = hb_malloc(cr * sizeof(int64_t));
     x->planned = hb_malloc(cr * sizeof *x->planned);
@@ -436,6 +437,20 @@ static int oee_finalize(void *state, hb_out *out)
     int64_t totals[2 + NBAD] = {x->rows_total, x->rows_valid};
     for (int k = 0; k < NBAD; k++) totals[2 + k] = x->bad[k];
     MPI_Allreduce(MPI_IN_PLACE, totals, 2 + NBAD, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    char why[240], c[4][32];
+    for (int k = 0; k < 4; k++) hb_fmt_count(c[k], (uint64_t)totals[2 + k]);
+    snprintf(why, sizeof why, "%s with a bad batch id, %s bad times, %s bad counts, %s bad cycle times", c[BAD_BATCH],
+             c[BAD_TIME], c[BAD_COUNT], c[BAD_CYCLE]);
+    if (totals[1] > 0) /* none valid has its own message below */
+        HB_CALL(hb_invalid_check((uint64_t)totals[0], (uint64_t)(totals[0] - totals[1]), x->ctx->input, "records", why));
+    /* every rank gathers every batch (held beside its own, with their hash slots), then
+     * computes the results: the estimate before the gather */
+    uint64_t nb = x->n;
+    MPI_Allreduce(MPI_IN_PLACE, &nb, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    char cause[64];
+    snprintf(cause, sizeof cause, "%s batches", hb_fmt_count(c[0], nb));
+    HB_CALL(hb_mem_reserve((double)nb * (2 * sizeof(acc) + 16 * 8), x->ctx->input, "the batches and their results", cause,
+                           "split the input into several jobs"));
     acc *all = NULL;
     int64_t B = 0;
     results r = {0};

@@ -1,0 +1,75 @@
+"""Writes the tiny inputs of the harddata suite (tests/harddata/suite.sh) into the current
+folder: traffic tables with sparse, too large or mostly invalid segment ids, hostile
+n_segments attributes (an array, inf, 2^63, a string), extreme times; a risk input
+with a huge n_portfolios; aggregate and bill tables whose values are mostly invalid.
+Each file is small (at most a few thousand rows); the expected outcomes are stated in
+the suite from how the files are made here, not from the program's output."""
+import sys
+
+import h5py
+import numpy as np
+
+T0 = 1_700_000_000  # 2023-11-14, a time every kernel accepts
+
+
+def traffic(path, seg, time=None, attrs=None):
+    n = len(seg)
+    with h5py.File(path, "w") as f:
+        g = f.create_group("observations")
+        g["time"] = np.arange(n, dtype=np.int64) * 60 + T0 if time is None else np.asarray(time, np.int64)
+        g["segment"] = np.asarray(seg, np.int64)
+        g["speed"] = np.full(n, 50.0)
+        for k, v in (attrs or {}).items():
+            g.attrs[k] = v
+
+
+def main():
+    n = 1000
+    # ids 0, 5, ..., 4990 and one 5,000,000: S = 5,000,001 from max+1 (sparse); with
+    # segments = 1000, the 800 rows with ids >= 1000 are invalid (80%)
+    seg = np.arange(n, dtype=np.int64) * 5
+    seg[-1] = 5_000_000
+    traffic("hd-sparse.h5", seg)
+    traffic("hd-toobig.h5", np.arange(n, dtype=np.int64) + 20_000_000)  # every id >= the limit
+    small = np.arange(n, dtype=np.int64) % 10
+    traffic("hd-attr-array.h5", small, attrs={"n_segments": np.array([10, 20], np.int64)})
+    traffic("hd-attr-inf.h5", small, attrs={"n_segments": np.float64("inf")})
+    traffic("hd-attr-2p63.h5", small, attrs={"n_segments": np.uint64(2**63)})
+    traffic("hd-attr-str.h5", small, attrs={"n_segments": "ten"})
+    traffic("hd-attr-huge.h5", small, attrs={"n_segments": np.int64(10**12)})
+    lo = np.iinfo(np.int64).min
+    traffic("hd-times.h5", small, time=np.arange(n, dtype=np.int64) + lo + 1)  # near INT64_MIN
+
+    # risk: 30 days x 3 assets of prices, transactions of 2 portfolios, n_portfolios 2^62
+    with h5py.File("hd-risk.h5", "w") as f:
+        days = np.array([20240101 + i for i in range(1, 31)], np.int64)
+        f["market/dates"] = days
+        rng = np.random.default_rng(1)
+        f["market/prices"] = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (30, 3)), axis=0))
+        t = f.create_group("transactions")
+        t["date"] = np.full(4, days[0], np.int64)
+        t["portfolio"] = np.array([0, 1, 0, 1], np.int64)
+        t["asset"] = np.array([0, 1, 2, 0], np.int64)
+        t["quantity"] = np.array([10.0, 5.0, -3.0, 1.0])
+        t.attrs["n_portfolios"] = np.int64(2**62)
+
+    # aggregate: 1000 rows, value = row number; valid = value:0:99 keeps 100 (90% invalid);
+    # by meter, value, code: 91,000 dense cells, 1.5 MB for two stats
+    with h5py.File("hd-agg.h5", "w") as f:
+        f["table/meter"] = np.arange(n, dtype=np.int64) % 7
+        f["table/value"] = np.arange(n, dtype=np.float64)
+        f["table/code"] = np.arange(n, dtype=np.int64) * 7 % 13  # 7 x 1000 x 13 dense cells
+
+    # bill: 100 accounts x month, 70 without a valid reading (NaN)
+    with h5py.File("hd-bill.h5", "w") as f:
+        m = 100
+        f["aggregate/meter"] = np.arange(m, dtype=np.int64)
+        f["aggregate/district"] = np.zeros(m, np.int64)
+        f["aggregate/month"] = np.full(m, 202401, np.int64)
+        c = np.full(m, np.nan)
+        c[:30] = 12.5
+        f["aggregate/consumption"] = c
+
+
+if __name__ == "__main__":
+    sys.exit(main())
