@@ -502,7 +502,10 @@ static int write_output(ep_state *s, hb_out *out, const devlist *L, const int64_
     int rc = i1 && i2 && f1 && f2 && f3 && u1 && c_ep && c_rd && c_sec && c_mean && strs ? 0 : HB_EINTERNAL;
     rc = hb_agree(rc);
     char tunits[64], vunits[80], runits[90], desc[300];
-    snprintf(tunits, sizeof tunits, "%s", sp->unit_name);
+    /* CF units, so that xarray decodes the times and export writes them as ISO text */
+    static const char *const cf[] = {"seconds", "milliseconds", "microseconds", "nanoseconds"};
+    const int cu = sp->unit == 1000 ? 1 : sp->unit == 1000000 ? 2 : sp->unit == 1000000000 ? 3 : 0;
+    snprintf(tunits, sizeof tunits, "%s since 1970-01-01 00:00:00", cf[cu]);
     snprintf(vunits, sizeof vunits, "%s", s->units);
     if (sp->rate) snprintf(runits, sizeof runits, "%s%s/s", s->units[0] ? s->units : "1", "");
     else snprintf(runits, sizeof runits, "%s", s->units);

@@ -48,7 +48,8 @@ static const hb_option episodes_options[] = {
     {"min_duration", HB_OPT_DURATION, "0", 0, 1e12, NULL, "shorter episodes are dropped"},
     {"period", HB_OPT_CHOICE, "day", 1, 0, "day|week|month", "the periods of the per-device summaries (local time)"},
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the periods (DST-correct)"},
-    {"max_memory", HB_OPT_SIZE, "4G", 1e6, 1e15, NULL, "memory one rank may use for its devices' readings"},
+    {"max_memory", HB_OPT_SIZE, NULL, 1e6, 1e15, NULL,
+     "memory one rank may use for its devices' readings; default [job] max_memory"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* A real number filling all of s; -1 otherwise. */
@@ -118,7 +119,7 @@ int ep_spec_parse(const hb_optset *o, ep_spec *sp, const char **key, char *msg, 
         return HB_ECONFIG;
     }
     sp->table = hb_opt_str(o, "table");
-    sp->max_memory = hb_opt_num(o, "max_memory");
+    sp->max_memory = isnan(hb_opt_num(o, "max_memory")) ? 0 : hb_opt_num(o, "max_memory"); /* 0: the job's */
     if (hb_colmap_parse(hb_opt_str(o, "columns"), &sp->cols, msg, len)) {
         *key = "columns";
         return HB_ECONFIG;
@@ -253,12 +254,13 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     const double share = (double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING;
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
     const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 1 + 4 + 2 * sizeof(ep_rec) + (s->str_dev ? 40 : 0));
-    if (share + chunk > sp->max_memory)
-        return hb_agree(hb_err_set(HB_EDATA, where,
-                                   "%lld readings need about %.1f MB per rank at %d ranks (%.0f bytes a reading), more "
-                                   "than max_memory = %.1f MB: run on more ranks or raise max_memory",
-                                   (long long)ctx->n_rows, (share + chunk) / 1e6, hb_size,
-                                   (double)EP_BYTES_PER_READING, sp->max_memory / 1e6));
+    if (sp->max_memory > 0) hb_mem_set_limit(sp->max_memory); /* the step's own limit, for this step */
+    sp->max_memory = hb_mem_limit();
+    char cause[160];
+    snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
+             (double)EP_BYTES_PER_READING);
+    HB_CALL(hb_agree(hb_mem_reserve(share + chunk, where, "the readings of the rank's devices", cause,
+                                    "run on more ranks or raise max_memory")));
 
     const size_t cr = (size_t)rows_per_chunk, P = (size_t)hb_size;
     s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
@@ -276,29 +278,6 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
 }
 
 /* ---- map ---- */
-
-static const int64_t T_LO = -2208988800LL; /* 1900-01-01T00:00:00Z */
-static const int64_t T_HI = 7289654400LL;  /* 2201-01-01T00:00:00Z */
-
-/* The time error: names the column and the row, and the unit that would fit. */
-static int time_error(ep_state *s, int64_t row, int64_t raw, int64_t tmin, int64_t tmax)
-{
-    static const char *const names[] = {"s", "ms", "us", "ns"};
-    static const int64_t per_s[] = {1, 1000, 1000000, 1000000000};
-    const char *fits = NULL;
-    for (int u = 0; u < 4 && !fits; u++)
-        if (tmin / per_s[u] >= T_LO && tmax / per_s[u] < T_HI) fits = names[u];
-    char cn[400], where[600], hint[120];
-    colname(s, s->sp.time, cn, sizeof cn);
-    snprintf(where, sizeof where, "%s:%s", s->ctx->input, s->sp.table);
-    if (fits) snprintf(hint, sizeof hint, "; time_unit = %s fits these times", fits);
-    else snprintf(hint, sizeof hint, "; no time_unit (s, ms, us, ns) fits: times are counted from 1970-01-01 UTC");
-    return hb_err_set(HB_EDATA, where,
-                      "time column %s, row %lld: %lld is not a time between the years 1900 and 2200 in %s "
-                      "(time_unit = %s)%s",
-                      cn, (long long)row, (long long)raw, s->sp.unit == 1 ? "seconds" : s->sp.unit_name,
-                      s->sp.unit_name, hint);
-}
 
 /* Not collective. Reads the device column of rows [start, start+n) as keys; a missing
  * id clears ok. */
@@ -425,10 +404,9 @@ static int episodes_map(void *state, int64_t c)
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
     memset(s->ok, 1, (size_t)n);
     HB_CALL(read_devices(s, start, n));
-    HB_CALL(hb_table_read(s->tab, s->col_time, start, n, HB_I64, s->tbuf));
+    /* times in their unit, checked to lie in the years 1900-2200 (65 suggesting the unit) */
+    HB_CALL(hb_table_read_time(s->tab, s->col_time, start, n, s->sp.unit, s->tbuf, NULL));
     HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
-    const int64_t unit = s->sp.unit, lo = T_LO * unit, hi = T_HI * unit;
-    int64_t tmin = INT64_MAX, tmax = INT64_MIN, bad = -1;
     uint64_t missing = 0, invalid = 0;
     const int P = hb_size;
     hb_xchg *x = &s->xr;
@@ -440,9 +418,6 @@ static int episodes_map(void *state, int64_t c)
             missing++;
             continue;
         }
-        if ((t < lo || t >= hi) && bad < 0) bad = i;
-        tmin = t < tmin ? t : tmin;
-        tmax = t > tmax ? t : tmax;
         if (!isfinite(s->vbuf[i])) {
             s->ok[i] = 0;
             invalid++;
@@ -453,7 +428,6 @@ static int episodes_map(void *state, int64_t c)
         s->dest[i] = d;
         if (d != hb_rank) x->scount[d]++;
     }
-    if (bad >= 0) return time_error(s, start + bad, s->tbuf[bad], tmin, tmax);
     if (s->str_dev) HB_CALL(stage_strings(s, n));
     HB_CALL(hb_xchg_layout(x)); /* fits: setup sized the buffer for a chunk's padded parts */
     size_t *pos = x->rcount;
@@ -647,6 +621,30 @@ static void episodes_destroy(void *state)
 
 extern const hb_generator hb_generator_fleet; /* gen.c */
 
+/* What `h5batch kernels episodes` lists and `h5batch export` reads (DESIGN.md 4.5). */
+static const hb_dataset_desc episodes_inputs[] = {
+    {"device", "table", "int|string", "", NULL, 0, "device id (the option device names the column)"},
+    {"time", "table", "number", "", "<time_unit>", 0, "reading time since 1970-01-01 UTC (the option time)"},
+    {"value", "table", "number", "", NULL, 0, "the reading (the option value); NaN and inf rows are invalid"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+static const hb_dataset_desc episodes_outputs[] = {
+    {"/episodes/device", NULL, "int64|string", "episode", NULL, 0, "device of the episode, sorted by device then start"},
+    {"/episodes/start", NULL, "int64", "episode", "<time_unit> since 1970-01-01 00:00:00", 0, "first reading"},
+    {"/episodes/end", NULL, "int64", "episode", "<time_unit> since 1970-01-01 00:00:00", 0, "last reading"},
+    {"/episodes/duration_s", NULL, "float64", "episode", "s", 0, "end - start"},
+    {"/episodes/readings", NULL, "uint64", "episode", NULL, 0, "readings in the episode"},
+    {"/episodes/peak", NULL, "float64", "episode", "<value units>", 0, "the value furthest beyond the threshold"},
+    {"/episodes/mean", NULL, "float64", "episode", "<value units>", 0, "mean of the episode's values"},
+    {"/episodes/periods/episodes", NULL, "uint64", "device,period", NULL, 0, "episodes that start in the period"},
+    {"/episodes/periods/seconds_in_episode", NULL, "float64", "device,period", "s", 0,
+     "duration of the episodes that start in the period"},
+    {"/episodes/periods/readings", NULL, "uint64", "device,period", NULL, 0, "readings in the period"},
+    {"/episodes/periods/value_mean", NULL, "float64", "device,period", "<value units>", 0, "mean of the readings"},
+    {"/episodes/periods/device", NULL, "int64|string", "device", NULL, 0, "device ids (dimension scale)"},
+    {"/episodes/periods/period", NULL, "int64", "period", "yyyymmdd|yyyyww|yyyymm", 0,
+     "local day, ISO week or month (dimension scale)"},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
+
 const hb_kernel hb_kernel_episodes = {
     .name = "episodes",
     .summary = "per device, episodes of readings beyond a rule, in time order, beside per-period figures",
@@ -662,4 +660,6 @@ const hb_kernel hb_kernel_episodes = {
     .save = episodes_save,
     .load = episodes_load,
     .destroy = episodes_destroy,
+    .inputs = episodes_inputs,
+    .outputs = episodes_outputs,
 };
