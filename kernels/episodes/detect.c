@@ -613,6 +613,11 @@ static int write_output(ep_state *s, hb_out *out, const devlist *L, const int64_
     /* the counts of every rank, and the settings */
     uint64_t c[3] = {s->rows_total, s->rows_missing, s->rows_invalid};
     MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    /* mostly invalid readings fail the step ([job] max_invalid_fraction); the same totals on every rank */
+    char why[160];
+    snprintf(why, sizeof why, "%llu without a device or time, %llu with a value that is NaN or inf",
+             (unsigned long long)c[1], (unsigned long long)c[2]);
+    if (rc == 0) rc = hb_invalid_check(c[0], c[1] + c[2], s->ctx->input, "readings", why);
     const char *g = "/episodes";
     OUT(hb_out_attr_u64(out, g, "rows_total", c[0]));
     OUT(hb_out_attr_u64(out, g, "rows_valid", c[0] - c[1] - c[2]));
