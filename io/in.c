@@ -191,8 +191,16 @@ int hb_in_attr_i64(hb_in *in, const char *obj, const char *name, int64_t *v)
     if (!io_path_exists(in->file, obj) || H5Aexists_by_name(in->file, obj, name, H5P_DEFAULT) <= 0)
         return hb_err_set(HB_EDATA, in->path, "%s has no attribute '%s'", obj, name);
     hid_t a = H5Aopen_by_name(in->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT64, v);
-    if (a >= 0) H5Aclose(a);
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    hssize_t np = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0) H5Sclose(sp);
+    if (np != 1) { /* an array where one value is expected: never read past v */
+        if (a >= 0) H5Aclose(a);
+        return hb_err_set(HB_EDATA, in->path, "attribute '%s' of %s holds %lld values; one integer is expected", name, obj,
+                          (long long)np);
+    }
+    herr_t e = H5Aread(a, H5T_NATIVE_INT64, v);
+    H5Aclose(a);
     if (e < 0) return hb_err_set(HB_EDATA, in->path, "attribute '%s' of %s is not an integer", name, obj);
     return 0;
 }

@@ -63,11 +63,12 @@ typedef struct hit {
 } hit;
 
 /* Opens the dataset at path, checking its length when want >= 0. */
-static int open_set(reader *r, const char *path, hb_dset **d, int64_t want, size_t *elem_bytes)
+static int open_set(reader *r, const char *path, hb_dset **d, int64_t want, size_t *elem_bytes, int64_t *n)
 {
     hb_dset_info info;
     HB_CALL(hb_dset_open(r->in, path, d, &info));
     if (elem_bytes) *elem_bytes = info.elem_bytes;
+    if (n) *n = info.n;
     HB_CHECK(want < 0 || info.n == want, HB_EDATA, r->path, "%s has %lld elements, expected %lld", path,
              (long long)info.n, (long long)want);
     return 0;
@@ -92,6 +93,61 @@ static int check_format_version(reader *r)
     return 0;
 }
 
+/* Checks that the offsets array d (n elements) starts at 0, never decreases and ends at
+ * end, reading it in blocks: 65 naming the first bad element. Every later read of a slice
+ * of d is then within the array it indexes. */
+static int check_offsets(reader *r, hb_dset *d, const char *name, int64_t n, uint64_t end, const char *of, int strict)
+{
+    enum { BLOCK = 1 << 16 };
+    uint64_t *buf = hb_malloc((BLOCK + 1) * sizeof *buf), prev = 0;
+    if (!buf) return HB_EINTERNAL;
+    int rc = 0;
+    for (int64_t a = 0; rc == 0 && a < n; a += BLOCK) {
+        const int64_t m = n - a < BLOCK ? n - a : BLOCK;
+        rc = hb_dset_read(d, HB_U64, a, m, buf);
+        for (int64_t i = 0; rc == 0 && i < m; i++) {
+            const uint64_t v = buf[i];
+            if (a + i == 0 && v != 0)
+                rc = hb_err_set(HB_EDATA, r->path, "%s[0] = %llu; offsets start at 0 (a corrupt index?)", name,
+                                (unsigned long long)v);
+            else if (v < prev || (strict && a + i > 0 && v == prev))
+                rc = hb_err_set(HB_EDATA, r->path,
+                                "%s[%lld] = %llu is %s the element before it, %llu (offsets must %s; a corrupt index?)",
+                                name, (long long)(a + i), (unsigned long long)v, strict ? "not above" : "less than",
+                                (unsigned long long)prev, strict ? "increase: no term is empty" : "not decrease");
+            else if (v > end)
+                rc = hb_err_set(HB_EDATA, r->path, "%s[%lld] = %llu is past the end of %s (%llu elements; a corrupt index?)",
+                                name, (long long)(a + i), (unsigned long long)v, of, (unsigned long long)end);
+            prev = v;
+        }
+    }
+    if (rc == 0 && n > 0 && prev != end)
+        rc = hb_err_set(HB_EDATA, r->path, "%s[%lld] = %llu is not the length of %s (%llu elements; a corrupt index?)",
+                        name, (long long)(n - 1), (unsigned long long)prev, of, (unsigned long long)end);
+    free(buf);
+    return rc;
+}
+
+/* Reads the integer attribute name of the index group, which must lie in [lo, hi]. */
+static int attr_in(reader *r, const char *name, int64_t lo, int64_t hi, int64_t *v)
+{
+    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, name, v));
+    HB_CHECK(*v >= lo && *v <= hi, HB_EDATA, r->path, HB_INDEX_GROUP " attribute %s = %lld is out of range (%lld to %lld)",
+             name, (long long)*v, (long long)lo, (long long)hi);
+    return 0;
+}
+
+/* Checks every offsets array against the arrays it indexes, once, before any is used:
+ * a damaged index is 65 naming the dataset, never a read out of bounds. */
+static int check_index(reader *r, int64_t terms_bytes, int64_t nnz, int64_t npos)
+{
+    HB_CALL(check_offsets(r, r->toff, HB_INDEX_TERM_OFFSETS, r->V + 1, (uint64_t)terms_bytes, HB_INDEX_TERMS, 1));
+    HB_CALL(check_offsets(r, r->poff, HB_INDEX_POSTINGS_OFFSETS, r->V + 1, (uint64_t)nnz, HB_INDEX_POSTINGS_DOC, 0));
+    if (r->positions)
+        HB_CALL(check_offsets(r, r->xoff, HB_INDEX_POSITIONS_OFFSETS, nnz + 1, (uint64_t)npos, HB_INDEX_POSITIONS, 0));
+    return 0;
+}
+
 /* Opens the index and its arrays, and builds the index's own tokenizer from its attributes. */
 static int open_index(reader *r)
 {
@@ -101,28 +157,31 @@ static int open_index(reader *r)
     HB_CALL(check_format_version(r));
     int64_t ntok, maxb, pos;
     char stemmer[64];
-    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_N_DOCS, &r->N));
-    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_N_TERMS, &r->V));
-    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_TOTAL_TOKENS, &ntok));
-    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_MAX_TOKEN_BYTES, &maxb));
-    HB_CALL(hb_in_attr_i64(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_POSITIONS, &pos));
+    /* document numbers are uint32 or uint64 and BM25 needs N > 0 only when a term is found */
+    HB_CALL(attr_in(r, HB_INDEX_ATTR_N_DOCS, 0, INT64_MAX / 16, &r->N));
+    HB_CALL(attr_in(r, HB_INDEX_ATTR_N_TERMS, 0, INT64_MAX / 16, &r->V));
+    HB_CALL(attr_in(r, HB_INDEX_ATTR_TOTAL_TOKENS, 0, INT64_MAX, &ntok));
+    HB_CALL(attr_in(r, HB_INDEX_ATTR_MAX_TOKEN_BYTES, 1, 65536, &maxb));
+    HB_CALL(attr_in(r, HB_INDEX_ATTR_POSITIONS, 0, 1, &pos));
     HB_CHECK(hb_in_attr_str(r->in, HB_INDEX_GROUP, HB_INDEX_ATTR_STEMMER, stemmer, sizeof stemmer) == 0, HB_EDATA,
              r->path, HB_INDEX_GROUP " has no attribute '" HB_INDEX_ATTR_STEMMER "'");
-    HB_CHECK(maxb >= 1 && maxb <= 65536, HB_EDATA, r->path,
-             HB_INDEX_GROUP " attribute " HB_INDEX_ATTR_MAX_TOKEN_BYTES " = %lld is out of range", (long long)maxb);
     r->positions = pos != 0;
     r->avgdl = r->N > 0 ? (double)ntok / (double)r->N : 0.0;
-    HB_CALL(open_set(r, HB_INDEX_TERMS, &r->terms, -1, NULL));
-    HB_CALL(open_set(r, HB_INDEX_TERM_OFFSETS, &r->toff, r->V + 1, NULL));
-    HB_CALL(open_set(r, HB_INDEX_POSTINGS_OFFSETS, &r->poff, r->V + 1, NULL));
-    HB_CALL(open_set(r, HB_INDEX_POSTINGS_DOC, &r->pdoc, -1, &r->doc_bytes));
-    HB_CALL(open_set(r, HB_INDEX_POSTINGS_TF, &r->ptf, -1, NULL));
-    HB_CALL(open_set(r, HB_INDEX_DOC_LENGTH, &r->dl, r->N, NULL));
-    if (hb_in_exists(r->in, HB_INDEX_DOC_ID)) HB_CALL(open_set(r, HB_INDEX_DOC_ID, &r->docid, r->N, NULL));
+    hb_dset_info ti;
+    int64_t npos = 0;
+    HB_CALL(hb_dset_open(r->in, HB_INDEX_TERMS, &r->terms, &ti));
+    HB_CALL(open_set(r, HB_INDEX_TERM_OFFSETS, &r->toff, r->V + 1, NULL, NULL));
+    HB_CALL(open_set(r, HB_INDEX_POSTINGS_OFFSETS, &r->poff, r->V + 1, NULL, NULL));
+    int64_t nnz = 0;
+    HB_CALL(open_set(r, HB_INDEX_POSTINGS_DOC, &r->pdoc, -1, &r->doc_bytes, &nnz));
+    HB_CALL(open_set(r, HB_INDEX_POSTINGS_TF, &r->ptf, nnz, NULL, NULL));
+    HB_CALL(open_set(r, HB_INDEX_DOC_LENGTH, &r->dl, r->N, NULL, NULL));
+    if (hb_in_exists(r->in, HB_INDEX_DOC_ID)) HB_CALL(open_set(r, HB_INDEX_DOC_ID, &r->docid, r->N, NULL, NULL));
     if (r->positions) {
-        HB_CALL(open_set(r, HB_INDEX_POSITIONS_OFFSETS, &r->xoff, -1, &r->xoff_bytes));
-        HB_CALL(open_set(r, HB_INDEX_POSITIONS, &r->pos, -1, NULL));
+        HB_CALL(open_set(r, HB_INDEX_POSITIONS_OFFSETS, &r->xoff, nnz + 1, &r->xoff_bytes, NULL));
+        HB_CALL(open_set(r, HB_INDEX_POSITIONS, &r->pos, -1, NULL, &npos));
     }
+    HB_CALL(check_index(r, ti.n, nnz, npos));
     char *stop = NULL;
     int64_t sl = 0;
     int rc = 0;
@@ -136,11 +195,12 @@ static int open_index(reader *r)
         if (rc == 0) rc = hb_dset_read(sd, HB_U8, 0, sl, stop);
         hb_dset_close(sd);
     }
-    if (rc == 0) {
-        /* a stop list as stored is already normalized; the tokenizer reads it back the same */
-        rc = hb_analyzer_new(stemmer, (int)maxb, stop ? stop : NULL, (size_t)sl, &r->an);
-        if (rc == HB_ECONFIG) rc = hb_err_set(HB_EDATA, r->path, "index made with unknown stemmer '%s'", stemmer);
-    }
+    /* checked here, not by the analyzer: its 78 (a job file's error) would be the first error kept */
+    if (rc == 0 && !hb_tok_stemmer_valid(stemmer))
+        rc = hb_err_set(HB_EDATA, r->path, HB_INDEX_GROUP " attribute " HB_INDEX_ATTR_STEMMER " = '%s' is not a stemmer this h5batch knows (none, or: %s)",
+                        stemmer, hb_tok_stemmers());
+    /* a stop list as stored is already normalized; the tokenizer reads it back the same */
+    if (rc == 0) rc = hb_analyzer_new(stemmer, (int)maxb, stop ? stop : NULL, (size_t)sl, &r->an);
     free(stop);
     if (rc == 0) rc = hb_lexer_new(r->an, &r->lx);
     return rc;
