@@ -152,6 +152,8 @@ int ix_write_names(ix *x, hb_out *out)
     if (rc == 0 && x->idtab) rc = write_strings(x, out, x->idtab, "doc_id");
     /* the title column, else the string ids */
     if (rc == 0 && (x->titletab || x->idtab)) rc = write_strings(x, out, x->titletab ? x->titletab : x->idtab, "title");
+    if (rc == 0 && (x->titletab || x->idtab))
+        rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_TITLE_FROM, x->titletab ? "title" : "doc_id");
     return rc;
 }
 

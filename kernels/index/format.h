@@ -36,6 +36,7 @@
 #define HB_INDEX_ATTR_CORPUS_FILE "corpus_file"
 #define HB_INDEX_ATTR_CORPUS_TEXT "corpus_text"
 #define HB_INDEX_ATTR_CORPUS_OFFSETS "corpus_offsets"
+#define HB_INDEX_ATTR_TITLE_FROM "title_from" /* title: the corpus's titles; doc_id: its string ids */
 
 /* attributes of the group that a reader needs: sizes and the tokenizer settings */
 #define HB_INDEX_ATTR_N_DOCS "n_docs"
