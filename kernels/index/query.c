@@ -28,8 +28,9 @@ typedef struct reader {
     const char *path;
     hb_in *in;
     hb_dset *terms, *toff, *poff, *pdoc, *ptf, *dl, *docid, *xoff, *pos;
-    int64_t V, N;
+    int64_t V, N, nnz, npos;
     size_t doc_bytes, xoff_bytes; /* element sizes of postings_doc and positions_offsets */
+    int xoff_checked;             /* positions_offsets was checked (check_positions) */
     int positions;
     double avgdl;
     hb_analyzer *an;
@@ -111,15 +112,18 @@ static int check_format_version(reader *r)
 /* Checks that the offsets array d (n elements) starts at 0, never decreases and ends at
  * end, reading it in blocks: 65 naming the first bad element. Every later read of a slice
  * of d is then within the array it indexes. */
-static int check_offsets(reader *r, hb_dset *d, const char *name, int64_t n, uint64_t end, const char *of, int strict)
+static int read_u64(hb_dset *d, size_t elem, int64_t start, int64_t n, uint64_t *out);
+
+static int check_offsets(reader *r, hb_dset *d, size_t elem, const char *name, int64_t n, uint64_t end, const char *of,
+                         int strict)
 {
-    enum { BLOCK = 1 << 16 };
+    enum { BLOCK = 1 << 20 };
     uint64_t *buf = hb_malloc((BLOCK + 1) * sizeof *buf), prev = 0;
     if (!buf) return HB_EINTERNAL;
     int rc = 0;
     for (int64_t a = 0; rc == 0 && a < n; a += BLOCK) {
         const int64_t m = n - a < BLOCK ? n - a : BLOCK;
-        rc = hb_dset_read(d, HB_U64, a, m, buf);
+        rc = read_u64(d, elem, a, m, buf);
         for (int64_t i = 0; rc == 0 && i < m; i++) {
             const uint64_t v = buf[i];
             if (a + i == 0 && v != 0)
@@ -152,14 +156,24 @@ static int attr_in(reader *r, const char *name, int64_t lo, int64_t hi, int64_t 
     return 0;
 }
 
-/* Checks every offsets array against the arrays it indexes, once, before any is used:
- * a damaged index is 65 naming the dataset, never a read out of bounds. */
+/* Checks the term and postings offsets against the arrays they index, once, before any
+ * is used: a damaged index is 65 naming the dataset, never a read out of bounds. */
 static int check_index(reader *r, int64_t terms_bytes, int64_t nnz, int64_t npos)
 {
-    HB_CALL(check_offsets(r, r->toff, HB_INDEX_TERM_OFFSETS, r->V + 1, (uint64_t)terms_bytes, HB_INDEX_TERMS, 1));
-    HB_CALL(check_offsets(r, r->poff, HB_INDEX_POSTINGS_OFFSETS, r->V + 1, (uint64_t)nnz, HB_INDEX_POSTINGS_DOC, 0));
-    if (r->positions)
-        HB_CALL(check_offsets(r, r->xoff, HB_INDEX_POSITIONS_OFFSETS, nnz + 1, (uint64_t)npos, HB_INDEX_POSITIONS, 0));
+    HB_CALL(check_offsets(r, r->toff, 8, HB_INDEX_TERM_OFFSETS, r->V + 1, (uint64_t)terms_bytes, HB_INDEX_TERMS, 1));
+    HB_CALL(check_offsets(r, r->poff, 8, HB_INDEX_POSTINGS_OFFSETS, r->V + 1, (uint64_t)nnz, HB_INDEX_POSTINGS_DOC, 0));
+    r->nnz = nnz, r->npos = npos;
+    return 0;
+}
+
+/* Checks positions_offsets like the others, once, before a phrase first needs it: it is
+ * as long as the postings, and only phrases read it. */
+static int check_positions(reader *r)
+{
+    if (r->xoff_checked) return 0;
+    HB_CALL(check_offsets(r, r->xoff, r->xoff_bytes, HB_INDEX_POSITIONS_OFFSETS, r->nnz + 1, (uint64_t)r->npos,
+                          HB_INDEX_POSITIONS, 0));
+    r->xoff_checked = 1;
     return 0;
 }
 
@@ -394,7 +408,7 @@ static int phrase_clause(reader *r, const phrase *ph, clause *c)
 {
     plist *l = hb_calloc((size_t)ph->m, sizeof *l);
     uint64_t *at = hb_calloc((size_t)ph->m, sizeof *at);
-    int rc = l && at ? 0 : HB_EINTERNAL;
+    int rc = l && at ? check_positions(r) : HB_EINTERNAL;
     for (int k = 0; rc == 0 && k < ph->m; k++) rc = read_postings(r, ph->t[k], ph->len[k], 1, &l[k]);
     if (rc == 0) {
         c->doc = hb_malloc((l[0].n ? l[0].n : 1) * sizeof *c->doc);

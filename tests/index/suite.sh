@@ -279,7 +279,7 @@ index_corrupt() {
         [stemmer_unknown]="/index attribute stemmer = 'klingon' is not a stemmer this h5batch knows")
     $PY "$ROOT/tests/index/names_ref.py" corrupt "$p.h5" "$p" >>"$W/log" 2>&1
     for c in "${!want[@]}"; do
-        expect_fail "query ($tag): a damaged index ($c) -> 65" 65 "${want[$c]}" "" "$bin" query "$p-$c.h5" hello alpha
+        expect_fail "query ($tag): a damaged index ($c) -> 65" 65 "${want[$c]}" "" "$bin" query "$p-$c.h5" hello '"alpha beta"'
     done
 }
 
