@@ -140,9 +140,14 @@ int ix_write_names(ix *x, hb_out *out)
     hb_step_ctx *ctx = x->ctx;
     HB_CALL(hb_out_group(out, HB_INDEX_DOCS_GROUP));
     /* where the documents are, for the snippets of `h5batch query` */
-    char *full = realpath(ctx->input, NULL);
-    int rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_FILE, full ? full : ctx->input);
-    free(full);
+    char file[PATH_MAX] = "";
+    if (hb_rank == 0) { /* rank 0's view of the path: an attribute is the same on every rank */
+        char *full = realpath(ctx->input, NULL);
+        snprintf(file, sizeof file, "%s", full ? full : ctx->input);
+        free(full);
+    }
+    MPI_Bcast(file, (int)sizeof file, MPI_CHAR, 0, MPI_COMM_WORLD);
+    int rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_FILE, file);
     char path[600];
     col_path(x, "text", path, sizeof path);
     if (rc == 0) rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_TEXT, path);

@@ -109,11 +109,11 @@ static int check_format_version(reader *r)
     return 0;
 }
 
-/* Checks that the offsets array d (n elements) starts at 0, never decreases and ends at
- * end, reading it in blocks: 65 naming the first bad element. Every later read of a slice
- * of d is then within the array it indexes. */
 static int read_u64(hb_dset *d, size_t elem, int64_t start, int64_t n, uint64_t *out);
 
+/* Checks that the offsets array d (n elements of elem bytes) starts at 0, never decreases
+ * (strict: always increases) and ends at end, reading it in blocks: 65 naming the first
+ * bad element. Every later read of a slice of d is then within the array it indexes. */
 static int check_offsets(reader *r, hb_dset *d, size_t elem, const char *name, int64_t n, uint64_t end, const char *of,
                          int strict)
 {
