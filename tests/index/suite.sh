@@ -213,18 +213,25 @@ assert len(names) >= 10, names
 for k in names:
     assert a[k].dtype == b[k].dtype and np.array_equal(a[k][:], b[k][:]), k
 \""
-    check "index names ($tag): one vlen string per document, fixed ids, vlen titles through columns, 1 and 3 ranks" \
-        bash -c "ix_run $p-s '$bin' 1 1 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
-         ix_run $p-s3 '$bin' 3 2 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
-         h5diff --exclude-path /provenance $p-s.h5 $p-s3.h5 &&
-         $PY '$ROOT/tests/index/names_ref.py' index ix-ns.h5 $p-s.h5 &&
-         h5diff --exclude-path /provenance --exclude-path /docs $p-b.h5 $p-s.h5"
+    if [ "$tag" = plain ]; then
+        check "index names ($tag): one vlen string per document, fixed ids, vlen titles through columns, 1 and 3 ranks" \
+            bash -c "ix_run $p-s '$bin' 1 1 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
+             ix_run $p-s3 '$bin' 3 2 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
+             h5diff --exclude-path /provenance $p-s.h5 $p-s3.h5 &&
+             $PY '$ROOT/tests/index/names_ref.py' index ix-ns.h5 $p-s.h5 &&
+             h5diff --exclude-path /provenance --exclude-path /docs $p-b.h5 $p-s.h5"
+    else # the ASan pass (time budget): the reading of strings, at 1 rank
+        check "index names ($tag): one vlen string per document through columns: the bytes layout's /index" \
+            bash -c "ix_run $p-s '$bin' 1 1 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
+             h5diff --exclude-path /provenance --exclude-path /docs $p-b.h5 $p-s.h5"
+    fi
     local q="alpha hello Straße cooperate xyz ΣΊΣΥΦΟΣ"
     check "query ($tag): doc ids, titles and snippets of the hits equal the reference, both layouts" bash -c \
         "'$bin' query $p-b.h5 --json --top 30 $q '\"alpha beta\"' >$p-b.json &&
          $PY '$ROOT/tests/index/names_ref.py' query ix-nb.h5 $p-b.h5 $p-b.json &&
          '$bin' query $p-s.h5 --json --top 30 $q >$p-s.json &&
          $PY '$ROOT/tests/index/names_ref.py' query ix-ns.h5 $p-s.h5 $p-s.json"
+    [ "$tag" = plain ] || return 0 # the rest reads no new memory paths: plain pass only (time budget)
     check "query ($tag): text: 'rank doc score  title' and the snippet indented, no terminal escapes" bash -c "
         '$bin' query $p-s.h5 --top 30 $q >$p-s.out && ! grep -q \$'\\x1b' $p-s.out && $PY -c \"
 import json
