@@ -896,16 +896,25 @@ static const hb_option query_options[] = {
     {"verbose", HB_OPT_BOOL, "false", 1, 0, NULL, "the time and counts of the query on stderr"},
     {"corpus", HB_OPT_STRING, NULL, 1, 0, NULL,
      "the corpus file for snippets, when it is no longer where the index was made (the index's /docs names it)"},
+    {"help", HB_OPT_BOOL, "false", 1, 0, NULL, "print these options (-h)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Not collective; needs no MPI. Reads the command line, the index, and answers. */
 static int query_main(int argc, char **argv)
 {
     hb_io_init();
-    static const char *const aliases[] = {"-v", "verbose", NULL};
+    static const char *const aliases[] = {"-v", "verbose", "-h", "help", NULL};
     const hb_option *const tables[] = {query_options, NULL};
     hb_args a;
     int rc = hb_args_parse("query", tables, aliases, argc, argv, &a);
+    const hb_optset given = rc == 0 ? hb_args_opts(&a, query_options) : (hb_optset){0};
+    if (rc == 0 && hb_opt_bool(&given, "help")) {
+        printf("h5batch query: BM25 search of an index written by kernel index; each hit with its doc id, title and a\n"
+               "snippet of the words around its first match (docs/index.md)\n\nusage: h5batch query " QUERY_USAGE
+               "\n\noptions:\n");
+        hb_opt_print_cli(query_options, "  ");
+        return hb_args_free(&a), 0;
+    }
     if (rc == 0 && a.npos < 2) rc = hb_err_set(HB_EUSAGE, "query", "usage: h5batch query " QUERY_USAGE);
     size_t len = 1;
     for (int i = 1; rc == 0 && i < a.npos; i++) len += strlen(a.pos[i]) + 1;

@@ -255,6 +255,9 @@ assert sum(1 for l in lines if l.startswith('    ')) == sum(1 for h in hits if h
         $PY -c \"import json; h = json.load(open('$p-m.json'))['hits']; assert h and h[0]['snippet'] is None and h[0]['title']\" &&
         '$bin' query $p-m.h5 --json --corpus ix-ns.h5 alpha >$p-m2.json 2>$p-m2.err && [ ! -s $p-m2.err ] &&
         $PY -c \"import json; h = json.load(open('$p-m2.json'))['hits']; assert h[0]['snippet'].startswith('alpha beta')\""
+    check "query ($tag): --help lists the options, --corpus among them; h5batch kernels index lists table and columns" \
+        bash -c "'$bin' query --help | grep -q -- '--corpus' && '$bin' query -h | grep -q '^usage: h5batch query INDEX.h5' &&
+         '$bin' kernels index | grep -q '^  columns '"
     local o="$p-bad.h5"
     write_job "$p-num" index index ix-nbad-num.h5 "$o" "table = /library" "columns = text:body"
     expect_fail "index names ($tag): a numeric title -> 65" 65 "/library/title holds numbers; titles are strings" "$o" \
