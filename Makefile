@@ -2,6 +2,9 @@
 # installed first (make deps, which installs what is missing only when run as root), then
 # build, then run. Users' CFLAGS, CPPFLAGS and LDFLAGS are kept: the project adds to them.
 
+# `make` alone builds the tool: the generated list of kernels below is not the default goal.
+.DEFAULT_GOAL := all
+
 CC       = mpicc
 # Libraries found through pkg-config; those without a .pc file are named in LIBS_PLAIN.
 PKGS       = hdf5-openmpi inih libxxhash libutf8proc gsl openblas

@@ -333,6 +333,28 @@ int hb_out_scale(hb_out *o, const char *path, const char *name, hb_elem t, uint6
     return finish(o, rc);
 }
 
+int hb_out_dim(hb_out *o, const char *path, uint64_t n)
+{
+    OUT_LIVE(o);
+    hsize_t hn = n;
+    float fill = 0;
+    hid_t space = H5Screate_simple(1, &hn, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    /* a virtual dataset without sources has a shape but no storage, even where MPI-IO
+     * allocates every other dataset's space at creation */
+    if (space >= 0 && dcpl >= 0 && H5Pset_layout(dcpl, H5D_VIRTUAL) >= 0 &&
+        H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &fill) >= 0)
+        d = H5Dcreate2(o->file, path, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (space >= 0) H5Sclose(space);
+    char name[96]; /* netCDF-4's mark of a dimension that is not a variable, with its length */
+    snprintf(name, sizeof name, "This is a netCDF dimension but not a netCDF variable.%10llu", (unsigned long long)n);
+    herr_t e = d < 0 ? -1 : H5DSset_scale(d, name);
+    o->meta += META_OBJECT + META_ATTR;
+    if (d >= 0) H5Dclose(d);
+    int rc = e < 0 ? hb_err_set(HB_EIO, o->path, "cannot create the dimension %s", path) : injected(o, "dataset", path);
+    return finish(o, rc);
+}
+
 int hb_out_strings(hb_out *o, const char *path, uint64_t n, uint64_t off0, uint64_t cnt0, size_t width,
                    const char *data, const char *scale)
 {

@@ -44,6 +44,9 @@ int hb_out_scale(hb_out *out, const char *path, const char *name, hb_elem t, uin
  * dimension scale of that name (string coordinates, labels in xarray). */
 int hb_out_strings(hb_out *out, const char *path, uint64_t n, uint64_t off0, uint64_t cnt0, size_t width,
                    const char *data, const char *scale);
+/* Collective. Creates path as a dimension without coordinate values (netCDF-4's
+ * convention, which xarray reads as a named dimension): n long, storing nothing. */
+int hb_out_dim(hb_out *out, const char *path, uint64_t n);
 /* Collective. Attaches scale to dimension dim of dataset. */
 int hb_out_attach(hb_out *out, const char *dataset, int dim, const char *scale);
 /* Collective attribute writers on a group or dataset (same value on every rank). */

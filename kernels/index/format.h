@@ -27,6 +27,17 @@
 #define HB_INDEX_DOC_ID HB_INDEX_GROUP "/doc_id"
 #define HB_INDEX_STOPWORDS HB_INDEX_GROUP "/stopwords"
 
+/* the documents' names (string doc ids, titles) on the doc dimension, and where the
+ * corpus is: its file, its text and offsets (empty: text as one string per document) */
+#define HB_INDEX_DOCS_GROUP "/docs"
+#define HB_INDEX_DOCS_DOC HB_INDEX_DOCS_GROUP "/doc"
+#define HB_INDEX_DOCS_DOC_ID HB_INDEX_DOCS_GROUP "/doc_id"
+#define HB_INDEX_DOCS_TITLE HB_INDEX_DOCS_GROUP "/title"
+#define HB_INDEX_ATTR_CORPUS_FILE "corpus_file"
+#define HB_INDEX_ATTR_CORPUS_TEXT "corpus_text"
+#define HB_INDEX_ATTR_CORPUS_OFFSETS "corpus_offsets"
+#define HB_INDEX_ATTR_TITLE_FROM "title_from" /* title: the corpus's titles; doc_id: its string ids */
+
 /* attributes of the group that a reader needs: sizes and the tokenizer settings */
 #define HB_INDEX_ATTR_N_DOCS "n_docs"
 #define HB_INDEX_ATTR_N_TERMS "n_terms"

@@ -38,6 +38,9 @@ static const hb_option index_options[] = {
      "none, english (Snowball's list), or a file whose tokens are the stop words ('|' or '#' starts a comment)"},
     {"max_token_bytes", HB_OPT_INT, "64", 1, 65536, NULL, "longer tokens (normalized UTF-8) are dropped and counted"},
     {"positions", HB_OPT_BOOL, "false", 1, 0, NULL, "store token positions (phrase queries need them)"},
+    {"table", HB_OPT_STRING, "/corpus", 1, 0, NULL,
+     "the corpus group: text (bytes with offsets, or one string per document), optional doc_id and title"},
+    {"columns", HB_OPT_STRING, NULL, 1, 0, NULL, "the table's names for text, offsets, doc_id, title (text:body, title:subject)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Not collective. Reads the stop words the option names: NULL for none. */
@@ -83,6 +86,16 @@ static int index_validate(const hb_optset *o, const char **key, char *msg, size_
         snprintf(msg, len, "unknown stemmer '%s' (none, or a Snowball language: %s)", st, hb_tok_stemmers());
         return HB_ECONFIG;
     }
+    hb_colmap m;
+    if (hb_colmap_parse(hb_opt_str(o, "columns"), &m, msg, len)) return *key = "columns", HB_ECONFIG;
+    for (int i = 0; i < m.n; i++)
+        if (strcmp(m.from[i], "text") && strcmp(m.from[i], "offsets") && strcmp(m.from[i], "doc_id") &&
+            strcmp(m.from[i], "title")) {
+            *key = "columns";
+            snprintf(msg, len, "columns maps '%s', which is not a column of the index (text, offsets, doc_id, title)",
+                     m.from[i]);
+            return HB_ECONFIG;
+        }
     char *text;
     size_t n;
     int rc = stop_text(hb_opt_str(o, "stopwords"), &text, &n, msg, len);
@@ -137,31 +150,6 @@ static int check_offsets(ix *x)
     return hb_agree(rc);
 }
 
-/* Not collective. Opens /corpus/text, /corpus/offsets and /corpus/doc_id and checks
- * their types and lengths. */
-static int open_corpus(ix *x)
-{
-    hb_step_ctx *ctx = x->ctx;
-    hb_dset_info ti, oi;
-    HB_CALL(hb_dset_open(ctx->in, "/corpus/text", &x->text, &ti));
-    HB_CHECK(ti.is_int && ti.elem_bytes == 1, HB_EDATA, ctx->input,
-             "/corpus/text has %zu-byte %s elements; UTF-8 bytes (uint8) are needed", ti.elem_bytes,
-             ti.is_int ? "integer" : "float");
-    HB_CALL(hb_dset_open(ctx->in, "/corpus/offsets", &x->offsets, &oi));
-    HB_CHECK(oi.is_int, HB_EDATA, ctx->input, "/corpus/offsets has float elements; integers are needed");
-    HB_CHECK(oi.n >= 1, HB_EDATA, ctx->input, "/corpus/offsets is empty; it needs N+1 entries for N documents");
-    x->N = oi.n - 1;
-    x->B = ti.n;
-    if (hb_in_exists(ctx->in, "/corpus/doc_id")) {
-        hb_dset_info di;
-        HB_CALL(hb_dset_open(ctx->in, "/corpus/doc_id", &x->docid, &di));
-        HB_CHECK(di.is_int, HB_EDATA, ctx->input, "/corpus/doc_id has float elements; integers are needed");
-        HB_CHECK(di.n == x->N, HB_EDATA, ctx->input, "/corpus/doc_id has %lld entries for %lld documents",
-                 (long long)di.n, (long long)x->N);
-    }
-    return 0;
-}
-
 /* Not collective (the same on every rank). The bytes a rank will need: its share of
  * the posting runs and of the merged index (about 4 bytes per byte of text, measured
  * on generated corpora; 6 with positions), its documents' lengths and ids, and a
@@ -190,9 +178,11 @@ static int index_setup(hb_step_ctx *ctx, void **state)
     x->max_bytes = (int)hb_opt_num(ctx->opts, "max_token_bytes");
     x->positions = hb_opt_bool(ctx->opts, "positions");
     x->nparts = ctx->threads;
+    x->table = hb_opt_str(ctx->opts, "table");
     char *text = NULL, msg[512];
     size_t len = 0;
-    int rc = stop_text(x->stopwords, &text, &len, msg, sizeof msg);
+    int rc = hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &x->cols, msg, sizeof msg) ? hb_err_set(HB_ECONFIG, "index", "%s", msg) : 0;
+    if (rc == 0) rc = stop_text(x->stopwords, &text, &len, msg, sizeof msg);
     if (rc == HB_ECONFIG) rc = hb_err_set(HB_ENOINPUT, "index", "%s", msg); /* it was there when the job started */
     if (rc == 0) rc = hb_analyzer_new(x->stemmer, x->max_bytes, text, len, &x->an);
     free(text);
@@ -213,9 +203,9 @@ static int index_setup(hb_step_ctx *ctx, void **state)
             XXH3_freeState(st);
         }
     }
-    if (rc == 0) rc = open_corpus(x);
+    if (rc == 0) rc = ix_open_corpus(x);
     HB_CALL(hb_agree(rc));
-    HB_CALL(check_offsets(x));
+    if (!x->strings) HB_CALL(check_offsets(x));
     HB_CALL(hb_agree(reserve_memory(x)));
     ctx->n_rows = x->N;
     ctx->n_chunks = (x->N + ctx->chunk_rows - 1) / ctx->chunk_rows;
@@ -249,15 +239,7 @@ static int index_map(void *state, int64_t c)
     hb_step_ctx *ctx = x->ctx;
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, x->N, &start, &n);
-    HB_CALL(hb_dset_read(x->offsets, HB_I64, start, n + 1, x->off));
-    const int64_t b0 = x->off[0], bytes = x->off[n] - b0;
-    if ((size_t)bytes > x->bufcap) {
-        uint8_t *p = hb_realloc(x->buf, (size_t)bytes);
-        if (!p) return HB_EINTERNAL;
-        x->buf = p;
-        x->bufcap = (size_t)bytes;
-    }
-    HB_CALL(hb_dset_read(x->text, HB_U8, b0, bytes, x->buf));
+    HB_CALL(ix_read_text(x, start, n));
     uint8_t *blob;
     HB_CALL(ix_invert(x, c, start, n, &blob));
     int rc = add_run(x, blob);
@@ -400,13 +382,22 @@ static int index_finalize(void *state, hb_out *out)
     t[4] = hb_now();
     HB_DEBUG("index: finalize: documents %.2fs, samples %.2fs, exchange %.2fs, merge %.2fs, write %.2fs", t[0] - t0,
              t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3]);
-    uint64_t nt = 0, nnz = 0;
-    for (int k = 0; blk && k < T; k++) nt += blk[k].nterms, nnz += blk[k].nnz, ix_free_block(&blk[k]);
+    uint64_t nt = 0, nnz = 0, tbytes = 0;
+    for (int k = 0; blk && k < T; k++)
+        nt += blk[k].nterms, nnz += blk[k].nnz, tbytes += blk[k].tbytes, ix_free_block(&blk[k]);
     free(blk);
     if (rc == 0) {
         uint64_t v[2] = {nt, nnz};
         MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
         rc = ix_write_attributes(x, out, c, v[0], v[1]);
+        size_t sl = 0;
+        hb_analyzer_stopwords(x->an, &sl);
+        MPI_Allreduce(MPI_IN_PLACE, &tbytes, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        const uint64_t dims[IX_N_DIMS] = {[IX_N_DOCS] = (uint64_t)x->N, [IX_N_TERMS] = v[0], [IX_N_TERM_BOUNDS] = v[0] + 1,
+                                          [IX_N_TERM_BYTES] = tbytes, [IX_N_POSTINGS] = v[1], [IX_N_POSTING_BOUNDS] = v[1] + 1,
+                                          [IX_N_POSITIONS] = c[0], [IX_N_STOP_BYTES] = sl};
+        if (rc == 0) rc = ix_write_names(x, out);
+        if (rc == 0) rc = ix_write_dims(x, out, dims);
     }
     return rc;
 }
@@ -417,6 +408,8 @@ static void index_destroy(void *state)
     ix *x = state;
     if (!x) return;
     hb_dset_close(x->text), hb_dset_close(x->offsets), hb_dset_close(x->docid);
+    hb_table_close(x->ttab), hb_table_close(x->idtab), hb_table_close(x->titletab);
+    hb_strs_free(&x->strs);
     for (int p = 0; x->parts && p < x->nparts; p++) {
         part *pt = &x->parts[p];
         hb_lexer_free(pt->lx);

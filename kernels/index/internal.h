@@ -80,7 +80,12 @@ typedef struct part {
 
 typedef struct ix {
     hb_step_ctx *ctx;
-    hb_dset *text, *offsets, *docid;
+    const char *table; /* the corpus group, its columns renamed by cols */
+    hb_colmap cols;
+    hb_dset *text, *offsets, *docid;   /* text as bytes; integer doc ids */
+    hb_table *ttab, *idtab, *titletab; /* text as strings; string doc ids; titles */
+    hb_strs strs;                      /* a chunk's text, as strings */
+    int strings;                       /* text is one string per document */
     int64_t N, B;
     int positions, max_bytes, wide;
     const char *stemmer, *stopwords;
@@ -201,6 +206,23 @@ int ix_write_index(ix *x, hb_out *out, const block *blk);
 /* Collective. The attributes of /index (c: the token counters summed over the runs) and
  * the stop word list. */
 int ix_write_attributes(ix *x, hb_out *out, const uint64_t *c, uint64_t n_terms, uint64_t nnz);
+
+/* corpus.c: the corpus's layouts, the documents' names and the named dimensions. */
+
+/* Not collective. Opens the corpus table: text as bytes with offsets, or as strings;
+ * doc_id as integers or strings; title; checking types and lengths (65). */
+int ix_open_corpus(ix *x);
+/* Not collective. Reads the text of documents [start, start + n) into x->buf, their
+ * offsets into x->off (relative to x->off[0]). */
+int ix_read_text(ix *x, int64_t start, int64_t n);
+/* Collective. The group /docs: where the corpus is, and string doc ids and titles. */
+int ix_write_names(ix *x, hb_out *out);
+/* The lengths of the index's dimensions, for ix_write_dims. */
+enum { IX_N_DOCS, IX_N_TERMS, IX_N_TERM_BOUNDS, IX_N_TERM_BYTES, IX_N_POSTINGS, IX_N_POSTING_BOUNDS, IX_N_POSITIONS,
+       IX_N_STOP_BYTES, IX_N_DIMS };
+/* Collective. Named dimensions of the arrays of /index (dimension scales without
+ * values), so that xarray and netCDF tools see no phony ones. */
+int ix_write_dims(ix *x, hb_out *out, const uint64_t *n);
 
 /* tok.c and analyzer.c: the tokenizer's analyzer, which lexers read. Not collective. */
 

@@ -39,6 +39,7 @@ typedef struct gen_market {
     int64_t assets, days, portfolios, transactions, start_ymd, factors;
     double dof;
     uint64_t seed;
+    int names;
 } gen_market;
 
 static const hb_option gen_options[] = {
@@ -50,6 +51,8 @@ static const hb_option gen_options[] = {
     {"factors", HB_OPT_SIZE, "4", 1, 100, NULL, "factors of the return model: the market and K-1 sectors"},
     {"dof", HB_OPT_FLOAT, "5", 1, 0, NULL, "degrees of freedom of the Student-t shocks, in (2, 1000]; 0: normal"},
     {"seed", HB_OPT_SIZE, "1", 0, 1e18, NULL, "random seed: the same seed gives the same file"},
+    {"names", HB_OPT_BOOL, "false", 1, 0, NULL,
+     "also write /market/assets (A0000, A0001, ...) and /portfolios/names (P000000, ...) as strings"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Per-asset parameters and the factor paths, the same on every rank. */
@@ -265,6 +268,26 @@ static int gather_last(const gen_market *g, model *m)
     return rc;
 }
 
+/* Collective. n names "<prefix><number>", the number of at least digits digits (more
+ * when n needs them), rank 0 writing them all: small beside the prices. */
+static int write_names(hb_out *out, const char *path, char prefix, int64_t n, int digits)
+{
+    int64_t top = 1;
+    for (int d = 0; d < digits; d++) top *= 10;
+    while (top < n && digits < 18) top *= 10, digits++; /* n - 1 fits in the digits */
+    const size_t w = (size_t)digits + 1; /* the prefix and the digits */
+    char *b = hb_calloc((size_t)(n ? n : 1), w);
+    int rc = hb_agree(b ? 0 : HB_EINTERNAL);
+    for (int64_t i = 0; rc == 0 && i < n; i++) {
+        char one[32];
+        int len = snprintf(one, sizeof one, "%c%0*lld", prefix, digits, (long long)i);
+        memcpy(b + (size_t)i * w, one, (size_t)len < w ? (size_t)len : w);
+    }
+    if (rc == 0) rc = hb_out_strings(out, path, (uint64_t)n, 0, hb_rank == 0 ? (uint64_t)n : 0, w, b, NULL);
+    free(b);
+    return rc;
+}
+
 /* Collective. Dates, prices (each rank its asset columns), transactions and exposure. */
 static int write_file(const gen_market *g, model *m, hb_out *out)
 {
@@ -313,6 +336,8 @@ static int write_file(const gen_market *g, model *m, hb_out *out)
                           "currency",
                           g->transactions ? "value held per asset: the transactions' positions at the last price"
                                           : "value held per asset");
+    if (rc == 0 && g->names) rc = write_names(out, "/market/assets", 'A', A, 4);
+    if (rc == 0 && g->names) rc = write_names(out, "/portfolios/names", 'P', P, 6);
     free(pos), free(exposure);
     return rc;
 }
@@ -353,7 +378,8 @@ static gen_market read_options(const hb_optset *o)
                         .start_ymd = (int64_t)hb_opt_num(o, "start"),
                         .factors = (int64_t)hb_opt_num(o, "factors"),
                         .dof = hb_opt_num(o, "dof"),
-                        .seed = (uint64_t)(int64_t)hb_opt_num(o, "seed")};
+                        .seed = (uint64_t)(int64_t)hb_opt_num(o, "seed"),
+                        .names = hb_opt_bool(o, "names")};
 }
 
 /* Not collective. What the option table cannot check. */

@@ -35,6 +35,8 @@ typedef struct risk {
     double *R;                      /* [D x A] */
     double *price;                  /* [A] prices at as_of (NULL with returns) */
     double *E;                      /* [P x A] */
+    char *asset_names, *portfolio_names; /* [A], [P] names of *_width bytes, NUL-padded; NULL: none */
+    size_t asset_width, portfolio_width;
     /* chunks: npb portfolio blocks spread among nmc Monte Carlo blocks of mc_chunk */
     int64_t npb, nmc, mc_chunk, n_chunks;
     /* per-portfolio records of the blocks this rank has done (or loaded) */
@@ -64,6 +66,12 @@ typedef struct risk {
 int risk_load_market(risk *r);
 /* Collective. The exposures r->E [P x A], from the source the positions option names. */
 int risk_load_positions(risk *r);
+
+/* names.c */
+
+/* Collective. The optional names of the assets and portfolios (/market/assets,
+ * /portfolios/names): strings, one per asset and portfolio, else 65. */
+int risk_load_names(risk *r);
 
 /* mc.c */
 

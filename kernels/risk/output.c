@@ -73,10 +73,23 @@ static int write_scales(risk *r, hb_out *out)
     int rc = hb_agree(ids && dates ? 0 : HB_EINTERNAL);
     for (int64_t i = 0; rc == 0 && i < n; i++) ids[i] = (uint32_t)i;
     for (int64_t i = 0; rc == 0 && i < r->window; i++) dates[i] = (int32_t)r->dates[r->ia - r->window + 1 + i];
-    if (rc == 0) rc = hb_out_scale(out, HB_RISK_PORTFOLIO, "portfolio", HB_U32, (uint64_t)P, ids, "1");
-    if (rc == 0) rc = hb_out_attr_str(out, HB_RISK_PORTFOLIO, "description", "portfolio id (row of the positions)");
-    if (rc == 0) rc = hb_out_scale(out, HB_RISK_ASSET, "asset", HB_U32, (uint64_t)A, ids, "1");
-    if (rc == 0) rc = hb_out_attr_str(out, HB_RISK_ASSET, "description", "asset id (column of /market/prices)");
+    /* names given in the input are the coordinates' values; else the row and column numbers */
+    if (rc == 0 && r->portfolio_names)
+        rc = hb_out_strings(out, HB_RISK_PORTFOLIO, (uint64_t)P, 0, hb_rank == 0 ? (uint64_t)P : 0, r->portfolio_width,
+                            r->portfolio_names, "portfolio");
+    else if (rc == 0) rc = hb_out_scale(out, HB_RISK_PORTFOLIO, "portfolio", HB_U32, (uint64_t)P, ids, "1");
+    if (rc == 0)
+        rc = hb_out_attr_str(out, HB_RISK_PORTFOLIO, "description",
+                             r->portfolio_names ? "portfolio name (from /portfolios/names, in the order of the positions' rows)"
+                                                : "portfolio id (row of the positions)");
+    if (rc == 0 && r->asset_names)
+        rc = hb_out_strings(out, HB_RISK_ASSET, (uint64_t)A, 0, hb_rank == 0 ? (uint64_t)A : 0, r->asset_width,
+                            r->asset_names, "asset");
+    else if (rc == 0) rc = hb_out_scale(out, HB_RISK_ASSET, "asset", HB_U32, (uint64_t)A, ids, "1");
+    if (rc == 0)
+        rc = hb_out_attr_str(out, HB_RISK_ASSET, "description",
+                             r->asset_names ? "asset name (from /market/assets, in the order of the columns of /market/prices)"
+                                            : "asset id (column of /market/prices)");
     if (rc == 0) rc = hb_out_scale(out, HB_RISK_CONFIDENCE, "confidence", HB_F64, (uint64_t)r->nc, r->conf, "1");
     if (rc == 0) rc = hb_out_attr_str(out, HB_RISK_CONFIDENCE, "description", "VaR confidence level");
     if (rc == 0) rc = hb_out_scale(out, HB_RISK_ES_CONFIDENCE, "es_confidence", HB_F64, (uint64_t)r->ne, r->es_conf, "1");

@@ -175,6 +175,7 @@ static int risk_setup(hb_step_ctx *ctx, void **state)
     int rc = risk_load_market(r);
     HB_CALL(hb_agree(rc));
     HB_CALL(risk_load_positions(r));
+    HB_CALL(risk_load_names(r));
 
     const int64_t cr = ctx->chunk_rows > 0 ? ctx->chunk_rows : 8192;
     r->mc_chunk = (cr + MC_TILE - 1) / MC_TILE * MC_TILE; /* tiles never straddle chunks */
@@ -276,7 +277,7 @@ static void risk_destroy(void *state)
 {
     risk *r = state;
     if (!r) return;
-    free(r->dates), free(r->R), free(r->price), free(r->E);
+    free(r->dates), free(r->R), free(r->price), free(r->E), free(r->asset_names), free(r->portfolio_names);
     free(r->rec), free(r->done), free(r->pnl), free(r->scratch);
     free(r->Bt), free(r->mu), free(r->top), free(r->topbuf), free(r->z), free(r->w), free(r->words), free(r->y);
     for (int i = 0; r->rng && i < r->ctx->threads; i++) gsl_rng_free(r->rng[i]);

@@ -189,7 +189,25 @@ def cmd_index(a):
                 fail("missing /index/%s" % name)
             if g[name].dtype != np.dtype(t) or g[name].dtype.byteorder == ">":
                 fail("/index/%s has type %s, expected little-endian %s" % (name, g[name].dtype, np.dtype(t)))
-        extra = set(g) - set(want_types) - {"stopwords"}
+        # named dimensions (DESIGN.md 4): storage-free netCDF dimension scales, one per length
+        want_dims = {"doc_length": "doc", "doc_id": "doc", "df": "term", "cf": "term", "term_offsets": "term_bound",
+                     "postings_offsets": "term_bound", "terms": "term_byte", "postings_doc": "posting",
+                     "postings_tf": "posting", "positions_offsets": "posting_bound", "positions": "position",
+                     "stopwords": "stopword_byte"}
+        dims = set()
+        for name in list(want_types) + (["stopwords"] if "stopwords" in g else []):
+            ds = g[name]
+            if len(ds.dims[0]) != 1:
+                fail("/index/%s has %d dimension scales, expected 1" % (name, len(ds.dims[0])))
+            sc = ds.dims[0][0]
+            dim = sc.name.rsplit("/", 1)[1]
+            if dim != want_dims[name] or sc.shape != ds.shape or sc.id.get_storage_size() != 0:
+                fail("/index/%s is on dimension %s %s (storage %d), expected %s %s" % (
+                    name, dim, sc.shape, sc.id.get_storage_size(), want_dims[name], ds.shape))
+            if not sc.attrs["NAME"].startswith(b"This is a netCDF dimension but not a netCDF variable."):
+                fail("dimension %s is not marked as a netCDF dimension without values" % dim)
+            dims.add(dim)
+        extra = set(g) - set(want_types) - {"stopwords"} - dims
         if extra or (("stopwords" in g) != (a.stopwords != "none")) or (not a.positions and "positions" in g):
             fail("unexpected datasets in /index: %s" % sorted(set(g)))
         same("terms", g["terms"][:], np.frombuffer(tb, dtype=np.uint8))

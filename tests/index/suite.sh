@@ -14,6 +14,8 @@ ix_inputs() {
     done
     # the default seed: the demo's vocabulary, whose frequent words the queries below use
     mpi 2 2 "$HB" gen corpus -o ix-gen.h5 --docs 6000 --mean-bytes 350 --vocab 20000 -q || return 1
+    # the edge documents with string ids and titles, as bytes and as strings (names_ref.py)
+    $PY "$ROOT/tests/index/names_ref.py" make . || return 1
     # stop words of a file: comments, several words a line, case and compatibility forms
     printf '# a stop list\nHello world | a comment\n\tSTRASSE\n\n\xef\xac\x81nance # the ligature folds\n' >ix-stop.txt
     touch ix-inputs.done
@@ -147,7 +149,7 @@ index_query() {
         '$bin' query $p-pos.h5 --top 7 gifif grozi >$p-text.out && $PY -c \"
 import json
 hits = json.load(open('$p-2.json'))['hits'][:7]
-lines = [l.split() for l in open('$p-text.out')]
+lines = [l.split() for l in open('$p-text.out') if not l.startswith('    ')]
 assert [int(l[0]) for l in lines] == list(range(1, 8))
 assert [int(l[1]) for l in lines] == [h['doc'] for h in hits]
 assert all(abs(float(l[2]) - h['score']) < 1e-6 for l, h in zip(lines, hits))
@@ -192,6 +194,108 @@ with h5py.File('$p-v2.h5', 'a') as f:
     expect_fail "query ($tag): no words -> 64" 64 "usage: h5batch query" "" "$bin" query "$p-pos.h5"
     expect_fail "query ($tag): an unbalanced quote -> 64" 64 "unbalanced double quote" "" \
         "$bin" query "$p-pos.h5" '"gifif'
+}
+
+# The corpus as users write it (text as strings, string ids, titles, `table`, `columns`),
+# the names kept in /docs, named dimensions, and what query shows of each hit, against
+# names_ref.py (h5py, xarray, Python's UTF-8); the bits of /index as the bytes layout's.
+index_names() {
+    local bin=$1 tag=$2 p="ix-nm-$2"
+    local cols="columns = text:body, doc_id:key, title:headline"
+    local q="alpha hello Straße cooperate xyz ΣΊΣΥΦΟΣ"
+    if [ "$tag" != plain ]; then
+        # the ASan pass (time budget): the paths that read and write strings and snippets,
+        # whose results the plain pass checks against the reference
+        check "index names ($tag): both layouts (2 ranks, 1 rank) give one /index; query shows ids, titles, snippets" \
+            bash -c "ix_run $p-b '$bin' 2 1 4 ix-nb.h5 'positions = true' 'table = /library' &&
+             ix_run $p-s '$bin' 1 1 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
+             h5diff --exclude-path /provenance --exclude-path /docs $p-b.h5 $p-s.h5 &&
+             '$bin' query $p-b.h5 --json --top 30 $q '\"alpha beta\"' >$p-b.json &&
+             '$bin' query $p-s.h5 --top 30 $q >$p-s.out && grep -q 'snippet\": \"Hello, World' $p-b.json &&
+             grep -q '^    Hello, World' $p-s.out"
+        return 0
+    fi
+    check "index names ($tag): text as bytes, string ids and titles at 2 ranks: /docs, named dims, /index as the reference's" \
+        bash -c "ix_run $p-b '$bin' 2 1 4 ix-nb.h5 'positions = true' 'table = /library' &&
+         $PY '$ROOT/tests/index/names_ref.py' index ix-nb.h5 $p-b.h5 && $PY -c \"
+import h5py, numpy as np
+# NUL bytes became spaces, which separate tokens alike: the edge corpus's index, but for doc_id
+a, b = h5py.File('ix-ref-$tag-edge.h5')['index'], h5py.File('$p-b.h5')['index']
+names = [k for k in a if k != 'doc_id' and a[k].attrs.get('CLASS') != b'DIMENSION_SCALE']
+assert len(names) >= 10, names
+for k in names:
+    assert a[k].dtype == b[k].dtype and np.array_equal(a[k][:], b[k][:]), k
+\""
+    check "index names ($tag): one vlen string per document, fixed ids, vlen titles through columns, 1 and 3 ranks" \
+        bash -c "ix_run $p-s '$bin' 1 1 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
+         ix_run $p-s3 '$bin' 3 2 4 ix-ns.h5 'positions = true' 'table = /library' '$cols' &&
+         h5diff --exclude-path /provenance $p-s.h5 $p-s3.h5 &&
+         $PY '$ROOT/tests/index/names_ref.py' index ix-ns.h5 $p-s.h5 &&
+         h5diff --exclude-path /provenance --exclude-path /docs $p-b.h5 $p-s.h5"
+    check "query ($tag): doc ids, titles and snippets of the hits equal the reference, both layouts" bash -c \
+        "'$bin' query $p-b.h5 --json --top 30 $q '\"alpha beta\"' >$p-b.json &&
+         $PY '$ROOT/tests/index/names_ref.py' query ix-nb.h5 $p-b.h5 $p-b.json &&
+         '$bin' query $p-s.h5 --json --top 30 $q >$p-s.json &&
+         $PY '$ROOT/tests/index/names_ref.py' query ix-ns.h5 $p-s.h5 $p-s.json"
+    check "query ($tag): text: 'rank doc score  title' and the snippet indented, no terminal escapes" bash -c "
+        '$bin' query $p-s.h5 --top 30 $q >$p-s.out && ! grep -q \$'\\x1b' $p-s.out && $PY -c \"
+import json
+hits = json.load(open('$p-s.json'))['hits']
+lines = open('$p-s.out').read().splitlines()
+heads = [l for l in lines if not l.startswith('    ')]
+assert len(heads) == len(hits), (len(heads), len(hits))
+for l, h in zip(heads, hits):
+    r, doc, score = l.split(' ', 3)[:3]
+    assert (int(r), doc) == (h['rank'], h['doc']) and abs(float(score) - h['score']) < 1e-6, l
+    assert l.endswith('  ' + h['title']) or not h['title'], (l, h['title'])
+assert sum(1 for l in lines if l.startswith('    ')) == sum(1 for h in hits if h['snippet'])
+\""
+    check "query ($tag): no hits: nothing on stdout, 'no document matches' on stderr, exit 0; JSON n_hits 0" bash -c "
+        '$bin' query $p-s.h5 zzzabsent >$p-none.out 2>$p-none.err && [ ! -s $p-none.out ] &&
+        grep -qx 'h5batch: query: no document matches' $p-none.err &&
+        '$bin' query $p-s.h5 --json zzzabsent | $PY -c 'import json, sys; h = json.load(sys.stdin); assert h[\"n_hits\"] == 0 and h[\"hits\"] == []'"
+    check "query ($tag): a moved corpus: a warning, hits without snippets; --corpus gives them back" bash -c "
+        cp ix-ns.h5 $p-moved.h5 && ix_run $p-m '$bin' 1 1 4 $p-moved.h5 'table = /library' '$cols' && rm $p-moved.h5 &&
+        '$bin' query $p-m.h5 --json alpha >$p-m.json 2>$p-m.err && grep -q 'warning: query: no snippets' $p-m.err &&
+        $PY -c \"import json; h = json.load(open('$p-m.json'))['hits']; assert h and h[0]['snippet'] is None and h[0]['title']\" &&
+        '$bin' query $p-m.h5 --json --corpus ix-ns.h5 alpha >$p-m2.json 2>$p-m2.err && [ ! -s $p-m2.err ] &&
+        $PY -c \"import json; h = json.load(open('$p-m2.json'))['hits']; assert h[0]['snippet'].startswith('alpha beta')\""
+    check "query ($tag): --help lists the options, --corpus among them; h5batch kernels index lists table and columns" \
+        bash -c "'$bin' query --help | grep -q -- '--corpus' && '$bin' query -h | grep -q '^usage: h5batch query INDEX.h5' &&
+         '$bin' kernels index | grep -q '^  columns '"
+    local o="$p-bad.h5"
+    write_job "$p-num" index index ix-nbad-num.h5 "$o" "table = /library" "columns = text:body"
+    expect_fail "index names ($tag): a numeric title -> 65" 65 "/library/title holds numbers; titles are strings" "$o" \
+        mpi 2 1 "$bin" run "$p-num.ini"
+    write_job "$p-len" index index ix-nbad-len.h5 "$o" "table = /library" "columns = text:body"
+    expect_fail "index names ($tag): 3 titles for 25 documents -> 65" 65 "/library/title has 3 entries for 25 documents" \
+        "$o" "$bin" run "$p-len.ini"
+    write_job "$p-col" index index ix-ns.h5 "$o" "columns = body:text"
+    expect_fail "index names ($tag): columns maps an unknown name -> 78 with its line" 78 \
+        "$p-col.ini:8: .*columns maps 'body', which is not a column of the index" "$o" "$bin" run "$p-col.ini"
+    rm -rf ./ix-nm-*.run
+}
+
+# A damaged index (issue 18 item 9): every offsets array and attribute is checked when
+# query opens it, 65 naming what is wrong, never a read out of bounds (the asan pass).
+index_corrupt() {
+    local bin=$1 tag=$2 p="ix-cor-$2" c
+    ix_run "$p" "$bin" 1 1 16k ix-edge.h5 'positions = true' >"$W/log" 2>&1
+    local -A want=(
+        [positions_inner]="/index/positions_offsets\[48\] = 1000000 is past the end of /index/positions"
+        [term_offsets_zero]="/index/term_offsets\[1\] = 0 is not above the element before it"
+        [term_offsets_past]="/index/term_offsets\[91\] = .* is past the end of /index/terms"
+        [postings_decrease]="/index/postings_offsets\[2\] = 0 is less than the element before it"
+        [n_docs_negative]="/index attribute n_docs = -5 is out of range"
+        [n_docs_huge]="/index attribute n_docs = 4611686018427387904 is out of range"
+        [n_terms_wrong]="/index/term_offsets has 92 elements, expected 4"
+        [positions_array]="attribute 'positions' of /index holds 3 values; one integer is expected"
+        [n_docs_array]="attribute 'n_docs' of /index holds 40 values"
+        [stemmer_unknown]="/index attribute stemmer = 'klingon' is not a stemmer this h5batch knows")
+    $PY "$ROOT/tests/index/names_ref.py" corrupt "$p.h5" "$p" >>"$W/log" 2>&1
+    for c in "${!want[@]}"; do
+        expect_fail "query ($tag): a damaged index ($c) -> 65" 65 "${want[$c]}" "" "$bin" query "$p-$c.h5" hello '"alpha beta"'
+    done
 }
 
 # Bad input and bad options: the contract's exit codes, one error line, no output left.
@@ -320,6 +424,8 @@ suite_index() {
         [ "$tag" = plain ] && index_ranks "$bin" "$tag"
         index_query "$bin" "$tag"
         index_bad "$bin" "$tag"
+        index_names "$bin" "$tag"
+        index_corrupt "$bin" "$tag"
         [ "$tag" = plain ] && index_jobs "$bin" "$tag"
         ;;
     valgrind) index_valgrind "$bin" ;;

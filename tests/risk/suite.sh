@@ -277,6 +277,72 @@ risk_valgrind() {
     check "valgrind: a bad risk input at 2 ranks -> 65" bash -c "mpi 2 1 '$bin' run rk-vgbad.ini -q; [ \$? = 65 ]"
 }
 
+# Names of the assets and portfolios as the coordinates' values (DESIGN.md 4, 4.2): string
+# dimension scales of /risk, the same bits at 1 and 3 ranks, every number as without names.
+risk_names() {
+    local bin=$1 tag=$2 p="rk-nm-$2"
+    $PY - "$p" >"$W/log" 2>&1 <<'PYEOF'
+import shutil, sys, h5py, numpy as np
+p = sys.argv[1]
+assets = ["ÆON %d" % a if a % 3 else "T%d" % a for a in range(10)]  # vlen UTF-8, of several lengths
+for name, edit in [("named", None), ("bad-len", "len"), ("bad-num", "num")]:
+    shutil.copy("rk-small.h5", "%s-%s.h5" % (p, name))
+    with h5py.File("%s-%s.h5" % (p, name), "a") as f:
+        f["market"].create_dataset("assets", data=np.array(assets[:7] if edit == "len" else assets, dtype=object),
+                                   dtype=h5py.string_dtype())
+        f["portfolios/names"] = np.arange(5) if edit == "num" else np.array([b"fund-%d" % i for i in range(5)], dtype="S8")
+PYEOF
+    local opts=("window = 200" "backtest_days = 100" "mc_scenarios = 5k")
+    write_job "$p-1" risk risk "$p-named.h5" "$p-1.h5" "${opts[@]}"
+    write_job "$p-0" risk risk rk-small.h5 "$p-0.h5" "${opts[@]}"
+    if [ "$tag" != plain ]; then # the ASan pass (time budget): names read and written from 2 ranks
+        check "risk names ($tag): asset and portfolio names are the coordinates, 2 ranks" bash -c \
+            "mpi 2 1 '$bin' run $p-1.ini -q && $PY -c \"
+import h5py
+f, g = h5py.File('$p-named.h5'), h5py.File('$p-1.h5')['risk']
+assert [a.decode() for a in g['asset'][:]] == list(f['market/assets'].asstr()[:])
+assert list(g['portfolio'][:]) == list(f['portfolios/names'][:])
+\""
+        return 0
+    fi
+    check "risk names ($tag): asset and portfolio names are the coordinates, 1 and 3 ranks bit-identical" bash -c \
+        "mpi 1 1 '$bin' run $p-1.ini -q && mpi 3 1 '$bin' run $p-1.ini -q --set risk.output=$p-3.h5 \
+         --set job.run_dir=$p-3.run && h5diff --exclude-path /provenance $p-1.h5 $p-3.h5 && mpi 1 1 '$bin' run $p-0.ini -q &&
+         $PY -c \"
+import h5py, numpy as np, xarray as xr
+f, g = h5py.File('$p-named.h5'), h5py.File('$p-1.h5')['risk']
+assets, names = list(f['market/assets'].asstr()[:]), list(f['portfolios/names'].asstr()[:])
+assert [a.decode() for a in g['asset'][:]] == assets and [n.decode() for n in g['portfolio'][:]] == names
+assert g['asset'].attrs['CLASS'] == b'DIMENSION_SCALE' and g['exposure'].dims[1][0].name == '/risk/asset'
+assert g['var_historical'].dims[0][0].name == '/risk/portfolio'
+ds = xr.open_dataset('$p-1.h5', group='risk', engine='h5netcdf')
+assert [v.decode() for v in ds.portfolio.values] == names and ds.exposure.dims == ('portfolio', 'asset')
+assert not [d for d in ds.dims if str(d).startswith('phony')]
+# every number is the one of the same input without names
+h = h5py.File('$p-0.h5')['risk']
+for k in h:
+    if k not in ('asset', 'portfolio'):
+        assert np.array_equal(h[k][:], g[k][:], equal_nan=True), k
+assert list(h['portfolio'][:]) == list(range(5))
+\""
+    check "gen market --names ($tag): A0000.., P000000.. as strings, the same file at 1 and 2 ranks" bash -c \
+        "mpi 1 1 '$bin' gen market -o $p-g1.h5 --assets 12 --days 30 --portfolios 3 --names -q &&
+         mpi 2 1 '$bin' gen market -o $p-g2.h5 --assets 12 --days 30 --portfolios 3 --names -q &&
+         h5diff $p-g1.h5 $p-g2.h5 && $PY -c \"
+import h5py
+f = h5py.File('$p-g1.h5')
+assert list(f['market/assets'][:]) == [b'A%04d' % a for a in range(12)], f['market/assets'][:]
+assert list(f['portfolios/names'][:]) == [b'P000000', b'P000001', b'P000002']
+\""
+    write_job "$p-len" risk risk "$p-bad-len.h5" "$p-bad.h5" "${opts[@]}"
+    expect_fail "risk names ($tag): 7 asset names for 10 assets -> 65" 65 "/market/assets has 7 names for 10 assets" \
+        "$p-bad.h5" mpi 2 1 "$bin" run "$p-len.ini"
+    write_job "$p-num" risk risk "$p-bad-num.h5" "$p-bad.h5" "${opts[@]}"
+    expect_fail "risk names ($tag): numbers as portfolio names -> 65" 65 "/portfolios/names holds numbers; names are strings" \
+        "$p-bad.h5" "$bin" run "$p-num.ini"
+    rm -rf ./rk-nm-*.run
+}
+
 suite_risk() {
     local bin=$1 tag=$2
     if ! risk_inputs >"$W/log" 2>&1; then
@@ -289,6 +355,7 @@ suite_risk() {
         risk_montecarlo "$bin" "$tag"
         [ "$tag" = plain ] && risk_ranks "$bin" "$tag"
         risk_bad "$bin" "$tag"
+        risk_names "$bin" "$tag"
         [ "$tag" = plain ] && risk_jobs "$bin" "$tag"
         ;;
     valgrind) risk_valgrind "$bin" ;;
