@@ -121,16 +121,31 @@ static void describe(hid_t d, const char *name, hb_var *v)
     v->is_scale = H5DSis_scale(d) > 0;
 }
 
+/* netCDF-4's mark of a dimension that is not a variable (hb_out_dim writes it): a name
+ * without coordinate values. */
+#define DIM_ONLY "This is a netCDF dimension but not a netCDF variable."
+static int dim_only(const char *name)
+{
+    return strncmp(name, DIM_ONLY, sizeof DIM_ONLY - 1) == 0;
+}
+
+static int dim_only_scale(hid_t d)
+{
+    char name[256];
+    return H5DSget_scale_name(d, name, sizeof name) > 0 && dim_only(name);
+}
+
 /* H5DSiterate_scales callback: keeps the first scale's path and name. */
 static herr_t first_scale(hid_t d, unsigned dim, hid_t scale, void *data)
 {
     (void)d, (void)dim;
     char **out = data;
     H5Iget_name(scale, out[0], 512);
-    if (H5DSget_scale_name(scale, out[1], 256) <= 0) {
+    if (H5DSget_scale_name(scale, out[1], 256) <= 0 || dim_only(out[1])) {
         const char *base = strrchr(out[0], '/');
         snprintf(out[1], 256, "%s", base ? base + 1 : out[0]);
     }
+    if (dim_only_scale(scale)) out[0][0] = '\0'; /* a named dimension without labels: its index */
     return 1;
 }
 
@@ -153,6 +168,7 @@ int hb_browse_vars(hb_in *in, const char *group, hb_var **vars, int *n)
             break;
         }
         describe(d, l.v[i], &v[i]);
+        if (v[i].is_scale && dim_only_scale(d)) v[i].kind = HB_VAR_OTHER; /* a name, no values */
         for (int k = 0; k < v[i].ndims; k++) {
             if (H5DSget_num_scales(d, (unsigned)k) <= 0) continue;
             char *out[2] = {v[i].scale[k], v[i].dim[k]};

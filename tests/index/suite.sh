@@ -289,8 +289,8 @@ index_corrupt() {
         [n_docs_negative]="/index attribute n_docs = -5 is out of range"
         [n_docs_huge]="/index attribute n_docs = 4611686018427387904 is out of range"
         [n_terms_wrong]="/index/term_offsets has 92 elements, expected 4"
-        [positions_array]="attribute 'positions' of /index holds 3 values; one integer is expected"
-        [n_docs_array]="attribute 'n_docs' of /index holds 40 values"
+        [positions_array]="/index: attribute 'positions' is an array; one integer is expected"
+        [n_docs_array]="/index: attribute 'n_docs' is an array; one integer is expected"
         [stemmer_unknown]="/index attribute stemmer = 'klingon' is not a stemmer this h5batch knows")
     $PY "$ROOT/tests/index/names_ref.py" corrupt "$p.h5" "$p" >>"$W/log" 2>&1
     for c in "${!want[@]}"; do
