@@ -21,7 +21,9 @@
 # suite named means all suites, no pass named all passes: `unit traffic` runs both in
 # every pass, `asan` every suite's ASan pass, `risk plain` the risk suite alone. The old
 # harness's names still work: reference, ranks, bad_input run traffic; cli, run_dir,
-# readme run driver. A suite's lines are followed by `# SUITE (PASS): N s`.
+# readme run driver. A suite's lines are followed by `# SUITE (PASS): N s`. Suites run
+# side by side (H5BATCH_TEST_JOBS at a time, default 3), each in its own folder with all
+# its passes; faults, slurm and bench run alone after them.
 # Every MPI command runs under a timeout: a hang is a failure.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -141,37 +143,94 @@ EOF
 printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$W/valgrind" "$HB" >"$VG"
 chmod +x "$W/valgrind" "$VG"
 
-echo "# h5batch test suite in $W: ${WANT[*]}; passes: ${PASSES[*]}"
+# What each pass runs h5batch as; a pass this machine cannot run is said once and left out.
+declare -A PASS_BIN
 for ps in "${PASSES[@]}"; do
-    bin=$HB
     case $ps in
+    plain) PASS_BIN[$ps]=$HB ;;
     asan)
         if [ ! -x "$HB_ASAN" ] || [ ! -x "$ROOT/bin/unit_tests-asan" ]; then
             not_ok "sanitizer build missing (make asan)"
-            continue
-        fi
-        if ! cc -shared -fPIC -o "$W/lsan_keep_modules.so" "$ROOT/tests/lsan_keep_modules.c" >"$W/log" 2>&1; then
+        elif ! cc -shared -fPIC -o "$W/lsan_keep_modules.so" "$ROOT/tests/lsan_keep_modules.c" >"$W/log" 2>&1; then
             not_ok "building tests/lsan_keep_modules.c for the ASan pass"
-            continue
+        else
+            PASS_BIN[$ps]=$HB_ASAN
         fi
-        bin=$HB_ASAN
         ;;
     valgrind)
-        if ! command -v valgrind >/dev/null; then
-            skip "valgrind" "valgrind is not installed"
-            continue
-        fi
-        bin=$VG
+        if command -v valgrind >/dev/null; then PASS_BIN[$ps]=$VG; else skip "valgrind" "valgrind is not installed"; fi
         ;;
     esac
-    [ "$ps" = asan ] && export LD_PRELOAD=$W/lsan_keep_modules.so
-    for s in "${SUITE_ORDER[@]}"; do
-        wanted "$s" && [[ " ${SUITE_PASSES[$s]} " == *" $ps "* ]] || continue
+done
+
+# run_suite SUITE: its passes in order (plain, asan, valgrind), in a folder of its own
+# ($TOP/SUITE, its $W), so that suites run side by side without sharing files; its
+# counts go to $TOP/SUITE.count.
+TOP=$W
+run_suite() {
+    local s=$1 ps t0
+    W=$TOP/$s
+    export W
+    mkdir -p "$W" && cd "$W" || exit 1
+    pass=0 fail=0
+    for ps in "${PASSES[@]}"; do
+        [[ " ${SUITE_PASSES[$s]} " == *" $ps "* ]] && [ -n "${PASS_BIN[$ps]:-}" ] || continue
         t0=$SECONDS
-        "${SUITE_FN[$s]}" "$bin" "$ps"
+        if [ "$ps" = asan ]; then
+            LD_PRELOAD=$TOP/lsan_keep_modules.so "${SUITE_FN[$s]}" "${PASS_BIN[$ps]}" "$ps"
+        else
+            "${SUITE_FN[$s]}" "${PASS_BIN[$ps]}" "$ps"
+        fi
         echo "# $s ($ps): $((SECONDS - t0)) s"
     done
-    unset LD_PRELOAD
+    echo "$pass $fail" >"$TOP/$s.count"
+}
+
+# The suites run H5BATCH_TEST_JOBS at a time (default 3: on 2 cores most of a test's time
+# is MPI start-up, Python and waiting), each one's lines printed whole when it ends; the
+# longest start first. faults, slurm and bench run after them, one at a time: they time
+# signals and kills, and run a cluster and a benchmark.
+JOBS=${H5BATCH_TEST_JOBS:-3}
+SERIAL=" faults slurm bench "
+echo "# h5batch test suite in $W: ${WANT[*]}; passes: ${PASSES[*]}; $JOBS suites at a time"
+QUEUE=()
+for s in aggregate index collective risk traffic bill plugin "${SUITE_ORDER[@]}"; do
+    wanted "$s" && [[ "$SERIAL" != *" $s "* ]] && [[ " ${QUEUE[*]} " != *" $s "* ]] && QUEUE+=("$s")
+done
+declare -A RUNNING
+show() { # prints a finished suite's lines
+    cat "$TOP/$1.out"
+    rm -f "$TOP/$1.out"
+}
+for s in "${QUEUE[@]}"; do
+    while [ ${#RUNNING[@]} -ge "$JOBS" ]; do
+        wait -n
+        for r in "${!RUNNING[@]}"; do
+            kill -0 "${RUNNING[$r]}" 2>/dev/null && continue
+            wait "${RUNNING[$r]}" 2>/dev/null
+            unset "RUNNING[$r]"
+            show "$r"
+        done
+    done
+    (run_suite "$s") >"$TOP/$s.out" 2>&1 &
+    RUNNING[$s]=$!
+done
+for r in "${!RUNNING[@]}"; do
+    wait "${RUNNING[$r]}"
+    show "$r"
+done
+for s in "${SUITE_ORDER[@]}"; do
+    wanted "$s" && [[ "$SERIAL" == *" $s "* ]] || continue
+    (run_suite "$s")
+done
+for s in "${SUITE_ORDER[@]}"; do
+    wanted "$s" || continue
+    if [ -f "$TOP/$s.count" ]; then
+        read -r p f <"$TOP/$s.count"
+        pass=$((pass + p)) fail=$((fail + f))
+    else
+        not_ok "$s: the suite ended without its counts (killed?)"
+    fi
 done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -15,6 +15,7 @@
 #include "kernels/kernel.h"
 
 #include "core/calendar.h"
+#include "kernels/common/exchange.h"
 #include "kernels/common/order.h"
 #include "kernels/common/xsum.h"
 
@@ -244,21 +245,12 @@ size_t sdict_bytes(const sdict *d);
 
 /* ---- hashing ---- */
 
-static inline uint64_t agg_mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
 static inline uint64_t agg_hash(const uint64_t *k, int K)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (int i = 0; i < K; i++) h = agg_mix(h ^ k[i]) + (uint64_t)i;
-    return agg_mix(h);
+    for (int i = 0; i < K; i++) h = hb_mix64(h ^ k[i]) + (uint64_t)i;
+    return hb_mix64(h);
 }
 
 /* The owner rank of a group: high bits of its hash; the thread part: middle bits. */

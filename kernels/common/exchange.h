@@ -73,6 +73,18 @@ typedef struct hb_xchg_array {
  * what arrived, in rank order. The same status on every rank. */
 int hb_xchg_run(hb_xchg *x, const hb_xchg_array *a, int n);
 
+/* Not collective. A 64-bit mix of x (MurmurHash3's finalizer): every bit of x reaches
+ * every bit of the result, for hash tables and for owners of sparse keys. */
+static inline uint64_t hb_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
 /* Not collective. The rank that owns key k of n keys (0 <= k < n) among size ranks: the
  * r with n r / size <= k < n (r+1) / size. Inline: hot loops call it for every record. */
 static inline int hb_owner_of(int64_t k, int64_t n, int size) { return (int)(((k + 1) * size - 1) / n); }

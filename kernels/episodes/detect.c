@@ -234,14 +234,14 @@ static int group(ep_state *s, uint64_t **keys_out, size_t *nd_out, size_t **off_
             memset(ni, 0xff, nc * sizeof *ni);
             for (size_t j = 0; j < cap; j++) {
                 if (slot_idx[j] == UINT32_MAX) continue;
-                size_t q = ep_mix(slot_key[j]) & (nc - 1);
+                size_t q = hb_mix64(slot_key[j]) & (nc - 1);
                 while (ni[q] != UINT32_MAX) q = (q + 1) & (nc - 1);
                 nk[q] = slot_key[j], ni[q] = slot_idx[j];
             }
             free(slot_key), free(slot_idx);
             slot_key = nk, slot_idx = ni, cap = nc;
         }
-        size_t j = ep_mix(k) & (cap - 1);
+        size_t j = hb_mix64(k) & (cap - 1);
         while (slot_idx[j] != UINT32_MAX && slot_key[j] != k) j = (j + 1) & (cap - 1);
         if (slot_idx[j] == UINT32_MAX) {
             if (hb_grow((void **)&keys, &kcap, nd + 1, sizeof *keys)) {

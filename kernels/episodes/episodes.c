@@ -158,7 +158,7 @@ static int dict_grow(ep_dict *d)
     }
     for (size_t i = 0; d->mask && i <= d->mask; i++) {
         if (!d->hash[i]) continue;
-        size_t j = ep_mix(d->hash[i]) & (cap - 1);
+        size_t j = hb_mix64(d->hash[i]) & (cap - 1);
         while (h[j]) j = (j + 1) & (cap - 1);
         h[j] = d->hash[i], off[j] = d->off[i], len[j] = d->len[i];
     }
@@ -171,7 +171,7 @@ size_t ep_dict_find(const ep_dict *d, uint64_t h)
 {
     if (!d->mask) return (size_t)-1;
     h = h ? h : 1;
-    for (size_t j = ep_mix(h) & d->mask;; j = (j + 1) & d->mask) {
+    for (size_t j = hb_mix64(h) & d->mask;; j = (j + 1) & d->mask) {
         if (!d->hash[j]) return (size_t)-1;
         if (d->hash[j] == h) return j;
     }
@@ -188,7 +188,7 @@ int ep_dict_add(ep_dict *d, uint64_t h, const char *s, uint32_t len)
     if ((d->n + 1) * 2 > d->mask + 1 && dict_grow(d)) return HB_EINTERNAL;
     if (s && hb_grow((void **)&d->bytes, &d->bcap, d->nbytes + len + 1, 1))
         return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for the device names");
-    for (j = ep_mix(h) & d->mask; d->hash[j]; j = (j + 1) & d->mask) {
+    for (j = hb_mix64(h) & d->mask; d->hash[j]; j = (j + 1) & d->mask) {
     }
     d->hash[j] = h, d->off[j] = d->nbytes, d->len[j] = s ? len : 0;
     if (s) memcpy(d->bytes + d->nbytes, s, len), d->nbytes += len;

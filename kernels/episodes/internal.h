@@ -100,16 +100,7 @@ typedef struct ep_state {
 } ep_state;
 
 /* The owner rank of device key k among size ranks. */
-static inline uint64_t ep_mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-static inline int ep_owner(uint64_t k, int size) { return (int)(((ep_mix(k) >> 32) * (uint64_t)size) >> 32); }
+static inline int ep_owner(uint64_t k, int size) { return (int)(((hb_mix64(k) >> 32) * (uint64_t)size) >> 32); }
 
 /* Collective. Orders every owned device's readings, finds its episodes and period
  * figures, and writes /episodes (detect.c). */
