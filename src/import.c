@@ -224,12 +224,19 @@ static int read_gz(source *s)
  * decompressed by its rank only. */
 static int open_source(source *s, int index)
 {
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return hb_err_set(HB_ENOINPUT, s->path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+    /* a FIFO or a device is refused before it is opened (opening a FIFO waits for a
+     * writer); O_NONBLOCK for one put in its place meanwhile, checked again by fstat */
     struct stat sb;
+    if (stat(s->path, &sb) != 0)
+        return hb_err_set(HB_ENOINPUT, s->path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return hb_err_set(HB_ENOINPUT, s->path, "is %s, not a regular file", hb_file_kind(sb.st_mode));
+    int fd = open(s->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return hb_err_set(HB_ENOINPUT, s->path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
     unsigned char magic[2] = {0, 0};
     int rc = 0;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) rc = hb_err_set(HB_ENOINPUT, s->path, "not a regular file");
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        rc = hb_err_set(HB_ENOINPUT, s->path, "is %s, not a regular file", hb_file_kind(sb.st_mode));
     if (rc == 0 && sb.st_size >= 2 && pread(fd, magic, 2, 0) != 2)
         rc = hb_err_set(HB_ENOINPUT, s->path, "cannot read: %s", strerror(errno));
     if (rc == 0) {
@@ -579,9 +586,9 @@ static int decide_types(imp *m)
  * until the commit). */
 static int copy_file(const char *src, const char *dst)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+    int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1, rc = 0;
     if (in < 0) return hb_err_set(HB_ENOINPUT, src, "cannot open: %s", strerror(errno));
-    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    out = open(dst, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC); /* the temporary hb_tmp_create made */
     if (out < 0) rc = hb_err_set(HB_ECANTCREAT, dst, "cannot create: %s", strerror(errno));
     char *buf = rc == 0 ? hb_malloc(1 << 20) : NULL;
     if (rc == 0 && !buf) rc = HB_EINTERNAL;
@@ -901,6 +908,28 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     return 0;
 }
 
+/* Collective. Claims the output for this import (rank 0: OUT.lock beside it, as `run`
+ * does), so that two imports never write one file, once it is known not to be one of the
+ * inputs (never replaced, not even with --force or --append); 73 otherwise. */
+static int claim_output(const char *out, char **paths, int nsrc, char *lock, size_t len, int *fd)
+{
+    int rc = 0;
+    *fd = -1;
+    if (hb_rank == 0) {
+        struct stat o, in;
+        for (int i = 0; i < nsrc && rc == 0; i++)
+            if (stat(out, &o) == 0 && stat(paths[i], &in) == 0 && o.st_dev == in.st_dev && o.st_ino == in.st_ino)
+                rc = hb_err_set(HB_ECANTCREAT, out, "output is the input %s; it is never replaced (not even with --force): "
+                                                    "choose another output",
+                                paths[i]);
+        snprintf(lock, len, "%s.lock", out);
+        char what[4300];
+        snprintf(what, sizeof what, "output %s", out);
+        if (rc == 0) rc = hb_claim_take(lock, what, NULL, fd);
+    }
+    return hb_agree(rc);
+}
+
 /* Collective. The import itself, once the options are read. */
 static int run_import(imp *m, char **paths, int nsrc, const char *out, const char *table, const char *spec,
                       int append, int force, int argc, char **argv)
@@ -910,6 +939,9 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
     int nd = 0;
     int rc = hb_agree(parse_columns(spec, &d, &nd));
     if (rc == 0) rc = hb_output_check(out, force || append);
+    char lock[4300];
+    int lock_fd = -1;
+    if (rc == 0) rc = claim_output(out, paths, nsrc, lock, sizeof lock, &lock_fd);
     struct stat sb;
     int exists = append && stat(out, &sb) == 0;
     MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -1009,10 +1041,12 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
         MPI_Allreduce(MPI_IN_PLACE, &skipped, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
         if (skipped) first_skipped(m);
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    /* a unique temporary, created exclusively by rank 0 and named to all: never a link
+     * planted at a name one could guess */
+    char tmp[4300] = "";
     hb_tw *w = NULL;
-    int made = rc == 0; /* tmp is ours from here on: the commit renames or removes it */
+    int made = 0;
+    if (rc == 0) made = (rc = hb_tmp_create(out, tmp, sizeof tmp)) == 0; /* the commit renames or removes it */
     if (rc == 0 && exists && hb_rank == 0) rc = copy_file(out, tmp);
     rc = hb_agree(rc);
     if (rc == 0) rc = write_table(m, nsrc, tmp, table, exists, counts, total, &w);
@@ -1032,6 +1066,7 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
         HB_INFO("import: %llu rows, %d columns from %d file%s (%.1f MB) in %.2f s (%.0f MB/s) -> %s:%s",
                 (unsigned long long)total, m->ncols, nsrc, nsrc == 1 ? "" : "s", (double)in_bytes / 1e6, secs,
                 (double)in_bytes / 1e6 / (secs > 0 ? secs : 1e-9), out, table);
+    if (hb_rank == 0) hb_claim_release(lock, lock_fd, 1);
     free(counts);
     free(src);
     free(old);

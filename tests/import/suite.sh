@@ -65,7 +65,7 @@ suite_import_append() {
                  mpi 2 1 '$bin' import imp-b.csv.gz imp-c.dat -o $p.h5 --append --timezone Europe/Berlin -q &&
                  mpi 1 1 '$bin' import $IMP_MIXED -o $p-all.h5 --force -q && h5diff --exclude-path /provenance $p-all.h5 $p.h5 &&
                  cp $p.h5 $p.keep && ! mpi 1 1 '$bin' import imp-ragged.csv -o $p.h5 --append -q 2>/dev/null &&
-                 ! mpi 1 1 '$bin' import imp-otherhdr.csv -o $p.h5 --append -q 2>/dev/null && cmp $p.h5 $p.keep && [ ! -e $p.h5.tmp ]"
+                 ! mpi 1 1 '$bin' import imp-otherhdr.csv -o $p.h5 --append -q 2>/dev/null && cmp $p.h5 $p.keep && [ ! -e $p.h5.tmp ] && ! compgen -G '$p.h5.*.tmp' && [ ! -e $p.h5.lock ]"
 }
 
 # Malformed CSV and bad options: the exit code, one line naming file, line and field,
@@ -97,7 +97,37 @@ suite_import_bad() {
         bash -c "mpi 1 1 '$bin' import imp-a.csv -o $p-9.h5 --force -q && cp $p-9.h5 $p-9.keep &&
                  { mpi 1 1 '$bin' import imp-a.csv -o $p-9.h5 -q 2>$p-9.err; [ \$? = 73 ]; } && grep -q 'file exists' $p-9.err &&
                  { mpi 1 1 '$bin' import imp-ragged.csv -o $p-9.h5 --force -q 2>/dev/null; [ \$? = 65 ]; } &&
-                 cmp $p-9.h5 $p-9.keep && [ ! -e $p-9.h5.tmp ]"
+                 cmp $p-9.h5 $p-9.keep && [ ! -e $p-9.h5.tmp ] && ! compgen -G '$p-9.h5.*.tmp' && [ ! -e $p-9.h5.lock ]"
+}
+
+# The output's safe path (docs/import.md, "Files"): a link at OUT is never followed nor
+# replaced, one at the name the temporary had before (OUT.tmp) is left alone, the input is
+# never the output, a FIFO input is 66 at once, an output another process claims is 73.
+suite_import_files() {
+    local bin=$1 tag=$2 p="imp-$2-files"
+    rm -rf $p.d && mkdir $p.d
+    check "import ($tag): a symbolic link at OUT is 73 even with --force; neither it nor its target touched" \
+        bash -c "echo keep >$p.d/target && ln -s target $p.d/out.h5 &&
+                 { mpi 1 1 '$bin' import imp-a.csv -o $p.d/out.h5 --force -q 2>$p.err; [ \$? = 73 ]; } &&
+                 grep -q 'out.h5: output exists and is a symbolic link' $p.err && [ -L $p.d/out.h5 ] &&
+                 [ \$(cat $p.d/target) = keep ] && [ \$(ls $p.d | wc -l) = 2 ]"
+    check "import ($tag): a link planted at OUT.tmp (and OUT.lock absent) is neither followed nor removed; OUT is written" \
+        bash -c "ln -s victim $p.d/t.h5.tmp && mpi 1 1 '$bin' import imp-a.csv -o $p.d/t.h5 -q &&
+                 [ -L $p.d/t.h5.tmp ] && [ ! -e $p.d/victim ] && [ -f $p.d/t.h5 ] && [ ! -L $p.d/t.h5 ] &&
+                 [ ! -e $p.d/t.h5.lock ] && ! compgen -G '$p.d/t.h5.*.tmp' && h5ls $p.d/t.h5/table >/dev/null"
+    check "import ($tag): the output is one of the inputs: 73 with --force and with --append, the input unchanged" \
+        bash -c "cp imp-a.csv $p.d/in.csv && cp imp-a.csv $p.d/in.keep &&
+                 { mpi 1 1 '$bin' import imp-a.csv $p.d/in.csv -o $p.d/in.csv --force -q 2>$p.err; [ \$? = 73 ]; } &&
+                 grep -q 'in.csv: output is the input $p.d/in.csv' $p.err &&
+                 { mpi 1 1 '$bin' import $p.d/in.csv -o $p.d/in.csv --append -q 2>/dev/null; [ \$? = 73 ]; } &&
+                 cmp $p.d/in.csv $p.d/in.keep && ! compgen -G '$p.d/in.csv.*' && [ ! -e $p.d/in.csv.lock ]"
+    rm -f $p.fifo && mkfifo $p.fifo
+    expect_fail "import ($tag): a FIFO input is 66 at once, never opened (no writer needed)" 66 \
+        "error: $p.fifo: is a FIFO, not a regular file" $p-fifo.h5 timeout 10 "$bin" import imp-a.csv $p.fifo -o $p-fifo.h5
+    check "import ($tag): an output whose OUT.lock another process holds is 73 naming it; nothing written" \
+        bash -c "{ flock $p.d/busy.h5.lock timeout 10 '$bin' import imp-a.csv -o $p.d/busy.h5 -q 2>$p.err; [ \$? = 73 ]; } &&
+                 grep -q 'output $p.d/busy.h5 is in use by another run' $p.err && [ ! -e $p.d/busy.h5 ] &&
+                 ! compgen -G '$p.d/busy.h5.*.tmp'"
 }
 
 # The worked example: data/water-meters.csv imported, then jobs/water-import.ini at 2 ranks.
@@ -123,5 +153,6 @@ suite_import() {
     suite_import_bad "$@"
     [ "$2" = asan ] && return 0
     suite_import_append "$@"
+    suite_import_files "$@"
     suite_import_water "$@"
 }
