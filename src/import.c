@@ -35,7 +35,7 @@
 #define MAX_COLS 4096
 #define USAGE                                                                                                     \
     "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C] [--null STR]\n" \
-    "               [--on-error fail|skip] [--append] [--force] [-q|-v]"
+    "               [--on-error fail|skip] [--compression none|gzip[:LEVEL]] [--threads N] [--append] [--force] [-q|-v]"
 
 static const hb_option options[] = {
     {"output", HB_OPT_STRING, NULL, 1, 0, NULL, "the HDF5 file to write (-o; required)"},
@@ -46,6 +46,10 @@ static const hb_option options[] = {
     {"delimiter", HB_OPT_STRING, ",", 1, 0, NULL, "field delimiter, one character ('\\t' or tab for a tab)"},
     {"null", HB_OPT_STRING, NULL, 1, 0, NULL, "a text that means a missing value, besides the empty field (e.g. NA)"},
     {"on-error", HB_OPT_CHOICE, "fail", 1, 0, "fail|skip", "a malformed record fails (65) or is skipped and counted"},
+    {"compression", HB_OPT_STRING, "gzip:1", 1, 0, NULL,
+     "none, or gzip[:LEVEL] (LEVEL 1-9; shuffle + deflate, what every HDF5 build reads)"},
+    {"threads", HB_OPT_INT, NULL, 1, 1024, NULL,
+     "threads per rank for compressing (default OMP_NUM_THREADS, else 1)"},
     {"append", HB_OPT_BOOL, "false", 1, 0, NULL, "add the rows to the existing table of OUT (same columns)"},
     {"force", HB_OPT_BOOL, "false", 1, 0, NULL, "replace an existing OUT"},
     {"quiet", HB_OPT_BOOL, "false", 1, 0, NULL, "no progress messages (-q)"},
@@ -88,6 +92,8 @@ typedef struct imp {
     const char *null;
     size_t null_len;
     int skip;
+    int gzip;    /* --compression: 0 none, else the deflate level */
+    int threads; /* --threads */
     const char *tzname;
     int ncols;
     hb_csv_col *cols;
@@ -672,7 +678,7 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &local);
     MPI_Comm_free(&node);
-    int threads = omp_get_max_threads() > local ? omp_get_max_threads() : local;
+    int threads = m->threads > local ? m->threads : local;
     if (hb_rank == 0) rc = hb_tw_open(tmp, table, m->cols, m->ncols, total, append, threads, wp);
     rc = hb_agree(rc);
     if (rc) return rc;
@@ -692,7 +698,7 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
             if (p->full && !(p->sizes = hb_malloc(p->full * sizeof *p->sizes))) rc = HB_EINTERNAL;
             if (rc == 0 && p->full)
                 rc = hb_tw_compress(&m->cols[c], (char *)m->data[c] + (local_row + p->head) * eb, p->full,
-                                    omp_get_max_threads(), &p->z, p->sizes);
+                                    m->threads, &p->z, p->sizes);
             for (int r = hb_rank; r < hb_size; r++) off += COUNT(r, f);
             local_row += COUNT(hb_rank, f);
         }
@@ -878,6 +884,7 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
                                   c + 1);
         snprintf(m->cols[c].name, sizeof m->cols[c].name, "%s", p);
         m->decl[c].type = T_AUTO;
+        m->cols[c].gzip = m->gzip;
         colstat *s = &m->st[c];
         s->maybe_int = s->maybe_float = s->maybe_time = 1;
         s->tmin = INT64_MAX;
@@ -1106,6 +1113,18 @@ int hb_import_main(int argc, char **argv)
         else if (strlen(delim) == 1 && delim[0] != '"' && delim[0] != '\n' && delim[0] != '\r') m.delim = delim[0];
         else rc = hb_err_set(HB_EUSAGE, "import", "--delimiter must be one character (not a quote), got '%s'", delim);
     }
+    const char *comp = hb_opt_str(&o, "compression");
+    if (rc == 0) {
+        char extra;
+        if (!strcmp(comp, "none")) m.gzip = 0;
+        else if (!strcmp(comp, "gzip")) m.gzip = 1;
+        else if (sscanf(comp, "gzip:%d%c", &m.gzip, &extra) != 1 || m.gzip < 1 || m.gzip > 9)
+            rc = hb_err_set(HB_EUSAGE, "import", "--compression: '%s' is not none, gzip or gzip:LEVEL (1-9)", comp);
+    }
+    /* threads: --threads, else OMP_NUM_THREADS, else 1 (not every core: the ranks have them) */
+    m.threads = hb_opt_str(&o, "threads") ? (int)hb_opt_num(&o, "threads")
+                : getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
+    if (m.threads < 1) m.threads = 1;
     if (rc == 0 && m.null && !*m.null) rc = hb_err_set(HB_EUSAGE, "import", "--null needs a text (empty fields are missing already)");
     if (rc == 0 && !hb_tz_valid(m.tzname))
         rc = hb_err_set(HB_EUSAGE, "import", "--timezone: unknown time zone '%s' (an IANA name like Europe/Berlin)",

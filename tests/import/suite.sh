@@ -52,6 +52,16 @@ t = h5py.File('$p-long-3.h5')['table']
 assert np.array_equal(t['n'][:], np.arange(300000)) and np.array_equal(t['half'][:], np.arange(300000) / 2)
 assert t['n'].chunks == (131072,)
 \""
+        check "import ($tag): --compression none and gzip:9 with --threads 2: the same table as gzip:1 (h5diff), the filters h5py sees" bash -c "
+            mpi 1 2 '$bin' import $p-long.csv -o $p-none.h5 --compression none --force -q &&
+            mpi 1 1 '$bin' import $p-long.csv -o $p-gz9.h5 --compression gzip:9 --threads 2 --force -q &&
+            h5diff --exclude-path /provenance $p-long-1.h5 $p-none.h5 && h5diff --exclude-path /provenance $p-long-1.h5 $p-gz9.h5 &&
+            $PY -c \"
+import h5py
+for f, comp, opts, shuf in (('$p-long-1.h5', 'gzip', 1, True), ('$p-none.h5', None, None, False), ('$p-gz9.h5', 'gzip', 9, True)):
+    d = h5py.File(f)['table/half']
+    assert (d.compression, d.compression_opts, d.shuffle, d.chunks) == (comp, opts, shuf, (131072,)), (f, d.compression, d.compression_opts, d.shuffle)
+\""
     fi
     check "import ($tag): every value, type and time (DST gaps forward, repeats first) equals pandas read_csv" \
         $PY "$ROOT/tests/import/import_ref.py" $refs
@@ -91,6 +101,8 @@ suite_import_bad() {
         mpi 1 1 "$bin" import imp-a.csv nope.csv -o $p-6.h5
     expect_fail "import ($tag): an unknown --columns type is 64" 64 "unknown type 'number' for 'id'" $p-7.h5 \
         mpi 1 1 "$bin" import imp-a.csv --columns id:number -o $p-7.h5
+    expect_fail "import ($tag): an unknown --compression is 64" 64 "--compression: 'gzip:12' is not none, gzip or gzip:LEVEL" \
+        $p-c.h5 mpi 1 1 "$bin" import imp-a.csv --compression gzip:12 -o $p-c.h5
     expect_fail "import ($tag): an unknown zone is 64" 64 "unknown time zone 'Europe/Nowhere'" $p-8.h5 \
         mpi 1 1 "$bin" import imp-a.csv --timezone Europe/Nowhere -o $p-8.h5
     check "import ($tag): an existing output is 73 without --force, and a bad CSV with --force leaves it unchanged" \
