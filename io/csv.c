@@ -244,8 +244,9 @@ static int fast_float(const char *p, size_t n, double *v)
 int hb_csv_float(const char *p, size_t n, double *v)
 {
     char buf[512];
-    if (n == 0 || n >= sizeof buf || float_syntax(p, n)) return -1;
-    if (fast_float(p, n, v) == 0) return 0;
+    if (n == 0 || n >= sizeof buf) return -1;
+    if (fast_float(p, n, v) == 0) return 0; /* what it reads is float syntax */
+    if (float_syntax(p, n)) return -1;
     memcpy(buf, p, n);
     buf[n] = '\0';
     *v = strtod(buf, NULL); /* correctly rounded in glibc, in the C locale h5batch runs in */

@@ -79,13 +79,35 @@ typedef struct source {
     int64_t line;      /* the line number of the record at start */
     uint64_t bytes;    /* the file's size on disk */
     int64_t rows;      /* this rank's rows of this file after pass 2 */
+    uint64_t lines;    /* line breaks in this rank's byte range: its records are at most one more */
 } source;
+
+enum { K_UNDECIDED = -1 };
+
+/* What pass 1 converted of a column while it checked it (docs/import.md, Performance):
+ * the values as the kind its first value had, so that when the agreed type is that kind
+ * no second pass is needed. */
+typedef struct spec {
+    int kind;        /* K_UNDECIDED (only missing values so far), or an hb_ctype */
+    int failed;      /* a value did not fit the kind: pass 2 converts (every column) */
+    int negzero;     /* an integer -0 was kept as 0 (as a real it is -0.0) */
+    int64_t lead;    /* the missing values before the kind was known */
+    void *v;         /* 8-byte values: int64, double, or local/UTC seconds */
+    uint8_t *inst;   /* times: 1 when the value had an offset (an instant), else local */
+    hb_csv_field *s; /* strings: the fields, in the mapped input */
+} spec;
 
 /* What pass 1 learns of a column. */
 typedef struct colstat {
     int64_t maybe_int, maybe_float, maybe_time, tmin; /* reduced with MPI_MIN */
     int64_t has_empty, has_value, maxlen, tmax;       /* reduced with MPI_MAX */
 } colstat;
+
+/* A parsed field: integers and times in i, reals in d. */
+typedef union value {
+    int64_t i;
+    double d;
+} value;
 
 typedef struct imp {
     char delim;
@@ -94,6 +116,7 @@ typedef struct imp {
     int skip;
     int gzip;    /* --compression: 0 none, else the deflate level */
     int threads; /* --threads */
+    int convert1; /* pass 1 converts (spec); 0: always two passes (H5BATCH_IMPORT_TWO_PASSES, for tests) */
     const char *tzname;
     int ncols;
     hb_csv_col *cols;
@@ -103,6 +126,10 @@ typedef struct imp {
     int use_tz;
     hb_csv_field *f;
     int64_t *ival;  /* pass 1 scratch: a parsed value per column */
+    value *rv;      /* pass 1 scratch: the declared columns' values of the record */
+    int *rr;        /* ... and check_value's result (1: a time with an offset) */
+    spec *sp;       /* per column: pass 1's conversion (NULL: pass 1 does not convert) */
+    int64_t spcap;  /* rows room was made for */
     /* pass 2: the rows of this rank, every file after the other */
     void **data;
     int64_t cap, nrows;
@@ -332,6 +359,9 @@ static void split(source *s, size_t data0, int64_t hdr_lines, int index)
         s->start = data0;
         s->hi = mine ? s->len : data0;
         s->line = 1 + hdr_lines;
+        uint64_t q = 0;
+        s->lines = 0;
+        if (mine && s->buf) hb_csv_count(s->buf, s->start, s->hi, &q, &s->lines);
         return;
     }
     size_t n = s->len > data0 ? s->len - data0 : 0;
@@ -352,6 +382,7 @@ static void split(source *s, size_t data0, int64_t hdr_lines, int index)
     s->start = hb_rank == 0 ? lo : hb_csv_sync(s->buf, lo, hi, (int)(before[0] & 1), &skipped);
     s->hi = hi;
     s->line = 1 + hdr_lines + (int64_t)before[1] + skipped;
+    s->lines = mine[1];
 }
 
 /* ---- fields ---- */
@@ -374,12 +405,6 @@ static void quote_field(const hb_csv_field *f, char *buf, size_t len)
     int n = f->len > 40 ? 40 : (int)f->len;
     snprintf(buf, len, "'%.*s%s'", n, f->p, f->len > 40 ? "..." : "");
 }
-
-/* A parsed field: integers and times in i, reals in d. */
-typedef union value {
-    int64_t i;
-    double d;
-} value;
 
 /* Checks field c as type t and parses it into *v (a missing real is NaN): 0, 1 for a
  * time with an offset (an instant), or -1 with why. */
@@ -430,8 +455,51 @@ static int check_shape(const imp *m, hb_csv_bad bad, int nf, char *why, size_t l
     return 0;
 }
 
-/* Pass 1 of one record: checks it against the declared types and adds what it holds to
- * the column statistics. 0, or -1 with why. */
+/* ---- pass 1's conversion (docs/import.md, Performance) ---- */
+
+/* Room for the values of column c, whose kind (the type of its first value here) is now
+ * known, at row: the rows before it held missing values (NaN, empty strings). */
+static void spec_room(imp *m, spec *p, int kind, int64_t row)
+{
+    const size_t cap = (size_t)(m->spcap ? m->spcap : 1);
+    if (kind == HB_CT_INT && row > 0) kind = HB_CT_FLOAT; /* missing values: not an int64 column */
+    p->kind = kind;
+    if (kind == HB_CT_TIME && row > 0) {
+        p->failed = 1; /* a missing time is a malformed record: pass 2 says which */
+        return;
+    }
+    if (kind == HB_CT_STRING) {
+        if (!(p->s = malloc(cap * sizeof *p->s))) p->failed = 1;
+        for (int64_t i = 0; !p->failed && i < row; i++) p->s[i] = (hb_csv_field){"", 0, 0};
+        return;
+    }
+    p->v = malloc(cap * 8);
+    if (kind == HB_CT_TIME) p->inst = malloc(cap);
+    if (!p->v || (kind == HB_CT_TIME && !p->inst)) p->failed = 1;
+    for (int64_t i = 0; !p->failed && i < row; i++) ((double *)p->v)[i] = NAN;
+}
+
+/* The integers of rows [0, n) as reals (an integer column that turns out to be a real
+ * one): exact as read from the text, except -0 (kept as 0), which fails the column. */
+static void spec_to_float(spec *p, int64_t n)
+{
+    if (p->negzero) {
+        p->failed = 1;
+        return;
+    }
+    char *v = p->v;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x;
+        memcpy(&x, v + 8 * i, 8);
+        double d = (double)x; /* correctly rounded, as the decimal text of x would be */
+        memcpy(v + 8 * i, &d, 8);
+    }
+    p->kind = HB_CT_FLOAT;
+}
+
+/* Pass 1 of one record: checks it against the declared types, adds what it holds to the
+ * column statistics and, when pass 1 converts, keeps its values as row m->nrows. 0, or -1
+ * with why (the record is then not kept). */
 static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
 {
     if (check_shape(m, bad, nf, why, len)) return -1;
@@ -441,13 +509,31 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
         int r = t == T_AUTO ? 0 : check_value(m, c, t, &m->f[c], &v, why, len);
         if (r < 0) return -1;
         m->ival[c] = t == HB_CT_TIME && r == 0 ? v.i : INT64_MIN; /* an instant has no local time to cover */
+        m->rv[c] = v;
+        m->rr[c] = r;
     }
+    const int64_t row = m->nrows;
+    spec *const sp = m->sp && row < m->spcap ? m->sp : NULL;
+    if (m->sp && !sp)
+        for (int c = 0; c < m->ncols; c++) m->sp[c].failed = 1; /* more records than room: cannot be */
     for (int c = 0; c < m->ncols; c++) {
         const hb_csv_field *f = &m->f[c];
         colstat *s = &m->st[c];
+        spec *p = sp && !sp[c].failed ? &sp[c] : NULL;
         int t = m->decl[c].type;
         if (is_missing(m, f)) {
             s->has_empty = 1;
+            if (!p) continue;
+            switch (p->kind) {
+            case K_UNDECIDED: break; /* the room for it is made with the first value */
+            case HB_CT_INT:
+                if (t == T_AUTO) spec_to_float(p, row); /* declared: check_value refused it */
+                if (!p->failed) ((double *)p->v)[row] = NAN;
+                break;
+            case HB_CT_FLOAT: ((double *)p->v)[row] = NAN; break;
+            case HB_CT_STRING: p->s[row] = (hb_csv_field){"", 0, 0}; break;
+            default: p->failed = 1; /* an auto time column: pass 2 reports the record */
+            }
             continue;
         }
         s->has_value = 1;
@@ -455,23 +541,79 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
         if (l > s->maxlen) s->maxlen = l;
         int64_t local = INT64_MIN;
         if (t == T_AUTO) {
-            int64_t iv;
-            hb_csv_time tm;
-            if (s->maybe_int && (f->escaped || hb_csv_int(f->p, f->len, &iv))) s->maybe_int = 0;
-            if (s->maybe_float && !s->maybe_int && (f->escaped || hb_csv_float_syntax(f->p, f->len)))
-                s->maybe_float = 0;
+            int64_t iv = 0;
+            double dv = 0;
+            hb_csv_time tm = {0, 0};
+            int gi = 0, gf = 0, gt = 0; /* this value is an integer, a real, a time */
+            if (s->maybe_int) {
+                if (f->escaped || hb_csv_int(f->p, f->len, &iv)) s->maybe_int = 0;
+                else gi = 1;
+            }
+            if (s->maybe_float && !s->maybe_int) {
+                if (!f->escaped && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1;
+                else if (f->escaped || hb_csv_float_syntax(f->p, f->len)) s->maybe_float = 0;
+                else if (p) p->failed = 1; /* a number too long to convert here: pass 2 says so */
+            }
             if (s->maybe_time) {
                 if (f->escaped || hb_csv_iso(f->p, f->len, &tm)) s->maybe_time = 0;
-                else if (!tm.has_offset) local = tm.secs;
+                else {
+                    gt = 1;
+                    if (!tm.has_offset) local = tm.secs;
+                }
             }
-        } else if (t == HB_CT_TIME) {
-            local = m->ival[c];
+            if (p && p->kind == K_UNDECIDED)
+                spec_room(m, p, gi ? HB_CT_INT : gf ? HB_CT_FLOAT : gt ? HB_CT_TIME : HB_CT_STRING, row);
+            if (p && !p->failed) {
+                switch (p->kind) {
+                case HB_CT_INT:
+                    if (gi) {
+                        ((int64_t *)p->v)[row] = iv;
+                        if (iv == 0 && f->p[0] == '-') p->negzero = 1;
+                        break;
+                    }
+                    if (!gf) {
+                        p->failed = 1;
+                        break;
+                    }
+                    spec_to_float(p, row);
+                    if (!p->failed) ((double *)p->v)[row] = dv;
+                    break;
+                case HB_CT_FLOAT:
+                    if (gi && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1; /* an integer's text as a real */
+                    if (gf) ((double *)p->v)[row] = dv;
+                    else p->failed = 1;
+                    break;
+                case HB_CT_TIME:
+                    if (gt) {
+                        ((int64_t *)p->v)[row] = tm.secs;
+                        p->inst[row] = (uint8_t)tm.has_offset;
+                    } else {
+                        p->failed = 1;
+                    }
+                    break;
+                default: p->s[row] = *f; break;
+                }
+            }
+        } else {
+            if (t == HB_CT_TIME) local = m->ival[c];
+            if (p) {
+                switch (t) {
+                case HB_CT_INT: ((int64_t *)p->v)[row] = m->rv[c].i; break;
+                case HB_CT_FLOAT: ((double *)p->v)[row] = m->rv[c].d; break;
+                case HB_CT_TIME:
+                    ((int64_t *)p->v)[row] = m->rv[c].i;
+                    p->inst[row] = (uint8_t)(m->rr[c] == 1);
+                    break;
+                default: p->s[row] = *f; break;
+                }
+            }
         }
         if (local != INT64_MIN) {
             if (local < s->tmin) s->tmin = local;
             if (local > s->tmax) s->tmax = local;
         }
     }
+    if (m->sp) m->nrows++;
     return 0;
 }
 
@@ -525,8 +667,8 @@ static int scan(imp *m, source *s, int fi, int pass)
             return hb_err_set(HB_EDATA, where, "%s%s", why,
                               m->skip || bad == HB_CSV_UNTERMINATED ? "" : " (--on-error skip skips such records)");
         }
-        if (pass == 2) {
-            m->skipped++;
+        {
+            m->skipped++; /* in pass 1; again in pass 2 when it runs */
             int64_t key = ((int64_t)fi << 40) + at;
             if (key < m->first_key) {
                 m->first_key = key;
@@ -584,6 +726,61 @@ static int decide_types(imp *m)
         m->use_tz = rc == 0;
     }
     return hb_agree(rc);
+}
+
+/* Collective. After the types are agreed: when pass 1 converted every column of every
+ * rank as the type agreed, its values become the rows (1 returned), else 0 and pass 2
+ * converts. */
+static int spec_finish(imp *m)
+{
+    int ok = m->sp != NULL;
+    for (int c = 0; ok && c < m->ncols; c++) {
+        const spec *p = &m->sp[c];
+        const int t = (int)m->cols[c].type;
+        if (p->failed) ok = 0;
+        else if (p->kind == K_UNDECIDED) ok = m->nrows == 0 || t == HB_CT_FLOAT || t == HB_CT_STRING;
+        else if (p->kind == HB_CT_INT && t == HB_CT_FLOAT) ok = !p->negzero;
+        else ok = p->kind == t;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!ok) return 0;
+    m->data = hb_calloc((size_t)m->ncols, sizeof *m->data);
+    if (!m->data) abort(); /* a pointer per column */
+    const size_t n = (size_t)m->nrows;
+    for (int c = 0; c < m->ncols; c++) {
+        spec *p = &m->sp[c];
+        const hb_csv_col *col = &m->cols[c];
+        if (p->kind == K_UNDECIDED) spec_room(m, p, col->type == HB_CT_STRING ? HB_CT_STRING : HB_CT_FLOAT, m->nrows);
+        if (p->kind == HB_CT_INT && col->type == HB_CT_FLOAT) spec_to_float(p, m->nrows);
+        if (p->failed) abort(); /* out of memory for rows already agreed on: no way to agree now */
+        if (col->type == HB_CT_STRING) {
+            char *d = malloc((n ? n : 1) * col->width);
+            if (!d) abort();
+            for (size_t i = 0; i < n; i++) {
+                memset(d + i * col->width, 0, col->width);
+                hb_csv_unescape(&p->s[i], d + i * col->width);
+            }
+            m->data[c] = d;
+            free(p->s);
+            p->s = NULL;
+            continue;
+        }
+        if (col->type == HB_CT_TIME && m->use_tz) {
+            int64_t *v = p->v;
+            for (size_t i = 0; i < n; i++)
+                if (!p->inst[i]) v[i] = hb_csv_local_to_utc(&m->tz, v[i]);
+        }
+        m->data[c] = p->v;
+        p->v = NULL;
+    }
+    return 1;
+}
+
+static void spec_free(imp *m)
+{
+    for (int c = 0; m->sp && c < m->ncols; c++) free(m->sp[c].v), free(m->sp[c].inst), free(m->sp[c].s);
+    free(m->sp);
+    m->sp = NULL;
 }
 
 /* ---- output ---- */
@@ -857,6 +1054,9 @@ static void free_imp(imp *m)
     free(m->st);
     free(m->f);
     free(m->ival);
+    free(m->rv);
+    free(m->rr);
+    spec_free(m);
     hb_tzmap_free(&m->tz);
 }
 
@@ -871,7 +1071,9 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     m->st = hb_calloc((size_t)n, sizeof *m->st);
     m->f = hb_calloc((size_t)n + 1, sizeof *m->f);
     m->ival = hb_calloc((size_t)n + 1, sizeof *m->ival);
-    if (!m->cols || !m->decl || !m->st || !m->f || !m->ival) return HB_EINTERNAL;
+    m->rv = hb_calloc((size_t)n + 1, sizeof *m->rv);
+    m->rr = hb_calloc((size_t)n + 1, sizeof *m->rr);
+    if (!m->cols || !m->decl || !m->st || !m->f || !m->ival || !m->rv || !m->rr) return HB_EINTERNAL;
     const char *p = names;
     for (int c = 0; c < n; c++, p += strlen(p) + 1) {
         if (!*p) return hb_err_set(HB_EDATA, path, "line 1: column %d of the header has no name", c + 1);
@@ -1001,23 +1203,33 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
         if (rc == 0) split(&src[i], data0, hl, i);
     }
     free(first);
-    /* pass 1, file by file, so that the error reported is the first of the files */
-    double t1 = hb_now();
-    for (int i = 0; i < nsrc && rc == 0; i++) rc = hb_agree(scan(m, &src[i], i, 1));
-    if (rc == 0) rc = decide_types(m);
-    double t2 = hb_now();
-    /* pass 2 into arrays sized by this rank's records */
+    /* room for this rank's records: at most one more than the line breaks of its ranges */
     int64_t cap = 0;
-    for (int i = 0; i < nsrc && rc == 0; i++) {
-        int64_t lines = 0;
-        if (src[i].buf) {
-            uint64_t q, l;
-            hb_csv_count(src[i].buf, src[i].start, src[i].hi < src[i].len ? src[i].hi : src[i].len, &q, &l);
-            lines = (int64_t)l + 1;
+    for (int i = 0; i < nsrc && rc == 0; i++) cap += src[i].buf ? (int64_t)src[i].lines + 1 : 0;
+    /* pass 1, file by file, so that the error reported is the first of the files; it
+     * converts each column as the type of its first value (spec) while it checks */
+    double t1 = hb_now();
+    m->first_key = INT64_MAX;
+    if (rc == 0 && m->convert1 && (m->sp = hb_calloc((size_t)m->ncols, sizeof *m->sp))) {
+        m->spcap = cap;
+        for (int c = 0; c < m->ncols; c++) {
+            m->sp[c].kind = K_UNDECIDED;
+            if (m->decl[c].type != T_AUTO) spec_room(m, &m->sp[c], m->decl[c].type, 0);
         }
-        cap += lines;
     }
-    if (rc == 0) {
+    for (int i = 0; i < nsrc && rc == 0; i++) {
+        int64_t before = m->nrows;
+        rc = hb_agree(scan(m, &src[i], i, 1));
+        src[i].rows = m->nrows - before;
+    }
+    if (rc == 0) rc = decide_types(m);
+    int converted = rc == 0 && spec_finish(m);
+    spec_free(m);
+    double t2 = hb_now();
+    if (rc == 0 && !converted) { /* pass 2 into arrays sized by this rank's records */
+        m->nrows = 0;
+        m->skipped = 0;
+        m->first_key = INT64_MAX;
         m->data = hb_calloc((size_t)m->ncols, sizeof *m->data);
         int ok = m->data != NULL;
         for (int c = 0; ok && c < m->ncols; c++) {
@@ -1025,12 +1237,11 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
             ok = (m->data[c] = hb_malloc((size_t)(cap ? cap : 1) * eb)) != NULL;
         }
         rc = hb_agree(ok ? 0 : hb_err_set(HB_EINTERNAL, "import", "out of memory for %lld rows", (long long)cap));
-    }
-    m->first_key = INT64_MAX;
-    for (int i = 0; i < nsrc && rc == 0; i++) {
-        int64_t before = m->nrows;
-        rc = hb_agree(scan(m, &src[i], i, 2));
-        src[i].rows = m->nrows - before;
+        for (int i = 0; i < nsrc && rc == 0; i++) {
+            int64_t before = m->nrows;
+            rc = hb_agree(scan(m, &src[i], i, 2));
+            src[i].rows = m->nrows - before;
+        }
     }
     for (int i = 0; i < nsrc; i++) close_source(&src[i]);
     double t3 = hb_now();
@@ -1058,8 +1269,8 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
     rc = hb_agree(rc);
     if (rc == 0) rc = write_table(m, nsrc, tmp, table, exists, counts, total, &w);
     double secs = hb_now() - t0;
-    HB_DEBUG("import: open and split %.2f s, pass 1 (check, infer) %.2f s, pass 2 (convert) %.2f s, write %.2f s", t1 - t0,
-             t2 - t1, t3 - t2, hb_now() - t3);
+    HB_DEBUG("import: open and split %.2f s, pass 1 (check, infer%s) %.2f s, pass 2 (convert) %s%.2f s, write %.2f s",
+             t1 - t0, converted ? ", convert" : "", t2 - t1, converted ? "not needed " : "", t3 - t2, hb_now() - t3);
     if (rc == 0 && hb_rank == 0) rc = write_meta(w, m, src, nsrc, argc, argv, total, skipped + old_skipped, base, secs);
     if (hb_rank == 0 && w) {
         int crc = hb_tw_close(w);
@@ -1125,6 +1336,7 @@ int hb_import_main(int argc, char **argv)
     m.threads = hb_opt_str(&o, "threads") ? (int)hb_opt_num(&o, "threads")
                 : getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
     if (m.threads < 1) m.threads = 1;
+    m.convert1 = !getenv("H5BATCH_IMPORT_TWO_PASSES");
     if (rc == 0 && m.null && !*m.null) rc = hb_err_set(HB_EUSAGE, "import", "--null needs a text (empty fields are missing already)");
     if (rc == 0 && !hb_tz_valid(m.tzname))
         rc = hb_err_set(HB_EUSAGE, "import", "--timezone: unknown time zone '%s' (an IANA name like Europe/Berlin)",

@@ -24,6 +24,45 @@ export -f imp_ranks
 IMP_MIXED="imp-a.csv imp-b.csv.gz imp-c.dat --timezone Europe/Berlin"
 IMP_FMT=(imp-fmt.csv --delimiter ';' --null NA --columns 'date:time:%Y/%m/%d, stamp:time:%d.%m.%Y %H:%M, day:time:%b %d %Y')
 
+# imp_type_changes BIN PREFIX: pass 1 converts each column as the type of its first value;
+# when the agreed type is another, pass 2 converts (H5BATCH_IMPORT_TWO_PASSES forces it).
+# Expected values by hand (times: 2024-03-02T01:00+05:00 and 2024-03-01 00:00 in Berlin).
+imp_type_changes() {
+    local bin=$1 p=$2 f n
+    $PY - "$p" <<'EOF' || return 1
+import sys
+p = sys.argv[1]
+rows = ["a,b,c,d,e,f,g,h"]
+for i in range(40):
+    rows.append(",".join(["2.5" if i == 39 else "-0" if i == 20 else str(i), "" if i == 30 else str(i),
+                          "" if i < 25 else str(i), "", "x" if i == 35 else str(i), '"q"""' if i == 7 else "s%d" % i,
+                          "2024-03-02T01:00:00+05:00" if i == 33 else "2024-03-%02d 0%d:00:00" % (1 + i % 28, i % 10),
+                          "" if i < 12 else "%d.25" % i]))
+open(p + "-tc.csv", "w").write("\n".join(rows) + "\n")
+open(p + "-tcs.csv", "w").write("\n".join(",".join(r.split(",")[k] for k in (1, 2, 3, 5, 6, 7)) for r in rows) + "\n")
+EOF
+    for f in tc tcs; do
+        for n in 1 3; do
+            mpi $n 1 "$bin" import $p-$f.csv -o $p-$f-$n.h5 --timezone Europe/Berlin --force -v 2>$p-$f-$n.err &&
+                H5BATCH_IMPORT_TWO_PASSES=1 mpi $n 1 "$bin" import $p-$f.csv -o $p-$f-two.h5 --timezone Europe/Berlin --force -q &&
+                h5diff --exclude-path /provenance $p-$f-two.h5 $p-$f-$n.h5 || return 1
+        done
+    done
+    grep -q 'pass 2 (convert) not needed' $p-tcs-3.err && ! grep -q 'not needed' $p-tc-1.err || return 1
+    $PY - "$p" <<'EOF'
+import sys, h5py, numpy as np
+t = h5py.File(sys.argv[1] + "-tc-3.h5")["table"]
+assert [t[k].dtype.str for k in "abcdefgh"] == ["<f8"] * 4 + ["|S2", "|S3", "<i8", "<f8"], [t[k].dtype.str for k in t]
+a, b, c, d, h = (t[k][:] for k in "abcdh")
+assert a[20] == 0 and np.signbit(a[20]) and a[39] == 2.5 and a[19] == 19
+assert np.isnan(b[30]) and b[31] == 31 and np.isnan(c[:25]).all() and c[25] == 25 and np.isnan(d).all()
+assert np.isnan(h[:12]).all() and h[12] == 12.25 and t["e"][35] == b"x" and t["f"][7] == b'q"' and t["f"][8] == b"s8"
+assert t["g"][33] == 1709323200 and t["g"][0] == 1709247600
+u = h5py.File(sys.argv[1] + "-tcs-3.h5")["table"]
+assert all(np.array_equal(u[k][:], t[k][:], equal_nan=k not in "fg") for k in "bcdfgh")
+EOF
+}
+
 # Types, quoting, line breaks in quotes, BOM, CRLF, empty fields, gzip (also without the
 # suffix), several files, times across both DST changes of Europe/Berlin, declared
 # layouts, --on-error skip: the same table at several rank counts, then every table
@@ -62,6 +101,8 @@ for f, comp, opts, shuf in (('$p-long-1.h5', 'gzip', 1, True), ('$p-none.h5', No
     d = h5py.File(f)['table/half']
     assert (d.compression, d.compression_opts, d.shuffle, d.chunks) == (comp, opts, shuf, (131072,)), (f, d.compression, d.compression_opts, d.shuffle)
 \""
+        check "import ($tag): columns whose type changes part-way (ints then -0 and a real, ints then a missing value or a string, missing first, all missing, an offset among local times): one pass and two passes (H5BATCH_IMPORT_TWO_PASSES) give the same table at 1 and 3 ranks, the values by hand" \
+            imp_type_changes "$bin" "$p"
     fi
     check "import ($tag): every value, type and time (DST gaps forward, repeats first) equals pandas read_csv" \
         $PY "$ROOT/tests/import/import_ref.py" $refs
