@@ -7,6 +7,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* The first i in [i, end) where buf[i] is the delimiter, a quote or LF (end when none):
+ * 16 bytes at a time with SSE2, else a byte at a time. */
+static inline size_t scan_unquoted(const char *buf, size_t i, size_t end, char delim)
+{
+#if defined(__SSE2__)
+    const __m128i d = _mm_set1_epi8(delim), q = _mm_set1_epi8('"'), n = _mm_set1_epi8('\n');
+    for (; i + 16 <= end; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(buf + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, d), _mm_cmpeq_epi8(x, q)), _mm_cmpeq_epi8(x, n));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask) return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    for (; i < end; i++) {
+        char c = buf[i];
+        if (c == delim || c == '\n' || c == '"') break;
+    }
+    return i;
+}
 
 const char *hb_csv_bad_text(hb_csv_bad b)
 {
@@ -84,12 +107,7 @@ hb_csv_bad hb_csv_record(const char *buf, size_t end, size_t *pos, char delim, h
             }
         } else {
             s = i;
-            while (i < end) {
-                char c = buf[i];
-                if (c == delim || c == '\n') break;
-                if (c == '"') break;
-                i++;
-            }
+            i = scan_unquoted(buf, i, end, delim);
             if (i < end && buf[i] == '"') {
                 bad = HB_CSV_STRAY_QUOTE;
                 break;
