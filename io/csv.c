@@ -309,8 +309,34 @@ static int offset(const char *p, size_t n, size_t *i, int *off)
     return 0;
 }
 
+/* Two digits at p, or -1. */
+static inline int two(const char *p)
+{
+    unsigned a = (unsigned char)p[0] - '0', b = (unsigned char)p[1] - '0';
+    return a > 9 || b > 9 ? -1 : (int)(a * 10 + b);
+}
+
+/* The common layouts at fixed places: YYYY-MM-DD, and with [T ]HH:MM:SS and an optional
+ * Z. 1 when it is not one of them (the general reader decides), else what it returns. */
+static int iso_fixed(const char *p, size_t n, hb_csv_time *t)
+{
+    if (!(n == 10 || n == 19 || (n == 20 && p[19] == 'Z')) || p[4] != '-' || p[7] != '-') return 1;
+    int yh = two(p), yl = two(p + 2), mo = two(p + 5), d = two(p + 8), h = 0, mi = 0, s = 0;
+    if (yh < 0 || yl < 0 || mo < 0 || d < 0) return 1;
+    if (n > 10) {
+        if ((p[10] != 'T' && p[10] != ' ') || p[13] != ':' || p[16] != ':') return 1;
+        h = two(p + 11), mi = two(p + 14), s = two(p + 17);
+        if (h < 0 || mi < 0 || s < 0) return 1;
+    }
+    if (civil(yh * 100 + yl, mo, d, h, mi, s, &t->secs)) return -1;
+    t->has_offset = n == 20;
+    return 0;
+}
+
 int hb_csv_iso(const char *p, size_t n, hb_csv_time *t)
 {
+    int fixed = iso_fixed(p, n, t);
+    if (fixed <= 0) return fixed;
     size_t i = 0;
     int y, mo, d, h = 0, mi = 0, s = 0, off = 0, has = 0;
     if (digits(p, n, &i, 4, 1, &y) || i >= n || p[i++] != '-' || digits(p, n, &i, 2, 1, &mo) || i >= n ||
