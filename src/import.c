@@ -4,9 +4,10 @@
  * boundaries follow from the parity of the quotes before a position, which the ranks
  * learn with one exchange of their ranges' quote and line counts, so a quoted line break
  * never splits a record and every rank knows the line numbers of its records. A gzip
- * file is read whole by one rank (rank = file index mod ranks). Pass 1 checks the records
- * and gathers what the columns hold; the ranks agree on the types (inferred as pandas
- * would, or declared); pass 2 converts. Rank 0 then writes the columns, rank by rank in
+ * file is read whole by one rank (rank = file index mod ranks). Pass 1 checks the records,
+ * gathers what the columns hold and converts each column as the type of its first value;
+ * the ranks agree on the types (inferred as pandas would, or declared); pass 2 converts
+ * only when a column was kept as another type. Rank 0 then writes the columns, rank by rank in
  * file order, into a temporary file that is committed when all went well: the table is
  * the same for any rank count. */
 #include "import.h"
