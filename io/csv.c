@@ -7,6 +7,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* The first i in [i, end) where buf[i] is the delimiter, a quote or LF (end when none):
+ * 16 bytes at a time with SSE2, else a byte at a time. */
+static inline size_t scan_unquoted(const char *buf, size_t i, size_t end, char delim)
+{
+#if defined(__SSE2__)
+    const __m128i d = _mm_set1_epi8(delim), q = _mm_set1_epi8('"'), n = _mm_set1_epi8('\n');
+    for (; i + 16 <= end; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(buf + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, d), _mm_cmpeq_epi8(x, q)), _mm_cmpeq_epi8(x, n));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask) return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    for (; i < end; i++) {
+        char c = buf[i];
+        if (c == delim || c == '\n' || c == '"') break;
+    }
+    return i;
+}
 
 const char *hb_csv_bad_text(hb_csv_bad b)
 {
@@ -84,12 +107,7 @@ hb_csv_bad hb_csv_record(const char *buf, size_t end, size_t *pos, char delim, h
             }
         } else {
             s = i;
-            while (i < end) {
-                char c = buf[i];
-                if (c == delim || c == '\n') break;
-                if (c == '"') break;
-                i++;
-            }
+            i = scan_unquoted(buf, i, end, delim);
             if (i < end && buf[i] == '"') {
                 bad = HB_CSV_STRAY_QUOTE;
                 break;
@@ -244,8 +262,9 @@ static int fast_float(const char *p, size_t n, double *v)
 int hb_csv_float(const char *p, size_t n, double *v)
 {
     char buf[512];
-    if (n == 0 || n >= sizeof buf || float_syntax(p, n)) return -1;
-    if (fast_float(p, n, v) == 0) return 0;
+    if (n == 0 || n >= sizeof buf) return -1;
+    if (fast_float(p, n, v) == 0) return 0; /* what it reads is float syntax */
+    if (float_syntax(p, n)) return -1;
     memcpy(buf, p, n);
     buf[n] = '\0';
     *v = strtod(buf, NULL); /* correctly rounded in glibc, in the C locale h5batch runs in */
@@ -290,8 +309,34 @@ static int offset(const char *p, size_t n, size_t *i, int *off)
     return 0;
 }
 
+/* Two digits at p, or -1. */
+static inline int two(const char *p)
+{
+    unsigned a = (unsigned char)p[0] - '0', b = (unsigned char)p[1] - '0';
+    return a > 9 || b > 9 ? -1 : (int)(a * 10 + b);
+}
+
+/* The common layouts at fixed places: YYYY-MM-DD, and with [T ]HH:MM:SS and an optional
+ * Z. 1 when it is not one of them (the general reader decides), else what it returns. */
+static int iso_fixed(const char *p, size_t n, hb_csv_time *t)
+{
+    if (!(n == 10 || n == 19 || (n == 20 && p[19] == 'Z')) || p[4] != '-' || p[7] != '-') return 1;
+    int yh = two(p), yl = two(p + 2), mo = two(p + 5), d = two(p + 8), h = 0, mi = 0, s = 0;
+    if (yh < 0 || yl < 0 || mo < 0 || d < 0) return 1;
+    if (n > 10) {
+        if ((p[10] != 'T' && p[10] != ' ') || p[13] != ':' || p[16] != ':') return 1;
+        h = two(p + 11), mi = two(p + 14), s = two(p + 17);
+        if (h < 0 || mi < 0 || s < 0) return 1;
+    }
+    if (civil(yh * 100 + yl, mo, d, h, mi, s, &t->secs)) return -1;
+    t->has_offset = n == 20;
+    return 0;
+}
+
 int hb_csv_iso(const char *p, size_t n, hb_csv_time *t)
 {
+    int fixed = iso_fixed(p, n, t);
+    if (fixed <= 0) return fixed;
     size_t i = 0;
     int y, mo, d, h = 0, mi = 0, s = 0, off = 0, has = 0;
     if (digits(p, n, &i, 4, 1, &y) || i >= n || p[i++] != '-' || digits(p, n, &i, 2, 1, &mo) || i >= n ||

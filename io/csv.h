@@ -88,6 +88,7 @@ typedef struct hb_csv_col {
     hb_ctype type;
     size_t width;
     char desc[320]; /* the description attribute; "" for none */
+    int gzip;       /* a new column's compression: 0 none (no filters), 1-9 shuffle (numbers) + deflate level */
 } hb_csv_col;
 
 typedef struct hb_tw hb_tw;
@@ -99,8 +100,9 @@ int hb_tw_schema(const char *path, const char *table, hb_csv_col **cols, int *nc
                  uint64_t *skipped);
 /* Creates path (a new file) with the table group and its columns sized rows; with
  * append, path is a copy of the existing file whose columns grow by rows (strings widen
- * to cols[i].width when that is more). Columns are chunked, shuffled and gzip-compressed;
- * a new table's chunks are compressed by threads (OpenMP) and written whole. */
+ * to cols[i].width when that is more). Columns are chunked and, as cols[i].gzip says,
+ * shuffled and deflated (libdeflate: a zlib stream HDF5's deflate filter reads); a new
+ * table's chunks are compressed by threads (OpenMP) and written whole. */
 int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int ncols, uint64_t rows, int append,
                int threads, hb_tw **w);
 /* Writes rows [off, off+cnt) of the new rows of column c (for a new table, each column's

@@ -604,10 +604,12 @@ static void free_exporter(exporter *e)
 
 /* 0 when path may be written: not there, or there and a regular file with force. A
  * symbolic link is never followed nor replaced. */
-static int check_destination(const char *path, int force)
+static int check_destination(const char *path, const char *input, int force)
 {
-    struct stat sb;
+    struct stat sb, in;
     if (lstat(path, &sb) == 0) {
+        HB_CHECK(!(stat(input, &in) == 0 && sb.st_dev == in.st_dev && sb.st_ino == in.st_ino), HB_ECANTCREAT, path,
+                 "is the input; never replaced (not even with --force): choose another output");
         HB_CHECK(!S_ISLNK(sb.st_mode), HB_ECANTCREAT, path, "is a symbolic link; not followed, not replaced");
         HB_CHECK(S_ISREG(sb.st_mode), HB_ECANTCREAT, path, "exists and is not a regular file");
         HB_CHECK(force, HB_ECANTCREAT, path, "file exists; use --force to replace it");
@@ -656,23 +658,28 @@ int hb_export_main(int argc, char **argv)
     const char *dest = hb_opt_str(&o, "output");
     int to_stdout = !dest || strcmp(dest, "-") == 0;
     exporter e = {0};
-    char group[4096], tmp[4200] = "";
-    rc = to_stdout ? 0 : check_destination(dest, hb_opt_bool(&o, "force"));
+    char group[4096], tmp[4300] = "";
+    rc = to_stdout ? 0 : check_destination(dest, a.pos[0], hb_opt_bool(&o, "force"));
+    /* the output claimed as `run` and `import` claim theirs: DEST.lock beside it */
+    char lock[4300] = "", what[4300];
+    int lock_fd = -1;
+    if (rc == 0 && !to_stdout) {
+        snprintf(lock, sizeof lock, "%s.lock", dest);
+        snprintf(what, sizeof what, "output %s", dest);
+        rc = hb_claim_take(lock, what, NULL, &lock_fd);
+    }
     if (rc == 0) rc = hb_in_open(a.pos[0], &e.in);
     if (rc == 0) rc = pick_group(e.in, a.pos[0], hb_opt_str(&o, "group"), group, sizeof group);
     e.group = group;
     e.dest = to_stdout ? "stdout" : dest;
     int fd = -1;
     if (rc == 0 && !to_stdout) {
-        snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dest);
-        fd = mkstemp(tmp);
+        /* the project's unique temporary (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0666 less the umask) */
+        fd = hb_tmp_open(dest, tmp, sizeof tmp);
         if (fd < 0) {
             rc = hb_err_set(HB_ECANTCREAT, dest, "cannot create a temporary file beside it: %s", strerror(errno));
             tmp[0] = '\0';
         } else {
-            mode_t mask = umask(0);
-            umask(mask);
-            fchmod(fd, 0666 & ~mask);
             e.f = fdopen(fd, "w");
             if (!e.f) rc = hb_err_set(HB_EINTERNAL, dest, "out of memory");
         }
@@ -702,6 +709,7 @@ int hb_export_main(int argc, char **argv)
         else tmp[0] = '\0';
     }
     if (tmp[0]) unlink(tmp);
+    hb_claim_release(lock, lock_fd, 1);
     free_exporter(&e);
     hb_in_close(e.in);
     hb_args_free(&a);

@@ -4,9 +4,10 @@
  * boundaries follow from the parity of the quotes before a position, which the ranks
  * learn with one exchange of their ranges' quote and line counts, so a quoted line break
  * never splits a record and every rank knows the line numbers of its records. A gzip
- * file is read whole by one rank (rank = file index mod ranks). Pass 1 checks the records
- * and gathers what the columns hold; the ranks agree on the types (inferred as pandas
- * would, or declared); pass 2 converts. Rank 0 then writes the columns, rank by rank in
+ * file is read whole by one rank (rank = file index mod ranks). Pass 1 checks the records,
+ * gathers what the columns hold and converts each column as the type of its first value;
+ * the ranks agree on the types (inferred as pandas would, or declared); pass 2 converts
+ * only when a column was kept as another type. Rank 0 then writes the columns, rank by rank in
  * file order, into a temporary file that is committed when all went well: the table is
  * the same for any rank count. */
 #include "import.h"
@@ -35,7 +36,7 @@
 #define MAX_COLS 4096
 #define USAGE                                                                                                     \
     "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C] [--null STR]\n" \
-    "               [--on-error fail|skip] [--append] [--force] [-q|-v]"
+    "               [--on-error fail|skip] [--compression none|gzip[:LEVEL]] [--threads N] [--append] [--force] [-q|-v]"
 
 static const hb_option options[] = {
     {"output", HB_OPT_STRING, NULL, 1, 0, NULL, "the HDF5 file to write (-o; required)"},
@@ -46,6 +47,10 @@ static const hb_option options[] = {
     {"delimiter", HB_OPT_STRING, ",", 1, 0, NULL, "field delimiter, one character ('\\t' or tab for a tab)"},
     {"null", HB_OPT_STRING, NULL, 1, 0, NULL, "a text that means a missing value, besides the empty field (e.g. NA)"},
     {"on-error", HB_OPT_CHOICE, "fail", 1, 0, "fail|skip", "a malformed record fails (65) or is skipped and counted"},
+    {"compression", HB_OPT_STRING, "gzip:1", 1, 0, NULL,
+     "none, or gzip[:LEVEL] (LEVEL 1-9; shuffle + deflate, what every HDF5 build reads)"},
+    {"threads", HB_OPT_INT, NULL, 1, 1024, NULL,
+     "threads per rank for compressing (default OMP_NUM_THREADS, else 1)"},
     {"append", HB_OPT_BOOL, "false", 1, 0, NULL, "add the rows to the existing table of OUT (same columns)"},
     {"force", HB_OPT_BOOL, "false", 1, 0, NULL, "replace an existing OUT"},
     {"quiet", HB_OPT_BOOL, "false", 1, 0, NULL, "no progress messages (-q)"},
@@ -75,7 +80,23 @@ typedef struct source {
     int64_t line;      /* the line number of the record at start */
     uint64_t bytes;    /* the file's size on disk */
     int64_t rows;      /* this rank's rows of this file after pass 2 */
+    uint64_t lines;    /* line breaks in this rank's byte range: its records are at most one more */
 } source;
+
+enum { K_UNDECIDED = -1 };
+
+/* What pass 1 converted of a column while it checked it (docs/import.md, Performance):
+ * the values as the kind its first value had, so that when the agreed type is that kind
+ * no second pass is needed. */
+typedef struct spec {
+    int kind;        /* K_UNDECIDED (only missing values so far), or an hb_ctype */
+    int failed;      /* a value did not fit the kind: pass 2 converts (every column) */
+    int negzero;     /* an integer -0 was kept as 0 (as a real it is -0.0) */
+    int64_t lead;    /* the missing values before the kind was known */
+    void *v;         /* 8-byte values: int64, double, or local/UTC seconds */
+    uint8_t *inst;   /* times: 1 when the value had an offset (an instant), else local */
+    hb_csv_field *s; /* strings: the fields, in the mapped input */
+} spec;
 
 /* What pass 1 learns of a column. */
 typedef struct colstat {
@@ -83,11 +104,20 @@ typedef struct colstat {
     int64_t has_empty, has_value, maxlen, tmax;       /* reduced with MPI_MAX */
 } colstat;
 
+/* A parsed field: integers and times in i, reals in d. */
+typedef union value {
+    int64_t i;
+    double d;
+} value;
+
 typedef struct imp {
     char delim;
     const char *null;
     size_t null_len;
     int skip;
+    int gzip;    /* --compression: 0 none, else the deflate level */
+    int threads; /* --threads */
+    int convert1; /* pass 1 converts (spec); 0: always two passes (H5BATCH_IMPORT_TWO_PASSES, for tests) */
     const char *tzname;
     int ncols;
     hb_csv_col *cols;
@@ -97,6 +127,10 @@ typedef struct imp {
     int use_tz;
     hb_csv_field *f;
     int64_t *ival;  /* pass 1 scratch: a parsed value per column */
+    value *rv;      /* pass 1 scratch: the declared columns' values of the record */
+    int *rr;        /* ... and check_value's result (1: a time with an offset) */
+    spec *sp;       /* per column: pass 1's conversion (NULL: pass 1 does not convert) */
+    int64_t spcap;  /* rows room was made for */
     /* pass 2: the rows of this rank, every file after the other */
     void **data;
     int64_t cap, nrows;
@@ -224,12 +258,19 @@ static int read_gz(source *s)
  * decompressed by its rank only. */
 static int open_source(source *s, int index)
 {
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return hb_err_set(HB_ENOINPUT, s->path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+    /* a FIFO or a device is refused before it is opened (opening a FIFO waits for a
+     * writer); O_NONBLOCK for one put in its place meanwhile, checked again by fstat */
     struct stat sb;
+    if (stat(s->path, &sb) != 0)
+        return hb_err_set(HB_ENOINPUT, s->path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return hb_err_set(HB_ENOINPUT, s->path, "is %s, not a regular file", hb_file_kind(sb.st_mode));
+    int fd = open(s->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return hb_err_set(HB_ENOINPUT, s->path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
     unsigned char magic[2] = {0, 0};
     int rc = 0;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) rc = hb_err_set(HB_ENOINPUT, s->path, "not a regular file");
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        rc = hb_err_set(HB_ENOINPUT, s->path, "is %s, not a regular file", hb_file_kind(sb.st_mode));
     if (rc == 0 && sb.st_size >= 2 && pread(fd, magic, 2, 0) != 2)
         rc = hb_err_set(HB_ENOINPUT, s->path, "cannot read: %s", strerror(errno));
     if (rc == 0) {
@@ -319,6 +360,9 @@ static void split(source *s, size_t data0, int64_t hdr_lines, int index)
         s->start = data0;
         s->hi = mine ? s->len : data0;
         s->line = 1 + hdr_lines;
+        uint64_t q = 0;
+        s->lines = 0;
+        if (mine && s->buf) hb_csv_count(s->buf, s->start, s->hi, &q, &s->lines);
         return;
     }
     size_t n = s->len > data0 ? s->len - data0 : 0;
@@ -339,6 +383,7 @@ static void split(source *s, size_t data0, int64_t hdr_lines, int index)
     s->start = hb_rank == 0 ? lo : hb_csv_sync(s->buf, lo, hi, (int)(before[0] & 1), &skipped);
     s->hi = hi;
     s->line = 1 + hdr_lines + (int64_t)before[1] + skipped;
+    s->lines = mine[1];
 }
 
 /* ---- fields ---- */
@@ -361,12 +406,6 @@ static void quote_field(const hb_csv_field *f, char *buf, size_t len)
     int n = f->len > 40 ? 40 : (int)f->len;
     snprintf(buf, len, "'%.*s%s'", n, f->p, f->len > 40 ? "..." : "");
 }
-
-/* A parsed field: integers and times in i, reals in d. */
-typedef union value {
-    int64_t i;
-    double d;
-} value;
 
 /* Checks field c as type t and parses it into *v (a missing real is NaN): 0, 1 for a
  * time with an offset (an instant), or -1 with why. */
@@ -417,8 +456,51 @@ static int check_shape(const imp *m, hb_csv_bad bad, int nf, char *why, size_t l
     return 0;
 }
 
-/* Pass 1 of one record: checks it against the declared types and adds what it holds to
- * the column statistics. 0, or -1 with why. */
+/* ---- pass 1's conversion (docs/import.md, Performance) ---- */
+
+/* Room for the values of column c, whose kind (the type of its first value here) is now
+ * known, at row: the rows before it held missing values (NaN, empty strings). */
+static void spec_room(imp *m, spec *p, int kind, int64_t row)
+{
+    const size_t cap = (size_t)(m->spcap ? m->spcap : 1);
+    if (kind == HB_CT_INT && row > 0) kind = HB_CT_FLOAT; /* missing values: not an int64 column */
+    p->kind = kind;
+    if (kind == HB_CT_TIME && row > 0) {
+        p->failed = 1; /* a missing time is a malformed record: pass 2 says which */
+        return;
+    }
+    if (kind == HB_CT_STRING) {
+        if (!(p->s = malloc(cap * sizeof *p->s))) p->failed = 1;
+        for (int64_t i = 0; !p->failed && i < row; i++) p->s[i] = (hb_csv_field){"", 0, 0};
+        return;
+    }
+    p->v = malloc(cap * 8);
+    if (kind == HB_CT_TIME) p->inst = malloc(cap);
+    if (!p->v || (kind == HB_CT_TIME && !p->inst)) p->failed = 1;
+    for (int64_t i = 0; !p->failed && i < row; i++) ((double *)p->v)[i] = NAN;
+}
+
+/* The integers of rows [0, n) as reals (an integer column that turns out to be a real
+ * one): exact as read from the text, except -0 (kept as 0), which fails the column. */
+static void spec_to_float(spec *p, int64_t n)
+{
+    if (p->negzero) {
+        p->failed = 1;
+        return;
+    }
+    char *v = p->v;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x;
+        memcpy(&x, v + 8 * i, 8);
+        double d = (double)x; /* correctly rounded, as the decimal text of x would be */
+        memcpy(v + 8 * i, &d, 8);
+    }
+    p->kind = HB_CT_FLOAT;
+}
+
+/* Pass 1 of one record: checks it against the declared types, adds what it holds to the
+ * column statistics and, when pass 1 converts, keeps its values as row m->nrows. 0, or -1
+ * with why (the record is then not kept). */
 static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
 {
     if (check_shape(m, bad, nf, why, len)) return -1;
@@ -428,13 +510,31 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
         int r = t == T_AUTO ? 0 : check_value(m, c, t, &m->f[c], &v, why, len);
         if (r < 0) return -1;
         m->ival[c] = t == HB_CT_TIME && r == 0 ? v.i : INT64_MIN; /* an instant has no local time to cover */
+        m->rv[c] = v;
+        m->rr[c] = r;
     }
+    const int64_t row = m->nrows;
+    spec *const sp = m->sp && row < m->spcap ? m->sp : NULL;
+    if (m->sp && !sp)
+        for (int c = 0; c < m->ncols; c++) m->sp[c].failed = 1; /* more records than room: cannot be */
     for (int c = 0; c < m->ncols; c++) {
         const hb_csv_field *f = &m->f[c];
         colstat *s = &m->st[c];
+        spec *p = sp && !sp[c].failed ? &sp[c] : NULL;
         int t = m->decl[c].type;
         if (is_missing(m, f)) {
             s->has_empty = 1;
+            if (!p) continue;
+            switch (p->kind) {
+            case K_UNDECIDED: break; /* the room for it is made with the first value */
+            case HB_CT_INT:
+                if (t == T_AUTO) spec_to_float(p, row); /* declared: check_value refused it */
+                if (!p->failed) ((double *)p->v)[row] = NAN;
+                break;
+            case HB_CT_FLOAT: ((double *)p->v)[row] = NAN; break;
+            case HB_CT_STRING: p->s[row] = (hb_csv_field){"", 0, 0}; break;
+            default: p->failed = 1; /* an auto time column: pass 2 reports the record */
+            }
             continue;
         }
         s->has_value = 1;
@@ -442,23 +542,79 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
         if (l > s->maxlen) s->maxlen = l;
         int64_t local = INT64_MIN;
         if (t == T_AUTO) {
-            int64_t iv;
-            hb_csv_time tm;
-            if (s->maybe_int && (f->escaped || hb_csv_int(f->p, f->len, &iv))) s->maybe_int = 0;
-            if (s->maybe_float && !s->maybe_int && (f->escaped || hb_csv_float_syntax(f->p, f->len)))
-                s->maybe_float = 0;
+            int64_t iv = 0;
+            double dv = 0;
+            hb_csv_time tm = {0, 0};
+            int gi = 0, gf = 0, gt = 0; /* this value is an integer, a real, a time */
+            if (s->maybe_int) {
+                if (f->escaped || hb_csv_int(f->p, f->len, &iv)) s->maybe_int = 0;
+                else gi = 1;
+            }
+            if (s->maybe_float && !s->maybe_int) {
+                if (!f->escaped && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1;
+                else if (f->escaped || hb_csv_float_syntax(f->p, f->len)) s->maybe_float = 0;
+                else if (p) p->failed = 1; /* a number too long to convert here: pass 2 says so */
+            }
             if (s->maybe_time) {
                 if (f->escaped || hb_csv_iso(f->p, f->len, &tm)) s->maybe_time = 0;
-                else if (!tm.has_offset) local = tm.secs;
+                else {
+                    gt = 1;
+                    if (!tm.has_offset) local = tm.secs;
+                }
             }
-        } else if (t == HB_CT_TIME) {
-            local = m->ival[c];
+            if (p && p->kind == K_UNDECIDED)
+                spec_room(m, p, gi ? HB_CT_INT : gf ? HB_CT_FLOAT : gt ? HB_CT_TIME : HB_CT_STRING, row);
+            if (p && !p->failed) {
+                switch (p->kind) {
+                case HB_CT_INT:
+                    if (gi) {
+                        ((int64_t *)p->v)[row] = iv;
+                        if (iv == 0 && f->p[0] == '-') p->negzero = 1;
+                        break;
+                    }
+                    if (!gf) {
+                        p->failed = 1;
+                        break;
+                    }
+                    spec_to_float(p, row);
+                    if (!p->failed) ((double *)p->v)[row] = dv;
+                    break;
+                case HB_CT_FLOAT:
+                    if (gi && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1; /* an integer's text as a real */
+                    if (gf) ((double *)p->v)[row] = dv;
+                    else p->failed = 1;
+                    break;
+                case HB_CT_TIME:
+                    if (gt) {
+                        ((int64_t *)p->v)[row] = tm.secs;
+                        p->inst[row] = (uint8_t)tm.has_offset;
+                    } else {
+                        p->failed = 1;
+                    }
+                    break;
+                default: p->s[row] = *f; break;
+                }
+            }
+        } else {
+            if (t == HB_CT_TIME) local = m->ival[c];
+            if (p) {
+                switch (t) {
+                case HB_CT_INT: ((int64_t *)p->v)[row] = m->rv[c].i; break;
+                case HB_CT_FLOAT: ((double *)p->v)[row] = m->rv[c].d; break;
+                case HB_CT_TIME:
+                    ((int64_t *)p->v)[row] = m->rv[c].i;
+                    p->inst[row] = (uint8_t)(m->rr[c] == 1);
+                    break;
+                default: p->s[row] = *f; break;
+                }
+            }
         }
         if (local != INT64_MIN) {
             if (local < s->tmin) s->tmin = local;
             if (local > s->tmax) s->tmax = local;
         }
     }
+    if (m->sp) m->nrows++;
     return 0;
 }
 
@@ -512,8 +668,8 @@ static int scan(imp *m, source *s, int fi, int pass)
             return hb_err_set(HB_EDATA, where, "%s%s", why,
                               m->skip || bad == HB_CSV_UNTERMINATED ? "" : " (--on-error skip skips such records)");
         }
-        if (pass == 2) {
-            m->skipped++;
+        {
+            m->skipped++; /* in pass 1; again in pass 2 when it runs */
             int64_t key = ((int64_t)fi << 40) + at;
             if (key < m->first_key) {
                 m->first_key = key;
@@ -573,15 +729,70 @@ static int decide_types(imp *m)
     return hb_agree(rc);
 }
 
+/* Collective. After the types are agreed: when pass 1 converted every column of every
+ * rank as the type agreed, its values become the rows (1 returned), else 0 and pass 2
+ * converts. */
+static int spec_finish(imp *m)
+{
+    int ok = m->sp != NULL;
+    for (int c = 0; ok && c < m->ncols; c++) {
+        const spec *p = &m->sp[c];
+        const int t = (int)m->cols[c].type;
+        if (p->failed) ok = 0;
+        else if (p->kind == K_UNDECIDED) ok = m->nrows == 0 || t == HB_CT_FLOAT || t == HB_CT_STRING;
+        else if (p->kind == HB_CT_INT && t == HB_CT_FLOAT) ok = !p->negzero;
+        else ok = p->kind == t;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!ok) return 0;
+    m->data = hb_calloc((size_t)m->ncols, sizeof *m->data);
+    if (!m->data) abort(); /* a pointer per column */
+    const size_t n = (size_t)m->nrows;
+    for (int c = 0; c < m->ncols; c++) {
+        spec *p = &m->sp[c];
+        const hb_csv_col *col = &m->cols[c];
+        if (p->kind == K_UNDECIDED) spec_room(m, p, col->type == HB_CT_STRING ? HB_CT_STRING : HB_CT_FLOAT, m->nrows);
+        if (p->kind == HB_CT_INT && col->type == HB_CT_FLOAT) spec_to_float(p, m->nrows);
+        if (p->failed) abort(); /* out of memory for rows already agreed on: no way to agree now */
+        if (col->type == HB_CT_STRING) {
+            char *d = malloc((n ? n : 1) * col->width);
+            if (!d) abort();
+            for (size_t i = 0; i < n; i++) {
+                memset(d + i * col->width, 0, col->width);
+                hb_csv_unescape(&p->s[i], d + i * col->width);
+            }
+            m->data[c] = d;
+            free(p->s);
+            p->s = NULL;
+            continue;
+        }
+        if (col->type == HB_CT_TIME && m->use_tz) {
+            int64_t *v = p->v;
+            for (size_t i = 0; i < n; i++)
+                if (!p->inst[i]) v[i] = hb_csv_local_to_utc(&m->tz, v[i]);
+        }
+        m->data[c] = p->v;
+        p->v = NULL;
+    }
+    return 1;
+}
+
+static void spec_free(imp *m)
+{
+    for (int c = 0; m->sp && c < m->ncols; c++) free(m->sp[c].v), free(m->sp[c].inst), free(m->sp[c].s);
+    free(m->sp);
+    m->sp = NULL;
+}
+
 /* ---- output ---- */
 
 /* Not collective (rank 0). Copies src to dst (for --append: the old file stays as it is
  * until the commit). */
 static int copy_file(const char *src, const char *dst)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+    int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1, rc = 0;
     if (in < 0) return hb_err_set(HB_ENOINPUT, src, "cannot open: %s", strerror(errno));
-    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    out = open(dst, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC); /* the temporary hb_tmp_create made */
     if (out < 0) rc = hb_err_set(HB_ECANTCREAT, dst, "cannot create: %s", strerror(errno));
     char *buf = rc == 0 ? hb_malloc(1 << 20) : NULL;
     if (rc == 0 && !buf) rc = HB_EINTERNAL;
@@ -665,7 +876,7 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &local);
     MPI_Comm_free(&node);
-    int threads = omp_get_max_threads() > local ? omp_get_max_threads() : local;
+    int threads = m->threads > local ? m->threads : local;
     if (hb_rank == 0) rc = hb_tw_open(tmp, table, m->cols, m->ncols, total, append, threads, wp);
     rc = hb_agree(rc);
     if (rc) return rc;
@@ -685,7 +896,7 @@ static int write_table(imp *m, int nsrc, const char *tmp, const char *table, int
             if (p->full && !(p->sizes = hb_malloc(p->full * sizeof *p->sizes))) rc = HB_EINTERNAL;
             if (rc == 0 && p->full)
                 rc = hb_tw_compress(&m->cols[c], (char *)m->data[c] + (local_row + p->head) * eb, p->full,
-                                    omp_get_max_threads(), &p->z, p->sizes);
+                                    m->threads, &p->z, p->sizes);
             for (int r = hb_rank; r < hb_size; r++) off += COUNT(r, f);
             local_row += COUNT(hb_rank, f);
         }
@@ -844,6 +1055,9 @@ static void free_imp(imp *m)
     free(m->st);
     free(m->f);
     free(m->ival);
+    free(m->rv);
+    free(m->rr);
+    spec_free(m);
     hb_tzmap_free(&m->tz);
 }
 
@@ -858,7 +1072,9 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     m->st = hb_calloc((size_t)n, sizeof *m->st);
     m->f = hb_calloc((size_t)n + 1, sizeof *m->f);
     m->ival = hb_calloc((size_t)n + 1, sizeof *m->ival);
-    if (!m->cols || !m->decl || !m->st || !m->f || !m->ival) return HB_EINTERNAL;
+    m->rv = hb_calloc((size_t)n + 1, sizeof *m->rv);
+    m->rr = hb_calloc((size_t)n + 1, sizeof *m->rr);
+    if (!m->cols || !m->decl || !m->st || !m->f || !m->ival || !m->rv || !m->rr) return HB_EINTERNAL;
     const char *p = names;
     for (int c = 0; c < n; c++, p += strlen(p) + 1) {
         if (!*p) return hb_err_set(HB_EDATA, path, "line 1: column %d of the header has no name", c + 1);
@@ -871,6 +1087,7 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
                                   c + 1);
         snprintf(m->cols[c].name, sizeof m->cols[c].name, "%s", p);
         m->decl[c].type = T_AUTO;
+        m->cols[c].gzip = m->gzip;
         colstat *s = &m->st[c];
         s->maybe_int = s->maybe_float = s->maybe_time = 1;
         s->tmin = INT64_MAX;
@@ -901,6 +1118,28 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     return 0;
 }
 
+/* Collective. Claims the output for this import (rank 0: OUT.lock beside it, as `run`
+ * does), so that two imports never write one file, once it is known not to be one of the
+ * inputs (never replaced, not even with --force or --append); 73 otherwise. */
+static int claim_output(const char *out, char **paths, int nsrc, char *lock, size_t len, int *fd)
+{
+    int rc = 0;
+    *fd = -1;
+    if (hb_rank == 0) {
+        struct stat o, in;
+        for (int i = 0; i < nsrc && rc == 0; i++)
+            if (stat(out, &o) == 0 && stat(paths[i], &in) == 0 && o.st_dev == in.st_dev && o.st_ino == in.st_ino)
+                rc = hb_err_set(HB_ECANTCREAT, out, "output is the input %s; it is never replaced (not even with --force): "
+                                                    "choose another output",
+                                paths[i]);
+        snprintf(lock, len, "%s.lock", out);
+        char what[4300];
+        snprintf(what, sizeof what, "output %s", out);
+        if (rc == 0) rc = hb_claim_take(lock, what, NULL, fd);
+    }
+    return hb_agree(rc);
+}
+
 /* Collective. The import itself, once the options are read. */
 static int run_import(imp *m, char **paths, int nsrc, const char *out, const char *table, const char *spec,
                       int append, int force, int argc, char **argv)
@@ -910,6 +1149,9 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
     int nd = 0;
     int rc = hb_agree(parse_columns(spec, &d, &nd));
     if (rc == 0) rc = hb_output_check(out, force || append);
+    char lock[4300];
+    int lock_fd = -1;
+    if (rc == 0) rc = claim_output(out, paths, nsrc, lock, sizeof lock, &lock_fd);
     struct stat sb;
     int exists = append && stat(out, &sb) == 0;
     MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -962,23 +1204,33 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
         if (rc == 0) split(&src[i], data0, hl, i);
     }
     free(first);
-    /* pass 1, file by file, so that the error reported is the first of the files */
-    double t1 = hb_now();
-    for (int i = 0; i < nsrc && rc == 0; i++) rc = hb_agree(scan(m, &src[i], i, 1));
-    if (rc == 0) rc = decide_types(m);
-    double t2 = hb_now();
-    /* pass 2 into arrays sized by this rank's records */
+    /* room for this rank's records: at most one more than the line breaks of its ranges */
     int64_t cap = 0;
-    for (int i = 0; i < nsrc && rc == 0; i++) {
-        int64_t lines = 0;
-        if (src[i].buf) {
-            uint64_t q, l;
-            hb_csv_count(src[i].buf, src[i].start, src[i].hi < src[i].len ? src[i].hi : src[i].len, &q, &l);
-            lines = (int64_t)l + 1;
+    for (int i = 0; i < nsrc && rc == 0; i++) cap += src[i].buf ? (int64_t)src[i].lines + 1 : 0;
+    /* pass 1, file by file, so that the error reported is the first of the files; it
+     * converts each column as the type of its first value (spec) while it checks */
+    double t1 = hb_now();
+    m->first_key = INT64_MAX;
+    if (rc == 0 && m->convert1 && (m->sp = hb_calloc((size_t)m->ncols, sizeof *m->sp))) {
+        m->spcap = cap;
+        for (int c = 0; c < m->ncols; c++) {
+            m->sp[c].kind = K_UNDECIDED;
+            if (m->decl[c].type != T_AUTO) spec_room(m, &m->sp[c], m->decl[c].type, 0);
         }
-        cap += lines;
     }
-    if (rc == 0) {
+    for (int i = 0; i < nsrc && rc == 0; i++) {
+        int64_t before = m->nrows;
+        rc = hb_agree(scan(m, &src[i], i, 1));
+        src[i].rows = m->nrows - before;
+    }
+    if (rc == 0) rc = decide_types(m);
+    int converted = rc == 0 && spec_finish(m);
+    spec_free(m);
+    double t2 = hb_now();
+    if (rc == 0 && !converted) { /* pass 2 into arrays sized by this rank's records */
+        m->nrows = 0;
+        m->skipped = 0;
+        m->first_key = INT64_MAX;
         m->data = hb_calloc((size_t)m->ncols, sizeof *m->data);
         int ok = m->data != NULL;
         for (int c = 0; ok && c < m->ncols; c++) {
@@ -986,12 +1238,11 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
             ok = (m->data[c] = hb_malloc((size_t)(cap ? cap : 1) * eb)) != NULL;
         }
         rc = hb_agree(ok ? 0 : hb_err_set(HB_EINTERNAL, "import", "out of memory for %lld rows", (long long)cap));
-    }
-    m->first_key = INT64_MAX;
-    for (int i = 0; i < nsrc && rc == 0; i++) {
-        int64_t before = m->nrows;
-        rc = hb_agree(scan(m, &src[i], i, 2));
-        src[i].rows = m->nrows - before;
+        for (int i = 0; i < nsrc && rc == 0; i++) {
+            int64_t before = m->nrows;
+            rc = hb_agree(scan(m, &src[i], i, 2));
+            src[i].rows = m->nrows - before;
+        }
     }
     for (int i = 0; i < nsrc; i++) close_source(&src[i]);
     double t3 = hb_now();
@@ -1009,16 +1260,18 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
         MPI_Allreduce(MPI_IN_PLACE, &skipped, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
         if (skipped) first_skipped(m);
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    /* a unique temporary, created exclusively by rank 0 and named to all: never a link
+     * planted at a name one could guess */
+    char tmp[4300] = "";
     hb_tw *w = NULL;
-    int made = rc == 0; /* tmp is ours from here on: the commit renames or removes it */
+    int made = 0;
+    if (rc == 0) made = (rc = hb_tmp_create(out, tmp, sizeof tmp)) == 0; /* the commit renames or removes it */
     if (rc == 0 && exists && hb_rank == 0) rc = copy_file(out, tmp);
     rc = hb_agree(rc);
     if (rc == 0) rc = write_table(m, nsrc, tmp, table, exists, counts, total, &w);
     double secs = hb_now() - t0;
-    HB_DEBUG("import: open and split %.2f s, pass 1 (check, infer) %.2f s, pass 2 (convert) %.2f s, write %.2f s", t1 - t0,
-             t2 - t1, t3 - t2, hb_now() - t3);
+    HB_DEBUG("import: open and split %.2f s, pass 1 (check, infer%s) %.2f s, pass 2 (convert) %s%.2f s, write %.2f s",
+             t1 - t0, converted ? ", convert" : "", t2 - t1, converted ? "not needed " : "", t3 - t2, hb_now() - t3);
     if (rc == 0 && hb_rank == 0) rc = write_meta(w, m, src, nsrc, argc, argv, total, skipped + old_skipped, base, secs);
     if (hb_rank == 0 && w) {
         int crc = hb_tw_close(w);
@@ -1032,6 +1285,7 @@ static int run_import(imp *m, char **paths, int nsrc, const char *out, const cha
         HB_INFO("import: %llu rows, %d columns from %d file%s (%.1f MB) in %.2f s (%.0f MB/s) -> %s:%s",
                 (unsigned long long)total, m->ncols, nsrc, nsrc == 1 ? "" : "s", (double)in_bytes / 1e6, secs,
                 (double)in_bytes / 1e6 / (secs > 0 ? secs : 1e-9), out, table);
+    if (hb_rank == 0) hb_claim_release(lock, lock_fd, 1);
     free(counts);
     free(src);
     free(old);
@@ -1071,6 +1325,19 @@ int hb_import_main(int argc, char **argv)
         else if (strlen(delim) == 1 && delim[0] != '"' && delim[0] != '\n' && delim[0] != '\r') m.delim = delim[0];
         else rc = hb_err_set(HB_EUSAGE, "import", "--delimiter must be one character (not a quote), got '%s'", delim);
     }
+    const char *comp = hb_opt_str(&o, "compression");
+    if (rc == 0) {
+        char extra;
+        if (!strcmp(comp, "none")) m.gzip = 0;
+        else if (!strcmp(comp, "gzip")) m.gzip = 1;
+        else if (sscanf(comp, "gzip:%d%c", &m.gzip, &extra) != 1 || m.gzip < 1 || m.gzip > 9)
+            rc = hb_err_set(HB_EUSAGE, "import", "--compression: '%s' is not none, gzip or gzip:LEVEL (1-9)", comp);
+    }
+    /* threads: --threads, else OMP_NUM_THREADS, else 1 (not every core: the ranks have them) */
+    m.threads = hb_opt_str(&o, "threads") ? (int)hb_opt_num(&o, "threads")
+                : getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
+    if (m.threads < 1) m.threads = 1;
+    m.convert1 = !getenv("H5BATCH_IMPORT_TWO_PASSES");
     if (rc == 0 && m.null && !*m.null) rc = hb_err_set(HB_EUSAGE, "import", "--null needs a text (empty fields are missing already)");
     if (rc == 0 && !hb_tz_valid(m.tzname))
         rc = hb_err_set(HB_EUSAGE, "import", "--timezone: unknown time zone '%s' (an IANA name like Europe/Berlin)",

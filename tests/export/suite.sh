@@ -192,6 +192,13 @@ suite_export_bad() {
     [ "$tag" = plain ] || return 0
     expect_fail "export ($tag): a dangling symbolic link is 73" 73 "symbolic link" "" \
         "$bin" export ex-case.h5 --group table -o "$d/dangling.csv"
+    check "export ($tag): -o the input itself is 73 even with --force; the input unchanged, nothing left" bash -c \
+        "cp ex-case.h5 $d/in.h5 && cp ex-case.h5 $d/in.keep &&
+         { '$bin' export $d/in.h5 --group table -o $d/in.h5 --force 2>$d/in.err; [ \$? = 73 ]; } &&
+         grep -q 'is the input; never replaced' $d/in.err && cmp $d/in.h5 $d/in.keep && ! compgen -G '$d/in.h5.*'"
+    check "export ($tag): an output whose DEST.lock another process holds is 73; nothing written" bash -c \
+        "{ flock $d/busy.csv.lock '$bin' export ex-case.h5 --group table -o $d/busy.csv 2>$d/busy.err; [ \$? = 73 ]; } &&
+         grep -q 'output $d/busy.csv is in use by another run' $d/busy.err && [ ! -e $d/busy.csv ] && ! compgen -G '$d/busy.csv.*.tmp'"
     expect_fail "export ($tag): a missing output folder is 73" 73 "does not exist" "$d/no/x.csv" \
         "$bin" export ex-case.h5 --group table -o "$d/no/x.csv"
     expect_fail "export ($tag): several groups without --group is 64, listing them" 64 \

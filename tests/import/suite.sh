@@ -24,6 +24,45 @@ export -f imp_ranks
 IMP_MIXED="imp-a.csv imp-b.csv.gz imp-c.dat --timezone Europe/Berlin"
 IMP_FMT=(imp-fmt.csv --delimiter ';' --null NA --columns 'date:time:%Y/%m/%d, stamp:time:%d.%m.%Y %H:%M, day:time:%b %d %Y')
 
+# imp_type_changes BIN PREFIX: pass 1 converts each column as the type of its first value;
+# when the agreed type is another, pass 2 converts (H5BATCH_IMPORT_TWO_PASSES forces it).
+# Expected values by hand (times: 2024-03-02T01:00+05:00 and 2024-03-01 00:00 in Berlin).
+imp_type_changes() {
+    local bin=$1 p=$2 f n
+    $PY - "$p" <<'EOF' || return 1
+import sys
+p = sys.argv[1]
+rows = ["a,b,c,d,e,f,g,h"]
+for i in range(40):
+    rows.append(",".join(["2.5" if i == 39 else "-0" if i == 20 else str(i), "" if i == 30 else str(i),
+                          "" if i < 25 else str(i), "", "x" if i == 35 else str(i), '"q"""' if i == 7 else "s%d" % i,
+                          "2024-03-02T01:00:00+05:00" if i == 33 else "2024-03-%02d 0%d:00:00" % (1 + i % 28, i % 10),
+                          "" if i < 12 else "%d.25" % i]))
+open(p + "-tc.csv", "w").write("\n".join(rows) + "\n")
+open(p + "-tcs.csv", "w").write("\n".join(",".join(r.split(",")[k] for k in (1, 2, 3, 5, 6, 7)) for r in rows) + "\n")
+EOF
+    for f in tc tcs; do
+        for n in 1 3; do
+            mpi $n 1 "$bin" import $p-$f.csv -o $p-$f-$n.h5 --timezone Europe/Berlin --force -v 2>$p-$f-$n.err &&
+                H5BATCH_IMPORT_TWO_PASSES=1 mpi $n 1 "$bin" import $p-$f.csv -o $p-$f-two.h5 --timezone Europe/Berlin --force -q &&
+                h5diff --exclude-path /provenance $p-$f-two.h5 $p-$f-$n.h5 || return 1
+        done
+    done
+    grep -q 'pass 2 (convert) not needed' $p-tcs-3.err && ! grep -q 'not needed' $p-tc-1.err || return 1
+    $PY - "$p" <<'EOF'
+import sys, h5py, numpy as np
+t = h5py.File(sys.argv[1] + "-tc-3.h5")["table"]
+assert [t[k].dtype.str for k in "abcdefgh"] == ["<f8"] * 4 + ["|S2", "|S3", "<i8", "<f8"], [t[k].dtype.str for k in t]
+a, b, c, d, h = (t[k][:] for k in "abcdh")
+assert a[20] == 0 and np.signbit(a[20]) and a[39] == 2.5 and a[19] == 19
+assert np.isnan(b[30]) and b[31] == 31 and np.isnan(c[:25]).all() and c[25] == 25 and np.isnan(d).all()
+assert np.isnan(h[:12]).all() and h[12] == 12.25 and t["e"][35] == b"x" and t["f"][7] == b'q"' and t["f"][8] == b"s8"
+assert t["g"][33] == 1709323200 and t["g"][0] == 1709247600
+u = h5py.File(sys.argv[1] + "-tcs-3.h5")["table"]
+assert all(np.array_equal(u[k][:], t[k][:], equal_nan=k not in "fg") for k in "bcdfgh")
+EOF
+}
+
 # Types, quoting, line breaks in quotes, BOM, CRLF, empty fields, gzip (also without the
 # suffix), several files, times across both DST changes of Europe/Berlin, declared
 # layouts, --on-error skip: the same table at several rank counts, then every table
@@ -52,6 +91,18 @@ t = h5py.File('$p-long-3.h5')['table']
 assert np.array_equal(t['n'][:], np.arange(300000)) and np.array_equal(t['half'][:], np.arange(300000) / 2)
 assert t['n'].chunks == (131072,)
 \""
+        check "import ($tag): --compression none and gzip:9 with --threads 2: the same table as gzip:1 (h5diff), the filters h5py sees" bash -c "
+            mpi 1 2 '$bin' import $p-long.csv -o $p-none.h5 --compression none --force -q &&
+            mpi 1 1 '$bin' import $p-long.csv -o $p-gz9.h5 --compression gzip:9 --threads 2 --force -q &&
+            h5diff --exclude-path /provenance $p-long-1.h5 $p-none.h5 && h5diff --exclude-path /provenance $p-long-1.h5 $p-gz9.h5 &&
+            $PY -c \"
+import h5py
+for f, comp, opts, shuf in (('$p-long-1.h5', 'gzip', 1, True), ('$p-none.h5', None, None, False), ('$p-gz9.h5', 'gzip', 9, True)):
+    d = h5py.File(f)['table/half']
+    assert (d.compression, d.compression_opts, d.shuffle, d.chunks) == (comp, opts, shuf, (131072,)), (f, d.compression, d.compression_opts, d.shuffle)
+\""
+        check "import ($tag): columns whose type changes part-way (ints then -0 and a real, ints then a missing value or a string, missing first, all missing, an offset among local times): one pass and two passes (H5BATCH_IMPORT_TWO_PASSES) give the same table at 1 and 3 ranks, the values by hand" \
+            imp_type_changes "$bin" "$p"
     fi
     check "import ($tag): every value, type and time (DST gaps forward, repeats first) equals pandas read_csv" \
         $PY "$ROOT/tests/import/import_ref.py" $refs
@@ -65,7 +116,7 @@ suite_import_append() {
                  mpi 2 1 '$bin' import imp-b.csv.gz imp-c.dat -o $p.h5 --append --timezone Europe/Berlin -q &&
                  mpi 1 1 '$bin' import $IMP_MIXED -o $p-all.h5 --force -q && h5diff --exclude-path /provenance $p-all.h5 $p.h5 &&
                  cp $p.h5 $p.keep && ! mpi 1 1 '$bin' import imp-ragged.csv -o $p.h5 --append -q 2>/dev/null &&
-                 ! mpi 1 1 '$bin' import imp-otherhdr.csv -o $p.h5 --append -q 2>/dev/null && cmp $p.h5 $p.keep && [ ! -e $p.h5.tmp ]"
+                 ! mpi 1 1 '$bin' import imp-otherhdr.csv -o $p.h5 --append -q 2>/dev/null && cmp $p.h5 $p.keep && [ ! -e $p.h5.tmp ] && ! compgen -G '$p.h5.*.tmp' && [ ! -e $p.h5.lock ]"
 }
 
 # Malformed CSV and bad options: the exit code, one line naming file, line and field,
@@ -91,13 +142,45 @@ suite_import_bad() {
         mpi 1 1 "$bin" import imp-a.csv nope.csv -o $p-6.h5
     expect_fail "import ($tag): an unknown --columns type is 64" 64 "unknown type 'number' for 'id'" $p-7.h5 \
         mpi 1 1 "$bin" import imp-a.csv --columns id:number -o $p-7.h5
+    expect_fail "import ($tag): an unknown --compression is 64" 64 "--compression: 'gzip:12' is not none, gzip or gzip:LEVEL" \
+        $p-c.h5 mpi 1 1 "$bin" import imp-a.csv --compression gzip:12 -o $p-c.h5
     expect_fail "import ($tag): an unknown zone is 64" 64 "unknown time zone 'Europe/Nowhere'" $p-8.h5 \
         mpi 1 1 "$bin" import imp-a.csv --timezone Europe/Nowhere -o $p-8.h5
     check "import ($tag): an existing output is 73 without --force, and a bad CSV with --force leaves it unchanged" \
         bash -c "mpi 1 1 '$bin' import imp-a.csv -o $p-9.h5 --force -q && cp $p-9.h5 $p-9.keep &&
                  { mpi 1 1 '$bin' import imp-a.csv -o $p-9.h5 -q 2>$p-9.err; [ \$? = 73 ]; } && grep -q 'file exists' $p-9.err &&
                  { mpi 1 1 '$bin' import imp-ragged.csv -o $p-9.h5 --force -q 2>/dev/null; [ \$? = 65 ]; } &&
-                 cmp $p-9.h5 $p-9.keep && [ ! -e $p-9.h5.tmp ]"
+                 cmp $p-9.h5 $p-9.keep && [ ! -e $p-9.h5.tmp ] && ! compgen -G '$p-9.h5.*.tmp' && [ ! -e $p-9.h5.lock ]"
+}
+
+# The output's safe path (docs/import.md, "Files"): a link at OUT is never followed nor
+# replaced, one at the name the temporary had before (OUT.tmp) is left alone, the input is
+# never the output, a FIFO input is 66 at once, an output another process claims is 73.
+suite_import_files() {
+    local bin=$1 tag=$2 p="imp-$2-files"
+    rm -rf $p.d && mkdir $p.d
+    check "import ($tag): a symbolic link at OUT is 73 even with --force; neither it nor its target touched" \
+        bash -c "echo keep >$p.d/target && ln -s target $p.d/out.h5 &&
+                 { mpi 1 1 '$bin' import imp-a.csv -o $p.d/out.h5 --force -q 2>$p.err; [ \$? = 73 ]; } &&
+                 grep -q 'out.h5: output exists and is a symbolic link' $p.err && [ -L $p.d/out.h5 ] &&
+                 [ \$(cat $p.d/target) = keep ] && [ \$(ls $p.d | wc -l) = 2 ]"
+    check "import ($tag): a link planted at OUT.tmp (and OUT.lock absent) is neither followed nor removed; OUT is written" \
+        bash -c "ln -s victim $p.d/t.h5.tmp && mpi 1 1 '$bin' import imp-a.csv -o $p.d/t.h5 -q &&
+                 [ -L $p.d/t.h5.tmp ] && [ ! -e $p.d/victim ] && [ -f $p.d/t.h5 ] && [ ! -L $p.d/t.h5 ] &&
+                 [ ! -e $p.d/t.h5.lock ] && ! compgen -G '$p.d/t.h5.*.tmp' && h5ls $p.d/t.h5/table >/dev/null"
+    check "import ($tag): the output is one of the inputs: 73 with --force and with --append, the input unchanged" \
+        bash -c "cp imp-a.csv $p.d/in.csv && cp imp-a.csv $p.d/in.keep &&
+                 { mpi 1 1 '$bin' import imp-a.csv $p.d/in.csv -o $p.d/in.csv --force -q 2>$p.err; [ \$? = 73 ]; } &&
+                 grep -q 'in.csv: output is the input $p.d/in.csv' $p.err &&
+                 { mpi 1 1 '$bin' import $p.d/in.csv -o $p.d/in.csv --append -q 2>/dev/null; [ \$? = 73 ]; } &&
+                 cmp $p.d/in.csv $p.d/in.keep && ! compgen -G '$p.d/in.csv.*' && [ ! -e $p.d/in.csv.lock ]"
+    rm -f $p.fifo && mkfifo $p.fifo
+    expect_fail "import ($tag): a FIFO input is 66 at once, never opened (no writer needed)" 66 \
+        "error: $p.fifo: is a FIFO, not a regular file" $p-fifo.h5 timeout 10 "$bin" import imp-a.csv $p.fifo -o $p-fifo.h5
+    check "import ($tag): an output whose OUT.lock another process holds is 73 naming it; nothing written" \
+        bash -c "{ flock $p.d/busy.h5.lock timeout 10 '$bin' import imp-a.csv -o $p.d/busy.h5 -q 2>$p.err; [ \$? = 73 ]; } &&
+                 grep -q 'output $p.d/busy.h5 is in use by another run' $p.err && [ ! -e $p.d/busy.h5 ] &&
+                 ! compgen -G '$p.d/busy.h5.*.tmp'"
 }
 
 # The worked example: data/water-meters.csv imported, then jobs/water-import.ini at 2 ranks.
@@ -123,5 +206,6 @@ suite_import() {
     suite_import_bad "$@"
     [ "$2" = asan ] && return 0
     suite_import_append "$@"
+    suite_import_files "$@"
     suite_import_water "$@"
 }
