@@ -197,7 +197,7 @@ QUEUE=()
 for s in aggregate index collective risk traffic bill plugin "${SUITE_ORDER[@]}"; do
     wanted "$s" && [[ "$SERIAL" != *" $s "* ]] && [[ " ${QUEUE[*]} " != *" $s "* ]] && QUEUE+=("$s")
 done
-declare -A RUNNING
+declare -A RUNNING=()
 show() { # prints a finished suite's lines
     cat "$TOP/$1.out"
     rm -f "$TOP/$1.out"
