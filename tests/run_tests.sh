@@ -142,6 +142,7 @@ exec valgrind --error-exitcode=9 -q --suppressions=/usr/share/openmpi/openmpi-va
 EOF
 printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$W/valgrind" "$HB" >"$VG"
 chmod +x "$W/valgrind" "$VG"
+export VALGRIND=$W/valgrind # the valgrind command, for suites that run other programs under it
 
 # What each pass runs h5batch as; a pass this machine cannot run is said once and left out.
 declare -A PASS_BIN

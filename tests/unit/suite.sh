@@ -17,9 +17,9 @@ suite_unit() {
              [ \"\$(grep -c '^Direct leak\\|^Indirect leak' leak.out)\" = 1 ] && grep -q 'Direct leak of 4242 byte' leak.out"
         ;;
     valgrind)
-        check "unit tests (valgrind)" $t "$W/valgrind" "$ROOT/bin/unit_tests"
+        check "unit tests (valgrind)" $t "$VALGRIND" "$ROOT/bin/unit_tests"
         check "valgrind reports a branch on uninitialised memory made on purpose (exit 9)" bash -c \
-            "$t '$W/valgrind' '$ROOT/bin/unit_tests' --uninit-on-purpose; [ \$? = 9 ]"
+            "$t '$VALGRIND' '$ROOT/bin/unit_tests' --uninit-on-purpose; [ \$? = 9 ]"
         ;;
     esac
 }
