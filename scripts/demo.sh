@@ -147,4 +147,7 @@ s, months = g["consumption_m3_sum"][...], g["month"][...]
 i = int(np.nanargmax(np.nansum(s, axis=1)))
 print(f"meter {g['meter'][i]} used most: {np.nansum(s[i]):.1f} m3 in 2024; its highest month {months[np.nanargmax(s[i])]}")
 PYEOF
-echo "outputs: $out/water-meters.h5, $out/water-monthly-usage.h5, $out/water-districts.h5"
+echo "== bin/h5batch export $dir/water-monthly-usage.h5 --group /aggregate -o $dir/water-monthly-usage.csv (a tidy CSV for BI tools)"
+bin/h5batch export "$dir/water-monthly-usage.h5" --group /aggregate -o "$dir/water-monthly-usage.csv" --force
+head -3 "$dir/water-monthly-usage.csv"
+echo "outputs: $out/water-meters.h5, $out/water-monthly-usage.h5, $out/water-districts.h5, $out/water-monthly-usage.csv"
