@@ -19,26 +19,15 @@ import time
 
 import h5py
 import numpy as np
-from peer_result import finish
+from peer_result import finish, table_to_parquet
 
 RTOL = 1e-9
 LO, HI = 40, 260
 
 
 def convert(src, dst):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     with h5py.File(src, "r") as f:
-        t = f["table"]
-        n = t["time"].shape[0]
-        writer = None
-        for a in range(0, n, 10_000_000):
-            b = min(n, a + 10_000_000)
-            table = pa.table({"meter": t["patient"][a:b], "time": t["time"][a:b], "value": t["systolic"][a:b]})
-            if writer is None:
-                writer = pq.ParquetWriter(dst, table.schema, compression="snappy")
-            writer.write_table(table, row_group_size=1_000_000)
-        writer.close()
+        table_to_parquet(f["table"], dst, {"meter": "patient", "time": "time", "value": "systolic"})
 
 
 def run_duckdb(path, threads):

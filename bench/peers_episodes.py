@@ -22,26 +22,15 @@ import time
 
 import h5py
 import numpy as np
-from peer_result import finish
+from peer_result import finish, table_to_parquet
 
 RTOL = 1e-9
 GAP, LIMIT = 5, -3.0
 
 
 def convert(src, dst):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     with h5py.File(src, "r") as f:
-        t = f["table"]
-        n = t["time"].shape[0]
-        writer = None
-        for a in range(0, n, 10_000_000):
-            b = min(n, a + 10_000_000)
-            table = pa.table({"vehicle": t["vehicle"][a:b], "time": t["time"][a:b], "speed": t["speed"][a:b]})
-            if writer is None:
-                writer = pq.ParquetWriter(dst, table.schema, compression="snappy")
-            writer.write_table(table, row_group_size=1_000_000)
-        writer.close()
+        table_to_parquet(f["table"], dst, {"vehicle": "vehicle", "time": "time", "speed": "speed"})
 
 
 def run_duckdb(path, threads):

@@ -19,30 +19,18 @@ import time
 
 import h5py
 import numpy as np
-from peer_result import finish
+from peer_result import finish, table_to_parquet
 
 PCTS = (50.0, 85.0, 95.0)
 RTOL = 1e-9
 
 
 def convert(src, dst, events_out):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     with h5py.File(src, "r") as f:
         obs = f["observations"]
-        n = obs["time"].shape[0]
         segments = int(obs.attrs["n_segments"])
         events = [int(d) for d in f["calendar/event_days"][:]] if "calendar/event_days" in f else []
-        writer = None
-        step = 10_000_000
-        for a in range(0, n, step):
-            b = min(n, a + step)
-            table = pa.table({"time": obs["time"][a:b], "segment": obs["segment"][a:b],
-                              "speed": obs["speed"][a:b]})
-            if writer is None:
-                writer = pq.ParquetWriter(dst, table.schema, compression="snappy")
-            writer.write_table(table, row_group_size=1_000_000)
-        writer.close()
+        table_to_parquet(obs, dst, {"time": "time", "segment": "segment", "speed": "speed"})
     with open(events_out, "w") as fh:
         json.dump({"event_days": events, "segments": segments}, fh)
 
