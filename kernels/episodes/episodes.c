@@ -352,6 +352,14 @@ static void put_entry(char *p, uint64_t h, const char *b, uint32_t len)
     memset(p + 12 + len, 0, str_entry(len) - 12 - len);
 }
 
+/* The entry at p (put_entry's): its hash and length; returns the bytes it takes. */
+static size_t get_entry(const char *p, uint64_t *h, uint32_t *len)
+{
+    memcpy(h, p, 8);
+    memcpy(len, p + 8, 4);
+    return str_entry(*len);
+}
+
 /* Not collective. Stages the string ids of the chunk's valid rows that this rank has not
  * sent before: to their owner's part of the string stream, or straight into the names
  * when this rank owns them. */
@@ -457,15 +465,14 @@ static int take_strings(ep_state *s, const char *p, size_t n)
     for (size_t i = 0; i + 12 <= n;) {
         uint64_t h;
         uint32_t len;
-        memcpy(&h, p + i, 8);
-        memcpy(&len, p + i + 8, 4);
-        if (i + str_entry(len) > n) break;
+        const size_t e = get_entry(p + i, &h, &len);
+        if (i + e > n) break;
         int rc = ep_dict_add(&s->names, h, p + i + 12, len);
         if (rc == 1)
             return hb_err_set(HB_EDATA, s->ctx->input, "device ids '%.*s' and another have the same 64-bit hash",
                               (int)len, p + i + 12);
         HB_CALL(rc);
-        i += str_entry(len);
+        i += e;
     }
     return 0;
 }
@@ -485,11 +492,10 @@ static int restage(ep_state *s)
     for (size_t i = 0; i + 12 <= s->nldstr;) {
         uint64_t h;
         uint32_t len;
-        memcpy(&h, s->ldstr + i, 8);
-        memcpy(&len, s->ldstr + i + 8, 4);
+        const size_t e = get_entry(s->ldstr + i, &h, &len);
         int d = ep_owner(h, P);
-        if (d != hb_rank) xs->scount[d] += str_entry(len);
-        i += str_entry(len);
+        if (d != hb_rank) xs->scount[d] += e;
+        i += e;
     }
     HB_CALL(hb_xchg_layout(x));
     HB_CALL(hb_xchg_layout(xs));
@@ -508,12 +514,11 @@ static int restage(ep_state *s)
     for (size_t i = 0; i + 12 <= s->nldstr;) {
         uint64_t h;
         uint32_t len;
-        memcpy(&h, s->ldstr + i, 8);
-        memcpy(&len, s->ldstr + i + 8, 4);
+        const size_t e = get_entry(s->ldstr + i, &h, &len);
         int d = ep_owner(h, P);
-        if (d == hb_rank) HB_CALL(take_strings(s, s->ldstr + i, str_entry(len)));
-        else memcpy(s->sstr + spos[d], s->ldstr + i, str_entry(len)), spos[d] += str_entry(len);
-        i += str_entry(len);
+        if (d == hb_rank) HB_CALL(take_strings(s, s->ldstr + i, e));
+        else memcpy(s->sstr + spos[d], s->ldstr + i, e), spos[d] += e;
+        i += e;
     }
     free(s->ld), free(s->ldstr);
     s->ld = NULL, s->ldstr = NULL;
