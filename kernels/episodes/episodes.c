@@ -260,7 +260,7 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
              (double)EP_BYTES_PER_READING);
     HB_CALL(hb_agree(hb_mem_reserve(share + chunk, where, "the readings of the rank's devices", cause,
-                                    "run on more ranks or raise max_memory")));
+                                    "run on more ranks")));
 
     const size_t cr = (size_t)rows_per_chunk, P = (size_t)hb_size;
     s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
@@ -321,11 +321,11 @@ static int read_devices(ep_state *s, int64_t start, int64_t n)
  * max_memory at finalize: a device or a rank with far more than its share. */
 static int check_memory(const ep_state *s, size_t need)
 {
-    if ((double)need * (double)EP_BYTES_PER_READING <= s->sp.max_memory) return 0;
-    return hb_err_set(HB_EDATA, s->ctx->input,
-                      "rank %d holds %zu readings of its devices, %.2f MB at finalize, more than max_memory = "
-                      "%.2f MB: run on more ranks or raise max_memory",
-                      hb_rank, need, (double)need * (double)EP_BYTES_PER_READING / 1e6, s->sp.max_memory / 1e6);
+    const double bytes = (double)need * (double)EP_BYTES_PER_READING;
+    if (bytes <= s->sp.max_memory) return 0; /* every chunk: the message only when it fails */
+    char cause[96], n[32];
+    snprintf(cause, sizeof cause, "rank %d holds %s readings of its devices", hb_rank, hb_fmt_count(n, need));
+    return hb_mem_reserve(bytes, s->ctx->input, "the readings at finalize", cause, "run on more ranks");
 }
 
 /* Not collective. Appends n records to the owned ones, within max_memory. */

@@ -143,7 +143,7 @@ with h5py.File('ep-skew.h5', 'w') as f:
     printf '%s\n' '[job]' "run_dir = $b-skew.run" 'chunk_rows = 1k' '[step ep]' 'kernel = episodes' 'input = ep-skew.h5' \
         "output = $b.h5" 'rule = above:1' 'max_memory = 1.5M' >"$b-skew.ini"
     expect_fail "episodes ($tag): one device with all readings over max_memory on its rank -> 65 naming the rank" 65 \
-        "rank [01] holds .* readings of its devices.*more than max_memory = 1.50 MB" "$b.h5" mpi 2 1 "$bin" run "$b-skew.ini"
+        "rank [01] holds .* readings of its devices.*more than max_memory = 1.5 MB" "$b.h5" mpi 2 1 "$bin" run "$b-skew.ini"
     ep_job "$b-rule" "$b.h5" "columns = device:dev" "rule = outside:100:50"
     expect_fail "episodes ($tag): outside:100:50 -> 78 naming the rule" 78 "ep-bad-$tag-rule.ini.*LO must be below HI" \
         "$b.h5" mpi 2 1 "$bin" run "$b-rule.ini"
