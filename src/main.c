@@ -105,20 +105,7 @@ static void print_descs(const char *title, const hb_dataset_desc *d)
 }
 
 /* Prints s as a JSON string (NULL as null). */
-static void json_str(const char *s)
-{
-    if (!s) {
-        fputs("null", stdout);
-        return;
-    }
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
+static void json_str(const char *s) { hb_json_str(stdout, s, s ? strlen(s) : 0); }
 
 static void json_descs(const char *key, const hb_dataset_desc *d)
 {

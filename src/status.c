@@ -25,37 +25,12 @@ void hb_iso_time(double t, char *buf, unsigned len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when the byte at p starts none. */
-static int utf8_len(const unsigned char *p)
-{
-    int n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (n == 0 || (n == 2 && p[0] < 0xC2) || (n == 4 && p[0] > 0xF4)) return 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80) return 0;
-    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
-    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0;
-    return n;
-}
-
 /* A JSON string: quotes, backslashes and control bytes escaped; a byte that is not
  * valid UTF-8 (paths may hold any bytes) becomes U+FFFD, so that the file stays JSON. */
 static void json_str(FILE *f, const char *key, const char *v, int last)
 {
     fprintf(f, "  \"%s\": ", key);
-    if (!v) {
-        fputs("null", f);
-    } else {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)v; *p;) {
-            int n = utf8_len(p);
-            if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-            else if (*p < 0x20 || *p == 0x7f) fprintf(f, "\\u%04x", *p);
-            else if (n == 0) fputs("\\ufffd", f);
-            else fwrite(p, 1, (size_t)n, f);
-            p += n ? n : 1;
-        }
-        fputc('"', f);
-    }
+    hb_json_str(f, v, v ? strlen(v) : 0);
     fputs(last ? "\n" : ",\n", f);
 }
 

@@ -526,17 +526,8 @@ static int rank_docs(reader *r, const clause *c, int nc, double k1, double b, hi
     return rc;
 }
 
-/* JSON string of len bytes of UTF-8. */
-static void json_str(FILE *f, const uint8_t *s, size_t len)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"' || s[i] == '\\') fprintf(f, "\\%c", s[i]);
-        else if (s[i] < 0x20) fprintf(f, "\\u%04x", s[i]);
-        else fputc(s[i], f);
-    }
-    fputc('"', f);
-}
+/* JSON string of len bytes of UTF-8 (not UTF-8: U+FFFD). */
+static void json_str(FILE *f, const uint8_t *s, size_t len) { hb_json_str(f, (const char *)s, len); }
 
 /* A word of the query: its term id in the reader's lexer, then its bytes. */
 typedef struct term {

@@ -63,12 +63,8 @@ size_t hb_err_escape(const char *s, char *buf, size_t len)
         /* C0 controls, DEL, C1 controls (U+0080-U+009F as UTF-8) and bytes that are not
          * UTF-8 would reach the terminal as commands: written as \xHH instead */
         int c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
-        int lead = p[0] >= 0xC2 && p[0] <= 0xF4, cont = 0;
-        if (lead) {
-            int need = p[0] < 0xE0 ? 1 : p[0] < 0xF0 ? 2 : 3;
-            for (cont = 0; cont < need && (p[1 + cont] & 0xC0) == 0x80; cont++) {}
-            if (cont != need) lead = 0;
-        }
+        const int u = *p >= 0x80 ? hb_utf8_len(p, 4) : 0; /* NUL-terminated: a cut sequence stops at the NUL */
+        const int lead = u > 1, cont = u - 1;
         if (*p < 0x20 || *p == 0x7f || c1 || (*p >= 0x80 && !lead)) {
             n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *p);
             if (c1) n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *++p);

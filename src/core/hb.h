@@ -8,11 +8,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define HB_VERSION "0.1.0"
 
 /* Not collective. Copies s into buf (len bytes) for a terminal: control bytes, C1
  * controls and bytes that are not UTF-8 written as \xHH. Returns the length. */
 size_t hb_err_escape(const char *s, char *buf, size_t len);
+
+/* Not collective. The length (1-4) of the valid UTF-8 sequence at p, of the avail bytes
+ * there; 0 when none starts at p (a stray, overlong or surrogate byte, or a cut one). */
+int hb_utf8_len(const unsigned char *p, size_t avail);
+/* Not collective. Writes the len bytes at s to f as a JSON string: quotes, backslashes and
+ * control bytes escaped, a byte that is not UTF-8 as U+FFFD, so the output is always
+ * JSON; s NULL writes null. */
+void hb_json_str(FILE *f, const char *s, size_t len);
 
 #endif

@@ -1,0 +1,36 @@
+/* Text for people and programs: UTF-8 validation and JSON strings, for status.json,
+ * `kernels --json`, `query --json` and error lines. */
+#include "core/hb.h"
+
+#include <stdio.h>
+
+int hb_utf8_len(const unsigned char *p, size_t avail)
+{
+    if (avail == 0) return 0;
+    int n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || (size_t)n > avail || (n == 2 && p[0] < 0xC2) || (n == 4 && p[0] > 0xF4)) return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0;
+    return n;
+}
+
+void hb_json_str(FILE *f, const char *s, size_t len)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        int n = hb_utf8_len(p, (size_t)(end - p));
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f) fprintf(f, "\\u%04x", *p);
+        else if (n == 0) fputs("\\ufffd", f);
+        else fwrite(p, 1, (size_t)n, f);
+        p += n ? n : 1;
+    }
+    fputc('"', f);
+}
