@@ -26,7 +26,7 @@
 /* The version of this interface: of the structures below and of every declaration in
  * include/h5batch/. It changes whenever a plugin built against the old headers could
  * misread the new ones; the host refuses a plugin built for another version. */
-#define HB_ABI_VERSION 2
+#define HB_ABI_VERSION 3
 
 typedef struct hb_step_ctx {
     const char *job_name, *step_name;
@@ -38,6 +38,17 @@ typedef struct hb_step_ctx {
     int64_t n_rows;     /* set by setup */
     int64_t n_chunks;   /* set by setup */
 } hb_step_ctx;
+
+/* One part given to `h5batch merge` (DESIGN.md 7), in the order given: a partial-state
+ * file written by `h5batch run --partial` or by `h5batch merge --partial`. */
+typedef struct hb_part {
+    const char *path;      /* the part's file, for messages */
+    const void *desc;      /* what the kernel's describe wrote for it */
+    size_t desc_len;
+    int64_t rows;          /* rows (the kernel's units) of the input(s) it holds */
+    int64_t row_offset;    /* the rows of the parts before it: the number its first row has in
+                            * the concatenation of all the parts' inputs */
+} hb_part;
 
 /* A data generator: `h5batch gen NAME -o FILE [--option VALUE]...`. The driver reads
  * the command line through the option table (names as written after "--"; booleans
@@ -125,6 +136,36 @@ typedef struct hb_kernel {
     /* Added in ABI version 2. What the kernel reads and what it writes (NULL: not
      * described), listed by `h5batch kernels NAME`. */
     const hb_dataset_desc *inputs, *outputs;
+    /* Added in ABI version 3: partial states (DESIGN.md 7). A kernel that sets describe
+     * and setup_parts can write partials (`h5batch run --partial`) and be merged
+     * (`h5batch merge`); for one that does not, both are refused (78).
+     *
+     * A partial holds what a checkpoint holds (every rank's save), plus what describe
+     * writes. Merging n parts builds an empty state with setup_parts, loads every saved
+     * blob of every part with load_part (on whichever rank; then exchange is called, as
+     * after a checkpoint's load), and finalizes: the output must be bit-identical to
+     * what one run over the concatenation of the parts' inputs, in the order given,
+     * writes, at any rank counts of the parts and of the merge and in any grouping of
+     * merges (sites -> regions -> centre). So finalize may use only the state and what
+     * describe recorded, never the input file. */
+    /* Not collective; called on rank 0 after setup, or after setup_parts and the
+     * loads. What the state's meaning depends on besides the saved records: what setup
+     * learnt from the input (dimensions, labels, time range, side tables finalize
+     * writes), as bytes (*buf malloc'd) stored in the partial. A merged state describes
+     * the combination of its parts, so a merge can be merged again. */
+    int (*describe)(void *state, void **buf, size_t *len);
+    /* Collective (every rank gets every part's description). Builds the empty state
+     * setup would build for the concatenation of the parts' inputs, from their
+     * descriptions instead of an input (ctx->in and ctx->input are NULL); sets
+     * ctx->n_rows to the sum of the parts' rows (the driver sets n_chunks: a merge's
+     * units of work are the saved blobs). Descriptions that cannot be combined (an
+     * input dimension or side table that differs) are 65 naming the part's path; the
+     * memory estimate is checked here as in setup. */
+    int (*setup_parts)(hb_step_ctx *ctx, const hb_part *parts, int n, void **state);
+    /* Not collective. Like load, for a blob that part saved: row numbers in it count
+     * from that part's first row, so the kernel adds part->row_offset where its state
+     * records row numbers (document ids, tie-breaks by row). NULL: load is used. */
+    int (*load_part)(void *state, const hb_part *part, const void *buf, size_t len);
 } hb_kernel;
 
 /* Not collective. Adds a kernel (with its generator and commands) to the registry;
