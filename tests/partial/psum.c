@@ -188,9 +188,42 @@ static const hb_kernel kernel = {
     .load_part = psum_load_part,
 };
 
+/* The same kernel under another name, for "a part of another kernel"; and one that
+ * keeps checkpoints but no partial states, for the refusal of --partial and merge. */
+static const hb_kernel other = {
+    .name = "psumb",
+    .summary = "psum under another name",
+    .options = options,
+    .default_chunk_rows = 7,
+    .setup = psum_setup,
+    .map = psum_map,
+    .finalize = psum_finalize,
+    .save = psum_save,
+    .load = psum_load,
+    .destroy = psum_destroy,
+    .describe = psum_describe,
+    .setup_parts = psum_setup_parts,
+    .load_part = psum_load_part,
+};
+static const hb_kernel nohooks = {
+    .name = "pnohooks",
+    .summary = "psum without partial states",
+    .options = options,
+    .default_chunk_rows = 7,
+    .setup = psum_setup,
+    .map = psum_map,
+    .finalize = psum_finalize,
+    .save = psum_save,
+    .load = psum_load,
+    .destroy = psum_destroy,
+};
+
 HB_PLUGIN_ABI;
 int hb_plugin_init(int host_abi)
 {
     (void)host_abi;
-    return hb_kernel_register(&kernel);
+    int rc = hb_kernel_register(&kernel);
+    if (rc == 0) rc = hb_kernel_register(&other);
+    if (rc == 0) rc = hb_kernel_register(&nohooks);
+    return rc;
 }
