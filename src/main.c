@@ -28,7 +28,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", "JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]", 1, hb_run_main},
+    {"run", "JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [--partial] [-v|-q]", 1, hb_run_main},
+    {"merge", "PART.h5... -o OUT.h5 [--partial] [--run-dir DIR] [--fresh] [--force] [--threads N] [-v|-q]", 1,
+     hb_merge_main},
     {"gen", "NAME -o FILE [--OPTION VALUE]... [--force] [-q|-v]   (h5batch gen NAME --help: its options)", 1,
      hb_gen_main},
     {"status", "RUN_DIR [--json]", 0, hb_status_main},
