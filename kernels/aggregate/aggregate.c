@@ -1,8 +1,9 @@
 /* Grouped aggregation (`kernel = aggregate`, DESIGN.md 4.4): per group of key values,
  * statistics of value columns. This file holds the kernel table and the data path up
  * to the owners: map a chunk to group keys, combine it per group, send the groups to
- * their owners after every round, save and load the state. output.c turns the owners'
- * groups into the dense or table layout.
+ * their owners after every round, save and load the state, and describe it for partial
+ * states (DESIGN.md 7: setup_parts builds a merge's empty state from the parts'
+ * descriptions). output.c turns the owners' groups into the dense or table layout.
  *
  * map: keys are read (integers as themselves, floats that hold integers, strings as
  * the XXH3 hash of their bytes, calendar keys from the local time through the day-offset

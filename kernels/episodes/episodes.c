@@ -12,7 +12,8 @@
  * decided before finalize, when the device's whole history is there, so an episode that
  * crosses a chunk or a rank boundary is found whole. The state is the owned records, so
  * save/load is that list, and a restart at another rank count sends each loaded record
- * to its new owner. */
+ * to its new owner; a merge of partial states (DESIGN.md 7) loads every part's lists the
+ * same way, so a device read at several sites has all its readings on its owner. */
 #include "kernels/episodes/internal.h"
 
 #include "core/hb.h"
@@ -754,6 +755,12 @@ static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, v
                             parts[0].path, s->units);
     }
     HB_CALL(hb_agree(rc));
+    /* the rank's share of the readings, as setup estimates it for one run (no chunks) */
+    char cause[160];
+    snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
+             (double)EP_BYTES_PER_READING);
+    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING, s->src,
+                                    "the readings of the rank's devices", cause, "run on more ranks")));
     rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
     return hb_agree(rc);

@@ -164,6 +164,18 @@ import h5py
 a, b = h5py.File('pg-k-0.h5')['table/district'][:], h5py.File('pg-k-1.h5')['table/district'][:]
 assert len(a) and len(b) and not set(a.tolist()) & set(b.tolist()), 'the districts of site 0 are nowhere else'
 \""
+    # a merge killed after some of the parts' saved states, resumed at another rank count
+    # from its checkpoint: the kernels' saves of a merge's state hold (HBAGG02, HBEPIS2)
+    check "pagg: merges of both kernels killed after 3 of the parts' states resume at 3 ranks with the one run's bits" \
+        bash -c "for k in a:d:0,1,2,3:agg e:s:0,1,2,3,4:ep; do
+                   IFS=: read -r x s is ref <<<\$k; parts=; for i in \${is//,/ }; do parts=\"\$parts pg-\$x-\$i.part-\$s.h5\"; done
+                   rm -rf $p-kill-\$x.h5 $p-kill-\$x.run
+                   H5BATCH_FAULT_KILL_AFTER_CHUNKS=3 mpi 1 1 '$bin' merge \$parts -o $p-kill-\$x.h5 --run-dir $p-kill-\$x.run \
+                       --checkpoint-interval 0.000001s -q
+                   test -f $p-kill-\$x.run/manifest && ! test -e $p-kill-\$x.h5 || exit 1
+                   mpi 3 1 '$bin' merge \$parts -o $p-kill-\$x.h5 --run-dir $p-kill-\$x.run --checkpoint-interval 0.000001s \
+                       2>&1 | grep -q 'resuming from checkpoint' && pg_same pg-\$ref-ref-\$s.h5 $p-kill-\$x.h5 || exit 1
+                 done"
     check "pagg: a table-layout result of a merge feeds a following step as the one run's does" \
         bash -c "printf '%s\n' '[job]' 'run_dir = $p-next.run' '[step n]' 'kernel = aggregate' 'input = $p-at.h5' \
                      'output = $p-next.h5' 'table = /aggregate' 'by = district' 'values = consumption_sum' \
