@@ -184,6 +184,24 @@ assert len(a) and len(b) and not set(a.tolist()) & set(b.tolist()), 'the distric
                  mpi 1 1 '$bin' run $p-next.ini -q --set n.input=pg-agg-ref-t.h5 --set n.output=$p-next-ref.h5 \
                      --set job.run_dir=$p-next-ref.run && pg_same $p-next-ref.h5 $p-next.h5"
 
+    # compact states: quantized readings (whole mmHg, bpm) kept once with a count for the
+    # exact percentiles; readings of episodes about 9 bytes each instead of 24
+    printf '%s\n' '[job]' "run_dir = $p-q.run" '[step a]' 'kernel = aggregate' 'input = pg-vitals.h5' \
+        "output = $p-qa.part.h5" 'by = patient' 'values = systolic' 'stats = count, p50, p95' \
+        '[step e]' 'kernel = episodes' 'input = pg-vitals.h5' "output = $p-qe.part.h5" \
+        'columns = device:patient, value:heart_rate' 'rule = above:100' >$p-q.ini
+    check "pagg: partial states are compact: kept percentile values as distinct value + count, episodes' readings in under 12 bytes" \
+        bash -c "mpi 1 1 '$bin' gen vitals -o pg-vitals.h5 --rows 40k --devices 20 --days 7 -q &&
+                 mpi 1 1 '$bin' run $p-q.ini --partial -q && $PY -c \"
+import h5py, numpy as np
+n = h5py.File('pg-vitals.h5')['table/systolic'].shape[0]
+a = h5py.File('$p-qa.part.h5')['partial/raw_sizes'][:].sum()
+e = h5py.File('$p-qe.part.h5')['partial/raw_sizes'][:].sum()
+print(n, a, e)
+assert a < 0.1 * 8 * n, (a, n)      # plain kept values alone: 8 bytes a reading
+assert e < 12 * n, (e, n)           # records of (device, time, value): 24 bytes a reading
+\""
+
     # the refusals: 78 for options that differ and for another kernel, 65 for inputs whose
     # descriptions cannot be combined; one error line each, no output, no temporary. One
     # run makes both odd parts: d with another time zone, t of an input whose consumption
