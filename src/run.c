@@ -234,7 +234,8 @@ static void step_fingerprint(const run *r, const hb_step *s, char *out, size_t l
         XXH3_64bits_update(h, HB_VERSION, sizeof HB_VERSION);
         XXH3_64bits_update(h, s->kernel->name, strlen(s->kernel->name) + 1);
         /* a partial state and a final output of the same step are different results */
-        XXH3_64bits_update(h, r->partial ? "partial" : "output", 8);
+        const char *kind = r->partial ? "partial" : "output";
+        XXH3_64bits_update(h, kind, strlen(kind) + 1);
         /* a merge is its parts, in order: their identities, not their paths */
         for (int p = 0; r->merge && p < r->merge->n; p++)
             XXH3_64bits_update(h, r->merge->info[p].digest, strlen(r->merge->info[p].digest) + 1);
