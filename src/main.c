@@ -165,6 +165,7 @@ static void kernel_json(const hb_kernel *k)
     fputs("\n  ]", stdout);
     json_descs("inputs", k->inputs);
     json_descs("outputs", k->outputs);
+    printf(",\n  \"partial_states\": %s", k->describe && k->setup_parts ? "true" : "false");
     fputs("\n}\n", stdout);
 }
 
@@ -200,6 +201,8 @@ static int kernels_main(int argc, char **argv)
     if (k->generator) printf("generator: h5batch gen %s (h5batch gen %s --help)\n", k->generator->name, k->generator->name);
     for (const hb_command *const *c = k->commands; c && *c; c++)
         printf("command: h5batch %s %s\n", (*c)->name, (*c)->usage ? (*c)->usage : "");
+    printf("partial states: %s\n", k->describe && k->setup_parts ? "yes (h5batch run --partial, h5batch merge)"
+                                                                  : "no (a step of it cannot run with --partial)");
     printf("\noptions of [step NAME] with kernel = %s:\n", k->name);
     printf("  %-20s %s\n  %-20s %s\n  %-20s %s\n", "kernel", "kernel name", "input", "input HDF5 file", "output",
            "output HDF5 file (written under a temporary name, committed when complete)");

@@ -278,6 +278,10 @@ int hb_partial_open(const char *path, hb_partinfo *p)
     if (sum != (uint64_t)nstate)
         return hb_err_set(HB_EDATA, path, "damaged partial state: its saved states hold %llu of %lld bytes",
                           (unsigned long long)sum, (long long)nstate);
+    /* reopened for each saved state it gives: a merge of thousands of parts holds no
+     * thousands of open files */
+    hb_in_close(p->in);
+    p->in = NULL;
     return 0;
 }
 
@@ -288,7 +292,13 @@ int hb_partial_blob(hb_partinfo *p, int64_t b, void **buf, size_t *len)
     uint8_t *z = hb_malloc(p->zsize[b] ? p->zsize[b] : 1);
     uint8_t *raw = hb_malloc(p->rsize[b] ? p->rsize[b] : 1);
     int rc = z && raw ? 0 : HB_EINTERNAL;
-    if (rc == 0) rc = hb_in_read_raw(p->in, "/partial/state", HB_U8, (int64_t)p->off[b], (int64_t)p->zsize[b], z);
+    hb_in *in = NULL;
+    if (rc == 0 && hb_in_open(p->path, &in) != 0) {
+        hb_err_clear();
+        rc = hb_err_set(HB_EDATA, p->path, "not a readable partial state any more (changed during the merge?)");
+    }
+    if (rc == 0) rc = hb_in_read_raw(in, "/partial/state", HB_U8, (int64_t)p->off[b], (int64_t)p->zsize[b], z);
+    if (in) hb_in_close(in);
     size_t got = 0;
     if (rc == 0) {
         struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();

@@ -48,7 +48,7 @@ typedef struct hb_partinfo {
     size_t desc_len;
     int64_t nblobs;
     uint64_t *zsize, *rsize, *hash, *off;
-    hb_in *in;
+    hb_in *in; /* open while hb_partial_open reads it */
 } hb_partinfo;
 
 /* Not collective. The canonical options text of a step (malloc'd): every option of the

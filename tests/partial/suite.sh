@@ -65,8 +65,9 @@ suite_partial() {
     check "partial ($tag): one run = numpy" \
         bash -c "'$bin' run '$p-one.ini' -q && PSUM_CHECK='$p-one.h5' $PY '$ROOT/tests/partial/ref.py' 1 pt-all.h5"
     [ "$tag" = valgrind ] && { unset H5BATCH_PLUGIN_PATH; return; }
-    local s
-    for s in a b c; do
+    local s splits="a b c"
+    [ "$tag" = asan ] && splits=a # the sanitizers see every path of the core in split a
+    for s in $splits; do
         check "partial ($tag): parts of split $s at 1-3 ranks" pt_parts "$bin" "$tag" "$s"
     done
     local a="$p-a-0.part.h5 $p-a-1.part.h5 $p-a-2.part.h5 $p-a-3.part.h5"
@@ -74,10 +75,10 @@ suite_partial() {
         bash -c "mpi 1 1 '$bin' merge $a -o $p-m1.h5 -q && pt_same $p-m1.h5 $p-one.h5"
     check "partial ($tag): merge of 4 sites at 3 ranks = one run" \
         bash -c "mpi 3 1 '$bin' merge $a -o $p-m3.h5 -q && pt_same $p-m3.h5 $p-one.h5"
-    check "partial ($tag): split b (one site holds all of key 15) merged at 2 ranks = one run" \
+    [ "$tag" = asan ] || check "partial ($tag): split b (one site holds all of key 15) merged at 2 ranks = one run" \
         bash -c "mpi 2 1 '$bin' merge $p-b-0.part.h5 $p-b-1.part.h5 $p-b-2.part.h5 -o $p-mb.h5 -q &&
                  pt_same $p-mb.h5 $p-one.h5"
-    check "partial ($tag): a single site merged = one run" \
+    [ "$tag" = asan ] || check "partial ($tag): a single site merged = one run" \
         bash -c "mpi 1 1 '$bin' merge $p-c-0.part.h5 -o $p-mc.h5 -q && pt_same $p-mc.h5 $p-one.h5"
     # sites -> regions -> centre, regions of different shapes and rank counts
     check "partial ($tag): hierarchical merge (sites -> regions -> centre) = one run" \
@@ -86,7 +87,7 @@ suite_partial() {
                  mpi 1 1 '$bin' merge $p-r1.part.h5 $p-r2.part.h5 -o $p-mh.h5 -q && pt_same $p-mh.h5 $p-one.h5"
     # psum's first_row depends on the order of the parts: a merge in another order is one
     # run over the inputs concatenated in that order (numpy), not the first order's bits
-    check "partial ($tag): merge in reverse order = numpy over the reversed concatenation" \
+    [ "$tag" = asan ] || check "partial ($tag): merge in reverse order = numpy over the reversed concatenation" \
         bash -c "mpi 2 1 '$bin' merge $p-b-2.part.h5 $p-b-1.part.h5 $p-b-0.part.h5 -o $p-rev.h5 -q &&
                  ! pt_same $p-rev.h5 $p-one.h5 &&
                  PSUM_CHECK=$p-rev.h5 $PY '$ROOT/tests/partial/ref.py' 1 pt-b-2.h5 pt-b-1.h5 pt-b-0.h5"
