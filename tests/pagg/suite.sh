@@ -153,8 +153,8 @@ site = [h5py.File(f'pg-e-{i}.h5')['table/dev'][:] for i in range(5)]
 assert len(site[2]) == 0 and (site[4] == 9).all() and not any((s == 9).any() for s in site[:4])
 assert (d == 9).sum() > 0
 \""
-    check "pagg: episodes, sites -> regions (--partial at 2 and 1 ranks) -> centre at 3 ranks: the one run's bits" \
-        bash -c "pg_merge '$bin' 2 $p-er0.part.h5 pg-e-1.part-s.h5 pg-e-3.part-s.h5 &&
+    check "pagg: episodes, sites -> regions (--partial at 1 rank) -> centre at 3 ranks: the one run's bits" \
+        bash -c "pg_merge '$bin' 1 $p-er0.part.h5 pg-e-1.part-s.h5 pg-e-3.part-s.h5 &&
                  pg_merge '$bin' 1 $p-er1.part.h5 pg-e-4.part-s.h5 pg-e-2.part-s.h5 pg-e-0.part-s.h5 &&
                  pg_merge '$bin' 3 $p-ec.h5 $p-er0.part.h5 $p-er1.part.h5 && pg_same pg-ep-ref-s.h5 $p-ec.h5"
     check "pagg: aggregate, a site holding every row of two districts and one the rest, at 1 rank: the one run's bits" \
