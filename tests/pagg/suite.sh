@@ -91,7 +91,8 @@ EOF
     pg_ep_job pg-ep-ref pg-ep.h5 pg-ep-ref && mpi 1 2 "$HB" run pg-ep-ref.ini -q || return 1
     for i in 0 1 2 3; do
         r=$((i % 3 + 1))
-        pg_agg_job "pg-a-$i" "pg-a-$i.h5" "pg-a-$i.part" && mpi $r 1 "$HB" run "pg-a-$i.ini" --partial -q || return 1
+        pg_agg_job "pg-a-$i" "pg-a-$i.h5" "pg-a-$i.part" && mpi $r $((i == 2 ? 2 : 1)) "$HB" run "pg-a-$i.ini" --partial -q ||
+            return 1
     done
     for i in 0 1; do
         pg_agg_job "pg-k-$i" "pg-k-$i.h5" "pg-k-$i.part" && mpi 1 1 "$HB" run "pg-k-$i.ini" --partial -q || return 1
@@ -103,14 +104,14 @@ EOF
     touch pg-inputs.done
 }
 
-# pg_merge TAG BIN RANKS OUT PARTS...: merge PARTS into OUT (a partial when OUT ends in
-# .part.h5) at RANKS ranks, with its own run directory.
+# pg_merge BIN RANKS OUT PARTS...: merge PARTS into OUT (a partial when OUT ends in
+# .part.h5) at RANKS ranks (of PG_THREADS threads, default 1), with its own run directory.
 pg_merge() {
     local bin=$1 n=$2 out=$3 extra=()
     shift 3
     [[ $out == *.part.h5 ]] && extra=(--partial)
     rm -rf "$out" "$out.run"
-    mpi "$n" 1 "$bin" merge "$@" -o "$out" --run-dir "$out.run" "${extra[@]}" -q
+    mpi "$n" "${PG_THREADS:-1}" "$bin" merge "$@" -o "$out" --run-dir "$out.run" "${extra[@]}" -q
 }
 
 # pg_same REF OUT: the bits of REF, /provenance aside.
@@ -157,8 +158,8 @@ assert (d == 9).sum() > 0
         bash -c "pg_merge '$bin' 1 $p-er0.part.h5 pg-e-1.part-s.h5 pg-e-3.part-s.h5 &&
                  pg_merge '$bin' 1 $p-er1.part.h5 pg-e-4.part-s.h5 pg-e-2.part-s.h5 pg-e-0.part-s.h5 &&
                  pg_merge '$bin' 3 $p-ec.h5 $p-er0.part.h5 $p-er1.part.h5 && pg_same pg-ep-ref-s.h5 $p-ec.h5"
-    check "pagg: aggregate, a site holding every row of two districts and one the rest, at 1 rank: the one run's bits" \
-        bash -c "pg_merge '$bin' 1 $p-k.h5 pg-k-1.part-d.h5 pg-k-0.part-d.h5 && pg_same pg-agg-ref-d.h5 $p-k.h5 &&
+    check "pagg: aggregate, a site holding every row of two districts and one the rest, at 1 rank x 2 threads: the one run's bits" \
+        bash -c "PG_THREADS=2 pg_merge '$bin' 1 $p-k.h5 pg-k-1.part-d.h5 pg-k-0.part-d.h5 && pg_same pg-agg-ref-d.h5 $p-k.h5 &&
                  $PY -c \"
 import h5py
 a, b = h5py.File('pg-k-0.h5')['table/district'][:], h5py.File('pg-k-1.h5')['table/district'][:]
