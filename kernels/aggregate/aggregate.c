@@ -16,6 +16,7 @@
 #include "kernels/aggregate/agg.h"
 
 #include "core/hb.h"
+#include "kernels/common/varint.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -641,32 +642,6 @@ static uint64_t signature(const agg *a)
     return h;
 }
 
-static size_t varint_len(uint64_t x)
-{
-    size_t n = 1;
-    while (x >= 0x80) x >>= 7, n++;
-    return n;
-}
-
-static unsigned char *put_varint(unsigned char *q, uint64_t x)
-{
-    while (x >= 0x80) *q++ = (unsigned char)(x | 0x80), x >>= 7;
-    *q++ = (unsigned char)x;
-    return q;
-}
-
-/* The varint at *q (before end) into *x; -1 when it runs past end or over 64 bits. */
-static int get_varint(const unsigned char **q, const unsigned char *end, uint64_t *x)
-{
-    uint64_t v = 0;
-    for (int sh = 0; *q < end && sh < 64; sh += 7) {
-        unsigned char b = *(*q)++;
-        v |= (uint64_t)(b & 0x7f) << sh;
-        if (!(b & 0x80)) return *x = v, 0;
-    }
-    return -1;
-}
-
 static int cmp_f64(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
@@ -684,22 +659,22 @@ static size_t put_kept(unsigned char *q, double *x, size_t c)
     if (c > 1) qsort(x, c, sizeof *x, cmp_f64);
     size_t d = 0, bytes = 0;
     for (size_t i = 0; i < c; i++) d += i == 0 || x[i] != x[i - 1];
-    bytes = varint_len(d) + 8 * d;
+    bytes = hb_varint_len(d) + 8 * d;
     if (d < c)
         for (size_t i = 0, j; i < c; i = j) {
             for (j = i + 1; j < c && x[j] == x[i]; j++) {
             }
-            bytes += varint_len(j - i);
+            bytes += hb_varint_len(j - i);
         }
     if (!q) return bytes;
-    q = put_varint(q, d);
+    q = hb_varint_put(q, d);
     for (size_t i = 0; i < c; i++)
         if (i == 0 || x[i] != x[i - 1]) memcpy(q, &x[i], 8), q += 8;
     if (d < c)
         for (size_t i = 0, j; i < c; i = j) {
             for (j = i + 1; j < c && x[j] == x[i]; j++) {
             }
-            q = put_varint(q, j - i);
+            q = hb_varint_put(q, j - i);
         }
     return bytes;
 }
@@ -708,7 +683,7 @@ static size_t put_kept(unsigned char *q, double *x, size_t c)
 static int get_kept(const unsigned char **q, const unsigned char *end, double *x, size_t c)
 {
     uint64_t d;
-    if (get_varint(q, end, &d) || d == 0 || d > c || (uint64_t)(end - *q) / 8 < d) return -1;
+    if (hb_varint_get(q, end, &d) || d == 0 || d > c || (uint64_t)(end - *q) / 8 < d) return -1;
     const unsigned char *vals = *q;
     *q += 8 * d;
     if (d == c) {
@@ -718,7 +693,7 @@ static int get_kept(const unsigned char **q, const unsigned char *end, double *x
     size_t m = 0;
     for (uint64_t i = 0; i < d; i++) {
         uint64_t n;
-        if (get_varint(q, end, &n) || n == 0 || n > c - m) return -1;
+        if (hb_varint_get(q, end, &n) || n == 0 || n > c - m) return -1;
         double v;
         memcpy(&v, vals + 8 * i, 8);
         for (uint64_t j = 0; j < n; j++) x[m++] = v;

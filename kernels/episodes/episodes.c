@@ -17,6 +17,7 @@
 #include "kernels/episodes/internal.h"
 
 #include "core/hb.h"
+#include "kernels/common/varint.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -566,44 +567,14 @@ static int episodes_exchange(void *state)
 /* ---- save and load ---- */
 
 /* Saved state: a header; the owned readings ordered by (device, time, value) and stored
- * by columns: per device its key (8 bytes) and its number of readings (a varint), per
- * reading the change of time since the device's previous reading (zigzag varint: a
- * reading every 15 s takes 1 byte, not 8), then every reading's value (8 bytes); then
- * the owned string ids as a stream. */
+ * by columns: per device its key (8 bytes) and its number of readings (a varint); per
+ * reading its time, the first of a device as a zigzag varint, the others as the step
+ * since the device's previous reading (a varint: a reading every 15 s takes 1 byte, not
+ * 8); then every reading's value (8 bytes); then the owned string ids as a stream. */
 typedef struct saved {
     char magic[8]; /* "HBEPIS2" */
     uint64_t rows_total, rows_missing, rows_invalid, n_records, n_devices, dev_bytes, time_bytes, str_bytes;
 } saved;
-
-static size_t varint_len(uint64_t x)
-{
-    size_t n = 1;
-    while (x >= 0x80) x >>= 7, n++;
-    return n;
-}
-
-static char *put_varint(char *q, uint64_t x)
-{
-    while (x >= 0x80) *q++ = (char)(x | 0x80), x >>= 7;
-    *q++ = (char)x;
-    return q;
-}
-
-/* The varint at *q (before end) into *x; -1 when it runs past end or over 64 bits. */
-static int get_varint(const char **q, const char *end, uint64_t *x)
-{
-    uint64_t v = 0;
-    for (int sh = 0; *q < end && sh < 64; sh += 7) {
-        unsigned char b = (unsigned char)*(*q)++;
-        v |= (uint64_t)(b & 0x7f) << sh;
-        if (!(b & 0x80)) return *x = v, 0;
-    }
-    return -1;
-}
-
-/* Time steps as unsigned numbers, small ones (of either sign) small. */
-static inline uint64_t zigzag(int64_t d) { return ((uint64_t)d << 1) ^ (uint64_t)(d >> 63); }
-static inline int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
 
 static int cmp_rec(const void *a, const void *b)
 {
@@ -612,6 +583,10 @@ static int cmp_rec(const void *a, const void *b)
     if (x->t != y->t) return x->t < y->t ? -1 : 1;
     return (x->v > y->v) - (x->v < y->v);
 }
+
+/* The step from reading a to the next reading b of its device (b->t >= a->t once
+ * sorted), as unsigned: it fits even between times 300 years apart in nanoseconds. */
+static inline uint64_t time_step(const ep_rec *a, const ep_rec *b) { return (uint64_t)b->t - (uint64_t)a->t; }
 
 /* Not collective. This rank's counters, readings and string ids as bytes (see saved).
  * The owned readings are put in (device, time, value) order here: finalize orders them
@@ -626,23 +601,24 @@ static int episodes_save(void *state, void **buf, size_t *len)
     for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
         if (s->names.hash[j]) sb += str_entry(s->names.len[j]);
     for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) tb += varint_len(zigzag(r[j].t - r[j - 1].t));
-        tb += varint_len(zigzag(r[i].t));
-        db += 8 + varint_len(j - i), nd++;
+        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) tb += hb_varint_len(time_step(&r[j - 1], &r[j]));
+        tb += hb_varint_len(hb_zigzag(r[i].t));
+        db += 8 + hb_varint_len(j - i), nd++;
     }
     size_t bytes = sizeof(saved) + db + tb + 8 * n + sb;
-    char *p = hb_malloc(bytes);
+    unsigned char *p = hb_malloc(bytes);
     if (!p) return HB_EINTERNAL;
     saved h = {"HBEPIS2", s->rows_total, s->rows_missing, s->rows_invalid, n, nd, db, tb, sb};
     memcpy(p, &h, sizeof h);
-    char *qd = p + sizeof h, *qt = qd + db, *qv = qt + tb, *q = qv + 8 * n;
+    unsigned char *qd = p + sizeof h, *qt = qd + db, *qv = qt + tb;
+    char *q = (char *)(qv + 8 * n);
     for (size_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) {
         }
         memcpy(qd, &r[i].dev, 8);
-        qd = put_varint(qd + 8, j - i);
-        qt = put_varint(qt, zigzag(r[i].t));
-        for (size_t k = i + 1; k < j; k++) qt = put_varint(qt, zigzag(r[k].t - r[k - 1].t));
+        qd = hb_varint_put(qd + 8, j - i);
+        qt = hb_varint_put(qt, hb_zigzag(r[i].t));
+        for (size_t k = i + 1; k < j; k++) qt = hb_varint_put(qt, time_step(&r[k - 1], &r[k]));
     }
     for (size_t i = 0; i < n; i++) memcpy(qv + 8 * i, &r[i].v, 8);
     for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
@@ -673,19 +649,19 @@ static int episodes_load(void *state, const void *buf, size_t len)
     if (hb_grow((void **)&s->ld, &s->ldcap, s->nld + n, sizeof *s->ld) ||
         hb_grow((void **)&s->ldstr, &s->ldstrcap, s->nldstr + sb, 1))
         return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
-    const char *qd = (const char *)buf + sizeof h, *dend = qd + h.dev_bytes;
-    const char *qt = dend, *tend = qt + h.time_bytes, *qv = tend;
+    const unsigned char *qd = (const unsigned char *)buf + sizeof h, *dend = qd + h.dev_bytes;
+    const unsigned char *qt = dend, *tend = qt + h.time_bytes, *qv = tend;
     ep_rec *out = s->ld + s->nld;
     size_t m = 0;
     for (uint64_t d = 0; d < h.n_devices; d++) {
         uint64_t dev, c, u;
         if (dend - qd < 8) goto bad;
         memcpy(&dev, qd, 8), qd += 8;
-        if (get_varint(&qd, dend, &c) || c == 0 || c > n - m) goto bad;
+        if (hb_varint_get(&qd, dend, &c) || c == 0 || c > n - m) goto bad;
         int64_t t = 0;
         for (uint64_t k = 0; k < c; k++, m++) {
-            if (get_varint(&qt, tend, &u)) goto bad;
-            t = k ? (int64_t)((uint64_t)t + (uint64_t)unzigzag(u)) : unzigzag(u);
+            if (hb_varint_get(&qt, tend, &u)) goto bad;
+            t = k ? (int64_t)((uint64_t)t + u) : hb_unzigzag(u); /* steps wrap as unsigned, never overflow */
             out[m].dev = dev, out[m].t = t;
             memcpy(&out[m].v, qv + 8 * m, 8);
         }
