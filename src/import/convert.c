@@ -1,0 +1,308 @@
+/* `h5batch import`: checking and converting the records (pass 1 and pass 2). */
+#include "import/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static int is_missing(const imp *m, const hb_csv_field *f)
+{
+    return f->len == 0 || (m->null && !f->escaped && f->len == m->null_len && !memcmp(f->p, m->null, f->len));
+}
+
+static int parse_time(const imp *m, int c, const hb_csv_field *f, hb_csv_time *t)
+{
+    if (f->escaped) return -1;
+    if (m->decl[c].fmt[0]) return hb_csv_strptime(f->p, f->len, m->decl[c].fmt, t);
+    return hb_csv_iso(f->p, f->len, t);
+}
+
+/* The field's text for a message, shortened. */
+static void quote_field(const hb_csv_field *f, char *buf, size_t len)
+{
+    int n = f->len > 40 ? 40 : (int)f->len;
+    snprintf(buf, len, "'%.*s%s'", n, f->p, f->len > 40 ? "..." : "");
+}
+
+/* Checks field c as type t and parses it into *v (a missing real is NaN): 0, 1 for a
+ * time with an offset (an instant), or -1 with why. */
+static int check_value(imp *m, int c, int t, const hb_csv_field *f, value *v, char *why, size_t len)
+{
+    char q[64];
+    hb_csv_time tm;
+    const char *name = m->cols[c].name;
+    if (is_missing(m, f)) {
+        v->d = NAN;
+        if (t == HB_CT_INT || t == HB_CT_TIME) {
+            snprintf(why, len, "field '%s' (column %d) is empty; a%s %s column needs a value", name, c + 1,
+                     t == HB_CT_INT ? "n" : "", t == HB_CT_INT ? "integer" : "time");
+            return -1;
+        }
+        return 0;
+    }
+    switch (t) {
+    case HB_CT_INT:
+        if (!f->escaped && hb_csv_int(f->p, f->len, &v->i) == 0) return 0;
+        quote_field(f, q, sizeof q);
+        snprintf(why, len, "field '%s' (column %d): %s is not an integer", name, c + 1, q);
+        return -1;
+    case HB_CT_FLOAT:
+        if (!f->escaped && hb_csv_float(f->p, f->len, &v->d) == 0) return 0;
+        quote_field(f, q, sizeof q);
+        snprintf(why, len, "field '%s' (column %d): %s is not a number", name, c + 1, q);
+        return -1;
+    case HB_CT_TIME:
+        if (parse_time(m, c, f, &tm) == 0) {
+            v->i = tm.secs;
+            return tm.has_offset ? 1 : 0;
+        }
+        quote_field(f, q, sizeof q);
+        snprintf(why, len, "field '%s' (column %d): %s is not a time (%s)", name, c + 1, q,
+                 m->decl[c].fmt[0] ? m->decl[c].fmt : "ISO 8601, e.g. 2024-03-31 or 2024-03-31T02:30:00+02:00");
+        return -1;
+    default: return 0;
+    }
+}
+
+/* Why a record as tokenized is malformed (ragged, bad quoting): 0 when it is not. */
+static int check_shape(const imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
+{
+    if (bad) return snprintf(why, len, "%s", hb_csv_bad_text(bad)), -1;
+    if (nf != m->ncols)
+        return snprintf(why, len, "the record has %d field%s, the header %d", nf, nf == 1 ? "" : "s", m->ncols), -1;
+    return 0;
+}
+
+
+/* Room for the values of column c, whose kind (the type of its first value here) is now
+ * known, at row: the rows before it held missing values (NaN, empty strings). */
+void imp_spec_room(imp *m, spec *p, int kind, int64_t row)
+{
+    const size_t cap = (size_t)(m->spcap ? m->spcap : 1);
+    if (kind == HB_CT_INT && row > 0) kind = HB_CT_FLOAT; /* missing values: not an int64 column */
+    p->kind = kind;
+    if (kind == HB_CT_TIME && row > 0) {
+        p->failed = 1; /* a missing time is a malformed record: pass 2 says which */
+        return;
+    }
+    if (kind == HB_CT_STRING) {
+        if (!(p->s = malloc(cap * sizeof *p->s))) p->failed = 1;
+        for (int64_t i = 0; !p->failed && i < row; i++) p->s[i] = (hb_csv_field){"", 0, 0};
+        return;
+    }
+    p->v = malloc(cap * 8);
+    if (kind == HB_CT_TIME) p->inst = malloc(cap);
+    if (!p->v || (kind == HB_CT_TIME && !p->inst)) p->failed = 1;
+    for (int64_t i = 0; !p->failed && i < row; i++) ((double *)p->v)[i] = NAN;
+}
+
+/* The integers of rows [0, n) as reals (an integer column that turns out to be a real
+ * one): exact as read from the text, except -0 (kept as 0), which fails the column. */
+void imp_spec_to_float(spec *p, int64_t n)
+{
+    if (p->negzero) {
+        p->failed = 1;
+        return;
+    }
+    char *v = p->v;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x;
+        memcpy(&x, v + 8 * i, 8);
+        double d = (double)x; /* correctly rounded, as the decimal text of x would be */
+        memcpy(v + 8 * i, &d, 8);
+    }
+    p->kind = HB_CT_FLOAT;
+}
+
+/* Pass 1 of one record: checks it against the declared types, adds what it holds to the
+ * column statistics and, when pass 1 converts, keeps its values as row m->nrows. 0, or -1
+ * with why (the record is then not kept). */
+static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
+{
+    if (check_shape(m, bad, nf, why, len)) return -1;
+    for (int c = 0; c < m->ncols; c++) {
+        int t = m->decl[c].type;
+        value v = {0};
+        int r = t == T_AUTO ? 0 : check_value(m, c, t, &m->f[c], &v, why, len);
+        if (r < 0) return -1;
+        m->ival[c] = t == HB_CT_TIME && r == 0 ? v.i : INT64_MIN; /* an instant has no local time to cover */
+        m->rv[c] = v;
+        m->rr[c] = r;
+    }
+    const int64_t row = m->nrows;
+    spec *const sp = m->sp && row < m->spcap ? m->sp : NULL;
+    if (m->sp && !sp)
+        for (int c = 0; c < m->ncols; c++) m->sp[c].failed = 1; /* more records than room: cannot be */
+    for (int c = 0; c < m->ncols; c++) {
+        const hb_csv_field *f = &m->f[c];
+        colstat *s = &m->st[c];
+        spec *p = sp && !sp[c].failed ? &sp[c] : NULL;
+        int t = m->decl[c].type;
+        if (is_missing(m, f)) {
+            s->has_empty = 1;
+            if (!p) continue;
+            switch (p->kind) {
+            case K_UNDECIDED: break; /* the room for it is made with the first value */
+            case HB_CT_INT:
+                if (t == T_AUTO) imp_spec_to_float(p, row); /* declared: check_value refused it */
+                if (!p->failed) ((double *)p->v)[row] = NAN;
+                break;
+            case HB_CT_FLOAT: ((double *)p->v)[row] = NAN; break;
+            case HB_CT_STRING: p->s[row] = (hb_csv_field){"", 0, 0}; break;
+            default: p->failed = 1; /* an auto time column: pass 2 reports the record */
+            }
+            continue;
+        }
+        s->has_value = 1;
+        int64_t l = (int64_t)hb_csv_unescaped_len(f);
+        if (l > s->maxlen) s->maxlen = l;
+        int64_t local = INT64_MIN;
+        if (t == T_AUTO) {
+            int64_t iv = 0;
+            double dv = 0;
+            hb_csv_time tm = {0, 0};
+            int gi = 0, gf = 0, gt = 0; /* this value is an integer, a real, a time */
+            if (s->maybe_int) {
+                if (f->escaped || hb_csv_int(f->p, f->len, &iv)) s->maybe_int = 0;
+                else gi = 1;
+            }
+            if (s->maybe_float && !s->maybe_int) {
+                if (!f->escaped && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1;
+                else if (f->escaped || hb_csv_float_syntax(f->p, f->len)) s->maybe_float = 0;
+                else if (p) p->failed = 1; /* a number too long to convert here: pass 2 says so */
+            }
+            if (s->maybe_time) {
+                if (f->escaped || hb_csv_iso(f->p, f->len, &tm)) s->maybe_time = 0;
+                else {
+                    gt = 1;
+                    if (!tm.has_offset) local = tm.secs;
+                }
+            }
+            if (p && p->kind == K_UNDECIDED)
+                imp_spec_room(m, p, gi ? HB_CT_INT : gf ? HB_CT_FLOAT : gt ? HB_CT_TIME : HB_CT_STRING, row);
+            if (p && !p->failed) {
+                switch (p->kind) {
+                case HB_CT_INT:
+                    if (gi) {
+                        ((int64_t *)p->v)[row] = iv;
+                        if (iv == 0 && f->p[0] == '-') p->negzero = 1;
+                        break;
+                    }
+                    if (!gf) {
+                        p->failed = 1;
+                        break;
+                    }
+                    imp_spec_to_float(p, row);
+                    if (!p->failed) ((double *)p->v)[row] = dv;
+                    break;
+                case HB_CT_FLOAT:
+                    if (gi && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1; /* an integer's text as a real */
+                    if (gf) ((double *)p->v)[row] = dv;
+                    else p->failed = 1;
+                    break;
+                case HB_CT_TIME:
+                    if (gt) {
+                        ((int64_t *)p->v)[row] = tm.secs;
+                        p->inst[row] = (uint8_t)tm.has_offset;
+                    } else {
+                        p->failed = 1;
+                    }
+                    break;
+                default: p->s[row] = *f; break;
+                }
+            }
+        } else {
+            if (t == HB_CT_TIME) local = m->ival[c];
+            if (p) {
+                switch (t) {
+                case HB_CT_INT: ((int64_t *)p->v)[row] = m->rv[c].i; break;
+                case HB_CT_FLOAT: ((double *)p->v)[row] = m->rv[c].d; break;
+                case HB_CT_TIME:
+                    ((int64_t *)p->v)[row] = m->rv[c].i;
+                    p->inst[row] = (uint8_t)(m->rr[c] == 1);
+                    break;
+                default: p->s[row] = *f; break;
+                }
+            }
+        }
+        if (local != INT64_MIN) {
+            if (local < s->tmin) s->tmin = local;
+            if (local > s->tmax) s->tmax = local;
+        }
+    }
+    if (m->sp) m->nrows++;
+    return 0;
+}
+
+/* Pass 2 of one record: converts it into row m->nrows with the agreed types. 0, or -1
+ * with why (the record is then not kept). */
+static int pass2_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
+{
+    if (check_shape(m, bad, nf, why, len)) return -1;
+    int64_t row = m->nrows;
+    for (int c = 0; c < m->ncols; c++) {
+        const hb_csv_field *f = &m->f[c];
+        const hb_csv_col *col = &m->cols[c];
+        value v = {0};
+        int r = check_value(m, c, (int)col->type, f, &v, why, len);
+        if (r < 0) return -1;
+        switch (col->type) {
+        case HB_CT_INT: ((int64_t *)m->data[c])[row] = v.i; break;
+        case HB_CT_FLOAT: ((double *)m->data[c])[row] = v.d; break;
+        case HB_CT_TIME:
+            ((int64_t *)m->data[c])[row] = r == 0 && m->use_tz ? hb_csv_local_to_utc(&m->tz, v.i) : v.i;
+            break;
+        case HB_CT_STRING: {
+            char *dst = (char *)m->data[c] + (size_t)row * col->width;
+            memset(dst, 0, col->width);
+            if (!is_missing(m, f)) hb_csv_unescape(f, dst);
+            break;
+        }
+        }
+    }
+    m->nrows++;
+    return 0;
+}
+
+/* Not collective. One pass over the records that start in buf[start, hi) of file s
+ * (index fi), the first at line: 0, or -1 with where and why of the failing record. */
+static int scan_range(imp *m, const source *s, int fi, int pass, size_t start, size_t hi, int64_t line,
+                      char *where, size_t wlen, char *why, size_t len)
+{
+    size_t pos = start;
+    while (pos < hi) {
+        int nf;
+        int64_t nl, at = line;
+        hb_csv_bad bad = hb_csv_record(s->buf, s->len, &pos, m->delim, m->f, m->ncols, &nf, &nl);
+        line += nl;
+        if (nf == 0 && bad == HB_CSV_OK) continue; /* a blank line */
+        int r = pass == 1 ? pass1_record(m, bad, nf, why, len) : pass2_record(m, bad, nf, why, len);
+        if (r == 0) continue;
+        if (!m->skip || bad == HB_CSV_UNTERMINATED) {
+            snprintf(where, wlen, "%s:%lld", s->path, (long long)at);
+            if (!m->skip && bad != HB_CSV_UNTERMINATED) {
+                size_t l = strlen(why);
+                snprintf(why + l, len - l, " (--on-error skip skips such records)");
+            }
+            return -1;
+        }
+        m->skipped++; /* in pass 1; again in pass 2 when it runs */
+        int64_t key = ((int64_t)fi << 40) + at;
+        if (key < m->first_key) {
+            m->first_key = key;
+            snprintf(m->first_msg, sizeof m->first_msg, "%s:%lld: %s", s->path, (long long)at, why);
+        }
+    }
+    return 0;
+}
+
+int imp_scan(imp *m, source *s, int fi, int pass)
+{
+    char where[4200], why[600];
+    if (scan_range(m, s, fi, pass, s->start, s->hi, s->line, where, sizeof where, why, sizeof why))
+        return hb_err_set(HB_EDATA, where, "%s", why);
+    return 0;
+}
+
