@@ -174,6 +174,8 @@ int hb_import_main(int argc, char **argv)
                 : getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
     if (m.threads < 1) m.threads = 1;
     m.convert1 = !getenv("H5BATCH_IMPORT_TWO_PASSES");
+    const char *bm = getenv("H5BATCH_IMPORT_BLOCK");
+    m.block_min = bm && atol(bm) > 0 ? (size_t)atol(bm) : (size_t)1 << 20;
     if (rc == 0 && m.null && !*m.null) rc = hb_err_set(HB_EUSAGE, "import", "--null needs a text (empty fields are missing already)");
     if (rc == 0 && !hb_tz_valid(m.tzname))
         rc = hb_err_set(HB_EUSAGE, "import", "--timezone: unknown time zone '%s' (an IANA name like Europe/Berlin)",

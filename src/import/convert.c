@@ -306,3 +306,168 @@ int imp_scan(imp *m, source *s, int fi, int pass)
     return 0;
 }
 
+/* Appends column b's nb rows (a worker's block) to column a's na rows as pass 1 would
+ * have converted them in one sequence; a fails (pass 2 converts) where the kinds cannot
+ * be joined exactly. */
+static void spec_append(imp *m, spec *a, int64_t na, spec *b, int64_t nb)
+{
+    if (a->failed || nb == 0) return;
+    if (b->failed) {
+        a->failed = 1;
+        return;
+    }
+    if (b->kind == K_UNDECIDED) { /* nb missing values */
+        if (a->kind == HB_CT_INT) imp_spec_to_float(a, na);
+        if (a->failed || a->kind == K_UNDECIDED) return;
+        for (int64_t i = na; i < na + nb; i++) switch (a->kind) {
+            case HB_CT_FLOAT: ((double *)a->v)[i] = NAN; break;
+            case HB_CT_STRING: a->s[i] = (hb_csv_field){"", 0, 0}; break;
+            default: a->failed = 1; return; /* a missing time: pass 2 says which record */
+            }
+        return;
+    }
+    if (a->kind == K_UNDECIDED) imp_spec_room(m, a, b->kind, na);
+    if (a->failed) return;
+    if (a->kind == HB_CT_INT && b->kind == HB_CT_FLOAT) imp_spec_to_float(a, na);
+    if (a->kind == HB_CT_FLOAT && b->kind == HB_CT_INT) imp_spec_to_float(b, nb);
+    if (b->failed || a->kind != b->kind) {
+        a->failed = 1;
+        return;
+    }
+    if (a->kind == HB_CT_STRING) {
+        memcpy(a->s + na, b->s, (size_t)nb * sizeof *a->s);
+        return;
+    }
+    memcpy((char *)a->v + 8 * na, b->v, 8 * (size_t)nb);
+    if (a->kind == HB_CT_TIME) memcpy(a->inst + na, b->inst, (size_t)nb);
+    a->negzero |= b->negzero;
+}
+
+/* A block of a file's range and the worker that scans it. */
+typedef struct block {
+    size_t lo, start;
+    uint64_t quotes, lines;
+    int64_t line;
+    int failed;
+    imp w;
+    char where[4200], why[600];
+} block;
+
+/* A worker: m's options and columns, its own scratch, statistics and conversion room. */
+static int worker_init(const imp *m, imp *w, int64_t cap)
+{
+    *w = *m;
+    const size_t n = (size_t)m->ncols;
+    w->f = calloc(n + 1, sizeof *w->f);
+    w->ival = calloc(n + 1, sizeof *w->ival);
+    w->rv = calloc(n + 1, sizeof *w->rv);
+    w->rr = calloc(n + 1, sizeof *w->rr);
+    w->st = calloc(n, sizeof *w->st);
+    w->sp = m->sp ? calloc(n, sizeof *w->sp) : NULL;
+    w->data = NULL;
+    w->nrows = 0;
+    w->skipped = 0;
+    w->first_key = INT64_MAX;
+    w->first_msg[0] = '\0';
+    w->spcap = cap;
+    if (!w->f || !w->ival || !w->rv || !w->rr || !w->st || (m->sp && !w->sp)) return -1;
+    for (size_t c = 0; c < n; c++) {
+        colstat *s = &w->st[c];
+        s->maybe_int = s->maybe_float = s->maybe_time = 1;
+        s->tmin = INT64_MAX;
+        s->tmax = INT64_MIN;
+        if (!w->sp) continue;
+        w->sp[c].kind = K_UNDECIDED;
+        if (m->decl[c].type != T_AUTO) imp_spec_room(w, &w->sp[c], m->decl[c].type, 0);
+    }
+    return 0;
+}
+
+static void worker_free(imp *w)
+{
+    free(w->f);
+    free(w->ival);
+    free(w->rv);
+    free(w->rr);
+    free(w->st);
+    imp_spec_free(w);
+}
+
+/* Adds worker w's statistics, skipped records and rows (after m's) to m. */
+static void worker_join(imp *m, imp *w)
+{
+    for (int c = 0; c < m->ncols; c++) {
+        colstat *a = &m->st[c];
+        const colstat *b = &w->st[c];
+        a->maybe_int &= b->maybe_int, a->maybe_float &= b->maybe_float, a->maybe_time &= b->maybe_time;
+        a->has_empty |= b->has_empty, a->has_value |= b->has_value;
+        if (b->maxlen > a->maxlen) a->maxlen = b->maxlen;
+        if (b->tmin < a->tmin) a->tmin = b->tmin;
+        if (b->tmax > a->tmax) a->tmax = b->tmax;
+    }
+    m->skipped += w->skipped;
+    if (w->first_key < m->first_key) {
+        m->first_key = w->first_key;
+        memcpy(m->first_msg, w->first_msg, sizeof m->first_msg);
+    }
+}
+
+int imp_scan_blocks(imp *m, source *s, int fi)
+{
+    const size_t lo = s->start, hi = s->hi;
+    int nb = m->threads;
+    if ((size_t)nb > (hi - lo) / m->block_min) nb = (int)((hi - lo) / m->block_min);
+    if (nb < 2 || !s->buf) return imp_scan(m, s, fi, 1);
+    if (nb > m->blocks) m->blocks = nb;
+    block *b = calloc((size_t)nb, sizeof *b);
+    if (!b) return hb_err_set(HB_EINTERNAL, "import", "out of memory");
+    /* the blocks' record starts and first lines, from the quote parity before them (the
+     * range starts at a record) as between ranks (docs/import.md, Parallel reading) */
+#pragma omp parallel for num_threads(nb) schedule(static, 1)
+    for (int k = 0; k < nb; k++) {
+        b[k].lo = lo + (size_t)((__uint128_t)(hi - lo) * (unsigned)k / (unsigned)nb);
+        size_t bhi = lo + (size_t)((__uint128_t)(hi - lo) * (unsigned)(k + 1) / (unsigned)nb);
+        hb_csv_count(s->buf, b[k].lo, bhi, &b[k].quotes, &b[k].lines);
+    }
+    uint64_t q = 0, l = 0;
+    for (int k = 0; k < nb; k++) {
+        const size_t bhi = k + 1 < nb ? b[k + 1].lo : hi;
+        int64_t skipped = 0;
+        b[k].start = k == 0 ? lo : hb_csv_sync(s->buf, b[k].lo, bhi, (int)(q & 1), &skipped);
+        b[k].line = s->line + (int64_t)l + skipped;
+        q += b[k].quotes;
+        l += b[k].lines;
+    }
+    int oom = 0;
+#pragma omp parallel for num_threads(nb) schedule(static, 1) reduction(| : oom)
+    for (int k = 0; k < nb; k++) {
+        const size_t bhi = k + 1 < nb ? b[k + 1].lo : hi;
+        if (worker_init(m, &b[k].w, (int64_t)b[k].lines + 1)) {
+            oom = 1;
+            continue;
+        }
+        b[k].failed = scan_range(&b[k].w, s, fi, 1, b[k].start, bhi, b[k].line, b[k].where, sizeof b[k].where,
+                                 b[k].why, sizeof b[k].why);
+    }
+    int rc = oom ? hb_err_set(HB_EINTERNAL, "import", "out of memory") : 0;
+    for (int k = 0; k < nb && rc == 0; k++)
+        if (b[k].failed) rc = hb_err_set(HB_EDATA, b[k].where, "%s", b[k].why); /* the first in the file */
+    if (rc == 0) {
+        for (int k = 0; k < nb; k++) worker_join(m, &b[k].w);
+        if (m->sp) {
+#pragma omp parallel for num_threads(nb) schedule(dynamic, 1)
+            for (int c = 0; c < m->ncols; c++) {
+                int64_t row = m->nrows;
+                for (int k = 0; k < nb; k++) {
+                    if (row + b[k].w.nrows > m->spcap) m->sp[c].failed = 1; /* cannot be: room for every line */
+                    spec_append(m, &m->sp[c], row, &b[k].w.sp[c], b[k].w.nrows);
+                    row += b[k].w.nrows;
+                }
+            }
+            for (int k = 0; k < nb; k++) m->nrows += b[k].w.nrows;
+        }
+    }
+    for (int k = 0; k < nb; k++) worker_free(&b[k].w);
+    free(b);
+    return rc;
+}

@@ -196,7 +196,7 @@ int imp_run(imp *m, char **paths, int nsrc, const char *out, const char *table, 
     }
     for (int i = 0; i < nsrc && rc == 0; i++) {
         int64_t before = m->nrows;
-        rc = hb_agree(imp_scan(m, &src[i], i, 1));
+        rc = hb_agree(imp_scan_blocks(m, &src[i], i));
         src[i].rows = m->nrows - before;
     }
     if (rc == 0) rc = imp_decide_types(m);
@@ -246,8 +246,10 @@ int imp_run(imp *m, char **paths, int nsrc, const char *out, const char *table, 
     rc = hb_agree(rc);
     if (rc == 0) rc = imp_write_table(m, nsrc, tmp, table, exists, counts, total, &w);
     double secs = hb_now() - t0;
-    HB_DEBUG("import: open and split %.2f s, pass 1 (check, infer%s) %.2f s, pass 2 (convert) %s%.2f s, write %.2f s",
-             t1 - t0, converted ? ", convert" : "", t2 - t1, converted ? "not needed " : "", t3 - t2, hb_now() - t3);
+    HB_DEBUG("import: open and split %.2f s, pass 1 (check, infer%s; %d block%s) %.2f s, pass 2 (convert) %s%.2f s, "
+             "write %.2f s",
+             t1 - t0, converted ? ", convert" : "", m->blocks > 1 ? m->blocks : 1, m->blocks > 1 ? "s" : "", t2 - t1,
+             converted ? "not needed " : "", t3 - t2, hb_now() - t3);
     if (rc == 0 && hb_rank == 0) rc = imp_write_meta(w, m, src, nsrc, argc, argv, total, skipped + old_skipped, base, secs);
     if (hb_rank == 0 && w) {
         int crc = hb_tw_close(w);

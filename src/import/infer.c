@@ -82,6 +82,7 @@ int imp_spec_finish(imp *m)
         if (col->type == HB_CT_STRING) {
             char *d = malloc((n ? n : 1) * col->width);
             if (!d) abort();
+#pragma omp parallel for num_threads(m->threads) if (n > 65536) schedule(static)
             for (size_t i = 0; i < n; i++) {
                 memset(d + i * col->width, 0, col->width);
                 hb_csv_unescape(&p->s[i], d + i * col->width);
@@ -93,6 +94,7 @@ int imp_spec_finish(imp *m)
         }
         if (col->type == HB_CT_TIME && m->use_tz) {
             int64_t *v = p->v;
+#pragma omp parallel for num_threads(m->threads) if (n > 65536) schedule(static)
             for (size_t i = 0; i < n; i++)
                 if (!p->inst[i]) v[i] = hb_csv_local_to_utc(&m->tz, v[i]);
         }

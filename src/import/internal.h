@@ -85,6 +85,8 @@ typedef struct imp {
     int gzip;    /* --compression: 0 none, else the deflate level */
     int threads; /* --threads */
     int convert1; /* pass 1 converts (spec); 0: always two passes (H5BATCH_IMPORT_TWO_PASSES, for tests) */
+    size_t block_min; /* the least bytes of a pass-1 block (1 MiB; H5BATCH_IMPORT_BLOCK, for tests) */
+    int blocks;       /* the most blocks pass 1 cut a file into (for -v) */
     const char *tzname;
     int ncols;
     hb_csv_col *cols;
@@ -122,6 +124,10 @@ void imp_split(source *s, size_t data0, int64_t hdr_lines, int index);
 
 /* convert.c. Not collective: one pass (1 or 2) over this rank's records of file s. */
 int imp_scan(imp *m, source *s, int fi, int pass);
+/* Not collective: pass 1 over this rank's records of file s on m->threads threads (blocks
+ * cut at record starts, scanned at once, joined in order): the same statistics, rows,
+ * skipped records and first error as imp_scan(m, s, fi, 1). */
+int imp_scan_blocks(imp *m, source *s, int fi);
 /* Room for column p's values of kind, known at row (the rows before: missing). */
 void imp_spec_room(imp *m, spec *p, int kind, int64_t row);
 /* The integers of rows [0, n) of p as reals (fails p for -0). */
