@@ -438,36 +438,36 @@ int imp_scan_blocks(imp *m, source *s, int fi)
         q += b[k].quotes;
         l += b[k].lines;
     }
+    /* block 0 is scanned into m itself, as imp_scan would (no copy); the others into
+     * workers that are joined after it */
     int oom = 0;
-#pragma omp parallel for num_threads(nb) schedule(static, 1) reduction(| : oom)
+    for (int k = 1; k < nb; k++) oom |= worker_init(m, &b[k].w, (int64_t)b[k].lines + 1) != 0;
+#pragma omp parallel for num_threads(nb) schedule(static, 1) if (!oom)
     for (int k = 0; k < nb; k++) {
         const size_t bhi = k + 1 < nb ? b[k + 1].lo : hi;
-        if (worker_init(m, &b[k].w, (int64_t)b[k].lines + 1)) {
-            oom = 1;
-            continue;
-        }
-        b[k].failed = scan_range(&b[k].w, s, fi, 1, b[k].start, bhi, b[k].line, b[k].where, sizeof b[k].where,
-                                 b[k].why, sizeof b[k].why);
+        if (oom) continue;
+        b[k].failed = scan_range(k == 0 ? m : &b[k].w, s, fi, 1, b[k].start, bhi, b[k].line, b[k].where,
+                                 sizeof b[k].where, b[k].why, sizeof b[k].why);
     }
     int rc = oom ? hb_err_set(HB_EINTERNAL, "import", "out of memory") : 0;
     for (int k = 0; k < nb && rc == 0; k++)
         if (b[k].failed) rc = hb_err_set(HB_EDATA, b[k].where, "%s", b[k].why); /* the first in the file */
     if (rc == 0) {
-        for (int k = 0; k < nb; k++) worker_join(m, &b[k].w);
+        for (int k = 1; k < nb; k++) worker_join(m, &b[k].w);
         if (m->sp) {
 #pragma omp parallel for num_threads(nb) schedule(dynamic, 1)
             for (int c = 0; c < m->ncols; c++) {
                 int64_t row = m->nrows;
-                for (int k = 0; k < nb; k++) {
+                for (int k = 1; k < nb; k++) {
                     if (row + b[k].w.nrows > m->spcap) m->sp[c].failed = 1; /* cannot be: room for every line */
                     spec_append(m, &m->sp[c], row, &b[k].w.sp[c], b[k].w.nrows);
                     row += b[k].w.nrows;
                 }
             }
-            for (int k = 0; k < nb; k++) m->nrows += b[k].w.nrows;
+            for (int k = 1; k < nb; k++) m->nrows += b[k].w.nrows;
         }
     }
-    for (int k = 0; k < nb; k++) worker_free(&b[k].w);
+    for (int k = 1; k < nb; k++) worker_free(&b[k].w);
     free(b);
     return rc;
 }
