@@ -177,7 +177,7 @@ int imp_run(imp *m, char **paths, int nsrc, const char *out, const char *table, 
                 rc = hb_err_set(HB_EDATA, src[i].path, "the header (line 1) differs from that of %s", src[0].path);
             rc = hb_agree(rc);
         }
-        if (rc == 0) imp_split(&src[i], data0, hl, i);
+        if (rc == 0) imp_split(&src[i], data0, hl, i, m->threads);
     }
     free(first);
     /* room for this rank's records: at most one more than the line breaks of its ranges */

@@ -119,8 +119,8 @@ void imp_close_source(source *s);
 /* Collective: the header of file s (names, NUL-terminated in one block) and where its
  * data starts. */
 int imp_read_header(source *s, int index, char delim, char **names, int *ncols, size_t *data0, int64_t *hdr_lines);
-/* Collective: this rank's record range of file s. */
-void imp_split(source *s, size_t data0, int64_t hdr_lines, int index);
+/* Collective: this rank's record range of file s (its quotes counted on threads). */
+void imp_split(source *s, size_t data0, int64_t hdr_lines, int index, int threads);
 
 /* convert.c. Not collective: one pass (1 or 2) over this rank's records of file s. */
 int imp_scan(imp *m, source *s, int fi, int pass);
