@@ -26,7 +26,7 @@ static const hb_option options[] = {
     {"compression", HB_OPT_STRING, "gzip:1", 1, 0, NULL,
      "none, or gzip[:LEVEL] (LEVEL 1-9; shuffle + deflate, what every HDF5 build reads)"},
     {"threads", HB_OPT_INT, NULL, 1, 1024, NULL,
-     "threads per rank for compressing (default OMP_NUM_THREADS, else 1)"},
+     "threads per rank: reading blocks of the input and compressing (default OMP_NUM_THREADS, else 1)"},
     {"append", HB_OPT_BOOL, "false", 1, 0, NULL, "add the rows to the existing table of OUT (same columns)"},
     {"force", HB_OPT_BOOL, "false", 1, 0, NULL, "replace an existing OUT"},
     {"quiet", HB_OPT_BOOL, "false", 1, 0, NULL, "no progress messages (-q)"},

@@ -107,6 +107,9 @@ suite_import_reference() {
     check "import ($tag): BOM, CRLF, quotes, gzip, 3 files, DST times: the same table at ${r1// /, } ranks" \
         bash -c "imp_ranks '$bin' $p-mixed '$r1' $IMP_MIXED"
     local refs="mixed $p-mixed-1.h5 imp-a.csv imp-b.csv.gz imp-c.dat"
+    [ "$tag" = asan ] && check "import ($tag): pass 1 on 5 threads, 8-byte blocks: the same table as one thread" \
+        bash -c "H5BATCH_IMPORT_BLOCK=8 mpi 1 1 '$bin' import $IMP_MIXED -o $p-thr.h5 --threads 5 --force -q &&
+                 h5diff --exclude-path /provenance $p-mixed-1.h5 $p-thr.h5"
     if [ "$tag" != asan ]; then
         check "import ($tag): records whose quoted fields span lines: the same table at ${r2// /, } ranks" \
             bash -c "imp_ranks '$bin' $p-q '$r2' imp-q.csv"
