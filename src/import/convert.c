@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 static int is_missing(const imp *m, const hb_csv_field *f)
@@ -349,6 +350,7 @@ typedef struct block {
     uint64_t quotes, lines;
     int64_t line;
     int failed;
+    double cpu; /* the thread's CPU seconds for the block (for -v) */
     imp w;
     char where[4200], why[600];
 } block;
@@ -412,6 +414,13 @@ static void worker_join(imp *m, imp *w)
     }
 }
 
+static double thread_cpu(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 int imp_scan_blocks(imp *m, source *s, int fi)
 {
     const size_t lo = s->start, hi = s->hi;
@@ -446,9 +455,17 @@ int imp_scan_blocks(imp *m, source *s, int fi)
     for (int k = 0; k < nb; k++) {
         const size_t bhi = k + 1 < nb ? b[k + 1].lo : hi;
         if (oom) continue;
+        const double c0 = thread_cpu();
         b[k].failed = scan_range(k == 0 ? m : &b[k].w, s, fi, 1, b[k].start, bhi, b[k].line, b[k].where,
                                  sizeof b[k].where, b[k].why, sizeof b[k].why);
+        b[k].cpu = thread_cpu() - c0;
     }
+    double most = 0;
+    for (int k = 0; k < nb; k++) {
+        m->block_cpu += b[k].cpu;
+        if (b[k].cpu > most) most = b[k].cpu;
+    }
+    m->block_cpu_max += most;
     int rc = oom ? hb_err_set(HB_EINTERNAL, "import", "out of memory") : 0;
     for (int k = 0; k < nb && rc == 0; k++)
         if (b[k].failed) rc = hb_err_set(HB_EDATA, b[k].where, "%s", b[k].why); /* the first in the file */

@@ -250,6 +250,9 @@ int imp_run(imp *m, char **paths, int nsrc, const char *out, const char *table, 
              "write %.2f s",
              t1 - t0, converted ? ", convert" : "", m->blocks > 1 ? m->blocks : 1, m->blocks > 1 ? "s" : "", t2 - t1,
              converted ? "not needed " : "", t3 - t2, hb_now() - t3);
+    if (m->blocks > 1)
+        HB_DEBUG("import: pass 1's blocks took %.2f CPU s on the threads, the longest of each file %.2f s in all",
+                 m->block_cpu, m->block_cpu_max);
     if (rc == 0 && hb_rank == 0) rc = imp_write_meta(w, m, src, nsrc, argc, argv, total, skipped + old_skipped, base, secs);
     if (hb_rank == 0 && w) {
         int crc = hb_tw_close(w);

@@ -87,6 +87,7 @@ typedef struct imp {
     int convert1; /* pass 1 converts (spec); 0: always two passes (H5BATCH_IMPORT_TWO_PASSES, for tests) */
     size_t block_min; /* the least bytes of a pass-1 block (1 MiB; H5BATCH_IMPORT_BLOCK, for tests) */
     int blocks;       /* the most blocks pass 1 cut a file into (for -v) */
+    double block_cpu, block_cpu_max; /* pass 1's CPU seconds in blocks: all, and the longest block's (-v) */
     const char *tzname;
     int ncols;
     hb_csv_col *cols;
