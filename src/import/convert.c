@@ -267,42 +267,50 @@ static int pass2_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
     return 0;
 }
 
-/* Not collective. One pass over the records that start in buf[start, hi) of file s
- * (index fi), the first at line: 0, or -1 with where and why of the failing record. */
-static int scan_range(imp *m, const source *s, int fi, int pass, size_t start, size_t hi, int64_t line,
+/* Not collective. One pass over the records that start in buf[*pos, hi) of file s
+ * (index fi), the first at *line; with once, only the first record (blank lines
+ * aside). *pos and *line move on; 0, or -1 with where and why of the failing record. */
+static int scan_range(imp *m, const source *s, int fi, int pass, size_t *posp, size_t hi, int64_t *linep, int once,
                       char *where, size_t wlen, char *why, size_t len)
 {
-    size_t pos = start;
-    while (pos < hi) {
+    size_t pos = *posp;
+    int64_t line = *linep;
+    int rc = 0;
+    while (pos < hi && rc == 0) {
         int nf;
         int64_t nl, at = line;
         hb_csv_bad bad = hb_csv_record(s->buf, s->len, &pos, m->delim, m->f, m->ncols, &nf, &nl);
         line += nl;
         if (nf == 0 && bad == HB_CSV_OK) continue; /* a blank line */
         int r = pass == 1 ? pass1_record(m, bad, nf, why, len) : pass2_record(m, bad, nf, why, len);
-        if (r == 0) continue;
-        if (!m->skip || bad == HB_CSV_UNTERMINATED) {
+        if (r != 0 && (!m->skip || bad == HB_CSV_UNTERMINATED)) {
             snprintf(where, wlen, "%s:%lld", s->path, (long long)at);
             if (!m->skip && bad != HB_CSV_UNTERMINATED) {
                 size_t l = strlen(why);
                 snprintf(why + l, len - l, " (--on-error skip skips such records)");
             }
-            return -1;
+            rc = -1;
+        } else if (r != 0) {
+            m->skipped++; /* in pass 1; again in pass 2 when it runs */
+            int64_t key = ((int64_t)fi << 40) + at;
+            if (key < m->first_key) {
+                m->first_key = key;
+                snprintf(m->first_msg, sizeof m->first_msg, "%s:%lld: %s", s->path, (long long)at, why);
+            }
         }
-        m->skipped++; /* in pass 1; again in pass 2 when it runs */
-        int64_t key = ((int64_t)fi << 40) + at;
-        if (key < m->first_key) {
-            m->first_key = key;
-            snprintf(m->first_msg, sizeof m->first_msg, "%s:%lld: %s", s->path, (long long)at, why);
-        }
+        if (once) break;
     }
-    return 0;
+    *posp = pos;
+    *linep = line;
+    return rc;
 }
 
 int imp_scan(imp *m, source *s, int fi, int pass)
 {
     char where[4200], why[600];
-    if (scan_range(m, s, fi, pass, s->start, s->hi, s->line, where, sizeof where, why, sizeof why))
+    size_t pos = s->start;
+    int64_t line = s->line;
+    if (scan_range(m, s, fi, pass, &pos, s->hi, &line, 0, where, sizeof where, why, sizeof why))
         return hb_err_set(HB_EDATA, where, "%s", why);
     return 0;
 }
@@ -344,19 +352,46 @@ static void spec_append(imp *m, spec *a, int64_t na, spec *b, int64_t nb)
     a->negzero |= b->negzero;
 }
 
+/* Joins column b's nb rows, which a worker wrote at row off of a's arrays, as rows
+ * [na, na + nb): as spec_append, moved down in place instead of copied. */
+static void spec_join_shared(spec *a, int64_t na, spec *b, int64_t nb, int64_t off)
+{
+    if (a->failed || nb == 0) return;
+    if (b->failed) {
+        a->failed = 1;
+        return;
+    }
+    if (a->kind == HB_CT_INT && b->kind == HB_CT_FLOAT) imp_spec_to_float(a, na);
+    if (a->kind == HB_CT_FLOAT && b->kind == HB_CT_INT) imp_spec_to_float(b, nb);
+    if (b->failed || a->kind != b->kind) {
+        a->failed = 1;
+        return;
+    }
+    if (a->kind == HB_CT_STRING) {
+        memmove(a->s + na, a->s + off, (size_t)nb * sizeof *a->s);
+        return;
+    }
+    memmove((char *)a->v + 8 * na, (char *)a->v + 8 * off, 8 * (size_t)nb);
+    if (a->kind == HB_CT_TIME) memmove(a->inst + na, a->inst + off, (size_t)nb);
+    a->negzero |= b->negzero;
+}
+
 /* A block of a file's range and the worker that scans it. */
 typedef struct block {
     size_t lo, start;
     uint64_t quotes, lines;
     int64_t line;
+    int64_t off; /* the row of the rank's arrays where its worker writes (shared columns) */
     int failed;
     double cpu; /* the thread's CPU seconds for the block (for -v) */
     imp w;
     char where[4200], why[600];
 } block;
 
-/* A worker: m's options and columns, its own scratch, statistics and conversion room. */
-static int worker_init(const imp *m, imp *w, int64_t cap)
+/* A worker: m's options and columns, its own scratch and statistics; its conversion
+ * room is rows [off, off + cap) of m's arrays for the columns whose kind m knows (off
+ * >= 0), else arrays of its own. */
+static int worker_init(const imp *m, imp *w, int64_t cap, int64_t off)
 {
     *w = *m;
     const size_t n = (size_t)m->ncols;
@@ -379,14 +414,26 @@ static int worker_init(const imp *m, imp *w, int64_t cap)
         s->tmin = INT64_MAX;
         s->tmax = INT64_MIN;
         if (!w->sp) continue;
-        w->sp[c].kind = K_UNDECIDED;
-        if (m->decl[c].type != T_AUTO) imp_spec_room(w, &w->sp[c], m->decl[c].type, 0);
+        const spec *a = &m->sp[c];
+        spec *p = &w->sp[c];
+        p->kind = K_UNDECIDED;
+        if (off >= 0 && a->kind != K_UNDECIDED && !a->failed) {
+            p->kind = a->kind;
+            p->shared = 1;
+            if (a->v) p->v = (char *)a->v + 8 * off;
+            if (a->inst) p->inst = a->inst + off;
+            if (a->s) p->s = a->s + off;
+        } else if (m->decl[c].type != T_AUTO) {
+            imp_spec_room(w, p, m->decl[c].type, 0);
+        }
     }
     return 0;
 }
 
 static void worker_free(imp *w)
 {
+    for (int c = 0; w->sp && c < w->ncols; c++)
+        if (w->sp[c].shared) w->sp[c].v = NULL, w->sp[c].inst = NULL, w->sp[c].s = NULL;
     free(w->f);
     free(w->ival);
     free(w->rv);
@@ -447,16 +494,28 @@ int imp_scan_blocks(imp *m, source *s, int fi)
         q += b[k].quotes;
         l += b[k].lines;
     }
-    /* block 0 is scanned into m itself, as imp_scan would (no copy); the others into
-     * workers that are joined after it */
+    /* block 0 is scanned into m itself, as imp_scan would, the others by workers joined
+     * after it; each block has room for one more record than its line breaks. The first
+     * record, read first on this thread, tells the kinds of most columns: there the
+     * workers write straight into m's arrays, each at its room's row, and the join only
+     * moves their rows down (no page is touched twice); elsewhere they fill arrays of
+     * their own that the join copies. */
+    int64_t off = m->nrows;
+    for (int k = 0; k < nb; k++) b[k].off = off, off += (int64_t)b[k].lines + 1;
+    const int direct = m->sp && off <= m->spcap;
+    int rc = 0;
+    if (scan_range(m, s, fi, 1, &b[0].start, nb > 1 ? b[1].lo : hi, &b[0].line, 1, b[0].where, sizeof b[0].where,
+                   b[0].why, sizeof b[0].why))
+        rc = hb_err_set(HB_EDATA, b[0].where, "%s", b[0].why);
     int oom = 0;
-    for (int k = 1; k < nb; k++) oom |= worker_init(m, &b[k].w, (int64_t)b[k].lines + 1) != 0;
-#pragma omp parallel for num_threads(nb) schedule(static, 1) if (!oom)
+    for (int k = 1; k < nb && rc == 0; k++)
+        oom |= worker_init(m, &b[k].w, (int64_t)b[k].lines + 1, direct ? b[k].off : -1) != 0;
+#pragma omp parallel for num_threads(nb) schedule(static, 1) if (!oom && rc == 0)
     for (int k = 0; k < nb; k++) {
         const size_t bhi = k + 1 < nb ? b[k + 1].lo : hi;
-        if (oom) continue;
+        if (oom || rc) continue;
         const double c0 = thread_cpu();
-        b[k].failed = scan_range(k == 0 ? m : &b[k].w, s, fi, 1, b[k].start, bhi, b[k].line, b[k].where,
+        b[k].failed = scan_range(k == 0 ? m : &b[k].w, s, fi, 1, &b[k].start, bhi, &b[k].line, 0, b[k].where,
                                  sizeof b[k].where, b[k].why, sizeof b[k].why);
         b[k].cpu = thread_cpu() - c0;
     }
@@ -466,7 +525,7 @@ int imp_scan_blocks(imp *m, source *s, int fi)
         if (b[k].cpu > most) most = b[k].cpu;
     }
     m->block_cpu_max += most;
-    int rc = oom ? hb_err_set(HB_EINTERNAL, "import", "out of memory") : 0;
+    if (rc == 0 && oom) rc = hb_err_set(HB_EINTERNAL, "import", "out of memory");
     for (int k = 0; k < nb && rc == 0; k++)
         if (b[k].failed) rc = hb_err_set(HB_EDATA, b[k].where, "%s", b[k].why); /* the first in the file */
     if (rc == 0) {
@@ -477,7 +536,8 @@ int imp_scan_blocks(imp *m, source *s, int fi)
                 int64_t row = m->nrows;
                 for (int k = 1; k < nb; k++) {
                     if (row + b[k].w.nrows > m->spcap) m->sp[c].failed = 1; /* cannot be: room for every line */
-                    spec_append(m, &m->sp[c], row, &b[k].w.sp[c], b[k].w.nrows);
+                    if (b[k].w.sp[c].shared) spec_join_shared(&m->sp[c], row, &b[k].w.sp[c], b[k].w.nrows, b[k].off);
+                    else spec_append(m, &m->sp[c], row, &b[k].w.sp[c], b[k].w.nrows);
                     row += b[k].w.nrows;
                 }
             }

@@ -180,9 +180,10 @@ int imp_run(imp *m, char **paths, int nsrc, const char *out, const char *table, 
         if (rc == 0) imp_split(&src[i], data0, hl, i, m->threads);
     }
     free(first);
-    /* room for this rank's records: at most one more than the line breaks of its ranges */
+    /* room for this rank's records: at most one more than the line breaks of its ranges,
+     * or of each block of them that a thread reads (imp_scan_blocks) */
     int64_t cap = 0;
-    for (int i = 0; i < nsrc && rc == 0; i++) cap += src[i].buf ? (int64_t)src[i].lines + 1 : 0;
+    for (int i = 0; i < nsrc && rc == 0; i++) cap += src[i].buf ? (int64_t)src[i].lines + m->threads : 0;
     /* pass 1, file by file, so that the error reported is the first of the files; it
      * converts each column as the type of its first value (spec) while it checks */
     double t1 = hb_now();

@@ -60,6 +60,7 @@ typedef struct spec {
     int failed;      /* a value did not fit the kind: pass 2 converts (every column) */
     int negzero;     /* an integer -0 was kept as 0 (as a real it is -0.0) */
     int64_t lead;    /* the missing values before the kind was known */
+    int shared;      /* a pass-1 worker's: v, inst and s point into the rank's arrays (not its own) */
     void *v;         /* 8-byte values: int64, double, or local/UTC seconds */
     uint8_t *inst;   /* times: 1 when the value had an offset (an instant), else local */
     hb_csv_field *s; /* strings: the fields, in the mapped input */
