@@ -430,6 +430,7 @@ static int worker_init(const imp *m, imp *w, int64_t cap, int64_t off)
     return 0;
 }
 
+/* Frees what a worker owns (not the rank's arrays it wrote into). */
 static void worker_free(imp *w)
 {
     for (int c = 0; w->sp && c < w->ncols; c++)
@@ -461,6 +462,7 @@ static void worker_join(imp *m, imp *w)
     }
 }
 
+/* The calling thread's CPU seconds. */
 static double thread_cpu(void)
 {
     struct timespec t;
