@@ -7,6 +7,7 @@
 #include "kernels/kernel.h"
 #include "core/fault.h"
 #include "core/hb.h"
+#include "core/stall.h"
 #include "ckpt.h"
 #include "job.h"
 #include "status.h"
@@ -65,7 +66,7 @@ static void on_signal(int sig)
 static int agreed_signal(void)
 {
     int sig = got_signal, all;
-    MPI_Allreduce(&sig, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    hb_stall_allreduce(&sig, &all, 1, MPI_INT, MPI_MAX);
     return all;
 }
 
@@ -152,6 +153,18 @@ static void update_status(run *r, const char *state, int force)
             hb_err_clear();
         }
     }
+}
+
+/* The stall deadline's report (core/stall.h), on the rank that reports it (rank 0, or
+ * the first rank on another host when rank 0 is the one lost): status.json says failed
+ * with the reason, written whatever rank this is, since the job is about to be aborted. */
+static void stall_status(void *user)
+{
+    run *r = user;
+    r->st.state = "failed";
+    r->st.updated_at = unix_now();
+    r->st.error = hb_err_msg();
+    if (hb_status_write(r->job.run_dir, &r->st) != 0) hb_warn("%s/status.json: cannot write status", r->job.run_dir);
 }
 
 /* Updates the rate and ETA (rows since t0, when this run started mapping, over rows0
@@ -432,6 +445,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
     for (int64_t i = 0; i < rounds && rc == 0; i++) {
         double a = hb_now();
         int lrc = 0;
+        hb_stall_where("step %s, round %lld of %lld", s->name, (long long)i + 1, (long long)rounds);
         if (first + i < last) {
             lrc = k->map(state, todo[first + i]);
             hb_fault_delay();
@@ -457,7 +471,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
         int flags[2] = {got_signal,
                         hb_rank == 0 && r->job.checkpoint_interval > 0 &&
                             hb_now() - last_ckpt >= r->job.checkpoint_interval};
-        MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        hb_stall_allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX);
         /* no periodic checkpoint after the last round: the output is about to exist */
         if (can_save && (flags[0] || (flags[1] && i + 1 < rounds))) {
             rc = checkpoint(r, s, &id, state, ledger, nc, ++seq);
@@ -473,6 +487,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
                                        strsignal(flags[0]), k->name, s->name);
         }
     }
+    hb_stall_where("step %s", s->name);
     if (rc == 0) progress(r, tm, rows0, 1);
     free(ledger);
     free(todo);
@@ -485,6 +500,7 @@ static int run_step(run *r, int index)
     hb_step *s = &r->job.steps[index];
     double started = unix_now(), t[T_N] = {0}, t0 = hb_now();
     step_fingerprint(s, r->fingerprint, sizeof r->fingerprint);
+    hb_stall_where("step %s", s->name);
     r->st.step = s->name;
     r->st.unit = hb_kernel_unit(s->kernel);
     r->st.step_index = index;
@@ -590,6 +606,8 @@ int hb_run_main(int argc, char **argv)
     free(sets);
     rc = hb_agree(rc);
     if (rc == 0) {
+        hb_stall_set_timeout(r.job.stall_timeout);
+        hb_stall_on_expiry(stall_status, &r);
         omp_set_num_threads(r.job.threads);
         r.tty = isatty(2);
         r.st.job = r.job.name;
@@ -618,6 +636,8 @@ int hb_run_main(int argc, char **argv)
         update_status(&r, rc == 0 ? "complete" : rc == HB_ETEMPFAIL ? "checkpointed" : "failed", 1);
         hb_claim_release(r.lock_path, r.lock_fd, 0);
     }
+    hb_stall_on_expiry(NULL, NULL);
+    hb_stall_where("agreement");
     hb_job_free(&r.job);
     return rc;
 }
