@@ -165,6 +165,9 @@ static void stall_status(void *user)
     r->st.updated_at = unix_now();
     r->st.error = hb_err_msg();
     if (hb_status_write(r->job.run_dir, &r->st) != 0) hb_warn("%s/status.json: cannot write status", r->job.run_dir);
+    release_output(r); /* rank 0's claims: the output's and the run directory's */
+    if (r->lock_fd >= 0) hb_claim_release(r->lock_path, r->lock_fd, 0);
+    r->lock_fd = -1;
 }
 
 /* Updates the rate and ETA (rows since t0, when this run started mapping, over rows0
