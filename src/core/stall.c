@@ -89,13 +89,14 @@ static const char *host_of(int r) { return hosts + (size_t)r * HOST_LEN; }
 /* Rank 0's roll call has reached this rank: it answers at once. */
 static int answer_roll(void)
 {
-    int flag = 0, v;
+    static int v; /* the answer's buffer outlives the send, which is never waited for */
+    int flag = 0;
     MPI_Iprobe(0, TAG_ROLL, roll, &flag, MPI_STATUS_IGNORE);
     if (!flag) return 0;
     MPI_Recv(&v, 1, MPI_INT, 0, TAG_ROLL, roll, MPI_STATUS_IGNORE);
     MPI_Request rq;
     MPI_Isend(&v, 1, MPI_INT, 0, TAG_HERE, roll, &rq);
-    MPI_Request_free(&rq); /* v stays valid: the rank waits for the abort from here on */
+    MPI_Request_free(&rq);
     return 1;
 }
 
