@@ -28,14 +28,38 @@ typedef struct saved1 {
     uint64_t rows_total, bad_speed, bad_segment, bad_time, n_records, value_bytes;
 } saved1;
 
-/* Saved state, version 2: the header, then n_groups cell keys (segment * CELLS + cell,
- * ascending), n_groups counts of distinct values, n_distinct values (value_bytes each,
- * ascending within a group) and n_distinct counts (uint32; a value seen more often
- * repeats). */
+/* Saved state, version 2: the header, then four streams: the cells' keys (segment *
+ * CELLS + cell, ascending) as varints of the difference from the key before, each
+ * cell's number of distinct values as varints, the distinct values (value_bytes each,
+ * ascending within a cell), and their counts as varints (LEB128: 7 bits a byte, low
+ * first). A cell of one observation costs its value and about 3 bytes; a busy cell of
+ * quantized speeds a value and a byte per distinct speed. */
 typedef struct saved2 {
     char magic[8]; /* "HBTRAF2" */
     uint64_t rows_total, bad_speed, bad_segment, bad_time, n_records, value_bytes, n_groups, n_distinct;
+    uint64_t key_bytes, nd_bytes, count_bytes; /* the varint streams' lengths */
 } saved2;
+
+/* Appends v as a LEB128 varint at *p (room for 10 bytes). */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) p[n++] = (uint8_t)(v | 0x80), v >>= 7;
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Reads a varint from [*p, end); -1 when it is truncated or longer than 64 bits. */
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t c = *(*p)++;
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) return *v = x, 0;
+    }
+    return -1;
+}
 
 /* One thread's share of a save: its segments' groups, in segment order. */
 typedef struct pack {
@@ -131,27 +155,36 @@ int traffic_save(void *state, void **buf, size_t *len)
     size_t G = 0, D = 0;
     int failed = 0;
     for (int p = 0; p < nth; p++) G += k[p].g, D += k[p].d, failed |= k[p].failed;
+    /* the streams, at most 5 bytes a key or group size and 10 a count (sized before) */
     char *out = NULL;
-    size_t bytes = sizeof(saved2) + G * 2 * sizeof(uint32_t) + D * (tr->esz + sizeof(uint32_t));
-    if (!failed) out = hb_malloc(bytes);
+    size_t cap = sizeof(saved2) + G * 10 + D * (tr->esz + 10);
+    if (!failed) out = hb_malloc(cap);
+    size_t bytes = 0;
     if (out) {
-        saved2 h = {"HBTRAF2", tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time, n, tr->esz, G, D};
-        memcpy(out, &h, sizeof h);
-        char *pk = out + sizeof h, *pn = pk + G * sizeof(uint32_t), *pv = pn + G * sizeof(uint32_t);
-        char *pc = pv + D * tr->esz;
-        for (int p = 0; p < nth; p++) {
-            memcpy(pk, k[p].key, k[p].g * sizeof(uint32_t)), pk += k[p].g * sizeof(uint32_t);
-            memcpy(pn, k[p].nd, k[p].g * sizeof(uint32_t)), pn += k[p].g * sizeof(uint32_t);
-            for (size_t i = 0; i < k[p].d; i++, pv += tr->esz) {
+        uint8_t *o = (uint8_t *)out + sizeof(saved2), *start = o;
+        uint64_t prev = 0;
+        for (int p = 0; p < nth; p++)
+            for (size_t g = 0; g < k[p].g; g++) o += put_varint(o, k[p].key[g] - prev), prev = k[p].key[g];
+        size_t kb = (size_t)(o - start);
+        for (int p = 0; p < nth; p++)
+            for (size_t g = 0; g < k[p].g; g++) o += put_varint(o, k[p].nd[g]);
+        size_t nb = (size_t)(o - start) - kb;
+        for (int p = 0; p < nth; p++)
+            for (size_t i = 0; i < k[p].d; i++, o += tr->esz) {
                 if (tr->narrow) {
                     uint32_t f = (uint32_t)k[p].val[i];
-                    memcpy(pv, &f, sizeof f);
+                    memcpy(o, &f, sizeof f);
                 } else {
-                    memcpy(pv, &k[p].val[i], sizeof k[p].val[i]);
+                    memcpy(o, &k[p].val[i], sizeof k[p].val[i]);
                 }
             }
-            memcpy(pc, k[p].cnt, k[p].d * sizeof(uint32_t)), pc += k[p].d * sizeof(uint32_t);
-        }
+        uint8_t *c0 = o;
+        for (int p = 0; p < nth; p++)
+            for (size_t i = 0; i < k[p].d; i++) o += put_varint(o, k[p].cnt[i]);
+        saved2 h = {"HBTRAF2", tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time, n, tr->esz, G, D,
+                    kb, nb, (uint64_t)(o - c0)};
+        memcpy(out, &h, sizeof h);
+        bytes = (size_t)(o - (uint8_t *)out);
     }
     for (int p = 0; p < nth; p++) free(k[p].key), free(k[p].nd), free(k[p].val), free(k[p].cnt);
     free(k);
@@ -227,43 +260,43 @@ static int load_v2(traffic *tr, const void *buf, size_t len)
     memcpy(&h, buf, sizeof h);
     const size_t vb = (size_t)h.value_bytes;
     if (vb != tr->esz && !(vb == 4 && tr->esz == 8)) return bad_state("does not match this job's input");
-    if (h.n_groups > len || h.n_distinct > len ||
-        len != sizeof h + h.n_groups * 2 * sizeof(uint32_t) + h.n_distinct * (vb + sizeof(uint32_t)))
+    const uint64_t body = len - sizeof h;
+    if (h.n_groups > body || h.n_distinct > body || h.key_bytes > body || h.nd_bytes > body || h.count_bytes > body ||
+        h.key_bytes + h.nd_bytes + h.n_distinct * vb + h.count_bytes != body)
         return bad_state("has a wrong size");
     const size_t G = (size_t)h.n_groups, D = (size_t)h.n_distinct;
-    const char *pk = (const char *)buf + sizeof h, *pn = pk + G * sizeof(uint32_t), *pv = pn + G * sizeof(uint32_t);
-    const char *pc = pv + D * vb;
-    /* check everything before expanding: the total, the groups' sizes, the keys */
-    uint64_t total = 0, d = 0;
+    const uint8_t *pk = (const uint8_t *)buf + sizeof h, *pn = pk + h.key_bytes, *pv = pn + h.nd_bytes;
+    const uint8_t *pc = pv + D * vb, *end = pc + h.count_bytes;
+    /* check everything before expanding: the keys, the groups' sizes, the counts' total */
+    uint64_t key = 0, nd = 0, c = 0, d = 0, total = 0;
+    const uint8_t *q = pk, *qn = pn, *qc = pc;
     for (size_t g = 0; g < G; g++) {
-        uint32_t key, nd;
-        memcpy(&key, pk + g * sizeof key, sizeof key);
-        memcpy(&nd, pn + g * sizeof nd, sizeof nd);
-        if (key / CELLS >= (uint64_t)tr->S)
-            return hb_err_set(HB_EDATA, "checkpoint", "traffic state names segment %u of %lld", key / CELLS,
-                              (long long)tr->S);
+        uint64_t dk = 0;
+        if (get_varint(&q, pn, &dk) || get_varint(&qn, pv, &nd)) return bad_state("has a damaged group");
+        if ((g > 0 && dk == 0) || dk > (uint64_t)tr->S * CELLS || (key += dk) / CELLS >= (uint64_t)tr->S)
+            return hb_err_set(HB_EDATA, "checkpoint", "traffic state names segment %llu of %lld",
+                              (unsigned long long)(key / CELLS), (long long)tr->S);
         if (nd == 0 || nd > D - d) return bad_state("has a group of a wrong size");
         d += nd;
     }
     for (size_t i = 0; i < D; i++) {
-        uint32_t c;
-        memcpy(&c, pc + i * sizeof c, sizeof c);
-        if (c == 0) return bad_state("has a value counted 0 times");
+        if (get_varint(&qc, end, &c) || c == 0 || c > h.n_records - total) return bad_state("has a damaged count");
         total += c;
     }
-    if (d != D || total != h.n_records) return bad_state("has counts that do not add up");
+    if (q != pn || qn != pv || qc != end || d != D || total != h.n_records)
+        return bad_state("has counts that do not add up");
     HB_CALL(reserve_loaded(tr, (size_t)total));
     size_t i = 0, r = tr->ln;
+    key = 0, q = pk, qn = pn, qc = pc;
     for (size_t g = 0; g < G; g++) {
-        uint32_t key, nd;
-        memcpy(&key, pk + g * sizeof key, sizeof key);
-        memcpy(&nd, pn + g * sizeof nd, sizeof nd);
-        for (uint32_t j = 0; j < nd; j++, i++) {
-            uint32_t c;
-            memcpy(&c, pc + i * sizeof c, sizeof c);
-            for (uint32_t m = 0; m < c; m++, r++) {
-                tr->lkey[r] = key;
-                put_value(tr, r, pv + i * vb, vb);
+        uint64_t dk = 0;
+        get_varint(&q, pn, &dk), get_varint(&qn, pv, &nd); /* checked above */
+        key += dk;
+        for (uint64_t j = 0; j < nd; j++, i++) {
+            get_varint(&qc, end, &c);
+            for (uint64_t m = 0; m < c; m++, r++) {
+                tr->lkey[r] = (uint32_t)key;
+                put_value(tr, r, (const char *)pv + i * vb, vb);
             }
         }
     }
