@@ -350,8 +350,8 @@ static int read_desc(const hb_part *part, tdesc *h)
 {
     if (part->desc_len < sizeof *h) goto bad;
     memcpy(h, part->desc, sizeof *h);
-    if (memcmp(h->magic, "HBTRDS1", 8) != 0 || h->S < 0 || h->ev_ndays < 0 || h->ev_ndays > (int64_t)part->desc_len ||
-        h->S > (int64_t)part->desc_len || h->s_from < TRAFFIC_S_OPTION || h->s_from > TRAFFIC_S_MAX)
+    if (memcmp(h->magic, "HBTRDS1", 8) != 0 || h->S < 0 || h->S > UINT32_MAX / CELLS || h->ev_ndays < 0 ||
+        h->ev_ndays > (int64_t)part->desc_len || h->s_from < TRAFFIC_S_OPTION || h->s_from > TRAFFIC_S_MAX)
         goto bad;
     if (part->desc_len != sizeof *h + (size_t)h->ev_ndays + (h->has_ffs ? (size_t)h->S * sizeof(double) : 0))
         goto bad;

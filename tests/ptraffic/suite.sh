@@ -15,13 +15,15 @@
 # traffic part's compact state (distinct speeds with counts).
 
 # ptr_inputs: the inputs and their sites, made once for both passes (one Python for
-# every cut): for each kernel K, ptr-K-a-{0,1,2}.h5 cut by rows (uneven, site 1 empty)
+# every cut; 80 segments: more than traffic's description has bytes without a side table
+# of free-flow speeds): for each kernel K, ptr-K-a-{0,1,2}.h5 cut by rows (uneven, site 1 empty)
 # and ptr-K-b-{0,1,2}.h5 by key (site 0 holds every row of one key); for traffic also
 # site a-2 with other event days (cal), another n_segments (seg), float64 speeds (f64),
-# and sites a-1 and a-2 without the n_segments attribute (noattr-1, noattr-2).
+# sites a-1 and a-2 without the n_segments attribute (noattr-1, noattr-2), and the input
+# with /segments/free_flow_speed cut in two (ffs-0, ffs-1).
 ptr_inputs() {
     [ -f ptr-inputs.done ] && return 0
-    mpi 1 1 "$HB" gen traffic -o ptr-traffic.h5 --rows 30k --segments 24 --days 21 --events 2 --invalid 0.01 \
+    mpi 1 1 "$HB" gen traffic -o ptr-traffic.h5 --rows 30k --segments 80 --days 21 --events 2 --invalid 0.01 \
         --seed 7 -q || return 1
     $PY "$ROOT/tests/bill/make_bill_case.py" ptr-bill.h5 --case random >/dev/null || return 1
     plugin_setup || return 1
@@ -57,6 +59,10 @@ with h5py.File(f"{p}-f64.h5", "r+") as f:  # the same speeds as float64: records
 for w in ("noattr-1", "noattr-2"):
     with h5py.File(f"{p}-{w}.h5", "r+") as f:
         del f["observations"].attrs["n_segments"]
+shutil.copy(f"{p}.h5", "ptr-ffs.h5")  # with the input's own free-flow speeds, cut in two
+with h5py.File("ptr-ffs.h5", "r+") as f:
+    f["segments/free_flow_speed"] = np.linspace(40, 120, f["observations"].attrs["n_segments"])
+run(split, "ptr-ffs.h5", "/observations", "0,12000", f"{p}-ffs")
 PYEOF
     touch ptr-inputs.done
 }
@@ -117,7 +123,7 @@ ptr_refuse() {
 ptr_traffic_more() {
     local bin=$1 tag=$2 p="ptr-traffic" w
     [ "$tag" = plain ] || return 0
-    for w in cal seg f64 noattr-1 noattr-2; do
+    for w in cal seg f64 noattr-1 noattr-2 ffs-0 ffs-1; do
         ptr_part "$bin" "$p" "$w" 1 >"$W/log" 2>&1 || { not_ok "traffic ($tag): the part of site $w"; return; }
     done
     expect_fail "traffic ($tag): a part of other event days -> 65 naming it" 65 "$p-cal.part.h5: .*event_days" \
@@ -127,6 +133,11 @@ ptr_traffic_more() {
     check "traffic ($tag): parts of float32 and of float64 speeds merge into the one run's bits" bash -c \
         "ptr_merge '$bin' 2 $p-mf.h5 $p-a-0.part.h5 $p-a-1.part.h5 $p-f64.part.h5 &&
          h5diff --exclude-path /provenance $p-ref-$tag.h5 $p-mf.h5"
+    check "traffic ($tag): parts of an input with free-flow speeds merge into its one run" bash -c \
+        "mpi 1 1 '$bin' run $p.ini -q --fresh --set s.input=ptr-ffs.h5 --set s.output=$p-ffs.h5 \
+             --set job.run_dir=$p-ffs.run &&
+         ptr_merge '$bin' 2 $p-mff.h5 $p-ffs-1.part.h5 $p-ffs-0.part.h5 &&
+         h5diff --exclude-path /provenance $p-ffs.h5 $p-mff.h5"
     # without n_segments, S is max(segment)+1: the empty site's is 0, the merge takes the other's
     check "traffic ($tag): an empty site without n_segments merges with another into that one's run" bash -c \
         "mpi 1 1 '$bin' run $p.ini -q --fresh --set s.input=$p-noattr-2.h5 --set s.output=$p-noattr.h5 \
