@@ -15,6 +15,7 @@
 #include "kernels/traffic/internal.h"
 
 #include "core/hb.h"
+#include "kernels/common/sort.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -77,7 +78,8 @@ static int cmp_u64(const void *a, const void *b)
 
 /* Not collective. Appends segment gs's cells (its records in b) to k; x is scratch of
  * at least b->n values. Speeds are non-negative and -0.0 is +0.0 (map), so the value
- * bits sort as unsigned integers in the order of the speeds. */
+ * bits sort as unsigned integers in the order of the speeds: float records as one radix
+ * sort of (cell, bits) keys, double records by cell, then qsort within each cell. */
 static void pack_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_t *x, pack *k)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
@@ -85,22 +87,30 @@ static void pack_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_
         for (uint32_t j = 0; j < blk->n; j++) start[blk->cell[j] + 1]++;
     for (int c = 0; c < CELLS; c++) start[c + 1] += start[c];
     memcpy(pos, start, sizeof pos);
-    for (const block *blk = b->head; blk; blk = blk->next)
-        for (uint32_t j = 0; j < blk->n; j++) {
-            uint64_t v;
-            if (tr->narrow) {
+    if (tr->narrow) { /* cell and float bits in one key: one radix sort of the segment */
+        size_t i = 0;
+        for (const block *blk = b->head; blk; blk = blk->next)
+            for (uint32_t j = 0; j < blk->n; j++) {
                 uint32_t f;
                 memcpy(&f, (const float *)blk->val + j, sizeof f);
-                v = f;
-            } else {
-                memcpy(&v, (const double *)blk->val + j, sizeof v);
+                x[i++] = (uint64_t)blk->cell[j] << 32 | f;
             }
-            x[pos[blk->cell[j]]++] = v;
+        if (hb_sort_u64(x, i)) {
+            k->failed = 1;
+            return;
         }
+    } else {
+        for (const block *blk = b->head; blk; blk = blk->next)
+            for (uint32_t j = 0; j < blk->n; j++) {
+                uint64_t v;
+                memcpy(&v, (const double *)blk->val + j, sizeof v);
+                x[pos[blk->cell[j]]++] = v;
+            }
+    }
     for (int c = 0; c < CELLS; c++) {
         size_t lo = start[c], hi = start[c + 1];
         if (lo == hi) continue;
-        qsort(x + lo, hi - lo, sizeof *x, cmp_u64);
+        if (!tr->narrow) qsort(x + lo, hi - lo, sizeof *x, cmp_u64);
         /* arrays that grow together: the first from a copy of the shared capacity, the
          * second updates it (hb_grow grows both the same way) */
         size_t gcap = k->gcap;
@@ -120,7 +130,7 @@ static void pack_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_
                 k->failed = 1;
                 return;
             }
-            k->val[k->d] = x[i];
+            k->val[k->d] = tr->narrow ? x[i] & UINT32_MAX : x[i];
             k->cnt[k->d] = (uint32_t)(j - i);
             k->d++, nd++;
             i = j;
