@@ -139,6 +139,13 @@ ptr_traffic_more() {
              --set job.run_dir=$p-ffs.run &&
          ptr_merge '$bin' 2 $p-mff.h5 $p-ffs-1.part.h5 $p-ffs-0.part.h5 &&
          h5diff --exclude-path /provenance $p-ffs.h5 $p-mff.h5"
+    # the merge's checkpoints are traffic's saved state plus the ledger of parts done
+    local b="$p-b-0.part.h5 $p-b-1.part.h5 $p-b-2.part.h5"
+    check "traffic ($tag): a merge killed after 2 saved states resumes at 3 ranks into the one run's bits" bash -c \
+        "H5BATCH_FAULT_KILL_AFTER_CHUNKS=2 mpi 1 1 '$bin' merge $b -o $p-k.h5 --run-dir $p-k.run \
+             --checkpoint-interval 0.000001s -q; test -f $p-k.run/manifest && ! test -e $p-k.h5 &&
+         mpi 3 1 '$bin' merge $b -o $p-k.h5 --run-dir $p-k.run 2>&1 | grep -q 'resuming from checkpoint' &&
+         h5diff --exclude-path /provenance $p-ref-$tag.h5 $p-k.h5"
     # without n_segments, S is max(segment)+1: the empty site's is 0, the merge takes the other's
     check "traffic ($tag): an empty site without n_segments merges with another into that one's run" bash -c \
         "mpi 1 1 '$bin' run $p.ini -q --fresh --set s.input=$p-noattr-2.h5 --set s.output=$p-noattr.h5 \
