@@ -18,6 +18,7 @@
 #include "kernels/common/sort.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,7 @@ static int load_v2(traffic *tr, const void *buf, size_t len)
     }
     if (q != pn || qn != pv || qc != end || d != D || total != h.n_records)
         return bad_state("has counts that do not add up");
+    if (total > (SIZE_MAX - tr->ln) / 16) return bad_state("claims more records than memory holds");
     HB_CALL(reserve_loaded(tr, (size_t)total));
     size_t i = 0, r = tr->ln;
     key = 0, q = pk, qn = pn, qc = pc;
