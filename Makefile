@@ -27,7 +27,7 @@ EXPORT    = -rdynamic
 .DEFAULT_GOAL := all
 
 # Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new folder.
-SRC  = $(sort $(wildcard src/*.c src/core/*.c io/*.c kernels/*.c kernels/*/*.c))
+SRC  = $(sort $(wildcard src/*.c src/core/*.c src/import/*.c io/*.c kernels/*.c kernels/*/*.c))
 OBJ  = $(SRC:%.c=build/%.o)
 AOBJ = $(SRC:%.c=build-asan/%.o)
 LIBOBJ  = $(filter-out build/src/main.o,$(OBJ))
