@@ -7,8 +7,8 @@
  * segment (contiguous segment ranges), and exchange moves the (key, speed) records
  * there with MPI_Alltoallv after every round of chunks. The owner appends them to
  * per-segment buckets. finalize takes one segment at a time (in cache), groups its
- * values by cell, and computes order statistics (float records by a radix sort, double
- * records by selection) and the mean from an exact sum: nothing depends on the order
+ * values by cell with one counting pass, and computes order statistics by selection
+ * within each cell (float records on 4-byte keys) and the mean from an exact sum: nothing depends on the order
  * in which records arrived, so any rank or thread count gives the same bits. */
 #include "kernels/traffic/internal.h"
 
