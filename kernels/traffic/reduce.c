@@ -113,7 +113,7 @@ static double keys_sum(const uint32_t *v, size_t n)
     if (z == n) return 0.0;
     int emin = (int)((v[z] >> 23) & 0xff), emax = (int)((v[n - 1] >> 23) & 0xff), nbits = 0;
     for (size_t m = n; m; m >>= 1) nbits++;
-    if (emin > 0 && emax - emin + 24 + nbits <= 53) {
+    if (v[0] >= 0x80000000u && emin > 0 && emax - emin + 24 + nbits <= 53) { /* no negative, no subnormal */
         double s = 0;
         for (size_t i = z; i < n; i++) s += hb_f32_of_key(v[i]);
         return s;
@@ -125,7 +125,7 @@ static double keys_sum(const uint32_t *v, size_t n)
 }
 
 /* Not collective. Percentile p of the n > 0 keys x (any order, left as they are), with
- * tmp as scratch of n keys: a histogram of the keys' high bits (2048 buckets over their
+ * tmp as scratch of 2 n keys: a histogram of the keys' high bits (2048 buckets over their
  * range) finds the buckets of the two order statistics, and only the keys of those
  * buckets are sorted. Two sequential passes, however the keys lie. */
 static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp)
@@ -152,7 +152,7 @@ static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *t
         uint32_t d = (x[i] - kmin) >> shift;
         if (d >= blo && d <= bhi) tmp[m++] = x[i];
     }
-    hb_sort_u32(tmp, tmp + m, m); /* m <= n / 2 unless the two buckets hold most keys */
+    hb_sort_u32(tmp, tmp + m, m); /* tmp holds 2 n keys */
     return hb_lerp(hb_f32_of_key(tmp[lo - below]), hb_f32_of_key(tmp[hi - below]), g);
 }
 
@@ -209,7 +209,8 @@ int traffic_reduce(traffic *tr, results *r)
     int rc = 0;
 #pragma omp parallel num_threads(tr->ctx->threads)
     {
-        /* scratch for one segment's values grouped by cell: 4-byte keys of float records, and twice as many of scratch */
+        /* one segment's values grouped by cell: for float records 4-byte keys and twice
+         * as many of scratch */
         void *x = malloc((size_t)(most ? most : 1) * (tr->narrow ? 3 * sizeof(uint32_t) : sizeof(double)));
         if (!x) {
 #pragma omp atomic write
