@@ -32,10 +32,11 @@ tspeed_reference() {
 
 # The same values in other stored types and layouts give the base's bits: int32 segments
 # with float64 speeds (the float64 reduction), int64 with float32, float64 segments (read
-# converted), and a compound dataset (fields gathered from whole records).
+# converted), and a compound dataset (fields gathered from whole records); or the
+# variants named in $4.
 tspeed_types() {
     local bin=$1 tag=$2 n=$3 v
-    for v in i32f64 i64f32 f64f32 compound; do
+    for v in ${4:-i32f64 i64f32 f64f32 compound}; do
         tspeed_job "ts-$tag-$v" "$v.h5"
         check "tspeed ($tag): $v at $n rank(s) has the bits of u32f32" bash -c \
             "mpi $n 1 '$bin' run ts-$tag-$v.ini -q --force &&
@@ -90,9 +91,8 @@ suite_tspeed() {
         tspeed_ranks "$bin"
         tspeed_bad_input "$bin" plain
         ;;
-    asan)
-        tspeed_types "$bin" asan 1
-        tspeed_bad_input "$bin" asan
+    asan) # the float64 reduction and the records of a compound dataset: the paths apart
+        tspeed_types "$bin" asan 1 "i32f64 compound"
         ;;
     esac
 }
