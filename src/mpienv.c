@@ -28,7 +28,10 @@ static int has_fabric(void)
     return 0;
 }
 
-/* Not collective. Whether the Open MPI parameter file at path sets the PML or an MTL. */
+/* Not collective. Whether the Open MPI parameter file at path chooses the transport: a
+ * pml or mtl line that selects components, or a pml exclusion that names ob1. An
+ * exclusion of other components (Debian's own file has "pml = ^ucx" and "mtl = ^ofi")
+ * is no choice, and ob1 keeps to it. */
 static int file_chooses(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -37,7 +40,12 @@ static int file_chooses(const char *path)
     int chooses = 0;
     while (!chooses && fgets(line, sizeof line, f)) {
         const char *s = line + strspn(line, " \t");
-        chooses = strncmp(s, "pml", 3) == 0 || strncmp(s, "mtl", 3) == 0;
+        int pml = strncmp(s, "pml", 3) == 0, mtl = strncmp(s, "mtl", 3) == 0;
+        if (!pml && !mtl) continue;
+        s += 3 + strspn(s + 3, " \t");
+        if (*s != '=') continue; /* another parameter, such as pml_ob1_priority */
+        s += 1 + strspn(s + 1, " \t");
+        chooses = *s != '^' || (pml && strstr(s, "ob1"));
     }
     fclose(f);
     return chooses;
