@@ -59,6 +59,31 @@ tspeed_ranks() {
              --set aggregate.output=ts-rk1.h5 && h5diff --exclude-path /provenance ts-plain-u32f32.h5 ts-rk1.h5"
 }
 
+# The transport choice takes effect: with no fabric device here, MPI_Init opens no MTL
+# (psm2, psm and ofi probe for hardware); with H5BATCH_MPI_DEFAULTS=0 Open MPI's own
+# default opens them, which shows the test can fail. Needs strace and Open MPI's psm2
+# component; 1 rank (a plain process: MPI_Init as a singleton).
+tspeed_transport() {
+    local bin=$1 mtl
+    mtl=$(ls /usr/lib/*/openmpi/lib/openmpi3/mca_mtl_psm2.so 2>/dev/null | head -1)
+    if ! command -v strace >/dev/null || [ -z "$mtl" ]; then
+        skip "tspeed: MPI_Init opens no MTL without a fabric" "needs strace and Open MPI's mca_mtl_psm2"
+        return
+    fi
+    if [ -n "$(ls -d /dev/hfi1* /dev/ipath* /dev/infiniband /sys/class/infiniband/* /sys/class/cxi/* 2>/dev/null)" ]; then
+        skip "tspeed: MPI_Init opens no MTL without a fabric" "this host has a fabric device"
+        return
+    fi
+    check "tspeed: MPI_Init opens no MTL on a host without a fabric (h5batch chose ob1)" bash -c \
+        "env -u OMPI_MCA_pml -u OMPI_MCA_mtl timeout -k 5 '$LIMIT' strace -f -e trace=openat -o strace-ob1.txt \
+             '$bin' run ts-rk.ini -q --force --set aggregate.output=ts-st.h5 &&
+         ! grep -q 'mca_mtl_' strace-ob1.txt && grep -q 'mca_pml_ob1' strace-ob1.txt"
+    check "tspeed: with H5BATCH_MPI_DEFAULTS=0, Open MPI's default probes the MTLs" bash -c \
+        "env -u OMPI_MCA_pml -u OMPI_MCA_mtl H5BATCH_MPI_DEFAULTS=0 timeout -k 5 '$LIMIT' strace -f -e trace=openat \
+             -o strace-def.txt '$bin' run ts-rk.ini -q --force --set aggregate.output=ts-st.h5 &&
+         grep -q 'mca_mtl_psm2' strace-def.txt"
+}
+
 # Times read as stored are still checked: milliseconds read as seconds are refused (65),
 # naming the column and the unit that fits, leaving no output.
 tspeed_bad_input() {
@@ -89,6 +114,7 @@ suite_tspeed() {
     plain)
         tspeed_types "$bin" plain 2
         tspeed_ranks "$bin"
+        tspeed_transport "$bin"
         tspeed_bad_input "$bin" plain
         ;;
     asan) # the float64 reduction and the records of a compound dataset: the paths apart
