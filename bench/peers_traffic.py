@@ -10,7 +10,7 @@ exits 1.
 
   python peers_traffic.py convert INPUT.h5 OUT.parquet
   python peers_traffic.py run PEER INPUT.parquet EVENTS.json H5BATCH_OUTPUT.h5 [--tz ZONE]
-      PEER: duckdb | polars | spark; prints one JSON line with wall seconds and the check
+      PEER: duckdb | polars | chdb | spark; prints one JSON line with wall seconds and the check
 """
 import argparse
 import json
@@ -83,6 +83,29 @@ def run_polars(path, meta, tz, threads):
     return [(r[0], r[1], r[2], r[3], r[4], list(r[5:])) for r in df.iter_rows()]
 
 
+def run_chdb(path, meta, tz, threads):
+    """ClickHouse in process: quantilesExactInclusive is the exact type-7 percentile."""
+    import io
+    import os
+    import chdb
+    import pyarrow.parquet as pq
+    days = ",".join(str(d) for d in meta["event_days"]) or "0"
+    pcts = ", ".join(str(p / 100) for p in PCTS)
+    q = f"""
+    SELECT segment, toDayOfWeek(ts) - 1 AS dow, toHour(ts) AS hour, count() AS n, avg(v) AS mean,
+           quantilesExactInclusive({pcts})(v) AS q
+    FROM (SELECT segment, toFloat64(speed) AS v, toDateTime(time, '{tz}') AS ts
+          FROM file('{os.path.abspath(path)}', Parquet)
+          WHERE NOT isNaN(speed) AND speed >= 0 AND speed <= 250 AND segment < {meta['segments']})
+    WHERE toYYYYMMDD(ts) NOT IN ({days})
+    GROUP BY segment, dow, hour
+    SETTINGS max_threads = {threads}
+    """
+    t = pq.read_table(io.BytesIO(chdb.query(q, "Parquet").bytes()))
+    cols = [t.column(k).to_pylist() for k in ("segment", "dow", "hour", "n", "mean", "q")]
+    return list(zip(*cols))
+
+
 def run_spark(path, meta, tz, threads):
     from pyspark.sql import SparkSession
     spark = (SparkSession.builder.master(f"local[{threads}]").appName("h5batch-bench")
@@ -139,7 +162,7 @@ def main():
     c.add_argument("parquet")
     c.add_argument("events")
     r = sub.add_parser("run")
-    r.add_argument("peer", choices=["duckdb", "polars", "spark"])
+    r.add_argument("peer", choices=["duckdb", "polars", "chdb", "spark"])
     r.add_argument("parquet")
     r.add_argument("events")
     r.add_argument("h5batch_output")
@@ -150,7 +173,7 @@ def main():
         convert(a.input, a.parquet, a.events)
         return 0
     meta = json.load(open(a.events))
-    runner = {"duckdb": run_duckdb, "polars": run_polars, "spark": run_spark}[a.peer]
+    runner = {"duckdb": run_duckdb, "polars": run_polars, "chdb": run_chdb, "spark": run_spark}[a.peer]
     t0 = time.perf_counter()
     rows = runner(a.parquet, meta, a.tz, a.threads)
     wall = time.perf_counter() - t0

@@ -99,6 +99,15 @@ def goals(recs):
         v = h["wall_s"] / p["wall_s"] if p and h else None
         goal(out, f"traffic time vs {peer}", f"{'<' if p and p.get('over') else ''}{v:.3f}x" if v else None,
              f"<= {target}x", v is not None and v <= target, "h5batch 2 ranks / peer 2 threads")
+    for peer, target in (("chdb", 10), ("duckdb", 30)):  # issue 17's goals, whole command at 2 ranks
+        p, h = find(recs, kernel="traffic", tool=peer), hb2["traffic"]
+        v = p["wall_s"] / h["wall_s"] if p and h else None
+        goal(out, f"traffic speed-up over {peer}", f"{'>' if p and p.get('over') else ''}{v:.1f}x" if v else None,
+             f">= {target}x", v is not None and v >= target, "peer 2 threads / h5batch 2 ranks, whole command")
+    h = hb2["traffic"]
+    v = ns_row_core(h["inner_s"], 2, h["work"]) if h and h.get("inner_s") and h.get("work") else None
+    goal(out, "traffic step per row per core", f"{v:.1f} ns" if v else None, "<= 10 ns", v is not None and v <= 10,
+         "h5batch's step time at 2 ranks x 2 cores / rows")
     p, h = find(recs, kernel="index", tool="tantivy"), hb2["index"]
     v = p["wall_s"] / h["wall_s"] if p and h else None
     goal(out, "index throughput vs tantivy", f"{v:.2f}x" if v else None, ">= 1.5x", v is not None and v >= 1.5,
@@ -150,6 +159,36 @@ def goals(recs):
          if v else None, ">= 50%", v is not None and v >= 0.5 * bw["gb_s"],
          "input bytes / wall at 1 rank, against a 1-core copy")
     return out
+
+
+def ns_row_core(seconds, cores, rows):
+    return float(seconds) * cores / rows * 1e9
+
+
+def traffic_floors(recs, rows):
+    """Lines on h5batch's traffic runs per row and per core, phase by phase, and their
+    distance to the read-only floor and the bandwidth floor measured in the same run."""
+    out = []
+    for r in rows:
+        p = str(r.get("phases", "")).split("/")
+        if r["tool"] != "h5batch" or len(p) != 4 or not r.get("work"):
+            continue
+        c, n = r["cores"], r["work"]
+        per = ", ".join(f"{name} {ns_row_core(v, c, n):.1f}" for name, v in zip(("setup", "map", "exchange", "finalize"), p))
+        step = f"; step {ns_row_core(r['inner_s'], c, n):.1f}" if r.get("inner_s") else ""
+        out.append(f"- h5batch {r['config']}, ns per row per core: {per}{step}; whole command "
+                   f"{ns_row_core(r['wall_s'], c, n):.1f}.")
+        fl = find(recs, kernel="traffic", what="read_floor", ranks=c)
+        if fl and fl["wall_s"] > 0:
+            out.append(f"  Read-only floor at {c} rank(s) ({fl['bytes']:,} bytes of columns in their stored types): "
+                       f"{fl['wall_s']} s; the step is {float(r.get('inner_s') or r['wall_s']) / fl['wall_s']:.1f}x it, "
+                       f"the whole command {r['wall_s'] / fl['wall_s']:.1f}x.")
+    bf = find(recs, kernel="traffic", what="bandwidth_floor")
+    h = find(recs, kernel="traffic", tool="h5batch", cores=2)
+    if bf and h and bf["wall_s"] > 0:
+        out.append(f"- Bandwidth floor (those bytes moved once at the copy bandwidth of one core): {bf['wall_s']} s; "
+                   f"h5batch at 2 ranks, step {float(h.get('inner_s') or h['wall_s']) / bf['wall_s']:.0f}x it.")
+    return out + [""] if out else []
 
 
 def chart(recs, path):
@@ -229,6 +268,8 @@ def main():
               for r in rows if r["tool"] == "h5batch" and len(p := str(r.get("phases", "")).split("/")) == 4]
         if ph:
             lines += ["h5batch's phases in the median run: " + "; ".join(ph) + ".", ""]
+        if kernel == "traffic":
+            lines += traffic_floors(recs, rows)
     sizes = [r for r in recs if r.get("kernel") == "partial" and r.get("what") == "partial_size"]
     merges = [r for r in recs if r.get("kernel") == "partial" and r.get("what") == "merge"]
     if sizes or merges:  # bench/partial.sh (docs/partial.md)

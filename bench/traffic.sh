@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Traffic benchmark (part of make bench; bench/run.sh runs it): h5batch on ROWS generated
 # observations from a page-cached file at 1 and 2 ranks, and the peers installed in
-# BENCH_PYTHON (DuckDB, Polars, PySpark local[2]) answering the same question from
-# Parquet, converted once outside the timings; each peer's answer is checked against
-# h5batch's. Also measures the machine's memory bandwidth (a STREAM-style copy) and the
-# raw read speed of the input. Records go to $BENCH_RESULTS/results.jsonl.
+# BENCH_PYTHON (ClickHouse in process (chdb), DuckDB, Polars, PySpark local[2]) answering
+# the same question from Parquet, converted once outside the timings; each peer's answer
+# is checked against h5batch's. Also measures, in the same run, the machine's memory
+# bandwidth (a STREAM-style copy), the raw read speed of the input, and two floors no
+# run can beat: reading the three columns in their stored types at 1 and 2 ranks
+# (bench/traffic_floor.c) and moving those bytes once at the copy bandwidth. The report
+# gives h5batch's ns per row per core in each phase and its distance to each floor.
+# Records go to $BENCH_RESULTS/results.jsonl.
 #   ROWS=1M bash bench/traffic.sh         # smaller
 #   PEERS="duckdb polars" bash bench/traffic.sh
 set -euo pipefail
@@ -56,6 +60,22 @@ emit kernel=machine what=memory_bandwidth gb_s="$bw" method="numpy copy of 1 GiB
 emit kernel=traffic what=raw_read gb_s="$rd" bytes="$bytes" method="read() of the page-cached input in 16 MiB blocks"
 echo "   memory bandwidth (copy) $bw GB/s, raw read of the input $rd GB/s" >&2
 
+# The read-only floor: the columns read as stored, every byte touched, nothing computed.
+floor=$data/traffic_floor
+if [ ! -x "$floor" ] || [ bench/traffic_floor.c -nt "$floor" ] || [ bin/h5batch -nt "$floor" ]; then
+    mpicc -O2 -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -I. $(pkg-config --cflags hdf5-openmpi) -fopenmp -o "$floor" \
+        bench/traffic_floor.c build/src/core/*.o build/io/*.o \
+        $(pkg-config --libs hdf5-openmpi libxxhash libdeflate libutf8proc) -lhdf5_hl -lz -lm -ldl
+fi
+for n in $RANKS; do
+    read -r fs fbytes _ < <(mpirun -n "$n" --bind-to none "$floor" "$in")
+    emit kernel=traffic what=read_floor ranks="$n" wall_s="$fs" bytes="$fbytes" rows="$rows" \
+        method="the three columns read as stored (hb_table_read_raw), chunks of 2^20 rows, best of 3"
+    echo "   read-only floor at $n rank(s): ${fs}s for $fbytes bytes of columns" >&2
+done
+emit kernel=traffic what=bandwidth_floor wall_s="$(/usr/bin/python3 -c "print(round($fbytes / ($bw * 1e9), 4))")" \
+    bytes="$fbytes" rows="$rows" method="the columns' bytes moved once at the 1-core copy bandwidth"
+
 for n in $RANKS; do
     rm -f "$data/traffic-out.h5"
     run=$(hb_run "$data/traffic-run-$n.log" "$n" "$data/traffic-bench.ini")
@@ -65,7 +85,7 @@ cp "$data/traffic-out.h5" "$data/traffic-answer.h5"
 
 pq=$data/traffic-$ROWS-$SEGMENTS.parquet
 meta=$data/traffic-$ROWS-$SEGMENTS.json
-for peer in duckdb polars spark; do
+for peer in chdb duckdb polars spark; do
     has_peer "$peer" || continue
     if [ ! -f "$pq" ]; then
         echo "   converting the input to Parquet (not timed)" >&2

@@ -665,6 +665,36 @@ int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem wa
     return 0;
 }
 
+hb_raw_kind hb_table_raw_kind(const hb_table *t, int col)
+{
+    const column *c = &t->cols[col];
+    if (c->is_str) return HB_RAW_OTHER;
+    switch (c->kind) {
+    case K_I32: return HB_RAW_I32;
+    case K_U32: return HB_RAW_U32;
+    case K_I64: return HB_RAW_I64;
+    case K_F32: return HB_RAW_F32;
+    case K_F64: return HB_RAW_F64;
+    default: return HB_RAW_OTHER;
+    }
+}
+
+int hb_table_read_raw(hb_table *t, int col, int64_t start, int64_t count, void *buf)
+{
+    if (count <= 0) return 0;
+    column *c = &t->cols[col];
+    char where[800];
+    snprintf(where, sizeof where, "%s/%s", t->where, c->name);
+    if (hb_table_raw_kind(t, col) == HB_RAW_OTHER)
+        return hb_err_set(HB_EINTERNAL, t->where, "column '%s' is not of a type read as stored", c->name);
+    if (c->raw_ok) return read_from_records(t, c, start, count, buf, where);
+    if (c->k == 1) return read_elems(c, io_native_of(c->kind), c->size, start, count, buf, where);
+    HB_CALL(scratch_reserve(t, (size_t)count * (size_t)c->k * c->size)); /* an array field: its element moved to the front */
+    HB_CALL(read_elems(c, io_native_of(c->kind), c->size, start, count, t->scratch, where));
+    memcpy(buf, t->scratch, (size_t)count * c->size);
+    return 0;
+}
+
 /* ---- times (DESIGN.md 4): counts of a unit since the epoch, checked to lie in 1900-2200 ---- */
 
 int64_t hb_time_unit_per_s(const char *unit)

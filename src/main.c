@@ -8,6 +8,7 @@
 #include "import.h"
 #include "io/io.h"
 #include "kernels/kernel.h"
+#include "mpienv.h"
 #include "run.h"
 #include "status.h"
 
@@ -251,6 +252,7 @@ int main(int argc, char **argv)
     if (kc) fn = kc->main, collective = kc->collective;
     if (collective) {
         int provided;
+        hb_mpi_env_defaults(); /* no probing for fabrics the host lacks (mpienv.h) */
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL); /* h5batch/errors.h: MPI errors abort */
         MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);

@@ -19,6 +19,15 @@ int64_t hb_table_rows(const hb_table *t);
 /* Reads rows [start, start+count) of column col into buf, converted to want. Memory
  * used beyond buf is bounded by count. */
 int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem want, void *buf);
+/* What hb_table_read_raw gives: a numeric column's elements as stored, in the machine's
+ * byte order (HB_RAW_OTHER: a type read only through hb_table_read). */
+typedef enum { HB_RAW_OTHER, HB_RAW_I32, HB_RAW_U32, HB_RAW_I64, HB_RAW_F32, HB_RAW_F64 } hb_raw_kind;
+/* Not collective. The stored kind of numeric column col, for hb_table_read_raw. */
+hb_raw_kind hb_table_raw_kind(const hb_table *t, int col);
+/* Not collective. Reads rows [start, start+count) of column col, whose kind is not
+ * HB_RAW_OTHER, into buf as stored (4 or 8 bytes an element), converting nothing: for
+ * kernels that convert in their own loop rather than in a pass of their own. */
+int hb_table_read_raw(hb_table *t, int col, int64_t start, int64_t count, void *buf);
 /* 1 when every value of column col converts to float exactly (float32, 8/16-bit ints). */
 int hb_table_exact_f32(const hb_table *t, int col);
 /* Not collective. Ticks per second of a time_unit (s, ms, us, ns; NULL is s); 0 when unknown. */

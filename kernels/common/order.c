@@ -1,6 +1,8 @@
 /* Sorting, selection and type-7 percentiles (see order.h). Nothing here is collective. */
 #include "kernels/common/order.h"
 
+#include <string.h>
+
 #include <math.h>
 
 static inline void swap(double *a, double *b)
@@ -193,4 +195,45 @@ double hb_percentile_select(double *x, size_t n, double p)
     double v;
     hb_percentiles_select(x, n, &p, 1, &v);
     return v;
+}
+
+static void insertion_u32(uint32_t *x, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t v = x[i];
+        size_t j = i;
+        while (j > 0 && x[j - 1] > v) x[j] = x[j - 1], j--;
+        x[j] = v;
+    }
+}
+
+void hb_sort_u32(uint32_t *x, uint32_t *tmp, size_t n)
+{
+    if (n <= 48) {
+        insertion_u32(x, n);
+        return;
+    }
+    uint32_t h[4][256];
+    memset(h, 0, sizeof h);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = x[i];
+        h[0][v & 255]++, h[1][(v >> 8) & 255]++, h[2][(v >> 16) & 255]++, h[3][v >> 24]++;
+    }
+    uint32_t *a = x, *t = tmp;
+    for (int d = 0; d < 4; d++) {
+        uint32_t *hd = h[d], sum = 0;
+        int same = 0;
+        for (int b = 0; b < 256 && !same; b++) {
+            uint32_t c = hd[b];
+            same = c == n; /* every key has this byte: the pass would move nothing */
+            hd[b] = sum;
+            sum += c;
+        }
+        if (same) continue;
+        const int shift = 8 * d;
+        for (size_t i = 0; i < n; i++) t[hd[(a[i] >> shift) & 255]++] = a[i];
+        uint32_t *s = a;
+        a = t, t = s;
+    }
+    if (a != x) memcpy(x, a, n * sizeof *x);
 }

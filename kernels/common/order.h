@@ -5,6 +5,7 @@
 #define HB_COMMON_ORDER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Not collective. Sorts x ascending in place. */
 void hb_sort_f64(double *x, size_t n);
@@ -25,5 +26,29 @@ double hb_percentile_select(double *x, size_t n, double p);
 /* Not collective. Percentiles p[0..np-1] of unsorted x by multiple selection (reorders
  * x): the same bits as hb_percentile_sorted on sorted x, in linear expected time. */
 void hb_percentiles_select(double *x, size_t n, const double *p, int np, double *out);
+/* Not collective. Sorts the 4-byte keys x[0..n-1] ascending (unsigned order), with
+ * tmp as scratch of n keys: insertion for a few, else an LSD radix sort on bytes that
+ * skips every byte on which all keys agree (meant for a few hundred keys, in L1). */
+void hb_sort_u32(uint32_t *x, uint32_t *tmp, size_t n);
+/* Not collective. A float's bits mapped so that unsigned order is numeric order
+ * (negatives flipped); NaN excluded. */
+static inline uint32_t hb_f32_key(float f)
+{
+    union {
+        float f;
+        uint32_t u;
+    } c = {.f = f};
+    return c.u >> 31 ? ~c.u : c.u | 0x80000000u;
+}
+
+/* Not collective. The float whose hb_f32_key is k, as a double. */
+static inline double hb_f32_of_key(uint32_t k)
+{
+    union {
+        float f;
+        uint32_t u;
+    } c = {.u = k >> 31 ? k & 0x7fffffffu : ~k};
+    return c.f;
+}
 
 #endif

@@ -1,6 +1,6 @@
 /* finalize's work (see traffic.c): each owned segment's records grouped by cell, then per
- * cell the count, the mean from an exact sum and exact percentiles (float records by a
- * radix sort, double records by selection), the free-flow speed and the travel time
+ * cell the count, the mean from an exact sum and exact percentiles by selection (float
+ * records on 4-byte keys), the free-flow speed and the travel time
  * index; and the output /traffic. Nothing depends on the order records arrived in. */
 #include "kernels/traffic/internal.h"
 
@@ -47,12 +47,11 @@ int traffic_alloc_results(results *r, size_t nseg, int npct)
     return 0;
 }
 
-/* Not collective. Stores cell c's results of segment ls (count n, mean from sum,
- * percentiles pv) in r. */
-static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, const hb_xsum *sum, const double *pv,
-                       results *r)
+/* Not collective. Stores cell c's results of segment ls (count n, mean from the exact
+ * sum rounded to double, percentiles pv) in r. */
+static void store_cell(const traffic *tr, int64_t ls, int c, size_t n, double sum, const double *pv, results *r)
 {
-    double mean = n ? hb_xsum_value(sum) / (double)n : NAN;
+    double mean = n ? sum / (double)n : NAN;
     if (c < WEEK_CELLS) {
         size_t i = (size_t)ls * WEEK_CELLS + (size_t)c;
         r->count[i] = n, r->mean[i] = mean;
@@ -96,100 +95,91 @@ static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, d
         memset(&sum, 0, sizeof sum);
         for (size_t i = 0; i < n; i++) hb_xsum_add(&sum, v[i]);
         hb_percentiles_select(v, n, tr->pct, tr->npct, pv);
-        store_cell(tr, ls, c, n, &sum, pv, r);
+        store_cell(tr, ls, c, n, hb_xsum_value(&sum), pv, r);
     }
     /* the weekly cells are contiguous at the front: the segment's non-event values */
     store_segment(tr, b, ls, tr->ffs_in ? NAN : hb_percentile_select(x, start[WEEK_CELLS], 85), r);
 }
 
-/* Not collective. A float's bits mapped so that unsigned order is numeric order
- * (negatives flipped). */
-static inline uint32_t f32_key(float f)
+/* Not collective. The exact sum of the n sorted keys of non-negative floats (speeds are
+ * never negative: map turns -0 into +0), rounded to double as hb_xsum_value rounds it.
+ * When the floats' exponents span few enough bits that every partial sum is a double
+ * (24 mantissa bits, the span, and the bits of n within 53), a plain double sum is that
+ * exact sum in any order; otherwise the fixed-point accumulator. */
+static double keys_sum(const uint32_t *v, size_t n)
 {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u >> 31 ? ~u : u | 0x80000000u;
-}
-
-/* Not collective. The float whose f32_key is the low 32 bits of k. */
-static inline double f32_of_key(uint64_t k)
-{
-    uint32_t u = (uint32_t)k;
-    u = u >> 31 ? u & 0x7fffffffu : ~u;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* Not collective. One stable counting pass of an LSD radix sort on the digit
- * (v >> shift) & (nb - 1), h holding its counts (turned into offsets here). */
-static void radix_pass(const uint64_t *restrict a, uint64_t *restrict to, size_t n, int shift, size_t *h, size_t nb)
-{
-    size_t sum = 0;
-    for (size_t d = 0; d < nb; d++) {
-        size_t c = h[d];
-        h[d] = sum;
-        sum += c;
+    size_t z = 0;
+    while (z < n && v[z] == 0x80000000u) z++; /* the key of +0.0 */
+    if (z == n) return 0.0;
+    int emin = (int)((v[z] >> 23) & 0xff), emax = (int)((v[n - 1] >> 23) & 0xff), nbits = 0;
+    for (size_t m = n; m; m >>= 1) nbits++;
+    if (v[0] >= 0x80000000u && emin > 0 && emax - emin + 24 + nbits <= 53) { /* no negative, no subnormal */
+        double s = 0;
+        for (size_t i = z; i < n; i++) s += hb_f32_of_key(v[i]);
+        return s;
     }
-    for (size_t i = 0; i < n; i++) to[h[(a[i] >> shift) & (nb - 1)]++] = a[i];
+    hb_xsum x;
+    memset(&x, 0, sizeof x);
+    for (size_t i = z; i < n; i++) hb_xsum_add(&x, hb_f32_of_key(v[i]));
+    return hb_xsum_value(&x);
 }
 
-/* Not collective. Float records: an LSD radix sort of (cell << 32 | f32_key(value))
- * orders the segment by value and then, stably, by cell, so every cell's values come
- * out sorted and its percentiles are read off; the weekly values' 85th percentile is
- * picked on the way, while the whole segment is in value order. A digit on which every
- * record agrees (most exponent bits) costs no pass. The order statistics are the same
- * values that selection finds, so the results have the same bits. buf holds 2 x the
- * records. */
-static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint64_t *buf, results *r)
+/* Not collective. Percentile p of the n > 0 keys x (any order, left as they are), with
+ * tmp as scratch of 2 n keys: a histogram of the keys' high bits (2048 buckets over their
+ * range) finds the buckets of the two order statistics, and only the keys of those
+ * buckets are sorted. Two sequential passes, however the keys lie. */
+static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp)
 {
-    enum { D0 = 11, D1 = 11, D2 = 10 };
-    static const int shift[4] = {0, D0, D0 + D1, 32};
-    static const size_t nb[4] = {1u << D0, 1u << D1, 1u << D2, 256};
-    size_t h0[1u << D0] = {0}, h1[1u << D1] = {0}, h2[1u << D2] = {0}, h3[256] = {0};
-    size_t *h[4] = {h0, h1, h2, h3};
-    const size_t n = (size_t)b->n;
-    uint64_t *a = buf, *t = buf + n;
+    enum { BITS = 11 };
+    uint32_t kmin = UINT32_MAX, kmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        kmin = x[i] < kmin ? x[i] : kmin;
+        kmax = x[i] > kmax ? x[i] : kmax;
+    }
+    int shift = 0;
+    while (((kmax - kmin) >> shift) >= (1u << BITS)) shift++;
+    uint32_t h[1u << BITS] = {0};
+    for (size_t i = 0; i < n; i++) h[(x[i] - kmin) >> shift]++;
+    size_t lo, hi;
+    double g;
+    hb_percentile_ranks(n, p, &lo, &hi, &g);
+    size_t below = 0, blo = 0, bhi; /* buckets of ranks lo and hi, keys in buckets before blo */
+    while (below + h[blo] <= lo) below += h[blo++];
+    size_t upto = below + h[blo];
+    for (bhi = blo; upto <= hi;) upto += h[++bhi];
     size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t d = (x[i] - kmin) >> shift;
+        if (d >= blo && d <= bhi) tmp[m++] = x[i];
+    }
+    hb_sort_u32(tmp, tmp + m, m); /* tmp holds 2 n keys */
+    return hb_lerp(hb_f32_of_key(tmp[lo - below]), hb_f32_of_key(tmp[hi - below]), g);
+}
+
+/* Not collective. Float records: one counting pass groups the segment's values by cell
+ * as 4-byte keys whose unsigned order is numeric order (hb_f32_key), in a (b->n keys,
+ * then twice as many of scratch); each cell (a few hundred keys, in L1) is sorted on
+ * its own and its percentiles read off, the sum taken exactly; the segment's weekly p85
+ * (the free-flow speed) is found among the weekly cells' keys by keys_percentile.
+ * The order statistics are the values a sort of the segment finds: the same bits. */
+static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint32_t *a, results *r)
+{
+    size_t start[CELLS + 1] = {0}, pos[CELLS];
     for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++, m++) {
-            uint64_t v = (uint64_t)k->cell[i] << 32 | f32_key(((const float *)k->val)[i]);
-            a[m] = v;
-            h0[v & (nb[0] - 1)]++, h1[(v >> shift[1]) & (nb[1] - 1)]++, h2[(v >> shift[2]) & (nb[2] - 1)]++;
-            h3[v >> 32]++;
-        }
-    size_t start[CELLS + 1] = {0};
-    for (int c = 0; c < CELLS; c++) start[c + 1] = start[c] + h3[c];
-    double ffs = NAN;
-    for (int d = 0; d < 4; d++) {
-        if (d == 3 && !tr->ffs_in && start[WEEK_CELLS] > 0) { /* in value order: pick the weekly p85 */
-            size_t lo, hi, seen = 0;
-            double g, vlo = 0, vhi = 0;
-            hb_percentile_ranks(start[WEEK_CELLS], 85, &lo, &hi, &g);
-            for (size_t i = 0; i < n && seen <= hi; i++) {
-                if ((a[i] >> 32) >= WEEK_CELLS) continue;
-                if (seen == lo) vlo = f32_of_key(a[i]);
-                if (seen == hi) vhi = f32_of_key(a[i]);
-                seen++;
-            }
-            ffs = hb_lerp(vlo, vhi, g);
-        }
-        size_t most = 0;
-        for (size_t i = 0; i < nb[d]; i++)
-            if (h[d][i] > most) most = h[d][i];
-        if (most == n) continue; /* one digit value: the pass would not move anything */
-        radix_pass(a, t, n, shift[d], h[d], nb[d]);
-        uint64_t *s = a;
-        a = t, t = s;
+        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
+    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
+    for (const block *k = b->head; k; k = k->next) {
+        const float *val = k->val;
+        for (uint32_t i = 0; i < k->n; i++) a[pos[k->cell[i]]++] = hb_f32_key(val[i]);
     }
 
+    uint32_t *tmp = a + b->n;
     double pv[HB_OPT_LIST_MAX];
-    hb_xsum sum;
     for (int c = 0; c < CELLS; c++) {
-        const uint64_t *v = a + start[c];
+        uint32_t *v = a + start[c];
         size_t cn = start[c + 1] - start[c];
-        memset(&sum, 0, sizeof sum);
-        for (size_t i = 0; i < cn; i++) hb_xsum_add(&sum, f32_of_key(v[i]));
+        hb_sort_u32(v, tmp, cn);
+        double sum = keys_sum(v, cn);
         for (int j = 0; j < tr->npct; j++) {
             size_t lo, hi;
             double g;
@@ -198,10 +188,12 @@ static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, u
                 continue;
             }
             hb_percentile_ranks(cn, tr->pct[j], &lo, &hi, &g);
-            pv[j] = hb_lerp(f32_of_key(v[lo]), f32_of_key(v[hi]), g);
+            pv[j] = hb_lerp(hb_f32_of_key(v[lo]), hb_f32_of_key(v[hi]), g);
         }
-        store_cell(tr, ls, c, cn, &sum, pv, r);
+        store_cell(tr, ls, c, cn, sum, pv, r);
     }
+    double ffs = NAN;
+    if (!tr->ffs_in && start[WEEK_CELLS] > 0) ffs = keys_percentile(a, start[WEEK_CELLS], 85, tmp);
     store_segment(tr, b, ls, ffs, r);
 }
 
@@ -217,15 +209,16 @@ int traffic_reduce(traffic *tr, results *r)
     int rc = 0;
 #pragma omp parallel num_threads(tr->ctx->threads)
     {
-        /* float records are radix-sorted as 8-byte keys, in two buffers */
-        double *x = malloc((size_t)(most ? most : 1) * (tr->narrow ? 2 : 1) * sizeof *x);
+        /* one segment's values grouped by cell: for float records 4-byte keys and twice
+         * as many of scratch */
+        void *x = malloc((size_t)(most ? most : 1) * (tr->narrow ? 3 * sizeof(uint32_t) : sizeof(double)));
         if (!x) {
 #pragma omp atomic write
             rc = HB_EINTERNAL;
         }
 #pragma omp for schedule(dynamic, 4)
         for (int64_t s = 0; s < nseg; s++)
-            if (x && tr->narrow) reduce_segment_f32(tr, &tr->buckets[s], s, (uint64_t *)x, r);
+            if (x && tr->narrow) reduce_segment_f32(tr, &tr->buckets[s], s, x, r);
             else if (x) reduce_segment_f64(tr, &tr->buckets[s], s, x, r);
         free(x);
     }

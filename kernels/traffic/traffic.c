@@ -7,8 +7,8 @@
  * segment (contiguous segment ranges), and exchange moves the (key, speed) records
  * there with MPI_Alltoallv after every round of chunks. The owner appends them to
  * per-segment buckets. finalize takes one segment at a time (in cache), groups its
- * values by cell, and computes order statistics (float records by a radix sort, double
- * records by selection) and the mean from an exact sum: nothing depends on the order
+ * values by cell with one counting pass, and computes order statistics by selection
+ * within each cell (float records on 4-byte keys) and the mean from an exact sum: nothing depends on the order
  * in which records arrived, so any rank or thread count gives the same bits. */
 #include "kernels/traffic/internal.h"
 
@@ -195,6 +195,11 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0) rc = load_free_flow(tr);
     HB_CALL(hb_agree(rc));
     tr->narrow = hb_table_exact_f32(tr->tab, COL_SPEED);
+    /* map converts the common stored types itself, in its loop over the rows, instead of
+     * a pass of its own to int64 and double; other types are read converted */
+    hb_raw_kind sk = hb_table_raw_kind(tr->tab, COL_SEGMENT), vk = hb_table_raw_kind(tr->tab, COL_SPEED);
+    tr->seg_raw = sk == HB_RAW_U32 || sk == HB_RAW_I32 || sk == HB_RAW_I64 ? (int)sk : HB_RAW_OTHER;
+    tr->spd_raw = vk == HB_RAW_F32 || vk == HB_RAW_F64 ? (int)vk : HB_RAW_OTHER;
     return traffic_alloc_state(tr, (size_t)ctx->chunk_rows);
 }
 
@@ -296,8 +301,62 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
     return 0;
 }
 
-/* Not collective. Reads chunk c, checks and keys its rows, and lays out the valid ones
- * by owner for the next exchange. */
+/* One thread's rows [lo, hi) of a chunk: checks each row and keys the valid ones, counting
+ * the rows per destination in cnt and the invalid ones by reason; the segment and speed
+ * columns as read (SEG_T, SPD_T: the stored types, or int64 and double when read
+ * converted), the speed written back with -0.0 as +0.0 (equal values, equal bits). */
+#define MAP_ROWS(SEG_T, SPD_T)                                                             \
+    do {                                                                                   \
+        const SEG_T *seg = segbuf;                                                         \
+        SPD_T *spd = spdbuf;                                                               \
+        for (int64_t i = lo; i < hi; i++) {                                                \
+            int64_t s = (int64_t)seg[i];                                                   \
+            double v = (double)spd[i];                                                     \
+            if (t[i] == INT64_MIN) {                                                       \
+                bad_time++;                                                                \
+            } else if (s < 0 || s >= S) {                                                  \
+                bad_segment++;                                                             \
+            } else if (!(v >= 0 && v <= maxs)) { /* also rejects NaN */                    \
+                bad_speed++;                                                               \
+            } else {                                                                       \
+                spd[i] = (SPD_T)(v + 0.0);                                                 \
+                int64_t local = hb_tzmap_local(tzm, t[i]);                                 \
+                int64_t day = hb_floordiv(local, 86400);                                   \
+                int hour = (int)((local - day * 86400) / 3600);                            \
+                int64_t e = day - ev0;                                                     \
+                uint32_t k;                                                                \
+                if (ev && e >= 0 && e < evn && ev[e]) {                                    \
+                    k = (uint32_t)(s * CELLS + WEEK_CELLS + hour);                         \
+                } else {                                                                   \
+                    int dow = (int)((day % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday */ \
+                    k = (uint32_t)(s * CELLS + dow * 24 + hour);                           \
+                }                                                                          \
+                key[i] = k;                                                                \
+                int d = hb_owner_of(s, S, P);                                              \
+                dest[i] = d;                                                               \
+                cnt[d]++;                                                                  \
+                continue;                                                                  \
+            }                                                                              \
+            key[i] = UINT32_MAX;                                                           \
+        }                                                                                  \
+    } while (0)
+
+/* One thread's valid rows of [lo, hi) copied to its slices of the send buffers. */
+#define SCATTER_ROWS(SPD_T)                                                                \
+    do {                                                                                   \
+        const SPD_T *spd = spdbuf;                                                         \
+        for (int64_t i = lo; i < hi; i++) {                                                \
+            if (key[i] == UINT32_MAX) continue;                                            \
+            size_t p = o[dest[i]]++;                                                       \
+            tr->skey[p] = key[i];                                                          \
+            if (tr->narrow) ((float *)tr->sval)[p] = (float)spd[i]; /* exact: see narrow */ \
+            else ((double *)tr->sval)[p] = (double)spd[i];                                 \
+        }                                                                                  \
+    } while (0)
+
+/* Not collective. Reads chunk c (segment and speed in their stored types when map
+ * converts them itself, see setup), checks and keys its rows, and lays out the valid
+ * ones by owner for the next exchange. */
 static int traffic_map(void *state, int64_t c)
 {
     traffic *tr = state;
@@ -305,8 +364,10 @@ static int traffic_map(void *state, int64_t c)
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
     HB_CALL(hb_table_read_time(tr->tab, COL_TIME, start, n, tr->per_s, tr->t, tr->t)); /* seconds, 1900-2200 */
-    HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
-    HB_CALL(hb_table_read(tr->tab, COL_SPEED, start, n, HB_F64, tr->spd));
+    if (tr->seg_raw != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SEGMENT, start, n, tr->seg));
+    else HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
+    if (tr->spd_raw != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SPEED, start, n, tr->spd));
+    else HB_CALL(hb_table_read(tr->tab, COL_SPEED, start, n, HB_F64, tr->spd));
 
     const int64_t *t = tr->t;
     int64_t tmin = INT64_MAX, tmax = INT64_MIN;
@@ -318,9 +379,11 @@ static int traffic_map(void *state, int64_t c)
     }
     if (tmax != INT64_MIN) HB_CALL(hb_tzmap_cover(&tr->tzm, tmin, tmax));
 
-    const int64_t S = tr->S, *seg = tr->seg;
+    const int64_t S = tr->S;
+    const void *segbuf = tr->seg;
+    void *spdbuf = tr->spd;
+    const int f32 = tr->spd_raw == HB_RAW_F32, segk = tr->seg_raw;
     const double maxs = tr->max_speed;
-    double *spd = tr->spd;
     uint32_t *key = tr->key;
     int *dest = tr->dest;
     const hb_tzmap *tzm = &tr->tzm;
@@ -335,36 +398,12 @@ static int traffic_map(void *state, int64_t c)
         size_t *cnt = tr->tcount + (size_t)part * tr->tstride;
         memset(cnt, 0, (size_t)P * sizeof *cnt);
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
-        for (int64_t i = lo; i < hi; i++) {
-            int64_t s = seg[i];
-            double v = spd[i];
-            if (t[i] == INT64_MIN) {
-                bad_time++;
-            } else if (s < 0 || s >= S) {
-                bad_segment++;
-            } else if (!(v >= 0 && v <= maxs)) { /* also rejects NaN */
-                bad_speed++;
-            } else {
-                spd[i] = v + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
-                int64_t local = hb_tzmap_local(tzm, t[i]);
-                int64_t day = hb_floordiv(local, 86400);
-                int hour = (int)((local - day * 86400) / 3600);
-                int64_t e = day - ev0;
-                uint32_t k;
-                if (ev && e >= 0 && e < evn && ev[e]) {
-                    k = (uint32_t)(s * CELLS + WEEK_CELLS + hour);
-                } else {
-                    int dow = (int)((day % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
-                    k = (uint32_t)(s * CELLS + dow * 24 + hour);
-                }
-                key[i] = k;
-                int d = hb_owner_of(s, S, P);
-                dest[i] = d;
-                cnt[d]++;
-                continue;
-            }
-            key[i] = UINT32_MAX;
-        }
+        if (segk == HB_RAW_U32 && f32) MAP_ROWS(uint32_t, float);
+        else if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double);
+        else if (segk == HB_RAW_I32 && f32) MAP_ROWS(int32_t, float);
+        else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double);
+        else if (f32) MAP_ROWS(int64_t, float);
+        else MAP_ROWS(int64_t, double);
     }
     /* each thread's rows go to its own slice of every destination's part, so the send
      * buffer is filled in parallel without atomics */
@@ -387,13 +426,8 @@ static int traffic_map(void *state, int64_t c)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
         size_t *o = off + (size_t)part * ts;
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
-        for (int64_t i = lo; i < hi; i++) {
-            if (key[i] == UINT32_MAX) continue;
-            size_t p = o[dest[i]]++;
-            tr->skey[p] = key[i];
-            if (tr->narrow) ((float *)tr->sval)[p] = (float)spd[i]; /* exact: see narrow */
-            else ((double *)tr->sval)[p] = spd[i];
-        }
+        if (f32) SCATTER_ROWS(float);
+        else SCATTER_ROWS(double);
     }
     tr->rows_total += (uint64_t)n;
     tr->bad_speed += bad_speed;

@@ -1,0 +1,67 @@
+/* The MPI library's transport choice before MPI_Init (see mpienv.h and README "Start-up
+ * cost"). Open MPI's default PML, when it has a choice, first tries the matching
+ * transports (MTLs) for Intel Omni-Path and TrueScale (psm2, psm) and libfabric (ofi):
+ * on a host without that hardware each one still loads its library and probes for
+ * devices, psm and psm2 with a sleep loop of about 0.1 s each and libfabric with a scan
+ * of every provider, and then Open MPI falls back to ob1 anyway. That was 0.2-0.6 s of
+ * every command's start, most of a small job's time. */
+#include "mpienv.h"
+
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Not collective. Whether the host has a device that an MTL or a fast BTL would drive:
+ * Omni-Path (hfi1), TrueScale (ipath, qib), any RDMA device (InfiniBand, RoCE, iWARP,
+ * EFA), HPE Slingshot (cxi). */
+static int has_fabric(void)
+{
+    static const char *const patterns[] = {"/dev/hfi1*", "/dev/ipath*", "/dev/infiniband/*", "/sys/class/infiniband/*",
+                                           "/sys/class/cxi/*", "/dev/cxi*", NULL};
+    for (const char *const *p = patterns; *p; p++) {
+        glob_t g;
+        int found = glob(*p, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc > 0;
+        globfree(&g);
+        if (found) return 1;
+    }
+    return 0;
+}
+
+/* Not collective. Whether the Open MPI parameter file at path chooses the transport: a
+ * pml or mtl line that selects components, or a pml exclusion that names ob1. An
+ * exclusion of other components (Debian's own file has "pml = ^ucx" and "mtl = ^ofi")
+ * is no choice, and ob1 keeps to it. */
+static int file_chooses(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int chooses = 0;
+    while (!chooses && fgets(line, sizeof line, f)) {
+        const char *s = line + strspn(line, " \t");
+        int pml = strncmp(s, "pml", 3) == 0, mtl = strncmp(s, "mtl", 3) == 0;
+        if (!pml && !mtl) continue;
+        s += 3 + strspn(s + 3, " \t");
+        if (*s != '=') continue; /* another parameter, such as pml_ob1_priority */
+        s += 1 + strspn(s + 1, " \t");
+        chooses = *s != '^' || (pml && strstr(s, "ob1"));
+    }
+    fclose(f);
+    return chooses;
+}
+
+void hb_mpi_env_defaults(void)
+{
+    if (getenv("H5BATCH_MPI_DEFAULTS") && strcmp(getenv("H5BATCH_MPI_DEFAULTS"), "0") == 0) return;
+    /* the user's (or mpirun --mca's, or the site's) choice wins */
+    if (getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_mtl") || getenv("OMPI_MCA_param_files")) return;
+    char user[4096];
+    const char *home = getenv("HOME");
+    if (home && snprintf(user, sizeof user, "%s/.openmpi/mca-params.conf", home) < (int)sizeof user &&
+        file_chooses(user))
+        return;
+    if (file_chooses("/etc/openmpi/openmpi-mca-params.conf")) return;
+    if (has_fabric()) return;
+    setenv("OMPI_MCA_pml", "ob1", 0); /* shared memory and TCP: what Open MPI ends up with here anyway */
+}
