@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Splits a corpus (DESIGN.md 4.3) into site files by document, for the index's partial tests.
 
-    split_corpus.py IN.h5 CUTS OUT_PREFIX [--table /corpus] [--order 2,0,1] [--concat OUT.h5]
+    split_corpus.py IN.h5 CUTS OUT_PREFIX [--table /corpus] [--text text] [--order 2,0,1 --concat OUT.h5]
 
 CUTS is a comma-separated list of document numbers where a new site starts ("0,10,10":
 sites [0,10) [10,10) [10,n); a repeated cut makes a site with no documents). The table's
 text as bytes is cut with its offsets (rebased to 0); every other column of the table
-(text as strings, doc_id, title) is cut by row; everything else in the file is copied.
+(text as strings, named by --text, doc_id, title) is cut by row; everything else in the
+file is copied.
 --order writes the sites' concatenation in that order of sites to --concat (what one run
 over "B then A" reads). Writes OUT_PREFIX-0.h5 ... and prints their names.
 """
@@ -21,7 +22,7 @@ def copy_attrs(src, dst):
         dst.attrs[k] = v
 
 
-def pieces(tab, n, bounds):
+def pieces(tab, n, bounds, text):
     """Per site, {column: data} for the rows [a, b) of each site."""
     out = []
     for a, b in bounds:
@@ -33,7 +34,7 @@ def pieces(tab, n, bounds):
                 cols["text"] = tab["text"][o[a]:o[b]]
             elif key == "text" and tab["text"].dtype == np.uint8:
                 continue
-            elif isinstance(v, h5py.Dataset) and v.ndim == 1 and v.shape[0] == n:
+            elif isinstance(v, h5py.Dataset) and v.ndim == 1 and v.shape[0] == n and (key != "text" or text == "text"):
                 cols[key] = v[a:b]
         out.append(cols)
     return out
@@ -61,18 +62,19 @@ def main():
     ap.add_argument("cuts")
     ap.add_argument("prefix")
     ap.add_argument("--table", default="/corpus")
+    ap.add_argument("--text", default="text")
     ap.add_argument("--order")
     ap.add_argument("--concat")
     a = ap.parse_args()
     with h5py.File(a.inp, "r") as f:
         tab = f[a.table]
-        n = tab["offsets"].shape[0] - 1 if "offsets" in tab else tab["text"].shape[0]
+        n = tab["offsets"].shape[0] - 1 if "offsets" in tab else tab[a.text].shape[0]
         starts = [int(c) for c in a.cuts.split(",")] if a.cuts else [0]
         if starts[0] != 0:
             starts = [0] + starts
         ends = starts[1:] + [n]
         bounds = list(zip(starts, ends))
-        parts = pieces(tab, n, bounds)
+        parts = pieces(tab, n, bounds, a.text)
         for i, cols in enumerate(parts):
             out = f"{a.prefix}-{i}.h5"
             write(out, f, tab, cols)
