@@ -28,7 +28,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", "JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]", 1, hb_run_main},
+    {"run", "JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [--partial] [-v|-q]", 1, hb_run_main},
+    {"merge", "PART.h5... -o OUT.h5 [--partial] [--run-dir DIR] [--fresh] [--force] [--threads N] [-v|-q]", 1,
+     hb_merge_main},
     {"gen", "NAME -o FILE [--OPTION VALUE]... [--force] [-q|-v]   (h5batch gen NAME --help: its options)", 1,
      hb_gen_main},
     {"status", "RUN_DIR [--json]", 0, hb_status_main},
@@ -163,6 +165,7 @@ static void kernel_json(const hb_kernel *k)
     fputs("\n  ]", stdout);
     json_descs("inputs", k->inputs);
     json_descs("outputs", k->outputs);
+    printf(",\n  \"partial_states\": %s", k->describe && k->setup_parts ? "true" : "false");
     fputs("\n}\n", stdout);
 }
 
@@ -198,6 +201,8 @@ static int kernels_main(int argc, char **argv)
     if (k->generator) printf("generator: h5batch gen %s (h5batch gen %s --help)\n", k->generator->name, k->generator->name);
     for (const hb_command *const *c = k->commands; c && *c; c++)
         printf("command: h5batch %s %s\n", (*c)->name, (*c)->usage ? (*c)->usage : "");
+    printf("partial states: %s\n", k->describe && k->setup_parts ? "yes (h5batch run --partial, h5batch merge)"
+                                                                  : "no (a step of it cannot run with --partial)");
     printf("\noptions of [step NAME] with kernel = %s:\n", k->name);
     printf("  %-20s %s\n  %-20s %s\n  %-20s %s\n", "kernel", "kernel name", "input", "input HDF5 file", "output",
            "output HDF5 file (written under a temporary name, committed when complete)");

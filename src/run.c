@@ -8,6 +8,7 @@
 #include "core/fault.h"
 #include "core/hb.h"
 #include "ckpt.h"
+#include "partial.h"
 #include "job.h"
 #include "status.h"
 
@@ -31,9 +32,22 @@
 #define PROGRESS_EVERY 5.0 /* seconds between progress lines */
 #define STATUS_EVERY 2.0   /* seconds between status.json refreshes */
 
+/* What `h5batch merge` reads instead of an input: the parts, and its units of work,
+ * the parts' saved states (part p's state b is unit first[p] + b). */
+typedef struct merge_src {
+    hb_partinfo *info;
+    hb_part *parts;
+    int n;
+    int64_t *first;   /* n + 1 */
+    uint64_t *leaves; /* every part's leaves, in order */
+    int64_t nleaves, rows;
+} merge_src;
+
 typedef struct run {
     hb_job job;
     int force, fresh;
+    int partial;      /* --partial: each step writes a partial state, not its output */
+    merge_src *merge; /* h5batch merge: the one step reads these parts */
     int lock_fd, out_lock_fd; /* rank 0: the claims on the run directory and on the output */
     char lock_path[4200], out_lock[4200];
     hb_status st;
@@ -102,10 +116,16 @@ static int output_allowed(run *r, const hb_step *s)
                           "output is in the run directory %s, which holds h5batch's own files; choose another folder",
                           r->job.run_dir);
     if (lstat(s->output, &sb) != 0) return 0;
-    if (stat(s->input, &in) == 0 && sb.st_dev == in.st_dev && sb.st_ino == in.st_ino)
+    if (s->input && stat(s->input, &in) == 0 && sb.st_dev == in.st_dev && sb.st_ino == in.st_ino)
         return hb_err_set(HB_ECANTCREAT, s->output, "output is the step's input %s; it is never replaced (not even "
                                                     "with --force): choose another output",
                           s->input);
+    for (int p = 0; r->merge && p < r->merge->n; p++)
+        if (stat(r->merge->info[p].path, &in) == 0 && sb.st_dev == in.st_dev && sb.st_ino == in.st_ino)
+            return hb_err_set(HB_ECANTCREAT, s->output,
+                              "output is the part %s; a part is never replaced (not even with --force): choose "
+                              "another output",
+                              r->merge->info[p].path);
     return hb_replaceable(s->output);
 }
 
@@ -206,13 +226,19 @@ static void digest_file(XXH3_state_t *h, const char *name, const char *path)
  * content of every other file the step reads (HB_OPT_FILE options: stop words, ...), as
  * rank 0 sees them. Equal fingerprints mean the existing output is this step's own
  * completed result. */
-static void step_fingerprint(const hb_step *s, char *out, size_t len)
+static void step_fingerprint(const run *r, const hb_step *s, char *out, size_t len)
 {
     if (hb_rank == 0) {
         XXH3_state_t *h = XXH3_createState();
         XXH3_64bits_reset(h);
         XXH3_64bits_update(h, HB_VERSION, sizeof HB_VERSION);
         XXH3_64bits_update(h, s->kernel->name, strlen(s->kernel->name) + 1);
+        /* a partial state and a final output of the same step are different results */
+        const char *kind = r->partial ? "partial" : "output";
+        XXH3_64bits_update(h, kind, strlen(kind) + 1);
+        /* a merge is its parts, in order: their identities, not their paths */
+        for (int p = 0; r->merge && p < r->merge->n; p++)
+            XXH3_64bits_update(h, r->merge->info[p].digest, strlen(r->merge->info[p].digest) + 1);
         for (const hb_option *o = s->kernel->options; o->name; o++) {
             const char *v = hb_opt_str(&s->opts, o->name);
             XXH3_64bits_update(h, o->name, strlen(o->name) + 1);
@@ -221,11 +247,11 @@ static void step_fingerprint(const hb_step *s, char *out, size_t len)
         }
         struct stat sb;
         char id[128];
-        char *abs = realpath(s->input, NULL);
-        const char *in = abs ? abs : s->input;
+        char *abs = s->input ? realpath(s->input, NULL) : NULL;
+        const char *in = abs ? abs : s->input ? s->input : "";
         XXH3_64bits_update(h, in, strlen(in) + 1);
         free(abs);
-        if (stat(s->input, &sb) == 0) {
+        if (s->input && stat(s->input, &sb) == 0) {
             snprintf(id, sizeof id, "%lld:%lld.%09ld", (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
                      sb.st_mtim.tv_nsec);
             XXH3_64bits_update(h, id, strlen(id) + 1);
@@ -289,6 +315,19 @@ static char *host_list(void)
 
 enum { T_SETUP, T_MAP, T_EXCHANGE, T_FINALIZE, T_N };
 
+/* A merge's parts for /provenance's input, one per line (malloc'd); NULL for a run. */
+static char *merge_inputs(const run *r)
+{
+    if (!r->merge) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    for (int p = 0; p < r->merge->n; p++) fprintf(f, "%s%s", p ? "\n" : "", r->merge->info[p].path);
+    if (fclose(f) != 0) return free(text), NULL;
+    return text;
+}
+
 static int write_provenance(run *r, const hb_step *s, const hb_step_ctx *ctx, hb_out *out, double *t,
                             double started)
 {
@@ -304,7 +343,11 @@ static int write_provenance(run *r, const hb_step *s, const hb_step_ctx *ctx, hb
     MPI_Get_library_version(mpiver, &ml);
     mpiver[strcspn(mpiver, "\n")] = '\0';
     struct stat sb;
-    uint64_t in_bytes = stat(s->input, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    uint64_t in_bytes = 0;
+    if (s->input && stat(s->input, &sb) == 0) in_bytes = (uint64_t)sb.st_size;
+    for (int p = 0; r->merge && p < r->merge->n; p++)
+        if (stat(r->merge->info[p].path, &sb) == 0) in_bytes += (uint64_t)sb.st_size;
+    char *inputs = merge_inputs(r);
     /* hosts first, so that the list is freed whatever fails after */
     int rc = hb_out_group(out, g);
     if (rc == 0) rc = hb_out_attr_str(out, g, "hosts", hosts ? hosts : "?");
@@ -318,7 +361,10 @@ static int write_provenance(run *r, const hb_step *s, const hb_step_ctx *ctx, hb
     HB_CALL(hb_out_attr_str(out, g, "job_text", r->job.text));
     HB_CALL(hb_out_attr_str(out, g, "step", s->name));
     HB_CALL(hb_out_attr_str(out, g, "kernel", s->kernel->name));
-    HB_CALL(hb_out_attr_str(out, g, "input", s->input));
+    rc = hb_out_attr_str(out, g, "input", inputs ? inputs : s->input ? s->input : "?");
+    free(inputs);
+    HB_CALL(rc);
+    if (r->partial) HB_CALL(hb_out_attr_str(out, g, "partial", "a partial state (DESIGN.md 7): h5batch merge reads it"));
     HB_CALL(hb_out_attr_u64(out, g, "input_bytes", in_bytes));
     HB_CALL(hb_out_attr_u64(out, g, "input_rows", (uint64_t)ctx->n_rows));
     HB_CALL(hb_out_attr_u64(out, g, "chunk_rows", (uint64_t)ctx->chunk_rows));
@@ -352,11 +398,43 @@ static int load_part(void *user, const void *blob, size_t len)
     return l->kernel->load(l->state, blob, len);
 }
 
-/* Rows in chunk c. */
-static int64_t chunk_len(const hb_step_ctx *ctx, int64_t c)
+/* The part a merge's unit c belongs to. */
+static int unit_part(const merge_src *m, int64_t c)
 {
+    int lo = 0, hi = m->n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (m->first[mid] <= c) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Rows in chunk c; for a merge, unit c's share of its part's rows. */
+static int64_t chunk_len(const run *r, const hb_step_ctx *ctx, int64_t c)
+{
+    if (r->merge) {
+        const merge_src *m = r->merge;
+        int p = unit_part(m, c);
+        int64_t b = c - m->first[p], nb = m->first[p + 1] - m->first[p], rows = m->parts[p].rows;
+        return rows / nb * (b + 1) + rows % nb * (b + 1) / nb - (rows / nb * b + rows % nb * b / nb);
+    }
     int64_t start = c * ctx->chunk_rows;
     return start + ctx->chunk_rows > ctx->n_rows ? ctx->n_rows - start : ctx->chunk_rows;
+}
+
+/* Not collective. Maps chunk c; for a merge, loads the saved state unit c names. */
+static int map_unit(run *r, const hb_kernel *k, void *state, int64_t c)
+{
+    if (!r->merge) return k->map(state, c);
+    merge_src *m = r->merge;
+    int p = unit_part(m, c);
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = hb_partial_blob(&m->info[p], c - m->first[p], &blob, &len);
+    if (rc == 0) rc = k->load_part ? k->load_part(state, &m->parts[p], blob, len) : k->load(state, blob, len);
+    free(blob);
+    return rc;
 }
 
 /* Collective. Saves every rank's state with the ledger as checkpoint seq. */
@@ -416,7 +494,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
     int64_t ntodo = 0;
     for (int64_t c = 0; rc == 0 && c < nc; c++) {
         if (!ledger[c]) todo[ntodo++] = c;
-        else r->st.chunks_done++, r->st.rows_done += chunk_len(ctx, c);
+        else r->st.chunks_done++, r->st.rows_done += chunk_len(r, ctx, c);
     }
     if (rc == 0 && ntodo < nc)
         HB_INFO("step %s: resuming from checkpoint %lld: %lld of %lld chunks done, restart %d, restored in %.2fs",
@@ -433,7 +511,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
         double a = hb_now();
         int lrc = 0;
         if (first + i < last) {
-            lrc = k->map(state, todo[first + i]);
+            lrc = map_unit(r, k, state, todo[first + i]);
             hb_fault_delay();
             hb_fault_point("H5BATCH_FAULT_KILL_AFTER_CHUNKS", ++mapped);
         }
@@ -449,7 +527,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
             if (f + i < l) {
                 ledger[todo[f + i]] = 1;
                 r->st.chunks_done++;
-                r->st.rows_done += chunk_len(ctx, todo[f + i]);
+                r->st.rows_done += chunk_len(r, ctx, todo[f + i]);
             }
         }
         progress(r, tm, rows0, 0);
@@ -479,12 +557,51 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
     return rc;
 }
 
+/* Collective. Writes the step's state as a partial (partial.h) into out: rank 0's
+ * describe, every rank's save; the leaves are the input's content digest, or a merge's
+ * parts' leaves. */
+static int write_partial(run *r, const hb_step *s, const hb_step_ctx *ctx, void *state, hb_out *out)
+{
+    const hb_kernel *k = s->kernel;
+    void *desc = NULL, *blob = NULL;
+    size_t dlen = 0, len = 0;
+    uint64_t leaf = 0;
+    char *options = NULL, digest[32] = "";
+    int rc = 0;
+    if (hb_rank == 0) {
+        rc = k->describe(state, &desc, &dlen);
+        if (rc == 0 && !r->merge) rc = hb_file_digest(s->input, &leaf);
+        /* a merge keeps its parts' options as they were written: the files they name
+         * were read at the sites */
+        options = r->merge ? hb_strdup(r->merge->info[0].options) : hb_partial_options(k->options, &s->opts);
+        if (rc == 0 && !options) rc = HB_EINTERNAL;
+    }
+    if (rc == 0) rc = k->save(state, &blob, &len);
+    rc = hb_agree(rc);
+    const uint64_t *leaves = r->merge ? r->merge->leaves : &leaf;
+    const int64_t nleaves = r->merge ? r->merge->nleaves : 1;
+    if (rc == 0 && hb_rank == 0) {
+        /* its identity: the kernel, the options and the inputs it holds, in order */
+        XXH3_state_t *h = XXH3_createState();
+        XXH3_64bits_reset(h);
+        XXH3_64bits_update(h, k->name, strlen(k->name) + 1);
+        XXH3_64bits_update(h, options, strlen(options) + 1);
+        XXH3_64bits_update(h, leaves, (size_t)nleaves * sizeof *leaves);
+        snprintf(digest, sizeof digest, "%016llx", (unsigned long long)XXH3_64bits_digest(h));
+        XXH3_freeState(h);
+    }
+    const hb_partial_meta m = {k->name, options ? options : "", ctx->n_rows, leaves, nleaves, digest};
+    if (rc == 0) rc = hb_partial_write(out, &m, blob, len, desc, dlen);
+    free(desc), free(blob), free(options);
+    return rc;
+}
+
 /* Collective. Runs one step to a committed output. */
 static int run_step(run *r, int index)
 {
     hb_step *s = &r->job.steps[index];
     double started = unix_now(), t[T_N] = {0}, t0 = hb_now();
-    step_fingerprint(s, r->fingerprint, sizeof r->fingerprint);
+    step_fingerprint(r, s, r->fingerprint, sizeof r->fingerprint);
     r->st.step = s->name;
     r->st.unit = hb_kernel_unit(s->kernel);
     r->st.step_index = index;
@@ -499,8 +616,11 @@ static int run_step(run *r, int index)
         if (prc == 0) HB_INFO("step %s: %s is already complete for this job; skipped", s->name, s->output);
         return prc;
     }
-    HB_INFO("step %s: kernel %s, %s -> %s, %d rank%s x %d thread%s", s->name, s->kernel->name, s->input, s->output,
-            hb_size, hb_size > 1 ? "s" : "", r->job.threads, r->job.threads > 1 ? "s" : "");
+    char from[64];
+    if (r->merge) snprintf(from, sizeof from, "%d part%s", r->merge->n, r->merge->n > 1 ? "s" : "");
+    HB_INFO("step %s: kernel %s, %s -> %s%s, %d rank%s x %d thread%s", s->name, s->kernel->name,
+            r->merge ? from : s->input, s->output, r->partial ? " (partial state)" : "", hb_size,
+            hb_size > 1 ? "s" : "", r->job.threads, r->job.threads > 1 ? "s" : "");
 
     hb_step_ctx ctx = {.job_name = r->job.name,
                        .step_name = s->name,
@@ -514,8 +634,21 @@ static int run_step(run *r, int index)
     char tmp[4300] = "";
     hb_mem_set_limit(r->job.max_memory); /* collective when defaulted */
     hb_invalid_set_limit(r->job.max_invalid_fraction);
-    int rc = hb_agree(hb_in_open(s->input, &ctx.in));
-    if (rc == 0) rc = s->kernel->setup(&ctx, &state); /* collective: agrees itself */
+    int rc = 0;
+    if (r->merge) {
+        ctx.input = NULL;
+        rc = s->kernel->setup_parts(&ctx, r->merge->parts, r->merge->n, &state); /* collective: agrees itself */
+        ctx.n_rows = r->merge->rows;
+        ctx.n_chunks = r->merge->first[r->merge->n];
+    } else {
+        rc = hb_agree(hb_in_open(s->input, &ctx.in));
+        if (rc == 0 && hb_in_exists(ctx.in, "/partial") && hb_partial_is(s->input))
+            rc = hb_err_set(HB_EDATA, s->input,
+                            "is a partial state (h5batch run --partial); merge it first: h5batch merge PART.h5... -o "
+                            "OUT.h5");
+        rc = hb_agree(rc);
+        if (rc == 0) rc = s->kernel->setup(&ctx, &state); /* collective: agrees itself */
+    }
     t[T_SETUP] = hb_now() - t0;
     if (rc == 0) {
         r->st.chunks_total = ctx.n_chunks;
@@ -525,8 +658,8 @@ static int run_step(run *r, int index)
     double tf = hb_now();
     /* a unique temporary, created exclusively by rank 0 and named to all */
     if (rc == 0) rc = hb_tmp_create(s->output, tmp, sizeof tmp);
-    if (rc == 0) rc = hb_agree(hb_out_create(tmp, &out));
-    if (rc == 0) rc = s->kernel->finalize(state, out);
+    if (rc == 0) rc = hb_agree(hb_out_create_for(tmp, r->partial ? "partial state" : "output", &out));
+    if (rc == 0) rc = r->partial ? write_partial(r, s, &ctx, state, out) : s->kernel->finalize(state, out);
     t[T_FINALIZE] = hb_now() - tf;
     if (rc == 0) rc = write_provenance(r, s, &ctx, out, t, started);
     if (out) {
@@ -541,7 +674,7 @@ static int run_step(run *r, int index)
     }
     release_output(r);
     if (s->kernel->destroy) s->kernel->destroy(state);
-    hb_in_close(ctx.in);
+    if (ctx.in) hb_in_close(ctx.in);
     if (rc == 0)
         HB_INFO("step %s: wrote %s in %.2fs (setup %.2f, map %.2f, exchange %.2f, finalize %.2f; %d checkpoint%s, "
                 "%.2fs)",
@@ -550,9 +683,51 @@ static int run_step(run *r, int index)
     return rc;
 }
 
+/* Collective. Runs the steps of r->job (loaded): the run directory's lock, --fresh,
+ * signals, each step in order, the final status. */
+static int run_job(run *r)
+{
+    omp_set_num_threads(r->job.threads);
+    r->tty = isatty(2);
+    r->st.job = r->job.name;
+    r->st.steps_total = r->job.nsteps;
+    r->st.ranks = hb_size;
+    r->st.started_at = unix_now();
+    int rc = hb_agree(hb_rank == 0 ? take_lock(r) : 0);
+    if (rc == 0 && r->fresh && hb_rank == 0) rc = hb_ckpt_remove(r->job.run_dir, NULL);
+    rc = hb_agree(rc);
+    if (rc == 0) {
+        signal(SIGTERM, on_signal);
+        signal(SIGINT, on_signal);
+        signal(SIGUSR1, on_signal);
+    }
+    for (int i = 0; rc == 0 && i < r->job.nsteps; i++) {
+        int sig = agreed_signal();
+        if (sig)
+            rc = hb_err_set(HB_ETEMPFAIL, "interrupted",
+                            "by %s before step '%s'; the finished steps are kept: run the same command again to go on",
+                            strsignal(sig), r->job.steps[i].name);
+        else
+            rc = run_step(r, i);
+    }
+    if (r->lock_fd >= 0) {
+        update_status(r, rc == 0 ? "complete" : rc == HB_ETEMPFAIL ? "checkpointed" : "failed", 1);
+        hb_claim_release(r->lock_path, r->lock_fd, 0);
+    }
+    return rc;
+}
+
+/* 0 when kernel k can write and merge partial states, else 78 naming it. */
+static int partial_capable(const hb_kernel *k, const char *where)
+{
+    if (k->describe && k->setup_parts && k->save && (k->load || k->load_part)) return 0;
+    return hb_err_set(HB_ECONFIG, where, "kernel %s keeps no partial states (DESIGN.md 7): --partial and merge need one",
+                      k->name);
+}
+
 static void usage_run(void)
 {
-    fputs("usage: h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [-v|-q]\n", stderr);
+    fputs("usage: h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [--partial] [-v|-q]\n", stderr);
 }
 
 int hb_run_main(int argc, char **argv)
@@ -572,6 +747,8 @@ int hb_run_main(int argc, char **argv)
             r.force = 1;
         } else if (strcmp(argv[i], "--fresh") == 0) {
             r.fresh = 1;
+        } else if (strcmp(argv[i], "--partial") == 0) {
+            r.partial = 1;
         } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
             hb_log_level = 2;
         } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
@@ -588,36 +765,221 @@ int hb_run_main(int argc, char **argv)
     if (rc == HB_EUSAGE && hb_rank == 0) usage_run();
     if (rc == 0) rc = hb_job_load(path, sets, nsets, &r.job);
     free(sets);
+    for (int i = 0; rc == 0 && r.partial && i < r.job.nsteps; i++)
+        rc = partial_capable(r.job.steps[i].kernel, r.job.path);
     rc = hb_agree(rc);
-    if (rc == 0) {
-        omp_set_num_threads(r.job.threads);
-        r.tty = isatty(2);
-        r.st.job = r.job.name;
-        r.st.steps_total = r.job.nsteps;
-        r.st.ranks = hb_size;
-        r.st.started_at = unix_now();
-        rc = hb_agree(hb_rank == 0 ? take_lock(&r) : 0);
+    if (rc == 0) rc = run_job(&r);
+    hb_job_free(&r.job);
+    return rc;
+}
+
+/* ---- h5batch merge PART.h5... -o OUT.h5 [--partial] (DESIGN.md 7) ---- */
+
+static void usage_merge(void)
+{
+    fputs("usage: h5batch merge PART.h5... -o OUT.h5 [--partial] [--run-dir DIR] [--fresh] [--force]\n"
+          "                     [--threads N] [--checkpoint-interval D] [-v|-q]\n",
+          stderr);
+}
+
+static void merge_free(merge_src *m)
+{
+    for (int p = 0; m->info && p < m->n; p++) hb_partial_close(&m->info[p]);
+    free(m->info), free(m->parts), free(m->first), free(m->leaves);
+    memset(m, 0, sizeof *m);
+}
+
+/* Not collective (every rank reads the same parts the same way). Opens the parts and
+ * checks that they can be merged: one kernel that keeps partial states, the same
+ * options (78 naming the first part that differs), no input held twice (78). */
+static int merge_open(merge_src *m, char *const *paths, int n, const hb_kernel **kp)
+{
+    m->n = n;
+    m->info = hb_calloc((size_t)n, sizeof *m->info);
+    m->parts = hb_calloc((size_t)n, sizeof *m->parts);
+    m->first = hb_calloc((size_t)n + 1, sizeof *m->first);
+    if (!m->info || !m->parts || !m->first) return HB_EINTERNAL;
+    for (int p = 0; p < n; p++) HB_CALL(hb_partial_open(paths[p], &m->info[p]));
+    const hb_partinfo *a = &m->info[0];
+    const hb_kernel *k = hb_kernel_find(a->kernel);
+    if (!k)
+        return hb_err_set(HB_ECONFIG, a->path,
+                          "a partial state of kernel '%s', which this h5batch does not have (h5batch kernels lists "
+                          "them; plugins come from H5BATCH_PLUGIN_PATH)",
+                          a->kernel);
+    HB_CALL(partial_capable(k, a->path));
+    int64_t nl = 0;
+    for (int p = 0; p < n; p++) {
+        const hb_partinfo *b = &m->info[p];
+        char key[256], va[200], vb[200];
+        if (strcmp(b->kernel, a->kernel) != 0)
+            return hb_err_set(HB_ECONFIG, b->path, "a partial state of kernel %s, where %s is one of kernel %s",
+                              b->kernel, a->path, a->kernel);
+        if (hb_partial_options_differ(a->options, b->options, key, sizeof key, va, vb, sizeof va))
+            return hb_err_set(HB_ECONFIG, b->path,
+                              "option %s is '%s' where %s has '%s'; parts merge only when made with the same options",
+                              key, vb, a->path, va);
+        if (b->rows > INT64_MAX - m->rows) return hb_err_set(HB_EDATA, b->path, "too many rows in all");
+        m->parts[p] = (hb_part){b->path, b->desc, b->desc_len, b->rows, m->rows};
+        m->rows += b->rows;
+        m->first[p + 1] = m->first[p] + b->nblobs;
+        nl += b->nleaves;
     }
-    if (rc == 0 && r.fresh && hb_rank == 0) rc = hb_ckpt_remove(r.job.run_dir, NULL);
+    m->leaves = hb_malloc_array((size_t)nl, 1, sizeof *m->leaves);
+    if (!m->leaves) return HB_EINTERNAL;
+    /* an input held by two parts would be counted twice: a part given twice, or a
+     * region's merge given beside one of its sites */
+    for (int p = 0; p < n; p++) {
+        const hb_partinfo *b = &m->info[p];
+        for (int64_t l = 0; l < b->nleaves; l++) {
+            for (int q = 0; q <= p; q++) {
+                const hb_partinfo *c = &m->info[q];
+                for (int64_t j = 0; j < (q == p ? l : c->nleaves); j++)
+                    if (c->leaves[j] == b->leaves[l]) {
+                        if (q == p)
+                            return hb_err_set(HB_EDATA, b->path, "holds the same input twice (digest %016llx)",
+                                              (unsigned long long)b->leaves[l]);
+                        if (strcmp(c->path, b->path) == 0)
+                            return hb_err_set(HB_ECONFIG, b->path, "given twice");
+                        return hb_err_set(HB_ECONFIG, b->path,
+                                          "holds an input that %s holds too (digest %016llx): a part given twice, or "
+                                          "a merge given beside one of its parts",
+                                          c->path, (unsigned long long)b->leaves[l]);
+                    }
+            }
+            m->leaves[m->nleaves++] = b->leaves[l];
+        }
+    }
+    *kp = k;
+    return 0;
+}
+
+/* The default run directory of a merge: OUT without its extension, plus ".run". */
+static char *merge_run_dir(const char *out)
+{
+    size_t n = strlen(out);
+    const char *slash = strrchr(out, '/'), *dot = strrchr(out, '.');
+    if (dot && (!slash || dot > slash + 1)) n = (size_t)(dot - out);
+    char *d = malloc(n + 5);
+    if (d) snprintf(d, n + 5, "%.*s.run", (int)n, out);
+    return d;
+}
+
+/* Not collective. The merge as a job of one step: kernel and options from the parts,
+ * the parts instead of an input. */
+static int merge_job(hb_job *job, const hb_kernel *k, const merge_src *m, const char *out, const char *run_dir,
+                     int argc, char **argv)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return HB_EINTERNAL;
+    fputs("h5batch merge", f);
+    for (int i = 0; i < argc; i++) fprintf(f, " %s", argv[i]);
+    if (fclose(f) != 0) return free(text), HB_EINTERNAL;
+    job->text = text;
+    job->path = hb_strdup("(h5batch merge)");
+    job->name = hb_strdup("merge");
+    job->run_dir = run_dir ? hb_strdup(run_dir) : merge_run_dir(out);
+    job->steps = hb_calloc(1, sizeof *job->steps);
+    if (!job->path || !job->name || !job->run_dir || !job->steps) return HB_EINTERNAL;
+    job->nsteps = 1;
+    hb_step *s = &job->steps[0];
+    s->name = hb_strdup("merge");
+    s->kernel = k;
+    /* the options as the first part wrote them: key=value lines, file digests aside */
+    int lines = 2;
+    for (const char *p = m->info[0].options; *p; p++) lines += *p == '\n';
+    s->kv = hb_calloc((size_t)lines, sizeof *s->kv);
+    s->okv = hb_calloc((size_t)lines, sizeof *s->okv);
+    if (!s->name || !s->kv || !s->okv) return HB_EINTERNAL;
+    s->kv[s->nkv++] = (hb_kv){hb_strdup("output"), hb_strdup(out), 0};
+    for (const char *p = m->info[0].options; p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t l = e ? (size_t)(e - p) : strlen(p), kn = strcspn(p, "=\n");
+        if (kn < l && !memchr(p, '#', kn)) {
+            char key[256];
+            snprintf(key, sizeof key, "%.*s", (int)kn, p);
+            if (hb_opt_find(k->options, key)) {
+                char *v = malloc(l - kn);
+                if (v) snprintf(v, l - kn, "%.*s", (int)(l - kn - 1), p + kn + 1);
+                hb_kv kv = {hb_strdup(key), v, 0};
+                if (!kv.key || !kv.value) return free(kv.key), free(kv.value), HB_EINTERNAL;
+                s->kv[s->nkv++] = kv;
+                s->okv[s->nokv++] = kv;
+            }
+        }
+        p = e ? e + 1 : NULL;
+    }
+    s->output = s->kv[0].value;
+    s->opts = (hb_optset){k->options, s->okv, s->nokv};
+    const char *env = getenv("OMP_NUM_THREADS");
+    job->threads = job->threads ? job->threads : env && atoi(env) > 0 ? atoi(env) : 1;
+    return 0;
+}
+
+int hb_merge_main(int argc, char **argv)
+{
+    run r = {.lock_fd = -1, .out_lock_fd = -1};
+    merge_src m = {0};
+    const char *out = NULL, *run_dir = NULL;
+    char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    int np = 0, rc = paths ? 0 : HB_EINTERNAL, threads = 0;
+    double interval = 60;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--run-dir") == 0 ||
+                    strcmp(a, "--threads") == 0 || strcmp(a, "--checkpoint-interval") == 0;
+        if (takes && !val) {
+            rc = hb_err_set(HB_EUSAGE, "merge", "%s needs a value", a);
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            out = argv[++i];
+        } else if (strcmp(a, "--run-dir") == 0) {
+            run_dir = argv[++i];
+        } else if (strcmp(a, "--threads") == 0) {
+            double t;
+            if (hb_parse_number(argv[++i], &t) != 0 || t < 1 || t > 1024 || t != (int)t)
+                rc = hb_err_set(HB_EUSAGE, "merge", "--threads: '%s' is not a whole number from 1 to 1024", argv[i]);
+            threads = (int)t;
+        } else if (strcmp(a, "--checkpoint-interval") == 0) {
+            if (hb_parse_duration(argv[++i], &interval) != 0 || interval < 0)
+                rc = hb_err_set(HB_EUSAGE, "merge", "--checkpoint-interval: '%s' is not a duration (60s, 5m)", argv[i]);
+        } else if (strcmp(a, "--partial") == 0) {
+            r.partial = 1;
+        } else if (strcmp(a, "--force") == 0) {
+            r.force = 1;
+        } else if (strcmp(a, "--fresh") == 0) {
+            r.fresh = 1;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            hb_log_level = 2;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            hb_log_level = 0;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            if (hb_rank == 0) usage_merge();
+            free(paths);
+            return 0;
+        } else if (a[0] == '-' && a[1]) {
+            rc = hb_err_set(HB_EUSAGE, "merge", "unknown option '%s'", a);
+        } else {
+            paths[np++] = argv[i];
+        }
+    }
+    if (rc == 0 && np == 0) rc = hb_err_set(HB_EUSAGE, "merge", "no parts given");
+    if (rc == 0 && !out) rc = hb_err_set(HB_EUSAGE, "merge", "no output given (-o OUT.h5)");
+    if (rc == HB_EUSAGE && hb_rank == 0) usage_merge();
     rc = hb_agree(rc);
+    const hb_kernel *k = NULL;
+    if (rc == 0) rc = hb_agree(merge_open(&m, paths, np, &k));
+    r.job.threads = threads;
+    if (rc == 0) rc = hb_agree(merge_job(&r.job, k, &m, out, run_dir, argc, argv));
+    free(paths);
     if (rc == 0) {
-        signal(SIGTERM, on_signal);
-        signal(SIGINT, on_signal);
-        signal(SIGUSR1, on_signal);
-    }
-    for (int i = 0; rc == 0 && i < r.job.nsteps; i++) {
-        int sig = agreed_signal();
-        if (sig)
-            rc = hb_err_set(HB_ETEMPFAIL, "interrupted",
-                            "by %s before step '%s'; the finished steps are kept: run the same command again to go on",
-                            strsignal(sig), r.job.steps[i].name);
-        else
-            rc = run_step(&r, i);
-    }
-    if (r.lock_fd >= 0) {
-        update_status(&r, rc == 0 ? "complete" : rc == HB_ETEMPFAIL ? "checkpointed" : "failed", 1);
-        hb_claim_release(r.lock_path, r.lock_fd, 0);
+        r.job.checkpoint_interval = interval;
+        r.job.max_invalid_fraction = 0.5; /* the [job] default: a merge has no job file */
+        r.merge = &m;
+        rc = run_job(&r);
     }
     hb_job_free(&r.job);
+    merge_free(&m);
     return rc;
 }
