@@ -480,6 +480,8 @@ static const hb_dataset_desc index_outputs[] = {
     {HB_INDEX_DOCS_DOC, NULL, "dimension", "doc", NULL, 1, "dimension: documents (string ids or titles)"},
     {HB_INDEX_DOCS_DOC_ID, NULL, "string", "doc", NULL, 1, "document id strings of the corpus"},
     {HB_INDEX_DOCS_TITLE, NULL, "string", "doc", NULL, 1, "titles (the corpus's title column, else the id strings)"},
+    {HB_INDEX_CORPORA_FILE, NULL, "string", "corpus", NULL, 1, "a merge's corpus files, one per site with documents"},
+    {HB_INDEX_CORPORA_FIRST_DOC, NULL, "uint64", "corpus", "1", 1, "the first document of each corpus file"},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
 
 const hb_kernel hb_kernel_index = {

@@ -29,6 +29,8 @@ pi_inputs() {
     "$HB" gen market -o pi-m2.h5 --assets 8 --days 320 --portfolios 70 --transactions 500 --names --seed 2 -q ||
         return 1
     printf 'wi\nza\n' >pi-stop.txt
+    # case and compatibility forms, which the description keeps normalized
+    printf '# stop\nHello World | x\n\tSTRASSE\n\xef\xac\x81nance\n' >pi-stop-ns.txt
     touch pi-inputs.done
 }
 
@@ -98,9 +100,14 @@ assert list(d['corpora/first_doc'][:]) == [0, 37, 400]
 for k in ('corpus_text', 'corpus_offsets'):
     assert d.attrs[k] == f['docs'].attrs[k]
 \""
-    check "pindex ($tag): hierarchical: (0+1) and (2+3) as partials at 2 ranks, then merged at 1 = one run" bash -c \
-        "pi_merge 2 '$bin' $p-r01.h5 $p-0.h5 $p-1.h5 --partial && pi_merge 2 '$bin' $p-r23.h5 $p-2.h5 $p-3.h5 --partial &&
-         pi_merge 1 '$bin' $p-h.h5 $p-r01.h5 $p-r23.h5 && pi_same $p-h.h5 $p-full.h5"
+    check "pindex ($tag): hierarchical: (0+1) as a partial at 2 ranks, then with 2 and 3 at 1 rank = one run" bash -c \
+        "pi_merge 2 '$bin' $p-r01.h5 $p-0.h5 $p-1.h5 --partial &&
+         pi_merge 1 '$bin' $p-h.h5 $p-r01.h5 $p-2.h5 $p-3.h5 && pi_same $p-h.h5 $p-full.h5"
+    check "pindex ($tag): a merge killed after 3 saved states resumes at 3 ranks with the same bits" bash -c \
+        "H5BATCH_FAULT_KILL_AFTER_CHUNKS=3 mpi 1 1 '$bin' merge $p-{0,1,2,3}.h5 -o $p-kill.h5 \
+             --checkpoint-interval 0.000001s -q; test -f $p-kill.run/manifest && ! test -e $p-kill.h5 &&
+         mpi 3 1 '$bin' merge $p-{0,1,2,3}.h5 -o $p-kill.h5 2>&1 | grep -q 'resuming from checkpoint' &&
+         pi_same $p-kill.h5 $p-full.h5"
     check "pindex ($tag): query on the merged index: the same hits and snippets as on the one-run index" bash -c \
         "'$bin' query $p-full.h5 --top 8 wi 'gifif grozi' '\"mep wi\"' >$p-q1.txt 2>$p-q1.err &&
          '$bin' query $p-h.h5 --top 8 wi 'gifif grozi' '\"mep wi\"' >$p-q2.txt 2>$p-q2.err &&
@@ -122,11 +129,12 @@ a, d = h5py.File('$p-full.h5')['index'], h5py.File('$p-md.h5')['index']
 # D's 200 documents come first: document i of A, B, C is document 200 + i of D, A, B, C
 assert (d['doc_id'][200:] == a['doc_id'][:400]).all() and (d['doc_length'][:200] == a['doc_length'][400:]).all()
 \""
-    check "pindex ($tag): text as strings with string ids and titles (columns): merge = one run, same query" bash -c \
-        "cols='columns = text:body, doc_id:key, title:headline' &&
-         pi_run $p-ns '$bin' 1 4 ix-ns.h5 'table = /library' \"\$cols\" &&
-         pi_run $p-ns0 '$bin' 2 5 pi-ns-0.h5 --partial 'table = /library' \"\$cols\" &&
-         pi_run $p-ns1 '$bin' 1 4 pi-ns-1.h5 --partial 'table = /library' \"\$cols\" &&
+    check "pindex ($tag): strings, string ids, titles, stems, stop words of a file gone at the centre: merge = one run" \
+        bash -c "cols='columns = text:body, doc_id:key, title:headline' &&
+         cp pi-stop-ns.txt $p-stop-ns.txt && set -- 'table = /library' \"\$cols\" 'stemmer = english' \
+             'stopwords = $p-stop-ns.txt' &&
+         pi_run $p-ns '$bin' 1 4 ix-ns.h5 \"\$@\" && pi_run $p-ns0 '$bin' 2 5 pi-ns-0.h5 --partial \"\$@\" &&
+         pi_run $p-ns1 '$bin' 1 4 pi-ns-1.h5 --partial \"\$@\" && rm $p-stop-ns.txt &&
          pi_merge 3 '$bin' $p-nsm.h5 $p-ns0.h5 $p-ns1.h5 && pi_same $p-nsm.h5 $p-ns.h5 &&
          '$bin' query $p-ns.h5 --json hello alpha lead >$p-n1.json &&
          '$bin' query $p-nsm.h5 --json hello alpha lead >$p-n2.json && $PY -c \"
@@ -164,6 +172,11 @@ pindex_risk() {
     check "risk partial ($tag): hierarchical ((D+A) as a partial at 2 ranks, then with B and C at 1 rank) = one run" \
         bash -c "pi_merge 2 '$bin' $p-r30.h5 $p-3.h5 $p-0.h5 --partial &&
          pi_merge 1 '$bin' $p-h.h5 $p-1.h5 $p-r30.h5 $p-2.h5 && rk_same $p-h.h5 $p-full.h5"
+    check "risk partial ($tag): a merge killed after 2 saved states resumes at 2 ranks with the same bits" bash -c \
+        "H5BATCH_FAULT_KILL_AFTER_CHUNKS=2 mpi 1 1 '$bin' merge $p-{0,1,2,3}.h5 -o $p-kill.h5 \
+             --checkpoint-interval 0.000001s -q; test -f $p-kill.run/manifest && ! test -e $p-kill.h5 &&
+         mpi 2 1 '$bin' merge $p-{0,1,2,3}.h5 -o $p-kill.h5 2>&1 | grep -q 'resuming from checkpoint' &&
+         rk_same $p-kill.h5 $p-full.h5"
     check "risk partial ($tag): one site holding every trade of portfolio 3, the other the rest = one run" bash -c \
         "rk_run $p-k0 '$bin' 2 4096 pi-mk-0.h5 --partial && rk_run $p-k1 '$bin' 1 4096 pi-mk-1.h5 --partial &&
          pi_merge 2 '$bin' $p-k.h5 $p-k1.h5 $p-k0.h5 && rk_same $p-k.h5 $p-full.h5"
@@ -172,25 +185,23 @@ pindex_risk() {
         rk_run $p-exp "$bin" 1 4096 pi-ms-0.h5 --partial 'positions = exposure'
     expect_fail "risk partial ($tag): a fractional quantity: 78, no partial written" 78 "not a whole number" \
         $p-frac.h5 rk_run $p-frac "$bin" 1 4096 pi-mf.h5 --partial
-    rk_run $p-w "$bin" 1 4096 pi-ms-0.h5 --partial 'window = 140' >/dev/null 2>&1
-    expect_fail "risk partial ($tag): a part with another window: 78 naming the part and the option" 78 \
-        "$p-w.h5.*window" $p-bad1.h5 pi_merge 2 "$bin" $p-bad1.h5 $p-2.h5 $p-w.h5
     rk_run $p-o "$bin" 1 4096 pi-m2.h5 --partial >/dev/null 2>&1
     expect_fail "risk partial ($tag): a site of another market: 65 naming it" 65 "$p-o.h5.*market" $p-bad2.h5 \
         pi_merge 1 "$bin" $p-bad2.h5 $p-0.h5 $p-o.h5
 }
 
-# Under ASan: two sites of each kernel, merged at 2 ranks, against one run.
+# Under ASan: two sites of each kernel, merged at 2 ranks, against one run (of the plain
+# binary: what is checked here is the merge).
 pindex_asan() {
     local bin=$1 tag=$2 p="pi-$2"
     check "pindex ($tag): index parts of 2 sites at 2 and 1 ranks merged at 2 = one run; query" bash -c \
-        "pi_run $p-full '$bin' 1 100 pi-c.h5 && pi_run $p-0 '$bin' 2 100 pi-t-0.h5 --partial &&
+        "pi_run $p-full '$HB' 1 100 pi-c.h5 && pi_run $p-0 '$bin' 2 100 pi-t-0.h5 --partial &&
          pi_run $p-1 '$bin' 1 100 pi-t-1.h5 --partial && pi_merge 2 '$bin' $p-m.h5 $p-0.h5 $p-1.h5 &&
          pi_same $p-m.h5 $p-full.h5 && '$bin' query $p-full.h5 --top 3 wi >$p-q1.txt &&
          '$bin' query $p-m.h5 --top 3 wi >$p-q2.txt && cmp $p-q1.txt $p-q2.txt"
     p="rk-$tag"
     check "risk partial ($tag): parts of 2 sites at 2 and 1 ranks merged at 2 = one run" bash -c \
-        "rk_run $p-full '$bin' 1 4096 pi-m.h5 && rk_run $p-0 '$bin' 2 4096 pi-mk-0.h5 --partial &&
+        "rk_run $p-full '$HB' 1 4096 pi-m.h5 && rk_run $p-0 '$bin' 2 4096 pi-mk-0.h5 --partial &&
          rk_run $p-1 '$bin' 1 4096 pi-mk-1.h5 --partial &&
          pi_merge 2 '$bin' $p-m.h5 $p-1.h5 $p-0.h5 && rk_same $p-m.h5 $p-full.h5"
 }
