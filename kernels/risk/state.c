@@ -4,12 +4,29 @@
 
 #include "core/hb.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* Not collective. Ascending order of doubles. */
+static int cmp_f64(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 int risk_save(void *state, void **buf, size_t *len)
 {
     risk *r = state;
     const int64_t rw = r->lay.size;
+    /* only the k largest of each set can be among the global top k: the rest need not be
+     * saved; sorted, the losses' leading bytes repeat, which the compression of
+     * checkpoints and partials finds (the tails are selections and exact sums, so the
+     * order of a set never reaches the output) */
+    if (r->methods & M_MC)
+        for (int64_t p = 0; p < r->P; p++) {
+            hb_topk_compact(&r->top[p]);
+            qsort(r->top[p].buf, (size_t)r->top[p].n, sizeof *r->top[p].buf, cmp_f64);
+        }
     size_t n = 6 * sizeof(int64_t);
     for (int64_t b = 0; b < r->npb; b++)
         if (r->done[b]) n += sizeof(int64_t) + (size_t)PORTFOLIO_BLOCK * (size_t)rw * sizeof(double);
