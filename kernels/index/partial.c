@@ -53,6 +53,7 @@ static void put(wbuf *b, const void *v, size_t n)
     b->n += n;
 }
 
+/* Not collective. Appends v. */
 static void put_u64(wbuf *b, uint64_t v) { put(b, &v, sizeof v); }
 
 /* Not collective. Appends n strings: their offsets from 0, then their bytes. */
@@ -63,7 +64,7 @@ static void put_strs(wbuf *b, const hb_strs *s, uint64_t n)
     if (n) put(b, s->bytes + o0, s->off[n] - o0);
 }
 
-/* The corpus layout and names of a state, as flags. */
+/* Not collective. The corpus layout and names of a state, as flags. */
 static uint64_t flags_of(const ix *x)
 {
     if (x->merged)
@@ -133,6 +134,7 @@ static const uint8_t *take(rbuf *r, uint64_t n)
     return p;
 }
 
+/* Not collective. Takes 8 bytes into *v: -1 when there are not that many. */
 static int take_u64(rbuf *r, uint64_t *v)
 {
     const uint8_t *p = take(r, sizeof *v);

@@ -91,7 +91,7 @@ static int parse(const hb_part *pt, dhead *h, const uint8_t **sec)
     return 0;
 }
 
-/* Not collective. The market sections of a description: dates, returns, prices, asset names. */
+/* Not collective. The bytes of a description's market sections: dates, returns, prices, asset names. */
 static size_t market_bytes(const dhead *h) { return (size_t)(h->D * 8 + h->D * h->A * 8 + h->A * 8 + h->A * h->asset_width); }
 
 int risk_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state)
