@@ -12,6 +12,7 @@
  * No step depends on which rank owned which group, so the bits are the same for any
  * rank and thread count. */
 #include "kernels/aggregate/agg.h"
+#include "kernels/common/sort.h"
 
 #include "core/hb.h"
 
@@ -40,18 +41,6 @@ typedef struct out_ctx {
     size_t pos_bytes;
     unsigned __int128 cells;
 } out_ctx;
-
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
-static int cmp_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
 
 static size_t unique(int64_t *v, size_t n)
 {
@@ -208,14 +197,19 @@ static int gather_coord(agg *a, int k, coord *c)
     for (int p = 0; p < g->nparts; p++)
         for (size_t e = 0; e < g->p[p].n; e++) mine[m++] = (int64_t)gp_keys(g, &g->p[p], e)[k];
     const int str = a->ktype[k] == KT_STRING;
-    qsort(mine, m, sizeof *mine, str ? cmp_u64 : cmp_i64);
+    /* string keys are hashes, in unsigned order; integer keys in signed order */
+    int rc = str ? hb_sort_u64((uint64_t *)mine, m) : hb_sort_i64(mine, m);
+    if (rc) free(mine), mine = NULL;
+    HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
     m = unique(mine, m);
     int64_t *all = NULL;
     size_t na = 0;
-    int rc = gather_all(mine, m, sizeof *mine, (void **)&all, &na);
+    rc = gather_all(mine, m, sizeof *mine, (void **)&all, &na);
     free(mine);
     HB_CALL(rc);
-    qsort(all, na, sizeof *all, str ? cmp_u64 : cmp_i64);
+    rc = str ? hb_sort_u64((uint64_t *)all, na) : hb_sort_i64(all, na);
+    if (rc) free(all), all = NULL;
+    HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
     c->n = unique(all, na);
     c->v = all;
     return str ? string_labels(a, k, c) : 0;
@@ -369,6 +363,31 @@ static int cmp_result(const void *x, const void *y)
     return 0;
 }
 
+/* Not collective. Puts the result records in key order: by radix on each record's cell
+ * number (its positions, outermost first, as one integer) where the cells fit 64 bits,
+ * else by comparing positions. */
+static int sort_results(const out_ctx *o, unsigned char *res, size_t nres)
+{
+    if (nres < 2) return 0; /* res is NULL when nothing came */
+    const int K = o->a->sp.nkeys;
+    if (o->cells > UINT64_MAX) {
+        sort_ctx = o;
+        qsort(res, nres, o->rr, cmp_result);
+        return 0;
+    }
+    uint64_t *cell = hb_malloc(nres * sizeof *cell);
+    if (!cell) return HB_EINTERNAL;
+    for (size_t i = 0; i < nres; i++) {
+        const uint32_t *pos = (const uint32_t *)(const void *)(res + i * o->rr);
+        uint64_t l = pos[0];
+        for (int k = 1; k < K; k++) l = l * o->c[k].n + pos[k];
+        cell[i] = l;
+    }
+    int rc = hb_sort_records_u64(cell, res, o->rr, nres);
+    free(cell);
+    return rc ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory sorting %zu groups", nres) : 0;
+}
+
 static void describe(const agg *a, int v, int s, char *desc, size_t len, const char **units)
 {
     const agg_spec *sp = &a->sp;
@@ -518,8 +537,7 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char *res, size_t nres)
 {
     agg *a = o->a;
     const agg_spec *sp = &a->sp;
-    sort_ctx = o;
-    if (nres > 1) qsort(res, nres, o->rr, cmp_result); /* res is NULL when nothing came */
+    HB_CALL(hb_agree(sort_results(o, res, nres)));
     uint64_t mine = nres, off = 0, total = 0;
     MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (hb_rank == 0) off = 0;

@@ -14,6 +14,7 @@
 #include "kernels/kernel.h"
 #include "kernels/common/exchange.h"
 #include "kernels/common/order.h"
+#include "kernels/common/sort.h"
 #include "kernels/common/xsum.h"
 #include "core/hb.h"
 #include "job.h"
@@ -1879,6 +1880,60 @@ static int on_purpose(const char *what)
     return rc;
 }
 
+/* ---- integer radix sorts (kernels/common/sort.h), against qsort ---- */
+
+static int cmp_u64_ref(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int cmp_i64_ref(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static void test_radix_sorts(void)
+{
+    enum { N = 5000 };
+    static uint64_t u[N], ru[N], key[N];
+    static int64_t v[N], rv[N];
+    static struct { uint64_t k; uint32_t seq, pad; } rec[N];
+    uint64_t x = 88172645463325252ull;
+    /* sizes around the edges, keys of every width: one byte used, all equal, full 64 bits */
+    const size_t sizes[] = {0, 1, 2, 3, 255, 256, 257, N};
+    for (int kind = 0; kind < 4; kind++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t n = sizes[si];
+            for (size_t i = 0; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                uint64_t r = kind == 0 ? x & 0xff : kind == 1 ? 42 : kind == 2 ? x : x & 0xffff00ull;
+                u[i] = ru[i] = r;
+                v[i] = rv[i] = (int64_t)r - (kind == 0 ? 128 : 0); /* negatives too */
+            }
+            CHECK(hb_sort_u64(u, n) == 0);
+            qsort(ru, n, sizeof *ru, cmp_u64_ref);
+            CHECK(n == 0 || memcmp(u, ru, n * sizeof *u) == 0);
+            CHECK(hb_sort_i64(v, n) == 0);
+            qsort(rv, n, sizeof *rv, cmp_i64_ref);
+            CHECK(n == 0 || memcmp(v, rv, n * sizeof *v) == 0);
+        }
+    /* records follow their keys, and equal keys keep their order (stable) */
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        key[i] = x % 97;
+        rec[i].k = key[i], rec[i].seq = (uint32_t)i, rec[i].pad = 0;
+    }
+    CHECK(hb_sort_records_u64(key, rec, sizeof rec[0], N) == 0);
+    int ok = 1;
+    for (size_t i = 0; i < N; i++) {
+        ok &= rec[i].k == key[i];
+        if (i) ok &= key[i - 1] < key[i] || (key[i - 1] == key[i] && rec[i - 1].seq < rec[i].seq);
+    }
+    CHECK(ok);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) return on_purpose(argv[1]);
@@ -1892,6 +1947,7 @@ int main(int argc, char **argv)
     test_percentile_bounds();
     test_sort();
     test_sort_large();
+    test_radix_sorts();
     test_select();
     test_percentile_select();
     test_percentiles_select();
