@@ -27,7 +27,7 @@ EXPORT    = -rdynamic
 .DEFAULT_GOAL := all
 
 # Every .c file of src/, io/ and kernels/ is part of the tool: a new kernel is a new folder.
-SRC  = $(sort $(wildcard src/*.c src/core/*.c io/*.c kernels/*.c kernels/*/*.c))
+SRC  = $(sort $(wildcard src/*.c src/core/*.c src/import/*.c io/*.c kernels/*.c kernels/*/*.c))
 OBJ  = $(SRC:%.c=build/%.o)
 AOBJ = $(SRC:%.c=build-asan/%.o)
 LIBOBJ  = $(filter-out build/src/main.o,$(OBJ))
@@ -130,7 +130,7 @@ FUZZ_OK       = $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsign
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS   = -std=c17 -g -O1 -fopenmp -ffp-contract=off -Wall -Wextra -Wno-unused-function -Wno-pass-failed \
                 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-FUZZ_BASE     = src/core/err.c src/core/mem.c src/core/log.c src/core/opts.c src/core/args.c src/core/fault.c \
+FUZZ_BASE     = src/core/err.c src/core/stall.c src/core/mem.c src/core/log.c src/core/opts.c src/core/args.c src/core/fault.c \
                 src/core/calendar.c src/core/text.c io/in.c io/out.c io/table.c io/filters.c src/core/commit.c
 FUZZ_JOB      = $(FUZZ_BASE) src/job.c tests/fuzz/registry_stub.c tests/fuzz/fuzz_job.c
 FUZZ_QUERY    = $(FUZZ_BASE) kernels/index/analyzer.c kernels/index/tok.c tests/fuzz/fuzz_query.c

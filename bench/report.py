@@ -229,6 +229,15 @@ def main():
               for r in rows if r["tool"] == "h5batch" and len(p := str(r.get("phases", "")).split("/")) == 4]
         if ph:
             lines += ["h5batch's phases in the median run: " + "; ".join(ph) + ".", ""]
+    sizes = [r for r in recs if r.get("kernel") == "partial" and r.get("what") == "partial_size"]
+    merges = [r for r in recs if r.get("kernel") == "partial" and r.get("what") == "merge"]
+    if sizes or merges:  # bench/partial.sh (docs/partial.md)
+        lines += ["## Partial states and merge", "", "| state | raw input (B) | partial (B) | partial / raw |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {r['of']} | {r['raw_bytes']:,} | {r['partial_bytes']:,} | "
+                  f"{100 * r['partial_bytes'] / r['raw_bytes']:.1f}% |" for r in sizes]
+        lines += ["", "| merge | merge (s) | one run over all the data (s) | identical |", "|---|---:|---:|---|"]
+        lines += [f"| {r['config']} | {r['merge_s']} | {r['run_s']} | {r['agrees']} |" for r in merges] + [""]
     dg = find(recs, kernel="risk", what="dgemm")
     if dg and dg.get("h5batch_gflops"):
         lines += [f"Monte Carlo products: {dg['h5batch_gflops']} GFLOP/s per thread; OpenBLAS DGEMM on one core "

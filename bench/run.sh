@@ -3,7 +3,8 @@
 # same questions, in one session on the same cores, every peer's answer checked against
 # h5batch's. Generates the inputs with `h5batch gen` (kept in BENCH_DATA for the next
 # run), converts them once, outside the timings, to each peer's format, runs
-# bench/traffic.sh, bench/index.sh, bench/risk.sh, bench/aggregate.sh, bench/episodes.sh and bench/import.sh, and writes
+# bench/traffic.sh, bench/index.sh, bench/risk.sh, bench/aggregate.sh, bench/episodes.sh, bench/import.sh and
+# bench/partial.sh (partial states: sizes, merge time), and writes
 # bench/results/report.md (tables, ratios, the goals) and bench/results/bench.png.
 #
 #   make bench                       # SCALE=full: about 30-40 minutes on 2 cores
@@ -31,14 +32,14 @@ esac
 : "${PEER_TIMEOUT:=900}" "${REPEAT:=3}"
 export IMPORT_BYTES ROWS METERS SEGMENTS DOCS MEAN_BYTES ASSETS DAYS PORTFOLIOS MC_PORTFOLIOS SCENARIOS SCALE PEER_TIMEOUT REPEAT
 export BENCH_DATA=${BENCH_DATA:-bench/data} BENCH_RESULTS=${BENCH_RESULTS:-bench/results}
-KERNELS=${KERNELS:-traffic index risk aggregate episodes import}
+KERNELS=${KERNELS:-traffic index risk aggregate episodes import partial}
 mkdir -p "$BENCH_RESULTS"
 rm -f "$BENCH_RESULTS/results.jsonl"
 [ -x bin/h5batch ] || make -s all
 status=0
 start=$(date +%s)
 for k in $KERNELS; do
-    case $k in traffic | index | risk | aggregate | episodes | import) ;; *) echo "bench: unknown kernel '$k' in KERNELS" >&2; exit 2 ;; esac
+    case $k in traffic | index | risk | aggregate | episodes | import | partial) ;; *) echo "bench: unknown kernel '$k' in KERNELS" >&2; exit 2 ;; esac
     bash "bench/$k.sh" || status=1
 done
 py=/usr/bin/python3

@@ -151,3 +151,7 @@ echo "== bin/h5batch export $dir/water-monthly-usage.h5 --group /aggregate -o $d
 bin/h5batch export "$dir/water-monthly-usage.h5" --group /aggregate -o "$dir/water-monthly-usage.csv" --force
 head -3 "$dir/water-monthly-usage.csv"
 echo "outputs: $out/water-meters.h5, $out/water-monthly-usage.h5, $out/water-districts.h5, $out/water-monthly-usage.csv"
+
+# edge sites and a merge at the centre (README "Edge sites and merge", docs/partial.md)
+echo
+bash scripts/demo_sites.sh "$dir" "$np"

@@ -11,7 +11,7 @@ pkgs=(gcc make pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-to
       libinih-dev libutf8proc-dev libdeflate-dev libstemmer-dev librandom123-dev libxxhash-dev zlib1g-dev tzdata python3-h5py python3-numpy
       python3-pandas python3-scipy python3-snowballstemmer python3-xarray python3-h5netcdf util-linux
       hdf5-filter-plugin hdf5-filter-plugin-blosc-serial bitshuffle python3-tables)
-test_pkgs=(slurm-wlm munge valgrind clang libclang-rt-dev libomp-dev) # clang, its runtimes, libomp: the libFuzzer harnesses (make fuzz)
+test_pkgs=(slurm-wlm munge valgrind clang libclang-rt-dev libomp-dev iproute2 nftables) # clang, its runtimes, libomp: the libFuzzer harnesses (make fuzz); iproute2: tests/multihost (nftables: its blackhole)
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "h5batch: not a Debian system; install the equivalents of: ${pkgs[*]} (tests: ${test_pkgs[*]})" >&2
     exit 0

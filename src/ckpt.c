@@ -155,6 +155,7 @@ int hb_ckpt_write(const hb_ckpt_id *id, int64_t seq, int restarts, const uint8_t
 
     /* where each rank's part goes */
     uint64_t mine = len, *sizes = hb_calloc((size_t)hb_size, sizeof *sizes);
+    hb_fault_hold("H5BATCH_FAULT_HOLD_CHECKPOINT", (long)seq); /* the others wait in the agreement */
     int rc = hb_agree(sizes ? 0 : HB_EINTERNAL);
     if (rc != 0) return free(sizes), rc;
     MPI_Allgather(&mine, 1, MPI_UINT64_T, sizes, 1, MPI_UINT64_T, MPI_COMM_WORLD);

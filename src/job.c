@@ -25,6 +25,9 @@ static const hb_option job_options[] = {
      "memory a rank's state and output may take; default half the machine's memory / ranks on the host"},
     {"max_invalid_fraction", HB_OPT_FLOAT, "0.5", 0, 1, NULL,
      "largest share of invalid rows (or values of a column) a step accepts; 1 accepts any"},
+    {"stall_timeout", HB_OPT_DURATION, "60s", 0, 1e9, NULL,
+     "longest wait for every rank at a round's agreement; a rank that does not arrive (host down or cut off) "
+     "fails the job with exit 74; 0 waits forever"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 static const hb_option step_base[] = {
@@ -471,6 +474,7 @@ static int validate(parse *p)
     job->chunk_rows = kv_get(job->kv, job->nkv, "chunk_rows", &line) ? (int64_t)hb_opt_num(&o, "chunk_rows") : 0;
     job->max_memory = kv_get(job->kv, job->nkv, "max_memory", &line) ? hb_opt_num(&o, "max_memory") : 0;
     job->max_invalid_fraction = hb_opt_num(&o, "max_invalid_fraction");
+    job->stall_timeout = hb_opt_num(&o, "stall_timeout");
     return 0;
 }
 

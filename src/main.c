@@ -2,6 +2,7 @@
  * kernels' own commands from the registry; errors become exit codes, printed once. */
 #include "core/hb.h"
 #include "core/opts.h"
+#include "core/stall.h"
 #include "export.h"
 #include "gen.h"
 #include "import.h"
@@ -254,6 +255,7 @@ int main(int argc, char **argv)
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL); /* h5batch/errors.h: MPI errors abort */
         MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
         MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
+        hb_stall_init(); /* the agreements' deadline (core/stall.h) */
         hb_io_init();
         /* OpenMP threads run beside MPI; only the main thread calls MPI */
         if (rc == 0 && provided < MPI_THREAD_FUNNELED)
@@ -264,6 +266,9 @@ int main(int argc, char **argv)
     }
     if (rc == 0) rc = fn ? fn(argc - 2, argv + 2) : unknown_command(name);
     hb_err_report();
-    if (collective) MPI_Finalize();
+    if (collective) {
+        hb_stall_finalize();
+        MPI_Finalize();
+    }
     return rc;
 }

@@ -7,6 +7,7 @@
 #include "kernels/kernel.h"
 #include "core/fault.h"
 #include "core/hb.h"
+#include "core/stall.h"
 #include "ckpt.h"
 #include "partial.h"
 #include "job.h"
@@ -79,7 +80,7 @@ static void on_signal(int sig)
 static int agreed_signal(void)
 {
     int sig = got_signal, all;
-    MPI_Allreduce(&sig, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    hb_stall_allreduce(&sig, &all, 1, MPI_INT, MPI_MAX);
     return all;
 }
 
@@ -172,6 +173,21 @@ static void update_status(run *r, const char *state, int force)
             hb_err_clear();
         }
     }
+}
+
+/* The stall deadline's report (core/stall.h), on the rank that reports it (rank 0, or
+ * the first rank on another host when rank 0 is the one lost): status.json says failed
+ * with the reason, written whatever rank this is, since the job is about to be aborted. */
+static void stall_status(void *user)
+{
+    run *r = user;
+    r->st.state = "failed";
+    r->st.updated_at = unix_now();
+    r->st.error = hb_err_msg();
+    if (hb_status_write(r->job.run_dir, &r->st) != 0) hb_warn("%s/status.json: cannot write status", r->job.run_dir);
+    release_output(r); /* rank 0's claims: the output's and the run directory's */
+    if (r->lock_fd >= 0) hb_claim_release(r->lock_path, r->lock_fd, 0);
+    r->lock_fd = -1;
 }
 
 /* Updates the rate and ETA (rows since t0, when this run started mapping, over rows0
@@ -510,6 +526,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
     for (int64_t i = 0; i < rounds && rc == 0; i++) {
         double a = hb_now();
         int lrc = 0;
+        hb_stall_where("step %s, round %lld of %lld", s->name, (long long)i + 1, (long long)rounds);
         if (first + i < last) {
             lrc = map_unit(r, k, state, todo[first + i]);
             hb_fault_delay();
@@ -535,7 +552,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
         int flags[2] = {got_signal,
                         hb_rank == 0 && r->job.checkpoint_interval > 0 &&
                             hb_now() - last_ckpt >= r->job.checkpoint_interval};
-        MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        hb_stall_allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX);
         /* no periodic checkpoint after the last round: the output is about to exist */
         if (can_save && (flags[0] || (flags[1] && i + 1 < rounds))) {
             rc = checkpoint(r, s, &id, state, ledger, nc, ++seq);
@@ -551,6 +568,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
                                        strsignal(flags[0]), k->name, s->name);
         }
     }
+    hb_stall_where("step %s", s->name);
     if (rc == 0) progress(r, tm, rows0, 1);
     free(ledger);
     free(todo);
@@ -602,6 +620,7 @@ static int run_step(run *r, int index)
     hb_step *s = &r->job.steps[index];
     double started = unix_now(), t[T_N] = {0}, t0 = hb_now();
     step_fingerprint(r, s, r->fingerprint, sizeof r->fingerprint);
+    hb_stall_where("step %s", s->name);
     r->st.step = s->name;
     r->st.unit = hb_kernel_unit(s->kernel);
     r->st.step_index = index;
@@ -687,6 +706,8 @@ static int run_step(run *r, int index)
  * signals, each step in order, the final status. */
 static int run_job(run *r)
 {
+    hb_stall_set_timeout(r->job.stall_timeout);
+    hb_stall_on_expiry(stall_status, r);
     omp_set_num_threads(r->job.threads);
     r->tty = isatty(2);
     r->st.job = r->job.name;
@@ -714,6 +735,8 @@ static int run_job(run *r)
         update_status(r, rc == 0 ? "complete" : rc == HB_ETEMPFAIL ? "checkpointed" : "failed", 1);
         hb_claim_release(r->lock_path, r->lock_fd, 0);
     }
+    hb_stall_on_expiry(NULL, NULL);
+    hb_stall_where("agreement");
     return rc;
 }
 
@@ -778,7 +801,7 @@ int hb_run_main(int argc, char **argv)
 static void usage_merge(void)
 {
     fputs("usage: h5batch merge PART.h5... -o OUT.h5 [--partial] [--run-dir DIR] [--fresh] [--force]\n"
-          "                     [--threads N] [--checkpoint-interval D] [-v|-q]\n",
+          "                     [--threads N] [--checkpoint-interval D] [--stall-timeout D] [-v|-q]\n",
           stderr);
 }
 
@@ -925,11 +948,12 @@ int hb_merge_main(int argc, char **argv)
     const char *out = NULL, *run_dir = NULL;
     char **paths = calloc((size_t)argc + 1, sizeof *paths);
     int np = 0, rc = paths ? 0 : HB_EINTERNAL, threads = 0;
-    double interval = 60;
+    double interval = 60, stall = 60; /* the [job] defaults of checkpoint_interval and stall_timeout */
     for (int i = 0; i < argc && rc == 0; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--run-dir") == 0 ||
-                    strcmp(a, "--threads") == 0 || strcmp(a, "--checkpoint-interval") == 0;
+                    strcmp(a, "--threads") == 0 || strcmp(a, "--checkpoint-interval") == 0 ||
+                    strcmp(a, "--stall-timeout") == 0;
         if (takes && !val) {
             rc = hb_err_set(HB_EUSAGE, "merge", "%s needs a value", a);
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
@@ -944,6 +968,10 @@ int hb_merge_main(int argc, char **argv)
         } else if (strcmp(a, "--checkpoint-interval") == 0) {
             if (hb_parse_duration(argv[++i], &interval) != 0 || interval < 0)
                 rc = hb_err_set(HB_EUSAGE, "merge", "--checkpoint-interval: '%s' is not a duration (60s, 5m)", argv[i]);
+        } else if (strcmp(a, "--stall-timeout") == 0) {
+            if (hb_parse_duration(argv[++i], &stall) != 0 || stall < 0)
+                rc = hb_err_set(HB_EUSAGE, "merge", "--stall-timeout: '%s' is not a duration (60s, 5m; 0 waits forever)",
+                                argv[i]);
         } else if (strcmp(a, "--partial") == 0) {
             r.partial = 1;
         } else if (strcmp(a, "--force") == 0) {
@@ -975,6 +1003,7 @@ int hb_merge_main(int argc, char **argv)
     free(paths);
     if (rc == 0) {
         r.job.checkpoint_interval = interval;
+        r.job.stall_timeout = stall;
         r.job.max_invalid_fraction = 0.5; /* the [job] default: a merge has no job file */
         r.merge = &m;
         rc = run_job(&r);

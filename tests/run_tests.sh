@@ -23,7 +23,7 @@
 # harness's names still work: reference, ranks, bad_input run traffic; cli, run_dir,
 # readme run driver. A suite's lines are followed by `# SUITE (PASS): N s`. Suites run
 # side by side (H5BATCH_TEST_JOBS at a time, default 3), each in its own folder with all
-# its passes; faults, slurm and bench run alone after them.
+# its passes; faults, slurm, bench and multihost run alone after them.
 # Every MPI command runs under a timeout: a hang is a failure.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -192,7 +192,7 @@ run_suite() {
 # longest start first. faults, slurm and bench run after them, one at a time: they time
 # signals and kills, and run a cluster and a benchmark.
 JOBS=${H5BATCH_TEST_JOBS:-3}
-SERIAL=" faults slurm bench "
+SERIAL=" faults slurm bench multihost "
 echo "# h5batch test suite in $W: ${WANT[*]}; passes: ${PASSES[*]}; $JOBS suites at a time"
 QUEUE=()
 for s in aggregate index collective risk traffic bill plugin "${SUITE_ORDER[@]}"; do

@@ -95,6 +95,15 @@ suite_slurm() {
          [[ \"\$(slurm_field $b StartTime)\" > \"\$(slurm_field $a EndTime)\" ||
             \"\$(slurm_field $b StartTime)\" == \"\$(slurm_field $a EndTime)\" ]]"
 
+    # edge sites as one job array with --partial, then their merge chained with afterok
+    # (slurm/submit-sites.sh, docs/partial.md): the bits of one run over all the sites
+    $PY "$ROOT/scripts/split_sites.py" gen.h5 "$W" site-a site-b site-c >"$W/log" 2>&1
+    local s
+    for s in a b c; do job "site-$s" "site-$s.h5" "site-$s.part.h5" Europe/Berlin; done
+    ids=$(cd "$W" && SBATCH_ARGS="--ntasks=1" "$ROOT/slurm/submit-sites.sh" sites.h5 site-a.ini site-b.ini site-c.ini)
+    check "slurm: an array of 3 sites run --partial, then their merge (afterok), equals one run" bash -c \
+        "slurm_wait $(echo "$ids" | sed -n 2p) COMPLETED 120 && h5diff --exclude-path /provenance sites.h5 ft.h5.ref.h5"
+
     # a failing job ends FAILED with the error in its log and is not requeued
     job bad tiny.h5 bad.h5 UTC "percentile = 50"
     id=$(sbatch --parsable --chdir="$W" --ntasks=1 --job-name=bad "$sb" bad.ini)

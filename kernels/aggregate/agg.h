@@ -27,6 +27,7 @@
 #define AGG_MAX_VALUES 16
 #define AGG_MAX_STATS 32
 #define AGG_NAME 64
+#define AGG_UNITS 64
 
 /* ---- options (spec.c) ---- */
 
@@ -272,6 +273,7 @@ typedef enum { KT_INT, KT_FLOAT, KT_STRING, KT_CALENDAR } key_type;
 
 typedef struct agg {
     hb_step_ctx *ctx;
+    const char *src;        /* the input's name in messages: the file, or "the merged parts" */
     agg_spec sp;
     acc_layout L;
     size_t A;               /* bytes per value's accumulator */
@@ -281,7 +283,7 @@ typedef struct agg {
     int ncols;
     int col_key[AGG_MAX_KEYS], col_time, col_val[AGG_MAX_VALUES];
     key_type ktype[AGG_MAX_KEYS];
-    char units[AGG_MAX_VALUES][64];
+    char units[AGG_MAX_VALUES][AGG_UNITS];
     int nthreads;
     gtab own, stage;
     sdict dict[AGG_MAX_KEYS];

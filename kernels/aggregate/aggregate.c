@@ -1,8 +1,9 @@
 /* Grouped aggregation (`kernel = aggregate`, DESIGN.md 4.4): per group of key values,
  * statistics of value columns. This file holds the kernel table and the data path up
  * to the owners: map a chunk to group keys, combine it per group, send the groups to
- * their owners after every round, save and load the state. output.c turns the owners'
- * groups into the dense or table layout.
+ * their owners after every round, save and load the state, and describe it for partial
+ * states (DESIGN.md 7: setup_parts builds a merge's empty state from the parts'
+ * descriptions). output.c turns the owners' groups into the dense or table layout.
  *
  * map: keys are read (integers as themselves, floats that hold integers, strings as
  * the XXH3 hash of their bytes, calendar keys from the local time through the day-offset
@@ -15,6 +16,7 @@
 #include "kernels/aggregate/agg.h"
 
 #include "core/hb.h"
+#include "kernels/common/varint.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -69,11 +71,11 @@ static int add_column(const char **cols, int *n, const char *name)
     return (*n)++;
 }
 
-/* Not collective. The chunk and exchange buffers, sized by chunk_rows and the rank and
- * thread counts once, so that map allocates only as groups appear. */
-static int alloc_buffers(agg *a)
+/* Not collective. The chunk buffers, sized by chunk_rows once, so that map allocates
+ * only as groups appear. */
+static int alloc_chunk(agg *a)
 {
-    const size_t cr = (size_t)a->ctx->chunk_rows, T = (size_t)a->nthreads, P = (size_t)hb_size;
+    const size_t cr = (size_t)a->ctx->chunk_rows;
     const agg_spec *sp = &a->sp;
     int ok = 1;
     for (int k = 0; k < sp->nkeys; k++) ok &= (a->kbuf[k] = hb_malloc(cr * 8)) != NULL;
@@ -82,7 +84,16 @@ static int alloc_buffers(agg *a)
     ok &= (a->h = hb_malloc(cr * 8)) != NULL;
     ok &= (a->ok = hb_malloc(cr)) != NULL;
     if (sp->has_time) ok &= (a->traw = hb_malloc(cr * 8)) && (a->tloc = hb_malloc(cr * 8));
-    ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)sp->nvals, 8)) != NULL;
+    return ok ? 0 : HB_EINTERNAL;
+}
+
+/* Not collective. The exchange's counters, sized by the rank and thread counts: a merge
+ * needs them as a run does (the chunk buffers it does not). */
+static int alloc_xchg(agg *a)
+{
+    const size_t T = (size_t)a->nthreads, P = (size_t)hb_size;
+    int ok = 1;
+    ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)a->sp.nvals, 8)) != NULL;
     ok &= (a->tcnt = hb_calloc(T * P * 4, sizeof(size_t))) != NULL;
     ok &= (a->scount = hb_calloc(P * 6, sizeof(size_t))) != NULL;
     if (ok) {
@@ -92,21 +103,48 @@ static int alloc_buffers(agg *a)
     return ok ? 0 : HB_EINTERNAL;
 }
 
-/* Collective. Opens the table, decides each key's type from its column, lays out the
- * accumulators and refuses a chunk size over max_memory; the same status on every rank. */
-static int aggregate_setup(hb_step_ctx *ctx, void **state)
+/* Not collective. The accumulator layout, the empty group tables and the dictionaries,
+ * once the key types are known (from the input, or from the parts' descriptions). */
+static int init_tables(agg *a)
+{
+    const agg_spec *sp = &a->sp;
+    acc_layout_init(&a->L, sp);
+    a->A = a->L.size;
+    a->rec = (size_t)sp->nkeys * 8 + (size_t)sp->nvals * a->A;
+    a->neutral = hb_malloc((size_t)sp->nvals * a->A);
+    if (!a->neutral) return HB_EINTERNAL;
+    for (int v = 0; v < sp->nvals; v++) acc_neutral(&a->L, a->neutral + (size_t)v * a->A);
+    int rc = gtab_init(&a->own, a->nthreads, sp->nkeys, sp->nvals, a->A, a->L.kept, a->neutral);
+    if (rc == 0) rc = gtab_init(&a->stage, a->nthreads, sp->nkeys, sp->nvals, a->A, a->L.kept, a->neutral);
+    for (int k = 0; k < sp->nkeys && rc == 0; k++)
+        if (a->ktype[k] == KT_STRING) rc = sdict_init(&a->dict[k], a->nthreads);
+    return rc;
+}
+
+/* Not collective. A new state with the step's options parsed (78 naming the key). */
+static int new_state(hb_step_ctx *ctx, void **state)
 {
     agg *a = hb_calloc(1, sizeof *a);
     if (!a) return HB_EINTERNAL;
     *state = a;
     a->ctx = ctx;
+    a->src = ctx->input ? ctx->input : "the merged parts";
     a->nthreads = ctx->threads > 0 ? ctx->threads : 1;
     const char *key = NULL;
     char msg[512];
     if (agg_spec_parse(ctx->opts, &a->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
+    if (a->sp.max_memory > 0) hb_mem_set_limit(a->sp.max_memory); /* the step's own limit, for this step */
+    return 0;
+}
+
+/* Collective. Opens the table, decides each key's type from its column, lays out the
+ * accumulators and refuses a chunk size over max_memory; the same status on every rank. */
+static int aggregate_setup(hb_step_ctx *ctx, void **state)
+{
+    HB_CALL(hb_agree(new_state(ctx, state)));
+    agg *a = *state;
     agg_spec *sp = &a->sp;
     HB_CALL(hb_agree(hb_tz_select(sp->tz)));
-    if (sp->max_memory > 0) hb_mem_set_limit(sp->max_memory); /* the step's own limit, for this step */
 
     const char *cols[AGG_MAX_KEYS + AGG_MAX_VALUES + 1];
     int n = 0;
@@ -145,17 +183,7 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     }
     HB_CALL(hb_agree(rc));
 
-    acc_layout_init(&a->L, sp);
-    a->A = a->L.size;
-    a->rec = (size_t)sp->nkeys * 8 + (size_t)sp->nvals * a->A;
-    a->neutral = hb_malloc((size_t)sp->nvals * a->A);
-    if (!a->neutral) return hb_agree(HB_EINTERNAL);
-    for (int v = 0; v < sp->nvals; v++) acc_neutral(&a->L, a->neutral + (size_t)v * a->A);
-    rc = gtab_init(&a->own, a->nthreads, sp->nkeys, sp->nvals, a->A, a->L.kept, a->neutral);
-    if (rc == 0) rc = gtab_init(&a->stage, a->nthreads, sp->nkeys, sp->nvals, a->A, a->L.kept, a->neutral);
-    for (int k = 0; k < sp->nkeys && rc == 0; k++)
-        if (a->ktype[k] == KT_STRING) rc = sdict_init(&a->dict[k], a->nthreads);
-    HB_CALL(hb_agree(rc));
+    HB_CALL(hb_agree(init_tables(a)));
 
     /* the chunk's buffers are the one allocation that does not grow with the data:
      * refuse a chunk size that alone exceeds the limit before allocating it */
@@ -165,7 +193,9 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     char what[120], r[32];
     snprintf(what, sizeof what, "the buffers of chunks of %s rows", hb_fmt_count(r, (uint64_t)ctx->chunk_rows));
     HB_CALL(hb_agree(hb_mem_reserve((double)a->chunk_bytes, where, what, NULL, "lower chunk_rows")));
-    return hb_agree(alloc_buffers(a));
+    rc = alloc_chunk(a);
+    if (rc == 0) rc = alloc_xchg(a);
+    return hb_agree(rc);
 }
 
 /* Reads the time column of rows [start, start+n): traw (as stored, for first/last) and
@@ -276,7 +306,7 @@ static int read_key(agg *a, int k, int64_t start, int64_t n)
             }
             if (d[i] != floor(d[i]) || !(d[i] > -9223372036854775808.0 && d[i] < 9223372036854775808.0)) {
                 agg_colname(a, a->sp.key[k], cn, sizeof cn);
-                snprintf(where, sizeof where, "%s:%s", a->ctx->input, a->sp.table);
+                snprintf(where, sizeof where, "%s:%s", a->src, a->sp.table);
                 return hb_err_set(HB_EDATA, where, "key column %s, row %lld: %g is not an integer (keys are integers "
                                   "or strings)", cn, (long long)(start + i), d[i]);
             }
@@ -516,7 +546,7 @@ static int check_memory(agg *a)
     } in = {(double)b, hb_rank}, out;
     MPI_Allreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MAXLOC, MPI_COMM_WORLD);
     char where[600], what[80];
-    snprintf(where, sizeof where, "%s:%s", a->ctx->input, a->sp.table);
+    snprintf(where, sizeof where, "%s:%s", a->src, a->sp.table);
     snprintf(what, sizeof what, "the groups on rank %d", out.rank);
     return hb_mem_reserve(out.bytes, where, what, NULL,
                           "run on more ranks, or drop percentile stats (they keep every value)");
@@ -581,30 +611,94 @@ static int aggregate_exchange(void *state)
     return check_memory(a);
 }
 
-/* ---- checkpoints ---- */
+/* ---- checkpoints and partial states ---- */
 
-/* Saved state of one rank: a header, the counters, every group as records with its kept
- * values, then the strings of each string key. */
+/* Saved state of one rank: a header, the counters, every group as records, the kept
+ * values of the records (compact: see put_kept), then the strings of each string key. */
 typedef struct saved {
-    char magic[8]; /* "HBAGG01" */
+    char magic[8]; /* "HBAGG02" */
     uint32_t K, V, A, pad;
     uint64_t signature; /* the keys, values and stats this state is for */
-    uint64_t rows_total, rows_missing, n_records, n_values;
+    uint64_t rows_total, rows_missing, n_records, n_values, kept_bytes;
 } saved;
+
+/* An integer and a float key column give the same key words: a state of one merges with
+ * a state of the other. */
+static key_type key_class(key_type t) { return t == KT_FLOAT ? KT_INT : t; }
 
 static uint64_t signature(const agg *a)
 {
     XXH64_state_t *s = XXH64_createState();
     XXH64_reset(s, 13);
     for (int k = 0; k < a->sp.nkeys; k++) {
+        key_type t = key_class(a->ktype[k]);
         XXH64_update(s, a->sp.key[k], strlen(a->sp.key[k]) + 1);
-        XXH64_update(s, &a->ktype[k], sizeof a->ktype[k]);
+        XXH64_update(s, &t, sizeof t);
     }
     for (int v = 0; v < a->sp.nvals; v++) XXH64_update(s, a->sp.val[v], strlen(a->sp.val[v]) + 1);
     for (int i = 0; i < a->sp.nstats; i++) XXH64_update(s, a->sp.stname[i], strlen(a->sp.stname[i]) + 1);
     uint64_t h = XXH64_digest(s);
     XXH64_freeState(s);
     return h;
+}
+
+static int cmp_f64(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The c kept values of one group's value column x (sorted here; they are a copy) as
+ * distinct values and their counts, for quantized readings that repeat: the number d of
+ * distinct values (varint), the d values ascending, then, when d < c, their d counts
+ * (varints). Kept values are finite and never -0.0, so equal values have equal bits and
+ * the percentiles, which depend on the values alone, keep theirs. Returns the bytes
+ * (q NULL: only counts them). */
+static size_t put_kept(unsigned char *q, double *x, size_t c)
+{
+    if (c > 1) qsort(x, c, sizeof *x, cmp_f64);
+    size_t d = 0, bytes = 0;
+    for (size_t i = 0; i < c; i++) d += i == 0 || x[i] != x[i - 1];
+    bytes = hb_varint_len(d) + 8 * d;
+    if (d < c)
+        for (size_t i = 0, j; i < c; i = j) {
+            for (j = i + 1; j < c && x[j] == x[i]; j++) {
+            }
+            bytes += hb_varint_len(j - i);
+        }
+    if (!q) return bytes;
+    q = hb_varint_put(q, d);
+    for (size_t i = 0; i < c; i++)
+        if (i == 0 || x[i] != x[i - 1]) memcpy(q, &x[i], 8), q += 8;
+    if (d < c)
+        for (size_t i = 0, j; i < c; i = j) {
+            for (j = i + 1; j < c && x[j] == x[i]; j++) {
+            }
+            q = hb_varint_put(q, j - i);
+        }
+    return bytes;
+}
+
+/* put_kept's reverse: the c values at *q into x; -1 when the bytes do not hold them. */
+static int get_kept(const unsigned char **q, const unsigned char *end, double *x, size_t c)
+{
+    uint64_t d;
+    if (hb_varint_get(q, end, &d) || d == 0 || d > c || (uint64_t)(end - *q) / 8 < d) return -1;
+    const unsigned char *vals = *q;
+    *q += 8 * d;
+    if (d == c) {
+        memcpy(x, vals, 8 * c);
+        return 0;
+    }
+    size_t m = 0;
+    for (uint64_t i = 0; i < d; i++) {
+        uint64_t n;
+        if (hb_varint_get(q, end, &n) || n == 0 || n > c - m) return -1;
+        double v;
+        memcpy(&v, vals + 8 * i, 8);
+        for (uint64_t j = 0; j < n; j++) x[m++] = v;
+    }
+    return m == c ? 0 : -1;
 }
 
 /* Not collective. This rank's groups, kept values and strings as one blob (see saved). */
@@ -626,26 +720,48 @@ static int aggregate_save(void *state, void **buf, size_t *len)
         for (int part = 0; a->ktype[k] == KT_STRING && part < a->dict[k].nparts; part++)
             sbytes += a->dict[k].p[part].n * 12 + a->dict[k].p[part].nbytes;
     }
-    size_t bytes = sizeof(saved) + 16 * (size_t)V + nrec * a->rec + nval * 8 + sbytes;
-    unsigned char *p = hb_malloc(bytes);
-    if (!p) return HB_EINTERNAL;
-    saved h = {"HBAGG01", (uint32_t)K, (uint32_t)V, (uint32_t)a->A, 0, signature(a), a->rows_total, a->rows_missing,
-               nrec, nval};
-    unsigned char *q = p;
-    memcpy(q, &h, sizeof h), q += sizeof h;
-    memcpy(q, a->valid, 8 * (size_t)V), q += 8 * (size_t)V;
-    memcpy(q, a->invalid, 8 * (size_t)V), q += 8 * (size_t)V;
-    unsigned char *rec = q;
-    double *vals = (double *)(void *)(q + nrec * a->rec);
+    /* the records and the plain kept values first, then the values are encoded */
+    unsigned char *recs = hb_malloc(nrec ? nrec * a->rec : 1);
+    double *vals = hb_malloc(nval ? nval * 8 : 8);
+    if (!recs || !vals) return free(recs), free(vals), HB_EINTERNAL;
+    unsigned char *rec = recs;
+    double *vp = vals;
     for (int t = 0; t < 2; t++)
         for (int part = 0; part < tabs[t]->nparts; part++)
             for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
                 size_t nr, nv;
                 entry_size(a, tabs[t], &tabs[t]->p[part], e, &nr, &nv);
-                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vals);
-                rec += nr * a->rec, vals += nv;
+                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vp);
+                rec += nr * a->rec, vp += nv;
             }
-    q = (unsigned char *)vals;
+    size_t kb = 0;
+    if (a->L.kept) {
+        vp = vals;
+        for (size_t r = 0; r < nrec; r++)
+            for (int v = 0; v < V; v++) {
+                size_t c = (size_t)acc_count(recs + r * a->rec + (size_t)K * 8 + (size_t)v * a->A);
+                if (c) kb += put_kept(NULL, vp, c), vp += c;
+            }
+    }
+    size_t bytes = sizeof(saved) + 16 * (size_t)V + nrec * a->rec + kb + sbytes;
+    unsigned char *p = hb_malloc(bytes);
+    if (!p) return free(recs), free(vals), HB_EINTERNAL;
+    saved h = {"HBAGG02", (uint32_t)K, (uint32_t)V, (uint32_t)a->A, 0, signature(a), a->rows_total, a->rows_missing,
+               nrec, nval, kb};
+    unsigned char *q = p;
+    memcpy(q, &h, sizeof h), q += sizeof h;
+    memcpy(q, a->valid, 8 * (size_t)V), q += 8 * (size_t)V;
+    memcpy(q, a->invalid, 8 * (size_t)V), q += 8 * (size_t)V;
+    if (nrec) memcpy(q, recs, nrec * a->rec), q += nrec * a->rec;
+    if (a->L.kept) {
+        vp = vals;
+        for (size_t r = 0; r < nrec; r++)
+            for (int v = 0; v < V; v++) {
+                size_t c = (size_t)acc_count(recs + r * a->rec + (size_t)K * 8 + (size_t)v * a->A);
+                if (c) q += put_kept(q, vp, c), vp += c;
+            }
+    }
+    free(recs), free(vals);
     for (int k = 0; k < K; k++) {
         if (a->ktype[k] != KT_STRING) continue;
         const sdict *d = &a->dict[k];
@@ -666,8 +782,9 @@ static int aggregate_save(void *state, void **buf, size_t *len)
     return 0;
 }
 
-/* Not collective. Merges a part saved by any rank of any earlier run into the stage;
- * the exchange the driver runs next brings its groups to their owners. */
+/* Not collective. Merges a part saved by any rank of any earlier run (or of a partial
+ * state) into the stage; the exchange the driver runs next brings its groups to their
+ * owners. */
 static int aggregate_load(void *state, const void *buf, size_t len)
 {
     agg *a = state;
@@ -675,29 +792,46 @@ static int aggregate_load(void *state, const void *buf, size_t len)
     saved h;
     if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "aggregate state of %zu bytes is too short", len);
     memcpy(&h, buf, sizeof h);
-    size_t fixed = sizeof h + 16 * (size_t)V + h.n_records * a->rec + h.n_values * 8;
-    if (memcmp(h.magic, "HBAGG01", 8) != 0 || h.K != (uint32_t)K || h.V != (uint32_t)V || h.A != (uint32_t)a->A ||
-        h.signature != signature(a) || len < fixed)
+    if (memcmp(h.magic, "HBAGG02", 8) != 0 || h.K != (uint32_t)K || h.V != (uint32_t)V || h.A != (uint32_t)a->A ||
+        h.signature != signature(a) || h.n_records > len / (a->rec ? a->rec : 1) || h.kept_bytes > len ||
+        len < sizeof h + 16 * (size_t)V + h.n_records * a->rec + h.kept_bytes || (!a->L.kept && h.n_values))
         return hb_err_set(HB_EDATA, "checkpoint", "aggregate state does not match this job's keys, values and stats");
     const unsigned char *q = (const unsigned char *)buf + sizeof h;
+    const unsigned char *end = (const unsigned char *)buf + len;
     uint64_t c[2 * AGG_MAX_VALUES];
     memcpy(c, q, 16 * (size_t)V), q += 16 * (size_t)V;
-    for (int v = 0; v < V; v++) a->valid[v] += c[v], a->invalid[v] += c[V + v];
-    a->rows_total += h.rows_total, a->rows_missing += h.rows_missing;
     /* the records are merged from a copy: the blob need not be aligned for their words */
     size_t rb = h.n_records * a->rec;
     unsigned char *rec = hb_malloc(rb ? rb : 1);
-    double *vals = hb_malloc(h.n_values ? h.n_values * 8 : 8);
-    int rc = rec && vals ? 0 : HB_EINTERNAL;
+    double *vals = NULL;
+    int rc = rec ? 0 : HB_EINTERNAL;
+    uint64_t total = 0;
     if (rc == 0) {
         memcpy(rec, q, rb);
-        memcpy(vals, q + rb, h.n_values * 8);
-        rc = agg_merge_records(a, &a->stage, rec, h.n_records, vals, 1);
+        q += rb;
+        for (size_t r = 0; a->L.kept && r < h.n_records; r++)
+            for (int v = 0; v < V; v++) total += acc_count(rec + r * a->rec + (size_t)K * 8 + (size_t)v * a->A);
+        if (total != h.n_values) rc = hb_err_set(HB_EDATA, "checkpoint", "aggregate state: the kept values are damaged");
+    }
+    if (rc == 0 && !(vals = hb_malloc(total ? total * 8 : 8))) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        const unsigned char *kq = q, *kend = q + h.kept_bytes;
+        size_t m = 0;
+        for (size_t r = 0; rc == 0 && a->L.kept && r < h.n_records; r++)
+            for (int v = 0; rc == 0 && v < V; v++) {
+                uint64_t n = acc_count(rec + r * a->rec + (size_t)K * 8 + (size_t)v * a->A);
+                if (n && get_kept(&kq, kend, vals + m, (size_t)n))
+                    rc = hb_err_set(HB_EDATA, "checkpoint", "aggregate state: the kept values are damaged");
+                m += (size_t)n;
+            }
+        if (rc == 0 && kq != kend) rc = hb_err_set(HB_EDATA, "checkpoint", "aggregate state: the kept values are damaged");
+        if (rc == 0) rc = agg_merge_records(a, &a->stage, rec, h.n_records, vals, 1);
     }
     free(rec), free(vals);
     HB_CALL(rc);
-    q += rb + h.n_values * 8;
-    const unsigned char *end = (const unsigned char *)buf + len;
+    for (int v = 0; v < V; v++) a->valid[v] += c[v], a->invalid[v] += c[V + v];
+    a->rows_total += h.rows_total, a->rows_missing += h.rows_missing;
+    q += h.kept_bytes;
     for (int k = 0; k < K; k++) {
         if (a->ktype[k] != KT_STRING) continue;
         uint64_t hd[2];
@@ -721,6 +855,82 @@ static int aggregate_load(void *state, const void *buf, size_t len)
     return 0;
 }
 
+/* What setup learnt from the input that the state's meaning and finalize depend on:
+ * each key's type (integer keys, from integer or float columns, alike) and each value
+ * column's units. Everything else finalize writes comes from the options and the groups
+ * (the coordinates are the keys' observed values), so merging the groups is merging the
+ * inputs. */
+typedef struct agg_desc {
+    char magic[8]; /* "HBAGGD1" */
+    uint32_t K, V;
+    uint32_t ktype[AGG_MAX_KEYS];
+    char units[AGG_MAX_VALUES][AGG_UNITS];
+} agg_desc;
+
+static const char *key_type_name(uint32_t t)
+{
+    return t == KT_STRING ? "a string column" : t == KT_CALENDAR ? "a calendar key" : "an integer column";
+}
+
+/* Not collective. The description above, of this state (a merged one describes what its
+ * parts agreed on). */
+static int aggregate_describe(void *state, void **buf, size_t *len)
+{
+    const agg *a = state;
+    agg_desc *d = hb_calloc(1, sizeof *d);
+    if (!d) return HB_EINTERNAL;
+    memcpy(d->magic, "HBAGGD1", 8);
+    d->K = (uint32_t)a->sp.nkeys, d->V = (uint32_t)a->sp.nvals;
+    for (int k = 0; k < a->sp.nkeys; k++) d->ktype[k] = (uint32_t)key_class(a->ktype[k]);
+    for (int v = 0; v < a->sp.nvals; v++) memcpy(d->units[v], a->units[v], AGG_UNITS);
+    *buf = d;
+    *len = sizeof *d;
+    return 0;
+}
+
+/* Collective. The empty state of one run over the parts' inputs: every part must have
+ * the same key types and value units (65 naming the first part that differs); the rows
+ * are the parts' sum. */
+static int aggregate_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state)
+{
+    HB_CALL(hb_agree(new_state(ctx, state)));
+    agg *a = *state;
+    agg_spec *sp = &a->sp;
+    HB_CALL(hb_agree(hb_tz_select(sp->tz)));
+    int rc = 0;
+    ctx->n_rows = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        agg_desc d;
+        ctx->n_rows += parts[i].rows;
+        if (parts[i].desc_len != sizeof d) {
+            rc = hb_err_set(HB_EDATA, parts[i].path, "not an aggregate partial of this version (description of %zu "
+                            "bytes, %zu expected)", parts[i].desc_len, sizeof d);
+            break;
+        }
+        memcpy(&d, parts[i].desc, sizeof d);
+        if (memcmp(d.magic, "HBAGGD1", 8) != 0 || d.K != (uint32_t)sp->nkeys || d.V != (uint32_t)sp->nvals) {
+            rc = hb_err_set(HB_EDATA, parts[i].path, "its description does not match the step's keys and values");
+            break;
+        }
+        for (int k = 0; k < sp->nkeys && rc == 0; k++) {
+            if (i == 0) a->ktype[k] = (key_type)d.ktype[k];
+            else if ((key_type)d.ktype[k] != a->ktype[k])
+                rc = hb_err_set(HB_EDATA, parts[i].path, "key %s is %s there but %s in %s", sp->key[k],
+                                key_type_name(d.ktype[k]), key_type_name(a->ktype[k]), parts[0].path);
+        }
+        for (int v = 0; v < sp->nvals && rc == 0; v++) {
+            d.units[v][AGG_UNITS - 1] = '\0';
+            if (i == 0) memcpy(a->units[v], d.units[v], AGG_UNITS);
+            else if (strcmp(a->units[v], d.units[v]) != 0)
+                rc = hb_err_set(HB_EDATA, parts[i].path, "value column %s has units '%s' there but '%s' in %s",
+                                sp->val[v], d.units[v], a->units[v], parts[0].path);
+        }
+    }
+    HB_CALL(hb_agree(rc));
+    HB_CALL(hb_agree(init_tables(a)));
+    return hb_agree(alloc_xchg(a));
+}
+
 /* Collective. See output.c. */
 /* Collective. Refuses (65), before anything is written, a value column with a valid
  * range most of whose values are invalid (out of the range or not finite), and one
@@ -735,7 +945,7 @@ static int check_invalid(const agg *a)
     for (int v = 0; v < V; v++) c[2 + v] = a->valid[v], c[2 + V + v] = a->invalid[v];
     MPI_Allreduce(MPI_IN_PLACE, c, 2 + 2 * V, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     char where[600], what[400], why[200], x[32];
-    snprintf(where, sizeof where, "%s:%s", a->ctx->input, sp->table);
+    snprintf(where, sizeof where, "%s:%s", a->src, sp->table);
     const uint64_t keyed = c[0] - c[1];
     for (int v = 0; v < V; v++) {
         if (isinf(sp->lo[v]) && isinf(sp->hi[v])) {
@@ -810,4 +1020,6 @@ const hb_kernel hb_kernel_aggregate = {
     .destroy = aggregate_destroy,
     .inputs = aggregate_inputs,
     .outputs = aggregate_outputs,
+    .describe = aggregate_describe,
+    .setup_parts = aggregate_setup_parts,
 };

@@ -630,7 +630,7 @@ int agg_write(agg *a, hb_out *out)
         snprintf(remedy, sizeof remedy, "use layout = table (one row per non-empty group, %s rows)",
                  hb_fmt_count(g, groups));
         char where[600];
-        snprintf(where, sizeof where, "%s:%s", a->ctx->input, sp->table);
+        snprintf(where, sizeof where, "%s:%s", a->src, sp->table);
         rc = hb_mem_reserve(bytes, where, what, NULL, remedy);
     }
     rc = hb_agree(rc);

@@ -63,6 +63,13 @@ typedef struct bill {
     int64_t per_s; /* month as a time in this unit (time_unit), 0: as yyyymm */
 } bill;
 
+/* Not collective. Where errors about the data point: the input, or in a merge (no
+ * input) the output. */
+static const char *where(const bill *b)
+{
+    return b->ctx->input ? b->ctx->input : b->ctx->output ? b->ctx->output : "bill";
+}
+
 /* Not collective. Checks the tariff and the column mapping when the job file is read. */
 static int bill_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
@@ -74,35 +81,52 @@ static int bill_validate(const hb_optset *o, const char **key, char *msg, size_t
     return rc;
 }
 
-/* Collective. Opens the input table and sizes the chunk buffers. */
-static int bill_setup(hb_step_ctx *ctx, void **state)
+/* Not collective. The state's part that does not depend on an input: the tariff and
+ * the column mapping. */
+static int new_state(hb_step_ctx *ctx, bill **out)
 {
     bill *b = hb_calloc(1, sizeof *b);
+    *out = b;
     if (!b) return HB_EINTERNAL;
-    *state = b;
     b->ctx = ctx;
     char msg[256];
     if (bill_tariff_parse(hb_opt_str(ctx->opts, "tiers"), hb_opt_str(ctx->opts, "fixed_charge"), &b->tf, msg,
                           sizeof msg) ||
         hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &b->cols, msg, sizeof msg))
         return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
+    b->per_s = hb_opt_str(ctx->opts, "time_unit") ? hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit")) : 0;
+    return 0;
+}
+
+/* Not collective (the same on every rank). Rank 0 prices every bill: the records
+ * gathered, the bills and the district totals (at most one per row each: meter,
+ * district, month, units, accounts, fixed, total, consumption and one amount per tier),
+ * and the sort's keys and index; and chunk buffers of chunk_rows rows. */
+static int reserve_memory(const bill *b, int64_t chunk_rows)
+{
+    const hb_step_ctx *ctx = b->ctx;
+    char cause[120], r[32];
+    snprintf(cause, sizeof cause, "%s rows of %s", hb_fmt_count(r, (uint64_t)ctx->n_rows), hb_opt_str(ctx->opts, "table"));
+    double per_row = sizeof(rec) + 2.0 * 8 * (8 + b->tf.n) + 4 * 8;
+    double chunk = (double)(chunk_rows < ctx->n_rows ? chunk_rows : ctx->n_rows);
+    return hb_mem_reserve((double)ctx->n_rows * per_row + chunk * 32, where(b), "the bills, priced on rank 0,", cause,
+                          "split the input into several jobs");
+}
+
+/* Collective. Opens the input table and sizes the chunk buffers. */
+static int bill_setup(hb_step_ctx *ctx, void **state)
+{
+    bill *b;
+    int rc = new_state(ctx, &b);
+    *state = b;
+    HB_CALL(rc);
     const char *cols[NCOLS];
     for (int i = 0; i < NCOLS; i++) cols[i] = hb_colmap_name(&b->cols, bill_inputs[i].name);
     HB_CALL(hb_agree(hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
     ctx->n_rows = hb_table_rows(b->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
-    b->per_s = hb_opt_str(ctx->opts, "time_unit") ? hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit")) : 0;
-    /* rank 0 prices every bill: the records gathered, the bills and the district totals
-     * (at most one per row each: meter, district, month, units, accounts, fixed, total,
-     * consumption and one amount per tier), and the sort's keys and index */
-    char cause[120], r[32];
-    snprintf(cause, sizeof cause, "%s rows of %s", hb_fmt_count(r, (uint64_t)ctx->n_rows), hb_opt_str(ctx->opts, "table"));
-    double per_row = sizeof(rec) + 2.0 * 8 * (8 + b->tf.n) + 4 * 8;
-    double chunk = (double)(ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : ctx->n_rows);
-    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows * per_row + chunk * 32, ctx->input,
-                                    "the bills, priced on rank 0,", cause, "split the input into several jobs")));
+    HB_CALL(hb_agree(reserve_memory(b, ctx->chunk_rows)));
     size_t cr = (size_t)ctx->chunk_rows;
-    int rc = 0;
     for (int i = 0; i < 3; i++)
         if (!(b->ibuf[i] = hb_malloc(cr * sizeof(int64_t)))) rc = HB_EINTERNAL;
     if (!(b->cbuf = hb_malloc(cr * sizeof(double)))) rc = HB_EINTERNAL;
@@ -164,44 +188,6 @@ static int bill_map(void *state, int64_t c)
     return 0;
 }
 
-/* Saved state: two counters and the records. */
-typedef struct saved {
-    char magic[8]; /* "HBBILL1" */
-    uint64_t rows_total, rows_missing, n;
-} saved;
-
-/* Not collective. This rank's counters and records as bytes. */
-static int bill_save(void *state, void **buf, size_t *len)
-{
-    bill *b = state;
-    saved h = {"HBBILL1", b->rows_total, b->rows_missing, b->n};
-    *len = sizeof h + b->n * sizeof(rec);
-    char *p = hb_malloc(*len);
-    if (!p) return HB_EINTERNAL;
-    memcpy(p, &h, sizeof h);
-    if (b->n) memcpy(p + sizeof h, b->r, b->n * sizeof(rec));
-    *buf = p;
-    return 0;
-}
-
-/* Not collective. Appends a saved part's records and counters. */
-static int bill_load(void *state, const void *buf, size_t len)
-{
-    bill *b = state;
-    saved h;
-    HB_CHECK(len >= sizeof h, HB_EDATA, "checkpoint", "bill state is truncated");
-    memcpy(&h, buf, sizeof h);
-    HB_CHECK(memcmp(h.magic, "HBBILL1", 8) == 0 && h.n <= (len - sizeof h) / sizeof(rec) &&
-                 len == sizeof h + h.n * sizeof(rec),
-             HB_EDATA, "checkpoint", "not a bill state");
-    if (hb_grow((void **)&b->r, &b->cap, b->n + h.n, sizeof *b->r)) return HB_EINTERNAL;
-    if (h.n) memcpy(b->r + b->n, (const char *)buf + sizeof h, h.n * sizeof(rec));
-    b->n += h.n;
-    b->rows_total += h.rows_total;
-    b->rows_missing += h.rows_missing;
-    return 0;
-}
-
 static int by_account(const void *x, const void *y)
 {
     const rec *a = x, *b = y;
@@ -217,6 +203,112 @@ static int by_triple(const void *x, const void *y)
     for (int i = 0; i < 3; i++)
         if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
     return 0;
+}
+
+/* Saved state: two counters and the records. Version 1 (read only: checkpoints of
+ * earlier builds) holds the records as they are; version 2 sorts them by account,
+ * month and district, adds up a repeated (account, month, district) and stores the four
+ * fields as columns, the meters as differences from the one before: columns of few
+ * distinct values and small steps, which the partial file's compression shrinks to a
+ * fraction. */
+typedef struct saved {
+    char magic[8]; /* "HBBILL1" or "HBBILL2" */
+    uint64_t rows_total, rows_missing, n;
+} saved;
+
+/* Not collective. This rank's counters and records as bytes (sorts the records: their
+ * order means nothing, finalize sorts them again). */
+static int bill_save(void *state, void **buf, size_t *len)
+{
+    bill *b = state;
+    if (b->n) qsort(b->r, b->n, sizeof *b->r, by_account);
+    size_t n = 0; /* records after adding up repeats, in place */
+    for (size_t i = 0; i < b->n; i++) {
+        rec *last = n ? &b->r[n - 1] : NULL;
+        if (last && last->meter == b->r[i].meter && last->month == b->r[i].month &&
+            last->district == b->r[i].district && last->q <= BILL_MAX_MILLI - b->r[i].q)
+            last->q += b->r[i].q; /* the sum finalize makes; one past the limit stays apart, for its message */
+        else
+            b->r[n++] = b->r[i];
+    }
+    b->n = n;
+    saved h = {"HBBILL2", b->rows_total, b->rows_missing, n};
+    *len = sizeof h + n * sizeof(rec);
+    char *p = hb_malloc(*len);
+    if (!p) return HB_EINTERNAL;
+    memcpy(p, &h, sizeof h);
+    int64_t *col = (int64_t *)(p + sizeof h), prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        col[i] = (int64_t)((uint64_t)b->r[i].meter - (uint64_t)prev); /* wraps back exactly in load */
+        prev = b->r[i].meter;
+        col[n + i] = b->r[i].district, col[2 * n + i] = b->r[i].month, col[3 * n + i] = b->r[i].q;
+    }
+    *buf = p;
+    return 0;
+}
+
+/* Not collective. Appends a saved part's records and counters. */
+static int bill_load(void *state, const void *buf, size_t len)
+{
+    bill *b = state;
+    saved h;
+    HB_CHECK(len >= sizeof h, HB_EDATA, "checkpoint", "bill state is truncated");
+    memcpy(&h, buf, sizeof h);
+    int v2 = memcmp(h.magic, "HBBILL2", 8) == 0;
+    HB_CHECK((v2 || memcmp(h.magic, "HBBILL1", 8) == 0) && h.n <= (len - sizeof h) / sizeof(rec) &&
+                 len == sizeof h + h.n * sizeof(rec),
+             HB_EDATA, "checkpoint", "not a bill state");
+    if (hb_grow((void **)&b->r, &b->cap, b->n + h.n, sizeof *b->r)) return HB_EINTERNAL;
+    const char *p = (const char *)buf + sizeof h;
+    if (!v2) {
+        if (h.n) memcpy(b->r + b->n, p, h.n * sizeof(rec));
+    } else {
+        uint64_t meter = 0;
+        for (size_t i = 0; i < h.n; i++) {
+            int64_t f[4];
+            for (size_t k = 0; k < 4; k++) memcpy(&f[k], p + (k * h.n + i) * sizeof(int64_t), sizeof f[k]);
+            meter += (uint64_t)f[0];
+            HB_CHECK(f[3] >= 0 && f[3] <= BILL_MAX_MILLI, HB_EDATA, "checkpoint", "bill state is damaged");
+            b->r[b->n + i] = (rec){(int64_t)meter, f[1], f[2], f[3]};
+        }
+    }
+    b->n += h.n;
+    b->rows_total += h.rows_total;
+    b->rows_missing += h.rows_missing;
+    return 0;
+}
+
+/* Partial states (DESIGN.md 7): the records are all the state, and setup learns nothing
+ * else from the input, so the description is a version tag and the merge's empty
+ * state is setup's without an input. The bills do not depend on the order of rows. */
+#define BILL_DESC "HBBILLD1"
+
+/* Not collective. */
+static int bill_describe(void *state, void **buf, size_t *len)
+{
+    (void)state;
+    char *p = hb_malloc(sizeof BILL_DESC);
+    if (!p) return HB_EINTERNAL;
+    memcpy(p, BILL_DESC, sizeof BILL_DESC);
+    *buf = p;
+    *len = sizeof BILL_DESC;
+    return 0;
+}
+
+/* Collective. The empty state of the parts' concatenated input. */
+static int bill_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state)
+{
+    bill *b;
+    int rc = new_state(ctx, &b);
+    *state = b;
+    ctx->n_rows = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (parts[i].desc_len != sizeof BILL_DESC || memcmp(parts[i].desc, BILL_DESC, sizeof BILL_DESC) != 0)
+            rc = hb_err_set(HB_EDATA, parts[i].path, "its bill description is damaged or of another version");
+        ctx->n_rows += parts[i].rows;
+    }
+    if (rc == 0) rc = reserve_memory(b, 0);
+    return hb_agree(rc);
 }
 
 /* The priced table: bills (per account and month) or district totals. */
@@ -256,11 +348,11 @@ static int price_all(bill *b, rec *r, size_t n, priced *bl, priced *ds)
     size_t nb = 0;
     for (size_t i = 0; i < n; i++) {
         if (nb && r[nb - 1].meter == r[i].meter && r[nb - 1].month == r[i].month) {
-            HB_CHECK(r[nb - 1].district == r[i].district, HB_EDATA, b->ctx->input,
+            HB_CHECK(r[nb - 1].district == r[i].district, HB_EDATA, where(b),
                      "meter %lld in month %lld is in two districts, %lld and %lld", (long long)r[i].meter,
                      (long long)r[i].month, (long long)r[nb - 1].district, (long long)r[i].district);
             r[nb - 1].q += r[i].q; /* both at most 10^12 units: no overflow */
-            HB_CHECK(r[nb - 1].q <= BILL_MAX_MILLI, HB_EDATA, b->ctx->input, "meter %lld: consumption above 10^12",
+            HB_CHECK(r[nb - 1].q <= BILL_MAX_MILLI, HB_EDATA, where(b), "meter %lld: consumption above 10^12",
                      (long long)r[i].meter);
         } else {
             r[nb++] = r[i];
@@ -270,7 +362,7 @@ static int price_all(bill *b, rec *r, size_t n, priced *bl, priced *ds)
     int64_t cents[BILL_MAX_TIERS];
     for (size_t i = 0; i < nb; i++) {
         int64_t total;
-        HB_CHECK(bill_amounts(tf, r[i].q, cents, &total) == 0, HB_EDATA, b->ctx->input,
+        HB_CHECK(bill_amounts(tf, r[i].q, cents, &total) == 0, HB_EDATA, where(b),
                  "meter %lld, month %lld: the bill overflows 64-bit cents", (long long)r[i].meter,
                  (long long)r[i].month);
         bl->meter[i] = r[i].meter, bl->district[i] = r[i].district, bl->month[i] = r[i].month;
@@ -310,7 +402,7 @@ static int price_all(bill *b, rec *r, size_t n, priced *bl, priced *ds)
         ovf |= __builtin_add_overflow(ds->total[d], bl->total[i], &ds->total[d]);
         for (int k = 0; k < tf->n; k++) ovf |= __builtin_add_overflow(ds->tier[k][d], bl->tier[k][i], &ds->tier[k][d]);
         if (ovf)
-            rc = hb_err_set(HB_EDATA, b->ctx->input, "district %lld, month %lld: the total overflows 64-bit cents",
+            rc = hb_err_set(HB_EDATA, where(b), "district %lld, month %lld: the total overflows 64-bit cents",
                             (long long)bl->district[i], (long long)bl->month[i]);
     }
     for (size_t i = 0; rc == 0 && i < nd; i++) ds->cons[i] = (double)ds->q[i] / BILL_MILLI;
@@ -390,7 +482,7 @@ static int bill_finalize(void *state, hb_out *out)
     rec *all = NULL;
     uint64_t tot[2] = {b->rows_total, b->rows_missing};
     MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    HB_CALL(hb_invalid_check(tot[0], tot[1], b->ctx->input, "rows", "consumption is NaN: no valid reading"));
+    HB_CALL(hb_invalid_check(tot[0], tot[1], where(b), "rows", "consumption is NaN: no valid reading"));
     if (hb_rank == 0) {
         counts = hb_malloc((size_t)hb_size * sizeof *counts);
         displ = hb_malloc((size_t)hb_size * sizeof *displ);
@@ -496,4 +588,6 @@ const hb_kernel hb_kernel_bill = {
     .destroy = bill_destroy,
     .inputs = bill_inputs,
     .outputs = bill_outputs,
+    .describe = bill_describe,
+    .setup_parts = bill_setup_parts,
 };

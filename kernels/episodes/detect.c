@@ -617,7 +617,7 @@ static int write_output(ep_state *s, hb_out *out, const devlist *L, const int64_
     char why[160];
     snprintf(why, sizeof why, "%llu without a device or time, %llu with a value that is NaN or inf",
              (unsigned long long)c[1], (unsigned long long)c[2]);
-    if (rc == 0) rc = hb_invalid_check(c[0], c[1] + c[2], s->ctx->input, "readings", why);
+    if (rc == 0) rc = hb_invalid_check(c[0], c[1] + c[2], s->src, "readings", why);
     const char *g = "/episodes";
     OUT(hb_out_attr_u64(out, g, "rows_total", c[0]));
     OUT(hb_out_attr_u64(out, g, "rows_valid", c[0] - c[1] - c[2]));

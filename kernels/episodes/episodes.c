@@ -12,10 +12,12 @@
  * decided before finalize, when the device's whole history is there, so an episode that
  * crosses a chunk or a rank boundary is found whole. The state is the owned records, so
  * save/load is that list, and a restart at another rank count sends each loaded record
- * to its new owner. */
+ * to its new owner; a merge of partial states (DESIGN.md 7) loads every part's lists the
+ * same way, so a device read at several sites has all its readings on its owner. */
 #include "kernels/episodes/internal.h"
 
 #include "core/hb.h"
+#include "kernels/common/varint.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -211,21 +213,33 @@ static void colname(const ep_state *s, const char *name, char *buf, size_t len)
     else snprintf(buf, len, "'%s' (table column '%s')", name, t);
 }
 
-/* Collective. Opens the table, decides the device column's type, estimates the memory
- * of the rank's share of readings and refuses it beyond max_memory (65), and sizes the
- * buffers of a chunk; the same status on every rank. */
-static int episodes_setup(hb_step_ctx *ctx, void **state)
+/* Collective. A new state with the step's options parsed (78 naming the key), its time
+ * zone selected and its memory limit set: what setup and setup_parts share. */
+static int new_state(hb_step_ctx *ctx, void **state)
 {
     ep_state *s = hb_calloc(1, sizeof *s);
     if (!s) return HB_EINTERNAL;
     *state = s;
     s->ctx = ctx;
+    s->src = ctx->input ? ctx->input : "the merged parts";
     s->nthreads = ctx->threads > 0 ? ctx->threads : 1;
     const char *key = NULL;
     char msg[512];
-    if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_agree(hb_err_set(HB_ECONFIG, key, "%s", msg));
+    if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
+    HB_CALL(hb_agree(hb_tz_select(s->sp.tz)));
+    if (s->sp.max_memory > 0) hb_mem_set_limit(s->sp.max_memory); /* the step's own limit, for this step */
+    s->sp.max_memory = hb_mem_limit();
+    return 0;
+}
+
+/* Collective. Opens the table, decides the device column's type, estimates the memory
+ * of the rank's share of readings and refuses it beyond max_memory (65), and sizes the
+ * buffers of a chunk; the same status on every rank. */
+static int episodes_setup(hb_step_ctx *ctx, void **state)
+{
+    HB_CALL(hb_agree(new_state(ctx, state)));
+    ep_state *s = *state;
     ep_spec *sp = &s->sp;
-    HB_CALL(hb_agree(hb_tz_select(sp->tz)));
     const char *cols[3] = {hb_colmap_name(&sp->cols, sp->dev), hb_colmap_name(&sp->cols, sp->time),
                            hb_colmap_name(&sp->cols, sp->value)};
     HB_CALL(hb_agree(hb_table_open_any(ctx->in, sp->table, cols, 3, &s->tab)));
@@ -254,8 +268,6 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     const double share = (double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING;
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
     const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 1 + 4 + 2 * sizeof(ep_rec) + (s->str_dev ? 40 : 0));
-    if (sp->max_memory > 0) hb_mem_set_limit(sp->max_memory); /* the step's own limit, for this step */
-    sp->max_memory = hb_mem_limit();
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
              (double)EP_BYTES_PER_READING);
@@ -308,7 +320,7 @@ static int read_devices(ep_state *s, int64_t start, int64_t n)
         if (d != floor(d) || !(d > -9223372036854775808.0 && d < 9223372036854775808.0)) {
             char cn[400], where[600];
             colname(s, s->sp.dev, cn, sizeof cn);
-            snprintf(where, sizeof where, "%s:%s", s->ctx->input, s->sp.table);
+            snprintf(where, sizeof where, "%s:%s", s->src, s->sp.table);
             return hb_err_set(HB_EDATA, where, "device column %s, row %lld: %g is not an integer (device ids are "
                               "integers or strings)", cn, (long long)(start + i), d);
         }
@@ -325,7 +337,7 @@ static int check_memory(const ep_state *s, size_t need)
     if (bytes <= s->sp.max_memory) return 0; /* every chunk: the message only when it fails */
     char cause[96], n[32];
     snprintf(cause, sizeof cause, "rank %d holds %s readings of its devices", hb_rank, hb_fmt_count(n, need));
-    return hb_mem_reserve(bytes, s->ctx->input, "the readings at finalize", cause, "run on more ranks");
+    return hb_mem_reserve(bytes, s->src, "the readings at finalize", cause, "run on more ranks");
 }
 
 /* Not collective. Appends n records to the owned ones, within max_memory. */
@@ -378,7 +390,7 @@ static int stage_strings(ep_state *s, int64_t n)
         if (s->dest[i] == hb_rank) {
             int rc = ep_dict_add(&s->names, h, b + off[i], len);
             if (rc == 1)
-                return hb_err_set(HB_EDATA, s->ctx->input, "device ids '%.*s' and another have the same 64-bit hash",
+                return hb_err_set(HB_EDATA, s->src, "device ids '%.*s' and another have the same 64-bit hash",
                                   (int)len, b + off[i]);
             HB_CALL(rc);
             continue;
@@ -469,7 +481,7 @@ static int take_strings(ep_state *s, const char *p, size_t n)
         if (i + e > n) break;
         int rc = ep_dict_add(&s->names, h, p + i + 12, len);
         if (rc == 1)
-            return hb_err_set(HB_EDATA, s->ctx->input, "device ids '%.*s' and another have the same 64-bit hash",
+            return hb_err_set(HB_EDATA, s->src, "device ids '%.*s' and another have the same 64-bit hash",
                               (int)len, p + i + 12);
         HB_CALL(rc);
         i += e;
@@ -554,26 +566,61 @@ static int episodes_exchange(void *state)
 
 /* ---- save and load ---- */
 
-/* Saved state: a header, then the owned records, then the owned string ids as a stream. */
+/* Saved state: a header; the owned readings ordered by (device, time, value) and stored
+ * by columns: per device its key (8 bytes) and its number of readings (a varint); per
+ * reading its time, the first of a device as a zigzag varint, the others as the step
+ * since the device's previous reading (a varint: a reading every 15 s takes 1 byte, not
+ * 8); then every reading's value (8 bytes); then the owned string ids as a stream. */
 typedef struct saved {
-    char magic[8]; /* "HBEPIS1" */
-    uint64_t rows_total, rows_missing, rows_invalid, n_records, str_bytes;
+    char magic[8]; /* "HBEPIS2" */
+    uint64_t rows_total, rows_missing, rows_invalid, n_records, n_devices, dev_bytes, time_bytes, str_bytes;
 } saved;
 
-/* Not collective. This rank's counters, records and string ids as bytes. */
+static int cmp_rec(const void *a, const void *b)
+{
+    const ep_rec *x = a, *y = b;
+    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return (x->v > y->v) - (x->v < y->v);
+}
+
+/* The step from reading a to the next reading b of its device (b->t >= a->t once
+ * sorted), as unsigned: it fits even between times 300 years apart in nanoseconds. */
+static inline uint64_t time_step(const ep_rec *a, const ep_rec *b) { return (uint64_t)b->t - (uint64_t)a->t; }
+
+/* Not collective. This rank's counters, readings and string ids as bytes (see saved).
+ * The owned readings are put in (device, time, value) order here: finalize orders them
+ * so anyway, and two readings that compare equal are equal bit for bit. */
 static int episodes_save(void *state, void **buf, size_t *len)
 {
     ep_state *s = state;
-    size_t sb = 0;
+    const ep_rec *r = s->own;
+    const size_t n = s->nown;
+    if (n > 1) qsort(s->own, n, sizeof *s->own, cmp_rec);
+    size_t sb = 0, db = 0, tb = 0, nd = 0;
     for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
         if (s->names.hash[j]) sb += str_entry(s->names.len[j]);
-    size_t bytes = sizeof(saved) + s->nown * sizeof(ep_rec) + sb;
-    char *p = hb_malloc(bytes);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) tb += hb_varint_len(time_step(&r[j - 1], &r[j]));
+        tb += hb_varint_len(hb_zigzag(r[i].t));
+        db += 8 + hb_varint_len(j - i), nd++;
+    }
+    size_t bytes = sizeof(saved) + db + tb + 8 * n + sb;
+    unsigned char *p = hb_malloc(bytes);
     if (!p) return HB_EINTERNAL;
-    saved h = {"HBEPIS1", s->rows_total, s->rows_missing, s->rows_invalid, s->nown, sb};
+    saved h = {"HBEPIS2", s->rows_total, s->rows_missing, s->rows_invalid, n, nd, db, tb, sb};
     memcpy(p, &h, sizeof h);
-    if (s->nown) memcpy(p + sizeof h, s->own, s->nown * sizeof(ep_rec));
-    char *q = p + sizeof h + s->nown * sizeof(ep_rec);
+    unsigned char *qd = p + sizeof h, *qt = qd + db, *qv = qt + tb;
+    char *q = (char *)(qv + 8 * n);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) {
+        }
+        memcpy(qd, &r[i].dev, 8);
+        qd = hb_varint_put(qd + 8, j - i);
+        qt = hb_varint_put(qt, hb_zigzag(r[i].t));
+        for (size_t k = i + 1; k < j; k++) qt = hb_varint_put(qt, time_step(&r[k - 1], &r[k]));
+    }
+    for (size_t i = 0; i < n; i++) memcpy(qv + 8 * i, &r[i].v, 8);
     for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
         if (s->names.hash[j]) {
             put_entry(q, s->names.hash[j], s->names.bytes + s->names.off[j], s->names.len[j]);
@@ -585,26 +632,114 @@ static int episodes_save(void *state, void **buf, size_t *len)
 }
 
 /* Not collective. Keeps the records and string ids of a part saved by any rank of an
- * earlier run for the next exchange to send to their owners, and adds its counters. */
+ * earlier run (or of a partial state) for the next exchange to send to their owners, and
+ * adds its counters. */
 static int episodes_load(void *state, const void *buf, size_t len)
 {
     ep_state *s = state;
     saved h;
     if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "episodes state of %zu bytes is too short", len);
     memcpy(&h, buf, sizeof h);
-    if (memcmp(h.magic, "HBEPIS1", 8) != 0 || h.n_records > len / sizeof(ep_rec) ||
-        len != sizeof h + h.n_records * sizeof(ep_rec) + h.str_bytes)
+    const size_t body = len - sizeof h;
+    if (memcmp(h.magic, "HBEPIS2", 8) != 0 || h.dev_bytes > body || h.time_bytes > body || h.str_bytes > body ||
+        h.n_records > body / 8 || h.n_devices > h.dev_bytes / 9 ||
+        body != h.dev_bytes + h.time_bytes + 8 * h.n_records + h.str_bytes)
         return hb_err_set(HB_EDATA, "checkpoint", "episodes state does not match this job's input");
-    s->rows_total += h.rows_total, s->rows_missing += h.rows_missing, s->rows_invalid += h.rows_invalid;
     size_t n = (size_t)h.n_records, sb = (size_t)h.str_bytes;
     if (hb_grow((void **)&s->ld, &s->ldcap, s->nld + n, sizeof *s->ld) ||
         hb_grow((void **)&s->ldstr, &s->ldstrcap, s->nldstr + sb, 1))
         return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
-    const char *p = (const char *)buf + sizeof h;
-    if (n) memcpy(s->ld + s->nld, p, n * sizeof(ep_rec));
-    if (sb) memcpy(s->ldstr + s->nldstr, p + n * sizeof(ep_rec), sb);
+    const unsigned char *qd = (const unsigned char *)buf + sizeof h, *dend = qd + h.dev_bytes;
+    const unsigned char *qt = dend, *tend = qt + h.time_bytes, *qv = tend;
+    ep_rec *out = s->ld + s->nld;
+    size_t m = 0;
+    for (uint64_t d = 0; d < h.n_devices; d++) {
+        uint64_t dev, c, u;
+        if (dend - qd < 8) goto bad;
+        memcpy(&dev, qd, 8), qd += 8;
+        if (hb_varint_get(&qd, dend, &c) || c == 0 || c > n - m) goto bad;
+        int64_t t = 0;
+        for (uint64_t k = 0; k < c; k++, m++) {
+            if (hb_varint_get(&qt, tend, &u)) goto bad;
+            t = k ? (int64_t)((uint64_t)t + u) : hb_unzigzag(u); /* steps wrap as unsigned, never overflow */
+            out[m].dev = dev, out[m].t = t;
+            memcpy(&out[m].v, qv + 8 * m, 8);
+        }
+    }
+    if (m != n || qd != dend || qt != tend) goto bad;
+    if (sb) memcpy(s->ldstr + s->nldstr, qv + 8 * n, sb);
+    s->rows_total += h.rows_total, s->rows_missing += h.rows_missing, s->rows_invalid += h.rows_invalid;
     s->nld += n, s->nldstr += sb;
     return 0;
+bad:
+    return hb_err_set(HB_EDATA, "checkpoint", "episodes state: the readings are damaged");
+}
+
+/* What setup learnt from the input that finalize depends on: whether device ids are
+ * strings (labels) or integers, and the value column's units. The readings themselves,
+ * the devices and the periods are in the saved records, so merging the records is
+ * merging the inputs: a device whose readings lie in several parts has them all on its
+ * owner before finalize orders them. */
+typedef struct ep_desc {
+    char magic[8]; /* "HBEPID1" */
+    uint32_t str_dev, pad;
+    char units[64];
+} ep_desc;
+
+/* Not collective. The description above, of this state. */
+static int episodes_describe(void *state, void **buf, size_t *len)
+{
+    const ep_state *s = state;
+    ep_desc *d = hb_calloc(1, sizeof *d);
+    if (!d) return HB_EINTERNAL;
+    memcpy(d->magic, "HBEPID1", 8);
+    d->str_dev = (uint32_t)s->str_dev;
+    memcpy(d->units, s->units, sizeof d->units);
+    *buf = d;
+    *len = sizeof *d;
+    return 0;
+}
+
+/* Collective. The empty state of one run over the parts' inputs: every part must have
+ * string ids or every part integer ones, and one value unit (65 naming the first part
+ * that differs); the rows are the parts' sum. */
+static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state)
+{
+    HB_CALL(hb_agree(new_state(ctx, state)));
+    ep_state *s = *state;
+    int rc = 0;
+    ctx->n_rows = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        ep_desc d;
+        ctx->n_rows += parts[i].rows;
+        if (parts[i].desc_len != sizeof d) {
+            rc = hb_err_set(HB_EDATA, parts[i].path, "not an episodes partial of this version (description of %zu "
+                            "bytes, %zu expected)", parts[i].desc_len, sizeof d);
+            break;
+        }
+        memcpy(&d, parts[i].desc, sizeof d);
+        d.units[sizeof d.units - 1] = '\0';
+        if (memcmp(d.magic, "HBEPID1", 8) != 0 || d.str_dev > 1)
+            rc = hb_err_set(HB_EDATA, parts[i].path, "its description is not an episodes description");
+        else if (i == 0)
+            s->str_dev = (int)d.str_dev, memcpy(s->units, d.units, sizeof s->units);
+        else if ((int)d.str_dev != s->str_dev)
+            rc = hb_err_set(HB_EDATA, parts[i].path, "its device ids are %s, those of %s %s", d.str_dev ? "strings" : "integers",
+                            parts[0].path, s->str_dev ? "strings" : "integers");
+        else if (strcmp(d.units, s->units) != 0)
+            rc = hb_err_set(HB_EDATA, parts[i].path, "its values have units '%s', those of %s '%s'", d.units,
+                            parts[0].path, s->units);
+    }
+    HB_CALL(hb_agree(rc));
+    /* the rank's share of the readings, as setup estimates it for one run (no chunks) */
+    char cause[160];
+    snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
+             (double)EP_BYTES_PER_READING);
+    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING, s->src,
+                                    "the readings of the rank's devices", cause, "run on more ranks")));
+    rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
+    if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
+    return hb_agree(rc);
 }
 
 static int episodes_finalize(void *state, hb_out *out) { return ep_finalize(state, out); }
@@ -667,4 +802,6 @@ const hb_kernel hb_kernel_episodes = {
     .destroy = episodes_destroy,
     .inputs = episodes_inputs,
     .outputs = episodes_outputs,
+    .describe = episodes_describe,
+    .setup_parts = episodes_setup_parts,
 };

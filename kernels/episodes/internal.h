@@ -66,6 +66,7 @@ void ep_dict_free(ep_dict *d);
 /* The kernel's state on one rank. */
 typedef struct ep_state {
     hb_step_ctx *ctx;
+    const char *src; /* the input's name in messages: the file, or "the merged parts" */
     ep_spec sp;
     hb_table *tab;
     int col_dev, col_time, col_val;

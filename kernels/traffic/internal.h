@@ -15,6 +15,7 @@
 #define CELLS (WEEK_CELLS + 24) /* weekly cells then event-day hours, per segment */
 
 enum { COL_TIME, COL_SEGMENT, COL_SPEED }; /* the input table's columns, as setup opens them */
+enum { TRAFFIC_S_OPTION, TRAFFIC_S_ATTR, TRAFFIC_S_MAX }; /* where the segment count S came from */
 
 /* Records of one segment: a chain of blocks of growing size, carved from arenas. */
 typedef struct block {
@@ -46,6 +47,7 @@ typedef struct traffic {
     hb_colmap cols;  /* the option columns: the table's names of time, segment, speed */
     int64_t per_s;   /* ticks per second of the time column (time_unit) */
     int64_t S, s0, s1; /* segments, and this rank's owned range [s0, s1) */
+    int s_from;        /* where S came from: TRAFFIC_S_OPTION, _ATTR or _MAX (describe) */
     double pct[HB_OPT_LIST_MAX];
     int npct;
     double max_speed;
@@ -88,6 +90,40 @@ typedef struct results {
     double *mean, *ev_mean, *ffs, *tti;
     double **pct, **ev_pct;
 } results;
+
+/* Not collective. The name errors of the state's data carry: the input, or in a merge
+ * (no input) the output. */
+static inline const char *traffic_where(const traffic *tr)
+{
+    return tr->ctx->input ? tr->ctx->input : tr->ctx->output ? tr->ctx->output : "traffic";
+}
+
+/* traffic.c */
+
+/* Not collective (the same on every rank). The bytes the largest rank's state and
+ * output will need for tr->S segments and ctx->n_rows rows: the per-segment buckets
+ * and result grids of its owned segments, the segment ids written, the chunk and
+ * exchange buffers of chunk_rows rows, and its share of the records (value + cell
+ * byte each, and block headers). Refused over max_memory; from names where S came from. */
+int traffic_reserve_memory(const traffic *tr, int narrow, int64_t chunk_rows, const char *from);
+/* Collective. This rank's segment range, buckets, arenas, exchange buffers and the
+ * buffers of a chunk of cr rows (tr->S, tr->narrow and tr->ctx set). */
+int traffic_alloc_state(traffic *tr, size_t cr);
+/* Not collective. Frees the state; safe on a partly built one. */
+void traffic_destroy(void *state);
+
+/* state.c: the saved state (checkpoints, partials) and the partial-state hooks */
+
+/* Not collective. This rank's counters and owned records, each cell's values as sorted
+ * distinct values with counts. */
+int traffic_save(void *state, void **buf, size_t *len);
+/* Not collective. Stages the records of a saved part for the next exchange. */
+int traffic_load(void *state, const void *buf, size_t len);
+/* Not collective. What setup learnt from the input: S and where from, the speeds'
+ * width, the event days, the input's free-flow speeds. */
+int traffic_describe(void *state, void **buf, size_t *len);
+/* Collective. The empty state of the parts' concatenated input, from their descriptions. */
+int traffic_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state);
 
 /* reduce.c */
 

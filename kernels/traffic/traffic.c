@@ -62,6 +62,7 @@ static int find_segments(traffic *tr, const char **from)
     hb_step_ctx *ctx = tr->ctx;
     double opt = hb_opt_num(ctx->opts, "segments");
     *from = "the option segments";
+    tr->s_from = TRAFFIC_S_OPTION;
     if (!isnan(opt)) return tr->S = (int64_t)opt, 0;
     int64_t v;
     int present;
@@ -70,6 +71,7 @@ static int find_segments(traffic *tr, const char **from)
         HB_CHECK(v >= 1 && v <= MAX_SEGMENTS, HB_EDATA, ctx->input, "attribute n_segments = %lld is out of range [1, %d]",
                  (long long)v, MAX_SEGMENTS);
         *from = "the attribute n_segments";
+        tr->s_from = TRAFFIC_S_ATTR;
         return tr->S = v, 0;
     }
     int64_t n = ctx->n_rows, cr = ctx->chunk_rows, mx[2] = {-1, -1}; /* largest id below the limit, and at or above */
@@ -92,25 +94,23 @@ static int find_segments(traffic *tr, const char **from)
              "every segment id is at or above the limit of %d segments (the largest is %lld): renumber the segments "
              "densely from 0",
              MAX_SEGMENTS, (long long)mx[1]);
-    HB_CHECK(mx[0] >= 0, HB_EDATA, ctx->input, "no valid segment id in the table, and no n_segments attribute");
+    /* no segment id at all (an empty site's table): S = 0 here, so that the site's partial
+     * is valid and merges take S from the others; finalize refuses S = 0 */
     if (mx[1] >= 0)
         hb_warn("%s: segment ids up to %lld are at or above the limit of %d segments; their rows are invalid",
                 ctx->input, (long long)mx[1], MAX_SEGMENTS);
     *from = "max(segment)+1";
     tr->S = mx[0] + 1;
+    tr->s_from = TRAFFIC_S_MAX;
     return 0;
 }
 
-/* Not collective (the same on every rank). The bytes the largest rank's state and
- * output will need: the per-segment buckets and result grids of its owned segments,
- * the segment ids written, the chunk and exchange buffers, and its share of the
- * records (value + cell byte each, and block headers). Refused over max_memory. */
-static int reserve_memory(const traffic *tr, const char *from)
+int traffic_reserve_memory(const traffic *tr, int narrow, int64_t chunk_rows, const char *from)
 {
     const hb_step_ctx *ctx = tr->ctx;
     const double S = (double)tr->S, P = hb_size, ns = ceil(S / P);
-    const double cr = (double)(ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : ctx->n_rows); /* pages touched */
-    const double esz = hb_table_exact_f32(tr->tab, COL_SPEED) ? 4 : 8, npct = tr->npct;
+    const double cr = (double)(chunk_rows < ctx->n_rows ? chunk_rows : ctx->n_rows); /* pages touched */
+    const double esz = narrow ? 4 : 8, npct = tr->npct;
     double per_seg = sizeof(bucket) + 8.0 * (WEEK_CELLS * (3 + npct) + 24 * (2 + npct) + 2);
     double bytes = ns * per_seg + 4 * S + cr * (8 + 8 + 8 + 4 + sizeof(int)) + 2 * (cr + P * XCHG_BLOCK) * (4 + esz) +
                    (double)ctx->n_rows / P * (esz + 1) * 1.25;
@@ -118,7 +118,7 @@ static int reserve_memory(const traffic *tr, const char *from)
     int sparse = tr->S > 16 && tr->S > 4 * ctx->n_rows;
     snprintf(cause, sizeof cause, "%s segments from %s%s%s rows", hb_fmt_count(a, (uint64_t)tr->S), from,
              sparse ? "; ids are sparse: " : ", ", hb_fmt_count(b, (uint64_t)ctx->n_rows));
-    return hb_mem_reserve(bytes, ctx->input, "the traffic grids (segment x day of week x hour)", cause,
+    return hb_mem_reserve(bytes, traffic_where(tr), "the traffic grids (segment x day of week x hour)", cause,
                           sparse ? "renumber the segment ids densely from 0, or set segments = S to count larger ids "
                                    "as invalid"
                                  : "run on more ranks or hosts");
@@ -190,19 +190,25 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
     const char *from;
     HB_CALL(find_segments(tr, &from));
-    HB_CALL(hb_agree(reserve_memory(tr, from)));
+    HB_CALL(hb_agree(traffic_reserve_memory(tr, hb_table_exact_f32(tr->tab, COL_SPEED), ctx->chunk_rows, from)));
     rc = load_events(tr);
     if (rc == 0) rc = load_free_flow(tr);
     HB_CALL(hb_agree(rc));
+    tr->narrow = hb_table_exact_f32(tr->tab, COL_SPEED);
+    return traffic_alloc_state(tr, (size_t)ctx->chunk_rows);
+}
 
+int traffic_alloc_state(traffic *tr, size_t cr)
+{
+    hb_step_ctx *ctx = tr->ctx;
+    int rc = 0;
     hb_range_of(tr->S, hb_rank, hb_size, &tr->s0, &tr->s1);
-    size_t cr = (size_t)ctx->chunk_rows, P = (size_t)hb_size;
+    size_t P = (size_t)hb_size;
     tr->t = hb_malloc(cr * sizeof *tr->t);
     tr->seg = hb_malloc(cr * sizeof *tr->seg);
     tr->spd = hb_malloc(cr * sizeof *tr->spd);
     tr->key = hb_malloc(cr * sizeof *tr->key);
     tr->dest = hb_malloc(cr * sizeof *tr->dest);
-    tr->narrow = hb_table_exact_f32(tr->tab, COL_SPEED);
     tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
     /* a chunk's records, and each destination's part padded to whole blocks */
     const size_t scap = cr + P * XCHG_BLOCK;
@@ -440,87 +446,18 @@ static int traffic_exchange(void *state)
     return hb_agree(rc);
 }
 
-/* Saved state: a header of counters, then every owned record as (key, value). */
-typedef struct saved {
-    char magic[8]; /* "HBTRAF1" */
-    uint64_t rows_total, bad_speed, bad_segment, bad_time, n_records, value_bytes;
-} saved;
-
-/* Not collective. This rank's counters and owned records as bytes. */
-static int traffic_save(void *state, void **buf, size_t *len)
-{
-    traffic *tr = state;
-    uint64_t n = 0;
-    for (int64_t s = 0; s < tr->s1 - tr->s0; s++) {
-        bucket *b = &tr->buckets[s];
-        if (b->tail) b->tail->n = b->used;
-        n += b->n;
-    }
-    size_t bytes = sizeof(saved) + n * (sizeof(uint32_t) + tr->esz);
-    char *p = hb_malloc(bytes);
-    if (!p) return HB_EINTERNAL;
-    saved h = {"HBTRAF1", tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time, n, tr->esz};
-    memcpy(p, &h, sizeof h);
-    uint32_t *key = (uint32_t *)(p + sizeof h);
-    char *val = (char *)(key + n);
-    size_t i = 0;
-    for (int64_t s = 0; s < tr->s1 - tr->s0; s++)
-        for (const block *k = tr->buckets[s].head; k; k = k->next) {
-            for (uint32_t j = 0; j < k->n; j++) key[i + j] = (uint32_t)((tr->s0 + s) * CELLS + k->cell[j]);
-            memcpy(val + i * tr->esz, k->val, (size_t)k->n * tr->esz);
-            i += k->n;
-        }
-    *buf = p;
-    *len = bytes;
-    return 0;
-}
-
-/* Not collective. Stages the records of a part saved by any rank of an earlier run,
- * for the next exchange to send to their owners, and adds its counters. */
-static int traffic_load(void *state, const void *buf, size_t len)
-{
-    traffic *tr = state;
-    saved h;
-    if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "traffic state of %zu bytes is too short", len);
-    memcpy(&h, buf, sizeof h);
-    if (memcmp(h.magic, "HBTRAF1", 8) != 0 || h.value_bytes != tr->esz ||
-        len != sizeof h + h.n_records * (sizeof(uint32_t) + tr->esz))
-        return hb_err_set(HB_EDATA, "checkpoint", "traffic state does not match this job's input");
-    tr->rows_total += h.rows_total, tr->bad_speed += h.bad_speed;
-    tr->bad_segment += h.bad_segment, tr->bad_time += h.bad_time;
-    size_t n = (size_t)h.n_records;
-    if (tr->ln + n > tr->lcap) {
-        size_t cap = tr->ln + n;
-        uint32_t *k = hb_realloc(tr->lkey, cap * sizeof *k);
-        if (!k) return HB_EINTERNAL;
-        tr->lkey = k;
-        void *v = hb_realloc(tr->lval, cap * tr->esz);
-        if (!v) return HB_EINTERNAL;
-        tr->lval = v;
-        tr->lcap = cap;
-    }
-    const char *p = (const char *)buf + sizeof h;
-    memcpy(tr->lkey + tr->ln, p, n * sizeof(uint32_t));
-    memcpy((char *)tr->lval + tr->ln * tr->esz, p + n * sizeof(uint32_t), n * tr->esz);
-    for (size_t i = tr->ln; i < tr->ln + n; i++)
-        if (tr->lkey[i] / CELLS >= (uint64_t)tr->S)
-            return hb_err_set(HB_EDATA, "checkpoint", "traffic state names segment %u of %lld", tr->lkey[i] / CELLS,
-                              (long long)tr->S);
-    tr->ln += n;
-    return 0;
-}
-
 /* Collective. Reduces the owned segments and writes /traffic. */
 static int traffic_finalize(void *state, hb_out *out)
 {
     traffic *tr = state;
+    HB_CHECK(tr->S > 0, HB_EDATA, traffic_where(tr), "no valid segment id in the table, and no n_segments attribute");
     uint64_t c[4] = {tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time};
     MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     char why[200], a[32], b[32], d[32], e[32];
     snprintf(why, sizeof why, "%s with a segment id outside [0, %s), %s with a speed outside [0, %g] or NaN, %s without a time",
              hb_fmt_count(a, c[2]), hb_fmt_count(b, (uint64_t)tr->S), hb_fmt_count(d, c[1]), tr->max_speed,
              hb_fmt_count(e, c[3]));
-    HB_CALL(hb_invalid_check(c[0], c[1] + c[2] + c[3], tr->ctx->input, "rows", why));
+    HB_CALL(hb_invalid_check(c[0], c[1] + c[2] + c[3], traffic_where(tr), "rows", why));
     results r = {0};
     int rc = traffic_alloc_results(&r, (size_t)(tr->s1 - tr->s0), tr->npct);
     if (rc == 0) rc = traffic_reduce(tr, &r);
@@ -531,7 +468,7 @@ static int traffic_finalize(void *state, hb_out *out)
 }
 
 /* Not collective. Frees the state; safe on a partly built one. */
-static void traffic_destroy(void *state)
+void traffic_destroy(void *state)
 {
     traffic *tr = state;
     if (!tr) return;
@@ -594,4 +531,6 @@ const hb_kernel hb_kernel_traffic = {
     .destroy = traffic_destroy,
     .inputs = traffic_inputs,
     .outputs = traffic_outputs,
+    .describe = traffic_describe,
+    .setup_parts = traffic_setup_parts,
 };

@@ -1,5 +1,6 @@
 /* Error state, its trail and collective agreement on errors (core/hb.h). */
 #include "core/hb.h"
+#include "core/stall.h"
 
 #include <mpi.h>
 #include <stdarg.h>
@@ -94,7 +95,7 @@ int hb_agree(int rc)
 {
     if (hb_size == 1) return rc;
     int mine = rc ? hb_rank : hb_size, first;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    hb_stall_allreduce(&mine, &first, 1, MPI_INT, MPI_MIN); /* with the deadline (core/stall.h) */
     if (first == hb_size) return 0;
     struct {
         int code;

@@ -32,6 +32,16 @@ void hb_fault_delay(void)
     if (ms > 0) usleep((useconds_t)ms * 1000u);
 }
 
+void hb_fault_hold(const char *what, long n)
+{
+    const char *v = getenv(what), *r = getenv("H5BATCH_FAULT_RANK");
+    long at = 0, ms = 0;
+    if (!v || sscanf(v, "%ld:%ld", &at, &ms) != 2 || at != n || ms <= 0 || (r ? atoi(r) : 0) != hb_rank) return;
+    fprintf(stderr, "h5batch: fault injection: rank %d holds at %s=%ld for %ld ms\n", hb_rank, what, n, ms);
+    fflush(stderr);
+    usleep((useconds_t)ms * 1000u);
+}
+
 /* Test hook (README, "Fault injection"): H5BATCH_FAULT_READ_FAIL=N[:TIMES] makes the
  * N-th hyperslab read of rank H5BATCH_FAULT_RANK (default 0) fail TIMES times (default 1). */
 int hb_fault_read(long read_no, int attempt)

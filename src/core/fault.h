@@ -5,6 +5,10 @@
 
 /* Kills this process with SIGKILL when the variable `what` equals n on the chosen rank. */
 void hb_fault_point(const char *what, long n);
+/* Sleeps MS milliseconds when the variable `what` is N:MS and N equals n, on the chosen
+ * rank, after saying so on stderr: holds a run at a known point (a test cuts a host's
+ * link meanwhile). */
+void hb_fault_hold(const char *what, long n);
 /* Sleeps H5BATCH_FAULT_SLOW_CHUNK_MS milliseconds (after every chunk). */
 void hb_fault_delay(void);
 /* 1 when read number read_no (1-based, counted per process) is to fail on this attempt:

@@ -63,6 +63,38 @@ assert all(np.array_equal(u[k][:], t[k][:], equal_nan=k not in "fg") for k in "b
 EOF
 }
 
+# imp_threads BIN PREFIX: pass 1 on threads, each file's range cut into blocks at record
+# starts (H5BATCH_IMPORT_BLOCK=8: blocks of 8 bytes and more, so the tiny inputs are
+# cut): the table of each input equals the one-thread table (h5diff) at 1 and 2 ranks,
+# and a malformed input fails with the message the one-thread import gives (the first
+# malformed record of the file, also when later blocks hold others).
+imp_threads() (
+    bin=$1 p=$2
+    export H5BATCH_IMPORT_BLOCK=8
+    for n in 1 2; do
+        mpi $n 1 "$bin" import $IMP_MIXED -o $p-thr-mixed.h5 --threads 5 --force -v 2>$p-thr.err &&
+            grep -q 'convert; 5 blocks' $p-thr.err && h5diff --exclude-path /provenance $p-mixed-1.h5 $p-thr-mixed.h5 &&
+            mpi $n 1 "$bin" import imp-q.csv -o $p-thr-q.h5 --threads 3 --force -q &&
+            h5diff --exclude-path /provenance $p-q-1.h5 $p-thr-q.h5 &&
+            mpi $n 1 "$bin" import "${IMP_FMT[@]}" -o $p-thr-fmt.h5 --threads 4 --force -q &&
+            h5diff --exclude-path /provenance $p-fmt-1.h5 $p-thr-fmt.h5 &&
+            mpi $n 1 "$bin" import imp-skip.csv --on-error skip -o $p-thr-skip.h5 --threads 3 --force 2>$p-thr-skip.err &&
+            h5diff --exclude-path /provenance $p-skip-1.h5 $p-thr-skip.h5 &&
+            grep -q 'skipped 4 malformed records.*imp-skip.csv:3: the record has 2 fields' $p-thr-skip.err || return 1
+        for name in tc tcs; do
+            mpi $n 1 "$bin" import $p-$name.csv -o $p-thr-$name.h5 --timezone Europe/Berlin --threads 6 --force -v \
+                2>$p-thr-$name.err && h5diff --exclude-path /provenance $p-$name-1.h5 $p-thr-$name.h5 || return 1
+        done
+        grep -q 'convert; 6 blocks.*pass 2 (convert) not needed' $p-thr-tcs.err || return 1 # the blocks joined
+        for name in imp-skip imp-ragged imp-open; do
+            [ -s $p-thr-$name.err ] || H5BATCH_IMPORT_BLOCK= mpi 1 1 "$bin" import $name.csv -o $p-thr-bad.h5 2>$p-thr-$name.err
+            mpi $n 1 "$bin" import $name.csv -o $p-thr-bad.h5 --threads 4 2>$p-thr-bad4.err
+            [ $? = 65 ] && grep -q "error: $name.csv:" $p-thr-$name.err && [ ! -e $p-thr-bad.h5 ] &&
+                [ "$(grep 'error:' $p-thr-$name.err)" = "$(grep 'error:' $p-thr-bad4.err)" ] || return 1
+        done
+    done
+)
+
 # Types, quoting, line breaks in quotes, BOM, CRLF, empty fields, gzip (also without the
 # suffix), several files, times across both DST changes of Europe/Berlin, declared
 # layouts, --on-error skip: the same table at several rank counts, then every table
@@ -73,6 +105,9 @@ suite_import_reference() {
     check "import ($tag): BOM, CRLF, quotes, gzip, 3 files, DST times: the same table at ${r1// /, } ranks" \
         bash -c "imp_ranks '$bin' $p-mixed '$r1' $IMP_MIXED"
     local refs="mixed $p-mixed-1.h5 imp-a.csv imp-b.csv.gz imp-c.dat"
+    [ "$tag" = asan ] && check "import ($tag): pass 1 on 5 threads, 8-byte blocks: the same table as one thread" \
+        bash -c "H5BATCH_IMPORT_BLOCK=8 mpi 1 1 '$bin' import $IMP_MIXED -o $p-thr.h5 --threads 5 --force -q &&
+                 h5diff --exclude-path /provenance $p-mixed-1.h5 $p-thr.h5"
     if [ "$tag" != asan ]; then
         check "import ($tag): records whose quoted fields span lines: the same table at ${r2// /, } ranks" \
             bash -c "imp_ranks '$bin' $p-q '$r2' imp-q.csv"
@@ -103,6 +138,8 @@ for f, comp, opts, shuf in (('$p-long-1.h5', 'gzip', 1, True), ('$p-none.h5', No
 \""
         check "import ($tag): columns whose type changes part-way (ints then -0 and a real, ints then a missing value or a string, missing first, all missing, an offset among local times): one pass and two passes (H5BATCH_IMPORT_TWO_PASSES) give the same table at 1 and 3 ranks, the values by hand" \
             imp_type_changes "$bin" "$p"
+        check "import ($tag): pass 1 on 3-6 threads, every file cut into blocks: the same tables as on one thread at 1 and 2 ranks (mixed, quotes, formats, skip, type changes), the same first error" \
+            imp_threads "$bin" "$p"
     fi
     check "import ($tag): every value, type and time (DST gaps forward, repeats first) equals pandas read_csv" \
         $PY "$ROOT/tests/import/import_ref.py" $refs

@@ -181,20 +181,40 @@ static int merge(oee *x, const acc *r)
     return 0;
 }
 
-static int oee_setup(hb_step_ctx *ctx, void **state)
+/* Where errors about the data point: the input, or in a merge (no input) the output. */
+static const char *where(const oee *x)
+{
+    return x->ctx->input ? x->ctx->input : x->ctx->output ? x->ctx->output : "oee";
+}
+
+/* Collective. The state's part that does not depend on an input: options and the MPI
+ * type of a batch record. */
+static int new_state(hb_step_ctx *ctx, oee **out)
 {
     oee *x = hb_calloc(1, sizeof *x);
+    *out = x;
     if (!x) return hb_agree(HB_EINTERNAL);
-    *state = x;
     x->ctx = ctx;
     x->type = MPI_DATATYPE_NULL;
     x->target = hb_opt_num(ctx->opts, "oee_target");
     x->per_s = hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit"));
+    int rc = 0;
+    if (MPI_Type_contiguous(ACC_WORDS, MPI_INT64_T, &x->type) != MPI_SUCCESS || MPI_Type_commit(&x->type) != MPI_SUCCESS)
+        rc = hb_err_set(HB_EINTERNAL, "oee", "cannot make the MPI type of a batch record");
+    return hb_agree(rc);
+}
+
+static int oee_setup(hb_step_ctx *ctx, void **state)
+{
+    oee *x;
+    int rc = new_state(ctx, &x);
+    *state = x;
+    HB_CALL(rc);
     const char *names[NCOL];
     char buf[1024], msg[256];
-    int rc = map_columns(hb_opt_str(ctx->opts, "columns"), names, buf, sizeof buf, msg, sizeof msg) == 0
-                 ? 0
-                 : hb_err_set(HB_ECONFIG, "oee", "%s", msg);
+    rc = map_columns(hb_opt_str(ctx->opts, "columns"), names, buf, sizeof buf, msg, sizeof msg) == 0
+             ? 0
+             : hb_err_set(HB_ECONFIG, "oee", "%s", msg);
     if (rc == 0) rc = hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), names, NCOL, &x->tab);
     HB_CALL(hb_agree(rc));
     ctx->n_rows = hb_table_rows(x->tab);
@@ -211,9 +231,37 @@ static int oee_setup(hb_step_ctx *ctx, void **state)
                  x->stop && x->cycle && x->why
              ? 0
              : HB_EINTERNAL;
-    if (rc == 0 && (MPI_Type_contiguous(ACC_WORDS, MPI_INT64_T, &x->type) != MPI_SUCCESS ||
-                    MPI_Type_commit(&x->type) != MPI_SUCCESS))
-        rc = hb_err_set(HB_EINTERNAL, "oee", "cannot make the MPI type of a batch record");
+    return hb_agree(rc);
+}
+
+/* Partial states (DESIGN.md 7): the state is sums per batch, which depend on nothing the
+ * input holds besides its records, so the description is a version tag and the merge's
+ * empty state is setup's without an input. */
+#define OEE_DESC "HBOEED1"
+
+static int oee_describe(void *state, void **buf, size_t *len)
+{
+    (void)state;
+    char *p = hb_malloc(sizeof OEE_DESC);
+    if (!p) return HB_EINTERNAL;
+    memcpy(p, OEE_DESC, sizeof OEE_DESC);
+    *buf = p;
+    *len = sizeof OEE_DESC;
+    return 0;
+}
+
+static int oee_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state)
+{
+    oee *x;
+    int rc = new_state(ctx, &x);
+    *state = x;
+    HB_CALL(rc);
+    ctx->n_rows = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (parts[i].desc_len != sizeof OEE_DESC || memcmp(parts[i].desc, OEE_DESC, sizeof OEE_DESC) != 0)
+            rc = hb_err_set(HB_EDATA, parts[i].path, "its oee description is damaged or of another version");
+        ctx->n_rows += parts[i].rows;
+    }
     return hb_agree(rc);
 }
 
@@ -442,21 +490,21 @@ static int oee_finalize(void *state, hb_out *out)
     snprintf(why, sizeof why, "%s with a bad batch id, %s bad times, %s bad counts, %s bad cycle times", c[BAD_BATCH],
              c[BAD_TIME], c[BAD_COUNT], c[BAD_CYCLE]);
     if (totals[1] > 0) /* none valid has its own message below */
-        HB_CALL(hb_invalid_check((uint64_t)totals[0], (uint64_t)(totals[0] - totals[1]), x->ctx->input, "records", why));
+        HB_CALL(hb_invalid_check((uint64_t)totals[0], (uint64_t)(totals[0] - totals[1]), where(x), "records", why));
     /* every rank gathers every batch (held beside its own, with their hash slots), then
      * computes the results: the estimate before the gather */
     uint64_t nb = x->n;
     MPI_Allreduce(MPI_IN_PLACE, &nb, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     char cause[64];
     snprintf(cause, sizeof cause, "%s batches", hb_fmt_count(c[0], nb));
-    HB_CALL(hb_mem_reserve((double)nb * (2 * sizeof(acc) + 16 * 8), x->ctx->input, "the batches and their results", cause,
+    HB_CALL(hb_mem_reserve((double)nb * (2 * sizeof(acc) + 16 * 8), where(x), "the batches and their results", cause,
                            "split the input into several jobs"));
     acc *all = NULL;
     int64_t B = 0;
     results r = {0};
     int rc = gather_all(x, &all, &B);
     if (rc == 0 && B == 0) /* the same on every rank */
-        rc = hb_err_set(HB_EDATA, x->ctx->input,
+        rc = hb_err_set(HB_EDATA, where(x),
                         "%s: none of its %lld records is valid (%lld with a bad batch id, %lld bad times, %lld bad "
                         "counts, %lld bad cycle times)",
                         hb_opt_str(x->ctx->opts, "table"), (long long)totals[0], (long long)totals[2 + BAD_BATCH],
@@ -565,6 +613,8 @@ static const hb_kernel oee_kernel = {
     .destroy = oee_destroy,
     .inputs = oee_inputs,
     .outputs = oee_outputs,
+    .describe = oee_describe,
+    .setup_parts = oee_setup_parts,
 };
 
 HB_PLUGIN_ABI;

@@ -1,0 +1,112 @@
+/* `h5batch import`: the agreed column types, and pass 1's conversion kept as the rows. */
+#include "import/internal.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Collective. The column types from the declarations and what pass 1 saw, agreed. */
+int imp_decide_types(imp *m)
+{
+    int n = m->ncols;
+    int64_t *lo = hb_malloc(4 * sizeof *lo * (size_t)n), *hi = hb_malloc(4 * sizeof *hi * (size_t)n);
+    int rc = hb_agree(lo && hi ? 0 : HB_EINTERNAL);
+    if (rc) return free(lo), free(hi), rc;
+    for (int c = 0; c < n; c++) {
+        const colstat *s = &m->st[c];
+        lo[4 * c] = s->maybe_int, lo[4 * c + 1] = s->maybe_float, lo[4 * c + 2] = s->maybe_time, lo[4 * c + 3] = s->tmin;
+        hi[4 * c] = s->has_empty, hi[4 * c + 1] = s->has_value, hi[4 * c + 2] = s->maxlen, hi[4 * c + 3] = s->tmax;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, lo, 4 * n, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, hi, 4 * n, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+    for (int c = 0; c < n; c++) {
+        hb_csv_col *col = &m->cols[c];
+        int t = m->decl[c].type;
+        if (t == T_AUTO) {
+            if (!hi[4 * c + 1]) t = HB_CT_FLOAT; /* nothing but missing values: NaN, as pandas */
+            else if (lo[4 * c] && !hi[4 * c]) t = HB_CT_INT;
+            else if (lo[4 * c + 1]) t = HB_CT_FLOAT; /* integers with missing values become floats */
+            else if (lo[4 * c + 2]) t = HB_CT_TIME;
+            else t = HB_CT_STRING;
+        }
+        col->type = t;
+        if (t == HB_CT_STRING && (size_t)hi[4 * c + 2] > col->width) col->width = (size_t)hi[4 * c + 2];
+        if (t == HB_CT_STRING && col->width == 0) col->width = 1;
+        if (t == HB_CT_TIME) {
+            if (lo[4 * c + 3] < tmin) tmin = lo[4 * c + 3];
+            if (hi[4 * c + 3] > tmax) tmax = hi[4 * c + 3];
+            snprintf(col->desc, sizeof col->desc, "%.200s: seconds since 1970-01-01 UTC%s%.64s", col->name,
+                     strcmp(m->tzname, "UTC") ? "; local times without an offset read in " : "",
+                     strcmp(m->tzname, "UTC") ? m->tzname : "");
+        }
+    }
+    free(lo);
+    free(hi);
+    if (strcmp(m->tzname, "UTC") != 0 && tmin <= tmax) {
+        /* the days of every naive time, with a margin for the offsets */
+        rc = hb_tz_select(m->tzname);
+        if (rc == 0) rc = hb_tzmap_cover(&m->tz, tmin - 3 * 86400, tmax + 3 * 86400);
+        m->use_tz = rc == 0;
+    }
+    return hb_agree(rc);
+}
+
+/* Collective. After the types are agreed: when pass 1 converted every column of every
+ * rank as the type agreed, its values become the rows (1 returned), else 0 and pass 2
+ * converts. */
+int imp_spec_finish(imp *m)
+{
+    int ok = m->sp != NULL;
+    for (int c = 0; ok && c < m->ncols; c++) {
+        const spec *p = &m->sp[c];
+        const int t = (int)m->cols[c].type;
+        if (p->failed) ok = 0;
+        else if (p->kind == K_UNDECIDED) ok = m->nrows == 0 || t == HB_CT_FLOAT || t == HB_CT_STRING;
+        else if (p->kind == HB_CT_INT && t == HB_CT_FLOAT) ok = !p->negzero;
+        else ok = p->kind == t;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!ok) return 0;
+    m->data = hb_calloc((size_t)m->ncols, sizeof *m->data);
+    if (!m->data) abort(); /* a pointer per column */
+    const size_t n = (size_t)m->nrows;
+    for (int c = 0; c < m->ncols; c++) {
+        spec *p = &m->sp[c];
+        const hb_csv_col *col = &m->cols[c];
+        if (p->kind == K_UNDECIDED) imp_spec_room(m, p, col->type == HB_CT_STRING ? HB_CT_STRING : HB_CT_FLOAT, m->nrows);
+        if (p->kind == HB_CT_INT && col->type == HB_CT_FLOAT) imp_spec_to_float(p, m->nrows);
+        if (p->failed) abort(); /* out of memory for rows already agreed on: no way to agree now */
+        if (col->type == HB_CT_STRING) {
+            char *d = malloc((n ? n : 1) * col->width);
+            if (!d) abort();
+#pragma omp parallel for num_threads(m->threads) if (n > 65536) schedule(static)
+            for (size_t i = 0; i < n; i++) {
+                memset(d + i * col->width, 0, col->width);
+                hb_csv_unescape(&p->s[i], d + i * col->width);
+            }
+            m->data[c] = d;
+            free(p->s);
+            p->s = NULL;
+            continue;
+        }
+        if (col->type == HB_CT_TIME && m->use_tz) {
+            int64_t *v = p->v;
+#pragma omp parallel for num_threads(m->threads) if (n > 65536) schedule(static)
+            for (size_t i = 0; i < n; i++)
+                if (!p->inst[i]) v[i] = hb_csv_local_to_utc(&m->tz, v[i]);
+        }
+        m->data[c] = p->v;
+        p->v = NULL;
+    }
+    return 1;
+}
+
+void imp_spec_free(imp *m)
+{
+    for (int c = 0; m->sp && c < m->ncols; c++) free(m->sp[c].v), free(m->sp[c].inst), free(m->sp[c].s);
+    free(m->sp);
+    m->sp = NULL;
+}
