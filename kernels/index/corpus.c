@@ -109,23 +109,27 @@ int ix_read_text(ix *x, int64_t start, int64_t n)
     return hb_dset_read(x->text, HB_U8, b0, bytes, x->buf);
 }
 
-/* Collective. Writes string column t of the input as /docs/<name> [N], fixed-length
- * UTF-8 as wide as the longest, each rank its share of the rows, on the doc dimension. */
-static int write_strings(ix *x, hb_out *out, hb_table *t, const char *name)
+/* Collective. Writes string column t of the input (a merge: all, every document's
+ * strings) as /docs/<name> [N], fixed-length UTF-8 as wide as the longest, each rank its
+ * share of the rows, on the doc dimension. */
+static int write_strings(ix *x, hb_out *out, hb_table *t, const hb_strs *all, const char *name)
 {
     int64_t lo, hi;
     hb_range_of(x->N, hb_rank, hb_size, &lo, &hi);
     hb_strs s = {0};
-    int rc = hb_table_read_str(t, 0, lo, hi - lo, &s);
+    int rc = t ? hb_table_read_str(t, 0, lo, hi - lo, &s) : 0;
+    /* row i of this rank's share: its bytes and length */
+    const char *base = t ? s.bytes : all->bytes;
+    const uint64_t *off = t ? s.off : all->off + lo;
     uint64_t w = 1;
     for (int64_t i = 0; rc == 0 && i < hi - lo; i++)
-        if (s.off[i + 1] - s.off[i] > w) w = s.off[i + 1] - s.off[i];
+        if (off[i + 1] - off[i] > w) w = off[i + 1] - off[i];
     rc = hb_agree(rc);
     if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &w, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
     char *b = rc == 0 ? hb_calloc((size_t)(hi > lo ? hi - lo : 1), (size_t)w) : NULL;
     rc = hb_agree(rc == 0 && !b ? HB_EINTERNAL : rc);
     for (int64_t i = 0; rc == 0 && i < hi - lo; i++)
-        memcpy(b + (size_t)i * w, s.bytes + s.off[i], (size_t)(s.off[i + 1] - s.off[i]));
+        memcpy(b + (size_t)i * w, base + off[i], (size_t)(off[i + 1] - off[i]));
     char path[64];
     snprintf(path, sizeof path, HB_INDEX_DOCS_GROUP "/%s", name);
     if (rc == 0) rc = hb_out_strings(out, path, (uint64_t)x->N, (uint64_t)lo, (uint64_t)(hi - lo), (size_t)w, b, NULL);
@@ -135,13 +139,40 @@ static int write_strings(ix *x, hb_out *out, hb_table *t, const char *name)
     return rc;
 }
 
+/* Collective. A merge's corpus files, when there are several: /docs/corpora/file [K]
+ * and first_doc [K], for the snippets of `h5batch query`. */
+static int write_corpora(ix *x, hb_out *out)
+{
+    const uint64_t K = x->nsegs;
+    size_t w = 1;
+    for (size_t k = 0; k < K; k++)
+        if (strlen(x->segs[k].file) > w) w = strlen(x->segs[k].file);
+    char *b = hb_calloc(K, w);
+    uint64_t *first = hb_malloc(K * sizeof *first);
+    int rc = hb_agree(b && first ? 0 : HB_EINTERNAL);
+    for (size_t k = 0; rc == 0 && k < K; k++) {
+        memcpy(b + k * w, x->segs[k].file, strlen(x->segs[k].file));
+        first[k] = x->segs[k].first;
+    }
+    if (rc == 0) rc = hb_out_group(out, HB_INDEX_CORPORA_GROUP);
+    if (rc == 0) rc = hb_out_strings(out, HB_INDEX_CORPORA_FILE, K, 0, hb_rank == 0 ? K : 0, w, b, NULL);
+    if (rc == 0)
+        rc = hb_out_write(out, HB_INDEX_CORPORA_FIRST_DOC, HB_U64, 1, &K, 0, hb_rank == 0 ? K : 0, first, "1",
+                          "the first document of each corpus file, in the order of the files");
+    free(b), free(first);
+    return rc;
+}
+
 int ix_write_names(ix *x, hb_out *out)
 {
     hb_step_ctx *ctx = x->ctx;
     HB_CALL(hb_out_group(out, HB_INDEX_DOCS_GROUP));
-    /* where the documents are, for the snippets of `h5batch query` */
+    /* where the documents are, for the snippets of `h5batch query`; a merge of several
+     * corpus files lists them in /docs/corpora */
     char file[PATH_MAX] = "";
-    if (hb_rank == 0) { /* rank 0's view of the path: an attribute is the same on every rank */
+    if (x->merged) {
+        if (x->nsegs == 1) snprintf(file, sizeof file, "%s", x->segs[0].file);
+    } else if (hb_rank == 0) { /* rank 0's view of the path: an attribute is the same on every rank */
         char *full = realpath(ctx->input, NULL);
         snprintf(file, sizeof file, "%s", full ? full : ctx->input);
         free(full);
@@ -153,19 +184,22 @@ int ix_write_names(ix *x, hb_out *out)
     if (rc == 0) rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_TEXT, path);
     col_path(x, "offsets", path, sizeof path);
     if (rc == 0) rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_OFFSETS, x->strings ? "" : path);
-    if (rc == 0 && (x->idtab || x->titletab)) rc = hb_out_dim(out, HB_INDEX_DOCS_DOC, (uint64_t)x->N);
-    if (rc == 0 && x->idtab) rc = write_strings(x, out, x->idtab, "doc_id");
+    if (rc == 0 && x->merged && x->nsegs > 1) rc = write_corpora(x, out);
+    const int sids = x->merged ? x->has_sids : x->idtab != NULL, titles = x->merged ? x->has_titles : x->titletab != NULL;
+    if (rc == 0 && (sids || titles)) rc = hb_out_dim(out, HB_INDEX_DOCS_DOC, (uint64_t)x->N);
+    if (rc == 0 && sids) rc = write_strings(x, out, x->idtab, &x->sids, "doc_id");
     /* the title column, else the string ids */
-    if (rc == 0 && (x->titletab || x->idtab)) rc = write_strings(x, out, x->titletab ? x->titletab : x->idtab, "title");
-    if (rc == 0 && (x->titletab || x->idtab))
-        rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_TITLE_FROM, x->titletab ? "title" : "doc_id");
+    if (rc == 0 && (titles || sids))
+        rc = write_strings(x, out, titles ? x->titletab : x->idtab, titles ? &x->titles : &x->sids, "title");
+    if (rc == 0 && (titles || sids))
+        rc = hb_out_attr_str(out, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_TITLE_FROM, titles ? "title" : "doc_id");
     return rc;
 }
 
 /* Whether the array at path s of /index is written for this index. */
 static int written(const ix *x, const char *s)
 {
-    if (strcmp(s, HB_INDEX_DOC_ID) == 0) return x->docid != NULL;
+    if (strcmp(s, HB_INDEX_DOC_ID) == 0) return x->merged ? x->has_ids : x->docid != NULL;
     if (strcmp(s, HB_INDEX_POSITIONS_OFFSETS) == 0 || strcmp(s, HB_INDEX_POSITIONS) == 0) return x->positions;
     if (strcmp(s, HB_INDEX_STOPWORDS) == 0) return strcmp(x->stopwords, "none") != 0;
     return 1;

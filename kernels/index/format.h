@@ -36,6 +36,10 @@
 #define HB_INDEX_ATTR_CORPUS_FILE "corpus_file"
 #define HB_INDEX_ATTR_CORPUS_TEXT "corpus_text"
 #define HB_INDEX_ATTR_CORPUS_OFFSETS "corpus_offsets"
+/* a merge of several corpus files (h5batch merge): each file and its first document */
+#define HB_INDEX_CORPORA_GROUP HB_INDEX_DOCS_GROUP "/corpora"
+#define HB_INDEX_CORPORA_FILE HB_INDEX_CORPORA_GROUP "/file"
+#define HB_INDEX_CORPORA_FIRST_DOC HB_INDEX_CORPORA_GROUP "/first_doc"
 #define HB_INDEX_ATTR_TITLE_FROM "title_from" /* title: the corpus's titles; doc_id: its string ids */
 
 /* attributes of the group that a reader needs: sizes and the tokenizer settings */

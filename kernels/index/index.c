@@ -154,7 +154,7 @@ static int check_offsets(ix *x)
  * the posting runs and of the merged index (about 4 bytes per byte of text, measured
  * on generated corpora; 6 with positions), its documents' lengths and ids, and a
  * chunk's text and offsets. Refused over max_memory. */
-static int reserve_memory(const ix *x)
+int ix_reserve_memory(const ix *x)
 {
     const hb_step_ctx *ctx = x->ctx;
     const double P = hb_size, B = (double)x->B, N = (double)x->N, cr = (double)ctx->chunk_rows;
@@ -163,7 +163,25 @@ static int reserve_memory(const ix *x)
     char cause[160], a[32], b[32];
     snprintf(cause, sizeof cause, "%s documents, %s bytes of text", hb_fmt_count(a, (uint64_t)x->N),
              hb_fmt_count(b, (uint64_t)x->B));
-    return hb_mem_reserve(bytes, ctx->input, "the index", cause, "run on more ranks or hosts, or index the corpus in parts");
+    return hb_mem_reserve(bytes, ctx->input ? ctx->input : "merge", "the index", cause,
+                          "run on more ranks or hosts, or index the corpus in parts");
+}
+
+int ix_settings_hash(ix *x)
+{
+    /* the job's fingerprint sees the stop word file's name, not its words */
+    size_t sl;
+    const char *sw = hb_analyzer_stopwords(x->an, &sl);
+    char head[256];
+    int hl = snprintf(head, sizeof head, "%s|%d|%d|%s|", x->stemmer, x->max_bytes, x->positions, hb_tok_unicode_version());
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) return hb_err_set(HB_EINTERNAL, "index", "out of memory");
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, head, (size_t)hl);
+    if (sl) XXH3_64bits_update(st, sw, sl);
+    x->settings = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return 0;
 }
 
 /* Collective. Opens and checks the corpus; one lexer per thread. */
@@ -186,27 +204,11 @@ static int index_setup(hb_step_ctx *ctx, void **state)
     if (rc == HB_ECONFIG) rc = hb_err_set(HB_ENOINPUT, "index", "%s", msg); /* it was there when the job started */
     if (rc == 0) rc = hb_analyzer_new(x->stemmer, x->max_bytes, text, len, &x->an);
     free(text);
-    if (rc == 0) {
-        /* the job's fingerprint sees the stop word file's name, not its words */
-        size_t sl;
-        const char *sw = hb_analyzer_stopwords(x->an, &sl);
-        char head[256];
-        int hl = snprintf(head, sizeof head, "%s|%d|%d|%s|", x->stemmer, x->max_bytes, x->positions,
-                          hb_tok_unicode_version());
-        XXH3_state_t *st = XXH3_createState();
-        rc = st ? 0 : hb_err_set(HB_EINTERNAL, "index", "out of memory");
-        if (st) {
-            XXH3_64bits_reset(st);
-            XXH3_64bits_update(st, head, (size_t)hl);
-            if (sl) XXH3_64bits_update(st, sw, sl);
-            x->settings = XXH3_64bits_digest(st);
-            XXH3_freeState(st);
-        }
-    }
+    if (rc == 0) rc = ix_settings_hash(x);
     if (rc == 0) rc = ix_open_corpus(x);
     HB_CALL(hb_agree(rc));
     if (!x->strings) HB_CALL(check_offsets(x));
-    HB_CALL(hb_agree(reserve_memory(x)));
+    HB_CALL(hb_agree(ix_reserve_memory(x)));
     ctx->n_rows = x->N;
     ctx->n_chunks = (x->N + ctx->chunk_rows - 1) / ctx->chunk_rows;
     x->wide = x->N > (int64_t)UINT32_MAX;
@@ -218,8 +220,7 @@ static int index_setup(hb_step_ctx *ctx, void **state)
     return hb_agree(rc);
 }
 
-/* Not collective. Adds a run to this rank's state. */
-static int add_run(ix *x, uint8_t *blob)
+int ix_add_run(ix *x, uint8_t *blob)
 {
     if (x->nruns == x->caprun) {
         size_t c = x->caprun ? x->caprun * 2 : 16;
@@ -242,7 +243,7 @@ static int index_map(void *state, int64_t c)
     HB_CALL(ix_read_text(x, start, n));
     uint8_t *blob;
     HB_CALL(ix_invert(x, c, start, n, &blob));
-    int rc = add_run(x, blob);
+    int rc = ix_add_run(x, blob);
     if (rc) free(blob);
     return rc;
 }
@@ -277,34 +278,48 @@ static int index_save(void *state, void **buf, size_t *len)
 /* Not collective. Takes the runs of a saved part, checking each against this job. */
 static int index_load(void *state, const void *buf, size_t len)
 {
-    ix *x = state;
+    return ix_load_runs(state, buf, len, NULL, "checkpoint");
+}
+
+int ix_load_runs(ix *x, const void *buf, size_t len, const hb_part *part, const char *where)
+{
+    const uint64_t shift = part ? (uint64_t)part->row_offset : 0;
     const hb_step_ctx *ctx = x->ctx;
     saved h;
-    if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "index state of %zu bytes is too short", len);
+    if (len < sizeof h) return hb_err_set(HB_EDATA, where, "index state of %zu bytes is too short", len);
     memcpy(&h, buf, sizeof h);
-    if (memcmp(h.magic, STATE_MAGIC, 8) != 0) return hb_err_set(HB_EDATA, "checkpoint", "not an index state");
+    if (memcmp(h.magic, STATE_MAGIC, 8) != 0) return hb_err_set(HB_EDATA, where, "not an index state");
     const uint8_t *p = (const uint8_t *)buf + sizeof h;
     size_t left = len - sizeof h;
     for (uint64_t i = 0; i < h.nruns; i++) {
         run_hdr rh;
-        if (left < sizeof rh) return hb_err_set(HB_EDATA, "checkpoint", "index state is truncated");
+        if (left < sizeof rh) return hb_err_set(HB_EDATA, where, "index state is truncated");
         memcpy(&rh, p, sizeof rh);
-        if (rh.bytes > left || rh.bytes < sizeof rh)
-            return hb_err_set(HB_EDATA, "checkpoint", "index state is truncated");
+        if (rh.bytes > left || rh.bytes < sizeof rh) return hb_err_set(HB_EDATA, where, "index state is truncated");
+        if (rh.settings != x->settings)
+            return hb_err_set(HB_ECONFIG, where,
+                              "its index runs were made with other tokenizer settings (a changed stop word file?); "
+                              "run with --fresh");
         uint8_t *blob = hb_malloc(rh.bytes); /* aligned, unlike the checkpoint's buffer */
         if (!blob) return HB_EINTERNAL;
         memcpy(blob, p, rh.bytes);
-        if (rh.settings != x->settings)
-            return hb_err_set(HB_ECONFIG, "checkpoint",
-                              "its index runs were made with other tokenizer settings (a changed stop word file?); "
-                              "run with --fresh");
+        int ok;
+        if (x->merged) {
+            /* a merge numbers its runs by their first document, in the order of all the parts */
+            run_hdr *bh = (run_hdr *)blob;
+            ok = (part || rh.chunk == rh.doc0) && rh.doc0 <= (uint64_t)x->N && rh.n_docs >= 1 &&
+                 rh.doc0 + shift + rh.n_docs <= (uint64_t)x->N;
+            bh->doc0 = rh.doc0 + shift;
+            bh->chunk = bh->doc0;
+        } else {
+            int64_t c = (int64_t)rh.chunk, start, n = -1;
+            if (c >= 0 && c < ctx->n_chunks) hb_chunk_range(c, ctx->chunk_rows, x->N, &start, &n);
+            ok = n >= 0 && rh.n_docs == (uint64_t)n && rh.doc0 == (uint64_t)(c * ctx->chunk_rows);
+        }
         runv v;
-        int64_t c = (int64_t)rh.chunk, start, n = -1;
-        if (c >= 0 && c < ctx->n_chunks) hb_chunk_range(c, ctx->chunk_rows, x->N, &start, &n);
-        if (ix_check_run(blob, rh.bytes, x->positions, &v) != 0 || n < 0 || rh.n_docs != (uint64_t)n ||
-            rh.doc0 != (uint64_t)(c * ctx->chunk_rows) || add_run(x, blob) != 0) {
+        if (!ok || ix_check_run(blob, rh.bytes, x->positions, &v) != 0 || ix_add_run(x, blob) != 0) {
             free(blob);
-            return hb_err_set(HB_EDATA, "checkpoint", "index state holds a damaged run of chunk %llu",
+            return hb_err_set(HB_EDATA, where, "index state holds a damaged run of chunk %llu",
                               (unsigned long long)rh.chunk);
         }
         p += rh.bytes;
@@ -421,6 +436,10 @@ static void index_destroy(void *state)
     hb_analyzer_free(x->an);
     for (size_t i = 0; i < x->nruns; i++) free(x->runs[i]);
     free(x->runs), free(x->off), free(x->buf), free(x->doclen);
+    free(x->ids);
+    hb_strs_free(&x->sids), hb_strs_free(&x->titles);
+    for (size_t i = 0; i < x->nsegs; i++) free(x->segs[i].file);
+    free(x->segs);
     free(x);
 }
 
@@ -461,6 +480,8 @@ static const hb_dataset_desc index_outputs[] = {
     {HB_INDEX_DOCS_DOC, NULL, "dimension", "doc", NULL, 1, "dimension: documents (string ids or titles)"},
     {HB_INDEX_DOCS_DOC_ID, NULL, "string", "doc", NULL, 1, "document id strings of the corpus"},
     {HB_INDEX_DOCS_TITLE, NULL, "string", "doc", NULL, 1, "titles (the corpus's title column, else the id strings)"},
+    {HB_INDEX_CORPORA_FILE, NULL, "string", "corpus", NULL, 1, "a merge's corpus files, one per site with documents"},
+    {HB_INDEX_CORPORA_FIRST_DOC, NULL, "uint64", "corpus", "1", 1, "the first document of each corpus file"},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
 
 const hb_kernel hb_kernel_index = {
@@ -480,4 +501,7 @@ const hb_kernel hb_kernel_index = {
     .destroy = index_destroy,
     .inputs = index_inputs,
     .outputs = index_outputs,
+    .describe = ix_describe,
+    .setup_parts = ix_setup_parts,
+    .load_part = ix_load_part,
 };

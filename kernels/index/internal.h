@@ -99,7 +99,21 @@ typedef struct ix {
     uint32_t *doclen; /* of the chunk being mapped */
     uint8_t **runs;
     size_t nruns, caprun;
+    /* a merge's state (setup_parts, partial.c): no input; what finalize writes about the
+     * documents comes from the parts' descriptions */
+    int merged;
+    int has_ids, has_sids, has_titles; /* integer doc ids; string ids; titles */
+    int64_t *ids;                      /* [N] integer doc ids */
+    hb_strs sids, titles;              /* [N] string ids, titles */
+    struct ix_seg *segs;               /* the corpus files the documents come from, in order */
+    size_t nsegs;
 } ix;
+
+/* A corpus file of a merged index: documents [first, first + n) are its documents. */
+typedef struct ix_seg {
+    char *file;
+    uint64_t first, n;
+} ix_seg;
 
 /* A term range [t0, t1) of one chunk's run, local or received. */
 typedef struct source {
@@ -199,13 +213,34 @@ int ix_merge(const ix *x, const source *src, size_t nsrc, const sample *smp, siz
 /* Not collective. Frees a thread's merged block. */
 void ix_free_block(block *b);
 /* Collective. The documents of the local runs (sorted by chunk), in runs of consecutive
- * chunks: doc_length, and doc_id copied from the input. */
+ * documents: doc_length, and doc_id copied from the input (a merge: from its state). */
 int ix_write_documents(ix *x, hb_out *out);
 /* Collective. Creates the arrays of /index and writes every rank's blocks into them. */
 int ix_write_index(ix *x, hb_out *out, const block *blk);
 /* Collective. The attributes of /index (c: the token counters summed over the runs) and
  * the stop word list. */
 int ix_write_attributes(ix *x, hb_out *out, const uint64_t *c, uint64_t n_terms, uint64_t nnz);
+
+/* partial.c: partial states (DESIGN.md 7). */
+
+/* Not collective. What finalize needs besides the runs: the tokenizer settings, the
+ * documents' ids and names and the corpus files, as bytes (rank 0). */
+int ix_describe(void *state, void **buf, size_t *len);
+/* Collective. The empty state of a merge of the parts, from their descriptions. */
+int ix_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state);
+/* Not collective. Takes the runs a part saved, its documents numbered after the parts
+ * before it. */
+int ix_load_part(void *state, const hb_part *part, const void *buf, size_t len);
+/* Not collective. Takes the runs of a saved state, checked against the chunk plan (a
+ * run's checkpoint) or, in a merge, numbered by their first document (a merge's
+ * checkpoint; with part, a part's runs, their documents moved by its row_offset). */
+int ix_load_runs(ix *x, const void *buf, size_t len, const hb_part *part, const char *where);
+/* Not collective. The hash of the tokenizer settings and stop words (run_hdr.settings). */
+int ix_settings_hash(ix *x);
+/* Not collective. Adds a run to this rank's state. */
+int ix_add_run(ix *x, uint8_t *blob);
+/* Not collective (the same on every rank). The memory estimate, refused over max_memory. */
+int ix_reserve_memory(const ix *x);
 
 /* corpus.c: the corpus's layouts, the documents' names and the named dimensions. */
 

@@ -157,17 +157,20 @@ int ix_write_documents(ix *x, hb_out *out)
 {
     const uint64_t N = (uint64_t)x->N;
     HB_CALL(hb_out_dataset(out, HB_INDEX_DOC_LENGTH, HB_U32, 1, &N, "1", "tokens kept per document"));
-    if (x->docid)
+    const int has_ids = x->merged ? x->has_ids : x->docid != NULL;
+    if (has_ids)
         HB_CALL(hb_out_dataset(out, HB_INDEX_DOC_ID, HB_I64, 1, &N, NULL, "document id from /corpus/doc_id"));
     hb_oset *dl = NULL, *di = NULL;
     int rc = hb_oset_open(out, HB_INDEX_DOC_LENGTH, &dl);
-    if (x->docid && rc == 0) rc = hb_oset_open(out, HB_INDEX_DOC_ID, &di);
+    if (has_ids && rc == 0) rc = hb_oset_open(out, HB_INDEX_DOC_ID, &di);
     int64_t *ids = NULL;
     size_t idcap = 0;
     for (size_t i = 0; rc == 0 && i < x->nruns;) {
         size_t j = i + 1;
         const run_hdr *h = (const run_hdr *)x->runs[i];
-        while (j < x->nruns && ((const run_hdr *)x->runs[j])->chunk == ((const run_hdr *)x->runs[j - 1])->chunk + 1)
+        /* runs of consecutive documents: one read and write of their ids */
+        while (j < x->nruns && ((const run_hdr *)x->runs[j])->doc0 ==
+                                   ((const run_hdr *)x->runs[j - 1])->doc0 + ((const run_hdr *)x->runs[j - 1])->n_docs)
             j++;
         for (size_t k = i; rc == 0 && k < j; k++) {
             runv v;
@@ -177,7 +180,8 @@ int ix_write_documents(ix *x, hb_out *out)
         const run_hdr *last = (const run_hdr *)x->runs[j - 1];
         uint64_t n = last->doc0 + last->n_docs - h->doc0;
         if (rc == 0 && di && hb_grow((void **)&ids, &idcap, n, sizeof *ids)) rc = HB_EINTERNAL;
-        if (rc == 0 && di) rc = hb_dset_read(x->docid, HB_I64, (int64_t)h->doc0, (int64_t)n, ids);
+        if (rc == 0 && di && x->merged) memcpy(ids, x->ids + h->doc0, n * sizeof *ids);
+        else if (rc == 0 && di) rc = hb_dset_read(x->docid, HB_I64, (int64_t)h->doc0, (int64_t)n, ids);
         if (rc == 0 && di) rc = hb_oset_write(di, HB_I64, h->doc0, n, ids);
         i = j;
     }

@@ -46,6 +46,11 @@ typedef struct reader {
     hb_dset *ctext, *coff;     /* text as bytes and offsets */
     int64_t ctext_n;           /* bytes of ctext */
     hb_table *cstr;            /* text as strings */
+    /* a merged index's corpus files (/docs/corpora): the one open is seg_cur, whose first
+     * document is seg_first[seg_cur] */
+    int64_t nseg, seg_cur;
+    uint64_t *seg_first;
+    hb_strs seg_files;
     hb_lexer *slx;             /* a second lexer: the query's term bytes stay where they are */
     hb_strs s;
     uint8_t *dbuf;
@@ -191,15 +196,11 @@ static int open_docs_column(reader *r, const char *name, hb_table **t)
     return 0;
 }
 
-/* Opens the corpus the index was made from, for snippets; when it is gone or no longer
- * fits the index, says so once and answers without snippets. */
-static int open_corpus(reader *r)
+/* Opens corpus file r->corpus of n documents, for snippets; when it is gone or no longer
+ * fits the index, says so once and answers without snippets (from it). */
+static int open_corpus_file(reader *r, int64_t n)
 {
     char text[600] = "", off[600] = "";
-    if (!r->corpus_opt &&
-        hb_in_attr_str(r->in, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_FILE, r->corpus, sizeof r->corpus) != 0)
-        return 0; /* an index from before /docs: no snippets */
-    if (r->corpus_opt) snprintf(r->corpus, sizeof r->corpus, "%s", r->corpus_opt);
     if (hb_in_attr_str(r->in, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_TEXT, text, sizeof text) != 0 ||
         hb_in_attr_str(r->in, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_OFFSETS, off, sizeof off) != 0)
         return hb_err_set(HB_EDATA, r->path, HB_INDEX_DOCS_GROUP " names its corpus file but not its text");
@@ -209,9 +210,9 @@ static int open_corpus(reader *r)
         rc = hb_dset_open(r->cin, text, &r->ctext, &ti);
         r->ctext_n = ti.n;
         if (rc == 0) rc = hb_dset_open(r->cin, off, &r->coff, &oi);
-        if (rc == 0 && oi.n != r->N + 1)
-            rc = hb_err_set(HB_EDATA, r->corpus, "%s has %lld entries, but the index has %lld documents", off,
-                            (long long)oi.n, (long long)r->N);
+        if (rc == 0 && oi.n != n + 1)
+            rc = hb_err_set(HB_EDATA, r->corpus, "%s has %lld entries, but the index has %lld documents%s", off,
+                            (long long)oi.n, (long long)n, r->nseg ? " from it" : "");
     } else if (rc == 0) {
         char *slash = strrchr(text, '/');
         const char *col = slash ? slash + 1 : text;
@@ -219,16 +220,74 @@ static int open_corpus(reader *r)
         else if (slash) snprintf(text, sizeof text, "/");
         const char *const cols[1] = {col};
         rc = hb_table_open_any(r->cin, text, cols, 1, &r->cstr);
-        if (rc == 0 && (hb_table_kind(r->cstr, 0) != HB_COL_STRING || hb_table_rows(r->cstr) != r->N))
+        if (rc == 0 && (hb_table_kind(r->cstr, 0) != HB_COL_STRING || hb_table_rows(r->cstr) != n))
             rc = hb_err_set(HB_EDATA, r->corpus, "the corpus's text is not %lld strings, one per document",
-                            (long long)r->N);
+                            (long long)n);
     }
     if (rc == 0) return 0;
-    fprintf(stderr, "h5batch: warning: query: no snippets: %s (give the corpus with --corpus FILE)\n", hb_err_msg());
+    fprintf(stderr, "h5batch: warning: query: no snippets%s: %s (give the corpus with --corpus FILE)\n",
+            r->nseg ? " from one of the merged corpus files" : "", hb_err_msg());
     hb_err_clear();
     hb_dset_close(r->ctext), hb_dset_close(r->coff), hb_table_close(r->cstr), hb_in_close(r->cin);
     r->ctext = r->coff = NULL, r->cstr = NULL, r->cin = NULL;
     return 0;
+}
+
+/* Reads the corpus files of a merged index (/docs/corpora), opened one at a time as the
+ * hits need them. */
+static int open_corpora(reader *r)
+{
+    const char *const cols[1] = {"file"};
+    hb_table *t = NULL;
+    int64_t n = 0;
+    int rc = hb_in_read_array(r->in, HB_INDEX_CORPORA_FIRST_DOC, HB_U64, &n, (void **)&r->seg_first);
+    if (rc == 0) rc = hb_table_open_any(r->in, HB_INDEX_CORPORA_GROUP, cols, 1, &t);
+    if (rc == 0 && (hb_table_kind(t, 0) != HB_COL_STRING || hb_table_rows(t) != n || n < 1))
+        rc = hb_err_set(HB_EDATA, r->path, HB_INDEX_CORPORA_GROUP " is not one file name per first document");
+    if (rc == 0) rc = hb_table_read_str(t, 0, 0, n, &r->seg_files);
+    for (int64_t k = 0; rc == 0 && k < n; k++)
+        if ((k == 0 && r->seg_first[0] != 0) || (k > 0 && r->seg_first[k] < r->seg_first[k - 1]) ||
+            r->seg_first[k] > (uint64_t)r->N)
+            rc = hb_err_set(HB_EDATA, r->path, HB_INDEX_CORPORA_FIRST_DOC "[%lld] is out of order", (long long)k);
+    hb_table_close(t);
+    r->nseg = rc == 0 ? n : 0;
+    r->seg_cur = -1;
+    return rc;
+}
+
+/* Opens the corpus the index was made from, for snippets (a merged index's: see
+ * open_corpora). */
+static int open_corpus(reader *r)
+{
+    if (!r->corpus_opt && hb_in_exists(r->in, HB_INDEX_CORPORA_FILE)) return open_corpora(r);
+    if (!r->corpus_opt &&
+        hb_in_attr_str(r->in, HB_INDEX_DOCS_GROUP, HB_INDEX_ATTR_CORPUS_FILE, r->corpus, sizeof r->corpus) != 0)
+        return 0; /* an index from before /docs: no snippets */
+    if (r->corpus_opt) snprintf(r->corpus, sizeof r->corpus, "%s", r->corpus_opt);
+    return open_corpus_file(r, r->N);
+}
+
+/* Document d's number in its corpus file, opening the file of a merged index that holds
+ * it; -1 when no file can give its snippet. */
+static int64_t corpus_doc(reader *r, uint64_t d)
+{
+    if (!r->nseg) return r->cin ? (int64_t)d : -1;
+    int64_t lo = 0, hi = r->nseg - 1; /* the last file whose first document is not after d */
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (r->seg_first[mid] <= d) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo != r->seg_cur) {
+        hb_dset_close(r->ctext), hb_dset_close(r->coff), hb_table_close(r->cstr), hb_in_close(r->cin);
+        r->ctext = r->coff = NULL, r->cstr = NULL, r->cin = NULL;
+        const uint64_t end = lo + 1 < r->nseg ? r->seg_first[lo + 1] : (uint64_t)r->N;
+        const size_t len = (size_t)(r->seg_files.off[lo + 1] - r->seg_files.off[lo]);
+        snprintf(r->corpus, sizeof r->corpus, "%.*s", (int)len, r->seg_files.bytes + r->seg_files.off[lo]);
+        r->seg_cur = lo;
+        if (open_corpus_file(r, (int64_t)(end - r->seg_first[lo])) != 0) return -1;
+    }
+    return r->cin ? (int64_t)(d - r->seg_first[lo]) : -1;
 }
 
 /* The names of the documents and their corpus. */
@@ -311,6 +370,8 @@ static void close_index(reader *r)
     hb_table_close(r->ids), hb_table_close(r->titles), hb_table_close(r->cstr);
     hb_in_close(r->cin);
     hb_strs_free(&r->s);
+    free(r->seg_first);
+    hb_strs_free(&r->seg_files);
     free(r->dbuf);
     hb_lexer_free(r->slx);
     hb_lexer_free(r->lx);
@@ -786,7 +847,8 @@ static int show_hits(reader *r, const query *q, const hit *top, size_t n, shown 
             HB_CALL(doc_name(r, r->titles, d, sh[i].title));
             sh[i].has_title = 1;
         }
-        if (r->cin) HB_CALL(snippet(r, q, d, &sh[i]));
+        const int64_t cd = corpus_doc(r, d);
+        if (cd >= 0) HB_CALL(snippet(r, q, (uint64_t)cd, &sh[i]));
     }
     return 0;
 }

@@ -21,7 +21,7 @@
  * returns, prices read, positions and their Monte Carlo factor, the per-portfolio
  * results and top-k buffers (kept, and sent and received once in finalize), the Monte
  * Carlo scenario panel. Refused over max_memory. */
-static int reserve_memory(const risk *r, const char *cause, const char *remedy)
+int risk_reserve_memory(const risk *r, const char *cause, const char *remedy)
 {
     const double A = (double)r->A, D = (double)r->D, P = (double)r->P, th = r->ctx->threads;
     double bytes = 8 * (2 * (D + 1) * A + (double)PORTFOLIO_BLOCK * D);
@@ -33,7 +33,7 @@ static int reserve_memory(const risk *r, const char *cause, const char *remedy)
         bytes += 8 * (P * (A + 5 * kmax + 64 + MC_TILE + 9) + 4 * A * A + D * A + th * MC_TILE * (A + 5)) +
                  8.0 * MC_Y_DOUBLES;
     }
-    return hb_mem_reserve(bytes, r->ctx->input, "the risk state", cause, remedy);
+    return hb_mem_reserve(bytes, r->ctx->input ? r->ctx->input : "merge", "the risk state", cause, remedy);
 }
 
 /* Not collective. /market/dates: real dates, strictly ascending. */
@@ -115,7 +115,7 @@ static int load_returns(risk *r)
     char cause[160], a[32], b[32];
     snprintf(cause, sizeof cause, "%s return days x %s assets of %s", hb_fmt_count(a, (uint64_t)r->D),
              hb_fmt_count(b, (uint64_t)r->A), path);
-    HB_CALL(reserve_memory(r, cause, "shorten window or backtest_days"));
+    HB_CALL(risk_reserve_memory(r, cause, "shorten window or backtest_days"));
     const int64_t A = r->A, D = r->D, first = r->d0 - prices, rows = D + prices;
     double *x = hb_malloc_array((size_t)rows, (size_t)A, sizeof *x);
     r->R = hb_malloc_array((size_t)D, (size_t)A, sizeof *r->R);
@@ -159,7 +159,7 @@ static int load_exposure(risk *r)
     char cause[160], a[32], b[32];
     snprintf(cause, sizeof cause, "%s portfolios x %s assets of %s", hb_fmt_count(a, (uint64_t)r->P),
              hb_fmt_count(b, (uint64_t)r->A), path);
-    HB_CALL(reserve_memory(r, cause, "split the portfolios into several jobs"));
+    HB_CALL(risk_reserve_memory(r, cause, "split the portfolios into several jobs"));
     r->E = hb_malloc_array((size_t)r->P, (size_t)r->A, sizeof *r->E);
     if (!r->E) return hb_err_code();
     HB_CALL(hb_in_read_rows(ctx->in, path, 0, r->P, r->E));
@@ -279,13 +279,14 @@ static int load_transactions(risk *r)
     if (rc) return free(recs), rc;
     MPI_Allreduce(MPI_IN_PLACE, &pmax, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
     r->P = P_attr ? P_attr : pmax + 1;
+    r->p_attr = P_attr, r->pmax = pmax;
     if (r->P < 1) return free(recs), hb_err_set(HB_EDATA, ctx->input, "/transactions is empty and has no n_portfolios attribute");
     char cause[200], a[32], b[32];
     int sparse = !P_attr && r->P > 16 && (double)r->P > 4.0 * (double)M;
     snprintf(cause, sizeof cause, "%s portfolios from %s%s x %s assets", hb_fmt_count(a, (uint64_t)r->P),
              P_attr ? "the attribute n_portfolios of /transactions" : "max(portfolio)+1",
              sparse ? " (ids are sparse)" : "", hb_fmt_count(b, (uint64_t)r->A));
-    rc = reserve_memory(r, cause,
+    rc = risk_reserve_memory(r, cause,
                         P_attr ? "check n_portfolios" : "renumber the portfolio ids densely from 0");
     if (rc) return free(recs), rc;
     if ((double)r->P * (double)r->A >= INT32_MAX) /* one MPI count below */
@@ -324,20 +325,44 @@ static int load_transactions(risk *r)
     int *cnt = hb_malloc(2 * (size_t)S * sizeof *cnt), *dsp = cnt ? cnt + S : NULL;
     r->E = hb_malloc_array((size_t)P, (size_t)A, sizeof *r->E);
     rc = hb_agree(q && cnt && r->E ? 0 : HB_EINTERNAL);
+    r->Q = hb_malloc_array((size_t)P, (size_t)A, sizeof *r->Q);
+    rc = hb_agree(rc == 0 && !r->Q ? HB_EINTERNAL : rc);
     if (rc == 0) {
-        for (size_t i = 0; i < nrecv; i++) q[(rbuf[i].p - p_lo) * A + rbuf[i].a] += rbuf[i].q;
-        for (int64_t i = 0; i < nown * A; i++) q[i] *= r->price[i % A];
+        /* whole quantities whose running sums stay below 2^53 add exactly in any order: a
+         * partial state's sums then merge into the bits of one run (risk_check_exact) */
+        double *qa = hb_calloc((size_t)((nown ? nown : 1) * A), sizeof *qa);
+        rc = qa ? 0 : HB_EINTERNAL;
+        for (size_t i = 0; rc == 0 && i < nrecv; i++) {
+            const size_t at = (size_t)((rbuf[i].p - p_lo) * A + rbuf[i].a);
+            q[at] += rbuf[i].q;
+            qa[at] += fabs(rbuf[i].q);
+            if (rbuf[i].q != floor(rbuf[i].q)) r->q_inexact = 1;
+        }
+        for (int64_t i = 0; rc == 0 && i < nown * A; i++) r->q_abs = fmax(r->q_abs, qa[i]);
+        free(qa);
+        rc = hb_agree(rc);
+    }
+    if (rc == 0) {
+        double m[2] = {r->q_inexact, r->q_abs};
+        MPI_Allreduce(MPI_IN_PLACE, m, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        r->q_inexact = m[0] != 0, r->q_abs = m[1];
         for (int d = 0; d < S; d++) {
             int64_t lo, hi;
             hb_range_of(P, d, S, &lo, &hi);
             cnt[d] = (int)((hi - lo) * A), dsp[d] = (int)(lo * A); /* P A < 2^31: checked above */
         }
-        if (MPI_Allgatherv(q, (int)(nown * A), MPI_DOUBLE, r->E, cnt, dsp, MPI_DOUBLE, MPI_COMM_WORLD) != MPI_SUCCESS)
+        if (MPI_Allgatherv(q, (int)(nown * A), MPI_DOUBLE, r->Q, cnt, dsp, MPI_DOUBLE, MPI_COMM_WORLD) != MPI_SUCCESS)
             rc = hb_err_set(HB_EINTERNAL, "risk", "MPI_Allgatherv of the positions failed");
         rc = hb_agree(rc);
     }
+    if (rc == 0) risk_value_positions(r);
     free(q), free(cnt), free(rbuf);
     return rc;
+}
+
+void risk_value_positions(risk *r)
+{
+    for (int64_t i = 0; i < r->P * r->A; i++) r->E[i] = r->Q[i] * r->price[i % r->A];
 }
 
 int risk_load_market(risk *r)

@@ -15,6 +15,7 @@
 #define PORTFOLIO_BLOCK 64 /* portfolios per chunk */
 #define MC_TILE 256        /* scenarios per DGEMM; tiles start at multiples of it */
 #define MC_Y_DOUBLES (1 << 22) /* losses buffered per pass over the portfolios (32 MB) */
+#define RISK_SAVE_MAGIC 0x31304b5349524248ull /* "HBRISK01": the first 8 bytes of a saved state */
 
 enum { M_HIST = 1, M_PARAM = 2, M_MC = 4 };
 
@@ -35,6 +36,13 @@ typedef struct risk {
     double *R;                      /* [D x A] */
     double *price;                  /* [A] prices at as_of (NULL with returns) */
     double *E;                      /* [P x A] */
+    /* positions from /transactions: the quantities summed [P x A], and what a partial
+     * state needs to merge them (partial.c) */
+    double *Q;
+    int q_inexact;        /* a quantity is not a whole number */
+    double q_abs;         /* the largest sum of |quantity| of a (portfolio, asset) */
+    int64_t p_attr, pmax; /* n_portfolios of /transactions (0: none), the largest portfolio id (-1: none) */
+    int merged;           /* a merge's state (setup_parts): finalize computes every chunk */
     char *asset_names, *portfolio_names; /* [A], [P] names of *_width bytes, NUL-padded; NULL: none */
     size_t asset_width, portfolio_width;
     /* chunks: npb portfolio blocks spread among nmc Monte Carlo blocks of mc_chunk */
@@ -67,6 +75,11 @@ int risk_load_market(risk *r);
 /* Collective. The exposures r->E [P x A], from the source the positions option names. */
 int risk_load_positions(risk *r);
 
+/* Not collective. E = Q x the prices at as_of. */
+void risk_value_positions(risk *r);
+/* Not collective (the same on every rank). The memory estimate, refused over max_memory. */
+int risk_reserve_memory(const risk *r, const char *cause, const char *remedy);
+
 /* names.c */
 
 /* Collective. The optional names of the assets and portfolios (/market/assets,
@@ -98,6 +111,28 @@ int risk_write_results(risk *r, hb_out *out, int64_t p_lo, int64_t np, const dou
                        const double *mce);
 /* Collective. The attributes of /risk: what was computed, from what, as of when. */
 int risk_write_attrs(risk *r, hb_out *out);
+
+/* risk.c */
+
+/* Not collective. A state with the step's options read, and nothing else; NULL when out
+ * of memory. */
+risk *risk_new(hb_step_ctx *ctx);
+/* Collective. The chunk plan, the per-portfolio buffers and the Monte Carlo factor, once
+ * the market and the positions are known. */
+int risk_plan(risk *r);
+/* Not collective. Chunk c, whichever kind it is. */
+int risk_map(void *state, int64_t c);
+
+/* partial.c: partial states (DESIGN.md 7). */
+
+/* Not collective. The market, the quantity sums and the names, as bytes (rank 0); 78
+ * for positions that cannot be merged exactly. */
+int risk_describe(void *state, void **buf, size_t *len);
+/* Collective. A merge's state: the parts' market (which must agree) and their summed
+ * quantities; finalize computes every chunk. */
+int risk_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state);
+/* Not collective. A part's saved results hold its own positions only: checked, not kept. */
+int risk_load_part(void *state, const hb_part *part, const void *buf, size_t len);
 
 /* state.c */
 

@@ -161,22 +161,35 @@ static void chunk_kind(const risk *r, int64_t c, int64_t *block, int64_t *mc)
     else *block = -1, *mc = c - lo;
 }
 
+risk *risk_new(hb_step_ctx *ctx)
+{
+    risk *r = hb_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->ctx = ctx;
+    r->pmax = -1;
+    gsl_set_error_handler_off(); /* GSL's default handler aborts; errors come back as codes */
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    read_options(r);
+    return r;
+}
+
 /* Collective. Reads and checks the input, builds the positions, the chunk plan and the
  * Monte Carlo factor. */
 static int risk_setup(hb_step_ctx *ctx, void **state)
 {
-    risk *r = hb_calloc(1, sizeof *r);
+    risk *r = risk_new(ctx);
     *state = r;
     if (!r) return hb_agree(HB_EINTERNAL);
-    r->ctx = ctx;
-    gsl_set_error_handler_off(); /* GSL's default handler aborts; errors come back as codes */
-    if (openblas_set_num_threads) openblas_set_num_threads(1);
-    read_options(r);
     int rc = risk_load_market(r);
     HB_CALL(hb_agree(rc));
     HB_CALL(risk_load_positions(r));
     HB_CALL(risk_load_names(r));
+    return risk_plan(r);
+}
 
+int risk_plan(risk *r)
+{
+    hb_step_ctx *ctx = r->ctx;
     const int64_t cr = ctx->chunk_rows > 0 ? ctx->chunk_rows : 8192;
     r->mc_chunk = (cr + MC_TILE - 1) / MC_TILE * MC_TILE; /* tiles never straddle chunks */
     r->npb = (r->P + PORTFOLIO_BLOCK - 1) / PORTFOLIO_BLOCK;
@@ -190,7 +203,7 @@ static int risk_setup(hb_step_ctx *ctx, void **state)
     r->pnl = hb_malloc((size_t)(PORTFOLIO_BLOCK * r->D) * sizeof *r->pnl);
     r->scratch_len = hb_risk_scratch(&r->spec);
     r->scratch = hb_malloc((size_t)ctx->threads * r->scratch_len * sizeof *r->scratch);
-    rc = r->rec && r->done && r->pnl && r->scratch ? 0 : HB_EINTERNAL;
+    int rc = r->rec && r->done && r->pnl && r->scratch ? 0 : HB_EINTERNAL;
     if (rc == 0 && (r->methods & M_MC)) rc = risk_mc_alloc(r);
     HB_CALL(hb_agree(rc));
     if (r->methods & M_MC) HB_CALL(risk_mc_prepare(r));
@@ -235,8 +248,7 @@ static int risk_exchange(void *state)
     return 0;
 }
 
-/* Not collective. Chunk c, whichever kind it is. */
-static int risk_map(void *state, int64_t c)
+int risk_map(void *state, int64_t c)
 {
     risk *r = state;
     int64_t block, mc;
@@ -252,10 +264,15 @@ static int risk_finalize(void *state, hb_out *out)
     int64_t p_lo, p_hi;
     hb_range_of(r->P, hb_rank, hb_size, &p_lo, &p_hi);
     const int64_t np = p_hi - p_lo;
+    /* a merge loaded no results (the parts' were of their own positions): every chunk
+     * now, spread over the ranks; the results do not depend on which rank does which */
+    int rc = 0;
+    for (int64_t c = hb_rank; r->merged && rc == 0 && c < r->n_chunks; c += hb_size) rc = risk_map(r, c);
+    HB_CALL(hb_agree(rc));
     double *rec = hb_malloc((size_t)(np ? np : 1) * (size_t)r->lay.size * sizeof *rec);
     double *mcv = hb_malloc((size_t)(np ? np : 1) * (size_t)r->nc * sizeof *mcv);
     double *mce = hb_malloc((size_t)(np ? np : 1) * (size_t)r->ne * sizeof *mce);
-    int rc = hb_agree(rec && mcv && mce ? 0 : HB_EINTERNAL);
+    rc = hb_agree(rec && mcv && mce ? 0 : HB_EINTERNAL);
     if (rc == 0) rc = risk_gather_records(r, p_lo, p_hi, rec);
     if (rc == 0 && (r->methods & M_MC)) rc = risk_mc_tails(r, p_lo, p_hi, mcv, mce);
     if (rc == 0 && (r->methods & M_MC)) {
@@ -277,7 +294,7 @@ static void risk_destroy(void *state)
 {
     risk *r = state;
     if (!r) return;
-    free(r->dates), free(r->R), free(r->price), free(r->E), free(r->asset_names), free(r->portfolio_names);
+    free(r->dates), free(r->R), free(r->price), free(r->E), free(r->Q), free(r->asset_names), free(r->portfolio_names);
     free(r->rec), free(r->done), free(r->pnl), free(r->scratch);
     free(r->Bt), free(r->mu), free(r->top), free(r->topbuf), free(r->z), free(r->w), free(r->words), free(r->y);
     for (int i = 0; r->rng && i < r->ctx->threads; i++) gsl_rng_free(r->rng[i]);
@@ -343,4 +360,7 @@ const hb_kernel hb_kernel_risk = {
     .destroy = risk_destroy,
     .inputs = risk_inputs,
     .outputs = risk_outputs,
+    .describe = risk_describe,
+    .setup_parts = risk_setup_parts,
+    .load_part = risk_load_part,
 };

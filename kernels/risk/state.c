@@ -4,14 +4,29 @@
 
 #include "core/hb.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#define SAVE_MAGIC 0x31304b5349524248ull /* "HBRISK01" */
+/* Not collective. Ascending order of doubles. */
+static int cmp_f64(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 int risk_save(void *state, void **buf, size_t *len)
 {
     risk *r = state;
     const int64_t rw = r->lay.size;
+    /* only the k largest of each set can be among the global top k: the rest need not be
+     * saved; sorted, the losses' leading bytes repeat, which the compression of
+     * checkpoints and partials finds (the tails are selections and exact sums, so the
+     * order of a set never reaches the output) */
+    if (r->methods & M_MC)
+        for (int64_t p = 0; p < r->P; p++) {
+            hb_topk_compact(&r->top[p]);
+            qsort(r->top[p].buf, (size_t)r->top[p].n, sizeof *r->top[p].buf, cmp_f64);
+        }
     size_t n = 6 * sizeof(int64_t);
     for (int64_t b = 0; b < r->npb; b++)
         if (r->done[b]) n += sizeof(int64_t) + (size_t)PORTFOLIO_BLOCK * (size_t)rw * sizeof(double);
@@ -21,7 +36,7 @@ int risk_save(void *state, void **buf, size_t *len)
     if (!out) return HB_EINTERNAL;
     int64_t nb = 0;
     for (int64_t b = 0; b < r->npb; b++) nb += r->done[b];
-    int64_t head[6] = {(int64_t)SAVE_MAGIC, r->P, r->npb, rw, (r->methods & M_MC) ? r->kmax : 0, nb};
+    int64_t head[6] = {(int64_t)RISK_SAVE_MAGIC, r->P, r->npb, rw, (r->methods & M_MC) ? r->kmax : 0, nb};
     memcpy(at, head, sizeof head), at += sizeof head;
     for (int64_t b = 0; b < r->npb; b++) {
         if (!r->done[b]) continue;
@@ -49,7 +64,7 @@ int risk_load(void *state, const void *buf, size_t len)
     int64_t head[6];
     HB_CHECK(len >= sizeof head, HB_EINTERNAL, "risk", "checkpoint part is truncated");
     memcpy(head, at, sizeof head), at += sizeof head;
-    HB_CHECK(head[0] == (int64_t)SAVE_MAGIC && head[1] == r->P && head[2] == r->npb && head[3] == rw &&
+    HB_CHECK(head[0] == (int64_t)RISK_SAVE_MAGIC && head[1] == r->P && head[2] == r->npb && head[3] == rw &&
                  head[4] == ((r->methods & M_MC) ? r->kmax : 0),
              HB_EINTERNAL, "risk", "checkpoint part does not match this job's portfolios and options");
     const size_t bbytes = (size_t)PORTFOLIO_BLOCK * (size_t)rw * sizeof(double);
