@@ -71,7 +71,7 @@ suite_partial() {
         check "partial ($tag): parts of split $s at 1-3 ranks" pt_parts "$bin" "$tag" "$s"
     done
     local a="$p-a-0.part.h5 $p-a-1.part.h5 $p-a-2.part.h5 $p-a-3.part.h5"
-    check "partial ($tag): merge of 4 sites (one empty) at 1 rank = one run" \
+    [ "$tag" = asan ] || check "partial ($tag): merge of 4 sites (one empty) at 1 rank = one run" \
         bash -c "mpi 1 1 '$bin' merge $a -o $p-m1.h5 -q && pt_same $p-m1.h5 $p-one.h5"
     check "partial ($tag): merge of 4 sites at 3 ranks = one run" \
         bash -c "mpi 3 1 '$bin' merge $a -o $p-m3.h5 -q && pt_same $p-m3.h5 $p-one.h5"
@@ -100,7 +100,7 @@ ok = (f.attrs['kernel'] in (b'psum', 'psum') and int(f.attrs['rows']) == 30 and 
 g = h5py.File('$p-r1.part.h5', 'r')
 ok = ok and int(g.attrs['rows']) == 30 and g['partial/leaves'].shape == (2,)
 sys.exit(0 if ok else 1)"
-    check "partial ($tag): a complete merge is skipped when run again" \
+    [ "$tag" = asan ] || check "partial ($tag): a complete merge is skipped when run again" \
         bash -c "mpi 1 1 '$bin' merge $a -o $p-m1.h5 2>&1 | grep -q 'already complete'"
     [ "$tag" = asan ] && { partial_bad "$bin" "$tag"; unset H5BATCH_PLUGIN_PATH; return; }
     # killed in the middle of a merge, resumed at another rank count: the same bits
@@ -133,8 +133,6 @@ partial_bad() {
     expect_fail "partial ($tag): a part of another kernel" 78 "of kernel psumb, where" "$p-x.h5" \
         "$bin" merge "$a0" "$p-other.part.h5" -o "$p-x.h5"
     cp "$a2" "$p-trunc.part.h5" && truncate -s 2000 "$p-trunc.part.h5"
-    expect_fail "partial ($tag): a truncated part" 65 "$p-trunc.part.h5: not a readable partial state" "$p-x.h5" \
-        "$bin" merge "$a0" "$p-trunc.part.h5" -o "$p-x.h5"
     cp "$a2" "$p-bad.part.h5"
     $PY - "$p-bad.part.h5" <<'EOF'
 import sys, h5py
@@ -148,6 +146,11 @@ with open(sys.argv[1], "r+b") as f:
 EOF
     expect_fail "partial ($tag): a part whose saved state is damaged" 65 "$p-bad.part.h5: damaged partial state" \
         "$p-x.h5" "$bin" merge "$a0" "$p-bad.part.h5" -o "$p-x.h5"
+    expect_fail "partial ($tag): a truncated part" 65 "$p-trunc.part.h5: not a readable partial state" "$p-x.h5" \
+        "$bin" merge "$a0" "$p-trunc.part.h5" -o "$p-x.h5"
+    # the sanitizers' share: the reading of damaged parts and the checks between parts
+    # (above); the rest are paths of the command line and the driver, plain only
+    [ "$tag" = asan ] && return
     expect_fail "partial ($tag): a final output given as a part" 65 "not a partial state" "$p-x.h5" \
         "$bin" merge "$a0" "$p-one.h5" -o "$p-x.h5"
     expect_fail "partial ($tag): a missing part" 66 "$p-nope.h5" "$p-x.h5" "$bin" merge "$a0" "$p-nope.h5" -o "$p-x.h5"
