@@ -142,8 +142,22 @@ int hb_partial_write(hb_out *out, const hb_partial_meta *m, const void *blob, si
         if (r < hb_rank) off += all[3 * r];
         total += all[3 * r];
     }
+    /* the description, compressed like the states (an index's lists every document) */
+    uint8_t *zd = NULL;
+    uint64_t dhash[2] = {dlen, XXH3_64bits(desc, dlen)};
+    size_t zdlen = 0;
+    if (hb_rank == 0) {
+        struct libdeflate_compressor *dc = libdeflate_alloc_compressor(ZLEVEL);
+        size_t dcap = dc ? libdeflate_zlib_compress_bound(dc, dlen) : 0;
+        zd = dc ? hb_malloc(dcap ? dcap : 1) : NULL;
+        if (zd) zdlen = libdeflate_zlib_compress(dc, desc, dlen, zd, dcap);
+        if (dc) libdeflate_free_compressor(dc);
+    }
+    rc = hb_agree(hb_rank != 0 || zdlen > 0 ? 0 : hb_err_set(HB_EINTERNAL, "partial", "cannot compress the description"));
+    if (rc != 0) return free(z), free(all), free(zd), rc;
+    MPI_Bcast(dhash, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
     /* what rank 0 alone knows: every rank creates the datasets and attributes alike */
-    uint64_t lens[2] = {strlen(m->options), dlen};
+    uint64_t lens[2] = {strlen(m->options), zdlen};
     char digest[32];
     snprintf(digest, sizeof digest, "%s", m->digest);
     MPI_Bcast(lens, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
@@ -161,8 +175,12 @@ int hb_partial_write(hb_out *out, const hb_partial_meta *m, const void *blob, si
         rc = hb_out_write(out, "/partial/options", HB_U8, 1, dopt, 0, r0 ? olen : 0, m->options, NULL,
                           "the step's effective options, key=value lines");
     if (rc == 0)
-        rc = hb_out_write(out, "/partial/desc", HB_U8, 1, dd, 0, r0 ? lens[1] : 0, desc, NULL,
-                          "what the kernel recorded of its input (its describe)");
+        rc = hb_out_write(out, "/partial/desc", HB_U8, 1, dd, 0, r0 ? lens[1] : 0, zd, NULL,
+                          "what the kernel recorded of its input (its describe), compressed (zlib)");
+    if (rc == 0) rc = hb_out_attr_u64(out, "/partial/desc", "raw_size", dhash[0]);
+    char hx[20];
+    snprintf(hx, sizeof hx, "%016llx", (unsigned long long)dhash[1]);
+    if (rc == 0) rc = hb_out_attr_str(out, "/partial/desc", "xxh3", hx);
     if (rc == 0)
         rc = hb_out_write(out, "/partial/leaves", HB_U64, 1, dl, 0, r0 ? (uint64_t)m->nleaves : 0, m->leaves, NULL,
                           "XXH3-64 of the content of each input file the partial holds, in order");
@@ -179,6 +197,7 @@ int hb_partial_write(hb_out *out, const hb_partial_meta *m, const void *blob, si
                           "each rank's saved kernel state, each compressed on its own (zlib)");
     free(z);
     free(all);
+    free(zd);
     return rc;
 }
 
@@ -211,6 +230,27 @@ static int read_whole(hb_partinfo *p, const char *name, hb_elem t, void **buf, i
     return hb_in_read_raw(p->in, name, t, 0, dims[0], *buf);
 }
 
+/* Inflates z (zlen bytes, zlib) into *out (raw bytes, malloc'd) and checks it against
+ * hash: 65 naming the part and what when it does not match. */
+static int inflate_checked(const hb_partinfo *p, const void *z, size_t zlen, size_t raw, uint64_t hash,
+                           const char *what, void **out)
+{
+    *out = NULL;
+    uint8_t *buf = hb_malloc(raw ? raw : 1);
+    if (!buf) return HB_EINTERNAL;
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    size_t got = 0;
+    enum libdeflate_result r = d ? libdeflate_zlib_decompress(d, z, zlen, buf, raw, &got) : LIBDEFLATE_SHORT_OUTPUT;
+    if (d) libdeflate_free_decompressor(d);
+    if (!d) return free(buf), HB_EINTERNAL;
+    if (r != LIBDEFLATE_SUCCESS || got != raw || XXH3_64bits(buf, got) != hash) {
+        free(buf);
+        return hb_err_set(HB_EDATA, p->path, "damaged partial state: %s does not match its checksum", what);
+    }
+    *out = buf;
+    return 0;
+}
+
 int hb_partial_open(const char *path, hb_partinfo *p)
 {
     memset(p, 0, sizeof *p);
@@ -240,9 +280,12 @@ int hb_partial_open(const char *path, hb_partinfo *p)
     if (rc == 0) rc = hb_in_attr_range(p->in, "/", "rows", 0, INT64_MAX, &p->rows);
     if (rc == 0) rc = read_whole(p, "/partial/options", HB_U8, &opt, &n);
     if (rc == 0) ((char *)opt)[n] = '\0', p->options = opt, opt = NULL;
-    int64_t dl = 0;
-    if (rc == 0) rc = read_whole(p, "/partial/desc", HB_U8, &p->desc, &dl);
-    p->desc_len = (size_t)dl;
+    int64_t dl = 0, draw = 0;
+    char hx[32] = "";
+    void *zd = NULL;
+    if (rc == 0) rc = read_whole(p, "/partial/desc", HB_U8, &zd, &dl);
+    if (rc == 0) rc = hb_in_attr_range(p->in, "/partial/desc", "raw_size", 0, (int64_t)1 << 40, &draw);
+    if (rc == 0) rc = hb_in_attr_str(p->in, "/partial/desc", "xxh3", hx, sizeof hx);
     if (rc == 0) rc = read_whole(p, "/partial/leaves", HB_U64, (void **)&p->leaves, &p->nleaves);
     if (rc == 0) rc = read_whole(p, "/partial/sizes", HB_U64, (void **)&p->zsize, &nz);
     if (rc == 0) rc = read_whole(p, "/partial/raw_sizes", HB_U64, (void **)&p->rsize, &nr);
@@ -254,8 +297,13 @@ int hb_partial_open(const char *path, hb_partinfo *p)
         char why[600];
         snprintf(why, sizeof why, "%s", hb_err_msg());
         hb_err_clear();
+        free(zd);
         return hb_err_set(HB_EDATA, path, "damaged partial state: %s", why);
     }
+    rc = inflate_checked(p, zd, (size_t)dl, (size_t)draw, strtoull(hx, NULL, 16), "its description", &p->desc);
+    free(zd);
+    if (rc != 0) return rc;
+    p->desc_len = (size_t)draw;
     if (nz != nr || nz != nh || nz < 1 || p->nleaves < 1)
         return hb_err_set(HB_EDATA, path, "damaged partial state: %lld, %lld and %lld saved-state sizes and hashes",
                           (long long)nz, (long long)nr, (long long)nh);
@@ -290,8 +338,7 @@ int hb_partial_blob(hb_partinfo *p, int64_t b, void **buf, size_t *len)
     *buf = NULL;
     *len = 0;
     uint8_t *z = hb_malloc(p->zsize[b] ? p->zsize[b] : 1);
-    uint8_t *raw = hb_malloc(p->rsize[b] ? p->rsize[b] : 1);
-    int rc = z && raw ? 0 : HB_EINTERNAL;
+    int rc = z ? 0 : HB_EINTERNAL;
     hb_in *in = NULL;
     if (rc == 0 && hb_in_open(p->path, &in) != 0) {
         hb_err_clear();
@@ -299,22 +346,12 @@ int hb_partial_blob(hb_partinfo *p, int64_t b, void **buf, size_t *len)
     }
     if (rc == 0) rc = hb_in_read_raw(in, "/partial/state", HB_U8, (int64_t)p->off[b], (int64_t)p->zsize[b], z);
     if (in) hb_in_close(in);
-    size_t got = 0;
-    if (rc == 0) {
-        struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-        enum libdeflate_result r =
-            d ? libdeflate_zlib_decompress(d, z, p->zsize[b], raw, p->rsize[b], &got) : LIBDEFLATE_SHORT_OUTPUT;
-        if (d) libdeflate_free_decompressor(d);
-        if (!d) rc = HB_EINTERNAL;
-        else if (r != LIBDEFLATE_SUCCESS || got != p->rsize[b] || XXH3_64bits(raw, got) != p->hash[b])
-            rc = hb_err_set(HB_EDATA, p->path, "damaged partial state: saved state %lld does not match its checksum",
-                            (long long)b);
-    }
+    char what[64];
+    snprintf(what, sizeof what, "saved state %lld", (long long)b);
+    if (rc == 0) rc = inflate_checked(p, z, p->zsize[b], p->rsize[b], p->hash[b], what, buf);
     free(z);
-    if (rc != 0) return free(raw), rc;
-    *buf = raw;
-    *len = got;
-    return 0;
+    if (rc == 0) *len = p->rsize[b];
+    return rc;
 }
 
 void hb_partial_close(hb_partinfo *p)

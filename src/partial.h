@@ -7,7 +7,8 @@
  *   /partial/options  uint8: the step's effective options, "key=value\n" lines in the
  *                     order of the kernel's table; "key#content=HEX\n" after an option
  *                     that names a file (the file's XXH3-64)
- *   /partial/desc     uint8: what the kernel's describe wrote
+ *   /partial/desc     uint8: what the kernel's describe wrote, compressed (zlib); attrs
+ *                     raw_size (its bytes) and xxh3 (16 hex digits of their XXH3-64)
  *   /partial/leaves   uint64: the content digests (XXH3-64) of the input files it holds,
  *                     in order: one for a site's partial, the union for a merge's
  *   /partial/state    uint8: every rank's saved state, one after the other, each

@@ -578,7 +578,7 @@ static int process_chunks(run *r, const hb_step *s, hb_step_ctx *ctx, void *stat
 /* Collective. Writes the step's state as a partial (partial.h) into out: rank 0's
  * describe, every rank's save; the leaves are the input's content digest, or a merge's
  * parts' leaves. */
-static int write_partial(run *r, const hb_step *s, const hb_step_ctx *ctx, void *state, hb_out *out)
+static int write_partial(run *r, const hb_step *s, hb_step_ctx *ctx, void *state, hb_out *out)
 {
     const hb_kernel *k = s->kernel;
     void *desc = NULL, *blob = NULL;
@@ -594,7 +594,9 @@ static int write_partial(run *r, const hb_step *s, const hb_step_ctx *ctx, void 
         options = r->merge ? hb_strdup(r->merge->info[0].options) : hb_partial_options(k->options, &s->opts);
         if (rc == 0 && !options) rc = HB_EINTERNAL;
     }
+    ctx->saving_partial = 1;
     if (rc == 0) rc = k->save(state, &blob, &len);
+    ctx->saving_partial = 0;
     rc = hb_agree(rc);
     const uint64_t *leaves = r->merge ? r->merge->leaves : &leaf;
     const int64_t nleaves = r->merge ? r->merge->nleaves : 1;

@@ -37,6 +37,11 @@ typedef struct hb_step_ctx {
     int64_t chunk_rows; /* rows per chunk: from the job file, else the kernel's default */
     int64_t n_rows;     /* set by setup */
     int64_t n_chunks;   /* set by setup */
+    /* Added in ABI version 3. 1 while the driver calls save for a partial state (run
+     * --partial, merge --partial) rather than for a checkpoint: a kernel whose merges
+     * read less than its checkpoints need (risk's merge recomputes from its description)
+     * may leave the rest out. */
+    int saving_partial;
 } hb_step_ctx;
 
 /* One part given to `h5batch merge` (DESIGN.md 7), in the order given: a partial-state

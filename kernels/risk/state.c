@@ -27,18 +27,21 @@ int risk_save(void *state, void **buf, size_t *len)
             hb_topk_compact(&r->top[p]);
             qsort(r->top[p].buf, (size_t)r->top[p].n, sizeof *r->top[p].buf, cmp_f64);
         }
+    /* a merge recomputes every chunk from the parts' descriptions (kernels/risk/partial.c)
+     * and reads no saved record: a partial's saved state is its header alone */
+    const int bare = r->ctx && r->ctx->saving_partial;
     size_t n = 6 * sizeof(int64_t);
-    for (int64_t b = 0; b < r->npb; b++)
+    for (int64_t b = 0; b < r->npb && !bare; b++)
         if (r->done[b]) n += sizeof(int64_t) + (size_t)PORTFOLIO_BLOCK * (size_t)rw * sizeof(double);
-    if (r->methods & M_MC)
+    if ((r->methods & M_MC) && !bare)
         for (int64_t p = 0; p < r->P; p++) n += sizeof(int64_t) + (size_t)r->top[p].n * sizeof(double);
     unsigned char *out = hb_malloc(n), *at = out;
     if (!out) return HB_EINTERNAL;
     int64_t nb = 0;
-    for (int64_t b = 0; b < r->npb; b++) nb += r->done[b];
-    int64_t head[6] = {(int64_t)RISK_SAVE_MAGIC, r->P, r->npb, rw, (r->methods & M_MC) ? r->kmax : 0, nb};
+    for (int64_t b = 0; b < r->npb && !bare; b++) nb += r->done[b];
+    int64_t head[6] = {(int64_t)RISK_SAVE_MAGIC, r->P, r->npb, rw, (r->methods & M_MC) && !bare ? r->kmax : 0, nb};
     memcpy(at, head, sizeof head), at += sizeof head;
-    for (int64_t b = 0; b < r->npb; b++) {
+    for (int64_t b = 0; b < r->npb && !bare; b++) {
         if (!r->done[b]) continue;
         int64_t np = r->P - b * PORTFOLIO_BLOCK < PORTFOLIO_BLOCK ? r->P - b * PORTFOLIO_BLOCK : PORTFOLIO_BLOCK;
         memcpy(at, &b, sizeof b), at += sizeof b;
@@ -46,7 +49,7 @@ int risk_save(void *state, void **buf, size_t *len)
         memcpy(at, r->rec + b * PORTFOLIO_BLOCK * rw, (size_t)(np * rw) * sizeof(double));
         at += (size_t)PORTFOLIO_BLOCK * (size_t)rw * sizeof(double);
     }
-    if (r->methods & M_MC)
+    if ((r->methods & M_MC) && !bare)
         for (int64_t p = 0; p < r->P; p++) {
             memcpy(at, &r->top[p].n, sizeof(int64_t)), at += sizeof(int64_t);
             memcpy(at, r->top[p].buf, (size_t)r->top[p].n * sizeof(double)), at += (size_t)r->top[p].n * sizeof(double);
