@@ -18,14 +18,14 @@
 
 #define ZLEVEL 4 /* states are written once and read once: a fast level, most of the gain */
 
-int hb_file_digest(const char *path, uint64_t *digest)
+int hb_file_digest_quiet(const char *path, uint64_t *digest)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat sb;
-    if (fd < 0) return hb_err_set(HB_ENOINPUT, path, "cannot read: %s", strerror(errno));
+    if (fd < 0) return errno;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return hb_err_set(HB_ENOINPUT, path, "not a regular file");
+        return EINVAL;
     }
     XXH3_state_t *h = XXH3_createState();
     char *buf = malloc(1 << 20);
@@ -35,11 +35,18 @@ int hb_file_digest(const char *path, uint64_t *digest)
         while ((n = read(fd, buf, 1 << 20)) > 0) XXH3_64bits_update(h, buf, (size_t)n);
         *digest = XXH3_64bits_digest(h);
     }
-    int bad = !h || !buf || n < 0, why = errno;
+    int why = !h || !buf ? ENOMEM : n < 0 ? errno : 0;
     XXH3_freeState(h);
     free(buf);
     close(fd);
-    if (bad) return hb_err_set(HB_ENOINPUT, path, "cannot read: %s", strerror(why));
+    return why;
+}
+
+int hb_file_digest(const char *path, uint64_t *digest)
+{
+    int why = hb_file_digest_quiet(path, digest);
+    if (why == EINVAL) return hb_err_set(HB_ENOINPUT, path, "not a regular file");
+    if (why) return hb_err_set(HB_ENOINPUT, path, "cannot read: %s", strerror(why));
     return 0;
 }
 
@@ -54,10 +61,9 @@ char *hb_partial_options(const hb_option *table, const hb_optset *opts)
         fprintf(f, "%s=%s\n", o->name, v ? v : "");
         uint64_t d;
         struct stat sb;
-        if (o->type == HB_OPT_FILE && v && *v && stat(v, &sb) == 0 && S_ISREG(sb.st_mode)) {
-            if (hb_file_digest(v, &d) == 0) fprintf(f, "%s#content=%016llx\n", o->name, (unsigned long long)d);
-            else hb_err_clear();
-        }
+        if (o->type == HB_OPT_FILE && v && *v && stat(v, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            hb_file_digest_quiet(v, &d) == 0)
+            fprintf(f, "%s#content=%016llx\n", o->name, (unsigned long long)d);
     }
     if (fclose(f) != 0) return free(text), NULL;
     return text;
@@ -122,16 +128,24 @@ int hb_partial_options_differ(const char *a, const char *b, char *key, size_t kl
     return 0;
 }
 
+/* Not collective. src[0..n) compressed (zlib) into *z (malloc'd): its length, or 0 when
+ * out of memory (*z NULL or to be freed). */
+static size_t zlib_pack(const void *src, size_t n, uint8_t **z)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(ZLEVEL);
+    size_t cap = c ? libdeflate_zlib_compress_bound(c, n) : 0, got = 0;
+    *z = c ? hb_malloc(cap ? cap : 1) : NULL;
+    if (*z) got = libdeflate_zlib_compress(c, src, n, *z, cap);
+    if (c) libdeflate_free_compressor(c);
+    return got;
+}
+
 int hb_partial_write(hb_out *out, const hb_partial_meta *m, const void *blob, size_t len, const void *desc,
                      size_t dlen)
 {
     /* this rank's state, compressed on its own: the ranks compress in parallel */
-    struct libdeflate_compressor *c = libdeflate_alloc_compressor(ZLEVEL);
-    size_t cap = c ? libdeflate_zlib_compress_bound(c, len) : 0;
-    uint8_t *z = c ? hb_malloc(cap ? cap : 1) : NULL;
-    uint64_t mine[3] = {0, len, XXH3_64bits(blob, len)};
-    if (z) mine[0] = libdeflate_zlib_compress(c, blob, len, z, cap);
-    if (c) libdeflate_free_compressor(c);
+    uint8_t *z = NULL;
+    uint64_t mine[3] = {zlib_pack(blob, len, &z), len, XXH3_64bits(blob, len)};
     int rc = hb_agree(z && mine[0] > 0 ? 0 : hb_err_set(HB_EINTERNAL, "partial", "cannot compress the saved state"));
     uint64_t *all = rc == 0 ? hb_calloc((size_t)hb_size * 4, sizeof *all) : NULL;
     if (rc == 0) rc = hb_agree(all ? 0 : HB_EINTERNAL);
@@ -145,14 +159,7 @@ int hb_partial_write(hb_out *out, const hb_partial_meta *m, const void *blob, si
     /* the description, compressed like the states (an index's lists every document) */
     uint8_t *zd = NULL;
     uint64_t dhash[2] = {dlen, XXH3_64bits(desc, dlen)};
-    size_t zdlen = 0;
-    if (hb_rank == 0) {
-        struct libdeflate_compressor *dc = libdeflate_alloc_compressor(ZLEVEL);
-        size_t dcap = dc ? libdeflate_zlib_compress_bound(dc, dlen) : 0;
-        zd = dc ? hb_malloc(dcap ? dcap : 1) : NULL;
-        if (zd) zdlen = libdeflate_zlib_compress(dc, desc, dlen, zd, dcap);
-        if (dc) libdeflate_free_compressor(dc);
-    }
+    size_t zdlen = hb_rank == 0 ? zlib_pack(desc, dlen, &zd) : 0;
     rc = hb_agree(hb_rank != 0 || zdlen > 0 ? 0 : hb_err_set(HB_EINTERNAL, "partial", "cannot compress the description"));
     if (rc != 0) return free(z), free(all), free(zd), rc;
     MPI_Bcast(dhash, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);

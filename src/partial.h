@@ -59,6 +59,8 @@ char *hb_partial_options(const hb_option *table, const hb_optset *opts);
 
 /* Not collective. XXH3-64 of a file's content; 66 when it cannot be read. */
 int hb_file_digest(const char *path, uint64_t *digest);
+/* The same, recording nothing: 0, EINVAL for a file that is not regular, else errno. */
+int hb_file_digest_quiet(const char *path, uint64_t *digest);
 
 /* Collective. Writes the partial into out (created by the caller, who adds /provenance
  * and commits): this rank's saved state blob[0..len), and on rank 0 m and desc. */

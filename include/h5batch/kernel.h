@@ -161,9 +161,9 @@ typedef struct hb_kernel {
     int (*describe)(void *state, void **buf, size_t *len);
     /* Collective (every rank gets every part's description). Builds the empty state
      * setup would build for the concatenation of the parts' inputs, from their
-     * descriptions instead of an input (ctx->in and ctx->input are NULL); sets
-     * ctx->n_rows to the sum of the parts' rows (the driver sets n_chunks: a merge's
-     * units of work are the saved blobs). Descriptions that cannot be combined (an
+     * descriptions instead of an input (ctx->in and ctx->input are NULL). The driver
+     * has set ctx->n_rows to the sum of the parts' rows, and sets n_chunks itself: a
+     * merge's units of work are the saved blobs. Descriptions that cannot be combined (an
      * input dimension or side table that differs) are 65 naming the part's path; the
      * memory estimate is checked here as in setup. */
     int (*setup_parts)(hb_step_ctx *ctx, const hb_part *parts, int n, void **state);

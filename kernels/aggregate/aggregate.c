@@ -898,10 +898,8 @@ static int aggregate_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, 
     agg_spec *sp = &a->sp;
     HB_CALL(hb_agree(hb_tz_select(sp->tz)));
     int rc = 0;
-    ctx->n_rows = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         agg_desc d;
-        ctx->n_rows += parts[i].rows;
         if (parts[i].desc_len != sizeof d) {
             rc = hb_err_set(HB_EDATA, parts[i].path, "not an aggregate partial of this version (description of %zu "
                             "bytes, %zu expected)", parts[i].desc_len, sizeof d);

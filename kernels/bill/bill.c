@@ -301,12 +301,9 @@ static int bill_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void 
     bill *b;
     int rc = new_state(ctx, &b);
     *state = b;
-    ctx->n_rows = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = 0; i < n && rc == 0; i++)
         if (parts[i].desc_len != sizeof BILL_DESC || memcmp(parts[i].desc, BILL_DESC, sizeof BILL_DESC) != 0)
             rc = hb_err_set(HB_EDATA, parts[i].path, "its bill description is damaged or of another version");
-        ctx->n_rows += parts[i].rows;
-    }
     if (rc == 0) rc = reserve_memory(b, 0);
     return hb_agree(rc);
 }

@@ -708,10 +708,8 @@ static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, v
     HB_CALL(hb_agree(new_state(ctx, state)));
     ep_state *s = *state;
     int rc = 0;
-    ctx->n_rows = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         ep_desc d;
-        ctx->n_rows += parts[i].rows;
         if (parts[i].desc_len != sizeof d) {
             rc = hb_err_set(HB_EDATA, parts[i].path, "not an episodes partial of this version (description of %zu "
                             "bytes, %zu expected)", parts[i].desc_len, sizeof d);

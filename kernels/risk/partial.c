@@ -177,11 +177,7 @@ int risk_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state
         risk_value_positions(r);
     }
     HB_CALL(hb_agree(rc));
-    int64_t rows = 0;
-    for (int p = 0; p < n; p++) rows += parts[p].rows;
-    HB_CALL(risk_plan(r));
-    ctx->n_rows = rows;
-    return 0;
+    return risk_plan(r);
 }
 
 int risk_load_part(void *state, const hb_part *part, const void *buf, size_t len)

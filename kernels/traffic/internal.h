@@ -102,6 +102,9 @@ static inline const char *traffic_where(const traffic *tr)
 
 /* traffic.c */
 
+/* Not collective. A new state (*state) with the options every setup reads: percentiles,
+ * max_speed, timezone (selected). */
+int traffic_new(hb_step_ctx *ctx, void **state);
 /* Not collective (the same on every rank). The bytes the largest rank's state and
  * output will need for tr->S segments and ctx->n_rows rows: the per-segment buckets
  * and result grids of its owned segments, the segment ids written, the chunk and

@@ -422,16 +422,8 @@ static int combine(traffic *tr, const hb_part *parts, int n)
 
 int traffic_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state)
 {
-    traffic *tr = hb_calloc(1, sizeof *tr);
-    if (!tr) return HB_EINTERNAL;
-    *state = tr;
-    tr->ctx = ctx;
-    tr->npct = hb_opt_list(ctx->opts, "percentiles", tr->pct);
-    tr->max_speed = hb_opt_num(ctx->opts, "max_speed");
-    tr->tz = hb_opt_str(ctx->opts, "timezone");
-    HB_CALL(hb_tz_select(tr->tz));
-    ctx->n_rows = 0;
-    for (int i = 0; i < n; i++) ctx->n_rows += parts[i].rows;
+    HB_CALL(traffic_new(ctx, state));
+    traffic *tr = *state;
     HB_CALL(hb_agree(combine(tr, parts, n)));
     HB_CALL(hb_agree(traffic_reserve_memory(tr, tr->narrow, 1, "the parts' descriptions")));
     return traffic_alloc_state(tr, 1); /* no chunks to map: a merge only loads */

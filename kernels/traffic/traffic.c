@@ -168,7 +168,7 @@ static int load_free_flow(traffic *tr)
 
 /* Collective. Opens and checks the input, finds the segments, and sizes the buffers of
  * a chunk. */
-static int traffic_setup(hb_step_ctx *ctx, void **state)
+int traffic_new(hb_step_ctx *ctx, void **state)
 {
     traffic *tr = hb_calloc(1, sizeof *tr);
     if (!tr) return HB_EINTERNAL;
@@ -177,7 +177,13 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     tr->npct = hb_opt_list(ctx->opts, "percentiles", tr->pct);
     tr->max_speed = hb_opt_num(ctx->opts, "max_speed");
     tr->tz = hb_opt_str(ctx->opts, "timezone");
-    HB_CALL(hb_tz_select(tr->tz));
+    return hb_tz_select(tr->tz);
+}
+
+static int traffic_setup(hb_step_ctx *ctx, void **state)
+{
+    HB_CALL(traffic_new(ctx, state));
+    traffic *tr = *state;
     char msg[256];
     if (hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &tr->cols, msg, sizeof msg))
         return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */

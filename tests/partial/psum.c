@@ -157,7 +157,6 @@ static int psum_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void 
         }
         memcpy(&k, parts[i].desc, sizeof k);
         if (k > p->K) p->K = k;
-        ctx->n_rows += parts[i].rows;
     }
     if (rc == 0) rc = alloc_state(p);
     return hb_agree(rc);

@@ -256,12 +256,9 @@ static int oee_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void *
     int rc = new_state(ctx, &x);
     *state = x;
     HB_CALL(rc);
-    ctx->n_rows = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = 0; i < n && rc == 0; i++)
         if (parts[i].desc_len != sizeof OEE_DESC || memcmp(parts[i].desc, OEE_DESC, sizeof OEE_DESC) != 0)
             rc = hb_err_set(HB_EDATA, parts[i].path, "its oee description is damaged or of another version");
-        ctx->n_rows += parts[i].rows;
-    }
     return hb_agree(rc);
 }
 
