@@ -9,8 +9,12 @@ tolerance (the values are whole numbers, so they should agree to the bit); a
 disagreement exits 1.
 
   python peers_aggregate.py convert INPUT.h5 OUT.parquet
-  python peers_aggregate.py run PEER INPUT.parquet H5BATCH_OUTPUT.h5 [--threads N]
+  python peers_aggregate.py run PEER INPUT.parquet H5BATCH_OUTPUT.h5 [--threads N] [--question dense]
       PEER: duckdb | polars | chdb; prints one JSON line with wall seconds and the check
+
+--question dense: per segment x local day of week x local hour (Europe/Berlin) of the
+traffic input (converted by peers_traffic.py), count, sum, mean, p50 and p95 of the valid
+speeds (0-250), compared with h5batch's dense layout (every cell with a count).
 """
 import argparse
 import os
@@ -81,6 +85,90 @@ def run_chdb(path, threads):
             "p50": q[:, 0], "p95": q[:, 1]}
 
 
+TZ = "Europe/Berlin"
+SPEED_LO, SPEED_HI = 0, 250
+
+
+def dense_duckdb(path, threads):
+    import duckdb
+    con = duckdb.connect()
+    con.execute(f"SET threads={threads}")
+    con.execute(f"SET TimeZone='{TZ}'")
+    q = f"""
+    SELECT segment, isodow(ts) - 1 AS dow, hour(ts) AS hour, count(*) AS n, sum(v) AS s, avg(v) AS m,
+           quantile_cont(v, 0.5) AS p50, quantile_cont(v, 0.95) AS p95
+    FROM (SELECT segment, to_timestamp(time) AS ts, CAST(speed AS DOUBLE) AS v FROM read_parquet('{path}')
+          WHERE NOT isnan(speed) AND speed >= {SPEED_LO} AND speed <= {SPEED_HI})
+    GROUP BY ALL
+    """
+    t = con.execute(q).fetchnumpy()
+    return {"segment": t["segment"], "dow": t["dow"], "hour": t["hour"], "n": t["n"], "sum": t["s"],
+            "mean": t["m"], "p50": t["p50"], "p95": t["p95"]}
+
+
+def dense_polars(path, threads):
+    os.environ.setdefault("POLARS_MAX_THREADS", str(threads))
+    import polars as pl
+    df = (pl.scan_parquet(path)
+          .filter(pl.col("speed").is_not_nan() & (pl.col("speed") >= SPEED_LO) & (pl.col("speed") <= SPEED_HI))
+          .with_columns(pl.from_epoch("time", time_unit="s").dt.replace_time_zone("UTC")
+                        .dt.convert_time_zone(TZ).alias("ts"), pl.col("speed").cast(pl.Float64))
+          .with_columns((pl.col("ts").dt.weekday() - 1).alias("dow"), pl.col("ts").dt.hour().alias("hour"))
+          .group_by(["segment", "dow", "hour"])
+          .agg(pl.len().alias("n"), pl.col("speed").sum().alias("sum"), pl.col("speed").mean().alias("mean"),
+               pl.col("speed").quantile(0.5, interpolation="linear").alias("p50"),
+               pl.col("speed").quantile(0.95, interpolation="linear").alias("p95"))
+          .collect())
+    return {k: df[k].to_numpy() for k in ("segment", "dow", "hour", "n", "sum", "mean", "p50", "p95")}
+
+
+def dense_chdb(path, threads):
+    import io
+    import chdb
+    import pyarrow.parquet as pq
+    q = f"""
+    SELECT segment, toDayOfWeek(ts) - 1 AS dow, toHour(ts) AS hour, count() AS n, sum(v) AS s, avg(v) AS m,
+           quantilesExactInclusive(0.5, 0.95)(v) AS q
+    FROM (SELECT segment, toDateTime(time, '{TZ}') AS ts, toFloat64(speed) AS v
+          FROM file('{os.path.abspath(path)}', Parquet)
+          WHERE NOT isNaN(speed) AND speed >= {SPEED_LO} AND speed <= {SPEED_HI})
+    GROUP BY segment, dow, hour
+    SETTINGS max_threads = {threads}
+    """
+    t = pq.read_table(io.BytesIO(chdb.query(q, "Parquet").bytes()))
+    q = np.array(t.column("q").to_pylist())
+    return {"segment": t.column("segment").to_numpy(), "dow": t.column("dow").to_numpy(),
+            "hour": t.column("hour").to_numpy(), "n": t.column("n").to_numpy(), "sum": t.column("s").to_numpy(),
+            "mean": t.column("m").to_numpy(), "p50": q[:, 0], "p95": q[:, 1]}
+
+
+def dense_compare(res, out_path):
+    """Problems between a peer's cells and h5batch's dense arrays (empty list: they agree)."""
+    with h5py.File(out_path, "r") as f:
+        g = f["aggregate"]
+        seg, dow, hour = g["segment"][...], g["day_of_week"][...], g["hour"][...]
+        n = g["speed_count"][...]
+        cells = np.nonzero(n > 0)
+        hb = {"segment": seg[cells[0]], "dow": dow[cells[1]], "hour": hour[cells[2]], "n": n[cells]}
+        for k in ("sum", "mean", "p50", "p95"):
+            hb[k] = g[f"speed_{k}"][...][cells]
+    order = np.lexsort(tuple(np.asarray(res[k]).astype(np.int64) for k in ("hour", "dow", "segment")))
+    res = {k: np.asarray(v)[order] for k, v in res.items()}
+    if len(res["n"]) != len(hb["n"]):
+        return [f"{len(res['n'])} cells, h5batch has {len(hb['n'])}"]
+    problems = []
+    for k in ("segment", "dow", "hour", "n"):
+        bad = np.flatnonzero(res[k].astype(np.int64) != hb[k].astype(np.int64))
+        problems += [f"{k} of cell {i}: peer {res[k][i]} h5batch {hb[k][i]}" for i in bad[:5]]
+    if problems:
+        return problems
+    for k in ("sum", "mean", "p50", "p95"):
+        bad = np.flatnonzero(~np.isclose(res[k].astype(float), hb[k], rtol=RTOL, atol=0))
+        problems += [f"{k}[{hb['segment'][i]},{hb['dow'][i]},{hb['hour'][i]}] peer {res[k][i]!r} h5batch {hb[k][i]!r}"
+                     for i in bad[:5]]
+    return problems
+
+
 def compare(res, out_path):
     """Problems between a peer's groups and h5batch's table (empty list: they agree)."""
     with h5py.File(out_path, "r") as f:
@@ -118,11 +206,16 @@ def main():
     r.add_argument("parquet")
     r.add_argument("answer")
     r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--question", choices=["sparse", "dense"], default="sparse")
     a = ap.parse_args()
     if a.cmd == "convert":
         convert(a.input, a.output)
         return 0
     t0 = time.perf_counter()
+    if a.question == "dense":
+        res = {"duckdb": dense_duckdb, "polars": dense_polars, "chdb": dense_chdb}[a.peer](a.parquet, a.threads)
+        wall = time.perf_counter() - t0
+        return finish(a.peer, wall, dense_compare(res, a.answer), groups=int(len(res["n"])))
     res = {"duckdb": run_duckdb, "polars": run_polars, "chdb": run_chdb}[a.peer](a.parquet, a.threads)
     wall = time.perf_counter() - t0
     return finish(a.peer, wall, compare(res, a.answer), groups=int(len(res["meter"])))

@@ -112,13 +112,14 @@ def goals(recs):
     v = p["wall_s"] / h["wall_s"] if p and h else None
     goal(out, "index throughput vs tantivy", f"{v:.2f}x" if v else None, ">= 1.5x", v is not None and v >= 1.5,
          "h5batch 2 ranks / tantivy 2 threads")
-    peers = [find(recs, kernel="aggregate", tool=t) for t in ("duckdb", "chdb", "polars")]
-    peers = [p for p in peers if p and p.get("wall_s") and not p.get("failed")]
-    fastest, h = min(peers, key=lambda p: p["wall_s"], default=None), hb2["aggregate"]
-    v = fastest["wall_s"] / h["wall_s"] if fastest and h else None
-    goal(out, "aggregate vs the fastest of DuckDB, chdb, Polars",
-         f"{v:.2f}x ({fastest['tool']})" if v else None, ">= 3x", v is not None and v >= 3,
-         "fastest peer time (2 threads) / h5batch time (2 ranks)")
+    for k, what in (("aggregate", "aggregate"), ("aggregate-dense", "aggregate, dense")):
+        peers = [find(recs, kernel=k, tool=t) for t in ("duckdb", "chdb", "polars")]
+        peers = [p for p in peers if p and p.get("wall_s") and not p.get("failed")]
+        fastest, h = min(peers, key=lambda p: p["wall_s"], default=None), find(recs, kernel=k, tool="h5batch", cores=2)
+        v = fastest["wall_s"] / h["wall_s"] if fastest and h else None
+        goal(out, f"{what} vs the fastest of DuckDB, chdb, Polars",
+             f"{v:.2f}x ({fastest['tool']})" if v else None, ">= 3x", v is not None and v >= 3,
+             "fastest peer time (2 threads) / h5batch time (2 ranks)")
     peers = [find(recs, kernel="episodes", tool=t) for t in ("duckdb", "polars")]
     peers = [p for p in peers if p and p.get("wall_s") and not p.get("failed")]
     fastest, h = min(peers, key=lambda p: p["wall_s"], default=None), find(recs, kernel="episodes", tool="h5batch", cores=2)
@@ -254,6 +255,8 @@ def main():
     sections = [("traffic", "Traffic: count, mean and exact p50/p85/p95 of speed per segment x day x hour", {}),
                 ("index", "Index: inverted index with document frequencies (no positions)", {}),
                 ("aggregate", "Aggregate: count, sum, mean and exact p50/p95 of one value per meter x month", {}),
+                ("aggregate-dense", "Aggregate, dense: the same stats of speed per segment x local day of week x "
+                 "local hour (2,000 x 7 x 24)", {}),
                 ("episodes", "Episodes: harsh braking (rate of speed below -3 m/s^2) per vehicle, in time order", {}),
                 ("import", "Import: one CSV file into a typed table (h5batch: an HDF5 file; peers: memory)", {})]
     parts = sorted({r.get("part") for r in recs if r.get("kernel") == "risk" and r.get("part")})
