@@ -396,11 +396,60 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
     return w->failed = rc;
 }
 
+/* Bytes of a plane that compress to more than this share of themselves are stored. */
+#define STORED_SHARE 0.97
+#define SAMPLE_BYTES 8192
+
+/* Whether the byte plane p (n bytes) looks incompressible: a sample from its middle,
+ * deflated, keeps more than STORED_SHARE of its size. The low bytes of measured
+ * values (the mantissa of a reading, the last digits of an id) are such noise, and
+ * searching them for matches is most of the time deflate takes on a numeric table. */
+static int plane_is_noise(struct libdeflate_compressor *dc, const char *p, size_t n, char *scratch, size_t cap)
+{
+    if (n < 4 * SAMPLE_BYTES) return 0;
+    size_t l = libdeflate_deflate_compress(dc, p + n / 2 - SAMPLE_BYTES / 2, SAMPLE_BYTES, scratch, cap);
+    return l == 0 || (double)l > STORED_SHARE * SAMPLE_BYTES;
+}
+
+/* The zlib stream (RFC 1950) of the n shuffled bytes at src whose first pre bytes are
+ * stored (RFC 1951 blocks of type 0, which inflate copies) and the rest deflated by
+ * libdeflate: any inflate, HDF5's deflate filter among them, reads it as the chunk.
+ * Returns the length, 0 when it does not fit in cap. */
+static size_t zlib_stored_prefix(struct libdeflate_compressor *dc, const char *src, size_t n, size_t pre, char *out,
+                                 size_t cap)
+{
+    size_t o = 0;
+    if (cap < 2 + 4) return 0;
+    out[o++] = 0x78, out[o++] = 0x01; /* deflate, 32 KiB window, check bits; (0x78 << 8 | 0x01) % 31 == 0 */
+    for (size_t at = 0; at < pre;) {
+        size_t len = pre - at < 65535 ? pre - at : 65535;
+        int last = at + len == n; /* everything stored: this block ends the stream */
+        if (o + 5 + len + 4 > cap) return 0;
+        out[o++] = (char)(last ? 1 : 0); /* BFINAL, BTYPE 00, then padding to the byte */
+        out[o++] = (char)(len & 0xff), out[o++] = (char)(len >> 8);
+        out[o++] = (char)(~len & 0xff), out[o++] = (char)((~len >> 8) & 0xff);
+        memcpy(out + o, src + at, len);
+        o += len, at += len;
+    }
+    if (pre < n) {
+        if (o + 4 >= cap) return 0;
+        size_t l = libdeflate_deflate_compress(dc, src + pre, n - pre, out + o, cap - o - 4);
+        if (l == 0) return 0;
+        o += l;
+    }
+    if (o + 4 > cap) return 0;
+    uint32_t a = libdeflate_adler32(1, src, n);
+    out[o++] = (char)(a >> 24), out[o++] = (char)(a >> 16), out[o++] = (char)(a >> 8), out[o++] = (char)a;
+    return o;
+}
+
 /* Shuffles (as HDF5's shuffle filter: byte j of every element together) and deflates one
  * chunk of n bytes into out (cap at least compressBound(n)): what HDF5's filter pipeline
  * stores, a zlib stream. libdeflate (dc, made for the level) is several times faster
- * than zlib at level 1 and compresses better; zlib when it does not fit. Level 0: the
- * bytes as they are (no filters). */
+ * than zlib at level 1 and compresses better; zlib when it does not fit. The leading
+ * byte planes that are noise (plane_is_noise) are stored rather than searched, so a
+ * column of measured values costs deflate its compressible high bytes only. Level 0:
+ * the bytes as they are (no filters). */
 static int filter_chunk(const char *src, size_t n, size_t elem, int shuffle, int level,
                         struct libdeflate_compressor *dc, char *tmp, char *out, size_t cap, size_t *len)
 {
@@ -424,7 +473,14 @@ static int filter_chunk(const char *src, size_t n, size_t elem, int shuffle, int
             for (size_t i = 0; i < ne; i++) tmp[j * ne + i] = src[i * elem + j];
         src = tmp;
     }
-    size_t l = dc ? libdeflate_zlib_compress(dc, src, n, out, cap) : 0;
+    size_t l = 0;
+    if (dc && shuffle && elem > 1) {
+        const size_t ne = n / elem;
+        size_t planes = 0;
+        while (planes < elem && plane_is_noise(dc, src + planes * ne, ne, out, cap)) planes++;
+        if (planes) l = zlib_stored_prefix(dc, src, n, planes * ne, out, cap);
+    }
+    if (l == 0 && dc) l = libdeflate_zlib_compress(dc, src, n, out, cap);
     if (l == 0) {
         uLongf zl = (uLongf)cap;
         if (compress2((Bytef *)out, &zl, (const Bytef *)src, (uLong)n, level) != Z_OK) return -1;
