@@ -142,31 +142,37 @@ def dense_chdb(path, threads):
             "mean": t.column("m").to_numpy(), "p50": q[:, 0], "p95": q[:, 1]}
 
 
-def dense_compare(res, out_path):
-    """Problems between a peer's cells and h5batch's dense arrays (empty list: they agree)."""
-    with h5py.File(out_path, "r") as f:
-        g = f["aggregate"]
-        seg, dow, hour = g["segment"][...], g["day_of_week"][...], g["hour"][...]
-        n = g["speed_count"][...]
-        cells = np.nonzero(n > 0)
-        hb = {"segment": seg[cells[0]], "dow": dow[cells[1]], "hour": hour[cells[2]], "n": n[cells]}
-        for k in ("sum", "mean", "p50", "p95"):
-            hb[k] = g[f"speed_{k}"][...][cells]
-    order = np.lexsort(tuple(np.asarray(res[k]).astype(np.int64) for k in ("hour", "dow", "segment")))
+def compare_groups(res, hb, keys):
+    """Problems between a peer's groups res and h5batch's hb (columns by name; hb in key
+    order, keys outermost first): keys and counts exactly, the rest within RTOL."""
+    order = np.lexsort(tuple(np.asarray(res[k]).astype(np.int64) for k in reversed(keys)))
     res = {k: np.asarray(v)[order] for k, v in res.items()}
     if len(res["n"]) != len(hb["n"]):
-        return [f"{len(res['n'])} cells, h5batch has {len(hb['n'])}"]
+        return [f"{len(res['n'])} groups, h5batch has {len(hb['n'])}"]
     problems = []
-    for k in ("segment", "dow", "hour", "n"):
+    for k in keys + ["n"]:
         bad = np.flatnonzero(res[k].astype(np.int64) != hb[k].astype(np.int64))
-        problems += [f"{k} of cell {i}: peer {res[k][i]} h5batch {hb[k][i]}" for i in bad[:5]]
+        problems += [f"{k} of group {i}: peer {res[k][i]} h5batch {hb[k][i]}" for i in bad[:5]]
     if problems:
         return problems
     for k in ("sum", "mean", "p50", "p95"):
         bad = np.flatnonzero(~np.isclose(res[k].astype(float), hb[k], rtol=RTOL, atol=0))
-        problems += [f"{k}[{hb['segment'][i]},{hb['dow'][i]},{hb['hour'][i]}] peer {res[k][i]!r} h5batch {hb[k][i]!r}"
+        problems += [f"{k}[{','.join(str(hb[c][i]) for c in keys)}] peer {res[k][i]!r} h5batch {hb[k][i]!r}"
                      for i in bad[:5]]
     return problems
+
+
+def dense_compare(res, out_path):
+    """Problems between a peer's cells and h5batch's dense arrays (every cell with a count)."""
+    with h5py.File(out_path, "r") as f:
+        g = f["aggregate"]
+        n = g["speed_count"][...]
+        cells = np.nonzero(n > 0)  # in C order: segment, then day, then hour ascending
+        hb = {"segment": g["segment"][...][cells[0]], "dow": g["day_of_week"][...][cells[1]],
+              "hour": g["hour"][...][cells[2]], "n": n[cells]}
+        for k in ("sum", "mean", "p50", "p95"):
+            hb[k] = g[f"speed_{k}"][...][cells]
+    return compare_groups(res, hb, ["segment", "dow", "hour"])
 
 
 def compare(res, out_path):
@@ -177,22 +183,7 @@ def compare(res, out_path):
               "sum": g["value_sum"][...], "mean": g["value_mean"][...], "p50": g["value_p50"][...],
               "p95": g["value_p95"][...]}
     keep = hb["n"] > 0  # h5batch also lists the groups whose values are all invalid
-    hb = {k: v[keep] for k, v in hb.items()}
-    order = np.lexsort((res["month"].astype(np.int64), res["meter"].astype(np.int64)))
-    res = {k: np.asarray(v)[order] for k, v in res.items()}
-    if len(res["meter"]) != len(hb["meter"]):
-        return [f"{len(res['meter'])} groups, h5batch has {len(hb['meter'])}"]
-    problems = []
-    for k in ("meter", "month", "n"):
-        bad = np.flatnonzero(res[k].astype(np.int64) != hb[k].astype(np.int64))
-        problems += [f"{k} of group {i}: peer {res[k][i]} h5batch {hb[k][i]}" for i in bad[:5]]
-    if problems:
-        return problems
-    for k in ("sum", "mean", "p50", "p95"):
-        bad = np.flatnonzero(~np.isclose(res[k].astype(float), hb[k], rtol=RTOL, atol=0))
-        problems += [f"{k}[{hb['meter'][i]},{hb['month'][i]}] peer {res[k][i]!r} h5batch {hb[k][i]!r}"
-                     for i in bad[:5]]
-    return problems
+    return compare_groups(res, {k: v[keep] for k, v in hb.items()}, ["meter", "month"])
 
 
 def main():
