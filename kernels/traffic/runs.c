@@ -1,0 +1,196 @@
+/* The traffic kernel's spilled runs (docs/spill.md): when the records a rank keeps for
+ * its segments outgrow max_memory, they are written as one run sorted by (segment, cell,
+ * value) (kernels/common/spill.c) and their memory freed. finalize merges the runs and
+ * gives the reduction batches of whole segments in their buckets, so that the reduction
+ * itself is the one of an in-memory run: the same bits, whatever was spilled when.
+ *
+ * A run holds only segments of the rank that wrote it, until a resume on another rank
+ * count hands a checkpoint's parts (with their runs) to other ranks; so finalize shares
+ * every rank's run references first, and each rank reads the ranges of its own segments
+ * from every run that has some (the scratch folder must then be one all ranks see). */
+#include "kernels/traffic/internal.h"
+
+#include "core/hb.h"
+#include "kernels/common/sort.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int traffic_runs_add(traffic *tr, const hb_spill_run *r)
+{
+    if (hb_grow((void **)&tr->runs, &tr->runcap, tr->nruns + 1, sizeof *tr->runs))
+        return hb_err_set(HB_EINTERNAL, "traffic", "out of memory for the list of spilled runs");
+    tr->runs[tr->nruns++] = *r;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Not collective. Segment gs's records (bucket b) in run order into x (b->n records of
+ * TRAFFIC_REC bytes). */
+static int sort_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_t *x)
+{
+    const uint64_t base = (uint64_t)gs * CELLS;
+    if (tr->narrow) { /* (cell, float bits) as one word, sorted; then the segment's key added */
+        size_t i = 0;
+        for (const block *k = b->head; k; k = k->next)
+            for (uint32_t j = 0; j < k->n; j++) {
+                uint32_t f;
+                memcpy(&f, (const float *)k->val + j, sizeof f);
+                x[i++] = (uint64_t)k->cell[j] << 32 | f;
+            }
+        if (hb_sort_u64(x, i)) return HB_EINTERNAL;
+        for (size_t j = 0; j < i; j++) x[j] += base << 32;
+        return 0;
+    }
+    size_t start[CELLS + 1] = {0}, pos[CELLS];
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t j = 0; j < k->n; j++) start[k->cell[j] + 1]++;
+    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
+    uint64_t *v = x + b->n; /* the values by cell, then pairs written from the front */
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t j = 0; j < k->n; j++) memcpy(&v[pos[k->cell[j]]++], (const double *)k->val + j, 8);
+    for (int c = 0; c < CELLS; c++) qsort(v + start[c], start[c + 1] - start[c], sizeof *v, cmp_u64);
+    for (int c = 0; c < CELLS; c++)
+        for (size_t j = start[c]; j < start[c + 1]; j++) x[2 * j] = base + (uint64_t)c, x[2 * j + 1] = v[j];
+    return 0;
+}
+
+int traffic_spill(traffic *tr)
+{
+    const int64_t ns = tr->s1 - tr->s0;
+    uint64_t n = 0, most = 0;
+    for (int64_t s = 0; s < ns; s++) {
+        bucket *b = &tr->buckets[s];
+        if (b->tail) b->tail->n = b->used;
+        n += b->n;
+        if (b->n > most) most = b->n;
+    }
+    if (n == 0) return 0;
+    double t0 = hb_now();
+    uint64_t *x = hb_malloc((size_t)most * (tr->narrow ? 8 : 24));
+    if (!x) return HB_EINTERNAL;
+    hb_spill_writer *w = NULL;
+    int rc = hb_spill_create("traffic", TRAFFIC_REC(tr), &w);
+    for (int64_t s = 0; rc == 0 && s < ns; s++) {
+        const bucket *b = &tr->buckets[s];
+        if (!b->n) continue;
+        rc = sort_segment(tr, b, tr->s0 + s, x);
+        if (rc) rc = hb_err_set(HB_EINTERNAL, "traffic", "out of memory sorting %llu records to spill",
+                                (unsigned long long)b->n);
+        if (rc == 0) rc = hb_spill_write(w, x, (size_t)b->n);
+    }
+    free(x);
+    hb_spill_run run;
+    if (rc == 0) rc = hb_spill_finish(w, &run), w = NULL;
+    hb_spill_abort(w);
+    if (rc == 0) rc = traffic_runs_add(tr, &run);
+    if (rc) return rc;
+    traffic_free_records(tr);
+    tr->spilled += n, tr->nspills++;
+    if (hb_log_level >= 2) /* every rank's, under -v */
+        fprintf(stderr, "h5batch: traffic: rank %d spilled %llu records (%.1f MB) to %s/%s in %.2fs\n", hb_rank,
+                (unsigned long long)n, (double)run.bytes / 1e6, hb_spill_dir(), run.name, hb_now() - t0);
+    return 0;
+}
+
+int traffic_spill_check(traffic *tr)
+{
+    size_t bytes = 0;
+    for (int th = 0; th < tr->ctx->threads; th++)
+        for (const arena *a = tr->arenas[th]; a; a = a->next) bytes += sizeof *a + a->size;
+    if (tr->budget <= 0 || (double)bytes <= tr->budget * 0.6) return 0;
+    return traffic_spill(tr);
+}
+
+int traffic_runs_share(traffic *tr)
+{
+    const uint64_t lo = (uint64_t)tr->s0 * CELLS, hi = (uint64_t)tr->s1 * CELLS;
+    const int sh = tr->narrow ? 32 : 0; /* word 0 holds the cell key in its high half when narrow */
+    if (hb_size == 1) return 0;
+    int n = (int)tr->nruns, *counts = hb_calloc((size_t)hb_size, sizeof *counts);
+    int *displ = hb_calloc((size_t)hb_size, sizeof *displ);
+    int rc = hb_agree(counts && displ ? 0 : HB_EINTERNAL);
+    if (rc) return free(counts), free(displ), rc;
+    n *= (int)sizeof(hb_spill_run);
+    MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
+    size_t total = 0;
+    for (int p = 0; p < hb_size; p++) displ[p] = (int)total, total += (size_t)counts[p];
+    hb_spill_run *all = hb_malloc(total ? total : 1);
+    rc = hb_agree(all ? 0 : HB_EINTERNAL);
+    if (rc == 0) {
+        MPI_Allgatherv(tr->runs, n, MPI_BYTE, all, counts, displ, MPI_BYTE, MPI_COMM_WORLD);
+        tr->nruns = 0;
+        for (size_t i = 0; rc == 0 && i < total / sizeof *all; i++) {
+            const hb_spill_run *r = &all[i];
+            if ((r->key_max >> sh) < lo || (r->key_min >> sh) >= hi) continue; /* none of my segments */
+            int seen = 0;
+            for (size_t j = 0; j < tr->nruns && !seen; j++) seen = strcmp(tr->runs[j].name, r->name) == 0;
+            if (!seen) rc = traffic_runs_add(tr, r);
+        }
+        rc = hb_agree(rc);
+    }
+    free(all), free(counts), free(displ);
+    return rc;
+}
+
+int traffic_runs_batches(traffic *tr, int (*fn)(traffic *, int64_t, int64_t, void *), void *user)
+{
+    const int64_t ns = tr->s1 - tr->s0;
+    const int sh = tr->narrow ? 32 : 0;
+    uint64_t lo = (uint64_t)tr->s0 * CELLS << sh, hi = (uint64_t)tr->s1 * CELLS << sh;
+    /* half the budget for a batch's records (a value and a cell byte, in blocks); the
+     * reduction's scratch and the runs' read buffers take from the rest */
+    double cap = tr->budget * 0.5 / ((double)tr->esz + 1) / 1.2;
+    if (cap < 4096) cap = 4096;
+    hb_spill_merge *m = NULL;
+    HB_CALL(hb_spill_merge_open(tr->runs, (int)tr->nruns, lo, hi, &m));
+    arena **list = &tr->arenas[0];
+    int64_t a = 0, last = -1;
+    uint64_t held = 0;
+    int rc = 0;
+    for (;;) {
+        const void *p;
+        rc = hb_spill_merge_next(m, &p);
+        if (rc || !p) break;
+        uint64_t w0, key, bits;
+        memcpy(&w0, p, 8);
+        if (tr->narrow) key = w0 >> 32, bits = w0 & UINT32_MAX;
+        else key = w0, memcpy(&bits, (const char *)p + 8, 8);
+        int64_t ls = (int64_t)(key / CELLS) - tr->s0;
+        if (ls < 0 || ls >= ns) { /* the reader keeps to the range: a damaged run */
+            rc = hb_err_set(HB_EDATA, hb_spill_dir(), "a spilled run holds segment %llu outside [%lld, %lld)",
+                            (unsigned long long)(key / CELLS), (long long)tr->s0, (long long)tr->s1);
+            break;
+        }
+        if (held >= (uint64_t)cap && ls != last) { /* a batch of whole segments */
+            rc = fn(tr, a, ls, user);
+            traffic_free_records(tr);
+            if (rc) break;
+            a = ls, held = 0;
+        }
+        bucket *b = &tr->buckets[ls];
+        if (b->used == b->cap && traffic_grow(tr, list, b)) {
+            rc = hb_err_set(HB_EINTERNAL, "traffic", "out of memory merging spilled runs");
+            break;
+        }
+        if (tr->narrow) {
+            uint32_t f = (uint32_t)bits;
+            memcpy((float *)b->val + b->used, &f, 4);
+        } else {
+            memcpy((double *)b->val + b->used, &bits, 8);
+        }
+        b->cell[b->used++] = (uint8_t)(key % CELLS);
+        b->n++, held++, last = ls;
+    }
+    hb_spill_merge_close(m);
+    if (rc == 0) rc = fn(tr, a, ns, user);
+    traffic_free_records(tr);
+    return rc;
+}
