@@ -116,7 +116,7 @@ int traffic_reserve_memory(traffic *tr, int narrow, int64_t chunk_rows, const ch
     double records = (double)ctx->n_rows / P * (esz + 1) * 1.25;
     /* records beyond the budget are spilled (docs/spill.md); the rest must fit, with room
      * for a few rounds' records and the runs' read buffers */
-    double least = 4 * (cr > 0 ? cr : 1) * (esz + 1) * 1.25 + 16 * (double)hb_spill_reader_bytes(narrow ? 8 : 16);
+    double least = 4 * (cr > 0 ? cr : 1) * (esz + 1) * 1.25 + 4 * (double)hb_spill_reader_bytes(narrow ? 8 : 16);
     double bytes = fixed + (records < least ? records : least);
     tr->budget = hb_mem_limit() - fixed;
     size_t ab = (size_t)(tr->budget / 16) & ~(size_t)0xfffff;
