@@ -171,16 +171,21 @@ static int flush_block(hb_spill_writer *w)
 int hb_spill_write(hb_spill_writer *w, const void *recs, size_t n)
 {
     const unsigned char *p = recs;
-    for (size_t i = 0; i < n; i++, p += w->rec) {
-        uint64_t cur[MAX_WORDS];
-        memcpy(cur, p, w->rec);
-        if (w->records > 0 && cmp_words(cur, w->last, w->words) < 0)
-            return hb_err_set(HB_EINTERNAL, "spill", "record %llu of run %s is out of order",
-                              (unsigned long long)w->records, w->name);
-        memcpy(w->last, cur, w->rec);
-        memcpy(w->buf + w->nbuf * w->rec, p, w->rec);
-        w->records++;
-        if (++w->nbuf == w->brec) HB_CALL(flush_block(w));
+    while (n > 0) {
+        size_t m = w->brec - w->nbuf < n ? w->brec - w->nbuf : n; /* what fits the block */
+        /* the order: each record against the one before, the first against the run's last */
+        const uint64_t *prev = w->records ? w->last : NULL;
+        for (size_t i = 0; i < m; i++) {
+            const uint64_t *cur = (const uint64_t *)(const void *)(p + i * w->rec);
+            if (prev && (w->words == 1 ? *cur < *prev : cmp_words(cur, prev, w->words) < 0))
+                return hb_err_set(HB_EINTERNAL, "spill", "record %llu of run %s is out of order",
+                                  (unsigned long long)(w->records + i), w->name);
+            prev = cur;
+        }
+        memcpy(w->buf + w->nbuf * w->rec, p, m * w->rec);
+        memcpy(w->last, p + (m - 1) * w->rec, w->rec);
+        w->nbuf += m, w->records += m, p += m * w->rec, n -= m;
+        if (w->nbuf == w->brec) HB_CALL(flush_block(w));
     }
     return 0;
 }
@@ -383,14 +388,24 @@ struct hb_spill_merge {
     size_t rec, words;
 };
 
-static inline const uint64_t *top_of(const hb_spill_merge *m, int i) { return (const uint64_t *)m->c[i].p; }
+static inline const uint64_t *top_of(const hb_spill_merge *m, int i)
+{
+    return (const uint64_t *)(const void *)m->c[i].p;
+}
+
+/* a below b: records of one word (the common case) compared directly */
+static inline int below(const hb_spill_merge *m, int a, int b)
+{
+    const uint64_t *x = top_of(m, a), *y = top_of(m, b);
+    return m->words == 1 ? *x < *y : cmp_words(x, y, m->words) < 0;
+}
 
 static void sift_down(hb_spill_merge *m, int i)
 {
     for (;;) {
         int l = 2 * i + 1, r = l + 1, s = i;
-        if (l < m->nheap && cmp_words(top_of(m, m->heap[l]), top_of(m, m->heap[s]), m->words) < 0) s = l;
-        if (r < m->nheap && cmp_words(top_of(m, m->heap[r]), top_of(m, m->heap[s]), m->words) < 0) s = r;
+        if (l < m->nheap && below(m, m->heap[l], m->heap[s])) s = l;
+        if (r < m->nheap && below(m, m->heap[r], m->heap[s])) s = r;
         if (s == i) return;
         int t = m->heap[i];
         m->heap[i] = m->heap[s], m->heap[s] = t;
@@ -451,7 +466,7 @@ int hb_spill_merge_next(hb_spill_merge *m, const void **rec)
         int more = 0;
         HB_CALL(advance(m, &m->c[m->pending], &more));
         if (!more) m->heap[0] = m->heap[--m->nheap];
-        sift_down(m, 0);
+        if (m->nheap > 1) sift_down(m, 0);
         m->pending = -1;
     }
     if (m->nheap == 0) return 0;

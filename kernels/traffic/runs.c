@@ -11,6 +11,7 @@
 #include "kernels/traffic/internal.h"
 
 #include "core/hb.h"
+#include "kernels/common/order.h"
 #include "kernels/common/sort.h"
 
 #include <mpi.h>
@@ -26,39 +27,38 @@ int traffic_runs_add(traffic *tr, const hb_spill_run *r)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Not collective. Segment gs's records (bucket b) in run order into x (b->n records of
- * TRAFFIC_REC bytes). */
+ * TRAFFIC_REC bytes; x has room for 3 b->n words): one counting pass groups them by cell,
+ * then each cell's values (a few hundred at most, in cache) are sorted on their own, as
+ * finalize sorts them: float bits as 4-byte keys (non-negative floats order as their
+ * bits), double bits as 8-byte ones. */
 static int sort_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_t *x)
 {
     const uint64_t base = (uint64_t)gs * CELLS;
-    if (tr->narrow) { /* (cell, float bits) as one word, sorted; then the segment's key added */
-        size_t i = 0;
-        for (const block *k = b->head; k; k = k->next)
-            for (uint32_t j = 0; j < k->n; j++) {
-                uint32_t f;
-                memcpy(&f, (const float *)k->val + j, sizeof f);
-                x[i++] = (uint64_t)k->cell[j] << 32 | f;
-            }
-        if (hb_sort_u64(x, i)) return HB_EINTERNAL;
-        for (size_t j = 0; j < i; j++) x[j] += base << 32;
-        return 0;
-    }
     size_t start[CELLS + 1] = {0}, pos[CELLS];
     for (const block *k = b->head; k; k = k->next)
         for (uint32_t j = 0; j < k->n; j++) start[k->cell[j] + 1]++;
     for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
-    uint64_t *v = x + b->n; /* the values by cell, then pairs written from the front */
+    if (tr->narrow) {
+        uint32_t *v = (uint32_t *)(x + b->n), *tmp = v + b->n; /* the bits by cell, and scratch */
+        for (const block *k = b->head; k; k = k->next)
+            for (uint32_t j = 0; j < k->n; j++) memcpy(&v[pos[k->cell[j]]++], (const float *)k->val + j, 4);
+        for (int c = 0; c < CELLS; c++) {
+            const size_t lo = start[c], n = start[c + 1] - lo;
+            hb_sort_u32(v + lo, tmp, n);
+            const uint64_t key = (base + (uint64_t)c) << 32;
+            for (size_t j = lo; j < lo + n; j++) x[j] = key | v[j];
+        }
+        return 0;
+    }
+    uint64_t *v = x + 2 * b->n; /* the values by cell after the pairs' room: 3 n words in all */
     for (const block *k = b->head; k; k = k->next)
         for (uint32_t j = 0; j < k->n; j++) memcpy(&v[pos[k->cell[j]]++], (const double *)k->val + j, 8);
-    for (int c = 0; c < CELLS; c++) qsort(v + start[c], start[c + 1] - start[c], sizeof *v, cmp_u64);
-    for (int c = 0; c < CELLS; c++)
-        for (size_t j = start[c]; j < start[c + 1]; j++) x[2 * j] = base + (uint64_t)c, x[2 * j + 1] = v[j];
+    for (int c = 0; c < CELLS; c++) {
+        const size_t lo = start[c], n = start[c + 1] - lo;
+        if (hb_sort_u64(v + lo, n)) return HB_EINTERNAL;
+        for (size_t j = lo; j < lo + n; j++) x[2 * j] = base + (uint64_t)c, x[2 * j + 1] = v[j];
+    }
     return 0;
 }
 
@@ -74,7 +74,7 @@ int traffic_spill(traffic *tr)
     }
     if (n == 0) return 0;
     double t0 = hb_now();
-    uint64_t *x = hb_malloc((size_t)most * (tr->narrow ? 8 : 24));
+    uint64_t *x = hb_malloc((size_t)most * 24);
     if (!x) return HB_EINTERNAL;
     hb_spill_writer *w = NULL;
     int rc = hb_spill_create("traffic", TRAFFIC_REC(tr), &w);
@@ -140,56 +140,95 @@ int traffic_runs_share(traffic *tr)
     return rc;
 }
 
+/* One run being read in finalize: its current slice of records. */
+typedef struct src {
+    hb_spill_reader *r;
+    const unsigned char *p;
+    size_t n;
+} src;
+
+/* The cell key of a record. */
+static inline uint64_t rec_key(const traffic *tr, const unsigned char *p)
+{
+    uint64_t w0;
+    memcpy(&w0, p, 8);
+    return tr->narrow ? w0 >> 32 : w0;
+}
+
+/* Not collective. Appends the records of s's run that belong to segment ls (local) to its
+ * bucket, reading on while they do; *held counts them. */
+static int take_segment(traffic *tr, src *s, int64_t ls, uint64_t *held)
+{
+    const size_t rec = TRAFFIC_REC(tr);
+    const uint64_t end = (uint64_t)(tr->s0 + ls + 1) * CELLS, base = (uint64_t)(tr->s0 + ls) * CELLS;
+    bucket *b = &tr->buckets[ls];
+    while (s->n > 0) {
+        size_t i = 0;
+        for (; i < s->n; i++) {
+            const unsigned char *p = s->p + i * rec;
+            uint64_t key = rec_key(tr, p);
+            if (key >= end) break;
+            if (b->used == b->cap && traffic_grow(tr, &tr->arenas[0], b))
+                return hb_err_set(HB_EINTERNAL, "traffic", "out of memory merging spilled runs");
+            if (tr->narrow) memcpy((float *)b->val + b->used, p, 4); /* the low word: little-endian */
+            else memcpy((double *)b->val + b->used, p + 8, 8);
+            b->cell[b->used++] = (uint8_t)(key - base);
+        }
+        b->n += i, *held += i;
+        s->p += i * rec, s->n -= i;
+        if (s->n > 0) return 0; /* the next segment's records follow */
+        const void *recs;
+        HB_CALL(hb_spill_read(s->r, &recs, &s->n));
+        s->p = recs;
+    }
+    return 0;
+}
+
 int traffic_runs_batches(traffic *tr, int (*fn)(traffic *, int64_t, int64_t, void *), void *user)
 {
     const int64_t ns = tr->s1 - tr->s0;
     const int sh = tr->narrow ? 32 : 0;
-    uint64_t lo = (uint64_t)tr->s0 * CELLS << sh, hi = (uint64_t)tr->s1 * CELLS << sh;
+    const uint64_t lo = (uint64_t)tr->s0 * CELLS << sh, hi = (uint64_t)tr->s1 * CELLS << sh;
     /* half the budget for a batch's records (a value and a cell byte, in blocks); the
      * reduction's scratch and the runs' read buffers take from the rest */
     double cap = tr->budget * 0.5 / ((double)tr->esz + 1) / 1.2;
     if (cap < 4096) cap = 4096;
-    hb_spill_merge *m = NULL;
-    HB_CALL(hb_spill_merge_open(tr->runs, (int)tr->nruns, lo, hi, &m));
-    arena **list = &tr->arenas[0];
-    int64_t a = 0, last = -1;
-    uint64_t held = 0;
+    const size_t k = tr->nruns;
+    src *s = hb_calloc(k, sizeof *s);
+    if (!s) return HB_EINTERNAL;
     int rc = 0;
-    for (;;) {
-        const void *p;
-        rc = hb_spill_merge_next(m, &p);
-        if (rc || !p) break;
-        uint64_t w0, key, bits;
-        memcpy(&w0, p, 8);
-        if (tr->narrow) key = w0 >> 32, bits = w0 & UINT32_MAX;
-        else key = w0, memcpy(&bits, (const char *)p + 8, 8);
-        int64_t ls = (int64_t)(key / CELLS) - tr->s0;
-        if (ls < 0 || ls >= ns) { /* the reader keeps to the range: a damaged run */
-            rc = hb_err_set(HB_EDATA, hb_spill_dir(), "a spilled run holds segment %llu outside [%lld, %lld)",
-                            (unsigned long long)(key / CELLS), (long long)tr->s0, (long long)tr->s1);
-            break;
-        }
-        if (held >= (uint64_t)cap && ls != last) { /* a batch of whole segments */
-            rc = fn(tr, a, ls, user);
-            traffic_free_records(tr);
-            if (rc) break;
-            a = ls, held = 0;
-        }
-        bucket *b = &tr->buckets[ls];
-        if (b->used == b->cap && traffic_grow(tr, list, b)) {
-            rc = hb_err_set(HB_EINTERNAL, "traffic", "out of memory merging spilled runs");
-            break;
-        }
-        if (tr->narrow) {
-            uint32_t f = (uint32_t)bits;
-            memcpy((float *)b->val + b->used, &f, 4);
-        } else {
-            memcpy((double *)b->val + b->used, &bits, 8);
-        }
-        b->cell[b->used++] = (uint8_t)(key % CELLS);
-        b->n++, held++, last = ls;
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        rc = hb_spill_open(&tr->runs[i], lo, hi, &s[i].r);
+        const void *recs;
+        if (rc == 0) rc = hb_spill_read(s[i].r, &recs, &s[i].n), s[i].p = recs;
     }
-    hb_spill_merge_close(m);
+    /* segment by segment, each run's records of it in turn (they are contiguous in a run:
+     * the reduction does not need them in order), in batches of whole segments */
+    int64_t a = 0;
+    uint64_t held = 0;
+    while (rc == 0) {
+        int64_t seg = ns;
+        for (size_t i = 0; i < k; i++)
+            if (s[i].n) {
+                uint64_t g = rec_key(tr, s[i].p) / CELLS;
+                if (g < (uint64_t)tr->s0 || g >= (uint64_t)tr->s1) { /* the reader keeps to the range */
+                    rc = hb_err_set(HB_EDATA, hb_spill_dir(), "a spilled run holds segment %llu outside [%lld, %lld)",
+                                    (unsigned long long)g, (long long)tr->s0, (long long)tr->s1);
+                    break;
+                }
+                if ((int64_t)g - tr->s0 < seg) seg = (int64_t)g - tr->s0;
+            }
+        if (rc || seg == ns) break;
+        if (held >= (uint64_t)cap && seg > a) { /* the batch so far: whole segments [a, seg) */
+            rc = fn(tr, a, seg, user);
+            traffic_free_records(tr);
+            a = seg, held = 0;
+        }
+        for (size_t i = 0; rc == 0 && i < k; i++)
+            if (s[i].n && rec_key(tr, s[i].p) / CELLS == (uint64_t)(tr->s0 + seg)) rc = take_segment(tr, &s[i], seg, &held);
+    }
+    for (size_t i = 0; i < k; i++) hb_spill_close(s[i].r);
+    free(s);
     if (rc == 0) rc = fn(tr, a, ns, user);
     traffic_free_records(tr);
     return rc;

@@ -92,9 +92,9 @@ suite_spill() {
     sp_job sp-1 $in "$mem"
     check "spill ($tag): ${mem#job.} at 1 rank spills, bit-identical to in memory, scratch removed" \
         sp_same sp-1 sp-mem.h5 1
-    sp_job sp-3 $in "$mem3"
-    check "spill ($tag): ${mem3#job.} at 3 ranks spills, bit-identical to in memory" sp_same sp-3 sp-mem.h5 3
-    if [ "$tag" = plain ]; then
+    if [ "$tag" = plain ]; then # under ASan, 3 ranks spill in the kill below
+        sp_job sp-3 $in "$mem3"
+        check "spill ($tag): ${mem3#job.} at 3 ranks spills, bit-identical to in memory" sp_same sp-3 sp-mem.h5 3
         sp_job sp-d1 sp64.h5 "job.max_memory = 12M"
         check "spill ($tag): double records at 1 rank, bit-identical" sp_same sp-d1 sp-mem64.h5 1
         sp_job sp-d3 sp64.h5 "job.max_memory = 10M"
