@@ -23,7 +23,7 @@
 /* The end of a run: after its blocks and its index (a first key and a checksum per block). */
 typedef struct footer {
     char magic[8]; /* "HBSPIL1" */
-    uint64_t rec_size, records, block_records, blocks, key_min, key_max;
+    uint64_t rec_size, key_shift, records, block_records, blocks, key_min, key_max;
     uint64_t sum; /* XXH3-64 of the index and of this footer up to here: the run's checksum */
 } footer;
 
@@ -73,12 +73,12 @@ static int open_dir(int create, int *dfd)
     return 0;
 }
 
-/* Lexicographic order of two records of w words. */
-static inline int cmp_words(const uint64_t *a, const uint64_t *b, size_t w)
+/* The key of a record. */
+static inline uint64_t key_of(const void *rec, unsigned shift)
 {
-    for (size_t i = 0; i < w; i++)
-        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-    return 0;
+    uint64_t w0;
+    memcpy(&w0, rec, sizeof w0);
+    return w0 >> shift;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -111,25 +111,25 @@ static int read_at(int fd, void *p, size_t n, uint64_t off)
 struct hb_spill_writer {
     int dfd, fd;
     char tmp[96], name[64];
-    size_t rec, words, brec;
+    size_t rec, brec;
+    unsigned shift;
     unsigned char *buf;
     size_t nbuf;
-    uint64_t records, blocks;
+    uint64_t records, blocks, last; /* last: the key of the last record */
     uint64_t *index; /* 2 words a block: first key, checksum */
     size_t icap;
-    uint64_t last[MAX_WORDS];
 };
 
-int hb_spill_create(const char *tag, size_t rec_size, hb_spill_writer **wp)
+int hb_spill_create(const char *tag, size_t rec_size, unsigned key_shift, hb_spill_writer **wp)
 {
     static unsigned seq;
     *wp = NULL;
-    HB_CHECK(rec_size >= 8 && rec_size % 8 == 0 && rec_size <= 8 * MAX_WORDS, HB_EINTERNAL, "spill",
-             "records of %zu bytes", rec_size);
+    HB_CHECK(rec_size >= 8 && rec_size % 8 == 0 && rec_size <= 8 * MAX_WORDS && key_shift < 64, HB_EINTERNAL,
+             "spill", "records of %zu bytes, keys shifted by %u", rec_size, key_shift);
     hb_spill_writer *w = hb_calloc(1, sizeof *w);
     if (!w) return HB_EINTERNAL;
     w->fd = w->dfd = -1;
-    w->rec = rec_size, w->words = rec_size / 8, w->brec = BLOCK_BYTES / rec_size;
+    w->rec = rec_size, w->shift = key_shift, w->brec = BLOCK_BYTES / rec_size;
     w->buf = hb_malloc(w->brec * w->rec);
     int rc = w->buf ? open_dir(1, &w->dfd) : HB_EINTERNAL;
     for (int attempt = 0; rc == 0 && attempt < 16 && w->fd < 0; attempt++) {
@@ -159,7 +159,7 @@ static int flush_block(hb_spill_writer *w)
     if (w->nbuf == 0) return 0;
     size_t bytes = w->nbuf * w->rec;
     if (hb_grow((void **)&w->index, &w->icap, 2 * (w->blocks + 1), sizeof *w->index)) return HB_EINTERNAL;
-    memcpy(&w->index[2 * w->blocks], w->buf, sizeof(uint64_t));
+    w->index[2 * w->blocks] = key_of(w->buf, w->shift);
     w->index[2 * w->blocks + 1] = XXH3_64bits(w->buf, bytes);
     if (hb_fault_write("spill", "data") || write_all(w->fd, w->buf, bytes) != 0)
         return hb_err_set(HB_EIO, spill_dir, "cannot write spilled run %s: %s", w->tmp, strerror(errno));
@@ -173,17 +173,17 @@ int hb_spill_write(hb_spill_writer *w, const void *recs, size_t n)
     const unsigned char *p = recs;
     while (n > 0) {
         size_t m = w->brec - w->nbuf < n ? w->brec - w->nbuf : n; /* what fits the block */
-        /* the order: each record against the one before, the first against the run's last */
-        const uint64_t *prev = w->records ? w->last : NULL;
+        /* the order: each key against the one before, the first against the run's last */
+        uint64_t prev = w->records ? w->last : 0;
         for (size_t i = 0; i < m; i++) {
-            const uint64_t *cur = (const uint64_t *)(const void *)(p + i * w->rec);
-            if (prev && (w->words == 1 ? *cur < *prev : cmp_words(cur, prev, w->words) < 0))
+            uint64_t k = key_of(p + i * w->rec, w->shift);
+            if (k < prev)
                 return hb_err_set(HB_EINTERNAL, "spill", "record %llu of run %s is out of order",
                                   (unsigned long long)(w->records + i), w->name);
-            prev = cur;
+            prev = k;
         }
         memcpy(w->buf + w->nbuf * w->rec, p, m * w->rec);
-        memcpy(w->last, p + (m - 1) * w->rec, w->rec);
+        w->last = prev;
         w->nbuf += m, w->records += m, p += m * w->rec, n -= m;
         if (w->nbuf == w->brec) HB_CALL(flush_block(w));
     }
@@ -193,9 +193,9 @@ int hb_spill_write(hb_spill_writer *w, const void *recs, size_t n)
 int hb_spill_finish(hb_spill_writer *w, hb_spill_run *run)
 {
     int rc = flush_block(w);
-    footer f = {"HBSPIL1", w->rec, w->records, w->brec, w->blocks, 0, 0, 0};
+    footer f = {"HBSPIL1", w->rec, w->shift, w->records, w->brec, w->blocks, 0, 0, 0};
     if (w->blocks) f.key_min = w->index[0];
-    memcpy(&f.key_max, w->last, sizeof f.key_max);
+    f.key_max = w->last;
     XXH3_state_t *h = XXH3_createState();
     if (!h && rc == 0) rc = HB_EINTERNAL;
     if (rc == 0) {
@@ -218,7 +218,7 @@ int hb_spill_finish(hb_spill_writer *w, hb_spill_run *run)
         run->records = w->records;
         run->bytes = w->records * w->rec + w->blocks * 2 * sizeof(uint64_t) + sizeof f;
         run->checksum = f.sum, run->key_min = f.key_min, run->key_max = f.key_max;
-        run->rec_size = (uint32_t)w->rec;
+        run->rec_size = (uint32_t)w->rec, run->key_shift = w->shift;
         *w->tmp = '\0'; /* renamed: nothing to remove */
     }
     hb_spill_abort(w);
@@ -251,7 +251,8 @@ int hb_spill_sync(hb_spill_run *run)
 struct hb_spill_reader {
     int fd;
     char path[4800];
-    size_t rec, words;
+    size_t rec;
+    unsigned shift;
     uint64_t brec, blocks, records, blk, lo, hi;
     uint64_t *index;
     unsigned char *buf;
@@ -285,14 +286,15 @@ int hb_spill_open(const hb_spill_run *run, uint64_t lo, uint64_t hi, hb_spill_re
              run->bytes < sizeof f)
         rc = damaged(r->path, "its size is not the one recorded");
     else if (read_at(r->fd, &f, sizeof f, run->bytes - sizeof f) != 0 || memcmp(f.magic, "HBSPIL1", 8) != 0 ||
-             f.sum != run->checksum || f.rec_size != run->rec_size || f.records != run->records ||
+             f.sum != run->checksum || f.rec_size != run->rec_size || f.key_shift != run->key_shift ||
+             f.key_shift >= 64 || f.records != run->records ||
              f.block_records == 0 || f.rec_size == 0 || f.rec_size > 8 * MAX_WORDS || f.rec_size % 8 ||
              f.blocks != (f.records + f.block_records - 1) / f.block_records ||
              f.records > run->bytes / f.rec_size ||
              f.records * f.rec_size + f.blocks * 16 + sizeof f != run->bytes)
         rc = damaged(r->path, "its footer does not match the checkpoint's reference");
     if (rc == 0) {
-        r->rec = f.rec_size, r->words = f.rec_size / 8, r->brec = f.block_records, r->blocks = f.blocks;
+        r->rec = f.rec_size, r->shift = (unsigned)f.key_shift, r->brec = f.block_records, r->blocks = f.blocks;
         r->records = f.records, r->lo = lo, r->hi = hi;
         r->index = hb_malloc(f.blocks * 16 + 1);
         r->buf = hb_malloc(f.block_records * f.rec_size);
@@ -338,13 +340,11 @@ int hb_spill_read(hb_spill_reader *r, const void **recs, size_t *n)
             return damaged(r->path, "a block cannot be read");
         if (XXH3_64bits(r->buf, cnt * r->rec) != r->index[2 * b + 1]) return damaged(r->path, "a block's checksum");
         size_t s = 0, e = cnt;
-        uint64_t k;
-        while (s < e && (memcpy(&k, r->buf + s * r->rec, 8), k < r->lo)) s++;
+        while (s < e && key_of(r->buf + s * r->rec, r->shift) < r->lo) s++;
         size_t lo = s, hi = e; /* the first record at or above hi, by bisection */
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            memcpy(&k, r->buf + mid * r->rec, 8);
-            if (k < r->hi) lo = mid + 1;
+            if (key_of(r->buf + mid * r->rec, r->shift) < r->hi) lo = mid + 1;
             else hi = mid;
         }
         if (lo < cnt) r->done = 1;
@@ -385,7 +385,8 @@ typedef struct cursor {
 struct hb_spill_merge {
     cursor *c;
     int *heap, nheap, n, pending; /* pending: the cursor whose record was handed out last */
-    size_t rec, words;
+    size_t rec;
+    unsigned shift;
 };
 
 static inline const uint64_t *top_of(const hb_spill_merge *m, int i)
@@ -393,11 +394,10 @@ static inline const uint64_t *top_of(const hb_spill_merge *m, int i)
     return (const uint64_t *)(const void *)m->c[i].p;
 }
 
-/* a below b: records of one word (the common case) compared directly */
+/* Cursor a's key below cursor b's. */
 static inline int below(const hb_spill_merge *m, int a, int b)
 {
-    const uint64_t *x = top_of(m, a), *y = top_of(m, b);
-    return m->words == 1 ? *x < *y : cmp_words(x, y, m->words) < 0;
+    return *top_of(m, a) >> m->shift < *top_of(m, b) >> m->shift;
 }
 
 static void sift_down(hb_spill_merge *m, int i)
@@ -438,10 +438,10 @@ int hb_spill_merge_open(const hb_spill_run *runs, int n, uint64_t lo, uint64_t h
     m->heap = hb_calloc((size_t)(n ? n : 1), sizeof *m->heap);
     m->pending = -1;
     int rc = m->c && m->heap ? 0 : HB_EINTERNAL;
-    m->rec = n ? runs[0].rec_size : 8, m->words = m->rec / 8;
+    m->rec = n ? runs[0].rec_size : 8, m->shift = n ? runs[0].key_shift : 0;
     for (int i = 0; rc == 0 && i < n; i++) {
-        if (runs[i].rec_size != m->rec) {
-            rc = hb_err_set(HB_EINTERNAL, "spill", "runs of %u and %zu bytes in one merge", runs[i].rec_size, m->rec);
+        if (runs[i].rec_size != m->rec || runs[i].key_shift != m->shift) {
+            rc = hb_err_set(HB_EINTERNAL, "spill", "runs of other records in one merge");
             break;
         }
         m->n++;

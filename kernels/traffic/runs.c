@@ -4,6 +4,9 @@
  * gives the reduction batches of whole segments in their buckets, so that the reduction
  * itself is the one of an in-memory run: the same bits, whatever was spilled when.
  *
+ * A run is ordered by cell key only (segment * CELLS + cell): the records of a cell are
+ * grouped, not sorted, since the reduction sorts each cell anyway.
+ *
  * A run holds only segments of the rank that wrote it, until a resume on another rank
  * count hands a checkpoint's parts (with their runs) to other ranks; so finalize shares
  * every rank's run references first, and each rank reads the ranges of its own segments
@@ -11,8 +14,6 @@
 #include "kernels/traffic/internal.h"
 
 #include "core/hb.h"
-#include "kernels/common/order.h"
-#include "kernels/common/sort.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -27,39 +28,29 @@ int traffic_runs_add(traffic *tr, const hb_spill_run *r)
     return 0;
 }
 
-/* Not collective. Segment gs's records (bucket b) in run order into x (b->n records of
- * TRAFFIC_REC bytes; x has room for 3 b->n words): one counting pass groups them by cell,
- * then each cell's values (a few hundred at most, in cache) are sorted on their own, as
- * finalize sorts them: float bits as 4-byte keys (non-negative floats order as their
- * bits), double bits as 8-byte ones. */
-static int sort_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_t *x)
+/* Not collective. Segment gs's records (bucket b) into x (b->n records of TRAFFIC_REC
+ * bytes) grouped by cell with one counting pass: a run is ordered by cell key only, so
+ * nothing is sorted here (finalize sorts each cell, as for records kept in memory). */
+static void group_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_t *x)
 {
     const uint64_t base = (uint64_t)gs * CELLS;
-    size_t start[CELLS + 1] = {0}, pos[CELLS];
+    size_t pos[CELLS + 1] = {0};
     for (const block *k = b->head; k; k = k->next)
-        for (uint32_t j = 0; j < k->n; j++) start[k->cell[j] + 1]++;
-    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
-    if (tr->narrow) {
-        uint32_t *v = (uint32_t *)(x + b->n), *tmp = v + b->n; /* the bits by cell, and scratch */
-        for (const block *k = b->head; k; k = k->next)
-            for (uint32_t j = 0; j < k->n; j++) memcpy(&v[pos[k->cell[j]]++], (const float *)k->val + j, 4);
-        for (int c = 0; c < CELLS; c++) {
-            const size_t lo = start[c], n = start[c + 1] - lo;
-            hb_sort_u32(v + lo, tmp, n);
-            const uint64_t key = (base + (uint64_t)c) << 32;
-            for (size_t j = lo; j < lo + n; j++) x[j] = key | v[j];
+        for (uint32_t j = 0; j < k->n; j++) pos[k->cell[j] + 1]++;
+    for (int c = 0; c < CELLS; c++) pos[c + 1] += pos[c];
+    for (const block *k = b->head; k; k = k->next)
+        for (uint32_t j = 0; j < k->n; j++) {
+            const uint64_t key = base + k->cell[j];
+            size_t i = pos[k->cell[j]]++;
+            if (tr->narrow) {
+                uint32_t f;
+                memcpy(&f, (const float *)k->val + j, 4);
+                x[i] = key << 32 | f;
+            } else {
+                x[2 * i] = key;
+                memcpy(&x[2 * i + 1], (const double *)k->val + j, 8);
+            }
         }
-        return 0;
-    }
-    uint64_t *v = x + 2 * b->n; /* the values by cell after the pairs' room: 3 n words in all */
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t j = 0; j < k->n; j++) memcpy(&v[pos[k->cell[j]]++], (const double *)k->val + j, 8);
-    for (int c = 0; c < CELLS; c++) {
-        const size_t lo = start[c], n = start[c + 1] - lo;
-        if (hb_sort_u64(v + lo, n)) return HB_EINTERNAL;
-        for (size_t j = lo; j < lo + n; j++) x[2 * j] = base + (uint64_t)c, x[2 * j + 1] = v[j];
-    }
-    return 0;
 }
 
 int traffic_spill(traffic *tr)
@@ -74,17 +65,15 @@ int traffic_spill(traffic *tr)
     }
     if (n == 0) return 0;
     double t0 = hb_now();
-    uint64_t *x = hb_malloc((size_t)most * 24);
+    uint64_t *x = hb_malloc((size_t)most * TRAFFIC_REC(tr));
     if (!x) return HB_EINTERNAL;
     hb_spill_writer *w = NULL;
-    int rc = hb_spill_create("traffic", TRAFFIC_REC(tr), &w);
+    int rc = hb_spill_create("traffic", TRAFFIC_REC(tr), tr->narrow ? 32 : 0, &w);
     for (int64_t s = 0; rc == 0 && s < ns; s++) {
         const bucket *b = &tr->buckets[s];
         if (!b->n) continue;
-        rc = sort_segment(tr, b, tr->s0 + s, x);
-        if (rc) rc = hb_err_set(HB_EINTERNAL, "traffic", "out of memory sorting %llu records to spill",
-                                (unsigned long long)b->n);
-        if (rc == 0) rc = hb_spill_write(w, x, (size_t)b->n);
+        group_segment(tr, b, tr->s0 + s, x);
+        rc = hb_spill_write(w, x, (size_t)b->n);
     }
     free(x);
     hb_spill_run run;
@@ -111,8 +100,7 @@ int traffic_spill_check(traffic *tr)
 
 int traffic_runs_share(traffic *tr)
 {
-    const uint64_t lo = (uint64_t)tr->s0 * CELLS, hi = (uint64_t)tr->s1 * CELLS;
-    const int sh = tr->narrow ? 32 : 0; /* word 0 holds the cell key in its high half when narrow */
+    const uint64_t lo = (uint64_t)tr->s0 * CELLS, hi = (uint64_t)tr->s1 * CELLS; /* cell keys */
     if (hb_size == 1) return 0;
     int n = (int)tr->nruns, *counts = hb_calloc((size_t)hb_size, sizeof *counts);
     int *displ = hb_calloc((size_t)hb_size, sizeof *displ);
@@ -129,7 +117,7 @@ int traffic_runs_share(traffic *tr)
         tr->nruns = 0;
         for (size_t i = 0; rc == 0 && i < total / sizeof *all; i++) {
             const hb_spill_run *r = &all[i];
-            if ((r->key_max >> sh) < lo || (r->key_min >> sh) >= hi) continue; /* none of my segments */
+            if (r->key_max < lo || r->key_min >= hi) continue; /* none of my segments */
             int seen = 0;
             for (size_t j = 0; j < tr->nruns && !seen; j++) seen = strcmp(tr->runs[j].name, r->name) == 0;
             if (!seen) rc = traffic_runs_add(tr, r);
@@ -187,8 +175,7 @@ static int take_segment(traffic *tr, src *s, int64_t ls, uint64_t *held)
 int traffic_runs_batches(traffic *tr, int (*fn)(traffic *, int64_t, int64_t, void *), void *user)
 {
     const int64_t ns = tr->s1 - tr->s0;
-    const int sh = tr->narrow ? 32 : 0;
-    const uint64_t lo = (uint64_t)tr->s0 * CELLS << sh, hi = (uint64_t)tr->s1 * CELLS << sh;
+    const uint64_t lo = (uint64_t)tr->s0 * CELLS, hi = (uint64_t)tr->s1 * CELLS; /* cell keys */
     /* half the budget for a batch's records (a value and a cell byte, in blocks); the
      * reduction's scratch and the runs' read buffers take from the rest */
     double cap = tr->budget * 0.5 / ((double)tr->esz + 1) / 1.2;

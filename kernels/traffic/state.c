@@ -178,39 +178,53 @@ static int pack_blob(const traffic *tr, const pack *k, int nth, uint64_t n, void
     return 0;
 }
 
-/* Not collective. Appends one distinct value (its count c) to group key of k, opening
- * the group when it is new. */
-static int pack_value(pack *k, uint32_t key, int new_group, uint64_t v, uint32_t c)
+/* Not collective. Appends group key to k: the n values v (bits, widened), sorted here,
+ * as distinct values with their counts. */
+static int pack_cell(pack *k, uint32_t key, uint64_t *v, size_t n)
 {
-    if (new_group) {
-        size_t gcap = k->gcap;
-        if (hb_grow((void **)&k->key, &gcap, k->g + 1, sizeof *k->key) ||
-            hb_grow((void **)&k->nd, &k->gcap, k->g + 1, sizeof *k->nd))
-            return HB_EINTERNAL;
-        k->key[k->g] = key, k->nd[k->g++] = 0;
+    if (n > 32) {
+        if (hb_sort_u64(v, n)) return HB_EINTERNAL;
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            uint64_t x = v[i];
+            size_t j = i;
+            for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+            v[j] = x;
+        }
     }
-    size_t cap = k->dcap;
-    if (hb_grow((void **)&k->val, &cap, k->d + 1, sizeof *k->val) ||
-        hb_grow((void **)&k->cnt, &k->dcap, k->d + 1, sizeof *k->cnt))
+    size_t gcap = k->gcap;
+    if (hb_grow((void **)&k->key, &gcap, k->g + 1, sizeof *k->key) ||
+        hb_grow((void **)&k->nd, &k->gcap, k->g + 1, sizeof *k->nd))
         return HB_EINTERNAL;
-    k->val[k->d] = v, k->cnt[k->d++] = c;
-    k->nd[k->g - 1]++;
+    k->key[k->g] = key, k->nd[k->g] = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && v[j] == v[i] && j - i < UINT32_MAX) j++;
+        size_t cap = k->dcap;
+        if (hb_grow((void **)&k->val, &cap, k->d + 1, sizeof *k->val) ||
+            hb_grow((void **)&k->cnt, &k->dcap, k->d + 1, sizeof *k->cnt))
+            return HB_EINTERNAL;
+        k->val[k->d] = v[i], k->cnt[k->d++] = (uint32_t)(j - i);
+        k->nd[k->g]++;
+        i = j;
+    }
+    k->g++;
     return 0;
 }
 
 /* Not collective. A partial's state when runs were spilled: what is kept is spilled too,
- * then every run of this rank is merged in order (keys, then values ascending) straight
- * into the groups of distinct values: one pass, no buckets (the runs may hold other
- * ranks' segments after a resume). */
+ * then every run of this rank is merged in cell order (the runs may hold other ranks'
+ * segments after a resume), each cell's values sorted and counted as they come: the
+ * groups of distinct values a save of the same records in memory writes. */
 static int save_from_runs(traffic *tr, void **buf, size_t *len)
 {
     HB_CALL(traffic_spill(tr));
     hb_spill_merge *m = NULL;
     HB_CALL(hb_spill_merge_open(tr->runs, (int)tr->nruns, 0, UINT64_MAX, &m));
     pack k = {0};
-    uint64_t n = 0, ckey = UINT64_MAX, cval = 0;
-    uint32_t cnt = 0;
-    int rc = 0, fresh = 0;
+    uint64_t n = 0, ckey = UINT64_MAX, *v = NULL;
+    size_t nv = 0, vcap = 0;
+    int rc = 0;
     for (;;) {
         const void *p;
         rc = hb_spill_merge_next(m, &p);
@@ -224,16 +238,20 @@ static int save_from_runs(traffic *tr, void **buf, size_t *len)
                             (unsigned long long)(key / CELLS), (long long)tr->S);
             break;
         }
-        n++;
-        if (cnt && key == ckey && bits == cval && cnt < UINT32_MAX) {
-            cnt++;
-            continue;
+        if (key != ckey && nv) {
+            if ((rc = pack_cell(&k, (uint32_t)ckey, v, nv))) break;
+            nv = 0;
         }
-        if (cnt && (rc = pack_value(&k, (uint32_t)ckey, fresh, cval, cnt))) break;
-        fresh = key != ckey, ckey = key, cval = bits, cnt = 1;
+        ckey = key;
+        if (hb_grow((void **)&v, &vcap, nv + 1, sizeof *v)) {
+            rc = HB_EINTERNAL;
+            break;
+        }
+        v[nv++] = bits, n++;
     }
     hb_spill_merge_close(m);
-    if (rc == 0 && cnt) rc = pack_value(&k, (uint32_t)ckey, fresh, cval, cnt);
+    if (rc == 0 && nv) rc = pack_cell(&k, (uint32_t)ckey, v, nv);
+    free(v);
     if (rc == HB_EINTERNAL) rc = hb_err_set(HB_EINTERNAL, "traffic", "out of memory saving the state");
     if (rc == 0) rc = pack_blob(tr, &k, 1, n, buf, len);
     free(k.key), free(k.nd), free(k.val), free(k.cnt);
@@ -420,7 +438,8 @@ static int load_v3(traffic *tr, const void *buf, size_t len)
         memcpy(&r, (const char *)buf + body + i * sizeof r, sizeof r);
         if (!memchr(r.name, '\0', sizeof r.name) || strncmp(r.name, "spill-", 6) != 0 || strchr(r.name, '/'))
             return bad_state("names a spilled run that is not one");
-        if (r.rec_size != TRAFFIC_REC(tr)) return bad_state("has spilled runs that do not match this job's input");
+        if (r.rec_size != TRAFFIC_REC(tr) || r.key_shift != (tr->narrow ? 32u : 0u))
+            return bad_state("has spilled runs that do not match this job's input");
         HB_CALL(hb_spill_check(&r));
         r.synced = 1;
         HB_CALL(traffic_runs_add(tr, &r));

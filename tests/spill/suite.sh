@@ -71,8 +71,10 @@ suite_spill() {
     fi
     local mem="job.max_memory = 10M" mem3="job.max_memory = 7M" every="job.checkpoint_interval = 0.001s" in=sp.h5 k3=9
     SP_CHUNK=50k
-    if [ "$tag" = asan ]; then # a third of the rows, in smaller chunks and memory
-        mem="job.max_memory = 5M" mem3="job.max_memory = 3.5M" in=spa.h5 k3=6 SP_CHUNK=20k
+    local top=$PWD
+    if [ "$tag" = asan ]; then # a third of the rows, in smaller chunks and memory, in a folder of its own
+        mem="job.max_memory = 5M" mem3="job.max_memory = 3.5M" in=../spa.h5 k3=6 SP_CHUNK=20k
+        mkdir -p sp-asan && cd sp-asan || return
     fi
     # the in-memory runs: the references (checked against numpy once)
     sp_job sp-mem $in
@@ -159,7 +161,7 @@ suite_spill() {
     expect_fail "spill ($tag): a spilled run's write fails (disk full) -> 74, no output" 74 \
         "cannot write spilled run" sp-1.h5 env H5BATCH_FAULT_WRITE_FAIL=3:spill bash -c \
         "rm -f sp-1.h5; mpi 1 1 '$bin' run sp-1.ini --fresh"
-
+    cd "$top" || return
 }
 export -f sp_spilled sp_same sp_kill
 export SP_CHUNK
