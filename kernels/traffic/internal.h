@@ -133,11 +133,11 @@ void traffic_free_records(traffic *tr);
 
 /* runs.c: spilled runs (docs/spill.md) */
 
-/* Records of a run: narrow, one word (cell key << 32 | float bits); else two (cell key,
- * double bits). Speeds are never negative, so bits order as values. */
+/* Records of a run: narrow, one word (cell key << 32 | float bits, key_shift 32); else
+ * two (cell key, double bits; key_shift 0). Runs are ordered by cell key. */
 #define TRAFFIC_REC(tr) ((tr)->narrow ? 8u : 16u)
-/* Not collective. Writes the kept records as one run sorted by (segment, cell, value)
- * and frees them; nothing when none are kept. */
+/* Not collective. Writes the kept records as one run ordered by (segment, cell) and
+ * frees them; nothing when none are kept. */
 int traffic_spill(traffic *tr);
 /* Not collective. Spills when the kept records' arenas exceed the budget. */
 int traffic_spill_check(traffic *tr);

@@ -1,6 +1,6 @@
 /* The traffic kernel's spilled runs (docs/spill.md): when the records a rank keeps for
- * its segments outgrow max_memory, they are written as one run sorted by (segment, cell,
- * value) (kernels/common/spill.c) and their memory freed. finalize merges the runs and
+ * its segments outgrow max_memory, they are written as one run ordered by (segment, cell)
+ * (kernels/common/spill.c) and their memory freed. finalize reads the runs back and
  * gives the reduction batches of whole segments in their buckets, so that the reduction
  * itself is the one of an in-memory run: the same bits, whatever was spilled when.
  *
