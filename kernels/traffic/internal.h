@@ -85,6 +85,7 @@ typedef struct traffic {
     /* records owned by this rank, by segment s - s0 */
     bucket *buckets;
     arena **arenas; /* one list per thread: threads append to disjoint segments */
+    arena *spare;   /* arenas a spill emptied, for reuse */
     /* spill (docs/spill.md): beyond budget bytes of arenas the records are written as a
      * sorted run and the arenas freed; finalize merges the runs */
     double budget;      /* bytes the kept records may take: max_memory less the rest */
@@ -128,7 +129,7 @@ int traffic_alloc_state(traffic *tr, size_t cr);
 void traffic_destroy(void *state);
 /* Not collective. Starts a new tail block for b from the arena list. */
 int traffic_grow(traffic *tr, arena **list, bucket *b);
-/* Not collective. Frees every arena and empties the buckets. */
+/* Not collective. Empties the buckets; their arenas become spare ones. */
 void traffic_free_records(traffic *tr);
 
 /* runs.c: spilled runs (docs/spill.md) */

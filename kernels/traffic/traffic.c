@@ -243,17 +243,26 @@ int traffic_alloc_state(traffic *tr, size_t cr)
 }
 
 /* Not collective. Bytes (rounded up to 16) from the thread's arena list, a new arena
- * when the first is full; NULL when out of memory, recording nothing (threads call
- * it). */
-static void *arena_alloc(arena **list, size_t bytes, size_t arena_bytes)
+ * when the first is full: one of the spare arenas a spill emptied when one is big enough
+ * (their pages are touched already), else a new one; NULL when out of memory, recording
+ * nothing (threads call it). */
+static void *arena_alloc(arena **list, arena **spare, size_t bytes, size_t arena_bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;
     arena *a = *list;
     if (!a || a->size - a->used < bytes) {
-        size_t size = bytes > arena_bytes ? bytes : arena_bytes;
-        a = malloc(sizeof *a + size); /* not hb_malloc: called from threads; the caller reports */
-        if (!a) return NULL;
-        a->next = *list, a->used = 0, a->size = size;
+        a = NULL;
+        if (*spare) {
+#pragma omp critical(traffic_spare)
+            if (*spare && (*spare)->size >= bytes) a = *spare, *spare = a->next;
+        }
+        if (!a) {
+            size_t size = bytes > arena_bytes ? bytes : arena_bytes;
+            a = malloc(sizeof *a + size); /* not hb_malloc: called from threads; the caller reports */
+            if (!a) return NULL;
+            a->size = size;
+        }
+        a->next = *list, a->used = 0;
         *list = a;
     }
     void *p = a->data + a->used;
@@ -267,7 +276,8 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
 {
     block *t = b->tail;
     uint32_t cap = t ? (t->cap < BLOCK_MAX ? t->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
-    block *nb = arena_alloc(list, sizeof *nb + (size_t)cap * (tr->esz + 1), tr->arena_bytes ? tr->arena_bytes : ARENA_BYTES);
+    block *nb = arena_alloc(list, &tr->spare, sizeof *nb + (size_t)cap * (tr->esz + 1),
+                            tr->arena_bytes ? tr->arena_bytes : ARENA_BYTES);
     if (!nb) return HB_EINTERNAL;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
     nb->val = nb + 1;
@@ -545,6 +555,7 @@ void traffic_destroy(void *state)
     free(tr->buckets);
     for (int th = 0; tr->arenas && th < tr->ctx->threads; th++)
         for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, free(a);
+    for (arena *a = tr->spare, *next; a; a = next) next = a->next, free(a);
     free(tr->arenas);
     free(tr->runs);
     free(tr);
@@ -552,8 +563,8 @@ void traffic_destroy(void *state)
 
 void traffic_free_records(traffic *tr)
 {
-    for (int th = 0; tr->arenas && th < tr->ctx->threads; th++) {
-        for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, free(a);
+    for (int th = 0; tr->arenas && th < tr->ctx->threads; th++) { /* kept for reuse: within the budget */
+        for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, a->next = tr->spare, tr->spare = a;
         tr->arenas[th] = NULL;
     }
     memset(tr->buckets, 0, (size_t)(tr->s1 - tr->s0) * sizeof *tr->buckets);
