@@ -124,6 +124,11 @@ suite_spill() {
         if sp_kill sp-bad 1 24 >"$W/log" 2>&1; then
             local f
             f=$(ls sp-bad.run/scratch/agg/spill-*.run | head -1)
+            cp "$f" sp-bad.keep
+            printf 'XXXXXXXX' | dd of="$f" bs=1 seek=1000 conv=notrunc status=none
+            expect_fail "spill ($tag): a block of a spilled run flipped -> 65 when finalize reads it" 65 \
+                "spill-.*\.run: spilled run is damaged (a block's checksum)" sp-bad.h5 mpi 1 1 "$bin" run sp-bad.ini
+            cp sp-bad.keep "$f"
             truncate -s 1000 "$f"
             expect_fail "spill ($tag): a spilled run of the checkpoint truncated -> 65 naming it" 65 \
                 "spill-.*\.run: spilled run is damaged" sp-bad.h5 mpi 1 1 "$bin" run sp-bad.ini
