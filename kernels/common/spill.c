@@ -81,6 +81,7 @@ static inline uint64_t key_of(const void *rec, unsigned shift)
     return w0 >> shift;
 }
 
+/* Writes all n bytes (a short write goes on); -1 with errno. */
 static int write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
@@ -96,6 +97,7 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* Reads all n bytes at off; -1 on an error or a short file. */
 static int read_at(int fd, void *p, size_t n, uint64_t off)
 {
     char *c = p;
@@ -259,7 +261,7 @@ struct hb_spill_reader {
     int done;
 };
 
-/* 65 naming the run's file. */
+/* 65 naming the run's file and what is wrong with it. */
 static int damaged(const char *path, const char *what)
 {
     return hb_err_set(HB_EDATA, path, "spilled run is damaged (%s); rerun with --fresh", what);
