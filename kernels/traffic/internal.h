@@ -148,6 +148,9 @@ int traffic_runs_share(traffic *tr);
  * segments (local indices) that together cover them all, with every record of those
  * segments, from the runs, in their buckets; the records are freed after each call. */
 int traffic_runs_batches(traffic *tr, int (*fn)(traffic *, int64_t, int64_t, void *), void *user);
+/* Not collective. While there are more runs than the budget's read buffers allow, merges
+ * the oldest into one over the cell keys [lo, hi). */
+int traffic_runs_compact(traffic *tr, uint64_t lo, uint64_t hi);
 /* Not collective. Adds r to the state's runs. */
 int traffic_runs_add(traffic *tr, const hb_spill_run *r);
 

@@ -128,6 +128,45 @@ int traffic_runs_share(traffic *tr)
     return rc;
 }
 
+int traffic_runs_compact(traffic *tr, uint64_t lo, uint64_t hi)
+{
+    /* as many runs as a quarter of the budget holds read buffers of, 4 to 256 (the
+     * descriptors open at once stay far below the usual limit of 1024) */
+    double fit = tr->budget * 0.25 / (double)hb_spill_reader_bytes(TRAFFIC_REC(tr));
+    const size_t fanin = fit < 4 ? 4 : fit > 256 ? 256 : (size_t)fit;
+    while (tr->nruns > fanin) {
+        /* the first fanin runs merged into one, which takes their place at the end; the
+         * old files stay until the step commits (a checkpoint may name them) */
+        hb_spill_merge *m = NULL;
+        hb_spill_writer *w = NULL;
+        HB_CALL(hb_spill_merge_open(tr->runs, (int)fanin, lo, hi, &m));
+        int rc = hb_spill_create("traffic", TRAFFIC_REC(tr), tr->narrow ? 32 : 0, &w);
+        uint64_t n = 0;
+        for (const void *p; rc == 0;) {
+            rc = hb_spill_merge_next(m, &p);
+            if (rc || !p) break;
+            rc = hb_spill_write(w, p, 1);
+            n++;
+        }
+        hb_spill_merge_close(m);
+        hb_spill_run run;
+        if (rc == 0 && n == 0) { /* none of the range: nothing to write */
+            hb_spill_abort(w), w = NULL;
+        } else if (rc == 0) {
+            rc = hb_spill_finish(w, &run), w = NULL;
+        }
+        hb_spill_abort(w);
+        if (rc) return rc;
+        memmove(tr->runs, tr->runs + fanin, (tr->nruns - fanin) * sizeof *tr->runs);
+        tr->nruns -= fanin;
+        if (n) HB_CALL(traffic_runs_add(tr, &run));
+        if (hb_log_level >= 2)
+            fprintf(stderr, "h5batch: traffic: rank %d merged %zu runs into one of %llu records\n", hb_rank, fanin,
+                    (unsigned long long)n);
+    }
+    return 0;
+}
+
 /* One run being read in finalize: its current slice of records. */
 typedef struct src {
     hb_spill_reader *r;
@@ -180,8 +219,9 @@ int traffic_runs_batches(traffic *tr, int (*fn)(traffic *, int64_t, int64_t, voi
      * reduction's scratch and the runs' read buffers take from the rest */
     double cap = tr->budget * 0.5 / ((double)tr->esz + 1) / 1.2;
     if (cap < 4096) cap = 4096;
+    HB_CALL(traffic_runs_compact(tr, lo, hi));
     const size_t k = tr->nruns;
-    src *s = hb_calloc(k, sizeof *s);
+    src *s = hb_calloc(k ? k : 1, sizeof *s);
     if (!s) return HB_EINTERNAL;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < k; i++) {

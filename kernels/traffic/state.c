@@ -219,6 +219,7 @@ static int pack_cell(pack *k, uint32_t key, uint64_t *v, size_t n)
 static int save_from_runs(traffic *tr, void **buf, size_t *len)
 {
     HB_CALL(traffic_spill(tr));
+    HB_CALL(traffic_runs_compact(tr, 0, UINT64_MAX));
     hb_spill_merge *m = NULL;
     HB_CALL(hb_spill_merge_open(tr->runs, (int)tr->nruns, 0, UINT64_MAX, &m));
     pack k = {0};
