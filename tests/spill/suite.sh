@@ -95,6 +95,9 @@ suite_spill() {
     sp_job sp-1 $in "$mem"
     check "spill ($tag): ${mem#job.} at 1 rank spills, bit-identical to in memory, scratch removed" \
         sp_same sp-1 sp-mem.h5 1
+    check "spill ($tag): many runs (max_memory 5M, chunks of 20k) merged 4 at a time before finalize, bit-identical" bash -c \
+        "mpi 1 1 '$bin' run sp-1.ini -v --fresh --set job.chunk_rows=20k --set job.max_memory=5M --set agg.output=sp-c.h5 \
+             >sp-c.log 2>&1 && grep -q 'merged 4 runs into one' sp-c.log && h5diff --exclude-path /provenance sp-mem.h5 sp-c.h5"
     if [ "$tag" = plain ]; then # under ASan, 3 ranks spill in the kill below
         sp_job sp-3 $in "$mem3"
         check "spill ($tag): ${mem3#job.} at 3 ranks spills, bit-identical to in memory" sp_same sp-3 sp-mem.h5 3
