@@ -95,7 +95,8 @@ suite_spill() {
     sp_job sp-1 $in "$mem"
     check "spill ($tag): ${mem#job.} at 1 rank spills, bit-identical to in memory, scratch removed" \
         sp_same sp-1 sp-mem.h5 1
-    check "spill ($tag): many runs (max_memory 5M, chunks of 20k) merged 4 at a time before finalize, bit-identical" bash -c \
+    # (under ASan the 5M runs above merge their runs already)
+    [ "$tag" = plain ] && check "spill ($tag): many runs (max_memory 5M, chunks of 20k) merged 4 at a time before finalize, bit-identical" bash -c \
         "mpi 1 1 '$bin' run sp-1.ini -v --fresh --set job.chunk_rows=20k --set job.max_memory=5M --set agg.output=sp-c.h5 \
              >sp-c.log 2>&1 && grep -q 'merged 4 runs into one' sp-c.log && h5diff --exclude-path /provenance sp-mem.h5 sp-c.h5"
     if [ "$tag" = plain ]; then # under ASan, 3 ranks spill in the kill below
