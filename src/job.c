@@ -23,6 +23,9 @@ static const hb_option job_options[] = {
     {"chunk_rows", HB_OPT_SIZE, NULL, 1, 1e8, NULL, "rows per work chunk; default chosen by the kernel"},
     {"max_memory", HB_OPT_SIZE, NULL, 1e6, 1e15, NULL,
      "memory a rank's state and output may take; default half the machine's memory / ranks on the host"},
+    {"scratch_dir", HB_OPT_STRING, NULL, 1, 0, NULL,
+     "folder for sorted runs spilled beyond max_memory (a per-job subfolder is made in it); default $SLURM_TMPDIR, "
+     "else $TMPDIR, else <run_dir>/scratch"},
     {"max_invalid_fraction", HB_OPT_FLOAT, "0.5", 0, 1, NULL,
      "largest share of invalid rows (or values of a column) a step accepts; 1 accepts any"},
     {"stall_timeout", HB_OPT_DURATION, "60s", 0, 1e9, NULL,
@@ -474,6 +477,7 @@ static int validate(parse *p)
     job->chunk_rows = kv_get(job->kv, job->nkv, "chunk_rows", &line) ? (int64_t)hb_opt_num(&o, "chunk_rows") : 0;
     job->max_memory = kv_get(job->kv, job->nkv, "max_memory", &line) ? hb_opt_num(&o, "max_memory") : 0;
     job->max_invalid_fraction = hb_opt_num(&o, "max_invalid_fraction");
+    job->scratch_dir = kv_get(job->kv, job->nkv, "scratch_dir", &line); /* points into kv */
     job->stall_timeout = hb_opt_num(&o, "stall_timeout");
     return 0;
 }

@@ -28,6 +28,7 @@ typedef struct hb_job {
     int64_t chunk_rows; /* 0: each kernel's default */
     double max_memory;  /* bytes per rank; 0: the default (hb_mem_set_limit) */
     double max_invalid_fraction;
+    const char *scratch_dir; /* [job] scratch_dir, or NULL: $SLURM_TMPDIR, $TMPDIR, <run_dir>/scratch */
     double stall_timeout; /* seconds a rank waits at an agreement for the others; 0: forever */
     hb_kv *kv;          /* [job] keys */
     int nkv, cap;

@@ -5,6 +5,7 @@
 
 #include "io/io.h"
 #include "kernels/kernel.h"
+#include "kernels/common/spill.h"
 #include "core/fault.h"
 #include "core/hb.h"
 #include "core/stall.h"
@@ -13,6 +14,7 @@
 #include "job.h"
 #include "status.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -61,6 +63,8 @@ typedef struct run {
     double ckpt_time;
     uint64_t ckpt_bytes;
     char last_ckpt[320];
+    /* where the steps' spilled runs go: scratch_base/scratch_sub/STEP (scratch_setup) */
+    char scratch_base[4096], scratch_sub[200];
 } run;
 
 /* The first SIGTERM, SIGINT or SIGUSR1 asks for a checkpoint and exit 75 at the end of
@@ -102,6 +106,76 @@ static int take_lock(run *r)
     char what[4300];
     snprintf(what, sizeof what, "run directory %s", dir);
     return hb_claim_take(r->lock_path, what, dir, &r->lock_fd);
+}
+
+/* Not collective. 73 unless base (named by from: the option or the variable) is a folder
+ * that is not a link and is writable, or is missing with its parent folder there. */
+static int check_scratch(const char *base, const char *from)
+{
+    struct stat sb;
+    if (lstat(base, &sb) == 0) {
+        if (S_ISLNK(sb.st_mode))
+            return hb_err_set(HB_ECANTCREAT, base, "%s is a symbolic link; give the folder it points to", from);
+        if (!S_ISDIR(sb.st_mode))
+            return hb_err_set(HB_ECANTCREAT, base, "%s is %s, not a folder", from, hb_file_kind(sb.st_mode));
+        if (access(base, W_OK | X_OK) != 0)
+            return hb_err_set(HB_ECANTCREAT, base, "%s is not writable: %s", from, strerror(errno));
+        return 0;
+    }
+    if (errno != ENOENT) return hb_err_set(HB_ECANTCREAT, base, "%s cannot be used: %s", from, strerror(errno));
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", base);
+    const char *parent = dirname(buf);
+    if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return hb_err_set(HB_ECANTCREAT, base, "%s: its parent folder %s does not exist", from, parent);
+    if (access(parent, W_OK | X_OK) != 0)
+        return hb_err_set(HB_ECANTCREAT, base, "%s does not exist and its parent folder %s is not writable", from,
+                          parent);
+    return 0;
+}
+
+/* Collective. Where the steps' spilled runs go (docs/spill.md): [job] scratch_dir, else
+ * $SLURM_TMPDIR, else $TMPDIR, in a per-job subfolder h5batch-JOB-HASH (HASH of the run
+ * directory's name: the same at every restart, so that a resume finds the runs its
+ * checkpoint refers to); else RUN_DIR/scratch. Each rank checks its own (73). */
+static int scratch_setup(run *r)
+{
+    const char *base = r->job.scratch_dir, *from = "scratch_dir", *e;
+    if (!base && (e = getenv("SLURM_TMPDIR")) && *e) base = e, from = "$SLURM_TMPDIR";
+    else if (!base && (e = getenv("TMPDIR")) && *e) base = e, from = "$TMPDIR";
+    int rc = 0;
+    if (!base) {
+        snprintf(r->scratch_base, sizeof r->scratch_base, "%s", r->job.run_dir);
+        snprintf(r->scratch_sub, sizeof r->scratch_sub, "scratch");
+    } else {
+        rc = check_scratch(base, from);
+        char name[65];
+        size_t n = 0;
+        for (const char *c = r->job.name; *c && n < 64; c++, n++)
+            name[n] = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.' ? *c : '_';
+        name[n] = '\0';
+        snprintf(r->scratch_base, sizeof r->scratch_base, "%s", base);
+        snprintf(r->scratch_sub, sizeof r->scratch_sub, "h5batch-%s-%08llx", name,
+                 (unsigned long long)(XXH3_64bits(r->job.run_dir, strlen(r->job.run_dir)) & 0xffffffffu));
+    }
+    return hb_agree(rc);
+}
+
+/* Not collective. Points the spill module at step s's scratch folder. */
+static void scratch_step(const run *r, const hb_step *s)
+{
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/%s", r->scratch_sub, s->name);
+    hb_spill_set_dir(r->scratch_base, sub);
+}
+
+/* Not collective. Removes the step's spilled runs (each rank those it can see: a
+ * node-local $TMPDIR holds its host's); a failure is a warning. */
+static void scratch_remove(const run *r, const hb_step *s)
+{
+    scratch_step(r, s);
+    if (hb_spill_cleanup() != 0) hb_warn("%s: cannot remove spilled runs: %s", hb_spill_dir(), strerror(errno));
+    hb_spill_set_dir(NULL, NULL);
 }
 
 /* Rank 0: 0 when the step may write its output where it is: not in the run directory,
@@ -647,6 +721,7 @@ static int run_step(run *r, int index)
     hb_out *out = NULL;
     char tmp[4300] = "";
     hb_mem_set_limit(r->job.max_memory); /* collective when defaulted */
+    scratch_step(r, s);
     hb_invalid_set_limit(r->job.max_invalid_fraction);
     int rc = 0;
     if (r->merge) {
@@ -681,6 +756,7 @@ static int run_step(run *r, int index)
         if (rc == 0) rc = crc;
     }
     if (out || rc == 0) rc = hb_commit(tmp, s->output, rc);
+    if (rc == 0) scratch_remove(r, s); /* the output supersedes the runs its checkpoints refer to */
     /* the output supersedes them; one left behind is not the job's failure */
     if (rc == 0 && hb_rank == 0 && hb_ckpt_remove(r->job.run_dir, s->name) != 0) {
         hb_warn("%s", hb_err_msg());
@@ -712,6 +788,8 @@ static int run_job(run *r)
     int rc = hb_agree(hb_rank == 0 ? take_lock(r) : 0);
     if (rc == 0 && r->fresh && hb_rank == 0) rc = hb_ckpt_remove(r->job.run_dir, NULL);
     rc = hb_agree(rc);
+    if (rc == 0) rc = scratch_setup(r);
+    for (int i = 0; rc == 0 && r->fresh && i < r->job.nsteps; i++) scratch_remove(r, &r->job.steps[i]);
     if (rc == 0) {
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);

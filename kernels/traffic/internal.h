@@ -6,6 +6,7 @@
 
 #include "kernels/kernel.h"
 #include "kernels/common/exchange.h"
+#include "kernels/common/spill.h"
 #include "core/calendar.h"
 
 #include <stddef.h>
@@ -84,6 +85,14 @@ typedef struct traffic {
     /* records owned by this rank, by segment s - s0 */
     bucket *buckets;
     arena **arenas; /* one list per thread: threads append to disjoint segments */
+    arena *spare;   /* arenas a spill emptied, for reuse */
+    /* spill (docs/spill.md): beyond budget bytes of arenas the records are written as a
+     * sorted run and the arenas freed; finalize merges the runs */
+    double budget;      /* bytes the kept records may take: max_memory less the rest */
+    size_t arena_bytes; /* size of a new arena */
+    hb_spill_run *runs; /* this rank's runs (written, or loaded from a checkpoint) */
+    size_t nruns, runcap;
+    uint64_t spilled, nspills; /* records and runs this rank wrote */
 } traffic;
 
 /* Per-cell statistics of this rank's segments, in the output layouts. */
@@ -109,13 +118,41 @@ int traffic_new(hb_step_ctx *ctx, void **state);
  * output will need for tr->S segments and ctx->n_rows rows: the per-segment buckets
  * and result grids of its owned segments, the segment ids written, the chunk and
  * exchange buffers of chunk_rows rows, and its share of the records (value + cell
- * byte each, and block headers). Refused over max_memory; from names where S came from. */
-int traffic_reserve_memory(const traffic *tr, int narrow, int64_t chunk_rows, const char *from);
+ * byte each, and block headers). Refused when all but the records is over max_memory
+ * (records beyond it are spilled: tr->budget is what they may take); from names where S
+ * came from. */
+int traffic_reserve_memory(traffic *tr, int narrow, int64_t chunk_rows, const char *from);
 /* Collective. This rank's segment range, buckets, arenas, exchange buffers and the
  * buffers of a chunk of cr rows (tr->S, tr->narrow and tr->ctx set). */
 int traffic_alloc_state(traffic *tr, size_t cr);
 /* Not collective. Frees the state; safe on a partly built one. */
 void traffic_destroy(void *state);
+/* Not collective. Starts a new tail block for b from the arena list. */
+int traffic_grow(traffic *tr, arena **list, bucket *b);
+/* Not collective. Empties the buckets; their arenas become spare ones. */
+void traffic_free_records(traffic *tr);
+
+/* runs.c: spilled runs (docs/spill.md) */
+
+/* Records of a run: narrow, one word (cell key << 32 | float bits, key_shift 32); else
+ * two (cell key, double bits; key_shift 0). Runs are ordered by cell key. */
+#define TRAFFIC_REC(tr) ((tr)->narrow ? 8u : 16u)
+/* Not collective. Writes the kept records as one run ordered by (segment, cell) and
+ * frees them; nothing when none are kept. */
+int traffic_spill(traffic *tr);
+/* Not collective. Spills when the kept records' arenas exceed the budget. */
+int traffic_spill_check(traffic *tr);
+/* Collective. Every rank learns every run and keeps those holding its segments. */
+int traffic_runs_share(traffic *tr);
+/* Not collective. Calls fn(tr, a, b, user) for consecutive ranges [a, b) of owned
+ * segments (local indices) that together cover them all, with every record of those
+ * segments, from the runs, in their buckets; the records are freed after each call. */
+int traffic_runs_batches(traffic *tr, int (*fn)(traffic *, int64_t, int64_t, void *), void *user);
+/* Not collective. While there are more runs than the budget's read buffers allow, merges
+ * the oldest into one over the cell keys [lo, hi). */
+int traffic_runs_compact(traffic *tr, uint64_t lo, uint64_t hi);
+/* Not collective. Adds r to the state's runs. */
+int traffic_runs_add(traffic *tr, const hb_spill_run *r);
 
 /* state.c: the saved state (checkpoints, partials) and the partial-state hooks */
 
@@ -137,8 +174,8 @@ int traffic_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **st
 int traffic_alloc_results(results *r, size_t nseg, int npct);
 /* Not collective. Frees the result arrays; safe on partly allocated ones. */
 void traffic_free_results(results *r, int npct);
-/* Not collective. Reduces every owned segment into r, in parallel over segments. */
-int traffic_reduce(traffic *tr, results *r);
+/* Not collective. Reduces owned segments [a, b) (local indices) into r, in parallel. */
+int traffic_reduce(traffic *tr, results *r, int64_t a, int64_t b);
 /* Collective. Writes /traffic: every rank its segments' rows of r, and the counters. */
 int traffic_write(traffic *tr, const results *r, hb_out *out);
 

@@ -197,14 +197,13 @@ static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, u
     store_segment(tr, b, ls, ffs, r);
 }
 
-int traffic_reduce(traffic *tr, results *r)
+int traffic_reduce(traffic *tr, results *r, int64_t a, int64_t b)
 {
-    const int64_t nseg = tr->s1 - tr->s0;
     uint64_t most = 0;
-    for (int64_t s = 0; s < nseg; s++) {
-        bucket *b = &tr->buckets[s];
-        if (b->tail) b->tail->n = b->used;
-        if (b->n > most) most = b->n;
+    for (int64_t s = a; s < b; s++) {
+        bucket *bk = &tr->buckets[s];
+        if (bk->tail) bk->tail->n = bk->used;
+        if (bk->n > most) most = bk->n;
     }
     int rc = 0;
 #pragma omp parallel num_threads(tr->ctx->threads)
@@ -217,7 +216,7 @@ int traffic_reduce(traffic *tr, results *r)
             rc = HB_EINTERNAL;
         }
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t s = 0; s < nseg; s++)
+        for (int64_t s = a; s < b; s++)
             if (x && tr->narrow) reduce_segment_f32(tr, &tr->buckets[s], s, x, r);
             else if (x) reduce_segment_f64(tr, &tr->buckets[s], s, x, r);
         free(x);

@@ -140,9 +140,147 @@ static void pack_segment(const traffic *tr, const bucket *b, int64_t gs, uint64_
     }
 }
 
+/* Not collective. The saved state (version 2) of the groups in the nth packs, in order:
+ * the header with the counters (n records), then the four streams. */
+static int pack_blob(const traffic *tr, const pack *k, int nth, uint64_t n, void **buf, size_t *len)
+{
+    size_t G = 0, D = 0;
+    for (int p = 0; p < nth; p++) G += k[p].g, D += k[p].d;
+    /* the streams, at most 5 bytes a key or group size and 10 a count (sized before) */
+    size_t cap = sizeof(saved2) + G * 10 + D * (tr->esz + 10);
+    char *out = hb_malloc(cap);
+    if (!out) return HB_EINTERNAL;
+    uint8_t *o = (uint8_t *)out + sizeof(saved2), *start = o;
+    uint64_t prev = 0;
+    for (int p = 0; p < nth; p++)
+        for (size_t g = 0; g < k[p].g; g++) o += put_varint(o, k[p].key[g] - prev), prev = k[p].key[g];
+    size_t kb = (size_t)(o - start);
+    for (int p = 0; p < nth; p++)
+        for (size_t g = 0; g < k[p].g; g++) o += put_varint(o, k[p].nd[g]);
+    size_t nb = (size_t)(o - start) - kb;
+    for (int p = 0; p < nth; p++)
+        for (size_t i = 0; i < k[p].d; i++, o += tr->esz) {
+            if (tr->narrow) {
+                uint32_t f = (uint32_t)k[p].val[i];
+                memcpy(o, &f, sizeof f);
+            } else {
+                memcpy(o, &k[p].val[i], sizeof k[p].val[i]);
+            }
+        }
+    uint8_t *c0 = o;
+    for (int p = 0; p < nth; p++)
+        for (size_t i = 0; i < k[p].d; i++) o += put_varint(o, k[p].cnt[i]);
+    saved2 h = {"HBTRAF2", tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time, n, tr->esz, G, D,
+                kb, nb, (uint64_t)(o - c0)};
+    memcpy(out, &h, sizeof h);
+    *buf = out;
+    *len = (size_t)(o - (uint8_t *)out);
+    return 0;
+}
+
+/* Not collective. Appends group key to k: the n values v (bits, widened), sorted here,
+ * as distinct values with their counts. */
+static int pack_cell(pack *k, uint32_t key, uint64_t *v, size_t n)
+{
+    if (n > 32) {
+        if (hb_sort_u64(v, n)) return HB_EINTERNAL;
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            uint64_t x = v[i];
+            size_t j = i;
+            for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+            v[j] = x;
+        }
+    }
+    size_t gcap = k->gcap;
+    if (hb_grow((void **)&k->key, &gcap, k->g + 1, sizeof *k->key) ||
+        hb_grow((void **)&k->nd, &k->gcap, k->g + 1, sizeof *k->nd))
+        return HB_EINTERNAL;
+    k->key[k->g] = key, k->nd[k->g] = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && v[j] == v[i] && j - i < UINT32_MAX) j++;
+        size_t cap = k->dcap;
+        if (hb_grow((void **)&k->val, &cap, k->d + 1, sizeof *k->val) ||
+            hb_grow((void **)&k->cnt, &k->dcap, k->d + 1, sizeof *k->cnt))
+            return HB_EINTERNAL;
+        k->val[k->d] = v[i], k->cnt[k->d++] = (uint32_t)(j - i);
+        k->nd[k->g]++;
+        i = j;
+    }
+    k->g++;
+    return 0;
+}
+
+/* Not collective. A partial's state when runs were spilled: what is kept is spilled too,
+ * then every run of this rank is merged in cell order (the runs may hold other ranks'
+ * segments after a resume), each cell's values sorted and counted as they come: the
+ * groups of distinct values a save of the same records in memory writes. */
+static int save_from_runs(traffic *tr, void **buf, size_t *len)
+{
+    HB_CALL(traffic_spill(tr));
+    HB_CALL(traffic_runs_compact(tr, 0, UINT64_MAX));
+    hb_spill_merge *m = NULL;
+    HB_CALL(hb_spill_merge_open(tr->runs, (int)tr->nruns, 0, UINT64_MAX, &m));
+    pack k = {0};
+    uint64_t n = 0, ckey = UINT64_MAX, *v = NULL;
+    size_t nv = 0, vcap = 0;
+    int rc = 0;
+    for (;;) {
+        const void *p;
+        rc = hb_spill_merge_next(m, &p);
+        if (rc || !p) break;
+        uint64_t w0, key, bits;
+        memcpy(&w0, p, 8);
+        if (tr->narrow) key = w0 >> 32, bits = w0 & UINT32_MAX;
+        else key = w0, memcpy(&bits, (const char *)p + 8, 8);
+        if (key / CELLS >= (uint64_t)tr->S) {
+            rc = hb_err_set(HB_EDATA, hb_spill_dir(), "a spilled run names segment %llu of %lld",
+                            (unsigned long long)(key / CELLS), (long long)tr->S);
+            break;
+        }
+        if (key != ckey && nv) {
+            if ((rc = pack_cell(&k, (uint32_t)ckey, v, nv))) break;
+            nv = 0;
+        }
+        ckey = key;
+        if (hb_grow((void **)&v, &vcap, nv + 1, sizeof *v)) {
+            rc = HB_EINTERNAL;
+            break;
+        }
+        v[nv++] = bits, n++;
+    }
+    hb_spill_merge_close(m);
+    if (rc == 0 && nv) rc = pack_cell(&k, (uint32_t)ckey, v, nv);
+    free(v);
+    if (rc == HB_EINTERNAL) rc = hb_err_set(HB_EINTERNAL, "traffic", "out of memory saving the state");
+    if (rc == 0) rc = pack_blob(tr, &k, 1, n, buf, len);
+    free(k.key), free(k.nd), free(k.val), free(k.cnt);
+    return rc;
+}
+
+/* The runs a checkpoint refers to, after the version 2 streams of what is kept: the
+ * references (hb_spill_run each), then their number as a uint64. The header's magic is
+ * then "HBTRAF3". */
+static int add_runs(traffic *tr, void **buf, size_t *len)
+{
+    for (size_t i = 0; i < tr->nruns; i++) HB_CALL(hb_spill_sync(&tr->runs[i])); /* durable before it is named */
+    size_t extra = tr->nruns * sizeof *tr->runs + sizeof(uint64_t);
+    char *p = hb_realloc(*buf, *len + extra);
+    if (!p) return HB_EINTERNAL;
+    memcpy(p, "HBTRAF3", 8);
+    memcpy(p + *len, tr->runs, tr->nruns * sizeof *tr->runs);
+    uint64_t n = tr->nruns;
+    memcpy(p + *len + tr->nruns * sizeof *tr->runs, &n, sizeof n);
+    *buf = p;
+    *len += extra;
+    return 0;
+}
+
 int traffic_save(void *state, void **buf, size_t *len)
 {
     traffic *tr = state;
+    if (tr->nruns && tr->ctx->saving_partial) return save_from_runs(tr, buf, len);
     const int64_t ns = tr->s1 - tr->s0;
     uint64_t n = 0, most = 0;
     for (int64_t s = 0; s < ns; s++) {
@@ -163,46 +301,14 @@ int traffic_save(void *state, void **buf, size_t *len)
             if (tr->buckets[s].n) pack_segment(tr, &tr->buckets[s], tr->s0 + s, x, &k[part]);
         free(x);
     }
-    size_t G = 0, D = 0;
     int failed = 0;
-    for (int p = 0; p < nth; p++) G += k[p].g, D += k[p].d, failed |= k[p].failed;
-    /* the streams, at most 5 bytes a key or group size and 10 a count (sized before) */
-    char *out = NULL;
-    size_t cap = sizeof(saved2) + G * 10 + D * (tr->esz + 10);
-    if (!failed) out = hb_malloc(cap);
-    size_t bytes = 0;
-    if (out) {
-        uint8_t *o = (uint8_t *)out + sizeof(saved2), *start = o;
-        uint64_t prev = 0;
-        for (int p = 0; p < nth; p++)
-            for (size_t g = 0; g < k[p].g; g++) o += put_varint(o, k[p].key[g] - prev), prev = k[p].key[g];
-        size_t kb = (size_t)(o - start);
-        for (int p = 0; p < nth; p++)
-            for (size_t g = 0; g < k[p].g; g++) o += put_varint(o, k[p].nd[g]);
-        size_t nb = (size_t)(o - start) - kb;
-        for (int p = 0; p < nth; p++)
-            for (size_t i = 0; i < k[p].d; i++, o += tr->esz) {
-                if (tr->narrow) {
-                    uint32_t f = (uint32_t)k[p].val[i];
-                    memcpy(o, &f, sizeof f);
-                } else {
-                    memcpy(o, &k[p].val[i], sizeof k[p].val[i]);
-                }
-            }
-        uint8_t *c0 = o;
-        for (int p = 0; p < nth; p++)
-            for (size_t i = 0; i < k[p].d; i++) o += put_varint(o, k[p].cnt[i]);
-        saved2 h = {"HBTRAF2", tr->rows_total, tr->bad_speed, tr->bad_segment, tr->bad_time, n, tr->esz, G, D,
-                    kb, nb, (uint64_t)(o - c0)};
-        memcpy(out, &h, sizeof h);
-        bytes = (size_t)(o - (uint8_t *)out);
-    }
+    for (int p = 0; p < nth; p++) failed |= k[p].failed;
+    int rc = failed ? hb_err_set(HB_EINTERNAL, "traffic", "out of memory saving the state") : pack_blob(tr, k, nth, n, buf, len);
     for (int p = 0; p < nth; p++) free(k[p].key), free(k[p].nd), free(k[p].val), free(k[p].cnt);
     free(k);
-    if (!out) return failed ? hb_err_set(HB_EINTERNAL, "traffic", "out of memory saving the state") : HB_EINTERNAL;
-    *buf = out;
-    *len = bytes;
-    return 0;
+    if (rc == 0 && tr->nruns) rc = add_runs(tr, buf, len);
+    if (rc) free(*buf), *buf = NULL;
+    return rc;
 }
 
 /* Not collective. Room for n more loaded records. */
@@ -318,12 +424,37 @@ static int load_v2(traffic *tr, const void *buf, size_t len)
     return 0;
 }
 
+/* Version 3: version 2 and the runs it refers to (add_runs); each is checked to be there
+ * with its recorded size and checksum (66 missing, 65 damaged). */
+static int load_v3(traffic *tr, const void *buf, size_t len)
+{
+    uint64_t n;
+    if (len < sizeof(saved2) + sizeof n) return bad_state("is too short");
+    memcpy(&n, (const char *)buf + len - sizeof n, sizeof n);
+    if (n > (len - sizeof(saved2) - sizeof n) / sizeof(hb_spill_run)) return bad_state("has a wrong size");
+    const size_t rb = (size_t)n * sizeof(hb_spill_run), body = len - sizeof n - rb;
+    HB_CALL(load_v2(tr, buf, body));
+    for (size_t i = 0; i < n; i++) {
+        hb_spill_run r;
+        memcpy(&r, (const char *)buf + body + i * sizeof r, sizeof r);
+        if (!memchr(r.name, '\0', sizeof r.name) || strncmp(r.name, "spill-", 6) != 0 || strchr(r.name, '/'))
+            return bad_state("names a spilled run that is not one");
+        if (r.rec_size != TRAFFIC_REC(tr) || r.key_shift != (tr->narrow ? 32u : 0u))
+            return bad_state("has spilled runs that do not match this job's input");
+        HB_CALL(hb_spill_check(&r));
+        r.synced = 1;
+        HB_CALL(traffic_runs_add(tr, &r));
+    }
+    return 0;
+}
+
 int traffic_load(void *state, const void *buf, size_t len)
 {
     traffic *tr = state;
     if (len < sizeof(saved1)) return hb_err_set(HB_EDATA, "checkpoint", "traffic state of %zu bytes is too short", len);
     if (memcmp(buf, "HBTRAF1", 8) == 0) return load_v1(tr, buf, len);
     if (memcmp(buf, "HBTRAF2", 8) == 0) return load_v2(tr, buf, len);
+    if (memcmp(buf, "HBTRAF3", 8) == 0) return load_v3(tr, buf, len);
     return bad_state("does not match this job's input");
 }
 

@@ -105,15 +105,22 @@ static int find_segments(traffic *tr, const char **from)
     return 0;
 }
 
-int traffic_reserve_memory(const traffic *tr, int narrow, int64_t chunk_rows, const char *from)
+int traffic_reserve_memory(traffic *tr, int narrow, int64_t chunk_rows, const char *from)
 {
     const hb_step_ctx *ctx = tr->ctx;
     const double S = (double)tr->S, P = hb_size, ns = ceil(S / P);
     const double cr = (double)(chunk_rows < ctx->n_rows ? chunk_rows : ctx->n_rows); /* pages touched */
     const double esz = narrow ? 4 : 8, npct = tr->npct;
     double per_seg = sizeof(bucket) + 8.0 * (WEEK_CELLS * (3 + npct) + 24 * (2 + npct) + 2);
-    double bytes = ns * per_seg + 4 * S + cr * (8 + 8 + 8 + 4 + sizeof(int)) + 2 * (cr + P * XCHG_BLOCK) * (4 + esz) +
-                   (double)ctx->n_rows / P * (esz + 1) * 1.25;
+    double fixed = ns * per_seg + 4 * S + cr * (8 + 8 + 8 + 4 + sizeof(int)) + 2 * (cr + P * XCHG_BLOCK) * (4 + esz);
+    double records = (double)ctx->n_rows / P * (esz + 1) * 1.25;
+    /* records beyond the budget are spilled (docs/spill.md); the rest must fit, with room
+     * for a few rounds' records and the runs' read buffers */
+    double least = 4 * (cr > 0 ? cr : 1) * (esz + 1) * 1.25 + 4 * (double)hb_spill_reader_bytes(narrow ? 8 : 16);
+    double bytes = fixed + (records < least ? records : least);
+    tr->budget = hb_mem_limit() - fixed;
+    size_t ab = (size_t)(tr->budget / 16) & ~(size_t)0xfffff;
+    tr->arena_bytes = ab >= ARENA_BYTES ? ARENA_BYTES : ab > (1u << 20) ? ab : (1u << 20);
     char cause[200], a[32], b[32];
     int sparse = tr->S > 16 && tr->S > 4 * ctx->n_rows;
     snprintf(cause, sizeof cause, "%s segments from %s%s%s rows", hb_fmt_count(a, (uint64_t)tr->S), from,
@@ -236,17 +243,26 @@ int traffic_alloc_state(traffic *tr, size_t cr)
 }
 
 /* Not collective. Bytes (rounded up to 16) from the thread's arena list, a new arena
- * when the first is full; NULL when out of memory, recording nothing (threads call
- * it). */
-static void *arena_alloc(arena **list, size_t bytes)
+ * when the first is full: one of the spare arenas a spill emptied when one is big enough
+ * (their pages are touched already), else a new one; NULL when out of memory, recording
+ * nothing (threads call it). */
+static void *arena_alloc(arena **list, arena **spare, size_t bytes, size_t arena_bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;
     arena *a = *list;
     if (!a || a->size - a->used < bytes) {
-        size_t size = bytes > ARENA_BYTES ? bytes : ARENA_BYTES;
-        a = malloc(sizeof *a + size); /* not hb_malloc: called from threads; the caller reports */
-        if (!a) return NULL;
-        a->next = *list, a->used = 0, a->size = size;
+        a = NULL;
+        if (*spare) {
+#pragma omp critical(traffic_spare)
+            if (*spare && (*spare)->size >= bytes) a = *spare, *spare = a->next;
+        }
+        if (!a) {
+            size_t size = bytes > arena_bytes ? bytes : arena_bytes;
+            a = malloc(sizeof *a + size); /* not hb_malloc: called from threads; the caller reports */
+            if (!a) return NULL;
+            a->size = size;
+        }
+        a->next = *list, a->used = 0;
         *list = a;
     }
     void *p = a->data + a->used;
@@ -256,11 +272,12 @@ static void *arena_alloc(arena **list, size_t bytes)
 
 /* Not collective. Starts a new tail block for b, twice the size of the last one (a
  * busy segment has few blocks, a quiet one wastes little). */
-static int grow(traffic *tr, arena **list, bucket *b)
+int traffic_grow(traffic *tr, arena **list, bucket *b)
 {
     block *t = b->tail;
     uint32_t cap = t ? (t->cap < BLOCK_MAX ? t->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
-    block *nb = arena_alloc(list, sizeof *nb + (size_t)cap * (tr->esz + 1));
+    block *nb = arena_alloc(list, &tr->spare, sizeof *nb + (size_t)cap * (tr->esz + 1),
+                            tr->arena_bytes ? tr->arena_bytes : ARENA_BYTES);
     if (!nb) return HB_EINTERNAL;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
     nb->val = nb + 1;
@@ -277,7 +294,7 @@ static int grow(traffic *tr, arena **list, bucket *b)
         uint32_t k = key[i] - base, s = k / CELLS;                                     \
         if (s < lo || s >= hi) continue;                                               \
         bucket *b = &buckets[s];                                                       \
-        if (b->used == b->cap && grow(tr, list, b)) {                                  \
+        if (b->used == b->cap && traffic_grow(tr, list, b)) {                          \
             failed = 1;                                                                \
             break;                                                                     \
         }                                                                              \
@@ -483,10 +500,18 @@ static int traffic_exchange(void *state)
         rc = append(tr, tr->rkey, tr->rval, xc->received);
     }
     memset(xc->scount, 0, (size_t)hb_size * sizeof *xc->scount);
+    if (rc == 0) rc = traffic_spill_check(tr);
     return hb_agree(rc);
 }
 
-/* Collective. Reduces the owned segments and writes /traffic. */
+/* Not collective. traffic_reduce of a batch of segments, for traffic_runs_batches. */
+static int reduce_batch(traffic *tr, int64_t a, int64_t b, void *user)
+{
+    return traffic_reduce(tr, user, a, b);
+}
+
+/* Collective. Reduces the owned segments (with the runs they spilled, merged) and writes
+ * /traffic. */
 static int traffic_finalize(void *state, hb_out *out)
 {
     traffic *tr = state;
@@ -498,9 +523,17 @@ static int traffic_finalize(void *state, hb_out *out)
              hb_fmt_count(a, c[2]), hb_fmt_count(b, (uint64_t)tr->S), hb_fmt_count(d, c[1]), tr->max_speed,
              hb_fmt_count(e, c[3]));
     HB_CALL(hb_invalid_check(c[0], c[1] + c[2] + c[3], traffic_where(tr), "rows", why));
+    HB_CALL(traffic_runs_share(tr));
+    uint64_t sp[2] = {tr->spilled, tr->nspills};
+    MPI_Allreduce(MPI_IN_PLACE, sp, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (sp[1])
+        HB_INFO("traffic: spilled %llu records in %llu runs to %s (max_memory %.0f MB)", (unsigned long long)sp[0],
+                (unsigned long long)sp[1], hb_spill_dir() ? hb_spill_dir() : "?", hb_mem_limit() / 1e6);
     results r = {0};
     int rc = traffic_alloc_results(&r, (size_t)(tr->s1 - tr->s0), tr->npct);
-    if (rc == 0) rc = traffic_reduce(tr, &r);
+    if (rc == 0 && tr->nruns == 0) rc = traffic_reduce(tr, &r, 0, tr->s1 - tr->s0);
+    else if (rc == 0) rc = traffic_spill(tr); /* what is kept joins the runs: memory for the merge */
+    if (rc == 0 && tr->nruns) rc = traffic_runs_batches(tr, reduce_batch, &r);
     rc = hb_agree(rc);
     if (rc == 0) rc = traffic_write(tr, &r, out);
     traffic_free_results(&r, tr->npct);
@@ -522,8 +555,19 @@ void traffic_destroy(void *state)
     free(tr->buckets);
     for (int th = 0; tr->arenas && th < tr->ctx->threads; th++)
         for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, free(a);
+    for (arena *a = tr->spare, *next; a; a = next) next = a->next, free(a);
     free(tr->arenas);
+    free(tr->runs);
     free(tr);
+}
+
+void traffic_free_records(traffic *tr)
+{
+    for (int th = 0; tr->arenas && th < tr->ctx->threads; th++) { /* kept for reuse: within the budget */
+        for (arena *a = tr->arenas[th], *next; a; a = next) next = a->next, a->next = tr->spare, tr->spare = a;
+        tr->arenas[th] = NULL;
+    }
+    memset(tr->buckets, 0, (size_t)(tr->s1 - tr->s0) * sizeof *tr->buckets);
 }
 
 extern const hb_generator hb_generator_traffic; /* gen.c */

@@ -58,7 +58,7 @@ int hb_fault_read(long read_no, int attempt)
 
 
 /* The words H5BATCH_FAULT_WRITE_FAIL may name after a count. */
-static const char *const write_files[] = {"output", "checkpoint", "status", NULL};
+static const char *const write_files[] = {"output", "checkpoint", "status", "spill", NULL};
 static const char *const write_kinds[] = {"create", "group", "dataset", "data", "attr", "close", "commit", NULL};
 
 static int is_one_of(const char *w, const char *const *set)
