@@ -267,25 +267,33 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
      * them (the records, their ordered copy, the device index), and the chunk buffers */
     const double share = (double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING;
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
-    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 1 + 4 + 2 * sizeof(ep_rec) + (s->str_dev ? 40 : 0));
+    /* the chunk's columns, its runs, the regrouped copy and the staged part of it */
+    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 1 + 4 + 16 + 16 + 32 + (s->str_dev ? 40 : 0));
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
              (double)EP_BYTES_PER_READING);
     HB_CALL(hb_agree(hb_mem_reserve(share + chunk, where, "the readings of the rank's devices", cause,
                                     "run on more ranks")));
 
-    const size_t cr = (size_t)rows_per_chunk, P = (size_t)hb_size;
+    const size_t cr = (size_t)rows_per_chunk;
+    const int P = hb_size;
     s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
     s->dtmp = s->float_dev ? hb_malloc(cr * 8) : NULL;
     s->ok = hb_malloc(cr), s->dest = hb_malloc(cr * sizeof *s->dest);
     if (!s->kbuf || !s->tbuf || !s->vbuf || (s->float_dev && !s->dtmp) || !s->ok || !s->dest) rc = HB_EINTERNAL;
     if (rc == 0) rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
+    if (rc == 0) rc = hb_xchg_init(&s->xu, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
-    if (rc == 0) rc = hb_xchg_reserve((void **)&s->srec, &s->srcap, cr + P * XCHG_BLOCK, sizeof *s->srec);
-    /* room for the rank's share and a little more, so that the records are not copied as
+    s->chunk_cap = cr;
+    if (rc == 0 && !(s->crun = hb_malloc(cr * sizeof *s->crun))) rc = HB_EINTERNAL;
+    if (rc == 0 && P > 1) {
+        rc = hb_xchg_reserve((void **)&s->st, &s->stcap, cr + P * XCHG_BLOCK, sizeof *s->st);
+        if (rc == 0) rc = hb_xchg_reserve((void **)&s->sv, &s->svcap, cr + P * XCHG_BLOCK, sizeof *s->sv);
+    }
+    /* room for the rank's share and a little more, so that the readings are not copied as
      * they grow (untouched pages of it cost nothing) */
     size_t expect = (size_t)(ctx->n_rows / hb_size) + (size_t)(ctx->n_rows / hb_size / 8) + 1024;
-    if (rc == 0 && hb_grow((void **)&s->own, &s->owncap, expect, sizeof *s->own)) rc = HB_EINTERNAL;
+    if (rc == 0) rc = ep_cols_reserve(&s->own, expect, 1024);
     return hb_agree(rc);
 }
 
@@ -340,16 +348,49 @@ static int check_memory(const ep_state *s, size_t need)
     return hb_mem_reserve(bytes, s->src, "the readings at finalize", cause, "run on more ranks");
 }
 
-/* Not collective. Appends n records to the owned ones, within max_memory. */
-static int own_append(ep_state *s, const ep_rec *r, size_t n)
+int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun)
 {
+    if (!c->t || c->n + n > c->cap) { /* t and v grow together */
+        size_t cap = c->cap ? c->cap : 256;
+        while (cap < c->n + n) cap *= 2;
+        int64_t *t = hb_realloc(c->t, cap * sizeof *t);
+        if (t) c->t = t;
+        double *v = t ? hb_realloc(c->v, cap * sizeof *v) : NULL;
+        if (!v) return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
+        c->v = v, c->cap = cap;
+    }
+    if (hb_grow((void **)&c->run, &c->runcap, c->nrun + (nrun ? nrun : 1), sizeof *c->run))
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
+    return 0;
+}
+
+void ep_cols_free(ep_cols *c)
+{
+    free(c->t), free(c->v), free(c->run);
+    memset(c, 0, sizeof *c);
+}
+
+/* Not collective. Appends run r of readings (t, v) to c (room reserved), joining it to
+ * c's last run when that is of the same device. */
+static inline void cols_put(ep_cols *c, ep_run r, const int64_t *t, const double *v)
+{
+    memcpy(c->t + c->n, t, r.n * sizeof *t);
+    memcpy(c->v + c->n, v, r.n * sizeof *v);
+    c->n += r.n;
+    if (c->nrun && c->run[c->nrun - 1].dev == r.dev) c->run[c->nrun - 1].n += r.n;
+    else c->run[c->nrun++] = r;
+}
+
+/* Not collective. Appends the nrun runs of readings (t, v) to the owned ones, within
+ * max_memory. */
+static int own_append(ep_state *s, const ep_run *run, size_t nrun, const int64_t *t, const double *v)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < nrun; r++) n += run[r].n;
     if (n == 0) return 0;
-    size_t need = s->nown + n;
-    HB_CALL(check_memory(s, need));
-    if (hb_grow((void **)&s->own, &s->owncap, need, sizeof *s->own))
-        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", need);
-    memcpy(s->own + s->nown, r, n * sizeof *r);
-    s->nown = need;
+    HB_CALL(check_memory(s, s->own.n + n));
+    HB_CALL(ep_cols_reserve(&s->own, n, nrun));
+    for (size_t r = 0, at = 0; r < nrun; at += run[r].n, r++) cols_put(&s->own, run[r], t + at, v + at);
     return 0;
 }
 
@@ -414,8 +455,57 @@ static int stage_strings(ep_state *s, int64_t n)
     return 0;
 }
 
-/* Not collective. Reads chunk c, keeps its valid readings (owned ones here, the others
- * staged for their owners). */
+/* Not collective. Regroups the chunk's valid readings (runs crun[0..*nr), shorter than a
+ * few readings: devices interleaved row by row) into one run per device, in order of the
+ * device's first row, each device's readings in row order; the buffers are kept for the
+ * next chunk. */
+static int regroup(ep_state *s, size_t *nr)
+{
+    const size_t R = *nr, cr = s->chunk_cap;
+    size_t cap = 1024;
+    while (cap < 2 * R) cap *= 2;
+    if (cap > s->hcap) {
+        free(s->hkey), free(s->hidx);
+        s->hkey = hb_malloc(cap * sizeof *s->hkey), s->hidx = hb_malloc(cap * sizeof *s->hidx);
+        s->hcap = s->hkey && s->hidx ? cap : 0;
+    }
+    if (!s->gt) s->gt = hb_malloc(cr * sizeof *s->gt), s->gv = hb_malloc(cr * sizeof *s->gv);
+    if (!s->grun) s->grun = hb_malloc(cr * sizeof *s->grun), s->gpos = hb_malloc(cr * sizeof *s->gpos);
+    if (!s->hcap || !s->gt || !s->gv || !s->grun || !s->gpos)
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory grouping a chunk's readings");
+    uint64_t *hk = s->hkey;
+    uint32_t *hi = s->hidx;
+    memset(hi, 0xff, cap * sizeof *hi);
+    const ep_run *run = s->crun;
+    ep_run *g = s->grun;
+    int *idx = s->dest; /* per run: its device's place among the chunk's */
+    size_t nd = 0;
+    for (size_t r = 0; r < R; r++) {
+        size_t j = hb_mix64(run[r].dev) & (cap - 1);
+        while (hi[j] != UINT32_MAX && hk[j] != run[r].dev) j = (j + 1) & (cap - 1);
+        if (hi[j] == UINT32_MAX) hk[j] = run[r].dev, hi[j] = (uint32_t)nd, g[nd++] = (ep_run){run[r].dev, 0};
+        idx[r] = (int)hi[j];
+        g[hi[j]].n += run[r].n;
+    }
+    size_t *pos = s->gpos;
+    for (size_t d = 0, at = 0; d < nd; d++) pos[d] = at, at += g[d].n;
+    for (size_t r = 0, at = 0; r < R; at += run[r].n, r++) {
+        size_t p = pos[idx[r]];
+        memcpy(s->gt + p, s->tbuf + at, run[r].n * sizeof *s->gt);
+        memcpy(s->gv + p, s->vbuf + at, run[r].n * sizeof *s->gv);
+        pos[idx[r]] = p + run[r].n;
+    }
+    int64_t *t = s->tbuf;
+    double *v = s->vbuf;
+    ep_run *c = s->crun;
+    s->tbuf = s->gt, s->vbuf = s->gv, s->crun = s->grun;
+    s->gt = t, s->gv = v, s->grun = c;
+    *nr = nd;
+    return 0;
+}
+
+/* Not collective. Reads chunk c, keeps its valid readings as runs of one device: the
+ * owned ones here, the others staged for their owners. */
 static int episodes_map(void *state, int64_t c)
 {
     ep_state *s = state;
@@ -429,42 +519,71 @@ static int episodes_map(void *state, int64_t c)
     HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
     uint64_t missing = 0, invalid = 0;
     const int P = hb_size;
-    hb_xchg *x = &s->xr;
-    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
+    const int64_t *k = s->kbuf;
+    int64_t *t = s->tbuf;
+    double *v = s->vbuf;
+    uint8_t *ok = s->ok;
+    ep_run *run = s->crun;
+    size_t m = 0, nr = 0;
+    /* the valid readings, moved together in row order, and their runs */
     for (int64_t i = 0; i < n; i++) {
-        int64_t t = s->tbuf[i];
-        if (t == MISSING) s->ok[i] = 0;
-        if (!s->ok[i]) {
+        if (t[i] == MISSING || !ok[i]) {
+            ok[i] = 0;
             missing++;
             continue;
         }
-        if (!isfinite(s->vbuf[i])) {
-            s->ok[i] = 0;
+        if (!isfinite(v[i])) {
+            ok[i] = 0;
             invalid++;
             continue;
         }
-        s->vbuf[i] += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
-        int d = ep_owner((uint64_t)s->kbuf[i], P);
-        s->dest[i] = d;
-        if (d != hb_rank) x->scount[d]++;
+        t[m] = t[i];
+        v[m] = v[i] + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+        if (nr && run[nr - 1].dev == (uint64_t)k[i]) run[nr - 1].n++;
+        else run[nr++] = (ep_run){(uint64_t)k[i], 1};
+        m++;
     }
-    if (s->str_dev) HB_CALL(stage_strings(s, n));
-    HB_CALL(hb_xchg_layout(x)); /* fits: setup sized the buffer for a chunk's padded parts */
-    size_t *pos = x->rcount;
-    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
-    size_t mine = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!s->ok[i]) continue;
-        ep_rec r = {(uint64_t)s->kbuf[i], s->tbuf[i], s->vbuf[i]};
-        if (s->dest[i] == hb_rank) s->vbuf[mine] = s->vbuf[i], s->tbuf[mine] = s->tbuf[i], s->kbuf[mine++] = s->kbuf[i];
-        else s->srec[pos[s->dest[i]]++] = r;
+    if (s->str_dev) {
+        for (int64_t i = 0; i < n; i++)
+            if (ok[i]) s->dest[i] = ep_owner((uint64_t)k[i], P);
+        HB_CALL(stage_strings(s, n));
     }
-    HB_CALL(check_memory(s, s->nown + mine));
-    if (hb_grow((void **)&s->own, &s->owncap, s->nown + mine, sizeof *s->own))
-        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", s->nown + mine);
-    for (size_t i = 0; i < mine; i++) s->own[s->nown + i] = (ep_rec){(uint64_t)s->kbuf[i], s->tbuf[i], s->vbuf[i]};
-    s->nown += mine;
     s->rows_total += (uint64_t)n, s->rows_missing += missing, s->rows_invalid += invalid;
+    if (nr > 64 && nr > m / 8) HB_CALL(regroup(s, &nr)); /* devices interleaved: one run per device */
+    t = s->tbuf, v = s->vbuf, run = s->crun;
+    if (P == 1) return own_append(s, run, nr, t, v);
+    /* stage the other ranks' runs, then keep this rank's */
+    hb_xchg *x = &s->xr, *xu = &s->xu;
+    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
+    memset(xu->scount, 0, (size_t)P * sizeof *xu->scount);
+    int *dest = s->dest;
+    size_t mine = 0, nmine = 0;
+    for (size_t r = 0; r < nr; r++) {
+        int d = dest[r] = ep_owner(run[r].dev, P);
+        if (d != hb_rank) x->scount[d] += run[r].n, xu->scount[d]++;
+        else mine += run[r].n, nmine++;
+    }
+    HB_CALL(hb_xchg_layout(x));
+    HB_CALL(hb_xchg_layout(xu));
+    HB_CALL(hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st));
+    HB_CALL(hb_xchg_reserve((void **)&s->sv, &s->svcap, x->stotal, sizeof *s->sv));
+    HB_CALL(hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun));
+    HB_CALL(check_memory(s, s->own.n + mine));
+    HB_CALL(ep_cols_reserve(&s->own, mine, nmine));
+    size_t *pos = x->rcount, *upos = xu->rcount; /* scratch: rcount is set again by the exchange */
+    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
+    memcpy(upos, xu->sdispl, (size_t)P * sizeof *upos);
+    for (size_t r = 0, at = 0; r < nr; at += run[r].n, r++) {
+        const int d = dest[r];
+        if (d == hb_rank) {
+            cols_put(&s->own, run[r], t + at, v + at);
+            continue;
+        }
+        memcpy(s->st + pos[d], t + at, run[r].n * sizeof *t);
+        memcpy(s->sv + pos[d], v + at, run[r].n * sizeof *v);
+        pos[d] += run[r].n;
+        s->srun[upos[d]++] = run[r];
+    }
     return 0;
 }
 
@@ -489,17 +608,21 @@ static int take_strings(ep_state *s, const char *p, size_t n)
     return 0;
 }
 
-/* Not collective. Lays out the loaded records and strings by owner and keeps the owned
+/* Not collective. Lays out the loaded readings and strings by owner and keeps the owned
  * ones; the send buffers then hold the rest. */
 static int restage(ep_state *s)
 {
     const int P = hb_size;
-    hb_xchg *x = &s->xr, *xs = &s->xs;
+    hb_xchg *x = &s->xr, *xu = &s->xu, *xs = &s->xs;
     memset(x->scount, 0, (size_t)P * sizeof *x->scount);
+    memset(xu->scount, 0, (size_t)P * sizeof *xu->scount);
     memset(xs->scount, 0, (size_t)P * sizeof *xs->scount);
-    for (size_t i = 0; i < s->nld; i++) {
-        int d = ep_owner(s->ld[i].dev, P);
-        if (d != hb_rank) x->scount[d]++;
+    const ep_cols *l = &s->ld;
+    size_t mine = 0, nmine = 0;
+    for (size_t r = 0; r < l->nrun; r++) {
+        int d = ep_owner(l->run[r].dev, P);
+        if (d != hb_rank) x->scount[d] += l->run[r].n, xu->scount[d]++;
+        else mine += l->run[r].n, nmine++;
     }
     for (size_t i = 0; i + 12 <= s->nldstr;) {
         uint64_t h;
@@ -510,19 +633,30 @@ static int restage(ep_state *s)
         i += e;
     }
     HB_CALL(hb_xchg_layout(x));
+    HB_CALL(hb_xchg_layout(xu));
     HB_CALL(hb_xchg_layout(xs));
-    HB_CALL(hb_xchg_reserve((void **)&s->srec, &s->srcap, x->stotal, sizeof *s->srec));
+    HB_CALL(hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st));
+    HB_CALL(hb_xchg_reserve((void **)&s->sv, &s->svcap, x->stotal, sizeof *s->sv));
+    HB_CALL(hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun));
     HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1));
-    size_t *pos = x->rcount, *spos = xs->rcount;
+    HB_CALL(check_memory(s, s->own.n + mine));
+    HB_CALL(ep_cols_reserve(&s->own, mine, nmine));
+    size_t *pos = x->rcount, *upos = xu->rcount, *spos = xs->rcount;
     memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
+    memcpy(upos, xu->sdispl, (size_t)P * sizeof *upos);
     memcpy(spos, xs->sdispl, (size_t)P * sizeof *spos);
-    size_t mine = 0;
-    for (size_t i = 0; i < s->nld; i++) {
-        int d = ep_owner(s->ld[i].dev, P);
-        if (d == hb_rank) s->ld[mine++] = s->ld[i];
-        else s->srec[pos[d]++] = s->ld[i];
+    for (size_t r = 0, at = 0; r < l->nrun; at += l->run[r].n, r++) {
+        const ep_run u = l->run[r];
+        int d = ep_owner(u.dev, P);
+        if (d == hb_rank) {
+            cols_put(&s->own, u, l->t + at, l->v + at);
+            continue;
+        }
+        memcpy(s->st + pos[d], l->t + at, u.n * sizeof *l->t);
+        memcpy(s->sv + pos[d], l->v + at, u.n * sizeof *l->v);
+        pos[d] += u.n;
+        s->srun[upos[d]++] = u;
     }
-    HB_CALL(own_append(s, s->ld, mine));
     for (size_t i = 0; i + 12 <= s->nldstr;) {
         uint64_t h;
         uint32_t len;
@@ -532,35 +666,57 @@ static int restage(ep_state *s)
         else memcpy(s->sstr + spos[d], s->ldstr + i, e), spos[d] += e;
         i += e;
     }
-    free(s->ld), free(s->ldstr);
-    s->ld = NULL, s->ldstr = NULL;
-    s->nld = s->ldcap = s->nldstr = s->ldstrcap = 0;
+    ep_cols_free(&s->ld);
+    free(s->ldstr);
+    s->ldstr = NULL;
+    s->nldstr = s->ldstrcap = 0;
     return 0;
 }
 
-/* Collective. Sends this round's staged records and string ids (or those loaded from a
- * checkpoint) to their owners, which keep them. */
+/* Collective. Sends this round's staged readings and string ids (or those loaded from a
+ * checkpoint) to their owners, which keep them: the runs first, then the times and the
+ * values straight into the owned columns, behind the runs' readings. */
 static int episodes_exchange(void *state)
 {
     ep_state *s = state;
-    int loaded = s->nld > 0 || s->nldstr > 0;
+    int loaded = s->ld.n > 0 || s->ld.nrun > 0 || s->nldstr > 0;
     MPI_Allreduce(MPI_IN_PLACE, &loaded, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (loaded) HB_CALL(hb_agree(restage(s)));
     if (hb_size == 1) return 0; /* nothing is ever staged for another rank */
-    int rc = hb_xchg_layout(&s->xr);
+    hb_xchg *x = &s->xr, *xu = &s->xu;
+    int rc = hb_xchg_layout(x);
+    if (rc == 0) rc = hb_xchg_layout(xu);
     if (rc == 0 && s->str_dev) rc = hb_xchg_layout(&s->xs);
     HB_CALL(hb_agree(rc));
-    const hb_xchg_array a = {s->srec, (void **)&s->rrec, &s->rrcap, sizeof *s->srec};
-    HB_CALL(hb_xchg_run(&s->xr, &a, 1));
-    rc = own_append(s, s->rrec, s->xr.received);
+    const hb_xchg_array a = {s->srun, (void **)&s->rrun, &s->rruncap, sizeof *s->srun};
+    HB_CALL(hb_xchg_run(xu, &a, 1));
+    HB_CALL(hb_xchg_counts(x));
+    rc = check_memory(s, s->own.n + x->received);
+    if (rc == 0) rc = ep_cols_reserve(&s->own, x->rtotal, xu->received);
+    HB_CALL(hb_agree(rc));
+    ep_cols *o = &s->own;
+    HB_CALL(hb_xchg_move(x, s->st, o->t + o->n, sizeof *o->t));
+    hb_xchg_compact(x, o->t + o->n, sizeof *o->t);
+    HB_CALL(hb_xchg_move(x, s->sv, o->v + o->n, sizeof *o->v));
+    hb_xchg_compact(x, o->v + o->n, sizeof *o->v);
+    size_t got = 0;
+    for (size_t r = 0; r < xu->received; r++) {
+        const ep_run u = s->rrun[r];
+        got += u.n;
+        if (o->nrun && o->run[o->nrun - 1].dev == u.dev) o->run[o->nrun - 1].n += u.n;
+        else o->run[o->nrun++] = u;
+    }
+    o->n += x->received;
+    rc = got == x->received ? 0 : hb_err_set(HB_EINTERNAL, "episodes", "the exchange's runs do not match its readings");
+    HB_CALL(hb_agree(rc));
     if (s->str_dev) {
         const hb_xchg_array b = {s->sstr, (void **)&s->rstr, &s->rscap, 1};
-        HB_CALL(hb_agree(rc));
         HB_CALL(hb_xchg_run(&s->xs, &b, 1));
         rc = take_strings(s, s->rstr, s->xs.received);
-        memset(s->xs.scount, 0, (size_t)hb_size * sizeof *s->xs.scount);
     }
-    memset(s->xr.scount, 0, (size_t)hb_size * sizeof *s->xr.scount);
+    memset(s->xs.scount, 0, (size_t)hb_size * sizeof *s->xs.scount);
+    memset(x->scount, 0, (size_t)hb_size * sizeof *x->scount);
+    memset(xu->scount, 0, (size_t)hb_size * sizeof *xu->scount);
     return hb_agree(rc);
 }
 
@@ -576,62 +732,63 @@ typedef struct saved {
     uint64_t rows_total, rows_missing, rows_invalid, n_records, n_devices, dev_bytes, time_bytes, str_bytes;
 } saved;
 
-static int cmp_rec(const void *a, const void *b)
-{
-    const ep_rec *x = a, *y = b;
-    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
-    if (x->t != y->t) return x->t < y->t ? -1 : 1;
-    return (x->v > y->v) - (x->v < y->v);
-}
-
-/* The step from reading a to the next reading b of its device (b->t >= a->t once
- * sorted), as unsigned: it fits even between times 300 years apart in nanoseconds. */
-static inline uint64_t time_step(const ep_rec *a, const ep_rec *b) { return (uint64_t)b->t - (uint64_t)a->t; }
-
-/* Not collective. This rank's counters, readings and string ids as bytes (see saved).
- * The owned readings are put in (device, time, value) order here: finalize orders them
- * so anyway, and two readings that compare equal are equal bit for bit. */
+/* Not collective. This rank's counters, readings and string ids as bytes (see saved),
+ * the devices in ascending key order, each one's readings in (time, value) order as
+ * finalize orders them (two readings that compare equal are equal bit for bit). */
 static int episodes_save(void *state, void **buf, size_t *len)
 {
     ep_state *s = state;
-    const ep_rec *r = s->own;
-    const size_t n = s->nown;
-    if (n > 1) qsort(s->own, n, sizeof *s->own, cmp_rec);
-    size_t sb = 0, db = 0, tb = 0, nd = 0;
+    const size_t n = s->own.n;
+    ep_order o;
+    ep_scratch sc = {0};
+    HB_CALL(ep_order_build(&s->own, &o));
+    size_t sb = 0, db = 0, tb = 0;
+    const int64_t *t;
+    const double *v;
+    int rc = 0;
     for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
         if (s->names.hash[j]) sb += str_entry(s->names.len[j]);
-    for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) tb += hb_varint_len(time_step(&r[j - 1], &r[j]));
-        tb += hb_varint_len(hb_zigzag(r[i].t));
-        db += 8 + hb_varint_len(j - i), nd++;
+    for (size_t d = 0; d < o.nd && rc == 0; d++) {
+        const size_t m = o.dev[d].n;
+        if ((rc = ep_series(&s->own, &o, d, &sc, &t, &v))) break;
+        tb += hb_varint_len(hb_zigzag(t[0]));
+        for (size_t k = 1; k < m; k++) tb += hb_varint_len((uint64_t)t[k] - (uint64_t)t[k - 1]);
+        db += 8 + hb_varint_len(m);
     }
     size_t bytes = sizeof(saved) + db + tb + 8 * n + sb;
-    unsigned char *p = hb_malloc(bytes);
-    if (!p) return HB_EINTERNAL;
-    saved h = {"HBEPIS2", s->rows_total, s->rows_missing, s->rows_invalid, n, nd, db, tb, sb};
-    memcpy(p, &h, sizeof h);
-    unsigned char *qd = p + sizeof h, *qt = qd + db, *qv = qt + tb;
-    char *q = (char *)(qv + 8 * n);
-    for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) {
+    unsigned char *p = rc ? NULL : hb_malloc(bytes);
+    if (rc == 0 && !p) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        saved h = {"HBEPIS2", s->rows_total, s->rows_missing, s->rows_invalid, n, o.nd, db, tb, sb};
+        memcpy(p, &h, sizeof h);
+        unsigned char *qd = p + sizeof h, *qt = qd + db, *qv = qt + tb;
+        char *q = (char *)(qv + 8 * n);
+        for (size_t d = 0; d < o.nd && rc == 0; d++) {
+            const size_t m = o.dev[d].n;
+            if ((rc = ep_series(&s->own, &o, d, &sc, &t, &v))) break;
+            memcpy(qd, &o.dev[d].dev, 8);
+            qd = hb_varint_put(qd + 8, m);
+            qt = hb_varint_put(qt, hb_zigzag(t[0]));
+            /* steps as unsigned: they fit even between times 300 years apart in nanoseconds */
+            for (size_t k = 1; k < m; k++) qt = hb_varint_put(qt, (uint64_t)t[k] - (uint64_t)t[k - 1]);
+            memcpy(qv, v, 8 * m);
+            qv += 8 * m;
         }
-        memcpy(qd, &r[i].dev, 8);
-        qd = hb_varint_put(qd + 8, j - i);
-        qt = hb_varint_put(qt, hb_zigzag(r[i].t));
-        for (size_t k = i + 1; k < j; k++) qt = hb_varint_put(qt, time_step(&r[k - 1], &r[k]));
+        for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
+            if (s->names.hash[j]) {
+                put_entry(q, s->names.hash[j], s->names.bytes + s->names.off[j], s->names.len[j]);
+                q += str_entry(s->names.len[j]);
+            }
     }
-    for (size_t i = 0; i < n; i++) memcpy(qv + 8 * i, &r[i].v, 8);
-    for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
-        if (s->names.hash[j]) {
-            put_entry(q, s->names.hash[j], s->names.bytes + s->names.off[j], s->names.len[j]);
-            q += str_entry(s->names.len[j]);
-        }
+    ep_order_free(&o);
+    ep_scratch_free(&sc);
+    if (rc) return free(p), rc;
     *buf = p;
     *len = bytes;
     return 0;
 }
 
-/* Not collective. Keeps the records and string ids of a part saved by any rank of an
+/* Not collective. Keeps the readings and string ids of a part saved by any rank of an
  * earlier run (or of a partial state) for the next exchange to send to their owners, and
  * adds its counters. */
 static int episodes_load(void *state, const void *buf, size_t len)
@@ -646,13 +803,13 @@ static int episodes_load(void *state, const void *buf, size_t len)
         body != h.dev_bytes + h.time_bytes + 8 * h.n_records + h.str_bytes)
         return hb_err_set(HB_EDATA, "checkpoint", "episodes state does not match this job's input");
     size_t n = (size_t)h.n_records, sb = (size_t)h.str_bytes;
-    if (hb_grow((void **)&s->ld, &s->ldcap, s->nld + n, sizeof *s->ld) ||
-        hb_grow((void **)&s->ldstr, &s->ldstrcap, s->nldstr + sb, 1))
+    ep_cols *l = &s->ld;
+    if (ep_cols_reserve(l, n, (size_t)h.n_devices) || hb_grow((void **)&s->ldstr, &s->ldstrcap, s->nldstr + sb, 1))
         return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
     const unsigned char *qd = (const unsigned char *)buf + sizeof h, *dend = qd + h.dev_bytes;
     const unsigned char *qt = dend, *tend = qt + h.time_bytes, *qv = tend;
-    ep_rec *out = s->ld + s->nld;
-    size_t m = 0;
+    int64_t *ot = l->t + l->n;
+    size_t m = 0, nrun = l->nrun;
     for (uint64_t d = 0; d < h.n_devices; d++) {
         uint64_t dev, c, u;
         if (dend - qd < 8) goto bad;
@@ -662,14 +819,16 @@ static int episodes_load(void *state, const void *buf, size_t len)
         for (uint64_t k = 0; k < c; k++, m++) {
             if (hb_varint_get(&qt, tend, &u)) goto bad;
             t = k ? (int64_t)((uint64_t)t + u) : hb_unzigzag(u); /* steps wrap as unsigned, never overflow */
-            out[m].dev = dev, out[m].t = t;
-            memcpy(&out[m].v, qv + 8 * m, 8);
+            ot[m] = t;
         }
+        l->run[nrun++] = (ep_run){dev, c};
     }
     if (m != n || qd != dend || qt != tend) goto bad;
+    if (n) memcpy(l->v + l->n, qv, 8 * n);
     if (sb) memcpy(s->ldstr + s->nldstr, qv + 8 * n, sb);
+    l->n += n, l->nrun = nrun;
     s->rows_total += h.rows_total, s->rows_missing += h.rows_missing, s->rows_invalid += h.rows_invalid;
-    s->nld += n, s->nldstr += sb;
+    s->nldstr += sb;
     return 0;
 bad:
     return hb_err_set(HB_EDATA, "checkpoint", "episodes state: the readings are damaged");
@@ -736,6 +895,7 @@ static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, v
     HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING, s->src,
                                     "the readings of the rank's devices", cause, "run on more ranks")));
     rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
+    if (rc == 0) rc = hb_xchg_init(&s->xu, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
     return hb_agree(rc);
 }
@@ -749,11 +909,13 @@ static void episodes_destroy(void *state)
     if (!s) return;
     hb_table_close(s->tab);
     hb_tzmap_free(&s->tzm);
-    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->dtmp), free(s->ok), free(s->dest);
+    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->dtmp), free(s->ok), free(s->dest), free(s->crun);
+    free(s->gt), free(s->gv), free(s->grun), free(s->gpos), free(s->hkey), free(s->hidx);
     hb_strs_free(&s->strs);
-    free(s->own), free(s->srec), free(s->rrec), free(s->sstr), free(s->rstr), free(s->ld), free(s->ldstr);
+    ep_cols_free(&s->own), ep_cols_free(&s->ld);
+    free(s->st), free(s->sv), free(s->srun), free(s->rrun), free(s->sstr), free(s->rstr), free(s->ldstr);
     ep_dict_free(&s->names), ep_dict_free(&s->sent);
-    hb_xchg_free(&s->xr), hb_xchg_free(&s->xs);
+    hb_xchg_free(&s->xr), hb_xchg_free(&s->xu), hb_xchg_free(&s->xs);
     free(s);
 }
 

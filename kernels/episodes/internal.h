@@ -39,12 +39,28 @@ typedef struct ep_spec {
  * says why in msg, returning 78. */
 int ep_spec_parse(const hb_optset *o, ep_spec *sp, const char **key, char *msg, size_t len);
 
-/* One valid reading on its way to (or at) its device's owner. */
-typedef struct ep_rec {
+/* Readings as columns: the times and values of n readings, cut into runs of
+ * consecutive readings of one device (a run's readings follow the previous run's). What
+ * a rank owns, stages for another rank, or loaded from a checkpoint is such a list: 16
+ * bytes a reading, and 16 a run (a chunk of readings grouped by device has about one run
+ * per device). */
+typedef struct ep_run {
     uint64_t dev; /* integer id, or the hash of the string id */
-    int64_t t;    /* as stored, in time_unit */
-    double v;
-} ep_rec;
+    uint64_t n;   /* readings */
+} ep_run;
+
+typedef struct ep_cols {
+    int64_t *t; /* as stored, in time_unit */
+    double *v;
+    size_t n, cap;
+    ep_run *run;
+    size_t nrun, runcap;
+} ep_cols;
+
+/* Not collective. Room for n more readings and nrun more runs in c; 70 when out of memory
+ * (recorded). */
+int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun);
+void ep_cols_free(ep_cols *c);
 
 /* The strings of string ids by hash: an open-addressing set of (hash, offset, length). */
 typedef struct ep_dict {
@@ -76,26 +92,38 @@ typedef struct ep_state {
     hb_tzmap tzm;
     /* counters of the rows this rank read (or loaded) */
     uint64_t rows_total, rows_missing, rows_invalid;
-    /* a chunk's columns */
+    /* a chunk's columns, and its valid readings' runs */
     int64_t *kbuf, *tbuf;
     double *vbuf, *dtmp;
     uint8_t *ok;
     int *dest;
     hb_strs strs;
+    size_t chunk_cap; /* rows the chunk buffers hold */
+    ep_run *crun;
+    /* a chunk regrouped by device when its runs are short: the copy, its runs, and a
+     * table of the chunk's devices */
+    int64_t *gt;
+    double *gv;
+    ep_run *grun;
+    size_t *gpos;
+    uint64_t *hkey;
+    uint32_t *hidx;
+    size_t hcap;
     /* this rank's devices' readings, and the strings of their ids */
-    ep_rec *own;
-    size_t nown, owncap;
+    ep_cols own;
     ep_dict names;
-    /* what goes to the other ranks after this round */
-    hb_xchg xr, xs;
-    ep_rec *srec, *rrec;
-    size_t srcap, rrcap;
+    /* what goes to the other ranks after this round: readings (xr) and their runs (xu),
+     * laid out by destination */
+    hb_xchg xr, xu, xs;
+    int64_t *st;
+    double *sv;
+    ep_run *srun, *rrun;
+    size_t stcap, svcap, sruncap, rruncap;
     char *sstr, *rstr;
     size_t sscap, rscap;
     ep_dict sent; /* hashes of string ids this rank has sent already (no bytes) */
     /* loaded from a checkpoint, to be sent to their owners by the next exchange */
-    ep_rec *ld;
-    size_t nld, ldcap;
+    ep_cols ld;
     char *ldstr;
     size_t nldstr, ldstrcap;
 } ep_state;
@@ -103,12 +131,44 @@ typedef struct ep_state {
 /* The owner rank of device key k among size ranks. */
 static inline int ep_owner(uint64_t k, int size) { return (int)(((hb_mix64(k) >> 32) * (uint64_t)size) >> 32); }
 
+/* The owned devices in ascending key order, each with its runs ordered by their first
+ * time: device d's runs are at[dev[d].r0 ..] (offsets in the columns) of len[..]. */
+typedef struct ep_dev {
+    uint64_t dev;
+    size_t r0, nr, n; /* first run, runs, readings */
+} ep_dev;
+
+typedef struct ep_order {
+    ep_dev *dev;
+    size_t nd;
+    uint64_t *at, *len;
+} ep_order;
+
+/* A thread's room for a device's readings when they are not one ordered run. */
+typedef struct ep_scratch {
+    int64_t *t;
+    double *v;
+    size_t cap;
+    uint64_t *key;
+    size_t kcap;
+} ep_scratch;
+
+/* Not collective. The order of the devices of c (detect.c); 70 when out of memory. */
+int ep_order_build(const ep_cols *c, ep_order *o);
+void ep_order_free(ep_order *o);
+/* Not collective, thread-safe with one scratch per thread. Device d's readings in (time,
+ * value) order: in c itself when they are one ordered run (the common case: a device's
+ * readings arrive in time order), else copied into the scratch and ordered there. */
+int ep_series(const ep_cols *c, const ep_order *o, size_t d, ep_scratch *sc, const int64_t **t, const double **v);
+void ep_scratch_free(ep_scratch *sc);
+
 /* Collective. Orders every owned device's readings, finds its episodes and period
  * figures, and writes /episodes (detect.c). */
 int ep_finalize(ep_state *s, hb_out *out);
 
-/* Not collective. The bytes one rank needs per owned reading at finalize (the record,
- * its sorted copy and its device index), for the memory estimate. */
-#define EP_BYTES_PER_READING (sizeof(ep_rec) + 16 + 8)
+/* Not collective. The bytes one rank needs per owned reading (its time and value; the
+ * runs, a device's ordered copy at finalize and the chunk buffers are small beside
+ * them), for the memory estimate. */
+#define EP_BYTES_PER_READING 16
 
 #endif

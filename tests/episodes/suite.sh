@@ -132,13 +132,14 @@ ep_bad_input() {
     expect_fail "episodes ($tag): a string time column -> 65" 65 "time column 'time' (table column 'tstr') has string type" \
         "$b.h5" mpi 2 1 "$bin" run "$b-tstr.ini"
     [ -n "$short" ] && return 0
-    # one device with every reading: within the even share's estimate, over the limit at its owner
+    # one device with every reading: within the even share's estimate (75k readings x 16 bytes
+    # and the chunk buffers), over the limit at its owner (150k x 16 bytes)
     $PY -c "
 import h5py, numpy as np
 with h5py.File('ep-skew.h5', 'w') as f:
-    f['table/device'] = np.full(40000, 7, np.int32)
-    f['table/time'] = 1700000000 + np.arange(40000, dtype=np.int64)
-    f['table/value'] = np.zeros(40000)
+    f['table/device'] = np.full(150000, 7, np.int32)
+    f['table/time'] = 1700000000 + np.arange(150000, dtype=np.int64)
+    f['table/value'] = np.zeros(150000)
 "
     printf '%s\n' '[job]' "run_dir = $b-skew.run" 'chunk_rows = 1k' '[step ep]' 'kernel = episodes' 'input = ep-skew.h5' \
         "output = $b.h5" 'rule = above:1' 'max_memory = 1.5M' >"$b-skew.ini"
