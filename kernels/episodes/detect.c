@@ -81,10 +81,59 @@ static inline double beyond(const ep_spec *sp, double x, double m, double w)
     }
 }
 
+/* The first i' >= i below m whose x[i'] breaks the rule (beyond > 0), or m: blocks of 8
+ * tested without a branch (vector compares), the rule chosen once per scan. */
+static size_t next_start(const ep_spec *sp, const double *x, size_t i, size_t m, double med, double w)
+{
+    const double lo = sp->lo, hi = sp->hi;
+#define SCAN(B)                                                                                                        \
+    do {                                                                                                               \
+        for (; i + 8 <= m; i += 8) {                                                                                   \
+            int any = 0;                                                                                               \
+            for (int k = 0; k < 8; k++) {                                                                              \
+                const double xx = x[i + k];                                                                            \
+                any |= (B) > 0;                                                                                        \
+            }                                                                                                          \
+            if (any) break;                                                                                            \
+        }                                                                                                              \
+        for (; i < m; i++) {                                                                                           \
+            const double xx = x[i];                                                                                    \
+            if ((B) > 0) return i;                                                                                     \
+        }                                                                                                              \
+        return m;                                                                                                      \
+    } while (0)
+    switch (sp->rule) {
+    case RULE_ABOVE: SCAN(xx - lo);
+    case RULE_BELOW: SCAN(lo - xx);
+    case RULE_OUTSIDE: SCAN(lo - xx > xx - hi ? lo - xx : xx - hi);
+    default: SCAN(fabs(xx - med) - w);
+    }
+#undef SCAN
+}
+
 /* The period code of local day d: yyyymmdd, ISO yyyyww or yyyymm. */
 static int64_t period_code(int kind, int64_t d)
 {
     return kind == PERIOD_WEEK ? hb_period_week(d) : kind == PERIOD_MONTH ? hb_period_month(d) : hb_period_date(d);
+}
+
+/* The local day of time t (in units of unit per second), and the times [*lo, *hi) around
+ * t that have the same local day: within t's UTC day and on t's side of that day's offset
+ * change, between two local midnights. Readings in time order then leave it about once a
+ * day, so the calendar's divisions are paid per day, not per reading. */
+static int64_t local_day(const hb_tzmap *m, int64_t unit, int64_t t, int64_t *lo, int64_t *hi)
+{
+    const int64_t ts = hb_floordiv(t, unit), u = hb_floordiv(ts, 86400), u0 = u * 86400;
+    const hb_tzday *d = &m->days[u - m->day0];
+    const int32_t sec = (int32_t)(ts - u0);
+    int64_t a = u0, b = u0 + 86400, off = d->off_b; /* hb_tzmap_local's offset of ts */
+    if (sec < d->trans) b = u0 + d->trans, off = d->off_a;
+    else a = u0 + d->trans;
+    const int64_t day = hb_floordiv(ts + off, 86400), la = day * 86400 - off;
+    if (la > a) a = la;
+    if (la + 86400 < b) b = la + 86400;
+    *lo = a * unit, *hi = b * unit;
+    return day;
 }
 
 /* Not collective, thread-safe per worker. Grows *p (of *cap elements) to need; marks
@@ -116,11 +165,16 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
     const hb_tzmap *tzm = &s->tzm;
     const size_t first = w->nper;
     /* the periodic figures, of the readings as they are */
-    int64_t lastday = INT64_MIN, code = 0;
+    int64_t lastday = INT64_MIN, code = 0, lo = 0, hi = 0; /* [lo, hi): the times of lastday */
     per_row *cur = NULL;
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
-        int64_t day = hb_floordiv(hb_tzmap_local(tzm, hb_floordiv(t[i], unit)), 86400);
+        if (t[i] >= lo && t[i] < hi) {
+            cur->readings++;
+            sum += v[i];
+            continue;
+        }
+        int64_t day = local_day(tzm, unit, t[i], &lo, &hi);
         if (day != lastday) {
             lastday = day;
             int64_t c = period_code(sp->period, day);
@@ -161,11 +215,7 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
         width = sp->k * hb_percentile_select(w->tmp, m, 50);
     }
     const double h = sp->hysteresis;
-    for (size_t i = 0; i < m;) {
-        if (!(beyond(sp, sx[i], med, width) > 0)) {
-            i++;
-            continue;
-        }
+    for (size_t i = next_start(sp, sx, 0, m, med, width); i < m; i = next_start(sp, sx, i, m, med, width)) {
         size_t j = i;
         double best = beyond(sp, sx[i], med, width), peak = sx[i], esum = sx[i];
         while (j + 1 < m && st[j + 1] - st[j] <= gap) {
