@@ -280,6 +280,10 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     const int P = hb_size;
     s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
     s->dtmp = s->float_dev ? hb_malloc(cr * 8) : NULL;
+    const hb_raw_kind dk = hb_table_raw_kind(s->tab, s->col_dev), vk = hb_table_raw_kind(s->tab, s->col_val);
+    s->dev_raw = !s->str_dev && (dk == HB_RAW_I32 || dk == HB_RAW_U32 || dk == HB_RAW_I64) ? (int)dk : HB_RAW_OTHER;
+    s->val_raw = vk == HB_RAW_F32 || vk == HB_RAW_F64 ? (int)vk : HB_RAW_OTHER;
+    if (s->val_raw != HB_RAW_OTHER && !(s->vraw = hb_malloc(cr * 8))) rc = HB_EINTERNAL;
     s->ok = hb_malloc(cr), s->dest = hb_malloc(cr * sizeof *s->dest);
     if (!s->kbuf || !s->tbuf || !s->vbuf || (s->float_dev && !s->dtmp) || !s->ok || !s->dest) rc = HB_EINTERNAL;
     if (rc == 0) rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
@@ -524,10 +528,14 @@ static int episodes_map(void *state, int64_t c)
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
     memset(s->ok, 1, (size_t)n);
-    HB_CALL(read_devices(s, start, n));
+    /* integer ids and float32/float64 values are read as stored and converted in the loop
+     * below (no pass of their own); other types through hb_table_read */
+    if (s->dev_raw) HB_CALL(hb_table_read_raw(s->tab, s->col_dev, start, n, s->kbuf));
+    else HB_CALL(read_devices(s, start, n));
     /* times in their unit, checked to lie in the years 1900-2200 (65 suggesting the unit) */
     HB_CALL(hb_table_read_time(s->tab, s->col_time, start, n, s->sp.unit, s->tbuf, NULL));
-    HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
+    if (s->val_raw) HB_CALL(hb_table_read_raw(s->tab, s->col_val, start, n, s->vraw));
+    else HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
     uint64_t missing = 0, invalid = 0;
     const int P = hb_size;
     const int64_t *k = s->kbuf;
@@ -536,24 +544,46 @@ static int episodes_map(void *state, int64_t c)
     uint8_t *ok = s->ok;
     ep_run *run = s->crun;
     size_t m = 0, nr = 0;
-    /* the valid readings, moved together in row order, and their runs */
-    for (int64_t i = 0; i < n; i++) {
-        if (t[i] == MISSING || !ok[i]) {
-            ok[i] = 0;
-            missing++;
-            continue;
-        }
-        if (!isfinite(v[i])) {
-            ok[i] = 0;
-            invalid++;
-            continue;
-        }
-        t[m] = t[i];
-        v[m] = v[i] + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
-        if (nr && run[nr - 1].dev == (uint64_t)k[i]) run[nr - 1].n++;
-        else run[nr++] = (ep_run){(uint64_t)k[i], 1};
-        m++;
-    }
+    /* the valid readings, moved together in row order (v[m] is written after v[i], i >= m,
+     * is read), and their runs */
+#define MAP_ROWS(KT, VT, VIN, KMISSING)                                                                               \
+    do {                                                                                                               \
+        const KT *kin = (const KT *)(const void *)s->kbuf;                                                             \
+        const VT *vin = (const VT *)(const void *)(VIN);                                                               \
+        for (int64_t i = 0; i < n; i++) {                                                                              \
+            const uint64_t key = (uint64_t)(int64_t)kin[i];                                                            \
+            if (t[i] == MISSING || !ok[i] || (KMISSING)) {                                                             \
+                ok[i] = 0;                                                                                             \
+                missing++;                                                                                             \
+                continue;                                                                                              \
+            }                                                                                                          \
+            const double x = (double)vin[i];                                                                           \
+            if (!isfinite(x)) {                                                                                        \
+                ok[i] = 0;                                                                                             \
+                invalid++;                                                                                             \
+                continue;                                                                                              \
+            }                                                                                                          \
+            t[m] = t[i];                                                                                               \
+            v[m] = x + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */                                 \
+            if (nr && run[nr - 1].dev == key) run[nr - 1].n++;                                                         \
+            else run[nr++] = (ep_run){key, 1};                                                                         \
+            m++;                                                                                                       \
+        }                                                                                                              \
+    } while (0)
+    const int dk = s->dev_raw, vk = s->val_raw;
+    if (dk == HB_RAW_I32 && vk == HB_RAW_F32) MAP_ROWS(int32_t, float, s->vraw, 0);
+    else if (dk == HB_RAW_I32 && vk == HB_RAW_F64) MAP_ROWS(int32_t, double, s->vraw, 0);
+    else if (dk == HB_RAW_I32) MAP_ROWS(int32_t, double, s->vbuf, 0);
+    else if (dk == HB_RAW_U32 && vk == HB_RAW_F32) MAP_ROWS(uint32_t, float, s->vraw, 0);
+    else if (dk == HB_RAW_U32 && vk == HB_RAW_F64) MAP_ROWS(uint32_t, double, s->vraw, 0);
+    else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, double, s->vbuf, 0);
+    else if (dk == HB_RAW_I64 && vk == HB_RAW_F32) MAP_ROWS(int64_t, float, s->vraw, kin[i] == MISSING);
+    else if (dk == HB_RAW_I64 && vk == HB_RAW_F64) MAP_ROWS(int64_t, double, s->vraw, kin[i] == MISSING);
+    else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, double, s->vbuf, kin[i] == MISSING);
+    else if (vk == HB_RAW_F32) MAP_ROWS(int64_t, float, s->vraw, 0); /* read_devices cleared ok where missing */
+    else if (vk == HB_RAW_F64) MAP_ROWS(int64_t, double, s->vraw, 0);
+    else MAP_ROWS(int64_t, double, s->vbuf, 0);
+#undef MAP_ROWS
     if (s->str_dev) {
         for (int64_t i = 0; i < n; i++)
             if (ok[i]) s->dest[i] = ep_owner((uint64_t)k[i], P);
@@ -920,7 +950,7 @@ static void episodes_destroy(void *state)
     if (!s) return;
     hb_table_close(s->tab);
     hb_tzmap_free(&s->tzm);
-    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->dtmp), free(s->ok), free(s->dest), free(s->crun);
+    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->vraw), free(s->dtmp), free(s->ok), free(s->dest), free(s->crun);
     free(s->gt), free(s->gv), free(s->grun), free(s->gpos), free(s->hkey), free(s->hidx);
     hb_strs_free(&s->strs);
     ep_cols_free(&s->own), ep_cols_free(&s->ld);

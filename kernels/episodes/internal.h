@@ -95,6 +95,8 @@ typedef struct ep_state {
     /* a chunk's columns, and its valid readings' runs */
     int64_t *kbuf, *tbuf;
     double *vbuf, *dtmp;
+    void *vraw;            /* the value column as stored, when val_raw */
+    int dev_raw, val_raw;  /* hb_raw_kind of the device and value columns read as stored, or HB_RAW_OTHER */
     uint8_t *ok;
     int *dest;
     hb_strs strs;
