@@ -261,12 +261,13 @@ int ep_order_build(const ep_cols *c, ep_order *o)
     run_key *k = hb_malloc((R ? R : 1) * sizeof *k);
     o->at = hb_malloc((R ? R : 1) * sizeof *o->at);
     o->len = hb_malloc((R ? R : 1) * sizeof *o->len);
+    o->t0 = hb_malloc((R ? R : 1) * sizeof *o->t0);
     o->dev = hb_malloc((R ? R : 1) * sizeof *o->dev);
-    if (!k || !o->at || !o->len || !o->dev) {
+    if (!k || !o->at || !o->len || !o->t0 || !o->dev) {
         free(k), ep_order_free(o);
         return hb_err_set(HB_EINTERNAL, "episodes", "out of memory ordering %zu runs of readings", R);
     }
-    for (size_t r = 0, at = 0; r < R; at += c->run[r].n, r++) k[r] = (run_key){c->run[r].dev, c->t[at], at, c->run[r].n};
+    for (size_t r = 0, at = 0; r < R; at += c->run[r].n, r++) k[r] = (run_key){c->run[r].dev, c->run[r].t0, at, c->run[r].n};
     /* runs come sorted when every device has one run: then skip the sort */
     size_t r = 1;
     while (r < R && cmp_run(&k[r - 1], &k[r]) < 0) r++;
@@ -275,7 +276,7 @@ int ep_order_build(const ep_cols *c, ep_order *o)
         if (r == 0 || k[r].dev != k[r - 1].dev) o->dev[o->nd++] = (ep_dev){k[r].dev, r, 0, 0};
         ep_dev *d = &o->dev[o->nd - 1];
         d->nr++, d->n += k[r].n;
-        o->at[r] = k[r].at, o->len[r] = k[r].n;
+        o->at[r] = k[r].at, o->len[r] = k[r].n, o->t0[r] = k[r].t0;
     }
     free(k);
     return 0;
@@ -283,7 +284,7 @@ int ep_order_build(const ep_cols *c, ep_order *o)
 
 void ep_order_free(ep_order *o)
 {
-    free(o->dev), free(o->at), free(o->len);
+    free(o->dev), free(o->at), free(o->len), free(o->t0);
     memset(o, 0, sizeof *o);
 }
 
@@ -340,21 +341,24 @@ static int sort_tv(ep_scratch *sc, int64_t *t, double *v, size_t n)
 int ep_series(const ep_cols *c, const ep_order *o, size_t d, ep_scratch *sc, const int64_t **t, const double **v)
 {
     const ep_dev *e = &o->dev[d];
-    if (e->nr == 1) {
-        const int64_t *a = c->t + o->at[e->r0];
-        const double *b = c->v + o->at[e->r0];
-        if (in_order(a, b, e->n)) {
-            *t = a, *v = b;
-            return 0;
-        }
-    }
     if (hb_grow((void **)&sc->t, &sc->cap, e->n, sizeof *sc->t)) return HB_EINTERNAL;
     double *nv = hb_realloc(sc->v, sc->cap * sizeof *nv);
     if (!nv) return HB_EINTERNAL;
     sc->v = nv;
-    for (size_t r = e->r0, p = 0; r < e->r0 + e->nr; p += o->len[r], r++) {
-        memcpy(sc->t + p, c->t + o->at[r], o->len[r] * sizeof *sc->t);
-        memcpy(sc->v + p, c->v + o->at[r], o->len[r] * sizeof *sc->v);
+    const size_t R = e->r0 + e->nr;
+    for (size_t r = e->r0, p = 0; r < R; p += o->len[r], r++) {
+        const int64_t t0 = o->t0[r];
+        const int32_t *dt = c->dt + o->at[r];
+        int64_t *ot = sc->t + p;
+        double *ov = sc->v + p;
+        const size_t m = o->len[r];
+        for (size_t i = 0; i < m; i++) ot[i] = t0 + dt[i];
+        if (c->vsz == 4) {
+            const float *f = (const float *)c->v + o->at[r];
+            for (size_t i = 0; i < m; i++) ov[i] = (double)f[i];
+        } else {
+            memcpy(ov, (const double *)c->v + o->at[r], m * sizeof *ov);
+        }
     }
     if (!in_order(sc->t, sc->v, e->n)) HB_CALL(sort_tv(sc, sc->t, sc->v, e->n));
     *t = sc->t, *v = sc->v;
@@ -723,12 +727,18 @@ int ep_finalize(ep_state *s, hb_out *out)
     for (size_t d = 0; rc == 0 && d < nd; d++) keys[d] = o.dev[d].dev;
     /* the local calendar of every reading */
     int64_t tmin = INT64_MAX, tmax = INT64_MIN;
-    const int64_t *ct = c->t;
-    const size_t n = c->n;
-#pragma omp parallel for simd num_threads(T) reduction(min : tmin) reduction(max : tmax)
-    for (size_t i = 0; i < n; i++) {
-        tmin = ct[i] < tmin ? ct[i] : tmin;
-        tmax = ct[i] > tmax ? ct[i] : tmax;
+    const size_t R = c->nrun;
+    const int32_t *dt = c->dt;
+    for (size_t r = 0, at = 0; r < R; at += c->run[r].n, r++) {
+        int32_t lo = INT32_MAX, hi = INT32_MIN;
+        const size_t m = c->run[r].n;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+        for (size_t i = at; i < at + m; i++) {
+            lo = dt[i] < lo ? dt[i] : lo;
+            hi = dt[i] > hi ? dt[i] : hi;
+        }
+        if (m && c->run[r].t0 + lo < tmin) tmin = c->run[r].t0 + lo;
+        if (m && c->run[r].t0 + hi > tmax) tmax = c->run[r].t0 + hi;
     }
     if (rc == 0 && nd) rc = hb_tzmap_cover(&s->tzm, hb_floordiv(tmin, s->sp.unit), hb_floordiv(tmax, s->sp.unit));
     if (rc == 0 && !(w = hb_calloc((size_t)T, sizeof *w))) rc = HB_EINTERNAL;

@@ -224,6 +224,7 @@ static int new_state(hb_step_ctx *ctx, void **state)
     s->ctx = ctx;
     s->src = ctx->input ? ctx->input : "the merged parts";
     s->nthreads = ctx->threads > 0 ? ctx->threads : 1;
+    s->own.vsz = s->ld.vsz = 8; /* values as doubles unless setup finds float32 ones */
     const char *key = NULL;
     char msg[512];
     if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
@@ -263,16 +264,22 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     }
     if (hb_table_col_attr_str(s->tab, s->col_val, "units", s->units, sizeof s->units) != 0) s->units[0] = '\0';
     HB_CALL(hb_agree(rc));
+    /* integer ids and float values are read as stored; float32 values are kept as floats
+     * (exact), 4 bytes a reading instead of 8 */
+    const hb_raw_kind dk = hb_table_raw_kind(s->tab, s->col_dev), vk = hb_table_raw_kind(s->tab, s->col_val);
+    s->dev_raw = !s->str_dev && (dk == HB_RAW_I32 || dk == HB_RAW_U32 || dk == HB_RAW_I64) ? (int)dk : HB_RAW_OTHER;
+    s->val_raw = vk == HB_RAW_F32 || vk == HB_RAW_F64 ? (int)vk : HB_RAW_OTHER;
+    s->own.vsz = s->ld.vsz = vk == HB_RAW_F32 ? 4 : 8;
 
     /* the rank's share of the readings, if the devices spread evenly, as finalize holds
      * them (the records, their ordered copy, the device index), and the chunk buffers */
-    const double share = (double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING;
+    const double share = (double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(s->own.vsz);
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
     /* the chunk's columns, its runs, the regrouped copy and the staged part of it */
-    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 1 + 4 + 16 + 16 + 32 + (s->str_dev ? 40 : 0));
+    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 8 + 1 + 4 + 24 + 24 + 16 + 12 + (s->str_dev ? 40 : 0));
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
-             (double)EP_BYTES_PER_READING);
+             (double)ep_bytes_per_reading(s->own.vsz));
     HB_CALL(hb_agree(hb_mem_reserve(share + chunk, where, "the readings of the rank's devices", cause,
                                     "run on more ranks")));
 
@@ -280,9 +287,6 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     const int P = hb_size;
     s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
     s->dtmp = s->float_dev ? hb_malloc(cr * 8) : NULL;
-    const hb_raw_kind dk = hb_table_raw_kind(s->tab, s->col_dev), vk = hb_table_raw_kind(s->tab, s->col_val);
-    s->dev_raw = !s->str_dev && (dk == HB_RAW_I32 || dk == HB_RAW_U32 || dk == HB_RAW_I64) ? (int)dk : HB_RAW_OTHER;
-    s->val_raw = vk == HB_RAW_F32 || vk == HB_RAW_F64 ? (int)vk : HB_RAW_OTHER;
     if (s->val_raw != HB_RAW_OTHER && !(s->vraw = hb_malloc(cr * 8))) rc = HB_EINTERNAL;
     s->ok = hb_malloc(cr), s->dest = hb_malloc(cr * sizeof *s->dest);
     if (!s->kbuf || !s->tbuf || !s->vbuf || (s->float_dev && !s->dtmp) || !s->ok || !s->dest) rc = HB_EINTERNAL;
@@ -293,7 +297,7 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0 && !(s->crun = hb_malloc(cr * sizeof *s->crun))) rc = HB_EINTERNAL;
     if (rc == 0 && P > 1) {
         rc = hb_xchg_reserve((void **)&s->st, &s->stcap, cr + P * XCHG_BLOCK, sizeof *s->st);
-        if (rc == 0) rc = hb_xchg_reserve((void **)&s->sv, &s->svcap, cr + P * XCHG_BLOCK, sizeof *s->sv);
+        if (rc == 0) rc = hb_xchg_reserve(&s->sv, &s->svcap, cr + P * XCHG_BLOCK, s->own.vsz);
     }
     /* room for the rank's share and a little more, so that the readings are not copied as
      * they grow (untouched pages of it cost nothing) */
@@ -346,7 +350,7 @@ static int read_devices(ep_state *s, int64_t start, int64_t n)
  * max_memory at finalize: a device or a rank with far more than its share. */
 static int check_memory(const ep_state *s, size_t need)
 {
-    const double bytes = (double)need * (double)EP_BYTES_PER_READING;
+    const double bytes = (double)need * (double)ep_bytes_per_reading(s->own.vsz);
     if (bytes <= s->sp.max_memory) return 0; /* every chunk: the message only when it fails */
     char cause[96], n[32];
     snprintf(cause, sizeof cause, "rank %d holds %s readings of its devices", hb_rank, hb_fmt_count(n, need));
@@ -364,15 +368,15 @@ static void huge_pages(void *p, size_t bytes)
 
 int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun)
 {
-    if (!c->t || c->n + n > c->cap) { /* t and v grow together */
+    if (!c->dt || c->n + n > c->cap) { /* dt and v grow together */
         size_t cap = c->cap ? c->cap : 256;
         while (cap < c->n + n) cap *= 2;
-        int64_t *t = hb_realloc(c->t, cap * sizeof *t);
-        if (t) c->t = t;
-        double *v = t ? hb_realloc(c->v, cap * sizeof *v) : NULL;
+        int32_t *dt = hb_realloc(c->dt, cap * sizeof *dt);
+        if (dt) c->dt = dt;
+        void *v = dt ? hb_realloc(c->v, cap * c->vsz) : NULL;
         if (!v) return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
         c->v = v, c->cap = cap;
-        huge_pages(c->t, cap * sizeof *t), huge_pages(c->v, cap * sizeof *v);
+        huge_pages(c->dt, cap * sizeof *dt), huge_pages(c->v, cap * c->vsz);
     }
     if (hb_grow((void **)&c->run, &c->runcap, c->nrun + (nrun ? nrun : 1), sizeof *c->run))
         return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
@@ -381,19 +385,41 @@ int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun)
 
 void ep_cols_free(ep_cols *c)
 {
-    free(c->t), free(c->v), free(c->run);
+    const size_t vsz = c->vsz;
+    free(c->dt), free(c->v), free(c->run);
     memset(c, 0, sizeof *c);
+    c->vsz = vsz;
 }
 
-/* Not collective. Appends run r of readings (t, v) to c (room reserved), joining it to
- * c's last run when that is of the same device. */
+/* Not collective. Encodes the readings (t, v) of run r (r.t0 and r.n set; every t within
+ * int32 of r.t0) at the end of (dt, v) of values vsz bytes wide; a float keeps a value
+ * exactly when map chose floats (the value column is float32). */
+static inline void encode(const ep_run r, const int64_t *t, const double *v, int32_t *dt, void *vo, size_t vsz)
+{
+    for (size_t i = 0; i < r.n; i++) dt[i] = (int32_t)(t[i] - r.t0);
+    if (vsz == 4) {
+        float *f = vo;
+        for (size_t i = 0; i < r.n; i++) f[i] = (float)v[i];
+    } else {
+        memcpy(vo, v, r.n * sizeof *v);
+    }
+}
+
+/* Not collective. Appends run r of readings (t, v) to c (room reserved). */
 static inline void cols_put(ep_cols *c, ep_run r, const int64_t *t, const double *v)
 {
-    memcpy(c->t + c->n, t, r.n * sizeof *t);
-    memcpy(c->v + c->n, v, r.n * sizeof *v);
+    encode(r, t, v, c->dt + c->n, (char *)c->v + c->n * c->vsz, c->vsz);
     c->n += r.n;
-    if (c->nrun && c->run[c->nrun - 1].dev == r.dev) c->run[c->nrun - 1].n += r.n;
-    else c->run[c->nrun++] = r;
+    c->run[c->nrun++] = r;
+}
+
+/* Not collective. Appends encoded run r (dt, v) to c (room reserved). */
+static inline void cols_copy(ep_cols *c, ep_run r, const int32_t *dt, const void *v)
+{
+    memcpy(c->dt + c->n, dt, r.n * sizeof *dt);
+    memcpy((char *)c->v + c->n * c->vsz, v, r.n * c->vsz);
+    c->n += r.n;
+    c->run[c->nrun++] = r;
 }
 
 /* Not collective. Appends the nrun runs of readings (t, v) to the owned ones, within
@@ -407,6 +433,12 @@ static int own_append(ep_state *s, const ep_run *run, size_t nrun, const int64_t
     HB_CALL(ep_cols_reserve(&s->own, n, nrun));
     for (size_t r = 0, at = 0; r < nrun; at += run[r].n, r++) cols_put(&s->own, run[r], t + at, v + at);
     return 0;
+}
+
+/* Whether time t can be stored as an int32 step from t0. */
+static inline int fits(int64_t t, int64_t t0)
+{
+    return t >= t0 ? (uint64_t)t - (uint64_t)t0 <= INT32_MAX : (uint64_t)t0 - (uint64_t)t <= (uint64_t)INT32_MAX + 1;
 }
 
 /* Bytes one string id takes in the stream: hash, length, bytes, padded to 8. */
@@ -498,7 +530,7 @@ static int regroup(ep_state *s, size_t *nr)
     for (size_t r = 0; r < R; r++) {
         size_t j = hb_mix64(run[r].dev) & (cap - 1);
         while (hi[j] != UINT32_MAX && hk[j] != run[r].dev) j = (j + 1) & (cap - 1);
-        if (hi[j] == UINT32_MAX) hk[j] = run[r].dev, hi[j] = (uint32_t)nd, g[nd++] = (ep_run){run[r].dev, 0};
+        if (hi[j] == UINT32_MAX) hk[j] = run[r].dev, hi[j] = (uint32_t)nd, g[nd++] = (ep_run){run[r].dev, 0, 0};
         idx[r] = (int)hi[j];
         g[hi[j]].n += run[r].n;
     }
@@ -512,10 +544,18 @@ static int regroup(ep_state *s, size_t *nr)
     }
     int64_t *t = s->tbuf;
     double *v = s->vbuf;
+    s->tbuf = s->gt, s->vbuf = s->gv;
+    s->gt = t, s->gv = v;
+    /* the runs: one a device, cut where a time is too far from its run's first */
     ep_run *c = s->crun;
-    s->tbuf = s->gt, s->vbuf = s->gv, s->crun = s->grun;
-    s->gt = t, s->gv = v, s->grun = c;
-    *nr = nd;
+    size_t n = 0;
+    t = s->tbuf;
+    for (size_t d = 0, at = 0; d < nd; at += g[d].n, d++)
+        for (size_t i = at; i < at + g[d].n; i++) {
+            if (i > at && fits(t[i], c[n - 1].t0)) c[n - 1].n++;
+            else c[n++] = (ep_run){g[d].dev, t[i], 1};
+        }
+    *nr = n;
     return 0;
 }
 
@@ -565,8 +605,8 @@ static int episodes_map(void *state, int64_t c)
             }                                                                                                          \
             t[m] = t[i];                                                                                               \
             v[m] = x + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */                                 \
-            if (nr && run[nr - 1].dev == key) run[nr - 1].n++;                                                         \
-            else run[nr++] = (ep_run){key, 1};                                                                         \
+            if (nr && run[nr - 1].dev == key && fits(t[i], run[nr - 1].t0)) run[nr - 1].n++;                           \
+            else run[nr++] = (ep_run){key, t[i], 1};                                                                   \
             m++;                                                                                                       \
         }                                                                                                              \
     } while (0)
@@ -607,7 +647,7 @@ static int episodes_map(void *state, int64_t c)
     HB_CALL(hb_xchg_layout(x));
     HB_CALL(hb_xchg_layout(xu));
     HB_CALL(hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st));
-    HB_CALL(hb_xchg_reserve((void **)&s->sv, &s->svcap, x->stotal, sizeof *s->sv));
+    HB_CALL(hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, s->own.vsz));
     HB_CALL(hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun));
     HB_CALL(check_memory(s, s->own.n + mine));
     HB_CALL(ep_cols_reserve(&s->own, mine, nmine));
@@ -620,8 +660,7 @@ static int episodes_map(void *state, int64_t c)
             cols_put(&s->own, run[r], t + at, v + at);
             continue;
         }
-        memcpy(s->st + pos[d], t + at, run[r].n * sizeof *t);
-        memcpy(s->sv + pos[d], v + at, run[r].n * sizeof *v);
+        encode(run[r], t + at, v + at, s->st + pos[d], (char *)s->sv + pos[d] * s->own.vsz, s->own.vsz);
         pos[d] += run[r].n;
         s->srun[upos[d]++] = run[r];
     }
@@ -677,7 +716,7 @@ static int restage(ep_state *s)
     HB_CALL(hb_xchg_layout(xu));
     HB_CALL(hb_xchg_layout(xs));
     HB_CALL(hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st));
-    HB_CALL(hb_xchg_reserve((void **)&s->sv, &s->svcap, x->stotal, sizeof *s->sv));
+    HB_CALL(hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, s->own.vsz));
     HB_CALL(hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun));
     HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1));
     HB_CALL(check_memory(s, s->own.n + mine));
@@ -690,11 +729,11 @@ static int restage(ep_state *s)
         const ep_run u = l->run[r];
         int d = ep_owner(u.dev, P);
         if (d == hb_rank) {
-            cols_put(&s->own, u, l->t + at, l->v + at);
+            cols_copy(&s->own, u, l->dt + at, (const char *)l->v + at * l->vsz);
             continue;
         }
-        memcpy(s->st + pos[d], l->t + at, u.n * sizeof *l->t);
-        memcpy(s->sv + pos[d], l->v + at, u.n * sizeof *l->v);
+        memcpy(s->st + pos[d], l->dt + at, u.n * sizeof *l->dt);
+        memcpy((char *)s->sv + pos[d] * l->vsz, (const char *)l->v + at * l->vsz, u.n * l->vsz);
         pos[d] += u.n;
         s->srun[upos[d]++] = u;
     }
@@ -736,16 +775,16 @@ static int episodes_exchange(void *state)
     if (rc == 0) rc = ep_cols_reserve(&s->own, x->rtotal, xu->received);
     HB_CALL(hb_agree(rc));
     ep_cols *o = &s->own;
-    HB_CALL(hb_xchg_move(x, s->st, o->t + o->n, sizeof *o->t));
-    hb_xchg_compact(x, o->t + o->n, sizeof *o->t);
-    HB_CALL(hb_xchg_move(x, s->sv, o->v + o->n, sizeof *o->v));
-    hb_xchg_compact(x, o->v + o->n, sizeof *o->v);
+    HB_CALL(hb_xchg_move(x, s->st, o->dt + o->n, sizeof *o->dt));
+    hb_xchg_compact(x, o->dt + o->n, sizeof *o->dt);
+    char *vo = (char *)o->v + o->n * o->vsz;
+    HB_CALL(hb_xchg_move(x, s->sv, vo, o->vsz));
+    hb_xchg_compact(x, vo, o->vsz);
     size_t got = 0;
     for (size_t r = 0; r < xu->received; r++) {
         const ep_run u = s->rrun[r];
         got += u.n;
-        if (o->nrun && o->run[o->nrun - 1].dev == u.dev) o->run[o->nrun - 1].n += u.n;
-        else o->run[o->nrun++] = u;
+        o->run[o->nrun++] = u;
     }
     o->n += x->received;
     rc = got == x->received ? 0 : hb_err_set(HB_EINTERNAL, "episodes", "the exchange's runs do not match its readings");
@@ -849,8 +888,9 @@ static int episodes_load(void *state, const void *buf, size_t len)
         return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
     const unsigned char *qd = (const unsigned char *)buf + sizeof h, *dend = qd + h.dev_bytes;
     const unsigned char *qt = dend, *tend = qt + h.time_bytes, *qv = tend;
-    int64_t *ot = l->t + l->n;
-    size_t m = 0, nrun = l->nrun;
+    int32_t *odt = l->dt + l->n;
+    size_t m = 0;
+    const size_t nrun0 = l->nrun; /* to forget the runs of a damaged part */
     for (uint64_t d = 0; d < h.n_devices; d++) {
         uint64_t dev, c, u;
         if (dend - qd < 8) goto bad;
@@ -860,18 +900,36 @@ static int episodes_load(void *state, const void *buf, size_t len)
         for (uint64_t k = 0; k < c; k++, m++) {
             if (hb_varint_get(&qt, tend, &u)) goto bad;
             t = k ? (int64_t)((uint64_t)t + u) : hb_unzigzag(u); /* steps wrap as unsigned, never overflow */
-            ot[m] = t;
+            if (k == 0 || !fits(t, l->run[l->nrun - 1].t0)) { /* a new run: the device's first, or a step too far */
+                if (hb_grow((void **)&l->run, &l->runcap, l->nrun + 1, sizeof *l->run))
+                    return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
+                l->run[l->nrun++] = (ep_run){dev, t, 0};
+            }
+            ep_run *r = &l->run[l->nrun - 1];
+            odt[m] = (int32_t)(t - r->t0);
+            r->n++;
         }
-        l->run[nrun++] = (ep_run){dev, c};
     }
     if (m != n || qd != dend || qt != tend) goto bad;
-    if (n) memcpy(l->v + l->n, qv, 8 * n);
+    if (l->vsz == 4) { /* a restart of a job whose values are float32: every one is a float */
+        float *f = (float *)l->v + l->n;
+        for (size_t i = 0; i < n; i++) {
+            double x;
+            memcpy(&x, qv + 8 * i, 8);
+            f[i] = (float)x;
+            if ((double)f[i] != x)
+                return l->nrun = nrun0, hb_err_set(HB_EDATA, "checkpoint", "episodes state: value %.17g is not one of this input's float32 values", x);
+        }
+    } else if (n) {
+        memcpy((double *)l->v + l->n, qv, 8 * n);
+    }
     if (sb) memcpy(s->ldstr + s->nldstr, qv + 8 * n, sb);
-    l->n += n, l->nrun = nrun;
+    l->n += n;
     s->rows_total += h.rows_total, s->rows_missing += h.rows_missing, s->rows_invalid += h.rows_invalid;
     s->nldstr += sb;
     return 0;
 bad:
+    l->nrun = nrun0;
     return hb_err_set(HB_EDATA, "checkpoint", "episodes state: the readings are damaged");
 }
 
@@ -932,8 +990,8 @@ static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, v
     /* the rank's share of the readings, as setup estimates it for one run (no chunks) */
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
-             (double)EP_BYTES_PER_READING);
-    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING, s->src,
+             (double)ep_bytes_per_reading(s->own.vsz));
+    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(s->own.vsz), s->src,
                                     "the readings of the rank's devices", cause, "run on more ranks")));
     rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xu, XCHG_BLOCK);

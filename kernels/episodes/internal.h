@@ -40,19 +40,22 @@ typedef struct ep_spec {
 int ep_spec_parse(const hb_optset *o, ep_spec *sp, const char **key, char *msg, size_t len);
 
 /* Readings as columns: the times and values of n readings, cut into runs of
- * consecutive readings of one device (a run's readings follow the previous run's). What
- * a rank owns, stages for another rank, or loaded from a checkpoint is such a list: 16
- * bytes a reading, and 16 a run (a chunk of readings grouped by device has about one run
- * per device). */
+ * consecutive readings of one device (a run's readings follow the previous run's). A
+ * time is stored as an int32 step from its run's first time t0 (a run is cut where a
+ * time is further away), a value as a float when the value column is float32 (exact),
+ * else a double. What a rank owns, stages for another rank, or loaded from a checkpoint
+ * is such a list: 8 or 12 bytes a reading, and 24 a run (a chunk of readings grouped by
+ * device has about one run per device). */
 typedef struct ep_run {
     uint64_t dev; /* integer id, or the hash of the string id */
+    int64_t t0;   /* the run's first time, as stored (in time_unit) */
     uint64_t n;   /* readings */
 } ep_run;
 
 typedef struct ep_cols {
-    int64_t *t; /* as stored, in time_unit */
-    double *v;
-    size_t n, cap;
+    int32_t *dt; /* time - t0 of the reading's run */
+    void *v;     /* float or double values, vsz bytes each */
+    size_t n, cap, vsz;
     ep_run *run;
     size_t nrun, runcap;
 } ep_cols;
@@ -60,6 +63,7 @@ typedef struct ep_cols {
 /* Not collective. Room for n more readings and nrun more runs in c; 70 when out of memory
  * (recorded). */
 int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun);
+/* Frees the columns; keeps vsz. */
 void ep_cols_free(ep_cols *c);
 
 /* The strings of string ids by hash: an open-addressing set of (hash, offset, length). */
@@ -117,8 +121,8 @@ typedef struct ep_state {
     /* what goes to the other ranks after this round: readings (xr) and their runs (xu),
      * laid out by destination */
     hb_xchg xr, xu, xs;
-    int64_t *st;
-    double *sv;
+    int32_t *st;
+    void *sv;
     ep_run *srun, *rrun;
     size_t stcap, svcap, sruncap, rruncap;
     char *sstr, *rstr;
@@ -143,7 +147,8 @@ typedef struct ep_dev {
 typedef struct ep_order {
     ep_dev *dev;
     size_t nd;
-    uint64_t *at, *len;
+    uint64_t *at, *len; /* a run's first reading in the columns, and its readings */
+    int64_t *t0;
 } ep_order;
 
 /* A thread's room for a device's readings when they are not one ordered run. */
@@ -159,8 +164,8 @@ typedef struct ep_scratch {
 int ep_order_build(const ep_cols *c, ep_order *o);
 void ep_order_free(ep_order *o);
 /* Not collective, thread-safe with one scratch per thread. Device d's readings in (time,
- * value) order: in c itself when they are one ordered run (the common case: a device's
- * readings arrive in time order), else copied into the scratch and ordered there. */
+ * value) order, decoded into the scratch (a device's readings, cache-sized) and ordered
+ * there when they are not in order already (the common case: they arrive in order). */
 int ep_series(const ep_cols *c, const ep_order *o, size_t d, ep_scratch *sc, const int64_t **t, const double **v);
 void ep_scratch_free(ep_scratch *sc);
 
@@ -168,9 +173,9 @@ void ep_scratch_free(ep_scratch *sc);
  * figures, and writes /episodes (detect.c). */
 int ep_finalize(ep_state *s, hb_out *out);
 
-/* Not collective. The bytes one rank needs per owned reading (its time and value; the
- * runs, a device's ordered copy at finalize and the chunk buffers are small beside
- * them), for the memory estimate. */
-#define EP_BYTES_PER_READING 16
+/* Not collective. The bytes one rank needs per owned reading (its time step and value of
+ * vsz bytes; the runs, a device's ordered copy at finalize and the chunk buffers are
+ * small beside them), for the memory estimate. */
+static inline size_t ep_bytes_per_reading(size_t vsz) { return 4 + vsz; }
 
 #endif
