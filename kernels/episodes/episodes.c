@@ -295,6 +295,7 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
     s->chunk_cap = cr;
     if (rc == 0 && !(s->crun = hb_malloc(cr * sizeof *s->crun))) rc = HB_EINTERNAL;
+    if (rc == 0 && !(s->cdt = hb_malloc(cr * sizeof *s->cdt))) rc = HB_EINTERNAL;
     if (rc == 0 && P > 1) {
         rc = hb_xchg_reserve((void **)&s->st, &s->stcap, cr + P * XCHG_BLOCK, sizeof *s->st);
         if (rc == 0) rc = hb_xchg_reserve(&s->sv, &s->svcap, cr + P * XCHG_BLOCK, s->own.vsz);
@@ -391,28 +392,6 @@ void ep_cols_free(ep_cols *c)
     c->vsz = vsz;
 }
 
-/* Not collective. Encodes the readings (t, v) of run r (r.t0 and r.n set; every t within
- * int32 of r.t0) at the end of (dt, v) of values vsz bytes wide; a float keeps a value
- * exactly when map chose floats (the value column is float32). */
-static inline void encode(const ep_run r, const int64_t *t, const double *v, int32_t *dt, void *vo, size_t vsz)
-{
-    for (size_t i = 0; i < r.n; i++) dt[i] = (int32_t)(t[i] - r.t0);
-    if (vsz == 4) {
-        float *f = vo;
-        for (size_t i = 0; i < r.n; i++) f[i] = (float)v[i];
-    } else {
-        memcpy(vo, v, r.n * sizeof *v);
-    }
-}
-
-/* Not collective. Appends run r of readings (t, v) to c (room reserved). */
-static inline void cols_put(ep_cols *c, ep_run r, const int64_t *t, const double *v)
-{
-    encode(r, t, v, c->dt + c->n, (char *)c->v + c->n * c->vsz, c->vsz);
-    c->n += r.n;
-    c->run[c->nrun++] = r;
-}
-
 /* Not collective. Appends encoded run r (dt, v) to c (room reserved). */
 static inline void cols_copy(ep_cols *c, ep_run r, const int32_t *dt, const void *v)
 {
@@ -420,19 +399,6 @@ static inline void cols_copy(ep_cols *c, ep_run r, const int32_t *dt, const void
     memcpy((char *)c->v + c->n * c->vsz, v, r.n * c->vsz);
     c->n += r.n;
     c->run[c->nrun++] = r;
-}
-
-/* Not collective. Appends the nrun runs of readings (t, v) to the owned ones, within
- * max_memory. */
-static int own_append(ep_state *s, const ep_run *run, size_t nrun, const int64_t *t, const double *v)
-{
-    size_t n = 0;
-    for (size_t r = 0; r < nrun; r++) n += run[r].n;
-    if (n == 0) return 0;
-    HB_CALL(check_memory(s, s->own.n + n));
-    HB_CALL(ep_cols_reserve(&s->own, n, nrun));
-    for (size_t r = 0, at = 0; r < nrun; at += run[r].n, r++) cols_put(&s->own, run[r], t + at, v + at);
-    return 0;
 }
 
 /* Whether time t can be stored as an int32 step from t0. */
@@ -502,13 +468,13 @@ static int stage_strings(ep_state *s, int64_t n)
     return 0;
 }
 
-/* Not collective. Regroups the chunk's valid readings (runs crun[0..*nr), shorter than a
- * few readings: devices interleaved row by row) into one run per device, in order of the
- * device's first row, each device's readings in row order; the buffers are kept for the
- * next chunk. */
-static int regroup(ep_state *s, size_t *nr)
+/* Not collective. Regroups the chunk's m valid readings (dt, v and their runs run[0..*nr),
+ * shorter than a few readings: devices interleaved row by row) in place, by device in
+ * order of the device's first row, each device's readings in row order, cut into runs
+ * where a time lies too far from its run's first; the scratch is kept for the next chunk. */
+static int regroup(ep_state *s, int32_t *dt, void *v, ep_run *run, size_t m, size_t *nr)
 {
-    const size_t R = *nr, cr = s->chunk_cap;
+    const size_t R = *nr, cr = s->chunk_cap, vsz = s->own.vsz;
     size_t cap = 1024;
     while (cap < 2 * R) cap *= 2;
     if (cap > s->hcap) {
@@ -516,16 +482,15 @@ static int regroup(ep_state *s, size_t *nr)
         s->hkey = hb_malloc(cap * sizeof *s->hkey), s->hidx = hb_malloc(cap * sizeof *s->hidx);
         s->hcap = s->hkey && s->hidx ? cap : 0;
     }
-    if (!s->gt) s->gt = hb_malloc(cr * sizeof *s->gt), s->gv = hb_malloc(cr * sizeof *s->gv);
+    if (!s->gt) s->gt = hb_malloc(cr * sizeof *s->gt), s->gv = hb_malloc(cr * sizeof(double));
     if (!s->grun) s->grun = hb_malloc(cr * sizeof *s->grun), s->gpos = hb_malloc(cr * sizeof *s->gpos);
     if (!s->hcap || !s->gt || !s->gv || !s->grun || !s->gpos)
         return hb_err_set(HB_EINTERNAL, "episodes", "out of memory grouping a chunk's readings");
     uint64_t *hk = s->hkey;
     uint32_t *hi = s->hidx;
     memset(hi, 0xff, cap * sizeof *hi);
-    const ep_run *run = s->crun;
-    ep_run *g = s->grun;
-    int *idx = s->dest; /* per run: its device's place among the chunk's */
+    ep_run *g = s->grun; /* per device of the chunk: its key and readings */
+    int *idx = s->dest;  /* per run: its device's place among the chunk's */
     size_t nd = 0;
     for (size_t r = 0; r < R; r++) {
         size_t j = hb_mix64(run[r].dev) & (cap - 1);
@@ -536,31 +501,30 @@ static int regroup(ep_state *s, size_t *nr)
     }
     size_t *pos = s->gpos;
     for (size_t d = 0, at = 0; d < nd; d++) pos[d] = at, at += g[d].n;
+    char *gv = s->gv;
     for (size_t r = 0, at = 0; r < R; at += run[r].n, r++) {
-        size_t p = pos[idx[r]];
-        memcpy(s->gt + p, s->tbuf + at, run[r].n * sizeof *s->gt);
-        memcpy(s->gv + p, s->vbuf + at, run[r].n * sizeof *s->gv);
-        pos[idx[r]] = p + run[r].n;
+        const size_t p = pos[idx[r]], n = run[r].n;
+        for (size_t i = 0; i < n; i++) s->gt[p + i] = run[r].t0 + dt[at + i];
+        memcpy(gv + p * vsz, (const char *)v + at * vsz, n * vsz);
+        pos[idx[r]] = p + n;
     }
-    int64_t *t = s->tbuf;
-    double *v = s->vbuf;
-    s->tbuf = s->gt, s->vbuf = s->gv;
-    s->gt = t, s->gv = v;
-    /* the runs: one a device, cut where a time is too far from its run's first */
-    ep_run *c = s->crun;
+    memcpy(v, gv, m * vsz);
+    const int64_t *t = s->gt;
     size_t n = 0;
-    t = s->tbuf;
     for (size_t d = 0, at = 0; d < nd; at += g[d].n, d++)
         for (size_t i = at; i < at + g[d].n; i++) {
-            if (i > at && fits(t[i], c[n - 1].t0)) c[n - 1].n++;
-            else c[n++] = (ep_run){g[d].dev, t[i], 1};
+            if (i > at && fits(t[i], run[n - 1].t0)) run[n - 1].n++;
+            else run[n++] = (ep_run){g[d].dev, t[i], 1};
+            dt[i] = (int32_t)(t[i] - run[n - 1].t0);
         }
     *nr = n;
     return 0;
 }
 
 /* Not collective. Reads chunk c, keeps its valid readings as runs of one device: the
- * owned ones here, the others staged for their owners. */
+ * owned ones here, the others staged for their owners. The row loop encodes them as
+ * they are kept (time steps, values of the stored width): at 1 rank straight into the
+ * owned columns, else into the chunk's, copied by run to their destinations. */
 static int episodes_map(void *state, int64_t c)
 {
     ep_state *s = state;
@@ -578,51 +542,57 @@ static int episodes_map(void *state, int64_t c)
     else HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
     uint64_t missing = 0, invalid = 0;
     const int P = hb_size;
-    const int64_t *k = s->kbuf;
-    int64_t *t = s->tbuf;
-    double *v = s->vbuf;
+    const size_t vsz = s->own.vsz;
+    const int64_t *k = s->kbuf, *t = s->tbuf;
     uint8_t *ok = s->ok;
+    void *vin = s->val_raw ? s->vraw : (void *)s->vbuf;
+    int32_t *dt = s->cdt;
+    void *vout = vin; /* v[m] is written after v[i], i >= m, is read */
     ep_run *run = s->crun;
+    if (P == 1) {
+        HB_CALL(ep_cols_reserve(&s->own, (size_t)n, (size_t)n));
+        dt = s->own.dt + s->own.n, vout = (char *)s->own.v + s->own.n * vsz, run = s->own.run + s->own.nrun;
+    }
     size_t m = 0, nr = 0;
-    /* the valid readings, moved together in row order (v[m] is written after v[i], i >= m,
-     * is read), and their runs */
-#define MAP_ROWS(KT, VT, VIN, KMISSING)                                                                               \
+#define MAP_ROWS(KT, VT, KMISSING)                                                                                     \
     do {                                                                                                               \
-        const KT *kin = (const KT *)(const void *)s->kbuf;                                                             \
-        const VT *vin = (const VT *)(const void *)(VIN);                                                               \
+        const KT *kin = (const KT *)(const void *)k;                                                                   \
+        const VT *vi = vin;                                                                                            \
+        VT *vo = vout;                                                                                                 \
+        int64_t t0 = 0;                                                                                                \
         for (int64_t i = 0; i < n; i++) {                                                                              \
             const uint64_t key = (uint64_t)(int64_t)kin[i];                                                            \
-            if (t[i] == MISSING || !ok[i] || (KMISSING)) {                                                             \
+            const int64_t ti = t[i];                                                                                   \
+            if (ti == MISSING || !ok[i] || (KMISSING)) {                                                               \
                 ok[i] = 0;                                                                                             \
                 missing++;                                                                                             \
                 continue;                                                                                              \
             }                                                                                                          \
-            const double x = (double)vin[i];                                                                           \
+            const VT x = vi[i];                                                                                        \
             if (!isfinite(x)) {                                                                                        \
                 ok[i] = 0;                                                                                             \
                 invalid++;                                                                                             \
                 continue;                                                                                              \
             }                                                                                                          \
-            t[m] = t[i];                                                                                               \
-            v[m] = x + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */                                 \
-            if (nr && run[nr - 1].dev == key && fits(t[i], run[nr - 1].t0)) run[nr - 1].n++;                           \
-            else run[nr++] = (ep_run){key, t[i], 1};                                                                   \
+            if (nr && run[nr - 1].dev == key && fits(ti, t0)) run[nr - 1].n++;                                         \
+            else run[nr++] = (ep_run){key, ti, 1}, t0 = ti;                                                            \
+            dt[m] = (int32_t)(ti - t0);                                                                                \
+            vo[m] = x + (VT)0; /* -0.0 becomes +0.0: equal values must have equal bits */                              \
             m++;                                                                                                       \
         }                                                                                                              \
     } while (0)
-    const int dk = s->dev_raw, vk = s->val_raw;
-    if (dk == HB_RAW_I32 && vk == HB_RAW_F32) MAP_ROWS(int32_t, float, s->vraw, 0);
-    else if (dk == HB_RAW_I32 && vk == HB_RAW_F64) MAP_ROWS(int32_t, double, s->vraw, 0);
-    else if (dk == HB_RAW_I32) MAP_ROWS(int32_t, double, s->vbuf, 0);
-    else if (dk == HB_RAW_U32 && vk == HB_RAW_F32) MAP_ROWS(uint32_t, float, s->vraw, 0);
-    else if (dk == HB_RAW_U32 && vk == HB_RAW_F64) MAP_ROWS(uint32_t, double, s->vraw, 0);
-    else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, double, s->vbuf, 0);
-    else if (dk == HB_RAW_I64 && vk == HB_RAW_F32) MAP_ROWS(int64_t, float, s->vraw, kin[i] == MISSING);
-    else if (dk == HB_RAW_I64 && vk == HB_RAW_F64) MAP_ROWS(int64_t, double, s->vraw, kin[i] == MISSING);
-    else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, double, s->vbuf, kin[i] == MISSING);
-    else if (vk == HB_RAW_F32) MAP_ROWS(int64_t, float, s->vraw, 0); /* read_devices cleared ok where missing */
-    else if (vk == HB_RAW_F64) MAP_ROWS(int64_t, double, s->vraw, 0);
-    else MAP_ROWS(int64_t, double, s->vbuf, 0);
+    const int dk = s->dev_raw;
+    if (vsz == 4) {
+        if (dk == HB_RAW_I32) MAP_ROWS(int32_t, float, 0);
+        else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, float, 0);
+        else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, float, kin[i] == MISSING);
+        else MAP_ROWS(int64_t, float, 0); /* read_devices cleared ok where missing */
+    } else {
+        if (dk == HB_RAW_I32) MAP_ROWS(int32_t, double, 0);
+        else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, double, 0);
+        else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, double, kin[i] == MISSING);
+        else MAP_ROWS(int64_t, double, 0);
+    }
 #undef MAP_ROWS
     if (s->str_dev) {
         for (int64_t i = 0; i < n; i++)
@@ -630,9 +600,12 @@ static int episodes_map(void *state, int64_t c)
         HB_CALL(stage_strings(s, n));
     }
     s->rows_total += (uint64_t)n, s->rows_missing += missing, s->rows_invalid += invalid;
-    if (nr > 64 && nr > m / 8) HB_CALL(regroup(s, &nr)); /* devices interleaved: one run per device */
-    t = s->tbuf, v = s->vbuf, run = s->crun;
-    if (P == 1) return own_append(s, run, nr, t, v);
+    if (nr > 64 && nr > m / 8) HB_CALL(regroup(s, dt, vout, run, m, &nr)); /* devices interleaved */
+    if (P == 1) {
+        HB_CALL(check_memory(s, s->own.n + m));
+        s->own.n += m, s->own.nrun += nr;
+        return 0;
+    }
     /* stage the other ranks' runs, then keep this rank's */
     hb_xchg *x = &s->xr, *xu = &s->xu;
     memset(x->scount, 0, (size_t)P * sizeof *x->scount);
@@ -647,7 +620,7 @@ static int episodes_map(void *state, int64_t c)
     HB_CALL(hb_xchg_layout(x));
     HB_CALL(hb_xchg_layout(xu));
     HB_CALL(hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st));
-    HB_CALL(hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, s->own.vsz));
+    HB_CALL(hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, vsz));
     HB_CALL(hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun));
     HB_CALL(check_memory(s, s->own.n + mine));
     HB_CALL(ep_cols_reserve(&s->own, mine, nmine));
@@ -656,11 +629,13 @@ static int episodes_map(void *state, int64_t c)
     memcpy(upos, xu->sdispl, (size_t)P * sizeof *upos);
     for (size_t r = 0, at = 0; r < nr; at += run[r].n, r++) {
         const int d = dest[r];
+        const char *rv = (const char *)vout + at * vsz;
         if (d == hb_rank) {
-            cols_put(&s->own, run[r], t + at, v + at);
+            cols_copy(&s->own, run[r], dt + at, rv);
             continue;
         }
-        encode(run[r], t + at, v + at, s->st + pos[d], (char *)s->sv + pos[d] * s->own.vsz, s->own.vsz);
+        memcpy(s->st + pos[d], dt + at, run[r].n * sizeof *dt);
+        memcpy((char *)s->sv + pos[d] * vsz, rv, run[r].n * vsz);
         pos[d] += run[r].n;
         s->srun[upos[d]++] = run[r];
     }
@@ -1008,7 +983,7 @@ static void episodes_destroy(void *state)
     if (!s) return;
     hb_table_close(s->tab);
     hb_tzmap_free(&s->tzm);
-    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->vraw), free(s->dtmp), free(s->ok), free(s->dest), free(s->crun);
+    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->vraw), free(s->dtmp), free(s->ok), free(s->dest), free(s->crun), free(s->cdt);
     free(s->gt), free(s->gv), free(s->grun), free(s->gpos), free(s->hkey), free(s->hidx);
     hb_strs_free(&s->strs);
     ep_cols_free(&s->own), ep_cols_free(&s->ld);

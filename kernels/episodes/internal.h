@@ -105,11 +105,12 @@ typedef struct ep_state {
     int *dest;
     hb_strs strs;
     size_t chunk_cap; /* rows the chunk buffers hold */
-    ep_run *crun;
-    /* a chunk regrouped by device when its runs are short: the copy, its runs, and a
-     * table of the chunk's devices */
+    ep_run *crun;     /* the chunk's valid readings as runs: time steps cdt, values in place */
+    int32_t *cdt;
+    /* a chunk regrouped by device when its runs are short: the times and values grouped,
+     * the devices' totals and places, and a table of the chunk's devices */
     int64_t *gt;
-    double *gv;
+    void *gv;
     ep_run *grun;
     size_t *gpos;
     uint64_t *hkey;
