@@ -164,13 +164,37 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
     const int64_t unit = sp->unit, gap = (int64_t)floor(sp->max_gap * (double)unit);
     const hb_tzmap *tzm = &s->tzm;
     const size_t first = w->nper;
+    /* the series the rule applies to: the values, or their rates, derived in the loop of
+     * the periodic figures (independent work beside that loop's chain of additions) */
+    const int rate = sp->rate;
+    if (rate) {
+        if (wgrow(w, (void **)&w->dt, &w->dcap, n, sizeof *w->dt)) return;
+        if (wgrow(w, (void **)&w->dx, &w->dxcap, n, sizeof *w->dx)) return;
+    }
+    int64_t *rt = w->dt;
+    double *rx = w->dx;
+    size_t m = 0;
+    const double fu = (double)unit;
     /* the periodic figures, of the readings as they are */
     int64_t lastday = INT64_MIN, code = 0, lo = 0, hi = 0; /* [lo, hi): the times of lastday */
     per_row *cur = NULL;
     double sum = 0;
+    uint64_t cnt = 0; /* readings of cur not yet added to it */
     for (size_t i = 0; i < n; i++) {
+        if (rate && i > 0) {
+            /* (v_i - v_i-1) / ((t_i - t_i-1) / unit), for 0 < t_i - t_i-1 <= max_gap (no
+             * rate across a duplicate time or a gap): a division by 1.0 returns its
+             * dividend exactly, so a step of one second (the common one) costs no division,
+             * and with seconds as the unit the step is the divisor itself */
+            const int64_t d = t[i] - t[i - 1];
+            if (d > 0 && d <= gap) {
+                const double dv = v[i] - v[i - 1];
+                rt[m] = t[i];
+                rx[m++] = d == unit ? dv : unit == 1 ? dv / (double)d : dv / ((double)d / fu);
+            }
+        }
         if (t[i] >= lo && t[i] < hi) {
-            cur->readings++;
+            cnt++;
             sum += v[i];
             continue;
         }
@@ -179,33 +203,20 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
             lastday = day;
             int64_t c = period_code(sp->period, day);
             if (!cur || c != code) {
-                if (cur) cur->mean += sum;
-                code = c, sum = 0;
+                if (cur) cur->mean += sum, cur->readings += cnt;
+                code = c, sum = 0, cnt = 0;
                 if (!(cur = period_of(w, first, g, c))) return;
             }
         }
-        cur->readings++;
+        cnt++;
         sum += v[i];
     }
-    if (cur) cur->mean += sum;
+    if (cur) cur->mean += sum, cur->readings += cnt;
     for (size_t i = first; i < w->nper; i++) w->per[i].mean /= (double)w->per[i].readings;
 
-    /* the series the rule applies to */
-    const int64_t *st = t;
-    const double *sx = v;
-    size_t m = n;
-    if (sp->rate) {
-        if (wgrow(w, (void **)&w->dt, &w->dcap, n, sizeof *w->dt)) return;
-        if (wgrow(w, (void **)&w->dx, &w->dxcap, n, sizeof *w->dx)) return;
-        m = 0;
-        for (size_t i = 1; i < n; i++) {
-            int64_t d = t[i] - t[i - 1];
-            if (d <= 0 || d > gap) continue; /* no rate across a duplicate time or a gap */
-            w->dt[m] = t[i];
-            w->dx[m++] = (v[i] - v[i - 1]) / ((double)d / (double)unit);
-        }
-        st = w->dt, sx = w->dx;
-    }
+    const int64_t *st = rate ? rt : t;
+    const double *sx = rate ? rx : v;
+    if (!rate) m = n;
     double med = 0, width = 0;
     if (sp->rule == RULE_DEVIATION && m > 0) {
         if (wgrow(w, (void **)&w->tmp, &w->tcap, m, sizeof *w->tmp)) return;
