@@ -32,6 +32,7 @@
 
 #define XCHG_BLOCK 512    /* records per MPI block */
 #define XCHG_SBLOCK 4096  /* bytes per MPI block of the string stream */
+#define EXCHANGE_EVERY 8  /* rounds between exchanges: 8 chunks staged at most */
 #define MISSING INT64_MIN /* what hb_table_read gives for a missing integer */
 
 static const hb_option episodes_options[] = {
@@ -224,7 +225,9 @@ static int new_state(hb_step_ctx *ctx, void **state)
     s->ctx = ctx;
     s->src = ctx->input ? ctx->input : "the merged parts";
     s->nthreads = ctx->threads > 0 ? ctx->threads : 1;
-    s->own.vsz = s->ld.vsz = 8; /* values as doubles unless setup finds float32 ones */
+    s->own.vsz = 8; /* values as doubles unless setup finds float32 ones */
+    if (!(s->pend = hb_calloc((size_t)hb_size, sizeof *s->pend))) return HB_EINTERNAL;
+    for (int d = 0; d < hb_size; d++) s->pend[d].c.vsz = 8;
     const char *key = NULL;
     char msg[512];
     if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
@@ -269,7 +272,8 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     const hb_raw_kind dk = hb_table_raw_kind(s->tab, s->col_dev), vk = hb_table_raw_kind(s->tab, s->col_val);
     s->dev_raw = !s->str_dev && (dk == HB_RAW_I32 || dk == HB_RAW_U32 || dk == HB_RAW_I64) ? (int)dk : HB_RAW_OTHER;
     s->val_raw = vk == HB_RAW_F32 || vk == HB_RAW_F64 ? (int)vk : HB_RAW_OTHER;
-    s->own.vsz = s->ld.vsz = vk == HB_RAW_F32 ? 4 : 8;
+    s->own.vsz = vk == HB_RAW_F32 ? 4 : 8;
+    for (int d = 0; d < hb_size; d++) s->pend[d].c.vsz = s->own.vsz;
 
     /* the rank's share of the readings, if the devices spread evenly, as finalize holds
      * them (the records, their ordered copy, the device index), and the chunk buffers */
@@ -426,17 +430,24 @@ static size_t get_entry(const char *p, uint64_t *h, uint32_t *len)
     return str_entry(*len);
 }
 
+/* Not collective. Appends the string entry (h, b[0..len)) to destination d's pending stream. */
+static int pend_string(ep_state *s, int d, uint64_t h, const char *b, uint32_t len)
+{
+    ep_pend *q = &s->pend[d];
+    if (hb_grow((void **)&q->str, &q->strcap, q->nstr + str_entry(len), 1))
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for the device names");
+    put_entry(q->str + q->nstr, h, b, len);
+    q->nstr += str_entry(len);
+    return 0;
+}
+
 /* Not collective. Stages the string ids of the chunk's valid rows that this rank has not
- * sent before: to their owner's part of the string stream, or straight into the names
- * when this rank owns them. */
+ * sent before: to their owner's pending stream, or straight into the names when this
+ * rank owns them. */
 static int stage_strings(ep_state *s, int64_t n)
 {
-    const int P = hb_size;
-    hb_xchg *x = &s->xs;
-    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
     const char *b = s->strs.bytes;
     const uint64_t *off = s->strs.off;
-    /* first pass: mark the rows that carry a new id (ok = 2) and count their bytes */
     for (int64_t i = 0; i < n; i++) {
         if (!s->ok[i]) continue;
         uint64_t h = (uint64_t)s->kbuf[i];
@@ -451,19 +462,7 @@ static int stage_strings(ep_state *s, int64_t n)
         }
         if (ep_dict_find(&s->sent, h) != (size_t)-1) continue;
         HB_CALL(ep_dict_add(&s->sent, h, NULL, 0));
-        s->ok[i] = 2;
-        x->scount[s->dest[i]] += str_entry(len);
-    }
-    HB_CALL(hb_xchg_layout(x));
-    HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, x->stotal, 1));
-    size_t *pos = x->rcount; /* scratch: rcount is set again by the exchange */
-    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
-    for (int64_t i = 0; i < n; i++) {
-        if (s->ok[i] != 2) continue;
-        uint32_t len = (uint32_t)(off[i + 1] - off[i]);
-        put_entry(s->sstr + pos[s->dest[i]], (uint64_t)s->kbuf[i], b + off[i], len);
-        pos[s->dest[i]] += str_entry(len);
-        s->ok[i] = 1;
+        HB_CALL(pend_string(s, s->dest[i], h, b + off[i], len));
     }
     return 0;
 }
@@ -606,38 +605,21 @@ static int episodes_map(void *state, int64_t c)
         s->own.n += m, s->own.nrun += nr;
         return 0;
     }
-    /* stage the other ranks' runs, then keep this rank's */
-    hb_xchg *x = &s->xr, *xu = &s->xu;
-    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
-    memset(xu->scount, 0, (size_t)P * sizeof *xu->scount);
+    /* keep this rank's runs, and stage the others' for their owners */
+    size_t *cnt = s->xr.rcount, *ncnt = s->xu.rcount; /* scratch: set again by the exchange */
+    memset(cnt, 0, (size_t)P * sizeof *cnt);
+    memset(ncnt, 0, (size_t)P * sizeof *ncnt);
     int *dest = s->dest;
-    size_t mine = 0, nmine = 0;
     for (size_t r = 0; r < nr; r++) {
         int d = dest[r] = ep_owner(run[r].dev, P);
-        if (d != hb_rank) x->scount[d] += run[r].n, xu->scount[d]++;
-        else mine += run[r].n, nmine++;
+        cnt[d] += run[r].n, ncnt[d]++;
     }
-    HB_CALL(hb_xchg_layout(x));
-    HB_CALL(hb_xchg_layout(xu));
-    HB_CALL(hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st));
-    HB_CALL(hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, vsz));
-    HB_CALL(hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun));
-    HB_CALL(check_memory(s, s->own.n + mine));
-    HB_CALL(ep_cols_reserve(&s->own, mine, nmine));
-    size_t *pos = x->rcount, *upos = xu->rcount; /* scratch: rcount is set again by the exchange */
-    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
-    memcpy(upos, xu->sdispl, (size_t)P * sizeof *upos);
+    HB_CALL(check_memory(s, s->own.n + cnt[hb_rank]));
+    for (int d = 0; d < P; d++)
+        if (ncnt[d]) HB_CALL(ep_cols_reserve(d == hb_rank ? &s->own : &s->pend[d].c, cnt[d], ncnt[d]));
     for (size_t r = 0, at = 0; r < nr; at += run[r].n, r++) {
         const int d = dest[r];
-        const char *rv = (const char *)vout + at * vsz;
-        if (d == hb_rank) {
-            cols_copy(&s->own, run[r], dt + at, rv);
-            continue;
-        }
-        memcpy(s->st + pos[d], dt + at, run[r].n * sizeof *dt);
-        memcpy((char *)s->sv + pos[d] * vsz, rv, run[r].n * vsz);
-        pos[d] += run[r].n;
-        s->srun[upos[d]++] = run[r];
+        cols_copy(d == hb_rank ? &s->own : &s->pend[d].c, run[r], dt + at, (const char *)vout + at * vsz);
     }
     return 0;
 }
@@ -663,85 +645,35 @@ static int take_strings(ep_state *s, const char *p, size_t n)
     return 0;
 }
 
-/* Not collective. Lays out the loaded readings and strings by owner and keeps the owned
- * ones; the send buffers then hold the rest. */
-static int restage(ep_state *s)
+/* Collective. Sends every rank's pending runs, their time steps and values, and string
+ * ids to their owners, which keep them: the runs first, then the steps and values
+ * straight into the owned columns, behind the runs' readings. The pending buffers are
+ * kept for the next readings. */
+static int exchange_now(ep_state *s)
 {
     const int P = hb_size;
     hb_xchg *x = &s->xr, *xu = &s->xu, *xs = &s->xs;
-    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
-    memset(xu->scount, 0, (size_t)P * sizeof *xu->scount);
-    memset(xs->scount, 0, (size_t)P * sizeof *xs->scount);
-    const ep_cols *l = &s->ld;
-    size_t mine = 0, nmine = 0;
-    for (size_t r = 0; r < l->nrun; r++) {
-        int d = ep_owner(l->run[r].dev, P);
-        if (d != hb_rank) x->scount[d] += l->run[r].n, xu->scount[d]++;
-        else mine += l->run[r].n, nmine++;
+    for (int d = 0; d < P; d++) {
+        x->scount[d] = s->pend[d].c.n, xu->scount[d] = s->pend[d].c.nrun, xs->scount[d] = s->pend[d].nstr;
     }
-    for (size_t i = 0; i + 12 <= s->nldstr;) {
-        uint64_t h;
-        uint32_t len;
-        const size_t e = get_entry(s->ldstr + i, &h, &len);
-        int d = ep_owner(h, P);
-        if (d != hb_rank) xs->scount[d] += e;
-        i += e;
-    }
-    HB_CALL(hb_xchg_layout(x));
-    HB_CALL(hb_xchg_layout(xu));
-    HB_CALL(hb_xchg_layout(xs));
-    HB_CALL(hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st));
-    HB_CALL(hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, s->own.vsz));
-    HB_CALL(hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun));
-    HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1));
-    HB_CALL(check_memory(s, s->own.n + mine));
-    HB_CALL(ep_cols_reserve(&s->own, mine, nmine));
-    size_t *pos = x->rcount, *upos = xu->rcount, *spos = xs->rcount;
-    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
-    memcpy(upos, xu->sdispl, (size_t)P * sizeof *upos);
-    memcpy(spos, xs->sdispl, (size_t)P * sizeof *spos);
-    for (size_t r = 0, at = 0; r < l->nrun; at += l->run[r].n, r++) {
-        const ep_run u = l->run[r];
-        int d = ep_owner(u.dev, P);
-        if (d == hb_rank) {
-            cols_copy(&s->own, u, l->dt + at, (const char *)l->v + at * l->vsz);
-            continue;
-        }
-        memcpy(s->st + pos[d], l->dt + at, u.n * sizeof *l->dt);
-        memcpy((char *)s->sv + pos[d] * l->vsz, (const char *)l->v + at * l->vsz, u.n * l->vsz);
-        pos[d] += u.n;
-        s->srun[upos[d]++] = u;
-    }
-    for (size_t i = 0; i + 12 <= s->nldstr;) {
-        uint64_t h;
-        uint32_t len;
-        const size_t e = get_entry(s->ldstr + i, &h, &len);
-        int d = ep_owner(h, P);
-        if (d == hb_rank) HB_CALL(take_strings(s, s->ldstr + i, e));
-        else memcpy(s->sstr + spos[d], s->ldstr + i, e), spos[d] += e;
-        i += e;
-    }
-    ep_cols_free(&s->ld);
-    free(s->ldstr);
-    s->ldstr = NULL;
-    s->nldstr = s->ldstrcap = 0;
-    return 0;
-}
-
-/* Collective. Sends this round's staged readings and string ids (or those loaded from a
- * checkpoint) to their owners, which keep them: the runs first, then the times and the
- * values straight into the owned columns, behind the runs' readings. */
-static int episodes_exchange(void *state)
-{
-    ep_state *s = state;
-    int loaded = s->ld.n > 0 || s->ld.nrun > 0 || s->nldstr > 0;
-    MPI_Allreduce(MPI_IN_PLACE, &loaded, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (loaded) HB_CALL(hb_agree(restage(s)));
-    if (hb_size == 1) return 0; /* nothing is ever staged for another rank */
-    hb_xchg *x = &s->xr, *xu = &s->xu;
+    const size_t vsz = s->own.vsz;
     int rc = hb_xchg_layout(x);
     if (rc == 0) rc = hb_xchg_layout(xu);
-    if (rc == 0 && s->str_dev) rc = hb_xchg_layout(&s->xs);
+    if (rc == 0) rc = hb_xchg_layout(xs);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st);
+    if (rc == 0) rc = hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, vsz);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1);
+    for (int d = 0; rc == 0 && d < P; d++) {
+        ep_pend *q = &s->pend[d];
+        if (q->c.n) {
+            memcpy(s->st + x->sdispl[d], q->c.dt, q->c.n * sizeof *q->c.dt);
+            memcpy((char *)s->sv + x->sdispl[d] * vsz, q->c.v, q->c.n * vsz);
+        }
+        if (q->c.nrun) memcpy(s->srun + xu->sdispl[d], q->c.run, q->c.nrun * sizeof *q->c.run);
+        if (q->nstr) memcpy(s->sstr + xs->sdispl[d], q->str, q->nstr);
+        q->c.n = q->c.nrun = q->nstr = 0;
+    }
     HB_CALL(hb_agree(rc));
     const hb_xchg_array a = {s->srun, (void **)&s->rrun, &s->rruncap, sizeof *s->srun};
     HB_CALL(hb_xchg_run(xu, &a, 1));
@@ -752,27 +684,34 @@ static int episodes_exchange(void *state)
     ep_cols *o = &s->own;
     HB_CALL(hb_xchg_move(x, s->st, o->dt + o->n, sizeof *o->dt));
     hb_xchg_compact(x, o->dt + o->n, sizeof *o->dt);
-    char *vo = (char *)o->v + o->n * o->vsz;
-    HB_CALL(hb_xchg_move(x, s->sv, vo, o->vsz));
-    hb_xchg_compact(x, vo, o->vsz);
+    char *vo = (char *)o->v + o->n * vsz;
+    HB_CALL(hb_xchg_move(x, s->sv, vo, vsz));
+    hb_xchg_compact(x, vo, vsz);
     size_t got = 0;
     for (size_t r = 0; r < xu->received; r++) {
-        const ep_run u = s->rrun[r];
-        got += u.n;
-        o->run[o->nrun++] = u;
+        got += s->rrun[r].n;
+        o->run[o->nrun++] = s->rrun[r];
     }
     o->n += x->received;
     rc = got == x->received ? 0 : hb_err_set(HB_EINTERNAL, "episodes", "the exchange's runs do not match its readings");
     HB_CALL(hb_agree(rc));
     if (s->str_dev) {
         const hb_xchg_array b = {s->sstr, (void **)&s->rstr, &s->rscap, 1};
-        HB_CALL(hb_xchg_run(&s->xs, &b, 1));
+        HB_CALL(hb_xchg_run(xs, &b, 1));
         rc = take_strings(s, s->rstr, s->xs.received);
     }
-    memset(s->xs.scount, 0, (size_t)hb_size * sizeof *s->xs.scount);
-    memset(x->scount, 0, (size_t)hb_size * sizeof *x->scount);
-    memset(xu->scount, 0, (size_t)hb_size * sizeof *xu->scount);
     return hb_agree(rc);
+}
+
+/* Collective. After every round: every EXCHANGE_EVERY-th call exchanges what the ranks
+ * staged since the last (finalize exchanges the rest). Fewer, larger exchanges: each is a
+ * dozen collective calls, and on a loaded machine a rank that waits in one spins while
+ * the other waits for a core. Every rank calls it as often, so all agree on when. */
+static int episodes_exchange(void *state)
+{
+    ep_state *s = state;
+    if (hb_size == 1 || ++s->xcalls % EXCHANGE_EVERY) return 0;
+    return exchange_now(s);
 }
 
 /* ---- save and load ---- */
@@ -793,14 +732,25 @@ typedef struct saved {
 static int episodes_save(void *state, void **buf, size_t *len)
 {
     ep_state *s = state;
+    /* the staged readings are this rank's too: saved with the owned ones, behind them for
+     * the save (a restart sends every saved reading to its owner) */
+    const size_t n0 = s->own.n, r0 = s->own.nrun;
+    size_t pn = 0, pr = 0, ps = 0;
+    for (int d = 0; d < hb_size; d++) pn += s->pend[d].c.n, pr += s->pend[d].c.nrun, ps += s->pend[d].nstr;
+    HB_CALL(ep_cols_reserve(&s->own, pn, pr));
+    for (int d = 0; d < hb_size; d++) {
+        const ep_cols *q = &s->pend[d].c;
+        for (size_t r = 0, at = 0; r < q->nrun; at += q->run[r].n, r++)
+            cols_copy(&s->own, q->run[r], q->dt + at, (const char *)q->v + at * q->vsz);
+    }
     const size_t n = s->own.n;
     ep_order o;
     ep_scratch sc = {0};
-    HB_CALL(ep_order_build(&s->own, &o));
-    size_t sb = 0, db = 0, tb = 0;
+    int rc = ep_order_build(&s->own, &o);
+    if (rc) return s->own.n = n0, s->own.nrun = r0, rc;
+    size_t sb = ps, db = 0, tb = 0;
     const int64_t *t;
     const double *v;
-    int rc = 0;
     for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
         if (s->names.hash[j]) sb += str_entry(s->names.len[j]);
     for (size_t d = 0; d < o.nd && rc == 0; d++) {
@@ -834,9 +784,12 @@ static int episodes_save(void *state, void **buf, size_t *len)
                 put_entry(q, s->names.hash[j], s->names.bytes + s->names.off[j], s->names.len[j]);
                 q += str_entry(s->names.len[j]);
             }
+        for (int d = 0; d < hb_size; d++)
+            if (s->pend[d].nstr) memcpy(q, s->pend[d].str, s->pend[d].nstr), q += s->pend[d].nstr;
     }
     ep_order_free(&o);
     ep_scratch_free(&sc);
+    s->own.n = n0, s->own.nrun = r0;
     if (rc) return free(p), rc;
     *buf = p;
     *len = bytes;
@@ -857,20 +810,19 @@ static int episodes_load(void *state, const void *buf, size_t len)
         h.n_records > body / 8 || h.n_devices > h.dev_bytes / 9 ||
         body != h.dev_bytes + h.time_bytes + 8 * h.n_records + h.str_bytes)
         return hb_err_set(HB_EDATA, "checkpoint", "episodes state does not match this job's input");
-    size_t n = (size_t)h.n_records, sb = (size_t)h.str_bytes;
-    ep_cols *l = &s->ld;
-    if (ep_cols_reserve(l, n, (size_t)h.n_devices) || hb_grow((void **)&s->ldstr, &s->ldstrcap, s->nldstr + sb, 1))
-        return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
+    const size_t n = (size_t)h.n_records, sb = (size_t)h.str_bytes;
     const unsigned char *qd = (const unsigned char *)buf + sizeof h, *dend = qd + h.dev_bytes;
     const unsigned char *qt = dend, *tend = qt + h.time_bytes, *qv = tend;
-    int32_t *odt = l->dt + l->n;
     size_t m = 0;
-    const size_t nrun0 = l->nrun; /* to forget the runs of a damaged part */
     for (uint64_t d = 0; d < h.n_devices; d++) {
         uint64_t dev, c, u;
         if (dend - qd < 8) goto bad;
         memcpy(&dev, qd, 8), qd += 8;
         if (hb_varint_get(&qd, dend, &c) || c == 0 || c > n - m) goto bad;
+        /* the device's readings go to its owner's columns: this rank's, or staged */
+        const int owner = ep_owner(dev, hb_size);
+        ep_cols *l = owner == hb_rank ? &s->own : &s->pend[owner].c;
+        if (ep_cols_reserve(l, c, 1)) return HB_EINTERNAL;
         int64_t t = 0;
         for (uint64_t k = 0; k < c; k++, m++) {
             if (hb_varint_get(&qt, tend, &u)) goto bad;
@@ -881,30 +833,37 @@ static int episodes_load(void *state, const void *buf, size_t len)
                 l->run[l->nrun++] = (ep_run){dev, t, 0};
             }
             ep_run *r = &l->run[l->nrun - 1];
-            odt[m] = (int32_t)(t - r->t0);
-            r->n++;
+            double x;
+            memcpy(&x, qv + 8 * m, 8);
+            l->dt[l->n] = (int32_t)(t - r->t0);
+            if (l->vsz == 4) { /* a restart of a job whose values are float32: every one is a float */
+                float f = (float)x;
+                if ((double)f != x)
+                    return hb_err_set(HB_EDATA, "checkpoint", "episodes state: value %.17g is not one of this "
+                                      "input's float32 values", x);
+                ((float *)l->v)[l->n] = f;
+            } else {
+                ((double *)l->v)[l->n] = x;
+            }
+            l->n++, r->n++;
         }
     }
     if (m != n || qd != dend || qt != tend) goto bad;
-    if (l->vsz == 4) { /* a restart of a job whose values are float32: every one is a float */
-        float *f = (float *)l->v + l->n;
-        for (size_t i = 0; i < n; i++) {
-            double x;
-            memcpy(&x, qv + 8 * i, 8);
-            f[i] = (float)x;
-            if ((double)f[i] != x)
-                return l->nrun = nrun0, hb_err_set(HB_EDATA, "checkpoint", "episodes state: value %.17g is not one of this input's float32 values", x);
-        }
-    } else if (n) {
-        memcpy((double *)l->v + l->n, qv, 8 * n);
+    HB_CALL(check_memory(s, s->own.n));
+    const char *str = (const char *)qv + 8 * n;
+    for (size_t i = 0; i + 12 <= sb;) {
+        uint64_t hh;
+        uint32_t len;
+        const size_t e = get_entry(str + i, &hh, &len);
+        if (e > sb - i) goto bad;
+        int d = ep_owner(hh, hb_size);
+        if (d == hb_rank) HB_CALL(take_strings(s, str + i, e));
+        else HB_CALL(pend_string(s, d, hh, str + i + 12, len));
+        i += e;
     }
-    if (sb) memcpy(s->ldstr + s->nldstr, qv + 8 * n, sb);
-    l->n += n;
     s->rows_total += h.rows_total, s->rows_missing += h.rows_missing, s->rows_invalid += h.rows_invalid;
-    s->nldstr += sb;
     return 0;
 bad:
-    l->nrun = nrun0;
     return hb_err_set(HB_EDATA, "checkpoint", "episodes state: the readings are damaged");
 }
 
@@ -974,7 +933,13 @@ static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, v
     return hb_agree(rc);
 }
 
-static int episodes_finalize(void *state, hb_out *out) { return ep_finalize(state, out); }
+/* Collective. The readings still staged go to their owners, then the episodes. */
+static int episodes_finalize(void *state, hb_out *out)
+{
+    ep_state *s = state;
+    if (hb_size > 1) HB_CALL(exchange_now(s));
+    return ep_finalize(s, out);
+}
 
 /* Not collective. Frees the state; safe on a partly built one. */
 static void episodes_destroy(void *state)
@@ -986,8 +951,10 @@ static void episodes_destroy(void *state)
     free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->vraw), free(s->dtmp), free(s->ok), free(s->dest), free(s->crun), free(s->cdt);
     free(s->gt), free(s->gv), free(s->grun), free(s->gpos), free(s->hkey), free(s->hidx);
     hb_strs_free(&s->strs);
-    ep_cols_free(&s->own), ep_cols_free(&s->ld);
-    free(s->st), free(s->sv), free(s->srun), free(s->rrun), free(s->sstr), free(s->rstr), free(s->ldstr);
+    ep_cols_free(&s->own);
+    for (int d = 0; s->pend && d < hb_size; d++) ep_cols_free(&s->pend[d].c), free(s->pend[d].str);
+    free(s->pend);
+    free(s->st), free(s->sv), free(s->srun), free(s->rrun), free(s->sstr), free(s->rstr);
     ep_dict_free(&s->names), ep_dict_free(&s->sent);
     hb_xchg_free(&s->xr), hb_xchg_free(&s->xu), hb_xchg_free(&s->xs);
     free(s);

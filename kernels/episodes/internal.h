@@ -83,6 +83,13 @@ int ep_dict_add(ep_dict *d, uint64_t h, const char *s, uint32_t len);
 size_t ep_dict_find(const ep_dict *d, uint64_t h);
 void ep_dict_free(ep_dict *d);
 
+/* What one rank has staged for one other rank: readings, and string id entries. */
+typedef struct ep_pend {
+    ep_cols c;
+    char *str;
+    size_t nstr, strcap;
+} ep_pend;
+
 /* The kernel's state on one rank. */
 typedef struct ep_state {
     hb_step_ctx *ctx;
@@ -119,8 +126,11 @@ typedef struct ep_state {
     /* this rank's devices' readings, and the strings of their ids */
     ep_cols own;
     ep_dict names;
-    /* what goes to the other ranks after this round: readings (xr) and their runs (xu),
-     * laid out by destination */
+    /* what goes to the other ranks at the next exchange: per destination its runs and
+     * their readings, and its string ids; then the buffers of the exchange itself:
+     * readings (xr), runs (xu) and strings (xs), laid out by destination */
+    ep_pend *pend;
+    long xcalls;
     hb_xchg xr, xu, xs;
     int32_t *st;
     void *sv;
@@ -128,11 +138,7 @@ typedef struct ep_state {
     size_t stcap, svcap, sruncap, rruncap;
     char *sstr, *rstr;
     size_t sscap, rscap;
-    ep_dict sent; /* hashes of string ids this rank has sent already (no bytes) */
-    /* loaded from a checkpoint, to be sent to their owners by the next exchange */
-    ep_cols ld;
-    char *ldstr;
-    size_t nldstr, ldstrcap;
+    ep_dict sent; /* hashes of string ids this rank has staged already (no bytes) */
 } ep_state;
 
 /* The owner rank of device key k among size ranks. */
