@@ -359,11 +359,16 @@ int ep_series(const ep_cols *c, const ep_order *o, size_t d, ep_scratch *sc, con
     const size_t R = e->r0 + e->nr;
     for (size_t r = e->r0, p = 0; r < R; p += o->len[r], r++) {
         const int64_t t0 = o->t0[r];
-        const int32_t *dt = c->dt + o->at[r];
         int64_t *ot = sc->t + p;
         double *ov = sc->v + p;
         const size_t m = o->len[r];
-        for (size_t i = 0; i < m; i++) ot[i] = t0 + dt[i];
+        if (c->tsz == 4) {
+            const int32_t *dt = (const int32_t *)c->dt + o->at[r];
+            for (size_t i = 0; i < m; i++) ot[i] = t0 + dt[i];
+        } else {
+            const int64_t *dt = (const int64_t *)c->dt + o->at[r];
+            for (size_t i = 0; i < m; i++) ot[i] = t0 + dt[i];
+        }
         if (c->vsz == 4) {
             const float *f = (const float *)c->v + o->at[r];
             for (size_t i = 0; i < m; i++) ov[i] = (double)f[i];
@@ -738,18 +743,17 @@ int ep_finalize(ep_state *s, hb_out *out)
     for (size_t d = 0; rc == 0 && d < nd; d++) keys[d] = o.dev[d].dev;
     /* the local calendar of every reading */
     int64_t tmin = INT64_MAX, tmax = INT64_MIN;
-    const size_t R = c->nrun;
-    const int32_t *dt = c->dt;
-    for (size_t r = 0, at = 0; r < R; at += c->run[r].n, r++) {
-        int32_t lo = INT32_MAX, hi = INT32_MIN;
-        const size_t m = c->run[r].n;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-        for (size_t i = at; i < at + m; i++) {
-            lo = dt[i] < lo ? dt[i] : lo;
-            hi = dt[i] > hi ? dt[i] : hi;
+    for (size_t r = 0, at = 0; r < c->nrun; at += c->run[r].n, r++) { /* t0 + the run's extreme steps */
+        int64_t hi = INT64_MIN, lo = INT64_MAX;
+        if (c->tsz == 4) {
+            const int32_t *dt = (const int32_t *)c->dt + at;
+            for (size_t i = 0; i < c->run[r].n; i++) hi = dt[i] > hi ? dt[i] : hi, lo = dt[i] < lo ? dt[i] : lo;
+        } else {
+            const int64_t *dt = (const int64_t *)c->dt + at;
+            for (size_t i = 0; i < c->run[r].n; i++) hi = dt[i] > hi ? dt[i] : hi, lo = dt[i] < lo ? dt[i] : lo;
         }
-        if (m && c->run[r].t0 + lo < tmin) tmin = c->run[r].t0 + lo;
-        if (m && c->run[r].t0 + hi > tmax) tmax = c->run[r].t0 + hi;
+        if (c->run[r].n && c->run[r].t0 + hi > tmax) tmax = c->run[r].t0 + hi;
+        if (c->run[r].n && c->run[r].t0 + lo < tmin) tmin = c->run[r].t0 + lo;
     }
     if (rc == 0 && nd) rc = hb_tzmap_cover(&s->tzm, hb_floordiv(tmin, s->sp.unit), hb_floordiv(tmax, s->sp.unit));
     if (rc == 0 && !(w = hb_calloc((size_t)T, sizeof *w))) rc = HB_EINTERNAL;

@@ -225,12 +225,14 @@ static int new_state(hb_step_ctx *ctx, void **state)
     s->ctx = ctx;
     s->src = ctx->input ? ctx->input : "the merged parts";
     s->nthreads = ctx->threads > 0 ? ctx->threads : 1;
-    s->own.vsz = 8; /* values as doubles unless setup finds float32 ones */
     if (!(s->pend = hb_calloc((size_t)hb_size, sizeof *s->pend))) return HB_EINTERNAL;
-    for (int d = 0; d < hb_size; d++) s->pend[d].c.vsz = 8;
     const char *key = NULL;
     char msg[512];
     if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
+    /* time steps as int32 for s and ms, int64 for us and ns; values as doubles unless
+     * setup finds float32 ones */
+    s->own.tsz = s->sp.unit <= 1000 ? 4 : 8, s->own.vsz = 8;
+    for (int d = 0; d < hb_size; d++) s->pend[d].c.tsz = s->own.tsz, s->pend[d].c.vsz = 8;
     HB_CALL(hb_agree(hb_tz_select(s->sp.tz)));
     if (s->sp.max_memory > 0) hb_mem_set_limit(s->sp.max_memory); /* the step's own limit, for this step */
     s->sp.max_memory = hb_mem_limit();
@@ -277,13 +279,13 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
 
     /* the rank's share of the readings, if the devices spread evenly, as finalize holds
      * them (the records, their ordered copy, the device index), and the chunk buffers */
-    const double share = (double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(s->own.vsz);
+    const double share = (double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(&s->own);
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
     /* the chunk's columns, its runs, the regrouped copy and the staged part of it */
     const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 8 + 1 + 4 + 24 + 24 + 16 + 12 + (s->str_dev ? 40 : 0));
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
-             (double)ep_bytes_per_reading(s->own.vsz));
+             (double)ep_bytes_per_reading(&s->own));
     HB_CALL(hb_agree(hb_mem_reserve(share + chunk, where, "the readings of the rank's devices", cause,
                                     "run on more ranks")));
 
@@ -299,9 +301,9 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
     s->chunk_cap = cr;
     if (rc == 0 && !(s->crun = hb_malloc(cr * sizeof *s->crun))) rc = HB_EINTERNAL;
-    if (rc == 0 && !(s->cdt = hb_malloc(cr * sizeof *s->cdt))) rc = HB_EINTERNAL;
+    if (rc == 0 && !(s->cdt = hb_malloc(cr * s->own.tsz))) rc = HB_EINTERNAL;
     if (rc == 0 && P > 1) {
-        rc = hb_xchg_reserve((void **)&s->st, &s->stcap, cr + P * XCHG_BLOCK, sizeof *s->st);
+        rc = hb_xchg_reserve(&s->st, &s->stcap, cr + P * XCHG_BLOCK, s->own.tsz);
         if (rc == 0) rc = hb_xchg_reserve(&s->sv, &s->svcap, cr + P * XCHG_BLOCK, s->own.vsz);
     }
     /* room for the rank's share and a little more, so that the readings are not copied as
@@ -355,7 +357,7 @@ static int read_devices(ep_state *s, int64_t start, int64_t n)
  * max_memory at finalize: a device or a rank with far more than its share. */
 static int check_memory(const ep_state *s, size_t need)
 {
-    const double bytes = (double)need * (double)ep_bytes_per_reading(s->own.vsz);
+    const double bytes = (double)need * (double)ep_bytes_per_reading(&s->own);
     if (bytes <= s->sp.max_memory) return 0; /* every chunk: the message only when it fails */
     char cause[96], n[32];
     snprintf(cause, sizeof cause, "rank %d holds %s readings of its devices", hb_rank, hb_fmt_count(n, need));
@@ -376,12 +378,12 @@ int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun)
     if (!c->dt || c->n + n > c->cap) { /* dt and v grow together */
         size_t cap = c->cap ? c->cap : 256;
         while (cap < c->n + n) cap *= 2;
-        int32_t *dt = hb_realloc(c->dt, cap * sizeof *dt);
+        void *dt = hb_realloc(c->dt, cap * c->tsz);
         if (dt) c->dt = dt;
         void *v = dt ? hb_realloc(c->v, cap * c->vsz) : NULL;
         if (!v) return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
         c->v = v, c->cap = cap;
-        huge_pages(c->dt, cap * sizeof *dt), huge_pages(c->v, cap * c->vsz);
+        huge_pages(c->dt, cap * c->tsz), huge_pages(c->v, cap * c->vsz);
     }
     if (hb_grow((void **)&c->run, &c->runcap, c->nrun + (nrun ? nrun : 1), sizeof *c->run))
         return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
@@ -390,26 +392,29 @@ int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun)
 
 void ep_cols_free(ep_cols *c)
 {
-    const size_t vsz = c->vsz;
+    const size_t tsz = c->tsz, vsz = c->vsz;
     free(c->dt), free(c->v), free(c->run);
     memset(c, 0, sizeof *c);
-    c->vsz = vsz;
+    c->tsz = tsz, c->vsz = vsz;
 }
 
 /* Not collective. Appends encoded run r (dt, v) to c (room reserved). */
-static inline void cols_copy(ep_cols *c, ep_run r, const int32_t *dt, const void *v)
+static inline void cols_copy(ep_cols *c, ep_run r, const void *dt, const void *v)
 {
-    memcpy(c->dt + c->n, dt, r.n * sizeof *dt);
+    memcpy((char *)c->dt + c->n * c->tsz, dt, r.n * c->tsz);
     memcpy((char *)c->v + c->n * c->vsz, v, r.n * c->vsz);
     c->n += r.n;
     c->run[c->nrun++] = r;
 }
 
-/* Whether time t can be stored as an int32 step from t0. */
-static inline int fits(int64_t t, int64_t t0)
+/* Whether time t can be stored as a step from t0 in a signed integer of at most lim. */
+static inline int fits(int64_t t, int64_t t0, uint64_t lim)
 {
-    return t >= t0 ? (uint64_t)t - (uint64_t)t0 <= INT32_MAX : (uint64_t)t0 - (uint64_t)t <= (uint64_t)INT32_MAX + 1;
+    return t >= t0 ? (uint64_t)t - (uint64_t)t0 <= lim : (uint64_t)t0 - (uint64_t)t <= lim + 1;
 }
+
+/* The largest step a column of tsz-byte steps holds. */
+static inline uint64_t step_limit(size_t tsz) { return tsz == 4 ? INT32_MAX : INT64_MAX; }
 
 /* Bytes one string id takes in the stream: hash, length, bytes, padded to 8. */
 static inline size_t str_entry(uint32_t len) { return (12 + (size_t)len + 7) & ~(size_t)7; }
@@ -471,9 +476,10 @@ static int stage_strings(ep_state *s, int64_t n)
  * shorter than a few readings: devices interleaved row by row) in place, by device in
  * order of the device's first row, each device's readings in row order, cut into runs
  * where a time lies too far from its run's first; the scratch is kept for the next chunk. */
-static int regroup(ep_state *s, int32_t *dt, void *v, ep_run *run, size_t m, size_t *nr)
+static int regroup(ep_state *s, void *dt, void *v, ep_run *run, size_t m, size_t *nr)
 {
-    const size_t R = *nr, cr = s->chunk_cap, vsz = s->own.vsz;
+    const size_t R = *nr, cr = s->chunk_cap, vsz = s->own.vsz, tsz = s->own.tsz;
+    const uint64_t lim = step_limit(tsz);
     size_t cap = 1024;
     while (cap < 2 * R) cap *= 2;
     if (cap > s->hcap) {
@@ -503,7 +509,7 @@ static int regroup(ep_state *s, int32_t *dt, void *v, ep_run *run, size_t m, siz
     char *gv = s->gv;
     for (size_t r = 0, at = 0; r < R; at += run[r].n, r++) {
         const size_t p = pos[idx[r]], n = run[r].n;
-        for (size_t i = 0; i < n; i++) s->gt[p + i] = run[r].t0 + dt[at + i];
+        for (size_t i = 0; i < n; i++) s->gt[p + i] = run[r].t0 + ep_dt_get(dt, tsz, at + i);
         memcpy(gv + p * vsz, (const char *)v + at * vsz, n * vsz);
         pos[idx[r]] = p + n;
     }
@@ -512,9 +518,9 @@ static int regroup(ep_state *s, int32_t *dt, void *v, ep_run *run, size_t m, siz
     size_t n = 0;
     for (size_t d = 0, at = 0; d < nd; at += g[d].n, d++)
         for (size_t i = at; i < at + g[d].n; i++) {
-            if (i > at && fits(t[i], run[n - 1].t0)) run[n - 1].n++;
+            if (i > at && fits(t[i], run[n - 1].t0, lim)) run[n - 1].n++;
             else run[n++] = (ep_run){g[d].dev, t[i], 1};
-            dt[i] = (int32_t)(t[i] - run[n - 1].t0);
+            ep_dt_put(dt, tsz, i, t[i] - run[n - 1].t0);
         }
     *nr = n;
     return 0;
@@ -541,23 +547,25 @@ static int episodes_map(void *state, int64_t c)
     else HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
     uint64_t missing = 0, invalid = 0;
     const int P = hb_size;
-    const size_t vsz = s->own.vsz;
+    const size_t vsz = s->own.vsz, tsz = s->own.tsz;
     const int64_t *k = s->kbuf, *t = s->tbuf;
     uint8_t *ok = s->ok;
     void *vin = s->val_raw ? s->vraw : (void *)s->vbuf;
-    int32_t *dt = s->cdt;
+    void *dt = s->cdt;
     void *vout = vin; /* v[m] is written after v[i], i >= m, is read */
     ep_run *run = s->crun;
     if (P == 1) {
         HB_CALL(ep_cols_reserve(&s->own, (size_t)n, (size_t)n));
-        dt = s->own.dt + s->own.n, vout = (char *)s->own.v + s->own.n * vsz, run = s->own.run + s->own.nrun;
+        dt = (char *)s->own.dt + s->own.n * tsz, vout = (char *)s->own.v + s->own.n * vsz, run = s->own.run + s->own.nrun;
     }
     size_t m = 0, nr = 0;
-#define MAP_ROWS(KT, VT, KMISSING)                                                                                     \
+#define MAP_ROWS(KT, VT, TT, KMISSING)                                                                                 \
     do {                                                                                                               \
         const KT *kin = (const KT *)(const void *)k;                                                                   \
         const VT *vi = vin;                                                                                            \
         VT *vo = vout;                                                                                                 \
+        TT *dto = dt;                                                                                                  \
+        const uint64_t lim = step_limit(sizeof(TT));                                                                   \
         int64_t t0 = 0;                                                                                                \
         for (int64_t i = 0; i < n; i++) {                                                                              \
             const uint64_t key = (uint64_t)(int64_t)kin[i];                                                            \
@@ -573,25 +581,26 @@ static int episodes_map(void *state, int64_t c)
                 invalid++;                                                                                             \
                 continue;                                                                                              \
             }                                                                                                          \
-            if (nr && run[nr - 1].dev == key && fits(ti, t0)) run[nr - 1].n++;                                         \
+            if (nr && run[nr - 1].dev == key && fits(ti, t0, lim)) run[nr - 1].n++;                                    \
             else run[nr++] = (ep_run){key, ti, 1}, t0 = ti;                                                            \
-            dt[m] = (int32_t)(ti - t0);                                                                                \
+            dto[m] = (TT)(ti - t0);                                                                                    \
             vo[m] = x + (VT)0; /* -0.0 becomes +0.0: equal values must have equal bits */                              \
             m++;                                                                                                       \
         }                                                                                                              \
     } while (0)
     const int dk = s->dev_raw;
-    if (vsz == 4) {
-        if (dk == HB_RAW_I32) MAP_ROWS(int32_t, float, 0);
-        else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, float, 0);
-        else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, float, kin[i] == MISSING);
-        else MAP_ROWS(int64_t, float, 0); /* read_devices cleared ok where missing */
-    } else {
-        if (dk == HB_RAW_I32) MAP_ROWS(int32_t, double, 0);
-        else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, double, 0);
-        else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, double, kin[i] == MISSING);
-        else MAP_ROWS(int64_t, double, 0);
-    }
+#define MAP_KINDS(VT, TT)                                                                                              \
+    do {                                                                                                               \
+        if (dk == HB_RAW_I32) MAP_ROWS(int32_t, VT, TT, 0);                                                            \
+        else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, VT, TT, 0);                                                      \
+        else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, VT, TT, kin[i] == MISSING);                                       \
+        else MAP_ROWS(int64_t, VT, TT, 0); /* read_devices cleared ok where missing */                                 \
+    } while (0)
+    if (vsz == 4 && tsz == 4) MAP_KINDS(float, int32_t);
+    else if (vsz == 4) MAP_KINDS(float, int64_t);
+    else if (tsz == 4) MAP_KINDS(double, int32_t);
+    else MAP_KINDS(double, int64_t);
+#undef MAP_KINDS
 #undef MAP_ROWS
     if (s->str_dev) {
         for (int64_t i = 0; i < n; i++)
@@ -619,7 +628,8 @@ static int episodes_map(void *state, int64_t c)
         if (ncnt[d]) HB_CALL(ep_cols_reserve(d == hb_rank ? &s->own : &s->pend[d].c, cnt[d], ncnt[d]));
     for (size_t r = 0, at = 0; r < nr; at += run[r].n, r++) {
         const int d = dest[r];
-        cols_copy(d == hb_rank ? &s->own : &s->pend[d].c, run[r], dt + at, (const char *)vout + at * vsz);
+        cols_copy(d == hb_rank ? &s->own : &s->pend[d].c, run[r], (const char *)dt + at * tsz,
+                  (const char *)vout + at * vsz);
     }
     return 0;
 }
@@ -656,18 +666,18 @@ static int exchange_now(ep_state *s)
     for (int d = 0; d < P; d++) {
         x->scount[d] = s->pend[d].c.n, xu->scount[d] = s->pend[d].c.nrun, xs->scount[d] = s->pend[d].nstr;
     }
-    const size_t vsz = s->own.vsz;
+    const size_t vsz = s->own.vsz, tsz = s->own.tsz;
     int rc = hb_xchg_layout(x);
     if (rc == 0) rc = hb_xchg_layout(xu);
     if (rc == 0) rc = hb_xchg_layout(xs);
-    if (rc == 0) rc = hb_xchg_reserve((void **)&s->st, &s->stcap, x->stotal, sizeof *s->st);
+    if (rc == 0) rc = hb_xchg_reserve(&s->st, &s->stcap, x->stotal, tsz);
     if (rc == 0) rc = hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, vsz);
     if (rc == 0) rc = hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun);
     if (rc == 0) rc = hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1);
     for (int d = 0; rc == 0 && d < P; d++) {
         ep_pend *q = &s->pend[d];
         if (q->c.n) {
-            memcpy(s->st + x->sdispl[d], q->c.dt, q->c.n * sizeof *q->c.dt);
+            memcpy((char *)s->st + x->sdispl[d] * tsz, q->c.dt, q->c.n * tsz);
             memcpy((char *)s->sv + x->sdispl[d] * vsz, q->c.v, q->c.n * vsz);
         }
         if (q->c.nrun) memcpy(s->srun + xu->sdispl[d], q->c.run, q->c.nrun * sizeof *q->c.run);
@@ -682,8 +692,9 @@ static int exchange_now(ep_state *s)
     if (rc == 0) rc = ep_cols_reserve(&s->own, x->rtotal, xu->received);
     HB_CALL(hb_agree(rc));
     ep_cols *o = &s->own;
-    HB_CALL(hb_xchg_move(x, s->st, o->dt + o->n, sizeof *o->dt));
-    hb_xchg_compact(x, o->dt + o->n, sizeof *o->dt);
+    char *to = (char *)o->dt + o->n * tsz;
+    HB_CALL(hb_xchg_move(x, s->st, to, tsz));
+    hb_xchg_compact(x, to, tsz);
     char *vo = (char *)o->v + o->n * vsz;
     HB_CALL(hb_xchg_move(x, s->sv, vo, vsz));
     hb_xchg_compact(x, vo, vsz);
@@ -741,7 +752,7 @@ static int episodes_save(void *state, void **buf, size_t *len)
     for (int d = 0; d < hb_size; d++) {
         const ep_cols *q = &s->pend[d].c;
         for (size_t r = 0, at = 0; r < q->nrun; at += q->run[r].n, r++)
-            cols_copy(&s->own, q->run[r], q->dt + at, (const char *)q->v + at * q->vsz);
+            cols_copy(&s->own, q->run[r], (const char *)q->dt + at * q->tsz, (const char *)q->v + at * q->vsz);
     }
     const size_t n = s->own.n;
     ep_order o;
@@ -827,7 +838,7 @@ static int episodes_load(void *state, const void *buf, size_t len)
         for (uint64_t k = 0; k < c; k++, m++) {
             if (hb_varint_get(&qt, tend, &u)) goto bad;
             t = k ? (int64_t)((uint64_t)t + u) : hb_unzigzag(u); /* steps wrap as unsigned, never overflow */
-            if (k == 0 || !fits(t, l->run[l->nrun - 1].t0)) { /* a new run: the device's first, or a step too far */
+            if (k == 0 || !fits(t, l->run[l->nrun - 1].t0, step_limit(l->tsz))) { /* a new run: the device's first, or a step too far */
                 if (hb_grow((void **)&l->run, &l->runcap, l->nrun + 1, sizeof *l->run))
                     return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
                 l->run[l->nrun++] = (ep_run){dev, t, 0};
@@ -835,7 +846,7 @@ static int episodes_load(void *state, const void *buf, size_t len)
             ep_run *r = &l->run[l->nrun - 1];
             double x;
             memcpy(&x, qv + 8 * m, 8);
-            l->dt[l->n] = (int32_t)(t - r->t0);
+            ep_dt_put(l->dt, l->tsz, l->n, t - r->t0);
             if (l->vsz == 4) { /* a restart of a job whose values are float32: every one is a float */
                 float f = (float)x;
                 if ((double)f != x)
@@ -924,8 +935,8 @@ static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, v
     /* the rank's share of the readings, as setup estimates it for one run (no chunks) */
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
-             (double)ep_bytes_per_reading(s->own.vsz));
-    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(s->own.vsz), s->src,
+             (double)ep_bytes_per_reading(&s->own));
+    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(&s->own), s->src,
                                     "the readings of the rank's devices", cause, "run on more ranks")));
     rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xu, XCHG_BLOCK);

@@ -41,10 +41,11 @@ int ep_spec_parse(const hb_optset *o, ep_spec *sp, const char **key, char *msg, 
 
 /* Readings as columns: the times and values of n readings, cut into runs of
  * consecutive readings of one device (a run's readings follow the previous run's). A
- * time is stored as an int32 step from its run's first time t0 (a run is cut where a
- * time is further away), a value as a float when the value column is float32 (exact),
+ * time is stored as a step from its run's first time t0: an int32 for times in s or ms
+ * (a run is cut where a time is further away: 68 years, 24 days), an int64 in us or ns;
+ * a value as a float when the value column is float32 (exact),
  * else a double. What a rank owns, stages for another rank, or loaded from a checkpoint
- * is such a list: 8 or 12 bytes a reading, and 24 a run (a chunk of readings grouped by
+ * is such a list: 8 to 16 bytes a reading, and 24 a run (a chunk of readings grouped by
  * device has about one run per device). */
 typedef struct ep_run {
     uint64_t dev; /* integer id, or the hash of the string id */
@@ -53,9 +54,9 @@ typedef struct ep_run {
 } ep_run;
 
 typedef struct ep_cols {
-    int32_t *dt; /* time - t0 of the reading's run */
-    void *v;     /* float or double values, vsz bytes each */
-    size_t n, cap, vsz;
+    void *dt; /* time - t0 of the reading's run: int32 (tsz 4) or int64 (tsz 8) */
+    void *v;  /* float or double values, vsz bytes each */
+    size_t n, cap, tsz, vsz;
     ep_run *run;
     size_t nrun, runcap;
 } ep_cols;
@@ -113,7 +114,7 @@ typedef struct ep_state {
     hb_strs strs;
     size_t chunk_cap; /* rows the chunk buffers hold */
     ep_run *crun;     /* the chunk's valid readings as runs: time steps cdt, values in place */
-    int32_t *cdt;
+    void *cdt;
     /* a chunk regrouped by device when its runs are short: the times and values grouped,
      * the devices' totals and places, and a table of the chunk's devices */
     int64_t *gt;
@@ -132,8 +133,7 @@ typedef struct ep_state {
     ep_pend *pend;
     long xcalls;
     hb_xchg xr, xu, xs;
-    int32_t *st;
-    void *sv;
+    void *st, *sv;
     ep_run *srun, *rrun;
     size_t stcap, svcap, sruncap, rruncap;
     char *sstr, *rstr;
@@ -180,9 +180,20 @@ void ep_scratch_free(ep_scratch *sc);
  * figures, and writes /episodes (detect.c). */
 int ep_finalize(ep_state *s, hb_out *out);
 
-/* Not collective. The bytes one rank needs per owned reading (its time step and value of
- * vsz bytes; the runs, a device's ordered copy at finalize and the chunk buffers are
+/* Not collective. The bytes one rank needs per owned reading (its time step and value,
+ * as c stores them; the runs, a device's ordered copy at finalize and the chunk buffers are
  * small beside them), for the memory estimate. */
-static inline size_t ep_bytes_per_reading(size_t vsz) { return 4 + vsz; }
+static inline size_t ep_bytes_per_reading(const ep_cols *c) { return c->tsz + c->vsz; }
+
+/* Step i of a column of steps tsz bytes wide. */
+static inline int64_t ep_dt_get(const void *dt, size_t tsz, size_t i)
+{
+    return tsz == 4 ? ((const int32_t *)dt)[i] : ((const int64_t *)dt)[i];
+}
+static inline void ep_dt_put(void *dt, size_t tsz, size_t i, int64_t x)
+{
+    if (tsz == 4) ((int32_t *)dt)[i] = (int32_t)x;
+    else ((int64_t *)dt)[i] = x;
+}
 
 #endif

@@ -26,7 +26,7 @@ ep_inputs() {
 }
 
 # The jobs checked against the reference: integer, string and float ids, every rule,
-# rate, ms times, every period kind, three time zones.
+# rate, ms and ns times, every period kind, three time zones.
 ep_reference_jobs() {
     ep_job "$1-above" "$1-above.h5" "columns = device:dev" "rule = above:100" "hysteresis = 5" "max_gap = 60s" \
         "timezone = Europe/Berlin"
@@ -36,6 +36,8 @@ ep_reference_jobs() {
         "timezone = America/New_York"
     ep_job "$1-rate" "$1-rate.h5" "columns = device:dev, time:time_ms" "time_unit = ms" "derive = rate" \
         "rule = below:-0.1" "max_gap = 61s" "timezone = Asia/Kolkata"
+    ep_job "$1-ns" "$1-ns.h5" "columns = device:dev, time:time_ns" "time_unit = ns" "derive = rate" \
+        "rule = below:-0.1" "max_gap = 61s" "hysteresis = 0.05"
 }
 
 suite_episodes() {
@@ -53,9 +55,9 @@ suite_episodes() {
         ep_bad_input "$bin" "$tag" short
         return 0
     fi
-    check "episodes ($tag): 4 jobs at 2 ranks x 2 threads equal the pandas reference (ids int/str/float, every rule, rate, ms)" \
-        bash -c "for j in above str dev rate; do mpi 2 2 '$bin' run $p-\$j.ini -q || exit 1; done &&
-                 $PY '$ROOT/tests/episodes/episodes_ref.py' $p-above.ini ep $p-str.ini ep $p-dev.ini ep $p-rate.ini ep"
+    check "episodes ($tag): 5 jobs at 2 ranks x 2 threads equal the pandas reference (ids int/str/float, every rule, rate, ms, ns)" \
+        bash -c "for j in above str dev rate ns; do mpi 2 2 '$bin' run $p-\$j.ini -q || exit 1; done &&
+                 $PY '$ROOT/tests/episodes/episodes_ref.py' $p-above.ini ep $p-str.ini ep $p-dev.ini ep $p-rate.ini ep $p-ns.ini ep"
     ep_bad_input "$bin" "$tag"
 
     # the hard cases one by one, as the contract words them
