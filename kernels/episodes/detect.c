@@ -1,12 +1,13 @@
 /* The episodes kernel's finalize: every owned device's readings in (time, value) order,
  * its episodes and its period figures, then /episodes.
  *
- * The owner groups its records by device (a counting sort over a local device index),
- * orders each device's readings by (time, value) where they are not in order yet, and
- * walks them once (OpenMP over devices): the derived series when derive = rate, the
- * median and MAD for deviation:K (exact order statistics), the episodes, and per local
- * period the readings and their mean. Readings are processed in an order that depends
- * on the data alone, so the sums have the same bits at any rank or thread count.
+ * The owner orders its runs by (device, first time) (ep_order_build), decodes each
+ * device's readings into a thread's scratch, orders them by (time, value) where they are
+ * not in order yet (ep_series), and walks them once (OpenMP over devices): the period
+ * figures and the derived series when derive = rate in one loop, the median and MAD for
+ * deviation:K (exact order statistics), the episodes. Readings are processed in an order
+ * that depends on the data alone, so the sums have the same bits at any rank or thread
+ * count.
  *
  * The output is in device order (integers ascending, strings by bytes), which the hash
  * owners do not follow: every rank learns the sorted list of all devices and of all

@@ -4,16 +4,18 @@
  * orders each device's readings and finds its episodes.
  *
  * map reads a chunk (device, time, value), drops rows without a device or time and rows
- * whose value is not finite (counted), and keeps each valid reading as a 24-byte record:
- * on this rank when it owns the device, else staged for the owner. exchange sends the
- * staged records (and, once per device and sender, the bytes of a string id) with the
- * keyed exchange of kernels/common/exchange.h after every round. An owner thus holds
- * every reading of its devices, from every chunk, whatever rank read it; nothing is
- * decided before finalize, when the device's whole history is there, so an episode that
- * crosses a chunk or a rank boundary is found whole. The state is the owned records, so
- * save/load is that list, and a restart at another rank count sends each loaded record
- * to its new owner; a merge of partial states (DESIGN.md 7) loads every part's lists the
- * same way, so a device read at several sites has all its readings on its owner. */
+ * whose value is not finite (counted), and keeps the valid readings as runs of one device
+ * (internal.h, ep_cols: a time step and a value, 8 to 16 bytes a reading): in this rank's
+ * columns when it owns the device, else staged for the owner. exchange sends what is
+ * staged (and, once per device and sender, the bytes of a string id) with the keyed
+ * exchange of kernels/common/exchange.h every few rounds, finalize the rest. An owner
+ * thus holds every reading of its devices, from every chunk, whatever rank read it;
+ * nothing is decided before finalize, when the device's whole history is there, so an
+ * episode that crosses a chunk or a rank boundary is found whole. The state is the owned
+ * and staged readings, so save/load is that list, and a restart at another rank count
+ * sends each loaded device's readings to its new owner; a merge of partial states
+ * (DESIGN.md 7) loads every part's lists the same way, so a device read at several sites
+ * has all its readings on its owner. */
 #include "kernels/episodes/internal.h"
 
 #include "core/hb.h"
@@ -30,7 +32,7 @@
 #include <sys/mman.h>
 #include <xxhash.h>
 
-#define XCHG_BLOCK 512    /* records per MPI block */
+#define XCHG_BLOCK 512    /* elements (steps, values, runs) per MPI block */
 #define XCHG_SBLOCK 4096  /* bytes per MPI block of the string stream */
 #define EXCHANGE_EVERY 8  /* rounds between exchanges: 8 chunks staged at most */
 #define MISSING INT64_MIN /* what hb_table_read gives for a missing integer */
@@ -278,7 +280,7 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     for (int d = 0; d < hb_size; d++) s->pend[d].c.vsz = s->own.vsz;
 
     /* the rank's share of the readings, if the devices spread evenly, as finalize holds
-     * them (the records, their ordered copy, the device index), and the chunk buffers */
+     * them (steps and values; see ep_bytes_per_reading), and the chunk buffers */
     const double share = (double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(&s->own);
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
     /* the chunk's columns, its runs, the regrouped copy and the staged part of it */

@@ -1,5 +1,5 @@
 /* What the files of the episodes kernel share (DESIGN.md 4.5, docs/episodes.md): the
- * parsed options, the reading records, the state, and finalize's detection and output
+ * parsed options, the readings' columns, the state, and finalize's detection and output
  * (detect.c); episodes.c holds the kernel table, map, the exchange and save/load. Not an
  * interface outside kernels/episodes/.
  *
