@@ -283,8 +283,11 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
      * them (steps and values; see ep_bytes_per_reading), and the chunk buffers */
     const double share = (double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(&s->own);
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
-    /* the chunk's columns, its runs, the regrouped copy and the staged part of it */
-    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 8 + 1 + 4 + 24 + 24 + 16 + 12 + (s->str_dev ? 40 : 0));
+    /* the chunk's columns, its runs, the regrouped copy; at several ranks the readings
+     * staged for the others between two exchanges, and the exchange's send buffers */
+    const double per = (double)ep_bytes_per_reading(&s->own);
+    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 8 + 1 + 4 + 24 + 24 + 16 + 12 + (s->str_dev ? 40 : 0)) +
+                         (hb_size > 1 ? (double)rows_per_chunk * (EXCHANGE_EVERY + 1) * per : 0);
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
              (double)ep_bytes_per_reading(&s->own));
