@@ -1,12 +1,13 @@
 /* The episodes kernel's finalize: every owned device's readings in (time, value) order,
  * its episodes and its period figures, then /episodes.
  *
- * The owner groups its records by device (a counting sort over a local device index),
- * orders each device's readings by (time, value) where they are not in order yet, and
- * walks them once (OpenMP over devices): the derived series when derive = rate, the
- * median and MAD for deviation:K (exact order statistics), the episodes, and per local
- * period the readings and their mean. Readings are processed in an order that depends
- * on the data alone, so the sums have the same bits at any rank or thread count.
+ * The owner orders its runs by (device, first time) (ep_order_build), decodes each
+ * device's readings into a thread's scratch, orders them by (time, value) where they are
+ * not in order yet (ep_series), and walks them once (OpenMP over devices): the period
+ * figures and the derived series when derive = rate in one loop, the median and MAD for
+ * deviation:K (exact order statistics), the episodes. Readings are processed in an order
+ * that depends on the data alone, so the sums have the same bits at any rank or thread
+ * count.
  *
  * The output is in device order (integers ascending, strings by bytes), which the hash
  * owners do not follow: every rank learns the sorted list of all devices and of all
@@ -18,6 +19,7 @@
 #include "core/hb.h"
 #include "kernels/common/order.h"
 #include "kernels/common/period.h"
+#include "kernels/common/sort.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -42,11 +44,6 @@ typedef struct per_row {
     double seconds, mean;
 } per_row;
 
-typedef struct tv {
-    int64_t t;
-    double v;
-} tv;
-
 /* Per thread: its results and scratch. */
 typedef struct worker {
     ep_row *ep;
@@ -56,15 +53,9 @@ typedef struct worker {
     int64_t *dt;
     double *dx, *tmp;
     size_t dcap, dxcap, tcap;
+    ep_scratch sc;
     int failed;
 } worker;
-
-static int cmp_tv(const void *a, const void *b)
-{
-    const tv *x = a, *y = b;
-    if (x->t != y->t) return x->t < y->t ? -1 : 1;
-    return x->v < y->v ? -1 : x->v > y->v;
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -91,10 +82,59 @@ static inline double beyond(const ep_spec *sp, double x, double m, double w)
     }
 }
 
+/* The first i' >= i below m whose x[i'] breaks the rule (beyond > 0), or m: blocks of 8
+ * tested without a branch (vector compares), the rule chosen once per scan. */
+static size_t next_start(const ep_spec *sp, const double *x, size_t i, size_t m, double med, double w)
+{
+    const double lo = sp->lo, hi = sp->hi;
+#define SCAN(B)                                                                                                        \
+    do {                                                                                                               \
+        for (; i + 8 <= m; i += 8) {                                                                                   \
+            int any = 0;                                                                                               \
+            for (int k = 0; k < 8; k++) {                                                                              \
+                const double xx = x[i + k];                                                                            \
+                any |= (B) > 0;                                                                                        \
+            }                                                                                                          \
+            if (any) break;                                                                                            \
+        }                                                                                                              \
+        for (; i < m; i++) {                                                                                           \
+            const double xx = x[i];                                                                                    \
+            if ((B) > 0) return i;                                                                                     \
+        }                                                                                                              \
+        return m;                                                                                                      \
+    } while (0)
+    switch (sp->rule) {
+    case RULE_ABOVE: SCAN(xx - lo);
+    case RULE_BELOW: SCAN(lo - xx);
+    case RULE_OUTSIDE: SCAN(lo - xx > xx - hi ? lo - xx : xx - hi);
+    default: SCAN(fabs(xx - med) - w);
+    }
+#undef SCAN
+}
+
 /* The period code of local day d: yyyymmdd, ISO yyyyww or yyyymm. */
 static int64_t period_code(int kind, int64_t d)
 {
     return kind == PERIOD_WEEK ? hb_period_week(d) : kind == PERIOD_MONTH ? hb_period_month(d) : hb_period_date(d);
+}
+
+/* The local day of time t (in units of unit per second), and the times [*lo, *hi) around
+ * t that have the same local day: within t's UTC day and on t's side of that day's offset
+ * change, between two local midnights. Readings in time order then leave it about once a
+ * day, so the calendar's divisions are paid per day, not per reading. */
+static int64_t local_day(const hb_tzmap *m, int64_t unit, int64_t t, int64_t *lo, int64_t *hi)
+{
+    const int64_t ts = hb_floordiv(t, unit), u = hb_floordiv(ts, 86400), u0 = u * 86400;
+    const hb_tzday *d = &m->days[u - m->day0];
+    const int32_t sec = (int32_t)(ts - u0);
+    int64_t a = u0, b = u0 + 86400, off = d->off_b; /* hb_tzmap_local's offset of ts */
+    if (sec < d->trans) b = u0 + d->trans, off = d->off_a;
+    else a = u0 + d->trans;
+    const int64_t day = hb_floordiv(ts + off, 86400), la = day * 86400 - off;
+    if (la > a) a = la;
+    if (la + 86400 < b) b = la + 86400;
+    *lo = a * unit, *hi = b * unit;
+    return day;
 }
 
 /* Not collective, thread-safe per worker. Grows *p (of *cap elements) to need; marks
@@ -125,43 +165,59 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
     const int64_t unit = sp->unit, gap = (int64_t)floor(sp->max_gap * (double)unit);
     const hb_tzmap *tzm = &s->tzm;
     const size_t first = w->nper;
+    /* the series the rule applies to: the values, or their rates, derived in the loop of
+     * the periodic figures (independent work beside that loop's chain of additions) */
+    const int rate = sp->rate;
+    if (rate) {
+        if (wgrow(w, (void **)&w->dt, &w->dcap, n, sizeof *w->dt)) return;
+        if (wgrow(w, (void **)&w->dx, &w->dxcap, n, sizeof *w->dx)) return;
+    }
+    int64_t *rt = w->dt;
+    double *rx = w->dx;
+    size_t m = 0;
+    const double fu = (double)unit;
     /* the periodic figures, of the readings as they are */
-    int64_t lastday = INT64_MIN, code = 0;
+    int64_t lastday = INT64_MIN, code = 0, lo = 0, hi = 0; /* [lo, hi): the times of lastday */
     per_row *cur = NULL;
     double sum = 0;
+    uint64_t cnt = 0; /* readings of cur not yet added to it */
     for (size_t i = 0; i < n; i++) {
-        int64_t day = hb_floordiv(hb_tzmap_local(tzm, hb_floordiv(t[i], unit)), 86400);
+        if (rate && i > 0) {
+            /* (v_i - v_i-1) / ((t_i - t_i-1) / unit), for 0 < t_i - t_i-1 <= max_gap (no
+             * rate across a duplicate time or a gap): a division by 1.0 returns its
+             * dividend exactly, so a step of one second (the common one) costs no division,
+             * and with seconds as the unit the step is the divisor itself */
+            const int64_t d = t[i] - t[i - 1];
+            if (d > 0 && d <= gap) {
+                const double dv = v[i] - v[i - 1];
+                rt[m] = t[i];
+                rx[m++] = d == unit ? dv : unit == 1 ? dv / (double)d : dv / ((double)d / fu);
+            }
+        }
+        if (t[i] >= lo && t[i] < hi) {
+            cnt++;
+            sum += v[i];
+            continue;
+        }
+        int64_t day = local_day(tzm, unit, t[i], &lo, &hi);
         if (day != lastday) {
             lastday = day;
             int64_t c = period_code(sp->period, day);
             if (!cur || c != code) {
-                if (cur) cur->mean += sum;
-                code = c, sum = 0;
+                if (cur) cur->mean += sum, cur->readings += cnt;
+                code = c, sum = 0, cnt = 0;
                 if (!(cur = period_of(w, first, g, c))) return;
             }
         }
-        cur->readings++;
+        cnt++;
         sum += v[i];
     }
-    if (cur) cur->mean += sum;
+    if (cur) cur->mean += sum, cur->readings += cnt;
     for (size_t i = first; i < w->nper; i++) w->per[i].mean /= (double)w->per[i].readings;
 
-    /* the series the rule applies to */
-    const int64_t *st = t;
-    const double *sx = v;
-    size_t m = n;
-    if (sp->rate) {
-        if (wgrow(w, (void **)&w->dt, &w->dcap, n, sizeof *w->dt)) return;
-        if (wgrow(w, (void **)&w->dx, &w->dxcap, n, sizeof *w->dx)) return;
-        m = 0;
-        for (size_t i = 1; i < n; i++) {
-            int64_t d = t[i] - t[i - 1];
-            if (d <= 0 || d > gap) continue; /* no rate across a duplicate time or a gap */
-            w->dt[m] = t[i];
-            w->dx[m++] = (v[i] - v[i - 1]) / ((double)d / (double)unit);
-        }
-        st = w->dt, sx = w->dx;
-    }
+    const int64_t *st = rate ? rt : t;
+    const double *sx = rate ? rx : v;
+    if (!rate) m = n;
     double med = 0, width = 0;
     if (sp->rule == RULE_DEVIATION && m > 0) {
         if (wgrow(w, (void **)&w->tmp, &w->tcap, m, sizeof *w->tmp)) return;
@@ -171,11 +227,7 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
         width = sp->k * hb_percentile_select(w->tmp, m, 50);
     }
     const double h = sp->hysteresis;
-    for (size_t i = 0; i < m;) {
-        if (!(beyond(sp, sx[i], med, width) > 0)) {
-            i++;
-            continue;
-        }
+    for (size_t i = next_start(sp, sx, 0, m, med, width); i < m; i = next_start(sp, sx, i, m, med, width)) {
         size_t j = i;
         double best = beyond(sp, sx[i], med, width), peak = sx[i], esum = sx[i];
         while (j + 1 < m && st[j + 1] - st[j] <= gap) {
@@ -199,107 +251,134 @@ static void device(const ep_state *s, worker *w, uint64_t g, const int64_t *t, c
     }
 }
 
-/* Not collective. The owned devices: keys[nd] and, per device, its readings' range
- * [off[d], off[d+1]) of t and v, ordered by (time, value). Frees the records. */
-static int group(ep_state *s, uint64_t **keys_out, size_t *nd_out, size_t **off_out, int64_t **t_out, double **v_out)
+/* A run in the order of the devices: its device, first time, place and length. */
+typedef struct run_key {
+    uint64_t dev;
+    int64_t t0;
+    uint64_t at, n;
+} run_key;
+
+static int cmp_run(const void *a, const void *b)
 {
-    const size_t n = s->nown;
-    size_t cap = 1024; /* grows with the devices, not the readings */
-    uint64_t *slot_key = hb_malloc(cap * sizeof *slot_key);
-    uint32_t *slot_idx = hb_malloc(cap * sizeof *slot_idx);
-    uint32_t *idx = hb_malloc((n ? n : 1) * sizeof *idx);
-    uint64_t *keys = NULL;
-    size_t nd = 0, kcap = 0, *cnt = NULL;
-    int64_t *t = hb_malloc((n ? n : 1) * sizeof *t);
-    double *v = hb_malloc((n ? n : 1) * sizeof *v);
-    int rc = slot_key && slot_idx && idx && t && v ? 0 : HB_EINTERNAL;
-    if (rc == 0) memset(slot_idx, 0xff, cap * sizeof *slot_idx);
-    uint64_t last = 0;
-    uint32_t last_idx = UINT32_MAX;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        uint64_t k = s->own[i].dev;
-        if (k == last && last_idx != UINT32_MAX) { /* readings mostly come in runs of one device */
-            idx[i] = last_idx;
-            continue;
-        }
-        if (2 * (nd + 1) > cap) { /* rehash into twice the slots */
-            size_t nc = cap * 2;
-            uint64_t *nk = hb_malloc(nc * sizeof *nk);
-            uint32_t *ni = hb_malloc(nc * sizeof *ni);
-            if (!nk || !ni) {
-                free(nk), free(ni);
-                rc = HB_EINTERNAL;
-                break;
-            }
-            memset(ni, 0xff, nc * sizeof *ni);
-            for (size_t j = 0; j < cap; j++) {
-                if (slot_idx[j] == UINT32_MAX) continue;
-                size_t q = hb_mix64(slot_key[j]) & (nc - 1);
-                while (ni[q] != UINT32_MAX) q = (q + 1) & (nc - 1);
-                nk[q] = slot_key[j], ni[q] = slot_idx[j];
-            }
-            free(slot_key), free(slot_idx);
-            slot_key = nk, slot_idx = ni, cap = nc;
-        }
-        size_t j = hb_mix64(k) & (cap - 1);
-        while (slot_idx[j] != UINT32_MAX && slot_key[j] != k) j = (j + 1) & (cap - 1);
-        if (slot_idx[j] == UINT32_MAX) {
-            if (hb_grow((void **)&keys, &kcap, nd + 1, sizeof *keys)) {
-                rc = hb_err_set(HB_EINTERNAL, "episodes", "out of memory for the devices");
-                break;
-            }
-            slot_key[j] = k, slot_idx[j] = (uint32_t)nd, keys[nd++] = k;
-        }
-        idx[i] = slot_idx[j];
-        last = k, last_idx = idx[i];
+    const run_key *x = a, *y = b;
+    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+    if (x->t0 != y->t0) return x->t0 < y->t0 ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+int ep_order_build(const ep_cols *c, ep_order *o)
+{
+    memset(o, 0, sizeof *o);
+    const size_t R = c->nrun;
+    run_key *k = hb_malloc((R ? R : 1) * sizeof *k);
+    o->at = hb_malloc((R ? R : 1) * sizeof *o->at);
+    o->len = hb_malloc((R ? R : 1) * sizeof *o->len);
+    o->t0 = hb_malloc((R ? R : 1) * sizeof *o->t0);
+    o->dev = hb_malloc((R ? R : 1) * sizeof *o->dev);
+    if (!k || !o->at || !o->len || !o->t0 || !o->dev) {
+        free(k), ep_order_free(o);
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory ordering %zu runs of readings", R);
     }
-    free(slot_key), free(slot_idx);
-    if (rc == 0 && !(cnt = hb_calloc(nd + 1, sizeof *cnt))) rc = HB_EINTERNAL;
-    if (rc == 0) {
-        for (size_t i = 0; i < n; i++) cnt[idx[i] + 1]++;
-        for (size_t d = 0; d < nd; d++) cnt[d + 1] += cnt[d];
-        size_t *pos = hb_malloc((nd ? nd : 1) * sizeof *pos);
-        if (!pos) rc = HB_EINTERNAL;
-        for (size_t d = 0; rc == 0 && d < nd; d++) pos[d] = cnt[d];
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            size_t p = pos[idx[i]]++;
-            t[p] = s->own[i].t, v[p] = s->own[i].v;
+    for (size_t r = 0, at = 0; r < R; at += c->run[r].n, r++) k[r] = (run_key){c->run[r].dev, c->run[r].t0, at, c->run[r].n};
+    /* runs come sorted when every device has one run: then skip the sort */
+    size_t r = 1;
+    while (r < R && cmp_run(&k[r - 1], &k[r]) < 0) r++;
+    if (r < R) qsort(k, R, sizeof *k, cmp_run);
+    for (r = 0; r < R; r++) {
+        if (r == 0 || k[r].dev != k[r - 1].dev) o->dev[o->nd++] = (ep_dev){k[r].dev, r, 0, 0};
+        ep_dev *d = &o->dev[o->nd - 1];
+        d->nr++, d->n += k[r].n;
+        o->at[r] = k[r].at, o->len[r] = k[r].n, o->t0[r] = k[r].t0;
+    }
+    free(k);
+    return 0;
+}
+
+void ep_order_free(ep_order *o)
+{
+    free(o->dev), free(o->at), free(o->len), free(o->t0);
+    memset(o, 0, sizeof *o);
+}
+
+void ep_scratch_free(ep_scratch *sc)
+{
+    free(sc->t), free(sc->v), free(sc->key);
+    memset(sc, 0, sizeof *sc);
+}
+
+/* Whether n readings are in (time, value) order. */
+static int in_order(const int64_t *t, const double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (t[i - 1] > t[i] || (t[i - 1] == t[i] && v[i - 1] > v[i])) return 0;
+    return 1;
+}
+
+/* The bits of a finite double as an unsigned integer of the same order (-0 is never
+ * here: map makes it +0). */
+static inline uint64_t ordered_bits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, 8);
+    return u >> 63 ? ~u : u | (1ULL << 63);
+}
+
+/* Not collective. Orders n readings by (time, value): insertion for a few, else two
+ * stable radix sorts (by value, then by time) of (t, v) pairs in key[n..3n). */
+static int sort_tv(ep_scratch *sc, int64_t *t, double *v, size_t n)
+{
+    if (n <= 32) {
+        for (size_t i = 1; i < n; i++) {
+            int64_t a = t[i];
+            double b = v[i];
+            size_t j = i;
+            for (; j > 0 && (t[j - 1] > a || (t[j - 1] == a && v[j - 1] > b)); j--) t[j] = t[j - 1], v[j] = v[j - 1];
+            t[j] = a, v[j] = b;
         }
-        free(pos);
+        return 0;
     }
-    free(idx);
-    free(s->own);
-    s->own = NULL, s->nown = s->owncap = 0;
-    if (rc) {
-        free(keys), free(cnt), free(t), free(v);
-        return rc;
+    if (hb_grow((void **)&sc->key, &sc->kcap, 3 * n, sizeof *sc->key)) return HB_EINTERNAL;
+    uint64_t *key = sc->key, *rec = sc->key + n;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&rec[2 * i], &t[i], 8), memcpy(&rec[2 * i + 1], &v[i], 8);
+        key[i] = ordered_bits(v[i]);
     }
-    /* order each device's readings by (time, value) where they are not yet */
-    int failed = 0;
-#pragma omp parallel num_threads(s->nthreads) reduction(| : failed)
-    {
-        tv *buf = NULL;
-        size_t bcap = 0;
-#pragma omp for schedule(dynamic, 16)
-        for (size_t d = 0; d < nd; d++) {
-            size_t a = cnt[d], b = cnt[d + 1], i = a + 1;
-            while (i < b && (t[i - 1] < t[i] || (t[i - 1] == t[i] && v[i - 1] <= v[i]))) i++;
-            if (i >= b) continue;
-            if (hb_grow((void **)&buf, &bcap, b - a, sizeof *buf)) {
-                failed = 1;
-                continue;
-            }
-            for (size_t j = a; j < b; j++) buf[j - a] = (tv){t[j], v[j]};
-            qsort(buf, b - a, sizeof *buf, cmp_tv);
-            for (size_t j = a; j < b; j++) t[j] = buf[j - a].t, v[j] = buf[j - a].v;
+    if (hb_sort_records_u64(key, rec, 16, n)) return HB_EINTERNAL;
+    for (size_t i = 0; i < n; i++) key[i] = rec[2 * i] ^ (1ULL << 63);
+    if (hb_sort_records_u64(key, rec, 16, n)) return HB_EINTERNAL;
+    for (size_t i = 0; i < n; i++) memcpy(&t[i], &rec[2 * i], 8), memcpy(&v[i], &rec[2 * i + 1], 8);
+    return 0;
+}
+
+int ep_series(const ep_cols *c, const ep_order *o, size_t d, ep_scratch *sc, const int64_t **t, const double **v)
+{
+    const ep_dev *e = &o->dev[d];
+    if (hb_grow((void **)&sc->t, &sc->cap, e->n, sizeof *sc->t)) return HB_EINTERNAL;
+    double *nv = hb_realloc(sc->v, sc->cap * sizeof *nv);
+    if (!nv) return HB_EINTERNAL;
+    sc->v = nv;
+    const size_t R = e->r0 + e->nr;
+    for (size_t r = e->r0, p = 0; r < R; p += o->len[r], r++) {
+        const int64_t t0 = o->t0[r];
+        int64_t *ot = sc->t + p;
+        double *ov = sc->v + p;
+        const size_t m = o->len[r];
+        if (c->tsz == 4) {
+            const int32_t *dt = (const int32_t *)c->dt + o->at[r];
+            for (size_t i = 0; i < m; i++) ot[i] = t0 + dt[i];
+        } else {
+            const int64_t *dt = (const int64_t *)c->dt + o->at[r];
+            for (size_t i = 0; i < m; i++) ot[i] = t0 + dt[i];
         }
-        free(buf);
+        if (c->vsz == 4) {
+            const float *f = (const float *)c->v + o->at[r];
+            for (size_t i = 0; i < m; i++) ov[i] = (double)f[i];
+        } else {
+            memcpy(ov, (const double *)c->v + o->at[r], m * sizeof *ov);
+        }
     }
-    if (failed) {
-        free(keys), free(cnt), free(t), free(v);
-        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory ordering the readings");
-    }
-    *keys_out = keys, *nd_out = nd, *off_out = cnt, *t_out = t, *v_out = v;
+    if (!in_order(sc->t, sc->v, e->n)) HB_CALL(sort_tv(sc, sc->t, sc->v, e->n));
+    *t = sc->t, *v = sc->v;
     return 0;
 }
 
@@ -645,9 +724,8 @@ static int write_output(ep_state *s, hb_out *out, const devlist *L, const int64_
 int ep_finalize(ep_state *s, hb_out *out)
 {
     uint64_t *keys = NULL;
-    size_t nd = 0, *off = NULL;
-    int64_t *t = NULL, *periods = NULL;
-    double *v = NULL;
+    size_t nd = 0;
+    int64_t *periods = NULL;
     worker *w = NULL;
     devlist L = {0};
     ep_row *ep = NULL, *gep = NULL;
@@ -657,13 +735,26 @@ int ep_finalize(ep_state *s, hb_out *out)
     size_t *rank_of_hash = NULL;
     uint64_t *hsorted = NULL;
     const int T = s->nthreads;
+    const ep_cols *c = &s->own;
+    ep_order o;
 
-    int rc = group(s, &keys, &nd, &off, &t, &v);
+    int rc = ep_order_build(c, &o);
+    nd = rc ? 0 : o.nd;
+    if (rc == 0 && !(keys = hb_malloc((nd ? nd : 1) * sizeof *keys))) rc = HB_EINTERNAL;
+    for (size_t d = 0; rc == 0 && d < nd; d++) keys[d] = o.dev[d].dev;
     /* the local calendar of every reading */
     int64_t tmin = INT64_MAX, tmax = INT64_MIN;
-    for (size_t d = 0; rc == 0 && d < nd; d++) {
-        if (t[off[d]] < tmin) tmin = t[off[d]];
-        if (t[off[d + 1] - 1] > tmax) tmax = t[off[d + 1] - 1];
+    for (size_t r = 0, at = 0; r < c->nrun; at += c->run[r].n, r++) { /* t0 + the run's extreme steps */
+        int64_t hi = INT64_MIN, lo = INT64_MAX;
+        if (c->tsz == 4) {
+            const int32_t *dt = (const int32_t *)c->dt + at;
+            for (size_t i = 0; i < c->run[r].n; i++) hi = dt[i] > hi ? dt[i] : hi, lo = dt[i] < lo ? dt[i] : lo;
+        } else {
+            const int64_t *dt = (const int64_t *)c->dt + at;
+            for (size_t i = 0; i < c->run[r].n; i++) hi = dt[i] > hi ? dt[i] : hi, lo = dt[i] < lo ? dt[i] : lo;
+        }
+        if (c->run[r].n && c->run[r].t0 + hi > tmax) tmax = c->run[r].t0 + hi;
+        if (c->run[r].n && c->run[r].t0 + lo < tmin) tmin = c->run[r].t0 + lo;
     }
     if (rc == 0 && nd) rc = hb_tzmap_cover(&s->tzm, hb_floordiv(tmin, s->sp.unit), hb_floordiv(tmax, s->sp.unit));
     if (rc == 0 && !(w = hb_calloc((size_t)T, sizeof *w))) rc = HB_EINTERNAL;
@@ -672,7 +763,11 @@ int ep_finalize(ep_state *s, hb_out *out)
 #pragma omp parallel for schedule(dynamic, 8) num_threads(T)
         for (size_t d = 0; d < nd; d++) {
             worker *me = &w[omp_get_thread_num()];
-            if (!me->failed) device(s, me, d, t + off[d], v + off[d], off[d + 1] - off[d]);
+            const int64_t *t;
+            const double *v;
+            if (me->failed) continue;
+            if (ep_series(c, &o, d, &me->sc, &t, &v)) me->failed = 1;
+            else device(s, me, d, t, v, o.dev[d].n);
         }
         for (int i = 0; i < T; i++) nep += w[i].nep, nper += w[i].nper, rc |= w[i].failed;
         rc = rc ? hb_err_set(HB_EINTERNAL, "episodes", "out of memory finding the episodes") : 0;
@@ -685,8 +780,13 @@ int ep_finalize(ep_state *s, hb_out *out)
             a += (int)w[i].nep, b += (int)w[i].nper;
         }
     }
-    for (int i = 0; w && i < T; i++) free(w[i].ep), free(w[i].per), free(w[i].dt), free(w[i].dx), free(w[i].tmp);
-    free(w), free(t), free(v), free(off);
+    for (int i = 0; w && i < T; i++) {
+        free(w[i].ep), free(w[i].per), free(w[i].dt), free(w[i].dx), free(w[i].tmp);
+        ep_scratch_free(&w[i].sc);
+    }
+    free(w);
+    ep_order_free(&o);
+    ep_cols_free(&s->own);
     rc = hb_agree(rc);
 
     /* every rank's devices and periods, sorted */

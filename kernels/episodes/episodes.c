@@ -4,16 +4,18 @@
  * orders each device's readings and finds its episodes.
  *
  * map reads a chunk (device, time, value), drops rows without a device or time and rows
- * whose value is not finite (counted), and keeps each valid reading as a 24-byte record:
- * on this rank when it owns the device, else staged for the owner. exchange sends the
- * staged records (and, once per device and sender, the bytes of a string id) with the
- * keyed exchange of kernels/common/exchange.h after every round. An owner thus holds
- * every reading of its devices, from every chunk, whatever rank read it; nothing is
- * decided before finalize, when the device's whole history is there, so an episode that
- * crosses a chunk or a rank boundary is found whole. The state is the owned records, so
- * save/load is that list, and a restart at another rank count sends each loaded record
- * to its new owner; a merge of partial states (DESIGN.md 7) loads every part's lists the
- * same way, so a device read at several sites has all its readings on its owner. */
+ * whose value is not finite (counted), and keeps the valid readings as runs of one device
+ * (internal.h, ep_cols: a time step and a value, 8 to 16 bytes a reading): in this rank's
+ * columns when it owns the device, else staged for the owner. exchange sends what is
+ * staged (and, once per device and sender, the bytes of a string id) with the keyed
+ * exchange of kernels/common/exchange.h every few rounds, finalize the rest. An owner
+ * thus holds every reading of its devices, from every chunk, whatever rank read it;
+ * nothing is decided before finalize, when the device's whole history is there, so an
+ * episode that crosses a chunk or a rank boundary is found whole. The state is the owned
+ * and staged readings, so save/load is that list, and a restart at another rank count
+ * sends each loaded device's readings to its new owner; a merge of partial states
+ * (DESIGN.md 7) loads every part's lists the same way, so a device read at several sites
+ * has all its readings on its owner. */
 #include "kernels/episodes/internal.h"
 
 #include "core/hb.h"
@@ -27,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
-#define XCHG_BLOCK 512    /* records per MPI block */
+#define XCHG_BLOCK 512    /* elements (steps, values, runs) per MPI block */
 #define XCHG_SBLOCK 4096  /* bytes per MPI block of the string stream */
+#define EXCHANGE_EVERY 8  /* rounds between exchanges: 8 chunks staged at most */
 #define MISSING INT64_MIN /* what hb_table_read gives for a missing integer */
 
 static const hb_option episodes_options[] = {
@@ -223,9 +227,14 @@ static int new_state(hb_step_ctx *ctx, void **state)
     s->ctx = ctx;
     s->src = ctx->input ? ctx->input : "the merged parts";
     s->nthreads = ctx->threads > 0 ? ctx->threads : 1;
+    if (!(s->pend = hb_calloc((size_t)hb_size, sizeof *s->pend))) return HB_EINTERNAL;
     const char *key = NULL;
     char msg[512];
     if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
+    /* time steps as int32 for s and ms, int64 for us and ns; values as doubles unless
+     * setup finds float32 ones */
+    s->own.tsz = s->sp.unit <= 1000 ? 4 : 8, s->own.vsz = 8;
+    for (int d = 0; d < hb_size; d++) s->pend[d].c.tsz = s->own.tsz, s->pend[d].c.vsz = 8;
     HB_CALL(hb_agree(hb_tz_select(s->sp.tz)));
     if (s->sp.max_memory > 0) hb_mem_set_limit(s->sp.max_memory); /* the step's own limit, for this step */
     s->sp.max_memory = hb_mem_limit();
@@ -262,30 +271,50 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     }
     if (hb_table_col_attr_str(s->tab, s->col_val, "units", s->units, sizeof s->units) != 0) s->units[0] = '\0';
     HB_CALL(hb_agree(rc));
+    /* integer ids and float values are read as stored; float32 values are kept as floats
+     * (exact), 4 bytes a reading instead of 8 */
+    const hb_raw_kind dk = hb_table_raw_kind(s->tab, s->col_dev), vk = hb_table_raw_kind(s->tab, s->col_val);
+    s->dev_raw = !s->str_dev && (dk == HB_RAW_I32 || dk == HB_RAW_U32 || dk == HB_RAW_I64) ? (int)dk : HB_RAW_OTHER;
+    s->val_raw = vk == HB_RAW_F32 || vk == HB_RAW_F64 ? (int)vk : HB_RAW_OTHER;
+    s->own.vsz = vk == HB_RAW_F32 ? 4 : 8;
+    for (int d = 0; d < hb_size; d++) s->pend[d].c.vsz = s->own.vsz;
 
     /* the rank's share of the readings, if the devices spread evenly, as finalize holds
-     * them (the records, their ordered copy, the device index), and the chunk buffers */
-    const double share = (double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING;
+     * them (steps and values; see ep_bytes_per_reading), and the chunk buffers */
+    const double share = (double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(&s->own);
     const int64_t rows_per_chunk = ctx->chunk_rows < ctx->n_rows ? ctx->chunk_rows : (ctx->n_rows > 0 ? ctx->n_rows : 1);
-    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 1 + 4 + 2 * sizeof(ep_rec) + (s->str_dev ? 40 : 0));
+    /* the chunk's columns, its runs, the regrouped copy; at several ranks the readings
+     * staged for the others between two exchanges, and the exchange's send buffers */
+    const double per = (double)ep_bytes_per_reading(&s->own);
+    const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 8 + 1 + 4 + 24 + 24 + 16 + 12 + (s->str_dev ? 40 : 0)) +
+                         (hb_size > 1 ? (double)rows_per_chunk * (EXCHANGE_EVERY + 1) * per : 0);
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
-             (double)EP_BYTES_PER_READING);
+             (double)ep_bytes_per_reading(&s->own));
     HB_CALL(hb_agree(hb_mem_reserve(share + chunk, where, "the readings of the rank's devices", cause,
                                     "run on more ranks")));
 
-    const size_t cr = (size_t)rows_per_chunk, P = (size_t)hb_size;
+    const size_t cr = (size_t)rows_per_chunk;
+    const int P = hb_size;
     s->kbuf = hb_malloc(cr * 8), s->tbuf = hb_malloc(cr * 8), s->vbuf = hb_malloc(cr * 8);
     s->dtmp = s->float_dev ? hb_malloc(cr * 8) : NULL;
+    if (s->val_raw != HB_RAW_OTHER && !(s->vraw = hb_malloc(cr * 8))) rc = HB_EINTERNAL;
     s->ok = hb_malloc(cr), s->dest = hb_malloc(cr * sizeof *s->dest);
     if (!s->kbuf || !s->tbuf || !s->vbuf || (s->float_dev && !s->dtmp) || !s->ok || !s->dest) rc = HB_EINTERNAL;
     if (rc == 0) rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
+    if (rc == 0) rc = hb_xchg_init(&s->xu, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
-    if (rc == 0) rc = hb_xchg_reserve((void **)&s->srec, &s->srcap, cr + P * XCHG_BLOCK, sizeof *s->srec);
-    /* room for the rank's share and a little more, so that the records are not copied as
+    s->chunk_cap = cr;
+    if (rc == 0 && !(s->crun = hb_malloc(cr * sizeof *s->crun))) rc = HB_EINTERNAL;
+    if (rc == 0 && !(s->cdt = hb_malloc(cr * s->own.tsz))) rc = HB_EINTERNAL;
+    if (rc == 0 && P > 1) {
+        rc = hb_xchg_reserve(&s->st, &s->stcap, cr + P * XCHG_BLOCK, s->own.tsz);
+        if (rc == 0) rc = hb_xchg_reserve(&s->sv, &s->svcap, cr + P * XCHG_BLOCK, s->own.vsz);
+    }
+    /* room for the rank's share and a little more, so that the readings are not copied as
      * they grow (untouched pages of it cost nothing) */
     size_t expect = (size_t)(ctx->n_rows / hb_size) + (size_t)(ctx->n_rows / hb_size / 8) + 1024;
-    if (rc == 0 && hb_grow((void **)&s->own, &s->owncap, expect, sizeof *s->own)) rc = HB_EINTERNAL;
+    if (rc == 0) rc = ep_cols_reserve(&s->own, expect, 1024);
     return hb_agree(rc);
 }
 
@@ -333,25 +362,64 @@ static int read_devices(ep_state *s, int64_t start, int64_t n)
  * max_memory at finalize: a device or a rank with far more than its share. */
 static int check_memory(const ep_state *s, size_t need)
 {
-    const double bytes = (double)need * (double)EP_BYTES_PER_READING;
+    const double bytes = (double)need * (double)ep_bytes_per_reading(&s->own);
     if (bytes <= s->sp.max_memory) return 0; /* every chunk: the message only when it fails */
     char cause[96], n[32];
     snprintf(cause, sizeof cause, "rank %d holds %s readings of its devices", hb_rank, hb_fmt_count(n, need));
     return hb_mem_reserve(bytes, s->src, "the readings at finalize", cause, "run on more ranks");
 }
 
-/* Not collective. Appends n records to the owned ones, within max_memory. */
-static int own_append(ep_state *s, const ep_rec *r, size_t n)
+/* Not collective. Asks for huge pages for the whole 2 MB pages inside [p, p + bytes): a
+ * rank's readings are touched once each as they arrive, and one fault per 2 MB instead
+ * of per 4 kB is most of that cost (a hint: nothing changes where the kernel says no). */
+static void huge_pages(void *p, size_t bytes)
 {
-    if (n == 0) return 0;
-    size_t need = s->nown + n;
-    HB_CALL(check_memory(s, need));
-    if (hb_grow((void **)&s->own, &s->owncap, need, sizeof *s->own))
-        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", need);
-    memcpy(s->own + s->nown, r, n * sizeof *r);
-    s->nown = need;
+    const uintptr_t H = (uintptr_t)2 << 20, a = ((uintptr_t)p + H - 1) & ~(H - 1), b = ((uintptr_t)p + bytes) & ~(H - 1);
+    if (bytes >= 2 * H && b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+}
+
+int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun)
+{
+    if (!c->dt || c->n + n > c->cap) { /* dt and v grow together */
+        size_t cap = c->cap ? c->cap : 256;
+        while (cap < c->n + n) cap *= 2;
+        void *dt = hb_realloc(c->dt, cap * c->tsz);
+        if (dt) c->dt = dt;
+        void *v = dt ? hb_realloc(c->v, cap * c->vsz) : NULL;
+        if (!v) return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
+        c->v = v, c->cap = cap;
+        huge_pages(c->dt, cap * c->tsz), huge_pages(c->v, cap * c->vsz);
+    }
+    if (hb_grow((void **)&c->run, &c->runcap, c->nrun + (nrun ? nrun : 1), sizeof *c->run))
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", c->n + n);
     return 0;
 }
+
+void ep_cols_free(ep_cols *c)
+{
+    const size_t tsz = c->tsz, vsz = c->vsz;
+    free(c->dt), free(c->v), free(c->run);
+    memset(c, 0, sizeof *c);
+    c->tsz = tsz, c->vsz = vsz;
+}
+
+/* Not collective. Appends encoded run r (dt, v) to c (room reserved). */
+static inline void cols_copy(ep_cols *c, ep_run r, const void *dt, const void *v)
+{
+    memcpy((char *)c->dt + c->n * c->tsz, dt, r.n * c->tsz);
+    memcpy((char *)c->v + c->n * c->vsz, v, r.n * c->vsz);
+    c->n += r.n;
+    c->run[c->nrun++] = r;
+}
+
+/* Whether time t can be stored as a step from t0 in a signed integer of at most lim. */
+static inline int fits(int64_t t, int64_t t0, uint64_t lim)
+{
+    return t >= t0 ? (uint64_t)t - (uint64_t)t0 <= lim : (uint64_t)t0 - (uint64_t)t <= lim + 1;
+}
+
+/* The largest step a column of tsz-byte steps holds. */
+static inline uint64_t step_limit(size_t tsz) { return tsz == 4 ? INT32_MAX : INT64_MAX; }
 
 /* Bytes one string id takes in the stream: hash, length, bytes, padded to 8. */
 static inline size_t str_entry(uint32_t len) { return (12 + (size_t)len + 7) & ~(size_t)7; }
@@ -372,17 +440,24 @@ static size_t get_entry(const char *p, uint64_t *h, uint32_t *len)
     return str_entry(*len);
 }
 
+/* Not collective. Appends the string entry (h, b[0..len)) to destination d's pending stream. */
+static int pend_string(ep_state *s, int d, uint64_t h, const char *b, uint32_t len)
+{
+    ep_pend *q = &s->pend[d];
+    if (hb_grow((void **)&q->str, &q->strcap, q->nstr + str_entry(len), 1))
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for the device names");
+    put_entry(q->str + q->nstr, h, b, len);
+    q->nstr += str_entry(len);
+    return 0;
+}
+
 /* Not collective. Stages the string ids of the chunk's valid rows that this rank has not
- * sent before: to their owner's part of the string stream, or straight into the names
- * when this rank owns them. */
+ * sent before: to their owner's pending stream, or straight into the names when this
+ * rank owns them. */
 static int stage_strings(ep_state *s, int64_t n)
 {
-    const int P = hb_size;
-    hb_xchg *x = &s->xs;
-    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
     const char *b = s->strs.bytes;
     const uint64_t *off = s->strs.off;
-    /* first pass: mark the rows that carry a new id (ok = 2) and count their bytes */
     for (int64_t i = 0; i < n; i++) {
         if (!s->ok[i]) continue;
         uint64_t h = (uint64_t)s->kbuf[i];
@@ -397,25 +472,69 @@ static int stage_strings(ep_state *s, int64_t n)
         }
         if (ep_dict_find(&s->sent, h) != (size_t)-1) continue;
         HB_CALL(ep_dict_add(&s->sent, h, NULL, 0));
-        s->ok[i] = 2;
-        x->scount[s->dest[i]] += str_entry(len);
-    }
-    HB_CALL(hb_xchg_layout(x));
-    HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, x->stotal, 1));
-    size_t *pos = x->rcount; /* scratch: rcount is set again by the exchange */
-    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
-    for (int64_t i = 0; i < n; i++) {
-        if (s->ok[i] != 2) continue;
-        uint32_t len = (uint32_t)(off[i + 1] - off[i]);
-        put_entry(s->sstr + pos[s->dest[i]], (uint64_t)s->kbuf[i], b + off[i], len);
-        pos[s->dest[i]] += str_entry(len);
-        s->ok[i] = 1;
+        HB_CALL(pend_string(s, s->dest[i], h, b + off[i], len));
     }
     return 0;
 }
 
-/* Not collective. Reads chunk c, keeps its valid readings (owned ones here, the others
- * staged for their owners). */
+/* Not collective. Regroups the chunk's m valid readings (dt, v and their runs run[0..*nr),
+ * shorter than a few readings: devices interleaved row by row) in place, by device in
+ * order of the device's first row, each device's readings in row order, cut into runs
+ * where a time lies too far from its run's first; the scratch is kept for the next chunk. */
+static int regroup(ep_state *s, void *dt, void *v, ep_run *run, size_t m, size_t *nr)
+{
+    const size_t R = *nr, cr = s->chunk_cap, vsz = s->own.vsz, tsz = s->own.tsz;
+    const uint64_t lim = step_limit(tsz);
+    size_t cap = 1024;
+    while (cap < 2 * R) cap *= 2;
+    if (cap > s->hcap) {
+        free(s->hkey), free(s->hidx);
+        s->hkey = hb_malloc(cap * sizeof *s->hkey), s->hidx = hb_malloc(cap * sizeof *s->hidx);
+        s->hcap = s->hkey && s->hidx ? cap : 0;
+    }
+    if (!s->gt) s->gt = hb_malloc(cr * sizeof *s->gt), s->gv = hb_malloc(cr * sizeof(double));
+    if (!s->grun) s->grun = hb_malloc(cr * sizeof *s->grun), s->gpos = hb_malloc(cr * sizeof *s->gpos);
+    if (!s->hcap || !s->gt || !s->gv || !s->grun || !s->gpos)
+        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory grouping a chunk's readings");
+    uint64_t *hk = s->hkey;
+    uint32_t *hi = s->hidx;
+    memset(hi, 0xff, cap * sizeof *hi);
+    ep_run *g = s->grun; /* per device of the chunk: its key and readings */
+    int *idx = s->dest;  /* per run: its device's place among the chunk's */
+    size_t nd = 0;
+    for (size_t r = 0; r < R; r++) {
+        size_t j = hb_mix64(run[r].dev) & (cap - 1);
+        while (hi[j] != UINT32_MAX && hk[j] != run[r].dev) j = (j + 1) & (cap - 1);
+        if (hi[j] == UINT32_MAX) hk[j] = run[r].dev, hi[j] = (uint32_t)nd, g[nd++] = (ep_run){run[r].dev, 0, 0};
+        idx[r] = (int)hi[j];
+        g[hi[j]].n += run[r].n;
+    }
+    size_t *pos = s->gpos;
+    for (size_t d = 0, at = 0; d < nd; d++) pos[d] = at, at += g[d].n;
+    char *gv = s->gv;
+    for (size_t r = 0, at = 0; r < R; at += run[r].n, r++) {
+        const size_t p = pos[idx[r]], n = run[r].n;
+        for (size_t i = 0; i < n; i++) s->gt[p + i] = run[r].t0 + ep_dt_get(dt, tsz, at + i);
+        memcpy(gv + p * vsz, (const char *)v + at * vsz, n * vsz);
+        pos[idx[r]] = p + n;
+    }
+    memcpy(v, gv, m * vsz);
+    const int64_t *t = s->gt;
+    size_t n = 0;
+    for (size_t d = 0, at = 0; d < nd; at += g[d].n, d++)
+        for (size_t i = at; i < at + g[d].n; i++) {
+            if (i > at && fits(t[i], run[n - 1].t0, lim)) run[n - 1].n++;
+            else run[n++] = (ep_run){g[d].dev, t[i], 1};
+            ep_dt_put(dt, tsz, i, t[i] - run[n - 1].t0);
+        }
+    *nr = n;
+    return 0;
+}
+
+/* Not collective. Reads chunk c, keeps its valid readings as runs of one device: the
+ * owned ones here, the others staged for their owners. The row loop encodes them as
+ * they are kept (time steps, values of the stored width): at 1 rank straight into the
+ * owned columns, else into the chunk's, copied by run to their destinations. */
 static int episodes_map(void *state, int64_t c)
 {
     ep_state *s = state;
@@ -423,48 +542,100 @@ static int episodes_map(void *state, int64_t c)
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
     memset(s->ok, 1, (size_t)n);
-    HB_CALL(read_devices(s, start, n));
+    /* integer ids and float32/float64 values are read as stored and converted in the loop
+     * below (no pass of their own); other types through hb_table_read */
+    if (s->dev_raw) HB_CALL(hb_table_read_raw(s->tab, s->col_dev, start, n, s->kbuf));
+    else HB_CALL(read_devices(s, start, n));
     /* times in their unit, checked to lie in the years 1900-2200 (65 suggesting the unit) */
     HB_CALL(hb_table_read_time(s->tab, s->col_time, start, n, s->sp.unit, s->tbuf, NULL));
-    HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
+    if (s->val_raw) HB_CALL(hb_table_read_raw(s->tab, s->col_val, start, n, s->vraw));
+    else HB_CALL(hb_table_read(s->tab, s->col_val, start, n, HB_F64, s->vbuf));
     uint64_t missing = 0, invalid = 0;
     const int P = hb_size;
-    hb_xchg *x = &s->xr;
-    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t t = s->tbuf[i];
-        if (t == MISSING) s->ok[i] = 0;
-        if (!s->ok[i]) {
-            missing++;
-            continue;
-        }
-        if (!isfinite(s->vbuf[i])) {
-            s->ok[i] = 0;
-            invalid++;
-            continue;
-        }
-        s->vbuf[i] += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
-        int d = ep_owner((uint64_t)s->kbuf[i], P);
-        s->dest[i] = d;
-        if (d != hb_rank) x->scount[d]++;
+    const size_t vsz = s->own.vsz, tsz = s->own.tsz;
+    const int64_t *k = s->kbuf, *t = s->tbuf;
+    uint8_t *ok = s->ok;
+    void *vin = s->val_raw ? s->vraw : (void *)s->vbuf;
+    void *dt = s->cdt;
+    void *vout = vin; /* v[m] is written after v[i], i >= m, is read */
+    ep_run *run = s->crun;
+    if (P == 1) {
+        HB_CALL(ep_cols_reserve(&s->own, (size_t)n, (size_t)n));
+        dt = (char *)s->own.dt + s->own.n * tsz, vout = (char *)s->own.v + s->own.n * vsz, run = s->own.run + s->own.nrun;
     }
-    if (s->str_dev) HB_CALL(stage_strings(s, n));
-    HB_CALL(hb_xchg_layout(x)); /* fits: setup sized the buffer for a chunk's padded parts */
-    size_t *pos = x->rcount;
-    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
-    size_t mine = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!s->ok[i]) continue;
-        ep_rec r = {(uint64_t)s->kbuf[i], s->tbuf[i], s->vbuf[i]};
-        if (s->dest[i] == hb_rank) s->vbuf[mine] = s->vbuf[i], s->tbuf[mine] = s->tbuf[i], s->kbuf[mine++] = s->kbuf[i];
-        else s->srec[pos[s->dest[i]]++] = r;
+    size_t m = 0, nr = 0;
+#define MAP_ROWS(KT, VT, TT, KMISSING)                                                                                 \
+    do {                                                                                                               \
+        const KT *kin = (const KT *)(const void *)k;                                                                   \
+        const VT *vi = vin;                                                                                            \
+        VT *vo = vout;                                                                                                 \
+        TT *dto = dt;                                                                                                  \
+        const uint64_t lim = step_limit(sizeof(TT));                                                                   \
+        int64_t t0 = 0;                                                                                                \
+        for (int64_t i = 0; i < n; i++) {                                                                              \
+            const uint64_t key = (uint64_t)(int64_t)kin[i];                                                            \
+            const int64_t ti = t[i];                                                                                   \
+            if (ti == MISSING || !ok[i] || (KMISSING)) {                                                               \
+                ok[i] = 0;                                                                                             \
+                missing++;                                                                                             \
+                continue;                                                                                              \
+            }                                                                                                          \
+            const VT x = vi[i];                                                                                        \
+            if (!isfinite(x)) {                                                                                        \
+                ok[i] = 0;                                                                                             \
+                invalid++;                                                                                             \
+                continue;                                                                                              \
+            }                                                                                                          \
+            if (nr && run[nr - 1].dev == key && fits(ti, t0, lim)) run[nr - 1].n++;                                    \
+            else run[nr++] = (ep_run){key, ti, 1}, t0 = ti;                                                            \
+            dto[m] = (TT)(ti - t0);                                                                                    \
+            vo[m] = x + (VT)0; /* -0.0 becomes +0.0: equal values must have equal bits */                              \
+            m++;                                                                                                       \
+        }                                                                                                              \
+    } while (0)
+    const int dk = s->dev_raw;
+#define MAP_KINDS(VT, TT)                                                                                              \
+    do {                                                                                                               \
+        if (dk == HB_RAW_I32) MAP_ROWS(int32_t, VT, TT, 0);                                                            \
+        else if (dk == HB_RAW_U32) MAP_ROWS(uint32_t, VT, TT, 0);                                                      \
+        else if (dk == HB_RAW_I64) MAP_ROWS(int64_t, VT, TT, kin[i] == MISSING);                                       \
+        else MAP_ROWS(int64_t, VT, TT, 0); /* read_devices cleared ok where missing */                                 \
+    } while (0)
+    if (vsz == 4 && tsz == 4) MAP_KINDS(float, int32_t);
+    else if (vsz == 4) MAP_KINDS(float, int64_t);
+    else if (tsz == 4) MAP_KINDS(double, int32_t);
+    else MAP_KINDS(double, int64_t);
+#undef MAP_KINDS
+#undef MAP_ROWS
+    if (s->str_dev) {
+        for (int64_t i = 0; i < n; i++)
+            if (ok[i]) s->dest[i] = ep_owner((uint64_t)k[i], P);
+        HB_CALL(stage_strings(s, n));
     }
-    HB_CALL(check_memory(s, s->nown + mine));
-    if (hb_grow((void **)&s->own, &s->owncap, s->nown + mine, sizeof *s->own))
-        return hb_err_set(HB_EINTERNAL, "episodes", "out of memory for %zu readings", s->nown + mine);
-    for (size_t i = 0; i < mine; i++) s->own[s->nown + i] = (ep_rec){(uint64_t)s->kbuf[i], s->tbuf[i], s->vbuf[i]};
-    s->nown += mine;
     s->rows_total += (uint64_t)n, s->rows_missing += missing, s->rows_invalid += invalid;
+    if (nr > 64 && nr > m / 8) HB_CALL(regroup(s, dt, vout, run, m, &nr)); /* devices interleaved */
+    if (P == 1) {
+        HB_CALL(check_memory(s, s->own.n + m));
+        s->own.n += m, s->own.nrun += nr;
+        return 0;
+    }
+    /* keep this rank's runs, and stage the others' for their owners */
+    size_t *cnt = s->xr.rcount, *ncnt = s->xu.rcount; /* scratch: set again by the exchange */
+    memset(cnt, 0, (size_t)P * sizeof *cnt);
+    memset(ncnt, 0, (size_t)P * sizeof *ncnt);
+    int *dest = s->dest;
+    for (size_t r = 0; r < nr; r++) {
+        int d = dest[r] = ep_owner(run[r].dev, P);
+        cnt[d] += run[r].n, ncnt[d]++;
+    }
+    HB_CALL(check_memory(s, s->own.n + cnt[hb_rank]));
+    for (int d = 0; d < P; d++)
+        if (ncnt[d]) HB_CALL(ep_cols_reserve(d == hb_rank ? &s->own : &s->pend[d].c, cnt[d], ncnt[d]));
+    for (size_t r = 0, at = 0; r < nr; at += run[r].n, r++) {
+        const int d = dest[r];
+        cols_copy(d == hb_rank ? &s->own : &s->pend[d].c, run[r], (const char *)dt + at * tsz,
+                  (const char *)vout + at * vsz);
+    }
     return 0;
 }
 
@@ -489,79 +660,74 @@ static int take_strings(ep_state *s, const char *p, size_t n)
     return 0;
 }
 
-/* Not collective. Lays out the loaded records and strings by owner and keeps the owned
- * ones; the send buffers then hold the rest. */
-static int restage(ep_state *s)
+/* Collective. Sends every rank's pending runs, their time steps and values, and string
+ * ids to their owners, which keep them: the runs first, then the steps and values
+ * straight into the owned columns, behind the runs' readings. The pending buffers are
+ * kept for the next readings. */
+static int exchange_now(ep_state *s)
 {
     const int P = hb_size;
-    hb_xchg *x = &s->xr, *xs = &s->xs;
-    memset(x->scount, 0, (size_t)P * sizeof *x->scount);
-    memset(xs->scount, 0, (size_t)P * sizeof *xs->scount);
-    for (size_t i = 0; i < s->nld; i++) {
-        int d = ep_owner(s->ld[i].dev, P);
-        if (d != hb_rank) x->scount[d]++;
+    hb_xchg *x = &s->xr, *xu = &s->xu, *xs = &s->xs;
+    for (int d = 0; d < P; d++) {
+        x->scount[d] = s->pend[d].c.n, xu->scount[d] = s->pend[d].c.nrun, xs->scount[d] = s->pend[d].nstr;
     }
-    for (size_t i = 0; i + 12 <= s->nldstr;) {
-        uint64_t h;
-        uint32_t len;
-        const size_t e = get_entry(s->ldstr + i, &h, &len);
-        int d = ep_owner(h, P);
-        if (d != hb_rank) xs->scount[d] += e;
-        i += e;
+    const size_t vsz = s->own.vsz, tsz = s->own.tsz;
+    int rc = hb_xchg_layout(x);
+    if (rc == 0) rc = hb_xchg_layout(xu);
+    if (rc == 0) rc = hb_xchg_layout(xs);
+    if (rc == 0) rc = hb_xchg_reserve(&s->st, &s->stcap, x->stotal, tsz);
+    if (rc == 0) rc = hb_xchg_reserve(&s->sv, &s->svcap, x->stotal, vsz);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&s->srun, &s->sruncap, xu->stotal, sizeof *s->srun);
+    if (rc == 0) rc = hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1);
+    for (int d = 0; rc == 0 && d < P; d++) {
+        ep_pend *q = &s->pend[d];
+        if (q->c.n) {
+            memcpy((char *)s->st + x->sdispl[d] * tsz, q->c.dt, q->c.n * tsz);
+            memcpy((char *)s->sv + x->sdispl[d] * vsz, q->c.v, q->c.n * vsz);
+        }
+        if (q->c.nrun) memcpy(s->srun + xu->sdispl[d], q->c.run, q->c.nrun * sizeof *q->c.run);
+        if (q->nstr) memcpy(s->sstr + xs->sdispl[d], q->str, q->nstr);
+        q->c.n = q->c.nrun = q->nstr = 0;
     }
-    HB_CALL(hb_xchg_layout(x));
-    HB_CALL(hb_xchg_layout(xs));
-    HB_CALL(hb_xchg_reserve((void **)&s->srec, &s->srcap, x->stotal, sizeof *s->srec));
-    HB_CALL(hb_xchg_reserve((void **)&s->sstr, &s->sscap, xs->stotal, 1));
-    size_t *pos = x->rcount, *spos = xs->rcount;
-    memcpy(pos, x->sdispl, (size_t)P * sizeof *pos);
-    memcpy(spos, xs->sdispl, (size_t)P * sizeof *spos);
-    size_t mine = 0;
-    for (size_t i = 0; i < s->nld; i++) {
-        int d = ep_owner(s->ld[i].dev, P);
-        if (d == hb_rank) s->ld[mine++] = s->ld[i];
-        else s->srec[pos[d]++] = s->ld[i];
+    HB_CALL(hb_agree(rc));
+    const hb_xchg_array a = {s->srun, (void **)&s->rrun, &s->rruncap, sizeof *s->srun};
+    HB_CALL(hb_xchg_run(xu, &a, 1));
+    HB_CALL(hb_xchg_counts(x));
+    rc = check_memory(s, s->own.n + x->received);
+    if (rc == 0) rc = ep_cols_reserve(&s->own, x->rtotal, xu->received);
+    HB_CALL(hb_agree(rc));
+    ep_cols *o = &s->own;
+    char *to = (char *)o->dt + o->n * tsz;
+    HB_CALL(hb_xchg_move(x, s->st, to, tsz));
+    hb_xchg_compact(x, to, tsz);
+    char *vo = (char *)o->v + o->n * vsz;
+    HB_CALL(hb_xchg_move(x, s->sv, vo, vsz));
+    hb_xchg_compact(x, vo, vsz);
+    size_t got = 0;
+    for (size_t r = 0; r < xu->received; r++) {
+        got += s->rrun[r].n;
+        o->run[o->nrun++] = s->rrun[r];
     }
-    HB_CALL(own_append(s, s->ld, mine));
-    for (size_t i = 0; i + 12 <= s->nldstr;) {
-        uint64_t h;
-        uint32_t len;
-        const size_t e = get_entry(s->ldstr + i, &h, &len);
-        int d = ep_owner(h, P);
-        if (d == hb_rank) HB_CALL(take_strings(s, s->ldstr + i, e));
-        else memcpy(s->sstr + spos[d], s->ldstr + i, e), spos[d] += e;
-        i += e;
+    o->n += x->received;
+    rc = got == x->received ? 0 : hb_err_set(HB_EINTERNAL, "episodes", "the exchange's runs do not match its readings");
+    HB_CALL(hb_agree(rc));
+    if (s->str_dev) {
+        const hb_xchg_array b = {s->sstr, (void **)&s->rstr, &s->rscap, 1};
+        HB_CALL(hb_xchg_run(xs, &b, 1));
+        rc = take_strings(s, s->rstr, s->xs.received);
     }
-    free(s->ld), free(s->ldstr);
-    s->ld = NULL, s->ldstr = NULL;
-    s->nld = s->ldcap = s->nldstr = s->ldstrcap = 0;
-    return 0;
+    return hb_agree(rc);
 }
 
-/* Collective. Sends this round's staged records and string ids (or those loaded from a
- * checkpoint) to their owners, which keep them. */
+/* Collective. After every round: every EXCHANGE_EVERY-th call exchanges what the ranks
+ * staged since the last (finalize exchanges the rest). Fewer, larger exchanges: each is a
+ * dozen collective calls, and on a loaded machine a rank that waits in one spins while
+ * the other waits for a core. Every rank calls it as often, so all agree on when. */
 static int episodes_exchange(void *state)
 {
     ep_state *s = state;
-    int loaded = s->nld > 0 || s->nldstr > 0;
-    MPI_Allreduce(MPI_IN_PLACE, &loaded, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (loaded) HB_CALL(hb_agree(restage(s)));
-    if (hb_size == 1) return 0; /* nothing is ever staged for another rank */
-    int rc = hb_xchg_layout(&s->xr);
-    if (rc == 0 && s->str_dev) rc = hb_xchg_layout(&s->xs);
-    HB_CALL(hb_agree(rc));
-    const hb_xchg_array a = {s->srec, (void **)&s->rrec, &s->rrcap, sizeof *s->srec};
-    HB_CALL(hb_xchg_run(&s->xr, &a, 1));
-    rc = own_append(s, s->rrec, s->xr.received);
-    if (s->str_dev) {
-        const hb_xchg_array b = {s->sstr, (void **)&s->rstr, &s->rscap, 1};
-        HB_CALL(hb_agree(rc));
-        HB_CALL(hb_xchg_run(&s->xs, &b, 1));
-        rc = take_strings(s, s->rstr, s->xs.received);
-        memset(s->xs.scount, 0, (size_t)hb_size * sizeof *s->xs.scount);
-    }
-    memset(s->xr.scount, 0, (size_t)hb_size * sizeof *s->xr.scount);
-    return hb_agree(rc);
+    if (hb_size == 1 || ++s->xcalls % EXCHANGE_EVERY) return 0;
+    return exchange_now(s);
 }
 
 /* ---- save and load ---- */
@@ -576,62 +742,77 @@ typedef struct saved {
     uint64_t rows_total, rows_missing, rows_invalid, n_records, n_devices, dev_bytes, time_bytes, str_bytes;
 } saved;
 
-static int cmp_rec(const void *a, const void *b)
-{
-    const ep_rec *x = a, *y = b;
-    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
-    if (x->t != y->t) return x->t < y->t ? -1 : 1;
-    return (x->v > y->v) - (x->v < y->v);
-}
-
-/* The step from reading a to the next reading b of its device (b->t >= a->t once
- * sorted), as unsigned: it fits even between times 300 years apart in nanoseconds. */
-static inline uint64_t time_step(const ep_rec *a, const ep_rec *b) { return (uint64_t)b->t - (uint64_t)a->t; }
-
-/* Not collective. This rank's counters, readings and string ids as bytes (see saved).
- * The owned readings are put in (device, time, value) order here: finalize orders them
- * so anyway, and two readings that compare equal are equal bit for bit. */
+/* Not collective. This rank's counters, readings and string ids as bytes (see saved),
+ * the devices in ascending key order, each one's readings in (time, value) order as
+ * finalize orders them (two readings that compare equal are equal bit for bit). */
 static int episodes_save(void *state, void **buf, size_t *len)
 {
     ep_state *s = state;
-    const ep_rec *r = s->own;
-    const size_t n = s->nown;
-    if (n > 1) qsort(s->own, n, sizeof *s->own, cmp_rec);
-    size_t sb = 0, db = 0, tb = 0, nd = 0;
+    /* the staged readings are this rank's too: saved with the owned ones, behind them for
+     * the save (a restart sends every saved reading to its owner) */
+    const size_t n0 = s->own.n, r0 = s->own.nrun;
+    size_t pn = 0, pr = 0, ps = 0;
+    for (int d = 0; d < hb_size; d++) pn += s->pend[d].c.n, pr += s->pend[d].c.nrun, ps += s->pend[d].nstr;
+    HB_CALL(ep_cols_reserve(&s->own, pn, pr));
+    for (int d = 0; d < hb_size; d++) {
+        const ep_cols *q = &s->pend[d].c;
+        for (size_t r = 0, at = 0; r < q->nrun; at += q->run[r].n, r++)
+            cols_copy(&s->own, q->run[r], (const char *)q->dt + at * q->tsz, (const char *)q->v + at * q->vsz);
+    }
+    const size_t n = s->own.n;
+    ep_order o;
+    ep_scratch sc = {0};
+    int rc = ep_order_build(&s->own, &o);
+    if (rc) return s->own.n = n0, s->own.nrun = r0, rc;
+    size_t sb = ps, db = 0, tb = 0;
+    const int64_t *t;
+    const double *v;
     for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
         if (s->names.hash[j]) sb += str_entry(s->names.len[j]);
-    for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) tb += hb_varint_len(time_step(&r[j - 1], &r[j]));
-        tb += hb_varint_len(hb_zigzag(r[i].t));
-        db += 8 + hb_varint_len(j - i), nd++;
+    for (size_t d = 0; d < o.nd && rc == 0; d++) {
+        const size_t m = o.dev[d].n;
+        if ((rc = ep_series(&s->own, &o, d, &sc, &t, &v))) break;
+        tb += hb_varint_len(hb_zigzag(t[0]));
+        for (size_t k = 1; k < m; k++) tb += hb_varint_len((uint64_t)t[k] - (uint64_t)t[k - 1]);
+        db += 8 + hb_varint_len(m);
     }
     size_t bytes = sizeof(saved) + db + tb + 8 * n + sb;
-    unsigned char *p = hb_malloc(bytes);
-    if (!p) return HB_EINTERNAL;
-    saved h = {"HBEPIS2", s->rows_total, s->rows_missing, s->rows_invalid, n, nd, db, tb, sb};
-    memcpy(p, &h, sizeof h);
-    unsigned char *qd = p + sizeof h, *qt = qd + db, *qv = qt + tb;
-    char *q = (char *)(qv + 8 * n);
-    for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && r[j].dev == r[i].dev; j++) {
+    unsigned char *p = rc ? NULL : hb_malloc(bytes);
+    if (rc == 0 && !p) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        saved h = {"HBEPIS2", s->rows_total, s->rows_missing, s->rows_invalid, n, o.nd, db, tb, sb};
+        memcpy(p, &h, sizeof h);
+        unsigned char *qd = p + sizeof h, *qt = qd + db, *qv = qt + tb;
+        char *q = (char *)(qv + 8 * n);
+        for (size_t d = 0; d < o.nd && rc == 0; d++) {
+            const size_t m = o.dev[d].n;
+            if ((rc = ep_series(&s->own, &o, d, &sc, &t, &v))) break;
+            memcpy(qd, &o.dev[d].dev, 8);
+            qd = hb_varint_put(qd + 8, m);
+            qt = hb_varint_put(qt, hb_zigzag(t[0]));
+            /* steps as unsigned: they fit even between times 300 years apart in nanoseconds */
+            for (size_t k = 1; k < m; k++) qt = hb_varint_put(qt, (uint64_t)t[k] - (uint64_t)t[k - 1]);
+            memcpy(qv, v, 8 * m);
+            qv += 8 * m;
         }
-        memcpy(qd, &r[i].dev, 8);
-        qd = hb_varint_put(qd + 8, j - i);
-        qt = hb_varint_put(qt, hb_zigzag(r[i].t));
-        for (size_t k = i + 1; k < j; k++) qt = hb_varint_put(qt, time_step(&r[k - 1], &r[k]));
+        for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
+            if (s->names.hash[j]) {
+                put_entry(q, s->names.hash[j], s->names.bytes + s->names.off[j], s->names.len[j]);
+                q += str_entry(s->names.len[j]);
+            }
+        for (int d = 0; d < hb_size; d++)
+            if (s->pend[d].nstr) memcpy(q, s->pend[d].str, s->pend[d].nstr), q += s->pend[d].nstr;
     }
-    for (size_t i = 0; i < n; i++) memcpy(qv + 8 * i, &r[i].v, 8);
-    for (size_t j = 0; s->names.mask && j <= s->names.mask; j++)
-        if (s->names.hash[j]) {
-            put_entry(q, s->names.hash[j], s->names.bytes + s->names.off[j], s->names.len[j]);
-            q += str_entry(s->names.len[j]);
-        }
+    ep_order_free(&o);
+    ep_scratch_free(&sc);
+    s->own.n = n0, s->own.nrun = r0;
+    if (rc) return free(p), rc;
     *buf = p;
     *len = bytes;
     return 0;
 }
 
-/* Not collective. Keeps the records and string ids of a part saved by any rank of an
+/* Not collective. Keeps the readings and string ids of a part saved by any rank of an
  * earlier run (or of a partial state) for the next exchange to send to their owners, and
  * adds its counters. */
 static int episodes_load(void *state, const void *buf, size_t len)
@@ -645,31 +826,58 @@ static int episodes_load(void *state, const void *buf, size_t len)
         h.n_records > body / 8 || h.n_devices > h.dev_bytes / 9 ||
         body != h.dev_bytes + h.time_bytes + 8 * h.n_records + h.str_bytes)
         return hb_err_set(HB_EDATA, "checkpoint", "episodes state does not match this job's input");
-    size_t n = (size_t)h.n_records, sb = (size_t)h.str_bytes;
-    if (hb_grow((void **)&s->ld, &s->ldcap, s->nld + n, sizeof *s->ld) ||
-        hb_grow((void **)&s->ldstr, &s->ldstrcap, s->nldstr + sb, 1))
-        return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
+    const size_t n = (size_t)h.n_records, sb = (size_t)h.str_bytes;
     const unsigned char *qd = (const unsigned char *)buf + sizeof h, *dend = qd + h.dev_bytes;
     const unsigned char *qt = dend, *tend = qt + h.time_bytes, *qv = tend;
-    ep_rec *out = s->ld + s->nld;
     size_t m = 0;
     for (uint64_t d = 0; d < h.n_devices; d++) {
         uint64_t dev, c, u;
         if (dend - qd < 8) goto bad;
         memcpy(&dev, qd, 8), qd += 8;
         if (hb_varint_get(&qd, dend, &c) || c == 0 || c > n - m) goto bad;
+        /* the device's readings go to its owner's columns: this rank's, or staged */
+        const int owner = ep_owner(dev, hb_size);
+        ep_cols *l = owner == hb_rank ? &s->own : &s->pend[owner].c;
+        if (ep_cols_reserve(l, c, 1)) return HB_EINTERNAL;
         int64_t t = 0;
         for (uint64_t k = 0; k < c; k++, m++) {
             if (hb_varint_get(&qt, tend, &u)) goto bad;
             t = k ? (int64_t)((uint64_t)t + u) : hb_unzigzag(u); /* steps wrap as unsigned, never overflow */
-            out[m].dev = dev, out[m].t = t;
-            memcpy(&out[m].v, qv + 8 * m, 8);
+            if (k == 0 || !fits(t, l->run[l->nrun - 1].t0, step_limit(l->tsz))) { /* a new run: the device's first, or a step too far */
+                if (hb_grow((void **)&l->run, &l->runcap, l->nrun + 1, sizeof *l->run))
+                    return hb_err_set(HB_EINTERNAL, "checkpoint", "out of memory loading %zu readings", n);
+                l->run[l->nrun++] = (ep_run){dev, t, 0};
+            }
+            ep_run *r = &l->run[l->nrun - 1];
+            double x;
+            memcpy(&x, qv + 8 * m, 8);
+            ep_dt_put(l->dt, l->tsz, l->n, t - r->t0);
+            if (l->vsz == 4) { /* a restart of a job whose values are float32: every one is a float */
+                float f = (float)x;
+                if ((double)f != x)
+                    return hb_err_set(HB_EDATA, "checkpoint", "episodes state: value %.17g is not one of this "
+                                      "input's float32 values", x);
+                ((float *)l->v)[l->n] = f;
+            } else {
+                ((double *)l->v)[l->n] = x;
+            }
+            l->n++, r->n++;
         }
     }
     if (m != n || qd != dend || qt != tend) goto bad;
-    if (sb) memcpy(s->ldstr + s->nldstr, qv + 8 * n, sb);
+    HB_CALL(check_memory(s, s->own.n));
+    const char *str = (const char *)qv + 8 * n;
+    for (size_t i = 0; i + 12 <= sb;) {
+        uint64_t hh;
+        uint32_t len;
+        const size_t e = get_entry(str + i, &hh, &len);
+        if (e > sb - i) goto bad;
+        int d = ep_owner(hh, hb_size);
+        if (d == hb_rank) HB_CALL(take_strings(s, str + i, e));
+        else HB_CALL(pend_string(s, d, hh, str + i + 12, len));
+        i += e;
+    }
     s->rows_total += h.rows_total, s->rows_missing += h.rows_missing, s->rows_invalid += h.rows_invalid;
-    s->nld += n, s->nldstr += sb;
     return 0;
 bad:
     return hb_err_set(HB_EDATA, "checkpoint", "episodes state: the readings are damaged");
@@ -732,15 +940,22 @@ static int episodes_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, v
     /* the rank's share of the readings, as setup estimates it for one run (no chunks) */
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
-             (double)EP_BYTES_PER_READING);
-    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)EP_BYTES_PER_READING, s->src,
+             (double)ep_bytes_per_reading(&s->own));
+    HB_CALL(hb_agree(hb_mem_reserve((double)ctx->n_rows / hb_size * (double)ep_bytes_per_reading(&s->own), s->src,
                                     "the readings of the rank's devices", cause, "run on more ranks")));
     rc = hb_xchg_init(&s->xr, XCHG_BLOCK);
+    if (rc == 0) rc = hb_xchg_init(&s->xu, XCHG_BLOCK);
     if (rc == 0) rc = hb_xchg_init(&s->xs, XCHG_SBLOCK);
     return hb_agree(rc);
 }
 
-static int episodes_finalize(void *state, hb_out *out) { return ep_finalize(state, out); }
+/* Collective. The readings still staged go to their owners, then the episodes. */
+static int episodes_finalize(void *state, hb_out *out)
+{
+    ep_state *s = state;
+    if (hb_size > 1) HB_CALL(exchange_now(s));
+    return ep_finalize(s, out);
+}
 
 /* Not collective. Frees the state; safe on a partly built one. */
 static void episodes_destroy(void *state)
@@ -749,11 +964,15 @@ static void episodes_destroy(void *state)
     if (!s) return;
     hb_table_close(s->tab);
     hb_tzmap_free(&s->tzm);
-    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->dtmp), free(s->ok), free(s->dest);
+    free(s->kbuf), free(s->tbuf), free(s->vbuf), free(s->vraw), free(s->dtmp), free(s->ok), free(s->dest), free(s->crun), free(s->cdt);
+    free(s->gt), free(s->gv), free(s->grun), free(s->gpos), free(s->hkey), free(s->hidx);
     hb_strs_free(&s->strs);
-    free(s->own), free(s->srec), free(s->rrec), free(s->sstr), free(s->rstr), free(s->ld), free(s->ldstr);
+    ep_cols_free(&s->own);
+    for (int d = 0; s->pend && d < hb_size; d++) ep_cols_free(&s->pend[d].c), free(s->pend[d].str);
+    free(s->pend);
+    free(s->st), free(s->sv), free(s->srun), free(s->rrun), free(s->sstr), free(s->rstr);
     ep_dict_free(&s->names), ep_dict_free(&s->sent);
-    hb_xchg_free(&s->xr), hb_xchg_free(&s->xs);
+    hb_xchg_free(&s->xr), hb_xchg_free(&s->xu), hb_xchg_free(&s->xs);
     free(s);
 }
 

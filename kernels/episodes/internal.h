@@ -1,5 +1,5 @@
 /* What the files of the episodes kernel share (DESIGN.md 4.5, docs/episodes.md): the
- * parsed options, the reading records, the state, and finalize's detection and output
+ * parsed options, the readings' columns, the state, and finalize's detection and output
  * (detect.c); episodes.c holds the kernel table, map, the exchange and save/load. Not an
  * interface outside kernels/episodes/.
  *
@@ -39,12 +39,33 @@ typedef struct ep_spec {
  * says why in msg, returning 78. */
 int ep_spec_parse(const hb_optset *o, ep_spec *sp, const char **key, char *msg, size_t len);
 
-/* One valid reading on its way to (or at) its device's owner. */
-typedef struct ep_rec {
+/* Readings as columns: the times and values of n readings, cut into runs of
+ * consecutive readings of one device (a run's readings follow the previous run's). A
+ * time is stored as a step from its run's first time t0: an int32 for times in s or ms
+ * (a run is cut where a time is further away: 68 years, 24 days), an int64 in us or ns;
+ * a value as a float when the value column is float32 (exact),
+ * else a double. What a rank owns, stages for another rank, or loaded from a checkpoint
+ * is such a list: 8 to 16 bytes a reading, and 24 a run (a chunk of readings grouped by
+ * device has about one run per device). */
+typedef struct ep_run {
     uint64_t dev; /* integer id, or the hash of the string id */
-    int64_t t;    /* as stored, in time_unit */
-    double v;
-} ep_rec;
+    int64_t t0;   /* the run's first time, as stored (in time_unit) */
+    uint64_t n;   /* readings */
+} ep_run;
+
+typedef struct ep_cols {
+    void *dt; /* time - t0 of the reading's run: int32 (tsz 4) or int64 (tsz 8) */
+    void *v;  /* float or double values, vsz bytes each */
+    size_t n, cap, tsz, vsz;
+    ep_run *run;
+    size_t nrun, runcap;
+} ep_cols;
+
+/* Not collective. Room for n more readings and nrun more runs in c; 70 when out of memory
+ * (recorded). */
+int ep_cols_reserve(ep_cols *c, size_t n, size_t nrun);
+/* Frees the columns; keeps vsz. */
+void ep_cols_free(ep_cols *c);
 
 /* The strings of string ids by hash: an open-addressing set of (hash, offset, length). */
 typedef struct ep_dict {
@@ -63,6 +84,13 @@ int ep_dict_add(ep_dict *d, uint64_t h, const char *s, uint32_t len);
 size_t ep_dict_find(const ep_dict *d, uint64_t h);
 void ep_dict_free(ep_dict *d);
 
+/* What one rank has staged for one other rank: readings, and string id entries. */
+typedef struct ep_pend {
+    ep_cols c;
+    char *str;
+    size_t nstr, strcap;
+} ep_pend;
+
 /* The kernel's state on one rank. */
 typedef struct ep_state {
     hb_step_ctx *ctx;
@@ -76,39 +104,96 @@ typedef struct ep_state {
     hb_tzmap tzm;
     /* counters of the rows this rank read (or loaded) */
     uint64_t rows_total, rows_missing, rows_invalid;
-    /* a chunk's columns */
+    /* a chunk's columns, and its valid readings' runs */
     int64_t *kbuf, *tbuf;
     double *vbuf, *dtmp;
+    void *vraw;            /* the value column as stored, when val_raw */
+    int dev_raw, val_raw;  /* hb_raw_kind of the device and value columns read as stored, or HB_RAW_OTHER */
     uint8_t *ok;
     int *dest;
     hb_strs strs;
+    size_t chunk_cap; /* rows the chunk buffers hold */
+    ep_run *crun;     /* the chunk's valid readings as runs: time steps cdt, values in place */
+    void *cdt;
+    /* a chunk regrouped by device when its runs are short: the times and values grouped,
+     * the devices' totals and places, and a table of the chunk's devices */
+    int64_t *gt;
+    void *gv;
+    ep_run *grun;
+    size_t *gpos;
+    uint64_t *hkey;
+    uint32_t *hidx;
+    size_t hcap;
     /* this rank's devices' readings, and the strings of their ids */
-    ep_rec *own;
-    size_t nown, owncap;
+    ep_cols own;
     ep_dict names;
-    /* what goes to the other ranks after this round */
-    hb_xchg xr, xs;
-    ep_rec *srec, *rrec;
-    size_t srcap, rrcap;
+    /* what goes to the other ranks at the next exchange: per destination its runs and
+     * their readings, and its string ids; then the buffers of the exchange itself:
+     * readings (xr), runs (xu) and strings (xs), laid out by destination */
+    ep_pend *pend;
+    long xcalls;
+    hb_xchg xr, xu, xs;
+    void *st, *sv;
+    ep_run *srun, *rrun;
+    size_t stcap, svcap, sruncap, rruncap;
     char *sstr, *rstr;
     size_t sscap, rscap;
-    ep_dict sent; /* hashes of string ids this rank has sent already (no bytes) */
-    /* loaded from a checkpoint, to be sent to their owners by the next exchange */
-    ep_rec *ld;
-    size_t nld, ldcap;
-    char *ldstr;
-    size_t nldstr, ldstrcap;
+    ep_dict sent; /* hashes of string ids this rank has staged already (no bytes) */
 } ep_state;
 
 /* The owner rank of device key k among size ranks. */
 static inline int ep_owner(uint64_t k, int size) { return (int)(((hb_mix64(k) >> 32) * (uint64_t)size) >> 32); }
 
+/* The owned devices in ascending key order, each with its runs ordered by their first
+ * time: device d's runs are at[dev[d].r0 ..] (offsets in the columns) of len[..]. */
+typedef struct ep_dev {
+    uint64_t dev;
+    size_t r0, nr, n; /* first run, runs, readings */
+} ep_dev;
+
+typedef struct ep_order {
+    ep_dev *dev;
+    size_t nd;
+    uint64_t *at, *len; /* a run's first reading in the columns, and its readings */
+    int64_t *t0;
+} ep_order;
+
+/* A thread's room for a device's readings when they are not one ordered run. */
+typedef struct ep_scratch {
+    int64_t *t;
+    double *v;
+    size_t cap;
+    uint64_t *key;
+    size_t kcap;
+} ep_scratch;
+
+/* Not collective. The order of the devices of c (detect.c); 70 when out of memory. */
+int ep_order_build(const ep_cols *c, ep_order *o);
+void ep_order_free(ep_order *o);
+/* Not collective, thread-safe with one scratch per thread. Device d's readings in (time,
+ * value) order, decoded into the scratch (a device's readings, cache-sized) and ordered
+ * there when they are not in order already (the common case: they arrive in order). */
+int ep_series(const ep_cols *c, const ep_order *o, size_t d, ep_scratch *sc, const int64_t **t, const double **v);
+void ep_scratch_free(ep_scratch *sc);
+
 /* Collective. Orders every owned device's readings, finds its episodes and period
  * figures, and writes /episodes (detect.c). */
 int ep_finalize(ep_state *s, hb_out *out);
 
-/* Not collective. The bytes one rank needs per owned reading at finalize (the record,
- * its sorted copy and its device index), for the memory estimate. */
-#define EP_BYTES_PER_READING (sizeof(ep_rec) + 16 + 8)
+/* Not collective. The bytes one rank needs per owned reading (its time step and value,
+ * as c stores them; the runs, a device's ordered copy at finalize and the chunk buffers are
+ * small beside them), for the memory estimate. */
+static inline size_t ep_bytes_per_reading(const ep_cols *c) { return c->tsz + c->vsz; }
+
+/* Step i of a column of steps tsz bytes wide. */
+static inline int64_t ep_dt_get(const void *dt, size_t tsz, size_t i)
+{
+    return tsz == 4 ? ((const int32_t *)dt)[i] : ((const int64_t *)dt)[i];
+}
+static inline void ep_dt_put(void *dt, size_t tsz, size_t i, int64_t x)
+{
+    if (tsz == 4) ((int32_t *)dt)[i] = (int32_t)x;
+    else ((int64_t *)dt)[i] = x;
+}
 
 #endif

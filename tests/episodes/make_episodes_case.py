@@ -6,7 +6,7 @@ hysteresis re-entries, duplicate timestamps, a device with one reading, a device
 the last chunk, missing values and missing ids, over a DST change and a month end.
 
 The same rows under several column types: dev (int32), devf (float64 with NaN = missing),
-sdev (variable-length UTF-8 strings), time (s), time_ms (ms), value (float64 with NaN)."""
+sdev (variable-length UTF-8 strings), time (s), time_ms (ms), time_ns (ns), value (float64 with NaN)."""
 import sys
 
 import h5py
@@ -80,6 +80,7 @@ with h5py.File(out, "w") as f:
     g.create_dataset("sdev", data=sdev, dtype=h5py.string_dtype())
     g["time"] = t
     g["time_ms"] = t * 1000 + 250
+    g["time_ns"] = t * 1000000000 + 7  # 64-bit time steps in the kernel's columns (readings > 2 s apart)
     g["value"] = val
     g["value"].attrs["units"] = "1/min"
     g["tstr"] = np.array([str(x) for x in t], dtype="S12")

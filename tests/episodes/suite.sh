@@ -26,7 +26,7 @@ ep_inputs() {
 }
 
 # The jobs checked against the reference: integer, string and float ids, every rule,
-# rate, ms times, every period kind, three time zones.
+# rate, ms and ns times, every period kind, three time zones.
 ep_reference_jobs() {
     ep_job "$1-above" "$1-above.h5" "columns = device:dev" "rule = above:100" "hysteresis = 5" "max_gap = 60s" \
         "timezone = Europe/Berlin"
@@ -36,6 +36,8 @@ ep_reference_jobs() {
         "timezone = America/New_York"
     ep_job "$1-rate" "$1-rate.h5" "columns = device:dev, time:time_ms" "time_unit = ms" "derive = rate" \
         "rule = below:-0.1" "max_gap = 61s" "timezone = Asia/Kolkata"
+    ep_job "$1-ns" "$1-ns.h5" "columns = device:dev, time:time_ns" "time_unit = ns" "derive = rate" \
+        "rule = below:-0.1" "max_gap = 61s" "hysteresis = 0.05"
 }
 
 suite_episodes() {
@@ -53,9 +55,9 @@ suite_episodes() {
         ep_bad_input "$bin" "$tag" short
         return 0
     fi
-    check "episodes ($tag): 4 jobs at 2 ranks x 2 threads equal the pandas reference (ids int/str/float, every rule, rate, ms)" \
-        bash -c "for j in above str dev rate; do mpi 2 2 '$bin' run $p-\$j.ini -q || exit 1; done &&
-                 $PY '$ROOT/tests/episodes/episodes_ref.py' $p-above.ini ep $p-str.ini ep $p-dev.ini ep $p-rate.ini ep"
+    check "episodes ($tag): 5 jobs at 2 ranks x 2 threads equal the pandas reference (ids int/str/float, every rule, rate, ms, ns)" \
+        bash -c "for j in above str dev rate ns; do mpi 2 2 '$bin' run $p-\$j.ini -q || exit 1; done &&
+                 $PY '$ROOT/tests/episodes/episodes_ref.py' $p-above.ini ep $p-str.ini ep $p-dev.ini ep $p-rate.ini ep $p-ns.ini ep"
     ep_bad_input "$bin" "$tag"
 
     # the hard cases one by one, as the contract words them
@@ -132,13 +134,14 @@ ep_bad_input() {
     expect_fail "episodes ($tag): a string time column -> 65" 65 "time column 'time' (table column 'tstr') has string type" \
         "$b.h5" mpi 2 1 "$bin" run "$b-tstr.ini"
     [ -n "$short" ] && return 0
-    # one device with every reading: within the even share's estimate, over the limit at its owner
+    # one device with every reading: within the even share's estimate (75k readings x 16 bytes
+    # and the chunk buffers), over the limit at its owner (150k x 16 bytes)
     $PY -c "
 import h5py, numpy as np
 with h5py.File('ep-skew.h5', 'w') as f:
-    f['table/device'] = np.full(40000, 7, np.int32)
-    f['table/time'] = 1700000000 + np.arange(40000, dtype=np.int64)
-    f['table/value'] = np.zeros(40000)
+    f['table/device'] = np.full(150000, 7, np.int32)
+    f['table/time'] = 1700000000 + np.arange(150000, dtype=np.int64)
+    f['table/value'] = np.zeros(150000)
 "
     printf '%s\n' '[job]' "run_dir = $b-skew.run" 'chunk_rows = 1k' '[step ep]' 'kernel = episodes' 'input = ep-skew.h5' \
         "output = $b.h5" 'rule = above:1' 'max_memory = 1.5M' >"$b-skew.ini"
