@@ -230,6 +230,20 @@ static uint32_t position(const coord *c, int str, int64_t w)
 
 static int stat_is_count(stat_kind s) { return s == ST_COUNT || s == ST_ABOVE || s == ST_BELOW; }
 
+/* Groups of up to this many kept values are sorted by insertion: selection's partitions
+ * and recursion cost more than they save below it. */
+#define SMALL_N 32
+
+static void sort_small(double *x, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        double v = x[i];
+        size_t j = i;
+        while (j > 0 && x[j - 1] > v) x[j] = x[j - 1], j--;
+        x[j] = v;
+    }
+}
+
 /* The statistics of one group's value v into out[0..nstats). x is scratch for the kept
  * values (reordered). */
 static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x, unsigned char *out)
@@ -249,7 +263,12 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
             memcpy(x + m, b->v, kblock_len(c, b) * sizeof *x);
             m += kblock_len(c, b);
         }
-        hb_percentiles_select(x, m, pct, np, pv);
+        if (m <= SMALL_N) { /* most groups of a fine grouping: sort the few, read type 7 off */
+            sort_small(x, m);
+            for (int j = 0; j < np; j++) pv[j] = hb_percentile_sorted(x, m, pct[j]);
+        } else {
+            hb_percentiles_select(x, m, pct, np, pv);
+        }
     }
     double sum = L->sum && n ? acc_sum(L, acc, &p->pool) : NAN;
     int ip = 0, it = 0;
