@@ -318,8 +318,6 @@ void acc_piece(const acc_layout *L, const unsigned char *a, const xpool *pool, i
     if (L->sq) win_piece(&AT(const xwin, a, L->off_sq), pool, k, &AT(xwin, out, L->off_sq));
 }
 
-uint64_t acc_count(const unsigned char *a) { return AT(const uint64_t, a, 0); }
-
 /* Digits a window's value is rounded from: its words, then room for their carries. */
 #define WV_DIGITS (XW_WORDS + 3)
 

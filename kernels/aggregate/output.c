@@ -266,9 +266,21 @@ static int stat_is_count(stat_kind s) { return s == ST_COUNT || s == ST_ABOVE ||
 /* Groups of up to this many kept values are sorted by insertion: selection's partitions
  * and recursion cost more than they save below it. */
 #define SMALL_N 32
+/* Up to this many, by compare-exchanges without branches: the few values of a group are
+ * in random order, and an insertion's mispredicted branches would cost more. */
+#define TINY_N 12
 
 static void sort_small(double *x, size_t n)
 {
+    if (n <= TINY_N) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0; j--) {
+                double lo = x[j - 1], hi = x[j];
+                x[j - 1] = hi < lo ? hi : lo;
+                x[j] = hi < lo ? lo : hi;
+            }
+        return;
+    }
     for (size_t i = 1; i < n; i++) {
         double v = x[i];
         size_t j = i;
@@ -341,16 +353,27 @@ static int writer_of(const out_ctx *o, const uint32_t *pos)
 }
 
 /* The result record of entry e of part p at r: positions, then every value's stats. */
-static void result_of(const out_ctx *o, const gpart *p, size_t e, double *x, unsigned char *r)
+static int result_of(const out_ctx *o, const gpart *p, size_t e, double **x, size_t *xcap, unsigned char *r)
 {
     const agg *a = o->a;
     const gtab *g = &a->own;
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
+        size_t c = (size_t)acc_count(gp_acc(g, p, e) + (size_t)v * a->A);
+        if (c > *xcap) {
+            size_t cap = *xcap ? *xcap : 64;
+            while (cap < c) cap *= 2;
+            double *nx = realloc(*x, cap * sizeof *nx); /* not hb_realloc: called from threads */
+            if (!nx) return -1;
+            *x = nx, *xcap = cap;
+        }
+    }
     uint32_t *pos = (uint32_t *)(void *)r;
     memset(r, 0, o->pos_bytes);
     for (int k = 0; k < a->sp.nkeys; k++)
         pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, p, e)[k]);
     for (int v = 0; v < a->sp.nvals; v++)
-        group_stats(a, p, e, v, x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
+        group_stats(a, p, e, v, *x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
+    return 0;
 }
 
 /* Asks the cache for what entry e's results read: the entry and its first kept values. */
@@ -370,20 +393,13 @@ static inline void result_prefetch(const agg *a, const gpart *p, size_t e)
 static int results(out_ctx *o, unsigned char **res, size_t *nres)
 {
     agg *a = o->a;
-    const int K = a->sp.nkeys, V = a->sp.nvals, P = hb_size, T = a->own.nparts;
+    const int K = a->sp.nkeys, P = hb_size, T = a->own.nparts;
     const gtab *g = &a->own;
     const size_t n = gtab_entries(g), rr = o->rr;
     /* [part][dest] counts, then each part's first slot per destination */
     size_t *cnt = hb_calloc((size_t)T * P * 2 + (size_t)P, sizeof *cnt);
     HB_CALL(hb_agree(cnt ? 0 : HB_EINTERNAL));
     size_t *slot = cnt + (size_t)T * P, *dcount = slot + (size_t)T * P;
-    uint64_t most = 0;
-    for (int p = 0; p < T; p++)
-        for (size_t e = 0; a->L.kept && e < g->p[p].n; e++)
-            for (int v = 0; v < V; v++) {
-                uint64_t c = acc_count(gp_acc(g, &g->p[p], e) + (size_t)v * a->A);
-                most = c > most ? c : most;
-            }
     /* with more ranks, where each record goes first: by its positions (computed again
      * when the record is made, rather than kept for every group) */
     int *dest = P > 1 ? hb_malloc((n ? n : 1) * sizeof *dest) : NULL;
@@ -420,8 +436,8 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     if (rc == 0) {
 #pragma omp parallel num_threads(a->nthreads) reduction(| : failed)
         {
-            double *x = a->L.kept ? malloc((size_t)(most ? most : 1) * sizeof *x) : NULL;
-            if (a->L.kept && !x) failed = 1;
+            double *x = NULL; /* the kept values of one group, sorted or selected */
+            size_t xcap = 0;
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < T; p++) {
                 const gpart *gp = &g->p[p];
@@ -429,14 +445,13 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
                 for (size_t e = 0; e < gp->n && !failed; e++) {
                     if (e + 4 < gp->n) result_prefetch(a, gp, e + 4);
                     const int d = P > 1 ? dest[first[p] + e] : 0;
-                    result_of(o, gp, e, x, send + sl[d]++ * rr);
+                    if (result_of(o, gp, e, &x, &xcap, send + sl[d]++ * rr)) failed = 1;
                 }
             }
             free(x);
         }
     }
-    if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %llu values of one group",
-                                (unsigned long long)most);
+    if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values of one group");
     free(dest), free(first);
     rc = hb_agree(rc);
     /* the groups are results now: their tables go before the records move and sort */
