@@ -387,6 +387,16 @@ static inline void result_prefetch(const agg *a, const gpart *p, size_t e)
     }
 }
 
+/* The same for the second block of each kept chain, once the first has come. */
+static inline void result_prefetch_next(const agg *a, const gpart *p, size_t e)
+{
+    const gtab *g = &a->own;
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
+        const kchain *c = gp_kept(g, p, e, v);
+        if (c->head && c->head->next) __builtin_prefetch(c->head->next->v);
+    }
+}
+
 /* Collective. Every owned group's results, sent to its writer; *res (malloc'd) gets the
  * nres records this rank writes. The records are made in place in the send buffer,
  * destination after destination (one rank: in table order, and that buffer is *res). */
@@ -444,6 +454,7 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
                 size_t *sl = slot + (size_t)p * P;
                 for (size_t e = 0; e < gp->n && !failed; e++) {
                     if (e + 4 < gp->n) result_prefetch(a, gp, e + 4);
+                    if (e + 2 < gp->n) result_prefetch_next(a, gp, e + 2);
                     const int d = P > 1 ? dest[first[p] + e] : 0;
                     if (result_of(o, gp, e, &x, &xcap, send + sl[d]++ * rr)) failed = 1;
                 }
@@ -482,26 +493,42 @@ static int cmp_result(const void *x, const void *y)
 
 /* Not collective. Puts the result records in key order: by radix on each record's cell
  * number (its positions, outermost first, as one integer) where the cells fit 64 bits,
- * else by comparing positions. */
-static int sort_results(const out_ctx *o, unsigned char *res, size_t nres)
+ * else by comparing positions. The sorted records are gathered into a new buffer that
+ * replaces *res. */
+static int sort_results(const out_ctx *o, unsigned char **res, size_t nres)
 {
-    if (nres < 2) return 0; /* res is NULL when nothing came */
+    if (nres < 2) return 0; /* *res is NULL when nothing came */
     const int K = o->a->sp.nkeys;
+    const size_t rr = o->rr;
     if (o->cells > UINT64_MAX) {
         sort_ctx = o;
-        qsort(res, nres, o->rr, cmp_result);
+        qsort(*res, nres, rr, cmp_result);
         return 0;
     }
     uint64_t *cell = hb_malloc(nres * sizeof *cell);
-    if (!cell) return HB_EINTERNAL;
-    for (size_t i = 0; i < nres; i++) {
-        const uint32_t *pos = (const uint32_t *)(const void *)(res + i * o->rr);
+    uint32_t *perm = hb_malloc(nres * sizeof *perm);
+    int rc = cell && perm && nres <= UINT32_MAX ? 0 : HB_EINTERNAL;
+    for (size_t i = 0; rc == 0 && i < nres; i++) {
+        const uint32_t *pos = (const uint32_t *)(const void *)(*res + i * rr);
         uint64_t l = pos[0];
         for (int k = 1; k < K; k++) l = l * o->c[k].n + pos[k];
         cell[i] = l;
+        perm[i] = (uint32_t)i;
     }
-    int rc = hb_sort_records_u64(cell, res, o->rr, nres);
+    if (rc == 0) rc = hb_sort_u64_perm(cell, perm, nres) ? HB_EINTERNAL : 0;
     free(cell);
+    unsigned char *out = rc == 0 ? hb_malloc(nres * rr) : NULL;
+    if (rc == 0 && !out) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        const unsigned char *in = *res;
+        for (size_t i = 0; i < nres; i++) {
+            if (i + 8 < nres) __builtin_prefetch(in + (size_t)perm[i + 8] * rr);
+            memcpy(out + i * rr, in + (size_t)perm[i] * rr, rr);
+        }
+        free(*res);
+        *res = out;
+    }
+    free(perm);
     return rc ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory sorting %zu groups", nres) : 0;
 }
 
@@ -650,11 +677,12 @@ static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t
 }
 
 /* Collective. The table layout: one row per group in key order, key columns first. */
-static int write_table(out_ctx *o, hb_out *out, unsigned char *res, size_t nres)
+static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nres)
 {
     agg *a = o->a;
     const agg_spec *sp = &a->sp;
-    HB_CALL(hb_agree(sort_results(o, res, nres)));
+    HB_CALL(hb_agree(sort_results(o, resp, nres)));
+    unsigned char *res = *resp;
     uint64_t mine = nres, off = 0, total = 0;
     MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (hb_rank == 0) off = 0;
@@ -755,7 +783,7 @@ int agg_write(agg *a, hb_out *out)
     size_t nres = 0;
     if (rc == 0) rc = results(&o, &res, &nres);
     if (rc == 0) rc = hb_agree(hb_out_group(out, "/aggregate"));
-    if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, res, nres) : write_dense(&o, out, res, nres);
+    if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, &res, nres) : write_dense(&o, out, res, nres);
     if (rc == 0) rc = write_attrs(&o, out, groups);
     free(res);
     for (int k = 0; k < K; k++) free(o.c[k].v), free(o.c[k].rank), free(o.c[k].loff), free(o.c[k].lbytes), free(o.c[k].dir);
