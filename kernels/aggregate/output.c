@@ -413,8 +413,11 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     /* with more ranks, where each record goes first: by its positions (computed again
      * when the record is made, rather than kept for every group) */
     int *dest = P > 1 ? hb_malloc((n ? n : 1) * sizeof *dest) : NULL;
-    unsigned char *send = hb_malloc((n ? n : 1) * rr);
-    int rc = send && (P == 1 || dest) ? 0 : HB_EINTERNAL;
+    /* one rank and one part: each record overwrites the entries already read, in the
+     * table's own array, so the results need no memory beside the groups' */
+    const int inplace = P == 1 && T == 1 && n > 0 && rr <= g->es;
+    unsigned char *send = inplace ? NULL : hb_malloc((n ? n : 1) * rr);
+    int rc = (send || inplace) && (P == 1 || dest) ? 0 : HB_EINTERNAL;
     size_t *first = rc == 0 ? hb_calloc((size_t)T + 1, sizeof *first) : NULL;
     if (rc == 0 && !first) rc = HB_EINTERNAL;
     for (int p = 0; rc == 0 && p < T; p++) first[p + 1] = first[p] + g->p[p].n;
@@ -448,6 +451,8 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
         {
             double *x = NULL; /* the kept values of one group, sorted or selected */
             size_t xcap = 0;
+            unsigned char *one = inplace ? malloc(rr) : NULL; /* a record, until its entry is read */
+            if (inplace && !one) failed = 1;
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < T; p++) {
                 const gpart *gp = &g->p[p];
@@ -456,15 +461,26 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
                     if (e + 4 < gp->n) result_prefetch(a, gp, e + 4);
                     if (e + 2 < gp->n) result_prefetch_next(a, gp, e + 2);
                     const int d = P > 1 ? dest[first[p] + e] : 0;
-                    if (result_of(o, gp, e, &x, &xcap, send + sl[d]++ * rr)) failed = 1;
+                    if (inplace) {
+                        if (result_of(o, gp, e, &x, &xcap, one)) failed = 1;
+                        memcpy(gp->ent + e * rr, one, rr); /* entries 0..e are read: e rr + rr <= (e + 1) es */
+                    } else if (result_of(o, gp, e, &x, &xcap, send + sl[d]++ * rr)) {
+                        failed = 1;
+                    }
                 }
             }
-            free(x);
+            free(x), free(one);
         }
     }
     if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values of one group");
     free(dest), free(first);
     rc = hb_agree(rc);
+    if (rc == 0 && inplace) { /* the entries' array, cut to the records, leaves the table */
+        gpart *gp = &a->own.p[0];
+        unsigned char *r = realloc(gp->ent, n * rr);
+        send = r ? r : gp->ent;
+        gp->ent = NULL, gp->n = gp->cap = 0;
+    }
     /* the groups are results now: their tables go before the records move and sort */
     if (rc == 0) gtab_free(&a->own);
     *res = NULL;
