@@ -376,11 +376,12 @@ static int result_of(const out_ctx *o, const gpart *p, size_t e, double **x, siz
     return 0;
 }
 
-/* Asks the cache for what entry e's results read: the entry and its first kept values. */
+/* Asks the cache for what entry e's results read: the end of the entry (its kept chains)
+ * and its first kept values. */
 static inline void result_prefetch(const agg *a, const gpart *p, size_t e)
 {
     const gtab *g = &a->own;
-    __builtin_prefetch(gp_ent(g, p, e) + g->es);
+    __builtin_prefetch(gp_ent(g, p, e) + g->es - 1);
     for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
         const kchain *c = gp_kept(g, p, e, v);
         if (c->head) __builtin_prefetch(c->head->v);
