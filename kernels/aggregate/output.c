@@ -235,12 +235,16 @@ static int gather_coord(agg *a, int k, coord *c)
     m = unique(mine, m);
     int64_t *all = NULL;
     size_t na = 0;
-    rc = gather_all(mine, m, sizeof *mine, (void **)&all, &na);
-    free(mine);
-    HB_CALL(rc);
-    rc = str ? hb_sort_u64((uint64_t *)all, na) : hb_sort_i64(all, na);
-    if (rc) free(all), all = NULL;
-    HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
+    if (hb_size == 1) { /* this rank's values are all values, sorted and distinct already */
+        all = mine, na = m;
+    } else {
+        rc = gather_all(mine, m, sizeof *mine, (void **)&all, &na);
+        free(mine);
+        HB_CALL(rc);
+        rc = str ? hb_sort_u64((uint64_t *)all, na) : hb_sort_i64(all, na);
+        if (rc) free(all), all = NULL;
+        HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
+    }
     c->n = unique(all, na);
     c->v = all;
     HB_CALL(hb_agree(coord_dir(c, str)));
