@@ -226,7 +226,11 @@ static int gather_coord(agg *a, int k, coord *c)
     int64_t *mine = hb_malloc((n ? n : 1) * sizeof *mine);
     HB_CALL(hb_agree(mine ? 0 : HB_EINTERNAL));
     for (int p = 0; p < g->nparts; p++)
-        for (size_t e = 0; e < g->p[p].n; e++) mine[m++] = (int64_t)gp_keys(g, &g->p[p], e)[k];
+        for (size_t e = 0; e < g->p[p].n; e++) {
+            /* groups appear in row order: a calendar key repeats for runs of them */
+            const int64_t w = (int64_t)gp_keys(g, &g->p[p], e)[k];
+            if (m == 0 || mine[m - 1] != w) mine[m++] = w;
+        }
     const int str = a->ktype[k] == KT_STRING;
     /* string keys are hashes, in unsigned order; integer keys in signed order */
     int rc = str ? hb_sort_u64((uint64_t *)mine, m) : hb_sort_i64(mine, m);
