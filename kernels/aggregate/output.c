@@ -227,7 +227,8 @@ static int gather_coord(agg *a, int k, coord *c)
     HB_CALL(hb_agree(mine ? 0 : HB_EINTERNAL));
     for (int p = 0; p < g->nparts; p++)
         for (size_t e = 0; e < g->p[p].n; e++) {
-            /* groups appear in row order: a calendar key repeats for runs of them */
+            /* groups appear in row order, so a key repeats for runs of them: a device for its
+             * months when rows come device by device, a month when they come by time */
             const int64_t w = (int64_t)gp_keys(g, &g->p[p], e)[k];
             if (m == 0 || mine[m - 1] != w) mine[m++] = w;
         }
