@@ -37,7 +37,7 @@ if [ ! -f "$in" ]; then
     mv "$in.tmp" "$in"
 fi
 rows=$(h5ls "$in/table/time" | sed -E 's/.*\{([0-9]+).*/\1/')
-bytes=$(stat -c %s "$in")
+bytes=$(stat -L -c %s "$in")
 cat "$in" >/dev/null # page-cache the input: the benchmark measures the tools, not the disk
 cat >"$data/aggregate-bench.ini" <<INI
 [job]

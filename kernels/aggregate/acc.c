@@ -318,13 +318,52 @@ void acc_piece(const acc_layout *L, const unsigned char *a, const xpool *pool, i
     if (L->sq) win_piece(&AT(const xwin, a, L->off_sq), pool, k, &AT(xwin, out, L->off_sq));
 }
 
-uint64_t acc_count(const unsigned char *a) { return AT(const uint64_t, a, 0); }
+/* Digits a window's value is rounded from: its words, then room for their carries. */
+#define WV_DIGITS (XW_WORDS + 3)
+
+/* hb_xsum_value of the full accumulator window x stands for, from its few words: the same
+ * carries, negation and rounding of the top four digits, skipping the words that are
+ * zero (a zero digit below the top ones only scales the long double exactly). */
+static double win_value(const xwin *x, const xpool *p)
+{
+    if (x->base == XW_SPILL) return hb_xsum_value(spill_of(x, p));
+    if (x->base < 0) return 0.0;
+    if (x->base + WV_DIGITS > FULL) {
+        hb_xsum s;
+        win_full(x, p, &s);
+        return hb_xsum_value(&s);
+    }
+    int64_t d[WV_DIGITS];
+    int64_t carry = 0;
+    for (int i = 0; i < WV_DIGITS; i++) {
+        int64_t v = (i < XW_WORDS ? x->w[i] : 0) + carry;
+        carry = v >> 32; /* arithmetic shift: floor division */
+        d[i] = v - carry * 4294967296LL;
+    }
+    /* the words above carry the sign on: all ones (negative) or zero */
+    int neg = carry < 0;
+    if (neg) {
+        int64_t b = 0;
+        for (int i = 0; i < WV_DIGITS; i++) {
+            int64_t v = -d[i] - b;
+            b = v < 0;
+            d[i] = v + b * 4294967296LL;
+        }
+    }
+    int top = WV_DIGITS - 1;
+    while (top >= 0 && d[top] == 0) top--;
+    if (top < 0) return 0.0;
+    int low = x->base + top - 3 < 0 ? 0 : x->base + top - 3; /* in words of the full accumulator */
+    if (low < x->base) low = x->base;
+    long double v = 0;
+    for (int i = top; i >= low - x->base; i--) v = v * 4294967296.0L + (long double)d[i];
+    double r = (double)ldexpl(v, 32 * low - 1074);
+    return neg ? -r : r;
+}
 
 double acc_sum(const acc_layout *L, const unsigned char *a, const xpool *pool)
 {
-    hb_xsum s;
-    win_full(&AT(const xwin, a, L->off_sum), pool, &s);
-    return hb_xsum_value(&s);
+    return win_value(&AT(const xwin, a, L->off_sum), pool);
 }
 
 /* ---- big integers for the variance: little-endian base-2^32 digits ---- */

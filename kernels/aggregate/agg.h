@@ -119,7 +119,12 @@ int acc_pieces(const acc_layout *L, const unsigned char *a, const xpool *pool);
  * of the sums). */
 void acc_piece(const acc_layout *L, const unsigned char *a, const xpool *pool, int k, unsigned char *out);
 /* Not collective. The final statistics from an accumulator. */
-uint64_t acc_count(const unsigned char *a);
+static inline uint64_t acc_count(const unsigned char *a)
+{
+    uint64_t n;
+    memcpy(&n, a, 8);
+    return n;
+}
 double acc_sum(const acc_layout *L, const unsigned char *a, const xpool *pool);
 /* Sample variance (ddof 1) from the exact sums of x and x^2; NaN for fewer than 2. */
 double acc_var(const acc_layout *L, const unsigned char *a, const xpool *pool);

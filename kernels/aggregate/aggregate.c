@@ -508,6 +508,17 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
         for (size_t r = 0; r < n && !failed; r++) {
             const unsigned char *src = rec + r * R;
             uint64_t keys[AGG_MAX_KEYS];
+            /* as combine does for rows: the slots of records ahead, then their entries */
+            if (r + 16 < n) {
+                memcpy(keys, src + 16 * R, (size_t)K * 8);
+                uint64_t ha = agg_hash(keys, K);
+                if (agg_part(ha, T) == part) gpart_prefetch(p, ha);
+            }
+            if (r + 8 < n) {
+                memcpy(keys, src + 8 * R, (size_t)K * 8);
+                uint64_t ha = agg_hash(keys, K);
+                if (agg_part(ha, T) == part) gpart_prefetch_entry(g, p, ha);
+            }
             memcpy(keys, src, (size_t)K * 8);
             uint64_t h = agg_hash(keys, K);
             if (agg_part(h, T) != part) continue;

@@ -177,7 +177,9 @@ int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t
     }
     while (n > 0) {
         if (c->used == c->cap) {
-            uint32_t cap = c->tail ? (c->cap < BLOCK_MAX ? c->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
+            /* 8, 8, 16, 32...: the second block doubles what the group holds rather than
+             * tripling it, as most groups of a fine grouping end in their second block */
+            uint32_t cap = !c->tail ? BLOCK_MIN : c->head == c->tail ? c->cap : c->cap < BLOCK_MAX ? c->cap * 2 : BLOCK_MAX;
             while (cap < BLOCK_MAX && cap < n) cap *= 2;
             kblock *b = arena_alloc(p, sizeof *b + (size_t)cap * sizeof(double));
             if (!b) return -1;

@@ -31,7 +31,38 @@ typedef struct coord {
     uint64_t *loff;  /* string: label i is lbytes[loff[i] .. loff[i+1]) */
     char *lbytes;
     size_t width;    /* string: the longest label, at least 1 */
+    uint32_t *dir;   /* v[dir[b] .. dir[b+1]) are the values whose bucket (see bucket) is b */
+    uint64_t dmin;   /* the smallest value, as ordered bits */
+    int dshift;
 } coord;
+
+/* A key word as bits whose unsigned order is the coordinate's order. */
+static inline uint64_t ordered(int str, int64_t w) { return str ? (uint64_t)w : (uint64_t)w ^ (uint64_t)1 << 63; }
+
+static inline size_t bucket(const coord *c, uint64_t u) { return (size_t)((u - c->dmin) >> c->dshift); }
+
+/* Not collective. The directory of c: about one bucket per value over the range of the
+ * values, so that a position is a look-up and a short search, not a binary search's
+ * twenty misses over a million coordinates. */
+static int coord_dir(coord *c, int str)
+{
+    if (c->n == 0) return 0;
+    const uint64_t lo = ordered(str, c->v[0]), span = ordered(str, c->v[c->n - 1]) - lo;
+    size_t nb = 1;
+    while (nb < c->n && nb < ((size_t)1 << 26)) nb <<= 1;
+    int sh = 0;
+    while (sh < 64 && (span >> sh) >= nb) sh++;
+    c->dmin = lo, c->dshift = sh;
+    c->dir = hb_malloc((nb + 2) * sizeof *c->dir);
+    if (!c->dir) return HB_EINTERNAL;
+    size_t b = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t bi = bucket(c, ordered(str, c->v[i]));
+        while (b <= bi) c->dir[b++] = (uint32_t)i;
+    }
+    while (b < nb + 2) c->dir[b++] = (uint32_t)c->n;
+    return 0;
+}
 
 typedef struct out_ctx {
     agg *a;
@@ -195,7 +226,12 @@ static int gather_coord(agg *a, int k, coord *c)
     int64_t *mine = hb_malloc((n ? n : 1) * sizeof *mine);
     HB_CALL(hb_agree(mine ? 0 : HB_EINTERNAL));
     for (int p = 0; p < g->nparts; p++)
-        for (size_t e = 0; e < g->p[p].n; e++) mine[m++] = (int64_t)gp_keys(g, &g->p[p], e)[k];
+        for (size_t e = 0; e < g->p[p].n; e++) {
+            /* groups appear in row order, so a key repeats for runs of them: a device for its
+             * months when rows come device by device, a month when they come by time */
+            const int64_t w = (int64_t)gp_keys(g, &g->p[p], e)[k];
+            if (m == 0 || mine[m - 1] != w) mine[m++] = w;
+        }
     const int str = a->ktype[k] == KT_STRING;
     /* string keys are hashes, in unsigned order; integer keys in signed order */
     int rc = str ? hb_sort_u64((uint64_t *)mine, m) : hb_sort_i64(mine, m);
@@ -204,31 +240,63 @@ static int gather_coord(agg *a, int k, coord *c)
     m = unique(mine, m);
     int64_t *all = NULL;
     size_t na = 0;
-    rc = gather_all(mine, m, sizeof *mine, (void **)&all, &na);
-    free(mine);
-    HB_CALL(rc);
-    rc = str ? hb_sort_u64((uint64_t *)all, na) : hb_sort_i64(all, na);
-    if (rc) free(all), all = NULL;
-    HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
+    if (hb_size == 1) { /* this rank's values are all values, sorted and distinct already */
+        all = mine, na = m;
+    } else {
+        rc = gather_all(mine, m, sizeof *mine, (void **)&all, &na);
+        free(mine);
+        HB_CALL(rc);
+        rc = str ? hb_sort_u64((uint64_t *)all, na) : hb_sort_i64(all, na);
+        if (rc) free(all), all = NULL;
+        HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
+    }
     c->n = unique(all, na);
     c->v = all;
+    HB_CALL(hb_agree(coord_dir(c, str)));
     return str ? string_labels(a, k, c) : 0;
 }
 
 /* Position of key word w in coordinate c (present by construction). */
 static uint32_t position(const coord *c, int str, int64_t w)
 {
-    size_t lo = 0, hi = c->n;
+    const uint64_t u = ordered(str, w);
+    const size_t b = bucket(c, u);
+    size_t lo = c->dir[b], hi = c->dir[b + 1];
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        int le = str ? (uint64_t)c->v[mid] <= (uint64_t)w : c->v[mid] <= w;
-        if (le) lo = mid;
+        if (ordered(str, c->v[mid]) <= u) lo = mid;
         else hi = mid;
     }
     return str ? c->rank[lo] : (uint32_t)lo;
 }
 
 static int stat_is_count(stat_kind s) { return s == ST_COUNT || s == ST_ABOVE || s == ST_BELOW; }
+
+/* Groups of up to this many kept values are sorted by insertion: selection's partitions
+ * and recursion cost more than they save below it. */
+#define SMALL_N 32
+/* Up to this many, by compare-exchanges without branches: the few values of a group are
+ * in random order, and an insertion's mispredicted branches would cost more. */
+#define TINY_N 12
+
+static void sort_small(double *x, size_t n)
+{
+    if (n <= TINY_N) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0; j--) {
+                double lo = x[j - 1], hi = x[j];
+                x[j - 1] = hi < lo ? hi : lo;
+                x[j] = hi < lo ? lo : hi;
+            }
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        double v = x[i];
+        size_t j = i;
+        while (j > 0 && x[j - 1] > v) x[j] = x[j - 1], j--;
+        x[j] = v;
+    }
+}
 
 /* The statistics of one group's value v into out[0..nstats). x is scratch for the kept
  * values (reordered). */
@@ -249,7 +317,12 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
             memcpy(x + m, b->v, kblock_len(c, b) * sizeof *x);
             m += kblock_len(c, b);
         }
-        hb_percentiles_select(x, m, pct, np, pv);
+        if (m <= SMALL_N) { /* most groups of a fine grouping: sort the few, read type 7 off */
+            sort_small(x, m);
+            for (int j = 0; j < np; j++) pv[j] = hb_percentile_sorted(x, m, pct[j]);
+        } else {
+            hb_percentiles_select(x, m, pct, np, pv);
+        }
     }
     double sum = L->sum && n ? acc_sum(L, acc, &p->pool) : NAN;
     int ip = 0, it = 0;
@@ -288,69 +361,150 @@ static int writer_of(const out_ctx *o, const uint32_t *pos)
     return (int)((((uint64_t)pos[0] + 1) * (uint64_t)P - 1) / o->c[0].n);
 }
 
+/* The result record of entry e of part p at r: positions, then every value's stats. */
+static int result_of(const out_ctx *o, const gpart *p, size_t e, double **x, size_t *xcap, unsigned char *r)
+{
+    const agg *a = o->a;
+    const gtab *g = &a->own;
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
+        size_t c = (size_t)acc_count(gp_acc(g, p, e) + (size_t)v * a->A);
+        if (c > *xcap) {
+            size_t cap = *xcap ? *xcap : 64;
+            while (cap < c) cap *= 2;
+            double *nx = realloc(*x, cap * sizeof *nx); /* not hb_realloc: called from threads */
+            if (!nx) return -1;
+            *x = nx, *xcap = cap;
+        }
+    }
+    uint32_t *pos = (uint32_t *)(void *)r;
+    memset(r, 0, o->pos_bytes);
+    for (int k = 0; k < a->sp.nkeys; k++)
+        pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, p, e)[k]);
+    for (int v = 0; v < a->sp.nvals; v++)
+        group_stats(a, p, e, v, *x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
+    return 0;
+}
+
+/* Asks the cache for what entry e's results read: the end of the entry (its kept chains)
+ * and its first kept values. */
+static inline void result_prefetch(const agg *a, const gpart *p, size_t e)
+{
+    const gtab *g = &a->own;
+    __builtin_prefetch(gp_ent(g, p, e) + g->es - 1);
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
+        const kchain *c = gp_kept(g, p, e, v);
+        if (c->head) __builtin_prefetch(c->head->v);
+    }
+}
+
+/* The same for the second block of each kept chain, once the first has come. */
+static inline void result_prefetch_next(const agg *a, const gpart *p, size_t e)
+{
+    const gtab *g = &a->own;
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
+        const kchain *c = gp_kept(g, p, e, v);
+        if (c->head && c->head->next) __builtin_prefetch(c->head->next->v);
+    }
+}
+
 /* Collective. Every owned group's results, sent to its writer; *res (malloc'd) gets the
- * nres records this rank writes. */
+ * nres records this rank writes. The records are made in place in the send buffer,
+ * destination after destination (one rank: in table order, and that buffer is *res). */
 static int results(out_ctx *o, unsigned char **res, size_t *nres)
 {
     agg *a = o->a;
-    const agg_spec *sp = &a->sp;
-    const int K = sp->nkeys, V = sp->nvals, P = hb_size;
+    const int K = a->sp.nkeys, P = hb_size, T = a->own.nparts;
     const gtab *g = &a->own;
     const size_t n = gtab_entries(g), rr = o->rr;
-    size_t *base = hb_calloc((size_t)g->nparts + 1, sizeof *base);
-    HB_CALL(hb_agree(base ? 0 : HB_EINTERNAL));
-    uint64_t most = 0;
-    for (int p = 0; p < g->nparts; p++) {
-        base[p + 1] = base[p] + g->p[p].n;
-        for (size_t e = 0; a->L.kept && e < g->p[p].n; e++)
-            for (int v = 0; v < V; v++) {
-                uint64_t c = acc_count(gp_acc(g, &g->p[p], e) + (size_t)v * a->A);
-                most = c > most ? c : most;
+    /* [part][dest] counts, then each part's first slot per destination */
+    size_t *cnt = hb_calloc((size_t)T * P * 2 + (size_t)P, sizeof *cnt);
+    HB_CALL(hb_agree(cnt ? 0 : HB_EINTERNAL));
+    size_t *slot = cnt + (size_t)T * P, *dcount = slot + (size_t)T * P;
+    /* with more ranks, where each record goes first: by its positions (computed again
+     * when the record is made, rather than kept for every group) */
+    int *dest = P > 1 ? hb_malloc((n ? n : 1) * sizeof *dest) : NULL;
+    /* one rank and one part: each record overwrites the entries already read, in the
+     * table's own array, so the results need no memory beside the groups' */
+    const int inplace = P == 1 && T == 1 && n > 0 && rr <= g->es;
+    unsigned char *send = inplace ? NULL : hb_malloc((n ? n : 1) * rr);
+    int rc = (send || inplace) && (P == 1 || dest) ? 0 : HB_EINTERNAL;
+    size_t *first = rc == 0 ? hb_calloc((size_t)T + 1, sizeof *first) : NULL;
+    if (rc == 0 && !first) rc = HB_EINTERNAL;
+    for (int p = 0; rc == 0 && p < T; p++) first[p + 1] = first[p] + g->p[p].n;
+    if (rc == 0 && P > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nthreads)
+        for (int p = 0; p < T; p++) {
+            uint32_t pos[AGG_MAX_KEYS];
+            for (size_t e = 0; e < g->p[p].n; e++) {
+                for (int k = 0; k < K; k++)
+                    pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, &g->p[p], e)[k]);
+                int d = writer_of(o, pos);
+                dest[first[p] + e] = d;
+                cnt[(size_t)p * P + d]++;
+            }
+        }
+    } else if (rc == 0) {
+        for (int p = 0; p < T; p++) cnt[p] = g->p[p].n;
+    }
+    if (rc == 0) {
+        size_t at = 0;
+        for (int d = 0; d < P; d++)
+            for (int p = 0; p < T; p++) {
+                slot[(size_t)p * P + d] = at;
+                at += cnt[(size_t)p * P + d];
+                dcount[d] += cnt[(size_t)p * P + d];
             }
     }
-    unsigned char *mine = hb_malloc((n ? n : 1) * rr);
-    int *dest = hb_malloc((n ? n : 1) * sizeof *dest);
-    size_t *cnt = hb_calloc((size_t)P * 2, sizeof *cnt);
-    int rc = mine && dest && cnt ? 0 : HB_EINTERNAL;
     int failed = 0;
     if (rc == 0) {
 #pragma omp parallel num_threads(a->nthreads) reduction(| : failed)
         {
-            double *x = a->L.kept ? malloc((size_t)(most ? most : 1) * sizeof *x) : NULL;
-            if (a->L.kept && !x) failed = 1;
+            double *x = NULL; /* the kept values of one group, sorted or selected */
+            size_t xcap = 0;
+            unsigned char *one = inplace ? malloc(rr) : NULL; /* a record, until its entry is read */
+            if (inplace && !one) failed = 1;
 #pragma omp for schedule(dynamic, 1)
-            for (int p = 0; p < g->nparts; p++)
-                for (size_t e = 0; e < g->p[p].n && !failed; e++) {
-                    unsigned char *r = mine + (base[p] + e) * rr;
-                    uint32_t *pos = (uint32_t *)(void *)r;
-                    memset(r, 0, o->pos_bytes);
-                    for (int k = 0; k < K; k++)
-                        pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, &g->p[p], e)[k]);
-                    for (int v = 0; v < V; v++)
-                        group_stats(a, &g->p[p], e, v, x, r + o->pos_bytes + 8 * (size_t)v * (size_t)sp->nstats);
-                    dest[base[p] + e] = writer_of(o, pos);
+            for (int p = 0; p < T; p++) {
+                const gpart *gp = &g->p[p];
+                size_t *sl = slot + (size_t)p * P;
+                for (size_t e = 0; e < gp->n && !failed; e++) {
+                    if (e + 4 < gp->n) result_prefetch(a, gp, e + 4);
+                    if (e + 2 < gp->n) result_prefetch_next(a, gp, e + 2);
+                    const int d = P > 1 ? dest[first[p] + e] : 0;
+                    if (inplace) {
+                        if (result_of(o, gp, e, &x, &xcap, one)) failed = 1;
+                        memcpy(gp->ent + e * rr, one, rr); /* entries 0..e are read: e rr + rr <= (e + 1) es */
+                    } else if (result_of(o, gp, e, &x, &xcap, send + sl[d]++ * rr)) {
+                        failed = 1;
+                    }
                 }
-            free(x);
+            }
+            free(x), free(one);
         }
     }
-    if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %llu values of one group",
-                                (unsigned long long)most);
-    unsigned char *send = rc ? NULL : hb_malloc((n ? n : 1) * rr);
-    if (rc == 0 && !send) rc = HB_EINTERNAL;
-    if (rc == 0) {
-        for (size_t i = 0; i < n; i++) cnt[dest[i]]++;
-        size_t *off = cnt + P, pos = 0;
-        for (int d = 0; d < P; d++) off[d] = pos, pos += cnt[d];
-        for (size_t i = 0; i < n; i++) memcpy(send + off[dest[i]]++ * rr, mine + i * rr, rr);
+    if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values of one group");
+    free(dest), free(first);
+    rc = hb_agree(rc);
+    if (rc == 0 && inplace) { /* the entries' array, cut to the records, leaves the table */
+        gpart *gp = &a->own.p[0];
+        unsigned char *r = realloc(gp->ent, n * rr);
+        send = r ? r : gp->ent;
+        gp->ent = NULL, gp->n = gp->cap = 0;
     }
-    free(mine), free(dest), free(base);
-    rc = hb_agree(rc);
-    size_t *rcount = hb_malloc((size_t)P * 2 * sizeof *rcount), rcap = 0;
-    if (rc == 0 && !rcount) rc = HB_EINTERNAL;
-    rc = hb_agree(rc);
+    /* the groups are results now: their tables go before the records move and sort */
+    if (rc == 0) gtab_free(&a->own);
     *res = NULL;
-    if (rc == 0) rc = agg_alltoallv(send, cnt, rr, (void **)res, &rcap, rcount, rcount + P, nres);
-    free(send), free(cnt), free(rcount);
+    *nres = 0;
+    if (rc == 0 && P == 1) {
+        *res = send, *nres = n;
+        send = NULL;
+    } else if (rc == 0) {
+        size_t *rcount = hb_malloc((size_t)P * 2 * sizeof *rcount), rcap = 0;
+        rc = hb_agree(rcount ? 0 : HB_EINTERNAL);
+        if (rc == 0) rc = agg_alltoallv(send, dcount, rr, (void **)res, &rcap, rcount, rcount + P, nres);
+        free(rcount);
+    }
+    free(send), free(cnt);
     return rc;
 }
 
@@ -365,26 +519,42 @@ static int cmp_result(const void *x, const void *y)
 
 /* Not collective. Puts the result records in key order: by radix on each record's cell
  * number (its positions, outermost first, as one integer) where the cells fit 64 bits,
- * else by comparing positions. */
-static int sort_results(const out_ctx *o, unsigned char *res, size_t nres)
+ * else by comparing positions. The sorted records are gathered into a new buffer that
+ * replaces *res. */
+static int sort_results(const out_ctx *o, unsigned char **res, size_t nres)
 {
-    if (nres < 2) return 0; /* res is NULL when nothing came */
+    if (nres < 2) return 0; /* *res is NULL when nothing came */
     const int K = o->a->sp.nkeys;
+    const size_t rr = o->rr;
     if (o->cells > UINT64_MAX) {
         sort_ctx = o;
-        qsort(res, nres, o->rr, cmp_result);
+        qsort(*res, nres, rr, cmp_result);
         return 0;
     }
     uint64_t *cell = hb_malloc(nres * sizeof *cell);
-    if (!cell) return HB_EINTERNAL;
-    for (size_t i = 0; i < nres; i++) {
-        const uint32_t *pos = (const uint32_t *)(const void *)(res + i * o->rr);
+    uint32_t *perm = hb_malloc(nres * sizeof *perm);
+    int rc = cell && perm && nres <= UINT32_MAX ? 0 : HB_EINTERNAL;
+    for (size_t i = 0; rc == 0 && i < nres; i++) {
+        const uint32_t *pos = (const uint32_t *)(const void *)(*res + i * rr);
         uint64_t l = pos[0];
         for (int k = 1; k < K; k++) l = l * o->c[k].n + pos[k];
         cell[i] = l;
+        perm[i] = (uint32_t)i;
     }
-    int rc = hb_sort_records_u64(cell, res, o->rr, nres);
+    if (rc == 0) rc = hb_sort_u64_perm(cell, perm, nres) ? HB_EINTERNAL : 0;
     free(cell);
+    unsigned char *out = rc == 0 ? hb_malloc(nres * rr) : NULL;
+    if (rc == 0 && !out) rc = HB_EINTERNAL;
+    if (rc == 0) {
+        const unsigned char *in = *res;
+        for (size_t i = 0; i < nres; i++) {
+            if (i + 8 < nres) __builtin_prefetch(in + (size_t)perm[i + 8] * rr);
+            memcpy(out + i * rr, in + (size_t)perm[i] * rr, rr);
+        }
+        free(*res);
+        *res = out;
+    }
+    free(perm);
     return rc ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory sorting %zu groups", nres) : 0;
 }
 
@@ -533,11 +703,12 @@ static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t
 }
 
 /* Collective. The table layout: one row per group in key order, key columns first. */
-static int write_table(out_ctx *o, hb_out *out, unsigned char *res, size_t nres)
+static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nres)
 {
     agg *a = o->a;
     const agg_spec *sp = &a->sp;
-    HB_CALL(hb_agree(sort_results(o, res, nres)));
+    HB_CALL(hb_agree(sort_results(o, resp, nres)));
+    unsigned char *res = *resp;
     uint64_t mine = nres, off = 0, total = 0;
     MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (hb_rank == 0) off = 0;
@@ -638,9 +809,9 @@ int agg_write(agg *a, hb_out *out)
     size_t nres = 0;
     if (rc == 0) rc = results(&o, &res, &nres);
     if (rc == 0) rc = hb_agree(hb_out_group(out, "/aggregate"));
-    if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, res, nres) : write_dense(&o, out, res, nres);
+    if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, &res, nres) : write_dense(&o, out, res, nres);
     if (rc == 0) rc = write_attrs(&o, out, groups);
     free(res);
-    for (int k = 0; k < K; k++) free(o.c[k].v), free(o.c[k].rank), free(o.c[k].loff), free(o.c[k].lbytes);
+    for (int k = 0; k < K; k++) free(o.c[k].v), free(o.c[k].rank), free(o.c[k].loff), free(o.c[k].lbytes), free(o.c[k].dir);
     return rc;
 }

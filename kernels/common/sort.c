@@ -91,3 +91,9 @@ int hb_sort_records_u64(uint64_t *key, void *rec, size_t esz, size_t n)
     free(perm), free(out);
     return rc;
 }
+
+int hb_sort_u64_perm(uint64_t *key, uint32_t *perm, size_t n)
+{
+    if (n > UINT32_MAX) return 70;
+    return radix(key, perm, n);
+}

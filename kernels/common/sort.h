@@ -16,4 +16,8 @@ int hb_sort_i64(int64_t *x, size_t n);
  * equal keys keep their order (the sort is stable). key is reordered alike. */
 int hb_sort_records_u64(uint64_t *key, void *rec, size_t esz, size_t n);
 
+/* Sorts key[0..n) ascending and moves perm[0..n) alike (stably), so that a caller who
+ * filled perm with 0..n-1 learns where each sorted key came from; n < 2^32. */
+int hb_sort_u64_perm(uint64_t *key, uint32_t *perm, size_t n);
+
 #endif

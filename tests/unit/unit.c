@@ -1989,6 +1989,7 @@ int main(int argc, char **argv)
     unit_rng();
     unit_tok();
     unit_ckpt(tmpdir);
+    unit_agg();
 
     if (nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) printf("warning: could not remove %s\n", tmpdir);
     printf("%d passed, %d failed\n", n_pass, n_fail);
