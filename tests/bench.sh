@@ -16,13 +16,13 @@ suite_bench() {
 import json, sys
 res = sys.argv[1]
 text = open(f"{res}/report.md").read()
-for part in ("## Traffic", "## Index", "## Aggregate", "## Episodes", "## Import", "## Risk: Monte Carlo", "## Risk: historical", "## Goals",
+for part in ("## Traffic", "## Index", "## Aggregate", "## Aggregate, dense", "## Episodes", "## Import", "## Risk: Monte Carlo", "## Risk: historical", "## Goals",
              "traffic time vs duckdb", "index throughput vs tantivy", "traffic scan vs memory bandwidth"):
     assert part in text, f"report.md lacks {part!r}"
 assert "chart: " in text or "no chart: matplotlib" in text
 recs = [json.loads(l) for l in open(f"{res}/results.jsonl")]
 hb = {(r["kernel"], r.get("part"), r["cores"]) for r in recs if r.get("tool") == "h5batch" and r["wall_s"] > 0}
-want = {(k, None, c) for k in ("traffic", "index", "aggregate", "episodes", "import") for c in (1, 2)}
+want = {(k, None, c) for k in ("traffic", "index", "aggregate", "aggregate-dense", "episodes", "import") for c in (1, 2)}
 want |= {("risk", p, c) for p in ("Monte Carlo", "historical + parametric + backtest") for c in (1, 2)}
 assert hb == want, hb ^ want
 ran = [r for r in recs if r.get("tool") not in (None, "h5batch") and not r.get("skipped")]
