@@ -333,32 +333,7 @@ static double win_value(const xwin *x, const xpool *p)
         win_full(x, p, &s);
         return hb_xsum_value(&s);
     }
-    int64_t d[WV_DIGITS];
-    int64_t carry = 0;
-    for (int i = 0; i < WV_DIGITS; i++) {
-        int64_t v = (i < XW_WORDS ? x->w[i] : 0) + carry;
-        carry = v >> 32; /* arithmetic shift: floor division */
-        d[i] = v - carry * 4294967296LL;
-    }
-    /* the words above carry the sign on: all ones (negative) or zero */
-    int neg = carry < 0;
-    if (neg) {
-        int64_t b = 0;
-        for (int i = 0; i < WV_DIGITS; i++) {
-            int64_t v = -d[i] - b;
-            b = v < 0;
-            d[i] = v + b * 4294967296LL;
-        }
-    }
-    int top = WV_DIGITS - 1;
-    while (top >= 0 && d[top] == 0) top--;
-    if (top < 0) return 0.0;
-    int low = x->base + top - 3 < 0 ? 0 : x->base + top - 3; /* in words of the full accumulator */
-    if (low < x->base) low = x->base;
-    long double v = 0;
-    for (int i = top; i >= low - x->base; i--) v = v * 4294967296.0L + (long double)d[i];
-    double r = (double)ldexpl(v, 32 * low - 1074);
-    return neg ? -r : r;
+    return hb_xsum_words_value(x->w, XW_WORDS, WV_DIGITS, x->base);
 }
 
 double acc_sum(const acc_layout *L, const unsigned char *a, const xpool *pool)

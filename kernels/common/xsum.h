@@ -33,5 +33,9 @@ static inline void hb_xsum_add(hb_xsum *s, double v)
 
 /* Not collective. The accumulated sum, rounded to double (deterministically; within an ulp). */
 double hb_xsum_value(const hb_xsum *s);
+/* Not collective. hb_xsum_value of the accumulator whose words base .. base + nw - 1 are
+ * w[0 .. nw) and every other word is zero, carried over n digits (nw <= n, base + n <=
+ * HB_XSUM_WORDS, n enough for the carries): a compact window's sum, the same bits. */
+double hb_xsum_words_value(const int64_t *w, int nw, int n, int base);
 
 #endif
