@@ -262,6 +262,9 @@ static inline uint64_t agg_hash(const uint64_t *k, int K)
 /* The owner rank of a group: high bits of its hash; the thread part: middle bits. */
 static inline int agg_owner(uint64_t h, int size) { return (int)(((h >> 32) * (uint64_t)size) >> 32); }
 static inline int agg_part(uint64_t h, int nparts) { return (int)((((h >> 8) & 0xffffff) * (uint64_t)nparts) >> 24); }
+/* The bucket within a part that combine regroups a chunk's rows by: low bits of the part's field. */
+#define AGG_SUB 256
+static inline int agg_sub(uint64_t h) { return (int)((h >> 8) & (AGG_SUB - 1)); }
 
 /* ---- exchange plumbing (xchg.c): one small file, so the shared exchange can replace it ---- */
 
@@ -303,6 +306,8 @@ typedef struct agg {
     double *vbuf[AGG_MAX_VALUES];
     uint64_t *h;
     uint8_t *ok;
+    uint64_t *grec;  /* the chunk's valid rows regrouped by hash bucket (combine): hash, keys, values, time */
+    size_t *gstart;  /* per bucket, where its records start; then fill positions */
     hb_strs strs[AGG_MAX_KEYS];
     int64_t day0, nday;
     int64_t *cal; /* per local day: date, week, month, quarter, year */

@@ -84,6 +84,8 @@ static int alloc_chunk(agg *a)
     ok &= (a->h = hb_malloc(cr * 8)) != NULL;
     ok &= (a->ok = hb_malloc(cr)) != NULL;
     if (sp->has_time) ok &= (a->traw = hb_malloc(cr * 8)) && (a->tloc = hb_malloc(cr * 8));
+    ok &= (a->grec = hb_malloc(cr * 8 * (size_t)(1 + sp->nkeys + sp->nvals + sp->has_time))) != NULL;
+    ok &= (a->gstart = hb_malloc(((size_t)a->nthreads * AGG_SUB * 2 + 1) * sizeof *a->gstart)) != NULL;
     return ok ? 0 : HB_EINTERNAL;
 }
 
@@ -188,6 +190,7 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     /* the chunk's buffers are the one allocation that does not grow with the data:
      * refuse a chunk size that alone exceeds the limit before allocating it */
     size_t per_row = 8 * (size_t)sp->nkeys + 8 * (size_t)sp->nvals + 8 + 8 + 1 + (sp->has_time ? 16 : 0);
+    per_row += 8 * (size_t)(1 + sp->nkeys + sp->nvals + sp->has_time); /* the regrouped records */
     for (int k = 0; k < sp->nkeys; k++) per_row += a->ktype[k] == KT_STRING ? 24 : 0;
     a->chunk_bytes = per_row * (size_t)ctx->chunk_rows;
     char what[120], r[32];
@@ -331,10 +334,91 @@ static int read_key(agg *a, int k, int64_t start, int64_t n)
     return 0;
 }
 
+/* Adds the valid values of one row (its value words x, time t) to entry e of part p. */
+static inline int add_row(agg *a, gtab *g, gpart *p, size_t e, const uint64_t *x, int64_t t, uint64_t *valid,
+                          uint64_t *invalid)
+{
+    const agg_spec *sp = &a->sp;
+    const acc_layout *L = &a->L;
+    unsigned char *acc = gp_acc(g, p, e);
+    for (int v = 0; v < sp->nvals; v++) {
+        double d;
+        memcpy(&d, &x[v], 8);
+        if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
+            invalid[v]++;
+            continue;
+        }
+        d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+        valid[v]++;
+        if (acc_add(L, acc + (size_t)v * a->A, &p->pool, d, t) || (L->kept && gpart_keep(g, p, e, v, &d, 1)))
+            return -1;
+    }
+    return 0;
+}
+
+/* Combines the chunk's rows bucket by bucket (combine, when it pays): the valid rows are
+ * first regrouped as records (hash, keys, values, time) by their thread part and AGG_SUB
+ * buckets of other hash bits, so the rows of a group come together and a bucket's few
+ * thousand groups stay in the cache while its rows are combined. The order in which a
+ * group's rows are combined does not change its results (exact, commutative merges;
+ * kept values are sorted at the end). */
+static int combine_regrouped(agg *a, int64_t n)
+{
+    const agg_spec *sp = &a->sp;
+    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank, TM = a->traw != NULL;
+    const size_t RW = 1 + (size_t)K + (size_t)V + (size_t)TM, NBK = (size_t)T * AGG_SUB;
+    const uint64_t *h = a->h;
+    const uint8_t *ok = a->ok;
+    size_t *st = a->gstart, *pos = a->gstart + NBK + 1;
+    memset(st, 0, (NBK + 1) * sizeof *st);
+    for (int64_t i = 0; i < n; i++)
+        if (ok[i]) st[(size_t)agg_part(h[i], T) * AGG_SUB + agg_sub(h[i]) + 1]++;
+    for (size_t b = 0; b < NBK; b++) st[b + 1] += st[b], pos[b] = st[b];
+    uint64_t *grec = a->grec;
+    for (int64_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        uint64_t *r = grec + pos[(size_t)agg_part(h[i], T) * AGG_SUB + agg_sub(h[i])]++ * RW;
+        r[0] = h[i];
+        for (int k = 0; k < K; k++) r[1 + k] = (uint64_t)a->kbuf[k][i];
+        for (int v = 0; v < V; v++) memcpy(&r[1 + K + v], &a->vbuf[v][i], 8);
+        if (TM) r[1 + K + V] = (uint64_t)a->traw[i];
+    }
+    int failed = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
+        gpart *po = &a->own.p[part], *ps = &a->stage.p[part];
+        const size_t j0 = st[(size_t)part * AGG_SUB], j1 = st[(size_t)(part + 1) * AGG_SUB];
+        for (size_t j = j0; j < j1 && !failed; j++) {
+            if (j + 16 < j1) {
+                uint64_t h16 = grec[(j + 16) * RW];
+                gpart_prefetch(P == 1 || agg_owner(h16, P) == me ? po : ps, h16);
+            }
+            if (j + 8 < j1) {
+                uint64_t h8 = grec[(j + 8) * RW];
+                const int m8 = P == 1 || agg_owner(h8, P) == me;
+                gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h8);
+            }
+            const uint64_t *r = grec + j * RW;
+            const int mine = P == 1 || agg_owner(r[0], P) == me;
+            gtab *g = mine ? &a->own : &a->stage;
+            gpart *p = mine ? po : ps;
+            size_t e = gpart_find(g, p, r[0], r + 1);
+            if (e == (size_t)-1 || add_row(a, g, p, e, r + 1 + K, TM ? (int64_t)r[1 + K + V] : 0, valid, invalid))
+                failed = 1;
+        }
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+    return 0;
+}
+
 /* Combines the rows of the chunk into the owned and the stage tables: each thread takes
- * the groups of its part of the hash space, so no two threads touch one group. */
+ * the groups of its part of the hash space, so no two threads touch one group. Where
+ * the groups seen so far are few beside the chunk's rows (its rows then meet groups
+ * again within the chunk), the rows are regrouped by bucket first. */
 static int combine(agg *a, int64_t n)
 {
+    if (gtab_entries(&a->own) + gtab_entries(&a->stage) <= 2 * (size_t)n) return combine_regrouped(a, n);
     const agg_spec *sp = &a->sp;
     const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank;
     const size_t A = a->A;
@@ -992,6 +1076,7 @@ static void aggregate_destroy(void *state)
     for (int v = 0; v < AGG_MAX_VALUES; v++) free(a->vbuf[v]);
     free(a->neutral), free(a->dtmp), free(a->traw), free(a->tloc), free(a->h), free(a->ok), free(a->cal);
     free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
+    free(a->grec), free(a->gstart);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
     free(a);
 }
