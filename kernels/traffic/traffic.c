@@ -290,12 +290,30 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
 }
 
 /* Filing records into buckets spreads writes over a bucket and two tail lines per owned
- * segment, more than a core's caches hold at thousands of segments. So append goes in
+ * segment, more than a core's caches hold at many thousands of segments. So append goes in
  * two levels: records are first partitioned into blocks of 2^shift consecutive segments
  * (at most APPEND_BLOCKS blocks: that many sequential write streams), then filed block by block,
  * each block's buckets in L1. */
 #define APPEND_BLOCKS 256
 #define APPEND_SHIFT_MIN 6 /* 64 segments a block at least */
+/* up to this many owned segments, buckets and tails fit in L2 and records are filed
+ * directly: the partition would cost more than it saves (docs/traffic.md) */
+#define APPEND_DIRECT 4096
+
+/* One part's records of segments [lo, hi) filed directly into their buckets. */
+#define APPEND_LOOP(T)                                                                 \
+    for (size_t i = 0; i < n; i++) {                                                   \
+        uint32_t k = key[i] - base, s = k / CELLS;                                     \
+        if (s < lo || s >= hi) continue;                                               \
+        bucket *b = &buckets[s];                                                       \
+        if (b->used == b->cap && traffic_grow(tr, list, b)) {                          \
+            failed = 1;                                                                \
+            break;                                                                     \
+        }                                                                              \
+        ((T *)b->val)[b->used] = ((const T *)val)[i];                                  \
+        b->cell[b->used++] = (uint8_t)(k - s * CELLS);                                 \
+        b->n++;                                                                        \
+    }
 
 /* Not collective. The block shift for nseg owned segments: at most APPEND_BLOCKS blocks. */
 static unsigned append_shift(uint32_t nseg)
@@ -335,23 +353,36 @@ static unsigned append_shift(uint32_t nseg)
     } while (0)
 
 /* Not collective. Appends n records (keys of owned segments) to their segments'
- * buckets, through *tkey and *tval (grown to n records: the exchange buffers not in use) as
- * the partition by block; each thread takes a fixed range of blocks, so no two threads
- * touch one bucket or arena. */
+ * buckets: directly up to APPEND_DIRECT owned segments, else through *tkey and *tval
+ * (grown to n records: the exchange buffers not in use) as the partition by block. Each
+ * thread takes a fixed range of segments or blocks, so no two threads touch one bucket
+ * or arena. */
 static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, uint32_t **tkey, size_t *tkcap,
                   void **tval, size_t *tvcap)
 {
     if (n == 0) return 0;
-    HB_CALL(hb_xchg_reserve((void **)tkey, tkcap, n, sizeof **tkey));
-    HB_CALL(hb_xchg_reserve(tval, tvcap, n, tr->esz));
     const uint32_t base = (uint32_t)(tr->s0 * CELLS), nseg = (uint32_t)(tr->s1 - tr->s0);
-    const unsigned sh = append_shift(nseg);
-    const uint32_t nb = (nseg >> sh) + 1;
     const int nthreads = tr->ctx->threads;
     bucket *buckets = tr->buckets;
+    int failed = 0;
+    if (nseg <= APPEND_DIRECT) {
+#pragma omp parallel for schedule(static, 1) num_threads(nthreads) reduction(| : failed)
+        for (int part = 0; part < nthreads; part++) {
+            uint32_t lo = (uint32_t)((uint64_t)nseg * (uint64_t)part / (uint64_t)nthreads);
+            uint32_t hi = (uint32_t)((uint64_t)nseg * (uint64_t)(part + 1) / (uint64_t)nthreads);
+            arena **list = &tr->arenas[part];
+            if (tr->narrow) APPEND_LOOP(float)
+            else APPEND_LOOP(double)
+        }
+        if (failed) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory storing records");
+        return 0;
+    }
+    HB_CALL(hb_xchg_reserve((void **)tkey, tkcap, n, sizeof **tkey));
+    HB_CALL(hb_xchg_reserve(tval, tvcap, n, tr->esz));
+    const unsigned sh = append_shift(nseg);
+    const uint32_t nb = (nseg >> sh) + 1;
     uint32_t *tk = *tkey;
     size_t at[APPEND_BLOCKS + 1] = {0}; /* records of block b in at[b + 1], then block starts */
-    int failed = 0;
 #pragma omp parallel num_threads(nthreads) reduction(| : failed)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
