@@ -290,10 +290,10 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
 }
 
 /* Filing records into buckets spreads writes over a bucket and two tail lines per owned
- * segment, more than a core's caches hold at many thousands of segments. So append goes in
- * two levels: records are first partitioned into blocks of 2^shift consecutive segments
- * (at most APPEND_BLOCKS blocks: that many sequential write streams), then filed block by block,
- * each block's buckets in L1. */
+ * segment, more than a core's caches hold at many thousands of segments. So append goes
+ * in two levels there: records are first partitioned into blocks of 2^shift consecutive
+ * segments (at most APPEND_BLOCKS blocks: that many sequential write streams), then
+ * filed block by block, each block's buckets in L1. */
 #define APPEND_BLOCKS 256
 #define APPEND_SHIFT_MIN 6 /* 64 segments a block at least */
 /* up to this many owned segments, buckets and tails fit in L2 and records are filed
