@@ -289,6 +289,18 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
     return 0;
 }
 
+/* Filing records into buckets spreads writes over a bucket and two tail lines per owned
+ * segment, more than a core's caches hold at many thousands of segments. So append goes
+ * in two levels there: records are first partitioned into blocks of 2^shift consecutive
+ * segments (at most APPEND_BLOCKS blocks: that many sequential write streams), then
+ * filed block by block, each block's buckets in L1. */
+#define APPEND_BLOCKS 256
+#define APPEND_SHIFT_MIN 6 /* 64 segments a block at least */
+/* up to this many owned segments, buckets and tails fit in L2 and records are filed
+ * directly: the partition would cost more than it saves (docs/traffic.md) */
+#define APPEND_DIRECT 4096
+
+/* One part's records of segments [lo, hi) filed directly into their buckets. */
 #define APPEND_LOOP(T)                                                                 \
     for (size_t i = 0; i < n; i++) {                                                   \
         uint32_t k = key[i] - base, s = k / CELLS;                                     \
@@ -303,22 +315,96 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
         b->n++;                                                                        \
     }
 
-/* Not collective. Appends n records (keys of owned segments) to their segments'
- * buckets; each thread takes a fixed range of segments, so no two threads touch one
- * bucket or arena. */
-static int append(traffic *tr, const uint32_t *key, const void *val, size_t n)
+/* Not collective. The block shift for nseg owned segments: at most APPEND_BLOCKS blocks. */
+static unsigned append_shift(uint32_t nseg)
 {
+    unsigned sh = APPEND_SHIFT_MIN;
+    while ((nseg >> sh) >= APPEND_BLOCKS) sh++;
+    return sh;
+}
+
+/* One part's blocks [b0, b1) of records key/val (T values) partitioned into tk/tv at the
+ * block starts at[], then filed into their buckets. */
+#define APPEND_PART(T)                                                                 \
+    do {                                                                               \
+        const T *v = val;                                                              \
+        T *w = *tval;                                                                  \
+        for (size_t i = 0; i < n; i++) {                                               \
+            uint32_t b = ((key[i] - base) / CELLS) >> sh;                              \
+            if (b < b0 || b >= b1) continue;                                           \
+            size_t q = at[b]++;                                                        \
+            tk[q] = key[i];                                                            \
+            w[q] = v[i];                                                               \
+        }                                                                              \
+        size_t p = start;                                                              \
+        for (uint32_t bl = b0; bl < b1 && !failed; bl++) {                             \
+            for (; p < at[bl]; p++) {                                                  \
+                uint32_t k = tk[p] - base, s = k / CELLS;                              \
+                bucket *bk = &buckets[s];                                              \
+                if (bk->used == bk->cap && traffic_grow(tr, list, bk)) {               \
+                    failed = 1;                                                        \
+                    break;                                                             \
+                }                                                                      \
+                ((T *)bk->val)[bk->used] = w[p];                                       \
+                bk->cell[bk->used++] = (uint8_t)(k - s * CELLS);                       \
+                bk->n++;                                                               \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
+
+/* Not collective. Appends n records (keys of owned segments) to their segments'
+ * buckets: directly up to APPEND_DIRECT owned segments, else through *tkey and *tval
+ * (grown to n records: the exchange buffers not in use) as the partition by block. Each
+ * thread takes a fixed range of segments or blocks, so no two threads touch one bucket
+ * or arena. */
+static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, uint32_t **tkey, size_t *tkcap,
+                  void **tval, size_t *tvcap)
+{
+    if (n == 0) return 0;
     const uint32_t base = (uint32_t)(tr->s0 * CELLS), nseg = (uint32_t)(tr->s1 - tr->s0);
     const int nthreads = tr->ctx->threads;
     bucket *buckets = tr->buckets;
     int failed = 0;
+    if (nseg <= APPEND_DIRECT) {
 #pragma omp parallel for schedule(static, 1) num_threads(nthreads) reduction(| : failed)
-    for (int part = 0; part < nthreads; part++) {
-        uint32_t lo = (uint32_t)((uint64_t)nseg * (uint64_t)part / (uint64_t)nthreads);
-        uint32_t hi = (uint32_t)((uint64_t)nseg * (uint64_t)(part + 1) / (uint64_t)nthreads);
-        arena **list = &tr->arenas[part];
-        if (tr->narrow) APPEND_LOOP(float)
-        else APPEND_LOOP(double)
+        for (int part = 0; part < nthreads; part++) {
+            uint32_t lo = (uint32_t)((uint64_t)nseg * (uint64_t)part / (uint64_t)nthreads);
+            uint32_t hi = (uint32_t)((uint64_t)nseg * (uint64_t)(part + 1) / (uint64_t)nthreads);
+            arena **list = &tr->arenas[part];
+            if (tr->narrow) APPEND_LOOP(float)
+            else APPEND_LOOP(double)
+        }
+        if (failed) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory storing records");
+        return 0;
+    }
+    HB_CALL(hb_xchg_reserve((void **)tkey, tkcap, n, sizeof **tkey));
+    HB_CALL(hb_xchg_reserve(tval, tvcap, n, tr->esz));
+    const unsigned sh = append_shift(nseg);
+    const uint32_t nb = (nseg >> sh) + 1;
+    uint32_t *tk = *tkey;
+    size_t at[APPEND_BLOCKS + 1] = {0}; /* records of block b in at[b + 1], then block starts */
+#pragma omp parallel num_threads(nthreads) reduction(| : failed)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int part = me; part < nthreads; part += nt) {
+            uint32_t b0 = (uint32_t)((uint64_t)nb * (uint64_t)part / (uint64_t)nthreads);
+            uint32_t b1 = (uint32_t)((uint64_t)nb * (uint64_t)(part + 1) / (uint64_t)nthreads);
+            for (size_t i = 0; i < n; i++) {
+                uint32_t b = ((key[i] - base) / CELLS) >> sh;
+                if (b >= b0 && b < b1) at[b + 1]++;
+            }
+        }
+#pragma omp barrier
+#pragma omp single
+        for (uint32_t b = 0; b < nb; b++) at[b + 1] += at[b];
+        for (int part = me; part < nthreads; part += nt) {
+            uint32_t b0 = (uint32_t)((uint64_t)nb * (uint64_t)part / (uint64_t)nthreads);
+            uint32_t b1 = (uint32_t)((uint64_t)nb * (uint64_t)(part + 1) / (uint64_t)nthreads);
+            size_t start = at[b0]; /* the part's records; at[b] becomes the end of block b */
+            arena **list = &tr->arenas[part];
+            if (tr->narrow) APPEND_PART(float);
+            else APPEND_PART(double);
+        }
     }
     if (failed) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory storing records");
     return 0;
@@ -491,13 +577,13 @@ static int traffic_exchange(void *state)
     HB_CALL(hb_agree(tr->ln ? stage_loaded(tr) : 0));
     int rc = hb_xchg_layout(xc); /* again: a rank that mapped nothing since the last round sends nothing */
     if (hb_size == 1) {
-        if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0]);
+        if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0], &tr->rkey, &tr->rkcap, &tr->rval, &tr->rvcap);
     } else {
         HB_CALL(hb_agree(rc));
         const hb_xchg_array a[2] = {{tr->skey, (void **)&tr->rkey, &tr->rkcap, sizeof *tr->skey},
                                     {tr->sval, &tr->rval, &tr->rvcap, tr->esz}};
         HB_CALL(hb_xchg_run(xc, a, 2));
-        rc = append(tr, tr->rkey, tr->rval, xc->received);
+        rc = append(tr, tr->rkey, tr->rval, xc->received, &tr->skey, &tr->skcap, &tr->sval, &tr->svcap);
     }
     memset(xc->scount, 0, (size_t)hb_size * sizeof *xc->scount);
     if (rc == 0) rc = traffic_spill_check(tr);

@@ -65,6 +65,27 @@ traffic_ranks() {
          mpi 3 2 '$bin' gen traffic -o g3.h5 --rows 100k --segments 50 -q && h5diff g1.h5 g3.h5"
 }
 
+# More owned segments than append files directly (APPEND_DIRECT, 4096): records go
+# through the partition by blocks of segments at 1 rank and at 2 ranks x 2 threads
+# (4,500 segments each), directly at 3 ranks (3,000 each); all equal numpy.
+traffic_many() {
+    local bin=$1 tag=$2
+    [ -f many.h5 ] || mpi 1 1 "$HB" gen traffic -o many.h5 --rows 40k --segments 9000 --days 14 --events 2 -q ||
+        { not_ok "traffic ($tag): making many.h5"; return; }
+    job "many-$tag" many.h5 "many-$tag-1.h5" Europe/Berlin "job.chunk_rows = 7k"
+    check "many segments ($tag): 9,000 segments at 1 rank (filed by blocks) equal numpy" bash -c \
+        "mpi 1 1 '$bin' run many-$tag.ini -q --force &&
+         $PY '$ROOT/tests/traffic/traffic_ref.py' many.h5 many-$tag-1.h5 --timezone Europe/Berlin"
+    local runs="2:2"
+    [ "$tag" = plain ] && runs="2:2 3:1"
+    for r in $runs; do
+        local n=${r%:*} th=${r#*:}
+        check "many segments ($tag): at $n ranks x $th threads bit-identical" bash -c \
+            "mpi $n $th '$bin' run many-$tag.ini -q --force --set aggregate.output=many-$tag-$n.h5 \
+             --set job.run_dir=many-$tag-$n.run && h5diff --exclude-path /provenance many-$tag-1.h5 many-$tag-$n.h5"
+    done
+}
+
 # Bad input: exit codes of the contract, one error line, nothing left behind.
 traffic_bad_input() {
     local bin=$1 tag=$2 n
@@ -145,10 +166,12 @@ suite_traffic() {
     plain)
         traffic_reference "$bin" plain
         traffic_ranks "$bin"
+        traffic_many "$bin" plain
         traffic_bad_input "$bin" plain
         ;;
     asan)
         traffic_reference "$bin" asan
+        traffic_many "$bin" asan
         traffic_bad_input "$bin" asan
         ;;
     valgrind) traffic_valgrind "$bin" ;;
