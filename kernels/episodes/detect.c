@@ -804,7 +804,7 @@ int ep_finalize(ep_state *s, hb_out *out)
         uint64_t tot[2] = {s->spilled, s->nspills};
         MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
         if (tot[1])
-            HB_INFO("episodes: spilled %llu readings in %llu runs to %s (max_memory %.0f MB)", (unsigned long long)tot[0],
+            HB_INFO("episodes: spilled %llu readings in %llu runs to %s (max_memory %.1f MB)", (unsigned long long)tot[0],
                     (unsigned long long)tot[1], hb_spill_dir() ? hb_spill_dir() : "?", hb_mem_limit() / 1e6);
         /* a batch: 40% of the budget, a reading in the columns and its scratch */
         double cap = s->budget * 0.4 / ((double)ep_bytes_per_reading(&s->own) + 40);

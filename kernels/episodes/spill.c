@@ -225,10 +225,10 @@ static int take_recs(ep_state *s, sink *o, uint64_t dev, const uint64_t *rec, si
     if (o->fn && s->budget > 0 && (double)o->dev_n * (per + SCRATCH) > s->budget * 0.6) {
         char name[160], a[32];
         device_name(s, dev, name, sizeof name);
-        return hb_err_set(HB_EDATA, s->src, "device %s: its readings (%s so far) need about %.1f MB at finalize, more "
-                          "than max_memory = %.1f MB leaves for one device (a device's readings must fit in memory): "
-                          "raise max_memory in [job]", name, hb_fmt_count(a, o->dev_n),
-                          (double)o->dev_n * (per + SCRATCH) / 1e6, hb_mem_limit() / 1e6);
+        return hb_err_set(HB_EDATA, s->src, "device %s has more than %s readings, more than the %.1f MB that max_memory "
+                          "= %.1f MB leaves for one device at finalize (%.0f bytes a reading; a device's readings must "
+                          "fit in memory): raise max_memory in [job]", name, hb_fmt_count(a, o->dev_n),
+                          s->budget * 0.6 / 1e6, hb_mem_limit() / 1e6, per + SCRATCH);
     }
     HB_CALL(ep_cols_reserve(c, n, 1));
     const uint64_t lim = c->tsz == 4 ? INT32_MAX : INT64_MAX;

@@ -53,6 +53,7 @@ suite_episodes() {
         check "episodes (asan): string ids at 2 ranks x 2 threads equal the pandas reference" \
             bash -c "mpi 2 2 '$bin' run $p-str.ini -q && $PY '$ROOT/tests/episodes/episodes_ref.py' $p-str.ini ep"
         ep_bad_input "$bin" "$tag" short
+        ep_spill "$bin" "$tag"
         return 0
     fi
     check "episodes ($tag): 5 jobs at 2 ranks x 2 threads equal the pandas reference (ids int/str/float, every rule, rate, ms, ns)" \
@@ -123,6 +124,62 @@ assert (E['peak'][:] < -3).all() and E['peak'][:].min() > -7
     check "episodes: killed again while writing checkpoint $seq, resumed at 4 ranks: bit-identical" bash -c \
         "mpi 4 1 '$bin' run '$p-str.ini' $every >ep-kr.log 2>&1 && grep -q 'resuming from checkpoint' ep-kr.log &&
          h5diff --exclude-path /provenance '$p-str-1.h5' ep-kr.h5 || { tail -5 ep-kr.log; ls ep-kr.run; false; }"
+    ep_spill "$bin" "$tag"
+}
+
+# Spill (docs/spill.md, "Episodes"): readings beyond max_memory's budget go to sorted runs
+# and finalize reads them back device by device. The reference is the in-memory run of
+# the same job (itself checked against pandas), which every spilled run must equal bit for
+# bit: at 1 and 3 ranks, killed with runs named by its checkpoint and resumed at 2 ranks,
+# as a partial state merged; the scratch folder is gone after a success; peak RSS of the
+# spilled run stays under a bound the in-memory run exceeds. The ASan pass: one smaller
+# spilled run at 2 ranks.
+ep_spill() {
+    local bin=$1 tag=$2 j=ep-sp-$2 in=ep-sp.h5 rows=2000000 chunk=20k mem1=6M mem3=8M
+    [ "$tag" = asan ] && in=ep-spa.h5 rows=300000 chunk=5k mem1=2.5M mem3=2.5M
+    if [ ! -f "$in" ] && ! $PY "$ROOT/tests/episodes/make_spill_case.py" "$in" "$rows" >"$W/log" 2>&1; then
+        not_ok "episodes ($tag): making the spill input"
+        return
+    fi
+    printf '%s\n' '[job]' "run_dir = $j.run" "chunk_rows = $chunk" '[step ep]' 'kernel = episodes' "input = $in" \
+        "output = $j-mem.h5" 'derive = rate' 'rule = below:-9' 'max_gap = 10s' 'timezone = Europe/Berlin' >"$j.ini"
+    # spilled: the finalize line names two runs or more; no scratch folder is left
+    local spilled="episodes: spilled [0-9]+ readings in ([2-9]|[1-9][0-9]+) runs"
+    rm -f $j-*.h5
+    if [ "$tag" = asan ]; then
+        check "episodes (asan): spilled at 2 ranks equals the in-memory run" bash -c \
+            "mpi 1 1 '$bin' run $j.ini -q --fresh && mpi 2 1 '$bin' run $j.ini --fresh --set ep.output=$j-2.h5 \
+             --set job.max_memory=$mem3 >$j.log 2>&1 && grep -Eq '$spilled' $j.log &&
+             h5diff --exclude-path /provenance $j-mem.h5 $j-2.h5 && [ ! -e $j.run/scratch ]"
+        return 0
+    fi
+    check "episodes: the in-memory run of the spill case equals the pandas reference" bash -c \
+        "OMP_NUM_THREADS=1 /usr/bin/time -f %M -o $j-rss-mem timeout -k 5 '$LIMIT' '$bin' run $j.ini -q --fresh &&
+         $PY '$ROOT/tests/episodes/episodes_ref.py' $j.ini ep"
+    check "episodes: spilled at 1 rank (max_memory $mem1) is bit-identical to in memory; no scratch left" bash -c \
+        "OMP_NUM_THREADS=1 /usr/bin/time -f %M -o $j-rss-sp timeout -k 5 '$LIMIT' '$bin' run $j.ini --fresh \
+             --set ep.output=$j-1.h5 --set job.max_memory=$mem1 >$j.log 2>&1 && grep -Eq '$spilled' $j.log &&
+         h5diff --exclude-path /provenance $j-mem.h5 $j-1.h5 && [ ! -e $j.run/scratch ]"
+    local bound=43000 rss_mem rss_sp
+    rss_mem=$(tail -1 $j-rss-mem 2>/dev/null) rss_sp=$(tail -1 $j-rss-sp 2>/dev/null)
+    check "episodes: peak RSS spilled ${rss_sp:-?} kB < $bound kB < in memory ${rss_mem:-?} kB" \
+        test "${rss_sp:-0}" -gt 0 -a "${rss_sp:-0}" -lt "$bound" -a "${rss_mem:-0}" -gt "$bound"
+    check "episodes: spilled at 3 ranks (max_memory $mem3) is bit-identical to in memory" bash -c \
+        "mpi 3 1 '$bin' run $j.ini --fresh --set ep.output=$j-3.h5 --set job.max_memory=$mem3 >$j.log 2>&1 &&
+         grep -Eq '$spilled' $j.log && h5diff --exclude-path /provenance $j-mem.h5 $j-3.h5"
+    # killed on rank 0 of 3 after its 20th chunk, every round checkpointed: the checkpoint
+    # names the runs (version 3); resumed at 2 ranks, which read each other's runs
+    local every="--set job.checkpoint_interval=0.001s --set job.max_memory=$mem3 --set job.run_dir=$j-kr.run --set ep.output=$j-kr.h5"
+    rm -rf $j-kr.run
+    H5BATCH_FAULT_RANK=0 H5BATCH_FAULT_KILL_AFTER_CHUNKS=20 mpi 3 1 "$bin" run $j.ini -q $every >"$W/log" 2>&1
+    check "episodes: killed at 3 ranks, a checkpoint names spilled runs" bash -c \
+        "grep -q ckpt- $j-kr.run/manifest && grep -lq HBEPIS3 $j-kr.run/ckpt-* && compgen -G '$j-kr.run/scratch/ep/spill-*.run'"
+    check "episodes: resumed at 2 ranks with those runs: bit-identical to in memory" bash -c \
+        "mpi 2 1 '$bin' run $j.ini $every >$j.log 2>&1 && grep -q 'resuming from checkpoint' $j.log &&
+         h5diff --exclude-path /provenance $j-mem.h5 $j-kr.h5 && [ ! -e $j-kr.run/scratch ]"
+    check "episodes: a spilled partial state at 3 ranks, merged, equals the in-memory run" bash -c \
+        "mpi 3 1 '$bin' run $j.ini -q --fresh --partial --set ep.output=$j-part.h5 --set job.max_memory=$mem3 &&
+         mpi 1 1 '$bin' merge $j-part.h5 -o $j-merged.h5 -q && h5diff --exclude-path /provenance $j-mem.h5 $j-merged.h5"
 }
 
 # Bad input: the contract's codes, one error line, nothing left behind.
@@ -145,8 +202,9 @@ with h5py.File('ep-skew.h5', 'w') as f:
 "
     printf '%s\n' '[job]' "run_dir = $b-skew.run" 'chunk_rows = 1k' '[step ep]' 'kernel = episodes' 'input = ep-skew.h5' \
         "output = $b.h5" 'rule = above:1' 'max_memory = 1.5M' >"$b-skew.ini"
-    expect_fail "episodes ($tag): one device with all readings over max_memory on its rank -> 65 naming the rank" 65 \
-        "rank [01] holds .* readings of its devices.*more than max_memory = 1.5 MB" "$b.h5" mpi 2 1 "$bin" run "$b-skew.ini"
+    expect_fail "episodes ($tag): one device whose readings pass max_memory (spilled, at finalize) -> 65 naming it" 65 \
+        "device 7 has more than .* readings, more than the .* MB that max_memory = 1.5 MB leaves for one device" "$b.h5" \
+        mpi 2 1 "$bin" run "$b-skew.ini"
     ep_job "$b-rule" "$b.h5" "columns = device:dev" "rule = outside:100:50"
     expect_fail "episodes ($tag): outside:100:50 -> 78 naming the rule" 78 "ep-bad-$tag-rule.ini.*LO must be below HI" \
         "$b.h5" mpi 2 1 "$bin" run "$b-rule.ini"
