@@ -130,56 +130,62 @@ assert (E['peak'][:] < -3).all() and E['peak'][:].min() > -7
 # Spill (docs/spill.md, "Episodes"): readings beyond max_memory's budget go to sorted runs
 # and finalize reads them back device by device. The reference is the in-memory run of
 # the same job (itself checked against pandas), which every spilled run must equal bit for
-# bit: at 1 and 3 ranks, killed with runs named by its checkpoint and resumed at 2 ranks,
-# as a partial state merged; the scratch folder is gone after a success; peak RSS of the
-# spilled run stays under a bound the in-memory run exceeds. The ASan pass: one smaller
-# spilled run at 2 ranks.
+# bit: at 1 rank on 2M readings, with its peak RSS under a bound the in-memory run
+# exceeds; on 300k readings at 3 ranks, killed with runs named by its checkpoint and
+# resumed at 2 ranks, and as a partial state merged; the scratch folder is gone after a
+# success. The ASan pass: the 300k case spilled at 2 ranks.
 ep_spill() {
-    local bin=$1 tag=$2 j=ep-sp-$2 in=ep-sp.h5 rows=2000000 chunk=20k mem1=6M mem3=8M
-    [ "$tag" = asan ] && in=ep-spa.h5 rows=300000 chunk=5k mem1=2.5M mem3=2.5M
-    if [ ! -f "$in" ] && ! $PY "$ROOT/tests/episodes/make_spill_case.py" "$in" "$rows" >"$W/log" 2>&1; then
-        not_ok "episodes ($tag): making the spill input"
+    local bin=$1 tag=$2 j=ep-sp-$2 s=ep-spa-$2
+    if ! { [ -f ep-spa.h5 ] || $PY "$ROOT/tests/episodes/make_spill_case.py" ep-spa.h5 300000; } >"$W/log" 2>&1 ||
+        { [ "$tag" != asan ] && ! { [ -f ep-sp.h5 ] || $PY "$ROOT/tests/episodes/make_spill_case.py" ep-sp.h5 2000000; } >"$W/log" 2>&1; }; then
+        not_ok "episodes ($tag): making the spill inputs"
         return
     fi
-    printf '%s\n' '[job]' "run_dir = $j.run" "chunk_rows = $chunk" '[step ep]' 'kernel = episodes' "input = $in" \
-        "output = $j-mem.h5" 'derive = rate' 'rule = below:-9' 'max_gap = 10s' 'timezone = Europe/Berlin' >"$j.ini"
+    local name in chunk
+    for name in $j:ep-sp.h5:20k $s:ep-spa.h5:2k; do
+        IFS=: read -r name in chunk <<<"$name"
+        printf '%s\n' '[job]' "run_dir = $name.run" "chunk_rows = $chunk" '[step ep]' 'kernel = episodes' "input = $in" \
+            "output = $name-mem.h5" 'derive = rate' 'rule = below:-9' 'max_gap = 10s' 'timezone = Europe/Berlin' >"$name.ini"
+        rm -f "$name"-*.h5
+    done
     # spilled: the finalize line names two runs or more; no scratch folder is left
     local spilled="episodes: spilled [0-9]+ readings in ([2-9]|[1-9][0-9]+) runs"
-    rm -f $j-*.h5
-    if [ "$tag" = asan ]; then
+    if [ "$tag" = asan ]; then # the reference by the plain build: the pass's time
         check "episodes (asan): spilled at 2 ranks equals the in-memory run" bash -c \
-            "mpi 1 1 '$bin' run $j.ini -q --fresh && mpi 2 1 '$bin' run $j.ini --fresh --set ep.output=$j-2.h5 \
-             --set job.max_memory=$mem3 >$j.log 2>&1 && grep -Eq '$spilled' $j.log &&
-             h5diff --exclude-path /provenance $j-mem.h5 $j-2.h5 && [ ! -e $j.run/scratch ]"
+            "mpi 1 1 '$HB' run $s.ini -q --fresh && mpi 2 1 '$bin' run $s.ini --fresh --set ep.output=$s-2.h5 \
+             --set job.max_memory=1.3M >$s.log 2>&1 && grep -Eq '$spilled' $s.log &&
+             h5diff --exclude-path /provenance $s-mem.h5 $s-2.h5 && [ ! -e $s.run/scratch ]"
         return 0
     fi
-    check "episodes: the in-memory run of the spill case equals the pandas reference" bash -c \
-        "OMP_NUM_THREADS=1 /usr/bin/time -f %M -o $j-rss-mem timeout -k 5 '$LIMIT' '$bin' run $j.ini -q --fresh &&
-         $PY '$ROOT/tests/episodes/episodes_ref.py' $j.ini ep"
-    check "episodes: spilled at 1 rank (max_memory $mem1) is bit-identical to in memory; no scratch left" bash -c \
+    check "episodes: the in-memory run of the 2M spill case (its peak RSS measured)" \
+        env OMP_NUM_THREADS=1 /usr/bin/time -f %M -o $j-rss-mem timeout -k 5 "$LIMIT" "$bin" run $j.ini -q --fresh
+    check "episodes: spilled at 1 rank (max_memory 6M) is bit-identical to in memory; no scratch left" bash -c \
         "OMP_NUM_THREADS=1 /usr/bin/time -f %M -o $j-rss-sp timeout -k 5 '$LIMIT' '$bin' run $j.ini --fresh \
-             --set ep.output=$j-1.h5 --set job.max_memory=$mem1 >$j.log 2>&1 && grep -Eq '$spilled' $j.log &&
+             --set ep.output=$j-1.h5 --set job.max_memory=6M >$j.log 2>&1 && grep -Eq '$spilled' $j.log &&
          h5diff --exclude-path /provenance $j-mem.h5 $j-1.h5 && [ ! -e $j.run/scratch ]"
     local bound=43000 rss_mem rss_sp
     rss_mem=$(tail -1 $j-rss-mem 2>/dev/null) rss_sp=$(tail -1 $j-rss-sp 2>/dev/null)
     check "episodes: peak RSS spilled ${rss_sp:-?} kB < $bound kB < in memory ${rss_mem:-?} kB" \
         test "${rss_sp:-0}" -gt 0 -a "${rss_sp:-0}" -lt "$bound" -a "${rss_mem:-0}" -gt "$bound"
-    check "episodes: spilled at 3 ranks (max_memory $mem3) is bit-identical to in memory" bash -c \
-        "mpi 3 1 '$bin' run $j.ini --fresh --set ep.output=$j-3.h5 --set job.max_memory=$mem3 >$j.log 2>&1 &&
-         grep -Eq '$spilled' $j.log && h5diff --exclude-path /provenance $j-mem.h5 $j-3.h5"
-    # killed on rank 0 of 3 after its 20th chunk, every round checkpointed: the checkpoint
-    # names the runs (version 3); resumed at 2 ranks, which read each other's runs
-    local every="--set job.checkpoint_interval=0.001s --set job.max_memory=$mem3 --set job.run_dir=$j-kr.run --set ep.output=$j-kr.h5"
-    rm -rf $j-kr.run
-    H5BATCH_FAULT_RANK=0 H5BATCH_FAULT_KILL_AFTER_CHUNKS=20 mpi 3 1 "$bin" run $j.ini -q $every >"$W/log" 2>&1
+    check "episodes: the in-memory run of the 300k spill case equals the pandas reference" bash -c \
+        "mpi 1 1 '$bin' run $s.ini -q --fresh && $PY '$ROOT/tests/episodes/episodes_ref.py' $s.ini ep"
+    check "episodes: spilled at 3 ranks (max_memory 1.3M) is bit-identical to in memory" bash -c \
+        "mpi 3 1 '$bin' run $s.ini --fresh --set ep.output=$s-3.h5 --set job.max_memory=1.3M >$s.log 2>&1 &&
+         grep -Eq '$spilled' $s.log && h5diff --exclude-path /provenance $s-mem.h5 $s-3.h5"
+    # killed on rank 0 of 3 after its 40th chunk (of about 50), every round checkpointed: the
+    # checkpoint names the runs (version 3); resumed at 2 ranks, which read each other's runs
+    local every="--set job.checkpoint_interval=0.001s --set job.max_memory=1.3M --set job.run_dir=$s-kr.run --set ep.output=$s-kr.h5"
+    rm -rf $s-kr.run
+    H5BATCH_FAULT_RANK=0 H5BATCH_FAULT_KILL_AFTER_CHUNKS=40 mpi 3 1 "$bin" run $s.ini -q $every >"$W/log" 2>&1
     check "episodes: killed at 3 ranks, a checkpoint names spilled runs" bash -c \
-        "grep -q ckpt- $j-kr.run/manifest && grep -lq HBEPIS3 $j-kr.run/ckpt-* && compgen -G '$j-kr.run/scratch/ep/spill-*.run'"
+        "grep -q ckpt- $s-kr.run/manifest && grep -lq HBEPIS3 $s-kr.run/ckpt-* && compgen -G '$s-kr.run/scratch/ep/spill-*.run'"
     check "episodes: resumed at 2 ranks with those runs: bit-identical to in memory" bash -c \
-        "mpi 2 1 '$bin' run $j.ini $every >$j.log 2>&1 && grep -q 'resuming from checkpoint' $j.log &&
-         h5diff --exclude-path /provenance $j-mem.h5 $j-kr.h5 && [ ! -e $j-kr.run/scratch ]"
+        "mpi 2 1 '$bin' run $s.ini $every >$s.log 2>&1 && grep -q 'resuming from checkpoint' $s.log &&
+         h5diff --exclude-path /provenance $s-mem.h5 $s-kr.h5 && [ ! -e $s-kr.run/scratch ]"
     check "episodes: a spilled partial state at 3 ranks, merged, equals the in-memory run" bash -c \
-        "mpi 3 1 '$bin' run $j.ini -q --fresh --partial --set ep.output=$j-part.h5 --set job.max_memory=$mem3 &&
-         mpi 1 1 '$bin' merge $j-part.h5 -o $j-merged.h5 -q && h5diff --exclude-path /provenance $j-mem.h5 $j-merged.h5"
+        "mpi 3 1 '$bin' run $s.ini -v --fresh --partial --set ep.output=$s-part.h5 --set job.max_memory=1.3M >$s.log 2>&1 &&
+         grep -Eq 'episodes: rank [0-2] spilled' $s.log && mpi 1 1 '$bin' merge $s-part.h5 -o $s-merged.h5 -q &&
+         h5diff --exclude-path /provenance $s-mem.h5 $s-merged.h5"
 }
 
 # Bad input: the contract's codes, one error line, nothing left behind.
