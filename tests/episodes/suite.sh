@@ -182,6 +182,9 @@ ep_spill() {
     check "episodes: resumed at 2 ranks with those runs: bit-identical to in memory" bash -c \
         "mpi 2 1 '$bin' run $s.ini $every >$s.log 2>&1 && grep -q 'resuming from checkpoint' $s.log &&
          h5diff --exclude-path /provenance $s-mem.h5 $s-kr.h5 && [ ! -e $s-kr.run/scratch ]"
+    expect_fail "episodes: a spilled run that cannot be written -> 74, nothing left" 74 "cannot create a spilled run" \
+        $s-f.h5 env H5BATCH_FAULT_WRITE_FAIL=1:spill bash -c "mpi 2 1 '$bin' run $s.ini --fresh --set ep.output=$s-f.h5 \
+        --set job.max_memory=1.3M"
     check "episodes: a spilled partial state at 3 ranks, merged, equals the in-memory run" bash -c \
         "mpi 3 1 '$bin' run $s.ini -v --fresh --partial --set ep.output=$s-part.h5 --set job.max_memory=1.3M >$s.log 2>&1 &&
          grep -Eq 'episodes: rank [0-2] spilled' $s.log && mpi 1 1 '$bin' merge $s-part.h5 -o $s-merged.h5 -q &&
