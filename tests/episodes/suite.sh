@@ -3,8 +3,8 @@
 # Expected values come from tests/episodes/episodes_ref.py (pandas: sort, shift and a
 # cumulative sum of run breaks, "gaps and islands"; periods through zoneinfo), written
 # from the contract; the input (make_episodes_case.py) is built around the hard cases.
-# suite_episodes BIN TAG runs everything in the plain pass, the string-id job and two
-# refusals under ASan (the pass's time budget), nothing under valgrind.
+# suite_episodes BIN TAG runs everything in the plain pass, the string-id job, two
+# refusals and one spilled run under ASan (the pass's time budget), nothing under valgrind.
 
 # ep_job NAME OUTPUT [lines]: a job file with one episodes step named ep on ep-case.h5.
 ep_job() {
@@ -130,8 +130,8 @@ assert (E['peak'][:] < -3).all() and E['peak'][:].min() > -7
 # Spill (docs/spill.md, "Episodes"): readings beyond max_memory's budget go to sorted runs
 # and finalize reads them back device by device. The reference is the in-memory run of
 # the same job (itself checked against pandas), which every spilled run must equal bit for
-# bit: at 1 rank on 2M readings, with its peak RSS under a bound the in-memory run
-# exceeds; on 300k readings at 3 ranks, killed with runs named by its checkpoint and
+# bit: at 1 rank on 2M readings (8 runs, more than its budget's 4 read buffers: compacted
+# first), with its peak RSS under a bound the in-memory run exceeds; on 300k readings at 3 ranks, killed with runs named by its checkpoint and
 # resumed at 2 ranks, and as a partial state merged; the scratch folder is gone after a
 # success. The ASan pass: the 300k case spilled at 2 ranks.
 ep_spill() {
@@ -201,7 +201,7 @@ ep_bad_input() {
         "$b.h5" mpi 2 1 "$bin" run "$b-tstr.ini"
     [ -n "$short" ] && return 0
     # one device with every reading: within the even share's estimate (75k readings x 16 bytes
-    # and the chunk buffers), over the limit at its owner (150k x 16 bytes)
+    # and the chunk buffers), spilled at its owner and refused at finalize (150k x 16 bytes)
     $PY -c "
 import h5py, numpy as np
 with h5py.File('ep-skew.h5', 'w') as f:
