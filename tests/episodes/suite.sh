@@ -132,8 +132,8 @@ assert (E['peak'][:] < -3).all() and E['peak'][:].min() > -7
 # the same job (itself checked against pandas), which every spilled run must equal bit for
 # bit: at 1 rank on 2M readings (8 runs, more than its budget's 4 read buffers: compacted
 # first), with its peak RSS under a bound the in-memory run exceeds; on 300k readings at 3 ranks, killed with runs named by its checkpoint and
-# resumed at 2 ranks, and as a partial state merged; the scratch folder is gone after a
-# success. The ASan pass: the 300k case spilled at 2 ranks.
+# resumed at 2 ranks (and, with the runs removed, refused: 66), and as a partial state
+# merged; the scratch folder is gone after a success; a failing run write is 74. The ASan pass: the 300k case spilled at 2 ranks.
 ep_spill() {
     local bin=$1 tag=$2 j=ep-sp-$2 s=ep-spa-$2
     if ! { [ -f ep-spa.h5 ] || $PY "$ROOT/tests/episodes/make_spill_case.py" ep-spa.h5 300000; } >"$W/log" 2>&1 ||
@@ -179,6 +179,10 @@ ep_spill() {
     H5BATCH_FAULT_RANK=0 H5BATCH_FAULT_KILL_AFTER_CHUNKS=40 mpi 3 1 "$bin" run $s.ini -q $every >"$W/log" 2>&1
     check "episodes: killed at 3 ranks, a checkpoint names spilled runs" bash -c \
         "grep -q ckpt- $s-kr.run/manifest && grep -lq HBEPIS3 $s-kr.run/ckpt-* && compgen -G '$s-kr.run/scratch/ep/spill-*.run'"
+    rm -rf $s-k2.run && cp -r $s-kr.run $s-k2.run && rm -f $s-k2.run/scratch/ep/spill-*.run
+    expect_fail "episodes: a resume whose checkpoint names a spilled run that is gone -> 66 naming it" 66 \
+        "spill-episodes-.*\\.run: spilled run is missing" $s-k2.h5 mpi 2 1 "$bin" run $s.ini \
+        --set job.checkpoint_interval=0.001s --set job.max_memory=1.3M --set job.run_dir=$s-k2.run --set ep.output=$s-k2.h5
     check "episodes: resumed at 2 ranks with those runs: bit-identical to in memory" bash -c \
         "mpi 2 1 '$bin' run $s.ini $every >$s.log 2>&1 && grep -q 'resuming from checkpoint' $s.log &&
          h5diff --exclude-path /provenance $s-mem.h5 $s-kr.h5 && [ ! -e $s-kr.run/scratch ]"
