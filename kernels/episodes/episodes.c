@@ -55,7 +55,7 @@ static const hb_option episodes_options[] = {
     {"period", HB_OPT_CHOICE, "day", 1, 0, "day|week|month", "the periods of the per-device summaries (local time)"},
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the periods (DST-correct)"},
     {"max_memory", HB_OPT_SIZE, NULL, 1e6, 1e15, NULL,
-     "memory one rank may use for its devices' readings; default [job] max_memory"},
+     "memory one rank may use; readings beyond it spill to scratch_dir (docs/spill.md); default [job] max_memory"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* A real number filling all of s; -1 otherwise. */
