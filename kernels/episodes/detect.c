@@ -721,27 +721,26 @@ static int write_output(ep_state *s, hb_out *out, const devlist *L, const int64_
     return rc;
 }
 
-int ep_finalize(ep_state *s, hb_out *out)
-{
-    uint64_t *keys = NULL;
-    size_t nd = 0;
-    int64_t *periods = NULL;
-    worker *w = NULL;
-    devlist L = {0};
-    ep_row *ep = NULL, *gep = NULL;
-    per_row *per = NULL, *gper = NULL;
-    size_t nep = 0, nper = 0, ngep = 0, ngper = 0, np = 0;
-    hpair *hp = NULL;
-    size_t *rank_of_hash = NULL;
-    uint64_t *hsorted = NULL;
-    const int T = s->nthreads;
-    const ep_cols *c = &s->own;
-    ep_order o;
+/* What the batches of finalize gather: the workers' rows, and the devices' keys (a
+ * device's index is its place among them). */
+typedef struct found {
+    worker *w;
+    uint64_t *keys;
+    size_t nd, kcap;
+} found;
 
-    int rc = ep_order_build(c, &o);
-    nd = rc ? 0 : o.nd;
-    if (rc == 0 && !(keys = hb_malloc((nd ? nd : 1) * sizeof *keys))) rc = HB_EINTERNAL;
-    for (size_t d = 0; rc == 0 && d < nd; d++) keys[d] = o.dev[d].dev;
+/* Not collective. The episodes and period figures of the devices in the owned columns
+ * (all of them, or a batch read back from spilled runs), added to f. */
+static int detect_batch(ep_state *s, void *user)
+{
+    found *f = user;
+    const ep_cols *c = &s->own;
+    const size_t base = f->nd;
+    ep_order o;
+    HB_CALL(ep_order_build(c, &o));
+    const size_t nd = o.nd;
+    int rc = hb_grow((void **)&f->keys, &f->kcap, base + nd + 1, sizeof *f->keys) ? HB_EINTERNAL : 0;
+    for (size_t d = 0; rc == 0 && d < nd; d++) f->keys[base + d] = o.dev[d].dev;
     /* the local calendar of every reading */
     int64_t tmin = INT64_MAX, tmax = INT64_MIN;
     for (size_t r = 0, at = 0; r < c->nrun; at += c->run[r].n, r++) { /* t0 + the run's extreme steps */
@@ -757,18 +756,64 @@ int ep_finalize(ep_state *s, hb_out *out)
         if (c->run[r].n && c->run[r].t0 + lo < tmin) tmin = c->run[r].t0 + lo;
     }
     if (rc == 0 && nd) rc = hb_tzmap_cover(&s->tzm, hb_floordiv(tmin, s->sp.unit), hb_floordiv(tmax, s->sp.unit));
-    if (rc == 0 && !(w = hb_calloc((size_t)T, sizeof *w))) rc = HB_EINTERNAL;
-    rc = hb_agree(rc);
     if (rc == 0) {
-#pragma omp parallel for schedule(dynamic, 8) num_threads(T)
+        worker *w = f->w;
+#pragma omp parallel for schedule(dynamic, 8) num_threads(s->nthreads)
         for (size_t d = 0; d < nd; d++) {
             worker *me = &w[omp_get_thread_num()];
             const int64_t *t;
             const double *v;
             if (me->failed) continue;
             if (ep_series(c, &o, d, &me->sc, &t, &v)) me->failed = 1;
-            else device(s, me, d, t, v, o.dev[d].n);
+            else device(s, me, base + d, t, v, o.dev[d].n);
         }
+        f->nd = base + nd;
+    }
+    ep_order_free(&o);
+    return rc;
+}
+
+int ep_finalize(ep_state *s, hb_out *out)
+{
+    uint64_t *keys = NULL;
+    size_t nd = 0;
+    int64_t *periods = NULL;
+    worker *w = NULL;
+    devlist L = {0};
+    ep_row *ep = NULL, *gep = NULL;
+    per_row *per = NULL, *gper = NULL;
+    size_t nep = 0, nper = 0, ngep = 0, ngper = 0, np = 0;
+    hpair *hp = NULL;
+    size_t *rank_of_hash = NULL;
+    uint64_t *hsorted = NULL;
+    const int T = s->nthreads;
+
+    /* with runs spilled anywhere, every rank reads its devices back from them in batches
+     * (what it still holds joins them as one more run); else all at once */
+    uint64_t sp[2] = {s->nruns, 0};
+    MPI_Allreduce(MPI_IN_PLACE, sp, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    int rc = 0;
+    if (!(w = hb_calloc((size_t)T, sizeof *w))) rc = HB_EINTERNAL;
+    found f = {w, NULL, 0, 0};
+    if (sp[0] == 0) {
+        if (rc == 0) rc = detect_batch(s, &f);
+    } else {
+        if (rc == 0) rc = ep_spill(s);
+        rc = hb_agree(rc);
+        if (rc == 0) rc = ep_runs_share(s);
+        uint64_t tot[2] = {s->spilled, s->nspills};
+        MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        if (tot[1])
+            HB_INFO("episodes: spilled %llu readings in %llu runs to %s (max_memory %.1f MB)", (unsigned long long)tot[0],
+                    (unsigned long long)tot[1], hb_spill_dir() ? hb_spill_dir() : "?", hb_mem_limit() / 1e6);
+        /* a batch: 40% of the budget, a reading in the columns and its scratch */
+        double cap = s->budget * 0.4 / ((double)ep_bytes_per_reading(&s->own) + 40);
+        if (rc == 0) rc = ep_runs_batches(s, cap < 4096 ? 4096 : (size_t)cap, detect_batch, &f);
+    }
+    keys = f.keys, nd = f.nd;
+    if (rc == 0 && !keys && !(keys = hb_malloc(sizeof *keys))) rc = HB_EINTERNAL;
+    rc = hb_agree(rc);
+    if (rc == 0) {
         for (int i = 0; i < T; i++) nep += w[i].nep, nper += w[i].nper, rc |= w[i].failed;
         rc = rc ? hb_err_set(HB_EINTERNAL, "episodes", "out of memory finding the episodes") : 0;
         ep = hb_malloc((nep ? nep : 1) * sizeof *ep);
@@ -785,7 +830,6 @@ int ep_finalize(ep_state *s, hb_out *out)
         ep_scratch_free(&w[i].sc);
     }
     free(w);
-    ep_order_free(&o);
     ep_cols_free(&s->own);
     rc = hb_agree(rc);
 

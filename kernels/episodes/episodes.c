@@ -55,7 +55,7 @@ static const hb_option episodes_options[] = {
     {"period", HB_OPT_CHOICE, "day", 1, 0, "day|week|month", "the periods of the per-device summaries (local time)"},
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the periods (DST-correct)"},
     {"max_memory", HB_OPT_SIZE, NULL, 1e6, 1e15, NULL,
-     "memory one rank may use for its devices' readings; default [job] max_memory"},
+     "memory one rank may use; readings beyond it spill to scratch_dir (docs/spill.md); default [job] max_memory"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
 /* A real number filling all of s; -1 otherwise. */
@@ -291,8 +291,14 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     char cause[160];
     snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
              (double)ep_bytes_per_reading(&s->own));
-    HB_CALL(hb_agree(hb_mem_reserve(share + chunk, where, "the readings of the rank's devices", cause,
-                                    "run on more ranks")));
+    /* with a scratch folder, readings beyond the budget are spilled (docs/spill.md): only
+     * the chunk buffers and room for two chunks' readings and the runs' read buffers
+     * must fit; what is left is the budget of the owned readings */
+    const int spill = hb_spill_dir() != NULL;
+    const double least = 2.0 * (double)rows_per_chunk * (per + 40) + 4.0 * (double)hb_spill_reader_bytes(24);
+    if (spill) s->budget = sp->max_memory - chunk;
+    HB_CALL(hb_agree(hb_mem_reserve((spill && least < share ? least : share) + chunk, where,
+                                    "the readings of the rank's devices", cause, "run on more ranks")));
 
     const size_t cr = (size_t)rows_per_chunk;
     const int P = hb_size;
@@ -314,6 +320,7 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     /* room for the rank's share and a little more, so that the readings are not copied as
      * they grow (untouched pages of it cost nothing) */
     size_t expect = (size_t)(ctx->n_rows / hb_size) + (size_t)(ctx->n_rows / hb_size / 8) + 1024;
+    if (spill && (double)expect > s->budget * 0.6 / per + (double)cr) expect = (size_t)(s->budget * 0.6 / per) + cr;
     if (rc == 0) rc = ep_cols_reserve(&s->own, expect, 1024);
     return hb_agree(rc);
 }
@@ -367,6 +374,14 @@ static int check_memory(const ep_state *s, size_t need)
     char cause[96], n[32];
     snprintf(cause, sizeof cause, "rank %d holds %s readings of its devices", hb_rank, hb_fmt_count(n, need));
     return hb_mem_reserve(bytes, s->src, "the readings at finalize", cause, "run on more ranks");
+}
+
+/* Not collective. Room for more owned readings: with a budget, what is owned is spilled
+ * when it and they would pass it; without (no scratch folder: merge) 65 as check_memory. */
+static int keep_room(ep_state *s, size_t more)
+{
+    if (s->budget > 0 && hb_spill_dir()) return ep_spill_check(s, more);
+    return check_memory(s, s->own.n + more);
 }
 
 /* Not collective. Asks for huge pages for the whole 2 MB pages inside [p, p + bytes): a
@@ -560,6 +575,7 @@ static int episodes_map(void *state, int64_t c)
     void *vout = vin; /* v[m] is written after v[i], i >= m, is read */
     ep_run *run = s->crun;
     if (P == 1) {
+        HB_CALL(keep_room(s, (size_t)n));
         HB_CALL(ep_cols_reserve(&s->own, (size_t)n, (size_t)n));
         dt = (char *)s->own.dt + s->own.n * tsz, vout = (char *)s->own.v + s->own.n * vsz, run = s->own.run + s->own.nrun;
     }
@@ -615,7 +631,7 @@ static int episodes_map(void *state, int64_t c)
     s->rows_total += (uint64_t)n, s->rows_missing += missing, s->rows_invalid += invalid;
     if (nr > 64 && nr > m / 8) HB_CALL(regroup(s, dt, vout, run, m, &nr)); /* devices interleaved */
     if (P == 1) {
-        HB_CALL(check_memory(s, s->own.n + m));
+        if (s->budget <= 0 || !hb_spill_dir()) HB_CALL(check_memory(s, s->own.n + m));
         s->own.n += m, s->own.nrun += nr;
         return 0;
     }
@@ -628,7 +644,7 @@ static int episodes_map(void *state, int64_t c)
         int d = dest[r] = ep_owner(run[r].dev, P);
         cnt[d] += run[r].n, ncnt[d]++;
     }
-    HB_CALL(check_memory(s, s->own.n + cnt[hb_rank]));
+    HB_CALL(keep_room(s, cnt[hb_rank]));
     for (int d = 0; d < P; d++)
         if (ncnt[d]) HB_CALL(ep_cols_reserve(d == hb_rank ? &s->own : &s->pend[d].c, cnt[d], ncnt[d]));
     for (size_t r = 0, at = 0; r < nr; at += run[r].n, r++) {
@@ -693,7 +709,7 @@ static int exchange_now(ep_state *s)
     const hb_xchg_array a = {s->srun, (void **)&s->rrun, &s->rruncap, sizeof *s->srun};
     HB_CALL(hb_xchg_run(xu, &a, 1));
     HB_CALL(hb_xchg_counts(x));
-    rc = check_memory(s, s->own.n + x->received);
+    rc = keep_room(s, x->received);
     if (rc == 0) rc = ep_cols_reserve(&s->own, x->rtotal, xu->received);
     HB_CALL(hb_agree(rc));
     ep_cols *o = &s->own;
@@ -745,9 +761,33 @@ typedef struct saved {
 /* Not collective. This rank's counters, readings and string ids as bytes (see saved),
  * the devices in ascending key order, each one's readings in (time, value) order as
  * finalize orders them (two readings that compare equal are equal bit for bit). */
+static int save_readings(ep_state *s, void **buf, size_t *len);
+
+/* Saved state with spilled runs (version 3, "HBEPIS3"): the version 2 state of what is
+ * held in memory, then the references of the runs (ep_ref each, every run fsynced
+ * first) and their number as a uint64. A partial's state never refers to a run: the runs'
+ * readings are read back and saved with the rest (the same file as without spill). */
 static int episodes_save(void *state, void **buf, size_t *len)
 {
     ep_state *s = state;
+    if (s->nruns && s->ctx->saving_partial) HB_CALL(ep_runs_batches(s, 0, NULL, NULL));
+    HB_CALL(save_readings(s, buf, len));
+    if (!s->nruns) return 0;
+    for (size_t i = 0; i < s->nruns; i++) HB_CALL(hb_spill_sync(&s->runs[i].run)); /* durable before it is named */
+    const size_t extra = s->nruns * sizeof *s->runs + sizeof(uint64_t);
+    unsigned char *p = hb_realloc(*buf, *len + extra);
+    if (!p) return free(*buf), *buf = NULL, HB_EINTERNAL;
+    memcpy(p, "HBEPIS3", 8);
+    memcpy(p + *len, s->runs, s->nruns * sizeof *s->runs);
+    const uint64_t n = s->nruns;
+    memcpy(p + *len + s->nruns * sizeof *s->runs, &n, sizeof n);
+    *buf = p, *len += extra;
+    return 0;
+}
+
+/* Not collective. The version 2 state of the readings held in memory. */
+static int save_readings(ep_state *s, void **buf, size_t *len)
+{
     /* the staged readings are this rank's too: saved with the owned ones, behind them for
      * the save (a restart sends every saved reading to its owner) */
     const size_t n0 = s->own.n, r0 = s->own.nrun;
@@ -821,6 +861,25 @@ static int episodes_load(void *state, const void *buf, size_t len)
     saved h;
     if (len < sizeof h) return hb_err_set(HB_EDATA, "checkpoint", "episodes state of %zu bytes is too short", len);
     memcpy(&h, buf, sizeof h);
+    if (memcmp(h.magic, "HBEPIS3", 8) == 0) { /* version 2 and the runs it refers to */
+        uint64_t nr;
+        if (len < sizeof h + sizeof nr) goto bad;
+        memcpy(&nr, (const char *)buf + len - sizeof nr, sizeof nr);
+        if (nr == 0 || nr > (len - sizeof h - sizeof nr) / sizeof(ep_ref)) goto bad;
+        len -= sizeof nr + (size_t)nr * sizeof(ep_ref);
+        const char *rp = (const char *)buf + len;
+        for (uint64_t i = 0; i < nr; i++) {
+            ep_ref r;
+            memcpy(&r, rp + i * sizeof r, sizeof r);
+            if (!memchr(r.run.name, '\0', sizeof r.run.name) || strncmp(r.run.name, "spill-", 6) != 0 ||
+                strchr(r.run.name, '/') || r.run.rec_size != 24 || r.run.key_shift != 1 || r.size < 1 || r.rank < 0 ||
+                r.rank >= r.size)
+                return hb_err_set(HB_EDATA, "checkpoint", "episodes state names a spilled run that is not one");
+            HB_CALL(hb_spill_check(&r.run));
+            HB_CALL(ep_runs_add(s, &r));
+        }
+        memcpy(h.magic, "HBEPIS2", 8);
+    }
     const size_t body = len - sizeof h;
     if (memcmp(h.magic, "HBEPIS2", 8) != 0 || h.dev_bytes > body || h.time_bytes > body || h.str_bytes > body ||
         h.n_records > body / 8 || h.n_devices > h.dev_bytes / 9 ||
@@ -865,7 +924,7 @@ static int episodes_load(void *state, const void *buf, size_t len)
         }
     }
     if (m != n || qd != dend || qt != tend) goto bad;
-    HB_CALL(check_memory(s, s->own.n));
+    HB_CALL(keep_room(s, 0));
     const char *str = (const char *)qv + 8 * n;
     for (size_t i = 0; i + 12 <= sb;) {
         uint64_t hh;
@@ -971,6 +1030,7 @@ static void episodes_destroy(void *state)
     for (int d = 0; s->pend && d < hb_size; d++) ep_cols_free(&s->pend[d].c), free(s->pend[d].str);
     free(s->pend);
     free(s->st), free(s->sv), free(s->srun), free(s->rrun), free(s->sstr), free(s->rstr);
+    free(s->runs);
     ep_dict_free(&s->names), ep_dict_free(&s->sent);
     hb_xchg_free(&s->xr), hb_xchg_free(&s->xu), hb_xchg_free(&s->xs);
     free(s);

@@ -14,6 +14,7 @@
 
 #include "core/calendar.h"
 #include "kernels/common/exchange.h"
+#include "kernels/common/spill.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -139,7 +140,39 @@ typedef struct ep_state {
     char *sstr, *rstr;
     size_t sscap, rscap;
     ep_dict sent; /* hashes of string ids this rank has staged already (no bytes) */
+    /* spill (spill.c, docs/spill.md): the bytes the owned readings may take before they
+     * are written as a run (0: never), and the runs this rank holds */
+    double budget;
+    struct ep_ref *runs;
+    size_t nruns, runcap;
+    uint64_t spilled, nspills;
 } ep_state;
+
+/* A spilled run of readings (spill.c): 24-byte records (device, time, value bits) in
+ * ascending device order, each device's readings in (time, value) order; the rank count
+ * and rank that wrote it (such a run holds only that rank's devices at that count). */
+typedef struct ep_ref {
+    hb_spill_run run;
+    int32_t size, rank;
+} ep_ref;
+
+/* Not collective. Writes the owned readings as one run and empties the columns (their
+ * memory is kept for the next readings); 74 when the write fails. */
+int ep_spill(ep_state *s);
+/* Not collective. Spills when the owned readings and `more` coming would pass the
+ * budget; without a scratch folder (merge) refuses beyond max_memory as before (65). */
+int ep_spill_check(ep_state *s, size_t more);
+/* Not collective. Adds a run reference. */
+int ep_runs_add(ep_state *s, const ep_ref *r);
+/* Collective. Every rank learns every rank's runs and keeps those that may hold its
+ * devices (a resume on another rank count hands runs to ranks that do not own them). */
+int ep_runs_share(ep_state *s);
+/* Not collective. Reads this rank's devices from its runs, in device order, into the
+ * owned columns (emptied after each call), calling fn whenever they hold `cap` readings
+ * or more (whole devices) and at the end; refuses a device whose readings alone pass the
+ * budget (65 naming it). fn NULL: every reading of the runs, owned or not, stays in the
+ * columns and the runs are dropped from the list (a partial's save). */
+int ep_runs_batches(ep_state *s, size_t cap, int (*fn)(ep_state *, void *), void *user);
 
 /* The owner rank of device key k among size ranks. */
 static inline int ep_owner(uint64_t k, int size) { return (int)(((hb_mix64(k) >> 32) * (uint64_t)size) >> 32); }

@@ -3,8 +3,8 @@
 # Expected values come from tests/episodes/episodes_ref.py (pandas: sort, shift and a
 # cumulative sum of run breaks, "gaps and islands"; periods through zoneinfo), written
 # from the contract; the input (make_episodes_case.py) is built around the hard cases.
-# suite_episodes BIN TAG runs everything in the plain pass, the string-id job and two
-# refusals under ASan (the pass's time budget), nothing under valgrind.
+# suite_episodes BIN TAG runs everything in the plain pass, the string-id job, two
+# refusals and one spilled run under ASan (the pass's time budget), nothing under valgrind.
 
 # ep_job NAME OUTPUT [lines]: a job file with one episodes step named ep on ep-case.h5.
 ep_job() {
@@ -53,6 +53,7 @@ suite_episodes() {
         check "episodes (asan): string ids at 2 ranks x 2 threads equal the pandas reference" \
             bash -c "mpi 2 2 '$bin' run $p-str.ini -q && $PY '$ROOT/tests/episodes/episodes_ref.py' $p-str.ini ep"
         ep_bad_input "$bin" "$tag" short
+        ep_spill "$bin" "$tag"
         return 0
     fi
     check "episodes ($tag): 5 jobs at 2 ranks x 2 threads equal the pandas reference (ids int/str/float, every rule, rate, ms, ns)" \
@@ -123,6 +124,75 @@ assert (E['peak'][:] < -3).all() and E['peak'][:].min() > -7
     check "episodes: killed again while writing checkpoint $seq, resumed at 4 ranks: bit-identical" bash -c \
         "mpi 4 1 '$bin' run '$p-str.ini' $every >ep-kr.log 2>&1 && grep -q 'resuming from checkpoint' ep-kr.log &&
          h5diff --exclude-path /provenance '$p-str-1.h5' ep-kr.h5 || { tail -5 ep-kr.log; ls ep-kr.run; false; }"
+    ep_spill "$bin" "$tag"
+}
+
+# Spill (docs/spill.md, "Episodes"): readings beyond max_memory's budget go to sorted runs
+# and finalize reads them back device by device. The reference is the in-memory run of
+# the same job (itself checked against pandas), which every spilled run must equal bit for
+# bit: at 1 rank on 2M readings (8 runs, more than its budget's 4 read buffers: compacted
+# first), with its peak RSS under a bound the in-memory run exceeds; on 300k readings at 3 ranks, killed with runs named by its checkpoint and
+# resumed at 2 ranks (and, with the runs removed, refused: 66), and as a partial state
+# merged; the scratch folder is gone after a success; a failing run write is 74. The ASan pass: the 300k case spilled at 2 ranks.
+ep_spill() {
+    local bin=$1 tag=$2 j=ep-sp-$2 s=ep-spa-$2
+    if ! { [ -f ep-spa.h5 ] || $PY "$ROOT/tests/episodes/make_spill_case.py" ep-spa.h5 300000; } >"$W/log" 2>&1 ||
+        { [ "$tag" != asan ] && ! { [ -f ep-sp.h5 ] || $PY "$ROOT/tests/episodes/make_spill_case.py" ep-sp.h5 2000000; } >"$W/log" 2>&1; }; then
+        not_ok "episodes ($tag): making the spill inputs"
+        return
+    fi
+    local name in chunk
+    for name in $j:ep-sp.h5:20k $s:ep-spa.h5:2k; do
+        IFS=: read -r name in chunk <<<"$name"
+        printf '%s\n' '[job]' "run_dir = $name.run" "chunk_rows = $chunk" '[step ep]' 'kernel = episodes' "input = $in" \
+            "output = $name-mem.h5" 'derive = rate' 'rule = below:-9' 'max_gap = 10s' 'timezone = Europe/Berlin' >"$name.ini"
+        rm -f "$name"-*.h5
+    done
+    # spilled: the finalize line names two runs or more; no scratch folder is left
+    local spilled="episodes: spilled [0-9]+ readings in ([2-9]|[1-9][0-9]+) runs"
+    if [ "$tag" = asan ]; then # the reference by the plain build: the pass's time
+        check "episodes (asan): spilled at 2 ranks equals the in-memory run" bash -c \
+            "mpi 1 1 '$HB' run $s.ini -q --fresh && mpi 2 1 '$bin' run $s.ini --fresh --set ep.output=$s-2.h5 \
+             --set job.max_memory=1.3M >$s.log 2>&1 && grep -Eq '$spilled' $s.log &&
+             h5diff --exclude-path /provenance $s-mem.h5 $s-2.h5 && [ ! -e $s.run/scratch ]"
+        return 0
+    fi
+    check "episodes: the in-memory run of the 2M spill case (its peak RSS measured)" \
+        env OMP_NUM_THREADS=1 /usr/bin/time -f %M -o $j-rss-mem timeout -k 5 "$LIMIT" "$bin" run $j.ini -q --fresh
+    check "episodes: spilled at 1 rank (max_memory 6M) is bit-identical to in memory; no scratch left" bash -c \
+        "OMP_NUM_THREADS=1 /usr/bin/time -f %M -o $j-rss-sp timeout -k 5 '$LIMIT' '$bin' run $j.ini --fresh \
+             --set ep.output=$j-1.h5 --set job.max_memory=6M >$j.log 2>&1 && grep -Eq '$spilled' $j.log &&
+         h5diff --exclude-path /provenance $j-mem.h5 $j-1.h5 && [ ! -e $j.run/scratch ]"
+    local bound=43000 rss_mem rss_sp
+    rss_mem=$(tail -1 $j-rss-mem 2>/dev/null) rss_sp=$(tail -1 $j-rss-sp 2>/dev/null)
+    check "episodes: peak RSS spilled ${rss_sp:-?} kB < $bound kB < in memory ${rss_mem:-?} kB" \
+        test "${rss_sp:-0}" -gt 0 -a "${rss_sp:-0}" -lt "$bound" -a "${rss_mem:-0}" -gt "$bound"
+    check "episodes: the in-memory run of the 300k spill case equals the pandas reference" bash -c \
+        "mpi 1 1 '$bin' run $s.ini -q --fresh && $PY '$ROOT/tests/episodes/episodes_ref.py' $s.ini ep"
+    check "episodes: spilled at 3 ranks (max_memory 1.3M) is bit-identical to in memory" bash -c \
+        "mpi 3 1 '$bin' run $s.ini --fresh --set ep.output=$s-3.h5 --set job.max_memory=1.3M >$s.log 2>&1 &&
+         grep -Eq '$spilled' $s.log && h5diff --exclude-path /provenance $s-mem.h5 $s-3.h5"
+    # killed on rank 0 of 3 after its 40th chunk (of about 50), every round checkpointed: the
+    # checkpoint names the runs (version 3); resumed at 2 ranks, which read each other's runs
+    local every="--set job.checkpoint_interval=0.001s --set job.max_memory=1.3M --set job.run_dir=$s-kr.run --set ep.output=$s-kr.h5"
+    rm -rf $s-kr.run
+    H5BATCH_FAULT_RANK=0 H5BATCH_FAULT_KILL_AFTER_CHUNKS=40 mpi 3 1 "$bin" run $s.ini -q $every >"$W/log" 2>&1
+    check "episodes: killed at 3 ranks, a checkpoint names spilled runs" bash -c \
+        "grep -q ckpt- $s-kr.run/manifest && grep -lq HBEPIS3 $s-kr.run/ckpt-* && compgen -G '$s-kr.run/scratch/ep/spill-*.run'"
+    rm -rf $s-k2.run && cp -r $s-kr.run $s-k2.run && rm -f $s-k2.run/scratch/ep/spill-*.run
+    expect_fail "episodes: a resume whose checkpoint names a spilled run that is gone -> 66 naming it" 66 \
+        "spill-episodes-.*\\.run: spilled run is missing" $s-k2.h5 mpi 2 1 "$bin" run $s.ini \
+        --set job.checkpoint_interval=0.001s --set job.max_memory=1.3M --set job.run_dir=$s-k2.run --set ep.output=$s-k2.h5
+    check "episodes: resumed at 2 ranks with those runs: bit-identical to in memory" bash -c \
+        "mpi 2 1 '$bin' run $s.ini $every >$s.log 2>&1 && grep -q 'resuming from checkpoint' $s.log &&
+         h5diff --exclude-path /provenance $s-mem.h5 $s-kr.h5 && [ ! -e $s-kr.run/scratch ]"
+    expect_fail "episodes: a spilled run that cannot be written -> 74, nothing left" 74 "cannot create a spilled run" \
+        $s-f.h5 env H5BATCH_FAULT_WRITE_FAIL=1:spill bash -c "mpi 2 1 '$bin' run $s.ini --fresh --set ep.output=$s-f.h5 \
+        --set job.max_memory=1.3M"
+    check "episodes: a spilled partial state at 3 ranks, merged, equals the in-memory run" bash -c \
+        "mpi 3 1 '$bin' run $s.ini -v --fresh --partial --set ep.output=$s-part.h5 --set job.max_memory=1.3M >$s.log 2>&1 &&
+         grep -Eq 'episodes: rank [0-2] spilled' $s.log && mpi 1 1 '$bin' merge $s-part.h5 -o $s-merged.h5 -q &&
+         h5diff --exclude-path /provenance $s-mem.h5 $s-merged.h5"
 }
 
 # Bad input: the contract's codes, one error line, nothing left behind.
@@ -135,7 +205,7 @@ ep_bad_input() {
         "$b.h5" mpi 2 1 "$bin" run "$b-tstr.ini"
     [ -n "$short" ] && return 0
     # one device with every reading: within the even share's estimate (75k readings x 16 bytes
-    # and the chunk buffers), over the limit at its owner (150k x 16 bytes)
+    # and the chunk buffers), spilled at its owner and refused at finalize (150k x 16 bytes)
     $PY -c "
 import h5py, numpy as np
 with h5py.File('ep-skew.h5', 'w') as f:
@@ -145,8 +215,9 @@ with h5py.File('ep-skew.h5', 'w') as f:
 "
     printf '%s\n' '[job]' "run_dir = $b-skew.run" 'chunk_rows = 1k' '[step ep]' 'kernel = episodes' 'input = ep-skew.h5' \
         "output = $b.h5" 'rule = above:1' 'max_memory = 1.5M' >"$b-skew.ini"
-    expect_fail "episodes ($tag): one device with all readings over max_memory on its rank -> 65 naming the rank" 65 \
-        "rank [01] holds .* readings of its devices.*more than max_memory = 1.5 MB" "$b.h5" mpi 2 1 "$bin" run "$b-skew.ini"
+    expect_fail "episodes ($tag): one device whose readings pass max_memory (spilled, at finalize) -> 65 naming it" 65 \
+        "device 7 has more than .* readings, more than the .* MB that max_memory = 1.5 MB leaves for one device" "$b.h5" \
+        mpi 2 1 "$bin" run "$b-skew.ini"
     ep_job "$b-rule" "$b.h5" "columns = device:dev" "rule = outside:100:50"
     expect_fail "episodes ($tag): outside:100:50 -> 78 naming the rule" 78 "ep-bad-$tag-rule.ini.*LO must be below HI" \
         "$b.h5" mpi 2 1 "$bin" run "$b-rule.ini"
