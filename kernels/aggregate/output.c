@@ -84,27 +84,7 @@ static size_t unique(int64_t *v, size_t n)
 /* Collective. Gathers n elements of esz bytes from every rank into *all (malloc'd). */
 static int gather_all(const void *mine, size_t n, size_t esz, void **all, size_t *total)
 {
-    const int P = hb_size;
-    int *cnt = hb_malloc((size_t)P * 2 * sizeof *cnt);
-    uint64_t me = n, *each = hb_malloc((size_t)P * sizeof *each);
-    int rc = cnt && each ? 0 : HB_EINTERNAL;
-    HB_CALL(hb_agree(rc));
-    MPI_Allgather(&me, 1, MPI_UINT64_T, each, 1, MPI_UINT64_T, MPI_COMM_WORLD);
-    uint64_t sum = 0;
-    for (int r = 0; r < P; r++) {
-        if (each[r] * esz > 2147483647ull || sum * esz > 2147483647ull)
-            rc = hb_err_set(HB_EINTERNAL, "aggregate", "too many distinct key values to gather (over 2 GB)");
-        cnt[r] = (int)(each[r] * esz), cnt[P + r] = (int)(sum * esz);
-        sum += each[r];
-    }
-    *all = rc ? NULL : hb_malloc(sum ? sum * esz : 1);
-    if (rc == 0 && !*all) rc = HB_EINTERNAL;
-    rc = hb_agree(rc);
-    if (rc == 0)
-        MPI_Allgatherv(mine, (int)(n * esz), MPI_BYTE, *all, cnt, cnt + P, MPI_BYTE, MPI_COMM_WORLD);
-    free(cnt), free(each);
-    *total = sum;
-    return rc;
+    return hb_allgather(mine, n, esz, all, total, "aggregate");
 }
 
 /* Byte order of two labels, then length: the order strings are sorted in. */

@@ -138,3 +138,29 @@ int hb_xchg_run(hb_xchg *x, const hb_xchg_array *a, int n)
     }
     return 0;
 }
+
+int hb_allgather(const void *mine, size_t n, size_t esz, void **all, size_t *total, const char *what)
+{
+    const int P = hb_size;
+    int *cnt = hb_malloc((size_t)P * 2 * sizeof *cnt);
+    uint64_t me = n, *each = hb_malloc((size_t)P * sizeof *each);
+    *all = NULL, *total = 0;
+    int rc = cnt && each ? 0 : HB_EINTERNAL;
+    if ((rc = hb_agree(rc)) != 0) return free(cnt), free(each), rc;
+    MPI_Allgather(&me, 1, MPI_UINT64_T, each, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    uint64_t sum = 0;
+    for (int r = 0; r < P && rc == 0; r++) {
+        if (each[r] * esz > INT_MAX || sum * esz > INT_MAX || (sum + each[r]) * esz > INT_MAX)
+            rc = hb_err_set(HB_EINTERNAL, what, "too much to gather on every rank (over 2 GB)");
+        else cnt[r] = (int)(each[r] * esz), cnt[P + r] = (int)(sum * esz);
+        sum += each[r];
+    }
+    void *buf = rc ? NULL : hb_malloc(sum ? sum * esz : 1);
+    if (rc == 0 && !buf) rc = HB_EINTERNAL;
+    rc = hb_agree(rc);
+    if (rc == 0) MPI_Allgatherv(mine, (int)(n * esz), MPI_BYTE, buf, cnt, cnt + P, MPI_BYTE, MPI_COMM_WORLD);
+    free(cnt), free(each);
+    if (rc) return free(buf), rc;
+    *all = buf, *total = sum;
+    return 0;
+}

@@ -73,6 +73,11 @@ typedef struct hb_xchg_array {
  * what arrived, in rank order. The same status on every rank. */
 int hb_xchg_run(hb_xchg *x, const hb_xchg_array *a, int n);
 
+/* Collective. Every rank's n elements of esz bytes, gathered in rank order on every rank
+ * into *all (malloc'd, *total elements; NULL on failure); what says whose in the message
+ * when they exceed MPI's 2 GB. The same status on every rank. */
+int hb_allgather(const void *mine, size_t n, size_t esz, void **all, size_t *total, const char *what);
+
 /* Not collective. A 64-bit mix of x (MurmurHash3's finalizer): every bit of x reaches
  * every bit of the result, for hash tables and for owners of sparse keys. */
 static inline uint64_t hb_mix64(uint64_t x)

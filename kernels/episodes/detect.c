@@ -406,22 +406,7 @@ static int cmp_str(const void *a, const void *b)
 /* Collective. Every rank's n integers, gathered on every rank: *all of *total. */
 static int allgather_i64(const int64_t *mine, size_t n, int64_t **all, size_t *total)
 {
-    int *cnt = hb_malloc((size_t)hb_size * sizeof *cnt), *dis = hb_malloc((size_t)hb_size * sizeof *dis);
-    int rc = cnt && dis && n < (size_t)INT32_MAX ? 0 : HB_EINTERNAL;
-    HB_CALL(hb_agree(rc));
-    int me = (int)n;
-    MPI_Allgather(&me, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
-    size_t tot = 0;
-    for (int r = 0; r < hb_size; r++) dis[r] = (int)tot, tot += (size_t)cnt[r];
-    rc = tot < (size_t)INT32_MAX ? 0 : hb_err_set(HB_EINTERNAL, "episodes", "%zu devices are too many", tot);
-    int64_t *buf = rc ? NULL : hb_malloc((tot ? tot : 1) * sizeof *buf);
-    if (rc == 0 && !buf) rc = HB_EINTERNAL;
-    rc = hb_agree(rc);
-    if (rc == 0) MPI_Allgatherv(mine, me, MPI_INT64_T, buf, cnt, dis, MPI_INT64_T, MPI_COMM_WORLD);
-    free(cnt), free(dis);
-    if (rc) return free(buf), rc;
-    *all = buf, *total = tot;
-    return 0;
+    return hb_allgather(mine, n, sizeof *mine, (void **)all, total, "episodes");
 }
 
 /* Collective. The sorted list of all devices; keys[nd] are this rank's. */

@@ -91,29 +91,20 @@ int ep_spill_check(ep_state *s, size_t more)
 int ep_runs_share(ep_state *s)
 {
     if (hb_size == 1) return 0;
-    int n = (int)(s->nruns * sizeof *s->runs), *counts = hb_calloc((size_t)hb_size, sizeof *counts);
-    int *displ = hb_calloc((size_t)hb_size, sizeof *displ);
-    int rc = hb_agree(counts && displ ? 0 : HB_EINTERNAL);
-    if (rc) return free(counts), free(displ), rc;
-    MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
-    size_t total = 0;
-    for (int p = 0; p < hb_size; p++) displ[p] = (int)total, total += (size_t)counts[p];
-    ep_ref *all = hb_malloc(total ? total : 1);
-    rc = hb_agree(all ? 0 : HB_EINTERNAL);
-    if (rc == 0) {
-        MPI_Allgatherv(s->runs, n, MPI_BYTE, all, counts, displ, MPI_BYTE, MPI_COMM_WORLD);
-        s->nruns = 0;
-        for (size_t i = 0; rc == 0 && i < total / sizeof *all; i++) {
-            const ep_ref *r = &all[i];
-            if (r->size == hb_size && r->rank != hb_rank) continue; /* another rank's devices only */
-            int seen = 0;
-            for (size_t j = 0; j < s->nruns && !seen; j++) seen = strcmp(s->runs[j].run.name, r->run.name) == 0;
-            if (!seen) rc = ep_runs_add(s, r);
-        }
-        rc = hb_agree(rc);
+    ep_ref *all;
+    size_t total;
+    int rc = hb_allgather(s->runs, s->nruns, sizeof *s->runs, (void **)&all, &total, "episodes");
+    if (rc) return rc;
+    s->nruns = 0;
+    for (size_t i = 0; rc == 0 && i < total; i++) {
+        const ep_ref *r = &all[i];
+        if (r->size == hb_size && r->rank != hb_rank) continue; /* another rank's devices only */
+        int seen = 0;
+        for (size_t j = 0; j < s->nruns && !seen; j++) seen = strcmp(s->runs[j].run.name, r->run.name) == 0;
+        if (!seen) rc = ep_runs_add(s, r);
     }
-    free(all), free(counts), free(displ);
-    return rc;
+    free(all);
+    return hb_agree(rc);
 }
 
 /* One run being read: its current slice of records. */

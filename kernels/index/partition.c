@@ -59,21 +59,10 @@ int ix_gather_samples(ix *x, uint8_t **store, sample **out, size_t *nout)
             j++;
         }
     }
-    int *cnt = hb_malloc((size_t)hb_size * sizeof *cnt), *dis = hb_malloc((size_t)hb_size * sizeof *dis);
-    int c = (int)len;
     uint8_t *buf = NULL;
     size_t all = 0;
-    if (rc == 0 && (!cnt || !dis || len >= INT_MAX)) rc = HB_EINTERNAL;
-    if ((rc = hb_agree(rc)) == 0) {
-        MPI_Allgather(&c, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
-        for (int r = 0; r < hb_size; r++) dis[r] = (int)all, all += (size_t)cnt[r];
-        buf = all < INT_MAX ? hb_malloc(all ? all : 1) : NULL;
-        rc = hb_agree(buf ? 0 : HB_EINTERNAL);
-    }
-    if (rc == 0)
-        rc = MPI_Allgatherv(mine, c, MPI_BYTE, buf, cnt, dis, MPI_BYTE, MPI_COMM_WORLD) == MPI_SUCCESS ? 0
-                                                                                                     : HB_EINTERNAL;
-    free(mine), free(cnt), free(dis);
+    if ((rc = hb_agree(rc)) == 0) rc = hb_allgather(mine, len, 1, (void **)&buf, &all, "index");
+    free(mine);
     size_t ns = 0;
     for (size_t at = 0; rc == 0 && at < all; ns++) {
         uint32_t tl;

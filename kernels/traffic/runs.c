@@ -102,30 +102,20 @@ int traffic_runs_share(traffic *tr)
 {
     const uint64_t lo = (uint64_t)tr->s0 * CELLS, hi = (uint64_t)tr->s1 * CELLS; /* cell keys */
     if (hb_size == 1) return 0;
-    int n = (int)tr->nruns, *counts = hb_calloc((size_t)hb_size, sizeof *counts);
-    int *displ = hb_calloc((size_t)hb_size, sizeof *displ);
-    int rc = hb_agree(counts && displ ? 0 : HB_EINTERNAL);
-    if (rc) return free(counts), free(displ), rc;
-    n *= (int)sizeof(hb_spill_run);
-    MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
-    size_t total = 0;
-    for (int p = 0; p < hb_size; p++) displ[p] = (int)total, total += (size_t)counts[p];
-    hb_spill_run *all = hb_malloc(total ? total : 1);
-    rc = hb_agree(all ? 0 : HB_EINTERNAL);
-    if (rc == 0) {
-        MPI_Allgatherv(tr->runs, n, MPI_BYTE, all, counts, displ, MPI_BYTE, MPI_COMM_WORLD);
-        tr->nruns = 0;
-        for (size_t i = 0; rc == 0 && i < total / sizeof *all; i++) {
-            const hb_spill_run *r = &all[i];
-            if (r->key_max < lo || r->key_min >= hi) continue; /* none of my segments */
-            int seen = 0;
-            for (size_t j = 0; j < tr->nruns && !seen; j++) seen = strcmp(tr->runs[j].name, r->name) == 0;
-            if (!seen) rc = traffic_runs_add(tr, r);
-        }
-        rc = hb_agree(rc);
+    hb_spill_run *all;
+    size_t total;
+    int rc = hb_allgather(tr->runs, (size_t)tr->nruns, sizeof *tr->runs, (void **)&all, &total, "traffic");
+    if (rc) return rc;
+    tr->nruns = 0;
+    for (size_t i = 0; rc == 0 && i < total; i++) {
+        const hb_spill_run *r = &all[i];
+        if (r->key_max < lo || r->key_min >= hi) continue; /* none of my segments */
+        int seen = 0;
+        for (size_t j = 0; j < tr->nruns && !seen; j++) seen = strcmp(tr->runs[j].name, r->name) == 0;
+        if (!seen) rc = traffic_runs_add(tr, r);
     }
-    free(all), free(counts), free(displ);
-    return rc;
+    free(all);
+    return hb_agree(rc);
 }
 
 int traffic_runs_compact(traffic *tr, uint64_t lo, uint64_t hi)
