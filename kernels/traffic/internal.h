@@ -139,6 +139,18 @@ void traffic_free_records(traffic *tr);
 #define TRAFFIC_REC(tr) ((tr)->narrow ? 8u : 16u)
 /* Not collective. Writes the kept records as one run ordered by (segment, cell) and
  * frees them; nothing when none are kept. */
+/* Not collective. Closes every owned bucket's tail block (its count written back) and
+ * gives the records held in all (*n) and in the largest bucket (*most). */
+static inline void traffic_bucket_totals(traffic *tr, uint64_t *n, uint64_t *most)
+{
+    *n = *most = 0;
+    for (int64_t s = 0; s < tr->s1 - tr->s0; s++) {
+        bucket *b = &tr->buckets[s];
+        if (b->tail) b->tail->n = b->used;
+        *n += b->n;
+        if (b->n > *most) *most = b->n;
+    }
+}
 int traffic_spill(traffic *tr);
 /* Not collective. Spills when the kept records' arenas exceed the budget. */
 int traffic_spill_check(traffic *tr);

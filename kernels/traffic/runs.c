@@ -56,13 +56,8 @@ static void group_segment(const traffic *tr, const bucket *b, int64_t gs, uint64
 int traffic_spill(traffic *tr)
 {
     const int64_t ns = tr->s1 - tr->s0;
-    uint64_t n = 0, most = 0;
-    for (int64_t s = 0; s < ns; s++) {
-        bucket *b = &tr->buckets[s];
-        if (b->tail) b->tail->n = b->used;
-        n += b->n;
-        if (b->n > most) most = b->n;
-    }
+    uint64_t n, most;
+    traffic_bucket_totals(tr, &n, &most);
     if (n == 0) return 0;
     double t0 = hb_now();
     uint64_t *x = hb_malloc((size_t)most * TRAFFIC_REC(tr));

@@ -282,13 +282,8 @@ int traffic_save(void *state, void **buf, size_t *len)
     traffic *tr = state;
     if (tr->nruns && tr->ctx->saving_partial) return save_from_runs(tr, buf, len);
     const int64_t ns = tr->s1 - tr->s0;
-    uint64_t n = 0, most = 0;
-    for (int64_t s = 0; s < ns; s++) {
-        bucket *b = &tr->buckets[s];
-        if (b->tail) b->tail->n = b->used;
-        n += b->n;
-        if (b->n > most) most = b->n;
-    }
+    uint64_t n, most;
+    traffic_bucket_totals(tr, &n, &most);
     const int nth = tr->ctx->threads > 0 ? tr->ctx->threads : 1;
     pack *k = hb_calloc((size_t)nth, sizeof *k);
     if (!k) return HB_EINTERNAL;
