@@ -84,12 +84,8 @@ done
 
 # ---- the dense case: segment x day of week x hour, the traffic kernel's grid
 dense() {
-local in=$data/traffic-$ROWS-$SEGMENTS.h5 out=$data/aggregate-dense-out.h5 n run peer st rss json
-if [ ! -f "$in" ]; then # the traffic benchmark's input, when it ran first
-    echo "== generating $in" >&2
-    mpirun -n 2 "$HB" gen traffic -o "$in.tmp" --rows "$ROWS" --segments "$SEGMENTS" -q --force
-    mv "$in.tmp" "$in"
-fi
+local in out=$data/aggregate-dense-out.h5 n run peer st rss json
+in=$(traffic_input "$ROWS" "$SEGMENTS") # the traffic benchmark's input, when it ran first
 local rows bytes
 rows=$(h5ls "$in/observations/time" | sed -E 's/.*\{([0-9]+).*/\1/')
 bytes=$(stat -c %s "$in")

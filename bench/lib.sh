@@ -132,6 +132,18 @@ record_peer() {
 }
 
 # size_of 1.5M -> 1500000
+# traffic_input ROWS SEGMENTS: prints the path of the generated traffic input in
+# BENCH_DATA (traffic, spill and the aggregate's dense case share it), generating it once.
+traffic_input() {
+    local in=$BENCH_DATA/traffic-$1-$2.h5
+    if [ ! -f "$in" ]; then
+        echo "== generating $in" >&2
+        mpirun -n 2 "$HB" gen traffic -o "$in.tmp" --rows "$1" --segments "$2" -q --force >&2
+        mv "$in.tmp" "$in"
+    fi
+    echo "$in"
+}
+
 size_of() { /usr/bin/python3 -c "
 s = '$1'; f = {'k': 1e3, 'K': 1e3, 'M': 1e6, 'G': 1e9}
 print(int(float(s[:-1]) * f[s[-1]]) if s[-1] in f else int(s))"; }

@@ -18,12 +18,7 @@ REPEAT=${REPEAT:-3}
 VMEM_KB=${VMEM_KB:-4000000}
 data=$BENCH_DATA
 
-in=$data/traffic-$ROWS-$SEGMENTS.h5
-if [ ! -f "$in" ]; then
-    echo "== generating $in" >&2
-    mpirun -n 2 "$HB" gen traffic -o "$in.tmp" --rows "$ROWS" --segments "$SEGMENTS" -q --force
-    mv "$in.tmp" "$in"
-fi
+in=$(traffic_input "$ROWS" "$SEGMENTS")
 cat "$in" >/dev/null # page-cached: the benchmark measures the run, not the disk
 for kind in mem spill; do
     {

@@ -19,12 +19,7 @@ SEGMENTS=${SEGMENTS:-2000}
 RANKS=${RANKS:-1 2}
 data=$BENCH_DATA
 
-in=$data/traffic-$ROWS-$SEGMENTS.h5
-if [ ! -f "$in" ]; then
-    echo "== generating $in" >&2
-    mpirun -n 2 "$HB" gen traffic -o "$in.tmp" --rows "$ROWS" --segments "$SEGMENTS" -q --force
-    mv "$in.tmp" "$in"
-fi
+in=$(traffic_input "$ROWS" "$SEGMENTS")
 rows=$(h5ls "$in/observations/time" | sed -E 's/.*\{([0-9]+).*/\1/')
 bytes=$(stat -c %s "$in")
 cat "$in" >/dev/null # page-cache the input: the benchmark measures the tools, not the disk
