@@ -254,6 +254,7 @@ int main(int argc, char **argv)
         int provided;
         hb_mpi_env_defaults(); /* no probing for fabrics the host lacks (mpienv.h) */
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        hb_mpi_env_after_init(); /* no Nagle delay on the PMIx connection (mpienv.h) */
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL); /* h5batch/errors.h: MPI errors abort */
         MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
         MPI_Comm_size(MPI_COMM_WORLD, &hb_size);

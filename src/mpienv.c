@@ -4,13 +4,19 @@
  * on a host without that hardware each one still loads its library and probes for
  * devices, psm and psm2 with a sleep loop of about 0.1 s each and libfabric with a scan
  * of every provider, and then Open MPI falls back to ob1 anyway. That was 0.2-0.6 s of
- * every command's start, most of a small job's time. */
+ * every command's start, most of a small job's time. After MPI_Init, the PMIx
+ * connection's Nagle delay (mpienv.h): another 40 ms of every command's end. */
 #include "mpienv.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <glob.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Not collective. Whether the host has a device that an MTL or a fast BTL would drive:
  * Omni-Path (hfi1), TrueScale (ipath, qib), any RDMA device (InfiniBand, RoCE, iWARP,
@@ -51,9 +57,15 @@ static int file_chooses(const char *path)
     return chooses;
 }
 
+static int defaults_off(void)
+{
+    const char *v = getenv("H5BATCH_MPI_DEFAULTS");
+    return v && strcmp(v, "0") == 0;
+}
+
 void hb_mpi_env_defaults(void)
 {
-    if (getenv("H5BATCH_MPI_DEFAULTS") && strcmp(getenv("H5BATCH_MPI_DEFAULTS"), "0") == 0) return;
+    if (defaults_off()) return;
     /* the user's (or mpirun --mca's, or the site's) choice wins */
     if (getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_mtl") || getenv("OMPI_MCA_param_files")) return;
     char user[4096];
@@ -64,4 +76,42 @@ void hb_mpi_env_defaults(void)
     if (file_chooses("/etc/openmpi/openmpi-mca-params.conf")) return;
     if (has_fabric()) return;
     setenv("OMPI_MCA_pml", "ob1", 0); /* shared memory and TCP: what Open MPI ends up with here anyway */
+}
+
+/* Not collective. Whether fd is a TCP socket connected to this host (a loopback address). */
+static int loopback_tcp(int fd)
+{
+    int type, proto;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return 0;
+    len = sizeof proto;
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0 || proto != IPPROTO_TCP) return 0;
+    struct sockaddr_storage peer;
+    len = sizeof peer;
+    if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0) return 0;
+    if (peer.ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&peer)->sin_addr.s_addr) >> 24) == 127;
+    if (peer.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)&peer)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+int hb_mpi_env_after_init(void)
+{
+    if (defaults_off()) return 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 0;
+    int n = 0;
+    const int self = dirfd(d), one = 1;
+    for (struct dirent *e; (e = readdir(d));) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end || end == e->d_name || fd == self || !loopback_tcp((int)fd)) continue;
+        n += setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
+    }
+    closedir(d);
+    return n;
 }

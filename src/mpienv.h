@@ -1,4 +1,4 @@
-/* The MPI library's settings that h5batch chooses before MPI_Init, to cut start-up cost. */
+/* The MPI library's settings that h5batch chooses around MPI_Init, to cut start-up cost. */
 #ifndef HB_MPIENV_H
 #define HB_MPIENV_H
 
@@ -10,5 +10,14 @@
  * does not probe for Omni-Path, TrueScale and libfabric hardware that is not there.
  * H5BATCH_MPI_DEFAULTS=0 leaves the environment alone. */
 void hb_mpi_env_defaults(void);
+
+/* Not collective. After MPI_Init: sets TCP_NODELAY on the process's TCP connections to
+ * this host, that is the PMIx client's connection to its local server (mpirun's or
+ * orted's; Slurm's PMIx plugin where it uses TCP). PMIx leaves Nagle's algorithm on: at
+ * MPI_Finalize the client sends two small messages back to back and the second waits
+ * for the server's delayed acknowledgement, 40 ms on Linux, in every command. Only
+ * when packets leave changes, never what they carry. H5BATCH_MPI_DEFAULTS=0 leaves the
+ * sockets alone. Returns how many sockets it set. */
+int hb_mpi_env_after_init(void);
 
 #endif

@@ -23,5 +23,6 @@ void unit_rng(void);           /* tests/unit/rng.c: kernels/risk/rng.h */
 void unit_tok(void);           /* tests/unit/tok.c: kernels/index/tok.h */
 void unit_ckpt(const char *dir); /* tests/unit/ckpt.c: src/ckpt.h, in a fresh folder dir */
 void unit_agg(void);           /* tests/unit/agg.c: kernels/aggregate/acc.c (exact sums) */
+void unit_startup(const char *dir); /* tests/unit/startup.c: src/mpienv.c, src/core/commit.c */
 
 #endif
