@@ -114,6 +114,15 @@ static void trim_reservation(hb_out *o)
         HB_DEBUG("%s: cannot trim the reserved space: %s", o->path, strerror(errno));
 }
 
+/* Rank 0, after a write of data: starts the disk's writeback of what the file holds so
+ * far (of every rank's writes on this host) without waiting for it, so that the fsync of
+ * the commit (hb_commit) finds most of the data written while the ranks went on with
+ * the next dataset, the attributes and the close. */
+static void start_writeback(const hb_out *o)
+{
+    if (o->fd >= 0) (void)sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 /* Closes every handle of o and frees it; an output that failed is emptied first, on rank
  * 0, before any rank closes (and so writes metadata). The status of this rank's close. */
 static int close_out(hb_out *o)
@@ -263,6 +272,7 @@ static int write_block(hb_out *o, hid_t d, hb_elem t, int ndims, const uint64_t 
     H5Sclose(ms);
     H5Sclose(fs);
     if (e < 0 || bad) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);
+    start_writeback(o);
     return injected(o, "data", path);
 }
 
@@ -386,6 +396,7 @@ int hb_out_strings(hb_out *o, const char *path, uint64_t n, uint64_t off0, uint6
         if (e == 0 && cnt0 == 0) H5Sselect_none(fs), H5Sselect_none(ms);
         else if (e == 0) e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &st, NULL, &cn, NULL);
         if (e >= 0 && n > 0) e = H5Dwrite(d, t, ms, fs, o->dxpl, data);
+        if (e >= 0) start_writeback(o);
         if (e >= 0 && scale) e = H5DSset_scale(d, scale);
         if (ms >= 0) H5Sclose(ms);
         if (fs >= 0) H5Sclose(fs);
@@ -523,6 +534,7 @@ int hb_oset_write(hb_oset *d, hb_elem t, uint64_t off, uint64_t cnt, const void 
         if (fs >= 0) H5Sclose(fs);
         if (e < 0) return hb_err_set(HB_EIO, d->out->path, "write of %s failed", d->path);
     }
+    start_writeback(d->out);
     return injected(d->out, "data", d->path);
 }
 
