@@ -1,5 +1,6 @@
 /* h5batch: command line entry point. One table of the driver's commands, then the
  * kernels' own commands from the registry; errors become exit codes, printed once. */
+#include "core/commit.h"
 #include "core/hb.h"
 #include "core/opts.h"
 #include "core/stall.h"
@@ -273,5 +274,6 @@ int main(int argc, char **argv)
         hb_stall_finalize();
         MPI_Finalize();
     }
+    hb_commit_drain(); /* a replaced output's blocks are freed meanwhile (core/commit.h) */
     return rc;
 }

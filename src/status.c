@@ -79,8 +79,9 @@ int hb_status_write(const char *dir, const hb_status *s)
     fputs("}\n", f);
     int bad = ferror(f);
     bad |= fclose(f);
-    /* a unique temporary, never a name a link could be planted at */
-    if (bad || hb_write_atomic(path, buf, len, "status") != 0) {
+    /* a unique temporary, never a name a link could be planted at; a report, so no fsync
+     * of the folder (docs/architecture.md, "Files and claims") */
+    if (bad || hb_write_report(path, buf, len, "status") != 0) {
         int e = bad ? ENOMEM : errno;
         free(buf);
         return hb_err_set(HB_ECANTCREAT, path, "cannot write status: %s", strerror(e));

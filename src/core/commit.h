@@ -35,10 +35,21 @@ int hb_tmp_create(const char *path, char *tmp, size_t len);
  * errno on failure, and nothing left behind. */
 int hb_write_atomic(const char *path, const void *data, size_t len, const char *what);
 
+/* Not collective. hb_write_atomic without the fsync of the folder, for a report such as
+ * status.json: after a crash the file is the new content or the one before, never torn
+ * or empty, but the new one may be lost. */
+int hb_write_report(const char *path, const void *data, size_t len, const char *what);
+
 /* Collective. Commits an output written under tmp: when every rank passes ok == 0,
- * rank 0 renames tmp to path and syncs the directory; otherwise removes tmp. Returns
- * the agreed status. */
+ * rank 0 fsyncs tmp, renames it to path and syncs the directory; otherwise removes tmp.
+ * Returns the agreed status. An output it replaces keeps a second name (a temporary
+ * beside it) through the rename, which a thread then removes, so that freeing its
+ * blocks is off the critical path: hb_commit_drain waits for that thread. */
 int hb_commit(const char *tmp, const char *path, int ok);
+
+/* Not collective. Waits until the blocks of the output the last hb_commit replaced are
+ * freed; main calls it before it returns. */
+void hb_commit_drain(void);
 
 /* Collective. 0 when path may be written: it does not exist, or it is a regular file and
  * force is given; and its folder is writable. Otherwise 73 on every rank. */

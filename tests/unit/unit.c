@@ -1988,9 +1988,9 @@ int main(int argc, char **argv)
     unit_risk();
     unit_rng();
     unit_tok();
+    unit_startup(tmpdir); /* starts MPI, which unit_ckpt ends */
     unit_ckpt(tmpdir);
     unit_agg();
-    unit_startup(tmpdir);
 
     if (nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) printf("warning: could not remove %s\n", tmpdir);
     printf("%d passed, %d failed\n", n_pass, n_fail);
