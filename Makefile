@@ -7,7 +7,7 @@
 
 CC       = mpicc
 # Libraries found through pkg-config; those without a .pc file are named in LIBS_PLAIN.
-PKGS       = hdf5-openmpi inih libxxhash libutf8proc gsl openblas libdeflate
+PKGS       = hdf5-openmpi inih libxxhash libutf8proc gsl openblas libdeflate libisal
 LIBS_PLAIN = -lhdf5_hl -lstemmer -lz -lm -ldl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))

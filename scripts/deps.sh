@@ -8,7 +8,7 @@
 # Not Debian: prints what is needed instead.
 set -euo pipefail
 pkgs=(gcc make pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libgsl-dev libopenblas-dev
-      libinih-dev libutf8proc-dev libdeflate-dev libstemmer-dev librandom123-dev libxxhash-dev zlib1g-dev tzdata python3-h5py python3-numpy
+      libinih-dev libutf8proc-dev libdeflate-dev libisal-dev libstemmer-dev librandom123-dev libxxhash-dev zlib1g-dev tzdata python3-h5py python3-numpy
       python3-pandas python3-scipy python3-snowballstemmer python3-xarray python3-h5netcdf util-linux
       hdf5-filter-plugin hdf5-filter-plugin-blosc-serial bitshuffle python3-tables)
 test_pkgs=(slurm-wlm munge valgrind clang libclang-rt-dev libomp-dev iproute2 nftables) # clang, its runtimes, libomp: the libFuzzer harnesses (make fuzz); iproute2: tests/multihost (nftables: its blackhole)
