@@ -254,36 +254,47 @@ static int calendar_cover(agg *a, int64_t d0, int64_t d1)
     return 0;
 }
 
-/* The calendar keys of every row with a time. */
+/* The calendar keys of every row with a time, in one pass over the rows; the calendar of
+ * local days is needed (and its day range looked for) only by date, week, month, quarter
+ * and year. */
 static int calendar_keys(agg *a, int64_t n)
 {
     const agg_spec *sp = &a->sp;
-    int any = 0;
-    for (int k = 0; k < sp->nkeys; k++) any |= a->ktype[k] == KT_CALENDAR;
-    if (!any) return 0;
-    int64_t dmin = INT64_MAX, dmax = INT64_MIN;
-    for (int64_t i = 0; i < n; i++) {
-        if (!a->ok[i]) continue;
-        int64_t d = hb_floordiv(a->tloc[i], 86400);
-        dmin = d < dmin ? d : dmin;
-        dmax = d > dmax ? d : dmax;
-    }
-    if (dmax == INT64_MIN) return 0;
-    HB_CALL(calendar_cover(a, dmin, dmax));
+    int nk = 0, days = 0, kidx[AGG_MAX_KEYS], kcol[AGG_MAX_KEYS];
     for (int k = 0; k < sp->nkeys; k++) {
         if (a->ktype[k] != KT_CALENDAR) continue;
         const key_kind kk = sp->kkind[k];
-        const int64_t *tloc = a->tloc, *cal = a->cal, day0 = a->day0;
-        const uint8_t *ok = a->ok;
-        int64_t *out = a->kbuf[k];
-        const int col = kk == KEY_DATE ? 0 : kk == KEY_WEEK ? 1 : kk == KEY_MONTH ? 2 : kk == KEY_QUARTER ? 3 : 4;
-#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+        kidx[nk] = k;
+        kcol[nk++] = kk == KEY_HOUR ? -2 : kk == KEY_DOW ? -1 : kk == KEY_DATE ? 0 : kk == KEY_WEEK ? 1
+                     : kk == KEY_MONTH ? 2 : kk == KEY_QUARTER ? 3 : 4;
+        days |= kk != KEY_HOUR && kk != KEY_DOW;
+    }
+    if (!nk) return 0;
+    const int64_t *tloc = a->tloc;
+    const uint8_t *ok = a->ok;
+    if (days) {
+        int64_t dmin = INT64_MAX, dmax = INT64_MIN;
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
             int64_t d = hb_floordiv(tloc[i], 86400);
-            if (kk == KEY_HOUR) out[i] = (tloc[i] - d * 86400) / 3600;
-            else if (kk == KEY_DOW) out[i] = (d % 7 + 7 + 3) % 7;
-            else out[i] = cal[(d - day0) * 5 + col];
+            dmin = d < dmin ? d : dmin;
+            dmax = d > dmax ? d : dmax;
+        }
+        if (dmax == INT64_MIN) return 0;
+        HB_CALL(calendar_cover(a, dmin, dmax));
+    }
+    const int64_t *cal = a->cal, day0 = a->day0;
+    int64_t *out[AGG_MAX_KEYS];
+    for (int j = 0; j < nk; j++) out[j] = a->kbuf[kidx[j]];
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+    for (int64_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        const int64_t d = hb_floordiv(tloc[i], 86400);
+        for (int j = 0; j < nk; j++) {
+            const int c = kcol[j];
+            out[j][i] = c == -2   ? (tloc[i] - d * 86400) / 3600
+                        : c == -1 ? (d % 7 + 7 + 3) % 7 /* 1970-01-01 was a Thursday; Monday is 0 */
+                                  : cal[(d - day0) * 5 + c];
         }
     }
     return 0;
