@@ -322,6 +322,14 @@ typedef struct agg {
     size_t *voff;
     size_t voffcap;
     size_t chunk_bytes;
+    /* the dense path (combine_dense): integer and calendar keys whose observed values span
+     * a small box [dlo, dlo + dspan) are a cell number, and dmap names each cell's entry */
+    int dense_ok;                 /* every key an integer or calendar key */
+    int64_t dlo[AGG_MAX_KEYS];
+    uint64_t dspan[AGG_MAX_KEYS];
+    uint64_t *dmap;               /* per cell: table, part and entry (see dense_ref); all ones when none */
+    uint32_t *dcnt;               /* per bucket of cells + 1: where its rows start in grec */
+    size_t dcells, dmcap, dccap;
 } agg;
 
 /* Not collective (OpenMP inside when parallel). Merges n records (and their kept values,

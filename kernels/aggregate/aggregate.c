@@ -184,6 +184,8 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
                         cn, sp->unit_name);
     }
     HB_CALL(hb_agree(rc));
+    a->dense_ok = 1;
+    for (int k = 0; k < sp->nkeys; k++) a->dense_ok &= a->ktype[k] != KT_STRING;
 
     HB_CALL(hb_agree(init_tables(a)));
 
@@ -252,36 +254,47 @@ static int calendar_cover(agg *a, int64_t d0, int64_t d1)
     return 0;
 }
 
-/* The calendar keys of every row with a time. */
+/* The calendar keys of every row with a time, in one pass over the rows; the calendar of
+ * local days is needed (and its day range looked for) only by date, week, month, quarter
+ * and year. */
 static int calendar_keys(agg *a, int64_t n)
 {
     const agg_spec *sp = &a->sp;
-    int any = 0;
-    for (int k = 0; k < sp->nkeys; k++) any |= a->ktype[k] == KT_CALENDAR;
-    if (!any) return 0;
-    int64_t dmin = INT64_MAX, dmax = INT64_MIN;
-    for (int64_t i = 0; i < n; i++) {
-        if (!a->ok[i]) continue;
-        int64_t d = hb_floordiv(a->tloc[i], 86400);
-        dmin = d < dmin ? d : dmin;
-        dmax = d > dmax ? d : dmax;
-    }
-    if (dmax == INT64_MIN) return 0;
-    HB_CALL(calendar_cover(a, dmin, dmax));
+    int nk = 0, days = 0, kidx[AGG_MAX_KEYS], kcol[AGG_MAX_KEYS];
     for (int k = 0; k < sp->nkeys; k++) {
         if (a->ktype[k] != KT_CALENDAR) continue;
         const key_kind kk = sp->kkind[k];
-        const int64_t *tloc = a->tloc, *cal = a->cal, day0 = a->day0;
-        const uint8_t *ok = a->ok;
-        int64_t *out = a->kbuf[k];
-        const int col = kk == KEY_DATE ? 0 : kk == KEY_WEEK ? 1 : kk == KEY_MONTH ? 2 : kk == KEY_QUARTER ? 3 : 4;
-#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+        kidx[nk] = k;
+        kcol[nk++] = kk == KEY_HOUR ? -2 : kk == KEY_DOW ? -1 : kk == KEY_DATE ? 0 : kk == KEY_WEEK ? 1
+                     : kk == KEY_MONTH ? 2 : kk == KEY_QUARTER ? 3 : 4;
+        days |= kk != KEY_HOUR && kk != KEY_DOW;
+    }
+    if (!nk) return 0;
+    const int64_t *tloc = a->tloc;
+    const uint8_t *ok = a->ok;
+    if (days) {
+        int64_t dmin = INT64_MAX, dmax = INT64_MIN;
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
             int64_t d = hb_floordiv(tloc[i], 86400);
-            if (kk == KEY_HOUR) out[i] = (tloc[i] - d * 86400) / 3600;
-            else if (kk == KEY_DOW) out[i] = (d % 7 + 7 + 3) % 7;
-            else out[i] = cal[(d - day0) * 5 + col];
+            dmin = d < dmin ? d : dmin;
+            dmax = d > dmax ? d : dmax;
+        }
+        if (dmax == INT64_MIN) return 0;
+        HB_CALL(calendar_cover(a, dmin, dmax));
+    }
+    const int64_t *cal = a->cal, day0 = a->day0;
+    int64_t *out[AGG_MAX_KEYS];
+    for (int j = 0; j < nk; j++) out[j] = a->kbuf[kidx[j]];
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+    for (int64_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        const int64_t d = hb_floordiv(tloc[i], 86400);
+        for (int j = 0; j < nk; j++) {
+            const int c = kcol[j];
+            out[j][i] = c == -2   ? (tloc[i] - d * 86400) / 3600
+                        : c == -1 ? (d % 7 + 7 + 3) % 7 /* 1970-01-01 was a Thursday; Monday is 0 */
+                                  : cal[(d - day0) * 5 + c];
         }
     }
     return 0;
@@ -412,6 +425,194 @@ static int combine_regrouped(agg *a, int64_t n)
     return 0;
 }
 
+/* ---- the dense path: integer and calendar keys over a small box of cells ---- */
+
+/* The most cells the dense path maps: twice a chunk's rows (at least 64k, at most 2^26),
+ * so that its map (8 bytes a cell) stays within the size of the chunk's own buffers. */
+static uint64_t dense_cap(const agg *a)
+{
+    const uint64_t c = 2 * (uint64_t)a->ctx->chunk_rows;
+    return c < 65536 ? 65536 : c > ((uint64_t)1 << 26) ? (uint64_t)1 << 26 : c;
+}
+
+#define DENSE_NONE UINT64_MAX
+
+/* A cell's entry as dmap holds it: the stage bit, the part and the entry. */
+static inline uint64_t dense_ref(int stage, int part, size_t e)
+{
+    return (uint64_t)stage << 63 | (uint64_t)part << 32 | (uint64_t)e;
+}
+
+/* Not collective. Whether the chunk's keys and the box so far fit a box of at most
+ * dense_cap cells: 1 after making that the box (a new box starts an empty map: its cells
+ * find their entries again by hash), 0 when they do not (combine takes the chunk), -1
+ * when out of memory. Hour and day of week span their whole range, so that a box holds
+ * for every chunk. */
+static int dense_plan(agg *a, int64_t n)
+{
+    if (!a->dense_ok || n >= (int64_t)UINT32_MAX) return 0;
+    const int K = a->sp.nkeys;
+    const uint8_t *ok = a->ok;
+    int64_t lo[AGG_MAX_KEYS], hi[AGG_MAX_KEYS];
+    int any = 0;
+    for (int64_t i = 0; i < n && !any; i++) any = ok[i];
+    if (!any) return 0;
+    for (int k = 0; k < K; k++) {
+        const key_kind kk = a->sp.kkind[k];
+        if (kk == KEY_HOUR || kk == KEY_DOW) {
+            lo[k] = 0, hi[k] = kk == KEY_HOUR ? 23 : 6;
+            continue;
+        }
+        const int64_t *w = a->kbuf[k];
+        int64_t l = INT64_MAX, h = INT64_MIN;
+#pragma omp parallel for schedule(static) num_threads(a->nthreads) reduction(min : l) reduction(max : h)
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t x = ok[i] ? w[i] : l, y = ok[i] ? w[i] : h;
+            l = x < l ? x : l;
+            h = y > h ? y : h;
+        }
+        lo[k] = l, hi[k] = h;
+    }
+    int same = a->dmap != NULL;
+    for (int k = 0; k < K && a->dmap; k++) {
+        const int64_t l0 = a->dlo[k], h0 = (int64_t)((uint64_t)l0 + a->dspan[k] - 1);
+        same &= lo[k] >= l0 && hi[k] <= h0;
+        lo[k] = lo[k] < l0 ? lo[k] : l0;
+        hi[k] = hi[k] > h0 ? hi[k] : h0;
+    }
+    if (same) return 1;
+    const uint64_t cap = dense_cap(a);
+    uint64_t cells = 1, span[AGG_MAX_KEYS];
+    for (int k = 0; k < K; k++) {
+        span[k] = (uint64_t)hi[k] - (uint64_t)lo[k] + 1; /* 0 when the range is all 2^64 words */
+        if (span[k] == 0 || span[k] > cap || cells * span[k] > cap) return 0;
+        cells *= span[k];
+    }
+    if (hb_grow((void **)&a->dmap, &a->dmcap, (size_t)cells, sizeof *a->dmap)) return -1;
+    memset(a->dmap, 0xff, (size_t)cells * sizeof *a->dmap);
+    for (int k = 0; k < K; k++) a->dlo[k] = lo[k], a->dspan[k] = span[k];
+    a->dcells = (size_t)cells;
+    return 1;
+}
+
+/* Not collective. Forgets the cells whose entries were in the stage (the exchange has
+ * sent and cleared it). */
+static void dense_forget_stage(agg *a)
+{
+    for (size_t c = 0; a->dmap && c < a->dcells; c++)
+        if (a->dmap[c] != DENSE_NONE && a->dmap[c] >> 63) a->dmap[c] = DENSE_NONE;
+}
+
+/* Not collective. Finds (or makes) the entry of cell c, which the map does not name yet. */
+static int dense_resolve(agg *a, size_t c, const uint64_t *stride)
+{
+    const int K = a->sp.nkeys, P = hb_size, T = a->nthreads;
+    uint64_t keys[AGG_MAX_KEYS];
+    for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->dlo[k] + (c / stride[k]) % a->dspan[k];
+    const uint64_t h = agg_hash(keys, K);
+    const int mine = P == 1 || agg_owner(h, P) == hb_rank, part = agg_part(h, T);
+    gtab *g = mine ? &a->own : &a->stage;
+    size_t e = gpart_find(g, &g->p[part], h, keys);
+    if (e == (size_t)-1) return -1;
+    a->dmap[c] = dense_ref(!mine, part, e);
+    return 0;
+}
+
+/* Combines the chunk's rows by cell (dense_plan said the keys fit its box): each row's key
+ * tuple is its cell number in the box, and the valid rows are laid out as records (cell,
+ * values, time when first or last need it) in buckets of neighbouring cells, so that a
+ * bucket's few hundred entries stay in the cache while its rows go into them. A cell new
+ * to the map finds (or makes) its entry once, then the map names it: no row is hashed and
+ * no row looks its group up. The results are those of combine (exact, commutative merges;
+ * kept values are sorted at the end). */
+static int combine_dense(agg *a, int64_t n)
+{
+    const agg_spec *sp = &a->sp;
+    const acc_layout *L = &a->L;
+    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, TM = L->first || L->last;
+    const size_t RW = 1 + (size_t)V + (size_t)TM, NC = a->dcells;
+    int sh = 8;
+    while ((NC >> sh) >= 4096) sh++;
+    const size_t NB = (NC >> sh) + 1;
+    if (hb_grow((void **)&a->dcnt, &a->dccap, NB + 1, sizeof *a->dcnt))
+        return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the dense cells");
+    const uint8_t *ok = a->ok;
+    uint32_t *cell = (uint32_t *)(void *)a->h; /* the hashes' buffer: this path has none */
+    uint64_t stride[AGG_MAX_KEYS], s = 1;
+    int64_t lo[AGG_MAX_KEYS];
+    for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k], lo[k] = a->dlo[k];
+#pragma omp parallel for schedule(static) num_threads(T)
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t c = 0;
+        for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
+        cell[i] = ok[i] ? (uint32_t)c : 0;
+    }
+    uint32_t *cnt = a->dcnt;
+    memset(cnt, 0, (NB + 1) * sizeof *cnt);
+    for (int64_t i = 0; i < n; i++)
+        if (ok[i]) cnt[(cell[i] >> sh) + 1]++;
+    for (size_t b = 0; b < NB; b++) cnt[b + 1] += cnt[b];
+    const size_t nrec = cnt[NB];
+    uint64_t *grec = a->grec;
+    for (int64_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        uint64_t *r = grec + (size_t)cnt[cell[i] >> sh]++ * RW;
+        r[0] = cell[i];
+        for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
+        if (TM) r[1 + V] = (uint64_t)a->traw[i];
+    }
+    uint64_t *dmap = a->dmap;
+    int failed = 0;
+    /* with more threads the new cells find their entries first, in bucket order (one
+     * thread: as its rows come) */
+    for (size_t j = 0; T > 1 && j < nrec && !failed; j++)
+        if (dmap[grec[j * RW]] == DENSE_NONE && dense_resolve(a, (size_t)grec[j * RW], stride)) failed = 1;
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+#pragma omp parallel num_threads(T) reduction(| : failed)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
+        for (size_t j = 0; j < nrec && !failed; j++) {
+            if (L->kept && j + 8 < nrec) { /* where the kept value of a row ahead goes */
+                const uint64_t r8 = dmap[grec[(j + 8) * RW]];
+                if (r8 != DENSE_NONE && (int)(r8 >> 32 & 0x7fffffff) == part) {
+                    const gtab *g8 = r8 >> 63 ? &a->stage : &a->own;
+                    const kchain *c8 = gp_kept(g8, &g8->p[part], (uint32_t)r8, 0);
+                    if (c8->dst) __builtin_prefetch(c8->dst + c8->used, 1);
+                }
+            }
+            const uint64_t *r = grec + j * RW;
+            if (dmap[r[0]] == DENSE_NONE && dense_resolve(a, (size_t)r[0], stride)) { /* one thread only */
+                failed = 1;
+                break;
+            }
+            const uint64_t ref = dmap[r[0]];
+            const int pt = (int)(ref >> 32 & 0x7fffffff);
+            if (pt != part) continue;
+            gtab *g = ref >> 63 ? &a->stage : &a->own;
+            gpart *p = &g->p[pt];
+            const size_t e = (uint32_t)ref;
+            unsigned char *acc = gp_acc(g, p, e);
+            for (int v = 0; v < V; v++) {
+                double d;
+                memcpy(&d, &r[1 + v], 8);
+                if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
+                    invalid[v]++;
+                    continue;
+                }
+                d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+                valid[v]++;
+                if (acc_add(L, acc + (size_t)v * a->A, &p->pool, d, TM ? (int64_t)r[1 + V] : 0) ||
+                    (L->kept && gpart_keep(g, p, e, v, &d, 1))) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+    return 0;
+}
+
 /* Combines the rows of the chunk into the owned and the stage tables: each thread takes
  * the groups of its part of the hash space, so no two threads touch one group. Where
  * the groups seen so far are few beside the chunk's rows (its rows then meet groups
@@ -512,16 +713,18 @@ static int aggregate_map(void *state, int64_t c)
     for (int v = 0; v < sp->nvals; v++) HB_CALL(hb_table_read(a->tab, a->col_val[v], start, n, HB_F64, a->vbuf[v]));
 
     const int K = sp->nkeys;
+    const int dense = dense_plan(a, n);
+    if (dense < 0) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the dense cells");
     uint64_t missing = 0;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads) reduction(+ : missing)
     for (int64_t i = 0; i < n; i++) {
         uint64_t keys[AGG_MAX_KEYS];
-        for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
-        a->h[i] = a->ok[i] ? agg_hash(keys, K) : 0;
+        for (int k = 0; k < K && !dense; k++) keys[k] = (uint64_t)a->kbuf[k][i];
+        if (!dense) a->h[i] = a->ok[i] ? agg_hash(keys, K) : 0;
         missing += !a->ok[i];
     }
     memset(a->tvalid, 0, (size_t)a->nthreads * 2 * (size_t)sp->nvals * 8);
-    HB_CALL(combine(a, n));
+    HB_CALL(dense ? combine_dense(a, n) : combine(a, n));
     HB_CALL(remember_strings(a, n));
     a->rows_total += (uint64_t)n;
     a->rows_missing += missing;
@@ -572,6 +775,25 @@ static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, u
     }
 }
 
+/* Not collective, thread-safe per part. The entry of keys (hash h) in part `part` of g, as
+ * gpart_find, through the dense map when g is the owned table and the keys lie in the box
+ * (the map then names the entry for the next time). */
+static size_t dense_own(agg *a, gtab *g, int part, const uint64_t *keys, uint64_t h)
+{
+    if (g != &a->own || !a->dmap) return gpart_find(g, &g->p[part], h, keys);
+    uint64_t c = 0;
+    for (int k = 0; k < a->sp.nkeys; k++) {
+        const uint64_t d = keys[k] - (uint64_t)a->dlo[k];
+        if (d >= a->dspan[k]) return gpart_find(g, &g->p[part], h, keys);
+        c = c * a->dspan[k] + d;
+    }
+    const uint64_t ref = a->dmap[c];
+    if (ref != DENSE_NONE && !(ref >> 63)) return (uint32_t)ref;
+    size_t e = gpart_find(g, &g->p[part], h, keys);
+    if (e != (size_t)-1) a->dmap[c] = dense_ref(0, part, e);
+    return e;
+}
+
 int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const double *vals, int parallel)
 {
     const int K = a->sp.nkeys, V = a->sp.nvals, T = g->nparts;
@@ -606,7 +828,7 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
             memcpy(keys, src, (size_t)K * 8);
             uint64_t h = agg_hash(keys, K);
             if (agg_part(h, T) != part) continue;
-            size_t e = gpart_find(g, p, h, keys);
+            size_t e = dense_own(a, g, part, keys, h);
             if (e == (size_t)-1) {
                 failed = 1;
                 break;
@@ -633,7 +855,7 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
 static int check_memory(agg *a)
 {
     size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
-               (a->svcap + a->rvcap) * 8;
+               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dccap * 4;
     for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
     struct {
         double bytes;
@@ -691,6 +913,7 @@ static int aggregate_exchange(void *state)
         }
     }
     gtab_clear(&a->stage);
+    dense_forget_stage(a);
     unsigned char *rrec = a->sbuf;
     double *rvals = a->svals;
     size_t rn = nrec;
@@ -1076,7 +1299,7 @@ static void aggregate_destroy(void *state)
     for (int v = 0; v < AGG_MAX_VALUES; v++) free(a->vbuf[v]);
     free(a->neutral), free(a->dtmp), free(a->traw), free(a->tloc), free(a->h), free(a->ok), free(a->cal);
     free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
-    free(a->grec), free(a->gstart);
+    free(a->grec), free(a->gstart), free(a->dmap), free(a->dcnt);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
     free(a);
 }
