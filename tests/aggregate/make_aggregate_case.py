@@ -14,6 +14,9 @@ Cases:
   strval   a table whose value column is a string.
   many     rows that each form their own group (memory limits).
   empty    rows whose keys are all missing: no group at all.
+  grow     an integer key whose observed range grows chunk by chunk (sorted ids), then
+           leaves the dense path's box (random ids over a wider range), then comes back
+           into it (a few ids): the dense path's box rebuilt, left and re-entered.
 """
 
 import argparse
@@ -125,6 +128,21 @@ def many(path, n=60000):
         g["value"] = np.arange(n, dtype=np.float64)
 
 
+def grow(path, seed=11):
+    rng = np.random.default_rng(seed)
+    cell = np.concatenate([np.arange(200_000, dtype=np.int64) // 2,
+                           rng.integers(0, 100_000, 60_000),
+                           rng.integers(0, 1_000, 40_000)])
+    n = len(cell)
+    value = np.round(rng.normal(100.0, 20.0, n), 1)
+    value[rng.integers(0, n, 500)] = np.nan
+    with h5py.File(path, "w") as f:
+        g = f.create_group("table")
+        g["cell"] = cell
+        g["time"] = 1_700_000_000 + np.arange(n, dtype=np.int64) * 60
+        g["value"] = value
+
+
 def empty(path):
     with h5py.File(path, "w") as f:
         g = f.create_group("table")
@@ -135,9 +153,9 @@ def empty(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
-    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many", "empty"])
+    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many", "empty", "grow"])
     a = ap.parse_args()
-    {"edge": edge, "ms": ms, "strval": strval, "many": many, "empty": empty}[a.case](a.path)
+    {"edge": edge, "ms": ms, "strval": strval, "many": many, "empty": empty, "grow": grow}[a.case](a.path)
 
 
 if __name__ == "__main__":

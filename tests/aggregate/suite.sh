@@ -20,7 +20,7 @@ agg_job() {
 agg_inputs() {
     [ -f agg-inputs.done ] && return 0
     local c
-    for c in edge ms strval many empty; do
+    for c in edge ms strval many empty grow; do
         $PY "$ROOT/tests/aggregate/make_aggregate_case.py" "agg-$c.h5" --case "$c" || return 1
     done
     mpi 2 1 "$HB" gen traffic -o agg-traffic.h5 --rows 200k --segments 120 --days 40 --start 20240320 \
@@ -72,6 +72,12 @@ d = h5py.File('$p-dense.h5')['aggregate']
 assert d['consumption_mean'].dims[0][0].name == '/aggregate/meter' and d['consumption_mean'].attrs['units'] == 'm3'
 assert d['consumption_var'].attrs['units'] == '(m3)^2' and d['consumption_count'].dtype == np.uint64
 "
+    agg_job "$p-grow" agg-grow.h5 "$p-grow.h5" "by = cell" "time = time" "values = value" \
+        "stats = count, sum, mean, min, max, first, last, p50, p95" "layout = table"
+    check "aggregate ($tag): a key box that grows, is left and re-entered (dense path and hash path mixed) equals pandas" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 1 '$bin' run '$p-grow.ini' -q && $PY '$ROOT/tests/aggregate/aggregate_ref.py' '$p-grow.ini' agg &&
+         mpi 3 2 '$bin' run '$p-grow.ini' -q --set agg.output=$p-grow-3.h5 --set job.run_dir=$p-grow-3.run &&
+         h5diff --exclude-path /provenance $p-grow.h5 $p-grow-3.h5"
     agg_job "$p-empty-d" agg-empty.h5 "$p-empty-d.h5" "by = meter" "values = value" "stats = count, mean, p50"
     agg_job "$p-empty-t" agg-empty.h5 "$p-empty-t.h5" "by = meter" "values = value" "stats = count, mean, p50" \
         "layout = table"
