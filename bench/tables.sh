@@ -14,7 +14,7 @@ cd "$ROOT"
 make -s bin/h5batch
 objs=$(ls build/src/core/*.o build/io/*.o)
 mpicc -O2 -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -I. $(pkg-config --cflags hdf5-openmpi) -fopenmp \
-    -o "$D/table_read" bench/table_read.c $objs $(pkg-config --libs hdf5-openmpi libxxhash) -lhdf5_hl -lm -ldl
+    -o "$D/table_read" bench/table_read.c $objs $(pkg-config --libs hdf5-openmpi libxxhash libdeflate libisal libutf8proc) -lhdf5_hl -lz -lm -ldl
 if [ ! -f "$D/done-$ROWS" ]; then
     /usr/bin/python3 - "$D" "$ROWS" <<'PY'
 import sys, warnings, numpy as np, pandas as pd, h5py

@@ -62,7 +62,7 @@ if [ ! -x "$floor" ] || [ bench/traffic_floor.c -nt "$floor" ] || [ bin/h5batch 
     objs=$(for f in src/core/*.c io/*.c; do echo "build/${f%.c}.o"; done)
     mpicc -O2 -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -I. $(pkg-config --cflags hdf5-openmpi) -fopenmp -o "$floor" \
         bench/traffic_floor.c $objs \
-        $(pkg-config --libs hdf5-openmpi libxxhash libdeflate libutf8proc) -lhdf5_hl -lz -lm -ldl
+        $(pkg-config --libs hdf5-openmpi libxxhash libdeflate libisal libutf8proc) -lhdf5_hl -lz -lm -ldl
 fi
 for n in $RANKS; do
     read -r fs fbytes _ < <(mpirun -n "$n" --bind-to none "$floor" "$in")
