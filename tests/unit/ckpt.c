@@ -206,11 +206,7 @@ static void test_outside(const char *base)
 
 void unit_ckpt(const char *dir)
 {
-    int started = 0;
-    MPI_Initialized(&started);
-    if (!started) MPI_Init(NULL, NULL);
-    MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
+    unit_mpi_start();
     hb_io_init();
     char run[512];
     snprintf(run, sizeof run, "%s/ckpt.run", dir);

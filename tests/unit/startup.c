@@ -154,11 +154,7 @@ static void test_commit(const char *dir)
 
 void unit_startup(const char *dir)
 {
-    int started = 0;
-    MPI_Initialized(&started);
-    if (!started) MPI_Init(NULL, NULL);
-    MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
+    unit_mpi_start();
     test_nodelay();
     test_commit(dir);
 }

@@ -37,6 +37,15 @@
 
 int n_pass, n_fail;
 
+void unit_mpi_start(void)
+{
+    int started = 0;
+    MPI_Initialized(&started);
+    if (!started) MPI_Init(NULL, NULL);
+    MPI_Comm_rank(MPI_COMM_WORLD, &hb_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &hb_size);
+}
+
 int check_(int ok, const char *file, int line, const char *expr)
 {
     if (ok) {

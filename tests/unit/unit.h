@@ -14,6 +14,9 @@ int checkf_(int ok, const char *file, int line, const char *expr, const char *fm
 #define CHECK(cond) check_(!!(cond), __FILE__, __LINE__, #cond)
 #define CHECKF(cond, ...) checkf_(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
 
+/* MPI started once (a singleton when not under mpirun), hb_rank and hb_size set. */
+void unit_mpi_start(void);
+
 /* |a - b| within tol (absolute) or within rel of |b| (relative). */
 #define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol))
 #define NEAR_REL(a, b, rel) (fabs((double)(a) - (double)(b)) <= (rel) * fabs((double)(b)))
