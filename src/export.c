@@ -577,15 +577,15 @@ static int run_export(exporter *e, const char *datasets, int quiet)
      * coordinate) need none */
     for (int d = 0; rc == 0 && d < e->nd; d++) {
         const hb_var *c = coordinate(e, d);
-        if (c) {
-            rc = add_column(e, c, d);
-        } else if (e->nd > 1) {
-            if (e->dim[d][0] == '#') snprintf(e->dim[d], sizeof e->dim[d], "dim_%d", d); /* nameless: by place */
-            rc = add_column(e, NULL, d);
-        }
+        if (c) rc = add_column(e, c, d);
+        else if (e->nd > 1) rc = add_column(e, NULL, d);
     }
     for (int i = 0; rc == 0 && i < e->nvars; i++)
         if (sel[i]) rc = add_column(e, &e->vars[i], -1);
+    /* nameless dimensions are named by place only now: the datasets' columns find their
+     * dimensions by the names they have (fits), and an index column's name is e->dim[d] */
+    for (int d = 0; rc == 0 && e->nd > 1 && d < e->nd; d++)
+        if (e->dim[d][0] == '#') snprintf(e->dim[d], sizeof e->dim[d], "dim_%d", d);
     free(sel);
     if (rc == 0) rc = write_rows(e);
     return rc;

@@ -134,6 +134,8 @@ EOF
         bash -c "'$bin' export ex-case.h5 --group /labels -q >ex-labels-$tag.out && cmp ex-labels-$tag.out ex-labels.want"
     check "export ($tag): a table of fixed-length strings, no row column (by hand)" \
         bash -c "'$bin' export ex-case.h5 --group table/ -o - >ex-table-$tag.out && cmp ex-table-$tag.out ex-table.want"
+    check "export ($tag): arrays without dimension scales (3-D, two 2-D, one dimension scaled): every cell in C order (numpy)" \
+        $PY "$ROOT/tests/export/check_unscaled.py" "$bin" "ex-$tag"
     check "export ($tag): --bom starts the file with the UTF-8 byte order mark, the rest unchanged" bash -c \
         "'$bin' export ex-case.h5 --group table --bom -o ex-bom-$tag.csv &&
          head -c 3 ex-bom-$tag.csv | od -An -tx1 | grep -q 'ef bb bf' && tail -c +4 ex-bom-$tag.csv | cmp - ex-table.want"
