@@ -14,6 +14,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+/* zlib's message for g without the "PATH: " it starts with (the error names the file). */
+static const char *gz_why(gzFile g, const char *path, int *e)
+{
+    const char *why = gzerror(g, e);
+    size_t n = strlen(path);
+    return strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0 ? why + n + 2 : why;
+}
+
 /* Not collective. Reads a whole gzip file into s->buf. */
 static int read_gz(source *s)
 {
@@ -31,8 +39,13 @@ static int read_gz(source *s)
         int got = gzread(g, b + n, (unsigned)want);
         if (got < 0) {
             int e;
-            rc = hb_err_set(HB_EDATA, s->path, "bad gzip data: %s", gzerror(g, &e));
+            rc = hb_err_set(HB_EDATA, s->path, "bad gzip data: %s", gz_why(g, s->path, &e));
         } else if (got == 0) {
+            /* zlib ends a stream cut short (no trailer, or cut inside a block) like a
+             * whole one and only records Z_BUF_ERROR: the rows read would pass for all */
+            int e;
+            const char *why = gz_why(g, s->path, &e);
+            if (e != Z_OK) rc = hb_err_set(HB_EDATA, s->path, "bad gzip data: %s", why);
             break;
         }
         if (got > 0) n += (size_t)got;

@@ -185,6 +185,12 @@ suite_import_bad() {
     expect_fail "import ($tag): a bad date at $n rank(s) is 65 naming file, line and field, once" 65 \
         "error: imp-baddate.csv:3: field 'date' (column 2): '2020/13/01' is not a time" $p-2.h5 \
         mpi $n 1 "$bin" import imp-baddate.csv --columns 'date:time:%Y/%m/%d' -o $p-2.h5
+    # cut after its last record (the trailer missing): zlib gives every row, and only its
+    # error state tells the stream is not whole
+    gzip -c imp-a.csv >$p-whole.gz && head -c $(($(stat -c %s $p-whole.gz) - 8)) $p-whole.gz >$p-cut.csv.gz
+    expect_fail "import ($tag): a gzip file cut short (no trailer) at $n rank(s) is 65, not a table of the rows read" 65 \
+        "error: $p-cut.csv.gz: bad gzip data: unexpected end of file" $p-cut.h5 \
+        mpi $n 1 "$bin" import imp-a.csv $p-cut.csv.gz -o $p-cut.h5
     [ "$tag" = asan ] && return 0
     expect_fail "import ($tag): a string in a declared int column is 65 naming line and field" 65 \
         "error: imp-badint.csv:4: field 'meter' (column 1): 'x9' is not an integer" $p-3.h5 \
