@@ -983,7 +983,8 @@ static int merge_job(hb_job *job, const hb_kernel *k, const merge_src *m, const 
     hb_step *s = &job->steps[0];
     s->name = hb_strdup("merge");
     s->kernel = k;
-    /* the options as the first part wrote them: key=value lines, file digests aside */
+    /* the options as the first part wrote them: key=value lines, file digests aside; an
+     * empty value is an option that was not set (a job file cannot set one empty) */
     int lines = 2;
     for (const char *p = m->info[0].options; *p; p++) lines += *p == '\n';
     s->kv = hb_calloc((size_t)lines, sizeof *s->kv);
@@ -993,7 +994,7 @@ static int merge_job(hb_job *job, const hb_kernel *k, const merge_src *m, const 
     for (const char *p = m->info[0].options; p && *p;) {
         const char *e = strchr(p, '\n');
         size_t l = e ? (size_t)(e - p) : strlen(p), kn = strcspn(p, "=\n");
-        if (kn < l && !memchr(p, '#', kn)) {
+        if (kn + 1 < l && !memchr(p, '#', kn)) {
             char key[256];
             snprintf(key, sizeof key, "%.*s", (int)kn, p);
             if (hb_opt_find(k->options, key)) {

@@ -203,6 +203,13 @@ assert a < 0.1 * 8 * n, (a, n)      # plain kept values alone: 8 bytes a reading
 assert e < 12 * n, (e, n)           # records of (device, time, value): 24 bytes a reading
 \""
 
+    # options left unset (a: no time, valid, columns) are written as empty values in the
+    # partial; the merge reads them as unset, not as set empty (which a job file refuses)
+    check "pagg: an aggregate partial with options left unset (time, valid, columns) merges into the one run's bits" \
+        bash -c "mpi 1 1 '$bin' run $p-q.ini -q --set a.output=$p-qa-ref.h5 --set e.output=$p-qe-ref.h5 --set job.run_dir=$p-qr.run &&
+                 pg_merge '$bin' 1 $p-qa-m.h5 $p-qa.part.h5 && pg_same $p-qa-ref.h5 $p-qa-m.h5 &&
+                 pg_merge '$bin' 2 $p-qe-m.h5 $p-qe.part.h5 && pg_same $p-qe-ref.h5 $p-qe-m.h5"
+
     # the refusals: 78 for options that differ and for another kernel, 65 for inputs whose
     # descriptions cannot be combined; one error line each, no output, no temporary. One
     # run makes both odd parts: d with another time zone, t of an input whose consumption
