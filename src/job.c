@@ -179,6 +179,13 @@ static char *reader(char *str, int num, void *stream)
     return str;
 }
 
+/* An error of expand: at the line read, or (p->line < 0) in a --set value. */
+static void expand_err(parse *p, const char *fmt, const char *a, const char *b)
+{
+    if (p->line >= 0) jerr(p, p->line, fmt, a, b);
+    else p->rc = hb_err_set(HB_ECONFIG, "--set", fmt, a, b);
+}
+
 /* Expands ${NAME} from the environment; undefined names are errors. */
 static char *expand(parse *p, const char *v)
 {
@@ -192,14 +199,14 @@ static char *expand(parse *p, const char *v)
         if (s[0] == '$' && s[1] == '{') {
             const char *close = strchr(s, '}');
             if (!close || close - s - 2 <= 0 || close - s - 2 >= (long)sizeof name) {
-                jerr(p, p->line, "malformed ${...} in '%s'", v);
+                expand_err(p, "malformed ${...} in '%s'%s", v, "");
                 free(out);
                 return NULL;
             }
             snprintf(name, sizeof name, "%.*s", (int)(close - s - 2), s + 2);
             add = getenv(name);
             if (!add) {
-                jerr(p, p->line, "environment variable %s is not set (used as ${%s})", name, name);
+                expand_err(p, "environment variable %s is not set (used as ${%s})", name, name);
                 free(out);
                 return NULL;
             }
@@ -362,8 +369,9 @@ static int apply_sets(parse *p, char *const *sets, int nsets)
             return p->rc = hb_err_set(HB_EUSAGE, "--set", "'%.60s...': the step or key name is too long", sets[i]);
         snprintf(step, sizeof step, "%.*s", (int)(dot - sets[i]), sets[i]);
         snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
-        char *v = hb_strdup(eq + 1);
-        if (!v) return p->rc = HB_EINTERNAL;
+        p->line = -1; /* expand's errors name --set */
+        char *v = expand(p, eq + 1);
+        if (!v) return p->rc ? p->rc : (p->rc = HB_EINTERNAL);
         int rc;
         if (strcmp(step, "job") == 0) {
             rc = add_kv(&job->kv, &job->nkv, &job->cap, key, v, 0);

@@ -44,6 +44,13 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     expect_fail "status: not a run directory -> 66" 66 "no status" "" "$bin" status nowhere.run
     check "lock: a second run on a busy run directory is refused (73)" bash -c \
         "flock again.run/lock sleep 5 & sleep 0.5; '$bin' run again.ini --force -q; rc=\$?; wait; [ \$rc = 73 ]"
+    # DESIGN.md 3: --set values expand ${NAME} like the file does (undefined is an error)
+    check "run: --set expands \${NAME} from the environment (the output's timezone)" bash -c \
+        "HB_TEST_TZ=Europe/Berlin '$bin' run again.ini --force -q --set 'aggregate.timezone=\${HB_TEST_TZ}' &&
+         h5dump -a /traffic/timezone again.h5 | grep -q '\"Europe/Berlin\"'"
+    expect_fail "run: an undefined \${NAME} in --set is 78 naming --set" 78 \
+        "error: --set: environment variable HB_TEST_UNSET is not set" "" \
+        env -u HB_TEST_UNSET "$bin" run again.ini --force -q --set 'aggregate.timezone=${HB_TEST_UNSET}'
 }
 
 # The README's pandas snippet must work on a real output.
