@@ -41,11 +41,25 @@ static const hb_option traffic_options[] = {
      "number of segments S; default the table's n_segments attribute, else max(segment)+1"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
-/* Not collective. Checks the time zone name when the job file is read (78). */
+/* Not collective. Checks the time zone name and that no two percentiles name one dataset
+ * (50 and 50.0: both speed_p50) when the job file is read (78). */
 static int traffic_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
     hb_colmap m;
     if (hb_colmap_parse(hb_opt_str(o, "columns"), &m, msg, len)) return *key = "columns", HB_ECONFIG;
+    double pct[HB_OPT_LIST_MAX];
+    int np = hb_opt_list(o, "percentiles", pct);
+    for (int i = 0; i < np; i++)
+        for (int j = 0; j < i; j++) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, HB_TRAFFIC_SPEED_PCT_FMT, pct[i]);
+            snprintf(b, sizeof b, HB_TRAFFIC_SPEED_PCT_FMT, pct[j]);
+            if (strcmp(a, b) == 0) {
+                *key = "percentiles";
+                snprintf(msg, len, "percentiles: %g is listed twice (both name %s)", pct[i], strrchr(a, '/') + 1);
+                return HB_ECONFIG;
+            }
+        }
     const char *tz = hb_opt_str(o, "timezone");
     if (!hb_tz_valid(tz)) {
         *key = "timezone";

@@ -138,6 +138,10 @@ traffic_bad_input() {
         bash -c "printf '[job]\n[step a]\nkernel = traffic\ninput = \${H5BATCH_UNDEFINED_VAR}/x.h5\noutput = o.h5\n' >var.ini && '$bin' run var.ini"
     expect_fail "bad input ($tag): out-of-range option -> 78" 78 "percentiles = 120 is out of range" "" \
         bash -c "printf '[job]\n[step a]\nkernel = traffic\ninput = tiny.h5\noutput = o.h5\npercentiles = 50, 120\n' >rng.ini && '$bin' run rng.ini"
+    # two percentiles of one name (speed_p50) once failed when the second was written (74)
+    expect_fail "bad input ($tag): percentiles 85, 50, 50.0000001 (one dataset name twice) -> 78 before any work" 78 \
+        "percentiles: 50 is listed twice (both name speed_p50)" "dup.h5" \
+        bash -c "printf '[job]\nrun_dir = dup.run\n[step a]\nkernel = traffic\ninput = tiny.h5\noutput = dup.h5\npercentiles = 85, 50, 50.0000001\n' >dup.ini && '$bin' run dup.ini"
 }
 
 # Memory errors valgrind sees (bin runs h5batch under valgrind): jobs at 1 and 2 ranks
