@@ -179,6 +179,21 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
     }
     if (n <= 0) return fail(key, "stats", msg, len, "stats: no statistic given%s%s", "", "");
     for (int i = 0; i < n; i++) HB_CALL(parse_stat(sp, items[i], key, msg, len));
+    /* a key's coordinates and a statistic's dataset share /aggregate */
+    for (int k = 0; k < sp->nkeys; k++)
+        for (int v = 0; v < sp->nvals; v++) {
+            size_t lv = strlen(sp->val[v]);
+            for (int i = 0; i < sp->nstats; i++)
+                if (strncmp(sp->key[k], sp->val[v], lv) == 0 && sp->key[k][lv] == '_' &&
+                    strcmp(sp->key[k] + lv + 1, sp->stname[i]) == 0) {
+                    *key = "by";
+                    return snprintf(msg, len,
+                                    "by: the key '%s' has the name of the dataset of value %s and stat %s; name the key "
+                                    "otherwise with columns (by = KEY, columns = KEY:%s)",
+                                    sp->key[k], sp->val[v], sp->stname[i], sp->key[k]),
+                           HB_ECONFIG;
+                }
+        }
 
     const char *t = hb_opt_str(o, "time");
     if (t) {

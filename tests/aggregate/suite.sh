@@ -213,6 +213,13 @@ suite_aggregate_bad() {
     agg_job "$p-layout" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "layout = wide"
     expect_fail "aggregate bad input ($tag): unknown layout -> 78" 78 "layout = 'wide' is not one of dense|table" "$o" \
         "$bin" run "$p-layout.ini"
+    # the key's coordinates and consumption_count are both /aggregate/consumption_count:
+    # once a failed write after the whole run (74, naming the temporary file)
+    agg_job "$p-clash" agg-edge.h5 "$o" "columns = consumption_count:meter_id" "by = consumption_count" \
+        "values = consumption" "stats = count, p50"
+    expect_fail "aggregate bad input ($tag): a key named like a statistic's dataset -> 78 before any work" 78 \
+        "by: the key 'consumption_count' has the name of the dataset of value consumption and stat count" "$o" \
+        "$bin" run "$p-clash.ini"
     rm -rf ./agg-bad-*.run
 }
 
