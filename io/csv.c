@@ -393,7 +393,7 @@ int hb_csv_format_check(const char *fmt, char *bad)
         if (*c != '%') continue;
         c++;
         if (!*c || !strchr("YmdeHMSybBhjpIfzZTF%", *c)) {
-            *bad = *c ? *c : '%';
+            *bad = *c; /* '\0': a '%' ends the format */
             return -1;
         }
     }

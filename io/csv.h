@@ -68,7 +68,8 @@ int hb_csv_iso(const char *p, size_t n, hb_csv_time *t);
 /* strptime-style: %Y %m %d %e %H %M %S %y %b %B %j %p %I %f %z %Z(literal UTC/Z) %T %F %% and
  * literal text; a space in fmt matches any run of blanks. */
 int hb_csv_strptime(const char *p, size_t n, const char *fmt, hb_csv_time *t);
-/* 0 when fmt uses only the conversions hb_csv_strptime knows; else -1, bad names it. */
+/* 0 when fmt uses only the conversions hb_csv_strptime knows; else -1, bad names it ('\0'
+ * when a lone '%' ends fmt). */
 int hb_csv_format_check(const char *fmt, char *bad);
 
 /* Local civil seconds L in the zone of map m (covering L's days, hb_tzmap_cover) to

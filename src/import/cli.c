@@ -107,8 +107,10 @@ int imp_parse_columns(const char *spec, decl **dp, int *np)
     for (int i = 0; i < n && rc == 0; i++) {
         char bad;
         if (d[i].fmt[0] && hb_csv_format_check(d[i].fmt, &bad))
-            rc = hb_err_set(HB_EUSAGE, "import", "--columns: format '%s' of '%s': %%%c is not a known conversion",
-                            d[i].fmt, d[i].name, bad);
+            rc = bad ? hb_err_set(HB_EUSAGE, "import", "--columns: format '%s' of '%s': %%%c is not a known conversion",
+                                  d[i].fmt, d[i].name, bad)
+                     : hb_err_set(HB_EUSAGE, "import", "--columns: format '%s' of '%s' ends in a lone %% (%%%% is a percent sign)",
+                                  d[i].fmt, d[i].name);
     }
     free(copy);
     if (rc) return free(d), rc;
@@ -127,6 +129,19 @@ static void print_help(void)
            "Times become seconds since 1970-01-01 UTC. docs/import.md has the details.\n\noptions:\n",
            USAGE);
     hb_opt_print_cli(options, "  ");
+}
+
+/* 1 when name (starting with '/') is a path of groups to create: not "/", no '/' at the
+ * end, no ".." part (HDF5 has no parent links: it would make a group named ".."). */
+static int table_name_ok(const char *name)
+{
+    if (strlen(name) < 2 || name[strlen(name) - 1] == '/') return 0;
+    for (const char *p = name + 1; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.') return 0;
+        p += n + (p[n] == '/');
+    }
+    return 1;
 }
 
 int hb_import_main(int argc, char **argv)
@@ -180,8 +195,9 @@ int hb_import_main(int argc, char **argv)
     if (rc == 0 && !hb_tz_valid(m.tzname))
         rc = hb_err_set(HB_EUSAGE, "import", "--timezone: unknown time zone '%s' (an IANA name like Europe/Berlin)",
                         m.tzname);
-    if (rc == 0 && (strlen(table) < 2 || table[strlen(table) - 1] == '/'))
-        rc = hb_err_set(HB_EUSAGE, "import", "--table: '%s' is not a group name", table);
+    if (rc == 0 && (!table_name_ok(table) || (t && strlen(t) + 2 > sizeof table)))
+        rc = hb_err_set(HB_EUSAGE, "import", "--table: '%s' is not a group name (like /table or /site/readings)",
+                        t ? t : table);
     rc = hb_agree(rc);
     if (rc == 0)
         rc = imp_run(&m, a.pos, a.npos, out, table, hb_opt_str(&o, "columns"), hb_opt_bool(&o, "append"),

@@ -205,6 +205,11 @@ suite_import_bad() {
         mpi 1 1 "$bin" import imp-a.csv --columns id:number -o $p-7.h5
     expect_fail "import ($tag): an unknown --compression is 64" 64 "--compression: 'gzip:12' is not none, gzip or gzip:LEVEL" \
         $p-c.h5 mpi 1 1 "$bin" import imp-a.csv --compression gzip:12 -o $p-c.h5
+    expect_fail "import ($tag): a format ending in a lone % is 64 saying so" 64 \
+        "format '%Y-%m-%d%' of 'date' ends in a lone % (%% is a percent sign)" $p-pc.h5 \
+        mpi 1 1 "$bin" import imp-baddate.csv --columns 'date:time:%Y-%m-%d%' -o $p-pc.h5
+    expect_fail "import ($tag): --table with a '..' part is 64 (HDF5 would make a group named '..')" 64 \
+        "--table: '/a/../b' is not a group name" $p-dd.h5 mpi 1 1 "$bin" import imp-a.csv --table /a/../b -o $p-dd.h5
     expect_fail "import ($tag): an unknown zone is 64" 64 "unknown time zone 'Europe/Nowhere'" $p-8.h5 \
         mpi 1 1 "$bin" import imp-a.csv --timezone Europe/Nowhere -o $p-8.h5
     check "import ($tag): an existing output is 73 without --force, and a bad CSV with --force leaves it unchanged" \
