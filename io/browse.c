@@ -29,12 +29,16 @@ static void list_add(name_list *l, const char *s)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* H5Ovisit callback: groups that hold a dataset, named by the dataset's parent. */
+/* H5Ovisit callback: groups that hold a dataset, named by the dataset's parent. A
+ * dimension scale alone (import's /row beside its /table) makes no group of datasets. */
 static herr_t visit_group(hid_t o, const char *name, const H5O_info_t *info, void *data)
 {
-    (void)o;
     name_list *l = data;
     if (info->type != H5O_TYPE_DATASET) return 0;
+    hid_t d = H5Dopen2(o, name, H5P_DEFAULT);
+    int scale = d >= 0 && H5DSis_scale(d) > 0;
+    if (d >= 0) H5Dclose(d);
+    if (scale) return 0;
     char parent[4096];
     snprintf(parent, sizeof parent, "/%s", name);
     char *slash = strrchr(parent, '/');

@@ -136,6 +136,9 @@ EOF
         bash -c "'$bin' export ex-case.h5 --group table/ -o - >ex-table-$tag.out && cmp ex-table-$tag.out ex-table.want"
     check "export ($tag): arrays without dimension scales (3-D, two 2-D, one dimension scaled): every cell in C order (numpy)" \
         $PY "$ROOT/tests/export/check_unscaled.py" "$bin" "ex-$tag"
+    check "export ($tag): an import's table is found without --group (its /row scale at / makes no group of datasets)" \
+        bash -c "printf 'k,x\na,1.5\n\"b,c\",2\n' >ex-imp-$tag.csv && '$HB' import ex-imp-$tag.csv -o ex-imp-$tag.h5 --force -q &&
+                 '$bin' export ex-imp-$tag.h5 -q | cmp - ex-imp-$tag.csv"
     check "export ($tag): --bom starts the file with the UTF-8 byte order mark, the rest unchanged" bash -c \
         "'$bin' export ex-case.h5 --group table --bom -o ex-bom-$tag.csv &&
          head -c 3 ex-bom-$tag.csv | od -An -tx1 | grep -q 'ef bb bf' && tail -c +4 ex-bom-$tag.csv | cmp - ex-table.want"
