@@ -328,8 +328,20 @@ typedef struct agg {
     int64_t dlo[AGG_MAX_KEYS];
     uint64_t dspan[AGG_MAX_KEYS];
     uint64_t *dmap;               /* per cell: table, part and entry (see dense_ref); all ones when none */
-    uint32_t *dcnt;               /* per bucket of cells + 1: where its rows start in grec */
-    size_t dcells, dmcap, dccap;
+    size_t dcells, dmcap;
+    /* rows of owned cells wait in groups of 2^dsh neighbouring cells (appending touches
+     * one tail per group, not one per cell) until dense_fold combines them cell by cell */
+    uint32_t *dhome;              /* per cell, when ranks or threads > 1: owner rank x threads + part */
+    size_t dhcap;
+    int dsh;
+    size_t dngroups, dgcap;
+    struct dpend *dpend;          /* per group */
+    uint64_t dpending, dbudget;   /* rows waiting; the most before a fold */
+    size_t dpbytes;               /* bytes of their blocks */
+    /* rows of cells other ranks own, as records (cell, value words) by destination */
+    uint64_t *dsend, *drecv;
+    size_t dscap, drcap;
+    size_t *dscount, *drcount, *drdispl;
 } agg;
 
 /* Not collective (OpenMP inside when parallel). Merges n records (and their kept values,
