@@ -110,6 +110,9 @@ void acc_neutral(const acc_layout *L, unsigned char *a);
 /* Not collective, thread-safe per pool. Adds valid value x (time t) into a; -1 when the
  * pool cannot grow. */
 int acc_add(const acc_layout *L, unsigned char *a, xpool *pool, double x, int64_t t);
+/* Not collective, thread-safe per pool. Adds n valid values x (times t, NULL when first
+ * and last are not kept) into a, as n acc_add calls would; -1 when the pool cannot grow. */
+int acc_add_n(const acc_layout *L, unsigned char *a, xpool *pool, const double *x, size_t n, const int64_t *t);
 /* Not collective. Merges src (never spilled) into dst; -1 when the pool cannot grow. */
 int acc_merge(const acc_layout *L, unsigned char *dst, xpool *pool, const unsigned char *src);
 /* Not collective. How many records a's accumulator needs to travel: spilled sums

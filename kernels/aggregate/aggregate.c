@@ -205,13 +205,13 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     return hb_agree(rc);
 }
 
-/* Reads the time column of rows [start, start+n): traw (as stored, for first/last) and
- * tloc (local seconds since the local epoch); a missing time clears ok. */
+/* Reads the time column of rows [start, start+n): traw (as stored, for first/last); a
+ * missing time clears ok; the day-offset table then covers the chunk (local_times). */
 static int read_time(agg *a, int64_t start, int64_t n)
 {
     const int64_t unit = a->sp.unit;
     HB_CALL(hb_table_read_time(a->tab, a->col_time, start, n, unit, a->traw, NULL)); /* checks 1900-2200 */
-    int64_t *traw = a->traw, *tloc = a->tloc;
+    int64_t *traw = a->traw;
     int64_t tmin = INT64_MAX, tmax = INT64_MIN;
     for (int64_t i = 0; i < n; i++) {
         int64_t t = traw[i];
@@ -223,12 +223,19 @@ static int read_time(agg *a, int64_t start, int64_t n)
         tmax = t > tmax ? t : tmax;
     }
     if (tmax == INT64_MIN) return 0;
-    HB_CALL(hb_tzmap_cover(&a->tzm, hb_floordiv(tmin, unit), hb_floordiv(tmax, unit)));
+    return hb_tzmap_cover(&a->tzm, hb_floordiv(tmin, unit), hb_floordiv(tmax, unit));
+}
+
+/* tloc, the local seconds since the local epoch of every row with a time (read_time read
+ * them), for calendar_keys. */
+static void local_times(agg *a, int64_t n)
+{
+    const int64_t unit = a->sp.unit, *traw = a->traw;
+    int64_t *tloc = a->tloc;
     const hb_tzmap *m = &a->tzm;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
     for (int64_t i = 0; i < n; i++)
         if (traw[i] != MISSING) tloc[i] = hb_tzmap_local(m, hb_floordiv(traw[i], unit));
-    return 0;
 }
 
 /* The calendar of local days [d0, d0 + nd): date, ISO week, month, quarter, year. */
@@ -555,7 +562,8 @@ static int dense_fold(agg *a)
         uint32_t *start = malloc((CG + 1) * sizeof *start), *pos = malloc(CG * sizeof *pos);
         uint64_t *srt = malloc((size_t)most * W * 8 + 8);
         double *kv = malloc((size_t)most * 8 + 8);
-        if (!start || !pos || !srt || !kv) failed = 1;
+        int64_t *kt = TM ? malloc((size_t)most * 8 + 8) : NULL;
+        if (!start || !pos || !srt || !kv || (TM && !kt)) failed = 1;
         for (int part = omp_get_thread_num(); part < T && !failed; part += omp_get_num_threads()) {
             gpart *p = &a->own.p[part];
             for (size_t g = 0; g < NG && !failed; g++) {
@@ -590,30 +598,26 @@ static int dense_fold(agg *a)
                     const size_t e = (uint32_t)dmap[c];
                     unsigned char *acc = gp_acc(&a->own, p, e);
                     for (int v = 0; v < V && !failed; v++) {
-                        unsigned char *av = acc + (size_t)v * A;
+                        const double lo = sp->lo[v], hi = sp->hi[v];
                         size_t m = 0;
                         for (uint32_t r = r0; r < r1; r++) {
                             const uint64_t *row = srt + (size_t)r * W;
                             double d;
                             memcpy(&d, &row[v], 8);
-                            if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
-                                invalid[v]++;
-                                continue;
-                            }
-                            d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
-                            valid[v]++;
-                            if (acc_add(L, av, &p->pool, d, TM ? (int64_t)row[V] : 0)) {
-                                failed = 1;
-                                break;
-                            }
-                            kv[m++] = d;
+                            if (!(isfinite(d) && d >= lo && d <= hi)) continue;
+                            kv[m] = d + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+                            if (TM) kt[m] = (int64_t)row[V];
+                            m++;
                         }
-                        if (!failed && L->kept && m && gpart_keep(&a->own, p, e, v, kv, m)) failed = 1;
+                        valid[v] += m, invalid[v] += (r1 - r0) - m;
+                        if (acc_add_n(L, acc + (size_t)v * A, &p->pool, kv, m, TM ? kt : NULL) ||
+                            (L->kept && m && gpart_keep(&a->own, p, e, v, kv, m)))
+                            failed = 1;
                     }
                 }
             }
         }
-        free(start), free(pos), free(srt), free(kv);
+        free(start), free(pos), free(srt), free(kv), free(kt);
 #pragma omp critical(agg_dense_fold)
         for (int v = 0; v < V; v++) a->valid[v] += valid[v], a->invalid[v] += invalid[v];
     }
@@ -631,7 +635,7 @@ static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t
     HB_CALL(dense_fold(a));
     const int K = a->sp.nkeys, P = hb_size, T = a->nthreads;
     int sh = 8;
-    while ((cells >> sh) >= 4096) sh++;
+    while ((cells >> sh) >= 256 && sh < 15) sh++; /* few groups: their tails stay in the cache */
     const size_t NG = (cells >> sh) + 1;
     if (hb_grow((void **)&a->dmap, &a->dmcap, cells, sizeof *a->dmap) ||
         hb_grow((void **)&a->dpend, &a->dgcap, NG, sizeof *a->dpend) ||
@@ -739,7 +743,7 @@ static int dense_cover(agg *a, const int64_t *lo, const uint64_t *span, int *cov
  * up. Rows of owned cells wait in their group of cells (dense_fold combines them when
  * enough wait, and before anything reads the tables); rows of cells another rank owns
  * are laid out by destination for the next exchange, as records (cell, value words). */
-static int combine_dense(agg *a, int64_t n)
+static int combine_dense(agg *a, int64_t n, int fused)
 {
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
@@ -751,11 +755,48 @@ static int combine_dense(agg *a, int64_t n)
     uint64_t stride[AGG_MAX_KEYS], s = 1;
     int64_t lo[AGG_MAX_KEYS];
     for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k], lo[k] = a->dlo[k];
+    if (fused && sp->has_time) { /* hour and day of week from the time, here (see aggregate_map) */
+        int kind[AGG_MAX_KEYS]; /* 0 a column, 1 hour, 2 day of week */
+        for (int k = 0; k < K; k++)
+            kind[k] = a->ktype[k] != KT_CALENDAR ? 0 : sp->kkind[k] == KEY_HOUR ? 1 : 2;
+        const int64_t unit = sp->unit, *traw = a->traw;
+        const int64_t *kb[AGG_MAX_KEYS];
+        for (int k = 0; k < K; k++) kb[k] = a->kbuf[k];
+        const hb_tzday *days = a->tzm.days;
+        const int64_t day0 = a->tzm.day0;
 #pragma omp parallel for schedule(static) num_threads(T)
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t c = 0;
-        for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
-        cell[i] = ok[i] ? (uint32_t)c : 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (!ok[i]) {
+                cell[i] = 0;
+                continue;
+            }
+            /* hb_tzmap_local's offset, then the local hour of the week (Monday 00:00 is
+             * 0): the hour since the UTC day began, (r + off) / 3600 rounded down, with
+             * the UTC day's place in the week (1970-01-01 was a Thursday) */
+            const int64_t t = unit == 1 ? traw[i] : hb_floordiv(traw[i], unit);
+            int64_t day = t / 86400, r = t - day * 86400;
+            if (r < 0) day--, r += 86400;
+            const hb_tzday *z = &days[day - day0];
+            const int64_t off = r < z->trans ? z->off_a : z->off_b;
+            int64_t dm = (day + 3) % 7;
+            dm += dm < 0 ? 7 : 0;
+            int64_t wh = dm * 24 + (r + off + 86400) / 3600 - 24;
+            wh += wh < 0 ? 168 : wh >= 168 ? -168 : 0;
+            const uint64_t hour = (uint64_t)wh % 24, dow = (uint64_t)wh / 24;
+            uint64_t c = 0;
+            for (int k = 0; k < K; k++) {
+                const uint64_t x = kind[k] == 0 ? (uint64_t)kb[k][i] : kind[k] == 1 ? hour : dow;
+                c += (x - (uint64_t)lo[k]) * stride[k];
+            }
+            cell[i] = (uint32_t)c;
+        }
+    } else {
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t c = 0;
+            for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
+            cell[i] = ok[i] ? (uint32_t)c : 0;
+        }
     }
     const uint32_t *home = a->dhome;
     const uint32_t UT = (uint32_t)T;
@@ -964,12 +1005,20 @@ static int aggregate_map(void *state, int64_t c)
     memset(a->ok, 1, (size_t)n);
     if (sp->has_time) HB_CALL(read_time(a, start, n));
     for (int k = 0; k < sp->nkeys; k++) HB_CALL(read_key(a, k, start, n));
-    HB_CALL(calendar_keys(a, n));
     for (int v = 0; v < sp->nvals; v++) HB_CALL(hb_table_read(a->tab, a->col_val[v], start, n, HB_F64, a->vbuf[v]));
 
+    /* with hour and day of week the only calendar keys, the box does not depend on them:
+     * the dense path computes them with the cells, in the same pass */
+    int fused = a->dense_ok, dense = 0;
+    for (int k = 0; k < sp->nkeys; k++)
+        fused &= a->ktype[k] != KT_CALENDAR || sp->kkind[k] == KEY_HOUR || sp->kkind[k] == KEY_DOW;
+    if (fused) HB_CALL(dense_plan(a, n, &dense));
+    if (!dense) {
+        if (sp->has_time) local_times(a, n);
+        HB_CALL(calendar_keys(a, n));
+        if (!fused) HB_CALL(dense_plan(a, n, &dense));
+    }
     const int K = sp->nkeys;
-    int dense = 0;
-    HB_CALL(dense_plan(a, n, &dense));
     uint64_t missing = 0;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads) reduction(+ : missing)
     for (int64_t i = 0; i < n; i++) {
@@ -979,7 +1028,7 @@ static int aggregate_map(void *state, int64_t c)
         missing += !a->ok[i];
     }
     memset(a->tvalid, 0, (size_t)a->nthreads * 2 * (size_t)sp->nvals * 8);
-    HB_CALL(dense ? combine_dense(a, n) : combine(a, n));
+    HB_CALL(dense ? combine_dense(a, n, fused) : combine(a, n));
     HB_CALL(remember_strings(a, n));
     a->rows_total += (uint64_t)n;
     a->rows_missing += missing;
