@@ -756,12 +756,19 @@ static int combine_dense(agg *a, int64_t n, int fused)
     int64_t lo[AGG_MAX_KEYS];
     for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k], lo[k] = a->dlo[k];
     if (fused && sp->has_time) { /* hour and day of week from the time, here (see aggregate_map) */
-        int kind[AGG_MAX_KEYS]; /* 0 a column, 1 hour, 2 day of week */
-        for (int k = 0; k < K; k++)
-            kind[k] = a->ktype[k] != KT_CALENDAR ? 0 : sp->kkind[k] == KEY_HOUR ? 1 : 2;
+        /* the calendar keys' part of a cell by local hour of the week; the column keys' */
+        uint64_t whc[168] = {0}, clo[AGG_MAX_KEYS], cst[AGG_MAX_KEYS];
+        const int64_t *cb[AGG_MAX_KEYS];
+        int ncol = 0;
+        for (int k = 0; k < K; k++) {
+            if (a->ktype[k] != KT_CALENDAR) {
+                cb[ncol] = a->kbuf[k], clo[ncol] = (uint64_t)lo[k], cst[ncol++] = stride[k];
+                continue;
+            }
+            for (uint64_t wh = 0; wh < 168; wh++)
+                whc[wh] += ((sp->kkind[k] == KEY_HOUR ? wh % 24 : wh / 24) - (uint64_t)lo[k]) * stride[k];
+        }
         const int64_t unit = sp->unit, *traw = a->traw;
-        const int64_t *kb[AGG_MAX_KEYS];
-        for (int k = 0; k < K; k++) kb[k] = a->kbuf[k];
         const hb_tzday *days = a->tzm.days;
         const int64_t day0 = a->tzm.day0;
 #pragma omp parallel for schedule(static) num_threads(T)
@@ -782,12 +789,8 @@ static int combine_dense(agg *a, int64_t n, int fused)
             dm += dm < 0 ? 7 : 0;
             int64_t wh = dm * 24 + (r + off + 86400) / 3600 - 24;
             wh += wh < 0 ? 168 : wh >= 168 ? -168 : 0;
-            const uint64_t hour = (uint64_t)wh % 24, dow = (uint64_t)wh / 24;
-            uint64_t c = 0;
-            for (int k = 0; k < K; k++) {
-                const uint64_t x = kind[k] == 0 ? (uint64_t)kb[k][i] : kind[k] == 1 ? hour : dow;
-                c += (x - (uint64_t)lo[k]) * stride[k];
-            }
+            uint64_t c = whc[wh];
+            for (int j = 0; j < ncol; j++) c += ((uint64_t)cb[j][i] - clo[j]) * cst[j];
             cell[i] = (uint32_t)c;
         }
     } else {
@@ -800,11 +803,14 @@ static int combine_dense(agg *a, int64_t n, int fused)
     }
     const uint32_t *home = a->dhome;
     const uint32_t UT = (uint32_t)T;
+    int32_t *dest = (int32_t *)(void *)a->dtmp; /* each row's owner; the key reads' scratch is free */
     if (P > 1) {
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (int64_t i = 0; i < n; i++) dest[i] = ok[i] ? (int32_t)(home[cell[i]] / UT) : -1;
         size_t *sc = a->dscount, total = 0;
         memset(sc, 0, (size_t)P * sizeof *sc);
         for (int64_t i = 0; i < n; i++)
-            if (ok[i]) sc[home[cell[i]] / UT]++;
+            if (dest[i] >= 0) sc[dest[i]]++;
         sc[me] = 0;
         for (int d = 0; d < P; d++) total += sc[d];
         if (hb_grow((void **)&a->dsend, &a->dscap, total * (1 + W), 8))
@@ -813,7 +819,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
         for (size_t d = 0, o = 0; d < (size_t)P; d++) at[d] = o, o += sc[d];
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
-            const int d = (int)(home[cell[i]] / UT);
+            const int d = dest[i];
             if (d == me) continue;
             uint64_t *r = a->dsend + at[d]++ * (1 + W);
             r[0] = cell[i];
@@ -832,7 +838,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             if (!ok[i]) continue;
             const uint32_t c = cell[i];
             const size_t g = c >> sh;
-            if (g < g0 || g >= g1 || (P > 1 && (int)(home[c] / UT) != me)) continue;
+            if (g < g0 || g >= g1 || (P > 1 && dest[i] != me)) continue;
             for (int v = 0; v < V; v++) memcpy(&w[v], &a->vbuf[v][i], 8);
             if (TM) w[V] = (uint64_t)a->traw[i];
             if (dpend_add(&a->dpend[g], W, w, (uint16_t)(c - (g << sh)), &bytes)) {
