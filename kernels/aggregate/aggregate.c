@@ -755,6 +755,10 @@ static int combine_dense(agg *a, int64_t n, int fused)
     uint64_t stride[AGG_MAX_KEYS], s = 1;
     int64_t lo[AGG_MAX_KEYS];
     for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k], lo[k] = a->dlo[k];
+    /* and with more ranks each row's owner (-1 without a key), while the cell is at hand */
+    const uint32_t *home = a->dhome;
+    const uint32_t UT = (uint32_t)T;
+    int32_t *dest = (int32_t *)(void *)a->dtmp; /* the key reads' scratch is free */
     if (fused && sp->has_time) { /* hour and day of week from the time, here (see aggregate_map) */
         /* the calendar keys' part of a cell by local hour of the week; the column keys' */
         uint64_t whc[168] = {0}, clo[AGG_MAX_KEYS], cst[AGG_MAX_KEYS];
@@ -775,6 +779,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) {
                 cell[i] = 0;
+                if (P > 1) dest[i] = -1;
                 continue;
             }
             /* hb_tzmap_local's offset, then the local hour of the week (Monday 00:00 is
@@ -792,6 +797,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             uint64_t c = whc[wh];
             for (int j = 0; j < ncol; j++) c += ((uint64_t)cb[j][i] - clo[j]) * cst[j];
             cell[i] = (uint32_t)c;
+            if (P > 1) dest[i] = (int32_t)(home[c] / UT);
         }
     } else {
 #pragma omp parallel for schedule(static) num_threads(T)
@@ -799,14 +805,10 @@ static int combine_dense(agg *a, int64_t n, int fused)
             uint64_t c = 0;
             for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
             cell[i] = ok[i] ? (uint32_t)c : 0;
+            if (P > 1) dest[i] = ok[i] ? (int32_t)(home[c] / UT) : -1;
         }
     }
-    const uint32_t *home = a->dhome;
-    const uint32_t UT = (uint32_t)T;
-    int32_t *dest = (int32_t *)(void *)a->dtmp; /* each row's owner; the key reads' scratch is free */
     if (P > 1) {
-#pragma omp parallel for schedule(static) num_threads(T)
-        for (int64_t i = 0; i < n; i++) dest[i] = ok[i] ? (int32_t)(home[cell[i]] / UT) : -1;
         size_t *sc = a->dscount, total = 0;
         memset(sc, 0, (size_t)P * sizeof *sc);
         for (int64_t i = 0; i < n; i++)
@@ -817,7 +819,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu rows to send", total);
         size_t *at = a->drdispl; /* fill positions; the exchange sets it again */
         for (size_t d = 0, o = 0; d < (size_t)P; d++) at[d] = o, o += sc[d];
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = 0; i < n && T > 1; i++) { /* one thread: in the pass below */
             if (!ok[i]) continue;
             const int d = dest[i];
             if (d == me) continue;
@@ -837,8 +839,17 @@ static int combine_dense(agg *a, int64_t n, int fused)
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
             const uint32_t c = cell[i];
+            if (P > 1 && dest[i] != me) {
+                if (T == 1) {
+                    uint64_t *r = a->dsend + a->drdispl[dest[i]]++ * (1 + W);
+                    r[0] = c;
+                    for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
+                    if (TM) r[1 + V] = (uint64_t)a->traw[i];
+                }
+                continue;
+            }
             const size_t g = c >> sh;
-            if (g < g0 || g >= g1 || (P > 1 && dest[i] != me)) continue;
+            if (g < g0 || g >= g1) continue;
             for (int v = 0; v < V; v++) memcpy(&w[v], &a->vbuf[v][i], 8);
             if (TM) w[V] = (uint64_t)a->traw[i];
             if (dpend_add(&a->dpend[g], W, w, (uint16_t)(c - (g << sh)), &bytes)) {
