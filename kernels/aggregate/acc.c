@@ -93,6 +93,29 @@ static int cover(xwin *x, xpool *p, int lo, int hi)
     return 0;
 }
 
+/* Adds the words d to words j, j+1, j+2 (a split value, or the sum of a few million
+ * split values of one j); norm: normalize the words after. */
+static int win_add_words(xwin *x, xpool *p, unsigned j, const int64_t d[3], int norm)
+{
+    int b = x->base;
+    if (b < 0 || (int)j < b || (int)j + 2 >= b + XW_WORDS) {
+        if (b == XW_SPILL) {
+            hb_xsum *s = spill_of(x, p);
+            s->w[j] += d[0], s->w[j + 1] += d[1], s->w[j + 2] += d[2];
+            if (norm) normalize(s->w, FULL);
+            return 0;
+        }
+        int r = cover(x, p, (int)j, (int)j + 2);
+        if (r < 0) return -1;
+        if (r == 1) return win_add_words(x, p, j, d, norm);
+        b = x->base;
+    }
+    int64_t *w = x->w + (j - (unsigned)b);
+    w[0] += d[0], w[1] += d[1], w[2] += d[2];
+    if (norm) normalize(x->w, XW_WORDS);
+    return 0;
+}
+
 /* Adds v (finite) exactly; count is the number of values added so far, which decides
  * when the words are normalized. */
 static inline int win_add(xwin *x, xpool *p, double v, uint64_t count)
@@ -101,23 +124,7 @@ static inline int win_add(xwin *x, xpool *p, double v, uint64_t count)
     unsigned j;
     int64_t d[3];
     split(v, &j, d);
-    int b = x->base;
-    if (b < 0 || (int)j < b || (int)j + 2 >= b + XW_WORDS) {
-        if (b == XW_SPILL) {
-            hb_xsum *s = spill_of(x, p);
-            s->w[j] += d[0], s->w[j + 1] += d[1], s->w[j + 2] += d[2];
-            if ((count & ((1u << 28) - 1)) == 0) normalize(s->w, FULL);
-            return 0;
-        }
-        int r = cover(x, p, (int)j, (int)j + 2);
-        if (r < 0) return -1;
-        if (r == 1) return win_add(x, p, v, count);
-        b = x->base;
-    }
-    int64_t *w = x->w + (j - (unsigned)b);
-    w[0] += d[0], w[1] += d[1], w[2] += d[2];
-    if ((count & ((1u << 28) - 1)) == 0) normalize(x->w, XW_WORDS);
-    return 0;
+    return win_add_words(x, p, j, d, (count & ((1u << 28) - 1)) == 0);
 }
 
 /* dst += src (src a window or empty, never spilled). */
@@ -268,6 +275,39 @@ int acc_add(const acc_layout *L, unsigned char *a, xpool *pool, double x, int64_
         AT(int64_t, a, L->off_lt) = t, AT(double, a, L->off_lv) = x;
     uint64_t *c = &AT(uint64_t, a, L->off_thr);
     for (int i = 0; i < L->nthr; i++) c[i] += L->thr_above[i] ? x > L->thr[i] : x < L->thr[i];
+    return 0;
+}
+
+int acc_add_n(const acc_layout *L, unsigned char *a, xpool *pool, const double *x, size_t n, const int64_t *t)
+{
+    if (L->sq || L->mm || L->first || L->last || L->nthr || n >= (1u << 27)) {
+        for (size_t i = 0; i < n; i++)
+            if (acc_add(L, a, pool, x[i], t ? t[i] : 0)) return -1;
+        return 0;
+    }
+    const uint64_t c0 = AT(uint64_t, a, 0), c1 = c0 + n;
+    AT(uint64_t, a, 0) = c1;
+    if (!L->sum || !n) return 0;
+    /* the split words of a run of values with one j summed here, then added at once:
+     * fewer than 2^27 values keep every sum below 2^60; the words are normalized when
+     * the count passes a multiple of 2^28, as value by value */
+    xwin *w = &AT(xwin, a, L->off_sum);
+    unsigned j = 0, cj = UINT32_MAX;
+    int64_t d[3], s[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] == 0) continue;
+        split(x[i], &j, d);
+        if (j != cj) {
+            if (cj != UINT32_MAX && win_add_words(w, pool, cj, s, 0)) return -1;
+            cj = j, s[0] = d[0], s[1] = d[1], s[2] = d[2];
+            continue;
+        }
+        s[0] += d[0], s[1] += d[1], s[2] += d[2];
+    }
+    const int norm = c0 >> 28 != c1 >> 28;
+    if (cj != UINT32_MAX) return win_add_words(w, pool, cj, s, norm);
+    if (norm && w->base >= 0) normalize(w->w, XW_WORDS);
+    else if (norm && w->base == XW_SPILL) normalize(spill_of(w, pool)->w, FULL);
     return 0;
 }
 

@@ -110,6 +110,9 @@ void acc_neutral(const acc_layout *L, unsigned char *a);
 /* Not collective, thread-safe per pool. Adds valid value x (time t) into a; -1 when the
  * pool cannot grow. */
 int acc_add(const acc_layout *L, unsigned char *a, xpool *pool, double x, int64_t t);
+/* Not collective, thread-safe per pool. Adds n valid values x (times t, NULL when first
+ * and last are not kept) into a, as n acc_add calls would; -1 when the pool cannot grow. */
+int acc_add_n(const acc_layout *L, unsigned char *a, xpool *pool, const double *x, size_t n, const int64_t *t);
 /* Not collective. Merges src (never spilled) into dst; -1 when the pool cannot grow. */
 int acc_merge(const acc_layout *L, unsigned char *dst, xpool *pool, const unsigned char *src);
 /* Not collective. How many records a's accumulator needs to travel: spilled sums
@@ -328,8 +331,20 @@ typedef struct agg {
     int64_t dlo[AGG_MAX_KEYS];
     uint64_t dspan[AGG_MAX_KEYS];
     uint64_t *dmap;               /* per cell: table, part and entry (see dense_ref); all ones when none */
-    uint32_t *dcnt;               /* per bucket of cells + 1: where its rows start in grec */
-    size_t dcells, dmcap, dccap;
+    size_t dcells, dmcap;
+    /* rows of owned cells wait in groups of 2^dsh neighbouring cells (appending touches
+     * one tail per group, not one per cell) until dense_fold combines them cell by cell */
+    uint32_t *dhome;              /* per cell, when ranks or threads > 1: owner rank x threads + part */
+    size_t dhcap;
+    int dsh;
+    size_t dngroups, dgcap;
+    struct dpend *dpend;          /* per group */
+    uint64_t dpending, dbudget;   /* rows waiting; the most before a fold */
+    size_t dpbytes;               /* bytes of their blocks */
+    /* rows of cells other ranks own, as records (cell, value words) by destination */
+    uint64_t *dsend, *drecv;
+    size_t dscap, drcap;
+    size_t *dscount, *drcount, *drdispl;
 } agg;
 
 /* Not collective (OpenMP inside when parallel). Merges n records (and their kept values,

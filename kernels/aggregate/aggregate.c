@@ -97,10 +97,11 @@ static int alloc_xchg(agg *a)
     int ok = 1;
     ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)a->sp.nvals, 8)) != NULL;
     ok &= (a->tcnt = hb_calloc(T * P * 4, sizeof(size_t))) != NULL;
-    ok &= (a->scount = hb_calloc(P * 6, sizeof(size_t))) != NULL;
+    ok &= (a->scount = hb_calloc(P * 9, sizeof(size_t))) != NULL;
     if (ok) {
         a->vcount = a->scount + P, a->rcount = a->scount + 2 * P, a->rdispl = a->scount + 3 * P;
         a->rvcount = a->scount + 4 * P, a->rvdispl = a->scount + 5 * P;
+        a->dscount = a->scount + 6 * P, a->drcount = a->scount + 7 * P, a->drdispl = a->scount + 8 * P;
     }
     return ok ? 0 : HB_EINTERNAL;
 }
@@ -195,6 +196,7 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     per_row += 8 * (size_t)(1 + sp->nkeys + sp->nvals + sp->has_time); /* the regrouped records */
     for (int k = 0; k < sp->nkeys; k++) per_row += a->ktype[k] == KT_STRING ? 24 : 0;
     a->chunk_bytes = per_row * (size_t)ctx->chunk_rows;
+    a->dbudget = 8 * (uint64_t)ctx->chunk_rows; /* rows the dense path lets wait between folds */
     char what[120], r[32];
     snprintf(what, sizeof what, "the buffers of chunks of %s rows", hb_fmt_count(r, (uint64_t)ctx->chunk_rows));
     HB_CALL(hb_agree(hb_mem_reserve((double)a->chunk_bytes, where, what, NULL, "lower chunk_rows")));
@@ -203,13 +205,13 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     return hb_agree(rc);
 }
 
-/* Reads the time column of rows [start, start+n): traw (as stored, for first/last) and
- * tloc (local seconds since the local epoch); a missing time clears ok. */
+/* Reads the time column of rows [start, start+n): traw (as stored, for first/last); a
+ * missing time clears ok; the day-offset table then covers the chunk (local_times). */
 static int read_time(agg *a, int64_t start, int64_t n)
 {
     const int64_t unit = a->sp.unit;
     HB_CALL(hb_table_read_time(a->tab, a->col_time, start, n, unit, a->traw, NULL)); /* checks 1900-2200 */
-    int64_t *traw = a->traw, *tloc = a->tloc;
+    int64_t *traw = a->traw;
     int64_t tmin = INT64_MAX, tmax = INT64_MIN;
     for (int64_t i = 0; i < n; i++) {
         int64_t t = traw[i];
@@ -221,12 +223,19 @@ static int read_time(agg *a, int64_t start, int64_t n)
         tmax = t > tmax ? t : tmax;
     }
     if (tmax == INT64_MIN) return 0;
-    HB_CALL(hb_tzmap_cover(&a->tzm, hb_floordiv(tmin, unit), hb_floordiv(tmax, unit)));
+    return hb_tzmap_cover(&a->tzm, hb_floordiv(tmin, unit), hb_floordiv(tmax, unit));
+}
+
+/* tloc, the local seconds since the local epoch of every row with a time (read_time read
+ * them), for calendar_keys. */
+static void local_times(agg *a, int64_t n)
+{
+    const int64_t unit = a->sp.unit, *traw = a->traw;
+    int64_t *tloc = a->tloc;
     const hb_tzmap *m = &a->tzm;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
     for (int64_t i = 0; i < n; i++)
         if (traw[i] != MISSING) tloc[i] = hb_tzmap_local(m, hb_floordiv(traw[i], unit));
-    return 0;
 }
 
 /* The calendar of local days [d0, d0 + nd): date, ISO week, month, quarter, year. */
@@ -443,13 +452,221 @@ static inline uint64_t dense_ref(int stage, int part, size_t e)
     return (uint64_t)stage << 63 | (uint64_t)part << 32 | (uint64_t)e;
 }
 
-/* Not collective. Whether the chunk's keys and the box so far fit a box of at most
- * dense_cap cells: 1 after making that the box (a new box starts an empty map: its cells
- * find their entries again by hash), 0 when they do not (combine takes the chunk), -1
- * when out of memory. Hour and day of week span their whole range, so that a box holds
- * for every chunk. */
-static int dense_plan(agg *a, int64_t n)
+/* Rows of one group of cells waiting to be combined: a chain of blocks of growing size,
+ * each of cap rows of W words (the values' bits, then the time when first or last need
+ * it), then the rows' cells as offsets in the group. */
+typedef struct dblk {
+    struct dblk *next;
+    uint32_t n, cap;
+    uint64_t w[];
+} dblk;
+
+struct dpend {
+    uint64_t *w; /* the tail block's arrays, kept here so that an append touches one line */
+    uint16_t *cell;
+    uint32_t used, cap;
+    dblk *head, *tail;
+    uint64_t n;
+};
+
+#define DBLK_MIN 32
+#define DBLK_MAX 8192
+
+static inline uint16_t *dblk_cell(dblk *b, size_t W) { return (uint16_t *)(void *)(b->w + (size_t)b->cap * W); }
+static inline uint32_t dblk_len(const struct dpend *q, const dblk *b) { return b == q->tail ? q->used : b->n; }
+
+/* Not collective, thread-safe per group. Starts a new tail block for q; -1 when out of
+ * memory (the caller reports). */
+static int dpend_grow(struct dpend *q, size_t W, size_t *bytes)
 {
+    dblk *t = q->tail;
+    const uint32_t cap = t ? (t->cap < DBLK_MAX ? t->cap * 2 : DBLK_MAX) : DBLK_MIN;
+    const size_t b = sizeof(dblk) + (size_t)cap * (W * 8 + 2);
+    dblk *nb = malloc(b); /* not hb_malloc: called from threads */
+    if (!nb) return -1;
+    nb->next = NULL, nb->n = 0, nb->cap = cap;
+    if (t) t->n = q->used, t->next = nb;
+    else q->head = nb;
+    q->tail = nb, q->w = nb->w, q->cell = dblk_cell(nb, W), q->used = 0, q->cap = cap;
+    *bytes += b;
+    return 0;
+}
+
+/* Copies a row of W words: one or two words inline (a library call per row costs more
+ * than the row). */
+static inline void dense_copy(uint64_t *restrict d, const uint64_t *restrict w, size_t W)
+{
+    if (W == 1) d[0] = w[0];
+    else if (W == 2) d[0] = w[0], d[1] = w[1];
+    else memcpy(d, w, W * 8);
+}
+
+/* Not collective, thread-safe per group. Appends one row (W words, cell offset off). */
+static inline int dpend_add(struct dpend *q, size_t W, const uint64_t *w, uint16_t off, size_t *bytes)
+{
+    if (q->used == q->cap && dpend_grow(q, W, bytes)) return -1;
+    dense_copy(q->w + (size_t)q->used * W, w, W);
+    q->cell[q->used++] = off;
+    q->n++;
+    return 0;
+}
+
+/* Not collective. Frees the waiting rows (combined, or the state is going away). */
+static void dpend_clear(agg *a)
+{
+    for (size_t g = 0; a->dpend && g < a->dngroups; g++) {
+        for (dblk *b = a->dpend[g].head, *next; b; b = next) next = b->next, free(b);
+        memset(&a->dpend[g], 0, sizeof a->dpend[g]);
+    }
+    a->dpending = 0, a->dpbytes = 0;
+}
+
+/* Not collective. Finds (or makes) the entry of owned cell c, which the map does not name
+ * yet, in the part its hash chooses. */
+static int dense_resolve(agg *a, size_t c, const uint64_t *stride)
+{
+    const int K = a->sp.nkeys, T = a->nthreads;
+    uint64_t keys[AGG_MAX_KEYS];
+    for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->dlo[k] + (c / stride[k]) % a->dspan[k];
+    const uint64_t h = agg_hash(keys, K);
+    const int part = agg_part(h, T);
+    size_t e = gpart_find(&a->own, &a->own.p[part], h, keys);
+    if (e == (size_t)-1) return -1;
+    a->dmap[c] = dense_ref(0, part, e);
+    return 0;
+}
+
+/* Not collective (OpenMP inside). Combines the waiting rows into the owned table. Each
+ * thread takes the cells of its part, group by group; a group's rows are put in cell
+ * order first (a counting sort over its 2^dsh cells), so that a cell's entry and the
+ * tail of its kept values are touched once per fold however many rows it got, and its
+ * valid values are kept in one append. The results are those of combining row by row
+ * (exact, commutative merges; kept values are sorted at the end). */
+static int dense_fold(agg *a)
+{
+    if (!a->dpending) return 0;
+    const agg_spec *sp = &a->sp;
+    const acc_layout *L = &a->L;
+    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, TM = L->first || L->last;
+    const size_t W = (size_t)V + (size_t)TM, CG = (size_t)1 << a->dsh, NG = a->dngroups, A = a->A;
+    uint64_t most = 0;
+    for (size_t g = 0; g < NG; g++) most = a->dpend[g].n > most ? a->dpend[g].n : most;
+    uint64_t stride[AGG_MAX_KEYS], s = 1;
+    for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k];
+    const uint32_t *home = a->dhome;
+    uint64_t *dmap = a->dmap;
+    int failed = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed)
+    {
+        uint64_t valid[AGG_MAX_VALUES] = {0}, invalid[AGG_MAX_VALUES] = {0};
+        uint32_t *start = malloc((CG + 1) * sizeof *start), *pos = malloc(CG * sizeof *pos);
+        uint64_t *srt = malloc((size_t)most * W * 8 + 8);
+        double *kv = malloc((size_t)most * 8 + 8);
+        int64_t *kt = TM ? malloc((size_t)most * 8 + 8) : NULL;
+        if (!start || !pos || !srt || !kv || (TM && !kt)) failed = 1;
+        for (int part = omp_get_thread_num(); part < T && !failed; part += omp_get_num_threads()) {
+            gpart *p = &a->own.p[part];
+            for (size_t g = 0; g < NG && !failed; g++) {
+                const struct dpend *q = &a->dpend[g];
+                if (!q->n) continue;
+                const size_t c0 = g << a->dsh;
+                memset(start, 0, (CG + 1) * sizeof *start);
+                for (dblk *b = q->head; b; b = b->next) {
+                    const uint32_t nb = dblk_len(q, b);
+                    const uint16_t *cl = dblk_cell(b, W);
+                    for (uint32_t i = 0; i < nb; i++)
+                        if (T == 1 || (int)(home[c0 + cl[i]] % (uint32_t)T) == part) start[cl[i] + 1]++;
+                }
+                for (size_t o = 0; o < CG; o++) start[o + 1] += start[o], pos[o] = start[o];
+                if (!start[CG]) continue;
+                for (dblk *b = q->head; b; b = b->next) {
+                    const uint32_t nb = dblk_len(q, b);
+                    const uint16_t *cl = dblk_cell(b, W);
+                    for (uint32_t i = 0; i < nb; i++) {
+                        if (T > 1 && (int)(home[c0 + cl[i]] % (uint32_t)T) != part) continue;
+                        dense_copy(srt + (size_t)pos[cl[i]]++ * W, b->w + (size_t)i * W, W);
+                    }
+                }
+                for (size_t o = 0; o < CG && !failed; o++) {
+                    const uint32_t r0 = start[o], r1 = start[o + 1];
+                    if (r0 == r1) continue;
+                    const size_t c = c0 + o;
+                    if (dmap[c] == DENSE_NONE && dense_resolve(a, c, stride)) {
+                        failed = 1;
+                        break;
+                    }
+                    const size_t e = (uint32_t)dmap[c];
+                    unsigned char *acc = gp_acc(&a->own, p, e);
+                    for (int v = 0; v < V && !failed; v++) {
+                        const double lo = sp->lo[v], hi = sp->hi[v];
+                        size_t m = 0;
+                        for (uint32_t r = r0; r < r1; r++) {
+                            const uint64_t *row = srt + (size_t)r * W;
+                            double d;
+                            memcpy(&d, &row[v], 8);
+                            if (!(isfinite(d) && d >= lo && d <= hi)) continue;
+                            kv[m] = d + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+                            if (TM) kt[m] = (int64_t)row[V];
+                            m++;
+                        }
+                        valid[v] += m, invalid[v] += (r1 - r0) - m;
+                        if (acc_add_n(L, acc + (size_t)v * A, &p->pool, kv, m, TM ? kt : NULL) ||
+                            (L->kept && m && gpart_keep(&a->own, p, e, v, kv, m)))
+                            failed = 1;
+                    }
+                }
+            }
+        }
+        free(start), free(pos), free(srt), free(kv), free(kt);
+#pragma omp critical(agg_dense_fold)
+        for (int v = 0; v < V; v++) a->valid[v] += valid[v], a->invalid[v] += invalid[v];
+    }
+    dpend_clear(a);
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+    return 0;
+}
+
+/* Not collective. Makes [lo, lo + span) (cells of them, at most dense_cap) the box: the
+ * rows waiting for the old box are combined first; then an empty map (its cells find
+ * their entries again by hash), the groups of cells, and when ranks or threads are more
+ * than one each cell's owner and part. */
+static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t cells)
+{
+    HB_CALL(dense_fold(a));
+    const int K = a->sp.nkeys, P = hb_size, T = a->nthreads;
+    int sh = 8;
+    while ((cells >> sh) >= 256 && sh < 15) sh++; /* few groups: their tails stay in the cache */
+    const size_t NG = (cells >> sh) + 1;
+    if (hb_grow((void **)&a->dmap, &a->dmcap, cells, sizeof *a->dmap) ||
+        hb_grow((void **)&a->dpend, &a->dgcap, NG, sizeof *a->dpend) ||
+        ((P > 1 || T > 1) && hb_grow((void **)&a->dhome, &a->dhcap, cells, sizeof *a->dhome)))
+        return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the dense cells");
+    memset(a->dmap, 0xff, cells * sizeof *a->dmap);
+    memset(a->dpend, 0, NG * sizeof *a->dpend);
+    for (int k = 0; k < K; k++) a->dlo[k] = lo[k], a->dspan[k] = span[k];
+    a->dcells = cells, a->dsh = sh, a->dngroups = NG;
+    if (P > 1 || T > 1) {
+        uint64_t stride[AGG_MAX_KEYS], s = 1;
+        for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= span[k];
+        uint32_t *home = a->dhome;
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (size_t c = 0; c < cells; c++) {
+            uint64_t keys[AGG_MAX_KEYS];
+            for (int k = 0; k < K; k++) keys[k] = (uint64_t)lo[k] + (c / stride[k]) % span[k];
+            const uint64_t h = agg_hash(keys, K);
+            home[c] = (uint32_t)(P == 1 ? 0 : agg_owner(h, P)) * (uint32_t)T + (uint32_t)agg_part(h, T);
+        }
+    }
+    return 0;
+}
+
+/* Not collective. Whether the chunk's keys and the box so far fit a box of at most
+ * dense_cap cells: *fits 1 after making that the box, 0 when they do not (combine takes
+ * the chunk). Hour and day of week span their whole range, so that a box holds for every
+ * chunk. */
+static int dense_plan(agg *a, int64_t n, int *fits)
+{
+    *fits = 0;
     if (!a->dense_ok || n >= (int64_t)UINT32_MAX) return 0;
     const int K = a->sp.nkeys;
     const uint8_t *ok = a->ok;
@@ -480,7 +697,7 @@ static int dense_plan(agg *a, int64_t n)
         lo[k] = lo[k] < l0 ? lo[k] : l0;
         hi[k] = hi[k] > h0 ? hi[k] : h0;
     }
-    if (same) return 1;
+    if (same) return *fits = 1, 0;
     const uint64_t cap = dense_cap(a);
     uint64_t cells = 1, span[AGG_MAX_KEYS];
     for (int k = 0; k < K; k++) {
@@ -488,129 +705,225 @@ static int dense_plan(agg *a, int64_t n)
         if (span[k] == 0 || span[k] > cap || cells * span[k] > cap) return 0;
         cells *= span[k];
     }
-    if (hb_grow((void **)&a->dmap, &a->dmcap, (size_t)cells, sizeof *a->dmap)) return -1;
-    memset(a->dmap, 0xff, (size_t)cells * sizeof *a->dmap);
-    for (int k = 0; k < K; k++) a->dlo[k] = lo[k], a->dspan[k] = span[k];
-    a->dcells = (size_t)cells;
-    return 1;
-}
-
-/* Not collective. Forgets the cells whose entries were in the stage (the exchange has
- * sent and cleared it). */
-static void dense_forget_stage(agg *a)
-{
-    for (size_t c = 0; a->dmap && c < a->dcells; c++)
-        if (a->dmap[c] != DENSE_NONE && a->dmap[c] >> 63) a->dmap[c] = DENSE_NONE;
-}
-
-/* Not collective. Finds (or makes) the entry of cell c, which the map does not name yet. */
-static int dense_resolve(agg *a, size_t c, const uint64_t *stride)
-{
-    const int K = a->sp.nkeys, P = hb_size, T = a->nthreads;
-    uint64_t keys[AGG_MAX_KEYS];
-    for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->dlo[k] + (c / stride[k]) % a->dspan[k];
-    const uint64_t h = agg_hash(keys, K);
-    const int mine = P == 1 || agg_owner(h, P) == hb_rank, part = agg_part(h, T);
-    gtab *g = mine ? &a->own : &a->stage;
-    size_t e = gpart_find(g, &g->p[part], h, keys);
-    if (e == (size_t)-1) return -1;
-    a->dmap[c] = dense_ref(!mine, part, e);
+    HB_CALL(dense_set_box(a, lo, span, (size_t)cells));
+    *fits = 1;
     return 0;
 }
 
+/* Not collective. Makes the box cover the box lo, span of another rank too, when the two
+ * fit in dense_cap cells: 1 when it covers it, 0 when not (rows of that box then take the
+ * hash path). */
+static int dense_cover(agg *a, const int64_t *lo, const uint64_t *span, int *covers)
+{
+    const int K = a->sp.nkeys;
+    int64_t l[AGG_MAX_KEYS], h[AGG_MAX_KEYS];
+    int same = a->dmap != NULL;
+    for (int k = 0; k < K; k++) {
+        l[k] = lo[k], h[k] = (int64_t)((uint64_t)lo[k] + span[k] - 1);
+        if (!a->dmap) continue;
+        const int64_t l0 = a->dlo[k], h0 = (int64_t)((uint64_t)l0 + a->dspan[k] - 1);
+        same &= l[k] >= l0 && h[k] <= h0;
+        l[k] = l[k] < l0 ? l[k] : l0;
+        h[k] = h[k] > h0 ? h[k] : h0;
+    }
+    *covers = 1;
+    if (same) return 0;
+    const uint64_t cap = dense_cap(a);
+    uint64_t cells = 1, sp2[AGG_MAX_KEYS];
+    for (int k = 0; k < K; k++) {
+        sp2[k] = (uint64_t)h[k] - (uint64_t)l[k] + 1;
+        if (sp2[k] == 0 || sp2[k] > cap || cells * sp2[k] > cap) return *covers = 0, 0;
+        cells *= sp2[k];
+    }
+    return dense_set_box(a, l, sp2, (size_t)cells);
+}
+
 /* Combines the chunk's rows by cell (dense_plan said the keys fit its box): each row's key
- * tuple is its cell number in the box, and the valid rows are laid out as records (cell,
- * values, time when first or last need it) in buckets of neighbouring cells, so that a
- * bucket's few hundred entries stay in the cache while its rows go into them. A cell new
- * to the map finds (or makes) its entry once, then the map names it: no row is hashed and
- * no row looks its group up. The results are those of combine (exact, commutative merges;
- * kept values are sorted at the end). */
-static int combine_dense(agg *a, int64_t n)
+ * tuple is its cell number in the box, so no row is hashed and no row looks its group
+ * up. Rows of owned cells wait in their group of cells (dense_fold combines them when
+ * enough wait, and before anything reads the tables); rows of cells another rank owns
+ * are laid out by destination for the next exchange, as records (cell, value words). */
+static int combine_dense(agg *a, int64_t n, int fused)
 {
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
-    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, TM = L->first || L->last;
-    const size_t RW = 1 + (size_t)V + (size_t)TM, NC = a->dcells;
-    int sh = 8;
-    while ((NC >> sh) >= 4096) sh++;
-    const size_t NB = (NC >> sh) + 1;
-    if (hb_grow((void **)&a->dcnt, &a->dccap, NB + 1, sizeof *a->dcnt))
-        return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the dense cells");
+    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank, TM = L->first || L->last;
+    const size_t W = (size_t)V + (size_t)TM, NG = a->dngroups;
+    const int sh = a->dsh;
     const uint8_t *ok = a->ok;
     uint32_t *cell = (uint32_t *)(void *)a->h; /* the hashes' buffer: this path has none */
     uint64_t stride[AGG_MAX_KEYS], s = 1;
     int64_t lo[AGG_MAX_KEYS];
     for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k], lo[k] = a->dlo[k];
-#pragma omp parallel for schedule(static) num_threads(T)
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t c = 0;
-        for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
-        cell[i] = ok[i] ? (uint32_t)c : 0;
-    }
-    uint32_t *cnt = a->dcnt;
-    memset(cnt, 0, (NB + 1) * sizeof *cnt);
-    for (int64_t i = 0; i < n; i++)
-        if (ok[i]) cnt[(cell[i] >> sh) + 1]++;
-    for (size_t b = 0; b < NB; b++) cnt[b + 1] += cnt[b];
-    const size_t nrec = cnt[NB];
-    uint64_t *grec = a->grec;
-    for (int64_t i = 0; i < n; i++) {
-        if (!ok[i]) continue;
-        uint64_t *r = grec + (size_t)cnt[cell[i] >> sh]++ * RW;
-        r[0] = cell[i];
-        for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
-        if (TM) r[1 + V] = (uint64_t)a->traw[i];
-    }
-    uint64_t *dmap = a->dmap;
-    int failed = 0;
-    /* with more threads the new cells find their entries first, in bucket order (one
-     * thread: as its rows come) */
-    for (size_t j = 0; T > 1 && j < nrec && !failed; j++)
-        if (dmap[grec[j * RW]] == DENSE_NONE && dense_resolve(a, (size_t)grec[j * RW], stride)) failed = 1;
-    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
-#pragma omp parallel num_threads(T) reduction(| : failed)
-    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
-        uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
-        for (size_t j = 0; j < nrec && !failed; j++) {
-            if (L->kept && j + 8 < nrec) { /* where the kept value of a row ahead goes */
-                const uint64_t r8 = dmap[grec[(j + 8) * RW]];
-                if (r8 != DENSE_NONE && (int)(r8 >> 32 & 0x7fffffff) == part) {
-                    const gtab *g8 = r8 >> 63 ? &a->stage : &a->own;
-                    const kchain *c8 = gp_kept(g8, &g8->p[part], (uint32_t)r8, 0);
-                    if (c8->dst) __builtin_prefetch(c8->dst + c8->used, 1);
-                }
+    /* and with more ranks each row's owner (-1 without a key), while the cell is at hand */
+    const uint32_t *home = a->dhome;
+    const uint32_t UT = (uint32_t)T;
+    int32_t *dest = (int32_t *)(void *)a->dtmp; /* the key reads' scratch is free */
+    if (fused && sp->has_time) { /* hour and day of week from the time, here (see aggregate_map) */
+        /* the calendar keys' part of a cell by local hour of the week; the column keys' */
+        uint64_t whc[168] = {0}, clo[AGG_MAX_KEYS], cst[AGG_MAX_KEYS];
+        const int64_t *cb[AGG_MAX_KEYS];
+        int ncol = 0;
+        for (int k = 0; k < K; k++) {
+            if (a->ktype[k] != KT_CALENDAR) {
+                cb[ncol] = a->kbuf[k], clo[ncol] = (uint64_t)lo[k], cst[ncol++] = stride[k];
+                continue;
             }
-            const uint64_t *r = grec + j * RW;
-            if (dmap[r[0]] == DENSE_NONE && dense_resolve(a, (size_t)r[0], stride)) { /* one thread only */
+            for (uint64_t wh = 0; wh < 168; wh++)
+                whc[wh] += ((sp->kkind[k] == KEY_HOUR ? wh % 24 : wh / 24) - (uint64_t)lo[k]) * stride[k];
+        }
+        const int64_t unit = sp->unit, *traw = a->traw;
+        const hb_tzday *days = a->tzm.days;
+        const int64_t day0 = a->tzm.day0;
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (int64_t i = 0; i < n; i++) {
+            if (!ok[i]) {
+                cell[i] = 0;
+                if (P > 1) dest[i] = -1;
+                continue;
+            }
+            /* hb_tzmap_local's offset, then the local hour of the week (Monday 00:00 is
+             * 0): the hour since the UTC day began, (r + off) / 3600 rounded down, with
+             * the UTC day's place in the week (1970-01-01 was a Thursday) */
+            const int64_t t = unit == 1 ? traw[i] : hb_floordiv(traw[i], unit);
+            int64_t day = t / 86400, r = t - day * 86400;
+            if (r < 0) day--, r += 86400;
+            const hb_tzday *z = &days[day - day0];
+            const int64_t off = r < z->trans ? z->off_a : z->off_b;
+            int64_t dm = (day + 3) % 7;
+            dm += dm < 0 ? 7 : 0;
+            int64_t wh = dm * 24 + (r + off + 86400) / 3600 - 24;
+            wh += wh < 0 ? 168 : wh >= 168 ? -168 : 0;
+            uint64_t c = whc[wh];
+            for (int j = 0; j < ncol; j++) c += ((uint64_t)cb[j][i] - clo[j]) * cst[j];
+            cell[i] = (uint32_t)c;
+            if (P > 1) dest[i] = (int32_t)(home[c] / UT);
+        }
+    } else {
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t c = 0;
+            for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
+            cell[i] = ok[i] ? (uint32_t)c : 0;
+            if (P > 1) dest[i] = ok[i] ? (int32_t)(home[c] / UT) : -1;
+        }
+    }
+    if (P > 1) {
+        size_t *sc = a->dscount, total = 0;
+        memset(sc, 0, (size_t)P * sizeof *sc);
+        for (int64_t i = 0; i < n; i++)
+            if (dest[i] >= 0) sc[dest[i]]++;
+        sc[me] = 0;
+        for (int d = 0; d < P; d++) total += sc[d];
+        if (hb_grow((void **)&a->dsend, &a->dscap, total * (1 + W), 8))
+            return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu rows to send", total);
+        size_t *at = a->drdispl; /* fill positions; the exchange sets it again */
+        for (size_t d = 0, o = 0; d < (size_t)P; d++) at[d] = o, o += sc[d];
+        for (int64_t i = 0; i < n && T > 1; i++) { /* one thread: in the pass below */
+            if (!ok[i]) continue;
+            const int d = dest[i];
+            if (d == me) continue;
+            uint64_t *r = a->dsend + at[d]++ * (1 + W);
+            r[0] = cell[i];
+            for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
+            if (TM) r[1 + V] = (uint64_t)a->traw[i];
+        }
+    }
+    int failed = 0;
+    uint64_t added = 0;
+    size_t bytes = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed) reduction(+ : added, bytes)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        const size_t g0 = NG * (size_t)part / (size_t)T, g1 = NG * (size_t)(part + 1) / (size_t)T;
+        uint64_t w[AGG_MAX_VALUES + 1];
+        for (int64_t i = 0; i < n; i++) {
+            if (!ok[i]) continue;
+            const uint32_t c = cell[i];
+            if (P > 1 && dest[i] != me) {
+                if (T == 1) {
+                    uint64_t *r = a->dsend + a->drdispl[dest[i]]++ * (1 + W);
+                    r[0] = c;
+                    for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
+                    if (TM) r[1 + V] = (uint64_t)a->traw[i];
+                }
+                continue;
+            }
+            const size_t g = c >> sh;
+            if (g < g0 || g >= g1) continue;
+            for (int v = 0; v < V; v++) memcpy(&w[v], &a->vbuf[v][i], 8);
+            if (TM) w[V] = (uint64_t)a->traw[i];
+            if (dpend_add(&a->dpend[g], W, w, (uint16_t)(c - (g << sh)), &bytes)) {
                 failed = 1;
                 break;
             }
-            const uint64_t ref = dmap[r[0]];
-            const int pt = (int)(ref >> 32 & 0x7fffffff);
-            if (pt != part) continue;
-            gtab *g = ref >> 63 ? &a->stage : &a->own;
-            gpart *p = &g->p[pt];
-            const size_t e = (uint32_t)ref;
-            unsigned char *acc = gp_acc(g, p, e);
-            for (int v = 0; v < V; v++) {
-                double d;
-                memcpy(&d, &r[1 + v], 8);
-                if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
-                    invalid[v]++;
-                    continue;
-                }
-                d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
-                valid[v]++;
-                if (acc_add(L, acc + (size_t)v * a->A, &p->pool, d, TM ? (int64_t)r[1 + V] : 0) ||
-                    (L->kept && gpart_keep(g, p, e, v, &d, 1))) {
-                    failed = 1;
-                    break;
-                }
-            }
+            added++;
         }
     }
+    a->dpending += added, a->dpbytes += bytes;
     if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
-    return 0;
+    return a->dpending >= a->dbudget ? dense_fold(a) : 0;
+}
+
+/* Collective. Sends the rows of cells other ranks own (combine_dense laid them out) and
+ * files the rows received with the waiting ones, through the box of the rank that sent
+ * them (this rank's box grows to cover it when the two fit, else they take the hash
+ * path). The same status on every rank. */
+static int dense_exchange(agg *a)
+{
+    const int P = hb_size, K = a->sp.nkeys, V = a->sp.nvals, T = a->nthreads;
+    if (P == 1) return 0;
+    const int TM = a->L.first || a->L.last;
+    const size_t W = (size_t)V + (size_t)TM, R = 1 + W, BX = 1 + 2 * (size_t)K;
+    int64_t mine[1 + 2 * AGG_MAX_KEYS] = {a->dmap != NULL};
+    for (int k = 0; k < K; k++) mine[1 + k] = a->dlo[k], mine[1 + K + k] = (int64_t)a->dspan[k];
+    int64_t *boxes = hb_malloc((size_t)P * BX * 8);
+    int rc = hb_agree(boxes ? 0 : HB_EINTERNAL);
+    if (rc) return free(boxes), rc;
+    MPI_Allgather(mine, (int)BX, MPI_INT64_T, boxes, (int)BX, MPI_INT64_T, MPI_COMM_WORLD);
+    size_t rn = 0;
+    rc = agg_alltoallv(a->dsend ? (const void *)a->dsend : (const void *)boxes, a->dscount, R * 8, (void **)&a->drecv,
+                       &a->drcap, a->drcount, a->drdispl, &rn);
+    memset(a->dscount, 0, (size_t)P * sizeof *a->dscount);
+    if (rc) return free(boxes), rc;
+    uint64_t valid[AGG_MAX_VALUES] = {0}, invalid[AGG_MAX_VALUES] = {0};
+    size_t bytes = 0;
+    for (int src = 0; src < P && rc == 0; src++) {
+        const size_t nr = a->drcount[src];
+        if (!nr) continue;
+        const int64_t *bx = boxes + (size_t)src * BX;
+        const uint64_t *span = (const uint64_t *)(const void *)(bx + 1 + K);
+        int covers = 0, same = a->dmap != NULL;
+        rc = dense_cover(a, bx + 1, span, &covers);
+        for (int k = 0; k < K && rc == 0; k++) same &= a->dmap && bx[1 + k] == a->dlo[k] && span[k] == a->dspan[k];
+        uint64_t sstride[AGG_MAX_KEYS], mstride[AGG_MAX_KEYS], s = 1, m = 1;
+        for (int k = K - 1; k >= 0; k--) sstride[k] = s, s *= span[k], mstride[k] = m, m *= covers ? a->dspan[k] : 1;
+        const uint64_t *rec = a->drecv + a->drdispl[src] * R;
+        for (size_t j = 0; j < nr && rc == 0; j++, rec += R) {
+            uint64_t c = rec[0], keys[AGG_MAX_KEYS];
+            if (!same) {
+                for (int k = 0; k < K; k++) keys[k] = (uint64_t)bx[1 + k] + (rec[0] / sstride[k]) % span[k];
+                c = 0;
+                for (int k = 0; k < K && covers; k++) c += (keys[k] - (uint64_t)a->dlo[k]) * mstride[k];
+            }
+            if (covers) {
+                const size_t g = c >> a->dsh;
+                if (dpend_add(&a->dpend[g], W, rec + 1, (uint16_t)(c - (g << a->dsh)), &bytes))
+                    rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+                a->dpending++;
+                continue;
+            }
+            const uint64_t h = agg_hash(keys, K);
+            gpart *p = &a->own.p[agg_part(h, T)];
+            size_t e = gpart_find(&a->own, p, h, keys);
+            if (e == (size_t)-1 || add_row(a, &a->own, p, e, rec + 1, TM ? (int64_t)rec[1 + V] : 0, valid, invalid))
+                rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+        }
+    }
+    free(boxes);
+    a->dpbytes += bytes;
+    for (int v = 0; v < V; v++) a->valid[v] += valid[v], a->invalid[v] += invalid[v];
+    if (rc == 0 && a->dpending >= a->dbudget) rc = dense_fold(a);
+    return hb_agree(rc);
 }
 
 /* Combines the rows of the chunk into the owned and the stage tables: each thread takes
@@ -709,12 +1022,20 @@ static int aggregate_map(void *state, int64_t c)
     memset(a->ok, 1, (size_t)n);
     if (sp->has_time) HB_CALL(read_time(a, start, n));
     for (int k = 0; k < sp->nkeys; k++) HB_CALL(read_key(a, k, start, n));
-    HB_CALL(calendar_keys(a, n));
     for (int v = 0; v < sp->nvals; v++) HB_CALL(hb_table_read(a->tab, a->col_val[v], start, n, HB_F64, a->vbuf[v]));
 
+    /* with hour and day of week the only calendar keys, the box does not depend on them:
+     * the dense path computes them with the cells, in the same pass */
+    int fused = a->dense_ok, dense = 0;
+    for (int k = 0; k < sp->nkeys; k++)
+        fused &= a->ktype[k] != KT_CALENDAR || sp->kkind[k] == KEY_HOUR || sp->kkind[k] == KEY_DOW;
+    if (fused) HB_CALL(dense_plan(a, n, &dense));
+    if (!dense) {
+        if (sp->has_time) local_times(a, n);
+        HB_CALL(calendar_keys(a, n));
+        if (!fused) HB_CALL(dense_plan(a, n, &dense));
+    }
     const int K = sp->nkeys;
-    const int dense = dense_plan(a, n);
-    if (dense < 0) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the dense cells");
     uint64_t missing = 0;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads) reduction(+ : missing)
     for (int64_t i = 0; i < n; i++) {
@@ -724,7 +1045,7 @@ static int aggregate_map(void *state, int64_t c)
         missing += !a->ok[i];
     }
     memset(a->tvalid, 0, (size_t)a->nthreads * 2 * (size_t)sp->nvals * 8);
-    HB_CALL(dense ? combine_dense(a, n) : combine(a, n));
+    HB_CALL(dense ? combine_dense(a, n, fused) : combine(a, n));
     HB_CALL(remember_strings(a, n));
     a->rows_total += (uint64_t)n;
     a->rows_missing += missing;
@@ -855,7 +1176,8 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
 static int check_memory(agg *a)
 {
     size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
-               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dccap * 4;
+               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dhcap * 4 + a->dgcap * sizeof(struct dpend) +
+               a->dpbytes + (a->dscap + a->drcap) * 8;
     for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
     struct {
         double bytes;
@@ -873,6 +1195,7 @@ static int check_memory(agg *a)
 static int aggregate_exchange(void *state)
 {
     agg *a = state;
+    HB_CALL(dense_exchange(a));
     const int P = hb_size, T = a->nthreads;
     size_t *tc = a->tcnt; /* [part][dest] records, [part][dest] values, then their offsets */
     size_t *trec = tc, *tval = tc + (size_t)T * P, *orec = tc + 2 * (size_t)T * P, *oval = tc + 3 * (size_t)T * P;
@@ -913,7 +1236,6 @@ static int aggregate_exchange(void *state)
         }
     }
     gtab_clear(&a->stage);
-    dense_forget_stage(a);
     unsigned char *rrec = a->sbuf;
     double *rvals = a->svals;
     size_t rn = nrec;
@@ -1023,6 +1345,7 @@ static int get_kept(const unsigned char **q, const unsigned char *end, double *x
 static int aggregate_save(void *state, void **buf, size_t *len)
 {
     agg *a = state;
+    HB_CALL(dense_fold(a)); /* the rows waiting in the dense path's groups */
     const int K = a->sp.nkeys, V = a->sp.nvals;
     size_t nrec = 0, nval = 0, sbytes = 0;
     const gtab *tabs[2] = {&a->own, &a->stage};
@@ -1279,6 +1602,7 @@ static int check_invalid(const agg *a)
 
 static int aggregate_finalize(void *state, hb_out *out)
 {
+    HB_CALL(hb_agree(dense_fold(state)));
     HB_CALL(check_invalid(state));
     return agg_write(state, out);
 }
@@ -1299,7 +1623,8 @@ static void aggregate_destroy(void *state)
     for (int v = 0; v < AGG_MAX_VALUES; v++) free(a->vbuf[v]);
     free(a->neutral), free(a->dtmp), free(a->traw), free(a->tloc), free(a->h), free(a->ok), free(a->cal);
     free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
-    free(a->grec), free(a->gstart), free(a->dmap), free(a->dcnt);
+    dpend_clear(a);
+    free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->dpend), free(a->dsend), free(a->drecv);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
     free(a);
 }

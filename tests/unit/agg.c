@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The sum of x[0..n) through the window accumulator of a `stats = sum` layout. */
-static double window_sum(const double *x, int n)
+/* The sum of x[0..n) through the window accumulator of a `stats = sum` layout: value by
+ * value (cut < 0), or in two batches of acc_add_n, x[0..cut) and x[cut..n), as the dense
+ * path's folds add a cell's run; *count gets the count when count is not NULL. */
+static double window_sum_cut(const double *x, int n, int cut, uint64_t *count)
 {
     agg_spec sp;
     memset(&sp, 0, sizeof sp);
@@ -23,11 +25,19 @@ static double window_sum(const double *x, int n)
     unsigned char a[256];
     acc_neutral(&L, a);
     xpool pool = {0};
-    for (int i = 0; i < n; i++) acc_add(&L, a, &pool, x[i], 0);
+    if (cut < 0) {
+        for (int i = 0; i < n; i++) acc_add(&L, a, &pool, x[i], 0);
+    } else {
+        CHECK(acc_add_n(&L, a, &pool, x, (size_t)cut, NULL) == 0);
+        CHECK(acc_add_n(&L, a, &pool, x + cut, (size_t)(n - cut), NULL) == 0);
+    }
+    if (count) *count = acc_count(a);
     double s = acc_sum(&L, a, &pool);
     xpool_free(&pool);
     return s;
 }
+
+static double window_sum(const double *x, int n) { return window_sum_cut(x, n, -1, NULL); }
 
 static int same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
@@ -79,12 +89,39 @@ static void test_window_random(void)
         double w = window_sum(x, n), f = hb_xsum_value(&full);
         if (!same_bits(w, f) && bad++ < 3)
             CHECKF(same_bits(w, f), "kind %d, %d values: window %.17g, full %.17g", kind, n, w, f);
+        /* the same values in two batches (acc_add_n sums the words of one magnitude
+         * before adding them): the same bits and count */
+        uint64_t c = 0;
+        double b = window_sum_cut(x, n, (int)(s % (uint64_t)(n + 1)), &c);
+        if ((!same_bits(b, f) || c != (uint64_t)n) && bad++ < 3)
+            CHECKF(same_bits(b, f) && c == (uint64_t)n, "kind %d, %d values in batches: %.17g (count %llu), full %.17g",
+                   kind, n, b, (unsigned long long)c, f);
     }
     CHECKF(bad == 0, "%d of 20000 random sums differ from the full accumulator", bad);
+}
+
+/* A long run of mixed magnitudes in one batch (the run's words change position often
+ * and the window moves and spills): the full accumulator's bits. */
+static void test_window_batch_long(void)
+{
+    static double x[6000];
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    hb_xsum full;
+    memset(&full, 0, sizeof full);
+    for (int i = 0; i < 6000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        const double sign = (s >> 5) & 1 ? -1.0 : 1.0;
+        x[i] = i % 3 == 0 ? (float)(40 + (double)(s % 2200) / 10.0) : sign * ldexp((double)(s >> 11), (int)(s % 300) - 200);
+        hb_xsum_add(&full, x[i]);
+    }
+    uint64_t c = 0;
+    CHECK(same_bits(window_sum_cut(x, 6000, 6000, &c), hb_xsum_value(&full)) && c == 6000);
+    CHECK(same_bits(window_sum_cut(x, 6000, 0, &c), hb_xsum_value(&full)) && c == 6000);
 }
 
 void unit_agg(void)
 {
     test_window_hand();
     test_window_random();
+    test_window_batch_long();
 }
