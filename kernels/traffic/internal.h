@@ -71,6 +71,7 @@ typedef struct traffic {
     int seg_raw, spd_raw;
     uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
     int *dest;
+    int64_t *slo; /* the first owned segment of every rank, and S: P + 1 (hb_range_of) */
     /* records to send this round, laid out by destination rank (xc), and those received */
     hb_xchg xc;
     uint32_t *skey, *rkey;
@@ -86,6 +87,7 @@ typedef struct traffic {
     bucket *buckets;
     arena **arenas; /* one list per thread: threads append to disjoint segments */
     arena *spare;   /* arenas a spill emptied, for reuse */
+    unsigned char *stage; /* append's staged tail lines of the owned segments (traffic.c) */
     /* spill (docs/spill.md): beyond budget bytes of arenas the records are written as a
      * sorted run and the arenas freed; finalize merges the runs */
     double budget;      /* bytes the kept records may take: max_memory less the rest */
