@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <emmintrin.h>
-#include <sys/mman.h>
 
 #define MAX_SEGMENTS 20000000   /* keeps cell keys (segment * CELLS + cell) within uint32 */
 #define ARENA_BYTES (64u << 20)
@@ -246,16 +245,6 @@ int traffic_alloc_state(traffic *tr, size_t cr)
     return hb_agree(rc);
 }
 
-/* Not collective. Asks for huge pages for the whole 2 MB pages inside [p, p + bytes) (a
- * hint: nothing changes where the kernel says no). Appends write into every owned
- * segment's tail block at once, a page or two each: thousands of pages, more than the
- * TLB holds, so with 4 kB pages most appends missed the TLB. */
-static void huge_pages(void *p, size_t bytes)
-{
-    const uintptr_t H = (uintptr_t)2 << 20, a = ((uintptr_t)p + H - 1) & ~(H - 1), b = ((uintptr_t)p + bytes) & ~(H - 1);
-    if (bytes >= 2 * H && b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
-}
-
 /* Not collective. Bytes (rounded up to 16) from the thread's arena list, a new arena
  * when the first is full: one of the spare arenas a spill emptied when one is big enough
  * (their pages are touched already), else a new one; NULL when out of memory, recording
@@ -275,7 +264,6 @@ static void *arena_alloc(arena **list, arena **spare, size_t bytes, size_t arena
             a = malloc(sizeof *a + size); /* not hb_malloc: called from threads; the caller reports */
             if (!a) return NULL;
             a->size = size;
-            huge_pages(a->data, size);
         }
         a->next = *list, a->used = 0;
         *list = a;
@@ -491,14 +479,11 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
                 uint64_t tu = (uint64_t)(t[i] - tbase), di = tu / 86400;                   \
                 const hb_tzday *dd = &tdays[di];                                           \
                 int32_t off = (int32_t)(tu - di * 86400) < dd->trans ? dd->off_a : dd->off_b; \
-                uint64_t r = (uint64_t)(t[i] - lbase + off), ld = r / 86400;               \
-                uint32_t hour = (uint32_t)(r - ld * 86400) / 3600;                         \
-                int64_t e = lday0 + (int64_t)ld - ev0;                                     \
-                uint32_t k;                                                                \
-                if (ev && e >= 0 && e < evn && ev[e]) {                                    \
-                    k = (uint32_t)s * CELLS + WEEK_CELLS + hour;                           \
-                } else {                                                                   \
-                    k = (uint32_t)s * CELLS + (uint32_t)(ld % 7) * 24 + hour; /* lday0 a Monday */ \
+                uint64_t hq = (uint64_t)(t[i] - lbase + off) / 3600; /* hours since lday0 */ \
+                uint32_t k = (uint32_t)s * CELLS + (uint32_t)(hq % WEEK_CELLS); /* lday0 a Monday */ \
+                if (ev) {                                                                  \
+                    int64_t e = lday0 + (int64_t)(hq / 24) - ev0;                          \
+                    if (e >= 0 && e < evn && ev[e]) k = (uint32_t)s * CELLS + WEEK_CELLS + (uint32_t)(hq % 24); \
                 }                                                                          \
                 key[i] = k;                                                                \
                 int d = (int)((double)s * pinv); /* hb_owner_of without a division */     \
