@@ -76,14 +76,31 @@ static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double
     }
 }
 
+/* Not collective. The start of each cell's records in b's records grouped by cell
+ * (start[CELLS] = b->n). Records arrive in time
+ * order, so neighbours often share a cell: four counters a cell, taken in turn, keep the
+ * increments from waiting on each other. */
+static void cell_counts(const bucket *b, size_t *start)
+{
+    uint32_t h[4][CELLS];
+    memset(h, 0, sizeof h);
+    for (const block *k = b->head; k; k = k->next) {
+        const uint8_t *cl = k->cell;
+        uint32_t i = 0, n = k->n;
+        for (; i + 4 <= n; i += 4) h[0][cl[i]]++, h[1][cl[i + 1]]++, h[2][cl[i + 2]]++, h[3][cl[i + 3]]++;
+        for (; i < n; i++) h[0][cl[i]]++;
+    }
+    start[0] = 0;
+    for (int c = 0; c < CELLS; c++) start[c + 1] = start[c] + h[0][c] + h[1][c] + h[2][c] + h[3][c];
+}
+
 /* Not collective. Double records: the segment's values grouped by cell into x (scratch
  * of b->n values), then per cell the percentiles by multiple selection. */
 static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
-    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
+    cell_counts(b, start);
+    memcpy(pos, start, sizeof pos);
     for (const block *k = b->head; k; k = k->next)
         for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const double *)k->val)[i];
 
@@ -124,18 +141,13 @@ static double keys_sum(const uint32_t *v, size_t n)
     return hb_xsum_value(&x);
 }
 
-/* Not collective. Percentile p of the n > 0 keys x (any order, left as they are), with
- * tmp as scratch of 2 n keys: a histogram of the keys' high bits (2048 buckets over their
+/* Not collective. Percentile p of the n > 0 keys x (any order, left as they are; the
+ * smallest kmin, the largest kmax), with tmp as scratch of 2 n keys: a histogram of the keys' high bits (2048 buckets over their
  * range) finds the buckets of the two order statistics, and only the keys of those
  * buckets are sorted. Two sequential passes, however the keys lie. */
-static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp)
+static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp, uint32_t kmin, uint32_t kmax)
 {
     enum { BITS = 11 };
-    uint32_t kmin = UINT32_MAX, kmax = 0;
-    for (size_t i = 0; i < n; i++) {
-        kmin = x[i] < kmin ? x[i] : kmin;
-        kmax = x[i] > kmax ? x[i] : kmax;
-    }
     int shift = 0;
     while (((kmax - kmin) >> shift) >= (1u << BITS)) shift++;
     uint32_t h[1u << BITS] = {0};
@@ -188,8 +200,10 @@ static double keys_sum_any(const uint32_t *v, size_t n, uint32_t kmin, uint32_t 
  * histogram of the keys over their range (about one bucket per key) finds the buckets
  * that hold the wanted ranks; only those buckets' keys are gathered and sorted. The
  * values are the order statistics a sort finds: the same bits, in three passes over
- * keys in L1 instead of a radix sort's four to eight. */
-static void cell_select(const uint32_t *v, size_t n, const double *p, int np, double *pv, double *sum, uint32_t *tmp)
+ * keys in L1 instead of a radix sort's four to eight. The smallest and largest key go to
+ * *lo and *hi. */
+static void cell_select(const uint32_t *v, size_t n, const double *p, int np, double *pv, double *sum, uint32_t *tmp,
+                        uint32_t *lo, uint32_t *hi)
 {
     enum { MAXBITS = 11 };
     uint32_t kmin = UINT32_MAX, kmax = 0, knz = UINT32_MAX;
@@ -200,6 +214,7 @@ static void cell_select(const uint32_t *v, size_t n, const double *p, int np, do
         knz = nz < knz ? nz : knz;
     }
     *sum = keys_sum_any(v, n, kmin, kmax, knz);
+    *lo = kmin, *hi = kmax;
     int bits = 6;
     while (bits < MAXBITS && ((size_t)1 << bits) < n) bits++;
     int shift = 0;
@@ -256,26 +271,37 @@ static void cell_select(const uint32_t *v, size_t n, const double *p, int np, do
 static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint32_t *a, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
-    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
-    for (const block *k = b->head; k; k = k->next) {
+    cell_counts(b, start);
+    memcpy(pos, start, sizeof pos);
+    for (const block *k = b->head; k; k = k->next) { /* the current cell's position in a register */
         const float *val = k->val;
-        for (uint32_t i = 0; i < k->n; i++) a[pos[k->cell[i]]++] = hb_f32_key(val[i]);
+        const uint8_t *cl = k->cell;
+        if (k->n == 0) continue;
+        uint32_t pc = cl[0];
+        size_t p = pos[pc];
+        for (uint32_t i = 0; i < k->n; i++) {
+            uint32_t c = cl[i];
+            if (c != pc) pos[pc] = p, pc = c, p = pos[c];
+            a[p++] = hb_f32_key(val[i]);
+        }
+        pos[pc] = p;
     }
 
-    uint32_t *tmp = a + b->n;
+    uint32_t *tmp = a + b->n, wmin = UINT32_MAX, wmax = 0; /* the weekly cells' smallest and largest keys */
     double pv[HB_OPT_LIST_MAX];
     for (int c = 0; c < CELLS; c++) {
         uint32_t *v = a + start[c];
         size_t cn = start[c + 1] - start[c];
         if (cn > CELL_SORT_MAX) {
             double sum;
-            cell_select(v, cn, tr->pct, tr->npct, pv, &sum, tmp);
+            uint32_t lo, hi;
+            cell_select(v, cn, tr->pct, tr->npct, pv, &sum, tmp, &lo, &hi);
             store_cell(tr, ls, c, cn, sum, pv, r);
+            if (c < WEEK_CELLS) wmin = lo < wmin ? lo : wmin, wmax = hi > wmax ? hi : wmax;
             continue;
         }
         hb_sort_u32(v, tmp, cn);
+        if (c < WEEK_CELLS && cn > 0) wmin = v[0] < wmin ? v[0] : wmin, wmax = v[cn - 1] > wmax ? v[cn - 1] : wmax;
         double sum = keys_sum(v, cn);
         for (int j = 0; j < tr->npct; j++) {
             size_t lo, hi;
@@ -290,7 +316,7 @@ static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, u
         store_cell(tr, ls, c, cn, sum, pv, r);
     }
     double ffs = NAN;
-    if (!tr->ffs_in && start[WEEK_CELLS] > 0) ffs = keys_percentile(a, start[WEEK_CELLS], 85, tmp);
+    if (!tr->ffs_in && start[WEEK_CELLS] > 0) ffs = keys_percentile(a, start[WEEK_CELLS], 85, tmp, wmin, wmax);
     store_segment(tr, b, ls, ffs, r);
 }
 
