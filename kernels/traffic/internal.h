@@ -71,7 +71,6 @@ typedef struct traffic {
     int seg_raw, spd_raw;
     uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
     int *dest;
-    int64_t *slo; /* the first owned segment of every rank, and S: P + 1 (hb_range_of) */
     /* records to send this round, laid out by destination rank (xc), and those received */
     hb_xchg xc;
     uint32_t *skey, *rkey;

@@ -228,8 +228,6 @@ int traffic_alloc_state(traffic *tr, size_t cr)
     tr->spd = hb_malloc(cr * sizeof *tr->spd);
     tr->key = hb_malloc(cr * sizeof *tr->key);
     tr->dest = hb_malloc(cr * sizeof *tr->dest);
-    tr->slo = hb_malloc((P + 1) * sizeof *tr->slo);
-    for (size_t r = 0; tr->slo && r <= P; r++) tr->slo[r] = tr->S * (int64_t)r / (int64_t)P; /* hb_range_of */
     tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
     /* a chunk's records, and each destination's part padded to whole blocks */
     const size_t scap = cr + P * XCHG_BLOCK;
@@ -240,7 +238,7 @@ int traffic_alloc_state(traffic *tr, size_t cr)
     tr->arenas = hb_calloc((size_t)ctx->threads, sizeof *tr->arenas);
     tr->tstride = (P + 7) / 8 * 8;
     tr->tcount = hb_calloc(2 * tr->tstride * (size_t)ctx->threads, sizeof *tr->tcount);
-    if (rc == 0 && !(tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->slo && tr->tcount && tr->buckets && tr->arenas))
+    if (rc == 0 && !(tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->tcount && tr->buckets && tr->arenas))
         rc = HB_EINTERNAL;
     return hb_agree(rc);
 }
@@ -486,10 +484,7 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
                     if (e >= 0 && e < evn && ev[e]) k = (uint32_t)s * CELLS + WEEK_CELLS + (uint32_t)(hq % 24); \
                 }                                                                          \
                 key[i] = k;                                                                \
-                int d = (int)((double)s * pinv); /* hb_owner_of without a division */     \
-                d = d < P ? d : P - 1;                                                     \
-                while (d > 0 && s < slo[d]) d--;                                           \
-                while (d < P - 1 && s >= slo[d + 1]) d++;                                  \
+                int d = P == 1 ? 0 : hb_owner_of(s, S, P);                                 \
                 dest[i] = d;                                                               \
                 cnt[d]++;                                                                  \
                 continue;                                                                  \
@@ -553,8 +548,6 @@ static int traffic_map(void *state, int64_t c)
     const uint8_t *ev = tr->ev;
     const int64_t ev0 = tr->ev_day0, evn = tr->ev_ndays;
     const int P = hb_size;
-    const int64_t *slo = tr->slo;
-    const double pinv = (double)P / (double)(S > 0 ? S : 1); /* near the owner: a step or two */
     uint64_t bad_speed = 0, bad_segment = 0, bad_time = 0;
     int nthreads = ctx->threads;
 #pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
@@ -690,7 +683,7 @@ void traffic_destroy(void *state)
     hb_table_close(tr->tab);
     hb_tzmap_free(&tr->tzm);
     free(tr->ev), free(tr->ffs_in);
-    free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest), free(tr->slo), free(tr->stage);
+    free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest), free(tr->stage);
     free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval), free(tr->lkey), free(tr->lval);
     hb_xchg_free(&tr->xc);
     free(tr->tcount);
