@@ -142,9 +142,10 @@ static double keys_sum(const uint32_t *v, size_t n)
 }
 
 /* Not collective. Percentile p of the n > 0 keys x (any order, left as they are; the
- * smallest kmin, the largest kmax), with tmp as scratch of 2 n keys: a histogram of the keys' high bits (2048 buckets over their
- * range) finds the buckets of the two order statistics, and only the keys of those
- * buckets are sorted. Two sequential passes, however the keys lie. */
+ * smallest kmin, the largest kmax), with tmp as scratch of 2 n keys: a histogram of
+ * the keys' high bits (2048 buckets over their range) finds the buckets of the two order
+ * statistics, and only the keys of those buckets are sorted. Two sequential passes,
+ * however the keys lie. */
 static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp, uint32_t kmin, uint32_t kmax)
 {
     enum { BITS = 11 };

@@ -541,7 +541,7 @@ static int traffic_map(void *state, int64_t c)
     /* times relative to the first covered UTC day (tbase, the map's day0) and local times
      * relative to a Monday (lday0) two days or more before it (offsets are within a day):
      * both non-negative, so the divisions are unsigned ones by constants, and a local
-     * time's weekly cell is its day since lday0 mod 7 and its hour */
+     * time's weekly cell is its hours since lday0 mod 168 */
     const hb_tzday *tdays = tr->tzm.days;
     const int64_t tbase = tr->tzm.day0 * 86400, lb = tr->tzm.day0 - 2;
     const int64_t lday0 = lb - (lb % 7 + 7 + 3) % 7, lbase = lday0 * 86400; /* 1970-01-01 was a Thursday */
