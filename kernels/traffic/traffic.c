@@ -493,16 +493,26 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
         }                                                                                  \
     } while (0)
 
-/* One thread's valid rows of [lo, hi) copied to its slices of the send buffers. */
-#define SCATTER_ROWS(SPD_T)                                                                \
+/* One thread's valid rows of [lo, hi) copied to its slices of the send buffers, speeds
+ * as VAL_T (float when narrow: exact, see narrow); at 1 rank the one fill position is
+ * kept in a register. */
+#define SCATTER_ROWS(SPD_T, VAL_T)                                                         \
     do {                                                                                   \
         const SPD_T *spd = spdbuf;                                                         \
-        for (int64_t i = lo; i < hi; i++) {                                                \
-            if (key[i] == UINT32_MAX) continue;                                            \
-            size_t p = o[dest[i]]++;                                                       \
-            tr->skey[p] = key[i];                                                          \
-            if (tr->narrow) ((float *)tr->sval)[p] = (float)spd[i]; /* exact: see narrow */ \
-            else ((double *)tr->sval)[p] = (double)spd[i];                                 \
+        uint32_t *sk = tr->skey;                                                           \
+        VAL_T *sv = tr->sval;                                                              \
+        if (P == 1) {                                                                      \
+            size_t p = o[0];                                                               \
+            for (int64_t i = lo; i < hi; i++)                                              \
+                if (key[i] != UINT32_MAX) sk[p] = key[i], sv[p] = (VAL_T)spd[i], p++;       \
+            o[0] = p;                                                                      \
+        } else {                                                                           \
+            for (int64_t i = lo; i < hi; i++) {                                            \
+                if (key[i] == UINT32_MAX) continue;                                        \
+                size_t p = o[dest[i]]++;                                                   \
+                sk[p] = key[i];                                                            \
+                sv[p] = (VAL_T)spd[i];                                                     \
+            }                                                                              \
         }                                                                                  \
     } while (0)
 
@@ -584,8 +594,10 @@ static int traffic_map(void *state, int64_t c)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
         size_t *o = off + (size_t)part * ts;
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
-        if (f32) SCATTER_ROWS(float);
-        else SCATTER_ROWS(double);
+        if (f32 && tr->narrow) SCATTER_ROWS(float, float);
+        else if (f32) SCATTER_ROWS(float, double);
+        else if (tr->narrow) SCATTER_ROWS(double, float);
+        else SCATTER_ROWS(double, double);
     }
     tr->rows_total += (uint64_t)n;
     tr->bad_speed += bad_speed;
