@@ -408,7 +408,7 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
     bucket *buckets = tr->buckets;
     int failed = 0;
     if (nseg <= APPEND_DIRECT) {
-        if (!tr->stage) tr->stage = aligned_alloc(64, (size_t)nseg * STAGE);
+        if (!tr->stage) tr->stage = aligned_alloc(64, ((size_t)nseg * STAGE + 63) & ~(size_t)63); /* whole lines */
         if (!tr->stage) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory staging records");
         unsigned char *stage = tr->stage;
 #pragma omp parallel for schedule(static, 1) num_threads(nthreads) reduction(| : failed)
