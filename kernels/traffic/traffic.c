@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
 
 #define MAX_SEGMENTS 20000000   /* keeps cell keys (segment * CELLS + cell) within uint32 */
 #define ARENA_BYTES (64u << 20)
@@ -311,11 +313,17 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
  * append. */
 #define STAGE 96
 #define STAGE_CELLS 32
+#if defined(__SSE2__)
 static inline void stream_line(void *dst, const void *src, size_t bytes)
 {
     for (size_t o = 0; o < bytes; o += 16)
         _mm_stream_si128((__m128i *)((char *)dst + o), _mm_load_si128((const __m128i *)((const char *)src + o)));
 }
+#define STREAM_FENCE() _mm_sfence() /* streaming stores are weakly ordered */
+#else
+static inline void stream_line(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+#define STREAM_FENCE() ((void)0)
+#endif
 
 /* One part's records of segments [lo, hi) filed directly into their buckets, through
  * the stage. */
@@ -347,7 +355,7 @@ static inline void stream_line(void *dst, const void *src, size_t bytes)
             b->used = u;                                                               \
             b->n++;                                                                    \
         }                                                                              \
-        _mm_sfence();                                                                  \
+        STREAM_FENCE();                                                                \
         for (uint32_t s = lo; s < hi; s++) { /* and back: partial lines stay staged */ \
             const bucket *b = &buckets[s];                                             \
             uint32_t u = b->used;                                                      \
