@@ -76,14 +76,31 @@ static void store_segment(const traffic *tr, const bucket *b, int64_t ls, double
     }
 }
 
+/* Not collective. The start of each cell's records in b's records grouped by cell
+ * (start[CELLS] = b->n). Records arrive in time
+ * order, so neighbours often share a cell: four counters a cell, taken in turn, keep the
+ * increments from waiting on each other. */
+static void cell_counts(const bucket *b, size_t *start)
+{
+    uint32_t h[4][CELLS];
+    memset(h, 0, sizeof h);
+    for (const block *k = b->head; k; k = k->next) {
+        const uint8_t *cl = k->cell;
+        uint32_t i = 0, n = k->n;
+        for (; i + 4 <= n; i += 4) h[0][cl[i]]++, h[1][cl[i + 1]]++, h[2][cl[i + 2]]++, h[3][cl[i + 3]]++;
+        for (; i < n; i++) h[0][cl[i]]++;
+    }
+    start[0] = 0;
+    for (int c = 0; c < CELLS; c++) start[c + 1] = start[c] + h[0][c] + h[1][c] + h[2][c] + h[3][c];
+}
+
 /* Not collective. Double records: the segment's values grouped by cell into x (scratch
  * of b->n values), then per cell the percentiles by multiple selection. */
 static void reduce_segment_f64(const traffic *tr, const bucket *b, int64_t ls, double *x, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
-    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
+    cell_counts(b, start);
+    memcpy(pos, start, sizeof pos);
     for (const block *k = b->head; k; k = k->next)
         for (uint32_t i = 0; i < k->n; i++) x[pos[k->cell[i]]++] = ((const double *)k->val)[i];
 
@@ -124,18 +141,14 @@ static double keys_sum(const uint32_t *v, size_t n)
     return hb_xsum_value(&x);
 }
 
-/* Not collective. Percentile p of the n > 0 keys x (any order, left as they are), with
- * tmp as scratch of 2 n keys: a histogram of the keys' high bits (2048 buckets over their
- * range) finds the buckets of the two order statistics, and only the keys of those
- * buckets are sorted. Two sequential passes, however the keys lie. */
-static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp)
+/* Not collective. Percentile p of the n > 0 keys x (any order, left as they are; the
+ * smallest kmin, the largest kmax), with tmp as scratch of 2 n keys: a histogram of
+ * the keys' high bits (2048 buckets over their range) finds the buckets of the two order
+ * statistics, and only the keys of those buckets are sorted. Two sequential passes,
+ * however the keys lie. */
+static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp, uint32_t kmin, uint32_t kmax)
 {
     enum { BITS = 11 };
-    uint32_t kmin = UINT32_MAX, kmax = 0;
-    for (size_t i = 0; i < n; i++) {
-        kmin = x[i] < kmin ? x[i] : kmin;
-        kmax = x[i] > kmax ? x[i] : kmax;
-    }
     int shift = 0;
     while (((kmax - kmin) >> shift) >= (1u << BITS)) shift++;
     uint32_t h[1u << BITS] = {0};
@@ -156,29 +169,140 @@ static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *t
     return hb_lerp(hb_f32_of_key(tmp[lo - below]), hb_f32_of_key(tmp[hi - below]), g);
 }
 
+/* Not collective. The exact sum of the n > 0 keys v of non-negative floats (any order),
+ * rounded to double as keys_sum rounds it, given their smallest key kmin, largest kmax
+ * and smallest key other than +0's, knz (UINT32_MAX when all are +0). Where keys_sum
+ * would take the plain double sum, every partial sum of any subset is exact, so four
+ * accumulators in any grouping give that same exact sum. */
+static double keys_sum_any(const uint32_t *v, size_t n, uint32_t kmin, uint32_t kmax, uint32_t knz)
+{
+    if (knz == UINT32_MAX) return 0.0;
+    int emin = (int)((knz >> 23) & 0xff), emax = (int)((kmax >> 23) & 0xff), nbits = 0;
+    for (size_t m = n; m; m >>= 1) nbits++;
+    if (kmin >= 0x80000000u && emin > 0 && emax - emin + 24 + nbits <= 53) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += hb_f32_of_key(v[i]), s1 += hb_f32_of_key(v[i + 1]);
+            s2 += hb_f32_of_key(v[i + 2]), s3 += hb_f32_of_key(v[i + 3]);
+        }
+        for (; i < n; i++) s0 += hb_f32_of_key(v[i]);
+        return (s0 + s1) + (s2 + s3);
+    }
+    hb_xsum x;
+    memset(&x, 0, sizeof x);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != 0x80000000u) hb_xsum_add(&x, hb_f32_of_key(v[i]));
+    return hb_xsum_value(&x);
+}
+
+/* Not collective. A cell's n keys v (any order, left as they are): their exact sum
+ * (*sum) and the percentiles p[0..np-1] (pv), with tmp as scratch of 2 n keys. A
+ * histogram of the keys over their range (about one bucket per key) finds the buckets
+ * that hold the wanted ranks; only those buckets' keys are gathered and sorted. The
+ * values are the order statistics a sort finds: the same bits, in three passes over
+ * keys in L1 instead of a radix sort's four to eight. The smallest and largest key go to
+ * *lo and *hi. */
+static void cell_select(const uint32_t *v, size_t n, const double *p, int np, double *pv, double *sum, uint32_t *tmp,
+                        uint32_t *lo, uint32_t *hi)
+{
+    enum { MAXBITS = 11 };
+    uint32_t kmin = UINT32_MAX, kmax = 0, knz = UINT32_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = v[i], nz = k == 0x80000000u ? UINT32_MAX : k;
+        kmin = k < kmin ? k : kmin;
+        kmax = k > kmax ? k : kmax;
+        knz = nz < knz ? nz : knz;
+    }
+    *sum = keys_sum_any(v, n, kmin, kmax, knz);
+    *lo = kmin, *hi = kmax;
+    int bits = 6;
+    while (bits < MAXBITS && ((size_t)1 << bits) < n) bits++;
+    int shift = 0;
+    while (shift < 32 && ((kmax - kmin) >> shift) >= (1u << bits)) shift++;
+    const uint32_t nb = ((kmax - kmin) >> shift) + 1;
+    uint32_t h[(1u << MAXBITS) + 1];
+    memset(h, 0, (nb + 1) * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[(v[i] - kmin) >> shift]++;
+    /* the wanted ranks, ascending, and their buckets in one walk over the histogram */
+    size_t rank[2 * HB_OPT_LIST_MAX], below[2 * HB_OPT_LIST_MAX]; /* below: keys in the buckets before */
+    double g[HB_OPT_LIST_MAX];
+    int nr = 2 * np, ord[2 * HB_OPT_LIST_MAX], wof[2 * HB_OPT_LIST_MAX]; /* wof: the rank's wanted bucket */
+    for (int j = 0; j < np; j++) hb_percentile_ranks(n, p[j], &rank[2 * j], &rank[2 * j + 1], &g[j]);
+    for (int r = 0; r < nr; r++) {
+        int q = r;
+        while (q > 0 && rank[ord[q - 1]] > rank[r]) ord[q] = ord[q - 1], q--;
+        ord[q] = r;
+    }
+    uint32_t wb[2 * HB_OPT_LIST_MAX], pos[2 * HB_OPT_LIST_MAX], b = 0; /* wanted buckets, ascending */
+    int nw = 0;
+    size_t c = 0;
+    for (int q = 0; q < nr; q++) {
+        int r = ord[q];
+        while (c + h[b] <= rank[r]) c += h[b++];
+        if (nw == 0 || wb[nw - 1] != b) wb[nw++] = b;
+        wof[r] = nw - 1, below[r] = c;
+    }
+    uint8_t want[(1u << MAXBITS) + 1]; /* 1 + index in wb, or 0 */
+    memset(want, 0, nb);
+    uint32_t at = 0;
+    for (int w = 0; w < nw; w++) want[wb[w]] = (uint8_t)(w + 1), pos[w] = at, at += h[wb[w]];
+    for (size_t i = 0; i < n; i++) {
+        int w = want[(v[i] - kmin) >> shift];
+        if (w) tmp[pos[w - 1]++] = v[i];
+    }
+    for (int w = 0; w < nw; w++) {
+        pos[w] -= h[wb[w]];
+        hb_sort_u32(tmp + pos[w], tmp + n, h[wb[w]]);
+    }
+    for (int j = 0; j < np; j++) {
+        int r0 = 2 * j, r1 = r0 + 1;
+        uint32_t k0 = tmp[pos[wof[r0]] + rank[r0] - below[r0]], k1 = tmp[pos[wof[r1]] + rank[r1] - below[r1]];
+        pv[j] = hb_lerp(hb_f32_of_key(k0), hb_f32_of_key(k1), g[j]);
+    }
+}
+
 /* Not collective. Float records: one counting pass groups the segment's values by cell
  * as 4-byte keys whose unsigned order is numeric order (hb_f32_key), in a (b->n keys,
  * then twice as many of scratch); each cell (a few hundred keys, in L1) is sorted on
  * its own and its percentiles read off, the sum taken exactly; the segment's weekly p85
  * (the free-flow speed) is found among the weekly cells' keys by keys_percentile.
  * The order statistics are the values a sort of the segment finds: the same bits. */
+#define CELL_SORT_MAX 48 /* cells of up to this many keys are sorted (insertion) */
 static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint32_t *a, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
-    for (const block *k = b->head; k; k = k->next)
-        for (uint32_t i = 0; i < k->n; i++) start[k->cell[i] + 1]++;
-    for (int c = 0; c < CELLS; c++) start[c + 1] += start[c], pos[c] = start[c];
-    for (const block *k = b->head; k; k = k->next) {
+    cell_counts(b, start);
+    memcpy(pos, start, sizeof pos);
+    for (const block *k = b->head; k; k = k->next) { /* the current cell's position in a register */
         const float *val = k->val;
-        for (uint32_t i = 0; i < k->n; i++) a[pos[k->cell[i]]++] = hb_f32_key(val[i]);
+        const uint8_t *cl = k->cell;
+        if (k->n == 0) continue;
+        uint32_t pc = cl[0];
+        size_t p = pos[pc];
+        for (uint32_t i = 0; i < k->n; i++) {
+            uint32_t c = cl[i];
+            if (c != pc) pos[pc] = p, pc = c, p = pos[c];
+            a[p++] = hb_f32_key(val[i]);
+        }
+        pos[pc] = p;
     }
 
-    uint32_t *tmp = a + b->n;
+    uint32_t *tmp = a + b->n, wmin = UINT32_MAX, wmax = 0; /* the weekly cells' smallest and largest keys */
     double pv[HB_OPT_LIST_MAX];
     for (int c = 0; c < CELLS; c++) {
         uint32_t *v = a + start[c];
         size_t cn = start[c + 1] - start[c];
+        if (cn > CELL_SORT_MAX) {
+            double sum;
+            uint32_t lo, hi;
+            cell_select(v, cn, tr->pct, tr->npct, pv, &sum, tmp, &lo, &hi);
+            store_cell(tr, ls, c, cn, sum, pv, r);
+            if (c < WEEK_CELLS) wmin = lo < wmin ? lo : wmin, wmax = hi > wmax ? hi : wmax;
+            continue;
+        }
         hb_sort_u32(v, tmp, cn);
+        if (c < WEEK_CELLS && cn > 0) wmin = v[0] < wmin ? v[0] : wmin, wmax = v[cn - 1] > wmax ? v[cn - 1] : wmax;
         double sum = keys_sum(v, cn);
         for (int j = 0; j < tr->npct; j++) {
             size_t lo, hi;
@@ -193,7 +317,7 @@ static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, u
         store_cell(tr, ls, c, cn, sum, pv, r);
     }
     double ffs = NAN;
-    if (!tr->ffs_in && start[WEEK_CELLS] > 0) ffs = keys_percentile(a, start[WEEK_CELLS], 85, tmp);
+    if (!tr->ffs_in && start[WEEK_CELLS] > 0) ffs = keys_percentile(a, start[WEEK_CELLS], 85, tmp, wmin, wmax);
     store_segment(tr, b, ls, ffs, r);
 }
 

@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MAX_SEGMENTS 20000000   /* keeps cell keys (segment * CELLS + cell) within uint32 */
 #define ARENA_BYTES (64u << 20)
@@ -290,11 +293,12 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
 {
     block *t = b->tail;
     uint32_t cap = t ? (t->cap < BLOCK_MAX ? t->cap * 2 : BLOCK_MAX) : BLOCK_MIN;
-    block *nb = arena_alloc(list, &tr->spare, sizeof *nb + (size_t)cap * (tr->esz + 1),
+    block *nb = arena_alloc(list, &tr->spare, sizeof *nb + 64 + (size_t)cap * (tr->esz + 1),
                             tr->arena_bytes ? tr->arena_bytes : ARENA_BYTES);
     if (!nb) return HB_EINTERNAL;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
-    nb->val = nb + 1;
+    /* values on a cache line (arenas give 16-byte multiples): append writes whole lines */
+    nb->val = (void *)(((uintptr_t)(nb + 1) + 63) & ~(uintptr_t)63);
     nb->cell = (uint8_t *)nb->val + (size_t)cap * tr->esz;
     if (t) t->n = b->used, t->next = nb;
     else b->head = nb;
@@ -314,20 +318,66 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
  * directly: the partition would cost more than it saves (docs/traffic.md) */
 #define APPEND_DIRECT 4096
 
-/* One part's records of segments [lo, hi) filed directly into their buckets. */
+/* Each owned segment's tail lines are staged (STAGE bytes a segment: a line of values,
+ * half a line of cell bytes), and a staged line goes to the tail block whole, with
+ * non-temporal stores: no read of the fresh line first, no wait on one. A block's values
+ * and cells start on a line and hold a multiple of 32 records, so a line filled in the
+ * stage is a line of the block. The stage holds the tail's last partial lines too (read
+ * in before the records, written back after), so blocks hold every record outside
+ * append. */
+#define STAGE 96
+#define STAGE_CELLS 32
+#if defined(__SSE2__)
+static inline void stream_line(void *dst, const void *src, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 16)
+        _mm_stream_si128((__m128i *)((char *)dst + o), _mm_load_si128((const __m128i *)((const char *)src + o)));
+}
+#define STREAM_FENCE() _mm_sfence() /* streaming stores are weakly ordered */
+#else
+static inline void stream_line(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+#define STREAM_FENCE() ((void)0)
+#endif
+
+/* One part's records of segments [lo, hi) filed directly into their buckets, through
+ * the stage. */
 #define APPEND_LOOP(T)                                                                 \
-    for (size_t i = 0; i < n; i++) {                                                   \
-        uint32_t k = key[i] - base, s = k / CELLS;                                     \
-        if (s < lo || s >= hi) continue;                                               \
-        bucket *b = &buckets[s];                                                       \
-        if (b->used == b->cap && traffic_grow(tr, list, b)) {                          \
-            failed = 1;                                                                \
-            break;                                                                     \
+    do {                                                                               \
+        enum { VPL = 64 / sizeof(T) };                                                 \
+        for (uint32_t s = lo; s < hi; s++) { /* the tails' partial lines into the stage */ \
+            const bucket *b = &buckets[s];                                             \
+            uint32_t u = b->used;                                                      \
+            if (!b->tail) continue;                                                    \
+            memcpy(stage + (size_t)s * STAGE, (T *)b->val + (u & ~(VPL - 1)), (u & (VPL - 1)) * sizeof(T)); \
+            memcpy(stage + (size_t)s * STAGE + 64, b->cell + (u & ~(STAGE_CELLS - 1)), u & (STAGE_CELLS - 1)); \
         }                                                                              \
-        ((T *)b->val)[b->used] = ((const T *)val)[i];                                  \
-        b->cell[b->used++] = (uint8_t)(k - s * CELLS);                                 \
-        b->n++;                                                                        \
-    }
+        for (size_t i = 0; i < n; i++) {                                               \
+            uint32_t k = key[i] - base, s = k / CELLS;                                 \
+            if (s < lo || s >= hi) continue;                                           \
+            bucket *b = &buckets[s];                                                   \
+            if (b->used == b->cap && traffic_grow(tr, list, b)) {                      \
+                failed = 1;                                                            \
+                break;                                                                 \
+            }                                                                          \
+            unsigned char *st = stage + (size_t)s * STAGE;                             \
+            uint32_t u = b->used;                                                      \
+            ((T *)st)[u & (VPL - 1)] = ((const T *)val)[i];                            \
+            st[64 + (u & (STAGE_CELLS - 1))] = (uint8_t)(k - s * CELLS);               \
+            u++;                                                                       \
+            if ((u & (VPL - 1)) == 0) stream_line((T *)b->val + u - VPL, st, 64);      \
+            if ((u & (STAGE_CELLS - 1)) == 0) stream_line(b->cell + u - STAGE_CELLS, st + 64, STAGE_CELLS); \
+            b->used = u;                                                               \
+            b->n++;                                                                    \
+        }                                                                              \
+        STREAM_FENCE();                                                                \
+        for (uint32_t s = lo; s < hi; s++) { /* and back: partial lines stay staged */ \
+            const bucket *b = &buckets[s];                                             \
+            uint32_t u = b->used;                                                      \
+            if (!b->tail) continue;                                                    \
+            memcpy((T *)b->val + (u & ~(VPL - 1)), stage + (size_t)s * STAGE, (u & (VPL - 1)) * sizeof(T)); \
+            memcpy(b->cell + (u & ~(STAGE_CELLS - 1)), stage + (size_t)s * STAGE + 64, u & (STAGE_CELLS - 1)); \
+        }                                                                              \
+    } while (0)
 
 /* Not collective. The block shift for nseg owned segments: at most APPEND_BLOCKS blocks. */
 static unsigned append_shift(uint32_t nseg)
@@ -380,13 +430,16 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
     bucket *buckets = tr->buckets;
     int failed = 0;
     if (nseg <= APPEND_DIRECT) {
+        if (!tr->stage) tr->stage = aligned_alloc(64, ((size_t)nseg * STAGE + 63) & ~(size_t)63); /* whole lines */
+        if (!tr->stage) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory staging records");
+        unsigned char *stage = tr->stage;
 #pragma omp parallel for schedule(static, 1) num_threads(nthreads) reduction(| : failed)
         for (int part = 0; part < nthreads; part++) {
             uint32_t lo = (uint32_t)((uint64_t)nseg * (uint64_t)part / (uint64_t)nthreads);
             uint32_t hi = (uint32_t)((uint64_t)nseg * (uint64_t)(part + 1) / (uint64_t)nthreads);
             arena **list = &tr->arenas[part];
-            if (tr->narrow) APPEND_LOOP(float)
-            else APPEND_LOOP(double)
+            if (tr->narrow) APPEND_LOOP(float);
+            else APPEND_LOOP(double);
         }
         if (failed) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory storing records");
         return 0;
@@ -443,19 +496,17 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
                 bad_speed++;                                                               \
             } else {                                                                       \
                 spd[i] = (SPD_T)(v + 0.0);                                                 \
-                int64_t local = hb_tzmap_local(tzm, t[i]);                                 \
-                int64_t day = hb_floordiv(local, 86400);                                   \
-                int hour = (int)((local - day * 86400) / 3600);                            \
-                int64_t e = day - ev0;                                                     \
-                uint32_t k;                                                                \
-                if (ev && e >= 0 && e < evn && ev[e]) {                                    \
-                    k = (uint32_t)(s * CELLS + WEEK_CELLS + hour);                         \
-                } else {                                                                   \
-                    int dow = (int)((day % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday */ \
-                    k = (uint32_t)(s * CELLS + dow * 24 + hour);                           \
+                uint64_t tu = (uint64_t)(t[i] - tbase), di = tu / 86400;                   \
+                const hb_tzday *dd = &tdays[di];                                           \
+                int32_t off = (int32_t)(tu - di * 86400) < dd->trans ? dd->off_a : dd->off_b; \
+                uint64_t hq = (uint64_t)(t[i] - lbase + off) / 3600; /* hours since lday0 */ \
+                uint32_t k = (uint32_t)s * CELLS + (uint32_t)(hq % WEEK_CELLS); /* lday0 a Monday */ \
+                if (ev) {                                                                  \
+                    int64_t e = lday0 + (int64_t)(hq / 24) - ev0;                          \
+                    if (e >= 0 && e < evn && ev[e]) k = (uint32_t)s * CELLS + WEEK_CELLS + (uint32_t)(hq % 24); \
                 }                                                                          \
                 key[i] = k;                                                                \
-                int d = hb_owner_of(s, S, P);                                              \
+                int d = P == 1 ? 0 : hb_owner_of(s, S, P);                                 \
                 dest[i] = d;                                                               \
                 cnt[d]++;                                                                  \
                 continue;                                                                  \
@@ -464,16 +515,26 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
         }                                                                                  \
     } while (0)
 
-/* One thread's valid rows of [lo, hi) copied to its slices of the send buffers. */
-#define SCATTER_ROWS(SPD_T)                                                                \
+/* One thread's valid rows of [lo, hi) copied to its slices of the send buffers, speeds
+ * as VAL_T (float when narrow: exact, see narrow); at 1 rank the one fill position is
+ * kept in a register. */
+#define SCATTER_ROWS(SPD_T, VAL_T)                                                         \
     do {                                                                                   \
         const SPD_T *spd = spdbuf;                                                         \
-        for (int64_t i = lo; i < hi; i++) {                                                \
-            if (key[i] == UINT32_MAX) continue;                                            \
-            size_t p = o[dest[i]]++;                                                       \
-            tr->skey[p] = key[i];                                                          \
-            if (tr->narrow) ((float *)tr->sval)[p] = (float)spd[i]; /* exact: see narrow */ \
-            else ((double *)tr->sval)[p] = (double)spd[i];                                 \
+        uint32_t *sk = tr->skey;                                                           \
+        VAL_T *sv = tr->sval;                                                              \
+        if (P == 1) {                                                                      \
+            size_t p = o[0];                                                               \
+            for (int64_t i = lo; i < hi; i++)                                              \
+                if (key[i] != UINT32_MAX) sk[p] = key[i], sv[p] = (VAL_T)spd[i], p++;       \
+            o[0] = p;                                                                      \
+        } else {                                                                           \
+            for (int64_t i = lo; i < hi; i++) {                                            \
+                if (key[i] == UINT32_MAX) continue;                                        \
+                size_t p = o[dest[i]]++;                                                   \
+                sk[p] = key[i];                                                            \
+                sv[p] = (VAL_T)spd[i];                                                     \
+            }                                                                              \
         }                                                                                  \
     } while (0)
 
@@ -509,7 +570,13 @@ static int traffic_map(void *state, int64_t c)
     const double maxs = tr->max_speed;
     uint32_t *key = tr->key;
     int *dest = tr->dest;
-    const hb_tzmap *tzm = &tr->tzm;
+    /* times relative to the first covered UTC day (tbase, the map's day0) and local times
+     * relative to a Monday (lday0) two days or more before it (offsets are within a day):
+     * both non-negative, so the divisions are unsigned ones by constants, and a local
+     * time's weekly cell is its hours since lday0 mod 168 */
+    const hb_tzday *tdays = tr->tzm.days;
+    const int64_t tbase = tr->tzm.day0 * 86400, lb = tr->tzm.day0 - 2;
+    const int64_t lday0 = lb - (lb % 7 + 7 + 3) % 7, lbase = lday0 * 86400; /* 1970-01-01 was a Thursday */
     const uint8_t *ev = tr->ev;
     const int64_t ev0 = tr->ev_day0, evn = tr->ev_ndays;
     const int P = hb_size;
@@ -549,8 +616,10 @@ static int traffic_map(void *state, int64_t c)
     for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
         size_t *o = off + (size_t)part * ts;
         int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
-        if (f32) SCATTER_ROWS(float);
-        else SCATTER_ROWS(double);
+        if (f32 && tr->narrow) SCATTER_ROWS(float, float);
+        else if (f32) SCATTER_ROWS(float, double);
+        else if (tr->narrow) SCATTER_ROWS(double, float);
+        else SCATTER_ROWS(double, double);
     }
     tr->rows_total += (uint64_t)n;
     tr->bad_speed += bad_speed;
@@ -648,7 +717,7 @@ void traffic_destroy(void *state)
     hb_table_close(tr->tab);
     hb_tzmap_free(&tr->tzm);
     free(tr->ev), free(tr->ffs_in);
-    free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest);
+    free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest), free(tr->stage);
     free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval), free(tr->lkey), free(tr->lval);
     hb_xchg_free(&tr->xc);
     free(tr->tcount);
