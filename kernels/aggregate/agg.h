@@ -132,24 +132,32 @@ void xpool_free(xpool *p);
 
 /* ---- groups and strings (groups.c) ---- */
 
-typedef struct kblock {
-    struct kblock *next;
-    uint32_t cap, pad;
-    double v[];
-} kblock;
+/* The kept values of one value column of a part, in the order they came: each the
+ * entry it belongs to and the value, as a float while every value so far is one exactly
+ * (readings of a float32 column always are), else as a double (the log widens once).
+ * Appending touches only the log's tail, not a block per group; gpart_kept_groups lays
+ * the values out group by group when they are needed (exchange, save, finalize). */
+typedef struct klog {
+    uint32_t *e;
+    void *x; /* float or double, by wide */
+    size_t n, cap;
+    int wide;
+} klog;
 
-/* The kept values of one group's value column: full blocks, then the tail block's first
- * used values; the tail's array is kept here so that an append touches the entry and
- * the place the value goes, nothing else. */
-typedef struct kchain {
-    double *dst;
-    uint32_t used, cap;
-    kblock *head, *tail;
-} kchain;
+static inline double klog_x(const void *x, int wide, size_t i)
+{
+    return wide ? ((const double *)x)[i] : (double)((const float *)x)[i];
+}
 
-static inline uint32_t kblock_len(const kchain *c, const kblock *b) { return b == c->tail ? c->used : b->cap; }
+/* The kept values of one value column of a part, group by group: entry e's are
+ * x[e ? end[e - 1] : 0 .. end[e]). */
+typedef struct kgroups {
+    uint64_t *end;
+    void *x;
+    int wide;
+} kgroups;
 
-typedef struct arena arena;
+static inline size_t kgroups_first(const kgroups *k, size_t e) { return e ? (size_t)k->end[e - 1] : 0; }
 
 /* One thread's part of a group table: entries stored densely (each its hash, key words
  * and accumulators side by side, so that a lookup touches one place), found by open
@@ -159,15 +167,14 @@ typedef struct gpart {
     uint64_t imask;
     unsigned char *ent;
     size_t n, cap;
-    uint64_t nkept;
     xpool pool;
-    arena *arenas;
+    klog *kl; /* per value column, when values are kept */
 } gpart;
 
 typedef struct gtab {
     int nparts, K, V, kept;
     size_t A;  /* accumulator bytes per value */
-    size_t es; /* bytes per entry: 8 (hash) + 8 K + V A, + V kchains when values are kept */
+    size_t es; /* bytes per entry: 8 (hash) + 8 K + V A */
     const unsigned char *neutral; /* V x A bytes */
     gpart *p;
 } gtab;
@@ -184,10 +191,6 @@ static inline const uint64_t *gp_keys(const gtab *g, const gpart *p, size_t e)
     return (const uint64_t *)(const void *)(gp_ent(g, p, e) + 8);
 }
 static inline unsigned char *gp_acc(const gtab *g, const gpart *p, size_t e) { return gp_ent(g, p, e) + 8 + 8 * (size_t)g->K; }
-static inline kchain *gp_kept(const gtab *g, const gpart *p, size_t e, int v)
-{
-    return (kchain *)(void *)(gp_acc(g, p, e) + (size_t)g->V * g->A) + v;
-}
 
 /* Slot of hash h in an index of mask + 1 slots (Fibonacci hashing, so that the bits
  * that chose the owner and the part are not the ones that choose the slot). */
@@ -222,6 +225,11 @@ size_t gpart_find(const gtab *g, gpart *p, uint64_t h, const uint64_t *keys);
 /* Not collective, thread-safe per part. Appends n kept values of value column v to
  * entry e; -1 when out of memory. */
 int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t n);
+/* Not collective, thread-safe per part. The kept values of value column v of part p,
+ * group by group (each entry's count of v is its number of kept values); with consume
+ * the log is freed on the way. -1 when out of memory or the counts do not match. */
+int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out);
+void kgroups_free(kgroups *k);
 size_t gtab_entries(const gtab *g);
 size_t gtab_bytes(const gtab *g);
 

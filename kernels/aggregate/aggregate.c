@@ -572,14 +572,6 @@ static int combine_dense(agg *a, int64_t n)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
         for (size_t j = 0; j < nrec && !failed; j++) {
-            if (L->kept && j + 8 < nrec) { /* where the kept value of a row ahead goes */
-                const uint64_t r8 = dmap[grec[(j + 8) * RW]];
-                if (r8 != DENSE_NONE && (int)(r8 >> 32 & 0x7fffffff) == part) {
-                    const gtab *g8 = r8 >> 63 ? &a->stage : &a->own;
-                    const kchain *c8 = gp_kept(g8, &g8->p[part], (uint32_t)r8, 0);
-                    if (c8->dst) __builtin_prefetch(c8->dst + c8->used, 1);
-                }
-            }
             const uint64_t *r = grec + j * RW;
             if (dmap[r[0]] == DENSE_NONE && dense_resolve(a, (size_t)r[0], stride)) { /* one thread only */
                 failed = 1;
@@ -752,8 +744,10 @@ static void entry_size(const agg *a, const gtab *g, const gpart *p, size_t e, si
     *nrec = (size_t)pieces, *nval = vals;
 }
 
-/* Writes entry e as records at rec and its kept values at vals (value by value). */
-static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, unsigned char *rec, double *vals)
+/* Writes entry e as records at rec and its kept values (kg: the part's, per value
+ * column, from gpart_kept_groups) at vals, value column by value column. */
+static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, unsigned char *rec, double *vals,
+                        const kgroups *kg)
 {
     const int K = a->sp.nkeys, V = a->sp.nvals;
     const unsigned char *acc = gp_acc(g, p, e);
@@ -766,13 +760,22 @@ static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, u
     }
     if (!a->L.kept) return;
     for (int v = 0; v < V; v++)
-    {
-        const kchain *c = gp_kept(g, p, e, v);
-        for (const kblock *b = c->head; b; b = b->next) {
-            memcpy(vals, b->v, kblock_len(c, b) * sizeof *vals);
-            vals += kblock_len(c, b);
-        }
-    }
+        for (size_t i = kgroups_first(&kg[v], e); i < kg[v].end[e]; i++) *vals++ = klog_x(kg[v].x, kg[v].wide, i);
+}
+
+/* Not collective, thread-safe per part. The kept values of every value column of part p
+ * of g, group by group, into kg[V] (nothing when no values are kept); -1 out of memory. */
+static int part_kept(const agg *a, const gtab *g, gpart *p, int consume, kgroups *kg)
+{
+    memset(kg, 0, (size_t)a->sp.nvals * sizeof *kg);
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++)
+        if (gpart_kept_groups(g, p, v, consume, &kg[v])) return -1;
+    return 0;
+}
+
+static void part_kept_free(const agg *a, kgroups *kg)
+{
+    for (int v = 0; v < a->sp.nvals; v++) kgroups_free(&kg[v]);
 }
 
 /* Not collective, thread-safe per part. The entry of keys (hash h) in part `part` of g, as
@@ -902,16 +905,25 @@ static int aggregate_exchange(void *state)
     if (hb_grow((void **)&a->sbuf, &a->scap, nrec, a->rec) || hb_grow((void **)&a->svals, &a->svcap, nval, 8))
         rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu records to send", nrec);
     HB_CALL(hb_agree(rc));
-#pragma omp parallel num_threads(T)
+    int failed = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
-        const gpart *p = &a->stage.p[part];
+        gpart *p = &a->stage.p[part];
+        kgroups kg[AGG_MAX_VALUES];
+        if (part_kept(a, &a->stage, p, 0, kg)) {
+            part_kept_free(a, kg);
+            failed = 1;
+            continue;
+        }
         for (size_t e = 0; e < p->n; e++) {
             size_t nr, nv, i = (size_t)part * P + (size_t)agg_owner(gp_hash(&a->stage, p, e), P);
             entry_size(a, &a->stage, p, e, &nr, &nv);
-            entry_write(a, &a->stage, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i]);
+            entry_write(a, &a->stage, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i], kg);
             orec[i] += nr, oval[i] += nv;
         }
+        part_kept_free(a, kg);
     }
+    HB_CALL(hb_agree(failed ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values to send") : 0));
     gtab_clear(&a->stage);
     dense_forget_stage(a);
     unsigned char *rrec = a->sbuf;
@@ -1025,7 +1037,7 @@ static int aggregate_save(void *state, void **buf, size_t *len)
     agg *a = state;
     const int K = a->sp.nkeys, V = a->sp.nvals;
     size_t nrec = 0, nval = 0, sbytes = 0;
-    const gtab *tabs[2] = {&a->own, &a->stage};
+    gtab *tabs[2] = {&a->own, &a->stage};
     for (int t = 0; t < 2; t++)
         for (int part = 0; part < tabs[t]->nparts; part++)
             for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
@@ -1045,13 +1057,20 @@ static int aggregate_save(void *state, void **buf, size_t *len)
     unsigned char *rec = recs;
     double *vp = vals;
     for (int t = 0; t < 2; t++)
-        for (int part = 0; part < tabs[t]->nparts; part++)
+        for (int part = 0; part < tabs[t]->nparts; part++) {
+            kgroups kg[AGG_MAX_VALUES];
+            if (part_kept(a, tabs[t], &tabs[t]->p[part], 0, kg)) {
+                part_kept_free(a, kg);
+                return free(recs), free(vals), hb_err_set(HB_EINTERNAL, "aggregate", "out of memory saving kept values");
+            }
             for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
                 size_t nr, nv;
                 entry_size(a, tabs[t], &tabs[t]->p[part], e, &nr, &nv);
-                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vp);
+                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vp, kg);
                 rec += nr * a->rec, vp += nv;
             }
+            part_kept_free(a, kg);
+        }
     size_t kb = 0;
     if (a->L.kept) {
         vp = vals;

@@ -280,7 +280,7 @@ static void sort_small(double *x, size_t n)
 
 /* The statistics of one group's value v into out[0..nstats). x is scratch for the kept
  * values (reordered). */
-static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x, unsigned char *out)
+static void group_stats(const agg *a, const gpart *p, size_t e, int v, const kgroups *kg, double *x, unsigned char *out)
 {
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
@@ -291,12 +291,10 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
     for (int s = 0; s < sp->nstats; s++)
         if (sp->st[s] == ST_PCT) pct[np++] = sp->arg[s];
     if (np) {
-        size_t m = 0;
-        const kchain *c = gp_kept(&a->own, p, e, v);
-        for (const kblock *b = c->head; b; b = b->next) {
-            memcpy(x + m, b->v, kblock_len(c, b) * sizeof *x);
-            m += kblock_len(c, b);
-        }
+        const size_t f = kgroups_first(kg, e), m = (size_t)kg->end[e] - f;
+        if (kg->wide) memcpy(x, (const double *)kg->x + f, m * sizeof *x);
+        else
+            for (size_t i = 0; i < m; i++) x[i] = (double)((const float *)kg->x)[f + i];
         if (m <= SMALL_N) { /* most groups of a fine grouping: sort the few, read type 7 off */
             sort_small(x, m);
             for (int j = 0; j < np; j++) pv[j] = hb_percentile_sorted(x, m, pct[j]);
@@ -328,6 +326,16 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
     }
 }
 
+/* Not collective, thread-safe per part. The kept values of every value column of part p,
+ * group by group, into kg[V] (nothing when no values are kept); the logs are freed. */
+static int part_kept(const agg *a, gpart *p, kgroups *kg)
+{
+    memset(kg, 0, (size_t)a->sp.nvals * sizeof *kg);
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++)
+        if (gpart_kept_groups(&a->own, p, v, 1, &kg[v])) return -1;
+    return 0;
+}
+
 /* The rank that writes a result: by the first key's position (dense) or by the place in
  * the row order (table), in contiguous ranges, so rank order is output order. */
 static int writer_of(const out_ctx *o, const uint32_t *pos)
@@ -342,7 +350,8 @@ static int writer_of(const out_ctx *o, const uint32_t *pos)
 }
 
 /* The result record of entry e of part p at r: positions, then every value's stats. */
-static int result_of(const out_ctx *o, const gpart *p, size_t e, double **x, size_t *xcap, unsigned char *r)
+static int result_of(const out_ctx *o, const gpart *p, size_t e, const kgroups *kg, double **x, size_t *xcap,
+                     unsigned char *r)
 {
     const agg *a = o->a;
     const gtab *g = &a->own;
@@ -361,30 +370,15 @@ static int result_of(const out_ctx *o, const gpart *p, size_t e, double **x, siz
     for (int k = 0; k < a->sp.nkeys; k++)
         pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, p, e)[k]);
     for (int v = 0; v < a->sp.nvals; v++)
-        group_stats(a, p, e, v, *x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
+        group_stats(a, p, e, v, &kg[v], *x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
     return 0;
 }
 
-/* Asks the cache for what entry e's results read: the end of the entry (its kept chains)
- * and its first kept values. */
-static inline void result_prefetch(const agg *a, const gpart *p, size_t e)
+/* Asks the cache for what entry e's results read: its kept values. */
+static inline void result_prefetch(const agg *a, const kgroups *kg, size_t e)
 {
-    const gtab *g = &a->own;
-    __builtin_prefetch(gp_ent(g, p, e) + g->es - 1);
-    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
-        const kchain *c = gp_kept(g, p, e, v);
-        if (c->head) __builtin_prefetch(c->head->v);
-    }
-}
-
-/* The same for the second block of each kept chain, once the first has come. */
-static inline void result_prefetch_next(const agg *a, const gpart *p, size_t e)
-{
-    const gtab *g = &a->own;
-    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
-        const kchain *c = gp_kept(g, p, e, v);
-        if (c->head && c->head->next) __builtin_prefetch(c->head->next->v);
-    }
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++)
+        __builtin_prefetch((const char *)kg[v].x + kgroups_first(&kg[v], e) * (kg[v].wide ? 8 : 4));
 }
 
 /* Collective. Every owned group's results, sent to its writer; *res (malloc'd) gets the
@@ -445,19 +439,22 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
             if (inplace && !one) failed = 1;
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < T; p++) {
-                const gpart *gp = &g->p[p];
+                gpart *gp = &a->own.p[p];
                 size_t *sl = slot + (size_t)p * P;
+                kgroups kg[AGG_MAX_VALUES];
+                /* the part's kept values group by group; its log goes as they are laid out */
+                if (part_kept(a, gp, kg)) failed = 1;
                 for (size_t e = 0; e < gp->n && !failed; e++) {
-                    if (e + 4 < gp->n) result_prefetch(a, gp, e + 4);
-                    if (e + 2 < gp->n) result_prefetch_next(a, gp, e + 2);
+                    if (e + 4 < gp->n) result_prefetch(a, kg, e + 4);
                     const int d = P > 1 ? dest[first[p] + e] : 0;
                     if (inplace) {
-                        if (result_of(o, gp, e, &x, &xcap, one)) failed = 1;
+                        if (result_of(o, gp, e, kg, &x, &xcap, one)) failed = 1;
                         memcpy(gp->ent + e * rr, one, rr); /* entries 0..e are read: e rr + rr <= (e + 1) es */
-                    } else if (result_of(o, gp, e, &x, &xcap, send + sl[d]++ * rr)) {
+                    } else if (result_of(o, gp, e, kg, &x, &xcap, send + sl[d]++ * rr)) {
                         failed = 1;
                     }
                 }
+                for (int v = 0; v < a->sp.nvals; v++) kgroups_free(&kg[v]);
             }
             free(x), free(one);
         }
