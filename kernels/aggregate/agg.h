@@ -287,6 +287,12 @@ int agg_alltoallv(const void *send, const size_t *scount, size_t esz, void **rec
 
 typedef enum { KT_INT, KT_FLOAT, KT_STRING, KT_CALENDAR } key_type;
 
+/* Rows one thread forwards to one owner: fw words each (hash, keys, values, time). */
+typedef struct fwdbuf {
+    uint64_t *w;
+    size_t n, cap;
+} fwdbuf;
+
 typedef struct agg {
     hb_step_ctx *ctx;
     const char *src;        /* the input's name in messages: the file, or "the merged parts" */
@@ -329,6 +335,12 @@ typedef struct agg {
     size_t *scount, *vcount, *rcount, *rdispl, *rvcount, *rvdispl;
     size_t *voff;
     size_t voffcap;
+    /* rows forwarded to their owners (combine, where groups outnumber the chunk's rows) */
+    size_t fw;       /* words per row: hash, K keys, V values (NaN: not valid), time when read */
+    fwdbuf *fwd;     /* per thread x rank */
+    uint64_t *fsend, *frecv;
+    size_t fscap, frcap;
+    size_t *fcount;  /* per rank: rows to send, rows received, where they start */
     size_t chunk_bytes;
     /* the dense path (combine_dense): integer and calendar keys whose observed values span
      * a small box [dlo, dlo + dspan) are a cell number, and dmap names each cell's entry */
@@ -343,6 +355,8 @@ typedef struct agg {
 /* Not collective (OpenMP inside when parallel). Merges n records (and their kept values,
  * value column by value column, in record order) into g. */
 int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const double *vals, int parallel);
+/* Not collective (OpenMP inside). Adds n forwarded rows (fw words each) into g. */
+int agg_merge_rows(agg *a, gtab *g, const uint64_t *rows, size_t n);
 /* Collective. The statistics of every group, written to out (output.c). */
 int agg_write(agg *a, hb_out *out);
 /* Not collective. The kernel's name for a key or value's column in messages:

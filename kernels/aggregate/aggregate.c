@@ -98,6 +98,8 @@ static int alloc_xchg(agg *a)
     ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)a->sp.nvals, 8)) != NULL;
     ok &= (a->tcnt = hb_calloc(T * P * 4, sizeof(size_t))) != NULL;
     ok &= (a->scount = hb_calloc(P * 6, sizeof(size_t))) != NULL;
+    ok &= (a->fwd = hb_calloc(T * P, sizeof *a->fwd)) != NULL;
+    ok &= (a->fcount = hb_calloc(P * 3, sizeof(size_t))) != NULL;
     if (ok) {
         a->vcount = a->scount + P, a->rcount = a->scount + 2 * P, a->rdispl = a->scount + 3 * P;
         a->rvcount = a->scount + 4 * P, a->rvdispl = a->scount + 5 * P;
@@ -113,6 +115,7 @@ static int init_tables(agg *a)
     acc_layout_init(&a->L, sp);
     a->A = a->L.size;
     a->rec = (size_t)sp->nkeys * 8 + (size_t)sp->nvals * a->A;
+    a->fw = 1 + (size_t)sp->nkeys + (size_t)sp->nvals + (sp->has_time ? 1 : 0);
     a->neutral = hb_malloc((size_t)sp->nvals * a->A);
     if (!a->neutral) return HB_EINTERNAL;
     for (int v = 0; v < sp->nvals; v++) acc_neutral(&a->L, a->neutral + (size_t)v * a->A);
@@ -605,15 +608,33 @@ static int combine_dense(agg *a, int64_t n)
     return 0;
 }
 
-/* Combines the rows of the chunk into the owned and the stage tables: each thread takes
- * the groups of its part of the hash space, so no two threads touch one group. Where
- * the groups seen so far are few beside the chunk's rows (its rows then meet groups
- * again within the chunk), the rows are regrouped by bucket first. */
+/* Not collective, thread-safe per buffer. Room for one more forwarded row in b. */
+static uint64_t *fwd_row(agg *a, fwdbuf *b)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        uint64_t *w = realloc(b->w, cap * a->fw * 8); /* not hb_realloc: called from threads */
+        if (!w) return NULL;
+        b->w = w, b->cap = cap;
+    }
+    return b->w + b->n++ * a->fw;
+}
+
+/* Combines the rows of the chunk into the owned table, and forwards the rows of groups
+ * another rank owns: each thread takes the groups of its part of the hash space, so no
+ * two threads touch one group. Here the groups seen so far outnumber the chunk's rows,
+ * so a chunk meets most of its groups once (1.2 x 10^7 meter-months of 8 rows each): a
+ * staged group would travel as a record of its accumulators for the one row it holds.
+ * Such a row travels as itself (hash, keys, values, time) and its owner adds it as it
+ * would its own (exact, commutative accumulators: the same bits either way); the valid
+ * and invalid counts are this rank's, as for the rows it combines. Where the groups seen
+ * so far are few beside the chunk's rows (its rows then meet groups again within the
+ * chunk), the rows are regrouped by bucket and combined, staged groups included, first. */
 static int combine(agg *a, int64_t n)
 {
     if (gtab_entries(&a->own) + gtab_entries(&a->stage) <= 2 * (size_t)n) return combine_regrouped(a, n);
     const agg_spec *sp = &a->sp;
-    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank;
+    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank, TM = a->traw != NULL;
     const size_t A = a->A;
     const acc_layout *L = &a->L;
     const uint64_t *h = a->h;
@@ -622,29 +643,53 @@ static int combine(agg *a, int64_t n)
 #pragma omp parallel num_threads(T) reduction(| : failed)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
-        gpart *po = &a->own.p[part], *ps = &a->stage.p[part];
+        gpart *po = &a->own.p[part];
         uint64_t keys[AGG_MAX_KEYS];
         for (int64_t i = 0; i < n && !failed; i++) {
             /* the slots of rows a little ahead are fetched while this one is combined;
              * the rows between are random groups, so this hides most of the misses */
-            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part)
-                gpart_prefetch(P == 1 || agg_owner(h[i + 16], P) == me ? po : ps, h[i + 16]);
-            if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part) {
-                const int m8 = P == 1 || agg_owner(h[i + 8], P) == me;
-                gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h[i + 8]);
-            }
+            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part &&
+                (P == 1 || agg_owner(h[i + 16], P) == me))
+                gpart_prefetch(po, h[i + 16]);
+            if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part && (P == 1 || agg_owner(h[i + 8], P) == me))
+                gpart_prefetch_entry(&a->own, po, h[i + 8]);
             if (!ok[i] || agg_part(h[i], T) != part) continue;
+            const int owner = P == 1 ? me : agg_owner(h[i], P);
+            const int64_t t = a->traw ? a->traw[i] : 0;
+            if (owner != me) {
+                uint64_t x[AGG_MAX_VALUES];
+                int any = 0;
+                for (int v = 0; v < V; v++) {
+                    double d = a->vbuf[v][i];
+                    if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
+                        invalid[v]++;
+                        d = NAN; /* no value of this column: the owner skips it */
+                    } else {
+                        d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+                        valid[v]++;
+                        any = 1;
+                    }
+                    memcpy(&x[v], &d, 8);
+                }
+                if (!any) continue;
+                uint64_t *r = fwd_row(a, &a->fwd[(size_t)part * P + owner]);
+                if (!r) {
+                    failed = 1;
+                    break;
+                }
+                r[0] = h[i];
+                for (int k = 0; k < K; k++) r[1 + k] = (uint64_t)a->kbuf[k][i];
+                memcpy(r + 1 + K, x, 8 * (size_t)V);
+                if (TM) r[1 + K + V] = (uint64_t)t;
+                continue;
+            }
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
-            const int mine = P == 1 || agg_owner(h[i], P) == me;
-            gtab *g = mine ? &a->own : &a->stage;
-            gpart *p = mine ? po : ps;
-            size_t e = gpart_find(g, p, h[i], keys);
+            size_t e = gpart_find(&a->own, po, h[i], keys);
             if (e == (size_t)-1) {
                 failed = 1;
                 break;
             }
-            unsigned char *acc = gp_acc(g, p, e);
-            const int64_t t = a->traw ? a->traw[i] : 0;
+            unsigned char *acc = gp_acc(&a->own, po, e);
             for (int v = 0; v < V; v++) {
                 double x = a->vbuf[v][i];
                 if (!(isfinite(x) && x >= sp->lo[v] && x <= sp->hi[v])) {
@@ -653,7 +698,8 @@ static int combine(agg *a, int64_t n)
                 }
                 x += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
                 valid[v]++;
-                if (acc_add(L, acc + (size_t)v * A, &p->pool, x, t) || (L->kept && gpart_keep(g, p, e, v, &x, 1))) {
+                if (acc_add(L, acc + (size_t)v * A, &po->pool, x, t) ||
+                    (L->kept && gpart_keep(&a->own, po, e, v, &x, 1))) {
                     failed = 1;
                     break;
                 }
@@ -853,12 +899,61 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
     return 0;
 }
 
+int agg_merge_rows(agg *a, gtab *g, const uint64_t *rows, size_t n)
+{
+    const int K = a->sp.nkeys, V = a->sp.nvals, T = g->nparts, TM = a->sp.has_time;
+    const size_t A = a->A, W = a->fw;
+    const acc_layout *L = &a->L;
+    int failed = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        gpart *p = &g->p[part];
+        for (size_t r = 0; r < n && !failed; r++) {
+            /* as combine does: the slots of rows ahead, then their entries */
+            if (r + 16 < n && agg_part(rows[(r + 16) * W], T) == part) gpart_prefetch(p, rows[(r + 16) * W]);
+            if (r + 8 < n && agg_part(rows[(r + 8) * W], T) == part) gpart_prefetch_entry(g, p, rows[(r + 8) * W]);
+            const uint64_t *row = rows + r * W;
+            if (agg_part(row[0], T) != part) continue;
+            size_t e = dense_own(a, g, part, row + 1, row[0]);
+            if (e == (size_t)-1) {
+                failed = 1;
+                break;
+            }
+            unsigned char *acc = gp_acc(g, p, e);
+            const int64_t t = TM ? (int64_t)row[1 + K + V] : 0;
+            for (int v = 0; v < V; v++) {
+                double x;
+                memcpy(&x, &row[1 + K + v], 8);
+                if (isnan(x)) continue;
+                if (acc_add(L, acc + (size_t)v * A, &p->pool, x, t) || (L->kept && gpart_keep(g, p, e, v, &x, 1))) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory merging forwarded rows");
+    return 0;
+}
+
+/* Not collective. Adds the rows still waiting to be forwarded into the stage (a save
+ * between a map and its exchange keeps them as staged groups). */
+static int fwd_to_stage(agg *a)
+{
+    for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) {
+        if (a->fwd[i].n) HB_CALL(agg_merge_rows(a, &a->stage, a->fwd[i].w, a->fwd[i].n));
+        a->fwd[i].n = 0;
+    }
+    return 0;
+}
+
 /* Collective. The largest state on any rank must stay within max_memory: refused (65)
  * with the rank and the size before memory runs out. */
 static int check_memory(agg *a)
 {
     size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
-               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dccap * 4;
+               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dccap * 4 + (a->fscap + a->frcap) * a->fw * 8;
+    for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) b += a->fwd[i].cap * a->fw * 8;
     for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
     struct {
         double bytes;
@@ -938,6 +1033,32 @@ static int aggregate_exchange(void *state)
     }
     rc = rn ? agg_merge_records(a, &a->own, rrec, rn, rvals, 1) : 0;
     HB_CALL(hb_agree(rc));
+    /* the forwarded rows, destination after destination */
+    size_t nfw = 0, *fcount = a->fcount;
+    for (int d = 0; d < P; d++) {
+        fcount[d] = 0;
+        for (int part = 0; part < T; part++) fcount[d] += a->fwd[(size_t)part * P + d].n;
+        nfw += fcount[d];
+    }
+    uint64_t any = nfw;
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    if (any) {
+        rc = hb_grow((void **)&a->fsend, &a->fscap, nfw, a->fw * 8)
+                 ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu rows to send", nfw)
+                 : 0;
+        HB_CALL(hb_agree(rc));
+        size_t at = 0;
+        for (int d = 0; d < P; d++)
+            for (int part = 0; part < T; part++) {
+                fwdbuf *b = &a->fwd[(size_t)part * P + d];
+                if (b->n) memcpy(a->fsend + at * a->fw, b->w, b->n * a->fw * 8);
+                at += b->n;
+                b->n = 0;
+            }
+        size_t fn = 0;
+        HB_CALL(agg_alltoallv(a->fsend, fcount, a->fw * 8, (void **)&a->frecv, &a->frcap, fcount + P, fcount + 2 * P, &fn));
+        HB_CALL(hb_agree(fn ? agg_merge_rows(a, &a->own, a->frecv, fn) : 0));
+    }
     return check_memory(a);
 }
 
@@ -1037,6 +1158,7 @@ static int aggregate_save(void *state, void **buf, size_t *len)
     agg *a = state;
     const int K = a->sp.nkeys, V = a->sp.nvals;
     size_t nrec = 0, nval = 0, sbytes = 0;
+    HB_CALL(fwd_to_stage(a));
     gtab *tabs[2] = {&a->own, &a->stage};
     for (int t = 0; t < 2; t++)
         for (int part = 0; part < tabs[t]->nparts; part++)
@@ -1320,6 +1442,8 @@ static void aggregate_destroy(void *state)
     free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
     free(a->grec), free(a->gstart), free(a->dmap), free(a->dcnt);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
+    for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) free(a->fwd[i].w);
+    free(a->fwd), free(a->fsend), free(a->frecv), free(a->fcount);
     free(a);
 }
 

@@ -7,24 +7,12 @@
 
 #include "core/hb.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define EMPTY_SLOT UINT32_MAX
 
 #define slot_of agg_slot
-
-/* Asks for huge pages for the whole 2 MB pages inside [p, p + bytes): rows reach random
- * slots and entries of tables of hundreds of MB, where a 4 kB page would cost a TLB miss
- * and a page walk per row, and one fault per 2 MB is cheaper than one per 4 kB (a hint:
- * nothing changes where the kernel says no). */
-static void huge_pages(void *p, size_t bytes)
-{
-    const uintptr_t H = (uintptr_t)2 << 20, a = ((uintptr_t)p + H - 1) & ~(H - 1), b = ((uintptr_t)p + bytes) & ~(H - 1);
-    if (bytes >= 2 * H && b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
-}
 
 /* The group index, twice the entries' size at least: rebuilt from the entries' hashes. */
 static int gindex_grow(const gtab *g, gpart *p, size_t n)
@@ -33,7 +21,6 @@ static int gindex_grow(const gtab *g, gpart *p, size_t n)
     while (cap < 2 * (uint64_t)n) cap *= 2;
     uint64_t *ix = malloc(cap * sizeof *ix); /* not hb_malloc: called from threads */
     if (!ix) return -1;
-    huge_pages(ix, cap * sizeof *ix);
     memset(ix, 0xff, cap * sizeof *ix);
     uint64_t mask = cap - 1;
     for (size_t e = 0; e < n; e++) {
@@ -122,7 +109,6 @@ static int part_reserve(const gtab *g, gpart *p, size_t need)
     if (cap > EMPTY_SLOT) return -1;
     unsigned char *ent = realloc(p->ent, cap * g->es);
     if (!ent) return -1;
-    huge_pages(ent, cap * g->es);
     p->ent = ent;
     p->cap = cap;
     return 0;
@@ -183,11 +169,9 @@ int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t
         while (cap < l->n + n) cap *= 2;
         uint32_t *ne = realloc(l->e, cap * sizeof *ne);
         if (!ne) return -1;
-        huge_pages(ne, cap * sizeof *ne);
         l->e = ne;
         void *nx = realloc(l->x, cap * (l->wide ? 8 : 4));
         if (!nx) return -1;
-        huge_pages(nx, cap * (l->wide ? 8 : 4));
         l->x = nx, l->cap = cap;
     }
     if (!l->wide)
@@ -213,8 +197,6 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
     uint64_t *end = malloc((n ? n : 1) * sizeof *end); /* not hb_malloc: called from threads */
     void *x = malloc((l->n ? l->n : 1) * (l->wide ? 8 : 4));
     if (!end || !x) return free(end), free(x), -1;
-    huge_pages(end, n * sizeof *end);
-    huge_pages(x, l->n * (l->wide ? 8 : 4));
     /* each group's first slot (its count of v is its number of kept values), then the
      * log scattered: every group's slot moves on to its end */
     uint64_t at = 0;
