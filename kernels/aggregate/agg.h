@@ -155,6 +155,8 @@ typedef struct kgroups {
     uint64_t *end;
     void *x;
     int wide;
+    void *log[2]; /* with consume: the log's arrays, for the caller to free or reuse */
+    size_t log_bytes[2];
 } kgroups;
 
 static inline size_t kgroups_first(const kgroups *k, size_t e) { return e ? (size_t)k->end[e - 1] : 0; }
@@ -227,7 +229,8 @@ size_t gpart_find(const gtab *g, gpart *p, uint64_t h, const uint64_t *keys);
 int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t n);
 /* Not collective, thread-safe per part. The kept values of value column v of part p,
  * group by group (each entry's count of v is its number of kept values); with consume
- * the log is freed on the way. -1 when out of memory or the counts do not match. */
+ * the log leaves the part for out (kgroups_free frees it). -1 when out of memory or the
+ * counts do not match. */
 int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out);
 void kgroups_free(kgroups *k);
 size_t gtab_entries(const gtab *g);
@@ -336,7 +339,7 @@ typedef struct agg {
     size_t *voff;
     size_t voffcap;
     /* rows forwarded to their owners (combine, where groups outnumber the chunk's rows) */
-    size_t fw;       /* words per row: hash, K keys, V values (NaN: not valid), time when read */
+    size_t fw;       /* words per row: hash, K keys, V values (NaN: not valid), time for first/last */
     fwdbuf *fwd;     /* per thread x rank */
     uint64_t *fsend, *frecv;
     size_t fscap, frcap;

@@ -115,7 +115,7 @@ static int init_tables(agg *a)
     acc_layout_init(&a->L, sp);
     a->A = a->L.size;
     a->rec = (size_t)sp->nkeys * 8 + (size_t)sp->nvals * a->A;
-    a->fw = 1 + (size_t)sp->nkeys + (size_t)sp->nvals + (sp->has_time ? 1 : 0);
+    a->fw = 1 + (size_t)sp->nkeys + (size_t)sp->nvals + (a->L.first || a->L.last ? 1 : 0);
     a->neutral = hb_malloc((size_t)sp->nvals * a->A);
     if (!a->neutral) return HB_EINTERNAL;
     for (int v = 0; v < sp->nvals; v++) acc_neutral(&a->L, a->neutral + (size_t)v * a->A);
@@ -228,7 +228,7 @@ static int read_time(agg *a, int64_t start, int64_t n)
     const hb_tzmap *m = &a->tzm;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
     for (int64_t i = 0; i < n; i++)
-        if (traw[i] != MISSING) tloc[i] = hb_tzmap_local(m, hb_floordiv(traw[i], unit));
+        if (traw[i] != MISSING) tloc[i] = hb_tzmap_local(m, unit == 1 ? traw[i] : hb_floordiv(traw[i], unit));
     return 0;
 }
 
@@ -620,43 +620,81 @@ static uint64_t *fwd_row(agg *a, fwdbuf *b)
     return b->w + b->n++ * a->fw;
 }
 
-/* Combines the rows of the chunk into the owned table, and forwards the rows of groups
- * another rank owns: each thread takes the groups of its part of the hash space, so no
- * two threads touch one group. Here the groups seen so far outnumber the chunk's rows,
- * so a chunk meets most of its groups once (1.2 x 10^7 meter-months of 8 rows each): a
- * staged group would travel as a record of its accumulators for the one row it holds.
- * Such a row travels as itself (hash, keys, values, time) and its owner adds it as it
- * would its own (exact, commutative accumulators: the same bits either way); the valid
- * and invalid counts are this rank's, as for the rows it combines. Where the groups seen
- * so far are few beside the chunk's rows (its rows then meet groups again within the
- * chunk), the rows are regrouped by bucket and combined, staged groups included, first. */
+/* Not collective. About how many distinct groups the chunk's rows with a key have (a
+ * HyperLogLog of 4096 registers over their hashes: within a few per cent), and how many
+ * such rows there are. */
+static double chunk_groups(const agg *a, int64_t n, size_t *rows)
+{
+    enum { B = 12, M = 1 << B };
+    uint8_t reg[M];
+    memset(reg, 0, sizeof reg);
+    size_t r = 0;
+    const uint64_t *h = a->h;
+    const uint8_t *ok = a->ok;
+    for (int64_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        r++;
+        const uint64_t x = hb_mix64(h[i] ^ 0x5851f42d4c957f2dULL); /* bits unlike those of owner, part, slot */
+        const unsigned j = (unsigned)(x >> (64 - B));
+        const uint64_t w = x << B | (uint64_t)1 << (B - 1); /* never 0 */
+        const uint8_t z = (uint8_t)(__builtin_clzll(w) + 1);
+        if (z > reg[j]) reg[j] = z;
+    }
+    *rows = r;
+    double sum = 0;
+    int zeros = 0;
+    for (int j = 0; j < M; j++) sum += ldexp(1.0, -reg[j]), zeros += reg[j] == 0;
+    double e = 0.7213 / (1 + 1.079 / M) * M * (double)M / sum;
+    if (e <= 2.5 * M && zeros) e = M * log((double)M / zeros);
+    return e;
+}
+
+/* Combines the rows of the chunk into the owned and the stage tables: each thread takes
+ * the groups of its part of the hash space, so no two threads touch one group. Where
+ * the groups seen so far are few beside the chunk's rows (its rows then meet groups
+ * again within the chunk), the rows are regrouped by bucket first.
+ *
+ * With more ranks, a chunk whose rows mostly meet their group once in it (under two
+ * rows per group: readings ordered by time, 1.2 x 10^7 meter-months) would stage a group
+ * per row of a group another rank owns, to travel as a record of its accumulators (80
+ * bytes here) and its kept value: such a row is forwarded to its owner as itself (hash,
+ * keys, values, time for first/last: 32 bytes here) instead, and the owner adds it as it
+ * adds its own rows (exact, commutative accumulators: the same bits either way). The
+ * valid and invalid counts are this rank's, as for the rows it combines. */
 static int combine(agg *a, int64_t n)
 {
     if (gtab_entries(&a->own) + gtab_entries(&a->stage) <= 2 * (size_t)n) return combine_regrouped(a, n);
     const agg_spec *sp = &a->sp;
-    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank, TM = a->traw != NULL;
+    const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank;
     const size_t A = a->A;
     const acc_layout *L = &a->L;
+    const int TM = L->first || L->last;
     const uint64_t *h = a->h;
     const uint8_t *ok = a->ok;
+    size_t rows = 0;
+    const double groups = P > 1 ? chunk_groups(a, n, &rows) : 0;
+    const int fwd = P > 1 && (double)rows < 2 * groups;
     int failed = 0;
 #pragma omp parallel num_threads(T) reduction(| : failed)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
-        gpart *po = &a->own.p[part];
+        gpart *po = &a->own.p[part], *ps = &a->stage.p[part];
         uint64_t keys[AGG_MAX_KEYS];
         for (int64_t i = 0; i < n && !failed; i++) {
             /* the slots of rows a little ahead are fetched while this one is combined;
              * the rows between are random groups, so this hides most of the misses */
-            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part &&
-                (P == 1 || agg_owner(h[i + 16], P) == me))
-                gpart_prefetch(po, h[i + 16]);
-            if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part && (P == 1 || agg_owner(h[i + 8], P) == me))
-                gpart_prefetch_entry(&a->own, po, h[i + 8]);
+            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part) {
+                const int m16 = P == 1 || agg_owner(h[i + 16], P) == me;
+                if (m16 || !fwd) gpart_prefetch(m16 ? po : ps, h[i + 16]);
+            }
+            if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part) {
+                const int m8 = P == 1 || agg_owner(h[i + 8], P) == me;
+                if (m8 || !fwd) gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h[i + 8]);
+            }
             if (!ok[i] || agg_part(h[i], T) != part) continue;
             const int owner = P == 1 ? me : agg_owner(h[i], P);
             const int64_t t = a->traw ? a->traw[i] : 0;
-            if (owner != me) {
+            if (owner != me && fwd) {
                 uint64_t x[AGG_MAX_VALUES];
                 int any = 0;
                 for (int v = 0; v < V; v++) {
@@ -684,12 +722,14 @@ static int combine(agg *a, int64_t n)
                 continue;
             }
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
-            size_t e = gpart_find(&a->own, po, h[i], keys);
+            gtab *g = owner == me ? &a->own : &a->stage;
+            gpart *p = owner == me ? po : ps;
+            size_t e = gpart_find(g, p, h[i], keys);
             if (e == (size_t)-1) {
                 failed = 1;
                 break;
             }
-            unsigned char *acc = gp_acc(&a->own, po, e);
+            unsigned char *acc = gp_acc(g, p, e);
             for (int v = 0; v < V; v++) {
                 double x = a->vbuf[v][i];
                 if (!(isfinite(x) && x >= sp->lo[v] && x <= sp->hi[v])) {
@@ -698,8 +738,7 @@ static int combine(agg *a, int64_t n)
                 }
                 x += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
                 valid[v]++;
-                if (acc_add(L, acc + (size_t)v * A, &po->pool, x, t) ||
-                    (L->kept && gpart_keep(&a->own, po, e, v, &x, 1))) {
+                if (acc_add(L, acc + (size_t)v * A, &p->pool, x, t) || (L->kept && gpart_keep(g, p, e, v, &x, 1))) {
                     failed = 1;
                     break;
                 }
@@ -901,7 +940,7 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
 
 int agg_merge_rows(agg *a, gtab *g, const uint64_t *rows, size_t n)
 {
-    const int K = a->sp.nkeys, V = a->sp.nvals, T = g->nparts, TM = a->sp.has_time;
+    const int K = a->sp.nkeys, V = a->sp.nvals, T = g->nparts, TM = a->L.first || a->L.last;
     const size_t A = a->A, W = a->fw;
     const acc_layout *L = &a->L;
     int failed = 0;

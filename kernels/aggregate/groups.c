@@ -225,7 +225,8 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
     }
     out->end = end, out->x = x, out->wide = l->wide;
     if (consume) {
-        free(l->e), free(l->x);
+        out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e;
+        out->log[1] = l->x, out->log_bytes[1] = l->cap * (l->wide ? 8 : 4);
         memset(l, 0, sizeof *l);
     }
     return 0;
@@ -233,7 +234,7 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
 
 void kgroups_free(kgroups *k)
 {
-    free(k->end), free(k->x);
+    free(k->end), free(k->x), free(k->log[0]), free(k->log[1]);
     memset(k, 0, sizeof *k);
 }
 
