@@ -696,7 +696,6 @@ static int combine(agg *a, int64_t n)
             const int64_t t = a->traw ? a->traw[i] : 0;
             if (owner != me && fwd) {
                 uint64_t x[AGG_MAX_VALUES];
-                int any = 0;
                 for (int v = 0; v < V; v++) {
                     double d = a->vbuf[v][i];
                     if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
@@ -705,11 +704,10 @@ static int combine(agg *a, int64_t n)
                     } else {
                         d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
                         valid[v]++;
-                        any = 1;
                     }
                     memcpy(&x[v], &d, 8);
                 }
-                if (!any) continue;
+                /* a row without a valid value travels too: its group exists (count 0) */
                 uint64_t *r = fwd_row(a, &a->fwd[(size_t)part * P + owner]);
                 if (!r) {
                     failed = 1;
