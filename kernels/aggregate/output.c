@@ -521,8 +521,8 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
                         failed = 1;
                     }
                 }
-                for (int v = 0; v < a->sp.nvals; v++) {
-                    const size_t nk = gp->n ? (size_t)kg[v].end[gp->n - 1] : 0;
+                for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
+                    const size_t nk = gp->n && kg[v].end ? (size_t)kg[v].end[gp->n - 1] : 0;
                     spare_put(o, kg[v].x, nk * (kg[v].wide ? 8 : 4));
                     spare_put(o, kg[v].end, gp->n * sizeof *kg[v].end);
                     spare_put(o, kg[v].log[0], kg[v].log_bytes[0]);
