@@ -467,8 +467,21 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     /* one rank and one part: each record overwrites the entries already read, in the
      * table's own array, so the results need no memory beside the groups' */
     const int inplace = P == 1 && T == 1 && n > 0 && rr <= g->es;
-    unsigned char *send = inplace ? NULL : hb_malloc((n ? n : 1) * rr);
-    int rc = (send || inplace) && (P == 1 || dest) ? 0 : HB_EINTERNAL;
+    /* every part's kept values group by group first, each log freed as it is laid out,
+     * so that the logs and the records are never held at once */
+    kgroups *kgs = hb_calloc((size_t)T * (size_t)a->sp.nvals, sizeof *kgs);
+    int kfail = !kgs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nthreads) reduction(| : kfail)
+    for (int p = 0; p < T; p++) {
+        kgroups *kg = kgs ? kgs + (size_t)p * (size_t)a->sp.nvals : NULL;
+        if (kg && part_kept(a, &a->own.p[p], kg)) kfail = 1;
+        for (int v = 0; kg && v < a->sp.nvals; v++) {
+            free(kg[v].log[0]), free(kg[v].log[1]);
+            kg[v].log[0] = kg[v].log[1] = NULL;
+        }
+    }
+    unsigned char *send = inplace || kfail ? NULL : hb_malloc((n ? n : 1) * rr);
+    int rc = (send || inplace) && (P == 1 || dest) && !kfail ? 0 : HB_EINTERNAL;
     size_t *first = rc == 0 ? hb_calloc((size_t)T + 1, sizeof *first) : NULL;
     if (rc == 0 && !first) rc = HB_EINTERNAL;
     for (int p = 0; rc == 0 && p < T; p++) first[p + 1] = first[p] + g->p[p].n;
@@ -508,9 +521,7 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
             for (int p = 0; p < T; p++) {
                 gpart *gp = &a->own.p[p];
                 size_t *sl = slot + (size_t)p * P;
-                kgroups kg[AGG_MAX_VALUES];
-                /* the part's kept values group by group; its log goes as they are laid out */
-                if (part_kept(a, gp, kg)) failed = 1;
+                kgroups *kg = kgs + (size_t)p * (size_t)a->sp.nvals;
                 for (size_t e = 0; e < gp->n && !failed; e++) {
                     if (e + 4 < gp->n) result_prefetch(a, kg, e + 4);
                     const int d = P > 1 ? dest[first[p] + e] : 0;
@@ -525,15 +536,15 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
                     const size_t nk = gp->n && kg[v].end ? (size_t)kg[v].end[gp->n - 1] : 0;
                     spare_put(o, kg[v].x, nk * (kg[v].wide ? 8 : 4));
                     spare_put(o, kg[v].end, gp->n * sizeof *kg[v].end);
-                    spare_put(o, kg[v].log[0], kg[v].log_bytes[0]);
-                    spare_put(o, kg[v].log[1], kg[v].log_bytes[1]);
+                    kg[v].x = NULL, kg[v].end = NULL;
                 }
             }
             free(x), free(one);
         }
     }
     if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values of one group");
-    free(dest), free(first);
+    for (size_t i = 0; kgs && i < (size_t)T * (size_t)a->sp.nvals; i++) kgroups_free(&kgs[i]); /* after a failure */
+    free(dest), free(first), free(kgs);
     rc = hb_agree(rc);
     if (rc == 0 && inplace) { /* the entries' array, cut to the records, leaves the table */
         gpart *gp = &a->own.p[0];
