@@ -189,12 +189,59 @@ int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t
     return 0;
 }
 
+/* The log of value column v sorted by entry in its own arrays (each item swapped once
+ * into its group's next free slot, the item found there examined next), so that no
+ * second array of values is needed; end (n words) gets each group's end. */
+#define KEPT_CYCLES(T)                                                                                                 \
+    do {                                                                                                               \
+        T *lx = l->x;                                                                                                  \
+        uint64_t lo = 0;                                                                                               \
+        for (size_t b = 0; b < n; b++) {                                                                               \
+            const uint64_t lim = lo + acc_count(p->ent + b * es + co);                                                 \
+            while (end[b] < lim) {                                                                                     \
+                const uint64_t i = end[b];                                                                             \
+                const uint32_t t = le[i];                                                                              \
+                if (t == b) {                                                                                          \
+                    end[b]++;                                                                                          \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                const uint64_t j = end[t]++;                                                                           \
+                le[i] = le[j], le[j] = t;                                                                              \
+                const T y = lx[i];                                                                                     \
+                lx[i] = lx[j], lx[j] = y;                                                                              \
+            }                                                                                                          \
+            lo = lim;                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+
+static int kept_in_place(const gtab *g, gpart *p, int v, uint64_t *end, kgroups *out)
+{
+    klog *l = &p->kl[v];
+    const size_t n = p->n, es = g->es, co = 8 + 8 * (size_t)g->K + (size_t)v * g->A;
+    uint64_t at = 0;
+    for (size_t e = 0; e < n; e++) {
+        end[e] = at;
+        at += acc_count(p->ent + e * es + co);
+    }
+    if (at != l->n) return free(end), -1;
+    uint32_t *le = l->e;
+    for (size_t i = 0; i < l->n; i++)
+        if (le[i] >= n) return free(end), -1;
+    if (l->wide) KEPT_CYCLES(double);
+    else KEPT_CYCLES(float);
+    out->end = end, out->x = l->x, out->wide = l->wide;
+    free(l->e);
+    memset(l, 0, sizeof *l);
+    return 0;
+}
+
 int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
 {
     memset(out, 0, sizeof *out);
     klog *l = &p->kl[v];
     const size_t n = p->n, es = g->es, co = 8 + 8 * (size_t)g->K + (size_t)v * g->A;
     uint64_t *end = malloc((n ? n : 1) * sizeof *end); /* not hb_malloc: called from threads */
+    if (consume && end) return kept_in_place(g, p, v, end, out);
     void *x = malloc((l->n ? l->n : 1) * (l->wide ? 8 : 4));
     if (!end || !x) return free(end), free(x), -1;
     /* each group's first slot (its count of v is its number of kept values), then the
