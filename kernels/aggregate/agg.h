@@ -135,24 +135,34 @@ void xpool_free(xpool *p);
 
 /* ---- groups and strings (groups.c) ---- */
 
-typedef struct kblock {
-    struct kblock *next;
-    uint32_t cap, pad;
-    double v[];
-} kblock;
+/* The kept values of one value column of a part, in the order they came: each the
+ * entry it belongs to and the value, as a float while every value so far is one exactly
+ * (readings of a float32 column always are), else as a double (the log widens once).
+ * Appending touches only the log's tail, not a block per group; gpart_kept_groups lays
+ * the values out group by group when they are needed (exchange, save, finalize). */
+typedef struct klog {
+    uint32_t *e;
+    void *x; /* float or double, by wide */
+    size_t n, cap;
+    int wide;
+} klog;
 
-/* The kept values of one group's value column: full blocks, then the tail block's first
- * used values; the tail's array is kept here so that an append touches the entry and
- * the place the value goes, nothing else. */
-typedef struct kchain {
-    double *dst;
-    uint32_t used, cap;
-    kblock *head, *tail;
-} kchain;
+static inline double klog_x(const void *x, int wide, size_t i)
+{
+    return wide ? ((const double *)x)[i] : (double)((const float *)x)[i];
+}
 
-static inline uint32_t kblock_len(const kchain *c, const kblock *b) { return b == c->tail ? c->used : b->cap; }
+/* The kept values of one value column of a part, group by group: entry e's are
+ * x[e ? end[e - 1] : 0 .. end[e]). */
+typedef struct kgroups {
+    uint64_t *end;
+    void *x;
+    int wide;
+    void *log[2]; /* with consume: the log's arrays, for the caller to free or reuse */
+    size_t log_bytes[2];
+} kgroups;
 
-typedef struct arena arena;
+static inline size_t kgroups_first(const kgroups *k, size_t e) { return e ? (size_t)k->end[e - 1] : 0; }
 
 /* One thread's part of a group table: entries stored densely (each its hash, key words
  * and accumulators side by side, so that a lookup touches one place), found by open
@@ -162,15 +172,14 @@ typedef struct gpart {
     uint64_t imask;
     unsigned char *ent;
     size_t n, cap;
-    uint64_t nkept;
     xpool pool;
-    arena *arenas;
+    klog *kl; /* per value column, when values are kept */
 } gpart;
 
 typedef struct gtab {
     int nparts, K, V, kept;
     size_t A;  /* accumulator bytes per value */
-    size_t es; /* bytes per entry: 8 (hash) + 8 K + V A, + V kchains when values are kept */
+    size_t es; /* bytes per entry: 8 (hash) + 8 K + V A */
     const unsigned char *neutral; /* V x A bytes */
     gpart *p;
 } gtab;
@@ -187,10 +196,6 @@ static inline const uint64_t *gp_keys(const gtab *g, const gpart *p, size_t e)
     return (const uint64_t *)(const void *)(gp_ent(g, p, e) + 8);
 }
 static inline unsigned char *gp_acc(const gtab *g, const gpart *p, size_t e) { return gp_ent(g, p, e) + 8 + 8 * (size_t)g->K; }
-static inline kchain *gp_kept(const gtab *g, const gpart *p, size_t e, int v)
-{
-    return (kchain *)(void *)(gp_acc(g, p, e) + (size_t)g->V * g->A) + v;
-}
 
 /* Slot of hash h in an index of mask + 1 slots (Fibonacci hashing, so that the bits
  * that chose the owner and the part are not the ones that choose the slot). */
@@ -225,6 +230,12 @@ size_t gpart_find(const gtab *g, gpart *p, uint64_t h, const uint64_t *keys);
 /* Not collective, thread-safe per part. Appends n kept values of value column v to
  * entry e; -1 when out of memory. */
 int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t n);
+/* Not collective, thread-safe per part. The kept values of value column v of part p,
+ * group by group (each entry's count of v is its number of kept values); with consume
+ * the log leaves the part for out (kgroups_free frees it). -1 when out of memory or the
+ * counts do not match. */
+int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out);
+void kgroups_free(kgroups *k);
 size_t gtab_entries(const gtab *g);
 size_t gtab_bytes(const gtab *g);
 
@@ -282,6 +293,12 @@ int agg_alltoallv(const void *send, const size_t *scount, size_t esz, void **rec
 
 typedef enum { KT_INT, KT_FLOAT, KT_STRING, KT_CALENDAR } key_type;
 
+/* Rows one thread forwards to one owner: fw words each (hash, keys, values, time). */
+typedef struct fwdbuf {
+    uint64_t *w;
+    size_t n, cap;
+} fwdbuf;
+
 typedef struct agg {
     hb_step_ctx *ctx;
     const char *src;        /* the input's name in messages: the file, or "the merged parts" */
@@ -324,6 +341,12 @@ typedef struct agg {
     size_t *scount, *vcount, *rcount, *rdispl, *rvcount, *rvdispl;
     size_t *voff;
     size_t voffcap;
+    /* rows forwarded to their owners (combine, where groups outnumber the chunk's rows) */
+    size_t fw;       /* words per row: hash, K keys, V values (NaN: not valid), time for first/last */
+    fwdbuf *fwd;     /* per thread x rank */
+    uint64_t *fsend, *frecv;
+    size_t fscap, frcap;
+    size_t *fcount;  /* per rank: rows to send, rows received, where they start */
     size_t chunk_bytes;
     /* the dense path (combine_dense): integer and calendar keys whose observed values span
      * a small box [dlo, dlo + dspan) are a cell number, and dmap names each cell's entry */
@@ -350,6 +373,8 @@ typedef struct agg {
 /* Not collective (OpenMP inside when parallel). Merges n records (and their kept values,
  * value column by value column, in record order) into g. */
 int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const double *vals, int parallel);
+/* Not collective (OpenMP inside). Adds n forwarded rows (fw words each) into g. */
+int agg_merge_rows(agg *a, gtab *g, const uint64_t *rows, size_t n);
 /* Collective. The statistics of every group, written to out (output.c). */
 int agg_write(agg *a, hb_out *out);
 /* Not collective. The kernel's name for a key or value's column in messages:

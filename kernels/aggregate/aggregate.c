@@ -98,6 +98,8 @@ static int alloc_xchg(agg *a)
     ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)a->sp.nvals, 8)) != NULL;
     ok &= (a->tcnt = hb_calloc(T * P * 4, sizeof(size_t))) != NULL;
     ok &= (a->scount = hb_calloc(P * 9, sizeof(size_t))) != NULL;
+    ok &= (a->fwd = hb_calloc(T * P, sizeof *a->fwd)) != NULL;
+    ok &= (a->fcount = hb_calloc(P * 3, sizeof(size_t))) != NULL;
     if (ok) {
         a->vcount = a->scount + P, a->rcount = a->scount + 2 * P, a->rdispl = a->scount + 3 * P;
         a->rvcount = a->scount + 4 * P, a->rvdispl = a->scount + 5 * P;
@@ -114,6 +116,7 @@ static int init_tables(agg *a)
     acc_layout_init(&a->L, sp);
     a->A = a->L.size;
     a->rec = (size_t)sp->nkeys * 8 + (size_t)sp->nvals * a->A;
+    a->fw = 1 + (size_t)sp->nkeys + (size_t)sp->nvals + (a->L.first || a->L.last ? 1 : 0);
     a->neutral = hb_malloc((size_t)sp->nvals * a->A);
     if (!a->neutral) return HB_EINTERNAL;
     for (int v = 0; v < sp->nvals; v++) acc_neutral(&a->L, a->neutral + (size_t)v * a->A);
@@ -235,7 +238,7 @@ static void local_times(agg *a, int64_t n)
     const hb_tzmap *m = &a->tzm;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
     for (int64_t i = 0; i < n; i++)
-        if (traw[i] != MISSING) tloc[i] = hb_tzmap_local(m, hb_floordiv(traw[i], unit));
+        if (traw[i] != MISSING) tloc[i] = hb_tzmap_local(m, unit == 1 ? traw[i] : hb_floordiv(traw[i], unit));
 }
 
 /* The calendar of local days [d0, d0 + nd): date, ISO week, month, quarter, year. */
@@ -926,10 +929,59 @@ static int dense_exchange(agg *a)
     return hb_agree(rc);
 }
 
+/* Not collective, thread-safe per buffer. Room for one more forwarded row in b. */
+static uint64_t *fwd_row(agg *a, fwdbuf *b)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        uint64_t *w = realloc(b->w, cap * a->fw * 8); /* not hb_realloc: called from threads */
+        if (!w) return NULL;
+        b->w = w, b->cap = cap;
+    }
+    return b->w + b->n++ * a->fw;
+}
+
+/* Not collective. About how many distinct groups the chunk's rows with a key have (a
+ * HyperLogLog of 4096 registers over their hashes: within a few per cent), and how many
+ * such rows there are. */
+static double chunk_groups(const agg *a, int64_t n, size_t *rows)
+{
+    enum { B = 12, M = 1 << B };
+    uint8_t reg[M];
+    memset(reg, 0, sizeof reg);
+    size_t r = 0;
+    const uint64_t *h = a->h;
+    const uint8_t *ok = a->ok;
+    for (int64_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        r++;
+        const uint64_t x = hb_mix64(h[i] ^ 0x5851f42d4c957f2dULL); /* bits unlike those of owner, part, slot */
+        const unsigned j = (unsigned)(x >> (64 - B));
+        const uint64_t w = x << B | (uint64_t)1 << (B - 1); /* never 0 */
+        const uint8_t z = (uint8_t)(__builtin_clzll(w) + 1);
+        if (z > reg[j]) reg[j] = z;
+    }
+    *rows = r;
+    double sum = 0;
+    int zeros = 0;
+    for (int j = 0; j < M; j++) sum += ldexp(1.0, -reg[j]), zeros += reg[j] == 0;
+    double e = 0.7213 / (1 + 1.079 / M) * M * (double)M / sum;
+    if (e <= 2.5 * M && zeros) e = M * log((double)M / zeros);
+    return e;
+}
+
 /* Combines the rows of the chunk into the owned and the stage tables: each thread takes
  * the groups of its part of the hash space, so no two threads touch one group. Where
  * the groups seen so far are few beside the chunk's rows (its rows then meet groups
- * again within the chunk), the rows are regrouped by bucket first. */
+ * again within the chunk), the rows are regrouped by bucket first.
+ *
+ * With more ranks, a chunk whose rows mostly meet their group once in it (under two
+ * rows per group: readings ordered by time, 1.2 x 10^7 meter-months) would stage a group
+ * per row of a group another rank owns, to travel as a record of its accumulators (80
+ * bytes here) and its kept value: such a row is forwarded to its owner as itself (hash,
+ * keys, values, time for first/last: 32 bytes here) instead, and the owner adds it as it
+ * adds its own rows (exact, commutative accumulators: the same bits either way). The
+ * valid and invalid counts are this rank's, as for the rows it combines. */
 static int combine(agg *a, int64_t n)
 {
     if (gtab_entries(&a->own) + gtab_entries(&a->stage) <= 2 * (size_t)n) return combine_regrouped(a, n);
@@ -937,8 +989,12 @@ static int combine(agg *a, int64_t n)
     const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank;
     const size_t A = a->A;
     const acc_layout *L = &a->L;
+    const int TM = L->first || L->last;
     const uint64_t *h = a->h;
     const uint8_t *ok = a->ok;
+    size_t rows = 0;
+    const double groups = P > 1 ? chunk_groups(a, n, &rows) : 0;
+    const int fwd = P > 1 && (double)rows < 2 * groups;
     int failed = 0;
 #pragma omp parallel num_threads(T) reduction(| : failed)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
@@ -948,24 +1004,51 @@ static int combine(agg *a, int64_t n)
         for (int64_t i = 0; i < n && !failed; i++) {
             /* the slots of rows a little ahead are fetched while this one is combined;
              * the rows between are random groups, so this hides most of the misses */
-            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part)
-                gpart_prefetch(P == 1 || agg_owner(h[i + 16], P) == me ? po : ps, h[i + 16]);
+            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part) {
+                const int m16 = P == 1 || agg_owner(h[i + 16], P) == me;
+                if (m16 || !fwd) gpart_prefetch(m16 ? po : ps, h[i + 16]);
+            }
             if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part) {
                 const int m8 = P == 1 || agg_owner(h[i + 8], P) == me;
-                gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h[i + 8]);
+                if (m8 || !fwd) gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h[i + 8]);
             }
             if (!ok[i] || agg_part(h[i], T) != part) continue;
+            const int owner = P == 1 ? me : agg_owner(h[i], P);
+            const int64_t t = a->traw ? a->traw[i] : 0;
+            if (owner != me && fwd) {
+                uint64_t x[AGG_MAX_VALUES];
+                for (int v = 0; v < V; v++) {
+                    double d = a->vbuf[v][i];
+                    if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
+                        invalid[v]++;
+                        d = NAN; /* no value of this column: the owner skips it */
+                    } else {
+                        d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+                        valid[v]++;
+                    }
+                    memcpy(&x[v], &d, 8);
+                }
+                /* a row without a valid value travels too: its group exists (count 0) */
+                uint64_t *r = fwd_row(a, &a->fwd[(size_t)part * P + owner]);
+                if (!r) {
+                    failed = 1;
+                    break;
+                }
+                r[0] = h[i];
+                for (int k = 0; k < K; k++) r[1 + k] = (uint64_t)a->kbuf[k][i];
+                memcpy(r + 1 + K, x, 8 * (size_t)V);
+                if (TM) r[1 + K + V] = (uint64_t)t;
+                continue;
+            }
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
-            const int mine = P == 1 || agg_owner(h[i], P) == me;
-            gtab *g = mine ? &a->own : &a->stage;
-            gpart *p = mine ? po : ps;
+            gtab *g = owner == me ? &a->own : &a->stage;
+            gpart *p = owner == me ? po : ps;
             size_t e = gpart_find(g, p, h[i], keys);
             if (e == (size_t)-1) {
                 failed = 1;
                 break;
             }
             unsigned char *acc = gp_acc(g, p, e);
-            const int64_t t = a->traw ? a->traw[i] : 0;
             for (int v = 0; v < V; v++) {
                 double x = a->vbuf[v][i];
                 if (!(isfinite(x) && x >= sp->lo[v] && x <= sp->hi[v])) {
@@ -1073,8 +1156,10 @@ static void entry_size(const agg *a, const gtab *g, const gpart *p, size_t e, si
     *nrec = (size_t)pieces, *nval = vals;
 }
 
-/* Writes entry e as records at rec and its kept values at vals (value by value). */
-static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, unsigned char *rec, double *vals)
+/* Writes entry e as records at rec and its kept values (kg: the part's, per value
+ * column, from gpart_kept_groups) at vals, value column by value column. */
+static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, unsigned char *rec, double *vals,
+                        const kgroups *kg)
 {
     const int K = a->sp.nkeys, V = a->sp.nvals;
     const unsigned char *acc = gp_acc(g, p, e);
@@ -1087,13 +1172,22 @@ static void entry_write(const agg *a, const gtab *g, const gpart *p, size_t e, u
     }
     if (!a->L.kept) return;
     for (int v = 0; v < V; v++)
-    {
-        const kchain *c = gp_kept(g, p, e, v);
-        for (const kblock *b = c->head; b; b = b->next) {
-            memcpy(vals, b->v, kblock_len(c, b) * sizeof *vals);
-            vals += kblock_len(c, b);
-        }
-    }
+        for (size_t i = kgroups_first(&kg[v], e); i < kg[v].end[e]; i++) *vals++ = klog_x(kg[v].x, kg[v].wide, i);
+}
+
+/* Not collective, thread-safe per part. The kept values of every value column of part p
+ * of g, group by group, into kg[V] (nothing when no values are kept); -1 out of memory. */
+static int part_kept(const agg *a, const gtab *g, gpart *p, int consume, kgroups *kg)
+{
+    memset(kg, 0, (size_t)a->sp.nvals * sizeof *kg);
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++)
+        if (gpart_kept_groups(g, p, v, consume, &kg[v])) return -1;
+    return 0;
+}
+
+static void part_kept_free(const agg *a, kgroups *kg)
+{
+    for (int v = 0; v < a->sp.nvals; v++) kgroups_free(&kg[v]);
 }
 
 /* Not collective, thread-safe per part. The entry of keys (hash h) in part `part` of g, as
@@ -1171,13 +1265,62 @@ int agg_merge_records(agg *a, gtab *g, unsigned char *rec, size_t n, const doubl
     return 0;
 }
 
+int agg_merge_rows(agg *a, gtab *g, const uint64_t *rows, size_t n)
+{
+    const int K = a->sp.nkeys, V = a->sp.nvals, T = g->nparts, TM = a->L.first || a->L.last;
+    const size_t A = a->A, W = a->fw;
+    const acc_layout *L = &a->L;
+    int failed = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed)
+    for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
+        gpart *p = &g->p[part];
+        for (size_t r = 0; r < n && !failed; r++) {
+            /* as combine does: the slots of rows ahead, then their entries */
+            if (r + 16 < n && agg_part(rows[(r + 16) * W], T) == part) gpart_prefetch(p, rows[(r + 16) * W]);
+            if (r + 8 < n && agg_part(rows[(r + 8) * W], T) == part) gpart_prefetch_entry(g, p, rows[(r + 8) * W]);
+            const uint64_t *row = rows + r * W;
+            if (agg_part(row[0], T) != part) continue;
+            size_t e = dense_own(a, g, part, row + 1, row[0]);
+            if (e == (size_t)-1) {
+                failed = 1;
+                break;
+            }
+            unsigned char *acc = gp_acc(g, p, e);
+            const int64_t t = TM ? (int64_t)row[1 + K + V] : 0;
+            for (int v = 0; v < V; v++) {
+                double x;
+                memcpy(&x, &row[1 + K + v], 8);
+                if (isnan(x)) continue;
+                if (acc_add(L, acc + (size_t)v * A, &p->pool, x, t) || (L->kept && gpart_keep(g, p, e, v, &x, 1))) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+    }
+    if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory merging forwarded rows");
+    return 0;
+}
+
+/* Not collective. Adds the rows still waiting to be forwarded into the stage (a save
+ * between a map and its exchange keeps them as staged groups). */
+static int fwd_to_stage(agg *a)
+{
+    for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) {
+        if (a->fwd[i].n) HB_CALL(agg_merge_rows(a, &a->stage, a->fwd[i].w, a->fwd[i].n));
+        a->fwd[i].n = 0;
+    }
+    return 0;
+}
+
 /* Collective. The largest state on any rank must stay within max_memory: refused (65)
  * with the rank and the size before memory runs out. */
 static int check_memory(agg *a)
 {
     size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
                (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dhcap * 4 + a->dgcap * sizeof(struct dpend) +
-               a->dpbytes + (a->dscap + a->drcap) * 8;
+               a->dpbytes + (a->dscap + a->drcap) * 8 + (a->fscap + a->frcap) * a->fw * 8;
+    for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) b += a->fwd[i].cap * a->fw * 8;
     for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
     struct {
         double bytes;
@@ -1225,16 +1368,25 @@ static int aggregate_exchange(void *state)
     if (hb_grow((void **)&a->sbuf, &a->scap, nrec, a->rec) || hb_grow((void **)&a->svals, &a->svcap, nval, 8))
         rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu records to send", nrec);
     HB_CALL(hb_agree(rc));
-#pragma omp parallel num_threads(T)
+    int failed = 0;
+#pragma omp parallel num_threads(T) reduction(| : failed)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
-        const gpart *p = &a->stage.p[part];
+        gpart *p = &a->stage.p[part];
+        kgroups kg[AGG_MAX_VALUES];
+        if (part_kept(a, &a->stage, p, 0, kg)) {
+            part_kept_free(a, kg);
+            failed = 1;
+            continue;
+        }
         for (size_t e = 0; e < p->n; e++) {
             size_t nr, nv, i = (size_t)part * P + (size_t)agg_owner(gp_hash(&a->stage, p, e), P);
             entry_size(a, &a->stage, p, e, &nr, &nv);
-            entry_write(a, &a->stage, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i]);
+            entry_write(a, &a->stage, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i], kg);
             orec[i] += nr, oval[i] += nv;
         }
+        part_kept_free(a, kg);
     }
+    HB_CALL(hb_agree(failed ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values to send") : 0));
     gtab_clear(&a->stage);
     unsigned char *rrec = a->sbuf;
     double *rvals = a->svals;
@@ -1248,6 +1400,32 @@ static int aggregate_exchange(void *state)
     }
     rc = rn ? agg_merge_records(a, &a->own, rrec, rn, rvals, 1) : 0;
     HB_CALL(hb_agree(rc));
+    /* the forwarded rows, destination after destination */
+    size_t nfw = 0, *fcount = a->fcount;
+    for (int d = 0; d < P; d++) {
+        fcount[d] = 0;
+        for (int part = 0; part < T; part++) fcount[d] += a->fwd[(size_t)part * P + d].n;
+        nfw += fcount[d];
+    }
+    uint64_t any = nfw;
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    if (any) {
+        rc = hb_grow((void **)&a->fsend, &a->fscap, nfw, a->fw * 8)
+                 ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu rows to send", nfw)
+                 : 0;
+        HB_CALL(hb_agree(rc));
+        size_t at = 0;
+        for (int d = 0; d < P; d++)
+            for (int part = 0; part < T; part++) {
+                fwdbuf *b = &a->fwd[(size_t)part * P + d];
+                if (b->n) memcpy(a->fsend + at * a->fw, b->w, b->n * a->fw * 8);
+                at += b->n;
+                b->n = 0;
+            }
+        size_t fn = 0;
+        HB_CALL(agg_alltoallv(a->fsend, fcount, a->fw * 8, (void **)&a->frecv, &a->frcap, fcount + P, fcount + 2 * P, &fn));
+        HB_CALL(hb_agree(fn ? agg_merge_rows(a, &a->own, a->frecv, fn) : 0));
+    }
     return check_memory(a);
 }
 
@@ -1348,7 +1526,8 @@ static int aggregate_save(void *state, void **buf, size_t *len)
     HB_CALL(dense_fold(a)); /* the rows waiting in the dense path's groups */
     const int K = a->sp.nkeys, V = a->sp.nvals;
     size_t nrec = 0, nval = 0, sbytes = 0;
-    const gtab *tabs[2] = {&a->own, &a->stage};
+    HB_CALL(fwd_to_stage(a));
+    gtab *tabs[2] = {&a->own, &a->stage};
     for (int t = 0; t < 2; t++)
         for (int part = 0; part < tabs[t]->nparts; part++)
             for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
@@ -1368,13 +1547,20 @@ static int aggregate_save(void *state, void **buf, size_t *len)
     unsigned char *rec = recs;
     double *vp = vals;
     for (int t = 0; t < 2; t++)
-        for (int part = 0; part < tabs[t]->nparts; part++)
+        for (int part = 0; part < tabs[t]->nparts; part++) {
+            kgroups kg[AGG_MAX_VALUES];
+            if (part_kept(a, tabs[t], &tabs[t]->p[part], 0, kg)) {
+                part_kept_free(a, kg);
+                return free(recs), free(vals), hb_err_set(HB_EINTERNAL, "aggregate", "out of memory saving kept values");
+            }
             for (size_t e = 0; e < tabs[t]->p[part].n; e++) {
                 size_t nr, nv;
                 entry_size(a, tabs[t], &tabs[t]->p[part], e, &nr, &nv);
-                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vp);
+                entry_write(a, tabs[t], &tabs[t]->p[part], e, rec, vp, kg);
                 rec += nr * a->rec, vp += nv;
             }
+            part_kept_free(a, kg);
+        }
     size_t kb = 0;
     if (a->L.kept) {
         vp = vals;
@@ -1626,6 +1812,8 @@ static void aggregate_destroy(void *state)
     dpend_clear(a);
     free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->dpend), free(a->dsend), free(a->drecv);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
+    for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) free(a->fwd[i].w);
+    free(a->fwd), free(a->fsend), free(a->frecv), free(a->fcount);
     free(a);
 }
 

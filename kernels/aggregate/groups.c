@@ -1,7 +1,8 @@
 /* Group tables and string dictionaries, split into parts by hash so that each OpenMP
  * thread inserts into its own part without locks; kept values of percentile stats in
- * chains of blocks carved from per-part arenas (a busy group has few blocks, a quiet one
- * wastes little). Nothing here is collective; a part is used by one thread at a time. */
+ * per-part logs (entry, value) in arrival order, laid out group by group by a counting
+ * sort when they are needed. Nothing here is collective; a part is used by one thread
+ * at a time. */
 #include "kernels/aggregate/agg.h"
 
 #include "core/hb.h"
@@ -9,16 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_BYTES (4u << 20)
-#define BLOCK_MIN 8
-#define BLOCK_MAX 8192
 #define EMPTY_SLOT UINT32_MAX
-
-struct arena {
-    struct arena *next;
-    size_t used, size;
-    unsigned char data[];
-};
 
 #define slot_of agg_slot
 
@@ -65,30 +57,35 @@ int gtab_init(gtab *g, int nparts, int K, int V, size_t A, int kept, const unsig
 {
     memset(g, 0, sizeof *g);
     g->nparts = nparts, g->K = K, g->V = V, g->A = A, g->kept = kept, g->neutral = neutral;
-    g->es = 8 + 8 * (size_t)K + (size_t)V * A + (kept ? (size_t)V * sizeof(kchain) : 0);
+    g->es = 8 + 8 * (size_t)K + (size_t)V * A;
     g->p = hb_calloc((size_t)nparts, sizeof *g->p);
-    return g->p ? 0 : HB_EINTERNAL;
+    if (!g->p) return HB_EINTERNAL;
+    for (int i = 0; kept && i < nparts; i++)
+        if (!(g->p[i].kl = hb_calloc((size_t)V, sizeof *g->p[i].kl))) return HB_EINTERNAL;
+    return 0;
 }
 
-static void free_arenas(gpart *p)
+static void free_logs(const gtab *g, gpart *p)
 {
-    for (arena *a = p->arenas, *next; a; a = next) next = a->next, free(a);
-    p->arenas = NULL;
+    for (int v = 0; p->kl && v < g->V; v++) {
+        free(p->kl[v].e), free(p->kl[v].x);
+        memset(&p->kl[v], 0, sizeof p->kl[v]);
+    }
 }
 
-static void part_clear(gpart *p)
+/* Empties a part and keeps its memory: the stage fills the same pages round after round. */
+static void part_clear(const gtab *g, gpart *p)
 {
     if (p->index) memset(p->index, 0xff, (p->imask + 1) * sizeof *p->index);
     p->n = 0;
-    p->nkept = 0;
     p->pool.n = 0;
-    free_arenas(p);
+    for (int v = 0; p->kl && v < g->V; v++) p->kl[v].n = 0, p->kl[v].wide = 0;
 }
 
 void gtab_clear(gtab *g)
 {
     for (int i = 0; g->p && i < g->nparts; i++)
-        if (g->p[i].n || g->p[i].arenas) part_clear(&g->p[i]);
+        if (g->p[i].n) part_clear(g, &g->p[i]);
 }
 
 void gtab_free(gtab *g)
@@ -97,7 +94,8 @@ void gtab_free(gtab *g)
         gpart *p = &g->p[i];
         free(p->index), free(p->ent);
         xpool_free(&p->pool);
-        free_arenas(p);
+        free_logs(g, p);
+        free(p->kl);
     }
     free(g->p);
     memset(g, 0, sizeof *g);
@@ -143,7 +141,6 @@ size_t gpart_find(const gtab *g, gpart *p, uint64_t h, const uint64_t *keys)
     memcpy(ent, &h, 8);
     memcpy(ent + 8, keys, (size_t)K * 8);
     memcpy(ent + 8 + 8 * (size_t)K, g->neutral, (size_t)g->V * g->A);
-    if (g->kept) memset(gp_kept(g, p, e, 0), 0, (size_t)g->V * sizeof(kchain));
     uint64_t s = slot_of(h, p->imask);
     while (p->index[s] != UINT64_MAX) s = (s + 1) & p->imask;
     p->index[s] = tag << 32 | (uint64_t)e;
@@ -151,50 +148,141 @@ size_t gpart_find(const gtab *g, gpart *p, uint64_t h, const uint64_t *keys)
     return e;
 }
 
-static void *arena_alloc(gpart *p, size_t bytes)
+/* Makes the log hold doubles: a value came that no float holds exactly. */
+static int klog_widen(klog *l)
 {
-    bytes = (bytes + 15) & ~(size_t)15;
-    arena *a = p->arenas;
-    if (!a || a->size - a->used < bytes) {
-        size_t size = bytes > ARENA_BYTES ? bytes : ARENA_BYTES;
-        a = malloc(sizeof *a + size);
-        if (!a) return NULL;
-        a->next = p->arenas, a->used = 0, a->size = size;
-        p->arenas = a;
-    }
-    void *r = a->data + a->used;
-    a->used += bytes;
-    return r;
+    double *d = malloc((l->cap ? l->cap : 1) * sizeof *d); /* not hb_malloc: called from threads */
+    if (!d) return -1;
+    const float *f = l->x;
+    for (size_t i = 0; i < l->n; i++) d[i] = (double)f[i];
+    free(l->x);
+    l->x = d, l->wide = 1;
+    return 0;
 }
 
 int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t n)
 {
-    kchain *c = gp_kept(g, p, e, v);
-    if (n == 1 && c->used < c->cap) { /* the common case, kept short */
-        c->dst[c->used++] = x[0];
-        p->nkept++;
-        return 0;
+    (void)g;
+    klog *l = &p->kl[v];
+    if (l->n + n > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4096;
+        while (cap < l->n + n) cap *= 2;
+        uint32_t *ne = realloc(l->e, cap * sizeof *ne);
+        if (!ne) return -1;
+        l->e = ne;
+        void *nx = realloc(l->x, cap * (l->wide ? 8 : 4));
+        if (!nx) return -1;
+        l->x = nx, l->cap = cap;
     }
-    while (n > 0) {
-        if (c->used == c->cap) {
-            /* 8, 8, 16, 32...: the second block doubles what the group holds rather than
-             * tripling it, as most groups of a fine grouping end in their second block */
-            uint32_t cap = !c->tail ? BLOCK_MIN : c->head == c->tail ? c->cap : c->cap < BLOCK_MAX ? c->cap * 2 : BLOCK_MAX;
-            while (cap < BLOCK_MAX && cap < n) cap *= 2;
-            kblock *b = arena_alloc(p, sizeof *b + (size_t)cap * sizeof(double));
-            if (!b) return -1;
-            b->next = NULL, b->cap = cap, b->pad = 0;
-            if (c->tail) c->tail->next = b;
-            else c->head = b;
-            c->tail = b, c->dst = b->v, c->used = 0, c->cap = cap;
+    if (!l->wide)
+        for (size_t i = 0; i < n && !l->wide; i++)
+            if ((double)(float)x[i] != x[i] && klog_widen(l)) return -1;
+    uint32_t *le = l->e + l->n;
+    if (l->wide) {
+        double *lx = (double *)l->x + l->n;
+        for (size_t i = 0; i < n; i++) le[i] = (uint32_t)e, lx[i] = x[i];
+    } else {
+        float *lx = (float *)l->x + l->n;
+        for (size_t i = 0; i < n; i++) le[i] = (uint32_t)e, lx[i] = (float)x[i];
+    }
+    l->n += n;
+    return 0;
+}
+
+/* The log of value column v sorted by entry in its own arrays (each item swapped once
+ * into its group's next free slot, the item found there examined next), so that no
+ * second array of values is needed; end (n words) gets each group's end. */
+#define KEPT_CYCLES(T)                                                                                                 \
+    do {                                                                                                               \
+        T *lx = l->x;                                                                                                  \
+        uint64_t lo = 0;                                                                                               \
+        for (size_t b = 0; b < n; b++) {                                                                               \
+            const uint64_t lim = lo + acc_count(p->ent + b * es + co);                                                 \
+            while (end[b] < lim) {                                                                                     \
+                const uint64_t i = end[b];                                                                             \
+                const uint32_t t = le[i];                                                                              \
+                if (t == b) {                                                                                          \
+                    end[b]++;                                                                                          \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                const uint64_t j = end[t]++;                                                                           \
+                le[i] = le[j], le[j] = t;                                                                              \
+                const T y = lx[i];                                                                                     \
+                lx[i] = lx[j], lx[j] = y;                                                                              \
+            }                                                                                                          \
+            lo = lim;                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+
+static int kept_in_place(const gtab *g, gpart *p, int v, uint64_t *end, kgroups *out)
+{
+    klog *l = &p->kl[v];
+    const size_t n = p->n, es = g->es, co = 8 + 8 * (size_t)g->K + (size_t)v * g->A;
+    uint64_t at = 0;
+    for (size_t e = 0; e < n; e++) {
+        end[e] = at;
+        at += acc_count(p->ent + e * es + co);
+    }
+    if (at != l->n) return free(end), -1;
+    uint32_t *le = l->e;
+    for (size_t i = 0; i < l->n; i++)
+        if (le[i] >= n) return free(end), -1;
+    if (l->wide) KEPT_CYCLES(double);
+    else KEPT_CYCLES(float);
+    out->end = end, out->x = l->x, out->wide = l->wide;
+    free(l->e);
+    memset(l, 0, sizeof *l);
+    return 0;
+}
+
+int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
+{
+    memset(out, 0, sizeof *out);
+    klog *l = &p->kl[v];
+    const size_t n = p->n, es = g->es, co = 8 + 8 * (size_t)g->K + (size_t)v * g->A;
+    uint64_t *end = malloc((n ? n : 1) * sizeof *end); /* not hb_malloc: called from threads */
+    if (consume && end) return kept_in_place(g, p, v, end, out);
+    void *x = malloc((l->n ? l->n : 1) * (l->wide ? 8 : 4));
+    if (!end || !x) return free(end), free(x), -1;
+    /* each group's first slot (its count of v is its number of kept values), then the
+     * log scattered: every group's slot moves on to its end */
+    uint64_t at = 0;
+    for (size_t e = 0; e < n; e++) {
+        end[e] = at;
+        at += acc_count(p->ent + e * es + co);
+    }
+    if (at != l->n) return free(end), free(x), -1;
+    const uint32_t *le = l->e;
+    if (l->wide) {
+        const double *lx = l->x;
+        double *o = x;
+        for (size_t i = 0; i < l->n; i++) {
+            if (i + 16 < l->n) __builtin_prefetch(&end[le[i + 16]], 1);
+            if (i + 8 < l->n) __builtin_prefetch(&o[end[le[i + 8]]], 1);
+            o[end[le[i]]++] = lx[i];
         }
-        size_t m = c->cap - c->used < n ? c->cap - c->used : n;
-        memcpy(c->dst + c->used, x, m * sizeof *x);
-        c->used += (uint32_t)m;
-        x += m, n -= m;
-        p->nkept += m;
+    } else {
+        const float *lx = l->x;
+        float *o = x;
+        for (size_t i = 0; i < l->n; i++) {
+            if (i + 16 < l->n) __builtin_prefetch(&end[le[i + 16]], 1);
+            if (i + 8 < l->n) __builtin_prefetch(&o[end[le[i + 8]]], 1);
+            o[end[le[i]]++] = lx[i];
+        }
+    }
+    out->end = end, out->x = x, out->wide = l->wide;
+    if (consume) {
+        out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e;
+        out->log[1] = l->x, out->log_bytes[1] = l->cap * (l->wide ? 8 : 4);
+        memset(l, 0, sizeof *l);
     }
     return 0;
+}
+
+void kgroups_free(kgroups *k)
+{
+    free(k->end), free(k->x), free(k->log[0]), free(k->log[1]);
+    memset(k, 0, sizeof *k);
 }
 
 size_t gtab_entries(const gtab *g)
@@ -212,7 +300,7 @@ size_t gtab_bytes(const gtab *g)
         b += p->cap * g->es;
         b += p->index ? (p->imask + 1) * sizeof *p->index : 0;
         b += p->pool.cap * sizeof(hb_xsum);
-        for (const arena *a = p->arenas; a; a = a->next) b += sizeof *a + a->size;
+        for (int v = 0; p->kl && v < g->V; v++) b += p->kl[v].cap * (4 + (p->kl[v].wide ? 8 : 4));
     }
     return b;
 }

@@ -64,7 +64,18 @@ static int coord_dir(coord *c, int str)
     return 0;
 }
 
+/* Blocks finalize is done with, kept for the buffers it needs next: a fresh page costs a
+ * fault and the kernel's zeroing (about a second per GB on the benchmark VM), and the
+ * group tables it frees are as large as the result records that follow them. */
+#define SPARES 24
+typedef struct spares {
+    void *p[SPARES];
+    size_t bytes[SPARES];
+    int n;
+} spares;
+
 typedef struct out_ctx {
+    spares sp;
     agg *a;
     coord c[AGG_MAX_KEYS];
     int nd;          /* datasets: values x stats */
@@ -72,6 +83,46 @@ typedef struct out_ctx {
     size_t pos_bytes;
     unsigned __int128 cells;
 } out_ctx;
+
+/* Not collective, thread-safe. Keeps block p of bytes for spare_take (frees it when the
+ * list is full). */
+static void spare_put(out_ctx *o, void *p, size_t bytes)
+{
+    if (!p) return;
+    int kept = 0;
+#pragma omp critical(agg_spares)
+    if (o->sp.n < SPARES && bytes >= ((size_t)1 << 20)) {
+        o->sp.p[o->sp.n] = p, o->sp.bytes[o->sp.n++] = bytes;
+        kept = 1;
+    }
+    if (!kept) free(p);
+}
+
+/* Not collective. The smallest spare block of at least bytes (its size in *got), else a
+ * new one; NULL (with the error set) when out of memory. largest: the largest block
+ * instead, whatever its size (NULL, *got 0 when none). */
+static void *spare_take(out_ctx *o, size_t bytes, size_t *got, int largest)
+{
+    int best = -1;
+    for (int i = 0; i < o->sp.n; i++)
+        if (largest ? best < 0 || o->sp.bytes[i] > o->sp.bytes[best]
+                    : o->sp.bytes[i] >= bytes && (best < 0 || o->sp.bytes[i] < o->sp.bytes[best]))
+            best = i;
+    if (best < 0) {
+        if (got) *got = largest ? 0 : bytes;
+        return largest ? NULL : hb_malloc(bytes);
+    }
+    void *p = o->sp.p[best];
+    if (got) *got = o->sp.bytes[best];
+    o->sp.p[best] = o->sp.p[--o->sp.n], o->sp.bytes[best] = o->sp.bytes[o->sp.n];
+    return p;
+}
+
+static void spares_free(out_ctx *o)
+{
+    for (int i = 0; i < o->sp.n; i++) free(o->sp.p[i]);
+    o->sp.n = 0;
+}
 
 static size_t unique(int64_t *v, size_t n)
 {
@@ -346,7 +397,7 @@ static int float_percentiles(double *x, size_t m, const double *p, int np, doubl
 
 /* The statistics of one group's value v into out[0..nstats). x is scratch for the kept
  * values (reordered). */
-static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x, unsigned char *out)
+static void group_stats(const agg *a, const gpart *p, size_t e, int v, const kgroups *kg, double *x, unsigned char *out)
 {
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
@@ -356,12 +407,26 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
     int np = 0;
     for (int s = 0; s < sp->nstats; s++)
         if (sp->st[s] == ST_PCT) pct[np++] = sp->arg[s];
+    /* with the kept values at hand (they are the values the sum was taken of), a plain
+     * double sum whose every addition was exact (no TwoSum error) is the exact sum, which
+     * is a double: the bits hb_xsum_value rounds the window's words to. Readings of a few
+     * significant bits in a group of a few values always are, so the words need no
+     * rounding for them. */
+    int plain = 0;
+    double psum = 0;
     if (np) {
-        size_t m = 0;
-        const kchain *c = gp_kept(&a->own, p, e, v);
-        for (const kblock *b = c->head; b; b = b->next) {
-            memcpy(x + m, b->v, kblock_len(c, b) * sizeof *x);
-            m += kblock_len(c, b);
+        const size_t f = kgroups_first(kg, e), m = (size_t)kg->end[e] - f;
+        if (kg->wide) memcpy(x, (const double *)kg->x + f, m * sizeof *x);
+        else
+            for (size_t i = 0; i < m; i++) x[i] = (double)((const float *)kg->x)[f + i];
+        if (L->sum && m == n) {
+            double err = 0;
+            for (size_t i = 0; i < m; i++) {
+                const double t = psum + x[i], bp = t - psum;
+                err += fabs((psum - (t - bp)) + (x[i] - bp));
+                psum = t;
+            }
+            plain = err == 0; /* NaN (an infinite sum) is not 0 */
         }
         if (m <= SMALL_N) { /* most groups of a fine grouping: sort the few, read type 7 off */
             sort_small(x, m);
@@ -370,7 +435,7 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
             hb_percentiles_select(x, m, pct, np, pv);
         }
     }
-    double sum = L->sum && n ? acc_sum(L, acc, &p->pool) : NAN;
+    double sum = L->sum && n ? (plain ? psum : acc_sum(L, acc, &p->pool)) : NAN;
     int ip = 0, it = 0;
     for (int s = 0; s < sp->nstats; s++) {
         unsigned char *o = out + 8 * (size_t)s;
@@ -394,6 +459,16 @@ static void group_stats(const agg *a, const gpart *p, size_t e, int v, double *x
     }
 }
 
+/* Not collective, thread-safe per part. The kept values of every value column of part p,
+ * group by group, into kg[V] (nothing when no values are kept); the logs are freed. */
+static int part_kept(const agg *a, gpart *p, kgroups *kg)
+{
+    memset(kg, 0, (size_t)a->sp.nvals * sizeof *kg);
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++)
+        if (gpart_kept_groups(&a->own, p, v, 1, &kg[v])) return -1;
+    return 0;
+}
+
 /* The rank that writes a result: by the first key's position (dense) or by the place in
  * the row order (table), in contiguous ranges, so rank order is output order. */
 static int writer_of(const out_ctx *o, const uint32_t *pos)
@@ -408,7 +483,8 @@ static int writer_of(const out_ctx *o, const uint32_t *pos)
 }
 
 /* The result record of entry e of part p at r: positions, then every value's stats. */
-static int result_of(const out_ctx *o, const gpart *p, size_t e, double **x, size_t *xcap, unsigned char *r)
+static int result_of(const out_ctx *o, const gpart *p, size_t e, const kgroups *kg, double **x, size_t *xcap,
+                     unsigned char *r)
 {
     const agg *a = o->a;
     const gtab *g = &a->own;
@@ -427,30 +503,15 @@ static int result_of(const out_ctx *o, const gpart *p, size_t e, double **x, siz
     for (int k = 0; k < a->sp.nkeys; k++)
         pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, p, e)[k]);
     for (int v = 0; v < a->sp.nvals; v++)
-        group_stats(a, p, e, v, *x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
+        group_stats(a, p, e, v, &kg[v], *x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
     return 0;
 }
 
-/* Asks the cache for what entry e's results read: the end of the entry (its kept chains)
- * and its first kept values. */
-static inline void result_prefetch(const agg *a, const gpart *p, size_t e)
+/* Asks the cache for what entry e's results read: its kept values. */
+static inline void result_prefetch(const agg *a, const kgroups *kg, size_t e)
 {
-    const gtab *g = &a->own;
-    __builtin_prefetch(gp_ent(g, p, e) + g->es - 1);
-    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
-        const kchain *c = gp_kept(g, p, e, v);
-        if (c->head) __builtin_prefetch(c->head->v);
-    }
-}
-
-/* The same for the second block of each kept chain, once the first has come. */
-static inline void result_prefetch_next(const agg *a, const gpart *p, size_t e)
-{
-    const gtab *g = &a->own;
-    for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
-        const kchain *c = gp_kept(g, p, e, v);
-        if (c->head && c->head->next) __builtin_prefetch(c->head->next->v);
-    }
+    for (int v = 0; a->L.kept && v < a->sp.nvals; v++)
+        __builtin_prefetch((const char *)kg[v].x + kgroups_first(&kg[v], e) * (kg[v].wide ? 8 : 4));
 }
 
 /* Collective. Every owned group's results, sent to its writer; *res (malloc'd) gets the
@@ -472,8 +533,21 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     /* one rank and one part: each record overwrites the entries already read, in the
      * table's own array, so the results need no memory beside the groups' */
     const int inplace = P == 1 && T == 1 && n > 0 && rr <= g->es;
-    unsigned char *send = inplace ? NULL : hb_malloc((n ? n : 1) * rr);
-    int rc = (send || inplace) && (P == 1 || dest) ? 0 : HB_EINTERNAL;
+    /* every part's kept values group by group first, each log freed as it is laid out,
+     * so that the logs and the records are never held at once */
+    kgroups *kgs = hb_calloc((size_t)T * (size_t)a->sp.nvals, sizeof *kgs);
+    int kfail = !kgs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nthreads) reduction(| : kfail)
+    for (int p = 0; p < T; p++) {
+        kgroups *kg = kgs ? kgs + (size_t)p * (size_t)a->sp.nvals : NULL;
+        if (kg && part_kept(a, &a->own.p[p], kg)) kfail = 1;
+        for (int v = 0; kg && v < a->sp.nvals; v++) {
+            free(kg[v].log[0]), free(kg[v].log[1]);
+            kg[v].log[0] = kg[v].log[1] = NULL;
+        }
+    }
+    unsigned char *send = inplace || kfail ? NULL : hb_malloc((n ? n : 1) * rr);
+    int rc = (send || inplace) && (P == 1 || dest) && !kfail ? 0 : HB_EINTERNAL;
     size_t *first = rc == 0 ? hb_calloc((size_t)T + 1, sizeof *first) : NULL;
     if (rc == 0 && !first) rc = HB_EINTERNAL;
     for (int p = 0; rc == 0 && p < T; p++) first[p + 1] = first[p] + g->p[p].n;
@@ -511,25 +585,32 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
             if (inplace && !one) failed = 1;
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < T; p++) {
-                const gpart *gp = &g->p[p];
+                gpart *gp = &a->own.p[p];
                 size_t *sl = slot + (size_t)p * P;
+                kgroups *kg = kgs + (size_t)p * (size_t)a->sp.nvals;
                 for (size_t e = 0; e < gp->n && !failed; e++) {
-                    if (e + 4 < gp->n) result_prefetch(a, gp, e + 4);
-                    if (e + 2 < gp->n) result_prefetch_next(a, gp, e + 2);
+                    if (e + 4 < gp->n) result_prefetch(a, kg, e + 4);
                     const int d = P > 1 ? dest[first[p] + e] : 0;
                     if (inplace) {
-                        if (result_of(o, gp, e, &x, &xcap, one)) failed = 1;
+                        if (result_of(o, gp, e, kg, &x, &xcap, one)) failed = 1;
                         memcpy(gp->ent + e * rr, one, rr); /* entries 0..e are read: e rr + rr <= (e + 1) es */
-                    } else if (result_of(o, gp, e, &x, &xcap, send + sl[d]++ * rr)) {
+                    } else if (result_of(o, gp, e, kg, &x, &xcap, send + sl[d]++ * rr)) {
                         failed = 1;
                     }
+                }
+                for (int v = 0; a->L.kept && v < a->sp.nvals; v++) {
+                    const size_t nk = gp->n && kg[v].end ? (size_t)kg[v].end[gp->n - 1] : 0;
+                    spare_put(o, kg[v].x, nk * (kg[v].wide ? 8 : 4));
+                    spare_put(o, kg[v].end, gp->n * sizeof *kg[v].end);
+                    kg[v].x = NULL, kg[v].end = NULL;
                 }
             }
             free(x), free(one);
         }
     }
     if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values of one group");
-    free(dest), free(first);
+    for (size_t i = 0; kgs && i < (size_t)T * (size_t)a->sp.nvals; i++) kgroups_free(&kgs[i]); /* after a failure */
+    free(dest), free(first), free(kgs);
     rc = hb_agree(rc);
     if (rc == 0 && inplace) { /* the entries' array, cut to the records, leaves the table */
         gpart *gp = &a->own.p[0];
@@ -537,8 +618,17 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
         send = r ? r : gp->ent;
         gp->ent = NULL, gp->n = gp->cap = 0;
     }
-    /* the groups are results now: their tables go before the records move and sort */
-    if (rc == 0) gtab_free(&a->own);
+    /* the groups are results now: their tables go before the records move and sort, and
+     * their largest arrays serve for what comes next */
+    if (rc == 0) {
+        for (int p = 0; p < T; p++) {
+            gpart *gp = &a->own.p[p];
+            spare_put(o, gp->ent, gp->cap * g->es);
+            if (gp->index) spare_put(o, gp->index, (gp->imask + 1) * sizeof *gp->index);
+            gp->ent = NULL, gp->index = NULL;
+        }
+        gtab_free(&a->own);
+    }
     *res = NULL;
     *nres = 0;
     if (rc == 0 && P == 1) {
@@ -547,10 +637,17 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     } else if (rc == 0) {
         size_t *rcount = hb_malloc((size_t)P * 2 * sizeof *rcount), rcap = 0;
         rc = hb_agree(rcount ? 0 : HB_EINTERNAL);
-        if (rc == 0) rc = agg_alltoallv(send, dcount, rr, (void **)res, &rcap, rcount, rcount + P, nres);
+        if (rc == 0) { /* into the largest spare block (grown when too small) */
+            size_t got = 0;
+            *res = spare_take(o, 0, &got, 1);
+            rcap = got / rr;
+            if (!rcap) free(*res), *res = NULL;
+            rc = agg_alltoallv(send, dcount, rr, (void **)res, &rcap, rcount, rcount + P, nres);
+        }
         free(rcount);
     }
-    free(send), free(cnt);
+    spare_put(o, send, n * rr);
+    free(cnt);
     return rc;
 }
 
@@ -567,7 +664,7 @@ static int cmp_result(const void *x, const void *y)
  * number (its positions, outermost first, as one integer) where the cells fit 64 bits,
  * else by comparing positions. The sorted records are gathered into a new buffer that
  * replaces *res. */
-static int sort_results(const out_ctx *o, unsigned char **res, size_t nres)
+static int sort_results(out_ctx *o, unsigned char **res, size_t nres)
 {
     if (nres < 2) return 0; /* *res is NULL when nothing came */
     const int K = o->a->sp.nkeys;
@@ -577,8 +674,9 @@ static int sort_results(const out_ctx *o, unsigned char **res, size_t nres)
         qsort(*res, nres, rr, cmp_result);
         return 0;
     }
-    uint64_t *cell = hb_malloc(nres * sizeof *cell);
-    uint32_t *perm = hb_malloc(nres * sizeof *perm);
+    size_t cb, pb;
+    uint64_t *cell = spare_take(o, nres * sizeof *cell, &cb, 0);
+    uint32_t *perm = spare_take(o, nres * sizeof *perm, &pb, 0);
     int rc = cell && perm && nres <= UINT32_MAX ? 0 : HB_EINTERNAL;
     for (size_t i = 0; rc == 0 && i < nres; i++) {
         const uint32_t *pos = (const uint32_t *)(const void *)(*res + i * rr);
@@ -588,8 +686,8 @@ static int sort_results(const out_ctx *o, unsigned char **res, size_t nres)
         perm[i] = (uint32_t)i;
     }
     if (rc == 0) rc = hb_sort_u64_perm(cell, perm, nres) ? HB_EINTERNAL : 0;
-    free(cell);
-    unsigned char *out = rc == 0 ? hb_malloc(nres * rr) : NULL;
+    spare_put(o, cell, cb);
+    unsigned char *out = rc == 0 ? spare_take(o, nres * rr, NULL, 0) : NULL;
     if (rc == 0 && !out) rc = HB_EINTERNAL;
     if (rc == 0) {
         const unsigned char *in = *res;
@@ -597,10 +695,10 @@ static int sort_results(const out_ctx *o, unsigned char **res, size_t nres)
             if (i + 8 < nres) __builtin_prefetch(in + (size_t)perm[i + 8] * rr);
             memcpy(out + i * rr, in + (size_t)perm[i] * rr, rr);
         }
-        free(*res);
+        spare_put(o, *res, nres * rr);
         *res = out;
     }
-    free(perm);
+    spare_put(o, perm, pb);
     return rc ? hb_err_set(HB_EINTERNAL, "aggregate", "out of memory sorting %zu groups", nres) : 0;
 }
 
@@ -662,7 +760,8 @@ static int write_key(out_ctx *o, hb_out *out, int k, const unsigned char *res, s
     char path[128], desc[512];
     snprintf(path, sizeof path, "/aggregate/%s", a->sp.key[k]);
     size_t m = res ? n : (hb_rank == 0 ? c->n : 0);
-    void *buf = hb_malloc((m ? m : 1) * (str ? c->width : 8));
+    size_t bufb;
+    void *buf = spare_take(o, (m ? m : 1) * (str ? c->width : 8), &bufb, 0);
     HB_CALL(hb_agree(buf ? 0 : HB_EINTERNAL));
     for (size_t i = 0; i < m; i++) {
         uint32_t p = res ? ((const uint32_t *)(const void *)(res + i * o->rr))[k] : (uint32_t)i;
@@ -690,7 +789,7 @@ static int write_key(out_ctx *o, hb_out *out, int k, const unsigned char *res, s
         uint64_t dims[1] = {total};
         rc = hb_out_write(out, path, HB_I64, 1, dims, off, n, buf, NULL, NULL);
     }
-    free(buf);
+    spare_put(o, buf, bufb);
     HB_CALL(rc);
     /* the netCDF convention for character data: xarray decodes the labels to str */
     if (str) HB_CALL(hb_out_attr_str(out, path, "_Encoding", "utf-8"));
@@ -760,7 +859,8 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nre
     if (hb_rank == 0) off = 0;
     MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     for (int k = 0; k < sp->nkeys; k++) HB_CALL(write_key(o, out, k, res, nres, off, total));
-    unsigned char *col = hb_malloc((nres ? nres : 1) * 8);
+    size_t colb;
+    unsigned char *col = spare_take(o, (nres ? nres : 1) * 8, &colb, 0);
     HB_CALL(hb_agree(col ? 0 : HB_EINTERNAL));
     int rc = 0;
     for (int v = 0; v < sp->nvals && rc == 0; v++)
@@ -776,7 +876,7 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nre
             rc = total ? hb_out_write(out, path, t, 1, dims, off, nres, col, units, desc)
                        : hb_out_dataset(out, path, t, 1, dims, units, desc);
         }
-    free(col);
+    spare_put(o, col, colb);
     return rc;
 }
 
@@ -858,6 +958,7 @@ int agg_write(agg *a, hb_out *out)
     if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, &res, nres) : write_dense(&o, out, res, nres);
     if (rc == 0) rc = write_attrs(&o, out, groups);
     free(res);
+    spares_free(&o);
     for (int k = 0; k < K; k++) free(o.c[k].v), free(o.c[k].rank), free(o.c[k].loff), free(o.c[k].lbytes), free(o.c[k].dir);
     return rc;
 }

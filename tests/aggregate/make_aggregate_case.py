@@ -14,6 +14,11 @@ Cases:
   strval   a table whose value column is a string.
   many     rows that each form their own group (memory limits).
   empty    rows whose keys are all missing: no group at all.
+  spread   readings of 3,000 meters (ids far apart) in time order over a year, so that a
+           chunk of 1k rows meets most of its meter-months once (rows forwarded to
+           their owners rather than staged): a float32 value (kept as floats, exact
+           plain sums) and a float64 one with NaN, inf, magnitudes 1e-30..1e10 for
+           some meters, and a meter with no valid reading of either.
   grow     an integer key whose observed range grows chunk by chunk (sorted ids), then
            leaves the dense path's box (random ids over a wider range), then comes back
            into it (a few ids): the dense path's box rebuilt, left and re-entered.
@@ -143,6 +148,28 @@ def grow(path, seed=11):
         g["value"] = value
 
 
+def spread(path, n=60000, seed=5):
+    rng = np.random.default_rng(seed)
+    ids = 1_000_003 + np.arange(3000, dtype=np.int64) * 7919
+    meter = rng.choice(ids, n)
+    t = np.sort(rng.integers(utc("2024-01-01T00:00:00"), utc("2025-01-01T00:00:00"), n))
+    sys = np.round(rng.normal(130.0, 25.0, n)).astype(np.float32)
+    wide = rng.normal(10.0, 3.0, n)
+    huge = np.isin(meter, ids[:40])
+    wide[huge] = rng.choice([1e-30, 2.5e-7, 1e10, 3.5, 1.0 / 3.0], huge.sum())
+    wide[rng.integers(0, n, 300)] = np.nan
+    wide[rng.integers(0, n, 300)] = np.inf
+    dead = meter == ids[-1]
+    sys[dead] = 999.0
+    wide[dead] = np.nan
+    with h5py.File(path, "w") as f:
+        g = f.create_group("table")
+        g["meter"] = meter
+        g["time"] = t
+        g["sys"] = sys
+        g["wide"] = wide
+
+
 def empty(path):
     with h5py.File(path, "w") as f:
         g = f.create_group("table")
@@ -153,9 +180,10 @@ def empty(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
-    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many", "empty", "grow"])
+    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many", "empty", "grow", "spread"])
     a = ap.parse_args()
-    {"edge": edge, "ms": ms, "strval": strval, "many": many, "empty": empty, "grow": grow}[a.case](a.path)
+    {"edge": edge, "ms": ms, "strval": strval, "many": many, "empty": empty, "grow": grow,
+     "spread": spread}[a.case](a.path)
 
 
 if __name__ == "__main__":

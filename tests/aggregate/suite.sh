@@ -20,7 +20,7 @@ agg_job() {
 agg_inputs() {
     [ -f agg-inputs.done ] && return 0
     local c
-    for c in edge ms strval many empty grow; do
+    for c in edge ms strval many empty grow spread; do
         $PY "$ROOT/tests/aggregate/make_aggregate_case.py" "agg-$c.h5" --case "$c" || return 1
     done
     mpi 2 1 "$HB" gen traffic -o agg-traffic.h5 --rows 200k --segments 120 --days 40 --start 20240320 \
@@ -78,6 +78,14 @@ assert d['consumption_var'].attrs['units'] == '(m3)^2' and d['consumption_count'
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 1 '$bin' run '$p-grow.ini' -q && $PY '$ROOT/tests/aggregate/aggregate_ref.py' '$p-grow.ini' agg &&
          mpi 3 2 '$bin' run '$p-grow.ini' -q --set agg.output=$p-grow-3.h5 --set job.run_dir=$p-grow-3.run &&
          h5diff --exclude-path /provenance $p-grow.h5 $p-grow-3.h5"
+    agg_job "$p-spread" agg-spread.h5 "$p-spread.h5" "by = meter, month" "time = time" "values = sys, wide" \
+        "valid = sys:40:260" "stats = count, sum, mean, std, min, max, first, last, p50, p95" "layout = table"
+    sed -i 's/^chunk_rows = 7k$/chunk_rows = 1k/' "$p-spread.ini"
+    check "aggregate ($tag): groups met about once a chunk (rows forwarded to their owners) equal pandas, bit-identical at 1-3 ranks" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 2 '$bin' run '$p-spread.ini' -q && $PY '$ROOT/tests/aggregate/aggregate_ref.py' '$p-spread.ini' agg &&
+         mpi 1 1 '$bin' run '$p-spread.ini' -q --set agg.output=$p-spread-1.h5 --set job.run_dir=$p-spread-1.run &&
+         mpi 3 1 '$bin' run '$p-spread.ini' -q --set agg.output=$p-spread-3.h5 --set job.run_dir=$p-spread-3.run &&
+         h5diff --exclude-path /provenance $p-spread.h5 $p-spread-1.h5 && h5diff --exclude-path /provenance $p-spread.h5 $p-spread-3.h5"
     agg_job "$p-empty-d" agg-empty.h5 "$p-empty-d.h5" "by = meter" "values = value" "stats = count, mean, p50"
     agg_job "$p-empty-t" agg-empty.h5 "$p-empty-t.h5" "by = meter" "values = value" "stats = count, mean, p50" \
         "layout = table"
