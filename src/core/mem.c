@@ -9,33 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
-
-/* Large blocks in huge pages (THP_MIN and up; see huge_pages below). */
-enum { THP_MIN = 4 << 20, THP_PAGE = 2 << 20 };
-
-/* A large block (glibc maps it on its own) asks for transparent huge pages, so that its
- * first touch faults 2 MB at a time instead of 4 kB: page faults were 11-14% of a rank's
- * CPU time in a 10^6-row traffic job (the chunk buffers, the exchange's, the result
- * grids), and this takes the job's faults from 25.4k to 20.0k (docs/architecture.md, "A
- * small job's time"). Only the 2 MB-aligned interior is advised; where the kernel has
- * THP off the call fails and nothing changes. Contents and sizes are as before. */
-static void huge_pages(void *p, size_t n)
-{
-    if (!p || n < THP_MIN) return;
-    const uintptr_t mask = ~(uintptr_t)(THP_PAGE - 1);
-    uintptr_t a = ((uintptr_t)p + THP_PAGE - 1) & mask, e = ((uintptr_t)p + n) & mask;
-    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
 
 void *hb_malloc(size_t n)
 {
-    void *p = NULL;
-    if (n < THP_MIN) p = malloc(n ? n : 1);
-    else if (posix_memalign(&p, THP_PAGE, n) != 0) p = NULL; /* aligned: every 2 MB of it can be one page */
+    void *p = malloc(n ? n : 1);
     if (!p) hb_err_set(HB_EINTERNAL, "memory", "out of memory allocating %zu bytes", n);
-    huge_pages(p, n);
     return p;
 }
 
@@ -43,7 +22,6 @@ void *hb_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) hb_err_set(HB_EINTERNAL, "memory", "out of memory allocating %zu x %zu bytes", n, size);
-    else if (size && n <= SIZE_MAX / size) huge_pages(p, n * size);
     return p;
 }
 
@@ -51,7 +29,6 @@ void *hb_realloc(void *old, size_t n)
 {
     void *p = realloc(old, n ? n : 1);
     if (!p) hb_err_set(HB_EINTERNAL, "memory", "out of memory growing to %zu bytes", n);
-    huge_pages(p, n);
     return p;
 }
 
@@ -70,7 +47,6 @@ int hb_grow(void **p, size_t *cap, size_t need, size_t elem)
     while (c < need) c *= 2;
     void *q = realloc(*p, c * elem);
     if (!q) return -1;
-    huge_pages(q, c * elem);
     *p = q;
     *cap = c;
     return 0;
