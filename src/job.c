@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,12 +453,56 @@ static int validate_step(parse *p, hb_step *s)
     return 0;
 }
 
+/* path with its folder resolved (dup.h5 and ./dup.h5 alike), or as it is where the folder
+ * does not resolve. */
+static void canon_path(const char *path, char *buf, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (!realpath(dir, real)) {
+        snprintf(buf, len, "%s", path);
+        return;
+    }
+    snprintf(buf, len, "%s/%s", real, slash ? slash + 1 : path);
+}
+
+/* Whether two output paths name one file: the same path once their folders are resolved,
+ * or (where both exist) the same inode. */
+static int same_output(const char *a, const char *b)
+{
+    char ca[2 * PATH_MAX], cb[2 * PATH_MAX];
+    canon_path(a, ca, sizeof ca), canon_path(b, cb, sizeof cb);
+    struct stat sa, sb;
+    return strcmp(ca, cb) == 0 ||
+           (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
+/* No two steps write one file: the second would fail only after the first has run (73),
+ * or be skipped as complete. */
+static int check_outputs(parse *p)
+{
+    const hb_job *job = p->job;
+    for (int j = 1; j < job->nsteps; j++)
+        for (int i = 0; i < j; i++) {
+            const hb_step *a = &job->steps[i], *b = &job->steps[j];
+            if (!same_output(a->output, b->output)) continue;
+            int line = b->line;
+            kv_get(b->kv, b->nkv, "output", &line);
+            return jerr(p, line, "[step %s]: output = %s is also the output of [step %s]; each step needs a file of its own",
+                        b->name, b->output, a->name);
+        }
+    return 0;
+}
+
 static int validate(parse *p)
 {
     hb_job *job = p->job;
     HB_CALL(check_keys(p, "[job]", job->kv, job->nkv, job_options, NULL));
     if (job->nsteps == 0) return jerr(p, 0, "no [step NAME] section: a job needs at least one step");
     for (int i = 0; i < job->nsteps; i++) HB_CALL(validate_step(p, &job->steps[i]));
+    HB_CALL(check_outputs(p));
     hb_optset o = {job_options, job->kv, job->nkv};
     int line;
     const char *name = kv_get(job->kv, job->nkv, "name", &line);

@@ -63,6 +63,12 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     expect_fail "run: an undefined \${NAME} in --set is 78 naming --set" 78 \
         "error: --set: environment variable HB_TEST_UNSET is not set" "" \
         env -u HB_TEST_UNSET "$bin" run again.ini --force -q --set 'aggregate.timezone=${HB_TEST_UNSET}'
+    # two steps writing one file: refused when the job file is read, nothing run or written
+    { cat again.ini; printf '[step second]\nkernel = traffic\ninput = gen.h5\noutput = ./dup.h5\n'; } |
+        sed 's|^output = .*again.h5$|output = dup.h5|' >dup.ini
+    rm -rf dup.h5
+    expect_fail "run: two steps with one output file -> 78 naming both steps" 78 \
+        "\[step second\]: output = ./dup.h5 is also the output of \[step aggregate\]" dup.h5 "$bin" run dup.ini -q
 }
 
 # The README's pandas snippet must work on a real output.
