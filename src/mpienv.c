@@ -66,13 +66,6 @@ static int defaults_off(void)
 void hb_mpi_env_defaults(void)
 {
     if (defaults_off()) return;
-    /* A plain process (no launcher) is an MPI singleton, which by default forks an orted
-     * and talks to it from a progress thread; at MPI_Finalize that thread can still be
-     * running an event of a component already unloaded, and the command, done, dies of
-     * SIGSEGV (about 1 in 100 on a loaded host). An isolated singleton has no orted and
-     * no such events, and starts faster; h5batch spawns no processes. Only Open MPI's
-     * singleton component reads it: under mpirun or srun it changes nothing. */
-    setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
     /* the user's (or mpirun --mca's, or the site's) choice wins */
     if (getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_mtl") || getenv("OMPI_MCA_param_files")) return;
     char user[4096];

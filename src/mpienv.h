@@ -8,9 +8,7 @@
  * chooses the transport (selects a PML or MTL, or excludes ob1; excluding others is no
  * choice), selects Open MPI's ob1 PML (shared memory and TCP), so that MPI_Init
  * does not probe for Omni-Path, TrueScale and libfabric hardware that is not there.
- * A plain process (an MPI singleton) is made an isolated one (no orted), unless the
- * environment sets OMPI_MCA_ess_singleton_isolated: the default singleton can crash at
- * MPI_Finalize (mpienv.c). H5BATCH_MPI_DEFAULTS=0 leaves the environment alone. */
+ * H5BATCH_MPI_DEFAULTS=0 leaves the environment alone. */
 void hb_mpi_env_defaults(void);
 
 /* Not collective. After MPI_Init: sets TCP_NODELAY on the process's TCP connections to

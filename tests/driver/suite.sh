@@ -48,18 +48,6 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     check "run: --set expands \${NAME} from the environment (the output's timezone)" bash -c \
         "HB_TEST_TZ=Europe/Berlin '$bin' run again.ini --force -q --set 'aggregate.timezone=\${HB_TEST_TZ}' &&
          h5dump -a /traffic/timezone again.h5 | grep -q '\"Europe/Berlin\"'"
-    # A default MPI singleton forks an orted and can die of SIGSEGV in MPI_Finalize (a
-    # progress-thread event of an unloaded component: about 1 in 100 short commands on a
-    # loaded host); a plain process is an isolated singleton (src/mpienv.c)
-    if command -v strace >/dev/null; then
-        check "run: a plain process forks no orted (an isolated singleton); OMPI_MCA_ess_singleton_isolated=0 still does" bash -c \
-            "env -u OMPI_MCA_ess_singleton_isolated strace -f -qq -e trace=execve -o st1.txt '$bin' run again.ini --force -q &&
-             ! grep -q orted st1.txt && OMPI_MCA_ess_singleton_isolated=0 strace -f -qq -e trace=execve -o st0.txt '$bin' run again.ini --force -q &&
-             grep -q orted st0.txt"
-    fi
-    check "cli: 2 x 40 short failing commands side by side all exit 64 (none dies in MPI_Finalize)" bash -c \
-        "loop() { for i in \$(seq 40); do env -u OMPI_MCA_ess_singleton_isolated timeout -k 5 30 '$bin' import x.csv --timezone Nowhere/Zone -o z\$1.h5 2>/dev/null; echo \$?; done; }
-         loop 1 >sc1.txt & loop 2 >sc2.txt; wait; [ \"\$(sort -u sc1.txt sc2.txt)\" = 64 ]"
     expect_fail "run: an undefined \${NAME} in --set is 78 naming --set" 78 \
         "error: --set: environment variable HB_TEST_UNSET is not set" "" \
         env -u HB_TEST_UNSET "$bin" run again.ini --force -q --set 'aggregate.timezone=${HB_TEST_UNSET}'
