@@ -214,6 +214,19 @@ int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t
         }                                                                                                              \
     } while (0)
 
+/* The log of value column v scattered by entry into x (end: each group's first slot,
+ * then its end), the misses of the slots a few items ahead prefetched. */
+#define KEPT_SCATTER(T)                                                                                                \
+    do {                                                                                                               \
+        const T *lx = l->x;                                                                                            \
+        T *o = x;                                                                                                      \
+        for (size_t i = 0; i < l->n; i++) {                                                                            \
+            if (i + 16 < l->n) __builtin_prefetch(&end[le[i + 16]], 1);                                                \
+            if (i + 8 < l->n) __builtin_prefetch(&o[end[le[i + 8]]], 1);                                               \
+            o[end[le[i]]++] = lx[i];                                                                                   \
+        }                                                                                                              \
+    } while (0)
+
 /* Whether the log lies nearly in entry order: at most one value in 16 more than 2^15
  * values from its group's place (end holds each group's first slot). In place, a swap's
  * next item is the one the swap brought, so every swap waits for its miss: that costs
@@ -265,23 +278,8 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
     if (consume && log_local(l, end)) return kept_in_place(g, p, v, end, out), 0;
     void *x = malloc((l->n ? l->n : 1) * (l->wide ? 8 : 4));
     if (!x) return free(end), -1;
-    if (l->wide) {
-        const double *lx = l->x;
-        double *o = x;
-        for (size_t i = 0; i < l->n; i++) {
-            if (i + 16 < l->n) __builtin_prefetch(&end[le[i + 16]], 1);
-            if (i + 8 < l->n) __builtin_prefetch(&o[end[le[i + 8]]], 1);
-            o[end[le[i]]++] = lx[i];
-        }
-    } else {
-        const float *lx = l->x;
-        float *o = x;
-        for (size_t i = 0; i < l->n; i++) {
-            if (i + 16 < l->n) __builtin_prefetch(&end[le[i + 16]], 1);
-            if (i + 8 < l->n) __builtin_prefetch(&o[end[le[i + 8]]], 1);
-            o[end[le[i]]++] = lx[i];
-        }
-    }
+    if (l->wide) KEPT_SCATTER(double);
+    else KEPT_SCATTER(float);
     out->end = end, out->x = x, out->wide = l->wide;
     if (consume) {
         out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e;
