@@ -359,6 +359,15 @@ static int read_key(agg *a, int k, int64_t start, int64_t n)
     return 0;
 }
 
+/* Whether value d of column v is valid (finite, within its range); a valid -0.0 becomes
+ * +0.0, as equal values must have equal bits. */
+static inline int value_valid(const agg_spec *sp, int v, double *d)
+{
+    if (!(isfinite(*d) && *d >= sp->lo[v] && *d <= sp->hi[v])) return 0;
+    *d += 0.0;
+    return 1;
+}
+
 /* Adds the valid values of one row (its value words x, time t) to entry e of part p. */
 static inline int add_row(agg *a, gtab *g, gpart *p, size_t e, const uint64_t *x, int64_t t, uint64_t *valid,
                           uint64_t *invalid)
@@ -369,11 +378,10 @@ static inline int add_row(agg *a, gtab *g, gpart *p, size_t e, const uint64_t *x
     for (int v = 0; v < sp->nvals; v++) {
         double d;
         memcpy(&d, &x[v], 8);
-        if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
+        if (!value_valid(sp, v, &d)) {
             invalid[v]++;
             continue;
         }
-        d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
         valid[v]++;
         if (acc_add(L, acc + (size_t)v * a->A, &p->pool, d, t) || (L->kept && gpart_keep(g, p, e, v, &d, 1)))
             return -1;
@@ -601,14 +609,13 @@ static int dense_fold(agg *a)
                     const size_t e = (uint32_t)dmap[c];
                     unsigned char *acc = gp_acc(&a->own, p, e);
                     for (int v = 0; v < V && !failed; v++) {
-                        const double lo = sp->lo[v], hi = sp->hi[v];
                         size_t m = 0;
                         for (uint32_t r = r0; r < r1; r++) {
                             const uint64_t *row = srt + (size_t)r * W;
                             double d;
                             memcpy(&d, &row[v], 8);
-                            if (!(isfinite(d) && d >= lo && d <= hi)) continue;
-                            kv[m] = d + 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
+                            if (!value_valid(sp, v, &d)) continue;
+                            kv[m] = d;
                             if (TM) kt[m] = (int64_t)row[V];
                             m++;
                         }
@@ -663,6 +670,33 @@ static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t
     return 0;
 }
 
+/* Not collective. Widens the key ranges [lo, hi] (inclusive, per key) to take in the box
+ * so far; *fits 1 when the result holds at most dense_cap cells, after making it the box
+ * (unchanged where it was already), 0 when it does not. */
+static int dense_extend(agg *a, int64_t *lo, int64_t *hi, int *fits)
+{
+    const int K = a->sp.nkeys;
+    int same = a->dmap != NULL;
+    for (int k = 0; k < K && a->dmap; k++) {
+        const int64_t l0 = a->dlo[k], h0 = (int64_t)((uint64_t)l0 + a->dspan[k] - 1);
+        same &= lo[k] >= l0 && hi[k] <= h0;
+        lo[k] = lo[k] < l0 ? lo[k] : l0;
+        hi[k] = hi[k] > h0 ? hi[k] : h0;
+    }
+    *fits = 0;
+    if (same) return *fits = 1, 0;
+    const uint64_t cap = dense_cap(a);
+    uint64_t cells = 1, span[AGG_MAX_KEYS];
+    for (int k = 0; k < K; k++) {
+        span[k] = (uint64_t)hi[k] - (uint64_t)lo[k] + 1; /* 0 when the range is all 2^64 words */
+        if (span[k] == 0 || span[k] > cap || cells * span[k] > cap) return 0;
+        cells *= span[k];
+    }
+    HB_CALL(dense_set_box(a, lo, span, (size_t)cells));
+    *fits = 1;
+    return 0;
+}
+
 /* Not collective. Whether the chunk's keys and the box so far fit a box of at most
  * dense_cap cells: *fits 1 after making that the box, 0 when they do not (combine takes
  * the chunk). Hour and day of week span their whole range, so that a box holds for every
@@ -693,52 +727,26 @@ static int dense_plan(agg *a, int64_t n, int *fits)
         }
         lo[k] = l, hi[k] = h;
     }
-    int same = a->dmap != NULL;
-    for (int k = 0; k < K && a->dmap; k++) {
-        const int64_t l0 = a->dlo[k], h0 = (int64_t)((uint64_t)l0 + a->dspan[k] - 1);
-        same &= lo[k] >= l0 && hi[k] <= h0;
-        lo[k] = lo[k] < l0 ? lo[k] : l0;
-        hi[k] = hi[k] > h0 ? hi[k] : h0;
-    }
-    if (same) return *fits = 1, 0;
-    const uint64_t cap = dense_cap(a);
-    uint64_t cells = 1, span[AGG_MAX_KEYS];
-    for (int k = 0; k < K; k++) {
-        span[k] = (uint64_t)hi[k] - (uint64_t)lo[k] + 1; /* 0 when the range is all 2^64 words */
-        if (span[k] == 0 || span[k] > cap || cells * span[k] > cap) return 0;
-        cells *= span[k];
-    }
-    HB_CALL(dense_set_box(a, lo, span, (size_t)cells));
-    *fits = 1;
-    return 0;
+    return dense_extend(a, lo, hi, fits);
 }
 
 /* Not collective. Makes the box cover the box lo, span of another rank too, when the two
- * fit in dense_cap cells: 1 when it covers it, 0 when not (rows of that box then take the
- * hash path). */
+ * fit in dense_cap cells: *covers 1 when it covers it, 0 when not (rows of that box then
+ * take the hash path). */
 static int dense_cover(agg *a, const int64_t *lo, const uint64_t *span, int *covers)
 {
-    const int K = a->sp.nkeys;
     int64_t l[AGG_MAX_KEYS], h[AGG_MAX_KEYS];
-    int same = a->dmap != NULL;
-    for (int k = 0; k < K; k++) {
-        l[k] = lo[k], h[k] = (int64_t)((uint64_t)lo[k] + span[k] - 1);
-        if (!a->dmap) continue;
-        const int64_t l0 = a->dlo[k], h0 = (int64_t)((uint64_t)l0 + a->dspan[k] - 1);
-        same &= l[k] >= l0 && h[k] <= h0;
-        l[k] = l[k] < l0 ? l[k] : l0;
-        h[k] = h[k] > h0 ? h[k] : h0;
-    }
-    *covers = 1;
-    if (same) return 0;
-    const uint64_t cap = dense_cap(a);
-    uint64_t cells = 1, sp2[AGG_MAX_KEYS];
-    for (int k = 0; k < K; k++) {
-        sp2[k] = (uint64_t)h[k] - (uint64_t)l[k] + 1;
-        if (sp2[k] == 0 || sp2[k] > cap || cells * sp2[k] > cap) return *covers = 0, 0;
-        cells *= sp2[k];
-    }
-    return dense_set_box(a, l, sp2, (size_t)cells);
+    for (int k = 0; k < a->sp.nkeys; k++) l[k] = lo[k], h[k] = (int64_t)((uint64_t)lo[k] + span[k] - 1);
+    return dense_extend(a, l, h, covers);
+}
+
+/* Writes row i of the chunk, of cell c, as a record to send: the cell, the value words,
+ * the time where first or last need it. */
+static inline void dense_send_row(const agg *a, uint64_t *r, uint32_t c, int64_t i, int V, int TM)
+{
+    r[0] = c;
+    for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
+    if (TM) r[1 + V] = (uint64_t)a->traw[i];
 }
 
 /* Combines the chunk's rows by cell (dense_plan said the keys fit its box): each row's key
@@ -826,10 +834,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             if (!ok[i]) continue;
             const int d = dest[i];
             if (d == me) continue;
-            uint64_t *r = a->dsend + at[d]++ * (1 + W);
-            r[0] = cell[i];
-            for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
-            if (TM) r[1 + V] = (uint64_t)a->traw[i];
+            dense_send_row(a, a->dsend + at[d]++ * (1 + W), cell[i], i, V, TM);
         }
     }
     int failed = 0;
@@ -844,10 +849,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             const uint32_t c = cell[i];
             if (P > 1 && dest[i] != me) {
                 if (T == 1) {
-                    uint64_t *r = a->dsend + a->drdispl[dest[i]]++ * (1 + W);
-                    r[0] = c;
-                    for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
-                    if (TM) r[1 + V] = (uint64_t)a->traw[i];
+                    dense_send_row(a, a->dsend + a->drdispl[dest[i]]++ * (1 + W), c, i, V, TM);
                 }
                 continue;
             }
@@ -1019,11 +1021,10 @@ static int combine(agg *a, int64_t n)
                 uint64_t x[AGG_MAX_VALUES];
                 for (int v = 0; v < V; v++) {
                     double d = a->vbuf[v][i];
-                    if (!(isfinite(d) && d >= sp->lo[v] && d <= sp->hi[v])) {
+                    if (!value_valid(sp, v, &d)) {
                         invalid[v]++;
                         d = NAN; /* no value of this column: the owner skips it */
                     } else {
-                        d += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
                         valid[v]++;
                     }
                     memcpy(&x[v], &d, 8);
@@ -1051,11 +1052,10 @@ static int combine(agg *a, int64_t n)
             unsigned char *acc = gp_acc(g, p, e);
             for (int v = 0; v < V; v++) {
                 double x = a->vbuf[v][i];
-                if (!(isfinite(x) && x >= sp->lo[v] && x <= sp->hi[v])) {
+                if (!value_valid(sp, v, &x)) {
                     invalid[v]++;
                     continue;
                 }
-                x += 0.0; /* -0.0 becomes +0.0: equal values must have equal bits */
                 valid[v]++;
                 if (acc_add(L, acc + (size_t)v * A, &p->pool, x, t) || (L->kept && gpart_keep(g, p, e, v, &x, 1))) {
                     failed = 1;
