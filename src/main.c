@@ -273,6 +273,7 @@ int main(int argc, char **argv)
     if (collective) {
         hb_stall_finalize();
         MPI_Finalize();
+        hb_mpi_env_cleanup(); /* a plain process's own session folder (mpienv.h) */
     }
     hb_commit_drain(); /* a replaced output's blocks are freed meanwhile (core/commit.h) */
     return rc;

@@ -5,11 +5,13 @@
  * devices, psm and psm2 with a sleep loop of about 0.1 s each and libfabric with a scan
  * of every provider, and then Open MPI falls back to ob1 anyway. That was 0.2-0.6 s of
  * every command's start, most of a small job's time. After MPI_Init, the PMIx
- * connection's Nagle delay (mpienv.h): another 40 ms of every command's end. */
+ * connection's Nagle delay (mpienv.h): another 40 ms of every command's end. A plain
+ * process is made an isolated singleton with a session folder of its own (mpienv.h). */
 #include "mpienv.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <glob.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Not collective. Whether the host has a device that an MTL or a fast BTL would drive:
  * Omni-Path (hfi1), TrueScale (ipath, qib), any RDMA device (InfiniBand, RoCE, iWARP,
@@ -63,9 +66,62 @@ static int defaults_off(void)
     return v && strcmp(v, "0") == 0;
 }
 
+/* The private session folder of an isolated singleton (hb_mpi_env_defaults), "" when none. */
+static char session_base[4096];
+
+/* Not collective. Whether a launcher started this process: mpirun (OMPI_COMM_WORLD_SIZE),
+ * a PMIx server such as srun --mpi=pmix (PMIX_RANK), or a PMI-2 one (PMI_RANK, PMI_FD).
+ * Otherwise MPI_Init makes it a singleton. */
+static int launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_FD", NULL};
+    for (const char *const *v = vars; *v; v++)
+        if (getenv(*v)) return 1;
+    return 0;
+}
+
+/* Not collective. A plain process: an isolated singleton (no orted) whose Open MPI
+ * session folder is a fresh one of its own, unless the environment chooses either. The
+ * default singleton forks an orted and talks to it from a progress thread, which at
+ * MPI_Finalize can still run an event of a component already unloaded: the command, its
+ * work done, died of SIGSEGV (exit 139; 11 of 1,200 short failing commands, four side by
+ * side at load 6-9; none of 800 so). Isolated singletons all name their session folder
+ * jf.0 under one base (/tmp/ompi.HOST.UID), and the first to finish removes it under
+ * the others; each gets its own base instead, in $TMPDIR or /tmp as Open MPI's would
+ * be, removed after MPI_Finalize (hb_mpi_env_cleanup). Where no folder can be made, the
+ * default singleton runs as before. */
+static void singleton_defaults(void)
+{
+    if (launched() || getenv("OMPI_MCA_ess_singleton_isolated") || getenv("OMPI_MCA_orte_tmpdir_base")) return;
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    char path[sizeof session_base];
+    if (snprintf(path, sizeof path, "%s/h5batch-mpi.XXXXXX", tmp) >= (int)sizeof path || !mkdtemp(path)) return;
+    memcpy(session_base, path, sizeof path);
+    setenv("OMPI_MCA_orte_tmpdir_base", session_base, 1);
+    setenv("OMPI_MCA_ess_singleton_isolated", "1", 1);
+}
+
+/* nftw's visit: removes one file or (emptied) folder. */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void hb_mpi_env_cleanup(void)
+{
+    if (!session_base[0]) return;
+    /* bottom up, without following links: only what Open MPI left in the folder made for it */
+    nftw(session_base, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    session_base[0] = '\0';
+}
+
 void hb_mpi_env_defaults(void)
 {
     if (defaults_off()) return;
+    singleton_defaults();
     /* the user's (or mpirun --mca's, or the site's) choice wins */
     if (getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_mtl") || getenv("OMPI_MCA_param_files")) return;
     char user[4096];

@@ -48,6 +48,24 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     check "run: --set expands \${NAME} from the environment (the output's timezone)" bash -c \
         "HB_TEST_TZ=Europe/Berlin '$bin' run again.ini --force -q --set 'aggregate.timezone=\${HB_TEST_TZ}' &&
          h5dump -a /traffic/timezone again.h5 | grep -q '\"Europe/Berlin\"'"
+    # A default MPI singleton forks an orted and could die of SIGSEGV in MPI_Finalize (an
+    # event of an unloaded component on its progress thread); a plain process is an
+    # isolated singleton with a session folder of its own, removed at exit (src/mpienv.c)
+    if command -v strace >/dev/null; then
+        check "run: a plain process forks no orted and keeps its session folder to itself, removed at exit" bash -c \
+            "env -u OMPI_MCA_ess_singleton_isolated -u OMPI_MCA_orte_tmpdir_base TMPDIR=\$PWD/sess.tmp bash -c \
+                 'mkdir -p sess.tmp && strace -f -qq -e trace=execve,mkdir -o st1.txt \"$bin\" run again.ini --force -q' &&
+             ! grep -q orted st1.txt && grep -q 'sess.tmp/h5batch-mpi\.[^/]*/ompi\.' st1.txt && [ -z \"\$(ls -A sess.tmp)\" ] &&
+             OMPI_MCA_ess_singleton_isolated=0 strace -f -qq -e trace=execve -o st0.txt '$bin' run again.ini --force -q &&
+             grep -q orted st0.txt"
+    fi
+    check "cli: 4 x 25 short failing commands side by side all exit 64 (none dies in MPI_Finalize)" bash -c \
+        "loop() { for i in \$(seq 25); do env -u OMPI_MCA_ess_singleton_isolated timeout -k 5 30 '$bin' import x.csv --timezone Nowhere/Zone -o z\$1.h5 2>/dev/null; echo \$?; done; }
+         loop 1 >sc1.txt & loop 2 >sc2.txt & loop 3 >sc3.txt & loop 4 >sc4.txt; wait; [ \"\$(sort -u sc1.txt sc2.txt sc3.txt sc4.txt)\" = 64 ]"
+    check "run: 3 plain runs side by side (isolated singletons, one session folder each) all complete" bash -c \
+        "for j in 1 2 3; do sed \"s|again|side\$j|g\" again.ini >side\$j.ini; done
+         for j in 1 2 3; do ( for i in 1 2 3 4; do '$bin' run side\$j.ini --force -q || exit 1; done ) & done
+         ok=0; for j in 1 2 3; do wait -n || ok=1; done; [ \$ok = 0 ]"
     expect_fail "run: an undefined \${NAME} in --set is 78 naming --set" 78 \
         "error: --set: environment variable HB_TEST_UNSET is not set" "" \
         env -u HB_TEST_UNSET "$bin" run again.ini --force -q --set 'aggregate.timezone=${HB_TEST_UNSET}'
