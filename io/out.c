@@ -1,5 +1,6 @@
-/* Outputs: one file created with MPI-IO, datasets written collectively, attributes,
- * dimension scales and datasets held open for independent writes.
+/* Outputs: one file created with MPI-IO, datasets written collectively (each rank its
+ * own block where all run on one host), attributes, dimension scales and datasets held
+ * open for independent writes.
  *
  * Every function documented Collective ends in finish(): rank 0 reserves the disk space
  * of everything the file has allocated so far, then all ranks agree on the status before
@@ -146,11 +147,30 @@ static int close_out(hb_out *o)
 
 /* ---- outputs ---- */
 
+/* Collective the first time. Whether every rank runs on this host: the ranks' writes
+ * then meet in one page cache, and gathering them first to a few writers (MPI-IO's
+ * collective buffering, meant for shared file systems across hosts) only adds an
+ * exchange and a wait for the slowest rank to every dataset. */
+static int one_host(void)
+{
+    static int one = -1;
+    if (one < 0) {
+        MPI_Comm node;
+        int n = 0;
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+        MPI_Comm_size(node, &n);
+        MPI_Comm_free(&node);
+        one = n == hb_size;
+    }
+    return one;
+}
+
 int hb_out_create(const char *path, hb_out **outp) { return hb_out_create_for(path, "output", outp); }
 
 int hb_out_create_for(const char *path, const char *what, hb_out **outp)
 {
     *outp = NULL;
+    const int own_blocks = one_host(); /* before anything a rank can fail alone */
     hb_out *o = hb_calloc(1, sizeof *o);
     if (o) {
         o->file = o->dcpl = o->gcpl = o->dxpl = -1;
@@ -186,7 +206,8 @@ int hb_out_create_for(const char *path, const char *what, hb_out **outp)
         /* no creation times and no fill: outputs stay bit-identical, and nothing is written twice */
         if (o->dcpl < 0 || o->gcpl < 0 || o->dxpl < 0 || H5Pset_obj_track_times(o->dcpl, 0) < 0 ||
             H5Pset_fill_time(o->dcpl, H5D_FILL_TIME_NEVER) < 0 || H5Pset_alloc_time(o->dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
-            H5Pset_obj_track_times(o->gcpl, 0) < 0 || H5Pset_dxpl_mpio(o->dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+            H5Pset_obj_track_times(o->gcpl, 0) < 0 ||
+            H5Pset_dxpl_mpio(o->dxpl, own_blocks ? H5FD_MPIO_INDEPENDENT : H5FD_MPIO_COLLECTIVE) < 0)
             rc = hb_err_set(HB_EINTERNAL, path, "cannot set up the dataset properties");
     }
     if (rc == 0 && hb_rank == 0) {
@@ -249,9 +270,10 @@ hid_t io_mem_type(hb_elem t)
     return H5T_NATIVE_DOUBLE;
 }
 
-/* This rank's block [start, start+count) of dataset d, in one collective write; a rank
- * with count[0] == 0, or whose selection failed, takes part with an empty selection, so
- * that the collective write never waits for a rank. */
+/* This rank's block [start, start+count) of dataset d: in one collective write across
+ * hosts, where a rank with count[0] == 0, or whose selection failed, takes part with an
+ * empty selection, so that the collective write never waits for a rank; on one host
+ * each rank writes its own block (one_host). */
 static int write_block(hb_out *o, hid_t d, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
                        const void *data, const char *path)
 {
