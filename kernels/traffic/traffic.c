@@ -703,10 +703,16 @@ static int traffic_exchange(void *state)
         if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0], &tr->rkey, &tr->rkcap, &tr->rval, &tr->rvcap);
     } else {
         HB_CALL(hb_agree(rc));
+        /* the records this rank owns itself go to the buckets from the send buffer (the
+         * receive buffers the scratch), before the others travel: no copy through MPI */
+        const size_t own = xc->sdispl[hb_rank];
+        rc = append(tr, tr->skey + own, (char *)tr->sval + own * tr->esz, xc->scount[hb_rank], &tr->rkey, &tr->rkcap,
+                    &tr->rval, &tr->rvcap);
+        hb_xchg_keep_own(xc);
         const hb_xchg_array a[2] = {{tr->skey, (void **)&tr->rkey, &tr->rkcap, sizeof *tr->skey},
                                     {tr->sval, &tr->rval, &tr->rvcap, tr->esz}};
         HB_CALL(hb_xchg_run(xc, a, 2));
-        rc = append(tr, tr->rkey, tr->rval, xc->received, &tr->skey, &tr->skcap, &tr->sval, &tr->svcap);
+        if (rc == 0) rc = append(tr, tr->rkey, tr->rval, xc->received, &tr->skey, &tr->skcap, &tr->sval, &tr->svcap);
     }
     memset(xc->scount, 0, (size_t)hb_size * sizeof *xc->scount);
     if (rc == 0) rc = traffic_spill_check(tr);
