@@ -497,6 +497,17 @@ static inline int owner_small(const int64_t *firsts, int P, int64_t s)
 #define COUNT_ROWS(SEG_T)                                                                  \
     do {                                                                                   \
         const SEG_T *seg = segbuf;                                                         \
+        if (P <= 2) { /* counts in registers, no chain through memory: vectorized */      \
+            size_t all = 0, up = 0;                                                        \
+            for (int64_t i = lo; i < hi; i++) {                                            \
+                int64_t s = (int64_t)seg[i];                                               \
+                size_t ok = s >= 0 && s < S;                                               \
+                all += ok, up += ok & (s >= split);                                        \
+            }                                                                              \
+            cnt[0] += all - up;                                                            \
+            if (P == 2) cnt[1] += up;                                                      \
+            break;                                                                         \
+        }                                                                                  \
         for (int64_t i = lo; i < hi; i++) {                                                \
             int64_t s = (int64_t)seg[i];                                                   \
             if (s >= 0 && s < S) cnt[MAP_OWNER(s)]++;                                      \
@@ -571,20 +582,25 @@ static int traffic_map(void *state, int64_t c)
     const int segk = tr->seg_raw, f32 = tr->spd_raw == HB_RAW_F32;
     int64_t firsts[MAP_FIRSTS] = {0};
     for (int r = 0; r < P && r < MAP_FIRSTS; r++) firsts[r] = S * r / P; /* hb_range_of's lower ends */
+    const int64_t split = P == 2 ? firsts[1] : S; /* at two ranks, rank 1's first segment */
     const void *segbuf = tr->seg;
     hb_xchg *xc = &tr->xc;
     const size_t ts = tr->tstride;
     size_t *off = tr->tcount + (size_t)nthreads * ts; /* [part][dest] fill positions */
     if (counted) {
-        if (segk != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SEGMENT, start, n, tr->seg));
-        else HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
+        /* the ids read a tile at a time too, and counted while in L2 */
+        const size_t segsz = segk == HB_RAW_U32 || segk == HB_RAW_I32 ? 4 : 8;
+        for (int th = 0; th < nthreads; th++) memset(tr->tcount + (size_t)th * ts, 0, (size_t)P * sizeof *tr->tcount);
+        for (int64_t t0 = 0; t0 < n; t0 += MAP_TILE) {
+            const int64_t tn = n - t0 < MAP_TILE ? n - t0 : MAP_TILE;
+            void *at = (char *)tr->seg + (size_t)t0 * segsz;
+            if (segk != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SEGMENT, start + t0, tn, at));
+            else HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start + t0, tn, HB_ID, at));
 #pragma omp parallel num_threads(nthreads)
-        for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
-            size_t *cnt = tr->tcount + (size_t)part * ts;
-            memset(cnt, 0, (size_t)P * sizeof *cnt);
-            for (int64_t t0 = 0; t0 < n; t0 += MAP_TILE) {
+            for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
+                size_t *cnt = tr->tcount + (size_t)part * ts;
                 int64_t lo, hi;
-                tile_part(n - t0 < MAP_TILE ? n - t0 : MAP_TILE, part, nthreads, &lo, &hi);
+                tile_part(tn, part, nthreads, &lo, &hi);
                 lo += t0, hi += t0;
                 if (segk == HB_RAW_U32) COUNT_ROWS(uint32_t);
                 else if (segk == HB_RAW_I32) COUNT_ROWS(int32_t);
