@@ -85,7 +85,7 @@ typedef struct traffic {
     bucket *buckets;
     arena **arenas; /* one list per thread: threads append to disjoint segments */
     arena *spare;   /* arenas a spill emptied, for reuse */
-    unsigned char *stage; /* append's staged tail lines of the owned segments (traffic.c) */
+    void *stage; /* append's stage slots of the owned segments (traffic.c) */
     /* spill (docs/spill.md): beyond budget bytes of arenas the records are written as a
      * sorted run and the arenas freed; finalize merges the runs */
     double budget;      /* bytes the kept records may take: max_memory less the rest */

@@ -328,8 +328,19 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
  * stage is a line of the block. The stage holds the tail's last partial lines too (read
  * in before the records, written back after), so blocks hold every record outside
  * append. */
-#define STAGE 96
 #define STAGE_CELLS 32
+/* A segment's stage slot, two lines: its tail's partial lines, and the tail state that
+ * filing a record reads and writes (a copy of the bucket's, written back after), so a
+ * record touches one slot and not a bucket besides. */
+typedef struct stage_slot {
+    unsigned char line[64];
+    uint8_t cells[STAGE_CELLS];
+    void *val;
+    uint8_t *cell;
+    uint32_t used, cap;
+    uint64_t n;
+} stage_slot;
+#define STAGE sizeof(stage_slot)
 #if defined(__SSE2__)
 static inline void stream_line(void *dst, const void *src, size_t bytes)
 {
@@ -347,38 +358,46 @@ static inline void stream_line(void *dst, const void *src, size_t bytes) { memcp
 #define APPEND_LOOP(T)                                                                 \
     do {                                                                               \
         enum { VPL = 64 / sizeof(T) };                                                 \
-        for (uint32_t s = lo; s < hi; s++) { /* the tails' partial lines into the stage */ \
+        for (uint32_t s = lo; s < hi; s++) { /* the tails into the stage */            \
             const bucket *b = &buckets[s];                                             \
+            stage_slot *st = &stage[s];                                                \
             uint32_t u = b->used;                                                      \
+            st->val = b->val, st->cell = b->cell, st->used = u, st->cap = b->cap, st->n = b->n; \
             if (!b->tail) continue;                                                    \
-            memcpy(stage + (size_t)s * STAGE, (T *)b->val + (u & ~(VPL - 1)), (u & (VPL - 1)) * sizeof(T)); \
-            memcpy(stage + (size_t)s * STAGE + 64, b->cell + (u & ~(STAGE_CELLS - 1)), u & (STAGE_CELLS - 1)); \
+            memcpy(st->line, (T *)b->val + (u & ~(VPL - 1)), (u & (VPL - 1)) * sizeof(T)); \
+            memcpy(st->cells, b->cell + (u & ~(STAGE_CELLS - 1)), u & (STAGE_CELLS - 1)); \
         }                                                                              \
         for (size_t i = 0; i < n; i++) {                                               \
             uint32_t k = key[i] - base, s = k / CELLS;                                 \
             if (s < lo || s >= hi) continue;                                           \
-            bucket *b = &buckets[s];                                                   \
-            if (b->used == b->cap && traffic_grow(tr, list, b)) {                      \
-                failed = 1;                                                            \
-                break;                                                                 \
+            stage_slot *st = &stage[s];                                                \
+            uint32_t u = st->used;                                                     \
+            if (u == st->cap) {                                                        \
+                bucket *b = &buckets[s];                                               \
+                b->used = u, b->n = st->n;                                             \
+                if (traffic_grow(tr, list, b)) {                                       \
+                    failed = 1;                                                        \
+                    break;                                                             \
+                }                                                                      \
+                st->val = b->val, st->cell = b->cell, st->cap = b->cap, u = 0;         \
             }                                                                          \
-            unsigned char *st = stage + (size_t)s * STAGE;                             \
-            uint32_t u = b->used;                                                      \
-            ((T *)st)[u & (VPL - 1)] = ((const T *)val)[i];                            \
-            st[64 + (u & (STAGE_CELLS - 1))] = (uint8_t)(k - s * CELLS);               \
+            ((T *)st->line)[u & (VPL - 1)] = ((const T *)val)[i];                      \
+            st->cells[u & (STAGE_CELLS - 1)] = (uint8_t)(k - s * CELLS);               \
             u++;                                                                       \
-            if ((u & (VPL - 1)) == 0) stream_line((T *)b->val + u - VPL, st, 64);      \
-            if ((u & (STAGE_CELLS - 1)) == 0) stream_line(b->cell + u - STAGE_CELLS, st + 64, STAGE_CELLS); \
-            b->used = u;                                                               \
-            b->n++;                                                                    \
+            if ((u & (VPL - 1)) == 0) stream_line((T *)st->val + u - VPL, st->line, 64); \
+            if ((u & (STAGE_CELLS - 1)) == 0) stream_line(st->cell + u - STAGE_CELLS, st->cells, STAGE_CELLS); \
+            st->used = u;                                                              \
+            st->n++;                                                                   \
         }                                                                              \
         STREAM_FENCE();                                                                \
         for (uint32_t s = lo; s < hi; s++) { /* and back: partial lines stay staged */ \
-            const bucket *b = &buckets[s];                                             \
-            uint32_t u = b->used;                                                      \
+            bucket *b = &buckets[s];                                                   \
+            const stage_slot *st = &stage[s];                                          \
+            uint32_t u = st->used;                                                     \
+            b->used = u, b->n = st->n;                                                 \
             if (!b->tail) continue;                                                    \
-            memcpy((T *)b->val + (u & ~(VPL - 1)), stage + (size_t)s * STAGE, (u & (VPL - 1)) * sizeof(T)); \
-            memcpy(b->cell + (u & ~(STAGE_CELLS - 1)), stage + (size_t)s * STAGE + 64, u & (STAGE_CELLS - 1)); \
+            memcpy((T *)b->val + (u & ~(VPL - 1)), st->line, (u & (VPL - 1)) * sizeof(T)); \
+            memcpy(b->cell + (u & ~(STAGE_CELLS - 1)), st->cells, u & (STAGE_CELLS - 1)); \
         }                                                                              \
     } while (0)
 
@@ -433,9 +452,9 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
     bucket *buckets = tr->buckets;
     int failed = 0;
     if (nseg <= APPEND_DIRECT) {
-        if (!tr->stage) tr->stage = aligned_alloc(64, ((size_t)nseg * STAGE + 63) & ~(size_t)63); /* whole lines */
+        if (!tr->stage) tr->stage = aligned_alloc(64, (size_t)nseg * STAGE); /* whole lines */
         if (!tr->stage) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory staging records");
-        unsigned char *stage = tr->stage;
+        stage_slot *stage = tr->stage;
 #pragma omp parallel for schedule(static, 1) num_threads(nthreads) reduction(| : failed)
         for (int part = 0; part < nthreads; part++) {
             uint32_t lo = (uint32_t)((uint64_t)nseg * (uint64_t)part / (uint64_t)nthreads);
