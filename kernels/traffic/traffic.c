@@ -321,8 +321,8 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
  * directly: the partition would cost more than it saves (docs/traffic.md) */
 #define APPEND_DIRECT 4096
 
-/* Each owned segment's tail lines are staged (STAGE bytes a segment: a line of values,
- * half a line of cell bytes), and a staged line goes to the tail block whole, with
+/* Each owned segment's tail lines are staged (a line of values, half a line of cell
+ * bytes, in its stage slot), and a staged line goes to the tail block whole, with
  * non-temporal stores: no read of the fresh line first, no wait on one. A block's values
  * and cells start on a line and hold a multiple of 32 records, so a line filled in the
  * stage is a line of the block. The stage holds the tail's last partial lines too (read
