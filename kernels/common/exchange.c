@@ -58,6 +58,12 @@ int hb_xchg_layout(hb_xchg *x)
     return 0;
 }
 
+void hb_xchg_keep_own(hb_xchg *x)
+{
+    x->scount[hb_rank] = 0;
+    x->sblocks[hb_rank] = 0;
+}
+
 int hb_xchg_counts(hb_xchg *x)
 {
     int rc = 0;

@@ -44,6 +44,11 @@ void hb_xchg_free(hb_xchg *x);
  * starts at element x->sdispl[d], and the buffers need x->stotal elements. 70 when the
  * parts are too large for int counts of blocks. */
 int hb_xchg_layout(hb_xchg *x);
+/* Not collective. After hb_xchg_layout: leaves this rank's part to itself out of the
+ * exchange (its count and blocks become 0; the other parts stay where the layout put
+ * them), for a caller that takes those elements from its send buffers itself instead
+ * of having MPI copy them. */
+void hb_xchg_keep_own(hb_xchg *x);
 /* Collective. Tells every rank what the others send it (after hb_xchg_layout on every
  * rank): x->rcount, x->rdispl, x->rtotal and x->received. The same status on every rank. */
 int hb_xchg_counts(hb_xchg *x);

@@ -64,13 +64,12 @@ typedef struct traffic {
     int narrow;
     size_t esz;
     uint64_t rows_total, bad_speed, bad_segment, bad_time;
-    /* chunk buffers; seg and spd hold the columns as stored when seg_raw, spd_raw say so
-     * (an hb_raw_kind other than HB_RAW_OTHER), else converted to int64 and double */
+    /* map's buffers: a tile's times and speeds, a chunk's segment ids (traffic.c); seg
+     * and spd hold the columns as stored when seg_raw, spd_raw say so (an hb_raw_kind
+     * other than HB_RAW_OTHER), else converted to int64 and double */
     int64_t *t, *seg;
     double *spd;
     int seg_raw, spd_raw;
-    uint32_t *key; /* cell key of a valid row, UINT32_MAX when invalid */
-    int *dest;
     /* records to send this round, laid out by destination rank (xc), and those received */
     hb_xchg xc;
     uint32_t *skey, *rkey;
@@ -86,7 +85,7 @@ typedef struct traffic {
     bucket *buckets;
     arena **arenas; /* one list per thread: threads append to disjoint segments */
     arena *spare;   /* arenas a spill emptied, for reuse */
-    unsigned char *stage; /* append's staged tail lines of the owned segments (traffic.c) */
+    void *stage; /* append's stage slots of the owned segments (traffic.c) */
     /* spill (docs/spill.md): beyond budget bytes of arenas the records are written as a
      * sorted run and the arenas freed; finalize merges the runs */
     double budget;      /* bytes the kept records may take: max_memory less the rest */

@@ -141,54 +141,41 @@ static double keys_sum(const uint32_t *v, size_t n)
     return hb_xsum_value(&x);
 }
 
-/* Not collective. Percentile p of the n > 0 keys x (any order, left as they are; the
- * smallest kmin, the largest kmax), with tmp as scratch of 2 n keys: a histogram of
- * the keys' high bits (2048 buckets over their range) finds the buckets of the two order
- * statistics, and only the keys of those buckets are sorted. Two sequential passes,
- * however the keys lie. */
-static double keys_percentile(const uint32_t *x, size_t n, double p, uint32_t *tmp, uint32_t kmin, uint32_t kmax)
-{
-    enum { BITS = 11 };
-    int shift = 0;
-    while (((kmax - kmin) >> shift) >= (1u << BITS)) shift++;
-    uint32_t h[1u << BITS] = {0};
-    for (size_t i = 0; i < n; i++) h[(x[i] - kmin) >> shift]++;
-    size_t lo, hi;
-    double g;
-    hb_percentile_ranks(n, p, &lo, &hi, &g);
-    size_t below = 0, blo = 0, bhi; /* buckets of ranks lo and hi, keys in buckets before blo */
-    while (below + h[blo] <= lo) below += h[blo++];
-    size_t upto = below + h[blo];
-    for (bhi = blo; upto <= hi;) upto += h[++bhi];
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t d = (x[i] - kmin) >> shift;
-        if (d >= blo && d <= bhi) tmp[m++] = x[i];
-    }
-    hb_sort_u32(tmp, tmp + m, m); /* tmp holds 2 n keys */
-    return hb_lerp(hb_f32_of_key(tmp[lo - below]), hb_f32_of_key(tmp[hi - below]), g);
-}
+/* The segment's free-flow p85 (the weekly cells' keys) is found with a histogram that
+ * the grouping pass fills as it writes each key: fixed buckets of 2^FFS_SHIFT keys from
+ * the key of 2^-8 km/h up (every smaller key in bucket 0), about 1/1000 of an octave a
+ * bucket, so only the few keys of the one or two buckets that hold the wanted ranks are
+ * gathered (by the cells' own passes) and sorted. The buckets a segment used are cleared
+ * after it, so the table (one per thread) is touched only over the speeds' range. */
+#define FFS_SHIFT 13
+#define FFS_KLO 0xbb800000u /* hb_f32_key(0x1p-8f) */
+#define FFS_BUCKETS (((0xffffffffu - FFS_KLO) >> FFS_SHIFT) + 2) /* every key has one */
+static inline uint32_t ffs_bucket(uint32_t k) { return k < FFS_KLO ? 0 : ((k - FFS_KLO) >> FFS_SHIFT) + 1; }
+/* Not collective. The smallest key of bucket b. */
+static inline uint32_t ffs_bucket_key(uint32_t b) { return b == 0 ? 0 : FFS_KLO + ((b - 1) << FFS_SHIFT); }
+
+/* The keys a segment's cells gather for its free-flow p85: those in [lo, lo + span] go
+ * to key[m++] (lo = 1, span = 0: none, every key being at least +0's). key has room for
+ * one more than it can get: the gathers store every key and advance only past those
+ * that count. */
+typedef struct ffs_gather {
+    uint32_t *key;
+    size_t m;
+    uint32_t lo, span;
+} ffs_gather;
 
 /* Not collective. The exact sum of the n > 0 keys v of non-negative floats (any order),
  * rounded to double as keys_sum rounds it, given their smallest key kmin, largest kmax
- * and smallest key other than +0's, knz (UINT32_MAX when all are +0). Where keys_sum
- * would take the plain double sum, every partial sum of any subset is exact, so four
- * accumulators in any grouping give that same exact sum. */
-static double keys_sum_any(const uint32_t *v, size_t n, uint32_t kmin, uint32_t kmax, uint32_t knz)
+ * and smallest key other than +0's, knz (UINT32_MAX when all are +0), and the sum s of
+ * the keys' floats in doubles, in any grouping. Where keys_sum would take the plain
+ * double sum, every partial sum of any subset is exact, so s is that same exact sum;
+ * else the fixed-point accumulator. */
+static double keys_sum_any(const uint32_t *v, size_t n, uint32_t kmin, uint32_t kmax, uint32_t knz, double s)
 {
     if (knz == UINT32_MAX) return 0.0;
     int emin = (int)((knz >> 23) & 0xff), emax = (int)((kmax >> 23) & 0xff), nbits = 0;
     for (size_t m = n; m; m >>= 1) nbits++;
-    if (kmin >= 0x80000000u && emin > 0 && emax - emin + 24 + nbits <= 53) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += hb_f32_of_key(v[i]), s1 += hb_f32_of_key(v[i + 1]);
-            s2 += hb_f32_of_key(v[i + 2]), s3 += hb_f32_of_key(v[i + 3]);
-        }
-        for (; i < n; i++) s0 += hb_f32_of_key(v[i]);
-        return (s0 + s1) + (s2 + s3);
-    }
+    if (kmin >= 0x80000000u && emin > 0 && emax - emin + 24 + nbits <= 53) return s;
     hb_xsum x;
     memset(&x, 0, sizeof x);
     for (size_t i = 0; i < n; i++)
@@ -196,26 +183,17 @@ static double keys_sum_any(const uint32_t *v, size_t n, uint32_t kmin, uint32_t 
     return hb_xsum_value(&x);
 }
 
-/* Not collective. A cell's n keys v (any order, left as they are): their exact sum
- * (*sum) and the percentiles p[0..np-1] (pv), with tmp as scratch of 2 n keys. A
- * histogram of the keys over their range (about one bucket per key) finds the buckets
- * that hold the wanted ranks; only those buckets' keys are gathered and sorted. The
- * values are the order statistics a sort finds: the same bits, in three passes over
- * keys in L1 instead of a radix sort's four to eight. The smallest and largest key go to
- * *lo and *hi. */
+/* Not collective. A cell's n keys v (any order, left as they are; the smallest kmin,
+ * the largest kmax): their exact sum (*sum) and the percentiles p[0..np-1] (pv), with
+ * tmp as scratch of 2 n keys; the keys the free-flow p85 wants go to fg. A histogram of
+ * the keys over their range (about one bucket per key), built in the pass that sums
+ * them, finds the buckets that hold the wanted ranks; only those buckets' keys are
+ * gathered and sorted. The values are the order statistics a sort finds: the same bits,
+ * in two passes over keys in L1 instead of a radix sort's four to eight. */
 static void cell_select(const uint32_t *v, size_t n, const double *p, int np, double *pv, double *sum, uint32_t *tmp,
-                        uint32_t *lo, uint32_t *hi)
+                        uint32_t kmin, uint32_t kmax, ffs_gather *fg)
 {
     enum { MAXBITS = 11 };
-    uint32_t kmin = UINT32_MAX, kmax = 0, knz = UINT32_MAX;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t k = v[i], nz = k == 0x80000000u ? UINT32_MAX : k;
-        kmin = k < kmin ? k : kmin;
-        kmax = k > kmax ? k : kmax;
-        knz = nz < knz ? nz : knz;
-    }
-    *sum = keys_sum_any(v, n, kmin, kmax, knz);
-    *lo = kmin, *hi = kmax;
     int bits = 6;
     while (bits < MAXBITS && ((size_t)1 << bits) < n) bits++;
     int shift = 0;
@@ -223,7 +201,32 @@ static void cell_select(const uint32_t *v, size_t n, const double *p, int np, do
     const uint32_t nb = ((kmax - kmin) >> shift) + 1;
     uint32_t h[(1u << MAXBITS) + 1];
     memset(h, 0, (nb + 1) * sizeof *h);
-    for (size_t i = 0; i < n; i++) h[(v[i] - kmin) >> shift]++;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    uint32_t *fk = fg->key, flo = fg->lo, fspan = fg->span;
+    size_t fm = fg->m, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t k0 = v[i], k1 = v[i + 1], k2 = v[i + 2], k3 = v[i + 3];
+        h[(k0 - kmin) >> shift]++, h[(k1 - kmin) >> shift]++, h[(k2 - kmin) >> shift]++, h[(k3 - kmin) >> shift]++;
+        s0 += hb_f32_of_key(k0), s1 += hb_f32_of_key(k1), s2 += hb_f32_of_key(k2), s3 += hb_f32_of_key(k3);
+        fk[fm] = k0, fm += k0 - flo <= fspan;
+        fk[fm] = k1, fm += k1 - flo <= fspan;
+        fk[fm] = k2, fm += k2 - flo <= fspan;
+        fk[fm] = k3, fm += k3 - flo <= fspan;
+    }
+    for (; i < n; i++) {
+        uint32_t k = v[i];
+        h[(k - kmin) >> shift]++;
+        s0 += hb_f32_of_key(k);
+        fk[fm] = k, fm += k - flo <= fspan;
+    }
+    fg->m = fm;
+    uint32_t knz = kmin;
+    if (kmin == 0x80000000u) { /* +0 among the keys: the smallest other one */
+        knz = UINT32_MAX;
+        for (size_t j = 0; j < n; j++)
+            if (v[j] != 0x80000000u && v[j] < knz) knz = v[j];
+    }
+    *sum = keys_sum_any(v, n, kmin, kmax, knz, (s0 + s1) + (s2 + s3));
     /* the wanted ranks, ascending, and their buckets in one walk over the histogram */
     size_t rank[2 * HB_OPT_LIST_MAX], below[2 * HB_OPT_LIST_MAX]; /* below: keys in the buckets before */
     double g[HB_OPT_LIST_MAX];
@@ -247,7 +250,7 @@ static void cell_select(const uint32_t *v, size_t n, const double *p, int np, do
     memset(want, 0, nb);
     uint32_t at = 0;
     for (int w = 0; w < nw; w++) want[wb[w]] = (uint8_t)(w + 1), pos[w] = at, at += h[wb[w]];
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         int w = want[(v[i] - kmin) >> shift];
         if (w) tmp[pos[w - 1]++] = v[i];
     }
@@ -262,62 +265,97 @@ static void cell_select(const uint32_t *v, size_t n, const double *p, int np, do
     }
 }
 
-/* Not collective. Float records: one counting pass groups the segment's values by cell
- * as 4-byte keys whose unsigned order is numeric order (hb_f32_key), in a (b->n keys,
- * then twice as many of scratch); each cell (a few hundred keys, in L1) is sorted on
- * its own and its percentiles read off, the sum taken exactly; the segment's weekly p85
- * (the free-flow speed) is found among the weekly cells' keys by keys_percentile.
+/* Not collective. Float records: one counting pass, then one grouping pass, put the
+ * segment's values by cell as 4-byte keys whose unsigned order is numeric order
+ * (hb_f32_key) in a (b->n keys, then three times as many and one of scratch), each
+ * cell's smallest and largest key in cmin, cmax, and the weekly keys in the free-flow
+ * histogram ffh (FFS_BUCKETS counters, zero outside the call). Each cell (a few hundred
+ * keys, in L1) is then selected on its own (cell_select; up to CELL_SORT_MAX keys
+ * sorted) and its sum taken exactly; the segment's weekly p85 (the free-flow speed)
+ * comes from the few keys of ffh's buckets that hold its ranks, which the cells gather.
  * The order statistics are the values a sort of the segment finds: the same bits. */
 #define CELL_SORT_MAX 48 /* cells of up to this many keys are sorted (insertion) */
-static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint32_t *a, results *r)
+static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint32_t *a, uint32_t *ffh, results *r)
 {
     size_t start[CELLS + 1] = {0}, pos[CELLS];
+    uint32_t cmin[CELLS], cmax[CELLS];
     cell_counts(b, start);
     memcpy(pos, start, sizeof pos);
-    for (const block *k = b->head; k; k = k->next) { /* the current cell's position in a register */
+    for (int c = 0; c < CELLS; c++) cmin[c] = UINT32_MAX, cmax[c] = 0;
+    for (const block *k = b->head; k; k = k->next) { /* the current cell's state in registers */
         const float *val = k->val;
         const uint8_t *cl = k->cell;
         if (k->n == 0) continue;
-        uint32_t pc = cl[0];
+        uint32_t pc = cl[0], mn = cmin[pc], mx = cmax[pc], wk = pc < WEEK_CELLS;
         size_t p = pos[pc];
         for (uint32_t i = 0; i < k->n; i++) {
             uint32_t c = cl[i];
-            if (c != pc) pos[pc] = p, pc = c, p = pos[c];
-            a[p++] = hb_f32_key(val[i]);
+            if (c != pc) {
+                pos[pc] = p, cmin[pc] = mn, cmax[pc] = mx;
+                pc = c, p = pos[c], mn = cmin[c], mx = cmax[c], wk = c < WEEK_CELLS;
+            }
+            uint32_t key = hb_f32_key(val[i]);
+            a[p++] = key;
+            mn = key < mn ? key : mn;
+            mx = key > mx ? key : mx;
+            ffh[ffs_bucket(key)] += wk;
         }
-        pos[pc] = p;
+        pos[pc] = p, cmin[pc] = mn, cmax[pc] = mx;
     }
 
-    uint32_t *tmp = a + b->n, wmin = UINT32_MAX, wmax = 0; /* the weekly cells' smallest and largest keys */
+    uint32_t wmin = UINT32_MAX, wmax = 0; /* the weekly cells' smallest and largest keys */
+    for (int c = 0; c < WEEK_CELLS; c++) wmin = cmin[c] < wmin ? cmin[c] : wmin, wmax = cmax[c] > wmax ? cmax[c] : wmax;
+    const size_t nwk = start[WEEK_CELLS];
+    uint32_t *tmp = a + b->n;
+    ffs_gather fg = {tmp + 2 * b->n, 0, 1, 0}; /* lo above span: no key gathered */
+    size_t flo_rank = 0, fhi_rank = 0, fbelow = 0;
+    double fg_g = 0;
+    if (nwk > 0) {
+        const uint32_t b0 = ffs_bucket(wmin), b1 = ffs_bucket(wmax);
+        if (!tr->ffs_in) {
+            hb_percentile_ranks(nwk, 85, &flo_rank, &fhi_rank, &fg_g);
+            uint32_t blo = b0, bhi;
+            while (fbelow + ffh[blo] <= flo_rank) fbelow += ffh[blo++];
+            size_t upto = fbelow + ffh[blo];
+            for (bhi = blo; upto <= fhi_rank;) upto += ffh[++bhi];
+            fg.lo = ffs_bucket_key(blo);
+            fg.span = (bhi + 1 < FFS_BUCKETS ? ffs_bucket_key(bhi + 1) - 1 : UINT32_MAX) - fg.lo;
+        }
+        memset(ffh + b0, 0, (size_t)(b1 - b0 + 1) * sizeof *ffh);
+    }
+
     double pv[HB_OPT_LIST_MAX];
+    ffs_gather none = {fg.key + b->n, 0, 1, 0}; /* the event cells': past every key fg keeps */
     for (int c = 0; c < CELLS; c++) {
         uint32_t *v = a + start[c];
         size_t cn = start[c + 1] - start[c];
+        ffs_gather *g = c < WEEK_CELLS ? &fg : &none;
         if (cn > CELL_SORT_MAX) {
             double sum;
-            uint32_t lo, hi;
-            cell_select(v, cn, tr->pct, tr->npct, pv, &sum, tmp, &lo, &hi);
+            cell_select(v, cn, tr->pct, tr->npct, pv, &sum, tmp, cmin[c], cmax[c], g);
             store_cell(tr, ls, c, cn, sum, pv, r);
-            if (c < WEEK_CELLS) wmin = lo < wmin ? lo : wmin, wmax = hi > wmax ? hi : wmax;
             continue;
         }
+        for (size_t i = 0; i < cn; i++) g->key[g->m] = v[i], g->m += v[i] - g->lo <= g->span;
         hb_sort_u32(v, tmp, cn);
-        if (c < WEEK_CELLS && cn > 0) wmin = v[0] < wmin ? v[0] : wmin, wmax = v[cn - 1] > wmax ? v[cn - 1] : wmax;
         double sum = keys_sum(v, cn);
         for (int j = 0; j < tr->npct; j++) {
             size_t lo, hi;
-            double g;
+            double gg;
             if (cn == 0) {
                 pv[j] = NAN;
                 continue;
             }
-            hb_percentile_ranks(cn, tr->pct[j], &lo, &hi, &g);
-            pv[j] = hb_lerp(hb_f32_of_key(v[lo]), hb_f32_of_key(v[hi]), g);
+            hb_percentile_ranks(cn, tr->pct[j], &lo, &hi, &gg);
+            pv[j] = hb_lerp(hb_f32_of_key(v[lo]), hb_f32_of_key(v[hi]), gg);
         }
         store_cell(tr, ls, c, cn, sum, pv, r);
     }
     double ffs = NAN;
-    if (!tr->ffs_in && start[WEEK_CELLS] > 0) ffs = keys_percentile(a, start[WEEK_CELLS], 85, tmp, wmin, wmax);
+    if (!tr->ffs_in && nwk > 0) {
+        hb_sort_u32(fg.key, tmp, fg.m);
+        ffs = hb_lerp(hb_f32_of_key(fg.key[flo_rank - fbelow]), hb_f32_of_key(fg.key[fhi_rank - fbelow]), fg_g);
+    }
     store_segment(tr, b, ls, ffs, r);
 }
 
@@ -332,18 +370,21 @@ int traffic_reduce(traffic *tr, results *r, int64_t a, int64_t b)
     int rc = 0;
 #pragma omp parallel num_threads(tr->ctx->threads)
     {
-        /* one segment's values grouped by cell: for float records 4-byte keys and twice
-         * as many of scratch */
-        void *x = malloc((size_t)(most ? most : 1) * (tr->narrow ? 3 * sizeof(uint32_t) : sizeof(double)));
-        if (!x) {
+        /* one segment's values grouped by cell: for float records 4-byte keys, twice as
+         * many of scratch, as many and one for the free-flow gather, and the free-flow
+         * histogram */
+        size_t m = most ? most : 1;
+        void *x = malloc(tr->narrow ? (4 * m + 1) * sizeof(uint32_t) : m * sizeof(double));
+        uint32_t *ffh = tr->narrow ? calloc(FFS_BUCKETS, sizeof *ffh) : NULL;
+        if (!x || (tr->narrow && !ffh)) {
 #pragma omp atomic write
             rc = HB_EINTERNAL;
         }
 #pragma omp for schedule(dynamic, 4)
         for (int64_t s = a; s < b; s++)
-            if (x && tr->narrow) reduce_segment_f32(tr, &tr->buckets[s], s, x, r);
-            else if (x) reduce_segment_f64(tr, &tr->buckets[s], s, x, r);
-        free(x);
+            if (x && ffh) reduce_segment_f32(tr, &tr->buckets[s], s, x, ffh, r);
+            else if (x && !tr->narrow) reduce_segment_f64(tr, &tr->buckets[s], s, x, r);
+        free(x), free(ffh);
     }
     if (rc) return hb_err_set(rc, "traffic", "out of memory for %llu values of one segment", (unsigned long long)most);
     return 0;

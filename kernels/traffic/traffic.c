@@ -30,6 +30,10 @@
 #define BLOCK_MIN 32
 #define BLOCK_MAX 16384
 #define XCHG_BLOCK 1024 /* records per MPI block of the exchange */
+/* map reads a chunk in tiles of MAP_TILE rows, so that a tile's columns are still in L2
+ * when its rows are checked, keyed and copied to the send buffers: one pass over the
+ * rows, where a whole chunk's columns (16 MB or more) made every pass wait on memory */
+#define MAP_TILE 32768
 
 static const hb_option traffic_options[] = {
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the local wall-clock time (DST-correct)"},
@@ -239,11 +243,10 @@ int traffic_alloc_state(traffic *tr, size_t cr)
     int rc = 0;
     hb_range_of(tr->S, hb_rank, hb_size, &tr->s0, &tr->s1);
     size_t P = (size_t)hb_size;
-    tr->t = hb_malloc(cr * sizeof *tr->t);
-    tr->seg = hb_malloc(cr * sizeof *tr->seg);
-    tr->spd = hb_malloc(cr * sizeof *tr->spd);
-    tr->key = hb_malloc(cr * sizeof *tr->key);
-    tr->dest = hb_malloc(cr * sizeof *tr->dest);
+    const size_t tile = cr < MAP_TILE ? (cr ? cr : 1) : MAP_TILE; /* map reads times and speeds a tile at a time */
+    tr->t = hb_malloc(tile * sizeof *tr->t);
+    tr->seg = hb_malloc((cr ? cr : 1) * sizeof *tr->seg);
+    tr->spd = hb_malloc(tile * sizeof *tr->spd);
     tr->esz = tr->narrow ? sizeof(float) : sizeof(double);
     /* a chunk's records, and each destination's part padded to whole blocks */
     const size_t scap = cr + P * XCHG_BLOCK;
@@ -254,7 +257,7 @@ int traffic_alloc_state(traffic *tr, size_t cr)
     tr->arenas = hb_calloc((size_t)ctx->threads, sizeof *tr->arenas);
     tr->tstride = (P + 7) / 8 * 8;
     tr->tcount = hb_calloc(2 * tr->tstride * (size_t)ctx->threads, sizeof *tr->tcount);
-    if (rc == 0 && !(tr->t && tr->seg && tr->spd && tr->key && tr->dest && tr->tcount && tr->buckets && tr->arenas))
+    if (rc == 0 && !(tr->t && tr->seg && tr->spd && tr->tcount && tr->buckets && tr->arenas))
         rc = HB_EINTERNAL;
     return hb_agree(rc);
 }
@@ -318,15 +321,26 @@ int traffic_grow(traffic *tr, arena **list, bucket *b)
  * directly: the partition would cost more than it saves (docs/traffic.md) */
 #define APPEND_DIRECT 4096
 
-/* Each owned segment's tail lines are staged (STAGE bytes a segment: a line of values,
- * half a line of cell bytes), and a staged line goes to the tail block whole, with
+/* Each owned segment's tail lines are staged (a line of values, half a line of cell
+ * bytes, in its stage slot), and a staged line goes to the tail block whole, with
  * non-temporal stores: no read of the fresh line first, no wait on one. A block's values
  * and cells start on a line and hold a multiple of 32 records, so a line filled in the
  * stage is a line of the block. The stage holds the tail's last partial lines too (read
  * in before the records, written back after), so blocks hold every record outside
  * append. */
-#define STAGE 96
 #define STAGE_CELLS 32
+/* A segment's stage slot, two lines: its tail's partial lines, and the tail state that
+ * filing a record reads and writes (a copy of the bucket's, written back after), so a
+ * record touches one slot and not a bucket besides. */
+typedef struct stage_slot {
+    unsigned char line[64];
+    uint8_t cells[STAGE_CELLS];
+    void *val;
+    uint8_t *cell;
+    uint32_t used, cap;
+    uint64_t n;
+} stage_slot;
+#define STAGE sizeof(stage_slot)
 #if defined(__SSE2__)
 static inline void stream_line(void *dst, const void *src, size_t bytes)
 {
@@ -344,38 +358,46 @@ static inline void stream_line(void *dst, const void *src, size_t bytes) { memcp
 #define APPEND_LOOP(T)                                                                 \
     do {                                                                               \
         enum { VPL = 64 / sizeof(T) };                                                 \
-        for (uint32_t s = lo; s < hi; s++) { /* the tails' partial lines into the stage */ \
+        for (uint32_t s = lo; s < hi; s++) { /* the tails into the stage */            \
             const bucket *b = &buckets[s];                                             \
+            stage_slot *st = &stage[s];                                                \
             uint32_t u = b->used;                                                      \
+            st->val = b->val, st->cell = b->cell, st->used = u, st->cap = b->cap, st->n = b->n; \
             if (!b->tail) continue;                                                    \
-            memcpy(stage + (size_t)s * STAGE, (T *)b->val + (u & ~(VPL - 1)), (u & (VPL - 1)) * sizeof(T)); \
-            memcpy(stage + (size_t)s * STAGE + 64, b->cell + (u & ~(STAGE_CELLS - 1)), u & (STAGE_CELLS - 1)); \
+            memcpy(st->line, (T *)b->val + (u & ~(VPL - 1)), (u & (VPL - 1)) * sizeof(T)); \
+            memcpy(st->cells, b->cell + (u & ~(STAGE_CELLS - 1)), u & (STAGE_CELLS - 1)); \
         }                                                                              \
         for (size_t i = 0; i < n; i++) {                                               \
             uint32_t k = key[i] - base, s = k / CELLS;                                 \
             if (s < lo || s >= hi) continue;                                           \
-            bucket *b = &buckets[s];                                                   \
-            if (b->used == b->cap && traffic_grow(tr, list, b)) {                      \
-                failed = 1;                                                            \
-                break;                                                                 \
+            stage_slot *st = &stage[s];                                                \
+            uint32_t u = st->used;                                                     \
+            if (u == st->cap) {                                                        \
+                bucket *b = &buckets[s];                                               \
+                b->used = u, b->n = st->n;                                             \
+                if (traffic_grow(tr, list, b)) {                                       \
+                    failed = 1;                                                        \
+                    break;                                                             \
+                }                                                                      \
+                st->val = b->val, st->cell = b->cell, st->cap = b->cap, u = 0;         \
             }                                                                          \
-            unsigned char *st = stage + (size_t)s * STAGE;                             \
-            uint32_t u = b->used;                                                      \
-            ((T *)st)[u & (VPL - 1)] = ((const T *)val)[i];                            \
-            st[64 + (u & (STAGE_CELLS - 1))] = (uint8_t)(k - s * CELLS);               \
+            ((T *)st->line)[u & (VPL - 1)] = ((const T *)val)[i];                      \
+            st->cells[u & (STAGE_CELLS - 1)] = (uint8_t)(k - s * CELLS);               \
             u++;                                                                       \
-            if ((u & (VPL - 1)) == 0) stream_line((T *)b->val + u - VPL, st, 64);      \
-            if ((u & (STAGE_CELLS - 1)) == 0) stream_line(b->cell + u - STAGE_CELLS, st + 64, STAGE_CELLS); \
-            b->used = u;                                                               \
-            b->n++;                                                                    \
+            if ((u & (VPL - 1)) == 0) stream_line((T *)st->val + u - VPL, st->line, 64); \
+            if ((u & (STAGE_CELLS - 1)) == 0) stream_line(st->cell + u - STAGE_CELLS, st->cells, STAGE_CELLS); \
+            st->used = u;                                                              \
+            st->n++;                                                                   \
         }                                                                              \
         STREAM_FENCE();                                                                \
         for (uint32_t s = lo; s < hi; s++) { /* and back: partial lines stay staged */ \
-            const bucket *b = &buckets[s];                                             \
-            uint32_t u = b->used;                                                      \
+            bucket *b = &buckets[s];                                                   \
+            const stage_slot *st = &stage[s];                                          \
+            uint32_t u = st->used;                                                     \
+            b->used = u, b->n = st->n;                                                 \
             if (!b->tail) continue;                                                    \
-            memcpy((T *)b->val + (u & ~(VPL - 1)), stage + (size_t)s * STAGE, (u & (VPL - 1)) * sizeof(T)); \
-            memcpy(b->cell + (u & ~(STAGE_CELLS - 1)), stage + (size_t)s * STAGE + 64, u & (STAGE_CELLS - 1)); \
+            memcpy((T *)b->val + (u & ~(VPL - 1)), st->line, (u & (VPL - 1)) * sizeof(T)); \
+            memcpy(b->cell + (u & ~(STAGE_CELLS - 1)), st->cells, u & (STAGE_CELLS - 1)); \
         }                                                                              \
     } while (0)
 
@@ -395,7 +417,7 @@ static unsigned append_shift(uint32_t nseg)
         T *w = *tval;                                                                  \
         for (size_t i = 0; i < n; i++) {                                               \
             uint32_t b = ((key[i] - base) / CELLS) >> sh;                              \
-            if (b < b0 || b >= b1) continue;                                           \
+            if (b < b0 || b >= b1 || key[i] - base >= lim) continue;                   \
             size_t q = at[b]++;                                                        \
             tk[q] = key[i];                                                            \
             w[q] = v[i];                                                               \
@@ -416,8 +438,8 @@ static unsigned append_shift(uint32_t nseg)
         }                                                                              \
     } while (0)
 
-/* Not collective. Appends n records (keys of owned segments) to their segments'
- * buckets: directly up to APPEND_DIRECT owned segments, else through *tkey and *tval
+/* Not collective. Appends n records (keys of owned segments; map's filler key
+ * UINT32_MAX is skipped) to their segments' buckets: directly up to APPEND_DIRECT owned segments, else through *tkey and *tval
  * (grown to n records: the exchange buffers not in use) as the partition by block. Each
  * thread takes a fixed range of segments or blocks, so no two threads touch one bucket
  * or arena. */
@@ -425,14 +447,14 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
                   void **tval, size_t *tvcap)
 {
     if (n == 0) return 0;
-    const uint32_t base = (uint32_t)(tr->s0 * CELLS), nseg = (uint32_t)(tr->s1 - tr->s0);
+    const uint32_t base = (uint32_t)(tr->s0 * CELLS), nseg = (uint32_t)(tr->s1 - tr->s0), lim = nseg * CELLS;
     const int nthreads = tr->ctx->threads;
     bucket *buckets = tr->buckets;
     int failed = 0;
     if (nseg <= APPEND_DIRECT) {
-        if (!tr->stage) tr->stage = aligned_alloc(64, ((size_t)nseg * STAGE + 63) & ~(size_t)63); /* whole lines */
+        if (!tr->stage) tr->stage = aligned_alloc(64, (size_t)nseg * STAGE); /* whole lines */
         if (!tr->stage) return hb_err_set(HB_EINTERNAL, "traffic", "out of memory staging records");
-        unsigned char *stage = tr->stage;
+        stage_slot *stage = tr->stage;
 #pragma omp parallel for schedule(static, 1) num_threads(nthreads) reduction(| : failed)
         for (int part = 0; part < nthreads; part++) {
             uint32_t lo = (uint32_t)((uint64_t)nseg * (uint64_t)part / (uint64_t)nthreads);
@@ -458,7 +480,7 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
             uint32_t b1 = (uint32_t)((uint64_t)nb * (uint64_t)(part + 1) / (uint64_t)nthreads);
             for (size_t i = 0; i < n; i++) {
                 uint32_t b = ((key[i] - base) / CELLS) >> sh;
-                if (b >= b0 && b < b1) at[b + 1]++;
+                if (b >= b0 && b < b1 && key[i] - base < lim) at[b + 1]++;
             }
         }
 #pragma omp barrier
@@ -477,149 +499,202 @@ static int append(traffic *tr, const uint32_t *key, const void *val, size_t n, u
     return 0;
 }
 
-/* One thread's rows [lo, hi) of a chunk: checks each row and keys the valid ones, counting
- * the rows per destination in cnt and the invalid ones by reason; the segment and speed
- * columns as read (SEG_T, SPD_T: the stored types, or int64 and double when read
- * converted), the speed written back with -0.0 as +0.0 (equal values, equal bits). */
-#define MAP_ROWS(SEG_T, SPD_T)                                                             \
+/* Not collective. The owner of segment s (0 <= s < S) among P ranks: up to MAP_FIRSTS
+ * ranks by counting the ranks' first segments at or below s (no division), else
+ * hb_owner_of. */
+#define MAP_FIRSTS 8
+#define MAP_OWNER(s) (P == 1 ? 0 : P <= MAP_FIRSTS ? owner_small(firsts, P, s) : hb_owner_of(s, S, P))
+static inline int owner_small(const int64_t *firsts, int P, int64_t s)
+{
+    int d = 0;
+    for (int r = 1; r < MAP_FIRSTS; r++) d += r < P && s >= firsts[r];
+    return d;
+}
+
+/* One part's rows [lo, hi) of the chunk: counts in cnt, per destination, the rows with a
+ * segment id in [0, S), each of which map sends one record for (see MAP_ROWS). */
+#define COUNT_ROWS(SEG_T)                                                                  \
     do {                                                                                   \
         const SEG_T *seg = segbuf;                                                         \
-        SPD_T *spd = spdbuf;                                                               \
+        if (P <= 2) { /* counts in registers, no chain through memory: vectorized */      \
+            size_t all = 0, up = 0;                                                        \
+            for (int64_t i = lo; i < hi; i++) {                                            \
+                int64_t s = (int64_t)seg[i];                                               \
+                size_t ok = s >= 0 && s < S;                                               \
+                all += ok, up += ok & (s >= split);                                        \
+            }                                                                              \
+            cnt[0] += all - up;                                                            \
+            if (P == 2) cnt[1] += up;                                                      \
+            break;                                                                         \
+        }                                                                                  \
+        for (int64_t i = lo; i < hi; i++) {                                                \
+            int64_t s = (int64_t)seg[i];                                                   \
+            if (s >= 0 && s < S) cnt[MAP_OWNER(s)]++;                                      \
+        }                                                                                  \
+    } while (0)
+
+/* One part's rows [lo, hi) of a tile (its time and speed, and its segment ids from
+ * segoff on in segbuf: the chunk's when counted, else the tile's): checks each row,
+ * counts the invalid ones by reason, and writes the record of a valid one (cell key,
+ * speed as VAL_T, -0.0 as +0.0: equal values, equal bits) at its destination's fill
+ * position o[d]. The segment and speed columns as read (SEG_T, SPD_T: the stored types,
+ * or int64 and double when read converted). When counted, a row with a valid segment id
+ * but another fault still fills its slot, with the key UINT32_MAX that append skips, so
+ * that every destination's part is exactly as long as the count pass said. */
+#define MAP_ROWS(SEG_T, SPD_T, VAL_T)                                                      \
+    do {                                                                                   \
+        const SEG_T *seg = (const SEG_T *)segbuf + segoff;                                 \
+        const SPD_T *spd = spdbuf;                                                         \
+        uint32_t *sk = tr->skey;                                                           \
+        VAL_T *sv = tr->sval;                                                              \
         for (int64_t i = lo; i < hi; i++) {                                                \
             int64_t s = (int64_t)seg[i];                                                   \
             double v = (double)spd[i];                                                     \
-            if (t[i] == INT64_MIN) {                                                       \
+            int tbad = t[i] == INT64_MIN;                                                  \
+            if (s < 0 || s >= S) {                                                         \
+                bad_time += tbad, bad_segment += !tbad;                                    \
+                continue;                                                                  \
+            }                                                                              \
+            uint32_t k = UINT32_MAX;                                                       \
+            if (tbad) {                                                                    \
                 bad_time++;                                                                \
-            } else if (s < 0 || s >= S) {                                                  \
-                bad_segment++;                                                             \
             } else if (!(v >= 0 && v <= maxs)) { /* also rejects NaN */                    \
                 bad_speed++;                                                               \
             } else {                                                                       \
-                spd[i] = (SPD_T)(v + 0.0);                                                 \
                 uint64_t tu = (uint64_t)(t[i] - tbase), di = tu / 86400;                   \
                 const hb_tzday *dd = &tdays[di];                                           \
                 int32_t off = (int32_t)(tu - di * 86400) < dd->trans ? dd->off_a : dd->off_b; \
                 uint64_t hq = (uint64_t)(t[i] - lbase + off) / 3600; /* hours since lday0 */ \
-                uint32_t k = (uint32_t)s * CELLS + (uint32_t)(hq % WEEK_CELLS); /* lday0 a Monday */ \
+                k = (uint32_t)s * CELLS + (uint32_t)(hq % WEEK_CELLS); /* lday0 a Monday */ \
                 if (ev) {                                                                  \
                     int64_t e = lday0 + (int64_t)(hq / 24) - ev0;                          \
                     if (e >= 0 && e < evn && ev[e]) k = (uint32_t)s * CELLS + WEEK_CELLS + (uint32_t)(hq % 24); \
                 }                                                                          \
-                key[i] = k;                                                                \
-                int d = P == 1 ? 0 : hb_owner_of(s, S, P);                                 \
-                dest[i] = d;                                                               \
-                cnt[d]++;                                                                  \
-                continue;                                                                  \
             }                                                                              \
-            key[i] = UINT32_MAX;                                                           \
+            if (k == UINT32_MAX && !counted) continue;                                     \
+            size_t p = o[MAP_OWNER(s)]++;                                                  \
+            sk[p] = k;                                                                     \
+            sv[p] = k == UINT32_MAX ? (VAL_T)0 : (VAL_T)(v + 0.0);                         \
         }                                                                                  \
     } while (0)
 
-/* One thread's valid rows of [lo, hi) copied to its slices of the send buffers, speeds
- * as VAL_T (float when narrow: exact, see narrow); at 1 rank the one fill position is
- * kept in a register. */
-#define SCATTER_ROWS(SPD_T, VAL_T)                                                         \
-    do {                                                                                   \
-        const SPD_T *spd = spdbuf;                                                         \
-        uint32_t *sk = tr->skey;                                                           \
-        VAL_T *sv = tr->sval;                                                              \
-        if (P == 1) {                                                                      \
-            size_t p = o[0];                                                               \
-            for (int64_t i = lo; i < hi; i++)                                              \
-                if (key[i] != UINT32_MAX) sk[p] = key[i], sv[p] = (VAL_T)spd[i], p++;       \
-            o[0] = p;                                                                      \
-        } else {                                                                           \
-            for (int64_t i = lo; i < hi; i++) {                                            \
-                if (key[i] == UINT32_MAX) continue;                                        \
-                size_t p = o[dest[i]]++;                                                   \
-                sk[p] = key[i];                                                            \
-                sv[p] = (VAL_T)spd[i];                                                     \
-            }                                                                              \
-        }                                                                                  \
-    } while (0)
+/* Not collective. Part p's rows [*lo, *hi) of a tile of tn rows, of nparts parts (the
+ * same split in the count pass and in the tiles). */
+static inline void tile_part(int64_t tn, int p, int nparts, int64_t *lo, int64_t *hi)
+{
+    *lo = tn * p / nparts, *hi = tn * (p + 1) / nparts;
+}
 
 /* Not collective. Reads chunk c (segment and speed in their stored types when map
  * converts them itself, see setup), checks and keys its rows, and lays out the valid
- * ones by owner for the next exchange. */
+ * ones by owner for the next exchange. With one rank and one thread the records are
+ * packed as they come; else a first pass over the chunk's segment ids counts each
+ * part's records per destination, so that the tiles write them in place. */
 static int traffic_map(void *state, int64_t c)
 {
     traffic *tr = state;
     hb_step_ctx *ctx = tr->ctx;
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
-    HB_CALL(hb_table_read_time(tr->tab, COL_TIME, start, n, tr->per_s, tr->t, tr->t)); /* seconds, 1900-2200 */
-    if (tr->seg_raw != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SEGMENT, start, n, tr->seg));
-    else HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start, n, HB_ID, tr->seg));
-    if (tr->spd_raw != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SPEED, start, n, tr->spd));
-    else HB_CALL(hb_table_read(tr->tab, COL_SPEED, start, n, HB_F64, tr->spd));
-
-    const int64_t *t = tr->t;
-    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
-#pragma omp parallel for simd reduction(min : tmin) reduction(max : tmax) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        int64_t v = t[i] == INT64_MIN ? INT64_MAX : t[i];
-        tmin = v < tmin ? v : tmin;
-        tmax = t[i] > tmax ? t[i] : tmax;
-    }
-    if (tmax != INT64_MIN) HB_CALL(hb_tzmap_cover(&tr->tzm, tmin, tmax));
-
+    const int P = hb_size, nthreads = ctx->threads, counted = P > 1 || nthreads > 1;
     const int64_t S = tr->S;
+    const int segk = tr->seg_raw, f32 = tr->spd_raw == HB_RAW_F32;
+    int64_t firsts[MAP_FIRSTS] = {0};
+    for (int r = 0; r < P && r < MAP_FIRSTS; r++) firsts[r] = S * r / P; /* hb_range_of's lower ends */
+    const int64_t split = P == 2 ? firsts[1] : S; /* at two ranks, rank 1's first segment */
     const void *segbuf = tr->seg;
-    void *spdbuf = tr->spd;
-    const int f32 = tr->spd_raw == HB_RAW_F32, segk = tr->seg_raw;
+    hb_xchg *xc = &tr->xc;
+    const size_t ts = tr->tstride;
+    size_t *off = tr->tcount + (size_t)nthreads * ts; /* [part][dest] fill positions */
+    if (counted) {
+        /* the ids read a tile at a time too, and counted while in L2 */
+        const size_t segsz = segk == HB_RAW_U32 || segk == HB_RAW_I32 ? 4 : 8;
+        for (int th = 0; th < nthreads; th++) memset(tr->tcount + (size_t)th * ts, 0, (size_t)P * sizeof *tr->tcount);
+        for (int64_t t0 = 0; t0 < n; t0 += MAP_TILE) {
+            const int64_t tn = n - t0 < MAP_TILE ? n - t0 : MAP_TILE;
+            void *at = (char *)tr->seg + (size_t)t0 * segsz;
+            if (segk != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SEGMENT, start + t0, tn, at));
+            else HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start + t0, tn, HB_ID, at));
+#pragma omp parallel num_threads(nthreads)
+            for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
+                size_t *cnt = tr->tcount + (size_t)part * ts;
+                int64_t lo, hi;
+                tile_part(tn, part, nthreads, &lo, &hi);
+                lo += t0, hi += t0;
+                if (segk == HB_RAW_U32) COUNT_ROWS(uint32_t);
+                else if (segk == HB_RAW_I32) COUNT_ROWS(int32_t);
+                else COUNT_ROWS(int64_t);
+            }
+        }
+        /* each part's records go to its own slice of every destination's part, so the
+         * send buffer is filled in parallel without atomics */
+        for (int d = 0; d < P; d++) {
+            xc->scount[d] = 0;
+            for (int th = 0; th < nthreads; th++) xc->scount[d] += tr->tcount[(size_t)th * ts + (size_t)d];
+        }
+        HB_CALL(hb_xchg_layout(xc)); /* fits: setup sized the buffers for a chunk's padded parts */
+        for (int d = 0; d < P; d++) {
+            size_t pos = xc->sdispl[d];
+            for (int th = 0; th < nthreads; th++) {
+                off[(size_t)th * ts + (size_t)d] = pos;
+                pos += tr->tcount[(size_t)th * ts + (size_t)d];
+            }
+        }
+    } else {
+        off[0] = 0;
+    }
+
     const double maxs = tr->max_speed;
-    uint32_t *key = tr->key;
-    int *dest = tr->dest;
-    /* times relative to the first covered UTC day (tbase, the map's day0) and local times
-     * relative to a Monday (lday0) two days or more before it (offsets are within a day):
-     * both non-negative, so the divisions are unsigned ones by constants, and a local
-     * time's weekly cell is its hours since lday0 mod 168 */
-    const hb_tzday *tdays = tr->tzm.days;
-    const int64_t tbase = tr->tzm.day0 * 86400, lb = tr->tzm.day0 - 2;
-    const int64_t lday0 = lb - (lb % 7 + 7 + 3) % 7, lbase = lday0 * 86400; /* 1970-01-01 was a Thursday */
     const uint8_t *ev = tr->ev;
     const int64_t ev0 = tr->ev_day0, evn = tr->ev_ndays;
-    const int P = hb_size;
     uint64_t bad_speed = 0, bad_segment = 0, bad_time = 0;
-    int nthreads = ctx->threads;
+    for (int64_t t0 = 0; t0 < n; t0 += MAP_TILE) {
+        const int64_t tn = n - t0 < MAP_TILE ? n - t0 : MAP_TILE;
+        HB_CALL(hb_table_read_time(tr->tab, COL_TIME, start + t0, tn, tr->per_s, tr->t, tr->t)); /* seconds, 1900-2200 */
+        if (!counted && segk != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SEGMENT, start + t0, tn, tr->seg));
+        else if (!counted) HB_CALL(hb_table_read(tr->tab, COL_SEGMENT, start + t0, tn, HB_ID, tr->seg));
+        if (tr->spd_raw != HB_RAW_OTHER) HB_CALL(hb_table_read_raw(tr->tab, COL_SPEED, start + t0, tn, tr->spd));
+        else HB_CALL(hb_table_read(tr->tab, COL_SPEED, start + t0, tn, HB_F64, tr->spd));
+        const int64_t *t = tr->t;
+        int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+#pragma omp simd reduction(min : tmin) reduction(max : tmax)
+        for (int64_t i = 0; i < tn; i++) {
+            int64_t v = t[i] == INT64_MIN ? INT64_MAX : t[i];
+            tmin = v < tmin ? v : tmin;
+            tmax = t[i] > tmax ? t[i] : tmax;
+        }
+        if (tmax != INT64_MIN) HB_CALL(hb_tzmap_cover(&tr->tzm, tmin, tmax));
+        /* times relative to the first covered UTC day (tbase, the map's day0) and local
+         * times relative to a Monday (lday0) two days or more before it (offsets are
+         * within a day): both non-negative, so the divisions are unsigned ones by
+         * constants, and a local time's weekly cell is its hours since lday0 mod 168 */
+        const hb_tzday *tdays = tr->tzm.days;
+        const int64_t tbase = tr->tzm.day0 * 86400, lb = tr->tzm.day0 - 2;
+        const int64_t lday0 = lb - (lb % 7 + 7 + 3) % 7, lbase = lday0 * 86400; /* 1970-01-01 was a Thursday */
+        const void *spdbuf = tr->spd;
+        const int64_t segoff = counted ? t0 : 0; /* seg[segoff + i] is the tile's row i */
 #pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
-    for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
-        /* fixed parts, not the runtime's schedule, so the two passes below agree */
-        size_t *cnt = tr->tcount + (size_t)part * tr->tstride;
-        memset(cnt, 0, (size_t)P * sizeof *cnt);
-        int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
-        if (segk == HB_RAW_U32 && f32) MAP_ROWS(uint32_t, float);
-        else if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double);
-        else if (segk == HB_RAW_I32 && f32) MAP_ROWS(int32_t, float);
-        else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double);
-        else if (f32) MAP_ROWS(int64_t, float);
-        else MAP_ROWS(int64_t, double);
-    }
-    /* each thread's rows go to its own slice of every destination's part, so the send
-     * buffer is filled in parallel without atomics */
-    const size_t ts = tr->tstride;
-    hb_xchg *xc = &tr->xc;
-    for (int d = 0; d < P; d++) {
-        xc->scount[d] = 0;
-        for (int th = 0; th < nthreads; th++) xc->scount[d] += tr->tcount[(size_t)th * ts + (size_t)d];
-    }
-    HB_CALL(hb_xchg_layout(xc)); /* fits: setup sized the buffers for a chunk's padded parts */
-    size_t *off = tr->tcount + (size_t)nthreads * ts; /* [thread][dest] start offsets */
-    for (int d = 0; d < P; d++) {
-        size_t pos = xc->sdispl[d];
-        for (int th = 0; th < nthreads; th++) {
-            off[(size_t)th * ts + (size_t)d] = pos;
-            pos += tr->tcount[(size_t)th * ts + (size_t)d];
+        for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
+            size_t *o = off + (size_t)part * ts;
+            int64_t lo, hi;
+            tile_part(tn, part, nthreads, &lo, &hi);
+            if (tr->narrow) {
+                if (segk == HB_RAW_U32 && f32) MAP_ROWS(uint32_t, float, float);
+                else if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double, float);
+                else if (segk == HB_RAW_I32 && f32) MAP_ROWS(int32_t, float, float);
+                else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double, float);
+                else if (f32) MAP_ROWS(int64_t, float, float);
+                else MAP_ROWS(int64_t, double, float);
+            } else {
+                if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double, double);
+                else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double, double);
+                else MAP_ROWS(int64_t, double, double);
+            }
         }
     }
-#pragma omp parallel num_threads(nthreads)
-    for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
-        size_t *o = off + (size_t)part * ts;
-        int64_t lo = n * part / nthreads, hi = n * (part + 1) / nthreads;
-        if (f32 && tr->narrow) SCATTER_ROWS(float, float);
-        else if (f32) SCATTER_ROWS(float, double);
-        else if (tr->narrow) SCATTER_ROWS(double, float);
-        else SCATTER_ROWS(double, double);
+    if (!counted) {
+        xc->scount[0] = off[0];
+        HB_CALL(hb_xchg_layout(xc));
     }
     tr->rows_total += (uint64_t)n;
     tr->bad_speed += bad_speed;
@@ -663,10 +738,16 @@ static int traffic_exchange(void *state)
         if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0], &tr->rkey, &tr->rkcap, &tr->rval, &tr->rvcap);
     } else {
         HB_CALL(hb_agree(rc));
+        /* the records this rank owns itself go to the buckets from the send buffer (the
+         * receive buffers the scratch), before the others travel: no copy through MPI */
+        const size_t own = xc->sdispl[hb_rank];
+        rc = append(tr, tr->skey + own, (char *)tr->sval + own * tr->esz, xc->scount[hb_rank], &tr->rkey, &tr->rkcap,
+                    &tr->rval, &tr->rvcap);
+        hb_xchg_keep_own(xc);
         const hb_xchg_array a[2] = {{tr->skey, (void **)&tr->rkey, &tr->rkcap, sizeof *tr->skey},
                                     {tr->sval, &tr->rval, &tr->rvcap, tr->esz}};
         HB_CALL(hb_xchg_run(xc, a, 2));
-        rc = append(tr, tr->rkey, tr->rval, xc->received, &tr->skey, &tr->skcap, &tr->sval, &tr->svcap);
+        if (rc == 0) rc = append(tr, tr->rkey, tr->rval, xc->received, &tr->skey, &tr->skcap, &tr->sval, &tr->svcap);
     }
     memset(xc->scount, 0, (size_t)hb_size * sizeof *xc->scount);
     if (rc == 0) rc = traffic_spill_check(tr);
@@ -717,7 +798,7 @@ void traffic_destroy(void *state)
     hb_table_close(tr->tab);
     hb_tzmap_free(&tr->tzm);
     free(tr->ev), free(tr->ffs_in);
-    free(tr->t), free(tr->seg), free(tr->spd), free(tr->key), free(tr->dest), free(tr->stage);
+    free(tr->t), free(tr->seg), free(tr->spd), free(tr->stage);
     free(tr->skey), free(tr->sval), free(tr->rkey), free(tr->rval), free(tr->lkey), free(tr->lval);
     hb_xchg_free(&tr->xc);
     free(tr->tcount);
