@@ -97,7 +97,7 @@ static int alloc_xchg(agg *a)
     int ok = 1;
     ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)a->sp.nvals, 8)) != NULL;
     ok &= (a->tcnt = hb_calloc(T * P * 4, sizeof(size_t))) != NULL;
-    ok &= (a->scount = hb_calloc(P * 9, sizeof(size_t))) != NULL;
+    ok &= (a->scount = hb_calloc(P * 9 + 1, sizeof(size_t))) != NULL; /* drdispl: P + 1 */
     ok &= (a->fwd = hb_calloc(T * P, sizeof *a->fwd)) != NULL;
     ok &= (a->fcount = hb_calloc(P * 3, sizeof(size_t))) != NULL;
     if (ok) {
@@ -808,7 +808,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             uint64_t c = whc[wh];
             for (int j = 0; j < ncol; j++) c += ((uint64_t)cb[j][i] - clo[j]) * cst[j];
             cell[i] = (uint32_t)c;
-            if (P > 1) dest[i] = (int32_t)(home[c] / UT);
+            if (P > 1) dest[i] = (int32_t)(UT == 1 ? home[c] : home[c] / UT); /* no division per row */
         }
     } else {
 #pragma omp parallel for schedule(static) num_threads(T)
@@ -816,20 +816,24 @@ static int combine_dense(agg *a, int64_t n, int fused)
             uint64_t c = 0;
             for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
             cell[i] = ok[i] ? (uint32_t)c : 0;
-            if (P > 1) dest[i] = ok[i] ? (int32_t)(home[c] / UT) : -1;
+            if (P > 1) dest[i] = ok[i] ? (int32_t)(UT == 1 ? home[c] : home[c] / UT) : -1;
         }
     }
     if (P > 1) {
         size_t *sc = a->dscount, total = 0;
         memset(sc, 0, (size_t)P * sizeof *sc);
-        for (int64_t i = 0; i < n; i++)
-            if (dest[i] >= 0) sc[dest[i]]++;
+        for (int64_t i = 0; i < n; i++) { /* no branch on a row's destination: they come in random order */
+            const int32_t d = dest[i];
+            sc[d < 0 ? me : d]++;
+        }
         sc[me] = 0;
         for (int d = 0; d < P; d++) total += sc[d];
-        if (hb_grow((void **)&a->dsend, &a->dscap, total * (1 + W), 8))
+        /* and one record more, where the pass below writes the rows it does not send */
+        if (hb_grow((void **)&a->dsend, &a->dscap, (total + 1) * (1 + W), 8))
             return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu rows to send", total);
-        size_t *at = a->drdispl; /* fill positions; the exchange sets it again */
+        size_t *at = a->drdispl; /* fill positions, then the spare record's; the exchange sets them again */
         for (size_t d = 0, o = 0; d < (size_t)P; d++) at[d] = o, o += sc[d];
+        at[P] = total;
         for (int64_t i = 0; i < n && T > 1; i++) { /* one thread: in the pass below */
             if (!ok[i]) continue;
             const int d = dest[i];
@@ -840,6 +844,35 @@ static int combine_dense(agg *a, int64_t n, int fused)
     int failed = 0;
     uint64_t added = 0;
     size_t bytes = 0;
+    if (T == 1) {
+        /* Without a branch on the row: owners and validity come in random order, and a
+         * mispredicted branch costs about what the row does. Every row is written both to
+         * its group's next slot and as a record (the spare one past the records to send
+         * when it is not sent); only the place it belongs to takes it. */
+        size_t *at = a->drdispl;
+        uint64_t *ds = a->dsend;
+        for (int64_t i = 0; i < n; i++) {
+            const uint32_t c = cell[i];
+            const int d = P > 1 ? dest[i] : ok[i] ? me : -1, keep = d == me, send = !keep & (d >= 0);
+            struct dpend *q = &a->dpend[c >> sh];
+            if (q->used == q->cap && dpend_grow(q, W, &bytes)) {
+                failed = 1;
+                break;
+            }
+            uint64_t *w = q->w + (size_t)q->used * W;
+            for (int v = 0; v < V; v++) memcpy(&w[v], &a->vbuf[v][i], 8);
+            if (TM) w[V] = (uint64_t)a->traw[i];
+            q->cell[q->used] = (uint16_t)(c - ((c >> sh) << sh));
+            q->used += (uint32_t)keep, q->n += (uint64_t)keep, added += (uint64_t)keep;
+            if (P > 1) {
+                const int to = send ? d : P;
+                uint64_t *r = ds + at[to] * (1 + W);
+                r[0] = c;
+                dense_copy(r + 1, w, W);
+                at[to] += (size_t)send;
+            }
+        }
+    } else
 #pragma omp parallel num_threads(T) reduction(| : failed) reduction(+ : added, bytes)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         const size_t g0 = NG * (size_t)part / (size_t)T, g1 = NG * (size_t)(part + 1) / (size_t)T;
