@@ -364,9 +364,11 @@ typedef struct agg {
     struct dpend *dpend;          /* per group */
     uint64_t dpending, dbudget;   /* rows waiting; the most before a fold */
     size_t dpbytes;               /* bytes of their blocks */
+    int dnarrow;                  /* a row's values as floats (every value column's values are) */
+    size_t dw;                    /* 32-bit words of a row: its values, and the time for first/last */
     /* rows of cells other ranks own, as records (cell, value words) by destination */
-    uint64_t *dsend, *drecv;
-    size_t dscap, drcap;
+    uint32_t *dsend, *drecv;      /* records of 1 + dw 32-bit words (the cell, the row) */
+    size_t dscap, drcap;          /* 32-bit words to send, records received */
     size_t *dscount, *drcount, *drdispl;
 } agg;
 

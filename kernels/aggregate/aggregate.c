@@ -192,6 +192,12 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     for (int k = 0; k < sp->nkeys; k++) a->dense_ok &= a->ktype[k] != KT_STRING;
 
     HB_CALL(hb_agree(init_tables(a)));
+    /* a waiting or travelling row of the dense path holds its values as floats where
+     * every value of every value column is exactly one (float32 and small integer
+     * columns): 4 bytes a value instead of 8, the same doubles when read back */
+    a->dnarrow = !a->L.first && !a->L.last;
+    for (int v = 0; v < sp->nvals; v++) a->dnarrow &= hb_table_exact_f32(a->tab, a->col_val[v]);
+    a->dw = a->dnarrow ? (size_t)sp->nvals : 2 * ((size_t)sp->nvals + (a->L.first || a->L.last));
 
     /* the chunk's buffers are the one allocation that does not grow with the data:
      * refuse a chunk size that alone exceeds the limit before allocating it */
@@ -464,16 +470,17 @@ static inline uint64_t dense_ref(int stage, int part, size_t e)
 }
 
 /* Rows of one group of cells waiting to be combined: a chain of blocks of growing size,
- * each of cap rows of W words (the values' bits, then the time when first or last need
- * it), then the rows' cells as offsets in the group. */
+ * each of cap rows of W 32-bit words (dense_row: the values as floats where a->dnarrow,
+ * else the values' bits, then the time when first or last need it), then the rows'
+ * cells as offsets in the group. */
 typedef struct dblk {
     struct dblk *next;
     uint32_t n, cap;
-    uint64_t w[];
+    uint32_t w[];
 } dblk;
 
 struct dpend {
-    uint64_t *w; /* the tail block's arrays, kept here so that an append touches one line */
+    uint32_t *w; /* the tail block's arrays, kept here so that an append touches one line */
     uint16_t *cell;
     uint32_t used, cap;
     dblk *head, *tail;
@@ -492,7 +499,7 @@ static int dpend_grow(struct dpend *q, size_t W, size_t *bytes)
 {
     dblk *t = q->tail;
     const uint32_t cap = t ? (t->cap < DBLK_MAX ? t->cap * 2 : DBLK_MAX) : DBLK_MIN;
-    const size_t b = sizeof(dblk) + (size_t)cap * (W * 8 + 2);
+    const size_t b = sizeof(dblk) + (size_t)cap * (W * 4 + 2);
     dblk *nb = malloc(b); /* not hb_malloc: called from threads */
     if (!nb) return -1;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
@@ -503,17 +510,44 @@ static int dpend_grow(struct dpend *q, size_t W, size_t *bytes)
     return 0;
 }
 
-/* Copies a row of W words: one or two words inline (a library call per row costs more
+/* Copies a row of W 32-bit words: up to two inline (a library call per row costs more
  * than the row). */
-static inline void dense_copy(uint64_t *restrict d, const uint64_t *restrict w, size_t W)
+static inline void dense_copy(uint32_t *restrict d, const uint32_t *restrict w, size_t W)
 {
     if (W == 1) d[0] = w[0];
     else if (W == 2) d[0] = w[0], d[1] = w[1];
-    else memcpy(d, w, W * 8);
+    else memcpy(d, w, W * 4);
+}
+
+/* Writes row i of the chunk as the dense path's row (a->dw words, see dblk). */
+static inline void dense_row(const agg *a, uint32_t *w, int64_t i, int V, int TM)
+{
+    if (a->dnarrow) {
+        for (int v = 0; v < V; v++) {
+            const float f = (float)a->vbuf[v][i]; /* exact: the column's values are floats */
+            memcpy(&w[v], &f, 4);
+        }
+        return;
+    }
+    for (int v = 0; v < V; v++) memcpy(&w[2 * v], &a->vbuf[v][i], 8);
+    if (TM) memcpy(&w[2 * V], &a->traw[i], 8);
+}
+
+/* Value v of a dense row (dense_row), as the chunk held it. */
+static inline double dense_value(const agg *a, const uint32_t *w, int v)
+{
+    if (a->dnarrow) {
+        float f;
+        memcpy(&f, &w[v], 4);
+        return f;
+    }
+    double d;
+    memcpy(&d, &w[2 * v], 8);
+    return d;
 }
 
 /* Not collective, thread-safe per group. Appends one row (W words, cell offset off). */
-static inline int dpend_add(struct dpend *q, size_t W, const uint64_t *w, uint16_t off, size_t *bytes)
+static inline int dpend_add(struct dpend *q, size_t W, const uint32_t *w, uint16_t off, size_t *bytes)
 {
     if (q->used == q->cap && dpend_grow(q, W, bytes)) return -1;
     dense_copy(q->w + (size_t)q->used * W, w, W);
@@ -559,7 +593,7 @@ static int dense_fold(agg *a)
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
     const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, TM = L->first || L->last;
-    const size_t W = (size_t)V + (size_t)TM, CG = (size_t)1 << a->dsh, NG = a->dngroups, A = a->A;
+    const size_t W = a->dw, CG = (size_t)1 << a->dsh, NG = a->dngroups, A = a->A;
     uint64_t most = 0;
     for (size_t g = 0; g < NG; g++) most = a->dpend[g].n > most ? a->dpend[g].n : most;
     uint64_t stride[AGG_MAX_KEYS], s = 1;
@@ -571,7 +605,7 @@ static int dense_fold(agg *a)
     {
         uint64_t valid[AGG_MAX_VALUES] = {0}, invalid[AGG_MAX_VALUES] = {0};
         uint32_t *start = malloc((CG + 1) * sizeof *start), *pos = malloc(CG * sizeof *pos);
-        uint64_t *srt = malloc((size_t)most * W * 8 + 8);
+        uint32_t *srt = malloc((size_t)most * W * 4 + 8);
         double *kv = malloc((size_t)most * 8 + 8);
         int64_t *kt = TM ? malloc((size_t)most * 8 + 8) : NULL;
         if (!start || !pos || !srt || !kv || (TM && !kt)) failed = 1;
@@ -611,12 +645,11 @@ static int dense_fold(agg *a)
                     for (int v = 0; v < V && !failed; v++) {
                         size_t m = 0;
                         for (uint32_t r = r0; r < r1; r++) {
-                            const uint64_t *row = srt + (size_t)r * W;
-                            double d;
-                            memcpy(&d, &row[v], 8);
+                            const uint32_t *row = srt + (size_t)r * W;
+                            double d = dense_value(a, row, v);
                             if (!value_valid(sp, v, &d)) continue;
                             kv[m] = d;
-                            if (TM) kt[m] = (int64_t)row[V];
+                            if (TM) memcpy(&kt[m], &row[2 * V], 8);
                             m++;
                         }
                         valid[v] += m, invalid[v] += (r1 - r0) - m;
@@ -740,13 +773,12 @@ static int dense_cover(agg *a, const int64_t *lo, const uint64_t *span, int *cov
     return dense_extend(a, l, h, covers);
 }
 
-/* Writes row i of the chunk, of cell c, as a record to send: the cell, the value words,
- * the time where first or last need it. */
-static inline void dense_send_row(const agg *a, uint64_t *r, uint32_t c, int64_t i, int V, int TM)
+/* Writes row i of the chunk, of cell c, as a record to send: the cell, then the row
+ * (dense_row). */
+static inline void dense_send_row(const agg *a, uint32_t *r, uint32_t c, int64_t i, int V, int TM)
 {
     r[0] = c;
-    for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
-    if (TM) r[1 + V] = (uint64_t)a->traw[i];
+    dense_row(a, r + 1, i, V, TM);
 }
 
 /* Combines the chunk's rows by cell (dense_plan said the keys fit its box): each row's key
@@ -759,7 +791,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
     const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank, TM = L->first || L->last;
-    const size_t W = (size_t)V + (size_t)TM, NG = a->dngroups;
+    const size_t W = a->dw, NG = a->dngroups;
     const int sh = a->dsh;
     const uint8_t *ok = a->ok;
     uint32_t *cell = (uint32_t *)(void *)a->h; /* the hashes' buffer: this path has none */
@@ -829,7 +861,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
         sc[me] = 0;
         for (int d = 0; d < P; d++) total += sc[d];
         /* and one record more, where the pass below writes the rows it does not send */
-        if (hb_grow((void **)&a->dsend, &a->dscap, (total + 1) * (1 + W), 8))
+        if (hb_grow((void **)&a->dsend, &a->dscap, (total + 1) * (1 + W), 4))
             return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu rows to send", total);
         size_t *at = a->drdispl; /* fill positions, then the spare record's; the exchange sets them again */
         for (size_t d = 0, o = 0; d < (size_t)P; d++) at[d] = o, o += sc[d];
@@ -850,7 +882,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
          * its group's next slot and as a record (the spare one past the records to send
          * when it is not sent); only the place it belongs to takes it. */
         size_t *at = a->drdispl;
-        uint64_t *ds = a->dsend;
+        uint32_t *ds = a->dsend;
         for (int64_t i = 0; i < n; i++) {
             const uint32_t c = cell[i];
             const int d = P > 1 ? dest[i] : ok[i] ? me : -1, keep = d == me, send = !keep & (d >= 0);
@@ -859,14 +891,13 @@ static int combine_dense(agg *a, int64_t n, int fused)
                 failed = 1;
                 break;
             }
-            uint64_t *w = q->w + (size_t)q->used * W;
-            for (int v = 0; v < V; v++) memcpy(&w[v], &a->vbuf[v][i], 8);
-            if (TM) w[V] = (uint64_t)a->traw[i];
+            uint32_t *w = q->w + (size_t)q->used * W;
+            dense_row(a, w, i, V, TM);
             q->cell[q->used] = (uint16_t)(c - ((c >> sh) << sh));
             q->used += (uint32_t)keep, q->n += (uint64_t)keep, added += (uint64_t)keep;
             if (P > 1) {
                 const int to = send ? d : P;
-                uint64_t *r = ds + at[to] * (1 + W);
+                uint32_t *r = ds + at[to] * (1 + W);
                 r[0] = c;
                 dense_copy(r + 1, w, W);
                 at[to] += (size_t)send;
@@ -876,7 +907,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
 #pragma omp parallel num_threads(T) reduction(| : failed) reduction(+ : added, bytes)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         const size_t g0 = NG * (size_t)part / (size_t)T, g1 = NG * (size_t)(part + 1) / (size_t)T;
-        uint64_t w[AGG_MAX_VALUES + 1];
+        uint32_t w[2 * (AGG_MAX_VALUES + 1)];
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
             const uint32_t c = cell[i];
@@ -888,8 +919,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             }
             const size_t g = c >> sh;
             if (g < g0 || g >= g1) continue;
-            for (int v = 0; v < V; v++) memcpy(&w[v], &a->vbuf[v][i], 8);
-            if (TM) w[V] = (uint64_t)a->traw[i];
+            dense_row(a, w, i, V, TM);
             if (dpend_add(&a->dpend[g], W, w, (uint16_t)(c - (g << sh)), &bytes)) {
                 failed = 1;
                 break;
@@ -911,7 +941,7 @@ static int dense_exchange(agg *a)
     const int P = hb_size, K = a->sp.nkeys, V = a->sp.nvals, T = a->nthreads;
     if (P == 1) return 0;
     const int TM = a->L.first || a->L.last;
-    const size_t W = (size_t)V + (size_t)TM, R = 1 + W, BX = 1 + 2 * (size_t)K;
+    const size_t W = a->dw, R = 1 + W, BX = 1 + 2 * (size_t)K;
     int64_t mine[1 + 2 * AGG_MAX_KEYS] = {a->dmap != NULL};
     for (int k = 0; k < K; k++) mine[1 + k] = a->dlo[k], mine[1 + K + k] = (int64_t)a->dspan[k];
     int64_t *boxes = hb_malloc((size_t)P * BX * 8);
@@ -919,7 +949,7 @@ static int dense_exchange(agg *a)
     if (rc) return free(boxes), rc;
     MPI_Allgather(mine, (int)BX, MPI_INT64_T, boxes, (int)BX, MPI_INT64_T, MPI_COMM_WORLD);
     size_t rn = 0;
-    rc = agg_alltoallv(a->dsend ? (const void *)a->dsend : (const void *)boxes, a->dscount, R * 8, (void **)&a->drecv,
+    rc = agg_alltoallv(a->dsend ? (const void *)a->dsend : (const void *)boxes, a->dscount, R * 4, (void **)&a->drecv,
                        &a->drcap, a->drcount, a->drdispl, &rn);
     memset(a->dscount, 0, (size_t)P * sizeof *a->dscount);
     if (rc) return free(boxes), rc;
@@ -935,7 +965,7 @@ static int dense_exchange(agg *a)
         for (int k = 0; k < K && rc == 0; k++) same &= a->dmap && bx[1 + k] == a->dlo[k] && span[k] == a->dspan[k];
         uint64_t sstride[AGG_MAX_KEYS], mstride[AGG_MAX_KEYS], s = 1, m = 1;
         for (int k = K - 1; k >= 0; k--) sstride[k] = s, s *= span[k], mstride[k] = m, m *= covers ? a->dspan[k] : 1;
-        const uint64_t *rec = a->drecv + a->drdispl[src] * R;
+        const uint32_t *rec = a->drecv + a->drdispl[src] * R;
         for (size_t j = 0; j < nr && rc == 0; j++, rec += R) {
             uint64_t c = rec[0], keys[AGG_MAX_KEYS];
             if (!same) {
@@ -953,7 +983,14 @@ static int dense_exchange(agg *a)
             const uint64_t h = agg_hash(keys, K);
             gpart *p = &a->own.p[agg_part(h, T)];
             size_t e = gpart_find(&a->own, p, h, keys);
-            if (e == (size_t)-1 || add_row(a, &a->own, p, e, rec + 1, TM ? (int64_t)rec[1 + V] : 0, valid, invalid))
+            uint64_t x[AGG_MAX_VALUES];
+            int64_t t = 0;
+            for (int v = 0; v < V; v++) {
+                const double d = dense_value(a, rec + 1, v);
+                memcpy(&x[v], &d, 8);
+            }
+            if (TM) memcpy(&t, &rec[1 + 2 * V], 8);
+            if (e == (size_t)-1 || add_row(a, &a->own, p, e, x, t, valid, invalid))
                 rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
         }
     }
@@ -1352,7 +1389,7 @@ static int check_memory(agg *a)
 {
     size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
                (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dhcap * 4 + a->dgcap * sizeof(struct dpend) +
-               a->dpbytes + (a->dscap + a->drcap) * 8 + (a->fscap + a->frcap) * a->fw * 8;
+               a->dpbytes + (a->dscap + a->drcap * (1 + a->dw)) * 4 + (a->fscap + a->frcap) * a->fw * 8;
     for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) b += a->fwd[i].cap * a->fw * 8;
     for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
     struct {
