@@ -359,6 +359,8 @@ typedef struct agg {
      * one tail per group, not one per cell) until dense_fold combines them cell by cell */
     uint32_t *dhome;              /* per cell, when ranks or threads > 1: owner rank x threads + part */
     size_t dhcap;
+    uint8_t *downer;              /* per cell, when ranks are 2 to 256: the owner rank */
+    size_t docap;
     int dsh;
     size_t dngroups, dgcap;
     struct dpend *dpend;          /* per group */

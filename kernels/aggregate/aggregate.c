@@ -484,7 +484,7 @@ struct dpend {
     uint16_t *cell;
     uint32_t used, cap;
     dblk *head, *tail;
-    uint64_t n;
+    uint64_t done; /* rows in the blocks before the tail */
 };
 
 #define DBLK_MIN 32
@@ -492,6 +492,7 @@ struct dpend {
 
 static inline uint16_t *dblk_cell(dblk *b, size_t W) { return (uint16_t *)(void *)(b->w + (size_t)b->cap * W); }
 static inline uint32_t dblk_len(const struct dpend *q, const dblk *b) { return b == q->tail ? q->used : b->n; }
+static inline uint64_t dpend_n(const struct dpend *q) { return q->done + q->used; }
 
 /* Not collective, thread-safe per group. Starts a new tail block for q; -1 when out of
  * memory (the caller reports). */
@@ -503,7 +504,7 @@ static int dpend_grow(struct dpend *q, size_t W, size_t *bytes)
     dblk *nb = malloc(b); /* not hb_malloc: called from threads */
     if (!nb) return -1;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
-    if (t) t->n = q->used, t->next = nb;
+    if (t) t->n = q->used, t->next = nb, q->done += q->used;
     else q->head = nb;
     q->tail = nb, q->w = nb->w, q->cell = dblk_cell(nb, W), q->used = 0, q->cap = cap;
     *bytes += b;
@@ -552,7 +553,6 @@ static inline int dpend_add(struct dpend *q, size_t W, const uint32_t *w, uint16
     if (q->used == q->cap && dpend_grow(q, W, bytes)) return -1;
     dense_copy(q->w + (size_t)q->used * W, w, W);
     q->cell[q->used++] = off;
-    q->n++;
     return 0;
 }
 
@@ -595,7 +595,7 @@ static int dense_fold(agg *a)
     const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, TM = L->first || L->last;
     const size_t W = a->dw, CG = (size_t)1 << a->dsh, NG = a->dngroups, A = a->A;
     uint64_t most = 0;
-    for (size_t g = 0; g < NG; g++) most = a->dpend[g].n > most ? a->dpend[g].n : most;
+    for (size_t g = 0; g < NG; g++) most = dpend_n(&a->dpend[g]) > most ? dpend_n(&a->dpend[g]) : most;
     uint64_t stride[AGG_MAX_KEYS], s = 1;
     for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k];
     const uint32_t *home = a->dhome;
@@ -613,7 +613,7 @@ static int dense_fold(agg *a)
             gpart *p = &a->own.p[part];
             for (size_t g = 0; g < NG && !failed; g++) {
                 const struct dpend *q = &a->dpend[g];
-                if (!q->n) continue;
+                if (!dpend_n(q)) continue;
                 const size_t c0 = g << a->dsh;
                 memset(start, 0, (CG + 1) * sizeof *start);
                 for (dblk *b = q->head; b; b = b->next) {
@@ -682,7 +682,8 @@ static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t
     const size_t NG = (cells >> sh) + 1;
     if (hb_grow((void **)&a->dmap, &a->dmcap, cells, sizeof *a->dmap) ||
         hb_grow((void **)&a->dpend, &a->dgcap, NG, sizeof *a->dpend) ||
-        ((P > 1 || T > 1) && hb_grow((void **)&a->dhome, &a->dhcap, cells, sizeof *a->dhome)))
+        ((P > 1 || T > 1) && hb_grow((void **)&a->dhome, &a->dhcap, cells, sizeof *a->dhome)) ||
+        (P > 1 && P <= 256 && hb_grow((void **)&a->downer, &a->docap, cells, 1)))
         return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the dense cells");
     memset(a->dmap, 0xff, cells * sizeof *a->dmap);
     memset(a->dpend, 0, NG * sizeof *a->dpend);
@@ -692,12 +693,15 @@ static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t
         uint64_t stride[AGG_MAX_KEYS], s = 1;
         for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= span[k];
         uint32_t *home = a->dhome;
+        uint8_t *own8 = a->downer;
 #pragma omp parallel for schedule(static) num_threads(T)
         for (size_t c = 0; c < cells; c++) {
             uint64_t keys[AGG_MAX_KEYS];
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)lo[k] + (c / stride[k]) % span[k];
             const uint64_t h = agg_hash(keys, K);
-            home[c] = (uint32_t)(P == 1 ? 0 : agg_owner(h, P)) * (uint32_t)T + (uint32_t)agg_part(h, T);
+            const int owner = P == 1 ? 0 : agg_owner(h, P);
+            home[c] = (uint32_t)owner * (uint32_t)T + (uint32_t)agg_part(h, T);
+            if (own8) own8[c] = (uint8_t)owner;
         }
     }
     return 0;
@@ -801,6 +805,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
     /* and with more ranks each row's owner (-1 without a key), while the cell is at hand */
     const uint32_t *home = a->dhome;
     const uint32_t UT = (uint32_t)T;
+    const uint8_t *own8 = a->downer; /* a quarter of home's bytes, and no division per row */
     int32_t *dest = (int32_t *)(void *)a->dtmp; /* the key reads' scratch is free */
     if (fused && sp->has_time) { /* hour and day of week from the time, here (see aggregate_map) */
         /* the calendar keys' part of a cell by local hour of the week; the column keys' */
@@ -840,7 +845,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             uint64_t c = whc[wh];
             for (int j = 0; j < ncol; j++) c += ((uint64_t)cb[j][i] - clo[j]) * cst[j];
             cell[i] = (uint32_t)c;
-            if (P > 1) dest[i] = (int32_t)(UT == 1 ? home[c] : home[c] / UT); /* no division per row */
+            if (P > 1) dest[i] = own8 ? own8[c] : (int32_t)(home[c] / UT);
         }
     } else {
 #pragma omp parallel for schedule(static) num_threads(T)
@@ -848,15 +853,17 @@ static int combine_dense(agg *a, int64_t n, int fused)
             uint64_t c = 0;
             for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
             cell[i] = ok[i] ? (uint32_t)c : 0;
-            if (P > 1) dest[i] = ok[i] ? (int32_t)(UT == 1 ? home[c] : home[c] / UT) : -1;
+            if (P > 1) dest[i] = ok[i] ? own8 ? own8[c] : (int32_t)(home[c] / UT) : -1;
         }
     }
+    uint64_t kept = 0; /* rows of owned cells: they wait */
     if (P > 1) {
         size_t *sc = a->dscount, total = 0;
         memset(sc, 0, (size_t)P * sizeof *sc);
         for (int64_t i = 0; i < n; i++) { /* no branch on a row's destination: they come in random order */
             const int32_t d = dest[i];
             sc[d < 0 ? me : d]++;
+            kept += d == me;
         }
         sc[me] = 0;
         for (int d = 0; d < P; d++) total += sc[d];
@@ -883,6 +890,8 @@ static int combine_dense(agg *a, int64_t n, int fused)
          * when it is not sent); only the place it belongs to takes it. */
         size_t *at = a->drdispl;
         uint32_t *ds = a->dsend;
+        for (int64_t i = 0; i < n && P == 1; i++) kept += ok[i];
+        added = kept;
         for (int64_t i = 0; i < n; i++) {
             const uint32_t c = cell[i];
             const int d = P > 1 ? dest[i] : ok[i] ? me : -1, keep = d == me, send = !keep & (d >= 0);
@@ -894,7 +903,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             uint32_t *w = q->w + (size_t)q->used * W;
             dense_row(a, w, i, V, TM);
             q->cell[q->used] = (uint16_t)(c - ((c >> sh) << sh));
-            q->used += (uint32_t)keep, q->n += (uint64_t)keep, added += (uint64_t)keep;
+            q->used += (uint32_t)keep;
             if (P > 1) {
                 const int to = send ? d : P;
                 uint32_t *r = ds + at[to] * (1 + W);
@@ -1388,7 +1397,7 @@ static int fwd_to_stage(agg *a)
 static int check_memory(agg *a)
 {
     size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
-               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dhcap * 4 + a->dgcap * sizeof(struct dpend) +
+               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dhcap * 4 + a->docap + a->dgcap * sizeof(struct dpend) +
                a->dpbytes + (a->dscap + a->drcap * (1 + a->dw)) * 4 + (a->fscap + a->frcap) * a->fw * 8;
     for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) b += a->fwd[i].cap * a->fw * 8;
     for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
@@ -1880,7 +1889,7 @@ static void aggregate_destroy(void *state)
     free(a->neutral), free(a->dtmp), free(a->traw), free(a->tloc), free(a->h), free(a->ok), free(a->cal);
     free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
     dpend_clear(a);
-    free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->dpend), free(a->dsend), free(a->drecv);
+    free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->downer), free(a->dpend), free(a->dsend), free(a->drecv);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
     for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) free(a->fwd[i].w);
     free(a->fwd), free(a->fsend), free(a->frecv), free(a->fcount);
