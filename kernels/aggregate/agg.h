@@ -364,7 +364,8 @@ typedef struct agg {
     int dsh;
     size_t dngroups, dgcap;
     struct dpend *dpend;          /* per group */
-    uint64_t dpending, dbudget;   /* rows waiting; the most before a fold */
+    uint64_t dpending, dbudget;   /* rows waiting; the most before a fold (see dense_due) */
+    uint64_t dseen, dgood;        /* rows this rank read that waited, their valid values */
     size_t dpbytes;               /* bytes of their blocks */
     int dnarrow;                  /* a row's values as floats (every value column's values are) */
     size_t dw;                    /* 32-bit words of a row: its values, and the time for first/last */

@@ -18,6 +18,8 @@
 #include "core/hb.h"
 #include "kernels/common/varint.h"
 
+#include <float.h>
+#include <malloc.h>
 #include <math.h>
 #include <mpi.h>
 #include <omp.h>
@@ -566,6 +568,25 @@ static void dpend_clear(agg *a)
     a->dpending = 0, a->dpbytes = 0;
 }
 
+/* Whether value d of column v is valid (value_valid, without a branch). */
+static inline int dense_good(const agg_spec *sp, int v, double d)
+{
+    return (fabs(d) <= DBL_MAX) & (d >= sp->lo[v]) & (d <= sp->hi[v]);
+}
+
+/* Not collective. Whether the rows waiting are due to be folded: when they are more than
+ * dbudget, unless the kept values of percentiles would cost as much as the rows do (they
+ * are floats, and most of their values valid: 4 bytes a value and 2 a row waiting,
+ * against 8 a kept value). Such rows then wait until a fold is needed (a save, finalize,
+ * a new box), so that one fold lays out each cell's values together: the log of kept
+ * values comes in entry order, which finalize sorts in place, without a second array. */
+static int dense_due(const agg *a)
+{
+    if (a->dpending < a->dbudget) return 0;
+    const uint64_t V = (uint64_t)a->sp.nvals;
+    return !(a->L.kept && a->dnarrow && 8 * a->dgood >= (4 * V + 2) * a->dseen);
+}
+
 /* Not collective. Finds (or makes) the entry of owned cell c, which the map does not name
  * yet, in the part its hash chooses. */
 static int dense_resolve(agg *a, size_t c, const uint64_t *stride)
@@ -612,7 +633,7 @@ static int dense_fold(agg *a)
         for (int part = omp_get_thread_num(); part < T && !failed; part += omp_get_num_threads()) {
             gpart *p = &a->own.p[part];
             for (size_t g = 0; g < NG && !failed; g++) {
-                const struct dpend *q = &a->dpend[g];
+                struct dpend *q = &a->dpend[g];
                 if (!dpend_n(q)) continue;
                 const size_t c0 = g << a->dsh;
                 memset(start, 0, (CG + 1) * sizeof *start);
@@ -631,6 +652,11 @@ static int dense_fold(agg *a)
                         if (T > 1 && (int)(home[c0 + cl[i]] % (uint32_t)T) != part) continue;
                         dense_copy(srt + (size_t)pos[cl[i]]++ * W, b->w + (size_t)i * W, W);
                     }
+                }
+                if (T == 1) { /* the group's rows are in srt: its blocks go before the kept values grow */
+                    for (dblk *b = q->head, *next; b; b = next) next = b->next, free(b);
+                    memset(q, 0, sizeof *q);
+                    if (g % 16 == 15) malloc_trim(0); /* the heap's freed pages back: the logs are mapped apart */
                 }
                 for (size_t o = 0; o < CG && !failed; o++) {
                     const uint32_t r0 = start[o], r1 = start[o + 1];
@@ -881,7 +907,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
         }
     }
     int failed = 0;
-    uint64_t added = 0;
+    uint64_t added = 0, good = 0;
     size_t bytes = 0;
     if (T == 1) {
         /* Without a branch on the row: owners and validity come in random order, and a
@@ -895,6 +921,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
         for (int64_t i = 0; i < n; i++) {
             const uint32_t c = cell[i];
             const int d = P > 1 ? dest[i] : ok[i] ? me : -1, keep = d == me, send = !keep & (d >= 0);
+            for (int v = 0; v < V; v++) good += (uint64_t)(keep & dense_good(sp, v, a->vbuf[v][i]));
             struct dpend *q = &a->dpend[c >> sh];
             if (q->used == q->cap && dpend_grow(q, W, &bytes)) {
                 failed = 1;
@@ -913,7 +940,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             }
         }
     } else
-#pragma omp parallel num_threads(T) reduction(| : failed) reduction(+ : added, bytes)
+#pragma omp parallel num_threads(T) reduction(| : failed) reduction(+ : added, good, bytes)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         const size_t g0 = NG * (size_t)part / (size_t)T, g1 = NG * (size_t)(part + 1) / (size_t)T;
         uint32_t w[2 * (AGG_MAX_VALUES + 1)];
@@ -928,6 +955,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
             }
             const size_t g = c >> sh;
             if (g < g0 || g >= g1) continue;
+            for (int v = 0; v < V; v++) good += (uint64_t)dense_good(sp, v, a->vbuf[v][i]);
             dense_row(a, w, i, V, TM);
             if (dpend_add(&a->dpend[g], W, w, (uint16_t)(c - (g << sh)), &bytes)) {
                 failed = 1;
@@ -936,9 +964,9 @@ static int combine_dense(agg *a, int64_t n, int fused)
             added++;
         }
     }
-    a->dpending += added, a->dpbytes += bytes;
+    a->dpending += added, a->dpbytes += bytes, a->dseen += added, a->dgood += good;
     if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
-    return a->dpending >= a->dbudget ? dense_fold(a) : 0;
+    return dense_due(a) ? dense_fold(a) : 0;
 }
 
 /* Collective. Sends the rows of cells other ranks own (combine_dense laid them out) and
@@ -1006,7 +1034,7 @@ static int dense_exchange(agg *a)
     free(boxes);
     a->dpbytes += bytes;
     for (int v = 0; v < V; v++) a->valid[v] += valid[v], a->invalid[v] += invalid[v];
-    if (rc == 0 && a->dpending >= a->dbudget) rc = dense_fold(a);
+    if (rc == 0 && dense_due(a)) rc = dense_fold(a);
     return hb_agree(rc);
 }
 
