@@ -222,15 +222,14 @@ static int read_time(agg *a, int64_t start, int64_t n)
 {
     const int64_t unit = a->sp.unit;
     HB_CALL(hb_table_read_time(a->tab, a->col_time, start, n, unit, a->traw, NULL)); /* checks 1900-2200 */
-    int64_t *traw = a->traw;
-    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+    const int64_t *traw = a->traw;
+    uint8_t *ok = a->ok;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN; /* without a branch: MISSING is the least value */
+#pragma omp simd reduction(min : tmin) reduction(max : tmax)
     for (int64_t i = 0; i < n; i++) {
-        int64_t t = traw[i];
-        if (t == MISSING) {
-            a->ok[i] = 0;
-            continue;
-        }
-        tmin = t < tmin ? t : tmin;
+        const int64_t t = traw[i], m = t == MISSING ? INT64_MAX : t;
+        ok[i] &= (uint8_t)(t != MISSING);
+        tmin = m < tmin ? m : tmin;
         tmax = t > tmax ? t : tmax;
     }
     if (tmax == INT64_MIN) return 0;
@@ -811,6 +810,101 @@ static inline void dense_send_row(const agg *a, uint32_t *r, uint32_t c, int64_t
     dense_row(a, r + 1, i, V, TM);
 }
 
+/* How combine_dense numbers a row's cell: with hour and day of week the only calendar
+ * keys, from its time (the calendar keys' part of the cell by local hour of the week)
+ * and its column keys; else from its key columns. */
+typedef struct dweek {
+    int week, ncol;
+    uint64_t whc[168], clo[AGG_MAX_KEYS], cst[AGG_MAX_KEYS];
+    const int64_t *cb[AGG_MAX_KEYS];
+    int64_t unit, day0;
+    const int64_t *traw;
+    const hb_tzday *days;
+} dweek;
+
+static void dense_week(const agg *a, int fused, const int64_t *lo, const uint64_t *stride, dweek *dw)
+{
+    const agg_spec *sp = &a->sp;
+    memset(dw, 0, sizeof *dw);
+    dw->week = fused && sp->has_time; /* hour and day of week from the time, here (see aggregate_map) */
+    for (int k = 0; k < sp->nkeys; k++) {
+        if (!dw->week || a->ktype[k] != KT_CALENDAR) {
+            dw->cb[dw->ncol] = a->kbuf[k], dw->clo[dw->ncol] = (uint64_t)lo[k], dw->cst[dw->ncol++] = stride[k];
+            continue;
+        }
+        for (uint64_t wh = 0; wh < 168; wh++)
+            dw->whc[wh] += ((sp->kkind[k] == KEY_HOUR ? wh % 24 : wh / 24) - (uint64_t)lo[k]) * stride[k];
+    }
+    dw->unit = sp->unit, dw->traw = a->traw, dw->days = a->tzm.days, dw->day0 = a->tzm.day0;
+}
+
+/* The cell of row i, which has a key (dense_week). */
+static inline uint64_t dense_cell(const dweek *dw, int64_t i)
+{
+    uint64_t c = 0;
+    if (dw->week) {
+        /* hb_tzmap_local's offset, then the local hour of the week (Monday 00:00 is 0):
+         * the hour since the UTC day began, (r + off) / 3600 rounded down, with the UTC
+         * day's place in the week (1970-01-01 was a Thursday) */
+        const int64_t t = dw->unit == 1 ? dw->traw[i] : hb_floordiv(dw->traw[i], dw->unit);
+        int64_t day = t / 86400, r = t - day * 86400;
+        if (r < 0) day--, r += 86400;
+        const hb_tzday *z = &dw->days[day - dw->day0];
+        const int64_t off = r < z->trans ? z->off_a : z->off_b;
+        int64_t dm = (day + 3) % 7;
+        dm += dm < 0 ? 7 : 0;
+        int64_t wh = dm * 24 + (r + off + 86400) / 3600 - 24;
+        wh += wh < 0 ? 168 : wh >= 168 ? -168 : 0;
+        c = dw->whc[wh];
+    }
+    for (int j = 0; j < dw->ncol; j++) c += ((uint64_t)dw->cb[j][i] - dw->clo[j]) * dw->cst[j];
+    return c;
+}
+
+/* Not collective. combine_dense at one thread and one or two ranks, in one pass: each
+ * row's cell, owner and place at once, with no arrays of cells and owners between passes
+ * and no count of the rows to send first (they fill the send buffer from its start,
+ * which takes a chunk's rows). No branch on the row either: owners and validity come
+ * in random order, and a mispredicted branch costs about what the row does. Every row
+ * is written both to its group's next slot and as a record (the spare one past the
+ * chunk's rows when it is not sent); only the place it belongs to takes it. */
+static int dense_one_pass(agg *a, int64_t n, const dweek *dw)
+{
+    const agg_spec *sp = &a->sp;
+    const int V = sp->nvals, P = hb_size, me = hb_rank, TM = a->L.first || a->L.last;
+    const size_t W = a->dw, R = 1 + W, spare = (size_t)n;
+    const int sh = a->dsh;
+    const uint32_t mask = ((uint32_t)1 << sh) - 1;
+    const uint8_t *ok = a->ok, *own8 = a->downer;
+    if (P > 1 && hb_grow((void **)&a->dsend, &a->dscap, ((size_t)n + 1) * R, 4))
+        return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %lld rows to send", (long long)n);
+    uint32_t *ds = a->dsend;
+    struct dpend *dp = a->dpend;
+    uint64_t kept = 0, good = 0;
+    size_t bytes = 0, ns = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t c = ok[i] ? dense_cell(dw, i) : 0;
+        const int d = !ok[i] ? -1 : P > 1 ? own8[c] : me, keep = d == me, send = !keep & (d >= 0);
+        struct dpend *q = &dp[c >> sh];
+        if (q->used == q->cap && dpend_grow(q, W, &bytes))
+            return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+        uint32_t *w = q->w + (size_t)q->used * W;
+        dense_row(a, w, i, V, TM);
+        q->cell[q->used] = (uint16_t)(c & mask);
+        q->used += (uint32_t)keep, kept += (uint64_t)keep;
+        for (int v = 0; v < V; v++) good += (uint64_t)(keep & dense_good(sp, v, a->vbuf[v][i]));
+        if (P > 1) {
+            uint32_t *r = ds + (send ? ns : spare) * R;
+            r[0] = (uint32_t)c;
+            dense_copy(r + 1, w, W);
+            ns += (size_t)send;
+        }
+    }
+    if (P > 1) a->dscount[me] = 0, a->dscount[1 - me] = ns;
+    a->dpending += kept, a->dpbytes += bytes, a->dseen += kept, a->dgood += good;
+    return dense_due(a) ? dense_fold(a) : 0;
+}
+
 /* Combines the chunk's rows by cell (dense_plan said the keys fit its box): each row's key
  * tuple is its cell number in the box, so no row is hashed and no row looks its group
  * up. Rows of owned cells wait in their group of cells (dense_fold combines them when
@@ -833,54 +927,14 @@ static int combine_dense(agg *a, int64_t n, int fused)
     const uint32_t UT = (uint32_t)T;
     const uint8_t *own8 = a->downer; /* a quarter of home's bytes, and no division per row */
     int32_t *dest = (int32_t *)(void *)a->dtmp; /* the key reads' scratch is free */
-    if (fused && sp->has_time) { /* hour and day of week from the time, here (see aggregate_map) */
-        /* the calendar keys' part of a cell by local hour of the week; the column keys' */
-        uint64_t whc[168] = {0}, clo[AGG_MAX_KEYS], cst[AGG_MAX_KEYS];
-        const int64_t *cb[AGG_MAX_KEYS];
-        int ncol = 0;
-        for (int k = 0; k < K; k++) {
-            if (a->ktype[k] != KT_CALENDAR) {
-                cb[ncol] = a->kbuf[k], clo[ncol] = (uint64_t)lo[k], cst[ncol++] = stride[k];
-                continue;
-            }
-            for (uint64_t wh = 0; wh < 168; wh++)
-                whc[wh] += ((sp->kkind[k] == KEY_HOUR ? wh % 24 : wh / 24) - (uint64_t)lo[k]) * stride[k];
-        }
-        const int64_t unit = sp->unit, *traw = a->traw;
-        const hb_tzday *days = a->tzm.days;
-        const int64_t day0 = a->tzm.day0;
+    dweek dw;
+    dense_week(a, fused, lo, stride, &dw);
+    if (T == 1 && P <= 2) return dense_one_pass(a, n, &dw);
 #pragma omp parallel for schedule(static) num_threads(T)
-        for (int64_t i = 0; i < n; i++) {
-            if (!ok[i]) {
-                cell[i] = 0;
-                if (P > 1) dest[i] = -1;
-                continue;
-            }
-            /* hb_tzmap_local's offset, then the local hour of the week (Monday 00:00 is
-             * 0): the hour since the UTC day began, (r + off) / 3600 rounded down, with
-             * the UTC day's place in the week (1970-01-01 was a Thursday) */
-            const int64_t t = unit == 1 ? traw[i] : hb_floordiv(traw[i], unit);
-            int64_t day = t / 86400, r = t - day * 86400;
-            if (r < 0) day--, r += 86400;
-            const hb_tzday *z = &days[day - day0];
-            const int64_t off = r < z->trans ? z->off_a : z->off_b;
-            int64_t dm = (day + 3) % 7;
-            dm += dm < 0 ? 7 : 0;
-            int64_t wh = dm * 24 + (r + off + 86400) / 3600 - 24;
-            wh += wh < 0 ? 168 : wh >= 168 ? -168 : 0;
-            uint64_t c = whc[wh];
-            for (int j = 0; j < ncol; j++) c += ((uint64_t)cb[j][i] - clo[j]) * cst[j];
-            cell[i] = (uint32_t)c;
-            if (P > 1) dest[i] = own8 ? own8[c] : (int32_t)(home[c] / UT);
-        }
-    } else {
-#pragma omp parallel for schedule(static) num_threads(T)
-        for (int64_t i = 0; i < n; i++) {
-            uint64_t c = 0;
-            for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
-            cell[i] = ok[i] ? (uint32_t)c : 0;
-            if (P > 1) dest[i] = ok[i] ? own8 ? own8[c] : (int32_t)(home[c] / UT) : -1;
-        }
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t c = ok[i] ? dense_cell(&dw, i) : 0;
+        cell[i] = (uint32_t)c;
+        if (P > 1) dest[i] = !ok[i] ? -1 : own8 ? own8[c] : (int32_t)(home[c] / UT);
     }
     uint64_t kept = 0; /* rows of owned cells: they wait */
     if (P > 1) {
@@ -1003,6 +1057,21 @@ static int dense_exchange(agg *a)
         uint64_t sstride[AGG_MAX_KEYS], mstride[AGG_MAX_KEYS], s = 1, m = 1;
         for (int k = K - 1; k >= 0; k--) sstride[k] = s, s *= span[k], mstride[k] = m, m *= covers ? a->dspan[k] : 1;
         const uint32_t *rec = a->drecv + a->drdispl[src] * R;
+        if (rc == 0 && same && covers) { /* the sender's cells are this rank's: each row to its group */
+            const int sh = a->dsh;
+            const uint32_t mask = ((uint32_t)1 << sh) - 1;
+            for (size_t j = 0; j < nr; j++, rec += R) {
+                struct dpend *q = &a->dpend[rec[0] >> sh];
+                if (q->used == q->cap && dpend_grow(q, W, &bytes)) {
+                    rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+                    break;
+                }
+                dense_copy(q->w + (size_t)q->used * W, rec + 1, W);
+                q->cell[q->used++] = (uint16_t)(rec[0] & mask);
+            }
+            a->dpending += nr;
+            continue;
+        }
         for (size_t j = 0; j < nr && rc == 0; j++, rec += R) {
             uint64_t c = rec[0], keys[AGG_MAX_KEYS];
             if (!same) {
