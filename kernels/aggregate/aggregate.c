@@ -1986,7 +1986,8 @@ static void aggregate_destroy(void *state)
     free(a->neutral), free(a->dtmp), free(a->traw), free(a->tloc), free(a->h), free(a->ok), free(a->cal);
     free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
     dpend_clear(a);
-    free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->downer), free(a->dpend), free(a->dsend), free(a->drecv);
+    free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->downer), free(a->dpend);
+    free(a->dsend), free(a->drecv);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
     for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) free(a->fwd[i].w);
     free(a->fwd), free(a->fsend), free(a->frecv), free(a->fcount);
