@@ -740,13 +740,16 @@ int hb_table_read_time(hb_table *t, int col, int64_t start, int64_t count, int64
     /* the edges in the unit: 2201 in ns is 7.3e18, within int64 */
     const int64_t lo = T_LO * per_s, hi = T_HI * per_s;
     int64_t tmin = INT64_MAX, tmax = INT64_MIN, bad = -1;
+    /* the range first, without a branch (missing times, INT64_MIN, are the kernel's to
+     * count: the least value, they never raise tmax), then the first bad row if any */
+#pragma omp simd reduction(min : tmin) reduction(max : tmax)
     for (int64_t i = 0; i < count; i++) {
-        int64_t v = raw[i];
-        if (v == INT64_MIN) continue; /* missing (NaN), the kernel's to count */
-        if ((v < lo || v >= hi) && bad < 0) bad = i;
-        tmin = v < tmin ? v : tmin;
+        const int64_t v = raw[i], m = v == INT64_MIN ? INT64_MAX : v;
+        tmin = m < tmin ? m : tmin;
         tmax = v > tmax ? v : tmax;
     }
+    for (int64_t i = 0; i < count && tmax != INT64_MIN && (tmin < lo || tmax >= hi) && bad < 0; i++)
+        if (raw[i] != INT64_MIN && (raw[i] < lo || raw[i] >= hi)) bad = i;
     if (bad >= 0) return time_error(t, &t->cols[col], per_s, start + bad, raw[bad], tmin, tmax);
     if (secs && per_s == 1 && secs != raw) memcpy(secs, raw, (size_t)count * sizeof *secs);
     else if (secs && per_s != 1)

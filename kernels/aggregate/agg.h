@@ -359,14 +359,19 @@ typedef struct agg {
      * one tail per group, not one per cell) until dense_fold combines them cell by cell */
     uint32_t *dhome;              /* per cell, when ranks or threads > 1: owner rank x threads + part */
     size_t dhcap;
+    uint8_t *downer;              /* per cell, when ranks are 2 to 256: the owner rank */
+    size_t docap;
     int dsh;
     size_t dngroups, dgcap;
     struct dpend *dpend;          /* per group */
-    uint64_t dpending, dbudget;   /* rows waiting; the most before a fold */
+    uint64_t dpending, dbudget;   /* rows waiting; the most before a fold (see dense_due) */
+    uint64_t dseen, dgood;        /* rows this rank read that waited, their valid values */
     size_t dpbytes;               /* bytes of their blocks */
+    int dnarrow;                  /* a row's values as floats (every value column's values are) */
+    size_t dw;                    /* 32-bit words of a row: its values, and the time for first/last */
     /* rows of cells other ranks own, as records (cell, value words) by destination */
-    uint64_t *dsend, *drecv;
-    size_t dscap, drcap;
+    uint32_t *dsend, *drecv;      /* records of 1 + dw 32-bit words (the cell, the row) */
+    size_t dscap, drcap;          /* 32-bit words to send, records received */
     size_t *dscount, *drcount, *drdispl;
 } agg;
 

@@ -18,6 +18,8 @@
 #include "core/hb.h"
 #include "kernels/common/varint.h"
 
+#include <float.h>
+#include <malloc.h>
 #include <math.h>
 #include <mpi.h>
 #include <omp.h>
@@ -97,7 +99,7 @@ static int alloc_xchg(agg *a)
     int ok = 1;
     ok &= (a->tvalid = hb_calloc(T * 2 * (size_t)a->sp.nvals, 8)) != NULL;
     ok &= (a->tcnt = hb_calloc(T * P * 4, sizeof(size_t))) != NULL;
-    ok &= (a->scount = hb_calloc(P * 9, sizeof(size_t))) != NULL;
+    ok &= (a->scount = hb_calloc(P * 9 + 1, sizeof(size_t))) != NULL; /* drdispl: P + 1 */
     ok &= (a->fwd = hb_calloc(T * P, sizeof *a->fwd)) != NULL;
     ok &= (a->fcount = hb_calloc(P * 3, sizeof(size_t))) != NULL;
     if (ok) {
@@ -192,6 +194,12 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     for (int k = 0; k < sp->nkeys; k++) a->dense_ok &= a->ktype[k] != KT_STRING;
 
     HB_CALL(hb_agree(init_tables(a)));
+    /* a waiting or travelling row of the dense path holds its values as floats where
+     * every value of every value column is exactly one (float32 and small integer
+     * columns): 4 bytes a value instead of 8, the same doubles when read back */
+    a->dnarrow = !a->L.first && !a->L.last;
+    for (int v = 0; v < sp->nvals; v++) a->dnarrow &= hb_table_exact_f32(a->tab, a->col_val[v]);
+    a->dw = a->dnarrow ? (size_t)sp->nvals : 2 * ((size_t)sp->nvals + (a->L.first || a->L.last));
 
     /* the chunk's buffers are the one allocation that does not grow with the data:
      * refuse a chunk size that alone exceeds the limit before allocating it */
@@ -214,15 +222,14 @@ static int read_time(agg *a, int64_t start, int64_t n)
 {
     const int64_t unit = a->sp.unit;
     HB_CALL(hb_table_read_time(a->tab, a->col_time, start, n, unit, a->traw, NULL)); /* checks 1900-2200 */
-    int64_t *traw = a->traw;
-    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+    const int64_t *traw = a->traw;
+    uint8_t *ok = a->ok;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN; /* without a branch: MISSING is the least value */
+#pragma omp simd reduction(min : tmin) reduction(max : tmax)
     for (int64_t i = 0; i < n; i++) {
-        int64_t t = traw[i];
-        if (t == MISSING) {
-            a->ok[i] = 0;
-            continue;
-        }
-        tmin = t < tmin ? t : tmin;
+        const int64_t t = traw[i], m = t == MISSING ? INT64_MAX : t;
+        ok[i] &= (uint8_t)(t != MISSING);
+        tmin = m < tmin ? m : tmin;
         tmax = t > tmax ? t : tmax;
     }
     if (tmax == INT64_MIN) return 0;
@@ -464,20 +471,21 @@ static inline uint64_t dense_ref(int stage, int part, size_t e)
 }
 
 /* Rows of one group of cells waiting to be combined: a chain of blocks of growing size,
- * each of cap rows of W words (the values' bits, then the time when first or last need
- * it), then the rows' cells as offsets in the group. */
+ * each of cap rows of W 32-bit words (dense_row: the values as floats where a->dnarrow,
+ * else the values' bits, then the time when first or last need it), then the rows'
+ * cells as offsets in the group. */
 typedef struct dblk {
     struct dblk *next;
     uint32_t n, cap;
-    uint64_t w[];
+    uint32_t w[];
 } dblk;
 
 struct dpend {
-    uint64_t *w; /* the tail block's arrays, kept here so that an append touches one line */
+    uint32_t *w; /* the tail block's arrays, kept here so that an append touches one line */
     uint16_t *cell;
     uint32_t used, cap;
     dblk *head, *tail;
-    uint64_t n;
+    uint64_t done; /* rows in the blocks before the tail */
 };
 
 #define DBLK_MIN 32
@@ -485,6 +493,7 @@ struct dpend {
 
 static inline uint16_t *dblk_cell(dblk *b, size_t W) { return (uint16_t *)(void *)(b->w + (size_t)b->cap * W); }
 static inline uint32_t dblk_len(const struct dpend *q, const dblk *b) { return b == q->tail ? q->used : b->n; }
+static inline uint64_t dpend_n(const struct dpend *q) { return q->done + q->used; }
 
 /* Not collective, thread-safe per group. Starts a new tail block for q; -1 when out of
  * memory (the caller reports). */
@@ -492,33 +501,59 @@ static int dpend_grow(struct dpend *q, size_t W, size_t *bytes)
 {
     dblk *t = q->tail;
     const uint32_t cap = t ? (t->cap < DBLK_MAX ? t->cap * 2 : DBLK_MAX) : DBLK_MIN;
-    const size_t b = sizeof(dblk) + (size_t)cap * (W * 8 + 2);
+    const size_t b = sizeof(dblk) + (size_t)cap * (W * 4 + 2);
     dblk *nb = malloc(b); /* not hb_malloc: called from threads */
     if (!nb) return -1;
     nb->next = NULL, nb->n = 0, nb->cap = cap;
-    if (t) t->n = q->used, t->next = nb;
+    if (t) t->n = q->used, t->next = nb, q->done += q->used;
     else q->head = nb;
     q->tail = nb, q->w = nb->w, q->cell = dblk_cell(nb, W), q->used = 0, q->cap = cap;
     *bytes += b;
     return 0;
 }
 
-/* Copies a row of W words: one or two words inline (a library call per row costs more
+/* Copies a row of W 32-bit words: up to two inline (a library call per row costs more
  * than the row). */
-static inline void dense_copy(uint64_t *restrict d, const uint64_t *restrict w, size_t W)
+static inline void dense_copy(uint32_t *restrict d, const uint32_t *restrict w, size_t W)
 {
     if (W == 1) d[0] = w[0];
     else if (W == 2) d[0] = w[0], d[1] = w[1];
-    else memcpy(d, w, W * 8);
+    else memcpy(d, w, W * 4);
+}
+
+/* Writes row i of the chunk as the dense path's row (a->dw words, see dblk). */
+static inline void dense_row(const agg *a, uint32_t *w, int64_t i, int V, int TM)
+{
+    if (a->dnarrow) {
+        for (int v = 0; v < V; v++) {
+            const float f = (float)a->vbuf[v][i]; /* exact: the column's values are floats */
+            memcpy(&w[v], &f, 4);
+        }
+        return;
+    }
+    for (int v = 0; v < V; v++) memcpy(&w[2 * v], &a->vbuf[v][i], 8);
+    if (TM) memcpy(&w[2 * V], &a->traw[i], 8);
+}
+
+/* Value v of a dense row (dense_row), as the chunk held it. */
+static inline double dense_value(const agg *a, const uint32_t *w, int v)
+{
+    if (a->dnarrow) {
+        float f;
+        memcpy(&f, &w[v], 4);
+        return f;
+    }
+    double d;
+    memcpy(&d, &w[2 * v], 8);
+    return d;
 }
 
 /* Not collective, thread-safe per group. Appends one row (W words, cell offset off). */
-static inline int dpend_add(struct dpend *q, size_t W, const uint64_t *w, uint16_t off, size_t *bytes)
+static inline int dpend_add(struct dpend *q, size_t W, const uint32_t *w, uint16_t off, size_t *bytes)
 {
     if (q->used == q->cap && dpend_grow(q, W, bytes)) return -1;
     dense_copy(q->w + (size_t)q->used * W, w, W);
     q->cell[q->used++] = off;
-    q->n++;
     return 0;
 }
 
@@ -530,6 +565,25 @@ static void dpend_clear(agg *a)
         memset(&a->dpend[g], 0, sizeof a->dpend[g]);
     }
     a->dpending = 0, a->dpbytes = 0;
+}
+
+/* Whether value d of column v is valid (value_valid, without a branch). */
+static inline int dense_good(const agg_spec *sp, int v, double d)
+{
+    return (fabs(d) <= DBL_MAX) & (d >= sp->lo[v]) & (d <= sp->hi[v]);
+}
+
+/* Not collective. Whether the rows waiting are due to be folded: when they are more than
+ * dbudget, unless the kept values of percentiles would cost as much as the rows do (they
+ * are floats, and most of their values valid: 4 bytes a value and 2 a row waiting,
+ * against 8 a kept value). Such rows then wait until a fold is needed (a save, finalize,
+ * a new box), so that one fold lays out each cell's values together: the log of kept
+ * values comes in entry order, which finalize sorts in place, without a second array. */
+static int dense_due(const agg *a)
+{
+    if (a->dpending < a->dbudget) return 0;
+    const uint64_t V = (uint64_t)a->sp.nvals;
+    return !(a->L.kept && a->dnarrow && 8 * a->dgood >= (4 * V + 2) * a->dseen);
 }
 
 /* Not collective. Finds (or makes) the entry of owned cell c, which the map does not name
@@ -559,9 +613,9 @@ static int dense_fold(agg *a)
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
     const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, TM = L->first || L->last;
-    const size_t W = (size_t)V + (size_t)TM, CG = (size_t)1 << a->dsh, NG = a->dngroups, A = a->A;
+    const size_t W = a->dw, CG = (size_t)1 << a->dsh, NG = a->dngroups, A = a->A;
     uint64_t most = 0;
-    for (size_t g = 0; g < NG; g++) most = a->dpend[g].n > most ? a->dpend[g].n : most;
+    for (size_t g = 0; g < NG; g++) most = dpend_n(&a->dpend[g]) > most ? dpend_n(&a->dpend[g]) : most;
     uint64_t stride[AGG_MAX_KEYS], s = 1;
     for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= a->dspan[k];
     const uint32_t *home = a->dhome;
@@ -571,15 +625,15 @@ static int dense_fold(agg *a)
     {
         uint64_t valid[AGG_MAX_VALUES] = {0}, invalid[AGG_MAX_VALUES] = {0};
         uint32_t *start = malloc((CG + 1) * sizeof *start), *pos = malloc(CG * sizeof *pos);
-        uint64_t *srt = malloc((size_t)most * W * 8 + 8);
+        uint32_t *srt = malloc((size_t)most * W * 4 + 8);
         double *kv = malloc((size_t)most * 8 + 8);
         int64_t *kt = TM ? malloc((size_t)most * 8 + 8) : NULL;
         if (!start || !pos || !srt || !kv || (TM && !kt)) failed = 1;
         for (int part = omp_get_thread_num(); part < T && !failed; part += omp_get_num_threads()) {
             gpart *p = &a->own.p[part];
             for (size_t g = 0; g < NG && !failed; g++) {
-                const struct dpend *q = &a->dpend[g];
-                if (!q->n) continue;
+                struct dpend *q = &a->dpend[g];
+                if (!dpend_n(q)) continue;
                 const size_t c0 = g << a->dsh;
                 memset(start, 0, (CG + 1) * sizeof *start);
                 for (dblk *b = q->head; b; b = b->next) {
@@ -598,6 +652,11 @@ static int dense_fold(agg *a)
                         dense_copy(srt + (size_t)pos[cl[i]]++ * W, b->w + (size_t)i * W, W);
                     }
                 }
+                if (T == 1) { /* the group's rows are in srt: its blocks go before the kept values grow */
+                    for (dblk *b = q->head, *next; b; b = next) next = b->next, free(b);
+                    memset(q, 0, sizeof *q);
+                    if (g % 16 == 15) malloc_trim(0); /* the heap's freed pages back: the logs are mapped apart */
+                }
                 for (size_t o = 0; o < CG && !failed; o++) {
                     const uint32_t r0 = start[o], r1 = start[o + 1];
                     if (r0 == r1) continue;
@@ -611,12 +670,11 @@ static int dense_fold(agg *a)
                     for (int v = 0; v < V && !failed; v++) {
                         size_t m = 0;
                         for (uint32_t r = r0; r < r1; r++) {
-                            const uint64_t *row = srt + (size_t)r * W;
-                            double d;
-                            memcpy(&d, &row[v], 8);
+                            const uint32_t *row = srt + (size_t)r * W;
+                            double d = dense_value(a, row, v);
                             if (!value_valid(sp, v, &d)) continue;
                             kv[m] = d;
-                            if (TM) kt[m] = (int64_t)row[V];
+                            if (TM) memcpy(&kt[m], &row[2 * V], 8);
                             m++;
                         }
                         valid[v] += m, invalid[v] += (r1 - r0) - m;
@@ -649,7 +707,8 @@ static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t
     const size_t NG = (cells >> sh) + 1;
     if (hb_grow((void **)&a->dmap, &a->dmcap, cells, sizeof *a->dmap) ||
         hb_grow((void **)&a->dpend, &a->dgcap, NG, sizeof *a->dpend) ||
-        ((P > 1 || T > 1) && hb_grow((void **)&a->dhome, &a->dhcap, cells, sizeof *a->dhome)))
+        ((P > 1 || T > 1) && hb_grow((void **)&a->dhome, &a->dhcap, cells, sizeof *a->dhome)) ||
+        (P > 1 && P <= 256 && hb_grow((void **)&a->downer, &a->docap, cells, 1)))
         return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the dense cells");
     memset(a->dmap, 0xff, cells * sizeof *a->dmap);
     memset(a->dpend, 0, NG * sizeof *a->dpend);
@@ -659,12 +718,15 @@ static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t
         uint64_t stride[AGG_MAX_KEYS], s = 1;
         for (int k = K - 1; k >= 0; k--) stride[k] = s, s *= span[k];
         uint32_t *home = a->dhome;
+        uint8_t *own8 = a->downer;
 #pragma omp parallel for schedule(static) num_threads(T)
         for (size_t c = 0; c < cells; c++) {
             uint64_t keys[AGG_MAX_KEYS];
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)lo[k] + (c / stride[k]) % span[k];
             const uint64_t h = agg_hash(keys, K);
-            home[c] = (uint32_t)(P == 1 ? 0 : agg_owner(h, P)) * (uint32_t)T + (uint32_t)agg_part(h, T);
+            const int owner = P == 1 ? 0 : agg_owner(h, P);
+            home[c] = (uint32_t)owner * (uint32_t)T + (uint32_t)agg_part(h, T);
+            if (own8) own8[c] = (uint8_t)owner;
         }
     }
     return 0;
@@ -740,13 +802,107 @@ static int dense_cover(agg *a, const int64_t *lo, const uint64_t *span, int *cov
     return dense_extend(a, l, h, covers);
 }
 
-/* Writes row i of the chunk, of cell c, as a record to send: the cell, the value words,
- * the time where first or last need it. */
-static inline void dense_send_row(const agg *a, uint64_t *r, uint32_t c, int64_t i, int V, int TM)
+/* Writes row i of the chunk, of cell c, as a record to send: the cell, then the row
+ * (dense_row). */
+static inline void dense_send_row(const agg *a, uint32_t *r, uint32_t c, int64_t i, int V, int TM)
 {
     r[0] = c;
-    for (int v = 0; v < V; v++) memcpy(&r[1 + v], &a->vbuf[v][i], 8);
-    if (TM) r[1 + V] = (uint64_t)a->traw[i];
+    dense_row(a, r + 1, i, V, TM);
+}
+
+/* How combine_dense numbers a row's cell: with hour and day of week the only calendar
+ * keys, from its time (the calendar keys' part of the cell by local hour of the week)
+ * and its column keys; else from its key columns. */
+typedef struct dweek {
+    int week, ncol;
+    uint64_t whc[168], clo[AGG_MAX_KEYS], cst[AGG_MAX_KEYS];
+    const int64_t *cb[AGG_MAX_KEYS];
+    int64_t unit, day0;
+    const int64_t *traw;
+    const hb_tzday *days;
+} dweek;
+
+static void dense_week(const agg *a, int fused, const int64_t *lo, const uint64_t *stride, dweek *dw)
+{
+    const agg_spec *sp = &a->sp;
+    memset(dw, 0, sizeof *dw);
+    dw->week = fused && sp->has_time; /* hour and day of week from the time, here (see aggregate_map) */
+    for (int k = 0; k < sp->nkeys; k++) {
+        if (!dw->week || a->ktype[k] != KT_CALENDAR) {
+            dw->cb[dw->ncol] = a->kbuf[k], dw->clo[dw->ncol] = (uint64_t)lo[k], dw->cst[dw->ncol++] = stride[k];
+            continue;
+        }
+        for (uint64_t wh = 0; wh < 168; wh++)
+            dw->whc[wh] += ((sp->kkind[k] == KEY_HOUR ? wh % 24 : wh / 24) - (uint64_t)lo[k]) * stride[k];
+    }
+    dw->unit = sp->unit, dw->traw = a->traw, dw->days = a->tzm.days, dw->day0 = a->tzm.day0;
+}
+
+/* The cell of row i, which has a key (dense_week). */
+static inline uint64_t dense_cell(const dweek *dw, int64_t i)
+{
+    uint64_t c = 0;
+    if (dw->week) {
+        /* hb_tzmap_local's offset, then the local hour of the week (Monday 00:00 is 0):
+         * the hour since the UTC day began, (r + off) / 3600 rounded down, with the UTC
+         * day's place in the week (1970-01-01 was a Thursday) */
+        const int64_t t = dw->unit == 1 ? dw->traw[i] : hb_floordiv(dw->traw[i], dw->unit);
+        int64_t day = t / 86400, r = t - day * 86400;
+        if (r < 0) day--, r += 86400;
+        const hb_tzday *z = &dw->days[day - dw->day0];
+        const int64_t off = r < z->trans ? z->off_a : z->off_b;
+        int64_t dm = (day + 3) % 7;
+        dm += dm < 0 ? 7 : 0;
+        int64_t wh = dm * 24 + (r + off + 86400) / 3600 - 24;
+        wh += wh < 0 ? 168 : wh >= 168 ? -168 : 0;
+        c = dw->whc[wh];
+    }
+    for (int j = 0; j < dw->ncol; j++) c += ((uint64_t)dw->cb[j][i] - dw->clo[j]) * dw->cst[j];
+    return c;
+}
+
+/* Not collective. combine_dense at one thread and one or two ranks, in one pass: each
+ * row's cell, owner and place at once, with no arrays of cells and owners between passes
+ * and no count of the rows to send first (they fill the send buffer from its start,
+ * which takes a chunk's rows). No branch on the row either: owners and validity come
+ * in random order, and a mispredicted branch costs about what the row does. Every row
+ * is written both to its group's next slot and as a record (the spare one past the
+ * chunk's rows when it is not sent); only the place it belongs to takes it. */
+static int dense_one_pass(agg *a, int64_t n, const dweek *dw)
+{
+    const agg_spec *sp = &a->sp;
+    const int V = sp->nvals, P = hb_size, me = hb_rank, TM = a->L.first || a->L.last;
+    const size_t W = a->dw, R = 1 + W, spare = (size_t)n;
+    const int sh = a->dsh;
+    const uint32_t mask = ((uint32_t)1 << sh) - 1;
+    const uint8_t *ok = a->ok, *own8 = a->downer;
+    if (P > 1 && hb_grow((void **)&a->dsend, &a->dscap, ((size_t)n + 1) * R, 4))
+        return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %lld rows to send", (long long)n);
+    uint32_t *ds = a->dsend;
+    struct dpend *dp = a->dpend;
+    uint64_t kept = 0, good = 0;
+    size_t bytes = 0, ns = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t c = ok[i] ? dense_cell(dw, i) : 0;
+        const int d = !ok[i] ? -1 : P > 1 ? own8[c] : me, keep = d == me, send = !keep & (d >= 0);
+        struct dpend *q = &dp[c >> sh];
+        if (q->used == q->cap && dpend_grow(q, W, &bytes))
+            return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+        uint32_t *w = q->w + (size_t)q->used * W;
+        dense_row(a, w, i, V, TM);
+        q->cell[q->used] = (uint16_t)(c & mask);
+        q->used += (uint32_t)keep, kept += (uint64_t)keep;
+        for (int v = 0; v < V; v++) good += (uint64_t)(keep & dense_good(sp, v, a->vbuf[v][i]));
+        if (P > 1) {
+            uint32_t *r = ds + (send ? ns : spare) * R;
+            r[0] = (uint32_t)c;
+            dense_copy(r + 1, w, W);
+            ns += (size_t)send;
+        }
+    }
+    if (P > 1) a->dscount[me] = 0, a->dscount[1 - me] = ns;
+    a->dpending += kept, a->dpbytes += bytes, a->dseen += kept, a->dgood += good;
+    return dense_due(a) ? dense_fold(a) : 0;
 }
 
 /* Combines the chunk's rows by cell (dense_plan said the keys fit its box): each row's key
@@ -759,7 +915,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
     const agg_spec *sp = &a->sp;
     const acc_layout *L = &a->L;
     const int K = sp->nkeys, V = sp->nvals, T = a->nthreads, P = hb_size, me = hb_rank, TM = L->first || L->last;
-    const size_t W = (size_t)V + (size_t)TM, NG = a->dngroups;
+    const size_t W = a->dw, NG = a->dngroups;
     const int sh = a->dsh;
     const uint8_t *ok = a->ok;
     uint32_t *cell = (uint32_t *)(void *)a->h; /* the hashes' buffer: this path has none */
@@ -769,67 +925,34 @@ static int combine_dense(agg *a, int64_t n, int fused)
     /* and with more ranks each row's owner (-1 without a key), while the cell is at hand */
     const uint32_t *home = a->dhome;
     const uint32_t UT = (uint32_t)T;
+    const uint8_t *own8 = a->downer; /* a quarter of home's bytes, and no division per row */
     int32_t *dest = (int32_t *)(void *)a->dtmp; /* the key reads' scratch is free */
-    if (fused && sp->has_time) { /* hour and day of week from the time, here (see aggregate_map) */
-        /* the calendar keys' part of a cell by local hour of the week; the column keys' */
-        uint64_t whc[168] = {0}, clo[AGG_MAX_KEYS], cst[AGG_MAX_KEYS];
-        const int64_t *cb[AGG_MAX_KEYS];
-        int ncol = 0;
-        for (int k = 0; k < K; k++) {
-            if (a->ktype[k] != KT_CALENDAR) {
-                cb[ncol] = a->kbuf[k], clo[ncol] = (uint64_t)lo[k], cst[ncol++] = stride[k];
-                continue;
-            }
-            for (uint64_t wh = 0; wh < 168; wh++)
-                whc[wh] += ((sp->kkind[k] == KEY_HOUR ? wh % 24 : wh / 24) - (uint64_t)lo[k]) * stride[k];
-        }
-        const int64_t unit = sp->unit, *traw = a->traw;
-        const hb_tzday *days = a->tzm.days;
-        const int64_t day0 = a->tzm.day0;
+    dweek dw;
+    dense_week(a, fused, lo, stride, &dw);
+    if (T == 1 && P <= 2) return dense_one_pass(a, n, &dw);
 #pragma omp parallel for schedule(static) num_threads(T)
-        for (int64_t i = 0; i < n; i++) {
-            if (!ok[i]) {
-                cell[i] = 0;
-                if (P > 1) dest[i] = -1;
-                continue;
-            }
-            /* hb_tzmap_local's offset, then the local hour of the week (Monday 00:00 is
-             * 0): the hour since the UTC day began, (r + off) / 3600 rounded down, with
-             * the UTC day's place in the week (1970-01-01 was a Thursday) */
-            const int64_t t = unit == 1 ? traw[i] : hb_floordiv(traw[i], unit);
-            int64_t day = t / 86400, r = t - day * 86400;
-            if (r < 0) day--, r += 86400;
-            const hb_tzday *z = &days[day - day0];
-            const int64_t off = r < z->trans ? z->off_a : z->off_b;
-            int64_t dm = (day + 3) % 7;
-            dm += dm < 0 ? 7 : 0;
-            int64_t wh = dm * 24 + (r + off + 86400) / 3600 - 24;
-            wh += wh < 0 ? 168 : wh >= 168 ? -168 : 0;
-            uint64_t c = whc[wh];
-            for (int j = 0; j < ncol; j++) c += ((uint64_t)cb[j][i] - clo[j]) * cst[j];
-            cell[i] = (uint32_t)c;
-            if (P > 1) dest[i] = (int32_t)(home[c] / UT);
-        }
-    } else {
-#pragma omp parallel for schedule(static) num_threads(T)
-        for (int64_t i = 0; i < n; i++) {
-            uint64_t c = 0;
-            for (int k = 0; k < K; k++) c += ((uint64_t)a->kbuf[k][i] - (uint64_t)lo[k]) * stride[k];
-            cell[i] = ok[i] ? (uint32_t)c : 0;
-            if (P > 1) dest[i] = ok[i] ? (int32_t)(home[c] / UT) : -1;
-        }
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t c = ok[i] ? dense_cell(&dw, i) : 0;
+        cell[i] = (uint32_t)c;
+        if (P > 1) dest[i] = !ok[i] ? -1 : own8 ? own8[c] : (int32_t)(home[c] / UT);
     }
+    uint64_t kept = 0; /* rows of owned cells: they wait */
     if (P > 1) {
         size_t *sc = a->dscount, total = 0;
         memset(sc, 0, (size_t)P * sizeof *sc);
-        for (int64_t i = 0; i < n; i++)
-            if (dest[i] >= 0) sc[dest[i]]++;
+        for (int64_t i = 0; i < n; i++) { /* no branch on a row's destination: they come in random order */
+            const int32_t d = dest[i];
+            sc[d < 0 ? me : d]++;
+            kept += d == me;
+        }
         sc[me] = 0;
         for (int d = 0; d < P; d++) total += sc[d];
-        if (hb_grow((void **)&a->dsend, &a->dscap, total * (1 + W), 8))
+        /* and one record more, where the pass below writes the rows it does not send */
+        if (hb_grow((void **)&a->dsend, &a->dscap, (total + 1) * (1 + W), 4))
             return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for %zu rows to send", total);
-        size_t *at = a->drdispl; /* fill positions; the exchange sets it again */
+        size_t *at = a->drdispl; /* fill positions, then the spare record's; the exchange sets them again */
         for (size_t d = 0, o = 0; d < (size_t)P; d++) at[d] = o, o += sc[d];
+        at[P] = total;
         for (int64_t i = 0; i < n && T > 1; i++) { /* one thread: in the pass below */
             if (!ok[i]) continue;
             const int d = dest[i];
@@ -838,12 +961,43 @@ static int combine_dense(agg *a, int64_t n, int fused)
         }
     }
     int failed = 0;
-    uint64_t added = 0;
+    uint64_t added = 0, good = 0;
     size_t bytes = 0;
-#pragma omp parallel num_threads(T) reduction(| : failed) reduction(+ : added, bytes)
+    if (T == 1) {
+        /* Without a branch on the row: owners and validity come in random order, and a
+         * mispredicted branch costs about what the row does. Every row is written both to
+         * its group's next slot and as a record (the spare one past the records to send
+         * when it is not sent); only the place it belongs to takes it. */
+        size_t *at = a->drdispl;
+        uint32_t *ds = a->dsend;
+        for (int64_t i = 0; i < n && P == 1; i++) kept += ok[i];
+        added = kept;
+        for (int64_t i = 0; i < n; i++) {
+            const uint32_t c = cell[i];
+            const int d = P > 1 ? dest[i] : ok[i] ? me : -1, keep = d == me, send = !keep & (d >= 0);
+            for (int v = 0; v < V; v++) good += (uint64_t)(keep & dense_good(sp, v, a->vbuf[v][i]));
+            struct dpend *q = &a->dpend[c >> sh];
+            if (q->used == q->cap && dpend_grow(q, W, &bytes)) {
+                failed = 1;
+                break;
+            }
+            uint32_t *w = q->w + (size_t)q->used * W;
+            dense_row(a, w, i, V, TM);
+            q->cell[q->used] = (uint16_t)(c - ((c >> sh) << sh));
+            q->used += (uint32_t)keep;
+            if (P > 1) {
+                const int to = send ? d : P;
+                uint32_t *r = ds + at[to] * (1 + W);
+                r[0] = c;
+                dense_copy(r + 1, w, W);
+                at[to] += (size_t)send;
+            }
+        }
+    } else
+#pragma omp parallel num_threads(T) reduction(| : failed) reduction(+ : added, good, bytes)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         const size_t g0 = NG * (size_t)part / (size_t)T, g1 = NG * (size_t)(part + 1) / (size_t)T;
-        uint64_t w[AGG_MAX_VALUES + 1];
+        uint32_t w[2 * (AGG_MAX_VALUES + 1)];
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
             const uint32_t c = cell[i];
@@ -855,8 +1009,8 @@ static int combine_dense(agg *a, int64_t n, int fused)
             }
             const size_t g = c >> sh;
             if (g < g0 || g >= g1) continue;
-            for (int v = 0; v < V; v++) memcpy(&w[v], &a->vbuf[v][i], 8);
-            if (TM) w[V] = (uint64_t)a->traw[i];
+            for (int v = 0; v < V; v++) good += (uint64_t)dense_good(sp, v, a->vbuf[v][i]);
+            dense_row(a, w, i, V, TM);
             if (dpend_add(&a->dpend[g], W, w, (uint16_t)(c - (g << sh)), &bytes)) {
                 failed = 1;
                 break;
@@ -864,9 +1018,9 @@ static int combine_dense(agg *a, int64_t n, int fused)
             added++;
         }
     }
-    a->dpending += added, a->dpbytes += bytes;
+    a->dpending += added, a->dpbytes += bytes, a->dseen += added, a->dgood += good;
     if (failed) return hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
-    return a->dpending >= a->dbudget ? dense_fold(a) : 0;
+    return dense_due(a) ? dense_fold(a) : 0;
 }
 
 /* Collective. Sends the rows of cells other ranks own (combine_dense laid them out) and
@@ -878,7 +1032,7 @@ static int dense_exchange(agg *a)
     const int P = hb_size, K = a->sp.nkeys, V = a->sp.nvals, T = a->nthreads;
     if (P == 1) return 0;
     const int TM = a->L.first || a->L.last;
-    const size_t W = (size_t)V + (size_t)TM, R = 1 + W, BX = 1 + 2 * (size_t)K;
+    const size_t W = a->dw, R = 1 + W, BX = 1 + 2 * (size_t)K;
     int64_t mine[1 + 2 * AGG_MAX_KEYS] = {a->dmap != NULL};
     for (int k = 0; k < K; k++) mine[1 + k] = a->dlo[k], mine[1 + K + k] = (int64_t)a->dspan[k];
     int64_t *boxes = hb_malloc((size_t)P * BX * 8);
@@ -886,7 +1040,7 @@ static int dense_exchange(agg *a)
     if (rc) return free(boxes), rc;
     MPI_Allgather(mine, (int)BX, MPI_INT64_T, boxes, (int)BX, MPI_INT64_T, MPI_COMM_WORLD);
     size_t rn = 0;
-    rc = agg_alltoallv(a->dsend ? (const void *)a->dsend : (const void *)boxes, a->dscount, R * 8, (void **)&a->drecv,
+    rc = agg_alltoallv(a->dsend ? (const void *)a->dsend : (const void *)boxes, a->dscount, R * 4, (void **)&a->drecv,
                        &a->drcap, a->drcount, a->drdispl, &rn);
     memset(a->dscount, 0, (size_t)P * sizeof *a->dscount);
     if (rc) return free(boxes), rc;
@@ -902,7 +1056,22 @@ static int dense_exchange(agg *a)
         for (int k = 0; k < K && rc == 0; k++) same &= a->dmap && bx[1 + k] == a->dlo[k] && span[k] == a->dspan[k];
         uint64_t sstride[AGG_MAX_KEYS], mstride[AGG_MAX_KEYS], s = 1, m = 1;
         for (int k = K - 1; k >= 0; k--) sstride[k] = s, s *= span[k], mstride[k] = m, m *= covers ? a->dspan[k] : 1;
-        const uint64_t *rec = a->drecv + a->drdispl[src] * R;
+        const uint32_t *rec = a->drecv + a->drdispl[src] * R;
+        if (rc == 0 && same && covers) { /* the sender's cells are this rank's: each row to its group */
+            const int sh = a->dsh;
+            const uint32_t mask = ((uint32_t)1 << sh) - 1;
+            for (size_t j = 0; j < nr; j++, rec += R) {
+                struct dpend *q = &a->dpend[rec[0] >> sh];
+                if (q->used == q->cap && dpend_grow(q, W, &bytes)) {
+                    rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
+                    break;
+                }
+                dense_copy(q->w + (size_t)q->used * W, rec + 1, W);
+                q->cell[q->used++] = (uint16_t)(rec[0] & mask);
+            }
+            a->dpending += nr;
+            continue;
+        }
         for (size_t j = 0; j < nr && rc == 0; j++, rec += R) {
             uint64_t c = rec[0], keys[AGG_MAX_KEYS];
             if (!same) {
@@ -920,14 +1089,21 @@ static int dense_exchange(agg *a)
             const uint64_t h = agg_hash(keys, K);
             gpart *p = &a->own.p[agg_part(h, T)];
             size_t e = gpart_find(&a->own, p, h, keys);
-            if (e == (size_t)-1 || add_row(a, &a->own, p, e, rec + 1, TM ? (int64_t)rec[1 + V] : 0, valid, invalid))
+            uint64_t x[AGG_MAX_VALUES];
+            int64_t t = 0;
+            for (int v = 0; v < V; v++) {
+                const double d = dense_value(a, rec + 1, v);
+                memcpy(&x[v], &d, 8);
+            }
+            if (TM) memcpy(&t, &rec[1 + 2 * V], 8);
+            if (e == (size_t)-1 || add_row(a, &a->own, p, e, x, t, valid, invalid))
                 rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory combining groups");
         }
     }
     free(boxes);
     a->dpbytes += bytes;
     for (int v = 0; v < V; v++) a->valid[v] += valid[v], a->invalid[v] += invalid[v];
-    if (rc == 0 && a->dpending >= a->dbudget) rc = dense_fold(a);
+    if (rc == 0 && dense_due(a)) rc = dense_fold(a);
     return hb_agree(rc);
 }
 
@@ -1318,8 +1494,8 @@ static int fwd_to_stage(agg *a)
 static int check_memory(agg *a)
 {
     size_t b = gtab_bytes(&a->own) + gtab_bytes(&a->stage) + a->chunk_bytes + a->scap * a->rec + a->rcap * a->rec +
-               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dhcap * 4 + a->dgcap * sizeof(struct dpend) +
-               a->dpbytes + (a->dscap + a->drcap) * 8 + (a->fscap + a->frcap) * a->fw * 8;
+               (a->svcap + a->rvcap) * 8 + a->dmcap * 8 + a->dhcap * 4 + a->docap + a->dgcap * sizeof(struct dpend) +
+               a->dpbytes + (a->dscap + a->drcap * (1 + a->dw)) * 4 + (a->fscap + a->frcap) * a->fw * 8;
     for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) b += a->fwd[i].cap * a->fw * 8;
     for (int k = 0; k < a->sp.nkeys; k++) b += sdict_bytes(&a->dict[k]);
     struct {
@@ -1810,7 +1986,8 @@ static void aggregate_destroy(void *state)
     free(a->neutral), free(a->dtmp), free(a->traw), free(a->tloc), free(a->h), free(a->ok), free(a->cal);
     free(a->tvalid), free(a->tcnt), free(a->scount), free(a->voff);
     dpend_clear(a);
-    free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->dpend), free(a->dsend), free(a->drecv);
+    free(a->grec), free(a->gstart), free(a->dmap), free(a->dhome), free(a->downer), free(a->dpend);
+    free(a->dsend), free(a->drecv);
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
     for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) free(a->fwd[i].w);
     free(a->fwd), free(a->fsend), free(a->frecv), free(a->fcount);
