@@ -217,6 +217,18 @@ suite_aggregate_bad() {
     agg_job "$p-stat" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = count, median"
     expect_fail "aggregate bad input ($tag): unknown statistic -> 78" 78 "$p-stat.ini:11: .*unknown statistic 'median'" \
         "$o" "$bin" run "$p-stat.ini"
+    # statistics whose datasets would share a name: each message names both and what they share
+    agg_job "$p-twice" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = count, mean, count"
+    expect_fail "aggregate bad input ($tag): a statistic listed twice -> 78" 78 \
+        "$p-twice.ini:11: .*stats: 'count' is listed twice" "$o" "$bin" run "$p-twice.ini"
+    agg_job "$p-same" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = above:100, above:1e2"
+    expect_fail "aggregate bad input ($tag): one threshold written two ways -> 78 naming both" 78 \
+        "$p-same.ini:11: .*stats: 'above:100' and 'above:1e2' are the same statistic (both are consumption_above100)" \
+        "$o" "$bin" run "$p-same.ini"
+    agg_job "$p-g" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = p99.99991, count, p99.99992"
+    expect_fail "aggregate bad input ($tag): two percentiles that %g names alike -> 78 naming both and the dataset" 78 \
+        "stats: 'p99.99991' and 'p99.99992' would both be written as dataset consumption_p99.9999: .*6 significant" \
+        "$o" "$bin" run "$p-g.ini"
     agg_job "$p-valid" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "valid = temp:0:1"
     expect_fail "aggregate bad input ($tag): a valid range for a column that is not a value -> 78" 78 \
         "valid: 'temp' is not one of the values" "$o" "$bin" run "$p-valid.ini"
