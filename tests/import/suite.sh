@@ -253,6 +253,8 @@ with open(sys.argv[1], 'w') as f:
         mpi 1 1 "$bin" import imp-baddate.csv --columns 'date:time:%Y-%m-%d%' -o $p-pc.h5
     expect_fail "import ($tag): --table with a '..' part is 64 (HDF5 would make a group named '..')" 64 \
         "--table: '/a/../b' is not a group name" $p-dd.h5 mpi 1 1 "$bin" import imp-a.csv --table /a/../b -o $p-dd.h5
+    expect_fail "import ($tag): --table in /provenance is 64 (comparisons and export leave it out)" 64 \
+        "--table: '//provenance/t' is in /provenance" $p-pv.h5 mpi 1 1 "$bin" import imp-a.csv --table //provenance/t -o $p-pv.h5
     expect_fail "import ($tag): an unknown zone is 64" 64 "unknown time zone 'Europe/Nowhere'" $p-8.h5 \
         mpi 1 1 "$bin" import imp-a.csv --timezone Europe/Nowhere -o $p-8.h5
     check "import ($tag): an existing output is 73 without --force, and a bad CSV with --force leaves it unchanged" \
