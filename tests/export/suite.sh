@@ -139,6 +139,14 @@ EOF
     check "export ($tag): an import's table is found without --group (its /row scale at / makes no group of datasets)" \
         bash -c "printf 'k,x\na,1.5\n\"b,c\",2\n' >ex-imp-$tag.csv && '$HB' import ex-imp-$tag.csv -o ex-imp-$tag.h5 --force -q &&
                  '$bin' export ex-imp-$tag.h5 -q | cmp - ex-imp-$tag.csv"
+    check "export ($tag): booleans (h5py's enum, PyTables' bitfield) are exported as 0 and 1 (by hand)" bash -c \
+        "$PY -c 'import h5py, numpy as np
+from h5py import h5t, h5s, h5d
+with h5py.File(\"ex-bool-$tag.h5\", \"w\") as f:
+    f[\"t/flag\"] = np.array([True, False, True]); f[\"t/v\"] = np.array([1.5, 2.5, 3.5])
+    d = h5d.create(f[\"t\"].id, b\"bits\", h5t.STD_B8LE, h5s.create_simple((3,)))
+    d.write(h5s.ALL, h5s.ALL, np.array([0, 1, 1], np.uint8), mtype=h5t.NATIVE_B8)' &&
+         '$bin' export ex-bool-$tag.h5 --group /t -q | cmp - <(printf 'bits,flag,v\n0,1,1.5\n1,0,2.5\n1,1,3.5\n')"
     check "export ($tag): --bom starts the file with the UTF-8 byte order mark, the rest unchanged" bash -c \
         "'$bin' export ex-case.h5 --group table --bom -o ex-bom-$tag.csv &&
          head -c 3 ex-bom-$tag.csv | od -An -tx1 | grep -q 'ef bb bf' && tail -c +4 ex-bom-$tag.csv | cmp - ex-table.want"
