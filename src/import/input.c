@@ -131,6 +131,11 @@ int imp_read_header(source *s, int index, char delim, char **names, int *ncols, 
             char what[64], why[400];
             snprintf(what, sizeof what, "column %d of the header", i + 1);
             if (imp_bad_text(f[i].p, f[i].len, what, why, sizeof why)) rc = hb_err_set(HB_EDATA, s->path, "line 1: %s", why);
+            else if (memchr(f[i].p, '\r', f[i].len)) /* the CR of a CRLF is not in the field */
+                rc = hb_err_set(HB_EDATA, s->path,
+                                "line 1: %s holds a carriage return: lines that end with CR alone (classic Mac OS) "
+                                "are not lines here; convert them to LF (tr '\\r' '\\n')",
+                                what);
             bytes += hb_csv_unescaped_len(&f[i]) + 1;
         }
         if (rc == 0 && !(text = hb_malloc(bytes ? bytes : 1))) rc = HB_EINTERNAL;

@@ -220,6 +220,10 @@ assert [s.decode() for s in t[\"city\"][:]] == [\"Bern\", \"Genève\", \"日本\
     expect_fail "import ($tag): a header name that is not UTF-8 is 65" 65 \
         "error: $p-h8.csv: line 1: column 2 of the header is not UTF-8 (byte 3 is 0xf6)" $p-h8.h5 \
         mpi 1 1 "$bin" import $p-h8.csv -o $p-h8.h5
+    printf 'a,b\r1,2\r3,4\r' >$p-cr.csv
+    expect_fail "import ($tag): lines ending in CR alone are 65 saying so (they were one header line, 0 rows)" 65 \
+        "error: $p-cr.csv: line 1: column 2 of the header holds a carriage return: lines that end with CR alone" \
+        $p-cr.h5 mpi 1 1 "$bin" import $p-cr.csv -o $p-cr.h5
     printf 'a,b\n1,x\n' | iconv -f UTF-8 -t UTF-16 >$p-u16.csv
     expect_fail "import ($tag): a UTF-16 file is 65 saying so" 65 \
         "error: $p-u16.csv: starts with a UTF-16 byte order mark: import reads UTF-8" $p-u16.h5 \
