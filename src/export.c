@@ -11,6 +11,7 @@
 #include "core/opts.h"
 #include "io/browse.h"
 #include "kernels/kernel.h"
+#include "partial.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -664,6 +665,10 @@ int hb_export_main(int argc, char **argv)
         return 0;
     }
     if (rc == 0 && a.npos != 1) rc = hb_err_set(HB_EUSAGE, "export", "usage: h5batch export " EXPORT_USAGE);
+    /* a partial state's datasets are the kernel's encoded state, no result */
+    if (rc == 0 && hb_partial_is(a.pos[0]))
+        rc = hb_err_set(HB_EDATA, a.pos[0], "is a partial state (run --partial), not a result: merge it first "
+                        "(h5batch merge PART.h5... -o OUT.h5) and export OUT.h5");
     if (rc != 0 || launcher_rank() != 0) return hb_args_free(&a), rc;
     const char *dest = hb_opt_str(&o, "output");
     int to_stdout = !dest || strcmp(dest, "-") == 0;

@@ -193,6 +193,12 @@ suite_export_bad() {
         "is a symbolic link; not followed, not replaced" "" "$bin" export ex-case.h5 --group table -o "$d/link.csv" --force
     check "export ($tag): ... the link and its target are untouched" bash -c \
         "[ -L $d/link.csv ] && grep -qx target $d/target.csv && [ ! -e $d/nowhere.csv ]"
+    printf 'k,x\na,1.5\nb,2\n' >"$d/in.csv" && "$HB" import "$d/in.csv" -o "$d/in.h5" -q &&
+        printf '[job]\nrun_dir = %s/pt.run\n\n[step agg]\nkernel = aggregate\ninput = %s/in.h5\noutput = %s/part.h5\nby = k\nvalues = x\n' \
+            "$d" "$d" "$d" >"$d/pt.ini" && "$HB" run "$d/pt.ini" --partial -q
+    expect_fail "export ($tag): a partial state (run --partial) is 65 saying to merge it first" 65 \
+        "part.h5: is a partial state (run --partial), not a result: merge it first" "$d/part.csv" \
+        "$bin" export "$d/part.h5" -o "$d/part.csv"
     expect_fail "export ($tag): stdout on a full disk (/dev/full) is 74" 74 "stdout: cannot write the CSV" "" \
         bash -c "'$bin' export ex-traffic.h5 --group traffic -q >/dev/full"
     expect_fail "export ($tag): a write that fails half-way is 74" 74 "cannot write the CSV" "$d/half.csv" \
