@@ -93,11 +93,19 @@ static herr_t visit_dataset(hid_t g, const char *name, const H5L_info_t *info, v
     return l->failed ? -1 : 0;
 }
 
-/* The kind of an HDF5 type as export sees it. */
+/* The kind of an HDF5 type as export sees it: booleans (an enum, h5py's; a bitfield,
+ * PyTables') are integers, as the tables reader takes them (docs/tables.md). */
 static hb_var_kind kind_of(hid_t t)
 {
     switch (H5Tget_class(t)) {
     case H5T_INTEGER: return H5Tget_sign(t) == H5T_SGN_NONE ? HB_VAR_UINT : HB_VAR_INT;
+    case H5T_ENUM: {
+        hid_t base = H5Tget_super(t);
+        hb_var_kind k = base < 0 ? HB_VAR_OTHER : kind_of(base);
+        if (base >= 0) H5Tclose(base);
+        return k;
+    }
+    case H5T_BITFIELD: return H5Tget_size(t) <= 8 ? HB_VAR_UINT : HB_VAR_OTHER;
     case H5T_FLOAT: return HB_VAR_FLOAT;
     case H5T_STRING: return HB_VAR_STRING;
     default: return HB_VAR_OTHER;
@@ -214,7 +222,10 @@ int hb_browse_read(hb_in *in, const char *path, hb_elem t, int ndims, const int6
     for (int i = 0; i < ndims; i++) st[i] = (hsize_t)start[i], ct[i] = (hsize_t)count[i];
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(ndims, ct, NULL);
     herr_t e = fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL);
-    if (e >= 0) e = H5Dread(d, mem_type(t), ms, fs, H5P_DEFAULT, buf);
+    hid_t ft = H5Dget_type(d); /* HDF5 converts a bitfield only to a bitfield: 64 bits are a uint64 */
+    hid_t mt = ft >= 0 && H5Tget_class(ft) == H5T_BITFIELD && t != HB_F64 ? H5T_NATIVE_B64 : mem_type(t);
+    if (ft >= 0) H5Tclose(ft);
+    if (e >= 0) e = H5Dread(d, mt, ms, fs, H5P_DEFAULT, buf);
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);
     H5Dclose(d);

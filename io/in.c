@@ -74,6 +74,14 @@ src_kind io_kind_of(hid_t type, size_t *size)
     size_t sz = H5Tget_size(type);
     *size = sz;
     if (cls == H5T_FLOAT) return sz == 4 ? K_F32 : sz == 8 ? K_F64 : K_OTHER;
+    if (cls == H5T_ENUM) { /* h5py's and pandas' booleans (FALSE = 0, TRUE = 1): the values of its integer type */
+        hid_t base = H5Tget_super(type);
+        src_kind k = base < 0 ? K_OTHER : io_kind_of(base, size);
+        if (base >= 0) H5Tclose(base);
+        return k;
+    }
+    if (cls == H5T_BITFIELD) /* PyTables' booleans (8 bits, 0 or 1): an unsigned integer of its size */
+        return sz == 1 ? K_U8 : sz == 2 ? K_U16 : sz == 4 ? K_U32 : sz == 8 ? K_U64 : K_OTHER;
     if (cls != H5T_INTEGER) return K_OTHER;
     int sgn = H5Tget_sign(type) == H5T_SGN_2;
     switch (sz) {
@@ -98,6 +106,17 @@ hid_t io_native_of(src_kind k)
     case K_U64: return H5T_NATIVE_UINT64;
     case K_F32: return H5T_NATIVE_FLOAT;
     default: return H5T_NATIVE_DOUBLE;
+    }
+}
+
+hid_t io_mem_of(hid_t type, src_kind k)
+{
+    if (H5Tget_class(type) != H5T_BITFIELD) return io_native_of(k);
+    switch (k) {
+    case K_U8: return H5T_NATIVE_B8;
+    case K_U16: return H5T_NATIVE_B16;
+    case K_U32: return H5T_NATIVE_B32;
+    default: return H5T_NATIVE_B64;
     }
 }
 

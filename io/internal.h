@@ -25,10 +25,16 @@ typedef enum { K_I8, K_U8, K_I16, K_U16, K_I32, K_U32, K_I64, K_U64, K_F32, K_F6
 
 /* 1 when path exists in the file (every link on the way included). */
 int io_path_exists(hid_t loc, const char *path);
-/* The kind and in-memory size of a numeric HDF5 type; K_OTHER when not numeric. */
+/* The kind and in-memory size of a numeric HDF5 type; K_OTHER when not numeric. An
+ * enumeration is read as the values of its integer type and a bitfield as an unsigned
+ * integer of its size (the booleans of h5py, pandas and PyTables: 0 or 1). */
 src_kind io_kind_of(hid_t type, size_t *size);
 /* The native HDF5 type of a kind. */
 hid_t io_native_of(src_kind k);
+/* The memory type that reads elements of file type type as kind k (io_kind_of's):
+ * io_native_of(k), or for a bitfield, which HDF5 converts only to bitfields, the native
+ * bitfield of that size (the same bytes). */
+hid_t io_mem_of(hid_t type, src_kind k);
 /* A word for an HDF5 type class, for messages. */
 const char *io_class_name(hid_t type);
 /* Reads count elements of a 1-D dataset from start, retrying transient failures. */

@@ -25,6 +25,7 @@ typedef struct column {
     int owned;         /* 1 when dset and space are this column's to close */
     src_kind kind;
     size_t size; /* bytes per element in memory for kind */
+    hid_t mem;   /* the memory type its numbers are read as (io_mem_of) */
     char name[256];
     /* string columns (only opened by hb_table_open_any): fixed-length ones in size bytes
      * a row with this padding, or variable-length */
@@ -117,6 +118,7 @@ static void convert(src_kind k, const void *src, hb_elem want, void *dst, int64_
 static int column_type(hid_t type, const char *name, const char *where, int allow_str, column *c)
 {
     c->kind = io_kind_of(type, &c->size);
+    c->mem = c->kind == K_OTHER ? H5T_NATIVE_DOUBLE : io_mem_of(type, c->kind);
     if (c->kind != K_OTHER) return 0;
     H5T_class_t cls = H5Tget_class(type);
     if (allow_str && cls == H5T_STRING) {
@@ -467,7 +469,8 @@ static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
                 hsize_t dims[2] = {0, 0};
                 if (c->space < 0 || ty < 0) {
                     rc = hb_err_set(HB_EIO, t->where, "cannot read %s", vname);
-                } else if (H5Tget_class(ty) != H5T_INTEGER && H5Tget_class(ty) != H5T_FLOAT) {
+                } else if (H5Tget_class(ty) != H5T_INTEGER && H5Tget_class(ty) != H5T_FLOAT &&
+                           io_kind_of(ty, &(size_t){0}) == K_OTHER) {
                     rc = hb_err_set(HB_EDATA, t->where,
                                     "column '%s' is stored by pandas' format=\"fixed\" as pickled Python objects "
                                     "(%s): write it with to_hdf(..., format=\"table\")",
@@ -654,7 +657,7 @@ int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem wa
     char where[800];
     snprintf(where, sizeof where, "%s/%s", t->where, c->name);
     if (c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' has string type; a number is needed", c->name);
-    hid_t nt = io_native_of(c->kind);
+    hid_t nt = c->mem;
     const int same = (c->kind == K_F64 && want == HB_F64) || (c->kind == K_I64 && want == HB_I64);
     if (c->raw_ok && same) return read_from_records(t, c, start, count, buf, where);
     if (c->k == 1 && same) return read_elems(c, nt, 8, start, count, buf, where);
@@ -688,9 +691,9 @@ int hb_table_read_raw(hb_table *t, int col, int64_t start, int64_t count, void *
     if (hb_table_raw_kind(t, col) == HB_RAW_OTHER)
         return hb_err_set(HB_EINTERNAL, t->where, "column '%s' is not of a type read as stored", c->name);
     if (c->raw_ok) return read_from_records(t, c, start, count, buf, where);
-    if (c->k == 1) return read_elems(c, io_native_of(c->kind), c->size, start, count, buf, where);
+    if (c->k == 1) return read_elems(c, c->mem, c->size, start, count, buf, where);
     HB_CALL(scratch_reserve(t, (size_t)count * (size_t)c->k * c->size)); /* an array field: its element moved to the front */
-    HB_CALL(read_elems(c, io_native_of(c->kind), c->size, start, count, t->scratch, where));
+    HB_CALL(read_elems(c, c->mem, c->size, start, count, t->scratch, where));
     memcpy(buf, t->scratch, (size_t)count * c->size);
     return 0;
 }
@@ -950,7 +953,7 @@ int hb_in_read_array(hb_in *in, const char *path, hb_elem want, int64_t *n, void
         void *buf = hb_malloc((size_t)len * 8);
         void *raw = hb_malloc((size_t)len * c.size);
         if (!buf || !raw) rc = HB_EINTERNAL;
-        if (rc == 0 && len > 0) rc = io_read_slab(c.dset, c.space, io_native_of(c.kind), 0, (int64_t)len, raw, where);
+        if (rc == 0 && len > 0) rc = io_read_slab(c.dset, c.space, c.mem, 0, (int64_t)len, raw, where);
         if (rc == 0) convert(c.kind == K_OTHER ? K_F64 : c.kind, raw, want, buf, (int64_t)len);
         free(raw);
         if (rc == 0) *data = buf, *n = (int64_t)len;

@@ -29,6 +29,8 @@ static const hb_kernel *registry[MAX_KERNELS + 1]; /* NULL-terminated */
 static char *origin[MAX_KERNELS];                  /* the plugin's path; NULL: built in */
 static int nreg, builtins_done;
 static const char *loading;               /* the plugin whose hb_plugin_init runs */
+static char **failed;                     /* "PATH: why" of each plugin that could not be loaded */
+static int nfailed;
 static const char *const *reserved_names; /* the driver's own commands */
 
 /* Names a generator's options may not take: the driver reads them itself. */
@@ -247,16 +249,33 @@ static int is_shared_object(const struct dirent *e)
     return e->d_name[0] != '.' && n > 3 && strcmp(e->d_name + n - 3, ".so") == 0;
 }
 
+/* Keeps the recorded error of a plugin that could not be loaded for hb_plugins_failure
+ * and clears it: the commands that do not need the plugin go on. */
+static int keep_failure(void)
+{
+    char **grown = realloc(failed, (size_t)(nfailed + 1) * sizeof *failed);
+    char *msg = hb_strdup(hb_err_msg());
+    if (!grown || !msg) {
+        free(msg);
+        if (grown) failed = grown;
+        return HB_EINTERNAL;
+    }
+    failed = grown;
+    failed[nfailed++] = msg;
+    hb_err_clear();
+    return 0;
+}
+
 /* Loads the *.so files of dir in name order; a folder that does not exist is skipped,
- * as PATH does. */
+ * as PATH does. A plugin that cannot be loaded is kept in failed and the next one tried. */
 static int load_dir(const char *dir, char ***seen, int *nseen)
 {
     struct dirent **list = NULL;
     int n = scandir(dir, &list, is_shared_object, alphasort);
     if (n < 0) {
         if (errno == ENOENT) return 0;
-        return hb_err_set(HB_ECONFIG, "H5BATCH_PLUGIN_PATH", "cannot read plugin folder '%s': %s", dir,
-                          strerror(errno));
+        hb_err_set(HB_ECONFIG, "H5BATCH_PLUGIN_PATH", "cannot read plugin folder '%s': %s", dir, strerror(errno));
+        return keep_failure();
     }
     int rc = 0;
     for (int i = 0; i < n; i++) {
@@ -268,7 +287,7 @@ static int load_dir(const char *dir, char ***seen, int *nseen)
         char **grown = real && !dup ? realloc(*seen, (size_t)(*nseen + 1) * sizeof **seen) : NULL;
         if (grown) *seen = grown, (*seen)[(*nseen)++] = real;
         else free(real);
-        if (rc == 0 && !dup) rc = load_plugin(path);
+        if (rc == 0 && !dup && load_plugin(path) != 0) rc = keep_failure();
         free(list[i]);
     }
     free(list);
@@ -292,4 +311,21 @@ int hb_plugins_load(const char *const *reserved)
     free(seen);
     free(dirs);
     return rc;
+}
+
+int hb_plugins_failed(void) { return nfailed; }
+
+const char *hb_plugins_failure(void) { return nfailed ? failed[0] : NULL; }
+
+void hb_plugins_warn(void)
+{
+    for (int i = 0; i < nfailed; i++) hb_warn("%s (its kernels are not available)", failed[i]);
+}
+
+int hb_plugins_missing(int code, const char *where, const char *what)
+{
+    if (!nfailed) return hb_err_set(code, where, "%s", what);
+    return hb_err_set(HB_ECONFIG, where, "%s, and %s: %s", what,
+                      nfailed == 1 ? "a plugin could not be loaded" : "plugins could not be loaded, the first",
+                      failed[0]);
 }

@@ -11,6 +11,7 @@
 #include "core/opts.h"
 #include "io/browse.h"
 #include "kernels/kernel.h"
+#include "partial.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,7 @@ typedef struct column {
 
 typedef struct exporter {
     hb_in *in;
+    const char *src; /* its file name, for messages */
     const char *group;
     hb_var *vars;
     int nvars;
@@ -125,13 +127,22 @@ static int matches(const char *pat, const char *name)
 }
 
 /* The output descriptions of the kernel that wrote the file (its /provenance names
- * it), or NULL for a file of another kind or a kernel that does not describe them. */
-static const hb_dataset_desc *kernel_outputs(hb_in *in)
+ * it) in *out, NULL for a file of another kind or a kernel that does not describe them;
+ * 78 when the kernel is not here and a plugin could not be loaded (it may be that
+ * plugin's: its descriptions would change the table). */
+static int kernel_outputs(hb_in *in, const char *file, const hb_dataset_desc **out)
 {
     char kname[256];
-    if (hb_in_attr_str(in, "/provenance", "kernel", kname, sizeof kname) != 0) return NULL;
+    *out = NULL;
+    if (hb_in_attr_str(in, "/provenance", "kernel", kname, sizeof kname) != 0) return 0;
     const hb_kernel *k = hb_kernel_find(kname);
-    return k ? k->outputs : NULL;
+    if (k) *out = k->outputs;
+    else if (hb_plugins_failed()) {
+        char what[400];
+        snprintf(what, sizeof what, "written by kernel '%s', which this h5batch does not have", kname);
+        return hb_plugins_missing(HB_ECONFIG, file, what);
+    }
+    return 0;
 }
 
 /* The description of dataset v of the group, or NULL. */
@@ -562,7 +573,7 @@ static int pick_group(hb_in *in, const char *file, const char *asked, char *grou
 static int run_export(exporter *e, const char *datasets, int quiet)
 {
     HB_CALL(hb_browse_vars(e->in, e->group, &e->vars, &e->nvars));
-    e->outputs = kernel_outputs(e->in);
+    HB_CALL(kernel_outputs(e->in, e->src, &e->outputs));
     int *sel = hb_calloc((size_t)e->nvars + 1, sizeof *sel);
     e->cols = hb_calloc((size_t)e->nvars + HB_VAR_MAXDIMS, sizeof *e->cols);
     if (!sel || !e->cols) {
@@ -654,6 +665,10 @@ int hb_export_main(int argc, char **argv)
         return 0;
     }
     if (rc == 0 && a.npos != 1) rc = hb_err_set(HB_EUSAGE, "export", "usage: h5batch export " EXPORT_USAGE);
+    /* a partial state's datasets are the kernel's encoded state, no result */
+    if (rc == 0 && hb_partial_is(a.pos[0]))
+        rc = hb_err_set(HB_EDATA, a.pos[0], "is a partial state (run --partial), not a result: merge it first "
+                        "(h5batch merge PART.h5... -o OUT.h5) and export OUT.h5");
     if (rc != 0 || launcher_rank() != 0) return hb_args_free(&a), rc;
     const char *dest = hb_opt_str(&o, "output");
     int to_stdout = !dest || strcmp(dest, "-") == 0;
@@ -671,6 +686,7 @@ int hb_export_main(int argc, char **argv)
     if (rc == 0) rc = hb_in_open(a.pos[0], &e.in);
     if (rc == 0) rc = pick_group(e.in, a.pos[0], hb_opt_str(&o, "group"), group, sizeof group);
     e.group = group;
+    e.src = a.pos[0];
     e.dest = to_stdout ? "stdout" : dest;
     int fd = -1;
     if (rc == 0 && !to_stdout) {

@@ -79,7 +79,11 @@ int hb_gen_main(int argc, char **argv)
         return hb_err_set(HB_EUSAGE, "gen", "usage: h5batch gen NAME -o FILE [options], NAME one of: %s", names);
     if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) return print_generators(), 0;
     const hb_generator *g = hb_generator_find(argv[0]);
-    if (!g) return hb_err_set(HB_EUSAGE, "gen", "unknown generator '%s' (this h5batch has: %s)", argv[0], names);
+    if (!g) {
+        char what[1024];
+        snprintf(what, sizeof what, "unknown generator '%.256s' (this h5batch has: %s)", argv[0], names);
+        return hb_plugins_missing(HB_EUSAGE, "gen", what);
+    }
     char where[96];
     snprintf(where, sizeof where, "gen %s", g->name);
     const hb_option *const tables[] = {common_options, g->options, NULL};

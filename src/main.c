@@ -173,7 +173,8 @@ static void kernel_json(const hb_kernel *k)
 }
 
 /* `h5batch kernels [NAME [--json]]`: the kernels, or one kernel's options, what it reads
- * and what it writes (the description tables of its hb_kernel). */
+ * and what it writes (the description tables of its hb_kernel). The list is 78 when a
+ * plugin could not be loaded: its kernels are missing from it. */
 static int kernels_main(int argc, char **argv)
 {
     if (argc == 0) {
@@ -182,6 +183,9 @@ static int kernels_main(int argc, char **argv)
             printf("%-10s %s%s%s%s\n", (*k)->name, (*k)->summary, from ? " (plugin " : "", from ? from : "",
                    from ? ")" : "");
         }
+        if (hb_plugins_failed())
+            return hb_err_set(HB_ECONFIG, "kernels", "%d plugin%s could not be loaded (the warnings above say why)",
+                              hb_plugins_failed(), hb_plugins_failed() == 1 ? "" : "s");
         return 0;
     }
     int json = 0;
@@ -193,7 +197,11 @@ static int kernels_main(int argc, char **argv)
     }
     const hb_kernel *k = name ? hb_kernel_find(name) : NULL;
     if (!name) return hb_err_set(HB_EUSAGE, "kernels", "--json needs a kernel name (usage: h5batch kernels NAME --json)");
-    if (!k) return hb_err_set(HB_EUSAGE, "kernels", "unknown kernel '%s' (h5batch kernels lists them)", name);
+    if (!k) {
+        char what[400];
+        snprintf(what, sizeof what, "unknown kernel '%.256s' (h5batch kernels lists them)", name);
+        return hb_plugins_missing(HB_EUSAGE, "kernels", what);
+    }
     if (json) {
         kernel_json(k);
         return 0;
@@ -227,8 +235,10 @@ static int unknown_command(const char *name)
             names[n++] = (*c)->name;
     names[n] = NULL;
     const char *best = hb_suggest(name, names);
-    if (best) return hb_err_set(HB_EUSAGE, NULL, "unknown command '%s' (did you mean '%s'?)", name, best);
-    return hb_err_set(HB_EUSAGE, NULL, "unknown command '%s' (h5batch --help)", name);
+    char what[600];
+    if (best) snprintf(what, sizeof what, "unknown command '%.256s' (did you mean '%s'?)", name, best);
+    else snprintf(what, sizeof what, "unknown command '%.256s' (h5batch --help)", name);
+    return hb_plugins_missing(HB_EUSAGE, NULL, what);
 }
 
 int main(int argc, char **argv)
@@ -240,6 +250,7 @@ int main(int argc, char **argv)
      * error, if any, is printed once MPI tells who rank 0 is */
     int rc = hb_plugins_load(reserved);
     if (argc < 2) {
+        hb_plugins_warn();
         if (rc == 0) print_usage(stderr);
         hb_err_report();
         return rc ? rc : HB_EUSAGE;
@@ -268,6 +279,7 @@ int main(int argc, char **argv)
                             provided, MPI_THREAD_FUNNELED);
         rc = hb_agree(rc);
     }
+    hb_plugins_warn(); /* once, by rank 0; only a command that needs the plugin fails */
     if (rc == 0) rc = fn ? fn(argc - 2, argv + 2) : unknown_command(name);
     hb_err_report();
     if (collective) {

@@ -898,11 +898,14 @@ static int merge_open(merge_src *m, char *const *paths, int n, const hb_kernel *
     for (int p = 0; p < n; p++) HB_CALL(hb_partial_open(paths[p], &m->info[p]));
     const hb_partinfo *a = &m->info[0];
     const hb_kernel *k = hb_kernel_find(a->kernel);
-    if (!k)
-        return hb_err_set(HB_ECONFIG, a->path,
-                          "a partial state of kernel '%s', which this h5batch does not have (h5batch kernels lists "
-                          "them; plugins come from H5BATCH_PLUGIN_PATH)",
-                          a->kernel);
+    if (!k) {
+        char what[600];
+        snprintf(what, sizeof what,
+                 "a partial state of kernel '%.256s', which this h5batch does not have (h5batch kernels lists them; "
+                 "plugins come from H5BATCH_PLUGIN_PATH)",
+                 a->kernel);
+        return hb_plugins_missing(HB_ECONFIG, a->path, what);
+    }
     HB_CALL(partial_capable(k, a->path));
     int64_t nl = 0;
     for (int p = 0; p < n; p++) {

@@ -853,7 +853,10 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nre
     agg *a = o->a;
     const agg_spec *sp = &a->sp;
     HB_CALL(hb_agree(sort_results(o, resp, nres)));
-    unsigned char *res = *resp;
+    /* never NULL: write_key takes a NULL res for the dense layout's coordinates, and a
+     * rank that read no row holds none (it would make other collective calls: a hang) */
+    static unsigned char no_rows;
+    unsigned char *res = *resp ? *resp : &no_rows;
     uint64_t mine = nres, off = 0, total = 0;
     MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (hb_rank == 0) off = 0;

@@ -95,10 +95,29 @@ static int parse_stat(agg_spec *sp, const char *s, const char **key, char *msg, 
                 "below:X)%s",
                 s, "");
 added:
-    for (int j = 0; j < i; j++)
-        if (strcmp(sp->stname[j], sp->stname[i]) == 0)
-            return fail(key, "stats", msg, len, "stats: '%s' is listed twice%s", s, "");
     sp->nstats++;
+    return 0;
+}
+
+/* 78 when statistic i (written text[i]) names the dataset of an earlier one: the same
+ * text twice, the same statistic written otherwise (p50 and p50.0), or two thresholds
+ * or percentiles that %g writes alike (above:100000.1 and above:100000.2). */
+static int stat_unique(const agg_spec *sp, int i, char *const *text, const char **key, char *msg, size_t len)
+{
+    for (int j = 0; j < i; j++) {
+        if (strcmp(sp->stname[j], sp->stname[i]) != 0) continue;
+        *key = "stats";
+        if (strcmp(text[j], text[i]) == 0) snprintf(msg, len, "stats: '%s' is listed twice", text[i]);
+        else if (sp->st[j] == sp->st[i] && sp->arg[j] == sp->arg[i])
+            snprintf(msg, len, "stats: '%s' and '%s' are the same statistic (both are %s_%s)", text[j], text[i],
+                     sp->val[0], sp->stname[i]);
+        else
+            snprintf(msg, len,
+                     "stats: '%s' and '%s' would both be written as dataset %s_%s: a threshold or percentile is "
+                     "named with 6 significant digits (%%g), so these two must differ within them",
+                     text[j], text[i], sp->val[0], sp->stname[i]);
+        return HB_ECONFIG;
+    }
     return 0;
 }
 
@@ -178,7 +197,10 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
         return snprintf(msg, len, "stats: at most %d statistics", AGG_MAX_STATS), HB_ECONFIG;
     }
     if (n <= 0) return fail(key, "stats", msg, len, "stats: no statistic given%s%s", "", "");
-    for (int i = 0; i < n; i++) HB_CALL(parse_stat(sp, items[i], key, msg, len));
+    for (int i = 0; i < n; i++) {
+        HB_CALL(parse_stat(sp, items[i], key, msg, len));
+        HB_CALL(stat_unique(sp, i, items, key, msg, len));
+    }
     /* a key's coordinates and a statistic's dataset share /aggregate */
     for (int k = 0; k < sp->nkeys; k++)
         for (int v = 0; v < sp->nvals; v++) {

@@ -142,6 +142,24 @@ static int64_t milli(double c)
     return (int64_t)nearbyintl(x); /* the default rounding mode: to nearest, ties to even */
 }
 
+/* Not collective. Rows [start, start+n) of integer column k (meter, district, month)
+ * into out: a float column is read as floats, so that a fraction is refused (65 naming
+ * the row) rather than floored into another account; NaN stays INT64_MIN (missing). */
+static int read_key(bill *b, int k, int64_t start, int64_t n, int64_t *out)
+{
+    if (hb_table_kind(b->tab, k) != HB_COL_FLOAT) return hb_table_read(b->tab, k, start, n, HB_I64, out);
+    HB_CALL(hb_table_read(b->tab, k, start, n, HB_F64, b->cbuf));
+    for (int64_t i = 0; i < n; i++) {
+        const double d = b->cbuf[i];
+        if (isnan(d)) out[i] = INT64_MIN;
+        else if (d == floor(d) && d > -9223372036854775808.0 && d < 9223372036854775808.0) out[i] = (int64_t)d;
+        else
+            return hb_err_set(HB_EDATA, b->ctx->input, "column '%s', row %lld: %g is not an integer",
+                              hb_colmap_name(&b->cols, bill_inputs[k].name), (long long)(start + i), d);
+    }
+    return 0;
+}
+
 /* Not collective. Reads chunk c and appends one record per row with a consumption. */
 static int bill_map(void *state, int64_t c)
 {
@@ -149,7 +167,7 @@ static int bill_map(void *state, int64_t c)
     hb_step_ctx *ctx = b->ctx;
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
-    for (int i = 0; i < 2; i++) HB_CALL(hb_table_read(b->tab, i, start, n, HB_I64, b->ibuf[i]));
+    for (int i = 0; i < 2; i++) HB_CALL(read_key(b, i, start, n, b->ibuf[i]));
     if (b->per_s) {
         int64_t *m = b->ibuf[COL_MONTH];
         HB_CALL(hb_table_read_time(b->tab, COL_MONTH, start, n, b->per_s, m, m));
@@ -161,7 +179,7 @@ static int bill_map(void *state, int64_t c)
             m[i] = y * 100 + mo;
         }
     } else {
-        HB_CALL(hb_table_read(b->tab, COL_MONTH, start, n, HB_I64, b->ibuf[COL_MONTH]));
+        HB_CALL(read_key(b, COL_MONTH, start, n, b->ibuf[COL_MONTH]));
     }
     HB_CALL(hb_table_read(b->tab, COL_CONSUMPTION, start, n, HB_F64, b->cbuf));
     if (hb_grow((void **)&b->r, &b->cap, b->n + (size_t)n, sizeof *b->r))

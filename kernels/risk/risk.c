@@ -94,15 +94,24 @@ static int check_level(const char *key, double v, const char **kp, char *msg, si
     return HB_ECONFIG;
 }
 
-/* Not collective. What the option table cannot check: levels inside (0, 1), the
- * methods, as_of a real date, more than 2 degrees of freedom. */
+/* Not collective. What the option table cannot check: levels inside (0, 1) and none
+ * listed twice (two columns of one coordinate value), the methods, as_of a real date,
+ * more than 2 degrees of freedom. */
 static int risk_validate(const hb_optset *o, const char **key, char *msg, size_t len)
 {
     double v[HB_OPT_LIST_MAX];
     static const char *const lists[] = {"confidence", "es_confidence"};
     for (int l = 0; l < 2; l++) {
         int n = hb_opt_list(o, lists[l], v);
-        for (int i = 0; i < n; i++) HB_CALL(check_level(lists[l], v[i], key, msg, len));
+        for (int i = 0; i < n; i++) {
+            HB_CALL(check_level(lists[l], v[i], key, msg, len));
+            for (int j = 0; j < i; j++)
+                if (v[i] == v[j]) {
+                    *key = lists[l];
+                    snprintf(msg, len, "%s: %g is listed twice (one column per level)", lists[l], v[i]);
+                    return HB_ECONFIG;
+                }
+        }
     }
     HB_CALL(check_level("backtest_confidence", hb_opt_num(o, "backtest_confidence"), key, msg, len));
     int mask;

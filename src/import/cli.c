@@ -144,6 +144,18 @@ static int table_name_ok(const char *name)
     return 1;
 }
 
+/* 1 when the group name lies in /provenance (HDF5 reads "//" and "/./" as "/"), where
+ * what describes a run is kept and every comparison of outputs leaves out. */
+static int in_provenance(const char *name)
+{
+    for (const char *p = name; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n && !(n == 1 && p[0] == '.')) return n == 10 && !strncmp(p, "provenance", 10);
+        p += n + (p[n] == '/');
+    }
+    return 0;
+}
+
 int hb_import_main(int argc, char **argv)
 {
     const hb_option *const tables[] = {options, NULL};
@@ -198,6 +210,9 @@ int hb_import_main(int argc, char **argv)
     if (rc == 0 && (!table_name_ok(table) || (t && strlen(t) + 2 > sizeof table)))
         rc = hb_err_set(HB_EUSAGE, "import", "--table: '%s' is not a group name (like /table or /site/readings)",
                         t ? t : table);
+    if (rc == 0 && in_provenance(table))
+        rc = hb_err_set(HB_EUSAGE, "import", "--table: '%s' is in /provenance, which describes the run (and comparisons "
+                        "of outputs leave out): choose another group", t ? t : table);
     rc = hb_agree(rc);
     if (rc == 0)
         rc = imp_run(&m, a.pos, a.npos, out, table, hb_opt_str(&o, "columns"), hb_opt_bool(&o, "append"),

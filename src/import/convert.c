@@ -27,6 +27,81 @@ static void quote_field(const hb_csv_field *f, char *buf, size_t len)
     snprintf(buf, len, "'%.*s%s'", n, f->p, f->len > 40 ? "..." : "");
 }
 
+/* 1 when the word w holds a NUL or a byte above 0x7f (a word has a zero byte when
+ * (w - 0x01..01) & ~w & 0x80..80 is not 0). */
+static inline uint64_t word_bad(uint64_t w)
+{
+    return (w | ((w - 0x0101010101010101u) & ~w)) & 0x8080808080808080u;
+}
+
+/* 1 when u[0, n) is ASCII without NUL: whole words, the last one overlapping. */
+static inline int plain_ascii(const unsigned char *u, size_t n)
+{
+    uint64_t w, bad = 0;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) bad |= u[i] >= 0x80 || u[i] == 0;
+        return !bad;
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) memcpy(&w, u + i, 8), bad |= word_bad(w);
+    memcpy(&w, u + n - 8, 8);
+    return !(bad | word_bad(w));
+}
+
+/* The offset of the first byte of u[0, n) that is a NUL or not part of UTF-8; n when
+ * none. Plain ASCII goes eight bytes at a time. */
+static inline size_t first_bad(const unsigned char *u, size_t n)
+{
+    if (plain_ascii(u, n)) return n;
+    size_t i = 0;
+    while (i < n) {
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, u + i, 8), !word_bad(w))) {
+            i += 8;
+            continue;
+        }
+        if (u[i] && u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int k = u[i] ? hb_utf8_len(u + i, n - i) : 0;
+        if (k == 0) return i;
+        i += (size_t)k;
+    }
+    return n;
+}
+
+/* what is wrong with byte i of u, for a message about what. */
+static void bad_text_why(const unsigned char *u, size_t i, const char *what, char *why, size_t len)
+{
+    if (!u[i])
+        snprintf(why, len, "%s holds a NUL byte (byte %zu): import reads UTF-8 text, not UTF-16 or binary", what, i + 1);
+    else
+        snprintf(why, len, "%s is not UTF-8 (byte %zu is 0x%02x): convert the file to UTF-8 (iconv -f LATIN1 -t UTF-8, "
+                           "or from its encoding)",
+                 what, i + 1, u[i]);
+}
+
+int imp_bad_text(const char *p, size_t n, const char *what, char *why, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t i = first_bad(u, n);
+    if (i == n) return 0;
+    bad_text_why(u, i, what, why, len);
+    return 1;
+}
+
+/* 0 when field c is UTF-8 text without a NUL byte, else -1 with why. */
+static int check_text(const imp *m, int c, const hb_csv_field *f, char *why, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)f->p;
+    size_t i = first_bad(u, f->len);
+    if (i == f->len) return 0;
+    char what[300];
+    snprintf(what, sizeof what, "field '%.200s' (column %d)", m->cols[c].name, c + 1);
+    bad_text_why(u, i, what, why, len);
+    return -1;
+}
+
 /* Checks field c as type t and parses it into *v (a missing real is NaN): 0, 1 for a
  * time with an offset (an instant), or -1 with why. */
 static int check_value(imp *m, int c, int t, const hb_csv_field *f, value *v, char *why, size_t len)
@@ -63,7 +138,7 @@ static int check_value(imp *m, int c, int t, const hb_csv_field *f, value *v, ch
         snprintf(why, len, "field '%s' (column %d): %s is not a time (%s)", name, c + 1, q,
                  m->decl[c].fmt[0] ? m->decl[c].fmt : "ISO 8601, e.g. 2024-03-31 or 2024-03-31T02:30:00+02:00");
         return -1;
-    default: return 0;
+    default: return check_text(m, c, f, why, len);
     }
 }
 
@@ -123,6 +198,15 @@ void imp_spec_to_float(spec *p, int64_t n)
 static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
 {
     if (check_shape(m, bad, nf, why, len)) return -1;
+    /* no number or time holds a NUL or a byte above 0x7f: the inferred columns' fields
+     * that do are checked here, before anything of the record is kept, and only in a
+     * record whose bytes are not UTF-8 without NUL (its fields lie in order in the input,
+     * between delimiters and quotes, which are no part of a UTF-8 sequence) */
+    const hb_csv_field *last = &m->f[m->ncols - 1];
+    const size_t span = (size_t)(last->p + last->len - m->f[0].p);
+    if (first_bad((const unsigned char *)m->f[0].p, span) != span)
+        for (int c = 0; c < m->ncols; c++)
+            if (m->decl[c].type == T_AUTO && check_text(m, c, &m->f[c], why, len)) return -1;
     for (int c = 0; c < m->ncols; c++) {
         int t = m->decl[c].type;
         value v = {0};

@@ -6,6 +6,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Not collective. 65 when this rank's rows, in their HDF5 types, could never fit in the
+ * machine's memory: a string column is as wide as its longest value in every row, so one
+ * field of megabytes (a quote that swallowed many lines) makes its column rows times
+ * that; said before any of it is allocated, naming the column. */
+static int check_room(const imp *m)
+{
+    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return 0;
+    const double mem = (double)pages * (double)psz, rows = (double)m->nrows;
+    double need = 0, widest = 0;
+    int wc = -1;
+    for (int c = 0; c < m->ncols; c++) {
+        const double b = rows * (m->cols[c].type == HB_CT_STRING ? (double)m->cols[c].width : 8.0);
+        need += b;
+        if (m->cols[c].type == HB_CT_STRING && b > widest) widest = b, wc = c;
+    }
+    if (need <= mem) return 0;
+    if (wc >= 0 && widest > need / 2)
+        return hb_err_set(HB_EDATA, "import",
+                          "column '%s' would take %.1f GB%s: its strings are stored as wide as the longest (%zu bytes) "
+                          "in each of its %lld rows, more than this machine's %.1f GB of memory; a value that long is "
+                          "usually a quote left open over many lines",
+                          m->cols[wc].name, widest / 1e9, hb_size > 1 ? " on this rank" : "", m->cols[wc].width,
+                          (long long)m->nrows, mem / 1e9);
+    return hb_err_set(HB_EDATA, "import", "the %lld rows%s would take %.1f GB, more than this machine's %.1f GB of memory",
+                      (long long)m->nrows, hb_size > 1 ? " of this rank" : "", need / 1e9, mem / 1e9);
+}
 
 /* Collective. The column types from the declarations and what pass 1 saw, agreed. */
 int imp_decide_types(imp *m)
@@ -45,7 +74,8 @@ int imp_decide_types(imp *m)
     }
     free(lo);
     free(hi);
-    if (strcmp(m->tzname, "UTC") != 0 && tmin <= tmax) {
+    rc = check_room(m);
+    if (rc == 0 && strcmp(m->tzname, "UTC") != 0 && tmin <= tmax) {
         /* the days of every naive time, with a margin for the offsets */
         rc = hb_tz_select(m->tzname);
         if (rc == 0) rc = hb_tzmap_cover(&m->tz, tmin - 3 * 86400, tmax + 3 * 86400);
@@ -68,11 +98,21 @@ int imp_spec_finish(imp *m)
         else if (p->kind == HB_CT_INT && t == HB_CT_FLOAT) ok = !p->negzero;
         else ok = p->kind == t;
     }
+    /* the string columns' rows are allocated before the ranks agree: where one cannot be,
+     * pass 2 tries its own arrays and fails as every rank agrees (70), never an abort */
+    const size_t n = (size_t)m->nrows;
+    char **str = ok ? calloc((size_t)m->ncols, sizeof *str) : NULL;
+    if (!str) ok = 0;
+    for (int c = 0; ok && c < m->ncols; c++)
+        if (m->cols[c].type == HB_CT_STRING && !(str[c] = malloc((n ? n : 1) * m->cols[c].width))) ok = 0;
     MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (!ok) return 0;
+    if (!ok) {
+        for (int c = 0; str && c < m->ncols; c++) free(str[c]);
+        free(str);
+        return 0;
+    }
     m->data = hb_calloc((size_t)m->ncols, sizeof *m->data);
     if (!m->data) abort(); /* a pointer per column */
-    const size_t n = (size_t)m->nrows;
     for (int c = 0; c < m->ncols; c++) {
         spec *p = &m->sp[c];
         const hb_csv_col *col = &m->cols[c];
@@ -80,8 +120,7 @@ int imp_spec_finish(imp *m)
         if (p->kind == HB_CT_INT && col->type == HB_CT_FLOAT) imp_spec_to_float(p, m->nrows);
         if (p->failed) abort(); /* out of memory for rows already agreed on: no way to agree now */
         if (col->type == HB_CT_STRING) {
-            char *d = malloc((n ? n : 1) * col->width);
-            if (!d) abort();
+            char *d = str[c];
 #pragma omp parallel for num_threads(m->threads) if (n > 65536) schedule(static)
             for (size_t i = 0; i < n; i++) {
                 memset(d + i * col->width, 0, col->width);
@@ -101,6 +140,7 @@ int imp_spec_finish(imp *m)
         m->data[c] = p->v;
         p->v = NULL;
     }
+    free(str);
     return 1;
 }
 

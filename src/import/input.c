@@ -117,6 +117,9 @@ int imp_read_header(source *s, int index, char delim, char **names, int *ncols, 
         if (s->len >= 3 && !memcmp(s->buf, "\xEF\xBB\xBF", 3)) pos = 3; /* a UTF-8 byte order mark */
         hb_csv_field *f = hb_malloc((MAX_COLS + 1) * sizeof *f);
         int rc = f ? 0 : HB_EINTERNAL;
+        if (rc == 0 && s->len >= 2 && (!memcmp(s->buf, "\xFF\xFE", 2) || !memcmp(s->buf, "\xFE\xFF", 2)))
+            rc = hb_err_set(HB_EDATA, s->path, "starts with a UTF-16 byte order mark: import reads UTF-8 text; convert the "
+                                               "file (iconv -f UTF-16 -t UTF-8)");
         if (rc == 0 && pos >= s->len) rc = hb_err_set(HB_EDATA, s->path, "empty file: a header line is needed");
         hb_csv_bad bad = HB_CSV_OK;
         if (rc == 0) bad = hb_csv_record(s->buf, s->len, &pos, delim, f, MAX_COLS + 1, &n, &nl);
@@ -124,7 +127,17 @@ int imp_read_header(source *s, int index, char delim, char **names, int *ncols, 
         if (rc == 0 && n == 0) rc = hb_err_set(HB_EDATA, s->path, "line 1: the header line is empty");
         if (rc == 0 && n > MAX_COLS) rc = hb_err_set(HB_EDATA, s->path, "line 1: more than %d columns", MAX_COLS);
         size_t bytes = 0;
-        for (int i = 0; rc == 0 && i < n; i++) bytes += hb_csv_unescaped_len(&f[i]) + 1;
+        for (int i = 0; rc == 0 && i < n; i++) {
+            char what[64], why[400];
+            snprintf(what, sizeof what, "column %d of the header", i + 1);
+            if (imp_bad_text(f[i].p, f[i].len, what, why, sizeof why)) rc = hb_err_set(HB_EDATA, s->path, "line 1: %s", why);
+            else if (memchr(f[i].p, '\r', f[i].len)) /* the CR of a CRLF is not in the field */
+                rc = hb_err_set(HB_EDATA, s->path,
+                                "line 1: %s holds a carriage return: lines that end with CR alone (classic Mac OS) "
+                                "are not lines here; convert them to LF (tr '\\r' '\\n')",
+                                what);
+            bytes += hb_csv_unescaped_len(&f[i]) + 1;
+        }
         if (rc == 0 && !(text = hb_malloc(bytes ? bytes : 1))) rc = HB_EINTERNAL;
         for (int i = 0, o = 0; rc == 0 && i < n; i++) {
             hb_csv_unescape(&f[i], text + o);

@@ -124,7 +124,11 @@ int imp_read_header(source *s, int index, char delim, char **names, int *ncols, 
 /* Collective: this rank's record range of file s (its quotes counted on threads). */
 void imp_split(source *s, size_t data0, int64_t hdr_lines, int index, int threads);
 
-/* convert.c. Not collective: one pass (1 or 2) over this rank's records of file s. */
+/* convert.c. Not collective. 0 when the n bytes at p are UTF-8 text without a NUL byte
+ * (the output's strings are UTF-8), else 1 and, in why, what is wrong and where (what
+ * names the text: "field 'x' (column 2)"). */
+int imp_bad_text(const char *p, size_t n, const char *what, char *why, size_t len);
+/* Not collective: one pass (1 or 2) over this rank's records of file s. */
 int imp_scan(imp *m, source *s, int fi, int pass);
 /* Not collective: pass 1 over this rank's records of file s on m->threads threads (blocks
  * cut at record starts, scanned at once, joined in order): the same statistics, rows,

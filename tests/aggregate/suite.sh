@@ -108,6 +108,26 @@ suite_aggregate_ranks() {
     local bin=$1 tag=$2 n th j
     [ "$tag" = plain ] || return 0
     agg_inputs >"$W/log" 2>&1 || return
+    # fewer rows than ranks: a rank that reads no row holds no result; the table layout
+    # hung at 2 ranks on one row (that rank made the dense layout's collective calls)
+    $PY -c "import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], 'w') as f:
+    f['one/k'], f['one/v'], f['one/t'] = np.array([7]), np.array([1.5]), np.array([1700000000])
+    f['two/k'], f['two/v'], f['two/t'] = np.array([7, 7]), np.array([1.5, 2.5]), np.array([1700000000, 1700000001])" agg-few.h5
+    for j in one two; do
+        for lay in table dense; do
+            agg_job "agg-few-$j-$lay" agg-few.h5 "agg-few-$j-$lay-1.h5" "table = /$j" "by = k, month" "time = t" \
+                "values = v" "stats = count, mean, p50, first, std" "layout = $lay"
+            sed -i 's/^chunk_rows = 7k$/chunk_rows = 1/' "agg-few-$j-$lay.ini"
+            check "aggregate ranks: $j row(s), layout $lay, at 1 to 3 ranks: the same bits, no hang" bash -c \
+                "$(declare -f mpi); LIMIT=60; mpi 1 1 '$bin' run agg-few-$j-$lay.ini -q &&
+                 for n in 2 3; do mpi \$n 1 '$bin' run agg-few-$j-$lay.ini -q --set agg.output=agg-few-$j-$lay-\$n.h5 \
+                     --set job.run_dir=agg-few-$j-$lay-\$n.run &&
+                     h5diff --exclude-path /provenance agg-few-$j-$lay-1.h5 agg-few-$j-$lay-\$n.h5 || exit 1; done &&
+                 $PY -c 'import h5py; g = h5py.File(\"agg-few-$j-$lay-1.h5\")[\"aggregate\"]
+assert list(g[\"k\"][:]) == [7] and int(g[\"v_count\"][...].sum()) == {\"one\": 1, \"two\": 2}[\"$j\"]'"
+        done
+    done
     agg_reference_jobs agg-rk
     for j in dense strings; do
         check "aggregate ranks: $j at 1 rank, 1 thread" mpi 1 1 "$bin" run "agg-rk-$j.ini" -q
@@ -217,6 +237,18 @@ suite_aggregate_bad() {
     agg_job "$p-stat" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = count, median"
     expect_fail "aggregate bad input ($tag): unknown statistic -> 78" 78 "$p-stat.ini:11: .*unknown statistic 'median'" \
         "$o" "$bin" run "$p-stat.ini"
+    # statistics whose datasets would share a name: each message names both and what they share
+    agg_job "$p-twice" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = count, mean, count"
+    expect_fail "aggregate bad input ($tag): a statistic listed twice -> 78" 78 \
+        "$p-twice.ini:11: .*stats: 'count' is listed twice" "$o" "$bin" run "$p-twice.ini"
+    agg_job "$p-same" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = above:100, above:1e2"
+    expect_fail "aggregate bad input ($tag): one threshold written two ways -> 78 naming both" 78 \
+        "$p-same.ini:11: .*stats: 'above:100' and 'above:1e2' are the same statistic (both are consumption_above100)" \
+        "$o" "$bin" run "$p-same.ini"
+    agg_job "$p-g" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = p99.99991, count, p99.99992"
+    expect_fail "aggregate bad input ($tag): two percentiles that %g names alike -> 78 naming both and the dataset" 78 \
+        "stats: 'p99.99991' and 'p99.99992' would both be written as dataset consumption_p99.9999: .*6 significant" \
+        "$o" "$bin" run "$p-g.ini"
     agg_job "$p-valid" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "valid = temp:0:1"
     expect_fail "aggregate bad input ($tag): a valid range for a column that is not a value -> 78" 78 \
         "valid: 'temp' is not one of the values" "$o" "$bin" run "$p-valid.ini"

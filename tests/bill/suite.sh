@@ -131,7 +131,27 @@ suite_bill_bad() {
             "$p-tier.ini:8: .*tiers: '10-1.80' is not THRESHOLD:PRICE" "$o" mpi $n 1 "$bin" run "$p-tier.ini"
         rm -rf ./bill-bad-*.run
     done
+    # meter ids in a float column (pandas stores integers with gaps so): whole ones bill
+    # as the integers do, a fraction is 65 naming the row (it was floored into meter 2)
+    $PY -c "import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], 'w') as f:
+    for name, meter in (('int', np.array([1, 2, 2, 3])), ('float', np.array([1.0, 2.0, 2.0, 3.0])),
+                        ('frac', np.array([1.0, 2.0, 2.0, 2.5]))):
+        g = f.create_group(name)
+        g['meter'], g['district'], g['month'] = meter, np.zeros(4, int), np.array([202401, 202401, 202402, 202401])
+        g['consumption'] = np.array([5.0, 15.0, 40.0, 1.0])" bill-fkey.h5
     local p="bill-bad-$tag" o="bill-bad-$tag.h5" t
+    write_job "$p-int" bill bill bill-fkey.h5 "$p-int.h5" "$TARIFF_A" "table = /int"
+    check "bill bad input ($tag): whole meter ids in a float column give the bits of int64 ones" bash -c \
+        "rm -rf $p-int.h5 $p-float.h5 $p-int.run && '$bin' run $p-int.ini -q &&
+         '$bin' run $p-int.ini -q --set bill.table=/float --set bill.output=$p-float.h5 --fresh &&
+         h5diff --exclude-path /provenance $p-int.h5 $p-float.h5"
+    for n in 1 3; do
+        write_job "$p-frac" bill bill bill-fkey.h5 "$o" "$TARIFF_A" "table = /frac"
+        expect_fail "bill bad input ($tag, $n ranks): a fractional meter id in a float column -> 65 naming the row" 65 \
+            "bill-fkey.h5: column 'meter', row 3: 2.5 is not an integer" "$o" mpi $n 1 "$bin" run "$p-frac.ini"
+        rm -rf ./$p-frac.run
+    done
     for t in "0:1.2x|price '1.2x' is not" "5:1.20|the first threshold must be 0" \
         "0:1.20, 10:1.5, 10:2|threshold '10' is not above" "0:0.0000001|at most 6 decimals"; do
         write_job "$p-t" bill bill bill-hand.h5 "$o" "tiers = ${t%%|*}"

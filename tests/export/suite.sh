@@ -139,6 +139,14 @@ EOF
     check "export ($tag): an import's table is found without --group (its /row scale at / makes no group of datasets)" \
         bash -c "printf 'k,x\na,1.5\n\"b,c\",2\n' >ex-imp-$tag.csv && '$HB' import ex-imp-$tag.csv -o ex-imp-$tag.h5 --force -q &&
                  '$bin' export ex-imp-$tag.h5 -q | cmp - ex-imp-$tag.csv"
+    check "export ($tag): booleans (h5py's enum, PyTables' bitfield) are exported as 0 and 1 (by hand)" bash -c \
+        "$PY -c 'import h5py, numpy as np
+from h5py import h5t, h5s, h5d
+with h5py.File(\"ex-bool-$tag.h5\", \"w\") as f:
+    f[\"t/flag\"] = np.array([True, False, True]); f[\"t/v\"] = np.array([1.5, 2.5, 3.5])
+    d = h5d.create(f[\"t\"].id, b\"bits\", h5t.STD_B8LE, h5s.create_simple((3,)))
+    d.write(h5s.ALL, h5s.ALL, np.array([0, 1, 1], np.uint8), mtype=h5t.NATIVE_B8)' &&
+         '$bin' export ex-bool-$tag.h5 --group /t -q | cmp - <(printf 'bits,flag,v\n0,1,1.5\n1,0,2.5\n1,1,3.5\n')"
     check "export ($tag): --bom starts the file with the UTF-8 byte order mark, the rest unchanged" bash -c \
         "'$bin' export ex-case.h5 --group table --bom -o ex-bom-$tag.csv &&
          head -c 3 ex-bom-$tag.csv | od -An -tx1 | grep -q 'ef bb bf' && tail -c +4 ex-bom-$tag.csv | cmp - ex-table.want"
@@ -185,6 +193,12 @@ suite_export_bad() {
         "is a symbolic link; not followed, not replaced" "" "$bin" export ex-case.h5 --group table -o "$d/link.csv" --force
     check "export ($tag): ... the link and its target are untouched" bash -c \
         "[ -L $d/link.csv ] && grep -qx target $d/target.csv && [ ! -e $d/nowhere.csv ]"
+    printf 'k,x\na,1.5\nb,2\n' >"$d/in.csv" && "$HB" import "$d/in.csv" -o "$d/in.h5" -q &&
+        printf '[job]\nrun_dir = %s/pt.run\n\n[step agg]\nkernel = aggregate\ninput = %s/in.h5\noutput = %s/part.h5\nby = k\nvalues = x\n' \
+            "$d" "$d" "$d" >"$d/pt.ini" && "$HB" run "$d/pt.ini" --partial -q
+    expect_fail "export ($tag): a partial state (run --partial) is 65 saying to merge it first" 65 \
+        "part.h5: is a partial state (run --partial), not a result: merge it first" "$d/part.csv" \
+        "$bin" export "$d/part.h5" -o "$d/part.csv"
     expect_fail "export ($tag): stdout on a full disk (/dev/full) is 74" 74 "stdout: cannot write the CSV" "" \
         bash -c "'$bin' export ex-traffic.h5 --group traffic -q >/dev/full"
     expect_fail "export ($tag): a write that fails half-way is 74" 74 "cannot write the CSV" "$d/half.csv" \

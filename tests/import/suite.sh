@@ -191,7 +191,54 @@ suite_import_bad() {
     expect_fail "import ($tag): a gzip file cut short (no trailer) at $n rank(s) is 65, not a table of the rows read" 65 \
         "error: $p-cut.csv.gz: bad gzip data: unexpected end of file" $p-cut.h5 \
         mpi $n 1 "$bin" import imp-a.csv $p-cut.csv.gz -o $p-cut.h5
+    # text that is not UTF-8 (the output's strings are UTF-8) or holds NUL bytes: 65 naming
+    # the line and the field, or with --on-error skip left out, the same table at any rank
+    # count and in two passes; a header of such names, a UTF-16 file
+    printf 'id,city\n1,Bern\n2,Z\xfcrich\n3,Genève\n4,"a\0b"\n5,日本\n' >$p-latin1.csv
+    expect_fail "import ($tag): a Latin-1 byte in a field at $n rank(s) is 65 naming line and field, once" 65 \
+        "error: $p-latin1.csv:3: field 'city' (column 2) is not UTF-8 (byte 2 is 0xfc): convert the file to UTF-8" \
+        $p-l1.h5 mpi $n 1 "$bin" import $p-latin1.csv -o $p-l1.h5
+    sed -i 3d $p-latin1.csv
+    expect_fail "import ($tag): a NUL byte in a quoted field is 65 naming line and field" 65 \
+        "error: $p-latin1.csv:4: field 'city' (column 2) holds a NUL byte (byte 2)" $p-l2.h5 \
+        mpi 1 1 "$bin" import $p-latin1.csv --columns city:string -o $p-l2.h5
+    printf 'id,city\n1,Bern\n2,Z\xfcrich\n3,Genève\n4,"a\0b"\n5,日本\n' >$p-latin1.csv
+    check "import ($tag): with --on-error skip such records are left out and counted, at 1 and 2 ranks and in two passes" \
+        bash -c "mpi 1 1 '$bin' import $p-latin1.csv -o $p-l3.h5 --on-error skip -q 2>$p-l3.err &&
+                 grep -q 'skipped 2 malformed records .*the first: $p-latin1.csv:3: field .city. (column 2) is not UTF-8' $p-l3.err &&
+                 mpi 2 1 '$bin' import $p-latin1.csv -o $p-l4.h5 --on-error skip -q 2>/dev/null &&
+                 H5BATCH_IMPORT_TWO_PASSES=1 mpi 1 1 '$bin' import $p-latin1.csv -o $p-l5.h5 --on-error skip -q 2>/dev/null &&
+                 h5diff --exclude-path /provenance $p-l3.h5 $p-l4.h5 && h5diff --exclude-path /provenance $p-l3.h5 $p-l5.h5 &&
+                 $PY -c 'import h5py; t = h5py.File(\"$p-l3.h5\")[\"table\"]
+assert list(t[\"id\"][:]) == [1, 3, 5] and t.attrs[\"rows_skipped\"] == 2, (t[\"id\"][:], dict(t.attrs))
+assert [s.decode() for s in t[\"city\"][:]] == [\"Bern\", \"Genève\", \"日本\"], t[\"city\"][:]'"
+    printf 'a\0x,b\n1,2\n' >$p-hnul.csv
+    expect_fail "import ($tag): a NUL byte in the header is 65 (it would split the names)" 65 \
+        "error: $p-hnul.csv: line 1: column 1 of the header holds a NUL byte" $p-hn.h5 \
+        mpi 1 1 "$bin" import $p-hnul.csv -o $p-hn.h5
+    printf 'id,Gr\xf6\xdfe\n1,2\n' >$p-h8.csv
+    expect_fail "import ($tag): a header name that is not UTF-8 is 65" 65 \
+        "error: $p-h8.csv: line 1: column 2 of the header is not UTF-8 (byte 3 is 0xf6)" $p-h8.h5 \
+        mpi 1 1 "$bin" import $p-h8.csv -o $p-h8.h5
+    printf 'a,b\r1,2\r3,4\r' >$p-cr.csv
+    expect_fail "import ($tag): lines ending in CR alone are 65 saying so (they were one header line, 0 rows)" 65 \
+        "error: $p-cr.csv: line 1: column 2 of the header holds a carriage return: lines that end with CR alone" \
+        $p-cr.h5 mpi 1 1 "$bin" import $p-cr.csv -o $p-cr.h5
+    printf 'a,b\n1,x\n' | iconv -f UTF-8 -t UTF-16 >$p-u16.csv
+    expect_fail "import ($tag): a UTF-16 file is 65 saying so" 65 \
+        "error: $p-u16.csv: starts with a UTF-16 byte order mark: import reads UTF-8" $p-u16.h5 \
+        mpi 1 1 "$bin" import $p-u16.csv -o $p-u16.h5
     [ "$tag" = asan ] && return 0
+    # one field of 20 MB makes its column 20 MB a row (fixed-length strings): 65 naming
+    # the column before anything is allocated, where it aborted (out of memory), leaving OUT.lock
+    $PY -c "import sys
+with open(sys.argv[1], 'w') as f:
+    f.write('k,s\\n' + ''.join(f'{i},ab\\n' for i in range(200000)) + '1,' + 'x' * (20 << 20) + '\\n')" $p-wide.csv
+    for n in 1 2; do
+        expect_fail "import ($tag): one 20 MB field in 200001 rows at $n rank(s) is 65 naming the column" 65 \
+            "error: import: column 's' would take [0-9.]* GB.*as wide as the longest (20971520 bytes)" $p-wide.h5 \
+            mpi $n 1 "$bin" import $p-wide.csv -o $p-wide.h5
+    done
     expect_fail "import ($tag): a string in a declared int column is 65 naming line and field" 65 \
         "error: imp-badint.csv:4: field 'meter' (column 1): 'x9' is not an integer" $p-3.h5 \
         mpi 1 1 "$bin" import imp-badint.csv --columns meter:int -o $p-3.h5
@@ -210,6 +257,8 @@ suite_import_bad() {
         mpi 1 1 "$bin" import imp-baddate.csv --columns 'date:time:%Y-%m-%d%' -o $p-pc.h5
     expect_fail "import ($tag): --table with a '..' part is 64 (HDF5 would make a group named '..')" 64 \
         "--table: '/a/../b' is not a group name" $p-dd.h5 mpi 1 1 "$bin" import imp-a.csv --table /a/../b -o $p-dd.h5
+    expect_fail "import ($tag): --table in /provenance is 64 (comparisons and export leave it out)" 64 \
+        "--table: '//provenance/t' is in /provenance" $p-pv.h5 mpi 1 1 "$bin" import imp-a.csv --table //provenance/t -o $p-pv.h5
     expect_fail "import ($tag): an unknown zone is 64" 64 "unknown time zone 'Europe/Nowhere'" $p-8.h5 \
         mpi 1 1 "$bin" import imp-a.csv --timezone Europe/Nowhere -o $p-8.h5
     check "import ($tag): an existing output is 73 without --force, and a bad CSV with --force leaves it unchanged" \

@@ -224,6 +224,37 @@ suite_plugin_refused() {
         env H5BATCH_PLUGIN_PATH="$W/pl/ok:$W/pl/twice" "$bin" kernels
     check "plugin refused ($tag): the same folder twice loads each plugin once" bash -c \
         "H5BATCH_PLUGIN_PATH='$W/pl/ok:$W/pl/ok/' '$bin' kernels | grep -c '^oee' | grep -qx 1"
+
+    # a plugin that cannot be loaded fails only the commands that need one of its kernels;
+    # the others go on after one warning line naming it and why (dlerror), once at 2 ranks
+    local -x H5BATCH_PLUGIN_PATH="$W/pl/broken:$W/pl/ok"
+    local warn="^h5batch: warning: .*pl/broken/broken.so: cannot load this plugin: .*short\|invalid ELF"
+    check "plugin refused ($tag): a broken plugin leaves kernels traffic and --version working, one warning each" \
+        bash -c "'$bin' kernels traffic >pl-b1.out 2>pl-b1.err && grep -q '^kernel traffic' pl-b1.out &&
+                 [ \$(grep -c '$warn' pl-b1.err) = 1 ] && [ \$(wc -l <pl-b1.err) = 1 ] &&
+                 '$bin' --version 2>pl-b2.err | grep -q '^h5batch ' && grep -q '$warn' pl-b2.err"
+    pl_job pl-beside pl-plant.h5 pl-beside.h5
+    check "plugin refused ($tag): beside a broken plugin, the other plugin's kernel runs at 2 ranks, one warning" \
+        bash -c "rm -rf pl-beside.run pl-beside.h5 && $(declare -f mpi); LIMIT=$LIMIT;
+                 mpi 2 1 '$bin' run pl-beside.ini -q 2>pl-b3.err && [ \$(grep -c '$warn' pl-b3.err) = 1 ] &&
+                 $PY '$ROOT/tests/plugin/oee_ref.py' pl-plant.h5 pl-beside.h5"
+    check "plugin refused ($tag): beside a broken plugin, gen traffic at 2 ranks writes its file" bash -c \
+        "rm -f pl-btr.h5 && $(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' gen traffic -o pl-btr.h5 --rows 2k -q &&
+         h5ls pl-btr.h5/observations >/dev/null"
+    H5BATCH_PLUGIN_PATH="$W/pl/broken"
+    expect_fail "plugin refused ($tag): a job of the kernel it may hold -> 78 naming the plugin and why" 78 \
+        "pl-refused.ini:5: unknown kernel 'oee' .*a plugin could not be loaded: .*pl/broken/broken.so: cannot load" \
+        pl-refused.h5 mpi 2 1 "$bin" run pl-refused.ini
+    expect_fail "plugin refused ($tag): its generator -> 78 naming the plugin" 78 \
+        "unknown generator 'bottling' .*a plugin could not be loaded: .*broken.so" pl-bgen.h5 \
+        "$bin" gen bottling -o pl-bgen.h5
+    expect_fail "plugin refused ($tag): kernels oee -> 78 naming the plugin" 78 \
+        "unknown kernel 'oee' .*a plugin could not be loaded: .*broken.so" "" "$bin" kernels oee
+    expect_fail "plugin refused ($tag): a command it may define -> 78 naming the plugin" 78 \
+        "unknown command 'oee-report' .*a plugin could not be loaded: .*broken.so" "" "$bin" oee-report
+    expect_fail "plugin refused ($tag): export of its kernel's output -> 78 naming the plugin" 78 \
+        "written by kernel 'oee', which this h5batch does not have, and a plugin could not be loaded" pl-bexp.csv \
+        "$bin" export pl-beside.h5 -o pl-bexp.csv
 }
 
 # The suite (tests/run_tests.sh calls it once per pass with BIN TAG); the valgrind pass

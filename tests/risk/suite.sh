@@ -206,6 +206,12 @@ risk_bad() {
     write_job "$p-es" risk risk rk-planted.h5 "$o" "es_confidence = 1"
     expect_fail "risk bad input ($tag): es_confidence = 1 -> 78" 78 "es_confidence = 1 is outside (0, 1)" "$o" \
         "$bin" run "$p-es.ini"
+    write_job "$p-dup" risk risk rk-planted.h5 "$o" "confidence = 0.95, 0.99, 0.990"
+    expect_fail "risk bad input ($tag): a confidence level listed twice -> 78 with its line" 78 \
+        "$p-dup.ini:8: .*confidence: 0.99 is listed twice" "$o" "$bin" run "$p-dup.ini"
+    write_job "$p-esdup" risk risk rk-planted.h5 "$o" "es_confidence = 0.975, 0.975"
+    expect_fail "risk bad input ($tag): an es_confidence level listed twice -> 78 with its line" 78 \
+        "$p-esdup.ini:8: .*es_confidence: 0.975 is listed twice" "$o" "$bin" run "$p-esdup.ini"
     write_job "$p-bt" risk risk rk-planted.h5 "$o" "backtest_confidence = 0"
     expect_fail "risk bad input ($tag): backtest_confidence = 0 -> 78" 78 "backtest_confidence = 0 is outside (0, 1)" \
         "$o" "$bin" run "$p-bt.ini"

@@ -153,3 +153,20 @@ if os.path.exists(P("tb-plant.h5")):
     df = pd.DataFrame(iv)
     df["time"] = pd.to_datetime(df["time"], unit="s") + pd.to_timedelta(rng.integers(0, 1000, len(df)), unit="ms")
     df.rename(columns={"batch": "lot"}).to_hdf(P("tb-plant-pd.h5"), key="intervals", format="table")
+
+# ---- booleans: h5py writes numpy bool as an enum of int8 (FALSE = 0, TRUE = 1), pandas and
+# PyTables as an 8-bit bitfield; each is read as the integers 0 and 1 (the plain layout's int8)
+k = 1500
+flag = rng.random(k) < 0.3
+bval = np.round(rng.uniform(0, 10, k), 3)
+bkey = rng.integers(0, 4, k)
+with h5py.File(P("tb-bool.h5"), "w") as f:
+    group(f, "table", {"flag": flag.astype(np.int8), "key": bkey, "value": bval})
+    group(f, "h5py", {"flag": flag, "key": bkey, "value": bval})
+    cb = np.zeros(k, np.dtype([("flag", "?"), ("key", "<i8"), ("value", "<f8")]))
+    cb["flag"], cb["key"], cb["value"] = flag, bkey, bval
+    f["compound"] = cb
+bdf = pd.DataFrame({"flag": flag, "key": bkey, "value": bval})
+bdf.to_hdf(P("tb-bool-pd.h5"), key="blocks", format="table")
+bdf.to_hdf(P("tb-bool-pd.h5"), key="columns", format="table", data_columns=True, mode="a")
+bdf.to_hdf(P("tb-bool-pd.h5"), key="fixed", format="fixed", mode="a")

@@ -116,6 +116,33 @@ suite_tables_aggregate() {
          tb_h5diff $ref.h5 tb-agg-r3.h5 /aggregate:time_unit"
 }
 
+# booleans (h5py's int8 enum, pandas' and PyTables' bitfield) as a key and as a value in every
+# layout: the bits of the same flags stored as int8, and flag_sum per flag what numpy counts.
+suite_tables_bool() {
+    local bin=$1 tag=$2 ref=tb-bool-ref
+    local lines=("by = flag, key" "values = value, flag" "stats = count, sum, mean")
+    [ "$tag" = plain ] || [ -f $ref.h5 ] || tb_run "$HB" $ref aggregate tb-bool.h5 "${lines[@]}" >/dev/null 2>&1
+    [ "$tag" = plain ] && check "tables ($tag): aggregate by an int8 flag agrees with numpy" bash -c \
+        "$(declare -f tb_run); tb_run '$HB' $ref aggregate tb-bool.h5 $(printf '%q ' "${lines[@]}") &&
+         $PY -c 'import h5py, numpy as np
+i = h5py.File(\"tb-bool.h5\")[\"table\"]; o = h5py.File(\"$ref.h5\")[\"aggregate\"]
+f, k = i[\"flag\"][:], i[\"key\"][:]
+assert list(o[\"flag\"][:]) == [0, 1], o[\"flag\"][:]
+want = np.array([[np.sum((f == a) & (k == b)) * a for b in range(4)] for a in (0, 1)], float)
+assert np.array_equal(o[\"flag_sum\"][:], want), (o[\"flag_sum\"][:], want)'"
+    tb_same "tables ($tag): a boolean key and value from h5py (an int8 enum) are read as 0 and 1" "$bin" $ref \
+        aggregate tb-bool.h5 "table = /h5py" "${lines[@]}"
+    tb_same "tables ($tag): booleans in an h5py compound dataset" "$bin" $ref aggregate tb-bool.h5 \
+        "table = /compound" "${lines[@]}"
+    tb_same "tables ($tag): booleans from pandas format=table (a bitfield block)" "$bin" $ref aggregate \
+        tb-bool-pd.h5 "table = /blocks" "${lines[@]}"
+    [ "$tag" = plain ] || return 0
+    tb_same "tables ($tag): booleans from pandas data_columns=True (a bitfield field)" "$bin" $ref aggregate \
+        tb-bool-pd.h5 "table = /columns" "${lines[@]}"
+    tb_same "tables ($tag): booleans from pandas format=fixed (a bitfield block)" "$bin" $ref aggregate \
+        tb-bool-pd.h5 "table = /fixed" "${lines[@]}"
+}
+
 # bill, risk's transactions and the oee plugin from pandas tables with datetime64 columns
 # and their own column names.
 suite_tables_others() {
@@ -197,6 +224,7 @@ suite_tables() {
     fi
     suite_tables_traffic "$@"
     suite_tables_aggregate "$@"
+    suite_tables_bool "$@"
     suite_tables_others "$@"
     suite_tables_bad "$@"
 }
