@@ -284,30 +284,36 @@ static void kept_in_place(const gtab *g, gpart *p, int v, uint64_t *end, kgroups
 
 /* The log laid out by KEPT_MERGE where its strays are at most one value in 16 (end:
  * each group's first slot, then its end); 1, nothing changed, where they are more or
- * their buffers cannot be had. */
+ * their buffers cannot be had; -1 when a value names no entry. */
 static int kept_merge(gpart *p, int v, uint64_t *end, kgroups *out)
 {
     klog *l = &p->kl[v];
-    uint32_t *le = l->e, top = 0;
-    size_t ns = 0, first = l->n;
+    uint32_t *le = l->e, top = 0, bad = 0;
+    uint64_t *st = NULL;
+    size_t ns = 0, scap = 0, first = l->n;
     for (size_t i = 0; i < l->n; i++) {
-        if (le[i] >= top) top = le[i];
-        else if (ns++ == 0) first = i;
-    }
-    if (ns > l->n / 16) return 1;
-    if (ns) {
-        uint64_t *st = malloc(ns * sizeof *st); /* not hb_malloc: called from threads */
-        void *sx = malloc(ns * (l->wide ? 8 : 4));
-        int ok = st && sx;
-        /* the log before the first stray is in place: the passes start there */
-        const uint32_t top0 = first ? le[first - 1] : 0;
-        top = top0;
-        for (size_t i = first, k = 0; ok && i < l->n; i++) {
-            if (le[i] >= top) top = le[i];
-            else st[k] = (uint64_t)le[i] << 32 | k, k++;
+        const uint32_t t = le[i];
+        bad |= t >= p->n;
+        if (t >= top) {
+            top = t;
+            continue;
         }
-        ok = ok && hb_sort_u64(st, ns) == 0;
-        top = top0;
+        if (ns == scap) {
+            const size_t cap = scap ? 2 * scap : 1024;
+            uint64_t *ns_ = cap <= l->n / 16 + 1024 ? realloc(st, cap * sizeof *st) : NULL; /* not hb_realloc: threads */
+            if (!ns_) return free(st), 1;
+            st = ns_, scap = cap;
+        }
+        if (ns == 0) first = i;
+        st[ns] = (uint64_t)t << 32 | ns, ns++;
+    }
+    if (bad) return free(st), -1;
+    if (ns > l->n / 16) return free(st), 1;
+    if (ns) {
+        void *sx = malloc(ns * (l->wide ? 8 : 4)); /* not hb_malloc: called from threads */
+        const int ok = sx && hb_sort_u64(st, ns) == 0;
+        /* the log before the first stray is in place: the passes start there */
+        top = first ? le[first - 1] : 0;
         if (ok && l->wide) KEPT_MERGE(double);
         else if (ok) KEPT_MERGE(float);
         free(st), free(sx);
@@ -335,11 +341,13 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
         end[e] = at;
         at += acc_count(p->ent + e * es + co);
     }
+    if (at != l->n) return free(end), -1;
+    const int merged = consume ? kept_merge(p, v, end, out) : 1;
+    if (merged <= 0) return merged ? (free(end), -1) : 0;
     const uint32_t *le = l->e;
     for (size_t i = 0; i < l->n && at == l->n; i++)
         if (le[i] >= n) at = UINT64_MAX;
     if (at != l->n) return free(end), -1;
-    if (consume && kept_merge(p, v, end, out) == 0) return 0;
     if (consume && log_local(l, end)) return kept_in_place(g, p, v, end, out), 0;
     void *x = malloc((l->n ? l->n : 1) * (l->wide ? 8 : 4));
     if (!x) return free(end), -1;

@@ -265,12 +265,20 @@ static int gather_coord(agg *a, int k, coord *c)
     size_t n = gtab_entries(g), m = 0;
     int64_t *mine = hb_malloc((n ? n : 1) * sizeof *mine);
     HB_CALL(hb_agree(mine ? 0 : HB_EINTERNAL));
+    /* groups appear in row order, so a key repeats for runs of them (a device for its
+     * months when rows come device by device, a month when they come by time), and a key
+     * of a few values (a month, an hour) repeats throughout: the values met last, in a
+     * small table by hash, are not listed again, so that the sort that follows sorts
+     * about the distinct values, not one per group */
+    int64_t seen[256];
+    uint8_t have[256] = {0};
     for (int p = 0; p < g->nparts; p++)
         for (size_t e = 0; e < g->p[p].n; e++) {
-            /* groups appear in row order, so a key repeats for runs of them: a device for its
-             * months when rows come device by device, a month when they come by time */
             const int64_t w = (int64_t)gp_keys(g, &g->p[p], e)[k];
-            if (m == 0 || mine[m - 1] != w) mine[m++] = w;
+            const unsigned h = (unsigned)(hb_mix64((uint64_t)w) >> 56);
+            if (have[h] && seen[h] == w) continue;
+            have[h] = 1, seen[h] = w;
+            mine[m++] = w;
         }
     const int str = a->ktype[k] == KT_STRING;
     /* string keys are hashes, in unsigned order; integer keys in signed order */
@@ -394,15 +402,25 @@ static int stat_is_count(stat_kind s) { return s == ST_COUNT || s == ST_ABOVE ||
  * in random order, and an insertion's mispredicted branches would cost more. */
 #define TINY_N 12
 
+/* A double's bits as an integer whose signed order is the numeric order (NaN excluded;
+ * the kept values hold no -0.0), and back: the same map. Compilers make integer minima
+ * and maxima into conditional moves, where a double's compare stays a branch. */
+static inline int64_t dkey(int64_t u) { return u ^ (int64_t)((uint64_t)(u >> 63) >> 1); }
+
 static void sort_small(double *x, size_t n)
 {
     if (n <= TINY_N) {
+        int64_t k[TINY_N];
+        memcpy(k, x, n * sizeof *x);
+        for (size_t i = 0; i < n; i++) k[i] = dkey(k[i]);
         for (size_t i = 1; i < n; i++)
             for (size_t j = i; j > 0; j--) {
-                double lo = x[j - 1], hi = x[j];
-                x[j - 1] = hi < lo ? hi : lo;
-                x[j] = hi < lo ? lo : hi;
+                const int64_t lo = k[j - 1], hi = k[j];
+                k[j - 1] = hi < lo ? hi : lo;
+                k[j] = hi < lo ? lo : hi;
             }
+        for (size_t i = 0; i < n; i++) k[i] = dkey(k[i]);
+        memcpy(x, k, n * sizeof *x);
         return;
     }
     for (size_t i = 1; i < n; i++) {
