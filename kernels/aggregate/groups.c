@@ -6,6 +6,7 @@
 #include "kernels/aggregate/agg.h"
 
 #include "core/hb.h"
+#include "kernels/common/sort.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,75 @@ static void kept_in_place(const gtab *g, gpart *p, int v, uint64_t *end, kgroups
     memset(l, 0, sizeof *l);
 }
 
+/* The log of value column v in entry order, in its own arrays, from a log that mostly
+ * is: entries are numbered as they are made and a value comes at or after its entry's
+ * first, so in rows ordered by key only the values of a group met again later (a patient
+ * whose readings span two chunks, a group merged from another rank's record) come after
+ * a later entry's. Those strays (st: their entry and number, sorted) are taken out as
+ * the rest closes up (sx: their values, by number) and merged back from the end: a few
+ * sequential passes, where swapping each value into its place waits on a cache miss
+ * per value. Equal entries keep their log order. */
+#define KEPT_MERGE(T)                                                                                                  \
+    do {                                                                                                               \
+        T *lx = l->x, *sv = sx;                                                                                        \
+        size_t j = first, k = 0;                                                                                       \
+        for (size_t i = first; i < l->n; i++) {                                                                        \
+            const uint32_t t = le[i];                                                                                  \
+            if (t >= top) top = t, le[j] = t, lx[j++] = lx[i];                                                         \
+            else sv[k++] = lx[i];                                                                                      \
+        }                                                                                                              \
+        size_t w = l->n, q = ns;                                                                                       \
+        while (q > 0) {                                                                                                \
+            if (j > 0 && le[j - 1] > (uint32_t)(st[q - 1] >> 32)) lx[--w] = lx[--j];                                   \
+            else lx[--w] = sv[(uint32_t)st[--q]];                                                                      \
+        }                                                                                                              \
+    } while (0)
+
+/* The log laid out by KEPT_MERGE where its strays are at most one value in 16 (end:
+ * each group's first slot, then its end); 1, nothing changed, where they are more or
+ * their buffers cannot be had; -1 when a value names no entry. */
+static int kept_merge(gpart *p, int v, uint64_t *end, kgroups *out)
+{
+    klog *l = &p->kl[v];
+    uint32_t *le = l->e, top = 0, bad = 0;
+    uint64_t *st = NULL;
+    size_t ns = 0, scap = 0, first = l->n;
+    for (size_t i = 0; i < l->n; i++) {
+        const uint32_t t = le[i];
+        bad |= t >= p->n;
+        if (t >= top) {
+            top = t;
+            continue;
+        }
+        if (ns == scap) {
+            const size_t cap = scap ? 2 * scap : 1024;
+            uint64_t *ns_ = cap <= l->n / 16 + 1024 ? realloc(st, cap * sizeof *st) : NULL; /* not hb_realloc: threads */
+            if (!ns_) return free(st), 1;
+            st = ns_, scap = cap;
+        }
+        if (ns == 0) first = i;
+        st[ns] = (uint64_t)t << 32 | ns, ns++;
+    }
+    if (bad) return free(st), -1;
+    if (ns > l->n / 16) return free(st), 1;
+    if (ns) {
+        void *sx = malloc(ns * (l->wide ? 8 : 4)); /* not hb_malloc: called from threads */
+        const int ok = sx && hb_sort_u64(st, ns) == 0;
+        /* the log before the first stray is in place: the passes start there */
+        top = first ? le[first - 1] : 0;
+        if (ok && l->wide) KEPT_MERGE(double);
+        else if (ok) KEPT_MERGE(float);
+        free(st), free(sx);
+        if (!ok) return 1;
+    }
+    for (size_t e = 0; e + 1 < p->n; e++) end[e] = end[e + 1];
+    if (p->n) end[p->n - 1] = l->n;
+    out->end = end, out->x = l->x, out->wide = l->wide;
+    free(l->e);
+    memset(l, 0, sizeof *l);
+    return 0;
+}
+
 int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
 {
     memset(out, 0, sizeof *out);
@@ -271,6 +341,9 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
         end[e] = at;
         at += acc_count(p->ent + e * es + co);
     }
+    if (at != l->n) return free(end), -1;
+    const int merged = consume ? kept_merge(p, v, end, out) : 1;
+    if (merged <= 0) return merged ? (free(end), -1) : 0;
     const uint32_t *le = l->e;
     for (size_t i = 0; i < l->n && at == l->n; i++)
         if (le[i] >= n) at = UINT64_MAX;

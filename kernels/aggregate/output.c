@@ -82,6 +82,15 @@ typedef struct out_ctx {
     size_t rr;       /* bytes per result record */
     size_t pos_bytes;
     unsigned __int128 cells;
+    /* the table layout where the cells (every key's positions, outermost first, as one
+     * number) are few enough to list: which hold a group, over all ranks, and how many
+     * groups the cells before each word's hold, so that a group's row in the table is a
+     * count, not a sort; its record then carries the row in place of the positions */
+    int direct;
+    uint64_t *bits, *before;
+    size_t nwords;
+    uint64_t rows;
+    uint64_t *cellv; /* direct: the cell of each owned group, part after part */
 } out_ctx;
 
 /* Not collective, thread-safe. Keeps block p of bytes for spare_take (frees it when the
@@ -256,12 +265,20 @@ static int gather_coord(agg *a, int k, coord *c)
     size_t n = gtab_entries(g), m = 0;
     int64_t *mine = hb_malloc((n ? n : 1) * sizeof *mine);
     HB_CALL(hb_agree(mine ? 0 : HB_EINTERNAL));
+    /* groups appear in row order, so a key repeats for runs of them (a device for its
+     * months when rows come device by device, a month when they come by time), and a key
+     * of a few values (a month, an hour) repeats throughout: the values met last, in a
+     * small table by hash, are not listed again, so that the sort that follows sorts
+     * about the distinct values, not one per group */
+    int64_t seen[256];
+    uint8_t have[256] = {0};
     for (int p = 0; p < g->nparts; p++)
         for (size_t e = 0; e < g->p[p].n; e++) {
-            /* groups appear in row order, so a key repeats for runs of them: a device for its
-             * months when rows come device by device, a month when they come by time */
             const int64_t w = (int64_t)gp_keys(g, &g->p[p], e)[k];
-            if (m == 0 || mine[m - 1] != w) mine[m++] = w;
+            const unsigned h = (unsigned)(hb_mix64((uint64_t)w) >> 56);
+            if (have[h] && seen[h] == w) continue;
+            have[h] = 1, seen[h] = w;
+            mine[m++] = w;
         }
     const int str = a->ktype[k] == KT_STRING;
     /* string keys are hashes, in unsigned order; integer keys in signed order */
@@ -301,6 +318,81 @@ static uint32_t position(const coord *c, int str, int64_t w)
     return str ? c->rank[lo] : (uint32_t)lo;
 }
 
+/* The cell of a group: its positions, outermost first, as one number. */
+static uint64_t cell_of(const out_ctx *o, const uint64_t *keys)
+{
+    const agg *a = o->a;
+    uint64_t l = 0;
+    for (int k = 0; k < a->sp.nkeys; k++)
+        l = l * o->c[k].n + position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)keys[k]);
+    return l;
+}
+
+/* The table row of a cell that holds a group (direct). */
+static inline uint64_t row_of(const out_ctx *o, uint64_t cell)
+{
+    const uint64_t w = o->bits[cell >> 6], below = w & (((uint64_t)1 << (cell & 63)) - 1);
+    return o->before[cell >> 6] + (uint64_t)__builtin_popcountll(below);
+}
+
+/* The first row rank r writes (direct): the rows in P even ranges, in rank order. */
+static inline uint64_t first_row(const out_ctx *o, int r)
+{
+    return (uint64_t)((unsigned __int128)o->rows * (unsigned)r / (unsigned)hb_size);
+}
+
+/* The rank that writes row (direct). */
+static inline int row_writer(const out_ctx *o, uint64_t row)
+{
+    return (int)((((unsigned __int128)row + 1) * (unsigned)hb_size - 1) / o->rows);
+}
+
+/* Collective. Decides whether the table's rows are found by listing the cells (direct):
+ * where the list takes at most 8 bytes a group (or 1 MB), as meters x months does; then
+ * lists the cell of every owned group and, over all ranks, the cells that hold one. */
+static int list_cells(out_ctx *o)
+{
+    const uint64_t groups = o->rows;
+    agg *a = o->a;
+    const gtab *g = &a->own;
+    const int T = g->nparts;
+    o->direct = o->a->sp.layout == LAYOUT_TABLE && o->cells < ((unsigned __int128)1 << 36) && o->cells <= (unsigned __int128)groups * 64 + ((uint64_t)1 << 23);
+    if (!o->direct) return 0;
+    const uint64_t cells = (uint64_t)o->cells;
+    o->nwords = (size_t)(cells / 64 + 1);
+    const size_t n = gtab_entries(g);
+    o->bits = hb_calloc(o->nwords, sizeof *o->bits);
+    o->before = hb_malloc(o->nwords * sizeof *o->before);
+    o->cellv = hb_malloc((n ? n : 1) * sizeof *o->cellv);
+    size_t *first = hb_calloc((size_t)T + 1, sizeof *first);
+    int rc = o->bits && o->before && o->cellv && first ? 0 : HB_EINTERNAL;
+    for (int p = 0; rc == 0 && p < T; p++) first[p + 1] = first[p] + g->p[p].n;
+    if (rc == 0) {
+        uint64_t *bits = o->bits, *cellv = o->cellv;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nthreads)
+        for (int p = 0; p < T; p++)
+            for (size_t e = 0; e < g->p[p].n; e++) {
+                const uint64_t l = cell_of(o, gp_keys(g, &g->p[p], e));
+                cellv[first[p] + e] = l;
+                if (T > 1) __atomic_fetch_or(&bits[l >> 6], (uint64_t)1 << (l & 63), __ATOMIC_RELAXED);
+                else bits[l >> 6] |= (uint64_t)1 << (l & 63);
+            }
+    }
+    free(first);
+    HB_CALL(hb_agree(rc));
+    for (size_t w = 0; w < o->nwords; w += (size_t)1 << 26) {
+        const size_t m = o->nwords - w < ((size_t)1 << 26) ? o->nwords - w : (size_t)1 << 26;
+        MPI_Allreduce(MPI_IN_PLACE, o->bits + w, (int)m, MPI_UINT64_T, MPI_BOR, MPI_COMM_WORLD);
+    }
+    uint64_t t = 0;
+    for (size_t w = 0; w < o->nwords; w++) o->before[w] = t, t += (uint64_t)__builtin_popcountll(o->bits[w]);
+    /* two groups in one cell would be two equal key tuples: a string hash collision is
+     * reported before this */
+    if (t != groups) rc = hb_err_set(HB_EINTERNAL, "aggregate", "%llu groups fill %llu cells", (unsigned long long)groups,
+                                     (unsigned long long)t);
+    return hb_agree(rc);
+}
+
 static int stat_is_count(stat_kind s) { return s == ST_COUNT || s == ST_ABOVE || s == ST_BELOW; }
 
 /* Groups of up to this many kept values are sorted by insertion: selection's partitions
@@ -310,15 +402,25 @@ static int stat_is_count(stat_kind s) { return s == ST_COUNT || s == ST_ABOVE ||
  * in random order, and an insertion's mispredicted branches would cost more. */
 #define TINY_N 12
 
+/* A double's bits as an integer whose signed order is the numeric order (NaN excluded;
+ * the kept values hold no -0.0), and back: the same map. Compilers make integer minima
+ * and maxima into conditional moves, where a double's compare stays a branch. */
+static inline int64_t dkey(int64_t u) { return u ^ (int64_t)((uint64_t)(u >> 63) >> 1); }
+
 static void sort_small(double *x, size_t n)
 {
     if (n <= TINY_N) {
+        int64_t k[TINY_N];
+        memcpy(k, x, n * sizeof *x);
+        for (size_t i = 0; i < n; i++) k[i] = dkey(k[i]);
         for (size_t i = 1; i < n; i++)
             for (size_t j = i; j > 0; j--) {
-                double lo = x[j - 1], hi = x[j];
-                x[j - 1] = hi < lo ? hi : lo;
-                x[j] = hi < lo ? lo : hi;
+                const int64_t lo = k[j - 1], hi = k[j];
+                k[j - 1] = hi < lo ? hi : lo;
+                k[j] = hi < lo ? lo : hi;
             }
+        for (size_t i = 0; i < n; i++) k[i] = dkey(k[i]);
+        memcpy(x, k, n * sizeof *x);
         return;
     }
     for (size_t i = 1; i < n; i++) {
@@ -484,7 +586,7 @@ static int writer_of(const out_ctx *o, const uint32_t *pos)
 
 /* The result record of entry e of part p at r: positions, then every value's stats. */
 static int result_of(const out_ctx *o, const gpart *p, size_t e, const kgroups *kg, double **x, size_t *xcap,
-                     unsigned char *r)
+                     const uint64_t *row, unsigned char *r)
 {
     const agg *a = o->a;
     const gtab *g = &a->own;
@@ -500,7 +602,8 @@ static int result_of(const out_ctx *o, const gpart *p, size_t e, const kgroups *
     }
     uint32_t *pos = (uint32_t *)(void *)r;
     memset(r, 0, o->pos_bytes);
-    for (int k = 0; k < a->sp.nkeys; k++)
+    if (row) memcpy(r, row, 8);
+    for (int k = 0; !row && k < a->sp.nkeys; k++)
         pos[k] = position(&o->c[k], a->ktype[k] == KT_STRING, (int64_t)gp_keys(g, p, e)[k]);
     for (int v = 0; v < a->sp.nvals; v++)
         group_stats(a, p, e, v, &kg[v], *x, r + o->pos_bytes + 8 * (size_t)v * (size_t)a->sp.nstats);
@@ -527,9 +630,6 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     size_t *cnt = hb_calloc((size_t)T * P * 2 + (size_t)P, sizeof *cnt);
     HB_CALL(hb_agree(cnt ? 0 : HB_EINTERNAL));
     size_t *slot = cnt + (size_t)T * P, *dcount = slot + (size_t)T * P;
-    /* with more ranks, where each record goes first: by its positions (computed again
-     * when the record is made, rather than kept for every group) */
-    int *dest = P > 1 ? hb_malloc((n ? n : 1) * sizeof *dest) : NULL;
     /* one rank and one part: each record overwrites the entries already read, in the
      * table's own array, so the results need no memory beside the groups' */
     const int inplace = P == 1 && T == 1 && n > 0 && rr <= g->es;
@@ -546,12 +646,22 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
             kg[v].log[0] = kg[v].log[1] = NULL;
         }
     }
-    unsigned char *send = inplace || kfail ? NULL : hb_malloc((n ? n : 1) * rr);
-    int rc = (send || inplace) && (P == 1 || dest) && !kfail ? 0 : HB_EINTERNAL;
+    /* after the logs are laid out, which frees their entry numbers */
+    int rc = hb_agree(kfail ? HB_EINTERNAL : 0);
+    if (rc == 0) rc = list_cells(o);
+    /* with more ranks, where each record goes first: by its row (direct), else by its
+     * positions (computed again when the record is made, rather than kept for every group) */
+    int *dest = rc == 0 && P > 1 && !o->direct ? hb_malloc((n ? n : 1) * sizeof *dest) : NULL;
+    unsigned char *send = inplace || rc ? NULL : hb_malloc((n ? n : 1) * rr);
+    if (rc == 0 && !((send || inplace) && (P == 1 || dest || o->direct))) rc = HB_EINTERNAL;
     size_t *first = rc == 0 ? hb_calloc((size_t)T + 1, sizeof *first) : NULL;
     if (rc == 0 && !first) rc = HB_EINTERNAL;
     for (int p = 0; rc == 0 && p < T; p++) first[p + 1] = first[p] + g->p[p].n;
-    if (rc == 0 && P > 1) {
+    if (rc == 0 && P > 1 && o->direct) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(a->nthreads)
+        for (int p = 0; p < T; p++)
+            for (size_t e = 0; e < g->p[p].n; e++) cnt[(size_t)p * P + row_writer(o, row_of(o, o->cellv[first[p] + e]))]++;
+    } else if (rc == 0 && P > 1) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(a->nthreads)
         for (int p = 0; p < T; p++) {
             uint32_t pos[AGG_MAX_KEYS];
@@ -590,11 +700,14 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
                 kgroups *kg = kgs + (size_t)p * (size_t)a->sp.nvals;
                 for (size_t e = 0; e < gp->n && !failed; e++) {
                     if (e + 4 < gp->n) result_prefetch(a, kg, e + 4);
-                    const int d = P > 1 ? dest[first[p] + e] : 0;
+                    uint64_t row = 0;
+                    if (o->direct) row = row_of(o, o->cellv[first[p] + e]);
+                    const int d = P == 1 ? 0 : o->direct ? row_writer(o, row) : dest[first[p] + e];
+                    const uint64_t *rowp = o->direct ? &row : NULL;
                     if (inplace) {
-                        if (result_of(o, gp, e, kg, &x, &xcap, one)) failed = 1;
+                        if (result_of(o, gp, e, kg, &x, &xcap, rowp, one)) failed = 1;
                         memcpy(gp->ent + e * rr, one, rr); /* entries 0..e are read: e rr + rr <= (e + 1) es */
-                    } else if (result_of(o, gp, e, kg, &x, &xcap, send + sl[d]++ * rr)) {
+                    } else if (result_of(o, gp, e, kg, &x, &xcap, rowp, send + sl[d]++ * rr)) {
                         failed = 1;
                     }
                 }
@@ -609,6 +722,8 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
         }
     }
     if (failed) rc = hb_err_set(HB_EINTERNAL, "aggregate", "out of memory for the kept values of one group");
+    spare_put(o, o->cellv, n * sizeof *o->cellv);
+    o->cellv = NULL;
     for (size_t i = 0; kgs && i < (size_t)T * (size_t)a->sp.nvals; i++) kgroups_free(&kgs[i]); /* after a failure */
     free(dest), free(first), free(kgs);
     rc = hb_agree(rc);
@@ -750,10 +865,13 @@ static const char *key_desc(const agg *a, int k, char *buf, size_t len)
     return buf;
 }
 
-/* Collective. Writes key k's column for the n rows at pos (stride rr) of this rank, rows
- * [off, off + n) of total (table layout), or its coordinates as a scale (dense: pos NULL). */
-static int write_key(out_ctx *o, hb_out *out, int k, const unsigned char *res, size_t n, uint64_t off, uint64_t total)
+/* Collective. Writes key k's column for the n rows of this rank whose positions are
+ * pos[0], pos[stride], ..., rows [off, off + n) of total (table layout), or its
+ * coordinates as a scale (dense: pos NULL). */
+static int write_key(out_ctx *o, hb_out *out, int k, const uint32_t *pos, size_t stride, size_t n, uint64_t off,
+                     uint64_t total)
 {
+    const void *res = pos;
     const agg *a = o->a;
     const coord *c = &o->c[k];
     const int str = a->ktype[k] == KT_STRING;
@@ -764,7 +882,7 @@ static int write_key(out_ctx *o, hb_out *out, int k, const unsigned char *res, s
     void *buf = spare_take(o, (m ? m : 1) * (str ? c->width : 8), &bufb, 0);
     HB_CALL(hb_agree(buf ? 0 : HB_EINTERNAL));
     for (size_t i = 0; i < m; i++) {
-        uint32_t p = res ? ((const uint32_t *)(const void *)(res + i * o->rr))[k] : (uint32_t)i;
+        uint32_t p = res ? pos[i * stride] : (uint32_t)i;
         if (str) {
             char *b = (char *)buf + i * c->width;
             size_t l = c->loff[p + 1] - c->loff[p];
@@ -806,7 +924,7 @@ static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t
     uint64_t dims[AGG_MAX_KEYS];
     size_t inner = 1;
     for (int k = 0; k < K; k++) dims[k] = o->c[k].n, inner *= k ? o->c[k].n : 1;
-    for (int k = 0; k < K; k++) HB_CALL(write_key(o, out, k, NULL, 0, 0, 0));
+    for (int k = 0; k < K; k++) HB_CALL(write_key(o, out, k, NULL, 0, 0, 0, 0));
     const uint64_t r0 = dims[0] * (uint64_t)hb_rank / (uint64_t)hb_size;
     const uint64_t r1 = dims[0] * (uint64_t)(hb_rank + 1) / (uint64_t)hb_size;
     const size_t cells = (size_t)(r1 - r0) * inner, cells_all = (size_t)dims[0] * inner;
@@ -847,11 +965,84 @@ static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t
     return rc;
 }
 
+/* Collective. The table layout by rows (direct): each record's stats go straight to its
+ * row of every column, and the keys come from the cells of this rank's rows, in order. */
+static int write_rows(out_ctx *o, hb_out *out, unsigned char **resp, size_t nres)
+{
+    agg *a = o->a;
+    const agg_spec *sp = &a->sp;
+    const int K = sp->nkeys, nd = o->nd;
+    const uint64_t off = first_row(o, hb_rank), total = o->rows;
+    int rc = nres == first_row(o, hb_rank + 1) - off ? 0 : HB_EINTERNAL;
+    size_t cb = 0, pb = 0;
+    unsigned char *cols = rc == 0 ? spare_take(o, (nres ? nres : 1) * 8 * (size_t)nd, &cb, 0) : NULL;
+    uint32_t *pos = rc == 0 ? spare_take(o, (nres ? nres : 1) * sizeof *pos, &pb, 0) : NULL;
+    if (rc == 0 && (!cols || !pos)) rc = HB_EINTERNAL;
+    const unsigned char *res = *resp;
+    for (size_t i = 0; rc == 0 && i < nres; i++) {
+        const unsigned char *r = res + i * o->rr;
+        uint64_t row;
+        memcpy(&row, r, 8);
+        row -= off;
+        if (row >= nres) {
+            rc = HB_EINTERNAL;
+            break;
+        }
+        for (int d = 0; d < nd; d++) memcpy(cols + ((size_t)d * nres + row) * 8, r + o->pos_bytes + 8 * (size_t)d, 8);
+    }
+    if (rc == HB_EINTERNAL) rc = hb_err_set(HB_EINTERNAL, "aggregate", "the rows of the table do not match its groups");
+    spare_put(o, *resp, nres * o->rr);
+    *resp = NULL;
+    rc = hb_agree(rc);
+    if (rc) {
+        spare_put(o, cols, cb), spare_put(o, pos, pb);
+        return rc;
+    }
+    /* this rank's first cell: the word that holds its first row, then that row's bit */
+    size_t w0 = 0, lo = 0, hi = o->nwords;
+    while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (o->before[mid] <= off) lo = mid;
+        else hi = mid;
+    }
+    w0 = lo;
+    for (int k = 0; k < K && rc == 0; k++) {
+        uint64_t inner = 1;
+        for (int j = k + 1; j < K; j++) inner *= o->c[j].n;
+        size_t w = w0;
+        uint64_t bw = o->bits[w];
+        for (uint64_t skip = off - o->before[w]; skip > 0; skip--) bw &= bw - 1;
+        for (size_t i = 0; i < nres; i++) {
+            while (!bw) bw = o->bits[++w];
+            const uint64_t cell = (uint64_t)w * 64 + (uint64_t)__builtin_ctzll(bw);
+            bw &= bw - 1;
+            pos[i] = (uint32_t)(cell / inner % o->c[k].n);
+        }
+        rc = write_key(o, out, k, pos, 1, nres, off, total);
+    }
+    spare_put(o, pos, pb);
+    for (int v = 0; v < sp->nvals && rc == 0; v++)
+        for (int s = 0; s < sp->nstats && rc == 0; s++) {
+            char path[200], desc[400];
+            const char *units;
+            snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
+            describe(a, v, s, desc, sizeof desc, &units);
+            uint64_t dims[1] = {total};
+            hb_elem t = stat_is_count(sp->st[s]) ? HB_U64 : HB_F64;
+            const unsigned char *col = cols + (size_t)(v * sp->nstats + s) * nres * 8;
+            rc = total ? hb_out_write(out, path, t, 1, dims, off, nres, col, units, desc)
+                       : hb_out_dataset(out, path, t, 1, dims, units, desc);
+        }
+    spare_put(o, cols, cb);
+    return rc;
+}
+
 /* Collective. The table layout: one row per group in key order, key columns first. */
 static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nres)
 {
     agg *a = o->a;
     const agg_spec *sp = &a->sp;
+    if (o->direct) return write_rows(o, out, resp, nres);
     HB_CALL(hb_agree(sort_results(o, resp, nres)));
     /* never NULL: write_key takes a NULL res for the dense layout's coordinates, and a
      * rank that read no row holds none (it would make other collective calls: a hang) */
@@ -861,7 +1052,8 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nre
     MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (hb_rank == 0) off = 0;
     MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    for (int k = 0; k < sp->nkeys; k++) HB_CALL(write_key(o, out, k, res, nres, off, total));
+    for (int k = 0; k < sp->nkeys; k++)
+        HB_CALL(write_key(o, out, k, res ? (const uint32_t *)(const void *)res + k : NULL, o->rr / 4, nres, off, total));
     size_t colb;
     unsigned char *col = spare_take(o, (nres ? nres : 1) * 8, &colb, 0);
     HB_CALL(hb_agree(col ? 0 : HB_EINTERNAL));
@@ -954,6 +1146,7 @@ int agg_write(agg *a, hb_out *out)
         rc = hb_mem_reserve(bytes, where, what, NULL, remedy);
     }
     rc = hb_agree(rc);
+    o.rows = groups;
     unsigned char *res = NULL;
     size_t nres = 0;
     if (rc == 0) rc = results(&o, &res, &nres);
@@ -962,6 +1155,7 @@ int agg_write(agg *a, hb_out *out)
     if (rc == 0) rc = write_attrs(&o, out, groups);
     free(res);
     spares_free(&o);
+    free(o.bits), free(o.before), free(o.cellv);
     for (int k = 0; k < K; k++) free(o.c[k].v), free(o.c[k].rank), free(o.c[k].loff), free(o.c[k].lbytes), free(o.c[k].dir);
     return rc;
 }
