@@ -965,6 +965,22 @@ static int write_dense(out_ctx *o, hb_out *out, const unsigned char *res, size_t
     return rc;
 }
 
+/* Collective. Value v's statistic s: this rank's nres rows of the column (8 bytes each)
+ * at row off of total. */
+static int write_stat(out_ctx *o, hb_out *out, int v, int s, const unsigned char *col, uint64_t off, size_t nres,
+                      uint64_t total)
+{
+    const agg_spec *sp = &o->a->sp;
+    char path[200], desc[400];
+    const char *units;
+    snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
+    describe(o->a, v, s, desc, sizeof desc, &units);
+    uint64_t dims[1] = {total};
+    hb_elem t = stat_is_count(sp->st[s]) ? HB_U64 : HB_F64;
+    return total ? hb_out_write(out, path, t, 1, dims, off, nres, col, units, desc)
+                 : hb_out_dataset(out, path, t, 1, dims, units, desc);
+}
+
 /* Collective. The table layout by rows (direct): each record's stats go straight to its
  * row of every column, and the keys come from the cells of this rank's rows, in order. */
 static int write_rows(out_ctx *o, hb_out *out, unsigned char **resp, size_t nres)
@@ -1022,17 +1038,8 @@ static int write_rows(out_ctx *o, hb_out *out, unsigned char **resp, size_t nres
     }
     spare_put(o, pos, pb);
     for (int v = 0; v < sp->nvals && rc == 0; v++)
-        for (int s = 0; s < sp->nstats && rc == 0; s++) {
-            char path[200], desc[400];
-            const char *units;
-            snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
-            describe(a, v, s, desc, sizeof desc, &units);
-            uint64_t dims[1] = {total};
-            hb_elem t = stat_is_count(sp->st[s]) ? HB_U64 : HB_F64;
-            const unsigned char *col = cols + (size_t)(v * sp->nstats + s) * nres * 8;
-            rc = total ? hb_out_write(out, path, t, 1, dims, off, nres, col, units, desc)
-                       : hb_out_dataset(out, path, t, 1, dims, units, desc);
-        }
+        for (int s = 0; s < sp->nstats && rc == 0; s++)
+            rc = write_stat(o, out, v, s, cols + (size_t)(v * sp->nstats + s) * nres * 8, off, nres, total);
     spare_put(o, cols, cb);
     return rc;
 }
@@ -1062,14 +1069,7 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nre
         for (int s = 0; s < sp->nstats && rc == 0; s++) {
             const size_t c = o->pos_bytes + 8 * ((size_t)v * (size_t)sp->nstats + (size_t)s);
             for (size_t i = 0; i < nres; i++) memcpy(col + i * 8, res + i * o->rr + c, 8);
-            char path[200], desc[400];
-            const char *units;
-            snprintf(path, sizeof path, "/aggregate/%s_%s", sp->val[v], sp->stname[s]);
-            describe(a, v, s, desc, sizeof desc, &units);
-            uint64_t dims[1] = {total};
-            hb_elem t = stat_is_count(sp->st[s]) ? HB_U64 : HB_F64;
-            rc = total ? hb_out_write(out, path, t, 1, dims, off, nres, col, units, desc)
-                       : hb_out_dataset(out, path, t, 1, dims, units, desc);
+            rc = write_stat(o, out, v, s, col, off, nres, total);
         }
     spare_put(o, col, colb);
     return rc;
