@@ -508,6 +508,13 @@ static int validate(parse *p)
     int line;
     const char *name = kv_get(job->kv, job->nkv, "name", &line);
     if (name) {
+        /* the default run directory is <name>.run beside the working directory, and the
+         * name labels status.json, provenance and Slurm jobs: one word, not a path */
+        int bad = !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+        for (const char *c = name; *c && !bad; c++) bad = *c == '/' || (unsigned char)*c < 0x20 || *c == 0x7f;
+        if (bad)
+            return jerr(p, line, "name = %s: a job name is one word of printable characters, not a path (no '/'); "
+                                 "run_dir chooses where the run directory is", name);
         job->name = hb_strdup(name);
     } else {
         const char *base = strrchr(job->path, '/');

@@ -75,6 +75,11 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     rm -rf dup.h5
     expect_fail "run: two steps with one output file -> 78 naming both steps" 78 \
         "\[step second\]: output = ./dup.h5 is also the output of \[step aggregate\]" dup.h5 "$bin" run dup.ini -q
+    # a job name is a word, not a path: ../x would put the default run directory elsewhere
+    sed 's|^\[job\]$|[job]\nname = ../escaped|' again.ini >badname.ini
+    rm -rf ../escaped.run
+    expect_fail "run: a job name with '/' -> 78 naming the line" 78 \
+        "badname.ini:2: name = ../escaped: a job name is one word" ../escaped.run "$bin" run badname.ini -q
 }
 
 # The README's pandas snippet must work on a real output.
