@@ -50,12 +50,17 @@ int bill_tariff_parse(const char *tiers, const char *fixed, bill_tariff *t, char
     char buf[1024];
     if (strlen(tiers) >= sizeof buf) return snprintf(msg, len, "tiers: the list is too long"), HB_ECONFIG;
     strcpy(buf, tiers);
-    char *save = NULL;
-    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    /* items split at every comma, so that an empty one (a doubled or trailing comma, a
+     * tier left out) is an error, not skipped */
+    for (char *item = buf, *next; item; item = next) {
+        next = strchr(item, ',');
+        if (next) *next++ = 0;
         if (t->n == BILL_MAX_TIERS)
             return snprintf(msg, len, "tiers: more than %d tiers", BILL_MAX_TIERS), HB_ECONFIG;
         char *colon = strchr(item, ':');
         while (isspace((unsigned char)*item)) item++;
+        if (!*item)
+            return snprintf(msg, len, "tiers: item %d is empty (a doubled or trailing comma?)", t->n + 1), HB_ECONFIG;
         if (!colon) return snprintf(msg, len, "tiers: '%s' is not THRESHOLD:PRICE", item), HB_ECONFIG;
         *colon = 0;
         if (bill_decimal(item, 3, BILL_MAX_MILLI, &t->from[t->n]))

@@ -153,7 +153,8 @@ with h5py.File(sys.argv[1], 'w') as f:
         rm -rf ./$p-frac.run
     done
     for t in "0:1.2x|price '1.2x' is not" "5:1.20|the first threshold must be 0" \
-        "0:1.20, 10:1.5, 10:2|threshold '10' is not above" "0:0.0000001|at most 6 decimals"; do
+        "0:1.20, 10:1.5, 10:2|threshold '10' is not above" "0:0.0000001|at most 6 decimals" \
+        "0:1.2,,10:2|item 2 is empty" "0:1.2, 10:2,|item 3 is empty"; do
         write_job "$p-t" bill bill bill-hand.h5 "$o" "tiers = ${t%%|*}"
         expect_fail "bill bad input ($tag): tiers = ${t%%|*} -> 78" 78 "$p-t.ini:8: .*${t#*|}" "$o" "$bin" run "$p-t.ini"
     done
