@@ -151,19 +151,7 @@ static int close_out(hb_out *o)
  * then meet in one page cache, and gathering them first to a few writers (MPI-IO's
  * collective buffering, meant for shared file systems across hosts) only adds an
  * exchange and a wait for the slowest rank to every dataset. */
-static int one_host(void)
-{
-    static int one = -1;
-    if (one < 0) {
-        MPI_Comm node;
-        int n = 0;
-        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-        MPI_Comm_size(node, &n);
-        MPI_Comm_free(&node);
-        one = n == hb_size;
-    }
-    return one;
-}
+static int one_host(void) { return hb_host_ranks() == hb_size; }
 
 int hb_out_create(const char *path, hb_out **outp) { return hb_out_create_for(path, "output", outp); }
 

@@ -16,6 +16,10 @@
  * controls and bytes that are not UTF-8 written as \xHH. Returns the length. */
 size_t hb_err_escape(const char *s, char *buf, size_t len);
 
+/* Collective the first time after MPI_Init (1 before it, not kept): how many ranks run
+ * on this host (MPI_COMM_TYPE_SHARED); later calls answer from the first. */
+int hb_host_ranks(void);
+
 /* Not collective. The length (1-4) of the valid UTF-8 sequence at p, of the avail bytes
  * there; 0 when none starts at p (a stray, overlong or surrogate byte, or a cut one). */
 int hb_utf8_len(const unsigned char *p, size_t avail);

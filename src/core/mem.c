@@ -76,15 +76,23 @@ static double default_limit(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     double phys = pages > 0 && page > 0 ? (double)pages * (double)page : 8e9;
-    int local = 1, init = 0;
+    const int local = hb_host_ranks();
+    return HB_MEM_DEFAULT_FRACTION * phys / (local > 0 ? local : 1);
+}
+
+int hb_host_ranks(void)
+{
+    static int local = 0;
+    int init = 0;
     MPI_Initialized(&init);
-    if (init) {
+    if (!init) return 1;
+    if (local == 0) {
         MPI_Comm node;
         MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
         MPI_Comm_size(node, &local);
         MPI_Comm_free(&node);
     }
-    return HB_MEM_DEFAULT_FRACTION * phys / (local > 0 ? local : 1);
+    return local;
 }
 
 void hb_mem_set_limit(double bytes) { mem_limit = bytes > 0 ? bytes : default_limit(); }

@@ -97,11 +97,7 @@ int imp_write_table(imp *m, int nsrc, const char *tmp, const char *table, int ap
     int rc = 0, direct = !append;
     *wp = NULL;
     /* the ranks of rank 0's node wait while it writes: their cores compress its chunks */
-    MPI_Comm node;
-    int local = 1;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_size(node, &local);
-    MPI_Comm_free(&node);
+    const int local = hb_host_ranks();
     int threads = m->threads > local ? m->threads : local;
     if (hb_rank == 0) rc = hb_tw_open(tmp, table, m->cols, m->ncols, total, append, threads, wp);
     rc = hb_agree(rc);
