@@ -26,9 +26,12 @@ const hb_command *hb_command_find(const char *name, const hb_kernel **owner);
  * are loaded: only a command that needs one of its kernels fails (hb_plugins_missing).
  * Nonzero only for a built-in table that does not pass, or out of memory. */
 int hb_plugins_load(const char *const *reserved);
-/* How many plugins could not be loaded, and the first one's "PATH: why" (NULL: none). */
+/* How many plugins could not be loaded. */
 int hb_plugins_failed(void);
-const char *hb_plugins_failure(void);
+/* What a "not found" message adds when a plugin could not be loaded (the name may be
+ * one of its kernels): ", and a plugin could not be loaded: PATH: why" (the first one
+ * of several), in buf; "" when every plugin was loaded. Returns buf. */
+const char *hb_plugins_note(char *buf, size_t len);
 /* Rank 0 warns once per plugin that could not be loaded, naming it and why. */
 void hb_plugins_warn(void);
 /* For a kernel, generator or command name that was not found: records what (at where)

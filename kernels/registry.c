@@ -315,7 +315,14 @@ int hb_plugins_load(const char *const *reserved)
 
 int hb_plugins_failed(void) { return nfailed; }
 
-const char *hb_plugins_failure(void) { return nfailed ? failed[0] : NULL; }
+const char *hb_plugins_note(char *buf, size_t len)
+{
+    if (!nfailed) snprintf(buf, len, "%s", "");
+    else
+        snprintf(buf, len, ", and %s: %s", nfailed == 1 ? "a plugin could not be loaded" : "plugins could not be loaded, the first",
+                 failed[0]);
+    return buf;
+}
 
 void hb_plugins_warn(void)
 {
@@ -324,8 +331,6 @@ void hb_plugins_warn(void)
 
 int hb_plugins_missing(int code, const char *where, const char *what)
 {
-    if (!nfailed) return hb_err_set(code, where, "%s", what);
-    return hb_err_set(HB_ECONFIG, where, "%s, and %s: %s", what,
-                      nfailed == 1 ? "a plugin could not be loaded" : "plugins could not be loaded, the first",
-                      failed[0]);
+    char note[1200];
+    return hb_err_set(nfailed ? HB_ECONFIG : code, where, "%s%s", what, hb_plugins_note(note, sizeof note));
 }

@@ -424,10 +424,10 @@ static int validate_step(parse *p, hb_step *s)
         int n = 0;
         for (const hb_kernel *const *k = hb_kernels(); *k && n < 63; k++) names[n++] = (*k)->name;
         names[n] = NULL;
-        const char *sug = hb_suggest(kname, names), *failed = hb_plugins_failure();
-        return jerr(p, line, "unknown kernel '%s'%s%s%s (h5batch kernels lists them)%s%s", kname,
-                    sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "",
-                    failed ? ", and a plugin could not be loaded: " : "", failed ? failed : "");
+        const char *sug = hb_suggest(kname, names);
+        char note[1200];
+        return jerr(p, line, "unknown kernel '%s'%s%s%s (h5batch kernels lists them)%s", kname,
+                    sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "", hb_plugins_note(note, sizeof note));
     }
     HB_CALL(check_keys(p, where, s->kv, s->nkv, step_base, s->kernel->options));
     s->input = kv_get(s->kv, s->nkv, "input", &line);
