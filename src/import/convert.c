@@ -90,16 +90,14 @@ int imp_bad_text(const char *p, size_t n, const char *what, char *why, size_t le
     return 1;
 }
 
-/* 0 when field c is UTF-8 text without a NUL byte, else -1 with why. */
+/* 0 when field c is UTF-8 text without a NUL byte, else -1 with why (the field named
+ * only then). */
 static int check_text(const imp *m, int c, const hb_csv_field *f, char *why, size_t len)
 {
-    const unsigned char *u = (const unsigned char *)f->p;
-    size_t i = first_bad(u, f->len);
-    if (i == f->len) return 0;
+    if (first_bad((const unsigned char *)f->p, f->len) == f->len) return 0;
     char what[300];
     snprintf(what, sizeof what, "field '%.200s' (column %d)", m->cols[c].name, c + 1);
-    bad_text_why(u, i, what, why, len);
-    return -1;
+    return -imp_bad_text(f->p, f->len, what, why, len);
 }
 
 /* Checks field c as type t and parses it into *v (a missing real is NaN): 0, 1 for a
