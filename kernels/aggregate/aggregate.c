@@ -1001,12 +1001,7 @@ static int combine_dense(agg *a, int64_t n, int fused)
         for (int64_t i = 0; i < n; i++) {
             if (!ok[i]) continue;
             const uint32_t c = cell[i];
-            if (P > 1 && dest[i] != me) {
-                if (T == 1) {
-                    dense_send_row(a, a->dsend + a->drdispl[dest[i]]++ * (1 + W), c, i, V, TM);
-                }
-                continue;
-            }
+            if (P > 1 && dest[i] != me) continue; /* laid out to send above */
             const size_t g = c >> sh;
             if (g < g0 || g >= g1) continue;
             for (int v = 0; v < V; v++) good += (uint64_t)dense_good(sp, v, a->vbuf[v][i]);
