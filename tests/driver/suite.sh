@@ -64,8 +64,8 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
          loop 1 >sc1.txt & loop 2 >sc2.txt & loop 3 >sc3.txt & loop 4 >sc4.txt; wait; [ \"\$(sort -u sc1.txt sc2.txt sc3.txt sc4.txt)\" = 64 ]"
     check "run: 3 plain runs side by side (isolated singletons, one session folder each) all complete" bash -c \
         "for j in 1 2 3; do sed \"s|again|side\$j|g\" again.ini >side\$j.ini; done
-         for j in 1 2 3; do ( for i in 1 2 3 4; do '$bin' run side\$j.ini --force -q || exit 1; done ) & done
-         ok=0; for j in 1 2 3; do wait -n || ok=1; done; [ \$ok = 0 ]"
+         pids=; for j in 1 2 3; do ( for i in 1 2 3 4; do '$bin' run side\$j.ini --force -q || exit 1; done ) & pids=\"\$pids \$!\"; done
+         ok=0; for p in \$pids; do wait \$p || ok=1; done; [ \$ok = 0 ]"
     expect_fail "run: an undefined \${NAME} in --set is 78 naming --set" 78 \
         "error: --set: environment variable HB_TEST_UNSET is not set" "" \
         env -u HB_TEST_UNSET "$bin" run again.ini --force -q --set 'aggregate.timezone=${HB_TEST_UNSET}'
