@@ -438,6 +438,7 @@ static void sort_small(double *x, size_t n)
  * keys a bucket), and only the keys of the buckets that hold the ranks the percentiles
  * read are sorted. The order statistics are the values a sort of x finds: the same
  * bits. 0, x untouched, when a value is not a float. */
+_Static_assert(AGG_MAX_STATS <= HB_KEYS_PCT_MAX, "a group's percentiles fit one hb_keys_percentiles");
 static int float_percentiles(double *x, size_t m, const double *p, int np, double *out)
 {
     int exact = m > 0 && m < ((size_t)1 << 31) && np <= AGG_MAX_STATS;
@@ -462,38 +463,8 @@ static int float_percentiles(double *x, size_t m, const double *p, int np, doubl
         memcpy(b + 4 * i, &key, 4); /* key i overwrites no value j > i */
         h[(key - kmin) >> shift]++;
     }
-    uint32_t *k = (uint32_t *)(void *)x, *tmp = k + m;
-    size_t below[257], rk[2 * AGG_MAX_STATS];
-    int bk[2 * AGG_MAX_STATS];
-    double g[AGG_MAX_STATS];
-    below[0] = 0;
-    for (uint32_t c = 0; c < nb; c++) below[c + 1] = below[c] + h[c];
-    uint8_t need[256] = {0};
-    for (int j = 0; j < np; j++) hb_percentile_ranks(m, p[j], &rk[2 * j], &rk[2 * j + 1], &g[j]);
-    for (int j = 0; j < 2 * np; j++) { /* the bucket of rank rk[j]: below[c] <= rk[j] < below[c + 1] */
-        uint32_t l = 0, r = nb - 1;
-        while (l < r) {
-            const uint32_t mid = (l + r + 1) / 2;
-            if (below[mid] <= rk[j]) l = mid;
-            else r = mid - 1;
-        }
-        while (h[l] == 0) l++; /* empty buckets share their start with the next one */
-        bk[j] = (int)l, need[l] = 1;
-    }
-    size_t at[256], fill[256], n = 0; /* where a needed bucket's keys start in tmp */
-    for (uint32_t c = 0; c < nb; c++)
-        if (need[c]) at[c] = fill[c] = n, n += h[c];
-    for (size_t i = 0; i < m; i++) {
-        const uint32_t c = (k[i] - kmin) >> shift;
-        if (need[c]) tmp[fill[c]++] = k[i];
-    }
-    for (uint32_t c = 0; c < nb; c++)
-        if (need[c]) hb_sort_u32(tmp + at[c], k, h[c]); /* k is free now: the sort's scratch */
-    for (int j = 0; j < np; j++) {
-        const size_t r0 = at[bk[2 * j]] + rk[2 * j] - below[bk[2 * j]];
-        const size_t r1 = at[bk[2 * j + 1]] + rk[2 * j + 1] - below[bk[2 * j + 1]];
-        out[j] = hb_lerp(hb_f32_of_key(tmp[r0]), hb_f32_of_key(tmp[r1]), g[j]);
-    }
+    uint32_t *k = (uint32_t *)(void *)x; /* after the gather, the sort's scratch */
+    hb_keys_percentiles(k, m, h, nb, kmin, shift, p, np, out, k + m, k);
     return 1;
 }
 

@@ -237,3 +237,45 @@ void hb_sort_u32(uint32_t *x, uint32_t *tmp, size_t n)
     }
     if (a != x) memcpy(x, a, n * sizeof *x);
 }
+
+void hb_keys_percentiles(const uint32_t *v, size_t n, const uint32_t *h, uint32_t nb, uint32_t kmin, int shift,
+                         const double *p, int np, double *pv, uint32_t *tmp, uint32_t *scr)
+{
+    enum { R = 2 * HB_KEYS_PCT_MAX };
+    /* the wanted ranks, ascending, and their buckets in one walk over the histogram */
+    size_t rank[R], below[R]; /* below: the keys in the buckets before the rank's */
+    double g[HB_KEYS_PCT_MAX];
+    int nr = 2 * np, ord[R], wof[R]; /* wof: the index in wb of the rank's bucket */
+    for (int j = 0; j < np; j++) hb_percentile_ranks(n, p[j], &rank[2 * j], &rank[2 * j + 1], &g[j]);
+    for (int r = 0; r < nr; r++) {
+        int q = r;
+        while (q > 0 && rank[ord[q - 1]] > rank[r]) ord[q] = ord[q - 1], q--;
+        ord[q] = r;
+    }
+    uint32_t wb[R], pos[R], b = 0; /* the wanted buckets, ascending */
+    int nw = 0;
+    size_t c = 0;
+    for (int q = 0; q < nr; q++) {
+        int r = ord[q];
+        while (c + h[b] <= rank[r]) c += h[b++];
+        if (nw == 0 || wb[nw - 1] != b) wb[nw++] = b;
+        wof[r] = nw - 1, below[r] = c;
+    }
+    uint8_t want[HB_KEYS_BUCKETS_MAX]; /* 1 + the bucket's index in wb, or 0 */
+    memset(want, 0, nb);
+    uint32_t at = 0;
+    for (int w = 0; w < nw; w++) want[wb[w]] = (uint8_t)(w + 1), pos[w] = at, at += h[wb[w]];
+    for (size_t i = 0; i < n; i++) {
+        int w = want[(v[i] - kmin) >> shift];
+        if (w) tmp[pos[w - 1]++] = v[i];
+    }
+    for (int w = 0; w < nw; w++) {
+        pos[w] -= h[wb[w]];
+        hb_sort_u32(tmp + pos[w], scr, h[wb[w]]);
+    }
+    for (int j = 0; j < np; j++) {
+        int r0 = 2 * j, r1 = r0 + 1;
+        uint32_t k0 = tmp[pos[wof[r0]] + rank[r0] - below[r0]], k1 = tmp[pos[wof[r1]] + rank[r1] - below[r1]];
+        pv[j] = hb_lerp(hb_f32_of_key(k0), hb_f32_of_key(k1), g[j]);
+    }
+}

@@ -30,6 +30,20 @@ void hb_percentiles_select(double *x, size_t n, const double *p, int np, double 
  * tmp as scratch of n keys: insertion for a few, else an LSD radix sort on bytes that
  * skips every byte on which all keys agree (meant for a few hundred keys, in L1). */
 void hb_sort_u32(uint32_t *x, uint32_t *tmp, size_t n);
+/* The most percentiles one hb_keys_percentiles call takes. */
+#define HB_KEYS_PCT_MAX 32
+/* The most histogram buckets hb_keys_percentiles takes. */
+#define HB_KEYS_BUCKETS_MAX 4096
+/* Not collective. Percentiles p[0..np) (np <= HB_KEYS_PCT_MAX; type 7, the bits of
+ * hb_percentile_sorted) of the n > 0 4-byte keys v (any order, read only; see hb_f32_key),
+ * given their histogram h: h[b] keys with (key - kmin) >> shift == b, for b < nb
+ * (nb <= HB_KEYS_BUCKETS_MAX). Only
+ * the keys of the buckets that hold the wanted ranks are gathered (to tmp, room for n)
+ * and sorted (scr: scratch of n keys, which may be v itself: v is not read after the
+ * gather); the keys' floats are interpolated into pv. With about one bucket per few
+ * keys, that is two passes over the keys instead of a sort's four to eight. */
+void hb_keys_percentiles(const uint32_t *v, size_t n, const uint32_t *h, uint32_t nb, uint32_t kmin, int shift,
+                         const double *p, int np, double *pv, uint32_t *tmp, uint32_t *scr);
 /* Not collective. A float's bits mapped so that unsigned order is numeric order
  * (negatives flipped); NaN excluded. */
 static inline uint32_t hb_f32_key(float f)

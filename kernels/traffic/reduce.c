@@ -227,42 +227,7 @@ static void cell_select(const uint32_t *v, size_t n, const double *p, int np, do
             if (v[j] != 0x80000000u && v[j] < knz) knz = v[j];
     }
     *sum = keys_sum_any(v, n, kmin, kmax, knz, (s0 + s1) + (s2 + s3));
-    /* the wanted ranks, ascending, and their buckets in one walk over the histogram */
-    size_t rank[2 * HB_OPT_LIST_MAX], below[2 * HB_OPT_LIST_MAX]; /* below: keys in the buckets before */
-    double g[HB_OPT_LIST_MAX];
-    int nr = 2 * np, ord[2 * HB_OPT_LIST_MAX], wof[2 * HB_OPT_LIST_MAX]; /* wof: the rank's wanted bucket */
-    for (int j = 0; j < np; j++) hb_percentile_ranks(n, p[j], &rank[2 * j], &rank[2 * j + 1], &g[j]);
-    for (int r = 0; r < nr; r++) {
-        int q = r;
-        while (q > 0 && rank[ord[q - 1]] > rank[r]) ord[q] = ord[q - 1], q--;
-        ord[q] = r;
-    }
-    uint32_t wb[2 * HB_OPT_LIST_MAX], pos[2 * HB_OPT_LIST_MAX], b = 0; /* wanted buckets, ascending */
-    int nw = 0;
-    size_t c = 0;
-    for (int q = 0; q < nr; q++) {
-        int r = ord[q];
-        while (c + h[b] <= rank[r]) c += h[b++];
-        if (nw == 0 || wb[nw - 1] != b) wb[nw++] = b;
-        wof[r] = nw - 1, below[r] = c;
-    }
-    uint8_t want[(1u << MAXBITS) + 1]; /* 1 + index in wb, or 0 */
-    memset(want, 0, nb);
-    uint32_t at = 0;
-    for (int w = 0; w < nw; w++) want[wb[w]] = (uint8_t)(w + 1), pos[w] = at, at += h[wb[w]];
-    for (i = 0; i < n; i++) {
-        int w = want[(v[i] - kmin) >> shift];
-        if (w) tmp[pos[w - 1]++] = v[i];
-    }
-    for (int w = 0; w < nw; w++) {
-        pos[w] -= h[wb[w]];
-        hb_sort_u32(tmp + pos[w], tmp + n, h[wb[w]]);
-    }
-    for (int j = 0; j < np; j++) {
-        int r0 = 2 * j, r1 = r0 + 1;
-        uint32_t k0 = tmp[pos[wof[r0]] + rank[r0] - below[r0]], k1 = tmp[pos[wof[r1]] + rank[r1] - below[r1]];
-        pv[j] = hb_lerp(hb_f32_of_key(k0), hb_f32_of_key(k1), g[j]);
-    }
+    hb_keys_percentiles(v, n, h, nb, kmin, shift, p, np, pv, tmp, tmp + n);
 }
 
 /* Not collective. Float records: one counting pass, then one grouping pass, put the
@@ -274,6 +239,7 @@ static void cell_select(const uint32_t *v, size_t n, const double *p, int np, do
  * sorted) and its sum taken exactly; the segment's weekly p85 (the free-flow speed)
  * comes from the few keys of ffh's buckets that hold its ranks, which the cells gather.
  * The order statistics are the values a sort of the segment finds: the same bits. */
+_Static_assert(HB_OPT_LIST_MAX <= HB_KEYS_PCT_MAX, "a cell's percentiles fit one hb_keys_percentiles");
 #define CELL_SORT_MAX 48 /* cells of up to this many keys are sorted (insertion) */
 static void reduce_segment_f32(const traffic *tr, const bucket *b, int64_t ls, uint32_t *a, uint32_t *ffh, results *r)
 {
