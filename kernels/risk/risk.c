@@ -305,7 +305,8 @@ static void risk_destroy(void *state)
     if (!r) return;
     free(r->dates), free(r->R), free(r->price), free(r->E), free(r->Q), free(r->asset_names), free(r->portfolio_names);
     free(r->rec), free(r->done), free(r->pnl), free(r->scratch);
-    free(r->Bt), free(r->mu), free(r->top), free(r->topbuf), free(r->z), free(r->w), free(r->words), free(r->y);
+    free(r->Bt), free(r->mu), free(r->top), free(r->topbuf), free(r->z), free(r->w), free(r->words), free(r->ztmp);
+    free(r->y);
     for (int i = 0; r->rng && i < r->ctx->threads; i++) gsl_rng_free(r->rng[i]);
     free(r->rng);
     free(r);
