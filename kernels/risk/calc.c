@@ -14,6 +14,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Record offsets in the order of hb_risk_layout. */
@@ -218,27 +219,77 @@ int hb_risk_factor(const double *x, int64_t n, int64_t a, double *m, double *L, 
     return 1;
 }
 
-/* A selection puts the k largest at the end; they move to the front. */
-void hb_topk_compact(hb_topk *t)
+/* The k largest by one selection over all n values. */
+static void compact_select(hb_topk *t)
 {
-    if (t->n <= t->k) return;
     hb_select_f64(t->buf, (size_t)t->n, (size_t)(t->n - t->k));
     memmove(t->buf, t->buf + (t->n - t->k), (size_t)t->k * sizeof *t->buf);
     t->n = t->k;
     t->thr = t->buf[0]; /* the k-th largest: everything kept is at least this */
 }
 
-/* Appends what beats the threshold, compacting when full. */
+#define TOPK_SAMPLE 512 /* values sampled to bracket the k-th largest */
+
+/* A sorted sample brackets the k-th largest between lo and hi; the values above hi are
+ * kept as they are and only those in [lo, hi] (a few percent) are selected among. When
+ * the bracket misses (rarely), one selection over all n. Either way the same set. */
+void hb_topk_compact(hb_topk *t)
+{
+    if (t->n <= t->k) return;
+    const int64_t n = t->n, k = t->k;
+    double *x = t->buf;
+    if (n < 8 * TOPK_SAMPLE) {
+        compact_select(t);
+        return;
+    }
+    double s[TOPK_SAMPLE];
+    for (int i = 0; i < TOPK_SAMPLE; i++) s[i] = x[(int64_t)i * n / TOPK_SAMPLE];
+    hb_sort_f64(s, TOPK_SAMPLE);
+    /* the k-th largest sits near sample index pos; 4 standard deviations of the
+     * sample's count either side */
+    const double q = (double)k / (double)n;
+    const int64_t pos = TOPK_SAMPLE - (int64_t)ceil(TOPK_SAMPLE * q),
+                  d = (int64_t)ceil(4 * sqrt(TOPK_SAMPLE * q * (1 - q))) + 2;
+    const double lo = s[pos - d < 0 ? 0 : pos - d], hi = s[pos + d > TOPK_SAMPLE - 1 ? TOPK_SAMPLE - 1 : pos + d];
+    int64_t n_lo = 0, n_hi = 0; /* values >= lo, > hi */
+    for (int64_t i = 0; i < n; i++) n_lo += x[i] >= lo, n_hi += x[i] > hi;
+    const int64_t m = n_lo - n_hi, need = k - n_hi; /* candidates; how many of them are kept */
+    /* + 1: every value is written at c[w]; malloc, as threads call this (nothing recorded) */
+    double *c = n_hi < k && k <= n_lo ? malloc((size_t)(m + 1) * sizeof *c) : NULL;
+    if (!c) {
+        compact_select(t);
+        return;
+    }
+    int64_t a = 0, w = 0; /* the values above hi move to the front; candidates to c */
+    for (int64_t i = 0; i < n; i++) {
+        const double v = x[i];
+        x[a] = v;
+        a += v > hi;
+        c[w] = v;
+        w += (v >= lo) & (v <= hi);
+    }
+    hb_select_f64(c, (size_t)m, (size_t)(m - need)); /* c[m - need] is the k-th largest of all */
+    memmove(x + need, x, (size_t)n_hi * sizeof *x);
+    memcpy(x, c + (m - need), (size_t)need * sizeof *x);
+    free(c);
+    t->n = k;
+    t->thr = x[0];
+}
+
+/* Appends what beats the threshold, compacting when full: each value is written at the
+ * end and kept by advancing the count (no branch on the value). */
 void hb_topk_add(hb_topk *t, const double *v, int64_t n)
 {
-    double thr = t->thr;
-    for (int64_t i = 0; i < n; i++) {
-        if (!(v[i] > thr)) continue; /* equal to the k-th largest: the top-k values stay the same */
-        if (t->n == t->cap) {
-            hb_topk_compact(t);
-            thr = t->thr;
-            if (!(v[i] > thr)) continue;
+    for (int64_t i = 0; i < n;) {
+        if (t->n == t->cap) hb_topk_compact(t);
+        const double thr = t->thr;
+        const int64_t end = n - i < t->cap - t->n ? n : i + (t->cap - t->n);
+        double *buf = t->buf;
+        int64_t m = t->n;
+        for (; i < end; i++) {
+            buf[m] = v[i];
+            m += v[i] > thr; /* equal to the k-th largest: the top-k values stay the same */
         }
-        t->buf[t->n++] = v[i];
+        t->n = m;
     }
 }

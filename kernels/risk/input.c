@@ -20,7 +20,7 @@
  * market (days x assets) and, when P > 0, the positions (P x A on every rank) are known:
  * returns, prices read, positions and their Monte Carlo factor, the per-portfolio
  * results and top-k buffers (kept, and sent and received once in finalize), the Monte
- * Carlo scenario panel. Refused over max_memory. */
+ * Carlo scenario panel and the draws' scratch. Refused over max_memory. */
 int risk_reserve_memory(const risk *r, const char *cause, const char *remedy)
 {
     const double A = (double)r->A, D = (double)r->D, P = (double)r->P, th = r->ctx->threads;
@@ -30,7 +30,8 @@ int risk_reserve_memory(const risk *r, const char *cause, const char *remedy)
         double kmax = 1;
         for (int i = 0; i < r->nc; i++) kmax = fmax(kmax, (double)hb_risk_k(r->mc_n, r->conf[i]));
         for (int i = 0; i < r->ne; i++) kmax = fmax(kmax, (double)hb_risk_k(r->mc_n, r->es_conf[i]));
-        bytes += 8 * (P * (A + 5 * kmax + 64 + MC_TILE + 9) + 4 * A * A + D * A + th * MC_TILE * (A + 5)) +
+        bytes += 8 * (P * (A + 5 * kmax + 64 + MC_TILE + 9) + 4 * A * A + D * A +
+                      th * (MC_TILE * (A + 5) + 2 * MC_BATCH * (A + 3))) +
                  8.0 * MC_Y_DOUBLES;
     }
     return hb_mem_reserve(bytes, r->ctx->input ? r->ctx->input : "merge", "the risk state", cause, remedy);

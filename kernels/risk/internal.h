@@ -14,6 +14,7 @@
 
 #define PORTFOLIO_BLOCK 64 /* portfolios per chunk */
 #define MC_TILE 256        /* scenarios per DGEMM; tiles start at multiples of it */
+#define MC_BATCH 16        /* scenarios whose normals are drawn together */
 #define MC_Y_DOUBLES (1 << 22) /* losses buffered per pass over the portfolios (32 MB) */
 #define RISK_SAVE_MAGIC 0x31304b5349524248ull /* "HBRISK01": the first 8 bytes of a saved state */
 
@@ -60,7 +61,8 @@ typedef struct risk {
     hb_topk *top;     /* [P] */
     double *topbuf;   /* [P x cap] */
     double *z, *w, *y; /* per thread [MC_TILE x apad], [MC_TILE]; shared [P x y_cols] */
-    uint32_t *words;  /* per thread [apad] */
+    uint32_t *words;  /* per thread [MC_BATCH x apad] */
+    double *ztmp;     /* per thread [MC_BATCH x apad]: normals before they go to z */
     gsl_rng **rng;    /* per thread */
     double t_products, t_scenarios; /* time in this run's Monte Carlo blocks, for -v */
     int64_t mc_mapped;              /* scenarios this rank drew in this run */

@@ -71,11 +71,12 @@ int risk_mc_alloc(risk *r)
     r->topbuf = hb_malloc((size_t)(r->P * cap) * sizeof *r->topbuf);
     r->z = hb_malloc((size_t)(th * MC_TILE * r->apad) * sizeof *r->z);
     r->w = hb_malloc((size_t)(th * MC_TILE) * sizeof *r->w);
-    r->words = hb_malloc((size_t)(th * r->apad) * sizeof *r->words);
+    r->words = hb_malloc((size_t)(th * MC_BATCH * r->apad) * sizeof *r->words);
+    r->ztmp = hb_malloc((size_t)(th * MC_BATCH * r->apad) * sizeof *r->ztmp);
     r->ldy = r->y_cols + 8;
     r->y = hb_malloc((size_t)(r->P * r->ldy) * sizeof *r->y);
     r->rng = hb_calloc((size_t)th, sizeof *r->rng);
-    if (!r->top || !r->topbuf || !r->z || !r->w || !r->words || !r->y || !r->rng) return HB_EINTERNAL;
+    if (!r->top || !r->topbuf || !r->z || !r->w || !r->words || !r->ztmp || !r->y || !r->rng) return HB_EINTERNAL;
     for (int i = 0; i < th; i++)
         if (!(r->rng[i] = gsl_rng_alloc(hb_rng_philox)))
             return hb_err_set(HB_EINTERNAL, "risk", "out of memory for a random number generator");
@@ -90,13 +91,15 @@ static void mc_tile(risk *r, int th, int64_t s, int64_t n, int64_t col, double *
 {
     const int64_t A = r->A, P = r->P, ap = r->apad, yc = r->ldy;
     double *z = r->z + (size_t)th * MC_TILE * (size_t)ap, *w = r->w + (size_t)th * MC_TILE;
-    uint32_t *words = r->words + (size_t)th * (size_t)ap;
-    for (int64_t i = 0; i < n; i++) {
-        hb_rng_normals(r->seed, (uint64_t)(s + i), STREAM_NORMAL, (int)r->J, words, z + i * ap);
-        if (r->mc_t) {
-            hb_rng_seek(r->rng[th], r->seed, (uint64_t)(s + i), STREAM_CHISQ);
-            w[i] = sqrt((r->dof - 2) / gsl_ran_chisq(r->rng[th], r->dof));
-        }
+    uint32_t *words = r->words + (size_t)th * MC_BATCH * (size_t)ap;
+    double *tmp = r->ztmp + (size_t)th * MC_BATCH * (size_t)ap;
+    for (int64_t i = 0; i < n; i += MC_BATCH) {
+        const int b = n - i < MC_BATCH ? (int)(n - i) : MC_BATCH;
+        hb_rng_normals_batch(r->seed, (uint64_t)(s + i), STREAM_NORMAL, (int)r->J, b, words, tmp, z + i * ap, (size_t)ap);
+    }
+    for (int64_t i = 0; r->mc_t && i < n; i++) {
+        hb_rng_seek(r->rng[th], r->seed, (uint64_t)(s + i), STREAM_CHISQ);
+        w[i] = sqrt((r->dof - 2) / gsl_ran_chisq(r->rng[th], r->dof));
     }
     double t0 = omp_get_wtime();
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)n, (int)A, 1.0, r->Bt, (int)A, z, (int)ap, 0.0,

@@ -22,6 +22,7 @@
 
 #include "core/calendar.h"
 #include "core/hb.h"
+#include "core/stall.h"
 #include "kernels/common/exchange.h"
 #include "kernels/risk/format.h"
 
@@ -250,7 +251,7 @@ static int risk_exchange(void *state)
     double *thr = hb_malloc((size_t)r->P * sizeof *thr);
     HB_CALL(hb_agree(thr ? 0 : HB_EINTERNAL));
     for (int64_t p = 0; p < r->P; p++) thr[p] = r->top[p].thr;
-    MPI_Allreduce(MPI_IN_PLACE, thr, (int)r->P, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    hb_stall_allreduce(MPI_IN_PLACE, thr, (int)r->P, MPI_DOUBLE, MPI_MAX); /* a rank that waits sleeps */
     for (int64_t p = 0; p < r->P; p++)
         if (thr[p] > r->top[p].thr) r->top[p].thr = thr[p];
     free(thr);
@@ -305,7 +306,8 @@ static void risk_destroy(void *state)
     if (!r) return;
     free(r->dates), free(r->R), free(r->price), free(r->E), free(r->Q), free(r->asset_names), free(r->portfolio_names);
     free(r->rec), free(r->done), free(r->pnl), free(r->scratch);
-    free(r->Bt), free(r->mu), free(r->top), free(r->topbuf), free(r->z), free(r->w), free(r->words), free(r->y);
+    free(r->Bt), free(r->mu), free(r->top), free(r->topbuf), free(r->z), free(r->w), free(r->words), free(r->ztmp);
+    free(r->y);
     for (int i = 0; r->rng && i < r->ctx->threads; i++) gsl_rng_free(r->rng[i]);
     free(r->rng);
     free(r);

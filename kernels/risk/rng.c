@@ -7,6 +7,7 @@
 #include "kernels/risk/rng.h"
 
 #include <Random123/philox.h>
+#include <immintrin.h>
 #include <string.h>
 
 typedef struct philox_state {
@@ -160,4 +161,80 @@ void hb_rng_normals(uint64_t seed, uint64_t index, uint32_t stream, int nq, uint
                  w2, w3);
     box_muller(nq, w0, w1, z, z + nq);
     box_muller(nq, w2, w3, z + 2 * nq, z + 3 * nq);
+}
+
+/* 16 lanes of Philox4x32-10 rounds on AVX-512: the products of even and odd lanes by
+ * two 32 x 32 -> 64-bit multiplies, their halves blended back into lanes. */
+__attribute__((target("avx512f"))) static inline void mulhilo16(__m512i x, __m512i m, __m512i *hi, __m512i *lo)
+{
+    const __m512i pe = _mm512_mul_epu32(x, m), po = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), m);
+    *lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
+}
+
+/* philox_words for the blocks e = i nq + j of draws index + i (i < n), 16 blocks a
+ * step, the lanes' (i, j) advanced by 16 with one wrap (nq >= 16). */
+__attribute__((target("avx512f"))) static void philox_words_avx512(uint64_t seed, uint64_t index, uint32_t c3, int nq,
+                                                                   int n, uint32_t *w0, uint32_t *w1, uint32_t *w2,
+                                                                   uint32_t *w3)
+{
+    const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M4x32_0), m1 = _mm512_set1_epi32((int)PHILOX_M4x32_1);
+    const __m512i lo0 = _mm512_set1_epi32((int)(uint32_t)index), hi0 = _mm512_set1_epi32((int)(uint32_t)(index >> 32));
+    const __m512i vq = _mm512_set1_epi32(nq), v16 = _mm512_set1_epi32(16), one = _mm512_set1_epi32(1);
+    const __m512i vc3 = _mm512_set1_epi32((int)c3);
+    __m512i ka[10], kb[10];
+    uint32_t a = (uint32_t)seed, b = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++, a += PHILOX_W32_0, b += PHILOX_W32_1)
+        ka[r] = _mm512_set1_epi32((int)a), kb[r] = _mm512_set1_epi32((int)b);
+    uint32_t i0[16], j0[16];
+    for (int l = 0; l < 16; l++) i0[l] = (uint32_t)(l / nq), j0[l] = (uint32_t)(l % nq);
+    __m512i vi = _mm512_loadu_si512(i0), vj = _mm512_loadu_si512(j0);
+    const int64_t total = (int64_t)n * nq;
+    for (int64_t e = 0; e < total; e += 16) {
+        __m512i x0 = _mm512_add_epi32(lo0, vi), x1 = hi0, x2 = vj, x3 = vc3;
+        x1 = _mm512_mask_add_epi32(x1, _mm512_cmplt_epu32_mask(x0, vi), x1, one); /* the carry into the high word */
+        for (int r = 0; r < 10; r++) {
+            __m512i h0, l0, h1, l1;
+            mulhilo16(x0, m0, &h0, &l0);
+            mulhilo16(x2, m1, &h1, &l1);
+            x0 = _mm512_ternarylogic_epi32(h1, x1, ka[r], 0x96);
+            x1 = l1;
+            x2 = _mm512_ternarylogic_epi32(h0, x3, kb[r], 0x96);
+            x3 = l0;
+        }
+        const __mmask16 keep = total - e >= 16 ? 0xFFFF : (__mmask16)((1u << (total - e)) - 1);
+        _mm512_mask_storeu_epi32(w0 + e, keep, x0);
+        _mm512_mask_storeu_epi32(w1 + e, keep, x1);
+        _mm512_mask_storeu_epi32(w2 + e, keep, x2);
+        _mm512_mask_storeu_epi32(w3 + e, keep, x3);
+        vj = _mm512_add_epi32(vj, v16);
+        const __mmask16 wrap = _mm512_cmpge_epu32_mask(vj, vq);
+        vj = _mm512_mask_sub_epi32(vj, wrap, vj, vq);
+        vi = _mm512_mask_add_epi32(vi, wrap, vi, one);
+    }
+}
+
+/* Words of all n draws (AVX-512 when the CPU has it, else draw by draw), one
+ * Box-Muller pass over each word pair of all of them, then each draw's four parts to
+ * its row of z. */
+void hb_rng_normals_batch(uint64_t seed, uint64_t index, uint32_t stream, int nq, int n, uint32_t *words, double *tmp,
+                          double *z, size_t ldz)
+{
+    const size_t t = (size_t)n * (size_t)nq;
+    uint32_t *w0 = words, *w1 = words + t, *w2 = words + 2 * t, *w3 = words + 3 * t;
+    if (nq >= 16 && __builtin_cpu_supports("avx512f"))
+        philox_words_avx512(seed, index, stream, nq, n, w0, w1, w2, w3);
+    else
+        for (int i = 0; i < n; i++) {
+            const uint64_t d = index + (uint64_t)i;
+            const size_t o = (size_t)i * (size_t)nq;
+            philox_words((uint32_t)seed, (uint32_t)(seed >> 32), (uint32_t)d, (uint32_t)(d >> 32), stream, nq, w0 + o,
+                         w1 + o, w2 + o, w3 + o);
+        }
+    box_muller((int)t, w0, w1, tmp, tmp + t);
+    box_muller((int)t, w2, w3, tmp + 2 * t, tmp + 3 * t);
+    for (int i = 0; i < n; i++)
+        for (int q = 0; q < 4; q++)
+            memcpy(z + (size_t)i * ldz + (size_t)q * (size_t)nq, tmp + (size_t)q * t + (size_t)i * (size_t)nq,
+                   (size_t)nq * sizeof *z);
 }

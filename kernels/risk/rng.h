@@ -25,4 +25,11 @@ void hb_rng_seek(gsl_rng *r, uint64_t seed, uint64_t index, uint32_t stream);
  * the same bits on every machine with IEEE doubles, vectorized or not. */
 void hb_rng_normals(uint64_t seed, uint64_t index, uint32_t stream, int nq, uint32_t *words, double *z);
 
+/* Not collective. The normals of draws index .. index + n - 1, draw i's 4*nq of
+ * hb_rng_normals at z + i*ldz: the same values, computed for all n draws at once
+ * (vectors never run short of a draw's blocks). words is scratch of 4*n*nq values, tmp of
+ * 4*n*nq doubles. */
+void hb_rng_normals_batch(uint64_t seed, uint64_t index, uint32_t stream, int nq, int n, uint32_t *words, double *tmp,
+                          double *z, size_t ldz);
+
 #endif

@@ -59,6 +59,20 @@ tspeed_ranks() {
              --set aggregate.output=ts-rk1.h5 && h5diff --exclude-path /provenance ts-plain-u32f32.h5 ts-rk1.h5"
 }
 
+# tspeed_rank_pci BIN TRACE WANT [DEFAULTS]: a 2-rank run under strace (bits as the base's,
+# H5BATCH_MPI_DEFAULTS=DEFAULTS when given); succeeds when the ranks opened a PCI device's
+# config space or a hwloc plugin (WANT 1) or not (0).
+tspeed_rank_pci() {
+    local bin=$1 tr=$2 want=$3 ranks found=0
+    env -u HWLOC_COMPONENTS -u HWLOC_PLUGINS_BLACKLIST H5BATCH_MPI_DEFAULTS="${4:-1}" timeout -k 5 "$LIMIT" strace -f -e trace=openat,execve \
+        -o "$tr" mpirun -n 2 --bind-to none "$bin" run ts-rk.ini -q --force --set aggregate.output=ts-hw.h5 &&
+        h5diff --exclude-path /provenance ts-plain-u32f32.h5 ts-hw.h5 || return 1
+    ranks=$(grep -F "execve(\"$bin\"" "$tr" | cut -d' ' -f1 | sort -u | paste -sd'|')
+    [ -n "$ranks" ] || return 1
+    grep -E "^($ranks) " "$tr" | grep -qE 'pci/devices/.*/config|hwloc_pci' && found=1
+    [ "$found" = "$want" ]
+}
+
 # The transport choice takes effect: with no fabric device here, MPI_Init opens no MTL
 # (psm2, psm and ofi probe for hardware); with H5BATCH_MPI_DEFAULTS=0 Open MPI's own
 # default opens them, which shows the test can fail. Needs strace and Open MPI's psm2
@@ -82,6 +96,11 @@ tspeed_transport() {
         "env -u OMPI_MCA_pml -u OMPI_MCA_mtl H5BATCH_MPI_DEFAULTS=0 timeout -k 5 '$LIMIT' strace -f -e trace=openat \
              -o strace-def.txt '$bin' run ts-rk.ini -q --force --set aggregate.output=ts-st.h5 &&
          grep -q 'mca_mtl_psm2' strace-def.txt"
+    # each rank's own topology (mpirun binds nothing) skips the I/O devices and hwloc's plugins
+    check "tspeed: ranks read no PCI config space and load no hwloc plugin (mpirun --bind-to none)" \
+        tspeed_rank_pci "$bin" strace-hw.txt 0
+    check "tspeed: with H5BATCH_MPI_DEFAULTS=0, the ranks' hwloc reads PCI config space" \
+        tspeed_rank_pci "$bin" strace-hw0.txt 1 0
 }
 
 # Times read as stored are still checked: milliseconds read as seconds are refused (65),

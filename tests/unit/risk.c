@@ -337,6 +337,30 @@ static void test_topk(void)
     }
 }
 
+/* Large sets, where a compaction brackets the k-th largest by a sample: the k largest
+ * kept, for continuous values, heavy ties, ascending input (the sample's bracket then
+ * often misses and one selection over all is taken) and pieces of any length. */
+static void test_topk_large(void)
+{
+    enum { N = 60000, K = 3000, CAP = 3 * K + 64 };
+    static double v[N], sorted[N], buf[CAP], kept[K];
+    for (int kind = 0; kind < 4; kind++) {
+        for (int i = 0; i < N; i++)
+            v[i] = kind == 0 ? urand() : kind == 1 ? floor(urand() * 40) : kind == 2 ? (double)i : -floor(urand() * 3);
+        memcpy(sorted, v, sizeof v);
+        qsort(sorted, N, sizeof *sorted, cmp_desc);
+        hb_topk t = {.buf = buf, .n = 0, .cap = CAP, .k = K, .thr = -INFINITY};
+        for (int i = 0, len = 1; i < N; i += len, len = len * 3 % 7919 + 1)
+            hb_topk_add(&t, v + i, i + len <= N ? len : N - i);
+        hb_topk_compact(&t);
+        CHECKF(t.n == K, "kind %d: %lld kept", kind, (long long)t.n);
+        memcpy(kept, t.buf, sizeof kept);
+        qsort(kept, K, sizeof *kept, cmp_desc);
+        CHECKF(memcmp(kept, sorted, sizeof kept) == 0, "kind %d: not the %d largest", kind, K);
+        CHECKF(t.thr == sorted[K - 1], "kind %d: threshold %g, the %d-th largest %g", kind, t.thr, K, sorted[K - 1]);
+    }
+}
+
 void unit_risk(void)
 {
     test_k();
@@ -348,4 +372,5 @@ void unit_risk(void)
     test_zone();
     test_factor();
     test_topk();
+    test_topk_large();
 }

@@ -116,6 +116,33 @@ static void test_normals(void)
     CHECKF(worst <= 1e-12, "largest difference from libm's Box-Muller: %g", worst);
 }
 
+/* The batch of draws has each draw's bits of hb_rng_normals, at any nq (below 16 the
+ * draw-by-draw words, at 16 and above the AVX-512 ones where the CPU has them), batch
+ * size (a last, partial vector) and row stride, also where the index carries into its
+ * high word inside a batch. */
+static void test_normals_batch(void)
+{
+    enum { NQ = 53, N = 19, LD = 4 * NQ + 3 };
+    static uint32_t words[4 * NQ * N], w1[4 * NQ];
+    static double tmp[4 * NQ * N], z[N * LD], z1[4 * NQ];
+    const uint64_t seeds[2] = {1, 0xdeadbeefcafef00du}, idx[3] = {0, 4096, 0xfffffff7u};
+    const int nqs[6] = {1, 5, 15, 16, 17, NQ}, ns[4] = {1, 3, 16, N};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 3; b++)
+            for (int q = 0; q < 6; q++)
+                for (int m = 0; m < 4; m++) {
+                    const int nq = nqs[q], n = ns[m];
+                    hb_rng_normals_batch(seeds[a], idx[b], 3, nq, n, words, tmp, z, LD);
+                    int bad = -1;
+                    for (int i = 0; i < n && bad < 0; i++) {
+                        hb_rng_normals(seeds[a], idx[b] + (uint64_t)i, 3, nq, w1, z1);
+                        if (memcmp(z + (size_t)i * LD, z1, 4 * (size_t)nq * sizeof *z1) != 0) bad = i;
+                    }
+                    CHECKF(bad < 0, "seed %d index %d nq %d n %d: draw %d differs from hb_rng_normals", a, b, nq, n,
+                           bad);
+                }
+}
+
 /* 2^18 normals: mean 0, variance 1, skewness 0, kurtosis 3, P(|z| > 1.96) = 0.05, and no
  * correlation between the cosine and sine of one pair, each within 4 standard errors. */
 static void test_moments(void)
@@ -162,5 +189,6 @@ void unit_rng(void)
 {
     test_kat();
     test_normals();
+    test_normals_batch();
     test_moments();
 }
