@@ -12,7 +12,7 @@
 
 #define USAGE                                                                                                     \
     "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C] [--null STR]\n" \
-    "               [--on-error fail|skip] [--compression none|gzip[:LEVEL]] [--threads N] [--append] [--force] [-q|-v]"
+    "               [--null-padding] [--on-error fail|skip] [--compression none|gzip[:LEVEL]] [--threads N] [--append] [--force] [-q|-v]"
 
 static const hb_option options[] = {
     {"output", HB_OPT_STRING, NULL, 1, 0, NULL, "the HDF5 file to write (-o; required)"},
@@ -22,6 +22,8 @@ static const hb_option options[] = {
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "zone of times without an offset (IANA name)"},
     {"delimiter", HB_OPT_STRING, ",", 1, 0, NULL, "field delimiter, one character ('\\t' or tab for a tab)"},
     {"null", HB_OPT_STRING, NULL, 1, 0, NULL, "a text that means a missing value, besides the empty field (e.g. NA)"},
+    {"null-padding", HB_OPT_BOOL, "false", 1, 0, NULL,
+     "a record with fewer fields than the header gets missing values for the rest (as pandas does)"},
     {"on-error", HB_OPT_CHOICE, "fail", 1, 0, "fail|skip", "a malformed record fails (65) or is skipped and counted"},
     {"compression", HB_OPT_STRING, "gzip:1", 1, 0, NULL,
      "none, or gzip[:LEVEL] (LEVEL 1-9; shuffle + deflate, what every HDF5 build reads)"},
@@ -174,6 +176,7 @@ int hb_import_main(int argc, char **argv)
     m.null = hb_opt_str(&o, "null");
     m.null_len = m.null ? strlen(m.null) : 0;
     m.skip = rc == 0 && !strcmp(hb_opt_str(&o, "on-error"), "skip");
+    m.pad = rc == 0 && hb_opt_bool(&o, "null-padding");
     char table[512];
     const char *t = hb_opt_str(&o, "table");
     snprintf(table, sizeof table, "%s%s", t && t[0] == '/' ? "" : "/", t ? t : "table");
