@@ -13,6 +13,27 @@ static int is_missing(const imp *m, const hb_csv_field *f)
     return f->len == 0 || (m->null && !f->escaped && f->len == m->null_len && !memcmp(f->p, m->null, f->len));
 }
 
+/* A real in field f (0, or -1): with --decimal ',' the field's comma is the decimal
+ * point, and a field that holds a '.' is no number (pandas' decimal=","). */
+static int field_float(const imp *m, const hb_csv_field *f, double *d)
+{
+    if (m->decimal == '.') return hb_csv_float(f->p, f->len, d);
+    char buf[512];
+    if (f->len >= sizeof buf || memchr(f->p, '.', f->len)) return -1;
+    memcpy(buf, f->p, f->len);
+    char *c = memchr(buf, ',', f->len);
+    if (c) *c = '.';
+    return hb_csv_float(buf, f->len, d);
+}
+
+/* 0 when field_float would read f (the syntax alone), as hb_csv_float_syntax. */
+static int field_float_syntax(const imp *m, const hb_csv_field *f)
+{
+    if (m->decimal == '.') return hb_csv_float_syntax(f->p, f->len);
+    double d;
+    return field_float(m, f, &d);
+}
+
 static int parse_time(const imp *m, int c, const hb_csv_field *f, hb_csv_time *t)
 {
     if (f->escaped) return -1;
@@ -125,7 +146,7 @@ static int check_value(imp *m, int c, int t, const hb_csv_field *f, value *v, ch
         snprintf(why, len, "field '%s' (column %d): %s is not an integer", name, c + 1, q);
         return -1;
     case HB_CT_FLOAT:
-        if (!f->escaped && hb_csv_float(f->p, f->len, &v->d) == 0) return 0;
+        if (!f->escaped && field_float(m, f, &v->d) == 0) return 0;
         quote_field(f, q, sizeof q);
         snprintf(why, len, "field '%s' (column %d): %s is not a number", name, c + 1, q);
         return -1;
@@ -262,8 +283,8 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
                 else gi = 1;
             }
             if (s->maybe_float && !s->maybe_int) {
-                if (!f->escaped && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1;
-                else if (f->escaped || hb_csv_float_syntax(f->p, f->len)) s->maybe_float = 0;
+                if (!f->escaped && field_float(m, f, &dv) == 0) gf = 1;
+                else if (f->escaped || field_float_syntax(m, f)) s->maybe_float = 0;
                 else if (p) p->failed = 1; /* a number too long to convert here: pass 2 says so */
             }
             if (s->maybe_time) {
@@ -291,7 +312,7 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
                     if (!p->failed) ((double *)p->v)[row] = dv;
                     break;
                 case HB_CT_FLOAT:
-                    if (gi && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1; /* an integer's text as a real */
+                    if (gi && field_float(m, f, &dv) == 0) gf = 1; /* an integer's text as a real */
                     if (gf) ((double *)p->v)[row] = dv;
                     else p->failed = 1;
                     break;

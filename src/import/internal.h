@@ -80,6 +80,7 @@ typedef union value {
 
 typedef struct imp {
     char delim;
+    char decimal; /* --decimal: '.' or ',' */
     const char *null;
     size_t null_len;
     int skip;

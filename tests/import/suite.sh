@@ -374,10 +374,47 @@ PYEOF
 )
 export -f imp_missing
 
+# --decimal ',' (with --delimiter ';', as German or French exports are written): pandas'
+# read_csv(sep=";", decimal=",") is the reference, inferred and declared, at 1 and 2 ranks
+# and in blocks on 3 threads; a field with a '.' is then text, as in pandas.
+imp_decimal() (
+    bin=$1 p=$2
+    $PY - "$p" <<'PYEOF' || exit 1
+import random, sys
+p, r = sys.argv[1], random.Random(3)
+rows = ["Datum;Zähler;Verbrauch;Stand;Notiz"]
+for i in range(2000):
+    v = "" if r.random() < 0.05 else ("%.3f" % (r.uniform(-5, 50))).replace(".", ",")
+    s = ("%de%d" % (r.randint(1, 9), r.randint(-3, 3))) if i % 7 == 0 else ("%.2f" % (i * 1.5)).replace(".", ",")
+    rows.append(";".join(["%02d.%02d.2024" % (1 + i % 28, 1 + i % 12), str(100 + i % 9), v, s, "1.5" if i % 3 else "a,b"]))
+open(p + "-dec.csv", "w").write("\n".join(rows) + "\n")
+PYEOF
+    args=($p-dec.csv --delimiter ';' --decimal , --columns 'Datum:time:%d.%m.%Y, Stand:float')
+    mpi 1 1 "$bin" import "${args[@]}" -o $p-dec-1.h5 --force -q &&
+        mpi 2 1 "$bin" import "${args[@]}" -o $p-dec-2.h5 --force -q &&
+        H5BATCH_IMPORT_BLOCK=8 mpi 2 1 "$bin" import "${args[@]}" -o $p-dec-thr.h5 --threads 3 --force -q &&
+        h5diff --exclude-path /provenance $p-dec-1.h5 $p-dec-2.h5 && h5diff --exclude-path /provenance $p-dec-1.h5 $p-dec-thr.h5 || exit 1
+    $PY - "$p" <<'PYEOF'
+import sys, h5py, numpy as np, pandas as pd
+p = sys.argv[1]
+df = pd.read_csv(p + "-dec.csv", sep=";", decimal=",", keep_default_na=False, na_values=[""], float_precision="round_trip")
+t = h5py.File(p + "-dec-1.h5")["table"]
+assert t["Verbrauch"].dtype == np.float64 and t["Stand"].dtype == np.float64 and t["Notiz"].dtype.kind == "S"
+for k in ("Verbrauch", "Stand"):
+    assert np.array_equal(t[k][:].view(np.int64), df[k].to_numpy(np.float64).view(np.int64)), k
+assert np.array_equal(t["Zähler"][:], df["Zähler"].to_numpy()) and [x.decode() for x in t["Notiz"][:]] == list(df["Notiz"])
+PYEOF
+)
+export -f imp_decimal
+
 suite_import_missing() {
     local bin=$1 tag=$2 p="imp-$2-miss"
     check "import ($tag): empty times (inferred and declared, among naive and offset times) are NaT (the least int64, as pandas), short records with --null-padding are padded with missing values: pandas' values at 1-3 ranks, in blocks on 4 threads and in two passes; export writes them empty, in the CSV's column order" \
         imp_missing "$bin" "$p"
+    check "import ($tag): --decimal , with --delimiter ';' (inferred and declared reals, a '.' field is text) equals pandas read_csv(sep=';', decimal=','), at 1 and 2 ranks and in blocks on 3 threads" \
+        imp_decimal "$bin" "$p"
+    expect_fail "import ($tag): --decimal , with the comma as the delimiter is 64" 64 \
+        "error: import: --decimal ',' needs another --delimiter" $p-dec-bad.h5 mpi 1 1 "$bin" import $p-dec.csv --decimal , -o $p-dec-bad.h5
     expect_fail "import ($tag): without --null-padding a short record is 65 naming the line and the option" 65 \
         "error: $p-miss.csv:[0-9]*: the record has .* fields, the header 5; --null-padding reads the missing last fields as empty" \
         $p-nopad.h5 mpi 2 1 "$bin" import $p-miss.csv -o $p-nopad.h5
