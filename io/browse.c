@@ -169,7 +169,15 @@ int hb_browse_vars(hb_in *in, const char *group, hb_var **vars, int *n)
     if (g < 0) return hb_err_set(HB_EDATA, in->path, "cannot open group %s", group);
     name_list l = {0};
     hsize_t idx = 0;
-    herr_t e = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_dataset, &l);
+    herr_t e = -1;
+    /* the order the datasets were made in where the group keeps it (an imported table:
+     * the CSV's columns in order; h5py's track_order), else by name, as h5py lists them */
+    H5E_BEGIN_TRY
+    {
+        e = H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, visit_dataset, &l);
+    }
+    H5E_END_TRY;
+    if (e < 0 && !l.failed && l.n == 0) idx = 0, e = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_dataset, &l);
     hb_var *v = l.failed || e < 0 || l.n == 0 ? NULL : hb_calloc((size_t)l.n, sizeof *v);
     int rc = l.failed || (l.n && !v) ? HB_EINTERNAL : 0;
     if (rc == 0 && e < 0) rc = hb_err_set(HB_EDATA, in->path, "cannot list the datasets of %s", group);

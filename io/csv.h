@@ -61,6 +61,9 @@ typedef struct hb_csv_time {
     int64_t secs; /* local civil seconds since 1970-01-01 00:00, or UTC when has_offset */
     int has_offset;
 } hb_csv_time;
+/* A missing time as stored: the least int64, pandas' NaT, which every kernel counts as a
+ * missing time and export writes as an empty field. */
+#define HB_CSV_NAT INT64_MIN
 
 /* ISO 8601: YYYY-MM-DD, optionally [T or space]HH:MM[:SS[.fraction]] and Z or +HH[:MM]
  * / -HH[MM]. Fractions of a second are dropped (times are whole seconds, floor). */

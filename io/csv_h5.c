@@ -156,12 +156,26 @@ static hid_t open_scale(hb_tw *w)
     return s;
 }
 
+/* The missing time's attribute _FillValue (HB_CSV_NAT), by which xarray reads it as NaT
+ * (without it, CF decoding makes the least int64 seconds a wrong date). */
+static int set_nat_attr(hid_t obj, const char *where)
+{
+    const int64_t nat = HB_CSV_NAT;
+    hid_t s = H5Screate(H5S_SCALAR), a = s < 0 ? -1 : H5Acreate2(obj, "_FillValue", H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a < 0 || H5Awrite(a, H5T_NATIVE_INT64, &nat) < 0;
+    if (a >= 0) H5Aclose(a);
+    if (s >= 0) H5Sclose(s);
+    return rc ? hb_err_set(HB_EIO, where, "cannot write attribute '_FillValue'") : 0;
+}
+
 /* Creates column c of the group with n rows (the attributes included). */
 static hid_t create_column(hb_tw *w, const hb_csv_col *c, const char *name, uint64_t n)
 {
     hsize_t dims = n, maxd = H5S_UNLIMITED, chunk = chunk_rows(c);
     hid_t ft = file_type(c), sp = H5Screate_simple(1, &dims, &maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    const int64_t nat = HB_CSV_NAT; /* a time column's fill value: its _FillValue, as netCDF wants */
     if (ft >= 0 && sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0 &&
+        (c->type != HB_CT_TIME || H5Pset_fill_value(dcpl, H5T_NATIVE_INT64, &nat) >= 0) &&
         (c->gzip == 0 || ((c->type == HB_CT_STRING || H5Pset_shuffle(dcpl) >= 0) &&
                           H5Pset_deflate(dcpl, (unsigned)c->gzip) >= 0)))
         d = H5Dcreate2(w->group, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -177,7 +191,7 @@ static hid_t create_column(hb_tw *w, const hb_csv_col *c, const char *name, uint
         H5Dclose(d);
         return -1;
     }
-    if ((c->type == HB_CT_TIME && set_str_attr(d, "units", TIME_UNITS, w->path)) ||
+    if ((c->type == HB_CT_TIME && (set_str_attr(d, "units", TIME_UNITS, w->path) || set_nat_attr(d, w->path))) ||
         (c->desc[0] && set_str_attr(d, "description", c->desc, w->path))) {
         H5Dclose(d);
         return -1;

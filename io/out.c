@@ -171,7 +171,8 @@ int hb_out_create_for(const char *path, const char *what, hb_out **outp)
     int rc = o && o->path && fapl >= 0 && fcpl >= 0 ? 0 : HB_EINTERNAL;
     if (rc == 0 && (H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL) < 0 ||
                     H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0 ||
-                    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0))
+                    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
+                    H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0))
         rc = hb_err_set(HB_EINTERNAL, path, "cannot set up the file access properties");
     /* every rank or none creates the file */
     rc = hb_agree(rc);
@@ -191,10 +192,13 @@ int hb_out_create_for(const char *path, const char *what, hb_out **outp)
         o->dcpl = H5Pcreate(H5P_DATASET_CREATE);
         o->gcpl = H5Pcreate(H5P_GROUP_CREATE);
         o->dxpl = H5Pcreate(H5P_DATASET_XFER);
-        /* no creation times and no fill: outputs stay bit-identical, and nothing is written twice */
+        /* no creation times and no fill: outputs stay bit-identical, and nothing is written
+         * twice; groups keep the order their members were made in, which h5py, xarray and
+         * export list them in (a step's keys and statistics as the job file names them) */
         if (o->dcpl < 0 || o->gcpl < 0 || o->dxpl < 0 || H5Pset_obj_track_times(o->dcpl, 0) < 0 ||
             H5Pset_fill_time(o->dcpl, H5D_FILL_TIME_NEVER) < 0 || H5Pset_alloc_time(o->dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
             H5Pset_obj_track_times(o->gcpl, 0) < 0 ||
+            H5Pset_link_creation_order(o->gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
             H5Pset_dxpl_mpio(o->dxpl, own_blocks ? H5FD_MPIO_INDEPENDENT : H5FD_MPIO_COLLECTIVE) < 0)
             rc = hb_err_set(HB_EINTERNAL, path, "cannot set up the dataset properties");
     }

@@ -445,12 +445,14 @@ static void put_double(exporter *e, double x)
     put(e, buf, (size_t)shortest(x, buf));
 }
 
-/* An integer as a calendar text (2024-01-31, 2024-01, 2024-W05, 2024-Q1, a date-time) or
- * as itself when it is not a valid value of its calendar. */
+/* An integer as a calendar text (2024-01-31, 2024-01, 2024-W05, 2024-Q1, a date-time),
+ * nothing for the least int64 (a missing time, as pandas' NaT), or as itself when it is
+ * not a valid value of its calendar. */
 static void put_int(exporter *e, int64_t x, fmt_kind f)
 {
     char buf[64];
     int n = -1;
+    if (f != F_PLAIN && x == INT64_MIN) return; /* a missing time or date (NaT): an empty field */
     if (f == F_YMD && hb_days_from_yyyymmdd(x) != INT64_MIN)
         n = snprintf(buf, sizeof buf, "%04" PRId64 "-%02d-%02d", x / 10000, (int)(x / 100 % 100), (int)(x % 100));
     else if (f == F_YM && x > 0 && x % 100 >= 1 && x % 100 <= 12)

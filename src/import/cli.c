@@ -12,7 +12,7 @@
 
 #define USAGE                                                                                                     \
     "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C] [--null STR]\n" \
-    "               [--on-error fail|skip] [--compression none|gzip[:LEVEL]] [--threads N] [--append] [--force] [-q|-v]"
+    "               [--decimal C] [--null-padding] [--on-error fail|skip] [--compression none|gzip[:LEVEL]] [--threads N] [--append] [--force] [-q|-v]"
 
 static const hb_option options[] = {
     {"output", HB_OPT_STRING, NULL, 1, 0, NULL, "the HDF5 file to write (-o; required)"},
@@ -22,6 +22,9 @@ static const hb_option options[] = {
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "zone of times without an offset (IANA name)"},
     {"delimiter", HB_OPT_STRING, ",", 1, 0, NULL, "field delimiter, one character ('\\t' or tab for a tab)"},
     {"null", HB_OPT_STRING, NULL, 1, 0, NULL, "a text that means a missing value, besides the empty field (e.g. NA)"},
+    {"decimal", HB_OPT_STRING, ".", 1, 0, NULL, "the decimal mark of numbers: . or , (1,5; with --delimiter ';')"},
+    {"null-padding", HB_OPT_BOOL, "false", 1, 0, NULL,
+     "a record with fewer fields than the header gets missing values for the rest (as pandas does)"},
     {"on-error", HB_OPT_CHOICE, "fail", 1, 0, "fail|skip", "a malformed record fails (65) or is skipped and counted"},
     {"compression", HB_OPT_STRING, "gzip:1", 1, 0, NULL,
      "none, or gzip[:LEVEL] (LEVEL 1-9; shuffle + deflate, what every HDF5 build reads)"},
@@ -174,6 +177,7 @@ int hb_import_main(int argc, char **argv)
     m.null = hb_opt_str(&o, "null");
     m.null_len = m.null ? strlen(m.null) : 0;
     m.skip = rc == 0 && !strcmp(hb_opt_str(&o, "on-error"), "skip");
+    m.pad = rc == 0 && hb_opt_bool(&o, "null-padding");
     char table[512];
     const char *t = hb_opt_str(&o, "table");
     snprintf(table, sizeof table, "%s%s", t && t[0] == '/' ? "" : "/", t ? t : "table");
@@ -188,6 +192,12 @@ int hb_import_main(int argc, char **argv)
         else if (strlen(delim) == 1 && delim[0] != '"' && delim[0] != '\n' && delim[0] != '\r') m.delim = delim[0];
         else rc = hb_err_set(HB_EUSAGE, "import", "--delimiter must be one character (not a quote), got '%s'", delim);
     }
+    const char *dec = hb_opt_str(&o, "decimal");
+    m.decimal = dec && !strcmp(dec, ",") ? ',' : '.';
+    if (rc == 0 && strcmp(dec, ".") && strcmp(dec, ","))
+        rc = hb_err_set(HB_EUSAGE, "import", "--decimal must be '.' or ',', got '%s'", dec);
+    if (rc == 0 && m.decimal == m.delim)
+        rc = hb_err_set(HB_EUSAGE, "import", "--decimal ',' needs another --delimiter (e.g. ';'), as such files use");
     const char *comp = hb_opt_str(&o, "compression");
     if (rc == 0) {
         char extra;

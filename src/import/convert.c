@@ -13,6 +13,27 @@ static int is_missing(const imp *m, const hb_csv_field *f)
     return f->len == 0 || (m->null && !f->escaped && f->len == m->null_len && !memcmp(f->p, m->null, f->len));
 }
 
+/* A real in field f (0, or -1): with --decimal ',' the field's comma is the decimal
+ * point, and a field that holds a '.' is no number (pandas' decimal=","). */
+static int field_float(const imp *m, const hb_csv_field *f, double *d)
+{
+    if (m->decimal == '.') return hb_csv_float(f->p, f->len, d);
+    char buf[512];
+    if (f->len >= sizeof buf || memchr(f->p, '.', f->len)) return -1;
+    memcpy(buf, f->p, f->len);
+    char *c = memchr(buf, ',', f->len);
+    if (c) *c = '.';
+    return hb_csv_float(buf, f->len, d);
+}
+
+/* 0 when field_float would read f (the syntax alone), as hb_csv_float_syntax. */
+static int field_float_syntax(const imp *m, const hb_csv_field *f)
+{
+    if (m->decimal == '.') return hb_csv_float_syntax(f->p, f->len);
+    double d;
+    return field_float(m, f, &d);
+}
+
 static int parse_time(const imp *m, int c, const hb_csv_field *f, hb_csv_time *t)
 {
     if (f->escaped) return -1;
@@ -100,18 +121,20 @@ static int check_text(const imp *m, int c, const hb_csv_field *f, char *why, siz
     return -imp_bad_text(f->p, f->len, what, why, len);
 }
 
-/* Checks field c as type t and parses it into *v (a missing real is NaN): 0, 1 for a
- * time with an offset (an instant), or -1 with why. */
+/* Checks field c as type t and parses it into *v (a missing real is NaN, a missing time
+ * HB_CSV_NAT): 0, 1 for a time with an offset (an instant) or a missing time (no local
+ * time to convert), or -1 with why. */
 static int check_value(imp *m, int c, int t, const hb_csv_field *f, value *v, char *why, size_t len)
 {
     char q[64];
     hb_csv_time tm;
     const char *name = m->cols[c].name;
     if (is_missing(m, f)) {
+        if (t == HB_CT_TIME) return v->i = HB_CSV_NAT, 1;
         v->d = NAN;
-        if (t == HB_CT_INT || t == HB_CT_TIME) {
-            snprintf(why, len, "field '%s' (column %d) is empty; a%s %s column needs a value", name, c + 1,
-                     t == HB_CT_INT ? "n" : "", t == HB_CT_INT ? "integer" : "time");
+        if (t == HB_CT_INT) {
+            snprintf(why, len, "field '%s' (column %d) is empty; an integer column needs a value (a float or "
+                     "string one takes missing values)", name, c + 1);
             return -1;
         }
         return 0;
@@ -123,7 +146,7 @@ static int check_value(imp *m, int c, int t, const hb_csv_field *f, value *v, ch
         snprintf(why, len, "field '%s' (column %d): %s is not an integer", name, c + 1, q);
         return -1;
     case HB_CT_FLOAT:
-        if (!f->escaped && hb_csv_float(f->p, f->len, &v->d) == 0) return 0;
+        if (!f->escaped && field_float(m, f, &v->d) == 0) return 0;
         quote_field(f, q, sizeof q);
         snprintf(why, len, "field '%s' (column %d): %s is not a number", name, c + 1, q);
         return -1;
@@ -140,12 +163,21 @@ static int check_value(imp *m, int c, int t, const hb_csv_field *f, value *v, ch
     }
 }
 
-/* Why a record as tokenized is malformed (ragged, bad quoting): 0 when it is not. */
-static int check_shape(const imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
+/* Why a record as tokenized is malformed (ragged, bad quoting): 0 when it is not. With
+ * --null-padding, the fields a short record lacks are made empty (missing values), at
+ * the end of its last field. */
+static int check_shape(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
 {
     if (bad) return snprintf(why, len, "%s", hb_csv_bad_text(bad)), -1;
+    if (nf < m->ncols && m->pad) {
+        const hb_csv_field *l = &m->f[nf - 1]; /* nf > 0: a blank line is no record */
+        for (int c = nf; c < m->ncols; c++) m->f[c] = (hb_csv_field){l->p + l->len, 0, 0};
+        return 0;
+    }
     if (nf != m->ncols)
-        return snprintf(why, len, "the record has %d field%s, the header %d", nf, nf == 1 ? "" : "s", m->ncols), -1;
+        return snprintf(why, len, "the record has %d field%s, the header %d%s", nf, nf == 1 ? "" : "s", m->ncols,
+                        nf < m->ncols ? "; --null-padding reads the missing last fields as empty" : ""),
+               -1;
     return 0;
 }
 
@@ -157,10 +189,6 @@ void imp_spec_room(imp *m, spec *p, int kind, int64_t row)
     const size_t cap = (size_t)(m->spcap ? m->spcap : 1);
     if (kind == HB_CT_INT && row > 0) kind = HB_CT_FLOAT; /* missing values: not an int64 column */
     p->kind = kind;
-    if (kind == HB_CT_TIME && row > 0) {
-        p->failed = 1; /* a missing time is a malformed record: pass 2 says which */
-        return;
-    }
     if (kind == HB_CT_STRING) {
         if (!(p->s = malloc(cap * sizeof *p->s))) p->failed = 1;
         for (int64_t i = 0; !p->failed && i < row; i++) p->s[i] = (hb_csv_field){"", 0, 0};
@@ -169,7 +197,10 @@ void imp_spec_room(imp *m, spec *p, int kind, int64_t row)
     p->v = malloc(cap * 8);
     if (kind == HB_CT_TIME) p->inst = malloc(cap);
     if (!p->v || (kind == HB_CT_TIME && !p->inst)) p->failed = 1;
-    for (int64_t i = 0; !p->failed && i < row; i++) ((double *)p->v)[i] = NAN;
+    for (int64_t i = 0; !p->failed && i < row; i++) {
+        if (kind != HB_CT_TIME) ((double *)p->v)[i] = NAN;
+        else ((int64_t *)p->v)[i] = HB_CSV_NAT, p->inst[i] = 1;
+    }
 }
 
 /* The integers of rows [0, n) as reals (an integer column that turns out to be a real
@@ -234,7 +265,7 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
                 break;
             case HB_CT_FLOAT: ((double *)p->v)[row] = NAN; break;
             case HB_CT_STRING: p->s[row] = (hb_csv_field){"", 0, 0}; break;
-            default: p->failed = 1; /* an auto time column: pass 2 reports the record */
+            default: ((int64_t *)p->v)[row] = HB_CSV_NAT, p->inst[row] = 1; break; /* a time: no local time */
             }
             continue;
         }
@@ -252,8 +283,8 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
                 else gi = 1;
             }
             if (s->maybe_float && !s->maybe_int) {
-                if (!f->escaped && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1;
-                else if (f->escaped || hb_csv_float_syntax(f->p, f->len)) s->maybe_float = 0;
+                if (!f->escaped && field_float(m, f, &dv) == 0) gf = 1;
+                else if (f->escaped || field_float_syntax(m, f)) s->maybe_float = 0;
                 else if (p) p->failed = 1; /* a number too long to convert here: pass 2 says so */
             }
             if (s->maybe_time) {
@@ -281,7 +312,7 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
                     if (!p->failed) ((double *)p->v)[row] = dv;
                     break;
                 case HB_CT_FLOAT:
-                    if (gi && hb_csv_float(f->p, f->len, &dv) == 0) gf = 1; /* an integer's text as a real */
+                    if (gi && field_float(m, f, &dv) == 0) gf = 1; /* an integer's text as a real */
                     if (gf) ((double *)p->v)[row] = dv;
                     else p->failed = 1;
                     break;
@@ -413,7 +444,7 @@ static void spec_append(imp *m, spec *a, int64_t na, spec *b, int64_t nb)
         for (int64_t i = na; i < na + nb; i++) switch (a->kind) {
             case HB_CT_FLOAT: ((double *)a->v)[i] = NAN; break;
             case HB_CT_STRING: a->s[i] = (hb_csv_field){"", 0, 0}; break;
-            default: a->failed = 1; return; /* a missing time: pass 2 says which record */
+            default: ((int64_t *)a->v)[i] = HB_CSV_NAT, a->inst[i] = 1; break; /* a time */
             }
         return;
     }

@@ -80,9 +80,11 @@ typedef union value {
 
 typedef struct imp {
     char delim;
+    char decimal; /* --decimal: '.' or ',' */
     const char *null;
     size_t null_len;
     int skip;
+    int pad; /* --null-padding: a short record's missing last fields are empty */
     int gzip;    /* --compression: 0 none, else the deflate level */
     int threads; /* --threads */
     int convert1; /* pass 1 converts (spec); 0: always two passes (H5BATCH_IMPORT_TWO_PASSES, for tests) */

@@ -311,6 +311,140 @@ suite_import_water() {
 
 # The suite (tests/run_tests.sh calls it once per pass with BIN TAG); nothing under valgrind
 # (the ASan pass covers the same code).
+# Missing times and short records: an empty time (inferred or declared, naive or with
+# an offset around it) is stored as the least int64, pandas' NaT, which the kernels
+# count as a missing time and export writes empty; --null-padding reads a record with
+# fewer fields than the header as if the rest were empty (pandas' read_csv does that
+# by default). Expected values from pandas read_csv and tz_localize; the same table at
+# 1-3 ranks, on 4 threads in blocks, and in two passes.
+imp_missing() (
+    bin=$1 p=$2
+    $PY - "$p" <<'PYEOF' || exit 1
+import random, sys
+p, r = sys.argv[1], random.Random(11)
+rows = ["id,when,at,v,label"]
+for i in range(3000):
+    d = 1 + i % 28
+    when = "" if i < 3 or r.random() < 0.1 else "2024-%02d-%02d %02d:%02d:00" % (3 if i % 2 else 10, d, i % 24, i % 60)
+    if i == 700: when = "2024-03-31T01:30:00+01:00"
+    at = "" if r.random() < 0.1 else "%02d.%02d.2023 %02d:%02d" % (d, 1 + i % 12, i % 24, (7 * i) % 60)
+    f = [str(i), when, at, "%.2f" % (i / 7), "l%d" % (i % 5)]
+    cut = 5 if i in (0, 1) or r.random() > 0.05 else r.choice([2, 3, 4])  # short records
+    rows.append(",".join(f[:cut]))
+open(p + "-miss.csv", "w").write("\n".join(rows) + "\n")
+PYEOF
+    args=($p-miss.csv --null-padding --timezone Europe/Berlin --columns 'at:time:%d.%m.%Y %H:%M')
+    for n in 1 2 3; do
+        mpi $n 1 "$bin" import "${args[@]}" -o $p-miss-$n.h5 --force -q || exit 1
+        [ $n = 1 ] || h5diff --exclude-path /provenance $p-miss-1.h5 $p-miss-$n.h5 || exit 1
+    done
+    H5BATCH_IMPORT_BLOCK=8 mpi 2 1 "$bin" import "${args[@]}" -o $p-miss-thr.h5 --threads 4 --force -q &&
+        H5BATCH_IMPORT_TWO_PASSES=1 mpi 1 1 "$bin" import "${args[@]}" -o $p-miss-two.h5 --force -q &&
+        h5diff --exclude-path /provenance $p-miss-1.h5 $p-miss-thr.h5 &&
+        h5diff --exclude-path /provenance $p-miss-1.h5 $p-miss-two.h5 || exit 1
+    "$bin" export $p-miss-1.h5 -o $p-miss.out.csv -q || exit 1
+    $PY - "$p" <<'PYEOF'
+import sys, h5py, numpy as np, pandas as pd
+p = sys.argv[1]
+df = pd.read_csv(p + "-miss.csv", keep_default_na=False, na_values=[""], dtype={"when": str, "at": str, "label": str})
+def local(s, fmt=None):
+    out = np.full(len(s), np.iinfo(np.int64).min, np.int64)
+    for i, t in enumerate(s):
+        if isinstance(t, float): continue  # NaN: missing
+        t = pd.Timestamp(pd.to_datetime(t, format=fmt)) if fmt else pd.Timestamp(t)
+        if t.tzinfo is None:
+            t = pd.Series([t]).dt.tz_localize("Europe/Berlin", ambiguous=np.array([True]), nonexistent="shift_forward")[0]
+        out[i] = t.value // 10**9
+    return out
+t = h5py.File(p + "-miss-1.h5")["table"]
+assert list(t) == ["id", "when", "at", "v", "label"], list(t)  # h5py lists the columns in the CSV's order
+assert t["when"].dtype == np.int64 and t["at"].dtype == np.int64, (t["when"].dtype, t["at"].dtype)
+w, a = local(df["when"]), local(df["at"], "%d.%m.%Y %H:%M")
+assert (w == np.iinfo(np.int64).min).sum() > 300 and (a == np.iinfo(np.int64).min).sum() > 300
+assert np.array_equal(t["when"][:], w) and np.array_equal(t["at"][:], a)
+assert np.array_equal(t["v"][:].view(np.int64), df["v"].to_numpy(np.float64).view(np.int64))
+assert [x.decode() for x in t["label"][:]] == [x if isinstance(x, str) else "" for x in df["label"]]
+assert pd.to_datetime(t["when"][:3], unit="s").isna().all()  # pandas reads the stored NaT as NaT
+e = pd.read_csv(p + "-miss.out.csv", keep_default_na=False, dtype=str)
+assert list(e.columns) == ["id", "when", "at", "v", "label"], list(e.columns)  # the CSV's order
+assert ((e["when"] == "") == (w == np.iinfo(np.int64).min)).all() and ((e["at"] == "") == (a == np.iinfo(np.int64).min)).all()
+ok = w != np.iinfo(np.int64).min
+assert (pd.to_datetime(e["when"][ok]).map(lambda x: x.value // 10**9).to_numpy() == w[ok]).all()
+PYEOF
+)
+export -f imp_missing
+
+# --decimal ',' (with --delimiter ';', as German or French exports are written): pandas'
+# read_csv(sep=";", decimal=",") is the reference, inferred and declared, at 1 and 2 ranks
+# and in blocks on 3 threads; a field with a '.' is then text, as in pandas.
+imp_decimal() (
+    bin=$1 p=$2
+    $PY - "$p" <<'PYEOF' || exit 1
+import random, sys
+p, r = sys.argv[1], random.Random(3)
+rows = ["Datum;Zähler;Verbrauch;Stand;Notiz"]
+for i in range(2000):
+    v = "" if r.random() < 0.05 else ("%.3f" % (r.uniform(-5, 50))).replace(".", ",")
+    s = ("%de%d" % (r.randint(1, 9), r.randint(-3, 3))) if i % 7 == 0 else ("%.2f" % (i * 1.5)).replace(".", ",")
+    rows.append(";".join(["%02d.%02d.2024" % (1 + i % 28, 1 + i % 12), str(100 + i % 9), v, s, "1.5" if i % 3 else "a,b"]))
+open(p + "-dec.csv", "w").write("\n".join(rows) + "\n")
+PYEOF
+    args=($p-dec.csv --delimiter ';' --decimal , --columns 'Datum:time:%d.%m.%Y, Stand:float')
+    mpi 1 1 "$bin" import "${args[@]}" -o $p-dec-1.h5 --force -q &&
+        mpi 2 1 "$bin" import "${args[@]}" -o $p-dec-2.h5 --force -q &&
+        H5BATCH_IMPORT_BLOCK=8 mpi 2 1 "$bin" import "${args[@]}" -o $p-dec-thr.h5 --threads 3 --force -q &&
+        h5diff --exclude-path /provenance $p-dec-1.h5 $p-dec-2.h5 && h5diff --exclude-path /provenance $p-dec-1.h5 $p-dec-thr.h5 || exit 1
+    $PY - "$p" <<'PYEOF'
+import sys, h5py, numpy as np, pandas as pd
+p = sys.argv[1]
+df = pd.read_csv(p + "-dec.csv", sep=";", decimal=",", keep_default_na=False, na_values=[""], float_precision="round_trip")
+t = h5py.File(p + "-dec-1.h5")["table"]
+assert t["Verbrauch"].dtype == np.float64 and t["Stand"].dtype == np.float64 and t["Notiz"].dtype.kind == "S"
+for k in ("Verbrauch", "Stand"):
+    assert np.array_equal(t[k][:].view(np.int64), df[k].to_numpy(np.float64).view(np.int64)), k
+assert np.array_equal(t["Zähler"][:], df["Zähler"].to_numpy()) and [x.decode() for x in t["Notiz"][:]] == list(df["Notiz"])
+PYEOF
+)
+export -f imp_decimal
+
+suite_import_missing() {
+    local bin=$1 tag=$2 p="imp-$2-miss"
+    check "import ($tag): empty times (inferred and declared, among naive and offset times) are NaT (the least int64, as pandas), short records with --null-padding are padded with missing values: pandas' values at 1-3 ranks, in blocks on 4 threads and in two passes; export writes them empty, in the CSV's column order" \
+        imp_missing "$bin" "$p"
+    check "import ($tag): --decimal , with --delimiter ';' (inferred and declared reals, a '.' field is text) equals pandas read_csv(sep=';', decimal=','), at 1 and 2 ranks and in blocks on 3 threads" \
+        imp_decimal "$bin" "$p"
+    expect_fail "import ($tag): --decimal , with the comma as the delimiter is 64" 64 \
+        "error: import: --decimal ',' needs another --delimiter" $p-dec-bad.h5 mpi 1 1 "$bin" import $p-dec.csv --decimal , -o $p-dec-bad.h5
+    expect_fail "import ($tag): without --null-padding a short record is 65 naming the line and the option" 65 \
+        "error: $p-miss.csv:[0-9]*: the record has .* fields, the header 5; --null-padding reads the missing last fields as empty" \
+        $p-nopad.h5 mpi 2 1 "$bin" import $p-miss.csv -o $p-nopad.h5
+    cat >$p.ini <<INI
+[job]
+name = imp-miss
+run_dir = $p.run
+[step s]
+kernel = aggregate
+input = $p-miss-1.h5
+output = $p-agg.h5
+time = when
+timezone = Europe/Berlin
+by = label, month
+values = v
+stats = count, sum
+layout = table
+INI
+    check "import ($tag): aggregate by month over the imported table counts the NaT rows as rows without a key and the padded values as missing" \
+        bash -c "mpi 2 1 '$bin' run $p.ini --force -q && $PY -c \"
+import h5py, numpy as np
+t = h5py.File('$p-miss-1.h5')['table']
+g = h5py.File('$p-agg.h5')['aggregate']
+nat = t['when'][:] == np.iinfo(np.int64).min
+valid = ~nat & ~np.isnan(t['v'][:])
+assert g.attrs['rows_missing_key'] == nat.sum() and g.attrs['rows_valid_v'] == valid.sum(), (dict(g.attrs), nat.sum())
+assert int(g['v_count'][:].sum()) == valid.sum(), int(g['v_count'][:].sum())
+\""
+}
+
 suite_import() {
     [ "$2" = valgrind ] && return 0
     if ! imp_inputs >"$W/log" 2>&1; then
@@ -320,6 +454,7 @@ suite_import() {
     suite_import_reference "$@"
     suite_import_bad "$@"
     [ "$2" = asan ] && return 0
+    suite_import_missing "$@"
     suite_import_append "$@"
     suite_import_files "$@"
     suite_import_water "$@"
