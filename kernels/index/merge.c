@@ -156,10 +156,10 @@ void ix_free_block(block *b)
 int ix_write_documents(ix *x, hb_out *out)
 {
     const uint64_t N = (uint64_t)x->N;
-    HB_CALL(hb_out_dataset(out, HB_INDEX_DOC_LENGTH, HB_U32, 1, &N, "1", "tokens kept per document"));
     const int has_ids = x->merged ? x->has_ids : x->docid != NULL;
-    if (has_ids)
+    if (has_ids) /* made first: readers list the document's id before its length */
         HB_CALL(hb_out_dataset(out, HB_INDEX_DOC_ID, HB_I64, 1, &N, NULL, "document id from /corpus/doc_id"));
+    HB_CALL(hb_out_dataset(out, HB_INDEX_DOC_LENGTH, HB_U32, 1, &N, "1", "tokens kept per document"));
     hb_oset *dl = NULL, *di = NULL;
     int rc = hb_oset_open(out, HB_INDEX_DOC_LENGTH, &dl);
     if (has_ids && rc == 0) rc = hb_oset_open(out, HB_INDEX_DOC_ID, &di);
