@@ -6,6 +6,7 @@
 #include "core/commit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <math.h>
@@ -22,6 +23,26 @@ void hb_io_init(void)
     io_filters_init();
 }
 
+/* 66 for a file that is not HDF5, saying what it is where its first bytes tell: another
+ * format users bring (Parquet, a workbook), or text (a CSV for import). */
+static int not_hdf5(const char *path)
+{
+    unsigned char b[16];
+    ssize_t n = -1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) n = read(fd, b, sizeof b), close(fd);
+    const char *what = n > 0 ? hb_file_format(b, (size_t)n) : NULL;
+    if (what && strstr(what, "Parquet"))
+        return hb_err_set(HB_ENOINPUT, path, "not an HDF5 file but %s; pandas converts it to a table h5batch reads: "
+                          "pd.read_parquet(F).to_hdf(OUT, key='table', format='table')", what);
+    if (what) return hb_err_set(HB_ENOINPUT, path, "not an HDF5 file but %s", what);
+    int text = n > 0;
+    for (ssize_t i = 0; i < n && text; i++) text = b[i] >= 0x20 || b[i] == '\t' || b[i] == '\n' || b[i] == '\r';
+    if (text) return hb_err_set(HB_ENOINPUT, path, "not an HDF5 file but text; if it is CSV, "
+                                "'h5batch import %s -o TABLE.h5' makes a table of it", path);
+    return hb_err_set(HB_ENOINPUT, path, "not an HDF5 file");
+}
+
 int hb_in_open(const char *path, hb_in **inp)
 {
     *inp = NULL;
@@ -30,7 +51,7 @@ int hb_in_open(const char *path, hb_in **inp)
     struct stat sb; /* a FIFO or a device would block HDF5's open: refused before it */
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
         return hb_err_set(HB_ENOINPUT, path, "not a regular file (%s)", hb_file_kind(sb.st_mode));
-    if (H5Fis_hdf5(path) <= 0) return hb_err_set(HB_ENOINPUT, path, "not an HDF5 file");
+    if (H5Fis_hdf5(path) <= 0) return not_hdf5(path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return hb_err_set(HB_ENOINPUT, path, "cannot open HDF5 file");
     hb_in *in = hb_calloc(1, sizeof *in);

@@ -238,6 +238,34 @@ const char *hb_file_kind(unsigned mode)
     }
 }
 
+const char *hb_file_format(const unsigned char *b, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *what;
+    } known[] = {
+        {"\x89HDF\r\n\x1a\n", 8, "an HDF5 file"},
+        {"PAR1", 4, "a Parquet file"},
+        {"ARROW1", 6, "an Arrow (Feather) file"},
+        {"PK\x03\x04", 4, "a ZIP archive (an .xlsx workbook is one)"},
+        {"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8, "an old Office document (.xls)"},
+        {"CDF\x01", 4, "a netCDF-3 file"},
+        {"CDF\x02", 4, "a netCDF-3 file"},
+        {"\x1f\x8b", 2, "a gzip file"},
+        {"BZh", 3, "a bzip2 file"},
+        {"\xfd" "7zXZ", 5, "an xz file"},
+        {"\x28\xb5\x2f\xfd", 4, "a Zstandard file"},
+        {"SQLite format 3", 16, "an SQLite database"},
+        {"%PDF-", 5, "a PDF document"},
+        {"Obj\x01", 4, "an Avro file"},
+        {"ORC", 3, "an ORC file"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (n >= known[i].len && memcmp(b, known[i].magic, known[i].len) == 0) return known[i].what;
+    return NULL;
+}
+
 int hb_replaceable(const char *path)
 {
     struct stat sb;

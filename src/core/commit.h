@@ -76,4 +76,9 @@ int hb_claim_holder(int fd, char *buf, size_t len, long *pid, char *host, size_t
 /* The type of a file that is not regular, in words ("a FIFO", "a directory"). */
 const char *hb_file_kind(unsigned mode);
 
+/* Not collective. The format of the first n bytes b of a file, in words ("a Parquet
+ * file"), when they are the magic of a format users bring instead of CSV or HDF5; NULL
+ * otherwise. */
+const char *hb_file_format(const unsigned char *b, size_t n);
+
 #endif

@@ -70,12 +70,19 @@ int imp_open_source(source *s, int index)
         return hb_err_set(HB_ENOINPUT, s->path, "is %s, not a regular file", hb_file_kind(sb.st_mode));
     int fd = open(s->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return hb_err_set(HB_ENOINPUT, s->path, "%s", errno == ENOENT ? "no such file" : strerror(errno));
-    unsigned char magic[2] = {0, 0};
+    unsigned char magic[16] = {0};
+    ssize_t nm = 0;
     int rc = 0;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         rc = hb_err_set(HB_ENOINPUT, s->path, "is %s, not a regular file", hb_file_kind(sb.st_mode));
-    if (rc == 0 && sb.st_size >= 2 && pread(fd, magic, 2, 0) != 2)
+    if (rc == 0 && sb.st_size > 0 && (nm = pread(fd, magic, sizeof magic, 0)) <= 0)
         rc = hb_err_set(HB_ENOINPUT, s->path, "cannot read: %s", strerror(errno));
+    const char *what = rc == 0 && nm > 0 ? hb_file_format(magic, (size_t)nm) : NULL;
+    if (what && !(magic[0] == 0x1f && magic[1] == 0x8b)) /* gzip is read, every other format named */
+        rc = hb_err_set(HB_EDATA, s->path, "is %s, not CSV text%s", what,
+                        strstr(what, "HDF5") ? ": kernels read HDF5 tables directly (input = FILE in the job file)"
+                        : strstr(what, "Parquet") ? ": pandas' pd.read_parquet(F).to_csv(OUT, index=False) writes it as CSV"
+                        : "");
     if (rc == 0) {
         s->bytes = (uint64_t)sb.st_size;
         s->gz = magic[0] == 0x1f && magic[1] == 0x8b; /* by the bytes, whatever the name */

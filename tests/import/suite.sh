@@ -185,6 +185,20 @@ suite_import_bad() {
     expect_fail "import ($tag): a bad date at $n rank(s) is 65 naming file, line and field, once" 65 \
         "error: imp-baddate.csv:3: field 'date' (column 2): '2020/13/01' is not a time" $p-2.h5 \
         mpi $n 1 "$bin" import imp-baddate.csv --columns 'date:time:%Y/%m/%d' -o $p-2.h5
+    # what users bring instead of CSV or HDF5 is named, for import and for run's input
+    printf 'PAR1\x15\x04\x15\x10\x15\x14L\x15\x04PAR1' >$p-pq.parquet
+    printf '[job]\nname = pq\nrun_dir = %s.run\n[step s]\nkernel = aggregate\ninput = %s\noutput = %s-pq-out.h5\nby = a\nvalues = b\nstats = count\n' \
+        $p $p-pq.parquet $p >$p-pq.ini
+    sed "s|$p-pq.parquet|imp-a.csv|" $p-pq.ini >$p-csvin.ini
+    expect_fail "import ($tag): a Parquet file is 65 saying so (not a NUL-byte complaint) and how to convert it" 65 \
+        "error: $p-pq.parquet: is a Parquet file, not CSV text: pandas' pd.read_parquet" $p-pq.h5 \
+        mpi 1 1 "$bin" import $p-pq.parquet -o $p-pq.h5
+    expect_fail "import ($tag): a Parquet file as a step's input is 66 saying so and how to convert it" 66 \
+        "error: $p-pq.parquet: not an HDF5 file but a Parquet file; pandas converts it" $p-pq-out.h5 \
+        mpi 2 1 "$bin" run $p-pq.ini
+    expect_fail "import ($tag): a CSV file as a step's input is 66 pointing to h5batch import" 66 \
+        "error: imp-a.csv: not an HDF5 file but text; if it is CSV, 'h5batch import imp-a.csv -o TABLE.h5'" $p-pq-out.h5 \
+        mpi 1 1 "$bin" run $p-csvin.ini
     # cut after its last record (the trailer missing): zlib gives every row, and only its
     # error state tells the stream is not whole
     gzip -c imp-a.csv >$p-whole.gz && head -c $(($(stat -c %s $p-whole.gz) - 8)) $p-whole.gz >$p-cut.csv.gz
