@@ -782,7 +782,22 @@ static int strs_reserve(hb_strs *s, int64_t count, size_t bytes)
     return 0;
 }
 
-/* Fixed-length strings: the stored bytes less their padding. */
+/* 0 when the n bytes of row (a string of column c) are UTF-8 without a NUL, else 65
+ * naming the column and row: keys and labels are written as UTF-8 strings, and a NUL
+ * inside one would end it there, so "a\0b" and "a\0c" would be one group. */
+static int check_text(const hb_table *t, const column *c, int64_t row, const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t bad = hb_utf8_first_bad(u, n);
+    if (bad == n) return 0;
+    char why[64];
+    hb_utf8_why(u, bad, why, sizeof why);
+    return hb_err_set(HB_EDATA, t->where, "column '%s', row %lld: %s: strings are read as UTF-8 text",
+                      c->name, (long long)row, why);
+}
+
+/* Fixed-length strings: the stored bytes less their padding (a NUL ends a NUL-terminated
+ * string; a NUL-padded one ends at its last byte that is not NUL). */
 static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
 {
     size_t w = c->size, need = (size_t)count * w * (size_t)c->k;
@@ -800,9 +815,9 @@ static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, cons
     size_t pos = 0;
     for (int64_t i = 0; i < count; i++) {
         const char *r = raw + (size_t)i * w;
-        size_t n = c->str_pad == H5T_STR_SPACEPAD ? w : strnlen(r, w);
-        if (c->str_pad == H5T_STR_SPACEPAD)
-            while (n > 0 && r[n - 1] == ' ') n--;
+        size_t n = c->str_pad == H5T_STR_NULLTERM ? strnlen(r, w) : w;
+        while (n > 0 && r[n - 1] == (c->str_pad == H5T_STR_SPACEPAD ? ' ' : '\0')) n--;
+        HB_CALL(check_text(t, c, start + i, r, n));
         s->off[i] = pos;
         memcpy(s->bytes + pos, r, n);
         pos += n;
@@ -829,6 +844,8 @@ static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const
     size_t pos = 0;
     for (int64_t i = 0; rc == 0 && i < count; i++) {
         size_t n = p[i] ? strlen(p[i]) : 0;
+        rc = check_text(t, c, start + i, p[i], n);
+        if (rc) break;
         s->off[i] = pos;
         memcpy(s->bytes + pos, p[i], n);
         pos += n;

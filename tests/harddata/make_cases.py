@@ -60,6 +60,21 @@ def main():
         f["table/value"] = np.arange(n, dtype=np.float64)
         f["table/code"] = np.arange(n, dtype=np.int64) * 7 % 13  # 7 x 1000 x 13 dense cells
 
+    # string keys a foreign file may hold: Latin-1 bytes (row 1), a NUL inside a NUL-padded
+    # string (row 1: 'a\0b' beside 'a\0c', which a cut at the NUL made one group), a
+    # variable-length string that is not UTF-8 (row 2)
+    keys = {"latin1": [b"ok", b"caf\xe9", b"ok", b"x"], "nul": [b"x", b"a\x00b", b"a\x00c", b"x"]}
+    for name, k in keys.items():
+        with h5py.File(f"hd-str-{name}.h5", "w") as f:
+            f["table/k"] = np.array(k)
+            f["table/v"] = np.arange(4, dtype=np.float64)
+            f["table/time"] = np.arange(4, dtype=np.int64) * 60 + T0
+    with h5py.File("hd-str-vlen.h5", "w") as f:
+        d = f.create_dataset("table/k", (4,), dtype=h5py.string_dtype())
+        d[0], d[1], d[2], d[3] = b"ok", b"ok", b"\xc3\x28", b"ok"
+        f["table/v"] = np.arange(4, dtype=np.float64)
+        f["table/time"] = np.arange(4, dtype=np.int64) * 60 + T0
+
     # bill: 100 accounts x month, 70 without a valid reading (NaN)
     with h5py.File("hd-bill.h5", "w") as f:
         m = 100
