@@ -75,6 +75,13 @@ def main():
         f["table/v"] = np.arange(4, dtype=np.float64)
         f["table/time"] = np.arange(4, dtype=np.int64) * 60 + T0
 
+    # aggregate: no row has a key: uint64 ids all of 2^63 and more (read as missing), or
+    # times all INT64_MIN (pandas' NaT)
+    with h5py.File("hd-agg-nokey.h5", "w") as f:
+        f["table/meter"] = np.arange(n, dtype=np.uint64) + np.uint64(2**63)
+        f["table/value"] = np.arange(n, dtype=np.float64)
+        f["table/time"] = np.full(n, np.iinfo(np.int64).min, np.int64)
+
     # bill: 100 accounts x month, 70 without a valid reading (NaN)
     with h5py.File("hd-bill.h5", "w") as f:
         m = 100

@@ -30,6 +30,8 @@ HARDDATA_CASES=(
     "aggregate: 90% of a value column out of its valid range|1 3|hd-agg.h5|aggregate|65|900 of 1,000 rows with a key of value column value (90.0%) are invalid (out of its valid range \[0, 99\]|by = meter;values = value;valid = value:0:99"
     "aggregate: a dense layout over max_memory suggests the table layout|1|hd-agg.h5|aggregate|65|layout = dense over the observed keys.*more than max_memory = 1.0 MB: use layout = table|by = meter, value, code;values = value;stats = count, sum;job.max_memory = 1M;job.chunk_rows = 1k"
     "bill: 70% of the rows without a reading|1 3|hd-bill.h5|bill|65|70 of 100 rows (70.0%) are invalid (consumption is NaN|tiers = 0:1.0"
+    "aggregate: no row has a key (uint64 ids from 2^63)|1 3 asan|hd-agg-nokey.h5|aggregate|65|hd-agg-nokey.h5:/table: 1,000 of 1,000 rows (100.0%) are invalid (none has a key: NaN in a float key, a uint64 key of 2^63 or more, a missing time)|by = meter;values = value"
+    "aggregate: no row has a key (every time NaT)|1 3|hd-agg-nokey.h5|aggregate|65|1,000 of 1,000 rows (100.0%) are invalid (none has a key|columns = k:value;by = k, month;time = time;values = value"
     "aggregate: a string key of Latin-1 bytes|1 3 asan|hd-str-latin1.h5|aggregate|65|hd-str-latin1.h5:/table: column 'k', row 1: byte 4 is 0xe9, not UTF-8: strings are read as UTF-8 text|by = k;values = v"
     "aggregate: a NUL inside a NUL-padded string key|1 3|hd-str-nul.h5|aggregate|65|hd-str-nul.h5:/table: column 'k', row 1: byte 2 is a NUL|by = k;values = v"
     "aggregate: a variable-length string key that is not UTF-8|1|hd-str-vlen.h5|aggregate|65|hd-str-vlen.h5:/table: column 'k', row 2: byte 1 is 0xc3, not UTF-8|by = k;values = v"
