@@ -80,6 +80,20 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     rm -rf ../escaped.run
     expect_fail "run: a job name with '/' -> 78 naming the line" 78 \
         "badname.ini:2: name = ../escaped: a job name is one word" ../escaped.run "$bin" run badname.ini -q
+    # a second [job] was merged into the first; an inline '#' comment was part of the value,
+    # so that 'output = x.h5  # note' wrote a file named 'x.h5  # note'
+    sed 's|^\[step aggregate\]$|[job]\nname = other\n&|' again.ini >dupjob.ini
+    expect_fail "run: a second [job] section -> 78 naming both lines" 78 \
+        "dupjob.ini:[0-9]*: duplicate section \[job\] (first at line 1)" "" "$bin" run dupjob.ini -q
+    sed 's|^output = .*$|output = hashc.h5   # the result|; s|^timezone = .*$|&\t# local time|' again.ini |
+        sed 's|again.run|hashc.run|' >hashc.ini
+    rm -f hashc.h5 'hashc.h5   # the result'
+    check "run: an inline '#' comment is dropped as one of ';' is (the output is hashc.h5)" bash -c \
+        "'$bin' run hashc.ini -q && [ -f hashc.h5 ] && ! ls | grep -q '#'"
+    # localtime is the host's /etc/localtime: hosts (and merged sites) may differ
+    sed 's|^timezone = .*$|timezone = localtime|' again.ini >localtz.ini
+    expect_fail "run: timezone = localtime (the host's zone) -> 78" 78 "unknown time zone 'localtime'" "" \
+        "$bin" run localtz.ini -q --force
 }
 
 # The README's pandas snippet must work on a real output.
