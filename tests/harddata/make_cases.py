@@ -53,6 +53,19 @@ def main():
         t["quantity"] = np.array([10.0, 5.0, -3.0, 1.0])
         t.attrs["n_portfolios"] = np.int64(2**62)
 
+    # risk: prices 1e-320 (row 20, positive and finite) then 1: the return of row 21
+    # overflows to inf, which made every figure of the window NaN or garbage
+    with h5py.File("hd-risk-ratio.h5", "w") as f:
+        f["market/dates"] = days
+        p = np.ones((30, 3))
+        p[20, 1] = 1e-320
+        f["market/prices"] = p
+        f["portfolios/exposure"] = np.ones((2, 3))
+    # traffic: a free-flow speed of -1 km/h (segment 1) gave a negative travel time index
+    traffic("hd-ffs.h5", small)
+    with h5py.File("hd-ffs.h5", "a") as f:
+        f["segments/free_flow_speed"] = np.array([60.0, -1.0] + [np.nan] * 8)
+
     # aggregate: 1000 rows, value = row number; valid = value:0:99 keeps 100 (90% invalid);
     # by meter, value, code: 91,000 dense cells, 1.5 MB for two stats
     with h5py.File("hd-agg.h5", "w") as f:

@@ -27,6 +27,8 @@ HARDDATA_CASES=(
     "segments = 1000 with larger ids: 80% invalid|1 3|hd-sparse.h5|traffic|65|800 of 1,000 rows (80.0%) are invalid (800 with a segment id outside \[0, 1,000)|segments = 1000"
     "a stricter max_invalid_fraction|1|hd-sparse.h5|traffic|65|more than max_invalid_fraction = 0.1|segments = 4000;job.max_invalid_fraction = 0.1"
     "risk: n_portfolios 2^62 x 3 assets (P x A overflows int64 bytes)|1 3 asan|hd-risk.h5|risk|65|the risk state would need about .* (4,611,686,018,427,387,904 portfolios from the attribute n_portfolios of /transactions x 3 assets), more than max_memory|window = 10;backtest_days = 0;methods = historical"
+    "risk: two prices whose ratio overflows (1e-320, then 1)|1 3 asan|hd-risk-ratio.h5|risk|65|hd-risk-ratio.h5:/market/prices: row 21 (date 20240123), column 1: the return 1 / 9.99989e-321 - 1 is not finite|window = 10;backtest_days = 5;mc_scenarios = 1000"
+    "traffic: a negative free-flow speed|1 3|hd-ffs.h5|traffic|65|hd-ffs.h5: /segments/free_flow_speed\[1\] = -1 is not a positive finite speed|"
     "aggregate: 90% of a value column out of its valid range|1 3|hd-agg.h5|aggregate|65|900 of 1,000 rows with a key of value column value (90.0%) are invalid (out of its valid range \[0, 99\]|by = meter;values = value;valid = value:0:99"
     "aggregate: a dense layout over max_memory suggests the table layout|1|hd-agg.h5|aggregate|65|layout = dense over the observed keys.*more than max_memory = 1.0 MB: use layout = table|by = meter, value, code;values = value;stats = count, sum;job.max_memory = 1M;job.chunk_rows = 1k"
     "bill: 70% of the rows without a reading|1 3|hd-bill.h5|bill|65|70 of 100 rows (70.0%) are invalid (consumption is NaN|tiers = 0:1.0"
