@@ -493,18 +493,23 @@ static int same_output(const char *a, const char *b)
 }
 
 /* No two steps write one file: the second would fail only after the first has run (73),
- * or be skipped as complete. */
+ * or be skipped as complete. No step writes the input of an earlier one: with --force it
+ * replaced that input (the user's own data) after the earlier step had read it. */
 static int check_outputs(parse *p)
 {
     const hb_job *job = p->job;
     for (int j = 1; j < job->nsteps; j++)
         for (int i = 0; i < j; i++) {
             const hb_step *a = &job->steps[i], *b = &job->steps[j];
-            if (!same_output(a->output, b->output)) continue;
             int line = b->line;
             kv_get(b->kv, b->nkv, "output", &line);
-            return jerr(p, line, "[step %s]: output = %s is also the output of [step %s]; each step needs a file of its own",
-                        b->name, b->output, a->name);
+            if (same_output(a->output, b->output))
+                return jerr(p, line,
+                            "[step %s]: output = %s is also the output of [step %s]; each step needs a file of its own",
+                            b->name, b->output, a->name);
+            if (a->input && same_output(a->input, b->output))
+                return jerr(p, line, "[step %s]: output = %s is the input of [step %s], which it would replace; choose "
+                                     "another output", b->name, b->output, a->name);
         }
     return 0;
 }

@@ -75,6 +75,12 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     rm -rf dup.h5
     expect_fail "run: two steps with one output file -> 78 naming both steps" 78 \
         "\[step second\]: output = ./dup.h5 is also the output of \[step aggregate\]" dup.h5 "$bin" run dup.ini -q
+    # a later step writing an earlier step's input: with --force it replaced the user's data
+    cp tiny.h5 own.h5 && printf '[job]\nrun_dir = own.run\n\n[step first]\nkernel = traffic\ninput = own.h5\noutput = own-out.h5\n[step second]\nkernel = traffic\ninput = gen.h5\noutput = ./own.h5\n' >own.ini
+    expect_fail "run: a step writing an earlier step's input -> 78, even with --force" 78 \
+        "own.ini:11: \[step second\]: output = ./own.h5 is the input of \[step first\], which it would replace" \
+        own-out.h5 "$bin" run own.ini -q --force
+    check "run: ... and that input is unchanged" cmp own.h5 tiny.h5
     # a job name is a word, not a path: ../x would put the default run directory elsewhere
     sed 's|^\[job\]$|[job]\nname = ../escaped|' again.ini >badname.ini
     rm -rf ../escaped.run
