@@ -430,7 +430,7 @@ static int open_compound(hb_table *t, const char *const *cols, int ncols, int al
 
 /* ---- pandas format="fixed": blockN_items names the columns of blockN_values [rows, k] ---- */
 
-static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, hb_strs *s);
+static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, int check, hb_strs *s);
 
 static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
 {
@@ -448,7 +448,7 @@ static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
         hsize_t k = 0;
         if (rc == 0) H5Sget_simple_extent_dims(ic.space, &k, NULL);
         if (rc == 0 && !ic.is_str) rc = hb_err_set(HB_EDATA, t->where, "%s is not a list of names", iname);
-        if (rc == 0) rc = read_strs_col(t, &ic, 0, (int64_t)k, &items);
+        if (rc == 0) rc = read_strs_col(t, &ic, 0, (int64_t)k, 0, &items);
         if (ic.space >= 0) H5Sclose(ic.space);
         if (ic.dset >= 0) H5Dclose(ic.dset);
         for (int64_t j = 0; rc == 0 && j < (int64_t)k; j++) {
@@ -798,7 +798,8 @@ static int check_text(const hb_table *t, const column *c, int64_t row, const cha
 
 /* Fixed-length strings: the stored bytes less their padding (a NUL ends a NUL-terminated
  * string; a NUL-padded one ends at its last byte that is not NUL). */
-static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
+static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, const char *where, int check,
+                      hb_strs *s)
 {
     size_t w = c->size, need = (size_t)count * w * (size_t)c->k;
     HB_CALL(scratch_reserve(t, need));
@@ -817,7 +818,7 @@ static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, cons
         const char *r = raw + (size_t)i * w;
         size_t n = c->str_pad == H5T_STR_NULLTERM ? strnlen(r, w) : w;
         while (n > 0 && r[n - 1] == (c->str_pad == H5T_STR_SPACEPAD ? ' ' : '\0')) n--;
-        HB_CALL(check_text(t, c, start + i, r, n));
+        if (check) HB_CALL(check_text(t, c, start + i, r, n));
         s->off[i] = pos;
         memcpy(s->bytes + pos, r, n);
         pos += n;
@@ -827,7 +828,8 @@ static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, cons
 }
 
 /* Variable-length strings: HDF5 allocates each; they are copied and given back. */
-static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
+static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const char *where, int check,
+                     hb_strs *s)
 {
     size_t need = (size_t)count * sizeof(char *);
     HB_CALL(scratch_reserve(t, need));
@@ -844,8 +846,7 @@ static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const
     size_t pos = 0;
     for (int64_t i = 0; rc == 0 && i < count; i++) {
         size_t n = p[i] ? strlen(p[i]) : 0;
-        rc = check_text(t, c, start + i, p[i], n);
-        if (rc) break;
+        if (check && (rc = check_text(t, c, start + i, p[i], n)) != 0) break;
         s->off[i] = pos;
         memcpy(s->bytes + pos, p[i], n);
         pos += n;
@@ -856,7 +857,8 @@ static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const
     return rc;
 }
 
-static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, hb_strs *s)
+/* Rows [start, start+count) of string column c; check: refuse text that is not UTF-8. */
+static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, int check, hb_strs *s)
 {
     char where[800];
     snprintf(where, sizeof where, "%s/%s", t->where, c->name);
@@ -865,14 +867,26 @@ static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, h
         s->off[0] = 0;
         return 0;
     }
-    return c->str_vlen ? read_vlen(t, c, start, count, where, s) : read_fixed(t, c, start, count, where, s);
+    return c->str_vlen ? read_vlen(t, c, start, count, where, check, s)
+                       : read_fixed(t, c, start, count, where, check, s);
+}
+
+/* Strings of column col, checked (labels) or not (text its reader decodes itself). */
+static int read_str(hb_table *t, int col, int64_t start, int64_t count, int check, hb_strs *s)
+{
+    column *c = &t->cols[col];
+    if (!c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' is numeric; a string column is needed", c->name);
+    return read_strs_col(t, c, start, count, check, s);
 }
 
 int hb_table_read_str(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s)
 {
-    column *c = &t->cols[col];
-    if (!c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' is numeric; a string column is needed", c->name);
-    return read_strs_col(t, c, start, count, s);
+    return read_str(t, col, start, count, 1, s);
+}
+
+int hb_table_read_text(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s)
+{
+    return read_str(t, col, start, count, 0, s);
 }
 
 void hb_strs_free(hb_strs *s)

@@ -95,6 +95,12 @@ def main():
         f["table/value"] = np.arange(n, dtype=np.float64)
         f["table/time"] = np.full(n, np.iinfo(np.int64).min, np.int64)
 
+    # index: a title of Latin-1 bytes (row 1); the text beside it is not checked
+    with h5py.File("hd-ix-title.h5", "w") as f:
+        f["corpus/text"] = np.frombuffer(b"hello world caf\xe9 bar", np.uint8)
+        f["corpus/offsets"] = np.array([0, 11, 20], np.uint64)
+        f["corpus/title"] = np.array([b"ok", b"caf\xe9"])
+
     # bill: 100 accounts x month, 70 without a valid reading (NaN)
     with h5py.File("hd-bill.h5", "w") as f:
         m = 100

@@ -37,6 +37,7 @@ HARDDATA_CASES=(
     "aggregate: a string key of Latin-1 bytes|1 3 asan|hd-str-latin1.h5|aggregate|65|hd-str-latin1.h5:/table: column 'k', row 1: byte 4 is 0xe9, not UTF-8: strings are read as UTF-8 text|by = k;values = v"
     "aggregate: a NUL inside a NUL-padded string key|1 3|hd-str-nul.h5|aggregate|65|hd-str-nul.h5:/table: column 'k', row 1: byte 2 is a NUL|by = k;values = v"
     "aggregate: a variable-length string key that is not UTF-8|1|hd-str-vlen.h5|aggregate|65|hd-str-vlen.h5:/table: column 'k', row 2: byte 1 is 0xc3, not UTF-8|by = k;values = v"
+    "index: a title of Latin-1 bytes|1 3|hd-ix-title.h5|index|65|hd-ix-title.h5:/corpus: column 'title', row 1: byte 4 is 0xe9, not UTF-8|"
     "episodes: a device name of Latin-1 bytes|1 3|hd-str-latin1.h5|episodes|65|column 'k', row 1: byte 4 is 0xe9, not UTF-8|columns = device:k, value:v;rule = above:1"
 )
 
