@@ -241,7 +241,7 @@ static int pandas_kind_names(const char *s, int k, char (*names)[256])
 }
 
 /* Reads the string attribute name of obj (fixed or variable length) into a new buffer;
- * NULL when absent or not a string. */
+ * NULL when absent, not a string or not one (an array of strings). */
 static char *attr_text(hid_t obj, const char *name)
 {
     if (H5Aexists(obj, name) <= 0) return NULL;
@@ -249,7 +249,7 @@ static char *attr_text(hid_t obj, const char *name)
     if (a < 0) return NULL;
     hid_t ty = H5Aget_type(a);
     char *out = NULL;
-    if (H5Tget_class(ty) == H5T_STRING) {
+    if (H5Tget_class(ty) == H5T_STRING && io_attr_one(a)) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_cset(mt, H5Tget_cset(ty));
         if (H5Tis_variable_str(ty) > 0) {

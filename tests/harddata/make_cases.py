@@ -101,6 +101,15 @@ def main():
         f["corpus/offsets"] = np.array([0, 11, 20], np.uint64)
         f["corpus/title"] = np.array([b"ok", b"caf\xe9"])
 
+    # string attributes that are arrays (units and timezone of four names): they were read
+    # into room for one string (a stack and a heap overflow); now they are not a units
+    with h5py.File("hd-attr-strarr.h5", "w") as f:
+        f["table/k"] = np.arange(4) % 2
+        f["table/v"] = np.arange(4, dtype=np.float64)
+        f["table/v"].attrs["units"] = np.array(["km/h", "m/s", "x", "y"], dtype=h5py.string_dtype())
+        f["table/k"].attrs["units"] = np.array([b"km/h", b"m/s", b"abcd", b"efgh"])
+        f["table"].attrs["timezone"] = np.array(["Europe/Berlin", "UTC"], dtype=h5py.string_dtype())
+
     # bill: 100 accounts x month, 70 without a valid reading (NaN)
     with h5py.File("hd-bill.h5", "w") as f:
         m = 100

@@ -73,6 +73,13 @@ suite_harddata() {
         $PY -c 'import h5py, sys; a = h5py.File(\"hd-$tag-accept.h5\")[\"traffic\"].attrs
 sys.exit(0 if (a[\"rows_total\"], a[\"rows_valid\"], a[\"rows_invalid_segment\"]) == (1000, 200, 800) else 1)'"
 
+    # array string attributes (units, timezone) were read into room for one string
+    write_job "hd-$tag-strarr" a aggregate hd-attr-strarr.h5 "hd-$tag-strarr.h5" "by = k" "values = v" "stats = count, mean"
+    check "harddata ($tag): string attributes that are arrays are no units: the run and an export succeed, v_mean has no units" \
+        bash -c "rm -f hd-$tag-strarr.h5 && mpi 1 1 '$bin' run hd-$tag-strarr.ini -q &&
+        '$bin' export hd-attr-strarr.h5 -q >hd-$tag-strarr.csv && cmp hd-$tag-strarr.csv <(printf 'k,v\n0,0\n1,1\n0,2\n1,3\n') &&
+        $PY -c 'import h5py, sys; sys.exit(\"units\" in h5py.File(\"hd-$tag-strarr.h5\")[\"aggregate/v_mean\"].attrs)'"
+
     [ "$tag" = asan ] && return 0 # what follows takes the same paths as the cases above
     # a failed run leaves an existing output as it was (--force replaces only on success)
     write_job "hd-$tag-keep" a traffic hd-sparse.h5 "hd-$tag-keep.h5" "segments = 1000"
