@@ -96,6 +96,10 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     rm -f hashc.h5 'hashc.h5   # the result'
     check "run: an inline '#' comment is dropped as one of ';' is (the output is hashc.h5)" bash -c \
         "'$bin' run hashc.ini -q && [ -f hashc.h5 ] && ! ls | grep -q '#'"
+    # an empty list item was skipped: 50,,95 ran as 50, 95
+    { cat again.ini; echo 'percentiles = 50,,95'; } >emptyitem.ini
+    expect_fail "run: a list with an empty item (50,,95) -> 78 with its line" 78 \
+        "emptyitem.ini:9: \[step aggregate\]: percentiles: an empty item in '50,,95'" "" "$bin" run emptyitem.ini -q --force
     # localtime is the host's /etc/localtime: hosts (and merged sites) may differ
     sed 's|^timezone = .*$|timezone = localtime|' again.ini >localtz.ini
     expect_fail "run: timezone = localtime (the host's zone) -> 78" 78 "unknown time zone 'localtime'" "" \
