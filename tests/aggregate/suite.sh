@@ -256,6 +256,9 @@ suite_aggregate_bad() {
     agg_job "$p-valid" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "valid = temp:0:1"
     expect_fail "aggregate bad input ($tag): a valid range for a column that is not a value -> 78" 78 \
         "valid: 'temp' is not one of the values" "$o" "$bin" run "$p-valid.ini"
+    agg_job "$p-valid2" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "valid = consumption:0:1, consumption:0:1e6"
+    expect_fail "aggregate bad input ($tag): two valid ranges of one value -> 78 (the second replaced the first)" 78 \
+        "$p-valid2.ini:11: .*valid: 'consumption' has two ranges" "$o" "$bin" run "$p-valid2.ini"
     agg_job "$p-first" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = first"
     expect_fail "aggregate bad input ($tag): first without time -> 78" 78 "'first' is by time and needs the time column" \
         "$o" "$bin" run "$p-first.ini"
