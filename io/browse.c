@@ -241,12 +241,21 @@ int hb_browse_read(hb_in *in, const char *path, hb_elem t, int ndims, const int6
     return 0;
 }
 
-/* Appends string p (n bytes, padding dropped as pad says) to s. */
-static int strs_add(hb_strs *s, int64_t i, const char *p, size_t n, H5T_str_t pad)
+/* Appends string p (n bytes, padding dropped as pad says: a NUL-terminated string ends
+ * at its first NUL) to s as row i of dataset path; 65 when it is not UTF-8 or holds a
+ * NUL before its padding, which would be written to the CSV as it is. */
+static int strs_add(hb_strs *s, int64_t i, const char *p, size_t n, H5T_str_t pad, const hb_in *in, const char *path,
+                    int64_t row)
 {
+    if (pad == H5T_STR_NULLTERM) n = strnlen(p, n);
     while (n > 0 && (p[n - 1] == '\0' || (pad == H5T_STR_SPACEPAD && p[n - 1] == ' '))) n--;
-    const char *nul = memchr(p, '\0', n);
-    if (nul) n = (size_t)(nul - p);
+    size_t bad = hb_utf8_first_bad((const unsigned char *)p, n);
+    if (bad < n) {
+        char why[64];
+        hb_utf8_why((const unsigned char *)p, bad, why, sizeof why);
+        return hb_err_set(HB_EDATA, in->path, "dataset %s, row %lld: %s: strings are exported as UTF-8 text", path,
+                          (long long)row, why);
+    }
     uint64_t at = s->off[i];
     if (hb_grow((void **)&s->bytes, &s->bytes_cap, at + n + 1, 1) != 0) return HB_EINTERNAL;
     memcpy(s->bytes + at, p, n);
@@ -282,9 +291,9 @@ int hb_browse_read_str(hb_in *in, const char *path, int64_t start, int64_t count
     for (int64_t i = 0; rc == 0 && i < count; i++) {
         if (vlen) {
             const char *p = ((char **)(void *)buf)[i];
-            rc = strs_add(s, i, p ? p : "", p ? strlen(p) : 0, H5T_STR_NULLTERM);
+            rc = strs_add(s, i, p ? p : "", p ? strlen(p) : 0, H5T_STR_NULLTERM, in, path, start + i);
         } else {
-            rc = strs_add(s, i, buf + (size_t)i * width, width, pad);
+            rc = strs_add(s, i, buf + (size_t)i * width, width, pad, in, path, start + i);
         }
     }
     if (vlen && e >= 0 && count > 0) H5Dvlen_reclaim(mt, ms, H5P_DEFAULT, buf);

@@ -99,7 +99,7 @@ static void get_str_attr(hid_t obj, const char *name, char *buf, size_t len)
     buf[0] = '\0';
     if (H5Aexists(obj, name) <= 0) return;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING && io_attr_one(a)) {
         if (H5Tis_variable_str(t) > 0) {
             char *s = NULL;
             if (H5Aread(a, t, &s) >= 0 && s) snprintf(buf, len, "%s", s);

@@ -194,7 +194,18 @@ int io_read_slab(hid_t dset, hid_t fspace, hid_t memtype, int64_t start, int64_t
     return rc;
 }
 
-/* Reads the string attribute name of object obj of file f into buf: 0 when found. */
+int io_attr_one(hid_t a)
+{
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    if (sp < 0) return 0;
+    H5S_class_t c = H5Sget_simple_extent_type(sp);
+    int one = c == H5S_SCALAR || (c == H5S_SIMPLE && H5Sget_simple_extent_npoints(sp) == 1);
+    H5Sclose(sp);
+    return one;
+}
+
+/* Reads the string attribute name of object obj of file f into buf: 0 when found (one
+ * variable-length string; an array of them is not one). */
 int io_read_str_attr(hid_t f, const char *obj, const char *name, char *buf, size_t len)
 {
     buf[0] = '\0';
@@ -202,7 +213,7 @@ int io_read_str_attr(hid_t f, const char *obj, const char *name, char *buf, size
     int rc = 1;
     hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
     hid_t t = H5Aget_type(a);
-    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0 && io_attr_one(a)) {
         char *s = NULL;
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);

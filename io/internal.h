@@ -56,5 +56,9 @@ hid_t io_mem_type(hb_elem t);
 int io_attr_i64(hid_t loc, const char *obj, const char *name, const char *where, int64_t lo, int64_t hi, int64_t *v,
                 int *present);
 int io_read_str_attr(hid_t f, const char *obj, const char *name, char *buf, size_t len);
+/* 1 when attribute a holds one value (a scalar, or a 1-element array), which is what the
+ * string readers read into room for one: an array attribute (units = ['km/h', 'm/s'])
+ * would be read past it. */
+int io_attr_one(hid_t a);
 
 #endif

@@ -241,7 +241,7 @@ static int pandas_kind_names(const char *s, int k, char (*names)[256])
 }
 
 /* Reads the string attribute name of obj (fixed or variable length) into a new buffer;
- * NULL when absent or not a string. */
+ * NULL when absent, not a string or not one (an array of strings). */
 static char *attr_text(hid_t obj, const char *name)
 {
     if (H5Aexists(obj, name) <= 0) return NULL;
@@ -249,7 +249,7 @@ static char *attr_text(hid_t obj, const char *name)
     if (a < 0) return NULL;
     hid_t ty = H5Aget_type(a);
     char *out = NULL;
-    if (H5Tget_class(ty) == H5T_STRING) {
+    if (H5Tget_class(ty) == H5T_STRING && io_attr_one(a)) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_cset(mt, H5Tget_cset(ty));
         if (H5Tis_variable_str(ty) > 0) {
@@ -430,7 +430,7 @@ static int open_compound(hb_table *t, const char *const *cols, int ncols, int al
 
 /* ---- pandas format="fixed": blockN_items names the columns of blockN_values [rows, k] ---- */
 
-static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, hb_strs *s);
+static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, int check, hb_strs *s);
 
 static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
 {
@@ -448,7 +448,7 @@ static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
         hsize_t k = 0;
         if (rc == 0) H5Sget_simple_extent_dims(ic.space, &k, NULL);
         if (rc == 0 && !ic.is_str) rc = hb_err_set(HB_EDATA, t->where, "%s is not a list of names", iname);
-        if (rc == 0) rc = read_strs_col(t, &ic, 0, (int64_t)k, &items);
+        if (rc == 0) rc = read_strs_col(t, &ic, 0, (int64_t)k, 0, &items);
         if (ic.space >= 0) H5Sclose(ic.space);
         if (ic.dset >= 0) H5Dclose(ic.dset);
         for (int64_t j = 0; rc == 0 && j < (int64_t)k; j++) {
@@ -782,8 +782,24 @@ static int strs_reserve(hb_strs *s, int64_t count, size_t bytes)
     return 0;
 }
 
-/* Fixed-length strings: the stored bytes less their padding. */
-static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
+/* 0 when the n bytes of row (a string of column c) are UTF-8 without a NUL, else 65
+ * naming the column and row: keys and labels are written as UTF-8 strings, and a NUL
+ * inside one would end it there, so "a\0b" and "a\0c" would be one group. */
+static int check_text(const hb_table *t, const column *c, int64_t row, const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t bad = hb_utf8_first_bad(u, n);
+    if (bad == n) return 0;
+    char why[64];
+    hb_utf8_why(u, bad, why, sizeof why);
+    return hb_err_set(HB_EDATA, t->where, "column '%s', row %lld: %s: strings are read as UTF-8 text",
+                      c->name, (long long)row, why);
+}
+
+/* Fixed-length strings: the stored bytes less their padding (a NUL ends a NUL-terminated
+ * string; a NUL-padded one ends at its last byte that is not NUL). */
+static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, const char *where, int check,
+                      hb_strs *s)
 {
     size_t w = c->size, need = (size_t)count * w * (size_t)c->k;
     HB_CALL(scratch_reserve(t, need));
@@ -800,9 +816,9 @@ static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, cons
     size_t pos = 0;
     for (int64_t i = 0; i < count; i++) {
         const char *r = raw + (size_t)i * w;
-        size_t n = c->str_pad == H5T_STR_SPACEPAD ? w : strnlen(r, w);
-        if (c->str_pad == H5T_STR_SPACEPAD)
-            while (n > 0 && r[n - 1] == ' ') n--;
+        size_t n = c->str_pad == H5T_STR_NULLTERM ? strnlen(r, w) : w;
+        while (n > 0 && r[n - 1] == (c->str_pad == H5T_STR_SPACEPAD ? ' ' : '\0')) n--;
+        if (check) HB_CALL(check_text(t, c, start + i, r, n));
         s->off[i] = pos;
         memcpy(s->bytes + pos, r, n);
         pos += n;
@@ -812,7 +828,8 @@ static int read_fixed(hb_table *t, column *c, int64_t start, int64_t count, cons
 }
 
 /* Variable-length strings: HDF5 allocates each; they are copied and given back. */
-static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
+static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const char *where, int check,
+                     hb_strs *s)
 {
     size_t need = (size_t)count * sizeof(char *);
     HB_CALL(scratch_reserve(t, need));
@@ -829,6 +846,7 @@ static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const
     size_t pos = 0;
     for (int64_t i = 0; rc == 0 && i < count; i++) {
         size_t n = p[i] ? strlen(p[i]) : 0;
+        if (check && (rc = check_text(t, c, start + i, p[i], n)) != 0) break;
         s->off[i] = pos;
         memcpy(s->bytes + pos, p[i], n);
         pos += n;
@@ -839,7 +857,8 @@ static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const
     return rc;
 }
 
-static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, hb_strs *s)
+/* Rows [start, start+count) of string column c; check: refuse text that is not UTF-8. */
+static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, int check, hb_strs *s)
 {
     char where[800];
     snprintf(where, sizeof where, "%s/%s", t->where, c->name);
@@ -848,14 +867,26 @@ static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, h
         s->off[0] = 0;
         return 0;
     }
-    return c->str_vlen ? read_vlen(t, c, start, count, where, s) : read_fixed(t, c, start, count, where, s);
+    return c->str_vlen ? read_vlen(t, c, start, count, where, check, s)
+                       : read_fixed(t, c, start, count, where, check, s);
+}
+
+/* Strings of column col, checked (labels) or not (text its reader decodes itself). */
+static int read_str(hb_table *t, int col, int64_t start, int64_t count, int check, hb_strs *s)
+{
+    column *c = &t->cols[col];
+    if (!c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' is numeric; a string column is needed", c->name);
+    return read_strs_col(t, c, start, count, check, s);
 }
 
 int hb_table_read_str(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s)
 {
-    column *c = &t->cols[col];
-    if (!c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' is numeric; a string column is needed", c->name);
-    return read_strs_col(t, c, start, count, s);
+    return read_str(t, col, start, count, 1, s);
+}
+
+int hb_table_read_text(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s)
+{
+    return read_str(t, col, start, count, 0, s);
 }
 
 void hb_strs_free(hb_strs *s)

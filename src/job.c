@@ -46,6 +46,7 @@ typedef struct parse {
     hb_job *job;
     const char *text, *pos;
     int line, section_line, rc;
+    int job_line; /* the line of [job], 0 before it */
     char section[256];
     char **longv; /* values of lines longer than inih's buffer (long_line) */
     int nlong;
@@ -103,7 +104,11 @@ static hb_step *new_step(parse *p, const char *name, int line)
 static void open_section(parse *p)
 {
     const char *sec = p->section;
-    if (strcmp(sec, "job") == 0) return;
+    if (strcmp(sec, "job") == 0) {
+        if (p->job_line) jerr(p, p->line, "duplicate section [job] (first at line %d)", p->job_line);
+        p->job_line = p->line;
+        return;
+    }
     if (strlen(sec) > MAX_SECTION) { /* inih would cut the name short */
         jerr(p, p->line, "section name [%s] is too long (at most %d characters)", sec, MAX_SECTION);
         return;
@@ -155,8 +160,10 @@ static size_t long_line(parse *p, const char *s, size_t len, char *str, int num)
     return n > 0 && n < num - 1 ? (size_t)n : 0;
 }
 
-/* inih reader over the in-memory text: counts lines (for messages) and strips leading
- * blanks, so that an indented line is never taken as a continuation of the last value. */
+/* inih reader over the in-memory text: counts lines (for messages), strips leading
+ * blanks, so that an indented line is never taken as a continuation of the last value,
+ * and cuts an inline '#' comment (a '#' after a blank), as inih cuts one of ';': else
+ * `output = out.h5  # the result` named a file "out.h5  # the result". */
 static char *reader(char *str, int num, void *stream)
 {
     parse *p = stream;
@@ -166,6 +173,11 @@ static char *reader(char *str, int num, void *stream)
     p->line++;
     const char *s = p->pos;
     while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
+    for (size_t i = 1; i < len; i++)
+        if (s[i] == '#' && (s[i - 1] == ' ' || s[i - 1] == '\t')) {
+            len = i;
+            break;
+        }
     if (len + 2 > (size_t)num) len = long_line(p, s, len, str, num);
     else memcpy(str, s, len);
     str[len] = '\n';
@@ -481,18 +493,23 @@ static int same_output(const char *a, const char *b)
 }
 
 /* No two steps write one file: the second would fail only after the first has run (73),
- * or be skipped as complete. */
+ * or be skipped as complete. No step writes the input of an earlier one: with --force it
+ * replaced that input (the user's own data) after the earlier step had read it. */
 static int check_outputs(parse *p)
 {
     const hb_job *job = p->job;
     for (int j = 1; j < job->nsteps; j++)
         for (int i = 0; i < j; i++) {
             const hb_step *a = &job->steps[i], *b = &job->steps[j];
-            if (!same_output(a->output, b->output)) continue;
             int line = b->line;
             kv_get(b->kv, b->nkv, "output", &line);
-            return jerr(p, line, "[step %s]: output = %s is also the output of [step %s]; each step needs a file of its own",
-                        b->name, b->output, a->name);
+            if (same_output(a->output, b->output))
+                return jerr(p, line,
+                            "[step %s]: output = %s is also the output of [step %s]; each step needs a file of its own",
+                            b->name, b->output, a->name);
+            if (a->input && same_output(a->input, b->output))
+                return jerr(p, line, "[step %s]: output = %s is the input of [step %s], which it would replace; choose "
+                                     "another output", b->name, b->output, a->name);
         }
     return 0;
 }

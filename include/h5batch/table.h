@@ -64,8 +64,13 @@ typedef struct hb_strs {
 
 /* Not collective. Reads rows [start, start+count) of string column col into s: the
  * padding of fixed-length strings (NULs, or spaces for space-padded ones) is dropped, a
- * missing variable-length string reads as the empty string. */
+ * missing variable-length string reads as the empty string. These are keys and labels:
+ * a string that is not UTF-8, or holds a NUL before its padding, is 65 naming the column
+ * and row. */
 int hb_table_read_str(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s);
+/* Not collective. hb_table_read_str without that check, for text that its reader decodes
+ * itself (the index's documents, whose invalid bytes the tokenizer counts). */
+int hb_table_read_text(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s);
 void hb_strs_free(hb_strs *s);
 /* Not collective. Reads the string attribute name (e.g. units) of column col into buf:
  * 0 when found, 1 when absent. */

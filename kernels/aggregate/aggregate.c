@@ -1928,11 +1928,11 @@ static int aggregate_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, 
 }
 
 /* Collective. See output.c. */
-/* Collective. Refuses (65), before anything is written, a value column with a valid
- * range most of whose values are invalid (out of the range or not finite), and one
- * without a range none of whose values is finite. Rows without a key count for no
- * column (pandas drops them), and a column without a range may well be mostly missing
- * (NaN) by design. */
+/* Collective. Refuses (65), before anything is written, rows none of which has a key (an
+ * empty result would look like an answer; max_invalid_fraction = 1 accepts it), a value column with a valid range most of
+ * whose values are invalid (out of the range or not finite), and one without a range
+ * none of whose values is finite. Rows without a key count for no column (pandas drops
+ * them), and a column without a range may well be mostly missing (NaN) by design. */
 static int check_invalid(const agg *a)
 {
     const agg_spec *sp = &a->sp;
@@ -1943,6 +1943,9 @@ static int check_invalid(const agg *a)
     char where[600], what[400], why[200], x[32];
     snprintf(where, sizeof where, "%s:%s", a->src, sp->table);
     const uint64_t keyed = c[0] - c[1];
+    if (keyed == 0)
+        HB_CALL(hb_invalid_check(c[0], c[1], where, "rows",
+                                 "none has a key: NaN in a float key, a uint64 key of 2^63 or more, a missing time"));
     for (int v = 0; v < V; v++) {
         if (isinf(sp->lo[v]) && isinf(sp->hi[v])) {
             HB_CHECK(keyed == 0 || c[2 + v] > 0, HB_EDATA, where,

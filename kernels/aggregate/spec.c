@@ -175,6 +175,7 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
     sp->nvals = n;
 
     n = split(hb_opt_str(o, "valid"), buf, sizeof buf, items, 64);
+    int ranged[AGG_MAX_VALUES] = {0}; /* a second range of one value replaced the first without a word */
     for (int i = 0; i < n; i++) {
         char *c1 = strchr(items[i], ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c1 || !c2 || strchr(c2 + 1, ':'))
@@ -184,6 +185,7 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
         for (int j = 0; j < sp->nvals; j++)
             if (strcmp(sp->val[j], items[i]) == 0) v = j;
         if (v < 0) return fail(key, "valid", msg, len, "valid: '%s' is not one of the values%s", items[i], "");
+        if (ranged[v]++) return fail(key, "valid", msg, len, "valid: '%s' has two ranges%s", items[i], "");
         double lo, hi;
         if (bound(c1 + 1, -INFINITY, &lo) || bound(c2 + 1, INFINITY, &hi))
             return fail(key, "valid", msg, len, "valid: the range of '%s' is not two numbers LOW:HIGH%s", items[i], "");

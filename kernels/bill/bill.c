@@ -187,8 +187,9 @@ static int bill_map(void *state, int64_t c)
     for (int64_t i = 0; i < n; i++) {
         int64_t row = start + i, m = b->ibuf[COL_MONTH][i];
         for (int k = 0; k < 3; k++)
-            HB_CHECK(b->ibuf[k][i] != INT64_MIN, HB_EDATA, ctx->input, "column '%s', row %lld: not an integer",
-                     hb_colmap_name(&b->cols, bill_inputs[k].name), (long long)row);
+            HB_CHECK(b->ibuf[k][i] != INT64_MIN, HB_EDATA, ctx->input,
+                     "column '%s', row %lld: missing (NaN) or outside int64 (-2^63, a uint64 of 2^63 or more); an "
+                     "integer is needed", hb_colmap_name(&b->cols, bill_inputs[k].name), (long long)row);
         HB_CHECK(m % 100 >= 1 && m % 100 <= 12 && m / 100 >= 1900 && m / 100 <= 2200, HB_EDATA, ctx->input,
                  "column '%s', row %lld: %lld is not a month yyyymm", hb_colmap_name(&b->cols, "month"),
                  (long long)row, (long long)m);

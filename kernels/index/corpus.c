@@ -90,7 +90,7 @@ int ix_open_corpus(ix *x)
 int ix_read_text(ix *x, int64_t start, int64_t n)
 {
     if (x->strings) {
-        HB_CALL(hb_table_read_str(x->ttab, 0, start, n, &x->strs));
+        HB_CALL(hb_table_read_text(x->ttab, 0, start, n, &x->strs));
         for (int64_t i = 0; i <= n; i++) x->off[i] = (int64_t)x->strs.off[i];
     } else {
         HB_CALL(hb_dset_read(x->offsets, HB_I64, start, n + 1, x->off));

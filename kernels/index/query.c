@@ -749,7 +749,7 @@ static int doc_text(reader *r, uint64_t d, const uint8_t **text, size_t *n)
 {
     *n = 0;
     if (r->cstr) {
-        HB_CALL(hb_table_read_str(r->cstr, 0, (int64_t)d, 1, &r->s));
+        HB_CALL(hb_table_read_text(r->cstr, 0, (int64_t)d, 1, &r->s));
         *text = (const uint8_t *)r->s.bytes;
         *n = (size_t)(r->s.off[1] < SNIP_SCAN ? r->s.off[1] : SNIP_SCAN);
         return 0;

@@ -132,6 +132,14 @@ static int load_returns(risk *r)
     if (rc == 0 && prices) {
         for (int64_t t = 0; t < D; t++)
             for (int64_t a = 0; a < A; a++) r->R[t * A + a] = x[(t + 1) * A + a] / x[t * A + a] - 1;
+        /* two valid prices whose ratio overflows (1e-320, then 1) made every figure of the
+         * window NaN or garbage, with exit 0 */
+        for (int64_t i = 0; rc == 0 && i < D * A; i++) {
+            if (isfinite(r->R[i])) continue;
+            int64_t row = first + 1 + i / A, col = i % A;
+            rc = hb_err_set(HB_EDATA, where, "row %lld (date %lld), column %lld: the return %g / %g - 1 is not finite",
+                            (long long)row, (long long)r->dates[row], (long long)col, x[i + A], x[i]);
+        }
         r->price = hb_malloc((size_t)A * sizeof *r->price);
         if (r->price) memcpy(r->price, x + D * A, (size_t)A * sizeof *r->price);
         else rc = HB_EINTERNAL;

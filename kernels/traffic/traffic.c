@@ -191,6 +191,10 @@ static int load_free_flow(traffic *tr)
     HB_CALL(hb_in_read_array(in, "/segments/free_flow_speed", HB_F64, &n, (void **)&tr->ffs_in));
     HB_CHECK(n == tr->S, HB_EDATA, tr->ctx->input, "/segments/free_flow_speed has %lld values for %lld segments",
              (long long)n, (long long)tr->S);
+    for (int64_t i = 0; i < n; i++) /* NaN: not known; -1 gave a negative travel time index */
+        HB_CHECK(isnan(tr->ffs_in[i]) || (tr->ffs_in[i] > 0 && isfinite(tr->ffs_in[i])), HB_EDATA, tr->ctx->input,
+                 "/segments/free_flow_speed[%lld] = %g is not a positive finite speed (NaN where it is not known)",
+                 (long long)i, tr->ffs_in[i]);
     return 0;
 }
 

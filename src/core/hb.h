@@ -23,6 +23,12 @@ int hb_host_ranks(void);
 /* Not collective. The length (1-4) of the valid UTF-8 sequence at p, of the avail bytes
  * there; 0 when none starts at p (a stray, overlong or surrogate byte, or a cut one). */
 int hb_utf8_len(const unsigned char *p, size_t avail);
+/* Not collective. The offset of the first byte of p[0, n) that is a NUL or not part of
+ * UTF-8; n when there is none. */
+size_t hb_utf8_first_bad(const unsigned char *p, size_t n);
+/* Not collective. What is wrong with byte i of p (as hb_utf8_first_bad found it), for a
+ * message: "byte 3 is 0xff, not UTF-8" or "byte 3 is a NUL". */
+void hb_utf8_why(const unsigned char *p, size_t i, char *buf, size_t len);
 /* Not collective. Writes the len bytes at s to f as a JSON string: quotes, backslashes and
  * control bytes escaped, a byte that is not UTF-8 as U+FFFD, so the output is always
  * JSON; s NULL writes null. */

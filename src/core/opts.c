@@ -129,6 +129,12 @@ int hb_opt_check(const hb_option *o, const char *value, char *msg, size_t len)
         int n = 0, rc = 0;
         char *buf = hb_strdup(value); /* any length: never cut short */
         if (!buf) return snprintf(msg, len, "%s: out of memory", o->name), HB_EINTERNAL;
+        /* strtok skips an empty item: 50,,95 was 50, 95, a value left out without a word */
+        for (const char *c = value; rc == 0 && *c; c++)
+            if (*c == ',' && (*skip_space(c + 1) == ',' || !*skip_space(c + 1) || skip_space(value) == c)) {
+                snprintf(msg, len, "%s: an empty item in '%.60s' (a doubled, first or last comma)", o->name, value);
+                rc = HB_ECONFIG;
+            }
         for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
             if (hb_parse_number(t, &v) != 0) {
                 snprintf(msg, len, "%s: '%.40s' is not a number", o->name, skip_space(t));

@@ -16,6 +16,27 @@ int hb_utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
+size_t hb_utf8_first_bad(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] && p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int k = p[i] ? hb_utf8_len(p + i, n - i) : 0;
+        if (k == 0) return i;
+        i += (size_t)k;
+    }
+    return n;
+}
+
+void hb_utf8_why(const unsigned char *p, size_t i, char *buf, size_t len)
+{
+    if (!p[i]) snprintf(buf, len, "byte %zu is a NUL", i + 1);
+    else snprintf(buf, len, "byte %zu is 0x%02x, not UTF-8", i + 1, p[i]);
+}
+
 void hb_json_str(FILE *f, const char *s, size_t len)
 {
     if (!s) {

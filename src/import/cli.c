@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define USAGE                                                                                                     \
     "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C] [--null STR]\n" \
@@ -187,6 +188,13 @@ int hb_import_main(int argc, char **argv)
     if (rc == 0 && a.npos == 0)
         rc = hb_err_set(HB_EUSAGE, "import", "no CSV file given (h5batch import FILE.csv... -o OUT.h5; --help lists the options)");
     if (rc == 0 && !out) rc = hb_err_set(HB_EUSAGE, "import", "-o OUT.h5 is required");
+    for (int j = 1; rc == 0 && j < a.npos; j++) /* its rows would be read twice, as merge refuses a part twice */
+        for (int i = 0; rc == 0 && i < j; i++) {
+            struct stat si, sj;
+            if (stat(a.pos[i], &si) == 0 && stat(a.pos[j], &sj) == 0 && si.st_dev == sj.st_dev && si.st_ino == sj.st_ino)
+                rc = hb_err_set(HB_EUSAGE, "import", "%s is given twice (also as %s): its rows would be read twice",
+                                a.pos[j], a.pos[i]);
+        }
     if (rc == 0) {
         if (!strcmp(delim, "\\t") || !strcmp(delim, "tab")) m.delim = '\t';
         else if (strlen(delim) == 1 && delim[0] != '"' && delim[0] != '\n' && delim[0] != '\r') m.delim = delim[0];

@@ -54,9 +54,10 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     const char *p = names;
     for (int c = 0; c < n; c++, p += strlen(p) + 1) {
         if (!*p) return hb_err_set(HB_EDATA, path, "line 1: column %d of the header has no name", c + 1);
-        if (strchr(p, '/') || !strcmp(p, ".") || strlen(p) >= sizeof m->cols[c].name)
-            return hb_err_set(HB_EDATA, path, "line 1: column %d: '%s' cannot name an HDF5 dataset (no '/', not '.', under 256 bytes)",
-                              c + 1, p);
+        if (strchr(p, '/') || !strcmp(p, ".") || !strcmp(p, "..") || strlen(p) >= sizeof m->cols[c].name)
+            return hb_err_set(HB_EDATA, path,
+                              "line 1: column %d: '%s' cannot name an HDF5 dataset (no '/', not '.' or '..', under 256 "
+                              "bytes)", c + 1, p);
         for (int k = 0; k < c; k++)
             if (!strcmp(m->cols[k].name, p))
                 return hb_err_set(HB_EDATA, path, "line 1: column name '%s' appears twice (columns %d and %d)", p, k + 1,

@@ -89,7 +89,11 @@ assert d['consumption_var'].attrs['units'] == '(m3)^2' and d['consumption_count'
     agg_job "$p-empty-d" agg-empty.h5 "$p-empty-d.h5" "by = meter" "values = value" "stats = count, mean, p50"
     agg_job "$p-empty-t" agg-empty.h5 "$p-empty-t.h5" "by = meter" "values = value" "stats = count, mean, p50" \
         "layout = table"
-    check "aggregate ($tag): no group at all (every key missing): empty arrays, every row counted" bash -c \
+    sed -i 's/^chunk_rows = 7k$/&\nmax_invalid_fraction = 1/' "$p-empty-d.ini" "$p-empty-t.ini"
+    expect_fail "aggregate ($tag): no group at all (every key missing) is 65 by default" 65 \
+        "agg-empty.h5:/table: 10 of 10 rows (100.0%) are invalid (none has a key: NaN in a float key" "$p-empty-0.h5" \
+        mpi 2 1 "$bin" run "$p-empty-d.ini" -q --set job.max_invalid_fraction=0.5 --set agg.output=$p-empty-0.h5
+    check "aggregate ($tag): no group at all (every key missing) with max_invalid_fraction = 1: empty arrays, every row counted" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run '$p-empty-d.ini' -q && mpi 3 1 '$bin' run '$p-empty-t.ini' -q &&
          $PY '$ROOT/tests/aggregate/aggregate_ref.py' '$p-empty-d.ini' agg && $PY '$ROOT/tests/aggregate/aggregate_ref.py' '$p-empty-t.ini' agg"
     printf '%s\n' '[job]' "run_dir = $p-pipe.run" 'chunk_rows = 5k' \
@@ -252,6 +256,9 @@ suite_aggregate_bad() {
     agg_job "$p-valid" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "valid = temp:0:1"
     expect_fail "aggregate bad input ($tag): a valid range for a column that is not a value -> 78" 78 \
         "valid: 'temp' is not one of the values" "$o" "$bin" run "$p-valid.ini"
+    agg_job "$p-valid2" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "valid = consumption:0:1, consumption:0:1e6"
+    expect_fail "aggregate bad input ($tag): two valid ranges of one value -> 78 (the second replaced the first)" 78 \
+        "$p-valid2.ini:11: .*valid: 'consumption' has two ranges" "$o" "$bin" run "$p-valid2.ini"
     agg_job "$p-first" agg-edge.h5 "$o" "by = meter_id" "values = consumption" "stats = first"
     expect_fail "aggregate bad input ($tag): first without time -> 78" 78 "'first' is by time and needs the time column" \
         "$o" "$bin" run "$p-first.ini"

@@ -139,7 +139,10 @@ with h5py.File(sys.argv[1], 'w') as f:
                         ('frac', np.array([1.0, 2.0, 2.0, 2.5]))):
         g = f.create_group(name)
         g['meter'], g['district'], g['month'] = meter, np.zeros(4, int), np.array([202401, 202401, 202402, 202401])
-        g['consumption'] = np.array([5.0, 15.0, 40.0, 1.0])" bill-fkey.h5
+        g['consumption'] = np.array([5.0, 15.0, 40.0, 1.0])
+    g = f.create_group('u64')  # a uint64 id beyond int64 read as 'not an integer'
+    g['meter'], g['district'] = np.array([1, 2**63 + 5], np.uint64), np.zeros(2, int)
+    g['month'], g['consumption'] = np.array([202401, 202401]), np.array([5.0, 15.0])" bill-fkey.h5
     local p="bill-bad-$tag" o="bill-bad-$tag.h5" t
     write_job "$p-int" bill bill bill-fkey.h5 "$p-int.h5" "$TARIFF_A" "table = /int"
     check "bill bad input ($tag): whole meter ids in a float column give the bits of int64 ones" bash -c \
@@ -152,6 +155,9 @@ with h5py.File(sys.argv[1], 'w') as f:
             "bill-fkey.h5: column 'meter', row 3: 2.5 is not an integer" "$o" mpi $n 1 "$bin" run "$p-frac.ini"
         rm -rf ./$p-frac.run
     done
+    write_job "$p-u64" bill bill bill-fkey.h5 "$o" "$TARIFF_A" "table = /u64"
+    expect_fail "bill bad input ($tag): a uint64 meter id of 2^63 or more -> 65 saying it is outside int64" 65 \
+        "bill-fkey.h5: column 'meter', row 1: missing (NaN) or outside int64" "$o" "$bin" run "$p-u64.ini"
     for t in "0:1.2x|price '1.2x' is not" "5:1.20|the first threshold must be 0" \
         "0:1.20, 10:1.5, 10:2|threshold '10' is not above" "0:0.0000001|at most 6 decimals" \
         "0:1.2,,10:2|item 2 is empty" "0:1.2, 10:2,|item 3 is empty"; do

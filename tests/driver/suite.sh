@@ -75,11 +75,35 @@ assert s[\"state\"] == \"complete\" and s[\"chunks_done\"] == s[\"chunks_total\"
     rm -rf dup.h5
     expect_fail "run: two steps with one output file -> 78 naming both steps" 78 \
         "\[step second\]: output = ./dup.h5 is also the output of \[step aggregate\]" dup.h5 "$bin" run dup.ini -q
+    # a later step writing an earlier step's input: with --force it replaced the user's data
+    cp tiny.h5 own.h5 && printf '[job]\nrun_dir = own.run\n\n[step first]\nkernel = traffic\ninput = own.h5\noutput = own-out.h5\n[step second]\nkernel = traffic\ninput = gen.h5\noutput = ./own.h5\n' >own.ini
+    expect_fail "run: a step writing an earlier step's input -> 78, even with --force" 78 \
+        "own.ini:11: \[step second\]: output = ./own.h5 is the input of \[step first\], which it would replace" \
+        own-out.h5 "$bin" run own.ini -q --force
+    check "run: ... and that input is unchanged" cmp own.h5 tiny.h5
     # a job name is a word, not a path: ../x would put the default run directory elsewhere
     sed 's|^\[job\]$|[job]\nname = ../escaped|' again.ini >badname.ini
     rm -rf ../escaped.run
     expect_fail "run: a job name with '/' -> 78 naming the line" 78 \
         "badname.ini:2: name = ../escaped: a job name is one word" ../escaped.run "$bin" run badname.ini -q
+    # a second [job] was merged into the first; an inline '#' comment was part of the value,
+    # so that 'output = x.h5  # note' wrote a file named 'x.h5  # note'
+    sed 's|^\[step aggregate\]$|[job]\nname = other\n&|' again.ini >dupjob.ini
+    expect_fail "run: a second [job] section -> 78 naming both lines" 78 \
+        "dupjob.ini:[0-9]*: duplicate section \[job\] (first at line 1)" "" "$bin" run dupjob.ini -q
+    sed 's|^output = .*$|output = hashc.h5   # the result|; s|^timezone = .*$|&\t# local time|' again.ini |
+        sed 's|again.run|hashc.run|' >hashc.ini
+    rm -f hashc.h5 'hashc.h5   # the result'
+    check "run: an inline '#' comment is dropped as one of ';' is (the output is hashc.h5)" bash -c \
+        "'$bin' run hashc.ini -q && [ -f hashc.h5 ] && ! ls | grep -q '#'"
+    # an empty list item was skipped: 50,,95 ran as 50, 95
+    { cat again.ini; echo 'percentiles = 50,,95'; } >emptyitem.ini
+    expect_fail "run: a list with an empty item (50,,95) -> 78 with its line" 78 \
+        "emptyitem.ini:9: \[step aggregate\]: percentiles: an empty item in '50,,95'" "" "$bin" run emptyitem.ini -q --force
+    # localtime is the host's /etc/localtime: hosts (and merged sites) may differ
+    sed 's|^timezone = .*$|timezone = localtime|' again.ini >localtz.ini
+    expect_fail "run: timezone = localtime (the host's zone) -> 78" 78 "unknown time zone 'localtime'" "" \
+        "$bin" run localtz.ini -q --force
 }
 
 # The README's pandas snippet must work on a real output.

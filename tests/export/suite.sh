@@ -199,6 +199,23 @@ suite_export_bad() {
     expect_fail "export ($tag): a partial state (run --partial) is 65 saying to merge it first" 65 \
         "part.h5: is a partial state (run --partial), not a result: merge it first" "$d/part.csv" \
         "$bin" export "$d/part.h5" -o "$d/part.csv"
+    # strings of a foreign file that are not UTF-8 (Latin-1 bytes) or hold a NUL before their
+    # padding: the CSV would carry them raw (a NUL-padded 'a\0b' was cut to 'a')
+    $PY -c 'import h5py, numpy as np, sys
+d = sys.argv[1]
+for name, bad in (("latin1", b"caf\xe9"), ("nul", b"a\x00b")):
+    with h5py.File(f"{d}/{name}.h5", "w") as f:
+        f["g/name"] = np.array([b"ok", bad, b"x"]); f["g/v"] = np.array([1.0, 2.0, 3.0])
+with h5py.File(f"{d}/vlen.h5", "w") as f:
+    s = f.create_dataset("g/name", (3,), dtype=h5py.string_dtype())
+    s[0], s[1], s[2] = b"ok", b"ok", b"\xff\xfe"; f["g/v"] = np.array([1.0, 2.0, 3.0])' "$d"
+    expect_fail "export ($tag): a fixed-length string that is not UTF-8 (Latin-1) is 65 naming the dataset and row" 65 \
+        "latin1.h5: dataset /g/name, row 1: byte 4 is 0xe9, not UTF-8: strings are exported as UTF-8 text" \
+        "$d/latin1.csv" "$bin" export "$d/latin1.h5" -o "$d/latin1.csv"
+    expect_fail "export ($tag): a NUL inside a NUL-padded string is 65" 65 \
+        "nul.h5: dataset /g/name, row 1: byte 2 is a NUL" "$d/nul.csv" "$bin" export "$d/nul.h5" -o "$d/nul.csv"
+    expect_fail "export ($tag): a variable-length string that is not UTF-8 is 65" 65 \
+        "vlen.h5: dataset /g/name, row 2: byte 1 is 0xff, not UTF-8" "$d/vlen.csv" "$bin" export "$d/vlen.h5" -o "$d/vlen.csv"
     expect_fail "export ($tag): stdout on a full disk (/dev/full) is 74" 74 "stdout: cannot write the CSV" "" \
         bash -c "'$bin' export ex-traffic.h5 --group traffic -q >/dev/full"
     expect_fail "export ($tag): a write that fails half-way is 74" 74 "cannot write the CSV" "$d/half.csv" \

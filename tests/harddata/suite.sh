@@ -27,9 +27,18 @@ HARDDATA_CASES=(
     "segments = 1000 with larger ids: 80% invalid|1 3|hd-sparse.h5|traffic|65|800 of 1,000 rows (80.0%) are invalid (800 with a segment id outside \[0, 1,000)|segments = 1000"
     "a stricter max_invalid_fraction|1|hd-sparse.h5|traffic|65|more than max_invalid_fraction = 0.1|segments = 4000;job.max_invalid_fraction = 0.1"
     "risk: n_portfolios 2^62 x 3 assets (P x A overflows int64 bytes)|1 3 asan|hd-risk.h5|risk|65|the risk state would need about .* (4,611,686,018,427,387,904 portfolios from the attribute n_portfolios of /transactions x 3 assets), more than max_memory|window = 10;backtest_days = 0;methods = historical"
+    "risk: two prices whose ratio overflows (1e-320, then 1)|1 3 asan|hd-risk-ratio.h5|risk|65|hd-risk-ratio.h5:/market/prices: row 21 (date 20240123), column 1: the return 1 / 9.99989e-321 - 1 is not finite|window = 10;backtest_days = 5;mc_scenarios = 1000"
+    "traffic: a negative free-flow speed|1 3|hd-ffs.h5|traffic|65|hd-ffs.h5: /segments/free_flow_speed\[1\] = -1 is not a positive finite speed|"
     "aggregate: 90% of a value column out of its valid range|1 3|hd-agg.h5|aggregate|65|900 of 1,000 rows with a key of value column value (90.0%) are invalid (out of its valid range \[0, 99\]|by = meter;values = value;valid = value:0:99"
     "aggregate: a dense layout over max_memory suggests the table layout|1|hd-agg.h5|aggregate|65|layout = dense over the observed keys.*more than max_memory = 1.0 MB: use layout = table|by = meter, value, code;values = value;stats = count, sum;job.max_memory = 1M;job.chunk_rows = 1k"
     "bill: 70% of the rows without a reading|1 3|hd-bill.h5|bill|65|70 of 100 rows (70.0%) are invalid (consumption is NaN|tiers = 0:1.0"
+    "aggregate: no row has a key (uint64 ids from 2^63)|1 3 asan|hd-agg-nokey.h5|aggregate|65|hd-agg-nokey.h5:/table: 1,000 of 1,000 rows (100.0%) are invalid (none has a key: NaN in a float key, a uint64 key of 2^63 or more, a missing time)|by = meter;values = value"
+    "aggregate: no row has a key (every time NaT)|1 3|hd-agg-nokey.h5|aggregate|65|1,000 of 1,000 rows (100.0%) are invalid (none has a key|columns = k:value;by = k, month;time = time;values = value"
+    "aggregate: a string key of Latin-1 bytes|1 3 asan|hd-str-latin1.h5|aggregate|65|hd-str-latin1.h5:/table: column 'k', row 1: byte 4 is 0xe9, not UTF-8: strings are read as UTF-8 text|by = k;values = v"
+    "aggregate: a NUL inside a NUL-padded string key|1 3|hd-str-nul.h5|aggregate|65|hd-str-nul.h5:/table: column 'k', row 1: byte 2 is a NUL|by = k;values = v"
+    "aggregate: a variable-length string key that is not UTF-8|1|hd-str-vlen.h5|aggregate|65|hd-str-vlen.h5:/table: column 'k', row 2: byte 1 is 0xc3, not UTF-8|by = k;values = v"
+    "index: a title of Latin-1 bytes|1 3|hd-ix-title.h5|index|65|hd-ix-title.h5:/corpus: column 'title', row 1: byte 4 is 0xe9, not UTF-8|"
+    "episodes: a device name of Latin-1 bytes|1 3|hd-str-latin1.h5|episodes|65|column 'k', row 1: byte 4 is 0xe9, not UTF-8|columns = device:k, value:v;rule = above:1"
 )
 
 # harddata_case BIN TAG N LINE: runs one case of the table at N ranks, if it is one of
@@ -63,6 +72,13 @@ suite_harddata() {
         mpi 1 1 '$bin' run hd-$tag-accept.ini -q &&
         $PY -c 'import h5py, sys; a = h5py.File(\"hd-$tag-accept.h5\")[\"traffic\"].attrs
 sys.exit(0 if (a[\"rows_total\"], a[\"rows_valid\"], a[\"rows_invalid_segment\"]) == (1000, 200, 800) else 1)'"
+
+    # array string attributes (units, timezone) were read into room for one string
+    write_job "hd-$tag-strarr" a aggregate hd-attr-strarr.h5 "hd-$tag-strarr.h5" "by = k" "values = v" "stats = count, mean"
+    check "harddata ($tag): string attributes that are arrays are no units: the run and an export succeed, v_mean has no units" \
+        bash -c "rm -f hd-$tag-strarr.h5 && mpi 1 1 '$bin' run hd-$tag-strarr.ini -q &&
+        '$bin' export hd-attr-strarr.h5 -q >hd-$tag-strarr.csv && cmp hd-$tag-strarr.csv <(printf 'k,v\n0,0\n1,1\n0,2\n1,3\n') &&
+        $PY -c 'import h5py, sys; sys.exit(\"units\" in h5py.File(\"hd-$tag-strarr.h5\")[\"aggregate/v_mean\"].attrs)'"
 
     [ "$tag" = asan ] && return 0 # what follows takes the same paths as the cases above
     # a failed run leaves an existing output as it was (--force replaces only on success)

@@ -180,6 +180,12 @@ suite_import_bad() {
     local bin=$1 tag=$2 p="imp-$2-bad"
     expect_fail "import ($tag): a ragged record is 65 naming file and line" 65 \
         "error: imp-ragged.csv:5: the record has 3 fields, the header 6" $p-1.h5 mpi 1 1 "$bin" import imp-ragged.csv -o $p-1.h5
+    printf '..,b\n1,2\n' >$p-dots.csv # a dataset literally named '..' (HDF5 has no parent links)
+    expect_fail "import ($tag): a header name '..' is 65" 65 "line 1: column 1: '..' cannot name an HDF5 dataset" $p-3.h5 \
+        "$bin" import $p-dots.csv -o $p-3.h5
+    ln -f imp-ragged.csv $p-hard.csv
+    expect_fail "import ($tag): one file given twice (here once by a hard link) is 64: its rows would be read twice" 64 \
+        "import: $p-hard.csv is given twice (also as imp-ragged.csv)" $p-2.h5 "$bin" import imp-ragged.csv $p-hard.csv -o $p-2.h5
     local n=3
     [ "$tag" = asan ] && n=1
     expect_fail "import ($tag): a bad date at $n rank(s) is 65 naming file, line and field, once" 65 \
