@@ -31,15 +31,19 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", "JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [--partial] [-v|-q]", 1, hb_run_main},
-    {"merge", "PART.h5... -o OUT.h5 [--partial] [--run-dir DIR] [--fresh] [--force] [--threads N] [-v|-q]", 1,
-     hb_merge_main},
+    {"run", "JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [--partial] [-v|-q]   (h5batch run --help)", 1,
+     hb_run_main},
+    {"merge",
+     "PART.h5... -o OUT.h5 [--partial] [--run-dir DIR] [--fresh] [--force] [--threads N]\n"
+     "                [--checkpoint-interval D] [--stall-timeout D] [-v|-q]   (h5batch merge --help)",
+     1, hb_merge_main},
     {"gen", "NAME -o FILE [--OPTION VALUE]... [--force] [-q|-v]   (h5batch gen NAME --help: its options)", 1,
      hb_gen_main},
-    {"status", "RUN_DIR [--json]", 0, hb_status_main},
+    {"status", "RUN_DIR [--json]   (h5batch status --help)", 0, hb_status_main},
     {"import",
      "FILE.csv[.gz]... -o OUT.h5 [--table NAME] [--columns SPEC] [--timezone TZ] [--delimiter C]\n"
-     "                 [--null STR] [--on-error fail|skip] [--append] [--force] [-q|-v]   (h5batch import --help)",
+     "                 [--null STR] [--decimal C] [--null-padding] [--on-error fail|skip] [--append] [--force]\n"
+     "                 [-q|-v]   (h5batch import --help)",
      1, hb_import_main},
     {"kernels", "[NAME [--json]]", 0, kernels_main},
     {"export", HB_EXPORT_USAGE "   (h5batch export --help)", 0, hb_export_main},

@@ -821,9 +821,28 @@ static int partial_capable(const hb_kernel *k, const char *where)
                       k->name);
 }
 
-static void usage_run(void)
+#define RUN_USAGE "usage: h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [--partial] [-v|-q]\n"
+
+static void usage_run(void) { fputs(RUN_USAGE, stderr); }
+
+/* run --help: the usage and what each option does, on stdout (rank 0). */
+static void help_run(void)
 {
-    fputs("usage: h5batch run JOB.ini [--set STEP.KEY=VALUE]... [--fresh] [--force] [--partial] [-v|-q]\n", stderr);
+    if (hb_rank != 0) return;
+    fputs(RUN_USAGE "\n"
+          "Runs the steps of a job file in order (README, Job files), as a plain process or under\n"
+          "mpirun/srun; a step killed or interrupted resumes from its last checkpoint in the run\n"
+          "directory when run again, on any number of ranks.\n\n"
+          "options:\n"
+          "  --set STEP.KEY=VALUE  set a key of a step (job.KEY for [job]), over the job file; ${NAME}\n"
+          "                        is an environment variable; may be given several times\n"
+          "  --fresh               discard the run directory's checkpoints and start every step again\n"
+          "  --force               replace outputs that exist (never a link, a directory or an input)\n"
+          "  --partial             write each step's partial state, to merge with others (h5batch merge)\n"
+          "  -v, --verbose         more messages (phases, memory)\n"
+          "  -q, --quiet           no progress messages\n"
+          "  -h, --help            this help\n",
+          stdout);
 }
 
 int hb_run_main(int argc, char **argv)
@@ -849,6 +868,10 @@ int hb_run_main(int argc, char **argv)
             hb_log_level = 2;
         } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
             hb_log_level = 0;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            help_run();
+            free(sets);
+            return 0;
         } else if (argv[i][0] == '-') {
             rc = hb_err_set(HB_EUSAGE, "run", "unknown option '%s'", argv[i]);
         } else if (!path) {

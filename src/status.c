@@ -213,7 +213,13 @@ int hb_status_main(int argc, char **argv)
     int as_json = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) as_json = 1;
-        else if (argv[i][0] == '-') return hb_err_set(HB_EUSAGE, "status", "unknown option '%s'", argv[i]);
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs("usage: h5batch status RUN_DIR [--json]\n\n"
+                  "Prints the state of a run from its status.json (state, step, chunks done, ETA, the last\n"
+                  "error); --json prints status.json itself. Reads only: safe while the run goes on.\n",
+                  stdout);
+            return 0;
+        } else if (argv[i][0] == '-') return hb_err_set(HB_EUSAGE, "status", "unknown option '%s'", argv[i]);
         else if (!dir) dir = argv[i];
         else return hb_err_set(HB_EUSAGE, "status", "one run directory expected, got '%s' too", argv[i]);
     }

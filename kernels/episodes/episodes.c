@@ -288,17 +288,26 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     const double per = (double)ep_bytes_per_reading(&s->own);
     const double chunk = (double)rows_per_chunk * (8 + 8 + 8 + 8 + 8 + 1 + 4 + 24 + 24 + 16 + 12 + (s->str_dev ? 40 : 0)) +
                          (hb_size > 1 ? (double)rows_per_chunk * (EXCHANGE_EVERY + 1) * per : 0);
-    char cause[160];
-    snprintf(cause, sizeof cause, "%lld readings at %d ranks, %.0f bytes a reading", (long long)ctx->n_rows, hb_size,
-             (double)ep_bytes_per_reading(&s->own));
     /* with a scratch folder, readings beyond the budget are spilled (docs/spill.md): only
      * the chunk buffers and room for two chunks' readings and the runs' read buffers
      * must fit; what is left is the budget of the owned readings */
     const int spill = hb_spill_dir() != NULL;
     const double least = 2.0 * (double)rows_per_chunk * (per + 40) + 4.0 * (double)hb_spill_reader_bytes(24);
     if (spill) s->budget = sp->max_memory - chunk;
-    HB_CALL(hb_agree(hb_mem_reserve((spill && least < share ? least : share) + chunk, where,
-                                    "the readings of the rank's devices", cause, "run on more ranks")));
+    /* the message names the larger part: the readings (more ranks share them) or the
+     * chunk buffers (chunk_rows sets them, whatever the ranks) */
+    const int spilled = spill && least < share;
+    const double kept = spilled ? least : share;
+    char cause[240];
+    if (spilled)
+        snprintf(cause, sizeof cause, "room for two chunks' readings %.1f MB, the rest spilled; chunk buffers of %lld rows %.1f MB",
+                 kept / 1e6, (long long)rows_per_chunk, chunk / 1e6);
+    else
+        snprintf(cause, sizeof cause, "%lld readings at %d rank%s, %.0f bytes a reading: %.1f MB; chunk buffers of %lld rows %.1f MB",
+                 (long long)ctx->n_rows, hb_size, hb_size == 1 ? "" : "s", per, kept / 1e6, (long long)rows_per_chunk,
+                 chunk / 1e6);
+    HB_CALL(hb_agree(hb_mem_reserve(kept + chunk, where, "the readings of the rank's devices and the chunk buffers", cause,
+                                    spilled || chunk >= kept ? "lower chunk_rows" : "run on more ranks")));
 
     const size_t cr = (size_t)rows_per_chunk;
     const int P = hb_size;

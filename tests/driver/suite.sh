@@ -6,6 +6,11 @@
 driver_cli() {
     local bin=$1
     check "cli: --help exits 0" "$bin" --help
+    check "cli: run --help and run -h exit 0 with the usage and every option, once under mpirun -n 2" bash -c \
+        "'$bin' run --help >rh.txt && grep -q '^usage: h5batch run JOB.ini' rh.txt &&
+         for o in --set --fresh --force --partial --verbose --quiet; do grep -q -- \"\$o \" rh.txt || exit 1; done &&
+         [ \"\$(timeout 60 mpirun -n 2 '$bin' run -h | grep -c '^usage:')\" = 1 ]"
+    check "cli: status --help exits 0 with its usage" bash -c "'$bin' status --help | grep -q '^usage: h5batch status RUN_DIR'"
     check "cli: --version names the version" bash -c "'$bin' --version | grep -q '^h5batch [0-9]'"
     check "cli: kernels lists traffic" bash -c "'$bin' kernels | grep -q '^traffic'"
     check "cli: kernels traffic lists its options" bash -c "'$bin' kernels traffic | grep -q 'percentiles'"

@@ -241,7 +241,7 @@ with h5py.File('ep-skew.h5', 'w') as f:
         mpi 1 1 "$bin" run "$b-tz.ini"
     printf '%s\n' '[job]' "run_dir = $b-mem.run" '[step ep]' 'kernel = episodes' 'input = ep-fleet.h5' \
         "output = $b.h5" 'columns = device:vehicle, value:speed' 'rule = below:-3' 'max_memory = 1M' >"$b-mem.ini"
-    expect_fail "episodes ($tag): more readings than max_memory allows -> 65 before reading" 65 \
-        "need about .* per rank (.* at 2 ranks.*more than max_memory = 1.0 MB: run on more ranks" "$b.h5" \
+    expect_fail "episodes ($tag): more readings than max_memory allows -> 65 before reading, naming the chunk buffers that take most" 65 \
+        "need about .* per rank (.* at 2 ranks.*more than max_memory = 1.0 MB: lower chunk_rows" "$b.h5" \
         mpi 2 1 "$bin" run "$b-mem.ini"
 }
