@@ -305,6 +305,14 @@ static int calendar_keys(agg *a, int64_t n)
     const int64_t *cal = a->cal, day0 = a->day0;
     int64_t *out[AGG_MAX_KEYS];
     for (int j = 0; j < nk; j++) out[j] = a->kbuf[kidx[j]];
+    if (nk == 1 && kcol[0] >= 0) { /* one key of the calendar of days (month): a look-up a row */
+        const int c = kcol[0];
+        int64_t *o = out[0];
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+        for (int64_t i = 0; i < n; i++)
+            if (ok[i]) o[i] = cal[(hb_floordiv(tloc[i], 86400) - day0) * 5 + c];
+        return 0;
+    }
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
     for (int64_t i = 0; i < n; i++) {
         if (!ok[i]) continue;

@@ -41,6 +41,7 @@ static int gindex_grow(const gtab *g, gpart *p, size_t n)
     memset(ix, 0xff, cap * sizeof *ix);
     uint64_t mask = cap - 1;
     for (size_t e = 0; e < n; e++) {
+        if (e + 16 < n) __builtin_prefetch(&ix[slot_of(gp_hash(g, p, e + 16), mask)], 1);
         uint64_t h = gp_hash(g, p, e), s = slot_of(h, mask);
         while (ix[s] != UINT64_MAX) s = (s + 1) & mask;
         ix[s] = (h >> 32) << 32 | (uint64_t)e;
