@@ -271,7 +271,7 @@ static void kept_in_place(const gtab *g, gpart *p, int v, uint64_t *end, kgroups
     if (l->wide) KEPT_CYCLES(double);
     else KEPT_CYCLES(float);
     out->end = end, out->x = l->x, out->wide = l->wide;
-    free(l->e);
+    out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e; /* its pages serve again */
     memset(l, 0, sizeof *l);
 }
 
@@ -339,7 +339,7 @@ static int kept_merge(gpart *p, int v, uint64_t *end, kgroups *out)
     for (size_t e = 0; e + 1 < p->n; e++) end[e] = end[e + 1];
     if (p->n) end[p->n - 1] = l->n;
     out->end = end, out->x = l->x, out->wide = l->wide;
-    free(l->e);
+    out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e; /* its pages serve again */
     memset(l, 0, sizeof *l);
     return 0;
 }
