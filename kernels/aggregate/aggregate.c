@@ -1336,12 +1336,30 @@ static int aggregate_map(void *state, int64_t c)
     }
     const int K = sp->nkeys;
     uint64_t missing = 0;
+    /* in blocks, each a thread's: a row with the keys of the row before it (readings
+     * ordered by key) takes that row's hash */
+    enum { HBLK = 4096 };
+    const int64_t nblk = (n + HBLK - 1) / HBLK;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads) reduction(+ : missing)
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t keys[AGG_MAX_KEYS];
-        for (int k = 0; k < K && !dense; k++) keys[k] = (uint64_t)a->kbuf[k][i];
-        if (!dense) a->h[i] = a->ok[i] ? agg_hash(keys, K) : 0;
-        missing += !a->ok[i];
+    for (int64_t b = 0; b < nblk; b++) {
+        const int64_t i0 = b * HBLK, i1 = i0 + HBLK < n ? i0 + HBLK : n;
+        for (int64_t i = i0; i < i1; i++) {
+            missing += !a->ok[i];
+            if (dense) continue;
+            if (!a->ok[i]) {
+                a->h[i] = 0;
+                continue;
+            }
+            int same = i > i0 && a->ok[i - 1];
+            for (int k = 0; k < K && same; k++) same = a->kbuf[k][i] == a->kbuf[k][i - 1];
+            if (same) {
+                a->h[i] = a->h[i - 1];
+                continue;
+            }
+            uint64_t keys[AGG_MAX_KEYS];
+            for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
+            a->h[i] = agg_hash(keys, K);
+        }
     }
     memset(a->tvalid, 0, (size_t)a->nthreads * 2 * (size_t)sp->nvals * 8);
     HB_CALL(dense ? combine_dense(a, n, fused) : combine(a, n));
