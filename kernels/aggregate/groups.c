@@ -16,17 +16,21 @@
 
 #define slot_of agg_slot
 
-/* Memory for a group index of bytes bytes (free() frees it): a large one in huge pages
- * where the system gives them, as every lookup of a new group is a random slot, and in
- * 4 kB pages a miss of the TLB (a page walk, slower still in a VM) besides the cache's. */
-static void *index_alloc(size_t bytes)
+/* The group index p->index grown to bytes bytes (its contents lost; free() frees it):
+ * realloc moves a large block's pages rather than copying them, so the pages the index
+ * had serve again (a fresh page costs a fault and the kernel's zeroing, 2-4 s a GB on
+ * the benchmark VM); a large one is asked for huge pages where the system gives them, as
+ * every lookup of a new group is a random slot, and in 4 kB pages a miss of the TLB (a
+ * page walk, slower still in a VM) besides the cache's. NULL when out of memory, the
+ * index left as it was. */
+static uint64_t *index_realloc(gpart *p, size_t bytes)
 {
     enum { HUGE = 2u << 20 };
-    if (bytes < 2 * HUGE) return malloc(bytes); /* not hb_malloc: called from threads */
-    void *x = NULL;
-    if (posix_memalign(&x, HUGE, bytes)) return NULL;
+    uint64_t *x = realloc(p->index, bytes); /* not hb_realloc: called from threads */
+    if (!x) return NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(x, bytes, MADV_HUGEPAGE); /* advice: without it, 4 kB pages serve */
+    const uintptr_t lo = ((uintptr_t)x + HUGE - 1) & ~(uintptr_t)(HUGE - 1), hi = ((uintptr_t)x + bytes) & ~(uintptr_t)(HUGE - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice: without it, 4 kB pages serve */
 #endif
     return x;
 }
@@ -36,8 +40,9 @@ static int gindex_grow(const gtab *g, gpart *p, size_t n)
 {
     uint64_t cap = p->index ? (p->imask + 1) * 2 : 1024;
     while (cap < 2 * (uint64_t)n) cap *= 2;
-    uint64_t *ix = index_alloc(cap * sizeof *ix);
+    uint64_t *ix = index_realloc(p, cap * sizeof *ix);
     if (!ix) return -1;
+    p->index = ix;
     memset(ix, 0xff, cap * sizeof *ix);
     uint64_t mask = cap - 1;
     for (size_t e = 0; e < n; e++) {
@@ -46,8 +51,6 @@ static int gindex_grow(const gtab *g, gpart *p, size_t n)
         while (ix[s] != UINT64_MAX) s = (s + 1) & mask;
         ix[s] = (h >> 32) << 32 | (uint64_t)e;
     }
-    free(p->index);
-    p->index = ix;
     p->imask = mask;
     return 0;
 }
