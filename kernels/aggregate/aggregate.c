@@ -305,6 +305,14 @@ static int calendar_keys(agg *a, int64_t n)
     const int64_t *cal = a->cal, day0 = a->day0;
     int64_t *out[AGG_MAX_KEYS];
     for (int j = 0; j < nk; j++) out[j] = a->kbuf[kidx[j]];
+    if (nk == 1 && kcol[0] >= 0) { /* one key of the calendar of days (month): a look-up a row */
+        const int c = kcol[0];
+        int64_t *o = out[0];
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+        for (int64_t i = 0; i < n; i++)
+            if (ok[i]) o[i] = cal[(hb_floordiv(tloc[i], 86400) - day0) * 5 + c];
+        return 0;
+    }
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
     for (int64_t i = 0; i < n; i++) {
         if (!ok[i]) continue;
@@ -1143,6 +1151,40 @@ static double chunk_groups(const agg *a, int64_t n, size_t *rows)
     return e;
 }
 
+/* The most rows of one group combine adds at once. */
+#define RUN_MAX 64
+
+/* Asks the cache for the slot of hash x in part's table (slot), or for the entry its
+ * slot names (entry), where the group is part's and a table of this rank holds it. */
+AGG_PREFETCH_FN void combine_prefetch(agg *a, uint64_t x, int part, int fwd, int entry)
+{
+    const int T = a->nthreads, P = hb_size;
+    if (agg_part(x, T) != part) return;
+    const int mine = P == 1 || agg_owner(x, P) == hb_rank;
+    if (!mine && fwd) return;
+    gtab *g = mine ? &a->own : &a->stage;
+    if (entry) gpart_prefetch_entry(g, &g->p[part], x);
+    else gpart_prefetch(&g->p[part], x);
+}
+
+/* The chunk's runs, the rows with a key that follow a row of the same group (readings
+ * ordered by key: a meter-month's readings), at most RUN_MAX rows each: where each
+ * starts, in rs; how many there are. */
+static size_t chunk_runs(const agg *a, int64_t n, uint32_t *rs)
+{
+    const int K = a->sp.nkeys;
+    const uint64_t *h = a->h;
+    const uint8_t *ok = a->ok;
+    size_t nr = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        int same = i > 0 && ok[i - 1] && h[i] == h[i - 1] && i - rs[nr - 1] < RUN_MAX;
+        for (int k = 0; k < K && same; k++) same = a->kbuf[k][i] == a->kbuf[k][i - 1];
+        if (!same) rs[nr++] = (uint32_t)i;
+    }
+    return nr;
+}
+
 /* Combines the rows of the chunk into the owned and the stage tables: each thread takes
  * the groups of its part of the hash space, so no two threads touch one group. Where
  * the groups seen so far are few beside the chunk's rows (its rows then meet groups
@@ -1169,47 +1211,49 @@ static int combine(agg *a, int64_t n)
     const double groups = P > 1 ? chunk_groups(a, n, &rows) : 0;
     const int fwd = P > 1 && (double)rows < 2 * groups;
     int failed = 0;
+    /* the rows of a run are one group's: one lookup each, their values added at once;
+     * the slots and entries of runs a little ahead are fetched while one is combined */
+    uint32_t *rs = (uint32_t *)(void *)a->grec;
+    const size_t nr = chunk_runs(a, n, rs);
 #pragma omp parallel num_threads(T) reduction(| : failed)
     for (int part = omp_get_thread_num(); part < T; part += omp_get_num_threads()) {
         uint64_t *valid = a->tvalid + (size_t)part * 2 * (size_t)V, *invalid = valid + V;
         gpart *po = &a->own.p[part], *ps = &a->stage.p[part];
         uint64_t keys[AGG_MAX_KEYS];
-        for (int64_t i = 0; i < n && !failed; i++) {
-            /* the slots of rows a little ahead are fetched while this one is combined;
-             * the rows between are random groups, so this hides most of the misses */
-            if (i + 16 < n && ok[i + 16] && agg_part(h[i + 16], T) == part) {
-                const int m16 = P == 1 || agg_owner(h[i + 16], P) == me;
-                if (m16 || !fwd) gpart_prefetch(m16 ? po : ps, h[i + 16]);
-            }
-            if (i + 8 < n && ok[i + 8] && agg_part(h[i + 8], T) == part) {
-                const int m8 = P == 1 || agg_owner(h[i + 8], P) == me;
-                if (m8 || !fwd) gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h[i + 8]);
-            }
-            if (!ok[i] || agg_part(h[i], T) != part) continue;
+        double run[RUN_MAX];
+        int64_t runt[RUN_MAX];
+        for (size_t r = 0; r < nr && !failed; r++) {
+            if (r + 16 < nr) combine_prefetch(a, h[rs[r + 16]], part, fwd, 0);
+            if (r + 8 < nr) combine_prefetch(a, h[rs[r + 8]], part, fwd, 1);
+            const int64_t i = rs[r], next = r + 1 < nr ? rs[r + 1] : n;
+            if (agg_part(h[i], T) != part) continue;
+            int64_t j = i + 1;
+            while (j < next && ok[j]) j++;
             const int owner = P == 1 ? me : agg_owner(h[i], P);
-            const int64_t t = a->traw ? a->traw[i] : 0;
             if (owner != me && fwd) {
-                uint64_t x[AGG_MAX_VALUES];
-                for (int v = 0; v < V; v++) {
-                    double d = a->vbuf[v][i];
-                    if (!value_valid(sp, v, &d)) {
-                        invalid[v]++;
-                        d = NAN; /* no value of this column: the owner skips it */
-                    } else {
-                        valid[v]++;
+                for (int64_t q = i; q < j && !failed; q++) {
+                    uint64_t x[AGG_MAX_VALUES];
+                    for (int v = 0; v < V; v++) {
+                        double d = a->vbuf[v][q];
+                        if (!value_valid(sp, v, &d)) {
+                            invalid[v]++;
+                            d = NAN; /* no value of this column: the owner skips it */
+                        } else {
+                            valid[v]++;
+                        }
+                        memcpy(&x[v], &d, 8);
                     }
-                    memcpy(&x[v], &d, 8);
+                    /* a row without a valid value travels too: its group exists (count 0) */
+                    uint64_t *w = fwd_row(a, &a->fwd[(size_t)part * P + owner]);
+                    if (!w) {
+                        failed = 1;
+                        break;
+                    }
+                    w[0] = h[q];
+                    for (int k = 0; k < K; k++) w[1 + k] = (uint64_t)a->kbuf[k][q];
+                    memcpy(w + 1 + K, x, 8 * (size_t)V);
+                    if (TM) w[1 + K + V] = (uint64_t)a->traw[q];
                 }
-                /* a row without a valid value travels too: its group exists (count 0) */
-                uint64_t *r = fwd_row(a, &a->fwd[(size_t)part * P + owner]);
-                if (!r) {
-                    failed = 1;
-                    break;
-                }
-                r[0] = h[i];
-                for (int k = 0; k < K; k++) r[1 + k] = (uint64_t)a->kbuf[k][i];
-                memcpy(r + 1 + K, x, 8 * (size_t)V);
-                if (TM) r[1 + K + V] = (uint64_t)t;
                 continue;
             }
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
@@ -1221,17 +1265,18 @@ static int combine(agg *a, int64_t n)
                 break;
             }
             unsigned char *acc = gp_acc(g, p, e);
-            for (int v = 0; v < V; v++) {
-                double x = a->vbuf[v][i];
-                if (!value_valid(sp, v, &x)) {
-                    invalid[v]++;
-                    continue;
+            for (int v = 0; v < V && !failed; v++) {
+                size_t m = 0;
+                for (int64_t q = i; q < j; q++) {
+                    double x = a->vbuf[v][q];
+                    const int good = value_valid(sp, v, &x);
+                    run[m] = x, runt[m] = TM ? a->traw[q] : 0;
+                    m += (size_t)good;
                 }
-                valid[v]++;
-                if (acc_add(L, acc + (size_t)v * A, &p->pool, x, t) || (L->kept && gpart_keep(g, p, e, v, &x, 1))) {
+                valid[v] += m, invalid[v] += (uint64_t)(j - i) - m;
+                if (acc_add_n(L, acc + (size_t)v * A, &p->pool, run, m, TM ? runt : NULL) ||
+                    (L->kept && m && gpart_keep(g, p, e, v, run, m)))
                     failed = 1;
-                    break;
-                }
             }
         }
     }
@@ -1291,12 +1336,30 @@ static int aggregate_map(void *state, int64_t c)
     }
     const int K = sp->nkeys;
     uint64_t missing = 0;
+    /* in blocks, each a thread's: a row with the keys of the row before it (readings
+     * ordered by key) takes that row's hash */
+    enum { HBLK = 4096 };
+    const int64_t nblk = (n + HBLK - 1) / HBLK;
 #pragma omp parallel for schedule(static) num_threads(a->nthreads) reduction(+ : missing)
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t keys[AGG_MAX_KEYS];
-        for (int k = 0; k < K && !dense; k++) keys[k] = (uint64_t)a->kbuf[k][i];
-        if (!dense) a->h[i] = a->ok[i] ? agg_hash(keys, K) : 0;
-        missing += !a->ok[i];
+    for (int64_t b = 0; b < nblk; b++) {
+        const int64_t i0 = b * HBLK, i1 = i0 + HBLK < n ? i0 + HBLK : n;
+        for (int64_t i = i0; i < i1; i++) {
+            missing += !a->ok[i];
+            if (dense) continue;
+            if (!a->ok[i]) {
+                a->h[i] = 0;
+                continue;
+            }
+            int same = i > i0 && a->ok[i - 1];
+            for (int k = 0; k < K && same; k++) same = a->kbuf[k][i] == a->kbuf[k][i - 1];
+            if (same) {
+                a->h[i] = a->h[i - 1];
+                continue;
+            }
+            uint64_t keys[AGG_MAX_KEYS];
+            for (int k = 0; k < K; k++) keys[k] = (uint64_t)a->kbuf[k][i];
+            a->h[i] = agg_hash(keys, K);
+        }
     }
     memset(a->tvalid, 0, (size_t)a->nthreads * 2 * (size_t)sp->nvals * 8);
     HB_CALL(dense ? combine_dense(a, n, fused) : combine(a, n));

@@ -9,28 +9,48 @@
 #include "kernels/common/sort.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #define EMPTY_SLOT UINT32_MAX
 
 #define slot_of agg_slot
 
+/* The group index p->index grown to bytes bytes (its contents lost; free() frees it):
+ * realloc moves a large block's pages rather than copying them, so the pages the index
+ * had serve again (a fresh page costs a fault and the kernel's zeroing, 2-4 s a GB on
+ * the benchmark VM); a large one is asked for huge pages where the system gives them, as
+ * every lookup of a new group is a random slot, and in 4 kB pages a miss of the TLB (a
+ * page walk, slower still in a VM) besides the cache's. NULL when out of memory, the
+ * index left as it was. */
+static uint64_t *index_realloc(gpart *p, size_t bytes)
+{
+    enum { HUGE = 2u << 20 };
+    uint64_t *x = realloc(p->index, bytes); /* not hb_realloc: called from threads */
+    if (!x) return NULL;
+#ifdef MADV_HUGEPAGE
+    const uintptr_t lo = ((uintptr_t)x + HUGE - 1) & ~(uintptr_t)(HUGE - 1), hi = ((uintptr_t)x + bytes) & ~(uintptr_t)(HUGE - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice: without it, 4 kB pages serve */
+#endif
+    return x;
+}
+
 /* The group index, twice the entries' size at least: rebuilt from the entries' hashes. */
 static int gindex_grow(const gtab *g, gpart *p, size_t n)
 {
     uint64_t cap = p->index ? (p->imask + 1) * 2 : 1024;
     while (cap < 2 * (uint64_t)n) cap *= 2;
-    uint64_t *ix = malloc(cap * sizeof *ix); /* not hb_malloc: called from threads */
+    uint64_t *ix = index_realloc(p, cap * sizeof *ix);
     if (!ix) return -1;
+    p->index = ix;
     memset(ix, 0xff, cap * sizeof *ix);
     uint64_t mask = cap - 1;
     for (size_t e = 0; e < n; e++) {
+        if (e + 16 < n) __builtin_prefetch(&ix[slot_of(gp_hash(g, p, e + 16), mask)], 1);
         uint64_t h = gp_hash(g, p, e), s = slot_of(h, mask);
         while (ix[s] != UINT64_MAX) s = (s + 1) & mask;
         ix[s] = (h >> 32) << 32 | (uint64_t)e;
     }
-    free(p->index);
-    p->index = ix;
     p->imask = mask;
     return 0;
 }
@@ -254,7 +274,7 @@ static void kept_in_place(const gtab *g, gpart *p, int v, uint64_t *end, kgroups
     if (l->wide) KEPT_CYCLES(double);
     else KEPT_CYCLES(float);
     out->end = end, out->x = l->x, out->wide = l->wide;
-    free(l->e);
+    out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e; /* its pages serve again */
     memset(l, 0, sizeof *l);
 }
 
@@ -322,7 +342,7 @@ static int kept_merge(gpart *p, int v, uint64_t *end, kgroups *out)
     for (size_t e = 0; e + 1 < p->n; e++) end[e] = end[e + 1];
     if (p->n) end[p->n - 1] = l->n;
     out->end = end, out->x = l->x, out->wide = l->wide;
-    free(l->e);
+    out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e; /* its pages serve again */
     memset(l, 0, sizeof *l);
     return 0;
 }

@@ -127,6 +127,21 @@ static void *spare_take(out_ctx *o, size_t bytes, size_t *got, int largest)
     return p;
 }
 
+/* Not collective. A block of bytes: the largest spare, grown when it is smaller (the
+ * pages it has are touched already; realloc moves a large block's pages, it does not
+ * copy them), else a new one; NULL (with the error set) when out of memory. */
+static void *spare_grow(out_ctx *o, size_t bytes)
+{
+    size_t got = 0;
+    void *p = spare_take(o, 0, &got, 1);
+    if (!p) return hb_malloc(bytes);
+    if (got >= bytes) return p;
+    void *q = realloc(p, bytes);
+    if (q) return q;
+    free(p);
+    return hb_malloc(bytes);
+}
+
 static void spares_free(out_ctx *o)
 {
     for (int i = 0; i < o->sp.n; i++) free(o->sp.p[i]);
@@ -604,8 +619,9 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     /* one rank and one part: each record overwrites the entries already read, in the
      * table's own array, so the results need no memory beside the groups' */
     const int inplace = P == 1 && T == 1 && n > 0 && rr <= g->es;
-    /* every part's kept values group by group first, each log freed as it is laid out,
-     * so that the logs and the records are never held at once */
+    /* every part's kept values group by group first, each log given up as it is laid
+     * out (its entry numbers' pages then hold the records sent, unless they are made in
+     * place), so that the logs and the records are never held at once */
     kgroups *kgs = hb_calloc((size_t)T * (size_t)a->sp.nvals, sizeof *kgs);
     int kfail = !kgs;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(a->nthreads) reduction(| : kfail)
@@ -613,7 +629,8 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
         kgroups *kg = kgs ? kgs + (size_t)p * (size_t)a->sp.nvals : NULL;
         if (kg && part_kept(a, &a->own.p[p], kg)) kfail = 1;
         for (int v = 0; kg && v < a->sp.nvals; v++) {
-            free(kg[v].log[0]), free(kg[v].log[1]);
+            if (inplace) free(kg[v].log[0]), free(kg[v].log[1]); /* no buffer of the records to hold */
+            else spare_put(o, kg[v].log[0], kg[v].log_bytes[0]), spare_put(o, kg[v].log[1], kg[v].log_bytes[1]);
             kg[v].log[0] = kg[v].log[1] = NULL;
         }
     }
@@ -623,7 +640,7 @@ static int results(out_ctx *o, unsigned char **res, size_t *nres)
     /* with more ranks, where each record goes first: by its row (direct), else by its
      * positions (computed again when the record is made, rather than kept for every group) */
     int *dest = rc == 0 && P > 1 && !o->direct ? hb_malloc((n ? n : 1) * sizeof *dest) : NULL;
-    unsigned char *send = inplace || rc ? NULL : hb_malloc((n ? n : 1) * rr);
+    unsigned char *send = inplace || rc ? NULL : spare_grow(o, (n ? n : 1) * rr);
     if (rc == 0 && !((send || inplace) && (P == 1 || dest || o->direct))) rc = HB_EINTERNAL;
     size_t *first = rc == 0 ? hb_calloc((size_t)T + 1, sizeof *first) : NULL;
     if (rc == 0 && !first) rc = HB_EINTERNAL;
