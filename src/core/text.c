@@ -2,7 +2,9 @@
  * `kernels --json`, `query --json` and error lines. */
 #include "core/hb.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 int hb_utf8_len(const unsigned char *p, size_t avail)
 {
@@ -16,10 +18,37 @@ int hb_utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
+/* 1 when the word w holds a NUL or a byte above 0x7f (a word has a zero byte when
+ * (w - 0x01..01) & ~w & 0x80..80 is not 0). */
+static inline uint64_t word_bad(uint64_t w)
+{
+    return (w | ((w - 0x0101010101010101u) & ~w)) & 0x8080808080808080u;
+}
+
+/* 1 when u[0, n) is ASCII without NUL: whole words, the last one overlapping. */
+static inline int plain_ascii(const unsigned char *u, size_t n)
+{
+    uint64_t w, bad = 0;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) bad |= u[i] >= 0x80 || u[i] == 0;
+        return !bad;
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) memcpy(&w, u + i, 8), bad |= word_bad(w);
+    memcpy(&w, u + n - 8, 8);
+    return !(bad | word_bad(w));
+}
+
+/* Plain ASCII goes eight bytes at a time (import checks every record, tables every label). */
 size_t hb_utf8_first_bad(const unsigned char *p, size_t n)
 {
+    if (plain_ascii(p, n)) return n;
     size_t i = 0;
     while (i < n) {
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, p + i, 8), !word_bad(w))) {
+            i += 8;
+            continue;
+        }
         if (p[i] && p[i] < 0x80) {
             i++;
             continue;

@@ -48,49 +48,6 @@ static void quote_field(const hb_csv_field *f, char *buf, size_t len)
     snprintf(buf, len, "'%.*s%s'", n, f->p, f->len > 40 ? "..." : "");
 }
 
-/* 1 when the word w holds a NUL or a byte above 0x7f (a word has a zero byte when
- * (w - 0x01..01) & ~w & 0x80..80 is not 0). */
-static inline uint64_t word_bad(uint64_t w)
-{
-    return (w | ((w - 0x0101010101010101u) & ~w)) & 0x8080808080808080u;
-}
-
-/* 1 when u[0, n) is ASCII without NUL: whole words, the last one overlapping. */
-static inline int plain_ascii(const unsigned char *u, size_t n)
-{
-    uint64_t w, bad = 0;
-    if (n < 8) {
-        for (size_t i = 0; i < n; i++) bad |= u[i] >= 0x80 || u[i] == 0;
-        return !bad;
-    }
-    for (size_t i = 0; i + 8 < n; i += 8) memcpy(&w, u + i, 8), bad |= word_bad(w);
-    memcpy(&w, u + n - 8, 8);
-    return !(bad | word_bad(w));
-}
-
-/* The offset of the first byte of u[0, n) that is a NUL or not part of UTF-8; n when
- * none. Plain ASCII goes eight bytes at a time. */
-static inline size_t first_bad(const unsigned char *u, size_t n)
-{
-    if (plain_ascii(u, n)) return n;
-    size_t i = 0;
-    while (i < n) {
-        uint64_t w;
-        if (i + 8 <= n && (memcpy(&w, u + i, 8), !word_bad(w))) {
-            i += 8;
-            continue;
-        }
-        if (u[i] && u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        int k = u[i] ? hb_utf8_len(u + i, n - i) : 0;
-        if (k == 0) return i;
-        i += (size_t)k;
-    }
-    return n;
-}
-
 /* what is wrong with byte i of u, for a message about what. */
 static void bad_text_why(const unsigned char *u, size_t i, const char *what, char *why, size_t len)
 {
@@ -105,7 +62,7 @@ static void bad_text_why(const unsigned char *u, size_t i, const char *what, cha
 int imp_bad_text(const char *p, size_t n, const char *what, char *why, size_t len)
 {
     const unsigned char *u = (const unsigned char *)p;
-    size_t i = first_bad(u, n);
+    size_t i = hb_utf8_first_bad(u, n);
     if (i == n) return 0;
     bad_text_why(u, i, what, why, len);
     return 1;
@@ -115,7 +72,7 @@ int imp_bad_text(const char *p, size_t n, const char *what, char *why, size_t le
  * only then). */
 static int check_text(const imp *m, int c, const hb_csv_field *f, char *why, size_t len)
 {
-    if (first_bad((const unsigned char *)f->p, f->len) == f->len) return 0;
+    if (hb_utf8_first_bad((const unsigned char *)f->p, f->len) == f->len) return 0;
     char what[300];
     snprintf(what, sizeof what, "field '%.200s' (column %d)", m->cols[c].name, c + 1);
     return -imp_bad_text(f->p, f->len, what, why, len);
@@ -233,7 +190,7 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
      * between delimiters and quotes, which are no part of a UTF-8 sequence) */
     const hb_csv_field *last = &m->f[m->ncols - 1];
     const size_t span = (size_t)(last->p + last->len - m->f[0].p);
-    if (first_bad((const unsigned char *)m->f[0].p, span) != span)
+    if (hb_utf8_first_bad((const unsigned char *)m->f[0].p, span) != span)
         for (int c = 0; c < m->ncols; c++)
             if (m->decl[c].type == T_AUTO && check_text(m, c, &m->f[c], why, len)) return -1;
     for (int c = 0; c < m->ncols; c++) {
