@@ -401,8 +401,14 @@ static int open_compound(hb_table *t, const char *const *cols, int ncols, int al
         if (f < 0) {
             char names[400];
             list_names(fc, nfc, names, sizeof names);
-            rc = hb_err_set(HB_EDATA, t->where, "missing column '%s' (the compound dataset's columns: %s)", cols[i],
-                            names);
+            int am = H5Tget_member_index(ftype, cols[i]); /* a field of several values a row is no column */
+            if (am >= 0)
+                rc = hb_err_set(HB_EDATA, t->where, "column '%s' is a field of several values a row (an array field "
+                                "of the compound dataset); a column holds one value a row: write each as a field of "
+                                "its own", cols[i]);
+            else
+                rc = hb_err_set(HB_EDATA, t->where, "missing column '%s' (the compound dataset's columns: %s)", cols[i],
+                                names);
             break;
         }
         c->dset = t->cdset, c->space = t->cspace;

@@ -195,6 +195,15 @@ assert (a[\"rows_valid\"], a[\"rows_invalid_time\"]) == (3, 1), dict(a)'"
     expect_fail "tables ($tag): a missing column names the compound's columns" 65 \
         "missing column 'velocity' (the compound dataset's columns: index, time, segment, speed)" tb-bad-col.h5 \
         mpi 1 1 "$bin" run tb-bad-col.ini
+    $PY -c "
+import h5py, numpy as np
+x = np.zeros(4, np.dtype([('a', '<i8'), ('v', '<f8', (3,)), ('t', '<i8')]))
+x['a'] = [1, 1, 2, 2]
+h5py.File('tb-arrfield.h5', 'w')['table'] = x"
+    write_job tb-bad-arr s aggregate tb-arrfield.h5 tb-bad-arr.h5 "table = /table" "by = a" "values = v" "stats = count"
+    expect_fail "tables ($tag): a compound's array field asked for as a column: 65 saying it holds several values a row" 65 \
+        "column 'v' is a field of several values a row (an array field of the compound dataset)" tb-bad-arr.h5 \
+        mpi 1 1 "$bin" run tb-bad-arr.ini
     write_job tb-bad-tx s risk tb-market-pd.h5 tb-bad-tx.h5 "positions = transactions" \
         "columns = date:trade_date, portfolio:book, asset:instrument, quantity:qty" "methods = historical" \
         "window = 100" "backtest_days = 0"
