@@ -345,9 +345,22 @@ static int write_file(const gen_market *g, model *m, hb_out *out)
 /* Collective. The model, this rank's price columns, then the file. */
 static int generate(const gen_market *g, hb_out *out)
 {
-    const int64_t T = g->days, A = g->assets;
+    const int64_t T = g->days, A = g->assets, P = g->portfolios;
     model m = {0};
     hb_range_of(A, hb_rank, hb_size, &m.a0, &m.a1);
+    /* the rank's price columns, the factors, the exposure rows and the positions, before
+     * any is allocated: sizes beyond memory are the options' fault (64), not a crash */
+    const double need = 8.0 * ((double)T * (double)(m.a1 - m.a0) + (double)T * (double)(g->factors + 2) +
+                               (double)P * (double)A * (g->transactions ? 1.0 : 0.0) +
+                               ((double)P / hb_size + 1) * (double)A);
+    int big = need > hb_mem_limit() ? hb_err_set(HB_EUSAGE, "gen market",
+                                                 "--days %lld x --assets %lld (and --portfolios %lld) would need about "
+                                                 "%.1f GB per rank, more than this host's memory allows (%.1f GB): "
+                                                 "fewer days, assets or portfolios, or more ranks on more hosts",
+                                                 (long long)T, (long long)A, (long long)P, need / 1e9,
+                                                 hb_mem_limit() / 1e9)
+                                   : 0;
+    HB_CALL(hb_agree(big)); /* every rank, whichever found it */
     m.dates = hb_malloc((size_t)T * sizeof *m.dates);
     m.factor = hb_calloc((size_t)(T * g->factors), sizeof *m.factor);
     double *stress = hb_malloc((size_t)T * sizeof *stress);

@@ -227,6 +227,9 @@ risk_bad() {
         "$bin" run "$p-txr.ini"
     expect_fail "risk bad input ($tag): gen market --dof 1 -> 64" 64 "--dof needs" "" \
         "$bin" gen market -o rk-never.h5 --dof 1
+    expect_fail "risk bad input ($tag): gen market of more prices than memory (135 GB) -> 64 before allocating" 64 \
+        "gen market: --days 130000 x --assets 130000 (and --portfolios 20) would need about 135.2 GB per rank" rk-huge.h5 \
+        mpi 1 1 "$bin" gen market -o rk-huge.h5 --days 130000 --assets 130000
     rm -rf ./rk-*.run
 }
 
