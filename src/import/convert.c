@@ -139,6 +139,18 @@ static int check_shape(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
 }
 
 
+/* Row i of p holds its kind's missing value: NaN, the empty string, NaT (with no local
+ * time to convert); an int64 column holds none (it turns into reals first). */
+static void spec_missing(spec *p, int64_t i)
+{
+    switch (p->kind) {
+    case HB_CT_FLOAT: ((double *)p->v)[i] = NAN; break;
+    case HB_CT_STRING: p->s[i] = (hb_csv_field){"", 0, 0}; break;
+    case HB_CT_TIME: ((int64_t *)p->v)[i] = HB_CSV_NAT, p->inst[i] = 1; break;
+    default: break;
+    }
+}
+
 /* Room for the values of column c, whose kind (the type of its first value here) is now
  * known, at row: the rows before it held missing values (NaN, empty strings). */
 void imp_spec_room(imp *m, spec *p, int kind, int64_t row)
@@ -148,16 +160,12 @@ void imp_spec_room(imp *m, spec *p, int kind, int64_t row)
     p->kind = kind;
     if (kind == HB_CT_STRING) {
         if (!(p->s = malloc(cap * sizeof *p->s))) p->failed = 1;
-        for (int64_t i = 0; !p->failed && i < row; i++) p->s[i] = (hb_csv_field){"", 0, 0};
-        return;
+    } else {
+        p->v = malloc(cap * 8);
+        if (kind == HB_CT_TIME) p->inst = malloc(cap);
+        if (!p->v || (kind == HB_CT_TIME && !p->inst)) p->failed = 1;
     }
-    p->v = malloc(cap * 8);
-    if (kind == HB_CT_TIME) p->inst = malloc(cap);
-    if (!p->v || (kind == HB_CT_TIME && !p->inst)) p->failed = 1;
-    for (int64_t i = 0; !p->failed && i < row; i++) {
-        if (kind != HB_CT_TIME) ((double *)p->v)[i] = NAN;
-        else ((int64_t *)p->v)[i] = HB_CSV_NAT, p->inst[i] = 1;
-    }
+    for (int64_t i = 0; !p->failed && i < row; i++) spec_missing(p, i);
 }
 
 /* The integers of rows [0, n) as reals (an integer column that turns out to be a real
@@ -214,16 +222,9 @@ static int pass1_record(imp *m, hb_csv_bad bad, int nf, char *why, size_t len)
         if (is_missing(m, f)) {
             s->has_empty = 1;
             if (!p) continue;
-            switch (p->kind) {
-            case K_UNDECIDED: break; /* the room for it is made with the first value */
-            case HB_CT_INT:
-                if (t == T_AUTO) imp_spec_to_float(p, row); /* declared: check_value refused it */
-                if (!p->failed) ((double *)p->v)[row] = NAN;
-                break;
-            case HB_CT_FLOAT: ((double *)p->v)[row] = NAN; break;
-            case HB_CT_STRING: p->s[row] = (hb_csv_field){"", 0, 0}; break;
-            default: ((int64_t *)p->v)[row] = HB_CSV_NAT, p->inst[row] = 1; break; /* a time: no local time */
-            }
+            /* a declared int column never gets here: check_value refused the field */
+            if (p->kind == HB_CT_INT && t == T_AUTO) imp_spec_to_float(p, row);
+            if (!p->failed) spec_missing(p, row); /* undecided: the room is made with the first value */
             continue;
         }
         s->has_value = 1;
@@ -398,11 +399,7 @@ static void spec_append(imp *m, spec *a, int64_t na, spec *b, int64_t nb)
     if (b->kind == K_UNDECIDED) { /* nb missing values */
         if (a->kind == HB_CT_INT) imp_spec_to_float(a, na);
         if (a->failed || a->kind == K_UNDECIDED) return;
-        for (int64_t i = na; i < na + nb; i++) switch (a->kind) {
-            case HB_CT_FLOAT: ((double *)a->v)[i] = NAN; break;
-            case HB_CT_STRING: a->s[i] = (hb_csv_field){"", 0, 0}; break;
-            default: ((int64_t *)a->v)[i] = HB_CSV_NAT, a->inst[i] = 1; break; /* a time */
-            }
+        for (int64_t i = na; i < na + nb; i++) spec_missing(a, i);
         return;
     }
     if (a->kind == K_UNDECIDED) imp_spec_room(m, a, b->kind, na);
