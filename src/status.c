@@ -207,6 +207,8 @@ static void put(const char *label, const char *s)
     printf("%s%s\n", label, buf);
 }
 
+#define STATUS_USAGE "usage: h5batch status RUN_DIR [--json]"
+
 int hb_status_main(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -214,7 +216,7 @@ int hb_status_main(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) as_json = 1;
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs("usage: h5batch status RUN_DIR [--json]\n\n"
+            fputs(STATUS_USAGE "\n\n"
                   "Prints the state of a run from its status.json (state, step, chunks done, ETA, the last\n"
                   "error); --json prints status.json itself. Reads only: safe while the run goes on.\n",
                   stdout);
@@ -223,7 +225,7 @@ int hb_status_main(int argc, char **argv)
         else if (!dir) dir = argv[i];
         else return hb_err_set(HB_EUSAGE, "status", "one run directory expected, got '%s' too", argv[i]);
     }
-    if (!dir) return hb_err_set(HB_EUSAGE, "status", "usage: h5batch status RUN_DIR [--json]");
+    if (!dir) return hb_err_set(HB_EUSAGE, "status", STATUS_USAGE);
     char *text;
     HB_CALL(read_status(dir, &text));
     char job[256] = "", state[64] = "", step[256] = "", si[32] = "", st[32] = "", cd[32] = "", ct[32] = "",
