@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 typedef enum { LAY_GROUP, LAY_COMPOUND, LAY_FIXED } layout;
@@ -713,6 +714,111 @@ int64_t hb_time_unit_per_s(const char *unit)
     if (strcmp(unit, "us") == 0) return 1000000;
     if (strcmp(unit, "ns") == 0) return 1000000000;
     return 0;
+}
+
+/* The time_unit a unit's name stands for (s, ms, us, ns, or their words, any case); NULL
+ * for any other name. n: the name's length. */
+static const char *unit_word(const char *w, size_t n)
+{
+    static const char *const names[][4] = {{"s", "sec", "second", "seconds"},
+                                           {"ms", "msec", "millisecond", "milliseconds"},
+                                           {"us", "usec", "microsecond", "microseconds"},
+                                           {"ns", "nsec", "nanosecond", "nanoseconds"}};
+    static const char *const unit[] = {"s", "ms", "us", "ns"};
+    for (int u = 0; u < 4; u++)
+        for (int j = 0; j < 4; j++)
+            if (strlen(names[u][j]) == n && strncasecmp(w, names[u][j], n) == 0) return unit[u];
+    return NULL;
+}
+
+/* Whether s (after "since ") is the epoch 1970-01-01 00:00:00 UTC as CF writes it:
+ * "1970-01-01", then optionally a time of zeros ("00:00", "00:00:00", "00:00:00.000",
+ * after a space or a T) and UTC ("Z", " UTC", "+00:00", "+0000", "+00"). */
+static int cf_unix_epoch(const char *s)
+{
+    if (strncmp(s, "1970-01-01", 10) != 0 && strncmp(s, "1970-1-1", 8) != 0) return 0;
+    s += s[4] == '-' && s[6] == '-' ? 8 : 10;
+    if (*s == ' ' || *s == 'T') {
+        const char *t = s + 1;
+        if (strncmp(t, "00:00", 5) == 0 || strncmp(t, "0:00", 4) == 0) {
+            t += t[1] == ':' ? 4 : 5;
+            if (strncmp(t, ":00", 3) == 0) {
+                t += 3;
+                if (*t == '.')
+                    for (t++; *t == '0'; t++) {}
+            }
+            s = t;
+        }
+    }
+    while (*s == ' ') s++;
+    static const char *const utc[] = {"", "Z", "UTC", "+00:00", "+0000", "+00", "Z ", "UTC "};
+    for (size_t i = 0; i < sizeof utc / sizeof *utc; i++)
+        if (strcmp(s, utc[i]) == 0) return 1;
+    return 0;
+}
+
+/* The time_unit a units attribute states: a unit alone ("s", "ms", "seconds") or CF's
+ * "UNIT since 1970-01-01 ..." (what h5batch's import and xarray write); NULL when it states
+ * no time unit (km/h). *foreign 1 when it counts in a unit or from an epoch h5batch does
+ * not read ("hours since 2024-01-01"): read as seconds, such times would be wrong without
+ * an error. */
+static const char *units_time_unit(const char *u, int *foreign)
+{
+    *foreign = 0;
+    while (*u == ' ') u++;
+    size_t n = strcspn(u, " ");
+    const char *unit = unit_word(u, n), *rest = u + n;
+    while (*rest == ' ') rest++;
+    if (strncasecmp(rest, "since ", 6) != 0) return *rest ? NULL : unit;
+    for (rest += 6; *rest == ' ';) rest++;
+    if (unit && cf_unix_epoch(rest)) return unit;
+    *foreign = 1;
+    return NULL;
+}
+
+int hb_table_time_unit(hb_table *t, int col, const char *set, const char **unit)
+{
+    *unit = set;
+    if (set) return 0;
+    const column *c = &t->cols[col];
+    /* pandas: the dtype of a table's column (or of its block), or a fixed block's value type */
+    char *dtype = NULL;
+    if (c->field[0]) {
+        char name[300];
+        snprintf(name, sizeof name, "%s_dtype", c->field);
+        dtype = attr_text(c->dset, name);
+    } else if (c->in2d) {
+        dtype = attr_text(c->dset, "value_type");
+    }
+    if (dtype && strncmp(dtype, "datetime64", 10) == 0) {
+        /* "datetime64" (pandas' nanoseconds) or "datetime64[UNIT]", with a time zone after a comma */
+        const char *b = dtype + 10;
+        size_t n = *b == '[' ? strcspn(b + 1, ",]") : 0;
+        *unit = *b == '\0' ? "ns" : *b == '[' ? unit_word(b + 1, n) : NULL;
+        int rc = 0;
+        if (!*unit)
+            rc = hb_err_set(HB_EDATA, t->where,
+                            "time column '%s' is pandas %s, a unit h5batch does not read: store it as "
+                            "datetime64[s], [ms], [us] or [ns], or set time_unit to read its numbers as they are",
+                            c->name, dtype);
+        free(dtype);
+        return rc;
+    }
+    free(dtype);
+    if (c->field[0] || c->in2d) return 0; /* a field or a block has no attributes of its own */
+    char *u = attr_text(c->dset, "units");
+    if (!u) return 0;
+    int foreign = 0;
+    *unit = units_time_unit(u, &foreign);
+    int rc = 0;
+    if (foreign)
+        rc = hb_err_set(HB_EDATA, t->where,
+                        "time column '%s' has units '%s': h5batch reads times counted in s, ms, us or ns since "
+                        "1970-01-01 UTC; write them so (xarray: to_netcdf(..., encoding={'%s': {'units': 'seconds "
+                        "since 1970-01-01', 'dtype': 'int64'}})), or set time_unit to read the numbers as they are",
+                        c->name, u, c->name);
+    free(u);
+    return rc;
 }
 
 /* Seconds since 1970 of the edges of the years 1900 and 2200, the times accepted. */

@@ -32,6 +32,12 @@ int hb_table_read_raw(hb_table *t, int col, int64_t start, int64_t count, void *
 int hb_table_exact_f32(const hb_table *t, int col);
 /* Not collective. Ticks per second of a time_unit (s, ms, us, ns; NULL is s); 0 when unknown. */
 int64_t hb_time_unit_per_s(const char *unit);
+/* Not collective. The time_unit (s, ms, us, ns) of time column col: set (a step's option
+ * time_unit) when not NULL, else what the column states, else NULL (the kernel's default): pandas' datetime64 (ns; datetime64[UNIT] its UNIT), or a units attribute
+ * naming the unit alone or as CF's "UNIT since 1970-01-01" (what h5batch's import and
+ * xarray write). 65 when it states a unit or an epoch h5batch does not read (pandas
+ * datetime64[D], "hours since 2024-01-01"). */
+int hb_table_time_unit(hb_table *t, int col, const char *set, const char **unit);
 /* Not collective. Reads rows [start, start+count) of time column col, counts of 1/per_s
  * second since 1970-01-01 UTC (floats floored), into raw (INT64_MIN where missing) and,
  * when secs is not NULL (it may be raw), whole seconds (floor division, so -1 ms is

@@ -42,7 +42,9 @@ static const hb_option aggregate_options[] = {
     {"valid", HB_OPT_STRING, NULL, 1, 0, NULL,
      "inclusive valid range per value, e.g. 'consumption:0:1e6, temp:-50:'; without one any finite value is valid"},
     {"time", HB_OPT_STRING, NULL, 1, 0, NULL, "time column (needed by calendar keys and first/last)"},
-    {"time_unit", HB_OPT_CHOICE, "s", 1, 0, "s|ms|us|ns", "unit of the time column since 1970-01-01 UTC"},
+    {"time_unit", HB_OPT_CHOICE, NULL, 1, 0, "s|ms|us|ns",
+     "unit of the time column since 1970-01-01 UTC; default what the column states (pandas datetime64: ns; a "
+     "units attribute such as CF's 'seconds since 1970-01-01'), else s"},
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "IANA time zone of the calendar keys (DST-correct)"},
     {"layout", HB_OPT_CHOICE, "dense", 1, 0, "dense|table",
      "dense: arrays over the keys' observed values; table: one row per non-empty group"},
@@ -189,6 +191,9 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
         rc = hb_err_set(HB_EDATA, where, "time column %s has string type; a number of %s since 1970-01-01 UTC is needed",
                         cn, sp->unit_name);
     }
+    const char *unit = NULL;
+    if (rc == 0 && sp->has_time) rc = hb_table_time_unit(a->tab, a->col_time, hb_opt_str(ctx->opts, "time_unit"), &unit);
+    if (unit) sp->unit_name = unit, sp->unit = hb_time_unit_per_s(unit);
     HB_CALL(hb_agree(rc));
     a->dense_ok = 1;
     for (int k = 0; k < sp->nkeys; k++) a->dense_ok &= a->ktype[k] != KT_STRING;

@@ -236,9 +236,8 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
             return fail(key, "stats", msg, len, "stats: '%s' is by time and needs the time column: add time = COLUMN%s",
                         sp->stname[i], "");
     sp->needs_time = sp->has_time;
-    const char *u = hb_opt_str(o, "time_unit");
-    sp->unit_name = u;
-    sp->unit = strcmp(u, "ms") == 0 ? 1000 : strcmp(u, "us") == 0 ? 1000000 : strcmp(u, "ns") == 0 ? 1000000000 : 1;
+    sp->unit_name = hb_opt_str(o, "time_unit") ? hb_opt_str(o, "time_unit") : "s"; /* setup: what the column states */
+    sp->unit = hb_time_unit_per_s(sp->unit_name);
     sp->layout = strcmp(hb_opt_str(o, "layout"), "table") == 0 ? LAYOUT_TABLE : LAYOUT_DENSE;
     sp->max_memory = isnan(hb_opt_num(o, "max_memory")) ? 0 : hb_opt_num(o, "max_memory"); /* 0: the job's */
     return 0;

@@ -94,7 +94,6 @@ static int new_state(hb_step_ctx *ctx, bill **out)
                           sizeof msg) ||
         hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &b->cols, msg, sizeof msg))
         return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
-    b->per_s = hb_opt_str(ctx->opts, "time_unit") ? hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit")) : 0;
     return 0;
 }
 
@@ -123,6 +122,9 @@ static int bill_setup(hb_step_ctx *ctx, void **state)
     const char *cols[NCOLS];
     for (int i = 0; i < NCOLS; i++) cols[i] = hb_colmap_name(&b->cols, bill_inputs[i].name);
     HB_CALL(hb_agree(hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
+    const char *unit; /* unset and unstated: yyyymm */
+    HB_CALL(hb_agree(hb_table_time_unit(b->tab, COL_MONTH, hb_opt_str(ctx->opts, "time_unit"), &unit)));
+    b->per_s = unit ? hb_time_unit_per_s(unit) : 0;
     ctx->n_rows = hb_table_rows(b->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
     HB_CALL(hb_agree(reserve_memory(b, ctx->chunk_rows)));

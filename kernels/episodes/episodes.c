@@ -43,7 +43,9 @@ static const hb_option episodes_options[] = {
      "names of the table's columns for the names used here, e.g. 'device:patient, value:heart_rate'"},
     {"device", HB_OPT_STRING, "device", 1, 0, NULL, "device column (integer or string ids)"},
     {"time", HB_OPT_STRING, "time", 1, 0, NULL, "time column"},
-    {"time_unit", HB_OPT_CHOICE, "s", 1, 0, "s|ms|us|ns", "unit of the time column since 1970-01-01 UTC"},
+    {"time_unit", HB_OPT_CHOICE, NULL, 1, 0, "s|ms|us|ns",
+     "unit of the time column since 1970-01-01 UTC; default what the column states (pandas datetime64: ns; a "
+     "units attribute such as CF's 'seconds since 1970-01-01'), else s"},
     {"value", HB_OPT_STRING, "value", 1, 0, NULL, "the reading's column"},
     {"derive", HB_OPT_CHOICE, "none", 1, 0, "none|rate",
      "rate: the rule applies to the change per second between consecutive readings of a device"},
@@ -115,9 +117,8 @@ int ep_spec_parse(const hb_optset *o, ep_spec *sp, const char **key, char *msg, 
     sp->min_duration = hb_opt_num(o, "min_duration");
     const char *p = hb_opt_str(o, "period");
     sp->period = strcmp(p, "week") == 0 ? PERIOD_WEEK : strcmp(p, "month") == 0 ? PERIOD_MONTH : PERIOD_DAY;
-    const char *u = hb_opt_str(o, "time_unit");
-    sp->unit_name = u;
-    sp->unit = strcmp(u, "ms") == 0 ? 1000 : strcmp(u, "us") == 0 ? 1000000 : strcmp(u, "ns") == 0 ? 1000000000 : 1;
+    sp->unit_name = hb_opt_str(o, "time_unit") ? hb_opt_str(o, "time_unit") : "s"; /* setup: what the column states */
+    sp->unit = hb_time_unit_per_s(sp->unit_name);
     sp->tz = hb_opt_str(o, "timezone");
     if (!hb_tz_valid(sp->tz)) {
         *key = "timezone";
@@ -217,6 +218,14 @@ static void colname(const ep_state *s, const char *name, char *buf, size_t len)
     else snprintf(buf, len, "'%s' (table column '%s')", name, t);
 }
 
+/* Not collective. Sizes the columns for the unit: time steps as int32 for s and ms, int64
+ * for us and ns; values as doubles unless setup finds float32 ones. */
+static void time_steps(ep_state *s)
+{
+    s->own.tsz = s->sp.unit <= 1000 ? 4 : 8, s->own.vsz = 8;
+    for (int d = 0; d < hb_size; d++) s->pend[d].c.tsz = s->own.tsz, s->pend[d].c.vsz = 8;
+}
+
 /* Collective. A new state with the step's options parsed (78 naming the key), its time
  * zone selected and its memory limit set: what setup and setup_parts share. */
 static int new_state(hb_step_ctx *ctx, void **state)
@@ -231,10 +240,7 @@ static int new_state(hb_step_ctx *ctx, void **state)
     const char *key = NULL;
     char msg[512];
     if (ep_spec_parse(ctx->opts, &s->sp, &key, msg, sizeof msg)) return hb_err_set(HB_ECONFIG, key, "%s", msg);
-    /* time steps as int32 for s and ms, int64 for us and ns; values as doubles unless
-     * setup finds float32 ones */
-    s->own.tsz = s->sp.unit <= 1000 ? 4 : 8, s->own.vsz = 8;
-    for (int d = 0; d < hb_size; d++) s->pend[d].c.tsz = s->own.tsz, s->pend[d].c.vsz = 8;
+    time_steps(s);
     HB_CALL(hb_agree(hb_tz_select(s->sp.tz)));
     if (s->sp.max_memory > 0) hb_mem_set_limit(s->sp.max_memory); /* the step's own limit, for this step */
     s->sp.max_memory = hb_mem_limit();
@@ -270,6 +276,9 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
         rc = hb_err_set(HB_EDATA, where, "value column %s has string type; readings must be numeric", cn);
     }
     if (hb_table_col_attr_str(s->tab, s->col_val, "units", s->units, sizeof s->units) != 0) s->units[0] = '\0';
+    const char *unit = NULL;
+    if (rc == 0) rc = hb_table_time_unit(s->tab, s->col_time, hb_opt_str(ctx->opts, "time_unit"), &unit);
+    if (unit) sp->unit_name = unit, sp->unit = hb_time_unit_per_s(unit), time_steps(s);
     HB_CALL(hb_agree(rc));
     /* integer ids and float values are read as stored; float32 values are kept as floats
      * (exact), 4 bytes a reading instead of 8 */

@@ -265,13 +265,14 @@ static int load_transactions(risk *r)
         return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
     const char *cols[4];
     for (int i = 0; i < 4; i++) cols[i] = hb_colmap_name(&cm, names[i]);
-    const char *unit = hb_opt_str(ctx->opts, "time_unit");
-    const int64_t per_s = unit ? hb_time_unit_per_s(unit) : 0;
     hb_table *t = NULL;
     int rc = 0;
     if (!r->price)
         rc = hb_err_set(HB_EDATA, ctx->input, "/transactions need /market/prices to value positions (found /market/returns)");
     if (rc == 0) rc = hb_table_open(ctx->in, "/transactions", cols, 4, &t);
+    const char *unit = NULL; /* unset and unstated: yyyymmdd */
+    if (rc == 0) rc = hb_table_time_unit(t, 0, hb_opt_str(ctx->opts, "time_unit"), &unit);
+    const int64_t per_s = unit ? hb_time_unit_per_s(unit) : 0;
     int64_t P_attr = 0, v;
     int present = 0;
     if (rc == 0) rc = hb_table_attr_i64(t, "n_portfolios", &v, &present);

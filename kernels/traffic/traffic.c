@@ -42,8 +42,9 @@ static const hb_option traffic_options[] = {
     {"table", HB_OPT_STRING, "/observations", 1, 0, NULL,
      "input table with time, segment, speed (a group of columns or a compound dataset, docs/tables.md)"},
     {"columns", HB_OPT_STRING, NULL, 1, 0, NULL, "the table's names for time, segment, speed (time:timestamp, speed:v)"},
-    {"time_unit", HB_OPT_CHOICE, "s", 1, 0, "s|ms|us|ns",
-     "unit of the time column since 1970-01-01 UTC (pandas datetime64 is ns); sub-second parts are floored"},
+    {"time_unit", HB_OPT_CHOICE, NULL, 1, 0, "s|ms|us|ns",
+     "unit of the time column since 1970-01-01 UTC; default what the column states (pandas datetime64: ns; a "
+     "units attribute such as CF's 'seconds since 1970-01-01'), else s; sub-second parts are floored"},
     {"segments", HB_OPT_INT, NULL, 1, MAX_SEGMENTS, NULL,
      "number of segments S; default the table's n_segments attribute, else max(segment)+1"},
     {NULL, 0, NULL, 0, 0, NULL, NULL}};
@@ -219,11 +220,13 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
     char msg[256];
     if (hb_colmap_parse(hb_opt_str(ctx->opts, "columns"), &tr->cols, msg, sizeof msg))
         return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
-    tr->per_s = hb_time_unit_per_s(hb_opt_str(ctx->opts, "time_unit"));
     const char *cols[] = {hb_colmap_name(&tr->cols, "time"), hb_colmap_name(&tr->cols, "segment"),
                           hb_colmap_name(&tr->cols, "speed")};
     int rc = hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, 3, &tr->tab);
     HB_CALL(hb_agree(rc));
+    const char *unit;
+    HB_CALL(hb_agree(hb_table_time_unit(tr->tab, COL_TIME, hb_opt_str(ctx->opts, "time_unit"), &unit)));
+    tr->per_s = hb_time_unit_per_s(unit); /* NULL: seconds */
     ctx->n_rows = hb_table_rows(tr->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
     const char *from;

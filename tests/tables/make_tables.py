@@ -87,6 +87,23 @@ pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(P("tb-traffic-pd
 pd.DataFrame({"timestamp": (t * 1000 + sub_ns // 10**6), "seg": seg, "v": spd}).to_hdf(
     P("tb-traffic-pdc.h5"), key="obs", format="table", data_columns=True, complevel=5, complib="zlib")
 pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(P("tb-traffic-fixed.h5"), key="obs", format="fixed")
+# pandas with data_columns: the time column's own dtype attribute (time_dtype = "datetime64")
+pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(
+    P("tb-traffic-pdt.h5"), key="obs", format="table", data_columns=True)
+# units that state the time unit (a unit alone, CF's "UNIT since 1970-01-01" as xarray writes
+# it), and ones that count otherwise (another epoch, hours) or a pandas unit h5batch does not read
+with h5py.File(P("tb-traffic-units.h5"), "w") as f:
+    for name, col, units in [("cf_ms", t * 1000 + sub_ns // 10**6, "milliseconds since 1970-01-01 00:00:00"),
+                             ("cf_s", t, "seconds since 1970-01-01T00:00:00Z"),
+                             ("us", t * 10**6 + sub_ns // 1000, "us"),
+                             ("hours", (t - 1704067200) // 3600, "hours since 2024-01-01"),
+                             ("epoch2000", t - 946684800, "seconds since 2000-01-01 00:00:00")]:
+        group(f, name, {"time": col, "segment": seg, "speed": spd})
+        f[name]["time"].attrs["units"] = units
+    src = h5py.File(P("tb-traffic-pdt.h5"), "r")
+    src.copy(src["obs/table"], f, "days")
+    f["days"].attrs["time_dtype"] = "datetime64[D]"
+    src.close()
 # format="fixed" pickles string columns: refused with the remedy
 pd.DataFrame({"speed": [1.0, 2.0], "name": ["a", "b"]}).to_hdf(P("tb-fixed-str.h5"), key="obs", format="fixed")
 

@@ -65,7 +65,19 @@ suite_tables_traffic() {
          $PY '$ROOT/tests/tables/tables_check.py' traffic tb-traffic.h5 $ref.h5"
     tb_same "tables ($tag): traffic from pandas format=table (values_block_N, datetime64 ns)" "$bin" $ref traffic \
         tb-traffic-pd.h5 "table = /obs" "time_unit = ns"
+    tb_same "tables ($tag): traffic from pandas format=table without time_unit: ns from the block's datetime64" \
+        "$bin" $ref traffic tb-traffic-pd.h5 "table = /obs"
     if [ "$tag" = plain ]; then
+        tb_same "tables ($tag): traffic from pandas data_columns=True without time_unit: ns from time_dtype" "$bin" \
+            $ref traffic tb-traffic-pdt.h5 "table = /obs"
+        tb_same "tables ($tag): traffic from pandas format=fixed without time_unit: ns from its value_type" "$bin" \
+            $ref traffic tb-traffic-fixed.h5 "table = /obs"
+        local g u
+        for g in cf_ms:"milliseconds since 1970-01-01 00:00:00" cf_s:"seconds since 1970-01-01T00:00:00Z" us:us; do
+            u=${g#*:}
+            tb_same "tables ($tag): traffic from a time column with units '$u': read in that unit" "$bin" $ref \
+                traffic tb-traffic-units.h5 "table = /${g%%:*}"
+        done
         tb_same "tables ($tag): traffic from pandas format=fixed" "$bin" $ref traffic tb-traffic-fixed.h5 \
             "table = /obs" "time_unit = ns"
         tb_same "tables ($tag): traffic from an h5py compound dataset (time in us, int16 segment, gzip)" "$bin" $ref \
@@ -109,6 +121,11 @@ suite_tables_aggregate() {
     [ "$tag" = plain ] || return 0
     tb_same "tables ($tag): aggregate from pandas format=table (string block, two values in one block)" "$bin" \
         $ref aggregate tb-agg-pd.h5 "table = /readings" "time_unit = ns" "${lines[@]}"
+    check "tables ($tag): aggregate from pandas without time_unit: ns from its datetime64, and says so" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-agg-pdns aggregate tb-agg-pd.h5 'table = /readings' \
+           $(printf '%q ' "${lines[@]}") && tb_h5diff $ref.h5 tb-agg-pdns.h5 /aggregate:time_unit &&
+         $PY -c 'import h5py; u = h5py.File(\"tb-agg-pdns.h5\")[\"aggregate\"].attrs[\"time_unit\"]
+assert u == \"ns\", u'"
     check "tables ($tag): aggregate from a compound at 3 ranks: the bits of 1 rank" bash -c \
         "rm -rf tb-agg-r3.run tb-agg-r3.h5 &&
          write_job tb-agg-r3 s aggregate tb-agg-h5c.h5 tb-agg-r3.h5 'table = /readings' 'time_unit = ns' \
@@ -159,6 +176,11 @@ suite_tables_others() {
         tb_same "tables ($tag): risk from pandas /transactions (datetime64, columns)" "$bin" tb-risk-ref risk \
             tb-market-pd.h5 "columns = date:trade_date, portfolio:book, asset:instrument, quantity:qty" \
             "time_unit = ns" "${rk[@]}"
+        tb_same "tables ($tag): bill from pandas without time_unit: month from its datetime64" "$bin" tb-bill-ref \
+            bill tb-bill-pd.h5 "table = /bills" "columns = consumption:used" "${tiers[@]}"
+        tb_same "tables ($tag): risk from pandas /transactions without time_unit: dates from their datetime64" \
+            "$bin" tb-risk-ref risk tb-market-pd.h5 \
+            "columns = date:trade_date, portfolio:book, asset:instrument, quantity:qty" "${rk[@]}"
     elif [ ! -f tb-oee-ref.h5 ]; then
         check "tables ($tag): oee from the plain layout" bash -c "$(declare -f tb_run); tb_run '$HB' tb-oee-ref oee tb-plant.h5"
     fi
@@ -186,6 +208,18 @@ assert (a[\"rows_valid\"], a[\"rows_invalid_time\"]) == (3, 1), dict(a)'"
     expect_fail "tables ($tag): 2201-01-01 in ns is out of range" 65 "row 1: 7289654400000000000 is not a time" \
         tb-bad-past.h5 mpi 1 1 "$bin" run tb-bad-past.ini
 
+    local g
+    for g in hours:"has units 'hours since 2024-01-01': h5batch reads times counted in s, ms, us or ns since 1970-01-01 UTC" \
+        epoch2000:"has units 'seconds since 2000-01-01 00:00:00'" \
+        days:"is pandas datetime64\[D\], a unit h5batch does not read"; do
+        write_job tb-bad-${g%%:*} s traffic tb-traffic-units.h5 tb-bad-${g%%:*}.h5 "table = /${g%%:*}"
+        expect_fail "tables ($tag): a time column that ${g#*:}: 65" 65 "time column 'time' ${g#*:}" \
+            tb-bad-${g%%:*}.h5 mpi 1 1 "$bin" run tb-bad-${g%%:*}.ini
+    done
+    check "tables ($tag): an explicit time_unit reads a column whose units say otherwise as told" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-units-set traffic tb-traffic-units.h5 'table = /hours' 'time_unit = s' &&
+         $PY -c 'import h5py; a = h5py.File(\"tb-units-set.h5\")[\"traffic\"].attrs
+assert a[\"rows_invalid_time\"] == 0, dict(a)'"
     write_job tb-bad-ns s aggregate tb-agg-h5c.h5 tb-bad-ns.h5 "table = /readings" "by = meter" "time = time" \
         "values = value" "stats = count, last"
     expect_fail "tables ($tag): pandas datetime64 read as seconds: 65 suggesting time_unit = ns" 65 \
@@ -204,10 +238,16 @@ h5py.File('tb-arrfield.h5', 'w')['table'] = x"
     expect_fail "tables ($tag): a compound's array field asked for as a column: 65 saying it holds several values a row" 65 \
         "column 'v' is a field of several values a row (an array field of the compound dataset)" tb-bad-arr.h5 \
         mpi 1 1 "$bin" run tb-bad-arr.ini
-    write_job tb-bad-tx s risk tb-market-pd.h5 tb-bad-tx.h5 "positions = transactions" \
+    # the same nanoseconds, with pandas' dtype attributes gone: numbers that are no yyyymmdd
+    cp tb-market-pd.h5 tb-market-nodt.h5 && $PY -c 'import h5py
+with h5py.File("tb-market-nodt.h5", "a") as f:
+    a = f["transactions/table"].attrs
+    for k in [k for k in a if k.endswith("_dtype") and str(a[k]).find("datetime64") >= 0]:
+        del a[k]'
+    write_job tb-bad-tx s risk tb-market-nodt.h5 tb-bad-tx.h5 "positions = transactions" \
         "columns = date:trade_date, portfolio:book, asset:instrument, quantity:qty" "methods = historical" \
         "window = 100" "backtest_days = 0"
-    expect_fail "tables ($tag): risk's datetime64 dates without time_unit: 65" 65 \
+    expect_fail "tables ($tag): risk's nanosecond dates without time_unit or pandas' dtype: 65" 65 \
         "time column\|not a date yyyymmdd" tb-bad-tx.h5 mpi 1 1 "$bin" run tb-bad-tx.ini
     if grep -qx "nofilter blosc" tb-nofilter.txt; then
         skip "tables ($tag): a filter that is not installed" "h5py on this machine cannot write blosc"
