@@ -80,6 +80,39 @@ for n in $RANKS; do
 done
 cp "$data/traffic-out.h5" "$data/traffic-answer.h5"
 
+# Start-up (issue 17): a whole command on a small input against `mpirun -n 2 /bin/true`,
+# alternated, the median of 7 of each: what a job costs beyond the MPI launch itself.
+small=$(traffic_input 1M "$SEGMENTS")
+cat >"$data/traffic-small.ini" <<INI
+[job]
+name = bench-traffic-small
+run_dir = $data/traffic-small.run
+threads = 1
+[step aggregate]
+kernel = traffic
+input = $small
+output = $data/traffic-small-out.h5
+INI
+cat "$small" >/dev/null
+read -r job_s true_s < <(/usr/bin/python3 - "$HB" "$data/traffic-small.ini" <<'PY'
+import statistics, subprocess, sys, time
+hb, ini = sys.argv[1:]
+def wall(cmd):
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+mpi = ["mpirun", "-n", "2", "--bind-to", "none"]
+job, true = [], []
+for _ in range(7):
+    true.append(wall(mpi + ["/bin/true"]))
+    job.append(wall(mpi + [hb, "run", ini, "--force", "-q"]))
+print(f"{statistics.median(job):.3f} {statistics.median(true):.3f}")
+PY
+)
+emit kernel=traffic what=startup rows=1000000 job_s="$job_s" true_s="$true_s" \
+    method="whole command at 2 ranks, median of 7, alternated with mpirun -n 2 /bin/true"
+echo "   start-up: a 10^6-row job ${job_s}s, mpirun -n 2 /bin/true ${true_s}s" >&2
+
 pq=$data/traffic-$ROWS-$SEGMENTS.parquet
 meta=$data/traffic-$ROWS-$SEGMENTS.json
 for peer in chdb duckdb polars spark; do
