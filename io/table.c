@@ -42,6 +42,12 @@ typedef struct column {
      * byte offset (HDF5 converting a compound one field at a time is ten times slower) */
     int raw_ok;
     size_t offset;
+    /* a pandas categorical of strings (is_str too): its integer codes are read, and row i
+     * is label cats[code] (code -1, pandas' NaN, the empty string) */
+    int cat;
+    hb_strs cats;
+    int64_t ncats, *codes;
+    size_t codes_cap;
 } column;
 
 struct hb_table {
@@ -374,6 +380,43 @@ static int has_vlen_str(hid_t ct)
     return found;
 }
 
+static int read_str(hb_table *t, int col, int64_t start, int64_t count, int check, hb_strs *s);
+
+/* A pandas categorical (attribute FIELD_meta "category"): the codes are the field, the
+ * labels the column "values" of the table meta/FIELD/meta/table beside the compound
+ * dataset. String labels make the column a string one (allow_str; 65 where the kernel
+ * reads numbers); numeric labels are 65 too: reading the codes would give numbers the
+ * user never wrote. */
+static int open_categories(hb_table *t, column *c, int allow_str)
+{
+    char attr[300], path[1400];
+    snprintf(attr, sizeof attr, "%s_meta", c->field);
+    char *meta = attr_text(t->cdset, attr);
+    const int is_cat = meta && strcmp(meta, "category") == 0;
+    free(meta);
+    if (!is_cat || c->kind == K_F64 || c->kind == K_OTHER) return 0;
+    char name[1024] = "";
+    H5Iget_name(t->cdset, name, sizeof name);
+    char *slash = strrchr(name, '/');
+    if (slash) *slash = '\0';
+    snprintf(path, sizeof path, "%s/meta/%s/meta/table", name, c->field);
+    hb_table *ct = NULL;
+    const char *vals[] = {"values"};
+    int rc = hb_in_exists(t->in, path) ? hb_table_open_any(t->in, path, vals, 1, &ct)
+                                        : hb_err_set(HB_EDATA, t->where, "column '%s' is a pandas categorical whose "
+                                                     "categories (%s) are missing", c->name, path);
+    if (rc == 0 && !ct->cols[0].is_str)
+        rc = hb_err_set(HB_EDATA, t->where, "column '%s' is a pandas categorical of numbers, whose codes are not its "
+                        "values: store the values (df['%s'] = df['%s'].astype(float))", c->name, c->name, c->name);
+    else if (rc == 0 && !allow_str)
+        rc = hb_err_set(HB_EDATA, t->where, "column '%s' is a pandas categorical of strings; a number is needed "
+                        "here: store numbers, or its codes (df['%s'].cat.codes)", c->name, c->name);
+    if (rc == 0) rc = read_str(ct, 0, 0, hb_table_rows(ct), 1, &c->cats);
+    if (rc == 0) c->cat = 1, c->is_str = 1, c->ncats = hb_table_rows(ct);
+    hb_table_close(ct);
+    return rc;
+}
+
 static int open_compound(hb_table *t, const char *const *cols, int ncols, int allow_str)
 {
     t->lay = LAY_COMPOUND;
@@ -426,6 +469,7 @@ static int open_compound(hb_table *t, const char *const *cols, int ncols, int al
         if (rc == 0 && c->is_str && c->str_vlen && c->k > 1)
             rc = hb_err_set(HB_EDATA, t->where, "column '%s' is in an array of variable-length strings; a field "
                             "of its own is needed", cols[i]);
+        if (rc == 0 && !c->is_str) rc = open_categories(t, c, allow_str);
         H5Tclose(base);
         H5Tclose(mt);
     }
@@ -657,13 +701,11 @@ static int read_from_records(hb_table *t, column *c, int64_t start, int64_t coun
     return 0;
 }
 
-int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem want, void *buf)
+/* Rows [start, start+count) of numeric column c (or a categorical's codes) as want. */
+static int read_num(hb_table *t, column *c, int64_t start, int64_t count, hb_elem want, void *buf)
 {
-    if (count <= 0) return 0;
-    column *c = &t->cols[col];
     char where[800];
     snprintf(where, sizeof where, "%s/%s", t->where, c->name);
-    if (c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' has string type; a number is needed", c->name);
     hid_t nt = c->mem;
     const int same = (c->kind == K_F64 && want == HB_F64) || (c->kind == K_I64 && want == HB_I64);
     if (c->raw_ok && same) return read_from_records(t, c, start, count, buf, where);
@@ -673,6 +715,14 @@ int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem wa
     else HB_CALL(read_elems(c, nt, c->size, start, count, t->scratch, where));
     convert(c->kind == K_OTHER ? K_F64 : c->kind, t->scratch, want, buf, count);
     return 0;
+}
+
+int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem want, void *buf)
+{
+    if (count <= 0) return 0;
+    column *c = &t->cols[col];
+    if (c->is_str) return hb_err_set(HB_EDATA, t->where, "column '%s' has string type; a number is needed", c->name);
+    return read_num(t, c, start, count, want, buf);
 }
 
 hb_raw_kind hb_table_raw_kind(const hb_table *t, int col)
@@ -969,6 +1019,33 @@ static int read_vlen(hb_table *t, column *c, int64_t start, int64_t count, const
     return rc;
 }
 
+/* A categorical's labels: its codes read, each looked up (the labels were checked at open). */
+static int read_labels(hb_table *t, column *c, int64_t start, int64_t count, const char *where, hb_strs *s)
+{
+    if (hb_grow((void **)&c->codes, &c->codes_cap, (size_t)count, sizeof *c->codes))
+        return hb_err_set(HB_EINTERNAL, "memory", "out of memory reading a table (%lld codes)", (long long)count);
+    HB_CALL(read_num(t, c, start, count, HB_I64, c->codes));
+    size_t total = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t k = c->codes[i];
+        if (k < -1 || k >= c->ncats)
+            return hb_err_set(HB_EDATA, where, "row %lld: code %lld of the pandas categorical is not one of its %lld "
+                              "categories", (long long)(start + i), (long long)k, (long long)c->ncats);
+        total += k < 0 ? 0 : (size_t)(c->cats.off[k + 1] - c->cats.off[k]);
+    }
+    HB_CALL(strs_reserve(s, count, total));
+    size_t pos = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t k = c->codes[i];
+        const size_t n = k < 0 ? 0 : (size_t)(c->cats.off[k + 1] - c->cats.off[k]);
+        s->off[i] = pos;
+        if (n) memcpy(s->bytes + pos, c->cats.bytes + c->cats.off[k], n);
+        pos += n;
+    }
+    s->off[count] = pos;
+    return 0;
+}
+
 /* Rows [start, start+count) of string column c; check: refuse text that is not UTF-8. */
 static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, int check, hb_strs *s)
 {
@@ -979,6 +1056,7 @@ static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, i
         s->off[0] = 0;
         return 0;
     }
+    if (c->cat) return read_labels(t, c, start, count, where, s);
     return c->str_vlen ? read_vlen(t, c, start, count, where, check, s)
                        : read_fixed(t, c, start, count, where, check, s);
 }
@@ -1000,6 +1078,8 @@ int hb_table_read_text(hb_table *t, int col, int64_t start, int64_t count, hb_st
 {
     return read_str(t, col, start, count, 0, s);
 }
+
+const int64_t *hb_table_cat_codes(const hb_table *t, int col) { return t->cols[col].cat ? t->cols[col].codes : NULL; }
 
 void hb_strs_free(hb_strs *s)
 {
@@ -1061,6 +1141,8 @@ void hb_table_close(hb_table *t)
 {
     if (!t) return;
     for (int i = 0; i < t->ncols; i++) {
+        hb_strs_free(&t->cols[i].cats);
+        free(t->cols[i].codes);
         if (!t->cols[i].owned) continue;
         if (t->cols[i].space >= 0) H5Sclose(t->cols[i].space);
         if (t->cols[i].dset >= 0) H5Dclose(t->cols[i].dset);

@@ -171,6 +171,13 @@ if os.path.exists(P("tb-plant.h5")):
     df["time"] = pd.to_datetime(df["time"], unit="s") + pd.to_timedelta(rng.integers(0, 1000, len(df)), unit="ms")
     df.rename(columns={"batch": "lot"}).to_hdf(P("tb-plant-pd.h5"), key="intervals", format="table")
 
+# ---- pandas categoricals: string labels (with NaN) read as their labels, numeric ones refused
+ck = 1200
+cdf = pd.DataFrame({"site": pd.Categorical(np.array(["north", "süd", "east", None], dtype=object)[rng.integers(0, 4, ck)]),
+                    "num": pd.Categorical(rng.integers(0, 3, ck) * 10), "value": np.round(rng.uniform(0, 10, ck), 3)})
+cdf.to_hdf(P("tb-cat-pd.h5"), key="columns", format="table", data_columns=True)
+cdf.to_hdf(P("tb-cat-pd.h5"), key="blocks", format="table", mode="a")
+
 # ---- booleans: h5py writes numpy bool as an enum of int8 (FALSE = 0, TRUE = 1), pandas and
 # PyTables as an 8-bit bitfield; each is read as the integers 0 and 1 (the plain layout's int8)
 k = 1500

@@ -133,6 +133,29 @@ assert u == \"ns\", u'"
          tb_h5diff $ref.h5 tb-agg-r3.h5 /aggregate:time_unit"
 }
 
+# pandas categoricals: string labels are keys (NaN drops the row, as groupby does), numeric
+# ones are refused rather than read as their codes.
+suite_tables_categorical() {
+    local bin=$1 tag=$2 t
+    for t in columns blocks; do
+        check "tables ($tag): a pandas categorical ($t) is a key of its labels; pandas' groupby agrees" bash -c \
+            "$(declare -f tb_run); tb_run '$bin' tb-cat-$t aggregate tb-cat-pd.h5 'table = /$t' 'by = site' \
+               'values = value' 'stats = count, sum' &&
+             $PY -c 'import h5py, pandas as pd, numpy as np
+df = pd.read_hdf(\"tb-cat-pd.h5\", \"$t\")
+want = df.groupby(df.site.astype(object), dropna=True).value.agg([\"count\", \"sum\"]).sort_index()
+o = h5py.File(\"tb-cat-$t.h5\")[\"aggregate\"]
+got = pd.DataFrame({\"count\": o[\"value_count\"][:], \"sum\": o[\"value_sum\"][:]},
+                   index=[s.decode() for s in o[\"site\"][:]]).sort_index()
+assert list(got.index) == list(want.index), (got.index, want.index)
+assert np.array_equal(got[\"count\"], want[\"count\"]) and np.allclose(got[\"sum\"], want[\"sum\"], rtol=0, atol=1e-9), (got, want)'"
+    done
+    write_job tb-bad-catnum s aggregate tb-cat-pd.h5 tb-bad-catnum.h5 "table = /columns" "by = num" "values = value"
+    expect_fail "tables ($tag): a pandas categorical of numbers: 65, not its codes" 65 \
+        "column 'num' is a pandas categorical of numbers, whose codes are not its values" tb-bad-catnum.h5 \
+        mpi 1 1 "$bin" run tb-bad-catnum.ini
+}
+
 # booleans (h5py's int8 enum, pandas' and PyTables' bitfield) as a key and as a value in every
 # layout: the bits of the same flags stored as int8, and flag_sum per flag what numpy counts.
 suite_tables_bool() {
@@ -274,6 +297,7 @@ suite_tables() {
     suite_tables_traffic "$@"
     suite_tables_aggregate "$@"
     suite_tables_bool "$@"
+    suite_tables_categorical "$@"
     suite_tables_others "$@"
     suite_tables_bad "$@"
 }
