@@ -48,6 +48,11 @@ typedef struct column {
     hb_strs cats;
     int64_t ncats, *codes;
     size_t codes_cap;
+    /* where the last read of a string column found missing values (a categorical's code
+     * -1, pandas' nan_rep): 1 a row; has_miss 0 when the column has none to find */
+    uint8_t *miss;
+    size_t miss_cap;
+    int has_miss;
 } column;
 
 struct hb_table {
@@ -66,6 +71,9 @@ struct hb_table {
     void *scratch;
     size_t scratch_bytes;
     char where[512];
+    /* pandas format="table": the group holding the compound dataset (its meta/ the
+     * categoricals' labels) and the text pandas writes for a missing string (nan_rep) */
+    char pgroup[1024], nan_rep[64];
 };
 
 /* Converts n elements of kind k from src to want. Hot path: plain loops the compiler vectorizes. */
@@ -395,11 +403,7 @@ static int open_categories(hb_table *t, column *c, int allow_str)
     const int is_cat = meta && strcmp(meta, "category") == 0;
     free(meta);
     if (!is_cat || c->kind == K_F64 || c->kind == K_OTHER) return 0;
-    char name[1024] = "";
-    H5Iget_name(t->cdset, name, sizeof name);
-    char *slash = strrchr(name, '/');
-    if (slash) *slash = '\0';
-    snprintf(path, sizeof path, "%s/meta/%s/meta/table", name, c->field);
+    snprintf(path, sizeof path, "%s/meta/%s/meta/table", t->pgroup, c->field);
     hb_table *ct = NULL;
     const char *vals[] = {"values"};
     int rc = hb_in_exists(t->in, path) ? hb_table_open_any(t->in, path, vals, 1, &ct)
@@ -412,14 +416,30 @@ static int open_categories(hb_table *t, column *c, int allow_str)
         rc = hb_err_set(HB_EDATA, t->where, "column '%s' is a pandas categorical of strings; a number is needed "
                         "here: store numbers, or its codes (df['%s'].cat.codes)", c->name, c->name);
     if (rc == 0) rc = read_str(ct, 0, 0, hb_table_rows(ct), 1, &c->cats);
-    if (rc == 0) c->cat = 1, c->is_str = 1, c->ncats = hb_table_rows(ct);
+    if (rc == 0) c->cat = 1, c->is_str = 1, c->has_miss = 1, c->ncats = hb_table_rows(ct);
     hb_table_close(ct);
     return rc;
+}
+
+/* The group holding the compound dataset and, where pandas wrote it (attribute
+ * pandas_type), its nan_rep: strings equal to it are pandas' missing values. */
+static void pandas_group(hb_table *t)
+{
+    H5Iget_name(t->cdset, t->pgroup, sizeof t->pgroup);
+    char *slash = strrchr(t->pgroup, '/');
+    if (slash) *slash = '\0';
+    hid_t g = H5Oopen(t->in->file, t->pgroup[0] ? t->pgroup : "/", H5P_DEFAULT);
+    if (g < 0) return;
+    char *type = attr_text(g, "pandas_type"), *rep = type ? attr_text(g, "nan_rep") : NULL;
+    if (rep && strlen(rep) < sizeof t->nan_rep) snprintf(t->nan_rep, sizeof t->nan_rep, "%s", rep);
+    free(type), free(rep);
+    H5Oclose(g);
 }
 
 static int open_compound(hb_table *t, const char *const *cols, int ncols, int allow_str)
 {
     t->lay = LAY_COMPOUND;
+    pandas_group(t);
     t->cspace = H5Dget_space(t->cdset);
     HB_CALL_H5(t->cspace, t->where);
     if (H5Sget_simple_extent_ndims(t->cspace) != 1)
@@ -470,6 +490,7 @@ static int open_compound(hb_table *t, const char *const *cols, int ncols, int al
             rc = hb_err_set(HB_EDATA, t->where, "column '%s' is in an array of variable-length strings; a field "
                             "of its own is needed", cols[i]);
         if (rc == 0 && !c->is_str) rc = open_categories(t, c, allow_str);
+        else if (rc == 0 && t->nan_rep[0]) c->has_miss = 1;
         H5Tclose(base);
         H5Tclose(mt);
     }
@@ -1056,9 +1077,17 @@ static int read_strs_col(hb_table *t, column *c, int64_t start, int64_t count, i
         s->off[0] = 0;
         return 0;
     }
-    if (c->cat) return read_labels(t, c, start, count, where, s);
-    return c->str_vlen ? read_vlen(t, c, start, count, where, check, s)
-                       : read_fixed(t, c, start, count, where, check, s);
+    HB_CALL(c->cat        ? read_labels(t, c, start, count, where, s)
+            : c->str_vlen ? read_vlen(t, c, start, count, where, check, s)
+                          : read_fixed(t, c, start, count, where, check, s));
+    if (!c->has_miss) return 0;
+    if (hb_grow((void **)&c->miss, &c->miss_cap, (size_t)count, 1))
+        return hb_err_set(HB_EINTERNAL, "memory", "out of memory reading a table (%lld rows)", (long long)count);
+    const size_t nr = strlen(t->nan_rep);
+    for (int64_t i = 0; i < count; i++)
+        c->miss[i] = c->cat ? c->codes[i] < 0
+                            : s->off[i + 1] - s->off[i] == nr && memcmp(s->bytes + s->off[i], t->nan_rep, nr) == 0;
+    return 0;
 }
 
 /* Strings of column col, checked (labels) or not (text its reader decodes itself). */
@@ -1079,7 +1108,7 @@ int hb_table_read_text(hb_table *t, int col, int64_t start, int64_t count, hb_st
     return read_str(t, col, start, count, 0, s);
 }
 
-const int64_t *hb_table_cat_codes(const hb_table *t, int col) { return t->cols[col].cat ? t->cols[col].codes : NULL; }
+const uint8_t *hb_table_str_missing(const hb_table *t, int col) { return t->cols[col].has_miss ? t->cols[col].miss : NULL; }
 
 void hb_strs_free(hb_strs *s)
 {
@@ -1142,7 +1171,7 @@ void hb_table_close(hb_table *t)
     if (!t) return;
     for (int i = 0; i < t->ncols; i++) {
         hb_strs_free(&t->cols[i].cats);
-        free(t->cols[i].codes);
+        free(t->cols[i].codes), free(t->cols[i].miss);
         if (!t->cols[i].owned) continue;
         if (t->cols[i].space >= 0) H5Sclose(t->cols[i].space);
         if (t->cols[i].dset >= 0) H5Dclose(t->cols[i].dset);

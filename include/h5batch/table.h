@@ -78,10 +78,11 @@ int hb_table_read_str(hb_table *t, int col, int64_t start, int64_t count, hb_str
  * itself (the index's documents, whose invalid bytes the tokenizer counts). */
 int hb_table_read_text(hb_table *t, int col, int64_t start, int64_t count, hb_strs *s);
 void hb_strs_free(hb_strs *s);
-/* Not collective. For a pandas categorical of strings (read as its labels), the codes the
- * last hb_table_read_str of column col read, -1 where the value is missing (pandas' NaN,
- * read as the empty string); NULL for every other column. */
-const int64_t *hb_table_cat_codes(const hb_table *t, int col);
+/* Not collective. Where the last hb_table_read_str of column col read a missing value, 1
+ * a row: pandas' NaN, which a categorical stores as code -1 (read as the empty string) and
+ * a string column of pandas' format="table" as its nan_rep text ("nan"); NULL for a
+ * column that cannot hold one. */
+const uint8_t *hb_table_str_missing(const hb_table *t, int col);
 /* Not collective. Reads the string attribute name (e.g. units) of column col into buf:
  * 0 when found, 1 when absent. */
 int hb_table_col_attr_str(hb_table *t, int col, const char *name, char *buf, size_t len);

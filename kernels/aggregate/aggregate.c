@@ -372,9 +372,9 @@ static int read_key(agg *a, int k, int64_t start, int64_t n)
             uint64_t h = XXH3_64bits(b + off[i], (size_t)(off[i + 1] - off[i]));
             out[i] = (int64_t)(h == (uint64_t)MISSING ? h ^ 1 : h); /* MISSING marks no key */
         }
-        const int64_t *codes = hb_table_cat_codes(a->tab, a->col_key[k]);
-        for (int64_t i = 0; codes && i < n; i++)
-            if (codes[i] < 0) a->ok[i] = 0, out[i] = MISSING; /* a categorical's NaN: pandas' groupby(dropna=True) */
+        const uint8_t *miss = hb_table_str_missing(a->tab, a->col_key[k]);
+        for (int64_t i = 0; miss && i < n; i++)
+            if (miss[i]) a->ok[i] = 0, out[i] = MISSING; /* pandas' NaN: groupby(dropna=True) */
         return 0;
     }
     case KT_CALENDAR: return 0;

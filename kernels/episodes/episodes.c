@@ -356,6 +356,9 @@ static int read_devices(ep_state *s, int64_t start, int64_t n)
         const uint64_t *off = s->strs.off;
 #pragma omp parallel for schedule(static) num_threads(s->nthreads)
         for (int64_t i = 0; i < n; i++) k[i] = (int64_t)XXH3_64bits(b + off[i], (size_t)(off[i + 1] - off[i]));
+        const uint8_t *miss = hb_table_str_missing(s->tab, s->col_dev); /* pandas' NaN: no device */
+        for (int64_t i = 0; miss && i < n; i++)
+            if (miss[i]) s->ok[i] = 0;
         return 0;
     }
     if (!s->float_dev) {

@@ -171,10 +171,12 @@ if os.path.exists(P("tb-plant.h5")):
     df["time"] = pd.to_datetime(df["time"], unit="s") + pd.to_timedelta(rng.integers(0, 1000, len(df)), unit="ms")
     df.rename(columns={"batch": "lot"}).to_hdf(P("tb-plant-pd.h5"), key="intervals", format="table")
 
-# ---- pandas categoricals: string labels (with NaN) read as their labels, numeric ones refused
+# ---- pandas categoricals: string labels (with NaN) read as their labels, numeric ones refused;
+# a plain string column with missing values (pandas' nan_rep)
 ck = 1200
 cdf = pd.DataFrame({"site": pd.Categorical(np.array(["north", "süd", "east", None], dtype=object)[rng.integers(0, 4, ck)]),
                     "num": pd.Categorical(rng.integers(0, 3, ck) * 10), "value": np.round(rng.uniform(0, 10, ck), 3)})
+cdf["name"] = np.array(["ann", "bo", None, "cy"], dtype=object)[rng.integers(0, 4, ck)]  # None: pandas writes "nan"
 cdf.to_hdf(P("tb-cat-pd.h5"), key="columns", format="table", data_columns=True)
 cdf.to_hdf(P("tb-cat-pd.h5"), key="blocks", format="table", mode="a")
 

@@ -136,19 +136,24 @@ assert u == \"ns\", u'"
 # pandas categoricals: string labels are keys (NaN drops the row, as groupby does), numeric
 # ones are refused rather than read as their codes.
 suite_tables_categorical() {
-    local bin=$1 tag=$2 t
+    local bin=$1 tag=$2 t k what
     for t in columns blocks; do
-        check "tables ($tag): a pandas categorical ($t) is a key of its labels; pandas' groupby agrees" bash -c \
-            "$(declare -f tb_run); tb_run '$bin' tb-cat-$t aggregate tb-cat-pd.h5 'table = /$t' 'by = site' \
-               'values = value' 'stats = count, sum' &&
-             $PY -c 'import h5py, pandas as pd, numpy as np
+        for k in site name; do
+            [ "$tag" = plain ] || [ $t = columns ] || continue
+            what="strings"
+            [ $k = site ] && what="a categorical of strings"
+            check "tables ($tag): a pandas ($t) key of $what with NaN: pandas' groupby(dropna=True) agrees" bash -c \
+                "$(declare -f tb_run); tb_run '$bin' tb-cat-$t-$k aggregate tb-cat-pd.h5 'table = /$t' 'by = $k' \
+                   'values = value' 'stats = count, sum' &&
+                 $PY -c 'import h5py, pandas as pd, numpy as np
 df = pd.read_hdf(\"tb-cat-pd.h5\", \"$t\")
-want = df.groupby(df.site.astype(object), dropna=True).value.agg([\"count\", \"sum\"]).sort_index()
-o = h5py.File(\"tb-cat-$t.h5\")[\"aggregate\"]
+want = df.groupby(df.$k.astype(object), dropna=True).value.agg([\"count\", \"sum\"]).sort_index()
+o = h5py.File(\"tb-cat-$t-$k.h5\")[\"aggregate\"]
 got = pd.DataFrame({\"count\": o[\"value_count\"][:], \"sum\": o[\"value_sum\"][:]},
-                   index=[s.decode() for s in o[\"site\"][:]]).sort_index()
+                   index=[s.decode() for s in o[\"$k\"][:]]).sort_index()
 assert list(got.index) == list(want.index), (got.index, want.index)
 assert np.array_equal(got[\"count\"], want[\"count\"]) and np.allclose(got[\"sum\"], want[\"sum\"], rtol=0, atol=1e-9), (got, want)'"
+        done
     done
     write_job tb-bad-catnum s aggregate tb-cat-pd.h5 tb-bad-catnum.h5 "table = /columns" "by = num" "values = value"
     expect_fail "tables ($tag): a pandas categorical of numbers: 65, not its codes" 65 \
