@@ -191,8 +191,17 @@ static int open_column_as(hid_t loc, const char *name, const char *where, int al
     HB_CALL(rc);
     c->space = H5Dget_space(c->dset);
     HB_CALL_H5(c->space, where);
-    if (H5Sget_simple_extent_ndims(c->space) != 1)
-        return hb_err_set(HB_EDATA, where, "column '%s' is not one-dimensional", name);
+    const int nd = H5Sget_simple_extent_ndims(c->space);
+    if (nd != 1) {
+        hsize_t d[H5S_MAX_RANK] = {0};
+        H5Sget_simple_extent_dims(c->space, d, NULL);
+        char shape[200] = "a scalar";
+        for (int i = 0, at = 0; i < nd && at < (int)sizeof shape - 24; i++)
+            at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%llu", i ? " x " : "", (unsigned long long)d[i]);
+        return hb_err_set(HB_EDATA, where, "column '%s' is %s (%s), where a table's columns are one-dimensional: "
+                          "flatten the grid into rows, a column for each variable and coordinate (xarray: "
+                          "ds.to_dataframe().reset_index())", name, nd ? "an array" : "one value", shape);
+    }
     return check_filters(c->dset, name, where);
 }
 
@@ -615,8 +624,9 @@ static int table_open(hb_in *in, const char *path, const char *const *cols, int 
     if (H5Lexists(t->obj, "block0_items", H5P_DEFAULT) > 0 && H5Lexists(t->obj, "axis0", H5P_DEFAULT) > 0)
         return open_fixed(t, t->obj, cols, ncols);
     t->lay = LAY_GROUP;
-    for (int i = 0; i < ncols; i++) {
+    for (int i = 0; i < ncols; i++) /* every column's shape before the lengths: a grid is named as one */
         HB_CALL(open_column_as(t->obj, cols[i], t->where, allow_str, &t->cols[i]));
+    for (int i = 0; i < ncols; i++) {
         hsize_t n;
         H5Sget_simple_extent_dims(t->cols[i].space, &n, NULL);
         if (i == 0) t->rows = (int64_t)n;

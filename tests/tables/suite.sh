@@ -248,6 +248,15 @@ assert (a[\"rows_valid\"], a[\"rows_invalid_time\"]) == (3, 1), dict(a)'"
         "$(declare -f tb_run); tb_run '$bin' tb-units-set traffic tb-traffic-units.h5 'table = /hours' 'time_unit = s' &&
          $PY -c 'import h5py; a = h5py.File(\"tb-units-set.h5\")[\"traffic\"].attrs
 assert a[\"rows_invalid_time\"] == 0, dict(a)'"
+    $PY -c "
+import h5py, numpy as np
+with h5py.File('tb-grid.h5', 'w') as f:
+    f['time'] = np.arange(48) * 3600 + 1704067200; f['station'] = np.arange(3); f['temp'] = np.ones((48, 3))"
+    write_job tb-bad-grid s aggregate tb-grid.h5 tb-bad-grid.h5 "table = /" "by = station, date" "time = time" \
+        "values = temp"
+    expect_fail "tables ($tag): a gridded variable (xarray's time x station): 65 naming its shape, not the lengths" 65 \
+        "column 'temp' is an array (48 x 3), where a table's columns are one-dimensional" tb-bad-grid.h5 \
+        mpi 1 1 "$bin" run tb-bad-grid.ini
     write_job tb-bad-ns s aggregate tb-agg-h5c.h5 tb-bad-ns.h5 "table = /readings" "by = meter" "time = time" \
         "values = value" "stats = count, last"
     expect_fail "tables ($tag): pandas datetime64 read as seconds: 65 suggesting time_unit = ns" 65 \
