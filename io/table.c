@@ -21,6 +21,8 @@
 
 typedef enum { LAY_GROUP, LAY_COMPOUND, LAY_FIXED } layout;
 
+#define CF_FILLS 16 /* fills a column may name */
+
 typedef struct column {
     hid_t dset, space; /* its own (group layout, pandas fixed) or the table's compound dataset */
     int owned;         /* 1 when dset and space are this column's to close */
@@ -53,6 +55,13 @@ typedef struct column {
     uint8_t *miss;
     size_t miss_cap;
     int has_miss;
+    /* CF's mask and scale, as xarray decodes a variable (docs/tables.md): a row whose
+     * stored number is one of the nfill fills (_FillValue, missing_value, in the column's
+     * own type) is missing; a number read as a value is stored * scale + add (scaled:
+     * either attribute given) */
+    int nfill, scaled;
+    uint64_t fill[CF_FILLS];
+    double scale, add;
 } column;
 
 struct hb_table {
@@ -174,6 +183,125 @@ static int check_filters(hid_t dset, const char *name, const char *where)
     return rc;
 }
 
+static char *attr_text(hid_t obj, const char *name);
+
+/* ---- CF's mask and scale (docs/tables.md "Missing and packed values") ---- */
+
+/* The unsigned kind of a signed one, for netCDF's _Unsigned = "true". */
+static src_kind unsigned_kind(src_kind k)
+{
+    return k == K_I8 ? K_U8 : k == K_I16 ? K_U16 : k == K_I32 ? K_U32 : k == K_I64 ? K_U64 : k;
+}
+
+/* Adds the numbers of attribute name of c's dataset to c's fills, each as stored in the
+ * column's own type; a number that type cannot hold matches no row and is left out. */
+static int cf_fills(column *c, const char *name, const char *where)
+{
+    if (H5Aexists(c->dset, name) <= 0) return 0;
+    hid_t a = H5Aopen(c->dset, name, H5P_DEFAULT), ty = a < 0 ? -1 : H5Aget_type(a), sp = a < 0 ? -1 : H5Aget_space(a);
+    const H5T_class_t cls = ty < 0 ? H5T_NO_CLASS : H5Tget_class(ty);
+    const hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    int rc = 0;
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+        rc = hb_err_set(HB_EDATA, where, "column '%s': attribute %s is not a number", c->name, name);
+    else if (n < 0 || n > CF_FILLS - c->nfill)
+        rc = hb_err_set(HB_EDATA, where, "column '%s': attribute %s names more than %d missing values", c->name,
+                        name, CF_FILLS);
+    unsigned char own[CF_FILLS * 8];
+    double d[CF_FILLS];
+    if (rc == 0 && n > 0 && (H5Aread(a, c->mem, own) < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, d) < 0))
+        rc = hb_err_set(HB_EIO, where, "column '%s': cannot read attribute %s", c->name, name);
+    for (hssize_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t v = 0;
+        memcpy(&v, own + (size_t)i * c->size, c->size);
+        /* what HDF5 made of it in the column's type, as a double: not the number when
+         * the type cannot hold it (HDF5 clips -9999 to 0 as uint8) */
+        double back = 0;
+        switch (c->mem == H5T_NATIVE_DOUBLE ? K_F64 : io_kind_of(c->mem, &(size_t){0})) {
+        case K_I8: back = (int8_t)v; break;
+        case K_U8: back = (uint8_t)v; break;
+        case K_I16: back = (int16_t)v; break;
+        case K_U16: back = (uint16_t)v; break;
+        case K_I32: back = (int32_t)v; break;
+        case K_U32: back = (uint32_t)v; break;
+        case K_I64: back = (double)(int64_t)v; break;
+        case K_U64: back = (double)v; break;
+        case K_F32: { float f; memcpy(&f, &v, 4); back = f; break; }
+        default: memcpy(&back, &v, 8); break;
+        }
+        if (back == d[i] || (isnan(back) && isnan(d[i]))) c->fill[c->nfill++] = v;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (ty >= 0) H5Tclose(ty);
+    if (a >= 0) H5Aclose(a);
+    return rc;
+}
+
+/* The number of attribute name (one, finite) into *v; *v unchanged when absent. */
+static int cf_number(column *c, const char *name, const char *where, double *v)
+{
+    if (H5Aexists(c->dset, name) <= 0) return 0;
+    hid_t a = H5Aopen(c->dset, name, H5P_DEFAULT), ty = a < 0 ? -1 : H5Aget_type(a);
+    const H5T_class_t cls = ty < 0 ? H5T_NO_CLASS : H5Tget_class(ty);
+    double x = NAN;
+    int ok = (cls == H5T_INTEGER || cls == H5T_FLOAT) && io_attr_one(a) && H5Aread(a, H5T_NATIVE_DOUBLE, &x) >= 0;
+    if (ty >= 0) H5Tclose(ty);
+    if (a >= 0) H5Aclose(a);
+    if (!ok || !isfinite(x))
+        return hb_err_set(HB_EDATA, where, "column '%s': attribute %s is not one finite number", c->name, name);
+    *v = x;
+    c->scaled = 1;
+    return 0;
+}
+
+/* Reads the CF attributes of numeric column c (a dataset of its own) as xarray's
+ * decoding does: _Unsigned, _FillValue, missing_value, scale_factor, add_offset. */
+static int open_cf(column *c, const char *where)
+{
+    char *u = attr_text(c->dset, "_Unsigned");
+    if (u && strcasecmp(u, "true") == 0) c->kind = unsigned_kind(c->kind); /* c->mem, the bytes read, unchanged */
+    free(u);
+    c->scale = 1, c->add = 0;
+    HB_CALL(cf_fills(c, "_FillValue", where));
+    HB_CALL(cf_fills(c, "missing_value", where));
+    HB_CALL(cf_number(c, "scale_factor", where, &c->scale));
+    return cf_number(c, "add_offset", where, &c->add);
+}
+
+/* Marks the missing rows of n stored numbers raw (of c's kind) in dst, converted to
+ * want: NaN for values, INT64_MIN (a missing time or key) or -1 (an invalid id). */
+#define MASK_LOOP(T)                                                                     \
+    do {                                                                                 \
+        const T *s = (const T *)raw;                                                     \
+        for (int f = 0; f < c->nfill; f++) {                                             \
+            T fv;                                                                        \
+            memcpy(&fv, &c->fill[f], sizeof fv);                                         \
+            if (want == HB_F64) {                                                        \
+                double *d = dst;                                                         \
+                for (int64_t i = 0; i < n; i++) d[i] = s[i] == fv ? (double)NAN : d[i];  \
+            } else {                                                                     \
+                int64_t *d = dst, m = want == HB_ID ? -1 : INT64_MIN;                    \
+                for (int64_t i = 0; i < n; i++) d[i] = s[i] == fv ? m : d[i];            \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
+static void cf_mask(const column *c, const void *raw, hb_elem want, void *dst, int64_t n)
+{
+    switch (c->kind) {
+    case K_I8: MASK_LOOP(int8_t); break;
+    case K_U8: MASK_LOOP(uint8_t); break;
+    case K_I16: MASK_LOOP(int16_t); break;
+    case K_U16: MASK_LOOP(uint16_t); break;
+    case K_I32: MASK_LOOP(int32_t); break;
+    case K_U32: MASK_LOOP(uint32_t); break;
+    case K_I64: MASK_LOOP(int64_t); break;
+    case K_U64: MASK_LOOP(uint64_t); break;
+    case K_F32: MASK_LOOP(float); break;
+    default: MASK_LOOP(double); break;
+    }
+}
+
 /* Opens the 1-D dataset name of loc as column c (numeric, or string when allow_str). */
 static int open_column_as(hid_t loc, const char *name, const char *where, int allow_str, column *c)
 {
@@ -202,7 +330,8 @@ static int open_column_as(hid_t loc, const char *name, const char *where, int al
                           "flatten the grid into rows, a column for each variable and coordinate (xarray: "
                           "ds.to_dataframe().reset_index())", name, nd ? "an array" : "one value", shape);
     }
-    return check_filters(c->dset, name, where);
+    HB_CALL(check_filters(c->dset, name, where));
+    return c->is_str ? 0 : open_cf(c, where);
 }
 
 static int open_column(hid_t loc, const char *name, const char *where, column *c)
@@ -581,6 +710,40 @@ static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
     return rc;
 }
 
+/* What the file's root holds, for a table not found: its groups and datasets, and
+ * `table = /` where the root itself holds columns (h5py, xarray's netCDF). */
+typedef struct roothint {
+    char names[240];
+    int n, dsets;
+} roothint;
+
+static herr_t root_entry(hid_t g, const char *name, const H5L_info_t *info, void *op)
+{
+    roothint *h = op;
+    H5O_info_t oi;
+    if (info->type != H5L_TYPE_HARD || H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0) return 0;
+    if (oi.type == H5O_TYPE_DATASET) h->dsets++;
+    if (h->n < 6) {
+        size_t at = strlen(h->names);
+        snprintf(h->names + at, sizeof h->names - at, "%s%s%s", h->n ? ", " : "", name,
+                 oi.type == H5O_TYPE_GROUP ? "/" : "");
+    } else if (h->n == 6) {
+        size_t at = strlen(h->names);
+        snprintf(h->names + at, sizeof h->names - at, ", ...");
+    }
+    h->n++;
+    return 0;
+}
+
+static void table_hint(hb_in *in, char *hint, size_t len)
+{
+    roothint h = {.names = ""};
+    hint[0] = '\0';
+    if (H5Literate(in->file, H5_INDEX_NAME, H5_ITER_INC, NULL, root_entry, &h) < 0 || h.n == 0) return;
+    snprintf(hint, len, "; the file holds %s%s", h.names,
+             h.dsets ? " (table = / reads the root's datasets as columns)" : "");
+}
+
 static int table_open(hb_in *in, const char *path, const char *const *cols, int ncols, int allow_str,
                       hb_table **tp)
 {
@@ -595,7 +758,11 @@ static int table_open(hb_in *in, const char *path, const char *const *cols, int 
     if (!t->cols) return HB_EINTERNAL;
     for (int i = 0; i < ncols; i++) t->cols[i].dset = t->cols[i].space = -1, t->cols[i].k = 1;
     t->ncols = ncols;
-    if (!hb_in_exists(in, path)) return hb_err_set(HB_EDATA, t->where, "no such table (group or compound dataset)");
+    if (!hb_in_exists(in, path)) {
+        char hint[400];
+        table_hint(in, hint, sizeof hint);
+        return hb_err_set(HB_EDATA, t->where, "no such table (group or compound dataset)%s", hint);
+    }
     t->obj = H5Oopen(in->file, path, H5P_DEFAULT);
     if (t->obj < 0) return hb_err_set(HB_EDATA, t->where, "not a group or compound dataset");
     H5I_type_t it = H5Iget_type(t->obj);
@@ -653,7 +820,7 @@ hb_col_kind hb_table_kind(const hb_table *t, int col)
 {
     const column *c = &t->cols[col];
     if (c->is_str) return HB_COL_STRING;
-    return c->kind == K_F32 || c->kind == K_F64 || c->kind == K_OTHER ? HB_COL_FLOAT : HB_COL_INT;
+    return c->scaled || c->kind == K_F32 || c->kind == K_F64 || c->kind == K_OTHER ? HB_COL_FLOAT : HB_COL_INT;
 }
 
 /* Makes the table's scratch buffer hold at least need bytes. */
@@ -738,13 +905,24 @@ static int read_num(hb_table *t, column *c, int64_t start, int64_t count, hb_ele
     char where[800];
     snprintf(where, sizeof where, "%s/%s", t->where, c->name);
     hid_t nt = c->mem;
-    const int same = (c->kind == K_F64 && want == HB_F64) || (c->kind == K_I64 && want == HB_I64);
+    if (c->scaled && want != HB_F64)
+        return hb_err_set(HB_EDATA, t->where, "column '%s' is packed (scale_factor %g, add_offset %g): its numbers "
+                          "are scaled values, where a time, key or id is stored as integers", c->name, c->scale, c->add);
+    const int same = !c->nfill && !c->scaled &&
+                     ((c->kind == K_F64 && want == HB_F64) || (c->kind == K_I64 && want == HB_I64));
     if (c->raw_ok && same) return read_from_records(t, c, start, count, buf, where);
     if (c->k == 1 && same) return read_elems(c, nt, 8, start, count, buf, where);
     HB_CALL(scratch_reserve(t, (size_t)count * (size_t)c->k * c->size));
     if (c->raw_ok) HB_CALL(read_from_records(t, c, start, count, t->scratch, where));
     else HB_CALL(read_elems(c, nt, c->size, start, count, t->scratch, where));
     convert(c->kind == K_OTHER ? K_F64 : c->kind, t->scratch, want, buf, count);
+    if (c->nfill) cf_mask(c, t->scratch, want, buf, count);
+    if (c->scaled) {
+        double *d = buf;
+        const double a = c->scale, b = c->add;
+#pragma omp simd
+        for (int64_t i = 0; i < count; i++) d[i] = d[i] * a + b;
+    }
     return 0;
 }
 
@@ -759,7 +937,7 @@ int hb_table_read(hb_table *t, int col, int64_t start, int64_t count, hb_elem wa
 hb_raw_kind hb_table_raw_kind(const hb_table *t, int col)
 {
     const column *c = &t->cols[col];
-    if (c->is_str) return HB_RAW_OTHER;
+    if (c->is_str || c->nfill || c->scaled) return HB_RAW_OTHER; /* decoded by read_num */
     switch (c->kind) {
     case K_I32: return HB_RAW_I32;
     case K_U32: return HB_RAW_U32;
@@ -899,6 +1077,15 @@ int hb_table_time_unit(hb_table *t, int col, const char *set, const char **unit)
                         "since 1970-01-01', 'dtype': 'int64'}})), or set time_unit to read the numbers as they are",
                         c->name, u, c->name);
     free(u);
+    /* CF's calendars other than the Gregorian one (noleap, 360_day ...) count other days */
+    char *cal = rc ? NULL : attr_text(c->dset, "calendar");
+    if (cal && strcasecmp(cal, "standard") != 0 && strcasecmp(cal, "gregorian") != 0 &&
+        strcasecmp(cal, "proleptic_gregorian") != 0)
+        rc = hb_err_set(HB_EDATA, t->where,
+                        "time column '%s' counts in calendar '%s': h5batch reads times of the Gregorian calendar "
+                        "(standard, proleptic_gregorian); convert them (xarray: ds.convert_calendar('standard'))",
+                        c->name, cal);
+    free(cal);
     return rc;
 }
 
@@ -956,7 +1143,7 @@ int hb_table_read_time(hb_table *t, int col, int64_t start, int64_t count, int64
 
 int hb_table_exact_f32(const hb_table *t, int col)
 {
-    if (t->cols[col].is_str) return 0;
+    if (t->cols[col].is_str || t->cols[col].scaled) return 0;
     src_kind k = t->cols[col].kind;
     return k == K_F32 || k == K_I8 || k == K_U8 || k == K_I16 || k == K_U16;
 }

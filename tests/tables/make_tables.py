@@ -57,6 +57,9 @@ spd[5::101] = -1.0
 with h5py.File(P("tb-traffic.h5"), "w") as f:
     group(f, "observations", {"time": t, "segment": seg, "speed": spd})
     group(f, "ms", {"timestamp": t * 1000 + sub_ns // 10**6, "seg": seg.astype(np.int16), "v": spd})
+    # speed's NaN stored as a _FillValue, the numbers packed as x * 2 + 0 (exact)
+    g = group(f, "cf", {"time": t, "segment": seg, "speed": np.where(np.isnan(spd), -9999.0, spd / 2)})
+    g["speed"].attrs.update({"_FillValue": -9999.0, "scale_factor": np.float32(2), "add_offset": 0.0})
     # the edges of the accepted years in ns, from Python's calendar, and NaT (missing); one past them
     import datetime as dt
     lo = int(dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 10**9
@@ -132,6 +135,58 @@ with h5py.File(P("tb-agg-h5c.h5"), "w") as f:
     f["readings"] = c
 pd.DataFrame({"time": pd.to_datetime(at, unit="s"), "meter": meter, "district": dist, "value": val,
               "value2": val2}).to_hdf(P("tb-agg-pd.h5"), key="readings", format="table")
+
+# ---- CF's mask and scale (docs/tables.md "Missing and packed values"), as netCDF and
+# xarray write them: a root group of columns (table = /); a time with NaT as _FillValue,
+# an int32 key with _FillValue -1, an int16 packed with scale_factor/add_offset and two
+# fills (_FillValue, missing_value), a float32 with _FillValue and a missing_value
+# array, an int8 holding unsigned bytes (_Unsigned); tables_check.py cf decodes them by hand
+k = 3000
+c_time = rng.integers(1704067200, 1704067200 + 200 * 86400, k)
+c_time[::211] = np.iinfo(np.int64).min
+c_st = rng.integers(0, 6, k).astype(np.int32)
+c_st[7::157] = -1
+c_temp = np.round(rng.normal(5, 8, k) / 0.01).astype(np.int16)
+c_temp[3::41] = -32768
+c_temp[5::67] = -32767
+c_flow = rng.gamma(2.0, 3.0, k).astype(np.float32)
+c_flow[::29] = -9999.0
+c_flow[2::31] = -999.0
+c_flow[4::37] = -1e30
+c_level = rng.integers(0, 256, k).astype(np.uint8).view(np.int8)
+with h5py.File(P("tb-cf.h5"), "w") as f:
+    f["time"], f["station"], f["temp"], f["flow"], f["level"] = c_time, c_st, c_temp, c_flow, c_level
+    f["time"].attrs["units"] = "seconds since 1970-01-01"
+    f["time"].attrs["calendar"] = "proleptic_gregorian"
+    f["time"].attrs["_FillValue"] = np.iinfo(np.int64).min
+    f["station"].attrs["_FillValue"] = np.int32(-1)
+    f["temp"].attrs.update({"scale_factor": 0.01, "add_offset": 10.0, "_FillValue": np.int16(-32768),
+                            "missing_value": np.int16(-32767)})
+    f["flow"].attrs["_FillValue"] = np.float32(-9999.0)
+    f["flow"].attrs["missing_value"] = np.array([-999.0, -1e30], np.float32)
+    f["level"].attrs["_Unsigned"] = "true"
+    # what a packed column cannot be, and a fill that its type cannot hold (uint8: -9999)
+    f["bad_time"] = c_time
+    f["bad_time"].attrs.update({"units": "seconds since 1970-01-01", "scale_factor": 2.0})
+    f["bad_scale"] = c_temp
+    f["bad_scale"].attrs["scale_factor"] = "0.01"
+    f["noleap"] = c_time
+    f["noleap"].attrs.update({"units": "seconds since 1970-01-01", "calendar": "noleap"})
+    f["u8"] = np.arange(k, dtype=np.uint8)
+    f["u8"].attrs["_FillValue"] = np.int32(-9999)
+try:  # the same data through xarray's own encoding (netCDF-4 by h5netcdf), when installed
+    import xarray as xr
+    dec_temp = np.where((c_temp == -32768) | (c_temp == -32767), np.nan, c_temp * 0.01 + 10.0)
+    # (no NaT: xarray writes it as int64's least value without a _FillValue and reads that back as 1970)
+    ds = xr.Dataset({"time": ("obs", np.where(c_time == np.iinfo(np.int64).min, 1704067200, c_time).astype("datetime64[s]")),
+                     "station": ("obs", np.where(c_st < 0, np.nan, c_st)), "temp": ("obs", dec_temp),
+                     "flow": ("obs", np.where(np.isin(c_flow, [-9999.0, -999.0, np.float32(-1e30)]), np.nan, c_flow))})
+    ds.to_netcdf(P("tb-cf.nc"), engine="h5netcdf", encoding={
+        "time": {"units": "seconds since 1970-01-01", "dtype": "int64"},
+        "station": {"dtype": "int32", "_FillValue": -1},
+        "temp": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 10.0, "_FillValue": -32768}})
+except Exception as e:
+    print("noxarray", type(e).__name__)
 
 # ---- bill: one row per meter and month; month as yyyymm and as a pandas datetime64
 b_meter = np.repeat(np.arange(12), 6)

@@ -296,6 +296,52 @@ with h5py.File("tb-market-nodt.h5", "a") as f:
     fi
 }
 
+# CF's mask and scale (docs/tables.md "Missing and packed values"): fills, missing_value,
+# scale_factor/add_offset and _Unsigned read as xarray decodes them, against a decoding
+# by hand and against xarray itself; the bits of 1 rank at 3; what cannot be decoded, 65.
+suite_tables_cf() {
+    local bin=$1 tag=$2 ref=tb-cf-ref
+    local lines=("table = /" "by = station, month" "time = time" "values = temp, flow, level"
+        "stats = count, sum, mean, min, max" "layout = table")
+    check "tables ($tag): aggregate of CF fills, packed int16 and _Unsigned bytes agrees with a decoding by hand" \
+        bash -c "$(declare -f tb_run); tb_run '$bin' $ref aggregate tb-cf.h5 $(printf '%q ' "${lines[@]}") &&
+         $PY '$ROOT/tests/tables/tables_check.py' cf tb-cf.h5 $ref.h5"
+    check "tables ($tag): aggregate of CF-encoded columns at 3 ranks: the bits of 1 rank" bash -c \
+        "rm -rf tb-cf-r3.run tb-cf-r3.h5 && write_job tb-cf-r3 s aggregate tb-cf.h5 tb-cf-r3.h5 \
+           $(printf '%q ' "${lines[@]}") && mpi 3 1 '$bin' run tb-cf-r3.ini -q && tb_h5diff $ref.h5 tb-cf-r3.h5"
+    if [ -f tb-cf.nc ]; then
+        check "tables ($tag): aggregate of xarray's netCDF (to_netcdf, packed int16) agrees with xarray's decoding" \
+            bash -c "$(declare -f tb_run); tb_run '$bin' tb-cf-nc aggregate tb-cf.nc 'table = /' \
+               'by = station, month' 'time = time' 'values = temp, flow' 'stats = count, sum, mean, min, max' \
+               'layout = table' &&
+             $PY '$ROOT/tests/tables/tables_check.py' cfnc tb-cf.nc tb-cf-nc.h5"
+    else
+        skip "tables ($tag): aggregate of xarray's netCDF" "xarray or h5netcdf is missing (scripts/deps.sh installs them)"
+    fi
+    tb_same "tables ($tag): traffic with speed's NaN as a _FillValue, packed x * 2: the bits of the plain layout" \
+        "$bin" tb-traffic-ref traffic tb-traffic.h5 "table = /cf"
+    check "tables ($tag): a _FillValue its column's type cannot hold (-9999 for uint8) hides no row" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-cf-u8 aggregate tb-cf.h5 'table = /' 'by = station' 'time = time' \
+           'values = u8' 'stats = count' && $PY -c 'import h5py, numpy as np
+f, o = h5py.File(\"tb-cf.h5\"), h5py.File(\"tb-cf-u8.h5\")[\"aggregate\"]
+keep = (f[\"time\"][...] != np.iinfo(np.int64).min) & (f[\"station\"][...] != -1)
+assert o[\"u8_count\"][...].sum() == keep.sum(), (o[\"u8_count\"][...].sum(), keep.sum())'"
+    local g
+    for g in "bad_time:temp:column 'bad_time' is packed (scale_factor 2, add_offset 0)" \
+        "time:bad_scale:column 'bad_scale': attribute scale_factor is not one finite number" \
+        "noleap:temp:time column 'noleap' counts in calendar 'noleap'"; do
+        IFS=: read -r tcol vcol msg <<<"$g"
+        write_job tb-bad-cf-$vcol-$tcol s aggregate tb-cf.h5 tb-bad-cf-$vcol-$tcol.h5 "table = /" "by = station" \
+            "time = $tcol" "values = $vcol"
+        expect_fail "tables ($tag): CF: $msg: 65" 65 "$msg" tb-bad-cf-$vcol-$tcol.h5 \
+            mpi 1 1 "$bin" run tb-bad-cf-$vcol-$tcol.ini
+    done
+    write_job tb-bad-notable s aggregate tb-cf.h5 tb-bad-notable.h5 "by = station" "time = time" "values = temp"
+    expect_fail "tables ($tag): no /table in a netCDF-like file: 65 listing the root and suggesting table = /" 65 \
+        "no such table (group or compound dataset); the file holds bad_scale, bad_time, flow, level, noleap, station, \.\.\. (table = / reads" \
+        tb-bad-notable.h5 mpi 1 1 "$bin" run tb-bad-notable.ini
+}
+
 # The suite (tests/run_tests.sh calls it once per pass with BIN TAG); nothing in the
 # valgrind pass (the same paths run in the asan one).
 suite_tables() {
@@ -312,6 +358,7 @@ suite_tables() {
     suite_tables_aggregate "$@"
     suite_tables_bool "$@"
     suite_tables_categorical "$@"
+    suite_tables_cf "$@"
     suite_tables_others "$@"
     suite_tables_bad "$@"
 }

@@ -4,7 +4,10 @@ computed from the plain layout of the input that make_tables.py wrote (the other
 must give the same bits, which the suite checks with h5diff).
 
 traffic: count and mean speed per segment x UTC day of week x hour (DESIGN.md 4.1).
-aggregate: count, sum, mean of value and value2 per meter x district x UTC month."""
+aggregate: count, sum, mean of value and value2 per meter x district x UTC month.
+cf: count, sum, mean, min, max of temp, flow, level per station x UTC month of tb-cf.h5,
+decoded by hand as CF says (fills missing, packed numbers stored * scale_factor +
+add_offset, _Unsigned bytes unsigned); cfnc: the same of tb-cf.nc as xarray decodes it."""
 import sys
 
 import h5py
@@ -66,6 +69,44 @@ def aggregate(inp, out):
                 assert close(got, want), f"{v}_{stat} differs from pandas"
 
 
+def grouped(df, out, values, rtol=1e-12):
+    """out's aggregate (layout = table) per station x month against pandas on df."""
+    df = df[df.time.notna() & df.station.notna()].copy()
+    df["month"] = df.time.dt.year * 100 + df.time.dt.month
+    df["station"] = df.station.astype(np.int64)
+    with h5py.File(out, "r") as f:
+        o = f["aggregate"]
+        got = pd.DataFrame({k: o[k][...] for k in o}).set_index(["station", "month"])
+    for v in values:
+        ref = df.groupby(["station", "month"])[v].agg(["count", "sum", "mean", "min", "max"])
+        ref = ref.reindex(got.index)
+        assert len(got) == len(df.groupby(["station", "month"])), "groups differ from pandas"
+        for stat in ("count", "sum", "mean", "min", "max"):
+            g, r = got[f"{v}_{stat}"].to_numpy(), ref[stat].to_numpy().astype(float)
+            assert np.allclose(g, r, rtol=rtol, atol=0, equal_nan=True), f"{v}_{stat} differs"
+
+
+def cf(inp, out):
+    with h5py.File(inp, "r") as f:
+        t, st, temp, flow = f["time"][...], f["station"][...], f["temp"][...], f["flow"][...]
+        level = f["level"][...].view(np.uint8)
+        a = f["temp"].attrs
+        temp = np.where(np.isin(temp, [a["_FillValue"], a["missing_value"]]), np.nan,
+                        temp * a["scale_factor"] + a["add_offset"])
+        bad = np.concatenate([[f["flow"].attrs["_FillValue"]], f["flow"].attrs["missing_value"]])
+        flow = np.where(np.isin(flow, bad), np.nan, flow.astype(np.float64))
+    time = pd.to_datetime(np.where(t == np.iinfo(np.int64).min, np.datetime64("NaT"), t.astype("datetime64[s]")))
+    df = pd.DataFrame({"time": time, "station": np.where(st == -1, np.nan, st), "temp": temp, "flow": flow,
+                       "level": level.astype(np.float64)})
+    grouped(df, out, ("temp", "flow", "level"))
+
+
+def cfnc(inp, out):
+    import xarray as xr
+    df = xr.open_dataset(inp, engine="h5netcdf").to_dataframe()
+    grouped(df, out, ("temp", "flow"), 1e-6)  # xarray decodes int16 * 0.01 to float32; h5batch in double
+
+
 if __name__ == "__main__":
-    {"traffic": traffic, "aggregate": aggregate}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    {"traffic": traffic, "aggregate": aggregate, "cf": cf, "cfnc": cfnc}[sys.argv[1]](sys.argv[2], sys.argv[3])
     print("ok")
