@@ -62,6 +62,8 @@ typedef struct column {
     int nfill, scaled;
     uint64_t fill[CF_FILLS];
     double scale, add;
+    /* the DataFrame's index of pandas format="fixed" (its axis1), read by the index's name */
+    int pd_index;
 } column;
 
 struct hb_table {
@@ -83,6 +85,9 @@ struct hb_table {
     /* pandas format="table": the group holding the compound dataset (its meta/ the
      * categoricals' labels) and the text pandas writes for a missing string (nan_rep) */
     char pgroup[1024], nan_rep[64];
+    /* the name of the DataFrame's index (df.set_index("time")), which pandas stores as the
+     * field "index": the column of that name is that field */
+    char index_name[256];
 };
 
 /* Converts n elements of kind k from src to want. Hot path: plain loops the compiler vectorizes. */
@@ -570,7 +575,20 @@ static void pandas_group(hb_table *t)
     if (g < 0) return;
     char *type = attr_text(g, "pandas_type"), *rep = type ? attr_text(g, "nan_rep") : NULL;
     if (rep && strlen(rep) < sizeof t->nan_rep) snprintf(t->nan_rep, sizeof t->nan_rep, "%s", rep);
-    free(type), free(rep);
+    /* info, a pickle (protocol 0) of {..., "index": {"index_name": NAME}}: the text line
+     * after the key's memo line, "VNAME" (N for None, g for a name met before: neither read) */
+    char *info = type ? attr_text(g, "info") : NULL, *at = info ? strstr(info, "\nVindex_name\n") : NULL;
+    if (at) {
+        const char *memo = at + strlen("\nVindex_name\n"), *val = memo[0] == 'p' ? strchr(memo, '\n') : NULL;
+        char one[1][256];
+        const char *end = val ? strchr(val + 1, '\n') : NULL;
+        if (end && val[1] == 'V') {
+            char line[300];
+            snprintf(line, sizeof line, "%.*s", (int)(end - val - 1), val + 1);
+            if (pandas_kind_names(line, 1, one) == 0) snprintf(t->index_name, sizeof t->index_name, "%s", one[0]);
+        }
+    }
+    free(type), free(rep), free(info);
     H5Oclose(g);
 }
 
@@ -600,6 +618,8 @@ static int open_compound(hb_table *t, const char *const *cols, int ncols, int al
         int f = -1;
         for (int x = 0; x < nfc && f < 0; x++)
             if (strcmp(fc[x].name, cols[i]) == 0) f = x;
+        for (int x = 0; x < nfc && f < 0 && t->index_name[0] && strcmp(cols[i], t->index_name) == 0; x++)
+            if (strcmp(fc[x].name, "index") == 0) f = x; /* the DataFrame's index, by its name */
         if (f < 0) {
             char names[400];
             list_names(fc, nfc, names, sizeof names);
@@ -705,6 +725,26 @@ static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
         }
     }
     hb_strs_free(&items);
+    /* the DataFrame's index, axis1, by its name (the attribute name; "N." is pickled None) or as "index" */
+    char *iname = NULL;
+    hid_t ax = rc == 0 && H5Lexists(g, "axis1", H5P_DEFAULT) > 0 ? H5Dopen2(g, "axis1", H5P_DEFAULT) : -1;
+    if (ax >= 0) iname = attr_text(ax, "name"), H5Dclose(ax);
+    for (int i = 0; rc == 0 && i < ncols; i++) {
+        column *c = &t->cols[i];
+        if (c->dset >= 0 || !(strcmp(cols[i], "index") == 0 || (iname && strcmp(iname, "N.") != 0 && strcmp(iname, cols[i]) == 0)))
+            continue;
+        rc = open_column_as(g, "axis1", t->where, 0, c);
+        snprintf(c->name, sizeof c->name, "%s", cols[i]);
+        c->pd_index = 1;
+        hsize_t n = 0;
+        if (rc == 0) H5Sget_simple_extent_dims(c->space, &n, NULL);
+        if (rc == 0 && found == 0) t->rows = (int64_t)n;
+        else if (rc == 0 && (int64_t)n != t->rows)
+            rc = hb_err_set(HB_EDATA, t->where, "the index has %llu rows, the blocks %lld", (unsigned long long)n,
+                            (long long)t->rows);
+        found++;
+    }
+    free(iname);
     for (int i = 0; rc == 0 && i < ncols; i++)
         if (t->cols[i].dset < 0) rc = hb_err_set(HB_EDATA, t->where, "missing column '%s' (pandas format=\"fixed\")", cols[i]);
     return rc;
@@ -1046,8 +1086,11 @@ int hb_table_time_unit(hb_table *t, int col, const char *set, const char **unit)
         char name[300];
         snprintf(name, sizeof name, "%s_dtype", c->field);
         dtype = attr_text(c->dset, name);
+        if (!dtype && strcmp(c->field, "index") == 0) dtype = attr_text(c->dset, "index_kind"); /* the DataFrame's index */
     } else if (c->in2d) {
         dtype = attr_text(c->dset, "value_type");
+    } else if (c->pd_index) {
+        dtype = attr_text(c->dset, "kind"); /* format="fixed": the index's axis1 */
     }
     if (dtype && strncmp(dtype, "datetime64", 10) == 0) {
         /* "datetime64" (pandas' nanoseconds) or "datetime64[UNIT]", with a time zone after a comma */

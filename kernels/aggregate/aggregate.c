@@ -188,7 +188,8 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     }
     if (rc == 0 && sp->has_time && hb_table_kind(a->tab, a->col_time) == HB_COL_STRING) {
         agg_colname(a, sp->time, cn, sizeof cn);
-        rc = hb_err_set(HB_EDATA, where, "time column %s has string type; a number of %s since 1970-01-01 UTC is needed",
+        rc = hb_err_set(HB_EDATA, where, "time column %s has string type; a number of %s since 1970-01-01 UTC is needed (text "
+                        "times: parse them before writing, pandas.to_datetime, or h5batch import a CSV)",
                         cn, sp->unit_name);
     }
     const char *unit = NULL;

@@ -136,6 +136,19 @@ with h5py.File(P("tb-agg-h5c.h5"), "w") as f:
 pd.DataFrame({"time": pd.to_datetime(at, unit="s"), "meter": meter, "district": dist, "value": val,
               "value2": val2}).to_hdf(P("tb-agg-pd.h5"), key="readings", format="table")
 
+# ---- a DataFrame indexed by its times (df.set_index("time")): pandas keeps the index as
+# the field "index" (format="table") or as axis1 (format="fixed"), named "time" in its
+# metadata; the plain layout holds the same rows in seconds
+k = 2500
+i_time = pd.date_range("2024-03-20", periods=k, freq="17min")
+i_df = pd.DataFrame({"time": i_time, "sensor": rng.integers(0, 4, k), "value": rng.normal(10, 3, k)})
+with h5py.File(P("tb-idx.h5"), "w") as f:
+    group(f, "plain", {"time": i_time.values.astype("datetime64[s]").astype(np.int64),
+                       "sensor": i_df.sensor.values, "value": i_df.value.values})
+i_df.set_index("time").to_hdf(P("tb-idx.h5"), key="table", format="table")
+i_df.set_index("time").to_hdf(P("tb-idx.h5"), key="fixed", format="fixed")
+i_df.set_index("time").rename_axis(None).to_hdf(P("tb-idx.h5"), key="unnamed", format="fixed")
+
 # ---- CF's mask and scale (docs/tables.md "Missing and packed values"), as netCDF and
 # xarray write them: a root group of columns (table = /); a time with NaT as _FillValue,
 # an int32 key with _FillValue -1, an int16 packed with scale_factor/add_offset and two

@@ -296,6 +296,30 @@ with h5py.File("tb-market-nodt.h5", "a") as f:
     fi
 }
 
+# A DataFrame indexed by its times, read by the index's name (or as "index"): the bits of
+# the plain layout, whose months agree with pandas.
+suite_tables_index() {
+    local bin=$1 tag=$2 ref=tb-idx-ref t
+    local lines=("by = sensor, month" "time = time" "values = value" "stats = count, mean" "layout = table")
+    check "tables ($tag): aggregate of the plain copy of the indexed frame agrees with pandas" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' $ref aggregate tb-idx.h5 'table = /plain' $(printf '%q ' "${lines[@]}") &&
+         $PY -c 'import h5py, pandas as pd, numpy as np
+g, o = h5py.File(\"tb-idx.h5\")[\"plain\"], h5py.File(\"$ref.h5\")[\"aggregate\"]
+d = pd.DataFrame({k: g[k][...] for k in g}); w = pd.to_datetime(d.time, unit=\"s\")
+r = d.groupby([d.sensor, w.dt.year * 100 + w.dt.month]).value.agg([\"count\", \"mean\"])
+assert (o[\"value_count\"][...] == r[\"count\"].to_numpy()).all()
+assert np.allclose(o[\"value_mean\"][...], r[\"mean\"].to_numpy(), rtol=1e-12, atol=0)'"
+    local TB_XATTR=/aggregate:time_unit
+    tb_same "tables ($tag): pandas format=table indexed by time: the index read by its name, as ns" "$bin" $ref \
+        aggregate tb-idx.h5 "table = /table" "${lines[@]}"
+    tb_same "tables ($tag): pandas format=fixed indexed by time: axis1 read by its name, as ns" "$bin" $ref \
+        aggregate tb-idx.h5 "table = /fixed" "${lines[@]}"
+    check "tables ($tag): pandas format=fixed with an unnamed index: read as 'index'" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-idx-unnamed aggregate tb-idx.h5 'table = /unnamed' \
+           $(printf '%q ' "${lines[@]/time = time/time = index}") &&
+         h5diff --exclude-path /provenance --exclude-attribute /aggregate $ref.h5 tb-idx-unnamed.h5"
+}
+
 # CF's mask and scale (docs/tables.md "Missing and packed values"): fills, missing_value,
 # scale_factor/add_offset and _Unsigned read as xarray decodes them, against a decoding
 # by hand and against xarray itself; the bits of 1 rank at 3; what cannot be decoded, 65.
@@ -359,6 +383,7 @@ suite_tables() {
     suite_tables_bool "$@"
     suite_tables_categorical "$@"
     suite_tables_cf "$@"
+    suite_tables_index "$@"
     suite_tables_others "$@"
     suite_tables_bad "$@"
 }
