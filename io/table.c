@@ -165,8 +165,48 @@ static int column_type(hid_t type, const char *name, const char *where, int allo
     return 0;
 }
 
+/* A dataset whose storage was never written, whole or in part (h5py's create_dataset
+ * with a shape and no data, a writer that preallocated 10^12 rows and stopped after
+ * 1000): HDF5 reads the unwritten rows as the fill value, zeros that a kernel would take
+ * for data (speed 0 at 1970-01-01), and a scan of a declared extent that was never
+ * written can take hours. Refused at open (65), naming the column. */
+static int check_written(hid_t dset, hid_t dcpl, const char *name, const char *where)
+{
+    hid_t sp = H5Dget_space(dset);
+    int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[H5S_MAX_RANK] = {0}, npts = 1;
+    if (nd > 0) H5Sget_simple_extent_dims(sp, dims, NULL);
+    for (int i = 0; i < nd; i++) npts *= dims[i];
+    if (sp >= 0) H5Sclose(sp);
+    if (nd < 1 || npts == 0) return 0;
+    const H5D_layout_t lay = H5Pget_layout(dcpl);
+    if (lay == H5D_CHUNKED) {
+        hsize_t ch[H5S_MAX_RANK] = {0}, want = 1, have = 0;
+        if (H5Pget_chunk(dcpl, nd, ch) != nd) return 0;
+        for (int i = 0; i < nd; i++) want *= ch[i] ? (dims[i] + ch[i] - 1) / ch[i] : 1;
+        hid_t fs = H5Dget_space(dset); /* HDF5 1.10 wants the space, where 1.12 takes H5S_ALL */
+        herr_t nce = fs < 0 ? -1 : H5Dget_num_chunks(dset, fs, &have);
+        if (fs >= 0) H5Sclose(fs);
+        if (nce < 0 || have >= want) return 0;
+        return hb_err_set(HB_EDATA, where,
+                          "column '%s' declares %llu rows in %llu chunks, of which %llu were ever written: the others "
+                          "would read as its fill value, not as data: write only the rows there are (h5py shrinks a "
+                          "dataset made with maxshape=(None,) by dset.resize((n,)))",
+                          name, (unsigned long long)dims[0], (unsigned long long)want, (unsigned long long)have);
+    }
+    if (lay == H5D_CONTIGUOUS) {
+        H5D_space_status_t st;
+        if (H5Dget_space_status(dset, &st) >= 0 && st == H5D_SPACE_STATUS_NOT_ALLOCATED)
+            return hb_err_set(HB_EDATA, where,
+                              "column '%s' was created with %llu rows but never written: it would read as its fill "
+                              "value, not as data", name, (unsigned long long)dims[0]);
+    }
+    return 0;
+}
+
 /* A dataset compressed with a filter this HDF5 cannot load (a plugin not installed)
- * would fail at its first read; say so at open, naming the filter (66). */
+ * would fail at its first read; say so at open, naming the filter (66). Then
+ * check_written. */
 static int check_filters(hid_t dset, const char *name, const char *where)
 {
     hid_t dcpl = H5Dget_create_plist(dset);
@@ -184,6 +224,7 @@ static int check_filters(hid_t dset, const char *name, const char *where)
                             "installs Debian's filter plugins, HDF5_PLUGIN_PATH names other folders (docs/tables.md)",
                             name, (int)id, fname[0] ? fname : "unknown");
     }
+    if (rc == 0) rc = check_written(dset, dcpl, name, where);
     H5Pclose(dcpl);
     return rc;
 }

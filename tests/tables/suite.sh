@@ -257,6 +257,25 @@ with h5py.File('tb-grid.h5', 'w') as f:
     expect_fail "tables ($tag): a gridded variable (xarray's time x station): 65 naming its shape, not the lengths" 65 \
         "column 'temp' is an array (48 x 3), where a table's columns are one-dimensional" tb-bad-grid.h5 \
         mpi 1 1 "$bin" run tb-bad-grid.ini
+    # storage never written: a preallocated 10^12 rows of which 1000 were written (its
+    # scan took hours, the rest read as zeros), a column created without data
+    $PY -c "
+import h5py, numpy as np
+with h5py.File('tb-unwritten.h5', 'w') as f:
+    g = f.create_group('pre')
+    for k, dt in [('time', 'i8'), ('segment', 'i8'), ('speed', 'f8')]:
+        g.create_dataset(k, shape=(10**12,), dtype=dt, chunks=(65536,))
+    g['time'][:1000] = 1704067200 + np.arange(1000); g['segment'][:1000] = 1; g['speed'][:1000] = 50
+    g = f.create_group('nodata'); g['time'] = 1704067200 + np.arange(1000); g['segment'] = np.ones(1000, int)
+    g.create_dataset('speed', shape=(1000,), dtype='f8')"
+    write_job tb-bad-pre s traffic tb-unwritten.h5 tb-bad-pre.h5 "table = /pre"
+    expect_fail "tables ($tag): 10^12 rows declared, one chunk written: 65 at once, not hours of fill values" 65 \
+        "column 'time' declares 1000000000000 rows in 15258790 chunks, of which 1 were ever written" tb-bad-pre.h5 \
+        mpi 1 1 "$bin" run tb-bad-pre.ini
+    write_job tb-bad-nodata s traffic tb-unwritten.h5 tb-bad-nodata.h5 "table = /nodata"
+    expect_fail "tables ($tag): a column created but never written: 65, not zeros read as speeds" 65 \
+        "column 'speed' was created with 1000 rows but never written" tb-bad-nodata.h5 \
+        mpi 1 1 "$bin" run tb-bad-nodata.ini
     write_job tb-bad-ns s aggregate tb-agg-h5c.h5 tb-bad-ns.h5 "table = /readings" "by = meter" "time = time" \
         "values = value" "stats = count, last"
     expect_fail "tables ($tag): pandas datetime64 read as seconds: 65 suggesting time_unit = ns" 65 \
