@@ -64,6 +64,9 @@ typedef struct column {
     double scale, add;
     /* the DataFrame's index of pandas format="fixed" (its axis1), read by the index's name */
     int pd_index;
+    /* a time counted in a coarser unit or from another epoch (CF "hours since 2024-01-01"):
+     * read as stored * tmul + toff, in the unit hb_table_time_unit names (tmul 0: as stored) */
+    int64_t tmul, toff;
 } column;
 
 struct hb_table {
@@ -1071,47 +1074,102 @@ static const char *unit_word(const char *w, size_t n)
     return NULL;
 }
 
-/* Whether s (after "since ") is the epoch 1970-01-01 00:00:00 UTC as CF writes it:
- * "1970-01-01", then optionally a time of zeros ("00:00", "00:00:00", "00:00:00.000",
- * after a space or a T) and UTC ("Z", " UTC", "+00:00", "+0000", "+00"). */
-static int cf_unix_epoch(const char *s)
+/* Reads a number of at most max digits at *s (advanced); -1 when there is none. */
+static int64_t cf_digits(const char **s, int max)
 {
-    if (strncmp(s, "1970-01-01", 10) != 0 && strncmp(s, "1970-1-1", 8) != 0) return 0;
-    s += s[4] == '-' && s[6] == '-' ? 8 : 10;
-    if (*s == ' ' || *s == 'T') {
-        const char *t = s + 1;
-        if (strncmp(t, "00:00", 5) == 0 || strncmp(t, "0:00", 4) == 0) {
-            t += t[1] == ':' ? 4 : 5;
-            if (strncmp(t, ":00", 3) == 0) {
-                t += 3;
-                if (*t == '.')
-                    for (t++; *t == '0'; t++) {}
+    int64_t v = 0;
+    int n = 0;
+    for (; n < max && **s >= '0' && **s <= '9'; n++, (*s)++) v = v * 10 + (**s - '0');
+    return n ? v : -1;
+}
+
+/* The instant CF's "since" names, as whole seconds since 1970-01-01 UTC (*sec) and a
+ * fraction of a second in ns (*ns): "Y-M-D", then optionally a time "h:m[:s[.f]]" after
+ * a space or a T, then optionally a zone "Z", "UTC", "GMT" or an offset "+hh[:mm]",
+ * "-hhmm". 0 when s is none of these. */
+static int cf_epoch(const char *s, int64_t *sec, int64_t *ns)
+{
+    int64_t y = cf_digits(&s, 4), mo = -1, d = -1, h = 0, mi = 0, se = 0, f = 0;
+    if (y < 0 || *s++ != '-' || (mo = cf_digits(&s, 2)) < 1 || mo > 12 || *s++ != '-' || (d = cf_digits(&s, 2)) < 1 ||
+        d > 31)
+        return 0;
+    if ((*s == ' ' || *s == 'T') && s[1] >= '0' && s[1] <= '9') {
+        s++;
+        if ((h = cf_digits(&s, 2)) < 0 || h > 23 || *s++ != ':' || (mi = cf_digits(&s, 2)) < 0 || mi > 59) return 0;
+        if (*s == ':') {
+            s++;
+            if ((se = cf_digits(&s, 2)) < 0 || se > 60) return 0;
+            if (*s == '.') {
+                s++;
+                int k = 0;
+                for (; *s >= '0' && *s <= '9'; s++, k++)
+                    if (k < 9) f = f * 10 + (*s - '0');
+                for (; k < 9; k++) f *= 10;
             }
-            s = t;
         }
     }
     while (*s == ' ') s++;
-    static const char *const utc[] = {"", "Z", "UTC", "+00:00", "+0000", "+00", "Z ", "UTC "};
-    for (size_t i = 0; i < sizeof utc / sizeof *utc; i++)
-        if (strcmp(s, utc[i]) == 0) return 1;
+    int64_t off = 0;
+    if (*s == 'Z') s++;
+    else if (strncmp(s, "UTC", 3) == 0 || strncmp(s, "GMT", 3) == 0) s += 3;
+    else if (*s == '+' || *s == '-') {
+        const int sign = *s++ == '-' ? -1 : 1;
+        int64_t oh = cf_digits(&s, 2), om = 0;
+        if (oh < 0 || oh > 14) return 0;
+        if (*s == ':') s++;
+        if (*s >= '0' && *s <= '9' && (om = cf_digits(&s, 2)) > 59) return 0;
+        off = sign * (oh * 3600 + om * 60);
+    }
+    while (*s == ' ') s++;
+    if (*s) return 0;
+    *sec = hb_days_from_civil(y, (int)mo, (int)d) * 86400 + h * 3600 + mi * 60 + se - off;
+    *ns = f;
+    return 1;
+}
+
+/* The seconds one of a CF time unit's names stands for, beyond time_unit's own (unit_word):
+ * minutes, hours, days (udunits' names and abbreviations); 0 for any other. */
+static int64_t coarse_unit(const char *w, size_t n)
+{
+    static const struct {
+        const char *name;
+        int64_t sec;
+    } names[] = {{"min", 60},         {"mins", 60},   {"minute", 60}, {"minutes", 60}, {"h", 3600},
+                 {"hr", 3600},        {"hrs", 3600},  {"hour", 3600}, {"hours", 3600}, {"d", 86400},
+                 {"day", 86400},      {"days", 86400}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strlen(names[i].name) == n && strncasecmp(w, names[i].name, n) == 0) return names[i].sec;
     return 0;
 }
 
 /* The time_unit a units attribute states: a unit alone ("s", "ms", "seconds") or CF's
- * "UNIT since 1970-01-01 ..." (what h5batch's import and xarray write); NULL when it states
- * no time unit (km/h). *foreign 1 when it counts in a unit or from an epoch h5batch does
- * not read ("hours since 2024-01-01"): read as seconds, such times would be wrong without
- * an error. */
-static const char *units_time_unit(const char *u, int *foreign)
+ * "UNIT since EPOCH" (what h5batch's import and xarray write), with *mul and *off such
+ * that stored * mul + off counts that unit since 1970-01-01 UTC (minutes, hours and days
+ * are read as seconds); NULL when it states no time unit (km/h). *foreign 1 when it
+ * counts in a unit or from an instant h5batch does not read ("months since 2024-01",
+ * an epoch with a fraction finer than the unit): read as seconds, such times would be
+ * wrong without an error. */
+static const char *units_time_unit(const char *u, int *foreign, int64_t *mul, int64_t *off)
 {
-    *foreign = 0;
+    *foreign = 0, *mul = 1, *off = 0;
     while (*u == ' ') u++;
     size_t n = strcspn(u, " ");
     const char *unit = unit_word(u, n), *rest = u + n;
+    const int64_t coarse = unit ? 0 : coarse_unit(u, n);
     while (*rest == ' ') rest++;
-    if (strncasecmp(rest, "since ", 6) != 0) return *rest ? NULL : unit;
+    if (strncasecmp(rest, "since ", 6) != 0) return *rest || coarse ? NULL : unit;
     for (rest += 6; *rest == ' ';) rest++;
-    if (unit && cf_unix_epoch(rest)) return unit;
+    int64_t sec, ns;
+    if ((unit || coarse) && cf_epoch(rest, &sec, &ns)) {
+        const char *base = unit ? unit : "s";
+        const int64_t per_s = hb_time_unit_per_s(base), step = 1000000000 / per_s;
+        /* the epoch in the base unit, which must hold it: |sec| < 2^63 / 10^9 for ns */
+        if (ns % step == 0 && sec > INT64_MIN / per_s + 1 && sec < INT64_MAX / per_s - 1) {
+            *mul = coarse ? coarse : 1;
+            *off = sec * per_s + ns / step;
+            return base;
+        }
+    }
     *foreign = 1;
     return NULL;
 }
@@ -1119,6 +1177,7 @@ static const char *units_time_unit(const char *u, int *foreign)
 int hb_table_time_unit(hb_table *t, int col, const char *set, const char **unit)
 {
     *unit = set;
+    t->cols[col].tmul = 0, t->cols[col].toff = 0;
     if (set) return 0;
     const column *c = &t->cols[col];
     /* pandas: the dtype of a table's column (or of its block), or a fixed block's value type */
@@ -1152,13 +1211,16 @@ int hb_table_time_unit(hb_table *t, int col, const char *set, const char **unit)
     char *u = attr_text(c->dset, "units");
     if (!u) return 0;
     int foreign = 0;
-    *unit = units_time_unit(u, &foreign);
+    int64_t mul, off;
+    *unit = units_time_unit(u, &foreign, &mul, &off);
+    if (*unit && (mul != 1 || off != 0)) t->cols[col].tmul = mul, t->cols[col].toff = off;
     int rc = 0;
     if (foreign)
         rc = hb_err_set(HB_EDATA, t->where,
-                        "time column '%s' has units '%s': h5batch reads times counted in s, ms, us or ns since "
-                        "1970-01-01 UTC; write them so (xarray: to_netcdf(..., encoding={'%s': {'units': 'seconds "
-                        "since 1970-01-01', 'dtype': 'int64'}})), or set time_unit to read the numbers as they are",
+                        "time column '%s' has units '%s': h5batch reads times counted in days, hours, minutes, "
+                        "s, ms, us or ns since a date; write them so (xarray: to_netcdf(..., encoding={'%s': "
+                        "{'units': 'seconds since 1970-01-01', 'dtype': 'int64'}})), or set time_unit to read the "
+                        "numbers as they are",
                         c->name, u, c->name);
     free(u);
     /* CF's calendars other than the Gregorian one (noleap, 360_day ...) count other days */
@@ -1202,7 +1264,30 @@ int hb_table_read_time(hb_table *t, int col, int64_t start, int64_t count, int64
                        int64_t *secs)
 {
     if (count <= 0) return 0;
-    HB_CALL(hb_table_read(t, col, start, count, HB_I64, raw));
+    const column *c = &t->cols[col];
+    if (c->tmul > 0 && hb_table_kind(t, col) == HB_COL_FLOAT) {
+        /* fractions of the coarse unit count: stored * tmul, then floored */
+        HB_CALL(hb_table_read(t, col, start, count, HB_F64, raw));
+        const double m = (double)c->tmul, lim = 4.6e18; /* |floor(v m)| and |toff| both under 2^62 */
+        for (int64_t i = 0; i < count; i++) {
+            double v;
+            memcpy(&v, &raw[i], sizeof v);
+            const double w = floor(v * m);
+            raw[i] = isnan(v) ? INT64_MIN : w > -lim && w < lim && c->toff > -(1LL << 62) && c->toff < (1LL << 62)
+                                                  ? (int64_t)w + c->toff
+                                                  : INT64_MAX;
+        }
+    } else {
+        HB_CALL(hb_table_read(t, col, start, count, HB_I64, raw));
+    }
+    if (c->tmul > 0 && hb_table_kind(t, col) != HB_COL_FLOAT) {
+        /* stored * tmul + toff; beyond int64 is a time out of range (INT64_MAX), reported below */
+        const int64_t m = c->tmul, o = c->toff;
+        for (int64_t i = 0; i < count; i++) {
+            int64_t v = raw[i], w;
+            if (v != INT64_MIN) raw[i] = __builtin_mul_overflow(v, m, &w) || __builtin_add_overflow(w, o, &w) ? INT64_MAX : w;
+        }
+    }
     if (per_s <= 0) per_s = 1;
     /* the edges in the unit: 2201 in ns is 7.3e18, within int64 */
     const int64_t lo = T_LO * per_s, hi = T_HI * per_s;

@@ -93,14 +93,20 @@ pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(P("tb-traffic-fi
 # pandas with data_columns: the time column's own dtype attribute (time_dtype = "datetime64")
 pd.DataFrame({"time": ts, "segment": seg, "speed": spd}).to_hdf(
     P("tb-traffic-pdt.h5"), key="obs", format="table", data_columns=True)
-# units that state the time unit (a unit alone, CF's "UNIT since 1970-01-01" as xarray writes
-# it), and ones that count otherwise (another epoch, hours) or a pandas unit h5batch does not read
+# units that state the time unit (a unit alone, CF's "UNIT since EPOCH" as xarray writes
+# it: hours, minutes, another epoch, an offset; times floored to the minute or the hour
+# keep their hour of the week, so the traffic output is the plain one's), and ones that
+# count otherwise (months, a date that is none) or a pandas unit h5batch does not read
 with h5py.File(P("tb-traffic-units.h5"), "w") as f:
     for name, col, units in [("cf_ms", t * 1000 + sub_ns // 10**6, "milliseconds since 1970-01-01 00:00:00"),
                              ("cf_s", t, "seconds since 1970-01-01T00:00:00Z"),
                              ("us", t * 10**6 + sub_ns // 1000, "us"),
                              ("hours", (t - 1704067200) // 3600, "hours since 2024-01-01"),
-                             ("epoch2000", t - 946684800, "seconds since 2000-01-01 00:00:00")]:
+                             ("hours_f", (t - 1704067200) // 3600 + 0.5, "hours since 2024-01-01 00:00:00"),
+                             ("min_tz", (t - 1704063600) // 60, "minutes since 2024-01-01 00:00:00+01:00"),
+                             ("epoch2000", t - 946684800, "seconds since 2000-01-01 00:00:00"),
+                             ("months", (t - 1704067200) // (30 * 86400), "months since 2024-01-01"),
+                             ("badepoch", t, "seconds since 2024-13-01")]:
         group(f, name, {"time": col, "segment": seg, "speed": spd})
         f[name]["time"].attrs["units"] = units
     src = h5py.File(P("tb-traffic-pdt.h5"), "r")
@@ -198,6 +204,9 @@ try:  # the same data through xarray's own encoding (netCDF-4 by h5netcdf), when
         "time": {"units": "seconds since 1970-01-01", "dtype": "int64"},
         "station": {"dtype": "int32", "_FillValue": -1},
         "temp": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 10.0, "_FillValue": -32768}})
+    # xarray's default encoding of hourly times: int64 "hours since 2024-01-01 00:00:00"
+    ds.assign(time=ds.time.dt.floor("h")).to_netcdf(
+        P("tb-cf-default.nc"), engine="h5netcdf")
 except Exception as e:
     print("noxarray", type(e).__name__)
 

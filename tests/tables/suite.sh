@@ -73,7 +73,9 @@ suite_tables_traffic() {
         tb_same "tables ($tag): traffic from pandas format=fixed without time_unit: ns from its value_type" "$bin" \
             $ref traffic tb-traffic-fixed.h5 "table = /obs"
         local g u
-        for g in cf_ms:"milliseconds since 1970-01-01 00:00:00" cf_s:"seconds since 1970-01-01T00:00:00Z" us:us; do
+        for g in cf_ms:"milliseconds since 1970-01-01 00:00:00" cf_s:"seconds since 1970-01-01T00:00:00Z" us:us \
+            hours:"hours since 2024-01-01" hours_f:"hours since 2024-01-01 00:00:00 (float64, x.5)" \
+            min_tz:"minutes since 2024-01-01 00:00:00+01:00" epoch2000:"seconds since 2000-01-01 00:00:00"; do
             u=${g#*:}
             tb_same "tables ($tag): traffic from a time column with units '$u': read in that unit" "$bin" $ref \
                 traffic tb-traffic-units.h5 "table = /${g%%:*}"
@@ -237,15 +239,15 @@ assert (a[\"rows_valid\"], a[\"rows_invalid_time\"]) == (3, 1), dict(a)'"
         tb-bad-past.h5 mpi 1 1 "$bin" run tb-bad-past.ini
 
     local g
-    for g in hours:"has units 'hours since 2024-01-01': h5batch reads times counted in s, ms, us or ns since 1970-01-01 UTC" \
-        epoch2000:"has units 'seconds since 2000-01-01 00:00:00'" \
+    for g in months:"has units 'months since 2024-01-01': h5batch reads times counted in days, hours, minutes, s, ms, us or ns since a date" \
+        badepoch:"has units 'seconds since 2024-13-01'" \
         days:"is pandas datetime64\[D\], a unit h5batch does not read"; do
         write_job tb-bad-${g%%:*} s traffic tb-traffic-units.h5 tb-bad-${g%%:*}.h5 "table = /${g%%:*}"
         expect_fail "tables ($tag): a time column that ${g#*:}: 65" 65 "time column 'time' ${g#*:}" \
             tb-bad-${g%%:*}.h5 mpi 1 1 "$bin" run tb-bad-${g%%:*}.ini
     done
     check "tables ($tag): an explicit time_unit reads a column whose units say otherwise as told" bash -c \
-        "$(declare -f tb_run); tb_run '$bin' tb-units-set traffic tb-traffic-units.h5 'table = /hours' 'time_unit = s' &&
+        "$(declare -f tb_run); tb_run '$bin' tb-units-set traffic tb-traffic-units.h5 'table = /epoch2000' 'time_unit = s' &&
          $PY -c 'import h5py; a = h5py.File(\"tb-units-set.h5\")[\"traffic\"].attrs
 assert a[\"rows_invalid_time\"] == 0, dict(a)'"
     $PY -c "
@@ -358,6 +360,12 @@ suite_tables_cf() {
                'by = station, month' 'time = time' 'values = temp, flow' 'stats = count, sum, mean, min, max' \
                'layout = table' &&
              $PY '$ROOT/tests/tables/tables_check.py' cfnc tb-cf.nc tb-cf-nc.h5"
+        check "tables ($tag): aggregate of xarray's default encoding (hours since 2024-01-01 00:00:00) agrees with xarray" \
+            bash -c "$(declare -f tb_run); tb_run '$bin' tb-cf-default aggregate tb-cf-default.nc 'table = /' \
+               'by = station, month' 'time = time' 'values = temp, flow' 'stats = count, sum, mean, min, max' \
+               'layout = table' && $PY -c 'import h5py; u = h5py.File(\"tb-cf-default.nc\")[\"time\"].attrs[\"units\"]
+assert str(u).startswith(\"hours since\"), u' &&
+             $PY '$ROOT/tests/tables/tables_check.py' cfnc tb-cf-default.nc tb-cf-default.h5"
     else
         skip "tables ($tag): aggregate of xarray's netCDF" "xarray or h5netcdf is missing (scripts/deps.sh installs them)"
     fi
