@@ -54,6 +54,9 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* What a name that valid_name refuses can be: the table's column under a name of the job's own. */
+#define NAME_HINT " (names hold no spaces, '/' or ':'): map the table's column to one in `columns`, such as columns = sensor_id:Sensor ID"
+
 static int fail(const char **key, const char *k, char *msg, size_t len, const char *fmt, const char *a, const char *b)
 {
     *key = k;
@@ -140,7 +143,7 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
     }
     if (n == 0) return fail(key, "by", msg, len, "by: no key given%s%s", "", "");
     for (int i = 0; i < n; i++) {
-        if (!valid_name(items[i])) return fail(key, "by", msg, len, "by: '%s' is not a column name%s", items[i], "");
+        if (!valid_name(items[i])) return fail(key, "by", msg, len, "by: '%s' is not a column name%s", items[i], NAME_HINT);
         for (int j = 0; j < i; j++)
             if (strcmp(sp->key[j], items[i]) == 0) return fail(key, "by", msg, len, "by: '%s' is listed twice%s", items[i], "");
         snprintf(sp->key[i], AGG_NAME, "%s", items[i]);
@@ -162,7 +165,7 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
     }
     if (n == 0) return fail(key, "values", msg, len, "values: no column given%s%s", "", "");
     for (int i = 0; i < n; i++) {
-        if (!valid_name(items[i])) return fail(key, "values", msg, len, "values: '%s' is not a column name%s", items[i], "");
+        if (!valid_name(items[i])) return fail(key, "values", msg, len, "values: '%s' is not a column name%s", items[i], NAME_HINT);
         for (int j = 0; j < i; j++)
             if (strcmp(sp->val[j], items[i]) == 0)
                 return fail(key, "values", msg, len, "values: '%s' is listed twice%s", items[i], "");
@@ -221,7 +224,7 @@ int agg_spec_parse(const hb_optset *o, agg_spec *sp, const char **key, char *msg
 
     const char *t = hb_opt_str(o, "time");
     if (t) {
-        if (!valid_name(t)) return fail(key, "time", msg, len, "time: '%s' is not a column name%s", t, "");
+        if (!valid_name(t)) return fail(key, "time", msg, len, "time: '%s' is not a column name%s", t, NAME_HINT);
         snprintf(sp->time, AGG_NAME, "%s", t);
         sp->has_time = 1;
     }

@@ -278,6 +278,25 @@ with h5py.File('tb-unwritten.h5', 'w') as f:
     expect_fail "tables ($tag): a column created but never written: 65, not zeros read as speeds" 65 \
         "column 'speed' was created with 1000 rows but never written" tb-bad-nodata.h5 \
         mpi 1 1 "$bin" run tb-bad-nodata.ini
+    # column names with spaces and symbols (CSV and spreadsheet headers): refused as job
+    # names with the remedy, read through `columns`
+    $PY -c "
+import h5py, numpy as np
+with h5py.File('tb-colnames.h5', 'w') as f:
+    g = f.create_group('obs'); g['time'] = 1704067200 + np.arange(1000) * 3600
+    g['Sensor ID'] = np.arange(1000) % 3; g['Temp (°C)'] = np.arange(1000) * 0.5"
+    write_job tb-bad-names s aggregate tb-colnames.h5 tb-bad-names.h5 "table = /obs" "by = Sensor ID" "values = x"
+    expect_fail "tables ($tag): a key named 'Sensor ID': 78 saying to map it in columns" 78 \
+        "by: 'Sensor ID' is not a column name (names hold no spaces, '/' or ':'): map the table's column" \
+        tb-bad-names.h5 mpi 1 1 "$bin" run tb-bad-names.ini
+    check "tables ($tag): columns = sensor:Sensor ID, temp:Temp (°C) reads them" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-names aggregate tb-colnames.h5 'table = /obs' 'by = sensor' \
+           'values = temp' 'stats = count, sum' 'columns = sensor:Sensor ID, temp:Temp (°C)' && $PY -c '
+import h5py, numpy as np
+o = h5py.File(\"tb-names.h5\")[\"aggregate\"]
+x = np.arange(1000) * 0.5; k = np.arange(1000) % 3
+assert list(o[\"temp_count\"][...]) == [334, 333, 333], o[\"temp_count\"][...]
+assert np.array_equal(o[\"temp_sum\"][...], [x[k == j].sum() for j in range(3)])'"
     write_job tb-bad-ns s aggregate tb-agg-h5c.h5 tb-bad-ns.h5 "table = /readings" "by = meter" "time = time" \
         "values = value" "stats = count, last"
     expect_fail "tables ($tag): pandas datetime64 read as seconds: 65 suggesting time_unit = ns" 65 \
