@@ -339,9 +339,16 @@ int hb_csv_iso(const char *p, size_t n, hb_csv_time *t)
     if (fixed <= 0) return fixed;
     size_t i = 0;
     int y, mo, d, h = 0, mi = 0, s = 0, off = 0, has = 0;
-    if (digits(p, n, &i, 4, 1, &y) || i >= n || p[i++] != '-' || digits(p, n, &i, 2, 1, &mo) || i >= n ||
-        p[i++] != '-' || digits(p, n, &i, 2, 1, &d))
+    if (n > 2 && (p[1] == '.' || p[2] == '.')) {
+        /* D.M.YYYY, day first, as German, Swiss, Austrian, Nordic and Russian exports write
+         * dates (DuckDB's sniffer reads them so too): no other reading of two dots */
+        if (digits(p, n, &i, 2, 0, &d) || i >= n || p[i++] != '.' || digits(p, n, &i, 2, 0, &mo) || i >= n ||
+            p[i++] != '.' || digits(p, n, &i, 4, 1, &y))
+            return -1;
+    } else if (digits(p, n, &i, 4, 1, &y) || i >= n || p[i++] != '-' || digits(p, n, &i, 2, 1, &mo) || i >= n ||
+               p[i++] != '-' || digits(p, n, &i, 2, 1, &d)) {
         return -1;
+    }
     if (i < n) {
         if (p[i] != 'T' && p[i] != ' ') return -1;
         i++;

@@ -66,7 +66,8 @@ typedef struct hb_csv_time {
 #define HB_CSV_NAT INT64_MIN
 
 /* ISO 8601: YYYY-MM-DD, optionally [T or space]HH:MM[:SS[.fraction]] and Z or +HH[:MM]
- * / -HH[MM]. Fractions of a second are dropped (times are whole seconds, floor). */
+ * / -HH[MM]; or the date day first with dots, D.M.YYYY (30.03.2024), with the same time.
+ * Fractions of a second are dropped (times are whole seconds, floor). */
 int hb_csv_iso(const char *p, size_t n, hb_csv_time *t);
 /* strptime-style: %Y %m %d %e %H %M %S %y %b %B %j %p %I %f %z %Z(literal UTC/Z) %T %F %% and
  * literal text; a space in fmt matches any run of blanks. */

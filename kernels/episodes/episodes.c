@@ -270,7 +270,8 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
     if (hb_table_kind(s->tab, s->col_time) == HB_COL_STRING) {
         colname(s, sp->time, cn, sizeof cn);
         rc = hb_err_set(HB_EDATA, where, "time column %s has string type; a number of %s since 1970-01-01 UTC is needed (text "
-                        "times: parse them before writing, pandas.to_datetime, or h5batch import a CSV)",
+                        "times: parse them before writing, pandas.to_datetime; h5batch import reads ISO 8601 and D.M.YYYY, "
+                        "--columns NAME:time:FORMAT any other)",
                         cn, sp->unit_name);
     } else if (hb_table_kind(s->tab, s->col_val) == HB_COL_STRING) {
         colname(s, sp->value, cn, sizeof cn);

@@ -420,6 +420,19 @@ for k in ("Verbrauch", "Stand"):
     assert np.array_equal(t[k][:].view(np.int64), df[k].to_numpy(np.float64).view(np.int64)), k
 assert np.array_equal(t["Zähler"][:], df["Zähler"].to_numpy()) and [x.decode() for x in t["Notiz"][:]] == list(df["Notiz"])
 PYEOF
+    # the dotted day-first dates inferred as times, as declared; with times of day, in a zone
+    mpi 2 1 "$bin" import $p-dec.csv --delimiter ';' --decimal , --columns 'Stand:float' -o $p-dec-inf.h5 --force -q &&
+        h5diff --exclude-path /provenance $p-dec-1.h5 $p-dec-inf.h5 || exit 1
+    printf 'at;v\n30.03.2024 23:59;1\n31.3.2024 02:30;2\n31.03.2024 03:00:15;3\n27.10.2024 02:30;4\n1.1.2025;5\n' >$p-dmy.csv
+    mpi 1 1 "$bin" import $p-dmy.csv --delimiter ';' --timezone Europe/Berlin -o $p-dmy.h5 --force -q || exit 1
+    $PY - "$p" <<'PYEOF'
+import sys, h5py, numpy as np, pandas as pd
+p = sys.argv[1]
+t = h5py.File(p + "-dmy.h5")["table"]["at"][:]
+want = pd.to_datetime(["30.03.2024 23:59", "31.03.2024 02:30", "31.03.2024 03:00:15", "27.10.2024 02:30", "01.01.2025"],
+                      dayfirst=True).tz_localize("Europe/Berlin", nonexistent="shift_forward", ambiguous=True)
+assert list(t) == list(want.asi8 // 10**9), (list(t), list(want.asi8 // 10**9))
+PYEOF
 )
 export -f imp_decimal
 
@@ -427,7 +440,7 @@ suite_import_missing() {
     local bin=$1 tag=$2 p="imp-$2-miss"
     check "import ($tag): empty times (inferred and declared, among naive and offset times) are NaT (the least int64, as pandas), short records with --null-padding are padded with missing values: pandas' values at 1-3 ranks, in blocks on 4 threads and in two passes; export writes them empty, in the CSV's column order" \
         imp_missing "$bin" "$p"
-    check "import ($tag): --decimal , with --delimiter ';' (inferred and declared reals, a '.' field is text) equals pandas read_csv(sep=';', decimal=','), at 1 and 2 ranks and in blocks on 3 threads" \
+    check "import ($tag): --decimal , with --delimiter ';' (inferred and declared reals, a '.' field is text) equals pandas read_csv(sep=';', decimal=','), at 1 and 2 ranks and in blocks on 3 threads; dotted day-first dates are inferred as times (pandas dayfirst)" \
         imp_decimal "$bin" "$p"
     expect_fail "import ($tag): --decimal , with the comma as the delimiter is 64" 64 \
         "error: import: --decimal ',' needs another --delimiter" $p-dec-bad.h5 mpi 1 1 "$bin" import $p-dec.csv --decimal , -o $p-dec-bad.h5
