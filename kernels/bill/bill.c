@@ -50,6 +50,16 @@ typedef struct rec {
     int64_t meter, district, month, q;
 } rec;
 
+/* String accounts or districts (a CSV's "DE-001"): a record holds the label's place in
+ * the sorted distinct labels of the whole column, which every rank reads at setup, so
+ * records stay integers, the bills sort by label, and the output is the same at any
+ * rank count and after any resume of the same input. */
+typedef struct labels {
+    hb_strs s;    /* the distinct labels, sorted by their bytes */
+    int64_t n;
+    size_t width; /* the longest (at least 1), the output's string width */
+} labels;
+
 typedef struct bill {
     hb_step_ctx *ctx;
     hb_table *tab;
@@ -61,6 +71,9 @@ typedef struct bill {
     double *cbuf;
     uint64_t rows_total, rows_missing;
     int64_t per_s; /* month as a time in this unit (time_unit), 0: as yyyymm */
+    int has_lab[2];  /* meter, district: a string column, read as labels */
+    labels lab[2];
+    hb_strs cs; /* a chunk's strings */
 } bill;
 
 /* Not collective. Where errors about the data point: the input, or in a merge (no
@@ -107,9 +120,106 @@ static int reserve_memory(const bill *b, int64_t chunk_rows)
     char cause[120], r[32];
     snprintf(cause, sizeof cause, "%s rows of %s", hb_fmt_count(r, (uint64_t)ctx->n_rows), hb_opt_str(ctx->opts, "table"));
     double per_row = sizeof(rec) + 2.0 * 8 * (8 + b->tf.n) + 4 * 8;
+    for (int k = 0; b->tab && k < 2; k++) /* string labels, read whole: offsets, an index and about 24 bytes each */
+        if (hb_table_kind(b->tab, k) == HB_COL_STRING) per_row += 3 * 8 + 2 * 24;
     double chunk = (double)(chunk_rows < ctx->n_rows ? chunk_rows : ctx->n_rows);
     return hb_mem_reserve((double)ctx->n_rows * per_row + chunk * 32, where(b), "the bills, priced on rank 0,", cause,
                           "split the input into several jobs");
+}
+
+/* Label order: bytes, then length (a prefix first). */
+static int label_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = memcmp(a, b, na < nb ? na : nb);
+    return c ? c : (na > nb) - (na < nb);
+}
+
+typedef struct all_strs {
+    char *bytes;
+    uint64_t *off;
+} all_strs;
+
+static int by_label(const void *x, const void *y, void *arg)
+{
+    const all_strs *a = arg;
+    const int64_t i = *(const int64_t *)x, j = *(const int64_t *)y;
+    int c = label_cmp(a->bytes + a->off[i], a->off[i + 1] - a->off[i], a->bytes + a->off[j], a->off[j + 1] - a->off[j]);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* Not collective (every rank the same). The sorted distinct labels of string column k,
+ * read whole; a missing one (pandas' NaN) is 65 naming the row. */
+static int build_labels(bill *b, int k)
+{
+    const int64_t rows = hb_table_rows(b->tab), piece = 1 << 20;
+    all_strs a = {NULL, hb_malloc(((size_t)rows + 1) * sizeof(uint64_t))};
+    size_t cap = 0, used = 0;
+    int64_t *ix = hb_malloc(((size_t)rows + 1) * sizeof *ix);
+    int rc = a.off && ix ? 0 : HB_EINTERNAL;
+    hb_strs s = {0};
+    for (int64_t at = 0; rc == 0 && at < rows; at += piece) {
+        const int64_t n = rows - at < piece ? rows - at : piece;
+        rc = hb_table_read_str(b->tab, k, at, n, &s);
+        const uint8_t *miss = rc ? NULL : hb_table_str_missing(b->tab, k);
+        for (int64_t i = 0; rc == 0 && miss && i < n; i++)
+            if (miss[i])
+                rc = hb_err_set(HB_EDATA, b->ctx->input, "column '%s', row %lld: missing; an account or district "
+                                "is needed", hb_colmap_name(&b->cols, bill_inputs[k].name), (long long)(at + i));
+        const size_t len = rc ? 0 : (size_t)s.off[n];
+        if (rc == 0 && hb_grow((void **)&a.bytes, &cap, used + len + 1, 1)) rc = HB_EINTERNAL;
+        if (rc) break;
+        memcpy(a.bytes + used, s.bytes, len);
+        for (int64_t i = 0; i < n; i++) a.off[at + i] = used + s.off[i];
+        used += len;
+    }
+    hb_strs_free(&s);
+    if (rc == 0) {
+        a.off[rows] = used;
+        for (int64_t i = 0; i < rows; i++) ix[i] = i;
+        if (rows) qsort_r(ix, (size_t)rows, sizeof *ix, by_label, &a);
+    }
+    labels *l = &b->lab[k];
+    l->width = 1;
+    size_t need = 0;
+    for (int64_t i = 0; rc == 0 && i < rows; i++) need += a.off[ix[i] + 1] - a.off[ix[i]];
+    if (rc == 0 && (!(l->s.bytes = hb_malloc(need + 1)) || !(l->s.off = hb_malloc(((size_t)rows + 1) * sizeof(uint64_t)))))
+        rc = HB_EINTERNAL;
+    size_t at = 0;
+    for (int64_t i = 0; rc == 0 && i < rows; i++) {
+        const char *p = a.bytes + a.off[ix[i]];
+        const size_t n = a.off[ix[i] + 1] - a.off[ix[i]];
+        if (l->n && label_cmp(l->s.bytes + l->s.off[l->n - 1], at - l->s.off[l->n - 1], p, n) == 0) continue;
+        l->s.off[l->n++] = at;
+        memcpy(l->s.bytes + at, p, n);
+        at += n;
+        if (n > l->width) l->width = n;
+    }
+    if (rc == 0) l->s.off[l->n] = at;
+    free(a.bytes), free(a.off), free(ix);
+    return rc;
+}
+
+/* Not collective. The place of label p (n bytes) in column k's labels; -1 when absent. */
+static int64_t label_index(const labels *l, const char *p, size_t n)
+{
+    int64_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        const int c = label_cmp(l->s.bytes + l->s.off[mid], l->s.off[mid + 1] - l->s.off[mid], p, n);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+/* Not collective. Key v of column k (meter, district) as text, for a message. */
+static const char *key_text(const bill *b, int k, int64_t v, char *buf, size_t len)
+{
+    if (!b->has_lab[k] || v < 0 || v >= b->lab[k].n) snprintf(buf, len, "%lld", (long long)v);
+    else
+        snprintf(buf, len, "'%.*s'", (int)(b->lab[k].s.off[v + 1] - b->lab[k].s.off[v]), b->lab[k].s.bytes + b->lab[k].s.off[v]);
+    return buf;
 }
 
 /* Collective. Opens the input table and sizes the chunk buffers. */
@@ -121,13 +231,16 @@ static int bill_setup(hb_step_ctx *ctx, void **state)
     HB_CALL(rc);
     const char *cols[NCOLS];
     for (int i = 0; i < NCOLS; i++) cols[i] = hb_colmap_name(&b->cols, bill_inputs[i].name);
-    HB_CALL(hb_agree(hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
+    HB_CALL(hb_agree(hb_table_open_any(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
     const char *unit; /* unset and unstated: yyyymm */
     HB_CALL(hb_agree(hb_table_time_unit(b->tab, COL_MONTH, hb_opt_str(ctx->opts, "time_unit"), &unit)));
     b->per_s = unit ? hb_time_unit_per_s(unit) : 0;
     ctx->n_rows = hb_table_rows(b->tab);
     ctx->n_chunks = (ctx->n_rows + ctx->chunk_rows - 1) / ctx->chunk_rows;
     HB_CALL(hb_agree(reserve_memory(b, ctx->chunk_rows)));
+    for (int k = 0; k < 2 && rc == 0; k++)
+        if ((b->has_lab[k] = hb_table_kind(b->tab, k) == HB_COL_STRING)) rc = build_labels(b, k);
+    HB_CALL(hb_agree(rc));
     size_t cr = (size_t)ctx->chunk_rows;
     for (int i = 0; i < 3; i++)
         if (!(b->ibuf[i] = hb_malloc(cr * sizeof(int64_t)))) rc = HB_EINTERNAL;
@@ -149,6 +262,15 @@ static int64_t milli(double c)
  * the row) rather than floored into another account; NaN stays INT64_MIN (missing). */
 static int read_key(bill *b, int k, int64_t start, int64_t n, int64_t *out)
 {
+    if (k < 2 && b->has_lab[k]) { /* a label's place (docs/bill.md) */
+        HB_CALL(hb_table_read_str(b->tab, k, start, n, &b->cs));
+        const uint8_t *miss = hb_table_str_missing(b->tab, k);
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t x = label_index(&b->lab[k], b->cs.bytes + b->cs.off[i], (size_t)(b->cs.off[i + 1] - b->cs.off[i]));
+            out[i] = (miss && miss[i]) || x < 0 ? INT64_MIN : x;
+        }
+        return 0;
+    }
     if (hb_table_kind(b->tab, k) != HB_COL_FLOAT) return hb_table_read(b->tab, k, start, n, HB_I64, out);
     HB_CALL(hb_table_read(b->tab, k, start, n, HB_F64, b->cbuf));
     for (int64_t i = 0; i < n; i++) {
@@ -242,6 +364,9 @@ typedef struct saved {
 static int bill_save(void *state, void **buf, size_t *len)
 {
     bill *b = state;
+    if (b->ctx->saving_partial && (b->has_lab[0] || b->has_lab[1]))
+        return hb_err_set(HB_ECONFIG, where(b), "bill has no partial states of string accounts or districts (their "
+                          "numbers are places in this input's labels): bill the sites' rows in one job");
     if (b->n) qsort(b->r, b->n, sizeof *b->r, by_account);
     size_t n = 0; /* records after adding up repeats, in place */
     for (size_t i = 0; i < b->n; i++) {
@@ -366,12 +491,14 @@ static int price_all(bill *b, rec *r, size_t n, priced *bl, priced *ds)
     size_t nb = 0;
     for (size_t i = 0; i < n; i++) {
         if (nb && r[nb - 1].meter == r[i].meter && r[nb - 1].month == r[i].month) {
+            char m[160], d1[160], d2[160];
             HB_CHECK(r[nb - 1].district == r[i].district, HB_EDATA, where(b),
-                     "meter %lld in month %lld is in two districts, %lld and %lld", (long long)r[i].meter,
-                     (long long)r[i].month, (long long)r[nb - 1].district, (long long)r[i].district);
+                     "meter %s in month %lld is in two districts, %s and %s", key_text(b, 0, r[i].meter, m, sizeof m),
+                     (long long)r[i].month, key_text(b, 1, r[nb - 1].district, d1, sizeof d1),
+                     key_text(b, 1, r[i].district, d2, sizeof d2));
             r[nb - 1].q += r[i].q; /* both at most 10^12 units: no overflow */
-            HB_CHECK(r[nb - 1].q <= BILL_MAX_MILLI, HB_EDATA, where(b), "meter %lld: consumption above 10^12",
-                     (long long)r[i].meter);
+            HB_CHECK(r[nb - 1].q <= BILL_MAX_MILLI, HB_EDATA, where(b), "meter %s: consumption above 10^12",
+                     key_text(b, 0, r[i].meter, m, sizeof m));
         } else {
             r[nb++] = r[i];
         }
@@ -380,8 +507,9 @@ static int price_all(bill *b, rec *r, size_t n, priced *bl, priced *ds)
     int64_t cents[BILL_MAX_TIERS];
     for (size_t i = 0; i < nb; i++) {
         int64_t total;
+        char m[160];
         HB_CHECK(bill_amounts(tf, r[i].q, cents, &total) == 0, HB_EDATA, where(b),
-                 "meter %lld, month %lld: the bill overflows 64-bit cents", (long long)r[i].meter,
+                 "meter %s, month %lld: the bill overflows 64-bit cents", key_text(b, 0, r[i].meter, m, sizeof m),
                  (long long)r[i].month);
         bl->meter[i] = r[i].meter, bl->district[i] = r[i].district, bl->month[i] = r[i].month;
         bl->q[i] = r[i].q, bl->cons[i] = (double)r[i].q / BILL_MILLI;
@@ -419,9 +547,10 @@ static int price_all(bill *b, rec *r, size_t n, priced *bl, priced *ds)
         ovf |= __builtin_add_overflow(ds->fixed[d], bl->fixed[i], &ds->fixed[d]);
         ovf |= __builtin_add_overflow(ds->total[d], bl->total[i], &ds->total[d]);
         for (int k = 0; k < tf->n; k++) ovf |= __builtin_add_overflow(ds->tier[k][d], bl->tier[k][i], &ds->tier[k][d]);
+        char dn[160];
         if (ovf)
-            rc = hb_err_set(HB_EDATA, where(b), "district %lld, month %lld: the total overflows 64-bit cents",
-                            (long long)bl->district[i], (long long)bl->month[i]);
+            rc = hb_err_set(HB_EDATA, where(b), "district %s, month %lld: the total overflows 64-bit cents",
+                            key_text(b, 1, bl->district[i], dn, sizeof dn), (long long)bl->month[i]);
     }
     for (size_t i = 0; rc == 0 && i < nd; i++) ds->cons[i] = (double)ds->q[i] / BILL_MILLI;
     free(ix);
@@ -441,6 +570,22 @@ static int put_i64(hb_out *out, const char *g, const char *name, const priced *p
                         units, desc);
 }
 
+/* Collective. Key column k (meter, district) of p: int64, or the labels of a string column. */
+static int put_key(const bill *b, hb_out *out, const char *g, const char *name, const priced *p, const int64_t *v,
+                   int k, const char *desc)
+{
+    if (!b->has_lab[k]) return put_i64(out, g, name, p, v, NULL, desc);
+    const labels *l = &b->lab[k];
+    char path[256], *buf = hb_rank == 0 ? hb_calloc(p->n ? p->n : 1, l->width) : NULL;
+    snprintf(path, sizeof path, "%s/%s", g, name);
+    HB_CALL(hb_agree(hb_rank == 0 && !buf ? HB_EINTERNAL : 0));
+    for (size_t i = 0; buf && i < p->n; i++)
+        memcpy(buf + i * l->width, l->s.bytes + l->s.off[v[i]], (size_t)(l->s.off[v[i] + 1] - l->s.off[v[i]]));
+    int rc = hb_out_strings(out, path, p->n, 0, hb_rank == 0 ? p->n : 0, l->width, buf ? buf : "", NULL);
+    free(buf);
+    return rc;
+}
+
 /* Collective. The attributes of a money column: currency and scale (amount / scale is
  * in the currency). */
 static int money_attrs(hb_out *out, const char *g, const char *name, const char *currency)
@@ -458,8 +603,8 @@ static int write_table(bill *b, hb_out *out, const char *g, const priced *p, int
     char units[96], desc[160], name[32];
     snprintf(units, sizeof units, "%s/100", cur);
     HB_CALL(hb_out_group(out, g));
-    if (bills) HB_CALL(put_i64(out, g, "meter", p, p->meter, NULL, "account (meter)"));
-    HB_CALL(put_i64(out, g, "district", p, p->district, NULL, "district"));
+    if (bills) HB_CALL(put_key(b, out, g, "meter", p, p->meter, 0, "account (meter)"));
+    HB_CALL(put_key(b, out, g, "district", p, p->district, 1, "district"));
     HB_CALL(put_i64(out, g, "month", p, p->month, NULL, "month yyyymm"));
     if (!bills) HB_CALL(put_i64(out, g, "accounts", p, p->accounts, NULL, "bills in the district and month"));
     char path[256];
@@ -558,6 +703,8 @@ static void bill_destroy(void *state)
     bill *b = state;
     if (!b) return;
     hb_table_close(b->tab);
+    for (int k = 0; k < 2; k++) hb_strs_free(&b->lab[k].s);
+    hb_strs_free(&b->cs);
     for (int i = 0; i < 3; i++) free(b->ibuf[i]);
     free(b->cbuf), free(b->r);
     free(b);
@@ -566,22 +713,22 @@ static void bill_destroy(void *state)
 /* What the kernel reads (its columns in COL_ order: the names setup reads) and writes
  * (docs/bill.md), listed by `h5batch kernels bill`. */
 static const hb_dataset_desc bill_inputs[NCOLS + 1] = {
-    {"meter", "table", "int", "", NULL, 0, "account (meter) id"},
-    {"district", "table", "int", "", NULL, 0, "district of the account"},
+    {"meter", "table", "int|string", "", NULL, 0, "account (meter) id"},
+    {"district", "table", "int|string", "", NULL, 0, "district of the account"},
     {"month", "table", "int", "", "yyyymm", 0, "billing month"},
     {"consumption", "table", "number", "", NULL, 0, "quantity of the month in unit; NaN rows are skipped"},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL}};
 static const hb_dataset_desc bill_outputs[] = {
     {"/bill/total", NULL, "int64", "bill", "<currency>/100", 0, "cents of the bill (units: the currency / 100)"},
-    {"/bill/meter", NULL, "int64", "bill", NULL, 0, "account, sorted by meter then month"},
-    {"/bill/district", NULL, "int64", "bill", NULL, 0, "district"},
+    {"/bill/meter", NULL, "int64|string", "bill", NULL, 0, "account, sorted by meter then month"},
+    {"/bill/district", NULL, "int64|string", "bill", NULL, 0, "district"},
     {"/bill/month", NULL, "int64", "bill", NULL, 0, "month, yyyymm"},
     {"/bill/consumption", NULL, "float64", "bill", "<unit>", 0, "billed quantity (consumption_milli / 1000)"},
     {"/bill/consumption_milli", NULL, "int64", "bill", "<unit>/1000", 0, "billed quantity in thousandths, exact"},
     {"/bill/tier_<K>", NULL, "int64", "bill", "<currency>/100", 0, "cents of tier K"},
     {"/bill/fixed_charge", NULL, "int64", "bill", "<currency>/100", 0, "cents"},
     {"/bill/districts/total", NULL, "int64", "district_month", "<currency>/100", 0, "cents per district and month"},
-    {"/bill/districts/district", NULL, "int64", "district_month", NULL, 0, "district"},
+    {"/bill/districts/district", NULL, "int64|string", "district_month", NULL, 0, "district"},
     {"/bill/districts/month", NULL, "int64", "district_month", NULL, 0, "month, yyyymm"},
     {"/bill/districts/accounts", NULL, "int64", "district_month", NULL, 0, "bills in the district and month"},
     {"/bill/districts/consumption", NULL, "float64", "district_month", "<unit>", 0, "billed quantity"},

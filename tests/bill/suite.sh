@@ -86,6 +86,38 @@ suite_bill_reference() {
          $PY '$ROOT/tests/bill/bill_ref.py' bill-ref-$tag.ini bill"
 }
 
+# String accounts and districts (a CSV's "DE-001", district names, UTF-8, of unequal
+# lengths, in an order unlike their numbers): the reference at 1 and 3 ranks, the same bits.
+suite_bill_strings() {
+    local bin=$1 tag=$2 n
+    [ "$tag" = valgrind ] && return 0
+    bill_inputs >"$W/log" 2>&1 || return
+    $PY - <<'PYEOF' || { not_ok "bill ($tag): making the string input"; return; }
+import h5py, numpy as np
+with h5py.File("bill-random.h5") as f, h5py.File("bill-str.h5", "w") as o:
+    g, t = f["aggregate"], o.create_group("aggregate")
+    m = g["meter"][:]
+    t["meter"] = np.array([("acct-%d" % (x * 7919 % 100003)).encode() for x in m])
+    names = ["Nord", "Süd", "Ost", "West", "Zentrum", "Au"]
+    t.create_dataset("district", data=[names[x % len(names)] for x in g["district"][:]], dtype=h5py.string_dtype())
+    t["month"], t["consumption_sum"] = g["month"][:], g["consumption_sum"][:]
+PYEOF
+    for n in 1 3; do
+        write_job "bill-str-$tag-$n" bill bill bill-str.h5 "bill-str-$tag-$n.h5" "job.chunk_rows = 100" \
+            "columns = consumption:consumption_sum" "$TARIFF_A" "fixed_charge = 8.50"
+        check "bill ($tag): string accounts and districts at $n rank(s) equal the reference, sorted by label" bash -c \
+            "$(declare -f mpi); LIMIT=$LIMIT; mpi $n 1 '$bin' run bill-str-$tag-$n.ini -q &&
+             $PY '$ROOT/tests/bill/bill_ref.py' bill-str-$tag-$n.ini bill"
+    done
+    check "bill ($tag): string accounts at 3 ranks: the bits of 1" \
+        h5diff --exclude-path /provenance "bill-str-$tag-1.h5" "bill-str-$tag-3.h5"
+    write_job "bill-str-part-$tag" bill bill bill-str.h5 "bill-str-part-$tag.h5" \
+        "columns = consumption:consumption_sum" "$TARIFF_A"
+    expect_fail "bill ($tag): a partial state of string accounts is 78, nothing written" 78 \
+        "bill has no partial states of string accounts or districts" "bill-str-part-$tag.h5" \
+        mpi 2 1 "$bin" run "bill-str-part-$tag.ini" --partial
+}
+
 # The same bits at 1-4 ranks.
 suite_bill_ranks() {
     local bin=$1 tag=$2 n
@@ -214,5 +246,5 @@ suite_bill() {
         return 0
     fi
     local s
-    for s in suite_bill_hand suite_bill_empty suite_bill_reference suite_bill_ranks suite_bill_faults suite_bill_bad suite_bill_gen; do "$s" "$@"; done
+    for s in suite_bill_hand suite_bill_empty suite_bill_reference suite_bill_strings suite_bill_ranks suite_bill_faults suite_bill_bad suite_bill_gen; do "$s" "$@"; done
 }
