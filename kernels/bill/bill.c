@@ -72,6 +72,7 @@ typedef struct bill {
     uint64_t rows_total, rows_missing;
     int64_t per_s; /* month as a time in this unit (time_unit), 0: as yyyymm */
     int has_lab[2];  /* meter, district: a string column, read as labels */
+    int no_district; /* the table has none (and columns names none): one district, not written */
     labels lab[2];
     hb_strs cs; /* a chunk's strings */
 } bill;
@@ -229,9 +230,19 @@ static int bill_setup(hb_step_ctx *ctx, void **state)
     int rc = new_state(ctx, &b);
     *state = b;
     HB_CALL(rc);
-    const char *cols[NCOLS];
+    const char *cols[NCOLS], *table = hb_opt_str(ctx->opts, "table");
     for (int i = 0; i < NCOLS; i++) cols[i] = hb_colmap_name(&b->cols, bill_inputs[i].name);
-    HB_CALL(hb_agree(hb_table_open_any(ctx->in, hb_opt_str(ctx->opts, "table"), cols, NCOLS, &b->tab)));
+    /* without a district column (one not named in columns): every account in one district */
+    if (cols[COL_DISTRICT] == bill_inputs[COL_DISTRICT].name) {
+        hb_table *t = NULL;
+        int missing = hb_table_open_any(ctx->in, table, &cols[COL_DISTRICT], 1, &t) == HB_EDATA &&
+                      strstr(hb_err_msg(), "missing column 'district'") != NULL;
+        hb_table_close(t);
+        hb_err_clear();
+        MPI_Allreduce(MPI_IN_PLACE, &missing, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD); /* one file: the same */
+        if ((b->no_district = missing)) cols[COL_DISTRICT] = cols[COL_METER]; /* read, not used */
+    }
+    HB_CALL(hb_agree(hb_table_open_any(ctx->in, table, cols, NCOLS, &b->tab)));
     const char *unit; /* unset and unstated: yyyymm */
     HB_CALL(hb_agree(hb_table_time_unit(b->tab, COL_MONTH, hb_opt_str(ctx->opts, "time_unit"), &unit)));
     b->per_s = unit ? hb_time_unit_per_s(unit) : 0;
@@ -325,7 +336,7 @@ static int bill_map(void *state, int64_t c)
         int64_t q = milli(v);
         HB_CHECK(q >= 0, HB_EDATA, ctx->input, "column '%s', row %lld: consumption %g is negative or above 10^12",
                  hb_colmap_name(&b->cols, "consumption"), (long long)row, v);
-        b->r[b->n++] = (rec){b->ibuf[COL_METER][i], b->ibuf[COL_DISTRICT][i], m, q};
+        b->r[b->n++] = (rec){b->ibuf[COL_METER][i], b->no_district ? 0 : b->ibuf[COL_DISTRICT][i], m, q};
     }
     b->rows_total += (uint64_t)n;
     return 0;
@@ -604,7 +615,7 @@ static int write_table(bill *b, hb_out *out, const char *g, const priced *p, int
     snprintf(units, sizeof units, "%s/100", cur);
     HB_CALL(hb_out_group(out, g));
     if (bills) HB_CALL(put_key(b, out, g, "meter", p, p->meter, 0, "account (meter)"));
-    HB_CALL(put_key(b, out, g, "district", p, p->district, 1, "district"));
+    if (!b->no_district) HB_CALL(put_key(b, out, g, "district", p, p->district, 1, "district"));
     HB_CALL(put_i64(out, g, "month", p, p->month, NULL, "month yyyymm"));
     if (!bills) HB_CALL(put_i64(out, g, "accounts", p, p->accounts, NULL, "bills in the district and month"));
     char path[256];
@@ -714,7 +725,7 @@ static void bill_destroy(void *state)
  * (docs/bill.md), listed by `h5batch kernels bill`. */
 static const hb_dataset_desc bill_inputs[NCOLS + 1] = {
     {"meter", "table", "int|string", "", NULL, 0, "account (meter) id"},
-    {"district", "table", "int|string", "", NULL, 0, "district of the account"},
+    {"district", "table", "int|string", "", NULL, 0, "district of the account (optional: without it, one)"},
     {"month", "table", "int", "", "yyyymm", 0, "billing month"},
     {"consumption", "table", "number", "", NULL, 0, "quantity of the month in unit; NaN rows are skipped"},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL}};

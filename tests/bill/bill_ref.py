@@ -26,7 +26,10 @@ with h5py.File(s["input"]) as f:
     g = f[s.get("table", "/aggregate")]
     # string accounts and districts (bytes in h5py) compare as text, sorted by their bytes
     txt = lambda a: np.array([x.decode() for x in a], dtype=object) if a.dtype.kind in "SO" else a
-    df = pd.DataFrame({c: txt(g[name(c)][:]) for c in ["meter", "district", "month", "consumption"]})
+    # without a district column every account is in one district, and none is written
+    nodist = name("district") not in g
+    df = pd.DataFrame({c: txt(g[name(c)][:]) if not (c == "district" and nodist) else 0
+                       for c in ["meter", "district", "month", "consumption"]})
 df = df[df.consumption.notna()]
 df["q"] = [round(Fraction(float(c)) * 1000) for c in df.consumption]  # exact, half to even
 df = df.groupby(["meter", "month", "district"], as_index=False)["q"].sum().sort_values(["meter", "month"])
@@ -53,13 +56,15 @@ dist = df.groupby(["district", "month"], as_index=False).sum(numeric_only=True)
 with h5py.File(s["output"]) as f:
     b = f["bill"]
     assert b.attrs["scale"] == 100 and b.attrs["currency"] == s.get("currency", "EUR")
-    for c in ["meter", "month", "district", "fixed_charge", "total"] + [f"tier_{k + 1}" for k in range(len(tiers))]:
+    assert ("district" in b) != nodist and ("district" in b["districts"]) != nodist
+    keys = ["meter", "month"] + ([] if nodist else ["district"])
+    for c in keys + ["fixed_charge", "total"] + [f"tier_{k + 1}" for k in range(len(tiers))]:
         assert b[c].dtype == np.int64 or (c in ("meter", "district") and b[c].dtype.kind == "S"), c
         assert list(txt(b[c][:])) == list(df[c].to_numpy()), (c, b[c][:20], df[c].to_numpy()[:20])
     assert np.array_equal(b["consumption_milli"][:], df.q.to_numpy())
     assert np.array_equal(b["consumption"][:], df.q.to_numpy() / 1000)
     d = b["districts"]
-    for c in ["district", "month", "accounts", "fixed_charge", "total"] + [f"tier_{k + 1}" for k in range(len(tiers))]:
+    for c in keys[1:] + ["accounts", "fixed_charge", "total"] + [f"tier_{k + 1}" for k in range(len(tiers))]:
         assert list(txt(d[c][:])) == list(dist[c].to_numpy()), (c, d[c][:], dist[c].to_numpy())
     assert np.array_equal(d["consumption_milli"][:], dist.q.to_numpy())
     assert d["total"][:].sum() == b["total"][:].sum()

@@ -101,6 +101,8 @@ with h5py.File("bill-random.h5") as f, h5py.File("bill-str.h5", "w") as o:
     names = ["Nord", "Süd", "Ost", "West", "Zentrum", "Au"]
     t.create_dataset("district", data=[names[x % len(names)] for x in g["district"][:]], dtype=h5py.string_dtype())
     t["month"], t["consumption_sum"] = g["month"][:], g["consumption_sum"][:]
+    u = o.create_group("nodistrict")
+    u["meter"], u["month"], u["consumption_sum"] = t["meter"][:], t["month"][:], t["consumption_sum"][:]
 PYEOF
     for n in 1 3; do
         write_job "bill-str-$tag-$n" bill bill bill-str.h5 "bill-str-$tag-$n.h5" "job.chunk_rows = 100" \
@@ -111,6 +113,11 @@ PYEOF
     done
     check "bill ($tag): string accounts at 3 ranks: the bits of 1" \
         h5diff --exclude-path /provenance "bill-str-$tag-1.h5" "bill-str-$tag-3.h5"
+    write_job "bill-nod-$tag" bill bill bill-str.h5 "bill-nod-$tag.h5" "table = /nodistrict" \
+        "columns = consumption:consumption_sum" "$TARIFF_A" "fixed_charge = 8.50"
+    check "bill ($tag): without a district column: one district, the totals per month, at 2 ranks equal the reference" \
+        bash -c "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' run bill-nod-$tag.ini -q &&
+             $PY '$ROOT/tests/bill/bill_ref.py' bill-nod-$tag.ini bill"
     write_job "bill-str-part-$tag" bill bill bill-str.h5 "bill-str-part-$tag.h5" \
         "columns = consumption:consumption_sum" "$TARIFF_A"
     expect_fail "bill ($tag): a partial state of string accounts is 78, nothing written" 78 \
