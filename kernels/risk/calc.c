@@ -10,6 +10,7 @@
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_eigen.h>
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_statistics_double.h>
@@ -196,6 +197,11 @@ int hb_risk_factor(const double *x, int64_t n, int64_t a, double *m, double *L, 
     }
     memcpy(L, S, A * A * sizeof *L);
     gsl_matrix_view lv = gsl_matrix_view_array(L, A, A);
+    /* a singular covariance's last pivot is zero to rounding, of either sign (OpenBLAS's
+     * kernel for the CPU decides): GSL's default handler would abort on a negative one,
+     * the code is read here (the kernel's setup turns it off too; a plugin or the unit
+     * tests may not) */
+    gsl_set_error_handler_off();
     int chol = gsl_linalg_cholesky_decomp1(&lv.matrix) == GSL_SUCCESS;
     /* a pivot at rounding level means a singular covariance: its Cholesky factor would
      * be noise in those columns, the eigen-decomposition is not */

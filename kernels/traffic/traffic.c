@@ -222,7 +222,16 @@ static int traffic_setup(hb_step_ctx *ctx, void **state)
         return hb_err_set(HB_ECONFIG, ctx->step_name, "%s", msg); /* validate saw it first */
     const char *cols[] = {hb_colmap_name(&tr->cols, "time"), hb_colmap_name(&tr->cols, "segment"),
                           hb_colmap_name(&tr->cols, "speed")};
-    int rc = hb_table_open(ctx->in, hb_opt_str(ctx->opts, "table"), cols, 3, &tr->tab);
+    int rc = hb_table_open_any(ctx->in, hb_opt_str(ctx->opts, "table"), cols, 3, &tr->tab);
+    /* string detector ids ("M25/4321A") are keys the aggregate kernel groups by */
+    if (rc == 0 && hb_table_kind(tr->tab, COL_SEGMENT) == HB_COL_STRING)
+        rc = hb_err_set(HB_EDATA, ctx->input, "segment column '%s' holds strings, where traffic numbers segments "
+                        "0..S-1: the aggregate kernel groups by string keys (kernel = aggregate, by = segment, "
+                        "day_of_week, hour, values = speed, stats = count, mean, p50, p85, p95; docs/aggregate.md)",
+                        cols[COL_SEGMENT]);
+    for (int k = 0; rc == 0 && k < 3; k++)
+        if (hb_table_kind(tr->tab, k) == HB_COL_STRING)
+            rc = hb_err_set(HB_EDATA, ctx->input, "column '%s' has string type; a number is needed", cols[k]);
     HB_CALL(hb_agree(rc));
     const char *unit;
     HB_CALL(hb_agree(hb_table_time_unit(tr->tab, COL_TIME, hb_opt_str(ctx->opts, "time_unit"), &unit)));

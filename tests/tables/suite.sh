@@ -278,6 +278,23 @@ with h5py.File('tb-unwritten.h5', 'w') as f:
     expect_fail "tables ($tag): a column created but never written: 65, not zeros read as speeds" 65 \
         "column 'speed' was created with 1000 rows but never written" tb-bad-nodata.h5 \
         mpi 1 1 "$bin" run tb-bad-nodata.ini
+    # string detector ids: traffic says to use aggregate, whose job as suggested runs
+    $PY -c "
+import h5py, numpy as np
+with h5py.File('tb-strseg.h5', 'w') as f:
+    g = f.create_group('obs'); g['time'] = 1704067200 + np.arange(600) * 600
+    g['segment'] = np.array([b'M25/4321A', b'A1-North'])[np.arange(600) % 2]; g['speed'] = 50 + np.arange(600) % 7 * 1.0"
+    write_job tb-bad-strseg s traffic tb-strseg.h5 tb-bad-strseg.h5 "table = /obs"
+    expect_fail "tables ($tag): traffic with string segment ids: 65 suggesting the aggregate kernel" 65 \
+        "segment column 'segment' holds strings, where traffic numbers segments 0..S-1: the aggregate kernel" \
+        tb-bad-strseg.h5 mpi 1 1 "$bin" run tb-bad-strseg.ini
+    check "tables ($tag): the aggregate job that message suggests counts the string segments" bash -c \
+        "$(declare -f tb_run); tb_run '$bin' tb-strseg-agg aggregate tb-strseg.h5 'table = /obs' 'time = time' \
+           'by = segment, day_of_week, hour' 'values = speed' 'stats = count, mean, p50, p85, p95' &&
+         $PY -c 'import h5py
+o = h5py.File(\"tb-strseg-agg.h5\")[\"aggregate\"]
+assert [s.decode() for s in o[\"segment\"][...]] == [\"A1-North\", \"M25/4321A\"], o[\"segment\"][...]
+assert o[\"speed_count\"][...].sum() == 600'"
     # column names with spaces and symbols (CSV and spreadsheet headers): refused as job
     # names with the remedy, read through `columns`
     $PY -c "
