@@ -52,6 +52,7 @@ typedef struct column {
     int64_t stride[HB_VAR_MAXDIMS];
     int blocked; /* read per block of the export's outer dimension; else read once */
     fmt_kind fmt;
+    int dec;     /* an integer amount of 10^-dec units (its attribute scale = 10^dec: bill's cents) */
     hb_elem t;
     void *num;   /* the values read (double, int64 or uint64) */
     hb_strs s;   /* or the strings */
@@ -303,6 +304,13 @@ static int add_column(exporter *e, const hb_var *v, int dim)
     c->blocked = c->map[0] == 0;
     c->t = v->kind == HB_VAR_FLOAT ? HB_F64 : v->kind == HB_VAR_UINT ? HB_U64 : HB_I64;
     c->fmt = fmt_of(e, v, v->name);
+    if (c->t == HB_I64 && c->fmt == F_PLAIN) { /* money: cents with scale = 100 written as 75.50 */
+        int64_t sc = 0;
+        if (hb_in_attr_i64(e->in, c->path, "scale", &sc) != 0) sc = 0;
+        hb_err_clear(); /* no scale, or one that is no power of ten up to 10^9: the integers as they are */
+        for (int64_t p = 10, k = 1; k <= 9; p *= 10, k++)
+            if (p == sc) c->dec = (int)k;
+    }
     int64_t st = 1;
     for (int k = c->ndims - 1; k >= 0; k--) c->stride[k] = st, st *= v->dims[k];
     return 0;
@@ -448,10 +456,17 @@ static void put_double(exporter *e, double x)
 /* An integer as a calendar text (2024-01-31, 2024-01, 2024-W05, 2024-Q1, a date-time),
  * nothing for the least int64 (a missing time, as pandas' NaT), or as itself when it is
  * not a valid value of its calendar. */
-static void put_int(exporter *e, int64_t x, fmt_kind f)
+static void put_int(exporter *e, int64_t x, fmt_kind f, int dec)
 {
     char buf[64];
     int n = -1;
+    if (dec > 0) { /* exact: the integer's digits with a decimal point, 7550 at scale 100 is 75.50 */
+        uint64_t p = 1, u = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+        for (int k = 0; k < dec; k++) p *= 10;
+        n = snprintf(buf, sizeof buf, "%s%" PRIu64 ".%0*" PRIu64, x < 0 ? "-" : "", u / p, dec, u % p);
+        put(e, buf, (size_t)n);
+        return;
+    }
     if (f != F_PLAIN && x == INT64_MIN) return; /* a missing time or date (NaT): an empty field */
     if (f == F_YMD && hb_days_from_yyyymmdd(x) != INT64_MIN)
         n = snprintf(buf, sizeof buf, "%04" PRId64 "-%02d-%02d", x / 10000, (int)(x / 100 % 100), (int)(x % 100));
@@ -496,7 +511,7 @@ static void put_cell(exporter *e, const column *c, const int64_t *idx, int64_t i
         char buf[32];
         put(e, buf, (size_t)snprintf(buf, sizeof buf, "%" PRIu64, ((const uint64_t *)c->num)[at]));
     } else
-        put_int(e, ((const int64_t *)c->num)[at], c->fmt);
+        put_int(e, ((const int64_t *)c->num)[at], c->fmt, c->dec);
 }
 
 /* Ends the line and writes it; 74 on a write error. */

@@ -32,8 +32,16 @@ def calendar(grp, name):
     return CAL.get(name)
 
 
-def expected_int(v, cal):
+def scale_of(grp, name):
+    """Digits after the point of an integer amount: its attribute scale = 10^k (bill's cents)."""
+    sc = grp[name].attrs.get("scale") if name in grp else None
+    return next((k for k in range(1, 10) if sc is not None and int(sc) == 10**k), 0)
+
+
+def expected_int(v, cal, dec=0):
     v = int(v)
+    if dec:  # exact: 7550 cents at scale 100 is 75.50
+        return f"{'-' if v < 0 else ''}{abs(v) // 10**dec}.{abs(v) % 10**dec:0{dec}d}"
     if cal == "yyyymmdd":
         return f"{v // 10000:04d}-{v // 100 % 100:02d}-{v % 100:02d}"
     if cal == "yyyymm":
@@ -45,7 +53,7 @@ def expected_int(v, cal):
     return str(v)
 
 
-def check_cell(where, want, got, cal, tz, is_time=False):
+def check_cell(where, want, got, cal, tz, is_time=False, dec=0):
     if is_time:
         want = pd.Timestamp(int(want), unit="s")
     if isinstance(want, (bytes, np.bytes_)):
@@ -62,7 +70,7 @@ def check_cell(where, want, got, cal, tz, is_time=False):
         else:
             assert float(got) == float(want), (where, got, repr(want))
     else:
-        assert got == expected_int(want, cal), (where, got, want)
+        assert got == expected_int(want, cal, dec), (where, got, want)
 
 
 def check(h5name, group, csvname, times=""):
@@ -83,9 +91,11 @@ def check(h5name, group, csvname, times=""):
         tz = grp.attrs.get("timezone")
         tz = tz.decode() if isinstance(tz, bytes) else tz
         cals = {c: calendar(grp, c) for c in header}
+        decs = {c: scale_of(grp, c) for c in header}
     for j, col in enumerate(header):
         for i, (want, r) in enumerate(zip(df[col].tolist(), body)):
-            check_cell(f"{csvname}: row {i + 2}, column {col}", want, r[j], cals[col], tz, col in times.split(","))
+            check_cell(f"{csvname}: row {i + 2}, column {col}", want, r[j], cals[col], tz, col in times.split(","),
+                       decs[col])
     # pandas reads the same table: shape, empty fields as NaN
     p = pd.read_csv(csvname, keep_default_na=False, na_values=[""])
     assert list(p.columns) == header and len(p) == len(body), (csvname, "pandas", list(p.columns), len(p))
