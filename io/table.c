@@ -278,7 +278,11 @@ static int cf_fills(column *c, const char *name, const char *where)
         case K_F32: { float f; memcpy(&f, &v, 4); back = f; break; }
         default: memcpy(&back, &v, 8); break;
         }
-        if (back == d[i] || (isnan(back) && isnan(d[i]))) c->fill[c->nfill++] = v;
+        /* a float column's fill is compared in its own type, as xarray casts it (1e30 given
+         * as a double is float32's 1e30f); an integer's must be the number itself */
+        const int fl = c->kind == K_F32 || c->kind == K_F64 || c->kind == K_OTHER;
+        if (back == d[i] || (isnan(back) && isnan(d[i])) || (fl && isfinite(back) == isfinite(d[i])))
+            c->fill[c->nfill++] = v;
     }
     if (sp >= 0) H5Sclose(sp);
     if (ty >= 0) H5Tclose(ty);

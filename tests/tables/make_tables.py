@@ -181,8 +181,8 @@ with h5py.File(P("tb-cf.h5"), "w") as f:
     f["station"].attrs["_FillValue"] = np.int32(-1)
     f["temp"].attrs.update({"scale_factor": 0.01, "add_offset": 10.0, "_FillValue": np.int16(-32768),
                             "missing_value": np.int16(-32767)})
-    f["flow"].attrs["_FillValue"] = np.float32(-9999.0)
-    f["flow"].attrs["missing_value"] = np.array([-999.0, -1e30], np.float32)
+    f["flow"].attrs.create("_FillValue", -9999.0, dtype=np.float64)  # a double on a float32, as h5py users write it
+    f["flow"].attrs.create("missing_value", [-999.0, -1e30], dtype=np.float64)  # -1e30 is float32's -1e30f
     f["level"].attrs["_Unsigned"] = "true"
     # what a packed column cannot be, and a fill that its type cannot hold (uint8: -9999)
     f["bad_time"] = c_time

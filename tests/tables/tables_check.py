@@ -93,7 +93,8 @@ def cf(inp, out):
         a = f["temp"].attrs
         temp = np.where(np.isin(temp, [a["_FillValue"], a["missing_value"]]), np.nan,
                         temp * a["scale_factor"] + a["add_offset"])
-        bad = np.concatenate([[f["flow"].attrs["_FillValue"]], f["flow"].attrs["missing_value"]])
+        # the fills in the column's own type, as xarray casts them (-1e30 given as a double is -1e30f)
+        bad = np.concatenate([[f["flow"].attrs["_FillValue"]], f["flow"].attrs["missing_value"]]).astype(flow.dtype)
         flow = np.where(np.isin(flow, bad), np.nan, flow.astype(np.float64))
     time = pd.to_datetime(np.where(t == np.iinfo(np.int64).min, np.datetime64("NaT"), t.astype("datetime64[s]")))
     df = pd.DataFrame({"time": time, "station": np.where(st == -1, np.nan, st), "temp": temp, "flow": flow,
