@@ -128,20 +128,24 @@ static inline int64_t to_i64_double(double v, hb_elem w)
 }
 static inline int64_t to_i64_float(float v, hb_elem w) { return to_i64_double((double)v, w); }
 
+/* LOOP(T) for the C type T of element kind k (K_OTHER: double, what HDF5 converts it to). */
+#define KIND_SWITCH(k, LOOP)                  \
+    switch (k) {                              \
+    case K_I8: LOOP(int8_t); break;           \
+    case K_U8: LOOP(uint8_t); break;          \
+    case K_I16: LOOP(int16_t); break;         \
+    case K_U16: LOOP(uint16_t); break;        \
+    case K_I32: LOOP(int32_t); break;         \
+    case K_U32: LOOP(uint32_t); break;        \
+    case K_I64: LOOP(int64_t); break;         \
+    case K_U64: LOOP(uint64_t); break;        \
+    case K_F32: LOOP(float); break;           \
+    default: LOOP(double); break;             \
+    }
+
 static void convert(src_kind k, const void *src, hb_elem want, void *dst, int64_t n)
 {
-    switch (k) {
-    case K_I8: CONVERT_LOOP(int8_t); break;
-    case K_U8: CONVERT_LOOP(uint8_t); break;
-    case K_I16: CONVERT_LOOP(int16_t); break;
-    case K_U16: CONVERT_LOOP(uint16_t); break;
-    case K_I32: CONVERT_LOOP(int32_t); break;
-    case K_U32: CONVERT_LOOP(uint32_t); break;
-    case K_I64: CONVERT_LOOP(int64_t); break;
-    case K_U64: CONVERT_LOOP(uint64_t); break;
-    case K_F32: CONVERT_LOOP(float); break;
-    default: CONVERT_LOOP(double); break;
-    }
+    KIND_SWITCH(k, CONVERT_LOOP)
 }
 
 
@@ -266,18 +270,9 @@ static int cf_fills(column *c, const char *name, const char *where)
         /* what HDF5 made of it in the column's type, as a double: not the number when
          * the type cannot hold it (HDF5 clips -9999 to 0 as uint8) */
         double back = 0;
-        switch (c->mem == H5T_NATIVE_DOUBLE ? K_F64 : io_kind_of(c->mem, &(size_t){0})) {
-        case K_I8: back = (int8_t)v; break;
-        case K_U8: back = (uint8_t)v; break;
-        case K_I16: back = (int16_t)v; break;
-        case K_U16: back = (uint16_t)v; break;
-        case K_I32: back = (int32_t)v; break;
-        case K_U32: back = (uint32_t)v; break;
-        case K_I64: back = (double)(int64_t)v; break;
-        case K_U64: back = (double)v; break;
-        case K_F32: { float f; memcpy(&f, &v, 4); back = f; break; }
-        default: memcpy(&back, &v, 8); break;
-        }
+#define BACK(T) do { T x; memcpy(&x, &v, sizeof x); back = (double)x; } while (0)
+        KIND_SWITCH(c->mem == H5T_NATIVE_DOUBLE ? K_F64 : io_kind_of(c->mem, &(size_t){0}), BACK)
+#undef BACK
         /* a float column's fill is compared in its own type, as xarray casts it (1e30 given
          * as a double is float32's 1e30f); an integer's must be the number itself */
         const int fl = c->kind == K_F32 || c->kind == K_F64 || c->kind == K_OTHER;
@@ -341,18 +336,7 @@ static int open_cf(column *c, const char *where)
 
 static void cf_mask(const column *c, const void *raw, hb_elem want, void *dst, int64_t n)
 {
-    switch (c->kind) {
-    case K_I8: MASK_LOOP(int8_t); break;
-    case K_U8: MASK_LOOP(uint8_t); break;
-    case K_I16: MASK_LOOP(int16_t); break;
-    case K_U16: MASK_LOOP(uint16_t); break;
-    case K_I32: MASK_LOOP(int32_t); break;
-    case K_U32: MASK_LOOP(uint32_t); break;
-    case K_I64: MASK_LOOP(int64_t); break;
-    case K_U64: MASK_LOOP(uint64_t); break;
-    case K_F32: MASK_LOOP(float); break;
-    default: MASK_LOOP(double); break;
-    }
+    KIND_SWITCH(c->kind, MASK_LOOP)
 }
 
 /* Opens the 1-D dataset name of loc as column c (numeric, or string when allow_str). */
