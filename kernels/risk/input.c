@@ -192,6 +192,73 @@ static int by_row(const void *x, const void *y)
 
 /* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
  * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
+/* Assets named by ticker ("AAPL"): /market/assets in sorted order, for a search. */
+static const risk *tick_of; /* qsort's context: one setup at a time */
+static int by_name(const void *x, const void *y)
+{
+    const size_t w = tick_of->asset_width;
+    return memcmp(tick_of->asset_names + (size_t)*(const int64_t *)x * w,
+                  tick_of->asset_names + (size_t)*(const int64_t *)y * w, w);
+}
+
+/* Not collective. The assets' places sorted by name into *tick; 65 without names or
+ * with a name twice. */
+static int ticker_order(risk *r, int64_t **tick)
+{
+    if (!r->asset_names)
+        return hb_err_set(HB_EDATA, r->ctx->input, "/transactions names its assets by strings, which need /market/assets "
+                          "(the names of the columns of /market/prices) to find them");
+    int64_t *ix = hb_malloc((size_t)(r->A ? r->A : 1) * sizeof *ix);
+    if (!ix) return HB_EINTERNAL;
+    for (int64_t a = 0; a < r->A; a++) ix[a] = a;
+    tick_of = r;
+    qsort(ix, (size_t)r->A, sizeof *ix, by_name);
+    const size_t w = r->asset_width;
+    for (int64_t a = 1; a < r->A; a++)
+        if (memcmp(r->asset_names + (size_t)ix[a] * w, r->asset_names + (size_t)ix[a - 1] * w, w) == 0) {
+            const char *name = r->asset_names + (size_t)ix[a] * w;
+            free(ix);
+            return hb_err_set(HB_EDATA, r->ctx->input, "/market/assets names '%.*s' twice", (int)strnlen(name, w), name);
+        }
+    *tick = ix;
+    return 0;
+}
+
+/* Not collective. Rows [s, s+cnt) of the string asset column as asset places (doubles,
+ * as numeric ids are read); a ticker not in /market/assets is 65 naming it. */
+static int asset_tickers(risk *r, hb_table *t, const hb_colmap *cm, int64_t s, int64_t cnt, const int64_t *tick,
+                         double *asset)
+{
+    hb_strs str = {0};
+    int rc = hb_table_read_str(t, 2, s, cnt, &str);
+    const size_t w = r->asset_width;
+    char key[1024];
+    for (int64_t i = 0; rc == 0 && i < cnt; i++) {
+        const size_t n = (size_t)(str.off[i + 1] - str.off[i]);
+        int64_t lo = 0, hi = r->A, found = -1;
+        if (n <= w && n < sizeof key) {
+            memset(key, 0, w);
+            memcpy(key, str.bytes + str.off[i], n); /* NUL-padded, as the names are */
+            while (lo < hi && found < 0) {
+                const int64_t mid = lo + (hi - lo) / 2;
+                const int c = memcmp(r->asset_names + (size_t)tick[mid] * w, key, w);
+                if (c == 0) found = tick[mid];
+                else if (c < 0) lo = mid + 1;
+                else hi = mid;
+            }
+        }
+        if (found < 0) {
+            char where[600];
+            snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, "asset"));
+            rc = hb_err_set(HB_EDATA, where, "row %lld: asset '%.*s' is not in /market/assets", (long long)(s + i),
+                            (int)(n < 200 ? n : 200), str.bytes + str.off[i]);
+        }
+        asset[i] = (double)found;
+    }
+    hb_strs_free(&str);
+    return rc;
+}
+
 static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t per_s, int64_t P_attr, txrec **recs,
                              int64_t *nrec, int64_t *pmax)
 {
@@ -206,6 +273,8 @@ static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t 
     double *qty = hb_malloc((size_t)piece * sizeof *qty);
     txrec *out = hb_malloc((size_t)(hi - lo > 0 ? hi - lo : 1) * sizeof *out);
     int rc = date && port && asset && qty && out ? 0 : HB_EINTERNAL;
+    int64_t *tick = NULL; /* tickers: the assets' names in sorted order, as their places */
+    if (rc == 0 && hb_table_kind(t, 2) == HB_COL_STRING) rc = ticker_order(r, &tick);
     int64_t n = 0;
     for (int64_t s = lo; rc == 0 && s < hi; s += piece) {
         int64_t cnt = hi - s < piece ? hi - s : piece;
@@ -218,7 +287,8 @@ static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t 
             date[i] = y * 10000 + mo * 100 + d;
         }
         if (rc == 0) rc = hb_table_read(t, 1, s, cnt, HB_F64, port);
-        if (rc == 0) rc = hb_table_read(t, 2, s, cnt, HB_F64, asset);
+        if (rc == 0 && hb_table_kind(t, 2) == HB_COL_STRING) rc = asset_tickers(r, t, cm, s, cnt, tick, asset);
+        else if (rc == 0) rc = hb_table_read(t, 2, s, cnt, HB_F64, asset);
         if (rc == 0) rc = hb_table_read(t, 3, s, cnt, HB_F64, qty);
         for (int64_t i = 0; rc == 0 && i < cnt; i++) {
             int64_t row = s + i;
@@ -246,7 +316,7 @@ static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t 
             }
         }
     }
-    free(date), free(port), free(asset), free(qty);
+    free(date), free(port), free(asset), free(qty), free(tick);
     *recs = out;
     *nrec = n;
     return rc;
@@ -269,7 +339,12 @@ static int load_transactions(risk *r)
     int rc = 0;
     if (!r->price)
         rc = hb_err_set(HB_EDATA, ctx->input, "/transactions need /market/prices to value positions (found /market/returns)");
-    if (rc == 0) rc = hb_table_open(ctx->in, "/transactions", cols, 4, &t);
+    if (rc == 0) rc = hb_table_open_any(ctx->in, "/transactions", cols, 4, &t);
+    for (int k = 0; rc == 0 && k < 4; k++) /* only assets may be named (by ticker) */
+        if (k != 2 && hb_table_kind(t, k) == HB_COL_STRING)
+            rc = hb_err_set(HB_EDATA, ctx->input, "/transactions column '%s' has string type; a number is needed%s",
+                            cols[k], k == 1 ? " (portfolio ids 0..P-1; their names go to /portfolios/names)" : "");
+    if (rc == 0 && hb_table_kind(t, 2) == HB_COL_STRING) rc = risk_load_asset_names(r);
     const char *unit = NULL; /* unset and unstated: yyyymmdd */
     if (rc == 0) rc = hb_table_time_unit(t, 0, hb_opt_str(ctx->opts, "time_unit"), &unit);
     const int64_t per_s = unit ? hb_time_unit_per_s(unit) : 0;

@@ -87,6 +87,9 @@ int risk_reserve_memory(const risk *r, const char *cause, const char *remedy);
 /* Collective. The optional names of the assets and portfolios (/market/assets,
  * /portfolios/names): strings, one per asset and portfolio, else 65. */
 int risk_load_names(risk *r);
+/* Collective. Only /market/assets (transactions naming their assets by ticker need them
+ * first); risk_load_names then keeps them. */
+int risk_load_asset_names(risk *r);
 
 /* mc.c */
 

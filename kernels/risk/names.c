@@ -51,9 +51,15 @@ static int read_names(risk *r, const char *group, const char *name, int64_t n, c
     return 0;
 }
 
+int risk_load_asset_names(risk *r)
+{
+    if (r->asset_names) return 0;
+    return hb_agree(read_names(r, "/market", "assets", r->A, &r->asset_names, &r->asset_width));
+}
+
 int risk_load_names(risk *r)
 {
-    int rc = read_names(r, "/market", "assets", r->A, &r->asset_names, &r->asset_width);
+    int rc = r->asset_names ? 0 : read_names(r, "/market", "assets", r->A, &r->asset_names, &r->asset_width);
     if (rc == 0) rc = read_names(r, "/portfolios", "names", r->P, &r->portfolio_names, &r->portfolio_width);
     return hb_agree(rc);
 }

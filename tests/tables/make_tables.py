@@ -239,6 +239,27 @@ if os.path.exists(P("tb-market.h5")):
     if nport is not None:
         with h5py.File(P("tb-market-pd.h5"), "a") as f:
             f["transactions"].attrs["n_portfolios"] = nport
+    # assets named: /market/assets, and transactions naming their assets by ticker (UTF-8,
+    # of unequal lengths, not in column order) or by place; pandas' string column too
+    with h5py.File(P("tb-market.h5"), "r") as src:
+        na = src["market/prices"].shape[1]
+        tick = ["T%d%s" % (a, "x" * (a * 7 % 5)) for a in range(na)][::-1]
+        tick[0] = "Zürich-Ä"
+        for name, by_tick in (("tb-market-names.h5", False), ("tb-market-tick.h5", True)):
+            with h5py.File(P(name), "w") as dst:
+                for k in src:
+                    src.copy(src[k], dst, k)
+                dst.create_dataset("market/assets", data=tick, dtype=h5py.string_dtype())
+                if by_tick:
+                    del dst["transactions/asset"]
+                    dst["transactions/asset"] = np.array([tick[a].encode() for a in tx["asset"]])
+        with h5py.File(P("tb-market-tick.h5"), "a") as f:
+            g = f.create_group("bad")
+            for k in ("date", "portfolio", "quantity"):
+                g[k] = tx[k]
+            bad = np.array([tick[a].encode() for a in tx["asset"]])
+            bad[5] = b"NOPE"
+            g["asset"] = bad
 
 # ---- oee: the intervals of a plant (made by gen bottling), again as a pandas table
 if os.path.exists(P("tb-plant.h5")):

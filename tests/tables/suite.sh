@@ -211,6 +211,23 @@ suite_tables_others() {
         tb_same "tables ($tag): risk from pandas /transactions without time_unit: dates from their datetime64" \
             "$bin" tb-risk-ref risk tb-market-pd.h5 \
             "columns = date:trade_date, portfolio:book, asset:instrument, quantity:qty" "${rk[@]}"
+        check "tables ($tag): risk from /transactions naming assets by ticker: the bits of their places" bash -c \
+            "$(declare -f tb_run); tb_run '$bin' tb-risk-names risk tb-market-names.h5 $(printf '%q ' "${rk[@]}") &&
+             tb_run '$bin' tb-risk-tick risk tb-market-tick.h5 $(printf '%q ' "${rk[@]}") &&
+             h5diff --exclude-path /provenance tb-risk-names.h5 tb-risk-tick.h5"
+        write_job tb-bad-tick s risk tb-market-tick.h5 tb-bad-tick.h5 "${rk[@]}" "columns = date:date" \
+            "job.chunk_rows = 1000"
+        $PY -c "
+import h5py
+with h5py.File('tb-market-tick.h5', 'a') as f:
+    f.move('transactions', 'good'); f.move('bad', 'transactions')"
+        expect_fail "tables ($tag): a ticker not in /market/assets: 65 naming the row and the ticker" 65 \
+            "/transactions/asset: row 5: asset 'NOPE' is not in /market/assets" tb-bad-tick.h5 \
+            mpi 1 1 "$bin" run tb-bad-tick.ini
+        $PY -c "
+import h5py
+with h5py.File('tb-market-tick.h5', 'a') as f:
+    f.move('transactions', 'bad'); f.move('good', 'transactions')"
     elif [ ! -f tb-oee-ref.h5 ]; then
         check "tables ($tag): oee from the plain layout" bash -c "$(declare -f tb_run); tb_run '$HB' tb-oee-ref oee tb-plant.h5"
     fi
