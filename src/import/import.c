@@ -54,15 +54,21 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     const char *p = names;
     for (int c = 0; c < n; c++, p += strlen(p) + 1) {
         if (!*p) return hb_err_set(HB_EDATA, path, "line 1: column %d of the header has no name", c + 1);
-        if (strchr(p, '/') || !strcmp(p, ".") || !strcmp(p, "..") || strlen(p) >= sizeof m->cols[c].name)
+        if (!strcmp(p, ".") || !strcmp(p, "..") || strlen(p) >= sizeof m->cols[c].name)
             return hb_err_set(HB_EDATA, path,
-                              "line 1: column %d: '%s' cannot name an HDF5 dataset (no '/', not '.' or '..', under 256 "
-                              "bytes)", c + 1, p);
+                              "line 1: column %d: '%s' cannot name an HDF5 dataset (not '.' or '..', under 256 bytes)",
+                              c + 1, p);
+        /* '/' separates HDF5 groups: a unit's slash in a header ("Speed [km/h]") becomes '_' */
+        char name[sizeof m->cols[c].name];
+        snprintf(name, sizeof name, "%s", p);
+        for (char *q = name; (q = strchr(q, '/'));) *q = '_';
+        if (strcmp(name, p) != 0 && hb_rank == 0)
+            hb_warn("import: column %d, '%s', is stored as '%s' ('/' separates HDF5 groups)", c + 1, p, name);
         for (int k = 0; k < c; k++)
-            if (!strcmp(m->cols[k].name, p))
-                return hb_err_set(HB_EDATA, path, "line 1: column name '%s' appears twice (columns %d and %d)", p, k + 1,
-                                  c + 1);
-        snprintf(m->cols[c].name, sizeof m->cols[c].name, "%s", p);
+            if (!strcmp(m->cols[k].name, name))
+                return hb_err_set(HB_EDATA, path, "line 1: column name '%s' appears twice (columns %d and %d)", name,
+                                  k + 1, c + 1);
+        snprintf(m->cols[c].name, sizeof m->cols[c].name, "%s", name);
         m->decl[c].type = T_AUTO;
         m->cols[c].gzip = m->gzip;
         colstat *s = &m->st[c];
@@ -72,7 +78,10 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     }
     for (int i = 0; i < nd; i++) {
         int c = 0;
-        while (c < n && strcmp(m->cols[c].name, d[i].name)) c++;
+        char want[sizeof m->cols[0].name]; /* the header's name or the name it is stored as */
+        snprintf(want, sizeof want, "%s", d[i].name);
+        for (char *q = want; (q = strchr(q, '/'));) *q = '_';
+        while (c < n && strcmp(m->cols[c].name, want)) c++;
         if (c == n) return hb_err_set(HB_EDATA, path, "--columns names '%s', which is not in the header", d[i].name);
         m->decl[c] = d[i];
     }

@@ -183,6 +183,19 @@ suite_import_bad() {
     printf '..,b\n1,2\n' >$p-dots.csv # a dataset literally named '..' (HDF5 has no parent links)
     expect_fail "import ($tag): a header name '..' is 65" 65 "line 1: column 1: '..' cannot name an HDF5 dataset" $p-3.h5 \
         "$bin" import $p-dots.csv -o $p-3.h5
+    # a unit's slash in a header: stored with '_', declared by the header's own name
+    printf 'time,Speed [km/h],Temp\n2024-01-01T00:00:00,50.5,3\n2024-01-01T01:00:00,40,4\n' >$p-slash.csv
+    check "import ($tag): 'Speed [km/h]' is stored as 'Speed [km_h]' with a warning, declared by its header name" \
+        bash -c "$(declare -f mpi); LIMIT=$LIMIT; mpi 2 1 '$bin' import $p-slash.csv -o $p-slash.h5 --force \
+            --columns 'Speed [km/h]:float, Temp:float' 2>$p-slash.err &&
+          grep -q \"column 2, 'Speed \\[km/h\\]', is stored as 'Speed \\[km_h\\]'\" $p-slash.err &&
+          [ \$(grep -c warning $p-slash.err) = 1 ] && $PY -c 'import h5py, numpy as np
+t = h5py.File(\"$p-slash.h5\")[\"table\"]
+assert list(t) == [\"time\", \"Speed [km_h]\", \"Temp\"] and t[\"Temp\"].dtype == np.float64, list(t)
+assert list(t[\"Speed [km_h]\"][...]) == [50.5, 40.0]'"
+    printf 'a/b,a_b\n1,2\n' >$p-slash2.csv
+    expect_fail "import ($tag): 'a/b' beside 'a_b' is 65: both would be stored as 'a_b'" 65 \
+        "line 1: column name 'a_b' appears twice (columns 1 and 2)" $p-slash2.h5 "$bin" import $p-slash2.csv -o $p-slash2.h5
     ln -f imp-ragged.csv $p-hard.csv
     expect_fail "import ($tag): one file given twice (here once by a hard link) is 64: its rows would be read twice" 64 \
         "import: $p-hard.csv is given twice (also as imp-ragged.csv)" $p-2.h5 "$bin" import imp-ragged.csv $p-hard.csv -o $p-2.h5
