@@ -64,6 +64,10 @@ typedef struct column {
     double scale, add;
     /* the DataFrame's index of pandas format="fixed" (its axis1), read by the index's name */
     int pd_index;
+    /* a numeric vector stored as a matrix of one column (N x 1, numpy's column vector: 1)
+     * or of one row (1 x N, MATLAB's column vector in a v7.3 .mat file: 2), of n rows */
+    int vec;
+    int64_t n;
     /* a time counted in a coarser unit or from another epoch (CF "hours since 2024-01-01"):
      * read as stored * tmul + toff, in the unit hb_table_time_unit names (tmul 0: as stored) */
     int64_t tmul, toff;
@@ -357,9 +361,13 @@ static int open_column_as(hid_t loc, const char *name, const char *where, int al
     c->space = H5Dget_space(c->dset);
     HB_CALL_H5(c->space, where);
     const int nd = H5Sget_simple_extent_ndims(c->space);
-    if (nd != 1) {
-        hsize_t d[H5S_MAX_RANK] = {0};
-        H5Sget_simple_extent_dims(c->space, d, NULL);
+    hsize_t d[H5S_MAX_RANK] = {0};
+    if (nd >= 1 && nd <= H5S_MAX_RANK) H5Sget_simple_extent_dims(c->space, d, NULL);
+    c->n = nd >= 1 ? (int64_t)d[0] : 0;
+    if (nd == 2 && !c->is_str && (d[1] == 1 || d[0] == 1)) { /* a column or a row vector: a column */
+        c->vec = d[1] == 1 ? 1 : 2;
+        c->n = (int64_t)(d[1] == 1 ? d[0] : d[1]);
+    } else if (nd != 1) {
         char shape[200] = "a scalar";
         for (int i = 0, at = 0; i < nd && at < (int)sizeof shape - 24; i++)
             at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%llu", i ? " x " : "", (unsigned long long)d[i]);
@@ -866,8 +874,7 @@ static int table_open(hb_in *in, const char *path, const char *const *cols, int 
     for (int i = 0; i < ncols; i++) /* every column's shape before the lengths: a grid is named as one */
         HB_CALL(open_column_as(t->obj, cols[i], t->where, allow_str, &t->cols[i]));
     for (int i = 0; i < ncols; i++) {
-        hsize_t n;
-        H5Sget_simple_extent_dims(t->cols[i].space, &n, NULL);
+        const hsize_t n = (hsize_t)t->cols[i].n;
         if (i == 0) t->rows = (int64_t)n;
         else if ((int64_t)n != t->rows)
             return hb_err_set(HB_EDATA, t->where, "columns have unequal lengths: '%s' has %lld rows, '%s' has %llu",
@@ -913,8 +920,10 @@ static int scratch_reserve(hb_table *t, size_t need)
  * of one column of its 2-D block. */
 static int read_elems(column *c, hid_t elem, size_t esz, int64_t start, int64_t count, void *buf, const char *where)
 {
-    if (c->in2d) {
-        hsize_t st[2] = {(hsize_t)start, (hsize_t)c->j}, cn[2] = {(hsize_t)count, 1}, mn = (hsize_t)count;
+    if (c->in2d || c->vec) {
+        const int row = c->vec == 2; /* a 1 x N row: the hyperslab runs along the second dimension */
+        hsize_t st[2] = {row ? 0 : (hsize_t)start, row ? (hsize_t)start : (hsize_t)c->j},
+                cn[2] = {row ? 1 : (hsize_t)count, row ? (hsize_t)count : 1}, mn = (hsize_t)count;
         HB_CALL_H5(H5Sselect_hyperslab(c->space, H5S_SELECT_SET, st, NULL, cn, NULL), where);
         hid_t ms = H5Screate_simple(1, &mn, NULL);
         HB_CALL_H5(ms, where);

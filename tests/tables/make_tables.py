@@ -57,6 +57,9 @@ spd[5::101] = -1.0
 with h5py.File(P("tb-traffic.h5"), "w") as f:
     group(f, "observations", {"time": t, "segment": seg, "speed": spd})
     group(f, "ms", {"timestamp": t * 1000 + sub_ns // 10**6, "seg": seg.astype(np.int16), "v": spd})
+    # vectors stored as matrices: numpy's column vector (N x 1), MATLAB's (1 x N, as a v7.3
+    # .mat file holds an N x 1 variable)
+    group(f, "vec", {"time": t.reshape(-1, 1), "segment": seg.reshape(1, -1), "speed": spd})
     # speed's NaN stored as a _FillValue, the numbers packed as x * 2 + 0 (exact)
     g = group(f, "cf", {"time": t, "segment": seg, "speed": np.where(np.isnan(spd), -9999.0, spd / 2)})
     g["speed"].attrs.update({"_FillValue": -9999.0, "scale_factor": np.float32(2), "add_offset": 0.0})

@@ -422,6 +422,8 @@ assert str(u).startswith(\"hours since\"), u' &&
     else
         skip "tables ($tag): aggregate of xarray's netCDF" "xarray or h5netcdf is missing (scripts/deps.sh installs them)"
     fi
+    tb_same "tables ($tag): traffic from columns stored as N x 1 and 1 x N matrices: the bits of the plain layout" \
+        "$bin" tb-traffic-ref traffic tb-traffic.h5 "table = /vec"
     tb_same "tables ($tag): traffic with speed's NaN as a _FillValue, packed x * 2: the bits of the plain layout" \
         "$bin" tb-traffic-ref traffic tb-traffic.h5 "table = /cf"
     check "tables ($tag): a _FillValue its column's type cannot hold (-9999 for uint8) hides no row" bash -c \
