@@ -185,20 +185,18 @@ static int check_written(hid_t dset, hid_t dcpl, const char *name, const char *w
 {
     hid_t sp = H5Dget_space(dset);
     int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    hsize_t dims[H5S_MAX_RANK] = {0}, npts = 1;
+    hsize_t dims[H5S_MAX_RANK] = {0}, npts = 1, ch[H5S_MAX_RANK] = {0}, want = 1, have = 0;
     if (nd > 0) H5Sget_simple_extent_dims(sp, dims, NULL);
     for (int i = 0; i < nd; i++) npts *= dims[i];
-    if (sp >= 0) H5Sclose(sp);
-    if (nd < 1 || npts == 0) return 0;
-    const H5D_layout_t lay = H5Pget_layout(dcpl);
-    if (lay == H5D_CHUNKED) {
-        hsize_t ch[H5S_MAX_RANK] = {0}, want = 1, have = 0;
-        if (H5Pget_chunk(dcpl, nd, ch) != nd) return 0;
+    const H5D_layout_t lay = nd < 1 || npts == 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    int chunks_ok = 1; /* every chunk written, or none to count (HDF5 1.10 wants the space, 1.12 takes H5S_ALL) */
+    if (lay == H5D_CHUNKED && H5Pget_chunk(dcpl, nd, ch) == nd) {
         for (int i = 0; i < nd; i++) want *= ch[i] ? (dims[i] + ch[i] - 1) / ch[i] : 1;
-        hid_t fs = H5Dget_space(dset); /* HDF5 1.10 wants the space, where 1.12 takes H5S_ALL */
-        herr_t nce = fs < 0 ? -1 : H5Dget_num_chunks(dset, fs, &have);
-        if (fs >= 0) H5Sclose(fs);
-        if (nce < 0 || have >= want) return 0;
+        chunks_ok = H5Dget_num_chunks(dset, sp, &have) < 0 || have >= want;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (lay == H5D_CHUNKED) {
+        if (chunks_ok) return 0;
         return hb_err_set(HB_EDATA, where,
                           "column '%s' declares %llu rows in %llu chunks, of which %llu were ever written: the others "
                           "would read as its fill value, not as data: write only the rows there are (h5py shrinks a "
@@ -776,11 +774,9 @@ static int open_fixed(hb_table *t, hid_t g, const char *const *cols, int ncols)
         rc = open_column_as(g, "axis1", t->where, 0, c);
         snprintf(c->name, sizeof c->name, "%s", cols[i]);
         c->pd_index = 1;
-        hsize_t n = 0;
-        if (rc == 0) H5Sget_simple_extent_dims(c->space, &n, NULL);
-        if (rc == 0 && found == 0) t->rows = (int64_t)n;
-        else if (rc == 0 && (int64_t)n != t->rows)
-            rc = hb_err_set(HB_EDATA, t->where, "the index has %llu rows, the blocks %lld", (unsigned long long)n,
+        if (rc == 0 && found == 0) t->rows = c->n;
+        else if (rc == 0 && c->n != t->rows)
+            rc = hb_err_set(HB_EDATA, t->where, "the index has %lld rows, the blocks %lld", (long long)c->n,
                             (long long)t->rows);
         found++;
     }
@@ -1262,25 +1258,22 @@ int hb_table_read_time(hb_table *t, int col, int64_t start, int64_t count, int64
 {
     if (count <= 0) return 0;
     const column *c = &t->cols[col];
-    if (c->tmul > 0 && hb_table_kind(t, col) == HB_COL_FLOAT) {
-        /* fractions of the coarse unit count: stored * tmul, then floored */
+    const int64_t m = c->tmul, o = c->toff;
+    if (m > 0 && hb_table_kind(t, col) == HB_COL_FLOAT) {
+        /* fractions of the coarse unit count: stored * tmul, floored, + toff; beyond int64
+         * is a time out of range (INT64_MAX), reported below */
         HB_CALL(hb_table_read(t, col, start, count, HB_F64, raw));
-        const double m = (double)c->tmul, lim = 4.6e18; /* |floor(v m)| and |toff| both under 2^62 */
+        const double lim = 4.6e18; /* |floor(v m)| and |toff| both under 2^62 */
+        const int off_ok = o > -(1LL << 62) && o < (1LL << 62);
         for (int64_t i = 0; i < count; i++) {
             double v;
             memcpy(&v, &raw[i], sizeof v);
-            const double w = floor(v * m);
-            raw[i] = isnan(v) ? INT64_MIN : w > -lim && w < lim && c->toff > -(1LL << 62) && c->toff < (1LL << 62)
-                                                  ? (int64_t)w + c->toff
-                                                  : INT64_MAX;
+            const double w = floor(v * (double)m);
+            raw[i] = isnan(v) ? INT64_MIN : off_ok && w > -lim && w < lim ? (int64_t)w + o : INT64_MAX;
         }
     } else {
         HB_CALL(hb_table_read(t, col, start, count, HB_I64, raw));
-    }
-    if (c->tmul > 0 && hb_table_kind(t, col) != HB_COL_FLOAT) {
-        /* stored * tmul + toff; beyond int64 is a time out of range (INT64_MAX), reported below */
-        const int64_t m = c->tmul, o = c->toff;
-        for (int64_t i = 0; i < count; i++) {
+        for (int64_t i = 0; m > 0 && i < count; i++) { /* stored * tmul + toff, as above */
             int64_t v = raw[i], w;
             if (v != INT64_MIN) raw[i] = __builtin_mul_overflow(v, m, &w) || __builtin_add_overflow(w, o, &w) ? INT64_MAX : w;
         }

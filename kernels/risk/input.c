@@ -193,12 +193,11 @@ static int by_row(const void *x, const void *y)
 /* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
  * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
 /* Assets named by ticker ("AAPL"): /market/assets in sorted order, for a search. */
-static const risk *tick_of; /* qsort's context: one setup at a time */
-static int by_name(const void *x, const void *y)
+static int by_name(const void *x, const void *y, void *arg)
 {
-    const size_t w = tick_of->asset_width;
-    return memcmp(tick_of->asset_names + (size_t)*(const int64_t *)x * w,
-                  tick_of->asset_names + (size_t)*(const int64_t *)y * w, w);
+    const risk *r = arg;
+    const size_t w = r->asset_width;
+    return memcmp(r->asset_names + (size_t)*(const int64_t *)x * w, r->asset_names + (size_t)*(const int64_t *)y * w, w);
 }
 
 /* Not collective. The assets' places sorted by name into *tick; 65 without names or
@@ -211,8 +210,7 @@ static int ticker_order(risk *r, int64_t **tick)
     int64_t *ix = hb_malloc((size_t)(r->A ? r->A : 1) * sizeof *ix);
     if (!ix) return HB_EINTERNAL;
     for (int64_t a = 0; a < r->A; a++) ix[a] = a;
-    tick_of = r;
-    qsort(ix, (size_t)r->A, sizeof *ix, by_name);
+    qsort_r(ix, (size_t)r->A, sizeof *ix, by_name, r);
     const size_t w = r->asset_width;
     for (int64_t a = 1; a < r->A; a++)
         if (memcmp(r->asset_names + (size_t)ix[a] * w, r->asset_names + (size_t)ix[a - 1] * w, w) == 0) {
