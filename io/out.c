@@ -115,13 +115,19 @@ static void trim_reservation(hb_out *o)
         HB_DEBUG("%s: cannot trim the reserved space: %s", o->path, strerror(errno));
 }
 
+/* Files up to this size start their writeback after each write (start_writeback). */
+#define WRITEBACK_MAX ((uint64_t)64 << 20)
+
 /* Rank 0, after a write of data: starts the disk's writeback of what the file holds so
  * far (of every rank's writes on this host) without waiting for it, so that the fsync of
  * the commit (hb_commit) finds most of the data written while the ranks went on with
- * the next dataset, the attributes and the close. */
+ * the next dataset, the attributes and the close. Only while the file is small (a 16 MB
+ * output's fsync: 45 ms against 87): past WRITEBACK_MAX the writeback contends with the
+ * writes that follow (ext4 converts the reserved extents as it goes: 672 MB written by
+ * two ranks in 48 MB pieces took 1.2 s beside it, 0.36 s and a 0.2 s fsync without). */
 static void start_writeback(const hb_out *o)
 {
-    if (o->fd >= 0) (void)sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (o->fd >= 0 && o->data_end <= WRITEBACK_MAX) (void)sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 /* Closes every handle of o and frees it; an output that failed is emptied first, on rank
