@@ -278,7 +278,8 @@ static inline uint64_t agg_hash(const uint64_t *k, int K)
     return hb_mix64(h);
 }
 
-/* The owner rank of a group: high bits of its hash; the thread part: middle bits. */
+/* The owner rank of a group by its hash (high bits); the thread part: middle bits. The
+ * kernel's owners are agg_owner_of's: by hash, or by ranges of the first key. */
 static inline int agg_owner(uint64_t h, int size) { return (int)(((h >> 32) * (uint64_t)size) >> 32); }
 static inline int agg_part(uint64_t h, int nparts) { return (int)((((h >> 8) & 0xffffff) * (uint64_t)nparts) >> 24); }
 /* The bucket within a part that combine regroups a chunk's rows by: low bits of the part's field. */
@@ -378,7 +379,26 @@ typedef struct agg {
     uint32_t *dsend, *drecv;      /* records of 1 + dw 32-bit words (the cell, the row) */
     size_t dscap, drcap;          /* 32-bit words to send, records received */
     size_t *dscount, *drcount, *drdispl;
+    /* owners by ranges of the first key (an integer column) where the input is ordered by
+     * it: rank r owns the values from split[r - 1] (its block's first) below split[r] */
+    int ranged;
+    int64_t *split;               /* hb_size - 1 ascending bounds */
 } agg;
+
+/* The owner rank of the group of keys (hash h): the rank whose range holds the first
+ * key where the owners are ranged, else by hash. The same on every rank. */
+static inline int agg_owner_of(const agg *a, uint64_t h, const uint64_t *keys)
+{
+    if (!a->ranged) return agg_owner(h, hb_size);
+    const int64_t k = (int64_t)keys[0];
+    int lo = 0, hi = hb_size - 1; /* the number of bounds at or below k */
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (a->split[mid] <= k) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
 
 /* Not collective (OpenMP inside when parallel). Merges n records (and their kept values,
  * value column by value column, in record order) into g. */

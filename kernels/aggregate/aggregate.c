@@ -147,6 +147,72 @@ static int new_state(hb_step_ctx *ctx, void **state)
     return 0;
 }
 
+/* The most chunk starts plan_owners reads, besides those where the ranks' blocks start. */
+#define OWNER_SAMPLES 256
+
+static int cmp_i64(const void *x, const void *y)
+{
+    const int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Collective. Decides who owns which groups: by hash, unless the first key is an integer
+ * column whose values where chunks start (up to OWNER_SAMPLES chunks, the chunks where
+ * the ranks' blocks start and the last row) never decrease, with at least four distinct
+ * values a rank and a different one at each block's start. The input is then ordered by
+ * that key (readings written meter after meter), and rank r owns the first key's values
+ * from its block's first to the next block's: the groups of the rows a rank reads are
+ * then mostly its own, and neither they nor their results travel. Which rank owns what
+ * changes no bit of the output; an input that is not ordered after all, or a resume on
+ * other ranks, only moves more. */
+static int plan_owners(agg *a)
+{
+    const hb_step_ctx *ctx = a->ctx;
+    const int P = hb_size;
+    const int64_t nc = ctx->n_chunks;
+    a->ranged = 0;
+    if (P < 2 || a->sp.kkind[0] != KEY_COLUMN || a->ktype[0] != KT_INT || nc < 2 * P) return 0;
+    const int64_t S = nc < OWNER_SAMPLES ? nc : OWNER_SAMPLES;
+    const size_t cap = (size_t)S + (size_t)P + 1;
+    int64_t *at = hb_malloc(cap * sizeof *at), *v = hb_malloc(cap * sizeof *v);
+    a->split = hb_malloc((size_t)(P - 1) * sizeof *a->split);
+    int rc = at && v && a->split ? 0 : HB_EINTERNAL, ranged = 0;
+    if (rc == 0 && hb_rank == 0) {
+        size_t n = 0;
+        for (int64_t j = 0; j < S; j++) at[n++] = j * nc / S * ctx->chunk_rows;
+        for (int r = 1; r < P; r++) at[n++] = nc * r / P * ctx->chunk_rows;
+        at[n++] = ctx->n_rows - 1;
+        qsort(at, n, sizeof *at, cmp_i64);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!m || at[i] != at[m - 1]) at[m++] = at[i];
+        for (size_t i = 0; rc == 0 && i < m; i++) rc = hb_table_read(a->tab, a->col_key[0], at[i], 1, HB_I64, &v[i]);
+        int64_t prev = MISSING;
+        size_t distinct = 0;
+        ranged = rc == 0;
+        for (size_t i = 0; ranged && i < m; i++) {
+            if (v[i] == MISSING) continue;
+            ranged = prev == MISSING || v[i] >= prev;
+            distinct += prev == MISSING || v[i] > prev;
+            prev = v[i];
+        }
+        ranged &= distinct >= 4 * (size_t)P;
+        for (int r = 1; ranged && r < P; r++) {
+            const int64_t row = nc * r / P * ctx->chunk_rows;
+            const int64_t *hit = bsearch(&row, at, m, sizeof *at, cmp_i64);
+            a->split[r - 1] = v[hit - at];
+            ranged = a->split[r - 1] != MISSING && (r == 1 || a->split[r - 1] > a->split[r - 2]);
+        }
+    }
+    free(at), free(v);
+    HB_CALL(hb_agree(rc));
+    MPI_Bcast(&ranged, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (ranged) MPI_Bcast(a->split, P - 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    a->ranged = ranged;
+    if (ranged) HB_DEBUG("aggregate: the input is ordered by %s: each rank owns a range of it", a->sp.key[0]);
+    return 0;
+}
+
 /* Collective. Opens the table, decides each key's type from its column, lays out the
  * accumulators and refuses a chunk size over max_memory; the same status on every rank. */
 static int aggregate_setup(hb_step_ctx *ctx, void **state)
@@ -201,6 +267,7 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
     for (int k = 0; k < sp->nkeys; k++) a->dense_ok &= a->ktype[k] != KT_STRING;
 
     HB_CALL(hb_agree(init_tables(a)));
+    HB_CALL(plan_owners(a));
     /* a waiting or travelling row of the dense path holds its values as floats where
      * every value of every value column is exactly one (float32 and small integer
      * columns): 4 bytes a value instead of 8, the same doubles when read back */
@@ -449,16 +516,16 @@ static int combine_regrouped(agg *a, int64_t n)
         const size_t j0 = st[(size_t)part * AGG_SUB], j1 = st[(size_t)(part + 1) * AGG_SUB];
         for (size_t j = j0; j < j1 && !failed; j++) {
             if (j + 16 < j1) {
-                uint64_t h16 = grec[(j + 16) * RW];
-                gpart_prefetch(P == 1 || agg_owner(h16, P) == me ? po : ps, h16);
+                const uint64_t *r16 = grec + (j + 16) * RW;
+                gpart_prefetch(P == 1 || agg_owner_of(a, r16[0], r16 + 1) == me ? po : ps, r16[0]);
             }
             if (j + 8 < j1) {
-                uint64_t h8 = grec[(j + 8) * RW];
-                const int m8 = P == 1 || agg_owner(h8, P) == me;
-                gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, h8);
+                const uint64_t *r8 = grec + (j + 8) * RW;
+                const int m8 = P == 1 || agg_owner_of(a, r8[0], r8 + 1) == me;
+                gpart_prefetch_entry(m8 ? &a->own : &a->stage, m8 ? po : ps, r8[0]);
             }
             const uint64_t *r = grec + j * RW;
-            const int mine = P == 1 || agg_owner(r[0], P) == me;
+            const int mine = P == 1 || agg_owner_of(a, r[0], r + 1) == me;
             gtab *g = mine ? &a->own : &a->stage;
             gpart *p = mine ? po : ps;
             size_t e = gpart_find(g, p, r[0], r + 1);
@@ -742,7 +809,7 @@ static int dense_set_box(agg *a, const int64_t *lo, const uint64_t *span, size_t
             uint64_t keys[AGG_MAX_KEYS];
             for (int k = 0; k < K; k++) keys[k] = (uint64_t)lo[k] + (c / stride[k]) % span[k];
             const uint64_t h = agg_hash(keys, K);
-            const int owner = P == 1 ? 0 : agg_owner(h, P);
+            const int owner = P == 1 ? 0 : agg_owner_of(a, h, keys);
             home[c] = (uint32_t)owner * (uint32_t)T + (uint32_t)agg_part(h, T);
             if (own8) own8[c] = (uint8_t)owner;
         }
@@ -1164,13 +1231,14 @@ static double chunk_groups(const agg *a, int64_t n, size_t *rows)
 /* The most rows of one group combine adds at once. */
 #define RUN_MAX 64
 
-/* Asks the cache for the slot of hash x in part's table (slot), or for the entry its
- * slot names (entry), where the group is part's and a table of this rank holds it. */
-AGG_PREFETCH_FN void combine_prefetch(agg *a, uint64_t x, int part, int fwd, int entry)
+/* Asks the cache for the slot of row i's group in part's table (slot), or for the entry
+ * its slot names (entry), where the group is part's and a table of this rank holds it. */
+AGG_PREFETCH_FN void combine_prefetch(agg *a, int64_t i, int part, int fwd, int entry)
 {
     const int T = a->nthreads, P = hb_size;
+    const uint64_t x = a->h[i], k0 = (uint64_t)a->kbuf[0][i];
     if (agg_part(x, T) != part) return;
-    const int mine = P == 1 || agg_owner(x, P) == hb_rank;
+    const int mine = P == 1 || agg_owner_of(a, x, &k0) == hb_rank;
     if (!mine && fwd) return;
     gtab *g = mine ? &a->own : &a->stage;
     if (entry) gpart_prefetch_entry(g, &g->p[part], x);
@@ -1233,13 +1301,14 @@ static int combine(agg *a, int64_t n)
         double run[RUN_MAX];
         int64_t runt[RUN_MAX];
         for (size_t r = 0; r < nr && !failed; r++) {
-            if (r + 16 < nr) combine_prefetch(a, h[rs[r + 16]], part, fwd, 0);
-            if (r + 8 < nr) combine_prefetch(a, h[rs[r + 8]], part, fwd, 1);
+            if (r + 16 < nr) combine_prefetch(a, rs[r + 16], part, fwd, 0);
+            if (r + 8 < nr) combine_prefetch(a, rs[r + 8], part, fwd, 1);
             const int64_t i = rs[r], next = r + 1 < nr ? rs[r + 1] : n;
             if (agg_part(h[i], T) != part) continue;
             int64_t j = i + 1;
             while (j < next && ok[j]) j++;
-            const int owner = P == 1 ? me : agg_owner(h[i], P);
+            const uint64_t k0 = (uint64_t)a->kbuf[0][i];
+            const int owner = P == 1 ? me : agg_owner_of(a, h[i], &k0);
             if (owner != me && fwd) {
                 for (int64_t q = i; q < j && !failed; q++) {
                     uint64_t x[AGG_MAX_VALUES];
@@ -1593,7 +1662,7 @@ static int aggregate_exchange(void *state)
         for (size_t e = 0; e < p->n; e++) {
             size_t nr, nv;
             entry_size(a, &a->stage, p, e, &nr, &nv);
-            int d = agg_owner(gp_hash(&a->stage, p, e), P);
+            int d = agg_owner_of(a, gp_hash(&a->stage, p, e), gp_keys(&a->stage, p, e));
             trec[(size_t)part * P + d] += nr;
             tval[(size_t)part * P + d] += nv;
         }
@@ -1623,7 +1692,7 @@ static int aggregate_exchange(void *state)
             continue;
         }
         for (size_t e = 0; e < p->n; e++) {
-            size_t nr, nv, i = (size_t)part * P + (size_t)agg_owner(gp_hash(&a->stage, p, e), P);
+            size_t nr, nv, i = (size_t)part * P + (size_t)agg_owner_of(a, gp_hash(&a->stage, p, e), gp_keys(&a->stage, p, e));
             entry_size(a, &a->stage, p, e, &nr, &nv);
             entry_write(a, &a->stage, p, e, a->sbuf + orec[i] * a->rec, a->svals + oval[i], kg);
             orec[i] += nr, oval[i] += nv;
@@ -2062,6 +2131,7 @@ static void aggregate_destroy(void *state)
     free(a->sbuf), free(a->rbuf), free(a->svals), free(a->rvals);
     for (size_t i = 0; a->fwd && i < (size_t)a->nthreads * (size_t)hb_size; i++) free(a->fwd[i].w);
     free(a->fwd), free(a->fsend), free(a->frecv), free(a->fcount);
+    free(a->split);
     free(a);
 }
 

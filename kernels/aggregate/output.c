@@ -1137,10 +1137,14 @@ int agg_write(agg *a, hb_out *out)
     o.rows = groups;
     unsigned char *res = NULL;
     size_t nres = 0;
+    const double t0 = hb_now();
     if (rc == 0) rc = results(&o, &res, &nres);
+    const double t1 = hb_now();
     if (rc == 0) rc = hb_agree(hb_out_group(out, "/aggregate"));
     if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, &res, nres) : write_dense(&o, out, res, nres);
+    const double t2 = hb_now();
     if (rc == 0) rc = write_attrs(&o, out, groups);
+    HB_DEBUG("aggregate: rank %d: results %.2fs, write %.2fs, attributes %.2fs", hb_rank, t1 - t0, t2 - t1, hb_now() - t2);
     free(res);
     spares_free(&o);
     free(o.bits), free(o.before), free(o.cellv);

@@ -14,6 +14,9 @@ Cases:
   strval   a table whose value column is a string.
   many     rows that each form their own group (memory limits).
   empty    rows whose keys are all missing: no group at all.
+  ordered  the edge case's rows ordered by meter (stably: each meter's readings in their
+           order), as a file written meter after meter is: every rank owns the meters
+           of its block of chunks (the owners by ranges of the first key).
   spread   readings of 3,000 meters (ids far apart) in time order over a year, so that a
            chunk of 1k rows meets most of its meter-months once (rows forwarded to
            their owners rather than staged): a float32 value (kept as floats, exact
@@ -177,13 +180,26 @@ def empty(path):
         g["value"] = np.arange(10.0)
 
 
+def ordered(path):
+    edge(path)
+    with h5py.File(path, "a") as f:
+        g = f["table"]
+        order = np.argsort(g["meter_id"][:], kind="stable")
+        for k in list(g):
+            d = g[k]
+            x, attrs, dt = d[:][order], dict(d.attrs), d.dtype
+            del g[k]
+            g.create_dataset(k, data=x, dtype=dt)
+            g[k].attrs.update(attrs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
-    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many", "empty", "grow", "spread"])
+    ap.add_argument("--case", default="edge", choices=["edge", "ms", "strval", "many", "empty", "grow", "spread", "ordered"])
     a = ap.parse_args()
     {"edge": edge, "ms": ms, "strval": strval, "many": many, "empty": empty, "grow": grow,
-     "spread": spread}[a.case](a.path)
+     "spread": spread, "ordered": ordered}[a.case](a.path)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ agg_job() {
 agg_inputs() {
     [ -f agg-inputs.done ] && return 0
     local c
-    for c in edge ms strval many empty grow spread; do
+    for c in edge ms strval many empty grow spread ordered; do
         $PY "$ROOT/tests/aggregate/make_aggregate_case.py" "agg-$c.h5" --case "$c" || return 1
     done
     mpi 2 1 "$HB" gen traffic -o agg-traffic.h5 --rows 200k --segments 120 --days 40 --start 20240320 \
@@ -145,6 +145,31 @@ assert list(g[\"k\"][:]) == [7] and int(g[\"v_count\"][...].sum()) == {\"one\": 
             done
         done
     done
+    # an input ordered by its first key: each rank owns a range of it (the groups of its
+    # block stay where they are), killed and resumed on another rank count; the same bits
+    agg_job agg-ord agg-ordered.h5 agg-ord.h5 "columns = time:timestamp, meter:meter_id" "by = meter, district, year" \
+        "time = time" "timezone = Europe/Berlin" "values = consumption, wide" "valid = consumption:0:1e6" \
+        "stats = count, sum, mean, std, first, last, p50, p95, above:100"
+    sed -i 's/^chunk_rows = 7k$/chunk_rows = 1k/' agg-ord.ini
+    check "aggregate ranks: an input ordered by meter equals pandas" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 1 1 '$bin' run agg-ord.ini -q && $PY '$ROOT/tests/aggregate/aggregate_ref.py' agg-ord.ini agg"
+    for n in 2 3 4; do
+        check "aggregate ranks: an input ordered by meter, at $n ranks: owners by ranges of meter, the same bits" bash -c \
+            "$(declare -f mpi); LIMIT=$LIMIT; mpi $n 2 '$bin' run agg-ord.ini -v --set agg.output=agg-ord-$n.h5 \
+             --set job.run_dir=agg-ord-$n.run 2>agg-ord-$n.log && grep -q 'ordered by meter: each rank owns a range' agg-ord-$n.log &&
+             h5diff --exclude-path /provenance agg-ord.h5 agg-ord-$n.h5"
+    done
+    check "aggregate ranks: an input in random meter order keeps the owners by hash" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 1 '$bin' run agg-rk-dense.ini -v --set agg.output=agg-rk-hash.h5 \
+         --set job.run_dir=agg-rk-hash.run 2>agg-rk-hash.log && grep -q 'groups on rank' agg-rk-hash.log &&
+         ! grep -q 'ordered by' agg-rk-hash.log"
+    rm -rf agg-ord-k.run agg-ord-k.h5
+    H5BATCH_FAULT_SLOW_CHUNK_MS=3 H5BATCH_FAULT_RANK=1 H5BATCH_FAULT_KILL_AFTER_CHUNKS=7 mpi 3 1 "$bin" run agg-ord.ini -q \
+        --set agg.output=agg-ord-k.h5 --set job.run_dir=agg-ord-k.run --set job.checkpoint_interval=0.001s >"$W/log" 2>&1
+    check "aggregate ranks: an ordered input killed at 3 ranks, resumed at 2 (other blocks, other ranges): the same bits" bash -c \
+        "$(declare -f mpi); LIMIT=$LIMIT; grep -q ckpt- agg-ord-k.run/manifest && mpi 2 1 '$bin' run agg-ord.ini \
+         --set agg.output=agg-ord-k.h5 --set job.run_dir=agg-ord-k.run >agg-ord-k.log 2>&1 &&
+         grep -q 'resuming from checkpoint' agg-ord-k.log && h5diff --exclude-path /provenance agg-ord.h5 agg-ord-k.h5"
     check "aggregate ranks: chunk_rows 1M gives the bits of 7k" bash -c \
         "$(declare -f mpi); LIMIT=$LIMIT; mpi 3 2 '$bin' run agg-rk-dense.ini -q --set job.chunk_rows=1M \
          --set agg.output=agg-rk-big.h5 --set job.run_dir=agg-rk-big.run &&
