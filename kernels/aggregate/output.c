@@ -148,6 +148,22 @@ static void spares_free(out_ctx *o)
     o->sp.n = 0;
 }
 
+/* Not collective. Before the writes of n rows: frees every spare block but the one the
+ * key columns' buffer (write_key) takes. Pages just freed are the ones the output's page
+ * cache then takes, where pages the kernel has not handed out lately can cost more to
+ * take than to write (a VM whose host takes back free pages: 91 MB written in 0.29 s
+ * into fresh pages, 0.02 s into just-freed ones). */
+static void spares_trim(out_ctx *o, size_t n)
+{
+    size_t w = 8;
+    for (int k = 0; k < o->a->sp.nkeys; k++)
+        if (o->a->ktype[k] == KT_STRING && o->c[k].width > w) w = o->c[k].width;
+    size_t got = 0;
+    void *keep = spare_take(o, (n ? n : 1) * w, &got, 0);
+    spares_free(o);
+    spare_put(o, keep, got);
+}
+
 static size_t unique(int64_t *v, size_t n)
 {
     size_t m = 0;
@@ -995,8 +1011,9 @@ static int write_rows(out_ctx *o, hb_out *out, unsigned char **resp, size_t nres
         for (int d = 0; d < nd; d++) memcpy(cols + ((size_t)d * nres + row) * 8, r + o->pos_bytes + 8 * (size_t)d, 8);
     }
     if (rc == HB_EINTERNAL) rc = hb_err_set(HB_EINTERNAL, "aggregate", "the rows of the table do not match its groups");
-    spare_put(o, *resp, nres * o->rr);
+    free(*resp);
     *resp = NULL;
+    spares_trim(o, nres);
     rc = hb_agree(rc);
     if (rc) {
         spare_put(o, cols, cb), spare_put(o, pos, pb);
@@ -1047,12 +1064,13 @@ static int write_table(out_ctx *o, hb_out *out, unsigned char **resp, size_t nre
     MPI_Exscan(&mine, &off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (hb_rank == 0) off = 0;
     MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    for (int k = 0; k < sp->nkeys; k++)
-        HB_CALL(write_key(o, out, k, res ? (const uint32_t *)(const void *)res + k : NULL, o->rr / 4, nres, off, total));
     size_t colb;
     unsigned char *col = spare_take(o, (nres ? nres : 1) * 8, &colb, 0);
     HB_CALL(hb_agree(col ? 0 : HB_EINTERNAL));
+    spares_trim(o, nres);
     int rc = 0;
+    for (int k = 0; k < sp->nkeys && rc == 0; k++)
+        rc = write_key(o, out, k, res ? (const uint32_t *)(const void *)res + k : NULL, o->rr / 4, nres, off, total);
     for (int v = 0; v < sp->nvals && rc == 0; v++)
         for (int s = 0; s < sp->nstats && rc == 0; s++) {
             const size_t c = o->pos_bytes + 8 * ((size_t)v * (size_t)sp->nstats + (size_t)s);
