@@ -386,7 +386,8 @@ typedef struct agg {
 } agg;
 
 /* The owner rank of the group of keys (hash h): the rank whose range holds the first
- * key where the owners are ranged, else by hash. The same on every rank. */
+ * key where the owners are ranged, else by hash. The same on every rank. Only keys[0]
+ * is read, and only where ranged. */
 static inline int agg_owner_of(const agg *a, uint64_t h, const uint64_t *keys)
 {
     if (!a->ranged) return agg_owner(h, hb_size);

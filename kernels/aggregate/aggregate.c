@@ -16,6 +16,7 @@
 #include "kernels/aggregate/agg.h"
 
 #include "core/hb.h"
+#include "kernels/common/sort.h"
 #include "kernels/common/varint.h"
 
 #include <float.h>
@@ -150,12 +151,6 @@ static int new_state(hb_step_ctx *ctx, void **state)
 /* The most chunk starts plan_owners reads, besides those where the ranks' blocks start. */
 #define OWNER_SAMPLES 256
 
-static int cmp_i64(const void *x, const void *y)
-{
-    const int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
 /* Collective. Decides who owns which groups: by hash, unless the first key is an integer
  * column whose values where chunks start (up to OWNER_SAMPLES chunks, the chunks where
  * the ranks' blocks start and the last row) never decrease, with at least four distinct
@@ -182,10 +177,8 @@ static int plan_owners(agg *a)
         for (int64_t j = 0; j < S; j++) at[n++] = j * nc / S * ctx->chunk_rows;
         for (int r = 1; r < P; r++) at[n++] = nc * r / P * ctx->chunk_rows;
         at[n++] = ctx->n_rows - 1;
-        qsort(at, n, sizeof *at, cmp_i64);
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (!m || at[i] != at[m - 1]) at[m++] = at[i];
+        qsort(at, n, sizeof *at, hb_cmp_i64);
+        const size_t m = hb_unique_i64(at, n);
         for (size_t i = 0; rc == 0 && i < m; i++) rc = hb_table_read(a->tab, a->col_key[0], at[i], 1, HB_I64, &v[i]);
         int64_t prev = MISSING;
         size_t distinct = 0;
@@ -199,7 +192,7 @@ static int plan_owners(agg *a)
         ranged &= distinct >= 4 * (size_t)P;
         for (int r = 1; ranged && r < P; r++) {
             const int64_t row = nc * r / P * ctx->chunk_rows;
-            const int64_t *hit = bsearch(&row, at, m, sizeof *at, cmp_i64);
+            const int64_t *hit = bsearch(&row, at, m, sizeof *at, hb_cmp_i64);
             a->split[r - 1] = v[hit - at];
             ranged = a->split[r - 1] != MISSING && (r == 1 || a->split[r - 1] > a->split[r - 2]);
         }
@@ -1236,9 +1229,9 @@ static double chunk_groups(const agg *a, int64_t n, size_t *rows)
 AGG_PREFETCH_FN void combine_prefetch(agg *a, int64_t i, int part, int fwd, int entry)
 {
     const int T = a->nthreads, P = hb_size;
-    const uint64_t x = a->h[i], k0 = (uint64_t)a->kbuf[0][i];
+    const uint64_t x = a->h[i];
     if (agg_part(x, T) != part) return;
-    const int mine = P == 1 || agg_owner_of(a, x, &k0) == hb_rank;
+    const int mine = P == 1 || agg_owner_of(a, x, (const uint64_t *)&a->kbuf[0][i]) == hb_rank;
     if (!mine && fwd) return;
     gtab *g = mine ? &a->own : &a->stage;
     if (entry) gpart_prefetch_entry(g, &g->p[part], x);
@@ -1307,8 +1300,7 @@ static int combine(agg *a, int64_t n)
             if (agg_part(h[i], T) != part) continue;
             int64_t j = i + 1;
             while (j < next && ok[j]) j++;
-            const uint64_t k0 = (uint64_t)a->kbuf[0][i];
-            const int owner = P == 1 ? me : agg_owner_of(a, h[i], &k0);
+            const int owner = P == 1 ? me : agg_owner_of(a, h[i], (const uint64_t *)&a->kbuf[0][i]);
             if (owner != me && fwd) {
                 for (int64_t q = i; q < j && !failed; q++) {
                     uint64_t x[AGG_MAX_VALUES];

@@ -164,14 +164,6 @@ static void spares_trim(out_ctx *o, size_t n)
     spare_put(o, keep, got);
 }
 
-static size_t unique(int64_t *v, size_t n)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (m == 0 || v[m - 1] != v[i]) v[m++] = v[i];
-    return m;
-}
-
 /* Collective. Gathers n elements of esz bytes from every rank into *all (malloc'd). */
 static int gather_all(const void *mine, size_t n, size_t esz, void **all, size_t *total)
 {
@@ -316,7 +308,7 @@ static int gather_coord(agg *a, int k, coord *c)
     int rc = str ? hb_sort_u64((uint64_t *)mine, m) : hb_sort_i64(mine, m);
     if (rc) free(mine), mine = NULL;
     HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
-    m = unique(mine, m);
+    m = hb_unique_i64(mine, m);
     int64_t *all = NULL;
     size_t na = 0;
     if (hb_size == 1) { /* this rank's values are all values, sorted and distinct already */
@@ -329,7 +321,7 @@ static int gather_coord(agg *a, int k, coord *c)
         if (rc) free(all), all = NULL;
         HB_CALL(hb_agree(rc ? HB_EINTERNAL : 0));
     }
-    c->n = unique(all, na);
+    c->n = hb_unique_i64(all, na);
     c->v = all;
     HB_CALL(hb_agree(coord_dir(c, str)));
     return str ? string_labels(a, k, c) : 0;
@@ -1162,7 +1154,7 @@ int agg_write(agg *a, hb_out *out)
     if (rc == 0) rc = sp->layout == LAYOUT_TABLE ? write_table(&o, out, &res, nres) : write_dense(&o, out, res, nres);
     const double t2 = hb_now();
     if (rc == 0) rc = write_attrs(&o, out, groups);
-    HB_DEBUG("aggregate: rank %d: results %.2fs, write %.2fs, attributes %.2fs", hb_rank, t1 - t0, t2 - t1, hb_now() - t2);
+    HB_DEBUG("aggregate: finalize on rank 0: results %.2fs, writing %.2fs, attributes %.2fs", t1 - t0, t2 - t1, hb_now() - t2);
     free(res);
     spares_free(&o);
     free(o.bits), free(o.before), free(o.cellv);

@@ -181,7 +181,8 @@ static int build_labels(bill *b, int k)
     }
     labels *l = &b->lab[k];
     l->width = 1;
-    if (rc == 0 && (!(l->s.bytes = hb_malloc(used + 1)) || /* the distinct labels take at most all the bytes */ !(l->s.off = hb_malloc(((size_t)rows + 1) * sizeof(uint64_t)))))
+    /* the distinct labels take at most all the bytes read */
+    if (rc == 0 && (!(l->s.bytes = hb_malloc(used + 1)) || !(l->s.off = hb_malloc(((size_t)rows + 1) * sizeof(uint64_t)))))
         rc = HB_EINTERNAL;
     size_t at = 0;
     for (int64_t i = 0; rc == 0 && i < rows; i++) {

@@ -97,3 +97,17 @@ int hb_sort_u64_perm(uint64_t *key, uint32_t *perm, size_t n)
     if (n > UINT32_MAX) return 70;
     return radix(key, perm, n);
 }
+
+int hb_cmp_i64(const void *x, const void *y)
+{
+    const int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+size_t hb_unique_i64(int64_t *v, size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || v[m - 1] != v[i]) v[m++] = v[i];
+    return m;
+}

@@ -20,4 +20,10 @@ int hb_sort_records_u64(uint64_t *key, void *rec, size_t esz, size_t n);
  * filled perm with 0..n-1 learns where each sorted key came from; n < 2^32. */
 int hb_sort_u64_perm(uint64_t *key, uint32_t *perm, size_t n);
 
+/* Ascending int64_t order, for qsort and bsearch. */
+int hb_cmp_i64(const void *x, const void *y);
+/* Keeps one of each run of equal values of v[0..n) (ascending: each value once); how
+ * many are left. */
+size_t hb_unique_i64(int64_t *v, size_t n);
+
 #endif

@@ -57,12 +57,6 @@ typedef struct worker {
     int failed;
 } worker;
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int cmp_ep(const void *a, const void *b)
 {
     const ep_row *x = a, *y = b;
@@ -416,7 +410,7 @@ static int list_devices(ep_state *s, const uint64_t *keys, size_t nd, devlist *L
     L->width = 1;
     if (!s->str_dev) {
         HB_CALL(allgather_i64((const int64_t *)(const void *)keys, nd, &L->id, &L->n));
-        qsort(L->id, L->n, sizeof *L->id, cmp_i64);
+        qsort(L->id, L->n, sizeof *L->id, hb_cmp_i64);
         return 0;
     }
     /* strings: gather the lengths with the hashes, then the bytes */
@@ -840,7 +834,7 @@ int ep_finalize(ep_state *s, hb_out *out)
         for (size_t i = 0; rc == 0 && i < nper; i++) per[i].g = place[per[i].g], codes[i] = per[i].period;
         size_t nc = 0;
         if (rc == 0) {
-            qsort(codes, nper, sizeof *codes, cmp_i64);
+            qsort(codes, nper, sizeof *codes, hb_cmp_i64);
             for (size_t i = 0; i < nper; i++)
                 if (nc == 0 || codes[i] != codes[nc - 1]) codes[nc++] = codes[i];
         }
@@ -850,7 +844,7 @@ int ep_finalize(ep_state *s, hb_out *out)
         if (rc == 0) rc = allgather_i64(codes, nc, &periods, &na);
         free(codes);
         if (rc == 0) {
-            qsort(periods, na, sizeof *periods, cmp_i64);
+            qsort(periods, na, sizeof *periods, hb_cmp_i64);
             for (size_t i = 0; i < na; i++)
                 if (np == 0 || periods[i] != periods[np - 1]) periods[np++] = periods[i];
             for (size_t i = 0; i < nper; i++) {

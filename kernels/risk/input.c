@@ -190,8 +190,6 @@ static int by_row(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
- * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
 /* Assets named by ticker ("AAPL"): /market/assets in sorted order, for a search. */
 static int by_name(const void *x, const void *y, void *arg)
 {
@@ -257,6 +255,8 @@ static int asset_tickers(risk *r, hb_table *t, const hb_colmap *cm, int64_t s, i
     return rc;
 }
 
+/* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
+ * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
 static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t per_s, int64_t P_attr, txrec **recs,
                              int64_t *nrec, int64_t *pmax)
 {

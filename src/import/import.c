@@ -37,6 +37,14 @@ void imp_free(imp *m)
     hb_tzmap_free(&m->tz);
 }
 
+/* The name a header's column is stored as in dst (len bytes): '/' separates HDF5 groups,
+ * so a unit's slash ("Speed [km/h]") becomes '_'. */
+static void stored_name(const char *header, char *dst, size_t len)
+{
+    snprintf(dst, len, "%s", header);
+    for (char *q = dst; (q = strchr(q, '/'));) *q = '_';
+}
+
 /* Collective. Matches the header to the declarations (and, with --append, the existing
  * table's columns) and sets up the columns. */
 static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd, const hb_csv_col *old, int nold,
@@ -58,10 +66,8 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
             return hb_err_set(HB_EDATA, path,
                               "line 1: column %d: '%s' cannot name an HDF5 dataset (not '.' or '..', under 256 bytes)",
                               c + 1, p);
-        /* '/' separates HDF5 groups: a unit's slash in a header ("Speed [km/h]") becomes '_' */
         char name[sizeof m->cols[c].name];
-        snprintf(name, sizeof name, "%s", p);
-        for (char *q = name; (q = strchr(q, '/'));) *q = '_';
+        stored_name(p, name, sizeof name);
         if (strcmp(name, p) != 0 && hb_rank == 0)
             hb_warn("import: column %d, '%s', is stored as '%s' ('/' separates HDF5 groups)", c + 1, p, name);
         for (int k = 0; k < c; k++)
@@ -79,8 +85,7 @@ static int setup_columns(imp *m, const char *names, int n, const decl *d, int nd
     for (int i = 0; i < nd; i++) {
         int c = 0;
         char want[sizeof m->cols[0].name]; /* the header's name or the name it is stored as */
-        snprintf(want, sizeof want, "%s", d[i].name);
-        for (char *q = want; (q = strchr(q, '/'));) *q = '_';
+        stored_name(d[i].name, want, sizeof want);
         while (c < n && strcmp(m->cols[c].name, want)) c++;
         if (c == n) return hb_err_set(HB_EDATA, path, "--columns names '%s', which is not in the header", d[i].name);
         m->decl[c] = d[i];
