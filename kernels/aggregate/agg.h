@@ -139,12 +139,22 @@ void xpool_free(xpool *p);
  * entry it belongs to and the value, as a float while every value so far is one exactly
  * (readings of a float32 column always are), else as a double (the log widens once).
  * Appending touches only the log's tail, not a block per group; gpart_kept_groups lays
- * the values out group by group when they are needed (exchange, save, finalize). */
+ * the values out group by group when they are needed (exchange, save, finalize).
+ * While the values come a group's at a time (the dense path folds a cell's values at
+ * once; rows ordered by key come in runs of a group), the log holds runs, each an entry
+ * and where its values end, instead of an entry per value: a third of the bytes or
+ * less, and a log whose runs are in entry order is laid out already. At the first
+ * append that would make the runs cost more than entries (12 bytes a run against 4 a
+ * value: runs of fewer than 3 values on average), the log takes an entry per value
+ * (each) for good. */
 typedef struct klog {
-    uint32_t *e;
-    void *x; /* float or double, by wide */
+    uint32_t *e; /* each value's entry, with each */
+    void *x;     /* float or double, by wide */
     size_t n, cap;
-    int wide;
+    int wide, each;
+    uint32_t *re; /* without each: run r is entry re[r]'s values up to rend[r] */
+    uint64_t *rend;
+    size_t nr, rcap;
 } klog;
 
 static inline double klog_x(const void *x, int wide, size_t i)

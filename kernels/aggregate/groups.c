@@ -89,7 +89,7 @@ int gtab_init(gtab *g, int nparts, int K, int V, size_t A, int kept, const unsig
 static void free_logs(const gtab *g, gpart *p)
 {
     for (int v = 0; p->kl && v < g->V; v++) {
-        free(p->kl[v].e), free(p->kl[v].x);
+        free(p->kl[v].e), free(p->kl[v].x), free(p->kl[v].re), free(p->kl[v].rend);
         memset(&p->kl[v], 0, sizeof p->kl[v]);
     }
 }
@@ -100,7 +100,7 @@ static void part_clear(const gtab *g, gpart *p)
     if (p->index) memset(p->index, 0xff, (p->imask + 1) * sizeof *p->index);
     p->n = 0;
     p->pool.n = 0;
-    for (int v = 0; p->kl && v < g->V; v++) p->kl[v].n = 0, p->kl[v].wide = 0;
+    for (int v = 0; p->kl && v < g->V; v++) p->kl[v].n = 0, p->kl[v].wide = 0, p->kl[v].nr = 0;
 }
 
 void gtab_clear(gtab *g)
@@ -181,30 +181,64 @@ static int klog_widen(klog *l)
     return 0;
 }
 
+/* Makes the log hold an entry per value, from its runs; -1 when out of memory. */
+static int klog_each(klog *l)
+{
+    uint32_t *e = malloc((l->cap ? l->cap : 1) * sizeof *e); /* not hb_malloc: called from threads */
+    if (!e) return -1;
+    for (size_t r = 0, i = 0; r < l->nr; r++)
+        for (; i < l->rend[r]; i++) e[i] = l->re[r];
+    free(l->re), free(l->rend);
+    l->re = NULL, l->rend = NULL, l->nr = l->rcap = 0;
+    l->e = e, l->each = 1;
+    return 0;
+}
+
 int gpart_keep(const gtab *g, gpart *p, size_t e, int v, const double *x, size_t n)
 {
     (void)g;
+    if (n == 0) return 0;
     klog *l = &p->kl[v];
+    const int extend = !l->each && l->nr && l->re[l->nr - 1] == (uint32_t)e;
+    if (!l->each && !extend && 3 * (l->nr + 1) > l->n + n && klog_each(l)) return -1;
     if (l->n + n > l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4096;
         while (cap < l->n + n) cap *= 2;
-        uint32_t *ne = realloc(l->e, cap * sizeof *ne);
-        if (!ne) return -1;
-        l->e = ne;
+        if (l->each) {
+            uint32_t *ne = realloc(l->e, cap * sizeof *ne);
+            if (!ne) return -1;
+            l->e = ne;
+        }
         void *nx = realloc(l->x, cap * (l->wide ? 8 : 4));
         if (!nx) return -1;
         l->x = nx, l->cap = cap;
     }
+    if (!l->each && !extend && l->nr == l->rcap) {
+        const size_t rcap = l->rcap ? l->rcap * 2 : 1024;
+        uint32_t *re = realloc(l->re, rcap * sizeof *re);
+        if (!re) return -1;
+        l->re = re;
+        uint64_t *rend = realloc(l->rend, rcap * sizeof *rend);
+        if (!rend) return -1;
+        l->rend = rend, l->rcap = rcap;
+    }
     if (!l->wide)
         for (size_t i = 0; i < n && !l->wide; i++)
             if ((double)(float)x[i] != x[i] && klog_widen(l)) return -1;
-    uint32_t *le = l->e + l->n;
+    if (l->each) {
+        uint32_t *le = l->e + l->n;
+        for (size_t i = 0; i < n; i++) le[i] = (uint32_t)e;
+    } else if (extend) {
+        l->rend[l->nr - 1] += n;
+    } else {
+        l->re[l->nr] = (uint32_t)e, l->rend[l->nr++] = l->n + n;
+    }
     if (l->wide) {
         double *lx = (double *)l->x + l->n;
-        for (size_t i = 0; i < n; i++) le[i] = (uint32_t)e, lx[i] = x[i];
+        for (size_t i = 0; i < n; i++) lx[i] = x[i];
     } else {
         float *lx = (float *)l->x + l->n;
-        for (size_t i = 0; i < n; i++) le[i] = (uint32_t)e, lx[i] = (float)x[i];
+        for (size_t i = 0; i < n; i++) lx[i] = (float)x[i];
     }
     l->n += n;
     return 0;
@@ -347,6 +381,20 @@ static int kept_merge(gpart *p, int v, uint64_t *end, kgroups *out)
     return 0;
 }
 
+/* Whether the runs of a log lie in entry order, each its entry's whole slot (end: each
+ * group's first slot; the counts at co in the n entries of ent, es bytes each). */
+static int runs_laid(const klog *l, const uint64_t *end, size_t n, const unsigned char *ent, size_t es, size_t co)
+{
+    uint64_t from = 0;
+    for (size_t r = 0; r < l->nr; r++) {
+        const uint32_t t = l->re[r];
+        if (t >= n || (r && t <= l->re[r - 1]) || end[t] != from) return 0;
+        if (l->rend[r] - from != acc_count(ent + t * es + co)) return 0;
+        from = l->rend[r];
+    }
+    return from == l->n;
+}
+
 int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
 {
     memset(out, 0, sizeof *out);
@@ -362,6 +410,23 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
         at += acc_count(p->ent + e * es + co);
     }
     if (at != l->n) return free(end), -1;
+    if (!l->each && runs_laid(l, end, n, p->ent, es, co)) {
+        /* in entry order already: each group's end is the next one's first slot */
+        for (size_t e = 0; e + 1 < n; e++) end[e] = end[e + 1];
+        if (n) end[n - 1] = l->n;
+        out->end = end, out->wide = l->wide;
+        if (!consume) {
+            const size_t bytes = (l->n ? l->n : 1) * (l->wide ? 8 : 4);
+            if (!(out->x = malloc(bytes))) return free(end), out->end = NULL, -1;
+            if (l->n) memcpy(out->x, l->x, l->n * (l->wide ? 8 : 4));
+            return 0;
+        }
+        out->x = l->x;
+        free(l->re), free(l->rend);
+        memset(l, 0, sizeof *l);
+        return 0;
+    }
+    if (!l->each && klog_each(l)) return free(end), -1;
     const int merged = consume ? kept_merge(p, v, end, out) : 1;
     if (merged <= 0) return merged ? (free(end), -1) : 0;
     const uint32_t *le = l->e;
@@ -403,7 +468,10 @@ size_t gtab_bytes(const gtab *g)
         b += p->cap * g->es;
         b += p->index ? (p->imask + 1) * sizeof *p->index : 0;
         b += p->pool.cap * sizeof(hb_xsum);
-        for (int v = 0; p->kl && v < g->V; v++) b += p->kl[v].cap * (4 + (p->kl[v].wide ? 8 : 4));
+        for (int v = 0; p->kl && v < g->V; v++) {
+            const klog *l = &p->kl[v];
+            b += l->cap * ((l->each ? 4 : 0) + (l->wide ? 8 : 4)) + l->rcap * (4 + 8);
+        }
     }
     return b;
 }
