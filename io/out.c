@@ -39,6 +39,10 @@ struct hb_out {
     uint64_t data_end; /* rank 0: the end of the data of the datasets created so far */
     uint64_t meta;     /* a bound on the metadata allocated so far (META_*) */
     int no_reserve;    /* rank 0: the file system cannot reserve space */
+    int own_blocks;    /* every rank on this host: each writes its own block, independently */
+    int dfd, bfd;      /* this rank's descriptors of the file for direct_write: -1 not yet opened, -2 not usable */
+    uint64_t direct;   /* bytes this rank wrote so */
+    void *bounce;      /* DIRECT_PIECE bytes on a DIRECT_ALIGN boundary, for direct_write */
 };
 
 /* A bound on the metadata HDF5 allocates (object headers, B-trees, local and global heaps),
@@ -145,7 +149,11 @@ static int close_out(hb_out *o)
     if (o->file >= 0 && H5Fclose(o->file) < 0) rc = hb_err_set(HB_EIO, o->path, "closing the %s failed", o->what);
     if (rc == 0 && o->file >= 0 && !o->failed) rc = injected(o, "close", "of the file");
     if (rc == 0 && !o->failed && hb_rank == 0) trim_reservation(o);
+    if (o->direct) HB_DEBUG("%s: %.1f MB of data written around the page cache", o->path, (double)o->direct / 1e6);
     if (o->fd >= 0) close(o->fd);
+    if (o->dfd >= 0) close(o->dfd);
+    if (o->bfd >= 0) close(o->bfd);
+    free(o->bounce);
     free(o->path);
     free(o);
     return rc;
@@ -168,7 +176,8 @@ int hb_out_create_for(const char *path, const char *what, hb_out **outp)
     hb_out *o = hb_calloc(1, sizeof *o);
     if (o) {
         o->file = o->dcpl = o->gcpl = o->dxpl = -1;
-        o->fd = -1;
+        o->fd = o->dfd = o->bfd = -1;
+        o->own_blocks = own_blocks;
         o->meta = META_FILE;
         o->what = what;
         o->path = hb_strdup(path);
@@ -268,6 +277,93 @@ hid_t io_mem_type(hb_elem t)
     return H5T_NATIVE_DOUBLE;
 }
 
+/* Direct writes (direct_write): blocks of at least DIRECT_MIN bytes, in pieces of
+ * DIRECT_PIECE through the bounce buffer, at offsets and lengths on DIRECT_ALIGN (the
+ * largest logical block size of a disk). */
+#define DIRECT_ALIGN ((uint64_t)4096)
+#define DIRECT_PIECE ((size_t)8 << 20)
+#define DIRECT_MIN ((uint64_t)4 << 20)
+
+/* Writes all of buf (n bytes) at off of fd; 0, or -1 with errno. */
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
+        p += w, n -= (size_t)w, off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* This rank's block of a large dataset written around the page cache, where every rank
+ * runs on this host and the block is one run of bytes in the file (a contiguous
+ * dataset, a range of its first dimension): its whole DIRECT_ALIGN blocks with O_DIRECT,
+ * its partial ones at either end through the page cache. A buffered write of hundreds of
+ * MB spends most of its time taking fresh pages for the cache and copying into them (672
+ * MB of results: 2.1 s at 2 ranks, where the disk takes the same bytes directly in
+ * 0.3-0.5 s), and the pages then push other data out. The bytes are those H5Dwrite
+ * would write: the file's types are the native ones, little-endian. 1 when it did not
+ * apply or did not work (the caller writes the block with H5Dwrite, which writes every
+ * byte again), 0 when written. */
+static int direct_write(hb_out *o, hid_t d, hb_elem t, int ndims, const uint64_t *start, const uint64_t *count,
+                        const void *data)
+{
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    return 1;
+#endif
+    if (!o->own_blocks || o->dfd == -2) return 1;
+    const size_t elem = H5Tget_size(io_mem_type(t));
+    hid_t fs = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
+    hsize_t dims[8];
+    int contiguous = fs >= 0 && dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS &&
+                     H5Sget_simple_extent_dims(fs, dims, NULL) == ndims;
+    if (fs >= 0) H5Sclose(fs);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    uint64_t row = elem;
+    for (int i = 1; contiguous && i < ndims; i++) {
+        contiguous = start[i] == 0 && count[i] == dims[i];
+        row *= dims[i];
+    }
+    const haddr_t base = contiguous ? H5Dget_offset(d) : HADDR_UNDEF;
+    if (base == HADDR_UNDEF || count[0] > (UINT64_MAX - base) / row / 2) return 1;
+    const uint64_t off = (uint64_t)base + start[0] * row, len = count[0] * row;
+    const uint64_t a = (off + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN, b = (off + len) / DIRECT_ALIGN * DIRECT_ALIGN;
+    if (b <= a || b - a < DIRECT_MIN) return 1;
+    if (o->dfd == -1) {
+        o->dfd = hb_fault_no_direct() ? (errno = EINVAL, -1) : open(o->path, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+        o->bfd = o->dfd < 0 ? -1 : open(o->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        o->bounce = o->bfd < 0 ? NULL : aligned_alloc(DIRECT_ALIGN, DIRECT_PIECE);
+        if (!o->bounce) {
+            HB_DEBUG("%s: no direct writes (%s)", o->path, strerror(errno));
+            if (o->dfd >= 0) close(o->dfd);
+            if (o->bfd >= 0) close(o->bfd);
+            o->dfd = -2, o->bfd = -1;
+            return 1;
+        }
+    }
+    const char *p = data;
+    int e = pwrite_all(o->bfd, p, (size_t)(a - off), off);
+    if (e == 0) e = pwrite_all(o->bfd, p + (b - off), (size_t)(off + len - b), b);
+    for (uint64_t at = a; e == 0 && at < b; at += DIRECT_PIECE) {
+        const size_t n = b - at < DIRECT_PIECE ? (size_t)(b - at) : DIRECT_PIECE;
+        memcpy(o->bounce, p + (at - off), n);
+        e = pwrite_all(o->dfd, o->bounce, n, at);
+        o->direct += e == 0 ? n : 0;
+    }
+    if (e != 0) { /* a file system that takes no direct writes (EINVAL): the page cache for good */
+        HB_DEBUG("%s: a direct write failed (%s): writing through the page cache", o->path, strerror(errno));
+        close(o->dfd);
+        o->dfd = -2;
+        return 1;
+    }
+    return 0;
+}
+
 /* This rank's block [start, start+count) of dataset d: in one collective write across
  * hosts, where a rank with count[0] == 0, or whose selection failed, takes part with an
  * empty selection, so that the collective write never waits for a rank; on one host
@@ -288,7 +384,9 @@ static int write_block(hb_out *o, hid_t d, hb_elem t, int ndims, const uint64_t 
         H5Sselect_none(fs);
         H5Sselect_none(ms);
     }
-    herr_t e = H5Dwrite(d, io_mem_type(t), ms, fs, o->dxpl, data);
+    herr_t e = 0;
+    if (bad || count[0] == 0 || direct_write(o, d, t, ndims, start, count, data))
+        e = H5Dwrite(d, io_mem_type(t), ms, fs, o->dxpl, data);
     H5Sclose(ms);
     H5Sclose(fs);
     if (e < 0 || bad) return hb_err_set(HB_EIO, o->path, "write of %s failed", path);

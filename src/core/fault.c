@@ -125,3 +125,5 @@ int hb_fault_write(const char *file, const char *kind)
 }
 
 int hb_fault_no_reserve(void) { return getenv("H5BATCH_FAULT_NO_RESERVE") != NULL; }
+
+int hb_fault_no_direct(void) { return getenv("H5BATCH_FAULT_NO_DIRECT") != NULL; }

@@ -23,5 +23,8 @@ int hb_fault_write(const char *file, const char *kind);
 /* 1 when H5BATCH_FAULT_NO_RESERVE is set: outputs reserve no disk space ahead, as on a
  * file system without fallocate. */
 int hb_fault_no_reserve(void);
+/* 1 when H5BATCH_FAULT_NO_DIRECT is set: outputs write every block through the page
+ * cache, as on a file system without O_DIRECT. */
+int hb_fault_no_direct(void);
 
 #endif
