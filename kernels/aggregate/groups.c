@@ -395,6 +395,69 @@ static int runs_laid(const klog *l, const uint64_t *end, size_t n, const unsigne
     return from == l->n;
 }
 
+/* The runs of a log put in entry order in its own arrays, where the runs out of order
+ * (strays: a group met again after later groups had started, as where a dense fold's
+ * box moves on) hold at most one value in 16: the runs in order close up, the strays'
+ * values wait in a side buffer (sorted by entry, stably), and the two merge from the
+ * end, as KEPT_MERGE does with values. Values of one group stay in log order except
+ * that a stray's come after the in-order ones; no statistic depends on that order. 0
+ * when done (the runs then name the groups in order), 1 when there are more strays or
+ * their buffers cannot be had (nothing changed), -1 when a run names no entry of the
+ * n. */
+static int runs_merge(klog *l, size_t n)
+{
+    const size_t esz = l->wide ? 8 : 4, nr = l->nr;
+    unsigned char *x = l->x;
+    uint32_t top = 0;
+    size_t nsr = 0, nsv = 0;
+    for (size_t r = 0; r < nr; r++) {
+        const uint32_t t = l->re[r];
+        if (t >= n) return -1;
+        if (t >= top) top = t;
+        else nsr++, nsv += l->rend[r] - (r ? l->rend[r - 1] : 0);
+    }
+    if (nsr == 0) return 0;
+    if (nsv > l->n / 16) return 1;
+    /* not hb_malloc: called from threads */
+    uint64_t *st = malloc(nsr * sizeof *st), *soff = malloc((nsr + 1) * sizeof *soff);
+    unsigned char *sx = malloc(nsv * esz);
+    if (!st || !soff || !sx) return free(st), free(soff), free(sx), 1;
+    size_t w = 0, wr = 0, k = 0;
+    soff[0] = 0, top = 0;
+    for (size_t r = 0; r < nr; r++) {
+        const uint32_t t = l->re[r];
+        const uint64_t s0 = r ? l->rend[r - 1] : 0, len = l->rend[r] - s0;
+        if (t >= top) {
+            top = t;
+            memmove(x + w * esz, x + s0 * esz, len * esz);
+            w += len;
+            l->re[wr] = t, l->rend[wr++] = w;
+        } else {
+            memcpy(sx + soff[k] * esz, x + s0 * esz, len * esz);
+            st[k] = (uint64_t)t << 32 | k;
+            soff[k + 1] = soff[k] + len;
+            k++;
+        }
+    }
+    if (hb_sort_u64(st, nsr)) return free(st), free(soff), free(sx), -1;
+    size_t at = l->n, j = wr, q = nsr;
+    while (q > 0) {
+        if (j > 0 && l->re[j - 1] > (uint32_t)(st[q - 1] >> 32)) {
+            const uint64_t s0 = j > 1 ? l->rend[j - 2] : 0, len = l->rend[j - 1] - s0;
+            at -= len;
+            memmove(x + at * esz, x + s0 * esz, len * esz);
+            j--;
+        } else {
+            const uint32_t i = (uint32_t)st[--q];
+            const uint64_t len = soff[i + 1] - soff[i];
+            at -= len;
+            memcpy(x + at * esz, sx + soff[i] * esz, len * esz);
+        }
+    }
+    free(st), free(soff), free(sx);
+    return 0; /* the caller lays the groups out by their counts; the runs are stale */
+}
+
 int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
 {
     memset(out, 0, sizeof *out);
@@ -410,7 +473,13 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
         at += acc_count(p->ent + e * es + co);
     }
     if (at != l->n) return free(end), -1;
-    if (!l->each && runs_laid(l, end, n, p->ent, es, co)) {
+    int laid = !l->each && runs_laid(l, end, n, p->ent, es, co);
+    if (!l->each && !laid && consume) {
+        const int m = runs_merge(l, n);
+        if (m < 0) return free(end), -1;
+        laid = m == 0;
+    }
+    if (laid) {
         /* in entry order already: each group's end is the next one's first slot */
         for (size_t e = 0; e + 1 < n; e++) end[e] = end[e + 1];
         if (n) end[n - 1] = l->n;
