@@ -403,7 +403,7 @@ static int runs_laid(const klog *l, const uint64_t *end, size_t n, const unsigne
  * that a stray's come after the in-order ones; no statistic depends on that order. 0
  * when done (the runs then name the groups in order), 1 when there are more strays or
  * their buffers cannot be had (nothing changed), -1 when a run names no entry of the
- * n. */
+ * n or the runs are in order already (runs_laid found them not to match the counts). */
 static int runs_merge(klog *l, size_t n)
 {
     const size_t esz = l->wide ? 8 : 4, nr = l->nr;
@@ -416,7 +416,7 @@ static int runs_merge(klog *l, size_t n)
         if (t >= top) top = t;
         else nsr++, nsv += l->rend[r] - (r ? l->rend[r - 1] : 0);
     }
-    if (nsr == 0) return 0;
+    if (nsr == 0) return -1; /* in order, and yet not laid out (runs_laid): the counts do not match */
     if (nsv > l->n / 16) return 1;
     /* not hb_malloc: called from threads */
     uint64_t *st = malloc(nsr * sizeof *st), *soff = malloc((nsr + 1) * sizeof *soff);
