@@ -318,6 +318,9 @@ static int direct_write(hb_out *o, hid_t d, hb_elem t, int ndims, const uint64_t
 #endif
     if (!o->own_blocks || o->dfd == -2) return 1;
     const size_t elem = H5Tget_size(io_mem_type(t));
+    uint64_t bytes = elem; /* the block's; most writes are small, and need no more look */
+    for (int i = 0; i < ndims && bytes < DIRECT_MIN; i++) bytes = count[i] && bytes > UINT64_MAX / count[i] ? UINT64_MAX : bytes * count[i];
+    if (bytes < DIRECT_MIN) return 1;
     hid_t fs = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
     hsize_t dims[8];
     int contiguous = fs >= 0 && dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS &&

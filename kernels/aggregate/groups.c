@@ -336,6 +336,18 @@ static void kept_in_place(const gtab *g, gpart *p, int v, uint64_t *end, kgroups
         }                                                                                                              \
     } while (0)
 
+/* Hands a log in entry order over to out (end: each group's first slot, made each
+ * group's end) and empties it; its entry numbers' pages, if any, serve again. */
+static void laid_out(klog *l, uint64_t *end, size_t n, kgroups *out)
+{
+    for (size_t e = 0; e + 1 < n; e++) end[e] = end[e + 1];
+    if (n) end[n - 1] = l->n;
+    out->end = end, out->x = l->x, out->wide = l->wide;
+    out->log[0] = l->e, out->log_bytes[0] = l->e ? l->cap * sizeof *l->e : 0;
+    free(l->re), free(l->rend);
+    memset(l, 0, sizeof *l);
+}
+
 /* The log laid out by KEPT_MERGE where its strays are at most one value in 16 (end:
  * each group's first slot, then its end); 1, nothing changed, where they are more or
  * their buffers cannot be had; -1 when a value names no entry. */
@@ -373,11 +385,7 @@ static int kept_merge(gpart *p, int v, uint64_t *end, kgroups *out)
         free(st), free(sx);
         if (!ok) return 1;
     }
-    for (size_t e = 0; e + 1 < p->n; e++) end[e] = end[e + 1];
-    if (p->n) end[p->n - 1] = l->n;
-    out->end = end, out->x = l->x, out->wide = l->wide;
-    out->log[0] = l->e, out->log_bytes[0] = l->cap * sizeof *l->e; /* its pages serve again */
-    memset(l, 0, sizeof *l);
+    laid_out(l, end, p->n, out);
     return 0;
 }
 
@@ -479,20 +487,14 @@ int gpart_kept_groups(const gtab *g, gpart *p, int v, int consume, kgroups *out)
         if (m < 0) return free(end), -1;
         laid = m == 0;
     }
-    if (laid) {
-        /* in entry order already: each group's end is the next one's first slot */
+    if (laid && consume) return laid_out(l, end, n, out), 0;
+    if (laid) { /* in entry order already: each group's end is the next one's first slot */
+        void *x = malloc((l->n ? l->n : 1) * (l->wide ? 8 : 4));
+        if (!x) return free(end), -1;
+        if (l->n) memcpy(x, l->x, l->n * (l->wide ? 8 : 4));
         for (size_t e = 0; e + 1 < n; e++) end[e] = end[e + 1];
         if (n) end[n - 1] = l->n;
-        out->end = end, out->wide = l->wide;
-        if (!consume) {
-            const size_t bytes = (l->n ? l->n : 1) * (l->wide ? 8 : 4);
-            if (!(out->x = malloc(bytes))) return free(end), out->end = NULL, -1;
-            if (l->n) memcpy(out->x, l->x, l->n * (l->wide ? 8 : 4));
-            return 0;
-        }
-        out->x = l->x;
-        free(l->re), free(l->rend);
-        memset(l, 0, sizeof *l);
+        out->end = end, out->x = x, out->wide = l->wide;
         return 0;
     }
     if (!l->each && klog_each(l)) return free(end), -1;
