@@ -75,6 +75,9 @@ typedef struct traffic {
     uint32_t *skey, *rkey;
     void *sval, *rval; /* float when narrow, else double */
     size_t skcap, svcap, rkcap, rvcap;
+    /* with one thread at two ranks, map's records of owned segments: on of them, in the
+     * send buffers down from index otop, filed by the next exchange (traffic_map) */
+    size_t on, otop;
     /* records loaded from a checkpoint, sent to their owners by the next exchange */
     uint32_t *lkey;
     void *lval;

@@ -552,17 +552,17 @@ static inline int owner_small(const int64_t *firsts, int P, int64_t s)
 /* One part's rows [lo, hi) of a tile (its time and speed, and its segment ids from
  * segoff on in segbuf: the chunk's when counted, else the tile's): checks each row,
  * counts the invalid ones by reason, and writes the record of a valid one (cell key,
- * speed as VAL_T, -0.0 as +0.0: equal values, equal bits) at its destination's fill
- * position o[d]. The segment and speed columns as read (SEG_T, SPD_T: the stored types,
+ * speed as VAL_T, -0.0 as +0.0: equal values, equal bits) where PUT puts it. The segment and speed columns as read (SEG_T, SPD_T: the stored types,
  * or int64 and double when read converted). When counted, a row with a valid segment id
  * but another fault still fills its slot, with the key UINT32_MAX that append skips, so
  * that every destination's part is exactly as long as the count pass said. */
-#define MAP_ROWS(SEG_T, SPD_T, VAL_T)                                                      \
+#define MAP_ROWS(SEG_T, SPD_T, VAL_T, PUT)                                                 \
     do {                                                                                   \
         const SEG_T *seg = (const SEG_T *)segbuf + segoff;                                 \
         const SPD_T *spd = spdbuf;                                                         \
-        uint32_t *sk = tr->skey;                                                           \
-        VAL_T *sv = tr->sval;                                                              \
+        uint32_t *sk = tr->skey, *ok = tr->skey + otop;                                    \
+        VAL_T *sv = tr->sval, *ov = (VAL_T *)tr->sval + otop;                              \
+        (void)ok, (void)ov;                                                                \
         for (int64_t i = lo; i < hi; i++) {                                                \
             int64_t s = (int64_t)seg[i];                                                   \
             double v = (double)spd[i];                                                     \
@@ -588,9 +588,41 @@ static inline int owner_small(const int64_t *firsts, int P, int64_t s)
                 }                                                                          \
             }                                                                              \
             if (k == UINT32_MAX && !counted) continue;                                     \
-            size_t p = o[MAP_OWNER(s)]++;                                                  \
-            sk[p] = k;                                                                     \
-            sv[p] = k == UINT32_MAX ? (VAL_T)0 : (VAL_T)(v + 0.0);                         \
+            PUT(VAL_T);                                                                    \
+        }                                                                                  \
+    } while (0)
+/* MAP_ROWS' record at its destination's fill position o[d] */
+#define PUT_LAID(VAL_T)                                                                    \
+    do {                                                                                   \
+        size_t p = o[MAP_OWNER(s)]++;                                                      \
+        sk[p] = k;                                                                         \
+        sv[p] = k == UINT32_MAX ? (VAL_T)0 : (VAL_T)(v + 0.0);                             \
+    } while (0)
+/* MAP_ROWS' record when apart (see traffic_map): to the own records, down from the send
+ * buffer's top (at -no from otop), when this rank owns the segment, else to the records
+ * to send, up from its start (at ns). Both are written and one advances: whose a segment
+ * is comes in random order, and a mispredicted branch costs about what the row does. */
+#define PUT_APART(VAL_T)                                                                   \
+    do {                                                                                   \
+        const size_t own = (uint64_t)(s - s0) < nown;                                      \
+        const VAL_T x = (VAL_T)(v + 0.0);                                                  \
+        ok[-(ptrdiff_t)no] = k, ov[-(ptrdiff_t)no] = x, no += own;                         \
+        sk[ns] = k, sv[ns] = x, ns += !own;                                                \
+    } while (0)
+/* MAP_ROWS for the column types and record width at hand */
+#define MAP_TYPED(PUT)                                                                     \
+    do {                                                                                   \
+        if (tr->narrow) {                                                                  \
+            if (segk == HB_RAW_U32 && f32) MAP_ROWS(uint32_t, float, float, PUT);          \
+            else if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double, float, PUT);           \
+            else if (segk == HB_RAW_I32 && f32) MAP_ROWS(int32_t, float, float, PUT);      \
+            else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double, float, PUT);            \
+            else if (f32) MAP_ROWS(int64_t, float, float, PUT);                            \
+            else MAP_ROWS(int64_t, double, float, PUT);                                    \
+        } else {                                                                           \
+            if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double, double, PUT);               \
+            else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double, double, PUT);           \
+            else MAP_ROWS(int64_t, double, double, PUT);                                   \
         }                                                                                  \
     } while (0)
 
@@ -604,16 +636,25 @@ static inline void tile_part(int64_t tn, int p, int nparts, int64_t *lo, int64_t
 /* Not collective. Reads chunk c (segment and speed in their stored types when map
  * converts them itself, see setup), checks and keys its rows, and lays out the valid
  * ones by owner for the next exchange. With one rank and one thread the records are
- * packed as they come; else a first pass over the chunk's segment ids counts each
- * part's records per destination, so that the tiles write them in place. */
+ * packed as they come; with two ranks and one thread those to send are packed from the
+ * send buffer's start and the own ones from its top down (two streams, no count);
+ * else a first pass over the chunk's segment ids counts each part's records per
+ * destination, so that the tiles write them in place. */
 static int traffic_map(void *state, int64_t c)
 {
     traffic *tr = state;
     hb_step_ctx *ctx = tr->ctx;
     int64_t start, n;
     hb_chunk_range(c, ctx->chunk_rows, ctx->n_rows, &start, &n);
-    const int P = hb_size, nthreads = ctx->threads, counted = P > 1 || nthreads > 1;
-    const int64_t S = tr->S;
+    const int P = hb_size, nthreads = ctx->threads;
+    const int64_t S = tr->S, s0 = tr->s0;
+    /* one thread and one other rank: the records to send go to the send buffer from its
+     * start as they come, and the own ones from its top down (the exchange files them
+     * first), with no count pass */
+    const int apart = P == 2 && nthreads == 1, counted = !apart && (P > 1 || nthreads > 1);
+    const uint64_t nown = (uint64_t)(tr->s1 - tr->s0);
+    const size_t otop = (tr->skcap < tr->svcap ? tr->skcap : tr->svcap) - 1;
+    size_t no = 0, ns = 0; /* apart: own records, records to send */
     const int segk = tr->seg_raw, f32 = tr->spd_raw == HB_RAW_F32;
     int64_t firsts[MAP_FIRSTS] = {0};
     for (int r = 0; r < P && r < MAP_FIRSTS; r++) firsts[r] = S * r / P; /* hb_range_of's lower ends */
@@ -689,26 +730,24 @@ static int traffic_map(void *state, int64_t c)
         const int64_t lday0 = lb - (lb % 7 + 7 + 3) % 7, lbase = lday0 * 86400; /* 1970-01-01 was a Thursday */
         const void *spdbuf = tr->spd;
         const int64_t segoff = counted ? t0 : 0; /* seg[segoff + i] is the tile's row i */
+        if (apart) {
+            const int64_t lo = 0, hi = tn;
+            MAP_TYPED(PUT_APART);
+            continue;
+        }
 #pragma omp parallel num_threads(nthreads) reduction(+ : bad_speed, bad_segment, bad_time)
         for (int part = omp_get_thread_num(); part < nthreads; part += omp_get_num_threads()) {
             size_t *o = off + (size_t)part * ts;
             int64_t lo, hi;
             tile_part(tn, part, nthreads, &lo, &hi);
-            if (tr->narrow) {
-                if (segk == HB_RAW_U32 && f32) MAP_ROWS(uint32_t, float, float);
-                else if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double, float);
-                else if (segk == HB_RAW_I32 && f32) MAP_ROWS(int32_t, float, float);
-                else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double, float);
-                else if (f32) MAP_ROWS(int64_t, float, float);
-                else MAP_ROWS(int64_t, double, float);
-            } else {
-                if (segk == HB_RAW_U32) MAP_ROWS(uint32_t, double, double);
-                else if (segk == HB_RAW_I32) MAP_ROWS(int32_t, double, double);
-                else MAP_ROWS(int64_t, double, double);
-            }
+            MAP_TYPED(PUT_LAID);
         }
     }
-    if (!counted) {
+    if (apart) {
+        tr->on = no, tr->otop = otop;
+        xc->scount[hb_rank] = 0, xc->scount[1 - hb_rank] = ns;
+        HB_CALL(hb_xchg_layout(xc));
+    } else if (!counted) {
         xc->scount[0] = off[0];
         HB_CALL(hb_xchg_layout(xc));
     }
@@ -748,7 +787,14 @@ static int traffic_exchange(void *state)
 {
     traffic *tr = state;
     hb_xchg *xc = &tr->xc;
-    HB_CALL(hb_agree(tr->ln ? stage_loaded(tr) : 0));
+    int orc = 0;
+    if (tr->on) { /* map's own records, below the send buffer's top, filed first */
+        const size_t at = tr->otop + 1 - tr->on;
+        orc = append(tr, tr->skey + at, (char *)tr->sval + at * tr->esz, tr->on, &tr->rkey, &tr->rkcap, &tr->rval,
+                     &tr->rvcap);
+        tr->on = 0;
+    }
+    HB_CALL(hb_agree(orc ? orc : tr->ln ? stage_loaded(tr) : 0));
     int rc = hb_xchg_layout(xc); /* again: a rank that mapped nothing since the last round sends nothing */
     if (hb_size == 1) {
         if (rc == 0) rc = append(tr, tr->skey, tr->sval, xc->scount[0], &tr->rkey, &tr->rkcap, &tr->rval, &tr->rvcap);
