@@ -190,75 +190,167 @@ static int by_row(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* Assets named by ticker ("AAPL"): /market/assets in sorted order, for a search. */
+/* Names of one coordinate (the assets of /market/assets, the portfolios of
+ * /portfolios/names): n of w bytes each, NUL-padded; order their places sorted by name
+ * (NULL: they are sorted already); ds names the dataset in messages. */
+typedef struct coordnames {
+    const char *v;
+    size_t w;
+    int64_t n;
+    int64_t *order;
+    const char *ds;
+} coordnames;
+
+/* qsort_r orders: places by the names they index (arg: names), and fixed-width names
+ * (arg: the width). */
 static int by_name(const void *x, const void *y, void *arg)
 {
-    const risk *r = arg;
-    const size_t w = r->asset_width;
-    return memcmp(r->asset_names + (size_t)*(const int64_t *)x * w, r->asset_names + (size_t)*(const int64_t *)y * w, w);
+    const coordnames *nm = arg;
+    return memcmp(nm->v + (size_t)*(const int64_t *)x * nm->w, nm->v + (size_t)*(const int64_t *)y * nm->w, nm->w);
 }
+static int by_bytes(const void *x, const void *y, void *arg) { return memcmp(x, y, *(const size_t *)arg); }
 
-/* Not collective. The assets' places sorted by name into *tick; 65 without names or
- * with a name twice. */
-static int ticker_order(risk *r, int64_t **tick)
+/* Not collective. nm's places sorted by name into nm->order; 65 with a name twice. */
+static int name_order(risk *r, coordnames *nm)
 {
-    if (!r->asset_names)
-        return hb_err_set(HB_EDATA, r->ctx->input, "/transactions names its assets by strings, which need /market/assets "
-                          "(the names of the columns of /market/prices) to find them");
-    int64_t *ix = hb_malloc((size_t)(r->A ? r->A : 1) * sizeof *ix);
+    int64_t *ix = hb_malloc((size_t)(nm->n ? nm->n : 1) * sizeof *ix);
     if (!ix) return HB_EINTERNAL;
-    for (int64_t a = 0; a < r->A; a++) ix[a] = a;
-    qsort_r(ix, (size_t)r->A, sizeof *ix, by_name, r);
-    const size_t w = r->asset_width;
-    for (int64_t a = 1; a < r->A; a++)
-        if (memcmp(r->asset_names + (size_t)ix[a] * w, r->asset_names + (size_t)ix[a - 1] * w, w) == 0) {
-            const char *name = r->asset_names + (size_t)ix[a] * w;
+    for (int64_t a = 0; a < nm->n; a++) ix[a] = a;
+    qsort_r(ix, (size_t)nm->n, sizeof *ix, by_name, nm);
+    const size_t w = nm->w;
+    for (int64_t a = 1; a < nm->n; a++)
+        if (memcmp(nm->v + (size_t)ix[a] * w, nm->v + (size_t)ix[a - 1] * w, w) == 0) {
+            const char *name = nm->v + (size_t)ix[a] * w;
             free(ix);
-            return hb_err_set(HB_EDATA, r->ctx->input, "/market/assets names '%.*s' twice", (int)strnlen(name, w), name);
+            return hb_err_set(HB_EDATA, r->ctx->input, "%s names '%.*s' twice", nm->ds, (int)strnlen(name, w), name);
         }
-    *tick = ix;
+    nm->order = ix;
     return 0;
 }
 
-/* Not collective. Rows [s, s+cnt) of the string asset column as asset places (doubles,
- * as numeric ids are read); a ticker not in /market/assets is 65 naming it. */
-static int asset_tickers(risk *r, hb_table *t, const hb_colmap *cm, int64_t s, int64_t cnt, const int64_t *tick,
-                         double *asset)
+/* Not collective. Rows [s, s+cnt) of string column col (named what) as the places of
+ * their names in nm (doubles, as numeric ids are read); a name not there is 65 naming
+ * the row and the name. */
+static int name_places(risk *r, hb_table *t, const hb_colmap *cm, int col, const char *what, int64_t s, int64_t cnt,
+                       const coordnames *nm, double *out)
 {
     hb_strs str = {0};
-    int rc = hb_table_read_str(t, 2, s, cnt, &str);
-    const size_t w = r->asset_width;
+    int rc = hb_table_read_str(t, col, s, cnt, &str);
+    const size_t w = nm->w;
     char key[1024];
     for (int64_t i = 0; rc == 0 && i < cnt; i++) {
         const size_t n = (size_t)(str.off[i + 1] - str.off[i]);
-        int64_t lo = 0, hi = r->A, found = -1;
-        if (n <= w && n < sizeof key) {
+        int64_t lo = 0, hi = nm->n, found = -1;
+        if (n <= w && w < sizeof key) {
             memset(key, 0, w);
             memcpy(key, str.bytes + str.off[i], n); /* NUL-padded, as the names are */
             while (lo < hi && found < 0) {
-                const int64_t mid = lo + (hi - lo) / 2;
-                const int c = memcmp(r->asset_names + (size_t)tick[mid] * w, key, w);
-                if (c == 0) found = tick[mid];
+                const int64_t mid = lo + (hi - lo) / 2, at = nm->order ? nm->order[mid] : mid;
+                const int c = memcmp(nm->v + (size_t)at * w, key, w);
+                if (c == 0) found = at;
                 else if (c < 0) lo = mid + 1;
                 else hi = mid;
             }
         }
         if (found < 0) {
             char where[600];
-            snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, "asset"));
-            rc = hb_err_set(HB_EDATA, where, "row %lld: asset '%.*s' is not in /market/assets", (long long)(s + i),
-                            (int)(n < 200 ? n : 200), str.bytes + str.off[i]);
+            snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, what));
+            rc = hb_err_set(HB_EDATA, where, "row %lld: %s '%.*s' is not in %s", (long long)(s + i), what,
+                            (int)(n < 200 ? n : 200), str.bytes + str.off[i], nm->ds);
         }
-        asset[i] = (double)found;
+        out[i] = (double)found;
     }
     hb_strs_free(&str);
     return rc;
 }
 
+/* A sorted set of distinct names of w bytes each, NUL-padded. */
+typedef struct nameset {
+    char *v;
+    size_t n, w;
+} nameset;
+
+/* Not collective. Adds the k names of b (fixed width w, sorted or not, repeats allowed)
+ * to set: sorted and distinct again, at the wider of the two widths. */
+static int nameset_add(nameset *set, const char *b, size_t k, size_t w)
+{
+    const size_t W = set->w > w ? set->w : w, n = set->n + k;
+    char *v = hb_calloc(n ? n : 1, W);
+    if (!v) return HB_EINTERNAL;
+    for (size_t i = 0; i < set->n; i++) memcpy(v + i * W, set->v + i * set->w, set->w);
+    for (size_t i = 0; i < k; i++) memcpy(v + (set->n + i) * W, b + i * w, w);
+    qsort_r(v, n, W, by_bytes, (void *)&W);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || memcmp(v + (m - 1) * W, v + i * W, W) != 0) memmove(v + m++ * W, v + i * W, W);
+    free(set->v);
+    set->v = v, set->n = m, set->w = W;
+    return 0;
+}
+
+/* Collective. The portfolios of a /transactions whose portfolio column holds names and
+ * that has no /portfolios/names: the distinct names of every rank's rows, sorted by their
+ * bytes (Python's order of the strings), become the portfolios 0..P-1 and their names
+ * (r->portfolio_names). A name with a NUL byte is 65. */
+static int portfolio_names_of(risk *r, hb_table *t, const hb_colmap *cm)
+{
+    const int64_t M = hb_table_rows(t);
+    int64_t lo, hi;
+    hb_range_of(M, hb_rank, hb_size, &lo, &hi);
+    nameset set = {0};
+    int rc = 0;
+    for (int64_t s = lo; rc == 0 && s < hi; s += TX_PIECE) {
+        const int64_t cnt = hi - s < TX_PIECE ? hi - s : TX_PIECE;
+        hb_strs str = {0};
+        rc = hb_table_read_str(t, 1, s, cnt, &str);
+        size_t w = 1;
+        for (int64_t i = 0; rc == 0 && i < cnt; i++) {
+            const size_t n = (size_t)(str.off[i + 1] - str.off[i]);
+            if (memchr(str.bytes + str.off[i], '\0', n)) {
+                char where[600];
+                snprintf(where, sizeof where, "%s:/transactions/%s", r->ctx->input, hb_colmap_name(cm, "portfolio"));
+                rc = hb_err_set(HB_EDATA, where, "row %lld: the portfolio's name holds a NUL byte", (long long)(s + i));
+            }
+            w = n > w ? n : w;
+        }
+        char *b = rc == 0 ? hb_calloc((size_t)cnt, w) : NULL;
+        if (rc == 0 && !b) rc = HB_EINTERNAL;
+        for (int64_t i = 0; rc == 0 && i < cnt; i++)
+            memcpy(b + (size_t)i * w, str.bytes + str.off[i], (size_t)(str.off[i + 1] - str.off[i]));
+        if (rc == 0) rc = nameset_add(&set, b, (size_t)cnt, w);
+        free(b);
+        hb_strs_free(&str);
+    }
+    rc = hb_agree(rc);
+    uint64_t W = rc ? 0 : set.w;
+    if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &W, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    nameset wide = {0};
+    if (rc == 0) rc = hb_agree(nameset_add(&wide, set.v, set.n, set.w ? set.w : 1) == 0 && W ? 0 : HB_EINTERNAL);
+    free(set.v);
+    if (rc == 0 && wide.w < W) { /* every rank's names at the widest */
+        nameset one = {NULL, 0, (size_t)W};
+        rc = hb_agree(nameset_add(&one, wide.v, wide.n, wide.w));
+        free(wide.v);
+        wide = one;
+    } else if (rc == 0) {
+        rc = hb_agree(0);
+    }
+    void *all = NULL;
+    size_t total = 0;
+    if (rc == 0) rc = hb_allgather(wide.v, wide.n, (size_t)W, &all, &total, "risk");
+    free(wide.v);
+    nameset every = {NULL, 0, (size_t)W};
+    if (rc == 0) rc = hb_agree(nameset_add(&every, all, total, (size_t)W));
+    free(all);
+    if (rc) return free(every.v), rc;
+    r->portfolio_names = every.v, r->portfolio_width = every.w, r->portfolio_derived = 1;
+    return (int)every.n; /* >= 0 */
+}
+
 /* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
  * those dated on or before as_of in *recs; *pmax is the largest portfolio id seen. */
-static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t per_s, int64_t P_attr, txrec **recs,
-                             int64_t *nrec, int64_t *pmax)
+static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t per_s, int64_t P_attr,
+                             const coordnames *pnames, txrec **recs, int64_t *nrec, int64_t *pmax)
 {
     const int64_t M = hb_table_rows(t);
     int64_t lo, hi;
@@ -271,8 +363,12 @@ static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t 
     double *qty = hb_malloc((size_t)piece * sizeof *qty);
     txrec *out = hb_malloc((size_t)(hi - lo > 0 ? hi - lo : 1) * sizeof *out);
     int rc = date && port && asset && qty && out ? 0 : HB_EINTERNAL;
-    int64_t *tick = NULL; /* tickers: the assets' names in sorted order, as their places */
-    if (rc == 0 && hb_table_kind(t, 2) == HB_COL_STRING) rc = ticker_order(r, &tick);
+    coordnames tick = {r->asset_names, r->asset_width, A, NULL, "/market/assets"}; /* assets named by ticker ("AAPL") */
+    const int by_tick = hb_table_kind(t, 2) == HB_COL_STRING;
+    if (rc == 0 && by_tick && !r->asset_names)
+        rc = hb_err_set(HB_EDATA, r->ctx->input, "/transactions names its assets by strings, which need /market/assets "
+                        "(the names of the columns of /market/prices) to find them");
+    if (rc == 0 && by_tick) rc = name_order(r, &tick);
     int64_t n = 0;
     for (int64_t s = lo; rc == 0 && s < hi; s += piece) {
         int64_t cnt = hi - s < piece ? hi - s : piece;
@@ -284,8 +380,9 @@ static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t 
             hb_civil_from_days(hb_floordiv(date[i], 86400), &y, &mo, &d);
             date[i] = y * 10000 + mo * 100 + d;
         }
-        if (rc == 0) rc = hb_table_read(t, 1, s, cnt, HB_F64, port);
-        if (rc == 0 && hb_table_kind(t, 2) == HB_COL_STRING) rc = asset_tickers(r, t, cm, s, cnt, tick, asset);
+        if (rc == 0 && pnames) rc = name_places(r, t, cm, 1, "portfolio", s, cnt, pnames, port);
+        else if (rc == 0) rc = hb_table_read(t, 1, s, cnt, HB_F64, port);
+        if (rc == 0 && by_tick) rc = name_places(r, t, cm, 2, "asset", s, cnt, &tick, asset);
         else if (rc == 0) rc = hb_table_read(t, 2, s, cnt, HB_F64, asset);
         if (rc == 0) rc = hb_table_read(t, 3, s, cnt, HB_F64, qty);
         for (int64_t i = 0; rc == 0 && i < cnt; i++) {
@@ -314,7 +411,7 @@ static int read_transactions(risk *r, hb_table *t, const hb_colmap *cm, int64_t 
             }
         }
     }
-    free(date), free(port), free(asset), free(qty), free(tick);
+    free(date), free(port), free(asset), free(qty), free(tick.order);
     *recs = out;
     *nrec = n;
     return rc;
@@ -338,11 +435,11 @@ static int load_transactions(risk *r)
     if (!r->price)
         rc = hb_err_set(HB_EDATA, ctx->input, "/transactions need /market/prices to value positions (found /market/returns)");
     if (rc == 0) rc = hb_table_open_any(ctx->in, "/transactions", cols, 4, &t);
-    for (int k = 0; rc == 0 && k < 4; k++) /* only assets may be named (by ticker) */
-        if (k != 2 && hb_table_kind(t, k) == HB_COL_STRING)
-            rc = hb_err_set(HB_EDATA, ctx->input, "/transactions column '%s' has string type; a number is needed%s",
-                            cols[k], k == 1 ? " (portfolio ids 0..P-1; their names go to /portfolios/names)" : "");
+    for (int k = 0; rc == 0 && k < 4; k++) /* assets and portfolios may be named */
+        if (k != 1 && k != 2 && hb_table_kind(t, k) == HB_COL_STRING)
+            rc = hb_err_set(HB_EDATA, ctx->input, "/transactions column '%s' has string type; a number is needed", cols[k]);
     if (rc == 0 && hb_table_kind(t, 2) == HB_COL_STRING) rc = risk_load_asset_names(r);
+    const int by_name = rc == 0 && hb_table_kind(t, 1) == HB_COL_STRING;
     const char *unit = NULL; /* unset and unstated: yyyymmdd */
     if (rc == 0) rc = hb_table_time_unit(t, 0, hb_opt_str(ctx->opts, "time_unit"), &unit);
     const int64_t per_s = unit ? hb_time_unit_per_s(unit) : 0;
@@ -353,9 +450,29 @@ static int load_transactions(risk *r)
         if (v >= 1) P_attr = v;
         else rc = hb_err_set(HB_EDATA, ctx->input, "/transactions: attribute n_portfolios = %lld is not positive", (long long)v);
     }
+    /* portfolios named: by /portfolios/names when given, else by their sorted distinct
+     * names; either way their number is P */
+    coordnames pn = {NULL, 0, 0, NULL, "/portfolios/names"};
+    int64_t P_names = 0;
+    rc = hb_agree(rc);
+    if (rc == 0 && by_name && hb_in_exists(ctx->in, "/portfolios/names")) {
+        rc = risk_load_portfolio_names(r, &P_names);
+        pn.v = r->portfolio_names, pn.w = r->portfolio_width, pn.n = P_names;
+        if (rc == 0) rc = hb_agree(name_order(r, &pn));
+    } else if (rc == 0 && by_name) {
+        const int n = portfolio_names_of(r, t, &cm);
+        rc = n < 0 ? n : 0;
+        P_names = n < 0 ? 0 : n;
+        pn.v = r->portfolio_names, pn.w = r->portfolio_width, pn.n = P_names;
+    }
+    if (rc == 0 && by_name && P_attr && P_attr != P_names)
+        rc = hb_agree(hb_err_set(HB_EDATA, ctx->input, "/transactions: attribute n_portfolios = %lld, but its portfolios "
+                                 "are named by %lld names", (long long)P_attr, (long long)P_names));
+    if (rc == 0 && by_name) P_attr = P_names; /* 0: no names, and every row's is missing */
     txrec *recs = NULL, *rbuf = NULL;
     int64_t nrec = 0, pmax = -1;
-    if (rc == 0) rc = read_transactions(r, t, &cm, per_s, P_attr, &recs, &nrec, &pmax);
+    if (rc == 0) rc = read_transactions(r, t, &cm, per_s, P_attr, by_name ? &pn : NULL, &recs, &nrec, &pmax);
+    free(pn.order);
     const int64_t M = t ? hb_table_rows(t) : 0;
     hb_table_close(t);
     rc = hb_agree(rc);
@@ -367,7 +484,7 @@ static int load_transactions(risk *r)
     char cause[200], a[32], b[32];
     int sparse = !P_attr && r->P > 16 && (double)r->P > 4.0 * (double)M;
     snprintf(cause, sizeof cause, "%s portfolios from %s%s x %s assets", hb_fmt_count(a, (uint64_t)r->P),
-             P_attr ? "the attribute n_portfolios of /transactions" : "max(portfolio)+1",
+             by_name ? "their names" : P_attr ? "the attribute n_portfolios of /transactions" : "max(portfolio)+1",
              sparse ? " (ids are sparse)" : "", hb_fmt_count(b, (uint64_t)r->A));
     rc = risk_reserve_memory(r, cause,
                         P_attr ? "check n_portfolios" : "renumber the portfolio ids densely from 0");

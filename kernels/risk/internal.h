@@ -46,6 +46,7 @@ typedef struct risk {
     int merged;           /* a merge's state (setup_parts): finalize computes every chunk */
     char *asset_names, *portfolio_names; /* [A], [P] names of *_width bytes, NUL-padded; NULL: none */
     size_t asset_width, portfolio_width;
+    int portfolio_derived; /* the names are the transactions' own, sorted (no /portfolios/names) */
     /* chunks: npb portfolio blocks spread among nmc Monte Carlo blocks of mc_chunk */
     int64_t npb, nmc, mc_chunk, n_chunks;
     /* per-portfolio records of the blocks this rank has done (or loaded) */
@@ -90,6 +91,9 @@ int risk_load_names(risk *r);
 /* Collective. Only /market/assets (transactions naming their assets by ticker need them
  * first); risk_load_names then keeps them. */
 int risk_load_asset_names(risk *r);
+/* Collective. /portfolios/names, as many as it holds (*n), before P is known, for
+ * transactions that name their portfolios; risk_load_names then keeps them. */
+int risk_load_portfolio_names(risk *r, int64_t *n);
 
 /* mc.c */
 

@@ -10,8 +10,10 @@
 #include <string.h>
 
 /* Not collective. Reads the string dataset `name` of group into a block of n names of
- * *width bytes each, NUL-padded; *names stays NULL when the dataset is absent. */
-static int read_names(risk *r, const char *group, const char *name, int64_t n, char **names, size_t *width)
+ * *width bytes each, NUL-padded (n < 0: as many as it holds, their number in *got);
+ * *names stays NULL when the dataset is absent. */
+static int read_names(risk *r, const char *group, const char *name, int64_t n, char **names, size_t *width,
+                      int64_t *got)
 {
     hb_step_ctx *ctx = r->ctx;
     char path[256];
@@ -24,6 +26,8 @@ static int read_names(risk *r, const char *group, const char *name, int64_t n, c
     hb_strs s = {0};
     HB_CALL(hb_table_open_any(ctx->in, group, cols, 1, &t));
     int rc = 0;
+    if (n < 0) n = hb_table_rows(t);
+    if (got) *got = n;
     if (hb_table_kind(t, 0) != HB_COL_STRING)
         rc = hb_err_set(HB_EDATA, ctx->input, "%s holds numbers; names are strings (fixed or variable length)", path);
     else if (hb_table_rows(t) != n)
@@ -54,12 +58,19 @@ static int read_names(risk *r, const char *group, const char *name, int64_t n, c
 int risk_load_asset_names(risk *r)
 {
     if (r->asset_names) return 0;
-    return hb_agree(read_names(r, "/market", "assets", r->A, &r->asset_names, &r->asset_width));
+    return hb_agree(read_names(r, "/market", "assets", r->A, &r->asset_names, &r->asset_width, NULL));
+}
+
+int risk_load_portfolio_names(risk *r, int64_t *n)
+{
+    if (r->portfolio_names) return 0;
+    return hb_agree(read_names(r, "/portfolios", "names", -1, &r->portfolio_names, &r->portfolio_width, n));
 }
 
 int risk_load_names(risk *r)
 {
-    int rc = r->asset_names ? 0 : read_names(r, "/market", "assets", r->A, &r->asset_names, &r->asset_width);
-    if (rc == 0) rc = read_names(r, "/portfolios", "names", r->P, &r->portfolio_names, &r->portfolio_width);
+    int rc = r->asset_names ? 0 : read_names(r, "/market", "assets", r->A, &r->asset_names, &r->asset_width, NULL);
+    if (rc == 0 && !r->portfolio_names) /* unless the transactions named their portfolios */
+        rc = read_names(r, "/portfolios", "names", r->P, &r->portfolio_names, &r->portfolio_width, NULL);
     return hb_agree(rc);
 }

@@ -80,8 +80,9 @@ static int write_scales(risk *r, hb_out *out)
     else if (rc == 0) rc = hb_out_scale(out, HB_RISK_PORTFOLIO, "portfolio", HB_U32, (uint64_t)P, ids, "1");
     if (rc == 0)
         rc = hb_out_attr_str(out, HB_RISK_PORTFOLIO, "description",
-                             r->portfolio_names ? "portfolio name (from /portfolios/names, in the order of the positions' rows)"
-                                                : "portfolio id (row of the positions)");
+                             r->portfolio_derived ? "portfolio name (from /transactions, in sorted order)"
+                             : r->portfolio_names ? "portfolio name (from /portfolios/names, in the order of the positions' rows)"
+                                                  : "portfolio id (row of the positions)");
     if (rc == 0 && r->asset_names)
         rc = hb_out_strings(out, HB_RISK_ASSET, (uint64_t)A, 0, hb_rank == 0 ? (uint64_t)A : 0, r->asset_width,
                             r->asset_names, "asset");

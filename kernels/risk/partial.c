@@ -25,7 +25,7 @@
 #define DESC_MAGIC "HBRKDS01"
 #define EXACT_LIMIT 9007199254740992.0 /* 2^53 */
 
-enum { F_ANAMES = 1, F_PNAMES = 2 };
+enum { F_ANAMES = 1, F_PNAMES = 2, F_PDERIVED = 4 /* the portfolio names are the transactions' own, sorted */ };
 
 /* The head of a description; then dates [D] (int64), the returns R [D x A], the prices
  * at as_of [A], the asset names [A x asset_width], the portfolio names [P x pname_width]
@@ -56,7 +56,8 @@ int risk_describe(void *state, void **buf, size_t *len)
     const int64_t P = r->P, A = r->A, D = r->D;
     const dhead h = {DESC_MAGIC, r->p_attr, r->pmax, P, A, D, r->asset_names ? (int64_t)r->asset_width : 0,
                      r->portfolio_names ? (int64_t)r->portfolio_width : 0,
-                     (r->asset_names ? F_ANAMES : 0) | (r->portfolio_names ? F_PNAMES : 0), r->q_abs};
+                     (r->asset_names ? F_ANAMES : 0) | (r->portfolio_names ? F_PNAMES : 0) |
+                         (r->portfolio_derived ? F_PDERIVED : 0), r->q_abs};
     const size_t n = sizeof h + (size_t)D * 8 + (size_t)(D * A) * 8 + (size_t)A * 8 + (size_t)(A * h.asset_width) +
                      (size_t)(P * h.pname_width) + (size_t)(P * A) * 8;
     uint8_t *b = hb_malloc(n), *at = b;
@@ -164,6 +165,7 @@ int risk_setup_parts(hb_step_ctx *ctx, const hb_part *parts, int n, void **state
         at += (size_t)(A * h0.asset_width);
         if (h0.pname_width) memcpy(r->portfolio_names, at, (size_t)(P * h0.pname_width));
         r->portfolio_width = (size_t)h0.pname_width;
+        r->portfolio_derived = (h0.flags & F_PDERIVED) != 0;
         /* the sums of whole numbers below 2^53: exact, in any order */
         for (int p = 0; p < n; p++) {
             parse(&parts[p], &h, &s);

@@ -264,6 +264,44 @@ if os.path.exists(P("tb-market.h5")):
             bad[5] = b"NOPE"
             g["asset"] = bad
 
+    # portfolios named, as trade files name their books: by /portfolios/names (plook;
+    # n_portfolios agrees), and by their names alone (pderive: the distinct names in sorted
+    # order are the portfolios 0..P-1); the references hold the same trades by integer id
+    # with the names beside them (pref, pderive-ref). UTF-8, unequal lengths, a sorted order
+    # that is not the ids' order.
+    pn = ["Zürich desk", "alpha", "Beta", "a", "Ωmega", "b"][:int(nport)] if nport else []
+    pn += ["book-%d" % i for i in range(len(pn), int(tx["portfolio"].max()) + 1)]
+    rank = {name: i for i, name in enumerate(sorted(set(pn[p] for p in tx["portfolio"])))}
+    with h5py.File(P("tb-market.h5"), "r") as src:
+        for name in ("tb-market-plook.h5", "tb-market-pref.h5", "tb-market-pderive.h5", "tb-market-pderive-ref.h5"):
+            with h5py.File(P(name), "w") as dst:
+                for k in src:
+                    src.copy(src[k], dst, k)
+                t = dst["transactions"]
+                if name in ("tb-market-plook.h5", "tb-market-pref.h5"):
+                    dst.create_dataset("portfolios/names", data=pn, dtype=h5py.string_dtype())
+                else:
+                    if "n_portfolios" in t.attrs:
+                        del t.attrs["n_portfolios"]
+                    if "portfolios/exposure" in dst:  # of the old numbering: not read (positions = transactions)
+                        del dst["portfolios/exposure"]
+                if name == "tb-market-plook.h5":  # fixed-length bytes, as numpy S arrays are
+                    del t["portfolio"]
+                    t["portfolio"] = np.array([pn[p].encode() for p in tx["portfolio"]])
+                    g = dst.create_group("badp")
+                    for k in ("date", "asset", "quantity"):
+                        g[k] = tx[k]
+                    bad = [pn[p] for p in tx["portfolio"]]
+                    bad[5] = "NOPE"
+                    g.create_dataset("portfolio", data=bad, dtype=h5py.string_dtype())
+                elif name == "tb-market-pderive.h5":  # variable-length, as h5py's string_dtype
+                    del t["portfolio"]
+                    t.create_dataset("portfolio", data=[pn[p] for p in tx["portfolio"]], dtype=h5py.string_dtype())
+                elif name == "tb-market-pderive-ref.h5":
+                    del t["portfolio"]
+                    t["portfolio"] = np.array([rank[pn[p]] for p in tx["portfolio"]], dtype=np.int32)
+                    dst.create_dataset("portfolios/names", data=sorted(rank), dtype=h5py.string_dtype())
+
 # ---- oee: the intervals of a plant (made by gen bottling), again as a pandas table
 if os.path.exists(P("tb-plant.h5")):
     with h5py.File(P("tb-plant.h5"), "r") as f:

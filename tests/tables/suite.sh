@@ -228,6 +228,46 @@ with h5py.File('tb-market-tick.h5', 'a') as f:
 import h5py
 with h5py.File('tb-market-tick.h5', 'a') as f:
     f.move('transactions', 'bad'); f.move('good', 'transactions')"
+        # portfolios named by string: looked up in /portfolios/names, or numbered in the
+        # sorted order of their distinct names (gathered from every rank's rows)
+        check "tables ($tag): risk from /transactions naming portfolios found in /portfolios/names: the bits of their ids" \
+            bash -c "$(declare -f tb_run); tb_run '$bin' tb-risk-pref risk tb-market-pref.h5 $(printf '%q ' "${rk[@]}") &&
+             tb_run '$bin' tb-risk-plook risk tb-market-plook.h5 $(printf '%q ' "${rk[@]}") &&
+             h5diff --exclude-path /provenance tb-risk-pref.h5 tb-risk-plook.h5"
+        check "tables ($tag): risk from /transactions naming portfolios alone, 1 and 3 ranks: sorted names as ids" bash -c \
+            "$(declare -f tb_run); tb_run '$bin' tb-risk-pdref risk tb-market-pderive-ref.h5 $(printf '%q ' "${rk[@]}") &&
+             tb_run '$bin' tb-risk-pd risk tb-market-pderive.h5 $(printf '%q ' "${rk[@]}") &&
+             h5diff --exclude-path /provenance --exclude-attribute /risk/portfolio tb-risk-pdref.h5 tb-risk-pd.h5 &&
+             mpi 3 1 '$bin' run tb-risk-pd.ini -q --force &&
+             h5diff --exclude-path /provenance --exclude-attribute /risk/portfolio tb-risk-pdref.h5 tb-risk-pd.h5 &&
+             $PY -c \"
+import h5py
+p = h5py.File('tb-risk-pd.h5')['risk/portfolio']
+n = [x.decode() for x in p[...]]
+assert n == sorted(n) and 'Zürich desk' in n, n
+assert p.attrs['description'] == 'portfolio name (from /transactions, in sorted order)', p.attrs['description']
+\""
+        write_job tb-bad-pname s risk tb-market-plook.h5 tb-bad-pname.h5 "${rk[@]}" "job.chunk_rows = 1000"
+        $PY -c "
+import h5py
+with h5py.File('tb-market-plook.h5', 'a') as f:
+    f.move('transactions', 'goodp'); f.move('badp', 'transactions')"
+        expect_fail "tables ($tag): a portfolio not in /portfolios/names: 65 naming the row and the name" 65 \
+            "/transactions/portfolio: row 5: portfolio 'NOPE' is not in /portfolios/names" tb-bad-pname.h5 \
+            mpi 2 1 "$bin" run tb-bad-pname.ini
+        $PY -c "
+import h5py
+with h5py.File('tb-market-plook.h5', 'a') as f:
+    f.move('transactions', 'badp'); f.move('goodp', 'transactions')
+with h5py.File('tb-market-pderive.h5', 'a') as f:
+    f['transactions'].attrs['n_portfolios'] = 9"
+        write_job tb-bad-pn s risk tb-market-pderive.h5 tb-bad-pn.h5 "${rk[@]}"
+        expect_fail "tables ($tag): named portfolios fewer than n_portfolios: 65 saying both" 65 \
+            "attribute n_portfolios = 9, but its portfolios are named by 4 names" tb-bad-pn.h5 mpi 1 1 "$bin" run tb-bad-pn.ini
+        $PY -c "
+import h5py
+with h5py.File('tb-market-pderive.h5', 'a') as f:
+    del f['transactions'].attrs['n_portfolios']"
     elif [ ! -f tb-oee-ref.h5 ]; then
         check "tables ($tag): oee from the plain layout" bash -c "$(declare -f tb_run); tb_run '$HB' tb-oee-ref oee tb-plant.h5"
     fi
