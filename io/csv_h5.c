@@ -361,7 +361,7 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
     if (!w->dsets || !w->cols) return w->failed = HB_EINTERNAL;
     memcpy(w->cols, cols, (size_t)ncols * sizeof *cols);
     for (int i = 0; i < ncols; i++) w->dsets[i] = -1;
-    int rc = 0;
+    int rc = 0, widened = 0;
     if (append) {
         w->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
         if (w->file < 0) return w->failed = hb_err_set(HB_ECANTCREAT, path, "cannot open the copy of the output");
@@ -375,7 +375,7 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
             if (rc == 0 && i == 0) w->scale = open_scale(w);
             if (rc == 0) rc = column_of(w->dsets[i], cols[i].name, &old, &n, path);
             w->base = n;
-            if (rc == 0 && old.type == HB_CT_STRING && cols[i].width > old.width) rc = widen(w, i, &old);
+            if (rc == 0 && old.type == HB_CT_STRING && cols[i].width > old.width) rc = widen(w, i, &old), widened = 1;
             if (rc == 0 && old.type == HB_CT_STRING && cols[i].width < old.width) w->cols[i].width = old.width;
             hsize_t size = w->base + rows;
             if (rc == 0 && H5Dset_extent(w->dsets[i], &size) < 0)
@@ -384,6 +384,15 @@ int hb_tw_open(const char *path, const char *table, const hb_csv_col *cols, int 
         hsize_t size = w->base + rows;
         if (rc == 0 && w->scale >= 0 && H5Dset_extent(w->scale, &size) < 0)
             rc = hb_err_set(HB_EIO, path, "cannot extend the row dimension");
+        /* a widened column's link is new, so it came last in creation order, which is the
+         * columns' order: every column's link is made again, in their order */
+        for (int i = 0; i < ncols && rc == 0 && widened; i++) {
+            char tmpname[300];
+            snprintf(tmpname, sizeof tmpname, "%s.order", cols[i].name);
+            if (H5Lmove(w->group, cols[i].name, w->group, tmpname, H5P_DEFAULT, H5P_DEFAULT) < 0 ||
+                H5Lmove(w->group, tmpname, w->group, cols[i].name, H5P_DEFAULT, H5P_DEFAULT) < 0)
+                rc = hb_err_set(HB_EIO, path, "cannot keep the order of column '%s'", cols[i].name);
+        }
         return w->failed = rc;
     }
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), gcpl = H5Pcreate(H5P_GROUP_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);

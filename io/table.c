@@ -341,6 +341,25 @@ static void cf_mask(const column *c, const void *raw, hb_elem want, void *dst, i
     KIND_SWITCH(c->kind, MASK_LOOP)
 }
 
+/* The error of a column name of loc that did not open as a dataset: a link to a file or
+ * an object that is not there (66, naming its target), else an object of another kind
+ * (65). */
+static int link_error(hid_t loc, const char *name, const char *where)
+{
+    H5L_info_t li;
+    char val[2048];
+    const char *file = NULL, *obj = NULL;
+    unsigned flags = 0;
+    if (H5Lget_info(loc, name, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL && li.u.val_size <= sizeof val &&
+        H5Lget_val(loc, name, val, sizeof val, H5P_DEFAULT) >= 0 &&
+        H5Lunpack_elink_val(val, li.u.val_size, &flags, &file, &obj) >= 0)
+        return hb_err_set(HB_ENOINPUT, where, "'%s' is an external link to %s:%s, which cannot be opened", name, file, obj);
+    if (H5Lget_info(loc, name, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_SOFT && li.u.val_size <= sizeof val &&
+        H5Lget_val(loc, name, val, sizeof val, H5P_DEFAULT) >= 0 && H5Oexists_by_name(loc, name, H5P_DEFAULT) <= 0)
+        return hb_err_set(HB_EDATA, where, "'%s' is a soft link to %.*s, which is not there", name, (int)li.u.val_size, val);
+    return hb_err_set(HB_EDATA, where, "'%s' is not a dataset", name);
+}
+
 /* Opens the 1-D dataset name of loc as column c (numeric, or string when allow_str). */
 static int open_column_as(hid_t loc, const char *name, const char *where, int allow_str, column *c)
 {
@@ -349,7 +368,7 @@ static int open_column_as(hid_t loc, const char *name, const char *where, int al
     if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
         return hb_err_set(HB_EDATA, where, "missing column '%s'", name);
     c->dset = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (c->dset < 0) return hb_err_set(HB_EDATA, where, "'%s' is not a dataset", name);
+    if (c->dset < 0) return link_error(loc, name, where);
     c->owned = 1;
     hid_t type = H5Dget_type(c->dset);
     HB_CALL_H5(type, where);
@@ -890,6 +909,14 @@ int hb_table_open_any(hb_in *in, const char *group, const char *const *cols, int
 }
 
 int64_t hb_table_rows(const hb_table *t) { return t->rows; }
+
+int hb_table_check_unpacked(const hb_table *t, int col)
+{
+    const column *c = &t->cols[col];
+    if (!c->scaled) return 0;
+    return hb_err_set(HB_EDATA, t->where, "column '%s' is packed (scale_factor %g, add_offset %g): its numbers are "
+                      "scaled values, where a time, key or id is stored as integers", c->name, c->scale, c->add);
+}
 
 hb_col_kind hb_table_kind(const hb_table *t, int col)
 {

@@ -59,6 +59,10 @@ typedef enum { HB_COL_INT, HB_COL_FLOAT, HB_COL_STRING } hb_col_kind;
 int hb_table_open_any(hb_in *in, const char *group, const char *const *cols, int ncols, hb_table **t);
 /* Not collective. The kind of column col. */
 hb_col_kind hb_table_kind(const hb_table *t, int col);
+/* Not collective. 65 (with the error set, naming the column) when column col is packed
+ * (CF scale_factor or add_offset): its stored numbers are not the key or id values a
+ * kernel reads as integers; else 0. */
+int hb_table_check_unpacked(const hb_table *t, int col);
 
 /* Strings read from a column: row i is bytes[off[i] .. off[i+1]) (no terminator). The
  * caller owns it and reuses it across reads, so a chunk's strings cost one buffer. */

@@ -236,6 +236,7 @@ static int aggregate_setup(hb_step_ctx *ctx, void **state)
         }
         hb_col_kind kind = hb_table_kind(a->tab, a->col_key[k]);
         a->ktype[k] = kind == HB_COL_STRING ? KT_STRING : kind == HB_COL_FLOAT ? KT_FLOAT : KT_INT;
+        rc = hb_table_check_unpacked(a->tab, a->col_key[k]);
     }
     for (int v = 0; v < sp->nvals && rc == 0; v++) {
         agg_colname(a, sp->val[v], cn, sizeof cn);
@@ -417,6 +418,10 @@ static int read_key(agg *a, int k, int64_t start, int64_t n)
             if (d[i] != floor(d[i]) || !(d[i] > -9223372036854775808.0 && d[i] < 9223372036854775808.0)) {
                 agg_colname(a, a->sp.key[k], cn, sizeof cn);
                 snprintf(where, sizeof where, "%s:%s", a->src, a->sp.table);
+                if (d[i] == floor(d[i])) /* whole, beyond int64: a uint64 id the file (or an import) made a float */
+                    return hb_err_set(HB_EDATA, where, "key column %s, row %lld: %.17g is outside the int64 range, and "
+                                      "as a float it may have lost digits (store such ids as strings)", cn,
+                                      (long long)(start + i), d[i]);
                 return hb_err_set(HB_EDATA, where, "key column %s, row %lld: %g is not an integer (keys are integers "
                                   "or strings)", cn, (long long)(start + i), d[i]);
             }

@@ -264,16 +264,16 @@ static int episodes_setup(hb_step_ctx *ctx, void **state)
 
     char where[600], cn[400];
     snprintf(where, sizeof where, "%s:%s", ctx->input, sp->table);
-    int rc = 0;
     hb_col_kind kd = hb_table_kind(s->tab, s->col_dev);
     s->str_dev = kd == HB_COL_STRING, s->float_dev = kd == HB_COL_FLOAT;
-    if (hb_table_kind(s->tab, s->col_time) == HB_COL_STRING) {
+    int rc = hb_table_check_unpacked(s->tab, s->col_dev); /* ids are integers as stored */
+    if (rc == 0 && hb_table_kind(s->tab, s->col_time) == HB_COL_STRING) {
         colname(s, sp->time, cn, sizeof cn);
         rc = hb_err_set(HB_EDATA, where, "time column %s has string type; a number of %s since 1970-01-01 UTC is needed (text "
                         "times: parse them before writing, pandas.to_datetime; h5batch import reads ISO 8601 and D.M.YYYY, "
                         "--columns NAME:time:FORMAT any other)",
                         cn, sp->unit_name);
-    } else if (hb_table_kind(s->tab, s->col_val) == HB_COL_STRING) {
+    } else if (rc == 0 && hb_table_kind(s->tab, s->col_val) == HB_COL_STRING) {
         colname(s, sp->value, cn, sizeof cn);
         rc = hb_err_set(HB_EDATA, where, "value column %s has string type; readings must be numeric", cn);
     }

@@ -22,7 +22,7 @@ static const hb_option options[] = {
      "declared types, 'name:type[:format], ...' (type int, float, time, string; format strptime-style)"},
     {"timezone", HB_OPT_STRING, "UTC", 1, 0, NULL, "zone of times without an offset (IANA name)"},
     {"delimiter", HB_OPT_STRING, ",", 1, 0, NULL, "field delimiter, one character ('\\t' or tab for a tab)"},
-    {"null", HB_OPT_STRING, NULL, 1, 0, NULL, "a text that means a missing value, besides the empty field (e.g. NA)"},
+    {"null", HB_OPT_STRING, NULL, 1, 0, NULL, "a text that means a missing value, besides the empty field (e.g. NA); may be given more than once"},
     {"decimal", HB_OPT_STRING, ".", 1, 0, NULL, "the decimal mark of numbers: . or , (1,5; with --delimiter ';')"},
     {"null-padding", HB_OPT_BOOL, "false", 1, 0, NULL,
      "a record with fewer fields than the header gets missing values for the rest (as pandas does)"},
@@ -175,8 +175,15 @@ int hb_import_main(int argc, char **argv)
     imp m = {0};
     const char *out = hb_opt_str(&o, "output"), *delim = hb_opt_str(&o, "delimiter");
     m.tzname = hb_opt_str(&o, "timezone");
-    m.null = hb_opt_str(&o, "null");
-    m.null_len = m.null ? strlen(m.null) : 0;
+    for (int i = 0; i < a.n; i++) /* --null may be given more than once, as pandas' na_values is a list */
+        if (!strcmp(a.kv[i].key, "null")) {
+            if (m.nnull == IMP_NULLS) {
+                rc = hb_err_set(HB_EUSAGE, "import", "--null is given more than %d times", IMP_NULLS);
+                break;
+            }
+            if (!*a.kv[i].value) rc = hb_err_set(HB_EUSAGE, "import", "--null needs a text (empty fields are missing already)");
+            m.null[m.nnull] = a.kv[i].value, m.null_len[m.nnull++] = strlen(a.kv[i].value);
+        }
     m.skip = rc == 0 && !strcmp(hb_opt_str(&o, "on-error"), "skip");
     m.pad = rc == 0 && hb_opt_bool(&o, "null-padding");
     char table[512];
@@ -221,7 +228,6 @@ int hb_import_main(int argc, char **argv)
     m.convert1 = !getenv("H5BATCH_IMPORT_TWO_PASSES");
     const char *bm = getenv("H5BATCH_IMPORT_BLOCK");
     m.block_min = bm && atol(bm) > 0 ? (size_t)atol(bm) : (size_t)1 << 20;
-    if (rc == 0 && m.null && !*m.null) rc = hb_err_set(HB_EUSAGE, "import", "--null needs a text (empty fields are missing already)");
     if (rc == 0 && !hb_tz_valid(m.tzname))
         rc = hb_err_set(HB_EUSAGE, "import", "--timezone: unknown time zone '%s' (an IANA name like Europe/Berlin)",
                         m.tzname);

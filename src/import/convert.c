@@ -10,7 +10,10 @@
 
 static int is_missing(const imp *m, const hb_csv_field *f)
 {
-    return f->len == 0 || (m->null && !f->escaped && f->len == m->null_len && !memcmp(f->p, m->null, f->len));
+    if (f->len == 0) return 1;
+    for (int i = 0; i < m->nnull && !f->escaped; i++)
+        if (f->len == m->null_len[i] && !memcmp(f->p, m->null[i], f->len)) return 1;
+    return 0;
 }
 
 /* A real in field f (0, or -1): with --decimal ',' the field's comma is the decimal

@@ -78,11 +78,14 @@ typedef union value {
     double d;
 } value;
 
+#define IMP_NULLS 16 /* --null texts at most */
+
 typedef struct imp {
     char delim;
     char decimal; /* --decimal: '.' or ',' */
-    const char *null;
-    size_t null_len;
+    const char *null[IMP_NULLS]; /* --null, each time it is given */
+    size_t null_len[IMP_NULLS];
+    int nnull;
     int skip;
     int pad; /* --null-padding: a short record's missing last fields are empty */
     int gzip;    /* --compression: 0 none, else the deflate level */

@@ -172,6 +172,32 @@ suite_import_append() {
                  mpi 1 1 '$bin' import $IMP_MIXED -o $p-all.h5 --force -q && h5diff --exclude-path /provenance $p-all.h5 $p.h5 &&
                  cp $p.h5 $p.keep && ! mpi 1 1 '$bin' import imp-ragged.csv -o $p.h5 --append -q 2>/dev/null &&
                  ! mpi 1 1 '$bin' import imp-otherhdr.csv -o $p.h5 --append -q 2>/dev/null && cmp $p.h5 $p.keep && [ ! -e $p.h5.tmp ] && ! compgen -G '$p.h5.*.tmp' && [ ! -e $p.h5.lock ]"
+    # a string column widened by an append keeps its place, so the next append of the same
+    # header still matches, and pandas reads the three rows in order
+    printf 'id,name,val\n1,ab,1.5\n' >$p-w1.csv
+    printf 'id,name,val\n2,a much longer name,2.5\n' >$p-w2.csv
+    printf 'id,name,val\n3,c,3.5\n' >$p-w3.csv
+    check "import ($tag): an append that widens a string column keeps the columns' order; the next append matches" \
+        bash -c "rm -f $p-w.h5 && mpi 1 1 '$bin' import $p-w1.csv -o $p-w.h5 -q &&
+                 mpi 2 1 '$bin' import $p-w2.csv -o $p-w.h5 --append -q && mpi 1 1 '$bin' import $p-w3.csv -o $p-w.h5 --append -q &&
+                 $PY -c \"
+import h5py
+g = h5py.File('$p-w.h5')['table']
+assert list(g) == ['id', 'name', 'val'], list(g)
+assert [x.decode() for x in g['name'][...]] == ['ab', 'a much longer name', 'c']
+assert list(g['id'][...]) == [1, 2, 3] and list(g['val'][...]) == [1.5, 2.5, 3.5]
+\""
+    # --null given twice: both texts are missing values (pandas' na_values list)
+    printf 'a,b,c\n1,NA,x\n2,,null\nNA,3.5,\n4,null,y\n' >$p-na.csv
+    check "import ($tag): --null NA --null null: both are missing, as pandas' na_values=['NA', 'null'] reads them" \
+        bash -c "mpi 1 1 '$bin' import $p-na.csv -o $p-na.h5 --null NA --null null --force -q && $PY -c \"
+import h5py, numpy as np, pandas as pd
+g = h5py.File('$p-na.h5')['table']
+d = pd.read_csv('$p-na.csv', na_values=['NA', 'null'])
+for k in 'ab':
+    assert g[k].dtype == np.float64 and np.array_equal(g[k][...], d[k].to_numpy(dtype=float), equal_nan=True), k
+assert [x.decode() for x in g['c'][...]] == ['x', '', '', 'y']
+\""
 }
 
 # Malformed CSV and bad options: the exit code, one line naming file, line and field,

@@ -316,6 +316,37 @@ with h5py.File('tb-grid.h5', 'w') as f:
     expect_fail "tables ($tag): a gridded variable (xarray's time x station): 65 naming its shape, not the lengths" 65 \
         "column 'temp' is an array (48 x 3), where a table's columns are one-dimensional" tb-bad-grid.h5 \
         mpi 1 1 "$bin" run tb-bad-grid.ini
+    # a packed key or device id (its stored numbers are not the ids), and whole float ids
+    # beyond int64 (a uint64 id that became a float)
+    $PY -c "
+import h5py, numpy as np
+with h5py.File('tb-packedkey.h5', 'w') as f:
+    g = f.create_group('pk'); g['k'] = np.array([1, 1, 2, 2, 3, 3]); g['k'].attrs['scale_factor'] = 2.0
+    g['v'] = np.ones(6); g['time'] = np.arange(6) + 1700000000; g['big'] = np.full(6, 1.8446744073709552e19)"
+    write_job tb-bad-pk s aggregate tb-packedkey.h5 tb-bad-pk.h5 "table = /pk" "by = k" "values = v"
+    expect_fail "tables ($tag): a packed key column (scale_factor): 65 naming it" 65 \
+        "column 'k' is packed (scale_factor 2, add_offset 0)" tb-bad-pk.h5 mpi 2 1 "$bin" run tb-bad-pk.ini
+    write_job tb-bad-pkd s episodes tb-packedkey.h5 tb-bad-pkd.h5 "table = /pk" "columns = device:k, value:v" \
+        "rule = above:0.5"
+    expect_fail "tables ($tag): a packed device column of episodes: 65 naming it" 65 \
+        "column 'k' is packed (scale_factor 2, add_offset 0)" tb-bad-pkd.h5 mpi 1 1 "$bin" run tb-bad-pkd.ini
+    write_job tb-bad-big s aggregate tb-packedkey.h5 tb-bad-big.h5 "table = /pk" "by = big" "values = v"
+    expect_fail "tables ($tag): a whole float key beyond int64: 65 saying so, not 'not an integer'" 65 \
+        "key column 'big', row 0: 1.8446744073709552e+19 is outside the int64 range" tb-bad-big.h5 \
+        mpi 1 1 "$bin" run tb-bad-big.ini
+    # a column that is a link to nothing: 66 naming the file an external link needs, 65
+    # naming a soft link's missing target
+    $PY -c "
+import h5py, numpy as np
+with h5py.File('tb-links.h5', 'w') as f:
+    g = f.create_group('ext'); g['k'] = np.arange(10) % 3; g['v'] = h5py.ExternalLink('tb-nonexist.h5', '/x')
+    g = f.create_group('soft'); g['k'] = np.arange(10) % 3; g['v'] = h5py.SoftLink('/nothere')"
+    write_job tb-bad-ext s aggregate tb-links.h5 tb-bad-ext.h5 "table = /ext" "by = k" "values = v"
+    expect_fail "tables ($tag): a column that is an external link to a missing file: 66 naming it" 66 \
+        "'v' is an external link to tb-nonexist.h5:/x, which cannot be opened" tb-bad-ext.h5 mpi 1 1 "$bin" run tb-bad-ext.ini
+    write_job tb-bad-soft s aggregate tb-links.h5 tb-bad-soft.h5 "table = /soft" "by = k" "values = v"
+    expect_fail "tables ($tag): a column that is a dangling soft link: 65 naming its target" 65 \
+        "'v' is a soft link to /nothere, which is not there" tb-bad-soft.h5 mpi 1 1 "$bin" run tb-bad-soft.ini
     # storage never written: a preallocated 10^12 rows of which 1000 were written (its
     # scan took hours, the rest read as zeros), a column created without data
     $PY -c "
