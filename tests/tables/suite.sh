@@ -47,6 +47,14 @@ tb_run() {
     H5BATCH_PLUGIN_PATH="$W/tb-pl" mpi 1 1 "$bin" run "$name.ini" -q
 }
 
+# tb_swap FILE AWAY BACK: FILE's /transactions moves to /AWAY and /BACK becomes /transactions.
+tb_swap() {
+    $PY -c "
+import h5py
+with h5py.File('$1', 'a') as f:
+    f.move('transactions', '$2'); f.move('$3', 'transactions')"
+}
+
 # tb_same NAME BIN REF KERNEL INPUT [LINE]...: a job whose output must equal REF's bits.
 tb_same() {
     local what=$1 bin=$2 ref=$3 kernel=$4 in=$5 name
@@ -217,17 +225,11 @@ suite_tables_others() {
              h5diff --exclude-path /provenance tb-risk-names.h5 tb-risk-tick.h5"
         write_job tb-bad-tick s risk tb-market-tick.h5 tb-bad-tick.h5 "${rk[@]}" "columns = date:date" \
             "job.chunk_rows = 1000"
-        $PY -c "
-import h5py
-with h5py.File('tb-market-tick.h5', 'a') as f:
-    f.move('transactions', 'good'); f.move('bad', 'transactions')"
+        tb_swap tb-market-tick.h5 good bad
         expect_fail "tables ($tag): a ticker not in /market/assets: 65 naming the row and the ticker" 65 \
             "/transactions/asset: row 5: asset 'NOPE' is not in /market/assets" tb-bad-tick.h5 \
             mpi 1 1 "$bin" run tb-bad-tick.ini
-        $PY -c "
-import h5py
-with h5py.File('tb-market-tick.h5', 'a') as f:
-    f.move('transactions', 'bad'); f.move('good', 'transactions')"
+        tb_swap tb-market-tick.h5 bad good
         # portfolios named by string: looked up in /portfolios/names, or numbered in the
         # sorted order of their distinct names (gathered from every rank's rows)
         check "tables ($tag): risk from /transactions naming portfolios found in /portfolios/names: the bits of their ids" \
@@ -248,17 +250,13 @@ assert n == sorted(n) and 'Zürich desk' in n, n
 assert p.attrs['description'] == 'portfolio name (from /transactions, in sorted order)', p.attrs['description']
 \""
         write_job tb-bad-pname s risk tb-market-plook.h5 tb-bad-pname.h5 "${rk[@]}" "job.chunk_rows = 1000"
-        $PY -c "
-import h5py
-with h5py.File('tb-market-plook.h5', 'a') as f:
-    f.move('transactions', 'goodp'); f.move('badp', 'transactions')"
+        tb_swap tb-market-plook.h5 goodp badp
         expect_fail "tables ($tag): a portfolio not in /portfolios/names: 65 naming the row and the name" 65 \
             "/transactions/portfolio: row 5: portfolio 'NOPE' is not in /portfolios/names" tb-bad-pname.h5 \
             mpi 2 1 "$bin" run tb-bad-pname.ini
+        tb_swap tb-market-plook.h5 badp goodp
         $PY -c "
 import h5py
-with h5py.File('tb-market-plook.h5', 'a') as f:
-    f.move('transactions', 'badp'); f.move('goodp', 'transactions')
 with h5py.File('tb-market-pderive.h5', 'a') as f:
     f['transactions'].attrs['n_portfolios'] = 9"
         write_job tb-bad-pn s risk tb-market-pderive.h5 tb-bad-pn.h5 "${rk[@]}"
