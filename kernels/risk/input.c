@@ -291,8 +291,8 @@ static int nameset_add(nameset *set, const char *b, size_t k, size_t w)
 /* Collective. The portfolios of a /transactions whose portfolio column holds names and
  * that has no /portfolios/names: the distinct names of every rank's rows, sorted by their
  * bytes (Python's order of the strings), become the portfolios 0..P-1 and their names
- * (r->portfolio_names). A name with a NUL byte is 65. */
-static int portfolio_names_of(risk *r, hb_table *t, const hb_colmap *cm)
+ * (r->portfolio_names; their number in *np). A name with a NUL byte is 65. */
+static int portfolio_names_of(risk *r, hb_table *t, const hb_colmap *cm, int64_t *np)
 {
     const int64_t M = hb_table_rows(t);
     int64_t lo, hi;
@@ -322,19 +322,11 @@ static int portfolio_names_of(risk *r, hb_table *t, const hb_colmap *cm)
         hb_strs_free(&str);
     }
     rc = hb_agree(rc);
-    uint64_t W = rc ? 0 : set.w;
+    uint64_t W = set.w ? set.w : 1; /* every rank's names at the widest */
     if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &W, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-    nameset wide = {0};
-    if (rc == 0) rc = hb_agree(nameset_add(&wide, set.v, set.n, set.w ? set.w : 1) == 0 && W ? 0 : HB_EINTERNAL);
+    nameset wide = {NULL, 0, (size_t)W};
+    if (rc == 0) rc = hb_agree(nameset_add(&wide, set.v, set.n, set.w ? set.w : 1));
     free(set.v);
-    if (rc == 0 && wide.w < W) { /* every rank's names at the widest */
-        nameset one = {NULL, 0, (size_t)W};
-        rc = hb_agree(nameset_add(&one, wide.v, wide.n, wide.w));
-        free(wide.v);
-        wide = one;
-    } else if (rc == 0) {
-        rc = hb_agree(0);
-    }
     void *all = NULL;
     size_t total = 0;
     if (rc == 0) rc = hb_allgather(wide.v, wide.n, (size_t)W, &all, &total, "risk");
@@ -344,7 +336,8 @@ static int portfolio_names_of(risk *r, hb_table *t, const hb_colmap *cm)
     free(all);
     if (rc) return free(every.v), rc;
     r->portfolio_names = every.v, r->portfolio_width = every.w, r->portfolio_derived = 1;
-    return (int)every.n; /* >= 0 */
+    *np = (int64_t)every.n;
+    return 0;
 }
 
 /* Not collective. Reads this rank's rows of /transactions, checks them, and keeps
@@ -460,9 +453,7 @@ static int load_transactions(risk *r)
         pn.v = r->portfolio_names, pn.w = r->portfolio_width, pn.n = P_names;
         if (rc == 0) rc = hb_agree(name_order(r, &pn));
     } else if (rc == 0 && by_name) {
-        const int n = portfolio_names_of(r, t, &cm);
-        rc = n < 0 ? n : 0;
-        P_names = n < 0 ? 0 : n;
+        rc = portfolio_names_of(r, t, &cm, &P_names);
         pn.v = r->portfolio_names, pn.w = r->portfolio_width, pn.n = P_names;
     }
     if (rc == 0 && by_name && P_attr && P_attr != P_names)
