@@ -43,6 +43,14 @@ static int not_hdf5(const char *path)
     return hb_err_set(HB_ENOINPUT, path, "not an HDF5 file");
 }
 
+/* H5Ewalk2's callback: the description of the error where it was found (the first one
+ * walking upward), into the 256 bytes of d. */
+static herr_t innermost(unsigned n, const H5E_error2_t *e, void *d)
+{
+    if (n == 0 && e->desc) snprintf(d, 256, "%s", e->desc);
+    return 0;
+}
+
 int hb_in_open(const char *path, hb_in **inp)
 {
     *inp = NULL;
@@ -53,7 +61,14 @@ int hb_in_open(const char *path, hb_in **inp)
         return hb_err_set(HB_ENOINPUT, path, "not a regular file (%s)", hb_file_kind(sb.st_mode));
     if (H5Fis_hdf5(path) <= 0) return not_hdf5(path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return hb_err_set(HB_ENOINPUT, path, "cannot open HDF5 file");
+    if (f < 0) {
+        char why[256] = "";
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, why);
+        if (strstr(why, "truncated file"))
+            return hb_err_set(HB_ENOINPUT, path, "cannot open HDF5 file: it is shorter than its superblock says (%s): "
+                              "cut short while it was written or copied", why);
+        return hb_err_set(HB_ENOINPUT, path, "cannot open HDF5 file%s%s", why[0] ? ": " : "", why);
+    }
     hb_in *in = hb_calloc(1, sizeof *in);
     if (!in) return H5Fclose(f), HB_EINTERNAL;
     in->file = f;

@@ -345,6 +345,12 @@ with h5py.File('tb-links.h5', 'w') as f:
     write_job tb-bad-soft s aggregate tb-links.h5 tb-bad-soft.h5 "table = /soft" "by = k" "values = v"
     expect_fail "tables ($tag): a column that is a dangling soft link: 65 naming its target" 65 \
         "'v' is a soft link to /nothere, which is not there" tb-bad-soft.h5 mpi 1 1 "$bin" run tb-bad-soft.ini
+    # an HDF5 file cut short (a copy that stopped): 66 saying so, with HDF5's own sizes
+    head -c 3000 tb-links.h5 >tb-cut.h5
+    write_job tb-bad-cut s aggregate tb-cut.h5 tb-bad-cut.h5 "table = /soft" "by = k" "values = v"
+    expect_fail "tables ($tag): an HDF5 file cut short: 66 saying it is shorter than its superblock says" 66 \
+        "tb-cut.h5: cannot open HDF5 file: it is shorter than its superblock says (truncated file: eof = 3000," \
+        tb-bad-cut.h5 mpi 2 1 "$bin" run tb-bad-cut.ini
     # storage never written: a preallocated 10^12 rows of which 1000 were written (its
     # scan took hours, the rest read as zeros), a column created without data
     $PY -c "
